@@ -1,0 +1,200 @@
+"""The two connector roles and the immutable records they exchange with the engine.
+
+A sales source reads deals; a service target indexes, reads and writes customer records.
+Both are small on purpose: auth, paging and payload shapes live in the vendor module, and
+everything vendor-neutral (mapping, matching, planning, state) lives in ``sync_jobs``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    """Base for value objects: immutable and strict about unknown fields."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Cursor(Frozen):
+    """Opaque incremental position, owned by the connector that made it (JSON text)."""
+
+    value: str
+
+
+class FieldInfo(Frozen):
+    """One field a connector can read or write; ``dealbridge validate`` checks mappings against it."""
+
+    path: str
+    """Dotted path as mappings write it: ``Account.Website``, ``organization_fields.tier``."""
+    type: str
+    """Vendor type name as the vendor reports it (``currency``, ``picklist``, ``dropdown``...)."""
+    label: str = ""
+    custom: bool = False
+    writable: bool = False
+    choices: tuple[str, ...] = ()
+    """Allowed values for picklists and dropdowns (the value the API accepts, not the label)."""
+    max_length: int | None = None
+
+
+class Health(Frozen):
+    """What a connector's ``check`` found: reachable, authorised, and how much budget is left."""
+
+    ok: bool
+    detail: str = ""
+    api_usage: str | None = None
+
+
+class SourceDeal(Frozen):
+    """One deal as the source system holds it.
+
+    ``payload`` is the vendor's record with related objects embedded (account, contacts), in
+    the shape the connector documents; mappings address it with dotted paths, and a path that
+    crosses a list maps over its items.
+    """
+
+    id: str
+    modified_at: datetime
+    payload: dict[str, Any] = Field(default_factory=dict)
+    deleted: bool = False
+    url: str | None = None
+
+
+class DealQuery(Frozen):
+    """What the engine asks a source for: the field paths a mapping reads, and a filter."""
+
+    fields: tuple[str, ...] = ()
+    select: str | None = None
+    """Vendor-native filter written by the admin (a SOQL condition for Salesforce)."""
+    full: bool = False
+    """Ignore the cursor and read everything (backfill or reconcile)."""
+
+
+class DealPage(Frozen):
+    """A page of changed deals and the cursor that is safe to store once they are committed."""
+
+    deals: tuple[SourceDeal, ...]
+    checkpoint: Cursor
+
+
+RecordKind = Literal["organization", "user", "company", "contact", "account"]
+
+
+class RecordRef(Frozen):
+    """Address of one customer record in a service system."""
+
+    kind: str
+    id: str
+
+    @property
+    def key(self) -> str:
+        """Stable text form used as the customer key in the state store."""
+        return f"{self.kind}:{self.id}"
+
+
+class CustomerRecord(Frozen):
+    """A customer record in the service system: identity for matching, plus current field values.
+
+    ``fields`` holds the writable values keyed by the same dotted paths mappings write to
+    (``notes``, ``organization_fields.special_discount``...).
+    """
+
+    ref: RecordRef
+    name: str = ""
+    external_id: str | None = None
+    emails: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    fields: dict[str, Any] = Field(default_factory=dict)
+    updated_at: datetime | None = None
+    deleted: bool = False
+
+
+class CustomerPage(Frozen):
+    """A page of customer records for the identity index, with its resumable checkpoint."""
+
+    records: tuple[CustomerRecord, ...]
+    checkpoint: Cursor
+
+
+class RecordChange(Frozen):
+    """The fields to change on one record; ``None`` clears a field. Only changed fields appear."""
+
+    ref: RecordRef
+    fields: dict[str, Any]
+
+
+class WriteResult(Frozen):
+    """Outcome of one record's write; ``fields`` are the values as the target stored them."""
+
+    ref: RecordRef
+    ok: bool
+    error: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class SalesSource(Protocol):
+    """A territory's CRM (or spreadsheet): yields changed deals page by page."""
+
+    name: str
+    system: str
+
+    def changed_deals(self, query: DealQuery, since: Cursor | None) -> AsyncIterator[DealPage]:
+        """Deals changed since the cursor (inclusive, with overlap), oldest first, with deletions."""
+        ...
+
+    async def field_catalog(self) -> list[FieldInfo]:
+        """Every readable field path, for ``dealbridge validate``."""
+        ...
+
+    async def check(self) -> Health:
+        """Authenticate and make one cheap call."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+@runtime_checkable
+class ServiceTarget(Protocol):
+    """The contact center's service desk: indexes, reads and writes customer records."""
+
+    name: str
+    system: str
+    write_batch_size: int
+    """How many records one ``write`` call should carry (the vendor's bulk size, 1 if none)."""
+    text_limit: int
+    """Longest text the note field accepts; longer notes are truncated with a marker."""
+
+    def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        """Customer records changed since the cursor, for the local identity index."""
+        ...
+
+    async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
+        """Current values of the given records (batched; missing records are left out)."""
+        ...
+
+    async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """Apply changes (batched), one result per change, in order."""
+        ...
+
+    async def field_catalog(self) -> list[FieldInfo]:
+        """Every writable field path, for ``dealbridge validate``."""
+        ...
+
+    async def check(self) -> Health:
+        """Authenticate and make one cheap call."""
+        ...
+
+    def notices(self) -> list[str]:
+        """Operational facts worth showing in ``status`` (e.g. a bulk-endpoint fallback)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,117 @@
+"""Typed errors, sorted by what must happen next rather than where they came from.
+
+::
+
+    DealbridgeError
+    ├── ConfigError          an admin fixes config.yaml or a mapping; carries file, line, key, hint
+    └── ConnectorError       carries connector, operation and a redacted request line
+        ├── TransientError   retried with backoff (timeout, connection reset, 5xx)
+        │   └── RateLimited  retried after ``retry_after`` s (429; Salesforce REQUEST_LIMIT_EXCEEDED)
+        ├── PermanentError   the job stops and alerts; ``who_acts`` is "admin" or "developer"
+        │   └── AuthError    credentials are wrong, expired or revoked (admin acts)
+        └── RecordError      one record failed; it is reported and the run goes on
+
+Conflicts are values the planner returns, never exceptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+WhoActs = Literal["admin", "developer"]
+
+
+class DealbridgeError(Exception):
+    """Root of every error dealbridge raises on purpose."""
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong in a config or mapping file, located precisely enough to fix it."""
+
+    file: str
+    line: int | None
+    key: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        text = f"{where} {self.key}: {self.message}" if self.key else f"{where}: {self.message}"
+        return f"{text} (fix: {self.hint})" if self.hint else text
+
+
+class ConfigError(DealbridgeError):
+    """Config or mapping is invalid; every problem is reported at once."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class ConnectorError(DealbridgeError):
+    """A call to a vendor failed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        connector: str = "",
+        operation: str = "",
+        status: int | None = None,
+        vendor_code: str | None = None,
+    ) -> None:
+        self.message = message
+        self.connector = connector
+        self.operation = operation
+        self.status = status
+        self.vendor_code = vendor_code
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [p for p in (self.connector, self.operation) if p]
+        prefix = f"[{' '.join(parts)}] " if parts else ""
+        code = f" ({self.vendor_code})" if self.vendor_code else ""
+        status = f"HTTP {self.status}: " if self.status else ""
+        return f"{prefix}{status}{self.message}{code}"
+
+
+class TransientError(ConnectorError):
+    """Worth retrying after a pause: the vendor or the network hiccupped."""
+
+
+class RateLimited(TransientError):
+    """The vendor asked us to slow down; ``retry_after`` is in seconds (None if unknown)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class PermanentError(ConnectorError):
+    """Retrying will not help; a person must act."""
+
+    who_acts: WhoActs = "developer"
+
+    def __init__(self, message: str, *, who_acts: WhoActs | None = None, **kw: object) -> None:
+        if who_acts is not None:
+            self.who_acts = who_acts
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class AuthError(PermanentError):
+    """Credentials were refused: an admin must renew or fix them."""
+
+    who_acts: WhoActs = "admin"
+
+
+class RecordError(ConnectorError):
+    """One record could not be read or written; the others go on."""
+
+    def __init__(
+        self, message: str, *, record_id: str = "", field: str | None = None, **kw: object
+    ) -> None:
+        self.record_id = record_id
+        self.field = field
+        super().__init__(message, **kw)  # type: ignore[arg-type]

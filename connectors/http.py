@@ -1,0 +1,319 @@
+"""The one HTTP building block every connector composes.
+
+``VendorClient`` wraps an ``httpx.AsyncClient`` with: auth (an ``httpx.Auth`` flow), timeouts,
+a :class:`~connectors.ratelimit.VendorGate` fed by the vendor's limit headers, tenacity retries
+(exponential backoff with jitter, Retry-After honoured, non-idempotent calls retried only when
+the request never reached the vendor), typed errors, and structlog events with secrets removed.
+This is the only module that catches ``httpx`` exceptions.
+
+A vendor module supplies two small functions: ``classify`` (response -> typed error or None)
+and ``read_limits`` (response -> :class:`LimitSignal`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import structlog
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from connectors.ratelimit import LimitSignal, Sleep, VendorGate, parse_retry_after
+from connectors.redact import redact
+
+log = structlog.get_logger("dealbridge.http")
+
+Classifier = Callable[[httpx.Response], ConnectorError | None]
+LimitReader = Callable[[httpx.Response], LimitSignal]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def default_limits(response: httpx.Response) -> LimitSignal:
+    """Read the common headers: Retry-After on 429/503, and X-RateLimit-* style budgets."""
+    headers = response.headers
+    retry_after = None
+    if response.status_code in (429, 503):
+        retry_after = parse_retry_after(headers.get("retry-after"))
+    remaining = _int_header(
+        headers, "x-ratelimit-remaining", "x-rate-limit-remaining", "ratelimit-remaining"
+    )
+    limit = _int_header(headers, "x-ratelimit-limit", "x-rate-limit", "ratelimit-limit")
+    reset = _int_header(headers, "x-ratelimit-reset", "ratelimit-reset")
+    return LimitSignal(
+        limit=limit,
+        remaining=remaining,
+        reset_after=float(reset) if reset is not None else None,
+        retry_after=retry_after,
+    )
+
+
+def _int_header(headers: httpx.Headers, *names: str) -> int | None:
+    for name in names:
+        raw = headers.get(name)
+        if raw is not None:
+            try:
+                return int(float(raw.split(",")[0].strip()))
+            except ValueError:
+                continue
+    return None
+
+
+def default_classify(response: httpx.Response) -> ConnectorError | None:
+    """Map HTTP statuses to the error tree when the vendor module has no more specific answer."""
+    status = response.status_code
+    if status < 400:
+        return None
+    text = _short_body(response)
+    if status == 429:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        return RateLimited(f"rate limited: {text}", retry_after=retry_after, status=status)
+    if status in (401, 403):
+        return AuthError(f"access refused: {text}", status=status)
+    if status >= 500 or status == 408:
+        return TransientError(f"vendor error: {text}", status=status)
+    return PermanentError(f"request rejected: {text}", status=status)
+
+
+def _short_body(response: httpx.Response, limit: int = 300) -> str:
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return "<unreadable body>"
+    text = " ".join(text.split())
+    return redact(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+@dataclass
+class RequestStats:
+    """Counts for metrics and benchmarks: requests by method and status, and retries."""
+
+    by_method: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[int] = field(default_factory=Counter)
+    retries: int = 0
+    throttled: int = 0
+
+    @property
+    def total(self) -> int:
+        """Every request sent, retries included."""
+        return sum(self.by_method.values())
+
+    @property
+    def writes(self) -> int:
+        """Requests that may change vendor data."""
+        return sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD"))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try: attempts, a total time budget, and the backoff range."""
+
+    attempts: int = 5
+    max_delay: float = 120.0
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+
+
+class VendorClient:
+    """An ``httpx.AsyncClient`` that paces, retries and classifies for one connector instance."""
+
+    def __init__(  # noqa: PLR0913 - the client's seams are exactly these
+        self,
+        *,
+        connector: str,
+        base_url: str,
+        auth: httpx.Auth | None = None,
+        classify: Classifier | None = None,
+        read_limits: LimitReader = default_limits,
+        gate: VendorGate | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.connector = connector
+        self.gate = gate or VendorGate()
+        self.stats = RequestStats()
+        self._classify = classify
+        self._read_limits = read_limits
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            auth=auth,
+            transport=transport,
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            headers=dict(headers or {}),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+        )
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._client.aclose()
+
+    async def request(  # noqa: PLR0913 - mirrors httpx's request signature
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> httpx.Response:
+        """Send with pacing and retries; return a 2xx/3xx response or raise a typed error."""
+        may_repeat = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
+
+        def retryable(exc: BaseException) -> bool:
+            if not isinstance(exc, TransientError):
+                return False
+            # A throttled or never-sent request did not take effect: safe to send again.
+            return may_repeat or isinstance(exc, RateLimited) or exc.status is None
+
+        kwargs: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(retryable),
+            stop=stop_after_attempt(self._retry.attempts) | stop_after_delay(self._retry.max_delay),
+            wait=self._wait,
+            before_sleep=self._count_retry,
+            reraise=True,
+            **kwargs,
+        )
+        async for attempt in retrying:
+            with attempt:
+                return await self._send_once(
+                    method,
+                    url,
+                    operation=operation,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=headers,
+                )
+        raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
+
+    async def get_json(
+        self, url: str, *, operation: str, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        """GET and decode JSON, turning a malformed body into a TransientError."""
+        response = await self.request("GET", url, operation=operation, params=params)
+        return self.decode(response, operation)
+
+    def decode(self, response: httpx.Response, operation: str) -> Any:
+        """Decode a JSON body or say clearly that the vendor sent something else."""
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise TransientError(
+                f"expected JSON, got {response.headers.get('content-type', 'no content type')}: "
+                f"{_short_body(response, 120)}",
+                connector=self.connector,
+                operation=operation,
+                status=response.status_code,
+            ) from exc
+
+    def _wait(self, state: RetryCallState) -> float:
+        fallback = wait_random_exponential(
+            multiplier=self._retry.backoff_min, max=self._retry.backoff_max
+        )(state)
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return max(exc.retry_after, self.gate.blocked_for)
+        return max(fallback, self.gate.blocked_for)
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+        outcome = state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        log.warning(
+            "vendor_retry",
+            connector=self.connector,
+            attempt=state.attempt_number,
+            error=redact(str(exc)),
+        )
+
+    async def _send_once(
+        self,
+        method: str,
+        url: str,
+        *,
+        operation: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> httpx.Response:
+        await self.gate.acquire()
+        started = time.monotonic()
+        try:
+            response = await self._client.request(
+                method, url, params=params, json=json, data=data, headers=headers
+            )
+        except httpx.TimeoutException as exc:
+            # A read timeout may have reached the vendor, so it carries no "unsent" guarantee.
+            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            raise TransientError(
+                f"timed out ({type(exc).__name__})",
+                connector=self.connector,
+                operation=operation,
+                status=0 if sent else None,
+            ) from exc
+        except httpx.TransportError as exc:
+            sent = not isinstance(exc, httpx.ConnectError)
+            raise TransientError(
+                f"network error: {redact(str(exc)) or type(exc).__name__}",
+                connector=self.connector,
+                operation=operation,
+                status=0 if sent else None,
+            ) from exc
+        finally:
+            self.gate.release()
+        self._account(method, response, operation, time.monotonic() - started)
+        error = (self._classify(response) if self._classify else None) or default_classify(response)
+        if error is not None:
+            error.connector = error.connector or self.connector
+            error.operation = error.operation or operation
+            if isinstance(error, RateLimited):
+                self.stats.throttled += 1
+                if error.retry_after is not None:
+                    self.gate.block_for(error.retry_after)
+            raise error
+        return response
+
+    def _account(
+        self, method: str, response: httpx.Response, operation: str, elapsed: float
+    ) -> None:
+        self.stats.by_method[method.upper()] += 1
+        self.stats.by_status[response.status_code] += 1
+        self.gate.observe(self._read_limits(response))
+        log.debug(
+            "vendor_request",
+            connector=self.connector,
+            operation=operation,
+            method=method.upper(),
+            path=redact(response.request.url.path),
+            status=response.status_code,
+            ms=round(elapsed * 1000, 1),
+        )

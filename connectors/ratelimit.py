@@ -1,0 +1,121 @@
+"""Per-connector request gate: a token bucket for the documented steady rate, a cap on requests
+in flight, and a shared ``blocked_until`` deadline raised by the vendor's own signals.
+
+No rate-limit library adapts to the server's headers (Retry-After, remaining = 0 with a reset),
+so that part is here; the bucket itself is a few lines and keeps the gate dependency-free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class LimitSignal:
+    """What one response said about the vendor's budget (any part may be unknown)."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset_after: float | None = None
+    """Seconds until the budget refills."""
+    retry_after: float | None = None
+    """Seconds the vendor told us to wait (429 Retry-After)."""
+
+
+class VendorGate:
+    """Paces one connector instance's requests; every caller waits out a vendor's back-off."""
+
+    def __init__(
+        self,
+        *,
+        rate_per_second: float | None = None,
+        burst: int = 1,
+        max_in_flight: int = 8,
+        low_water: int = 1,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._rate = rate_per_second
+        self._burst = max(1, burst)
+        self._tokens = float(self._burst)
+        self._clock = clock
+        self._sleep = sleep
+        self._updated = clock()
+        self._blocked_until = 0.0
+        self._low_water = low_water
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._lock = asyncio.Lock()
+        self.last_signal = LimitSignal()
+
+    @property
+    def blocked_for(self) -> float:
+        """Seconds every caller still has to wait because the vendor asked us to."""
+        return max(0.0, self._blocked_until - self._clock())
+
+    async def acquire(self) -> None:
+        """Wait for a slot: vendor back-off first, then the steady rate, then in-flight room."""
+        async with self._lock:
+            while (wait := self._wait_needed()) > 0:
+                await self._sleep(wait)
+            if self._rate is not None:
+                self._tokens -= 1
+        await self._in_flight.acquire()
+
+    def release(self) -> None:
+        """Give back the in-flight slot taken by :meth:`acquire`."""
+        self._in_flight.release()
+
+    def observe(self, signal: LimitSignal) -> None:
+        """Feed the vendor's view of our budget back into the pacing."""
+        self.last_signal = signal
+        now = self._clock()
+        if signal.retry_after is not None:
+            self.block_for(signal.retry_after, now=now)
+        elif (
+            signal.remaining is not None
+            and signal.remaining <= self._low_water
+            and signal.reset_after is not None
+        ):
+            self.block_for(signal.reset_after, now=now)
+
+    def block_for(self, seconds: float, *, now: float | None = None) -> None:
+        """Hold every caller for ``seconds`` (never shortens an existing block)."""
+        start = self._clock() if now is None else now
+        self._blocked_until = max(self._blocked_until, start + max(0.0, seconds))
+
+    def _wait_needed(self) -> float:
+        now = self._clock()
+        if now < self._blocked_until:
+            return self._blocked_until - now
+        if self._rate is None:
+            return 0.0
+        self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
+        self._updated = now
+        if self._tokens >= 1:
+            return 0.0
+        return (1 - self._tokens) / self._rate
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); return seconds to wait."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)

@@ -1,0 +1,70 @@
+"""Connector kinds by name: built-ins, plus plugins from the ``dealbridge.connectors`` entry points.
+
+Built-ins are listed as import paths so that loading config does not import every vendor.
+A kind's module exposes ``CONNECTOR: ConnectorSpec``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Literal
+
+from connectors.settings import ConnectorConfig, ConnectorOptions
+
+Role = Literal["source", "target"]
+
+BUILTIN: dict[str, str] = {
+    "salesforce": "connectors.sales.salesforce",
+    "hubspot": "connectors.sales.hubspot",
+    "spreadsheet": "connectors.sales.spreadsheet",
+    "zendesk": "connectors.service.zendesk",
+    "freshdesk": "connectors.service.freshdesk",
+}
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """How to configure and build one connector kind, and which simulator plays its vendor."""
+
+    kind: str
+    role: Role
+    config_model: type[ConnectorConfig]
+    factory: Callable[[str, Any, ConnectorOptions], Any]
+    """``factory(name, config, options)`` returns a SalesSource or ServiceTarget."""
+    simulator: str | None = None
+    """``module:function`` returning an ASGI app that plays the vendor, for demo and tests."""
+
+
+class UnknownConnectorKind(LookupError):
+    """Raised with the list of known kinds, so a typo is easy to fix."""
+
+
+def _plugin_modules() -> dict[str, str]:
+    found: dict[str, str] = {}
+    for ep in entry_points(group="dealbridge.connectors"):
+        if ep.name in BUILTIN or ep.name in found:
+            raise ValueError(f"connector kind {ep.name!r} is registered twice")
+        found[ep.name] = ep.value
+    return found
+
+
+def known_kinds() -> list[str]:
+    """Every kind that config.yaml may name."""
+    available = [k for k in BUILTIN if importlib.util.find_spec(BUILTIN[k]) is not None]
+    return sorted({*available, *_plugin_modules()})
+
+
+def get_spec(kind: str) -> ConnectorSpec:
+    """Load the spec for ``kind`` or explain which kinds exist."""
+    module_name = BUILTIN.get(kind) or _plugin_modules().get(kind)
+    if module_name is None or importlib.util.find_spec(module_name.split(":")[0]) is None:
+        raise UnknownConnectorKind(
+            f"unknown connector kind {kind!r}; known: {', '.join(known_kinds())}"
+        )
+    module = importlib.import_module(module_name.split(":")[0])
+    spec: ConnectorSpec = module.CONNECTOR
+    return spec

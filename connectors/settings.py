@@ -1,0 +1,72 @@
+"""Config building blocks shared by every connector: the common fields and secret references.
+
+Secrets are never written inline in config.yaml: a secret field takes ``${ENV_VAR}`` or
+``file:/path/to/secret``. The resolved value is registered for redaction at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import httpx
+from pydantic import BeforeValidator, Field, SecretStr
+
+from connectors.base import Frozen
+from connectors.ratelimit import Sleep
+from connectors.redact import register_secret
+
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+def resolve_secret_ref(value: object) -> object:
+    """Turn ``${ENV}`` or ``file:PATH`` into the secret's value; refuse anything inline."""
+    if isinstance(value, SecretStr):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("a secret must be a string reference: ${ENV_VAR} or file:/path")
+    match = _ENV_REF.match(value.strip())
+    if match:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ValueError(f"environment variable {name} is not set; export it or use file:")
+        secret = os.environ[name]
+    elif value.startswith("file:"):
+        path = Path(value.removeprefix("file:")).expanduser()
+        try:
+            secret = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+    else:
+        raise ValueError(
+            "inline secrets are refused; write ${ENV_VAR} or file:/path/to/secret instead"
+        )
+    register_secret(secret)
+    return SecretStr(secret)
+
+
+Secret = Annotated[SecretStr, BeforeValidator(resolve_secret_ref)]
+"""A credential given by reference (``${ENV_VAR}`` or ``file:PATH``), never inline."""
+
+
+class ConnectorConfig(Frozen):
+    """Fields every connector instance has; vendor configs extend it with ``kind`` and auth."""
+
+    kind: str
+    base_url: str = Field(description="API root, e.g. https://acme.zendesk.com")
+    timeout: float = Field(30.0, gt=0, description="Seconds before one request times out")
+    rate_per_second: float | None = Field(
+        None, gt=0, description="Steady request rate; defaults to the vendor's documented limit"
+    )
+    max_in_flight: int = Field(8, ge=1, le=100)
+
+
+@dataclass(frozen=True)
+class ConnectorOptions:
+    """Run-time seams for a connector: the HTTP transport (simulator or respx) and the sleeper."""
+
+    transport: httpx.AsyncBaseTransport | None = None
+    sleep: Sleep | None = None

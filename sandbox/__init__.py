@@ -1,0 +1,1 @@
+"""Sandbox simulators of the vendor APIs dealbridge talks to (demo, tests, benchmarks)."""
