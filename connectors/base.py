@@ -27,7 +27,7 @@ class Cursor(Frozen):
 
 
 class FieldInfo(Frozen):
-    """One field a connector can read or write; ``dealbridge validate`` checks mappings against it."""
+    """A readable or writable field; ``dealbridge validate`` checks mappings against these."""
 
     path: str
     """Dotted path as mappings write it: ``Account.Website``, ``organization_fields.tier``."""
@@ -144,7 +144,7 @@ class SalesSource(Protocol):
     system: str
 
     def changed_deals(self, query: DealQuery, since: Cursor | None) -> AsyncIterator[DealPage]:
-        """Deals changed since the cursor (inclusive, with overlap), oldest first, with deletions."""
+        """Deals changed since the cursor (inclusive overlap), oldest first, with deletions."""
         ...
 
     async def field_catalog(self) -> list[FieldInfo]:

@@ -6,7 +6,7 @@
     ├── ConfigError          an admin fixes config.yaml or a mapping; carries file, line, key, hint
     └── ConnectorError       carries connector, operation and a redacted request line
         ├── TransientError   retried with backoff (timeout, connection reset, 5xx)
-        │   └── RateLimited  retried after ``retry_after`` s (429; Salesforce REQUEST_LIMIT_EXCEEDED)
+        │   └── RateLimited  after ``retry_after`` s (429; Salesforce REQUEST_LIMIT_EXCEEDED)
         ├── PermanentError   the job stops and alerts; ``who_acts`` is "admin" or "developer"
         │   └── AuthError    credentials are wrong, expired or revoked (admin acts)
         └── RecordError      one record failed; it is reported and the run goes on
