@@ -1,0 +1,1 @@
+"""The dealbridge engine: config, mappings, matching, planning, state and the CLI."""

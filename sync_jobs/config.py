@@ -1,0 +1,231 @@
+"""config.yaml: connector instances, jobs, the state store and alert settings, validated at once.
+
+Every problem is collected and reported together, each with its file:line, key path and a
+hint. Connector sections are validated by the model their ``kind`` registers, so a plugin's
+settings are checked exactly like a built-in's. Relative paths are relative to config.yaml.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from connectors.base import Frozen
+from connectors.errors import ConfigError, ConfigProblem
+from connectors.registry import UnknownConnectorKind, get_spec
+from connectors.settings import ConnectorConfig
+from sync_jobs.yamlio import line_of, load_yaml, problems_from_validation
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """``"90s"``, ``"5m"``, ``"2h"``, ``"1d"`` -> seconds."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 5m, 2h or 1d")
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+class Schedule(Frozen):
+    """When a job runs in the daemon: every N seconds, or a cron expression (UTC)."""
+
+    every: str | None = Field(None, description="interval such as 5m")
+    cron: str | None = Field(None, description="five-field cron expression, UTC")
+    jitter: str = "10s"
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Schedule:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of 'every' (e.g. 5m) or 'cron'")
+        if self.every is not None:
+            parse_duration(self.every)
+        parse_duration(self.jitter)
+        return self
+
+
+class JobConfig(Frozen):
+    """One territory feed: a source, the target it writes to, and the mapping between them."""
+
+    source: str
+    target: str
+    mapping: Path
+    territory: str
+    schedule: Schedule = Field(default_factory=lambda: Schedule(every="5m"))
+    enabled: bool = True
+
+
+class StateConfig(Frozen):
+    """Where dealbridge keeps cursors, base values, conflicts and run history."""
+
+    url: str = "sqlite:///.dealbridge/state.db"
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("use sqlite:///path/to/state.db or postgresql://user@host/db")
+        return value
+
+
+class EngineConfig(Frozen):
+    """Tuning that rarely needs changing."""
+
+    max_attempts: int = Field(5, ge=1, description="failures before a record is quarantined")
+    work_claim_timeout: str = "10m"
+
+
+class AppConfig(Frozen):
+    """The whole of config.yaml after validation."""
+
+    state: StateConfig = Field(default_factory=StateConfig)
+    connectors: dict[str, ConnectorConfig]
+    jobs: dict[str, JobConfig]
+    alerts: dict[str, Any] = Field(default_factory=dict)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    base_dir: Path = Path()
+    """Folder of config.yaml; relative paths in it resolve from here."""
+
+    def mapping_path(self, job: str) -> Path:
+        """Absolute path of a job's mapping file."""
+        path = self.jobs[job].mapping
+        return path if path.is_absolute() else self.base_dir / path
+
+
+class _RawConfig(Frozen):
+    state: StateConfig = Field(default_factory=StateConfig)
+    connectors: dict[str, dict[str, Any]]
+    jobs: dict[str, JobConfig]
+    alerts: dict[str, Any] = Field(default_factory=dict)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+
+
+_KNOWN_KEYS = {
+    "": ["state", "connectors", "jobs", "alerts", "engine"],
+}
+
+
+def load_config(path: Path) -> AppConfig:
+    """Read and validate config.yaml, raising one ConfigError that lists every problem."""
+    doc = load_yaml(path)
+    if not isinstance(doc, dict):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(path),
+                    1,
+                    "",
+                    "expected a mapping at the top level",
+                    "start with 'connectors:' and 'jobs:' sections",
+                )
+            ]
+        )
+    return parse_config(doc, str(path), path.parent)
+
+
+def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
+    """Validate an already-parsed config document."""
+    problems: list[ConfigProblem] = []
+    try:
+        raw = _RawConfig.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(problems_from_validation(exc, file, doc, known=_KNOWN_KEYS)) from None
+    connectors: dict[str, ConnectorConfig] = {}
+    roles: dict[str, str] = {}
+    for name, section in raw.connectors.items():
+        built = _connector(name, section, file, doc, problems)
+        if built is not None:
+            connectors[name], roles[name] = built
+    for job_name, job in raw.jobs.items():
+        problems += _check_job(job_name, job, roles, file, doc, base_dir)
+    if problems:
+        raise ConfigError(problems)
+    return AppConfig(
+        state=raw.state,
+        connectors=connectors,
+        jobs=raw.jobs,
+        alerts=raw.alerts,
+        engine=raw.engine,
+        base_dir=base_dir,
+    )
+
+
+def _connector(
+    name: str, section: dict[str, Any], file: str, doc: Any, problems: list[ConfigProblem]
+) -> tuple[ConnectorConfig, str] | None:
+    loc = ("connectors", name)
+    kind = section.get("kind")
+    if not isinstance(kind, str):
+        problems.append(
+            ConfigProblem(
+                file,
+                line_of(doc, loc),
+                f"connectors.{name}.kind",
+                "missing connector kind",
+                "add kind: salesforce, zendesk...",
+            )
+        )
+        return None
+    try:
+        spec = get_spec(kind)
+    except UnknownConnectorKind as exc:
+        problems.append(
+            ConfigProblem(
+                file,
+                line_of(doc, (*loc, "kind")),
+                f"connectors.{name}.kind",
+                str(exc),
+                "fix the spelling",
+            )
+        )
+        return None
+    try:
+        return spec.config_model.model_validate(section), spec.role
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, file, doc, prefix=loc)
+        return None
+
+
+def _check_job(
+    name: str, job: JobConfig, roles: dict[str, str], file: str, doc: Any, base_dir: Path
+) -> list[ConfigProblem]:
+    found = []
+    for key, want in (("source", "source"), ("target", "target")):
+        ref = getattr(job, key)
+        loc = ("jobs", name, key)
+        if ref not in roles:
+            found.append(
+                ConfigProblem(
+                    file,
+                    line_of(doc, loc),
+                    f"jobs.{name}.{key}",
+                    f"no connector named {ref!r}",
+                    f"use one of: {', '.join(sorted(roles)) or '(none)'}",
+                )
+            )
+        elif roles[ref] != want:
+            found.append(
+                ConfigProblem(
+                    file,
+                    line_of(doc, loc),
+                    f"jobs.{name}.{key}",
+                    f"{ref!r} is a {roles[ref]}, not a {want}",
+                    f"point {key} at a {want} connector",
+                )
+            )
+    mapping = job.mapping if job.mapping.is_absolute() else base_dir / job.mapping
+    if not mapping.is_file():
+        found.append(
+            ConfigProblem(
+                file,
+                line_of(doc, ("jobs", name, "mapping")),
+                f"jobs.{name}.mapping",
+                f"mapping file {mapping} not found",
+                "create it from mappings/example-salesforce-zendesk.yaml",
+            )
+        )
+    return found

@@ -1,0 +1,129 @@
+"""Immutable values the engine passes between its stages.
+
+``DealTerms`` is the canonical shape every source is mapped into; the planner never sees a
+vendor payload. Values are plain Python types (Decimal, date, tuple) so they hash, compare and
+serialise predictably.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from connectors.base import Frozen
+
+CANONICAL_TERMS = (
+    "discount_percent",
+    "payment_terms",
+    "free_services",
+    "sla",
+    "special_instructions",
+    "valid_from",
+    "valid_until",
+    "approved_by",
+)
+CANONICAL_DEAL = (
+    "name",
+    "stage",
+    "close_date",
+    "amount",
+    "currency",
+    "owner_name",
+    "owner_email",
+    "account_name",
+    "account_phone",
+)
+
+
+class DealRef(Frozen):
+    """Where a deal lives: which system, which job and territory, its id and a deep link."""
+
+    system: str
+    source: str
+    job: str
+    id: str
+    territory: str
+    url: str | None = None
+
+
+class AccountIdentity(Frozen):
+    """What the deal says about the customer, used to find their service record."""
+
+    name: str | None = None
+    external_ids: tuple[str, ...] = ()
+    domains: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    phone: str | None = None
+
+
+class DealTerms(Frozen):
+    """One deal's one-off terms in canonical form, as every mapping produces them."""
+
+    deal: DealRef
+    name: str | None = None
+    stage: str | None = None
+    active: bool = True
+    """False for lost or not-yet-won deals (by the mapping's ``active_when`` rule)."""
+    deleted: bool = False
+    close_date: date | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    owner_name: str | None = None
+    owner_email: str | None = None
+    account: AccountIdentity = Field(default_factory=AccountIdentity)
+    discount_percent: Decimal | None = Field(None, ge=0, le=100)
+    payment_terms: str | None = None
+    free_services: tuple[str, ...] = ()
+    sla: str | None = None
+    special_instructions: str | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    approved_by: str | None = None
+    custom: dict[str, Any] = Field(default_factory=dict)
+    """Admin-defined extra terms (``custom.<name>`` in mappings)."""
+    modified_at: datetime
+
+    def value(self, name: str) -> Any:
+        """Read a canonical field by the name mappings use (``custom.x`` reads ``custom``)."""
+        if name.startswith("custom."):
+            return self.custom.get(name.removeprefix("custom."))
+        return getattr(self, name)
+
+    def is_live(self, today: date) -> bool:
+        """True while the deal should appear on the customer's record."""
+        if self.deleted or not self.active:
+            return False
+        return self.valid_until is None or self.valid_until >= today
+
+    def fingerprint(self) -> str:
+        """Stable hash of everything but the modification time (re-reads are free)."""
+        data = self.model_dump(mode="json", exclude={"modified_at"})
+        raw = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+MatchStatus = Literal["matched", "unmatched", "ambiguous", "pending"]
+
+
+class MatchResult(Frozen):
+    """Which service record a deal's customer is, and how we know."""
+
+    status: MatchStatus
+    record_kind: str | None = None
+    record_id: str | None = None
+    method: str | None = None
+    """The identity rule that matched (``external_id``, ``email``, ``domain``)."""
+    candidates: tuple[str, ...] = ()
+    """Record ids when ambiguous."""
+
+    @property
+    def customer_key(self) -> str | None:
+        """``kind:id`` of the matched record, the stage-2 work key."""
+        if self.status != "matched" or self.record_id is None:
+            return None
+        return f"{self.record_kind}:{self.record_id}"

@@ -1,0 +1,1 @@
+"""The state store: SQLAlchemy Core tables, Alembic migrations, and the engine's queries."""

@@ -1,0 +1,115 @@
+"""Opening the state store: URL handling, SQLite settings, migrations, and write transactions.
+
+SQLite (the single-instance default) runs in WAL mode with ``synchronous=NORMAL`` (durable
+across process crashes), a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so a
+read-then-write never fails with SQLITE_BUSY_SNAPSHOT. The Python 3.11 sqlite3 driver issues
+no BEGIN of its own, so we take over transaction control (SQLAlchemy's documented recipe).
+PostgreSQL runs at READ COMMITTED through psycopg 3. Both get the same Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+BUSY_TIMEOUT_MS = 30_000
+
+
+def _split(url: str) -> tuple[str, str]:
+    """(backend, rest) for sqlite:///x and postgresql[+psycopg]://x URLs."""
+    if url.startswith("sqlite:///"):
+        return "sqlite", url.removeprefix("sqlite:///")
+    return "postgresql", url.split("://", 1)[1]
+
+
+def sync_url(url: str) -> str:
+    """The URL for synchronous tooling (migrations)."""
+    backend, rest = _split(url)
+    return f"sqlite:///{rest}" if backend == "sqlite" else f"postgresql+psycopg://{rest}"
+
+
+def async_url(url: str) -> str:
+    """The URL for the async engine the daemon and CLI use."""
+    backend, rest = _split(url)
+    return f"sqlite+aiosqlite:///{rest}" if backend == "sqlite" else f"postgresql+psycopg://{rest}"
+
+
+def is_sqlite(url: str) -> bool:
+    """True when the store is a SQLite file."""
+    return _split(url)[0] == "sqlite"
+
+
+def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
+    cursor = dbapi_connection.cursor()
+    for pragma in (
+        "journal_mode=WAL",
+        "synchronous=NORMAL",
+        "foreign_keys=ON",
+        f"busy_timeout={BUSY_TIMEOUT_MS}",
+    ):
+        cursor.execute(f"PRAGMA {pragma}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    immediate = conn.get_execution_options().get("immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """Create the async engine with the backend's settings applied to every connection."""
+    if is_sqlite(url):
+        path = Path(_split(url)[1])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_setup)
+        sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        return engine
+    return create_async_engine(
+        async_url(url),
+        isolation_level="READ COMMITTED",
+        pool_pre_ping=True,
+        pool_size=5,
+        max_overflow=5,
+    )
+
+
+def migrate(url: str) -> None:
+    """Bring the schema to the newest revision (idempotent; safe to call at every start)."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", sync_url(url))
+    if is_sqlite(url):
+        Path(_split(url)[1]).parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(cfg, "head")
+
+
+async def migrate_async(url: str) -> None:
+    """:func:`migrate` without blocking the event loop."""
+    await asyncio.to_thread(migrate, url)
+
+
+@asynccontextmanager
+async def write_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success, else rolls back."""
+    async with engine.connect() as raw:
+        conn = await raw.execution_options(immediate=True)
+        async with conn.begin():
+            yield conn
+
+
+@asynccontextmanager
+async def read_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A read-only transaction."""
+    async with engine.connect() as conn, conn.begin():
+        yield conn

@@ -1,0 +1,272 @@
+"""Stage 2's records: merge bases, note hashes, conflicts, the audit trail and run history."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sync_jobs.store import tables as t
+from sync_jobs.store.sql import chunks, upsert
+
+
+async def load_bases(
+    conn: AsyncConnection, target: str, keys: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """What we last wrote, per customer and field (the merge base of the three-way compare)."""
+    found: dict[str, dict[str, Any]] = defaultdict(dict)
+    for part in chunks(keys):
+        rows = await conn.execute(
+            sa.select(t.field_base).where(
+                t.field_base.c.target == target, t.field_base.c.customer_key.in_(part)
+            )
+        )
+        for row in rows:
+            found[row.customer_key][row.field] = row.value
+    return found
+
+
+async def save_bases(
+    conn: AsyncConnection, target: str, key: str, values: dict[str, Any], now: datetime, run_id: str
+) -> None:
+    """Record the values the target now holds for fields we own."""
+    rows = [
+        {
+            "target": target,
+            "customer_key": key,
+            "field": f,
+            "value": v,
+            "written_at": now,
+            "run_id": run_id,
+        }
+        for f, v in values.items()
+    ]
+    await upsert(
+        conn,
+        t.field_base,
+        rows,
+        ["target", "customer_key", "field"],
+        ["value", "written_at", "run_id"],
+    )
+
+
+async def drop_bases(conn: AsyncConnection, target: str, key: str, fields: Sequence[str]) -> None:
+    """Forget fields we no longer own."""
+    if fields:
+        await conn.execute(
+            sa.delete(t.field_base).where(
+                t.field_base.c.target == target,
+                t.field_base.c.customer_key == key,
+                t.field_base.c.field.in_(list(fields)),
+            )
+        )
+
+
+async def save_note_state(
+    conn: AsyncConnection, target: str, key: str, note: str, deals: int, now: datetime
+) -> None:
+    """Remember the note we wrote (hash only) for status and dry runs."""
+    digest = hashlib.sha256(note.encode()).hexdigest()
+    await upsert(
+        conn,
+        t.note_state,
+        [
+            {
+                "target": target,
+                "customer_key": key,
+                "content_hash": digest,
+                "deals": deals,
+                "written_at": now,
+            }
+        ],
+        ["target", "customer_key"],
+        ["content_hash", "deals", "written_at"],
+    )
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One field written: who (the job or person), what, old and new value, and why."""
+
+    customer_key: str
+    field: str
+    old: Any
+    new: Any
+    reason: str
+
+
+async def audit(
+    conn: AsyncConnection,
+    target: str,
+    run_id: str | None,
+    actor: str,
+    entries: Sequence[AuditEntry],
+    now: datetime,
+) -> None:
+    """Append audit rows (never updated, never deleted by the engine)."""
+    rows = [
+        {
+            "run_id": run_id,
+            "at": now,
+            "actor": actor,
+            "target": target,
+            "customer_key": e.customer_key,
+            "field": e.field,
+            "old_value": _jsonable(e.old),
+            "new_value": _jsonable(e.new),
+            "reason": e.reason,
+        }
+        for e in entries
+    ]
+    for part in chunks(rows):
+        await conn.execute(sa.insert(t.audit), list(part))
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+@dataclass(frozen=True)
+class ConflictRecord:
+    """A conflict as raised by an engine stage, before it is stored."""
+
+    kind: str
+    target: str
+    customer_key: str | None
+    field: str | None
+    details: dict[str, Any]
+    scope: str
+    """What the conflict is about besides the customer: a deal id for unmatched/ambiguous."""
+
+    @property
+    def identity(self) -> str:
+        """Stable identity: raised once, updated while it lasts, closed when it goes away."""
+        return "|".join(
+            (self.kind, self.target, self.customer_key or "-", self.field or "-", self.scope)
+        )
+
+
+async def raise_conflicts(
+    conn: AsyncConnection, found: Sequence[ConflictRecord], now: datetime
+) -> list[int]:
+    """Insert new conflicts, refresh open ones; return ids that are new or changed."""
+    changed: list[int] = []
+    for item in found:
+        details = _jsonable(item.details)
+        digest = hashlib.sha256(json.dumps(details, sort_keys=True).encode()).hexdigest()
+        row = (
+            await conn.execute(
+                sa.select(t.conflict.c.id, t.conflict.c.status, t.conflict.c.details_hash).where(
+                    t.conflict.c.identity == item.identity
+                )
+            )
+        ).first()
+        if row is None:
+            result = await conn.execute(
+                sa.insert(t.conflict)
+                .values(
+                    identity=item.identity,
+                    kind=item.kind,
+                    target=item.target,
+                    customer_key=item.customer_key,
+                    field=item.field,
+                    details=details,
+                    details_hash=digest,
+                    status="open",
+                    first_seen=now,
+                    last_seen=now,
+                )
+                .returning(t.conflict.c.id)
+            )
+            changed.append(int(result.scalar_one()))
+            continue
+        reopened = row.status not in {"open", "resolved"}
+        values: dict[str, Any] = {"last_seen": now, "details": details, "details_hash": digest}
+        if reopened:
+            values |= {"status": "open", "first_seen": now, "resolution": None}
+        await conn.execute(sa.update(t.conflict).where(t.conflict.c.id == row.id).values(values))
+        if reopened or row.details_hash != digest:
+            changed.append(int(row.id))
+    return changed
+
+
+async def close_missing(
+    conn: AsyncConnection,
+    target: str,
+    scope_keys: Sequence[str],
+    kinds: Sequence[str],
+    still_open: Sequence[str],
+    now: datetime,
+    by_customer: bool = True,
+) -> int:
+    """Close open conflicts of these customers (or deals) that this pass no longer found."""
+    if not scope_keys:
+        return 0
+    column = t.conflict.c.customer_key
+    query = (
+        sa.update(t.conflict)
+        .where(
+            t.conflict.c.target == target,
+            t.conflict.c.status == "open",
+            t.conflict.c.kind.in_(list(kinds)),
+            t.conflict.c.identity.not_in(list(still_open)) if still_open else sa.true(),
+        )
+        .values(status="superseded", last_seen=now)
+    )
+    if by_customer:
+        query = query.where(column.in_(list(scope_keys)))
+    else:
+        query = query.where(sa.or_(*(t.conflict.c.identity.like(f"%|{s}") for s in scope_keys)))
+    result = await conn.execute(query)
+    return int(result.rowcount or 0)
+
+
+async def open_conflicts(
+    conn: AsyncConnection, kind: str | None = None, status: str | None = "open"
+) -> list[sa.Row[Any]]:
+    """Conflicts for the CLI and status, newest first."""
+    query = sa.select(t.conflict).order_by(t.conflict.c.last_seen.desc(), t.conflict.c.id.desc())
+    if status is not None:
+        query = query.where(t.conflict.c.status == status)
+    if kind is not None:
+        query = query.where(t.conflict.c.kind == kind)
+    return list(await conn.execute(query))
+
+
+async def start_run(conn: AsyncConnection, run_id: str, job: str, now: datetime) -> None:
+    """Record that a run began (so a crashed run is visible as never finished)."""
+    await conn.execute(
+        sa.insert(t.sync_run).values(
+            id=run_id, job=job, started_at=now, status="running", counts={}, errors=[], notices=[]
+        )
+    )
+
+
+async def finish_run(
+    conn: AsyncConnection,
+    run_id: str,
+    status: str,
+    counts: dict[str, int],
+    errors: Sequence[str],
+    notices: Sequence[str],
+    now: datetime,
+) -> None:
+    """Record a run's outcome, counts and (bounded) error list."""
+    await conn.execute(
+        sa.update(t.sync_run)
+        .where(t.sync_run.c.id == run_id)
+        .values(
+            finished_at=now,
+            status=status,
+            counts=counts,
+            errors=list(errors)[:200],
+            notices=list(notices),
+        )
+    )

@@ -1,0 +1,207 @@
+"""Stage 1's reads and writes: cursors, the identity index, and deal rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import CustomerRecord
+from sync_jobs.matching import IdentityIndex, identity_keys
+from sync_jobs.store import tables as t
+from sync_jobs.store.sql import chunks, insert_ignore, upsert
+
+
+async def get_cursor(conn: AsyncConnection, table: sa.Table, key: str) -> str | None:
+    """A stored cursor (``source_cursor`` by job, ``target_cursor`` by target)."""
+    column = table.c.job if table is t.source_cursor else table.c.target
+    row = (await conn.execute(sa.select(table.c.cursor).where(column == key))).first()
+    return None if row is None else str(row.cursor)
+
+
+async def set_cursor(
+    conn: AsyncConnection, table: sa.Table, key: str, value: str, now: datetime
+) -> None:
+    """Store a cursor in the same transaction as the data it covers."""
+    name = "job" if table is t.source_cursor else "target"
+    await upsert(
+        conn,
+        table,
+        [{name: key, "cursor": value, "updated_at": now}],
+        [name],
+        ["cursor", "updated_at"],
+    )
+
+
+async def index_records(
+    conn: AsyncConnection, target: str, records: Sequence[CustomerRecord], now: datetime
+) -> None:
+    """Replace the identity keys of the given records (deleted records leave the index)."""
+    for part in chunks(records):
+        ids = [(r.ref.kind, r.ref.id) for r in part]
+        await conn.execute(
+            sa.delete(t.identity_key).where(
+                t.identity_key.c.target == target,
+                sa.tuple_(t.identity_key.c.kind, t.identity_key.c.record_id).in_(ids),
+            )
+        )
+        await conn.execute(
+            sa.delete(t.identity).where(
+                t.identity.c.target == target,
+                sa.tuple_(t.identity.c.kind, t.identity.c.record_id).in_(ids),
+            )
+        )
+        live = [r for r in part if not r.deleted]
+        rows = [
+            {
+                "target": target,
+                "kind": r.ref.kind,
+                "record_id": r.ref.id,
+                "name": r.name,
+                "keys": [list(k) for k in identity_keys(r)],
+                "updated_at": now,
+            }
+            for r in live
+        ]
+        if rows:
+            await conn.execute(sa.insert(t.identity), rows)
+        keys = [
+            {
+                "target": target,
+                "match": m,
+                "value": v[:320],
+                "kind": r.ref.kind,
+                "record_id": r.ref.id,
+            }
+            for r in live
+            for m, v in identity_keys(r)
+        ]
+        await insert_ignore(
+            conn, t.identity_key, keys, ["target", "match", "value", "kind", "record_id"]
+        )
+
+
+async def load_index(conn: AsyncConnection, target: str) -> IdentityIndex:
+    """The whole identity index of one target, for matching without API calls."""
+    index = IdentityIndex()
+    result = await conn.stream(
+        sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c["keys"]).where(
+            t.identity.c.target == target
+        )
+    )
+    async for row in result:
+        index.add(row.kind, row.record_id, [(m, v) for m, v in row[2]])
+    return index
+
+
+async def record_names(conn: AsyncConnection, target: str, keys: Iterable[str]) -> dict[str, str]:
+    """Display names of records by customer key (``kind:id``), for output and alerts."""
+    wanted = [tuple(k.split(":", 1)) for k in keys]
+    if not wanted:
+        return {}
+    rows = await conn.execute(
+        sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c.name).where(
+            t.identity.c.target == target,
+            sa.tuple_(t.identity.c.kind, t.identity.c.record_id).in_(wanted),
+        )
+    )
+    return {f"{r.kind}:{r.record_id}": r.name or "" for r in rows}
+
+
+async def deal_states(
+    conn: AsyncConnection, job: str, ids: Sequence[str]
+) -> dict[str, tuple[str, str | None]]:
+    """(payload hash, customer key) of already-stored deals, to skip unchanged re-reads."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for part in chunks(ids):
+        rows = await conn.execute(
+            sa.select(t.deal.c.deal_id, t.deal.c.payload_hash, t.deal.c.customer_key).where(
+                t.deal.c.job == job, t.deal.c.deal_id.in_(part)
+            )
+        )
+        found.update({r.deal_id: (r.payload_hash, r.customer_key) for r in rows})
+    return found
+
+
+DEAL_UPDATE = [
+    "target",
+    "territory",
+    "customer_key",
+    "match_status",
+    "match_detail",
+    "terms",
+    "payload_hash",
+    "live",
+    "valid_until",
+    "deleted",
+    "error",
+    "attempts",
+    "modified_at",
+    "updated_at",
+]
+
+
+async def save_deals(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert deal rows (their full latest state)."""
+    await upsert(conn, t.deal, rows, ["job", "deal_id"], DEAL_UPDATE)
+
+
+async def unmatched_deals(conn: AsyncConnection, job: str) -> list[sa.Row[Any]]:
+    """Deals of a job that found no single record last time (re-tried after index refresh)."""
+    rows = await conn.execute(
+        sa.select(t.deal).where(
+            t.deal.c.job == job,
+            t.deal.c.match_status.in_(["unmatched", "ambiguous"]),
+            t.deal.c.deleted.is_(False),
+            t.deal.c.terms.is_not(None),
+        )
+    )
+    return list(rows)
+
+
+async def expiring_customers(conn: AsyncConnection, target: str, today: Any) -> list[str]:
+    """Customers with deals marked live whose terms have now expired (they must drop out)."""
+    rows = await conn.execute(
+        sa.select(t.deal.c.customer_key)
+        .distinct()
+        .where(
+            t.deal.c.target == target,
+            t.deal.c.live.is_(True),
+            t.deal.c.valid_until < today,
+            t.deal.c.customer_key.is_not(None),
+        )
+    )
+    return [r.customer_key for r in rows]
+
+
+async def mark_expired(conn: AsyncConnection, target: str, today: Any) -> None:
+    """Record that expired deals are no longer live (after their customers were enqueued)."""
+    await conn.execute(
+        sa.update(t.deal)
+        .where(
+            t.deal.c.target == target,
+            t.deal.c.live.is_(True),
+            t.deal.c.valid_until < today,
+        )
+        .values(live=False)
+    )
+
+
+async def deals_of(
+    conn: AsyncConnection, target: str, customer_keys: Sequence[str]
+) -> list[sa.Row[Any]]:
+    """Every stored deal (all jobs, all territories) attached to these customers."""
+    rows: list[sa.Row[Any]] = []
+    for part in chunks(customer_keys):
+        result = await conn.execute(
+            sa.select(t.deal).where(
+                t.deal.c.target == target,
+                t.deal.c.customer_key.in_(part),
+                t.deal.c.terms.is_not(None),
+            )
+        )
+        rows.extend(result)
+    return rows

@@ -1,0 +1,55 @@
+"""Dialect helpers: one upsert spelling for SQLite and PostgreSQL, and bounded batches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+# SQLite allows 32766 bound variables per statement; rows of ~16 columns stay well under it.
+CHUNK = 500
+
+
+def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    """Split ``rows`` into lists of at most ``size``."""
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+async def upsert(
+    conn: AsyncConnection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert rows, updating ``update`` columns where the ``keys`` already exist."""
+    for part in chunks(rows):
+        stmt = _insert(conn, table).values(list(part))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
+        )
+        await conn.execute(stmt)
+
+
+async def insert_ignore(
+    conn: AsyncConnection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    where: sa.ColumnElement[bool] | None = None,
+) -> None:
+    """Insert rows, skipping those that collide on ``keys`` (optionally a partial index)."""
+    for part in chunks(rows):
+        stmt = _insert(conn, table).values(list(part))
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys), index_where=where)
+        await conn.execute(stmt)

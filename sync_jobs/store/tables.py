@@ -1,0 +1,207 @@
+"""Every table dealbridge keeps, identical on SQLite and PostgreSQL.
+
+The schema follows the two-stage flow: stage 1 writes ``deal`` rows, ``customer_work`` items
+and the ``source_cursor`` in one transaction; stage 2 claims work, writes the target, then
+records ``field_base``, ``note_state``, ``conflict`` and ``audit`` rows and marks work done.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes on both backends (SQLite would otherwise hand back naive ones)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(
+        self,
+        value: datetime | None,
+        dialect: Dialect,  # noqa: ARG002 - SQLAlchemy's signature
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the state store; use UTC-aware values")
+        return value.astimezone(UTC)
+
+    def process_result_value(
+        self,
+        value: Any,
+        dialect: Dialect,  # noqa: ARG002 - SQLAlchemy's signature
+    ) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData()
+
+source_cursor = sa.Table(
+    "source_cursor",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("cursor", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+target_cursor = sa.Table(
+    "target_cursor",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("cursor", sa.Text, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+deal = sa.Table(
+    "deal",
+    metadata,
+    sa.Column("job", sa.String(200), primary_key=True),
+    sa.Column("deal_id", sa.String(200), primary_key=True),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("territory", sa.String(200), nullable=False),
+    sa.Column("customer_key", sa.String(300), nullable=True, index=True),
+    sa.Column("match_status", sa.String(20), nullable=False),
+    sa.Column("match_detail", sa.JSON, nullable=True),
+    sa.Column("terms", sa.JSON, nullable=True),
+    sa.Column("payload_hash", sa.String(64), nullable=False),
+    sa.Column("live", sa.Boolean, nullable=False),
+    sa.Column("valid_until", sa.Date, nullable=True),
+    sa.Column("deleted", sa.Boolean, nullable=False, default=False),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("modified_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+sa.Index("ix_deal_target_status", deal.c.target, deal.c.match_status)
+
+identity = sa.Table(
+    "identity",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(50), primary_key=True),
+    sa.Column("record_id", sa.String(100), primary_key=True),
+    sa.Column("name", sa.Text, nullable=True),
+    sa.Column("keys", sa.JSON, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+identity_key = sa.Table(
+    "identity_key",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("match", sa.String(20), primary_key=True),
+    sa.Column("value", sa.String(320), primary_key=True),
+    sa.Column("kind", sa.String(50), primary_key=True),
+    sa.Column("record_id", sa.String(100), primary_key=True),
+)
+
+customer_work = sa.Table(
+    "customer_work",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("customer_key", sa.String(300), nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("not_before", UTCDateTime, nullable=False),
+    sa.Column("claim_token", sa.String(64), nullable=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+# At most one waiting item per customer (repeated changes coalesce), as procrastinate does.
+sa.Index(
+    "uq_customer_work_pending",
+    customer_work.c.target,
+    customer_work.c.customer_key,
+    unique=True,
+    sqlite_where=customer_work.c.status == "pending",
+    postgresql_where=customer_work.c.status == "pending",
+)
+sa.Index(
+    "ix_customer_work_claim",
+    customer_work.c.target,
+    customer_work.c.status,
+    customer_work.c.not_before,
+)
+
+field_base = sa.Table(
+    "field_base",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("customer_key", sa.String(300), primary_key=True),
+    sa.Column("field", sa.String(300), primary_key=True),
+    sa.Column("value", sa.JSON, nullable=True),
+    sa.Column("written_at", UTCDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+)
+
+note_state = sa.Table(
+    "note_state",
+    metadata,
+    sa.Column("target", sa.String(200), primary_key=True),
+    sa.Column("customer_key", sa.String(300), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("deals", sa.Integer, nullable=False),
+    sa.Column("written_at", UTCDateTime, nullable=False),
+)
+
+conflict = sa.Table(
+    "conflict",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("identity", sa.String(600), nullable=False, unique=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("customer_key", sa.String(300), nullable=True),
+    sa.Column("field", sa.String(300), nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("details_hash", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("resolution", sa.JSON, nullable=True),
+)
+sa.Index("ix_conflict_status", conflict.c.status, conflict.c.kind)
+
+sync_run = sa.Table(
+    "sync_run",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("job", sa.String(200), nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime, nullable=True),
+    sa.Column("status", sa.String(20), nullable=False),
+    sa.Column("counts", sa.JSON, nullable=False),
+    sa.Column("errors", sa.JSON, nullable=False),
+    sa.Column("notices", sa.JSON, nullable=False),
+)
+sa.Index("ix_sync_run_job", sync_run.c.job, sync_run.c.started_at)
+
+audit = sa.Table(
+    "audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("customer_key", sa.String(300), nullable=False),
+    sa.Column("field", sa.String(300), nullable=False),
+    sa.Column("old_value", sa.JSON, nullable=True),
+    sa.Column("new_value", sa.JSON, nullable=True),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+sa.Index("ix_audit_customer", audit.c.target, audit.c.customer_key)

@@ -1,0 +1,164 @@
+"""The stage-2 queue: one pending item per customer, claimed in batches, fenced by a token.
+
+Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (so replicas never wait on each other)
+and ``BEGIN IMMEDIATE`` on SQLite. An item is skipped while another item of the same customer
+is being worked on, so one customer is never written by two workers. A claim that outlives
+``claim_timeout`` (its worker died) goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sync_jobs.store import tables as t
+from sync_jobs.store.db import write_tx
+from sync_jobs.store.sql import insert_ignore
+
+W = t.customer_work
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A claimed customer: its queue row, key, attempts so far and the fencing token."""
+
+    id: int
+    customer_key: str
+    attempts: int
+    token: str
+
+
+async def enqueue(conn: AsyncConnection, target: str, keys: Iterable[str], now: datetime) -> int:
+    """Queue customers for stage 2; a customer already waiting is not queued twice."""
+    rows = [
+        {
+            "target": target,
+            "customer_key": k,
+            "status": "pending",
+            "attempts": 0,
+            "not_before": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for k in sorted(set(keys))
+    ]
+    await insert_ignore(conn, W, rows, ["target", "customer_key"], where=W.c.status == "pending")
+    return len(rows)
+
+
+async def requeue_stale(
+    conn: AsyncConnection, target: str, now: datetime, claim_timeout: timedelta
+) -> None:
+    """Give back claims whose worker vanished: merge into a waiting item, or wait again."""
+    stale = (
+        (W.c.target == target) & (W.c.status == "doing") & (W.c.claimed_at < now - claim_timeout)
+    )
+    rows = list(await conn.execute(sa.select(W.c.id, W.c.customer_key).where(stale)))
+    if not rows:
+        return
+    await conn.execute(sa.delete(W).where(W.c.id.in_([r.id for r in rows])))
+    await enqueue(conn, target, [r.customer_key for r in rows], now)
+
+
+async def claim(
+    engine: AsyncEngine, target: str, limit: int, now: datetime, claim_timeout: timedelta
+) -> list[WorkItem]:
+    """Claim up to ``limit`` due customers of one target (commit point C2)."""
+    token = uuid.uuid4().hex
+    busy = sa.select(W.c.customer_key).where(W.c.target == target, W.c.status == "doing")
+    due = (
+        sa.select(W.c.id)
+        .where(
+            W.c.target == target,
+            W.c.status == "pending",
+            W.c.not_before <= now,
+            W.c.customer_key.not_in(busy),
+        )
+        .order_by(W.c.id)
+        .limit(limit)
+    )
+    async with write_tx(engine) as conn:
+        await requeue_stale(conn, target, now, claim_timeout)
+        if conn.dialect.name == "postgresql":
+            due = due.with_for_update(skip_locked=True)
+        ids = [r.id for r in await conn.execute(due)]
+        if not ids:
+            return []
+        rows = await conn.execute(
+            sa.update(W)
+            .where(W.c.id.in_(ids), W.c.status == "pending")
+            .values(status="doing", claim_token=token, claimed_at=now, updated_at=now)
+            .returning(W.c.id, W.c.customer_key, W.c.attempts)
+        )
+        return sorted(
+            (WorkItem(r.id, r.customer_key, r.attempts, token) for r in rows), key=lambda w: w.id
+        )
+
+
+async def finish(conn: AsyncConnection, items: Sequence[WorkItem]) -> int:
+    """Mark claimed items done, fenced: an item whose claim was taken over is not touched."""
+    if not items:
+        return 0
+    token = items[0].token
+    result = await conn.execute(
+        sa.delete(W).where(
+            W.c.id.in_([i.id for i in items]), W.c.claim_token == token, W.c.status == "doing"
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+async def fail(
+    conn: AsyncConnection, item: WorkItem, error: str, now: datetime, max_attempts: int
+) -> bool:
+    """Put a failed item back with exponential back-off; park it after ``max_attempts``.
+
+    Returns True when the item was parked (status ``dead``).
+    """
+    attempts = item.attempts + 1
+    dead = attempts >= max_attempts
+    delay = timedelta(seconds=min(3600, 30 * 2 ** (attempts - 1)))
+    waiting = (
+        await conn.execute(
+            sa.select(W.c.id).where(
+                W.c.customer_key == item.customer_key, W.c.status == "pending", W.c.id != item.id
+            )
+        )
+    ).first()
+    if waiting is not None and not dead:
+        # A newer change is already queued: fold this attempt into it.
+        await conn.execute(
+            sa.update(W)
+            .where(W.c.id == waiting.id)
+            .values(
+                attempts=attempts, not_before=now + delay, last_error=error[:2000], updated_at=now
+            )
+        )
+        await conn.execute(sa.delete(W).where(W.c.id == item.id, W.c.claim_token == item.token))
+        return False
+    await conn.execute(
+        sa.update(W)
+        .where(W.c.id == item.id, W.c.claim_token == item.token)
+        .values(
+            status="dead" if dead else "pending",
+            attempts=attempts,
+            not_before=now + delay,
+            last_error=error[:2000],
+            claim_token=None,
+            updated_at=now,
+        )
+    )
+    return dead
+
+
+async def pending_count(conn: AsyncConnection, target: str | None = None) -> dict[str, int]:
+    """Queue depth by status."""
+    query = sa.select(W.c.status, sa.func.count()).group_by(W.c.status)
+    if target is not None:
+        query = query.where(W.c.target == target)
+    return {r[0]: int(r[1]) for r in await conn.execute(query)}

@@ -1,0 +1,163 @@
+"""Typing raw source values into canonical ones, and normalising values for comparison.
+
+Sources disagree on shapes: Salesforce sends numbers as numbers, HubSpot sends every property
+as a string, spreadsheets send whatever a person typed. Each converter accepts the reasonable
+forms and raises ``ValueError`` with a message an admin can act on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+_TRUE = {"true", "yes", "y", "1", "x", "on"}
+_FALSE = {"false", "no", "n", "0", "", "off"}
+
+
+def to_text(value: Any) -> str:
+    """Any scalar as trimmed text."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def to_decimal(value: Any) -> Decimal:
+    """``12``, ``"12.5"``, ``"1,200.00"`` -> Decimal; bools are refused."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a yes/no value, not a number")
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    text = str(value).strip().replace(",", "").replace(" ", "")
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"{value!r} is not a number") from None
+
+
+def to_percent(value: Any) -> Decimal:
+    """Percent points: ``15``, ``"15%"`` and ``"15.0"`` all mean fifteen percent."""
+    text = str(value).strip() if isinstance(value, str) else value
+    if isinstance(text, str) and text.endswith("%"):
+        text = text[:-1]
+    number = to_decimal(text)
+    if not Decimal(0) <= number <= Decimal(100):
+        raise ValueError(f"{value!r} is outside 0-100 percent")
+    return number.normalize() if number == number.to_integral() else number
+
+
+def to_money(value: Any) -> Decimal:
+    """An amount: a number, optionally with a currency symbol or code around it."""
+    text = re.sub(r"[^\d.,\-]", "", str(value)) if isinstance(value, str) else value
+    return to_decimal(text).quantize(Decimal("0.01"))
+
+
+def to_date(value: Any) -> date:
+    """ISO dates, ISO datetimes (date part) and epoch milliseconds (HubSpot)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if text.isdigit() and len(text) >= 12:
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC).date()
+    try:
+        return date.fromisoformat(text[:10])
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def to_datetime(value: Any) -> datetime:
+    """ISO datetimes (``Z``, ``+0000`` and ``+00:00`` offsets) and epoch ms -> aware UTC."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    text = str(value).strip()
+    if text.isdigit() and len(text) >= 12:
+        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a date-time; expected ISO 8601") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def to_bool(value: Any) -> bool:
+    """true/false, yes/no, 1/0, x (a ticked spreadsheet cell)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"{value!r} is not yes/no; write true or false")
+
+
+CONVERTERS: dict[str, Callable[[Any], Any]] = {
+    "text": to_text,
+    "decimal": to_decimal,
+    "percent": to_percent,
+    "money": to_money,
+    "date": to_date,
+    "datetime": to_datetime,
+    "bool": to_bool,
+}
+
+
+def normalize_domain(value: str) -> str:
+    """``https://www.Acme.example/about`` -> ``acme.example``; emails give their domain."""
+    text = value.strip().lower()
+    if "@" in text and "/" not in text:
+        text = text.rsplit("@", 1)[1]
+    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    text = text.split("/", 1)[0].split(":", 1)[0].split("?", 1)[0]
+    return text.removeprefix("www.").strip(".")
+
+
+def normalize_identity(match: str, value: str) -> str:
+    """The form an identity value is indexed and looked up in (case-insensitive everywhere)."""
+    if match == "domain":
+        return normalize_domain(value)
+    return value.strip().lower()
+
+
+def to_target(value: Any) -> Any:
+    """A canonical value as JSON a service desk accepts (dates ISO, lists comma-joined)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral() else float(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value) or None
+    return value
+
+
+def same_value(left: Any, right: Any) -> bool:
+    """Compare a value we wrote with what the target reports, ignoring harmless reformatting."""
+    return comparable(left) == comparable(right)
+
+
+def comparable(value: Any) -> str | None:
+    """Canonical text of a value: numbers normalised, empties unified, dates as ISO."""
+    if value is None or value in ("", []):
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float | Decimal):
+        return _number_text(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+    text = str(value).strip()
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return _number_text(Decimal(text))
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T00:00:00(\.0+)?(Z|[+-]00:?00)?", text):
+        return text[:10]
+    return text
+
+
+def _number_text(number: Decimal) -> str:
+    normal = number.normalize()
+    return format(normal, "f") if normal == normal.to_integral() else str(normal)
