@@ -149,6 +149,21 @@ async def save_deals(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> N
     await upsert(conn, t.deal, rows, ["job", "deal_id"], DEAL_UPDATE)
 
 
+async def mark_deleted(
+    conn: AsyncConnection, job: str, deal_ids: Sequence[str], now: datetime
+) -> None:
+    """Deals deleted (or archived) at the source leave every note; their rows stay for audit."""
+    for part in chunks(deal_ids):
+        await conn.execute(
+            sa.update(t.deal)
+            .where(
+                t.deal.c.job == job,
+                t.deal.c.deal_id.in_(part),
+            )
+            .values(deleted=True, live=False, updated_at=now)
+        )
+
+
 async def unmatched_deals(conn: AsyncConnection, job: str) -> list[sa.Row[Any]]:
     """Deals of a job that found no single record last time (re-tried after index refresh)."""
     rows = await conn.execute(

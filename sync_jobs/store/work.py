@@ -156,6 +156,14 @@ async def fail(
     return dead
 
 
+async def queued_keys(conn: AsyncConnection, target: str) -> list[str]:
+    """Customers waiting for stage 2 (for dry runs)."""
+    rows = await conn.execute(
+        sa.select(W.c.customer_key).where(W.c.target == target, W.c.status == "pending")
+    )
+    return [r.customer_key for r in rows]
+
+
 async def pending_count(conn: AsyncConnection, target: str | None = None) -> dict[str, int]:
     """Queue depth by status."""
     query = sa.select(W.c.status, sa.func.count()).group_by(W.c.status)

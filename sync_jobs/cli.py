@@ -1,0 +1,192 @@
+"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, sandbox.
+
+Exit codes: 0 ok; 1 a run finished with record errors (or failed); 2 bad config or mapping.
+Human output on a terminal, JSON log lines with ``--log-format json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from connectors.errors import ConfigError
+from sync_jobs import logging as dblog
+from sync_jobs.config import AppConfig, load_config
+from sync_jobs.connections import Connections
+from sync_jobs.report import print_problems, print_report
+from sync_jobs.runner import open_engine, run_job
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Carry one-off deal terms from territory CRMs into the contact center.",
+)
+deals_app = typer.Typer(help="Inspect synced deals.", no_args_is_help=True)
+conflicts_app = typer.Typer(help="List, inspect and resolve conflicts.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Run the vendor simulators.", no_args_is_help=True)
+app.add_typer(deals_app, name="deals")
+app.add_typer(conflicts_app, name="conflicts")
+app.add_typer(sandbox_app, name="sandbox")
+
+console = Console()
+T = TypeVar("T")
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to config.yaml")]
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+@app.callback()
+def _global(
+    log_format: Annotated[str, typer.Option(help="console or json")] = "console",
+    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
+) -> None:
+    dblog.configure("json" if log_format == "json" else "console", log_level)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _config(path: Path) -> AppConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print_problems(console, exc.problems)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def validate(
+    config: ConfigOption = DEFAULT_CONFIG,
+    offline: Annotated[bool, typer.Option(help="skip the field-catalog checks")] = False,
+) -> None:
+    """Check config.yaml and every mapping (against the connectors' field catalogs)."""
+    from sync_jobs.validate import validate_all
+
+    cfg = _config(config)
+
+    async def go() -> list[Any]:
+        connections = Connections(cfg.connectors)
+        try:
+            return await validate_all(cfg, connections, catalogs=not offline)
+        finally:
+            await connections.aclose()
+
+    problems = _run(go())
+    if problems:
+        print_problems(console, problems)
+        raise typer.Exit(2)
+    console.print(f"[green]ok[/]: {len(cfg.connectors)} connectors, {len(cfg.jobs)} jobs valid")
+
+
+@app.command()
+def run(
+    job: Annotated[str, typer.Argument(help="job name from config.yaml, or 'all'")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, write nothing")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="ignore the cursor; re-read all deals")
+    ] = False,
+) -> None:
+    """Run one job (or all) once: pull, match, plan, write."""
+    cfg = _config(config)
+    names = list(cfg.jobs) if job == "all" else [job]
+    unknown = [n for n in names if n not in cfg.jobs]
+    if unknown:
+        console.print(f"[red]unknown job {unknown[0]!r}[/]; jobs: {', '.join(cfg.jobs)}")
+        raise typer.Exit(2)
+
+    async def go() -> int:
+        engine = await open_engine(cfg)
+        connections = Connections(cfg.connectors)
+        code = 0
+        try:
+            for name in names:
+                report = await run_job(engine, connections, name, dry_run=dry_run, full=full)
+                print_report(console, report)
+                code = max(code, report.exit_code)
+        finally:
+            await connections.aclose()
+            await engine.store.dispose()
+        return code
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def status(
+    config: ConfigOption = DEFAULT_CONFIG, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Recent runs per job with counts and errors, queue depth and open conflicts."""
+    from sync_jobs.report import gather_status, print_status
+
+    cfg = _config(config)
+    data = _run(gather_status(cfg))
+    if as_json:
+        console.print_json(json.dumps(data, default=str))
+    else:
+        print_status(console, data)
+
+
+@deals_app.command("show")
+def deals_show(deal_id: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Everything dealbridge knows about one deal: terms, match, and the record it lands on."""
+    from sync_jobs.report import print_deal
+
+    cfg = _config(config)
+    if not _run(print_deal(console, cfg, deal_id)):
+        raise typer.Exit(1)
+
+
+@conflicts_app.command("list")
+def conflicts_list(
+    config: ConfigOption = DEFAULT_CONFIG,
+    open_only: Annotated[bool, typer.Option("--open", help="only open conflicts")] = False,
+    kind: Annotated[str | None, typer.Option("--kind", help="e.g. target_edited")] = None,
+) -> None:
+    """Conflicts, newest first."""
+    from sync_jobs.report import print_conflicts
+
+    cfg = _config(config)
+    _run(print_conflicts(console, cfg, "open" if open_only else None, kind))
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    host: Annotated[
+        str, typer.Option(help="bind address (loopback only by default)")
+    ] = "127.0.0.1",
+    base_port: Annotated[int, typer.Option(help="first port; one port per vendor")] = 8701,
+) -> None:
+    """Serve every vendor simulator, seeded with the demo world, on consecutive ports."""
+    from sandbox.serve import serve_all
+
+    _run(serve_all(host, base_port, console))
+
+
+@app.command()
+def demo(
+    target: Annotated[str, typer.Option(help="zendesk or freshdesk")] = "zendesk",
+    state_dir: Annotated[Path, typer.Option(help="where the demo keeps its SQLite state")] = Path(
+        ".dealbridge-demo"
+    ),
+) -> None:
+    """Run the whole sync on in-process simulators: no accounts, no network."""
+    from sync_jobs.demo import run_demo
+
+    if target not in ("zendesk", "freshdesk"):
+        console.print("[red]--target must be zendesk or freshdesk[/]")
+        raise typer.Exit(2)
+    raise typer.Exit(_run(run_demo(console, target, state_dir)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

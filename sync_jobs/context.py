@@ -1,0 +1,111 @@
+"""What one job run carries through its stages: config, store, connectors, clock and counters."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.base import SalesSource, ServiceTarget
+from sync_jobs.config import AppConfig, JobConfig
+from sync_jobs.mapping import Mapping
+from sync_jobs.notes import NoteTemplates
+
+Checkpoint = Callable[[str], None]
+"""Called at each named commit point; tests use it to simulate a crash there."""
+
+
+def utcnow() -> datetime:
+    """The engine's clock (aware UTC)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class CustomerPreview:
+    """What a run did (or, in a dry run, would do) to one record."""
+
+    customer_key: str
+    name: str
+    changes: list[tuple[str, Any, Any]]
+    conflicts: list[str]
+    error: str | None = None
+
+
+@dataclass
+class RunState:
+    """Counters, errors and previews accumulated during one run."""
+
+    run_id: str
+    job: str
+    dry_run: bool = False
+    counts: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    previews: list[CustomerPreview] = field(default_factory=list)
+    overlay: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Dry runs: deal rows stage 1 would have committed, keyed by (job, deal id)."""
+
+    def record_error(self, message: str) -> None:
+        """Count and keep one record-level error."""
+        self.counts["record_errors"] += 1
+        self.errors.append(message)
+
+
+@dataclass
+class Engine:
+    """Shared, long-lived pieces: config, compiled mappings, store engine, clock."""
+
+    config: AppConfig
+    store: AsyncEngine
+    mappings: dict[str, Mapping]
+    checkpoint: Checkpoint = lambda _name: None
+    clock: Callable[[], datetime] = utcnow
+    templates: dict[str, NoteTemplates] = field(default_factory=dict)
+
+    def today(self) -> date:
+        """The date deals' validity is judged against."""
+        return self.clock().date()
+
+    def jobs_for_target(self, target: str) -> list[str]:
+        """Jobs whose deals land in ``target`` (their mappings are needed in stage 2)."""
+        return [n for n, j in self.config.jobs.items() if j.target == target]
+
+    def job(self, name: str) -> JobConfig:
+        """One job's config."""
+        return self.config.jobs[name]
+
+    def note_templates(self, fmt: str) -> NoteTemplates:
+        """The template renderer for a note format, created once."""
+        if fmt not in self.templates:
+            self.templates[fmt] = NoteTemplates("html" if fmt == "html" else "text")
+        return self.templates[fmt]
+
+    def mapping_folder(self, job: str) -> Path:
+        """Where a job's mapping (and so its note template) lives."""
+        return self.config.mapping_path(job).parent
+
+
+@dataclass
+class JobRun:
+    """One job's run: the engine plus this run's connectors and state."""
+
+    engine: Engine
+    job: str
+    source: SalesSource
+    target: ServiceTarget
+    state: RunState
+
+    @property
+    def target_name(self) -> str:
+        """The target connector's name in config.yaml."""
+        return self.engine.job(self.job).target
+
+    @property
+    def mapping(self) -> Mapping:
+        """This job's compiled mapping."""
+        return self.engine.mappings[self.job]

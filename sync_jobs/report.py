@@ -1,0 +1,205 @@
+"""What the CLI prints: problems, run reports, status, one deal, conflicts (rich on a terminal)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from connectors.errors import ConfigProblem
+from sync_jobs.config import AppConfig
+from sync_jobs.context import CustomerPreview, utcnow
+from sync_jobs.runner import RunReport
+from sync_jobs.store import tables as t
+from sync_jobs.store.db import make_engine, migrate_async, read_tx
+from sync_jobs.store.records import open_conflicts
+from sync_jobs.store.work import pending_count
+
+MAX_SHOWN = 40
+
+
+def print_problems(console: Console, problems: Sequence[ConfigProblem]) -> None:
+    """One line per problem: file:line key: message (fix: hint)."""
+    console.print(f"[red]{len(problems)} problem(s):[/]")
+    for problem in problems:
+        console.print(f"  {escape(str(problem))}", soft_wrap=True)
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = "-" if value is None else str(value).replace("\n", " / ")
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def print_preview(console: Console, preview: CustomerPreview) -> None:
+    """The per-customer diff of a run or dry run."""
+    title = f"{preview.name or preview.customer_key} ({preview.customer_key})"
+    if not preview.changes and not preview.conflicts and not preview.error:
+        return
+    console.print(f"[bold]{escape(title)}[/]")
+    for name, old, new in preview.changes:
+        console.print(f"  {escape(name)}: {escape(_short(old))} -> {escape(_short(new))}")
+    for line in preview.conflicts:
+        console.print(f"  [yellow]! {escape(line)}[/]")
+    if preview.error:
+        console.print(f"  [red]error: {escape(preview.error)}[/]")
+
+
+def print_report(console: Console, report: RunReport) -> None:
+    """A run's outcome: status, counts, errors, notices, and the customers it changed."""
+    colour = {"ok": "green", "dry_run": "cyan", "record_errors": "yellow"}.get(report.status, "red")
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(report.counts.items()) if v)
+    console.print(f"[{colour}]{report.job}: {report.status}[/] ({counts or 'nothing to do'})")
+    for preview in report.previews[:MAX_SHOWN]:
+        print_preview(console, preview)
+    if len(report.previews) > MAX_SHOWN:
+        console.print(f"  ... and {len(report.previews) - MAX_SHOWN} more customers")
+    for notice in report.notices:
+        console.print(f"  [cyan]notice:[/] {escape(notice)}")
+    for error in report.errors[:MAX_SHOWN]:
+        console.print(f"  [red]error:[/] {escape(error)}", soft_wrap=True)
+
+
+async def gather_status(config: AppConfig) -> dict[str, Any]:
+    """Per job: last run, last success, lag; plus queue depth and open conflicts."""
+    await migrate_async(config.state.url)
+    engine = make_engine(config.state.url)
+    try:
+        async with read_tx(engine) as conn:
+            jobs = {name: await _job_status(conn, name) for name in config.jobs}
+            queue = await pending_count(conn)
+            conflicts = await conn.execute(
+                sa.select(t.conflict.c.kind, sa.func.count())
+                .where(t.conflict.c.status == "open")
+                .group_by(t.conflict.c.kind)
+            )
+            by_kind = {r[0]: int(r[1]) for r in conflicts}
+    finally:
+        await engine.dispose()
+    return {"jobs": jobs, "queue": queue, "open_conflicts": by_kind}
+
+
+async def _job_status(conn: Any, job: str) -> dict[str, Any]:
+    runs = list(
+        await conn.execute(
+            sa.select(t.sync_run)
+            .where(t.sync_run.c.job == job)
+            .order_by(t.sync_run.c.started_at.desc())
+            .limit(5)
+        )
+    )
+    ok = (
+        await conn.execute(
+            sa.select(sa.func.max(t.sync_run.c.finished_at)).where(
+                t.sync_run.c.job == job, t.sync_run.c.status == "ok"
+            )
+        )
+    ).scalar()
+    cursor = (
+        await conn.execute(
+            sa.select(t.source_cursor.c.updated_at).where(t.source_cursor.c.job == job)
+        )
+    ).scalar()
+    failing = (
+        await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.deal)
+            .where(t.deal.c.job == job, t.deal.c.error.is_not(None))
+        )
+    ).scalar()
+    return {
+        "last_success": ok,
+        "lag_seconds": int((utcnow() - cursor).total_seconds()) if cursor else None,
+        "failing_records": int(failing or 0),
+        "runs": [
+            {
+                "started": r.started_at,
+                "status": r.status,
+                "counts": r.counts,
+                "errors": r.errors[:3],
+                "notices": r.notices,
+            }
+            for r in runs
+        ],
+    }
+
+
+def print_status(console: Console, data: dict[str, Any]) -> None:
+    """The status table."""
+    table = Table(title="dealbridge status")
+    for column in ("job", "last run", "status", "last success", "lag", "failing", "errors"):
+        table.add_column(column)
+    for job, info in data["jobs"].items():
+        last = info["runs"][0] if info["runs"] else None
+        table.add_row(
+            job,
+            str(last["started"])[:19] if last else "never",
+            last["status"] if last else "-",
+            str(info["last_success"] or "-")[:19],
+            f"{info['lag_seconds']}s" if info["lag_seconds"] is not None else "-",
+            str(info["failing_records"]),
+            escape(_short("; ".join(last["errors"]), 80)) if last else "",
+        )
+    console.print(table)
+    console.print(
+        f"queue: {data['queue'] or 'empty'}; open conflicts: {data['open_conflicts'] or 'none'}"
+    )
+    for job, info in data["jobs"].items():
+        for notice in info["runs"][0]["notices"] if info["runs"] else []:
+            console.print(f"[cyan]{job} notice:[/] {escape(notice)}")
+
+
+async def print_deal(console: Console, config: AppConfig, deal_id: str) -> bool:
+    """Show one deal as stored; False when it is unknown."""
+    engine = make_engine(config.state.url)
+    try:
+        async with read_tx(engine) as conn:
+            rows = list(await conn.execute(sa.select(t.deal).where(t.deal.c.deal_id == deal_id)))
+    finally:
+        await engine.dispose()
+    if not rows:
+        console.print(f"[red]no deal {deal_id!r} in the state store[/]")
+        return False
+    for row in rows:
+        console.print(
+            f"[bold]{row.job}/{row.deal_id}[/] territory={row.territory} "
+            f"match={row.match_status} record={row.customer_key or '-'} "
+            f"live={row.live} deleted={row.deleted}"
+        )
+        if row.error:
+            console.print(f"  [red]error:[/] {escape(row.error)}")
+        for key, value in (row.terms or {}).items():
+            if value not in (None, [], {}, ""):
+                console.print(f"  {key}: {escape(str(value))}")
+    return True
+
+
+async def print_conflicts(
+    console: Console, config: AppConfig, status: str | None, kind: str | None
+) -> None:
+    """The conflict list."""
+    engine = make_engine(config.state.url)
+    try:
+        async with read_tx(engine) as conn:
+            rows = await open_conflicts(conn, kind=kind, status=status)
+    finally:
+        await engine.dispose()
+    table = Table(title="conflicts")
+    for column in ("id", "kind", "status", "record", "field", "summary", "last seen"):
+        table.add_column(column)
+    for row in rows:
+        details = row.details or {}
+        summary = details.get("summary") or details.get("deal_name") or ""
+        table.add_row(
+            str(row.id),
+            row.kind,
+            row.status,
+            row.customer_key or f"deal {details.get('deal', '-')}",
+            row.field or "-",
+            escape(_short(summary, 70)),
+            str(row.last_seen)[:19],
+        )
+    console.print(table)

@@ -1,0 +1,133 @@
+"""One job run, start to finish: index -> pull (stage 1) -> plan and write (stage 2) -> record.
+
+A run is isolated: its failure is recorded and reported, never raised into the caller's loop,
+so one broken job never stops the others. The run row is written first, so a crash leaves a
+visible "running" run behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from connectors.errors import ConfigError, ConnectorError, DealbridgeError
+from sync_jobs import stage1, stage2
+from sync_jobs.config import AppConfig
+from sync_jobs.connections import Connections
+from sync_jobs.context import Checkpoint, CustomerPreview, Engine, JobRun, RunState
+from sync_jobs.mapping import Mapping, load_mapping_spec
+from sync_jobs.store.db import make_engine, migrate_async, write_tx
+from sync_jobs.store.records import finish_run, start_run
+
+log = structlog.get_logger("dealbridge.run")
+
+RunStatus = Literal["ok", "record_errors", "failed", "dry_run"]
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the CLI, the daemon and tests."""
+
+    job: str
+    run_id: str
+    status: RunStatus
+    counts: dict[str, int]
+    errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    previews: list[CustomerPreview] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """0 ok, 1 the run finished with record errors or failed."""
+        return 0 if self.status in ("ok", "dry_run") else 1
+
+
+def compile_mappings(config: AppConfig) -> tuple[dict[str, Mapping], dict[str, ConfigError]]:
+    """Compile every job's mapping; a broken one disables only its job."""
+    mappings: dict[str, Mapping] = {}
+    broken: dict[str, ConfigError] = {}
+    for name, job in config.jobs.items():
+        try:
+            spec = load_mapping_spec(config.mapping_path(name))
+        except ConfigError as exc:
+            broken[name] = exc
+            continue
+        mappings[name] = Mapping(
+            spec,
+            job=name,
+            source=job.source,
+            system=config.connectors[job.source].kind,
+            territory=job.territory,
+            base_dir=config.mapping_path(name).parent,
+        )
+    return mappings, broken
+
+
+async def open_engine(
+    config: AppConfig, checkpoint: Checkpoint | None = None, store: AsyncEngine | None = None
+) -> Engine:
+    """Migrate the store and compile mappings: everything a run needs but connectors."""
+    await migrate_async(config.state.url)
+    mappings, _broken = compile_mappings(config)
+    engine = Engine(config=config, store=store or make_engine(config.state.url), mappings=mappings)
+    if checkpoint is not None:
+        engine.checkpoint = checkpoint
+    return engine
+
+
+async def run_job(
+    engine: Engine, connections: Connections, job: str, *, dry_run: bool = False, full: bool = False
+) -> RunReport:
+    """Run one job; never raises for vendor or data problems (they land in the report)."""
+    state = RunState(run_id=uuid.uuid4().hex, job=job, dry_run=dry_run)
+    bound = log.bind(job=job, run_id=state.run_id)
+    if job not in engine.mappings:
+        _, broken = compile_mappings(engine.config)
+        problem = broken.get(job)
+        state.errors.append(str(problem) if problem else f"job {job!r} has no valid mapping")
+        return RunReport(job, state.run_id, "failed", dict(state.counts), state.errors)
+    if not dry_run:
+        async with write_tx(engine.store) as conn:
+            await start_run(conn, state.run_id, job, engine.clock())
+    job_config = engine.job(job)
+    run = JobRun(
+        engine,
+        job,
+        connections.source(job_config.source),
+        connections.target(job_config.target),
+        state,
+    )
+    status: RunStatus = "ok"
+    try:
+        index = await stage1.refresh_index(run)
+        touched = await stage1.pull(run, index, full=full)
+        if dry_run:
+            await stage2.preview(run, touched)
+        else:
+            await stage2.drain(run)
+    except (ConnectorError, DealbridgeError, stage2.StaleClaim) as exc:
+        status = "failed"
+        state.errors.append(str(exc))
+        bound.error("run_failed", error=str(exc))
+    state.notices += run.target.notices()
+    if status == "ok":
+        status = "dry_run" if dry_run else ("record_errors" if state.errors else "ok")
+    if not dry_run:
+        async with write_tx(engine.store) as conn:
+            await finish_run(
+                conn,
+                state.run_id,
+                status,
+                dict(state.counts),
+                state.errors,
+                state.notices,
+                engine.clock(),
+            )
+    bound.info("run_finished", status=status, **dict(state.counts))
+    return RunReport(
+        job, state.run_id, status, dict(state.counts), state.errors, state.notices, state.previews
+    )

@@ -1,0 +1,262 @@
+"""Stage 2: claim customers (C2), read their records, plan, write in bulk, commit (C3).
+
+A batch is as large as the target's bulk endpoint. The target is read once per batch (current
+values for the three-way compare), written once (only changed fields of changed records), and
+then one local transaction, fenced by the claim token, records the new bases, the audit trail
+and the conflicts, and removes the work items. A crash between the write and C3 replays the
+batch: the planner then sees the target already holding the desired values and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
+from connectors.errors import ConnectorError, PermanentError
+from sync_jobs.config import parse_duration
+from sync_jobs.context import CustomerPreview, JobRun
+from sync_jobs.mapping import NoteRule
+from sync_jobs.model import DealTerms
+from sync_jobs.planner import CustomerState, DealView, Plan, plan_customer
+from sync_jobs.store import repo, work
+from sync_jobs.store.db import read_tx, write_tx
+from sync_jobs.store.records import (
+    AuditEntry,
+    ConflictRecord,
+    audit,
+    close_missing,
+    drop_bases,
+    load_bases,
+    raise_conflicts,
+    save_bases,
+    save_note_state,
+)
+
+log = structlog.get_logger("dealbridge.stage2")
+PLAN_KINDS = ("target_edited", "territory_disagreement")
+
+
+class StaleClaim(RuntimeError):
+    """Another worker took these customers over; our results must not be recorded."""
+
+
+async def drain(run: JobRun) -> None:
+    """Work the target's queue until it is empty (or the target refuses us)."""
+    timeout = timedelta(seconds=parse_duration(run.engine.config.engine.work_claim_timeout))
+    size = max(1, run.target.write_batch_size)
+    while True:
+        items = await work.claim(
+            run.engine.store, run.target_name, size, run.engine.clock(), timeout
+        )
+        if not items:
+            return
+        run.engine.checkpoint("after_claim")
+        try:
+            await _batch(run, items)
+        except PermanentError as exc:
+            await _fail(run, items, str(exc))
+            run.state.errors.append(f"{run.target_name}: {exc}")
+            raise
+        except ConnectorError as exc:
+            await _fail(run, items, str(exc))
+            run.state.errors.append(f"{run.target_name}: {exc}")
+            return
+
+
+async def preview(run: JobRun, keys: set[str]) -> None:
+    """Dry run: plan the given customers (plus everything queued) and keep the diffs."""
+    async with read_tx(run.engine.store) as conn:
+        queued = await work.queued_keys(conn, run.target_name)
+    for part in _chunks(sorted(keys | set(queued)), max(1, run.target.write_batch_size)):
+        plans, names = await _plans(run, part)
+        for key, plan in plans.items():
+            run.state.previews.append(_preview(key, names.get(key, ""), plan))
+
+
+async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
+    plans, names = await _plans(run, [i.customer_key for i in items])
+    changes = [
+        RecordChange(ref=p.ref, fields=p.fields)
+        for p in plans.values()
+        if p.changes and p.error is None
+    ]
+    results = await run.target.write(changes) if changes else []
+    run.state.counts["write_calls"] += 1 if changes else 0
+    run.engine.checkpoint("after_target_write")
+    by_key = {r.ref.key: r for r in results}
+    async with write_tx(run.engine.store) as conn:
+        done = [i for i in items if _succeeded(plans.get(i.customer_key), by_key)]
+        if await work.finish(conn, done) != len(done):
+            raise StaleClaim("claim expired and was taken over; results not recorded")
+        for item in items:
+            await _record(run, conn, item, plans.get(item.customer_key), by_key, names)
+    run.engine.checkpoint("after_stage2_commit")
+
+
+def _succeeded(plan: Plan | None, results: dict[str, WriteResult]) -> bool:
+    if plan is None:
+        return True
+    if plan.error is not None:
+        return False
+    result = results.get(plan.ref.key)
+    return result is None or result.ok
+
+
+async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dict[str, str]]:
+    target = run.target_name
+    async with read_tx(run.engine.store) as conn:
+        rows = await repo.deals_of(conn, target, keys)
+        bases = await load_bases(conn, target, keys)
+        names = await repo.record_names(conn, target, keys)
+    deals: dict[str, list[DealView]] = defaultdict(list)
+    for row in _with_overlay(run, rows, keys):
+        deals[row.customer_key].append(_view(run, row))
+    refs = [RecordRef(kind=k.split(":", 1)[0], id=k.split(":", 1)[1]) for k in keys]
+    records = {r.ref.key: r for r in await run.target.read(refs)}
+    note = _note_rule(run)
+    plans = {}
+    for key in keys:
+        record = records.get(key)
+        if record is None:
+            run.state.record_error(
+                f"{target} record {key} no longer exists; its deals will "
+                "be matched again after the next index refresh"
+            )
+            continue
+        plans[key] = _plan(run, record, deals.get(key, []), bases.get(key, {}), note)
+    return plans, names
+
+
+def _with_overlay(run: JobRun, rows: Sequence[Any], keys: Sequence[str]) -> list[Any]:
+    """Dry runs: replace stored deal rows by what stage 1 would have written."""
+    overlay = run.state.overlay
+    if not overlay:
+        return list(rows)
+    kept = [r for r in rows if (r.job, r.deal_id) not in overlay]
+    wanted = set(keys)
+    added = [
+        SimpleNamespace(**row)
+        for row in overlay.values()
+        if not row.get("deleted") and row.get("terms") and row.get("customer_key") in wanted
+    ]
+    return kept + added
+
+
+def _plan(
+    run: JobRun, record: CustomerRecord, deals: list[DealView], base: dict[str, Any], note: NoteRule
+) -> Plan:
+    state = CustomerState(
+        target=run.target_name,
+        record=record,
+        deals=deals,
+        base=base,
+        note=note,
+        text_limit=run.target.text_limit,
+        today=run.engine.today(),
+    )
+    templates = run.engine.note_templates(note.format)
+    return plan_customer(state, lambda d: templates.line(d.terms, d.template, d.folder))
+
+
+def _view(run: JobRun, row: Any) -> DealView:
+    mapping = run.engine.mappings.get(row.job)
+    terms = DealTerms.model_validate(row.terms)
+    if mapping is None:  # the job was removed from config: its deals still describe terms
+        return DealView(terms=terms, rules={})
+    return DealView(
+        terms=terms,
+        rules=mapping.spec.write,
+        template=mapping.spec.note.template,
+        folder=run.engine.mapping_folder(row.job),
+    )
+
+
+def _note_rule(run: JobRun) -> NoteRule:
+    """The note placement shared by every job of this target (validate checks they agree)."""
+    for job in run.engine.jobs_for_target(run.target_name):
+        if job in run.engine.mappings:
+            return run.engine.mappings[job].spec.note
+    return run.mapping.spec.note
+
+
+async def _record(
+    run: JobRun,
+    conn: AsyncConnection,
+    item: work.WorkItem,
+    plan: Plan | None,
+    results: dict[str, WriteResult],
+    names: dict[str, str],
+) -> None:
+    if plan is None:
+        return
+    key, now, target = item.customer_key, run.engine.clock(), run.target_name
+    result = results.get(plan.ref.key)
+    if plan.error or (result is not None and not result.ok):
+        reason = plan.error or (result.error if result else None) or "write failed"
+        run.state.record_error(f"{names.get(key) or key}: {reason}")
+        await work.fail(conn, item, reason, now, run.engine.config.engine.max_attempts)
+        return
+    stored = result.fields if result is not None else {}
+    note_field = _note_rule(run).field
+    written = {c.field: stored.get(c.field, c.new) for c in plan.changes if c.field != note_field}
+    keep = {f: v for f, v in written.items() if v is not None}
+    await save_bases(conn, target, key, keep | plan.adopt, now, run.state.run_id)
+    await drop_bases(conn, target, key, [*plan.drop_base, *(f for f in written if f not in keep)])
+    for change in plan.changes:
+        if change.field == note_field:
+            await save_note_state(conn, target, key, str(change.new), plan.live_deals, now)
+    await audit(
+        conn,
+        target,
+        run.state.run_id,
+        f"job:{run.job}",
+        [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes],
+        now,
+    )
+    found = [
+        ConflictRecord(
+            kind=f.kind,
+            target=target,
+            customer_key=key,
+            field=f.field,
+            details=f.details | {"summary": f.summary, "customer": names.get(key)},
+            scope="",
+        )
+        for f in plan.findings
+    ]
+    new = await raise_conflicts(conn, found, now)
+    await close_missing(conn, target, [key], PLAN_KINDS, [c.identity for c in found], now)
+    run.state.counts["conflicts_raised"] += len(new)
+    run.state.counts["customers_written"] += 1 if plan.changes else 0
+    run.state.counts["fields_written"] += len(plan.changes)
+    run.state.counts["customers_planned"] += 1
+    run.state.previews.append(_preview(key, names.get(key, ""), plan))
+
+
+async def _fail(run: JobRun, items: Sequence[work.WorkItem], error: str) -> None:
+    async with write_tx(run.engine.store) as conn:
+        for item in items:
+            await work.fail(
+                conn, item, error, run.engine.clock(), run.engine.config.engine.max_attempts
+            )
+
+
+def _preview(key: str, name: str, plan: Plan) -> CustomerPreview:
+    return CustomerPreview(
+        customer_key=key,
+        name=name,
+        changes=[(c.field, c.old, c.new) for c in plan.changes],
+        conflicts=[f.summary for f in plan.findings],
+        error=plan.error,
+    )
+
+
+def _chunks(keys: list[str], size: int) -> list[list[str]]:
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
