@@ -32,6 +32,14 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 NoteFormat = Literal["text", "html"]
 
 
+def template_location(mapping_dir: Path, template: str | None) -> tuple[Path, str | None]:
+    """(folder, file name) of a mapping's note template; relative paths start at the mapping."""
+    if template is None:
+        return mapping_dir, None
+    path = (mapping_dir / template).resolve()
+    return path.parent, path.name
+
+
 class NoteBlockDamaged(ValueError):
     """The start marker is present but its end marker is gone: we cannot tell what is ours."""
 

@@ -24,6 +24,7 @@ from sync_jobs.config import parse_duration
 from sync_jobs.context import CustomerPreview, JobRun
 from sync_jobs.mapping import NoteRule
 from sync_jobs.model import DealTerms
+from sync_jobs.notes import template_location
 from sync_jobs.planner import CustomerState, DealView, Plan, plan_customer
 from sync_jobs.store import repo, work
 from sync_jobs.store.db import read_tx, write_tx
@@ -170,12 +171,10 @@ def _view(run: JobRun, row: Any) -> DealView:
     terms = DealTerms.model_validate(row.terms)
     if mapping is None:  # the job was removed from config: its deals still describe terms
         return DealView(terms=terms, rules={})
-    return DealView(
-        terms=terms,
-        rules=mapping.spec.write,
-        template=mapping.spec.note.template,
-        folder=run.engine.mapping_folder(row.job),
+    folder, template = template_location(
+        run.engine.mapping_folder(row.job), mapping.spec.note.template
     )
+    return DealView(terms=terms, rules=mapping.spec.write, template=template, folder=folder)
 
 
 def _note_rule(run: JobRun) -> NoteRule:

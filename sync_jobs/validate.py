@@ -17,7 +17,7 @@ from connectors.errors import ConfigError, ConfigProblem, ConnectorError
 from sync_jobs.config import AppConfig
 from sync_jobs.connections import Connections
 from sync_jobs.mapping import MappingSpec, load_mapping_spec
-from sync_jobs.notes import NoteTemplates
+from sync_jobs.notes import NoteTemplates, template_location
 from sync_jobs.yamlio import line_of, load_yaml
 
 
@@ -34,9 +34,8 @@ async def validate_all(
         except ConfigError as exc:
             problems += exc.problems
             continue
-        problems += NoteTemplates(specs[job].note.format).check(
-            specs[job].note.template, path.parent, str(path)
-        )
+        folder, template = template_location(path.parent, specs[job].note.template)
+        problems += NoteTemplates(specs[job].note.format).check(template, folder, str(path))
     problems += _note_agreement(config, specs)
     if catalogs:
         problems += await _catalog_checks(config, connections, specs)
