@@ -91,7 +91,8 @@ def test_two_territories_disagreeing_hold_the_field_and_tell_the_agent() -> None
     assert finding.kind == "territory_disagreement"
     assert finding.details["values"] == {"EMEA": 10, "West": 15}
     assert "! territories differ on" in result.fields["notes"]
-    assert "West" in result.fields["notes"] and "EMEA" in result.fields["notes"]
+    assert "| West" in result.fields["notes"]
+    assert "| EMEA" in result.fields["notes"]
 
 
 def test_priority_policy_writes_the_preferred_territory() -> None:
@@ -126,7 +127,8 @@ def test_agent_edit_since_last_sync_is_held_as_conflict() -> None:
 def test_markup_in_rep_text_cannot_reach_the_agent_view() -> None:
     result = plan(terms(special_instructions="<script>alert(1)</script>Call <b>Dana</b>\x07"))
     note = result.fields["notes"]
-    assert "<" not in note and "\x07" not in note
+    assert "<" not in note
+    assert "\x07" not in note
     assert "Call Dana" in note
 
 
