@@ -1,0 +1,179 @@
+"""The shared HTTP client: pacing, retries, Retry-After, idempotency, typed errors, redaction."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+import respx
+from structlog.testing import capture_logs
+
+from connectors.auth import StaticHeaderAuth, TokenAuth
+from connectors.errors import AuthError, PermanentError, RateLimited, TransientError
+from connectors.http import RetryPolicy, VendorClient
+from connectors.ratelimit import LimitSignal, VendorGate, parse_retry_after
+
+pytestmark = pytest.mark.anyio
+BASE = "https://vendor.example"
+
+
+class Sleeps:
+    """A fake clock: sleeping records the request and moves time on, instantly."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+        self.now = 1000.0
+
+    async def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+        self.now += seconds
+
+    def clock(self) -> float:
+        return self.now
+
+
+def client(sleeps: Sleeps, **kw: object) -> VendorClient:
+    gate = VendorGate(sleep=sleeps, clock=sleeps.clock)
+    return VendorClient(connector="acme", base_url=BASE, gate=gate, sleep=sleeps,
+                        retry=RetryPolicy(attempts=4, backoff_min=0.01, backoff_max=0.02),
+                        **kw)  # type: ignore[arg-type]
+
+
+async def test_429_waits_the_retry_after_seconds_then_succeeds(respx_mock: respx.MockRouter
+                                                               ) -> None:
+    sleeps = Sleeps()
+    route = respx_mock.get(f"{BASE}/items").mock(side_effect=[
+        httpx.Response(429, headers={"Retry-After": "7"}, text="slow down"),
+        httpx.Response(200, json={"ok": True}),
+    ])
+    vc = client(sleeps)
+    response = await vc.request("GET", "/items", operation="list")
+    assert response.json() == {"ok": True}
+    assert route.call_count == 2
+    assert max(sleeps.calls) >= 7
+    assert vc.stats.throttled == 1
+    assert vc.stats.retries == 1
+
+
+async def test_server_errors_are_retried_for_idempotent_calls(respx_mock: respx.MockRouter
+                                                              ) -> None:
+    route = respx_mock.put(f"{BASE}/x").mock(side_effect=[httpx.Response(503),
+                                                          httpx.Response(200, json={})])
+    await client(Sleeps()).request("PUT", "/x", operation="update", json={})
+    assert route.call_count == 2
+
+
+async def test_a_post_that_reached_the_vendor_is_not_blindly_retried(
+    respx_mock: respx.MockRouter,
+) -> None:
+    route = respx_mock.post(f"{BASE}/jobs").mock(return_value=httpx.Response(502))
+    with pytest.raises(TransientError):
+        await client(Sleeps()).request("POST", "/jobs", operation="create", json={})
+    assert route.call_count == 1
+
+
+async def test_a_post_that_never_connected_is_retried(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.post(f"{BASE}/jobs").mock(side_effect=[httpx.ConnectError("refused"),
+                                                              httpx.Response(201, json={})])
+    await client(Sleeps()).request("POST", "/jobs", operation="create", json={})
+    assert route.call_count == 2
+
+
+async def test_retries_stop_after_the_attempt_budget(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.get(f"{BASE}/x").mock(return_value=httpx.Response(500, text="boom"))
+    with pytest.raises(TransientError, match="HTTP 500"):
+        await client(Sleeps()).request("GET", "/x", operation="read")
+    assert route.call_count == 4
+
+
+async def test_timeouts_become_transient_errors(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{BASE}/x").mock(side_effect=httpx.ReadTimeout("slow"))
+    with pytest.raises(TransientError, match="timed out"):
+        await client(Sleeps()).request("GET", "/x", operation="read")
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, AuthError), (403, AuthError),
+                                               (400, PermanentError), (404, PermanentError)])
+async def test_client_errors_are_permanent_and_not_retried(
+    respx_mock: respx.MockRouter, status: int, error: type[Exception]
+) -> None:
+    route = respx_mock.get(f"{BASE}/x").mock(return_value=httpx.Response(status, text="no"))
+    with pytest.raises(error):
+        await client(Sleeps()).request("GET", "/x", operation="read")
+    assert route.call_count == 1
+
+
+async def test_a_vendor_classifier_takes_precedence(respx_mock: respx.MockRouter) -> None:
+    respx_mock.get(f"{BASE}/x").mock(return_value=httpx.Response(
+        403, json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "limit"}]))
+
+    def classify(response: httpx.Response) -> RateLimited | None:
+        if response.status_code == 403 and "REQUEST_LIMIT" in response.text:
+            return RateLimited("daily limit", retry_after=None)
+        return None
+
+    with pytest.raises(RateLimited):
+        await client(Sleeps(), classify=classify).request("GET", "/x", operation="read")
+
+
+async def test_secrets_never_reach_logs_or_errors(respx_mock: respx.MockRouter) -> None:
+    secret = "tok-very-secret-123"
+    respx_mock.get(f"{BASE}/x").mock(return_value=httpx.Response(
+        400, text=f"bad token {secret}"))
+    vc = client(Sleeps(), auth=StaticHeaderAuth.bearer(secret))
+    with capture_logs() as logs, pytest.raises(PermanentError) as caught:
+        await vc.request("GET", "/x", operation="read")
+    assert secret not in str(caught.value)
+    assert secret not in repr(logs)
+
+
+async def test_token_auth_refreshes_once_on_401(respx_mock: respx.MockRouter) -> None:
+    class Provider:
+        def __init__(self) -> None:
+            self.issued = 0
+
+        async def fetch(self) -> str:
+            self.issued += 1
+            return f"access-{self.issued}"
+
+    provider = Provider()
+    route = respx_mock.get(f"{BASE}/x").mock(side_effect=[
+        httpx.Response(401, json=[{"errorCode": "INVALID_SESSION_ID"}]),
+        httpx.Response(200, json={}),
+    ])
+    await client(Sleeps(), auth=TokenAuth(provider)).request("GET", "/x", operation="read")
+    assert provider.issued == 2
+    assert route.calls[1].request.headers["Authorization"] == "Bearer access-2"
+
+
+async def test_the_gate_holds_every_caller_when_the_budget_is_spent() -> None:
+    now = [100.0]
+    sleeps = Sleeps()
+
+    async def sleep(seconds: float) -> None:
+        await sleeps(seconds)
+        now[0] += seconds
+
+    gate = VendorGate(clock=lambda: now[0], sleep=sleep)
+    gate.observe(LimitSignal(remaining=0, reset_after=30))
+    await gate.acquire()
+    gate.release()
+    assert sleeps.calls == [30]
+
+
+async def test_the_gate_paces_to_the_steady_rate() -> None:
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    gate = VendorGate(rate_per_second=2, burst=1, clock=lambda: now[0], sleep=sleep)
+    for _ in range(5):
+        await gate.acquire()
+        gate.release()
+    assert now[0] == pytest.approx(2.0)
+
+
+def test_retry_after_accepts_seconds_and_http_dates() -> None:
+    assert parse_retry_after("12") == 12
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10
+    assert parse_retry_after("soon") is None
