@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from connectors.base import Frozen, SourceDeal
 from connectors.errors import ConfigError, ConfigProblem
+from sync_jobs.guardrails import Guardrail
 from sync_jobs.model import CANONICAL_DEAL, CANONICAL_TERMS, AccountIdentity, DealRef, DealTerms
 from sync_jobs.values import CONVERTERS, normalize_identity, to_text
 from sync_jobs.yamlio import load_yaml, problems_from_validation
@@ -93,6 +94,7 @@ class MappingSpec(Frozen):
     terms: dict[str, TermRule]
     write: dict[str, WriteRule] = Field(default_factory=dict)
     note: NoteRule = Field(default_factory=NoteRule)
+    guardrails: dict[str, Guardrail] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _known_names(self) -> MappingSpec:
@@ -101,6 +103,12 @@ class MappingSpec(Frozen):
             raise ValueError(
                 f"unknown canonical field(s) {', '.join(unknown)}; use one of "
                 f"{', '.join(ALLOWED_TERMS)} or custom.<name>"
+            )
+        unknown_rails = [k for k in self.guardrails if k not in self.terms]
+        if unknown_rails:
+            raise ValueError(
+                f"guardrails name terms the mapping never sets "
+                f"({', '.join(unknown_rails)}); add them under terms"
             )
         bad = [f"{k}: {r.value}" for k, r in self.write.items() if r.value not in self.terms]
         if bad:

@@ -21,7 +21,7 @@ from sync_jobs.mapping import NoteRule, WriteRule
 from sync_jobs.model import DealTerms
 from sync_jobs.notes import NoteBlockDamaged, compose, splice
 from sync_jobs.policy import absent, decide
-from sync_jobs.values import comparable, to_target
+from sync_jobs.values import comparable, to_date, to_target
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,22 @@ class DealView:
     rules: Mapping[str, WriteRule]
     template: str | None = None
     folder: Path = Path()
+    under_review: bool = False
+    """Outside policy and not yet approved: shown in the note, not written to fields."""
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """A person's decision on a conflict, valid while the values it was made on still hold."""
+
+    conflict_id: int
+    kind: str
+    take: str
+    """``source``, ``target``, ``value`` or ``territory``."""
+    value: Any
+    pinned: Any
+    """What the decision was made on: the deal value (target_edited) or every territory's
+    value (territory_disagreement), in comparable form."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +61,8 @@ class CustomerState:
     note: NoteRule
     text_limit: int
     today: date
-    overrides: Mapping[str, Any] = field(default_factory=dict)
-    """Values chosen by a person resolving a conflict; written as if the source wanted them."""
+    resolutions: Mapping[str, Resolution] = field(default_factory=dict)
+    """Decisions on this record's conflicts, by field."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +98,10 @@ class Plan:
     findings: tuple[Finding, ...]
     live_deals: int
     error: str | None = None
+    applied: tuple[int, ...] = ()
+    """Resolutions used by this plan."""
+    stale: tuple[int, ...] = ()
+    """Resolutions whose values changed since the decision: no longer applied."""
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -90,6 +110,44 @@ class Plan:
 
 
 LineRenderer = Callable[[DealView], str]
+UNDER_REVIEW = " [outside policy: under review]"
+
+
+@dataclass
+class _Work:
+    """Mutable scratch of one planning pass."""
+
+    state: CustomerState
+    changes: list[Change] = field(default_factory=list)
+    adopt: dict[str, Any] = field(default_factory=dict)
+    drops: list[str] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    applied: list[int] = field(default_factory=list)
+    stale: list[int] = field(default_factory=list)
+
+    def resolution(self, name: str, kind: str, current: Any) -> Resolution | None:
+        """The decision on this field's conflict, if it still applies to ``current``."""
+        res = self.state.resolutions.get(name)
+        if res is None or res.kind != kind:
+            return None
+        if res.pinned != current:
+            self.stale.append(res.conflict_id)
+            return None
+        self.applied.append(res.conflict_id)
+        return res
+
+    def plan(self, live: int, error: str | None = None) -> Plan:
+        return Plan(
+            self.state.record.ref,
+            tuple(self.changes),
+            self.adopt,
+            tuple(self.drops),
+            tuple(self.findings),
+            live,
+            error,
+            tuple(self.applied),
+            tuple(self.stale),
+        )
 
 
 def plan_customer(state: CustomerState, render_line: LineRenderer) -> Plan:
@@ -98,38 +156,31 @@ def plan_customer(state: CustomerState, render_line: LineRenderer) -> Plan:
         (d for d in state.deals if d.terms.is_live(state.today)),
         key=lambda d: (d.terms.deal.territory, d.terms.deal.id),
     )
-    wanted, findings, held = _desired(live)
-    changes: list[Change] = []
-    adopt: dict[str, Any] = {}
-    drops: list[str] = []
+    scratch = _Work(state)
+    wanted, held = _desired(live, scratch)
     for name in sorted(set(wanted) | set(state.base)):
         if name in held or name == state.note.field:
             continue
-        _field(name, wanted, state, changes, adopt, drops, findings)
-    alerts = [f.summary for f in findings]
+        _field(name, wanted, scratch)
+    _expired_elsewhere(live, scratch)
+    alerts = [f.summary for f in scratch.findings]
     try:
         note = _note(live, alerts, state, render_line)
     except NoteBlockDamaged as exc:
-        return Plan(
-            state.record.ref,
-            tuple(changes),
-            adopt,
-            tuple(drops),
-            tuple(findings),
-            len(live),
-            error=str(exc),
-        )
+        return scratch.plan(len(live), error=str(exc))
     current_note = state.record.fields.get(state.note.field)
     if note != (current_note or ""):
-        changes.append(Change(state.note.field, current_note, note, "deal note"))
-    return Plan(state.record.ref, tuple(changes), adopt, tuple(drops), tuple(findings), len(live))
+        scratch.changes.append(Change(state.note.field, current_note, note, "deal note"))
+    return scratch.plan(len(live))
 
 
 def _desired(
-    live: Sequence[DealView],
-) -> tuple[dict[str, tuple[Any, DealView]], list[Finding], set[str]]:
+    live: Sequence[DealView], work: _Work
+) -> tuple[dict[str, tuple[Any, DealView]], set[str]]:
     per_field: dict[str, dict[str, tuple[Any, DealView]]] = defaultdict(dict)
     for view in sorted(live, key=lambda d: d.terms.modified_at):  # newest per territory wins
+        if view.under_review:
+            continue
         for target_field, rule in view.rules.items():
             value = view.terms.value(rule.value)
             if value is None or value == ():
@@ -139,112 +190,153 @@ def _desired(
                 value = rule.map.get(str(value), value)
             per_field[target_field][view.terms.deal.territory] = (value, view)
     wanted: dict[str, tuple[Any, DealView]] = {}
-    findings: list[Finding] = []
     held: set[str] = set()
     for name, by_territory in per_field.items():
-        distinct = {comparable(v) for v, _ in by_territory.values()}
-        if len(distinct) == 1:
+        if len({comparable(v) for v, _ in by_territory.values()}) == 1:
             wanted[name] = next(iter(by_territory.values()))
             continue
-        chosen = _disagreement(name, by_territory, findings)
+        chosen = _disagreement(name, by_territory, work)
         if chosen is None:
             held.add(name)
         else:
             wanted[name] = chosen
-    return wanted, findings, held
+    return wanted, held
 
 
 def _disagreement(
-    name: str, by_territory: dict[str, tuple[Any, DealView]], findings: list[Finding]
+    name: str, by_territory: dict[str, tuple[Any, DealView]], work: _Work
 ) -> tuple[Any, DealView] | None:
     rules = [view.rules[name] for _, view in by_territory.values()]
     policies = {r.on_disagreement for r in rules}
     order = next((r.priority for r in rules if r.priority), ())
     values = {t: v for t, (v, _) in sorted(by_territory.items())}
-    text = " vs ".join(f"{v} ({t})" for t, v in values.items())
-    details = {
-        "values": values,
-        "deals": sorted(view.terms.deal.id for _, view in by_territory.values()),
-        "owners": sorted(
-            {view.terms.owner_email or "" for _, view in by_territory.values()} - {""}
-        ),
-    }
     if "manual" not in policies and "priority" in policies and order:
         winner = next((t for t in order if t in by_territory), None)
         if winner is not None:
             return by_territory[winner]
     if policies == {"list_all"}:
         return None
-    findings.append(
+    res = work.resolution(
+        name, "territory_disagreement", {t: comparable(v) for t, v in values.items()}
+    )
+    if res is not None:
+        any_view = next(iter(by_territory.values()))[1]
+        if res.take == "value":
+            return res.value, any_view
+        if res.take == "territory" and res.value in by_territory:
+            return by_territory[res.value]
+        return None  # "target": leave the record's value, quietly
+    text = " vs ".join(f"{v} ({t})" for t, v in values.items())
+    views = [view for _, view in by_territory.values()]
+    work.findings.append(
         Finding(
             "territory_disagreement",
             name,
             f"territories differ on {name}: {text}; held for review",
-            details,
+            {
+                "values": values,
+                "deals": sorted(v.terms.deal.id for v in views),
+                "owners": sorted({v.terms.owner_email for v in views} - {None}),
+            },
         )
     )
     return None
 
 
-def _field(
-    name: str,
-    wanted: dict[str, tuple[Any, DealView]],
-    state: CustomerState,
-    changes: list[Change],
-    adopt: dict[str, Any],
-    drops: list[str],
-    findings: list[Finding],
-) -> None:
+def _field(name: str, wanted: dict[str, tuple[Any, DealView]], work: _Work) -> None:
+    state = work.state
     current = state.record.fields.get(name)
     source, view = wanted.get(name, (None, None))
-    if name in state.overrides:
-        source, policy = state.overrides[name], "source_wins"
-    else:
-        policy = view.rules[name].on_conflict if view else "target_wins"
     base = state.base[name] if name in state.base else absent()
-    if view is None and name in state.base:
-        # No live deal sets this field any more: clear it if it still holds what we wrote.
-        if comparable(current) is None or comparable(current) != comparable(base):
-            drops.append(name)
-        else:
-            changes.append(Change(name, current, None, "no live deal sets this field"))
+    if view is None:
+        if name in state.base:
+            _release(name, current, state.base[name], work)
         return
+    policy = view.rules[name].on_conflict
+    res = work.resolution(name, "target_edited", comparable(source))
+    if res is not None:
+        if res.take == "target":
+            return
+        source = res.value if res.take == "value" else source
+        policy = "source_wins"
     decision = decide(
         base=base,
         target=current,
         source=source,
         policy=policy,
-        source_time=view.terms.modified_at if view else None,
+        source_time=view.terms.modified_at,
         target_time=state.record.updated_at,
     )
-    if decision.conflict and view is not None:
-        findings.append(
-            Finding(
-                "target_edited",
-                name,
-                f"{name}: record has {current!r}, {view.terms.deal.territory} deal wants "
-                f"{source!r} ({decision.conflict}); {_outcome(decision.action)}",
-                {
-                    "base": state.base.get(name),
-                    "target": current,
-                    "desired": source,
-                    "deals": [view.terms.deal.id],
-                    "policy": policy,
-                    "owners": [view.terms.owner_email] if view.terms.owner_email else [],
-                },
-            )
-        )
+    if decision.conflict and res is None:
+        work.findings.append(_edited(name, current, source, view, decision, policy, state))
     if decision.action == "write":
-        changes.append(
-            Change(
-                name,
-                current,
-                decision.value,
-                "override" if name in state.overrides else "deal terms",
-            )
+        work.changes.append(
+            Change(name, current, decision.value, "resolution" if res else "deal terms")
         )
     elif decision.adopt_base:
-        adopt[name] = decision.value
+        work.adopt[name] = decision.value
+
+
+def _release(name: str, current: Any, base: Any, work: _Work) -> None:
+    """No live deal sets this field any more: clear it if it still holds what we wrote."""
+    if comparable(current) is None or comparable(current) != comparable(base):
+        work.drops.append(name)
+    else:
+        work.changes.append(Change(name, current, None, "no live deal sets this field"))
+
+
+def _edited(
+    name: str,
+    current: Any,
+    source: Any,
+    view: DealView,
+    decision: Any,
+    policy: str,
+    state: CustomerState,
+) -> Finding:
+    terms = view.terms
+    return Finding(
+        "target_edited",
+        name,
+        f"{name}: record has {current!r}, {terms.deal.territory} deal wants {source!r} "
+        f"({decision.conflict}); {_outcome(decision.action)}",
+        {
+            "base": state.base.get(name),
+            "target": current,
+            "desired": source,
+            "deals": [terms.deal.id],
+            "policy": policy,
+            "owners": [terms.owner_email] if terms.owner_email else [],
+        },
+    )
+
+
+def _expired_elsewhere(live: Sequence[DealView], work: _Work) -> None:
+    """Expiry dates in the past on fields we do not own: someone typed terms by hand."""
+    rules = {
+        n: r
+        for d in work.state.deals
+        for n, r in d.rules.items()
+        if r.value in ("valid_until", "valid_from")
+    }
+    for name in sorted(rules):
+        current = work.state.record.fields.get(name)
+        if name in work.state.base or current in (None, ""):
+            continue
+        try:
+            expired = to_date(current) < work.state.today
+        except ValueError:
+            continue
+        if expired and not any(name in d.rules for d in live if not d.under_review):
+            work.findings.append(
+                Finding(
+                    "expired_terms_present",
+                    name,
+                    f"{name} shows {current} (expired) and was not written by dealbridge; "
+                    "check whether old terms are still shown",
+                    {"target": current},
+                )
+            )
 
 
 def _outcome(action: str) -> str:
@@ -264,7 +356,7 @@ def _note(
     else:
         updated = max((d.terms.modified_at for d in live), default=None)
         stamp = updated.date().isoformat() if updated else "-"
-        lines = [render_line(d) for d in live]
+        lines = [render_line(d) + (UNDER_REVIEW if d.under_review else "") for d in live]
         outside = len(current or "") if state.note.mode == "block" else 0
         block = compose(
             lines, alerts, stamp, max(200, state.text_limit - outside - 2), state.note.format

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Cursor, CustomerRecord, DealQuery, SourceDeal
 from sync_jobs.context import JobRun
+from sync_jobs.guardrails import violations
 from sync_jobs.mapping import MappingFailed
 from sync_jobs.matching import IdentityIndex, identity_keys
 from sync_jobs.model import DealTerms, MatchResult
@@ -28,7 +30,7 @@ from sync_jobs.store.records import ConflictRecord, close_missing, raise_conflic
 
 log = structlog.get_logger("dealbridge.stage1")
 
-MATCH_KINDS = ("unmatched", "ambiguous")
+DEAL_KINDS = ("unmatched", "ambiguous", "out_of_policy")
 
 
 async def refresh_index(run: JobRun) -> IdentityIndex:
@@ -70,77 +72,125 @@ async def pull(run: JobRun, index: IdentityIndex, *, full: bool = False) -> set[
     return touched
 
 
+@dataclass
+class _Page:
+    """What one page of deals changes locally, committed together at C1."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    """Deals whose new version could not be mapped: they keep their last good terms."""
+    touched: set[str] = field(default_factory=set)
+    found: list[ConflictRecord] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+    """Deal scopes whose unmatched/ambiguous/out_of_policy conflicts are re-decided here."""
+
+
 async def _commit_page(
     run: JobRun, index: IdentityIndex, deals: Sequence[SourceDeal], checkpoint: str
 ) -> set[str]:
     store, job = run.engine.store, run.job
     async with read_tx(store) as conn:
         known = await repo.deal_states(conn, job, [d.id for d in deals])
-    rows: list[dict[str, Any]] = []
-    touched: set[str] = set()
-    found: list[ConflictRecord] = []
-    deleted: list[str] = []
+    page = _Page()
     for deal in deals:
         run.state.counts["deals_read"] += 1
-        row, keys = _deal_row(run, index, deal, known.get(deal.id), found, deleted)
-        if row is not None:
-            rows.append(row)
-        touched |= keys
+        _deal(run, index, deal, known.get(deal.id), page)
     if run.state.dry_run:
-        run.state.counts["deals_changed"] += len(rows)
-        for row in rows:
+        run.state.counts["deals_changed"] += len(page.rows)
+        for row in page.rows:
             run.state.overlay[(job, row["deal_id"])] = row
-        for deal_id in deleted:
+        for deal_id in page.deleted:
             run.state.overlay[(job, deal_id)] = {"deleted": True}
-        return touched
+        return page.touched
     async with write_tx(store) as conn:
         now = run.engine.clock()
-        for row in rows:
+        for row in page.rows:
             row["updated_at"] = now
-        await repo.save_deals(conn, rows)
-        await repo.mark_deleted(conn, job, deleted, now)
-        await work.enqueue(conn, run.target_name, touched, now)
-        await _record_match_conflicts(run, conn, rows, found)
+        await repo.save_deals(conn, page.rows)
+        await repo.mark_deleted(conn, job, page.deleted, now)
+        await repo.mark_failed(conn, job, page.failed, now)
+        await work.enqueue(conn, run.target_name, page.touched, now)
+        await _settle_deal_conflicts(run, conn, page)
         await repo.set_cursor(conn, t.source_cursor, job, checkpoint, now)
-    run.state.counts["deals_changed"] += len(rows)
-    return touched
+    run.state.counts["deals_changed"] += len(page.rows)
+    return page.touched
 
 
-def _deal_row(
-    run: JobRun,
-    index: IdentityIndex,
-    deal: SourceDeal,
-    known: tuple[str, str | None] | None,
-    found: list[ConflictRecord],
-    deleted: list[str],
-) -> tuple[dict[str, Any] | None, set[str]]:
-    old_key = known[1] if known else None
+def _deal(
+    run: JobRun, index: IdentityIndex, deal: SourceDeal, known: repo.KnownDeal | None, page: _Page
+) -> None:
+    old_key = known.customer_key if known else None
     if deal.deleted:
-        if known is None:
-            return None, set()
-        run.state.counts["deals_deleted"] += 1
-        deleted.append(deal.id)
-        return None, {old_key} if old_key else set()
+        if known is not None:
+            run.state.counts["deals_deleted"] += 1
+            page.deleted.append(deal.id)
+            page.touched |= {old_key} if old_key else set()
+        return
     try:
         terms = run.mapping.apply(deal)
     except MappingFailed as exc:
         run.state.record_error(f"{run.job} {exc}")
         log.warning("deal_mapping_failed", job=run.job, deal=deal.id, error=str(exc))
         if known is not None:
-            return None, set()  # keep the last good terms; the error is reported
-        row = _base_row(run, deal.id, deal, _raw_hash(deal), None)
-        return row | {"error": str(exc), "match_status": "pending", "terms": None}, set()
+            page.failed[deal.id] = str(exc)  # keep the last good terms; report the error
+        else:
+            row = _base_row(run, deal.id, deal, _raw_hash(deal), None)
+            page.rows.append(row | {"error": str(exc), "match_status": "pending"})
+        return
     digest = terms.fingerprint()
-    if known is not None and known[0] == digest:
+    if known is not None and known.payload_hash == digest:
         run.state.counts["deals_unchanged"] += 1
-        return None, set()
-    match = index.match(terms.account, run.mapping.spec.identity, run.mapping.spec.record)
-    _count_match(run, match)
+        return
+    match = _match(run, index, terms, known)
+    rails = violations(terms, run.mapping.spec.guardrails, run.engine.today())
+    page.settled.append(f"{run.job}/{deal.id}")
     if match.status != "matched":
-        found.append(_match_conflict(run, terms, match))
-    new_key = match.customer_key
-    row = _base_row(run, deal.id, deal, digest, new_key) | _terms_columns(run, terms, match)
-    return row, {k for k in (old_key, new_key) if k}
+        page.found.append(_match_conflict(run, terms, match))
+    if rails:
+        page.found.append(_policy_conflict(run, terms, rails, match))
+    row = _base_row(run, deal.id, deal, digest, match.customer_key)
+    page.rows.append(row | _terms_columns(run, terms, match) | {"violations": rails or None})
+    page.touched |= {k for k in (old_key, match.customer_key) if k}
+
+
+def _match(
+    run: JobRun, index: IdentityIndex, terms: DealTerms, known: repo.KnownDeal | None
+) -> MatchResult:
+    """Match by identity, except a deal a person linked by hand keeps that link."""
+    if known is not None and known.match_method == "manual" and known.customer_key:
+        kind, record_id = known.customer_key.split(":", 1)
+        result = MatchResult(
+            status="matched", record_kind=kind, record_id=record_id, method="manual"
+        )
+    else:
+        result = index.match(terms.account, run.mapping.spec.identity, run.mapping.spec.record)
+    _count_match(run, result)
+    return result
+
+
+def _policy_conflict(
+    run: JobRun, terms: DealTerms, rails: list[str], match: MatchResult
+) -> ConflictRecord:
+    return ConflictRecord(
+        kind="out_of_policy",
+        target=run.target_name,
+        customer_key=None,
+        field=None,
+        scope=f"{run.job}/{terms.deal.id}",
+        details={
+            "deal": terms.deal.id,
+            "job": run.job,
+            "territory": terms.deal.territory,
+            "deal_name": terms.name,
+            "account": terms.account.name,
+            "violations": rails,
+            "customer_key": match.customer_key,
+            "fingerprint": terms.fingerprint(),
+            "owner": terms.owner_email,
+            "url": terms.deal.url,
+        },
+    )
 
 
 def _base_row(
@@ -161,6 +211,8 @@ def _base_row(
         "match_status": "matched" if key else "pending",
         "match_detail": None,
         "valid_until": None,
+        "terms": None,
+        "violations": None,
     }
 
 
@@ -205,22 +257,16 @@ def _match_conflict(run: JobRun, terms: DealTerms, match: MatchResult) -> Confli
     )
 
 
-async def _record_match_conflicts(
-    run: JobRun,
-    conn: AsyncConnection,
-    rows: Sequence[dict[str, Any]],
-    found: Sequence[ConflictRecord],
-) -> None:
+async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page) -> None:
     now = run.engine.clock()
-    new = await raise_conflicts(conn, found, now)
+    new = await raise_conflicts(conn, page.found, now)
     run.state.counts["conflicts_raised"] += len(new)
-    scopes = [f"{run.job}/{r['deal_id']}" for r in rows]
     await close_missing(
         conn,
         run.target_name,
-        scopes,
-        MATCH_KINDS,
-        [c.identity for c in found],
+        page.settled,
+        DEAL_KINDS,
+        [c.identity for c in page.found],
         now,
         by_customer=False,
     )
@@ -230,30 +276,35 @@ async def rematch(run: JobRun, index: IdentityIndex) -> set[str]:
     """Try deals that found no single record last time against the refreshed index."""
     async with read_tx(run.engine.store) as conn:
         waiting = await repo.unmatched_deals(conn, run.job)
-    rows, touched, found = [], set(), []
+    page = _Page()
+    spec = run.mapping.spec
     for row in waiting:
         terms = DealTerms.model_validate(row.terms)
-        spec = run.mapping.spec
         result = index.match(terms.account, spec.identity, spec.record)
         if result.status == row.match_status:
-            if result.status != "matched":
-                found.append(_match_conflict(run, terms, result))
-            continue
-        data = dict(row._mapping) | _terms_columns(run, terms, result)
-        data["customer_key"] = result.customer_key
-        rows.append(data)
+            continue  # still unmatched (or still ambiguous): its open conflict stands
+        page.settled.append(f"{run.job}/{row.deal_id}")
+        if result.status != "matched":
+            page.found.append(_match_conflict(run, terms, result))
+        if row.violations:
+            page.found.append(_policy_conflict(run, terms, row.violations, result))
+        page.rows.append(
+            dict(row._mapping)
+            | _terms_columns(run, terms, result)
+            | {"customer_key": result.customer_key}
+        )
         if result.customer_key:
-            touched.add(result.customer_key)
+            page.touched.add(result.customer_key)
             run.state.counts["deals_rematched"] += 1
-    if rows and not run.state.dry_run:
+    if page.rows and not run.state.dry_run:
         async with write_tx(run.engine.store) as conn:
             now = run.engine.clock()
-            for data in rows:
+            for data in page.rows:
                 data["updated_at"] = now
-            await repo.save_deals(conn, rows)
-            await work.enqueue(conn, run.target_name, touched, now)
-            await _record_match_conflicts(run, conn, rows, found)
-    return touched
+            await repo.save_deals(conn, page.rows)
+            await work.enqueue(conn, run.target_name, page.touched, now)
+            await _settle_deal_conflicts(run, conn, page)
+    return page.touched
 
 
 async def _expire(run: JobRun) -> set[str]:

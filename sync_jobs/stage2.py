@@ -25,7 +25,7 @@ from sync_jobs.context import CustomerPreview, JobRun
 from sync_jobs.mapping import NoteRule
 from sync_jobs.model import DealTerms
 from sync_jobs.notes import template_location
-from sync_jobs.planner import CustomerState, DealView, Plan, plan_customer
+from sync_jobs.planner import CustomerState, DealView, Plan, Resolution, plan_customer
 from sync_jobs.store import repo, work
 from sync_jobs.store.db import read_tx, write_tx
 from sync_jobs.store.records import (
@@ -33,9 +33,12 @@ from sync_jobs.store.records import (
     ConflictRecord,
     audit,
     close_missing,
+    deal_decisions,
     drop_bases,
     load_bases,
+    mark_applied,
     raise_conflicts,
+    resolved_conflicts,
     save_bases,
     save_note_state,
 )
@@ -116,9 +119,13 @@ async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dic
         rows = await repo.deals_of(conn, target, keys)
         bases = await load_bases(conn, target, keys)
         names = await repo.record_names(conn, target, keys)
+        resolutions = _resolutions(await resolved_conflicts(conn, target, keys))
+        decisions = await deal_decisions(conn, target, [f"{r.job}/{r.deal_id}" for r in rows])
     deals: dict[str, list[DealView]] = defaultdict(list)
     for row in _with_overlay(run, rows, keys):
-        deals[row.customer_key].append(_view(run, row))
+        view = _view(run, row, decisions.get(f"{row.job}/{row.deal_id}"))
+        if view is not None:
+            deals[row.customer_key].append(view)
     refs = [RecordRef(kind=k.split(":", 1)[0], id=k.split(":", 1)[1]) for k in keys]
     records = {r.ref.key: r for r in await run.target.read(refs)}
     note = _note_rule(run)
@@ -131,7 +138,9 @@ async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dic
                 "be matched again after the next index refresh"
             )
             continue
-        plans[key] = _plan(run, record, deals.get(key, []), bases.get(key, {}), note)
+        plans[key] = _plan(
+            run, record, deals.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
+        )
     return plans, names
 
 
@@ -151,7 +160,12 @@ def _with_overlay(run: JobRun, rows: Sequence[Any], keys: Sequence[str]) -> list
 
 
 def _plan(
-    run: JobRun, record: CustomerRecord, deals: list[DealView], base: dict[str, Any], note: NoteRule
+    run: JobRun,
+    record: CustomerRecord,
+    deals: list[DealView],
+    base: dict[str, Any],
+    note: NoteRule,
+    resolutions: dict[str, Resolution],
 ) -> Plan:
     state = CustomerState(
         target=run.target_name,
@@ -161,20 +175,46 @@ def _plan(
         note=note,
         text_limit=run.target.text_limit,
         today=run.engine.today(),
+        resolutions=resolutions,
     )
     templates = run.engine.note_templates(note.format)
     return plan_customer(state, lambda d: templates.line(d.terms, d.template, d.folder))
 
 
-def _view(run: JobRun, row: Any) -> DealView:
+def _view(run: JobRun, row: Any, decision: dict[str, Any] | None) -> DealView | None:
+    """A stored deal as the planner sees it; None when a person rejected its terms."""
     mapping = run.engine.mappings.get(row.job)
     terms = DealTerms.model_validate(row.terms)
+    review = False
+    if getattr(row, "violations", None):
+        current = decision is not None and decision.get("pinned") == row.payload_hash
+        if current and decision is not None and decision.get("take") == "target":
+            return None
+        review = not (current and decision is not None and decision.get("take") == "source")
     if mapping is None:  # the job was removed from config: its deals still describe terms
-        return DealView(terms=terms, rules={})
+        return DealView(terms=terms, rules={}, under_review=review)
     folder, template = template_location(
         run.engine.mapping_folder(row.job), mapping.spec.note.template
     )
-    return DealView(terms=terms, rules=mapping.spec.write, template=template, folder=folder)
+    return DealView(
+        terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
+    )
+
+
+def _resolutions(rows: Sequence[Any]) -> dict[str, dict[str, Resolution]]:
+    """Resolved plan conflicts by customer and field."""
+    found: dict[str, dict[str, Resolution]] = defaultdict(dict)
+    for row in rows:
+        res = row.resolution or {}
+        if row.kind in PLAN_KINDS and row.field and "take" in res:
+            found[row.customer_key][row.field] = Resolution(
+                conflict_id=int(row.id),
+                kind=row.kind,
+                take=res["take"],
+                value=res.get("value"),
+                pinned=res.get("pinned"),
+            )
+    return found
 
 
 def _note_rule(run: JobRun) -> NoteRule:
@@ -231,6 +271,9 @@ async def _record(
         for f in plan.findings
     ]
     new = await raise_conflicts(conn, found, now)
+    for conflict_id in await mark_applied(conn, plan.applied, now):
+        run.state.counts["resolutions_applied"] += 1
+        log.info("resolution_applied", conflict=conflict_id, customer=key)
     await close_missing(conn, target, [key], PLAN_KINDS, [c.identity for c in found], now)
     run.state.counts["conflicts_raised"] += len(new)
     run.state.counts["customers_written"] += 1 if plan.changes else 0

@@ -155,16 +155,21 @@ class ConflictRecord:
 
 async def raise_conflicts(
     conn: AsyncConnection, found: Sequence[ConflictRecord], now: datetime
-) -> list[int]:
-    """Insert new conflicts, refresh open ones; return ids that are new or changed."""
-    changed: list[int] = []
+) -> list[tuple[int, str]]:
+    """Insert new conflicts, refresh open ones, reopen ones that came back.
+
+    Returns (id, phase) for each conflict that is new or reopened ("opened") or whose details
+    changed ("updated"): exactly the ones people must hear about again.
+    """
+    changed: list[tuple[int, str]] = []
+    c = t.conflict.c
     for item in found:
         details = _jsonable(item.details)
         digest = hashlib.sha256(json.dumps(details, sort_keys=True).encode()).hexdigest()
         row = (
             await conn.execute(
-                sa.select(t.conflict.c.id, t.conflict.c.status, t.conflict.c.details_hash).where(
-                    t.conflict.c.identity == item.identity
+                sa.select(c.id, c.status, c.details_hash, c.version, c.resolution).where(
+                    c.identity == item.identity
                 )
             )
         ).first()
@@ -179,21 +184,25 @@ async def raise_conflicts(
                     field=item.field,
                     details=details,
                     details_hash=digest,
+                    version=1,
                     status="open",
                     first_seen=now,
                     last_seen=now,
                 )
-                .returning(t.conflict.c.id)
+                .returning(c.id)
             )
-            changed.append(int(result.scalar_one()))
+            changed.append((int(result.scalar_one()), "opened"))
             continue
-        reopened = row.status not in {"open", "resolved"}
+        reopened = row.status != "open"
         values: dict[str, Any] = {"last_seen": now, "details": details, "details_hash": digest}
         if reopened:
+            if row.resolution:
+                values["details"] = details | {"previous_resolution": row.resolution}
             values |= {"status": "open", "first_seen": now, "resolution": None}
-        await conn.execute(sa.update(t.conflict).where(t.conflict.c.id == row.id).values(values))
         if reopened or row.details_hash != digest:
-            changed.append(int(row.id))
+            values["version"] = int(row.version) + 1
+            changed.append((int(row.id), "opened" if reopened else "updated"))
+        await conn.execute(sa.update(t.conflict).where(c.id == row.id).values(values))
     return changed
 
 
@@ -270,3 +279,55 @@ async def finish_run(
             notices=list(notices),
         )
     )
+
+
+async def resolved_conflicts(
+    conn: AsyncConnection, target: str, keys: Sequence[str]
+) -> list[sa.Row[Any]]:
+    """Resolved conflicts on these customers, whose decisions the planner applies."""
+    rows: list[sa.Row[Any]] = []
+    for part in chunks(keys):
+        result = await conn.execute(
+            sa.select(t.conflict).where(
+                t.conflict.c.target == target,
+                t.conflict.c.customer_key.in_(part),
+                t.conflict.c.status == "resolved",
+            )
+        )
+        rows.extend(result)
+    return rows
+
+
+async def deal_decisions(
+    conn: AsyncConnection, target: str, scopes: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """Decisions on out-of-policy deals (``job/deal`` -> resolution), for stage 2."""
+    identities = {f"out_of_policy|{target}|-|-|{s}": s for s in scopes}
+    found: dict[str, dict[str, Any]] = {}
+    for part in chunks(list(identities)):
+        rows = await conn.execute(
+            sa.select(t.conflict.c.identity, t.conflict.c.resolution).where(
+                t.conflict.c.identity.in_(part), t.conflict.c.status == "resolved"
+            )
+        )
+        for row in rows:
+            if row.resolution:
+                found[identities[row.identity]] = row.resolution
+    return found
+
+
+async def mark_applied(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> list[int]:
+    """Stamp resolutions the first time a run applies them; return the ids newly applied."""
+    fresh = []
+    for row in await conn.execute(
+        sa.select(t.conflict.c.id, t.conflict.c.resolution).where(t.conflict.c.id.in_(list(ids)))
+    ):
+        resolution = dict(row.resolution or {})
+        if resolution.get("applied_at"):
+            continue
+        resolution["applied_at"] = now.isoformat()
+        await conn.execute(
+            sa.update(t.conflict).where(t.conflict.c.id == row.id).values(resolution=resolution)
+        )
+        fresh.append(int(row.id))
+    return fresh

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -111,19 +112,46 @@ async def record_names(conn: AsyncConnection, target: str, keys: Iterable[str]) 
     return {f"{r.kind}:{r.record_id}": r.name or "" for r in rows}
 
 
-async def deal_states(
-    conn: AsyncConnection, job: str, ids: Sequence[str]
-) -> dict[str, tuple[str, str | None]]:
-    """(payload hash, customer key) of already-stored deals, to skip unchanged re-reads."""
-    found: dict[str, tuple[str, str | None]] = {}
+@dataclass(frozen=True)
+class KnownDeal:
+    """What stage 1 needs to know about a deal it has seen before."""
+
+    payload_hash: str
+    customer_key: str | None
+    match_method: str | None
+
+
+async def deal_states(conn: AsyncConnection, job: str, ids: Sequence[str]) -> dict[str, KnownDeal]:
+    """Already-stored deals by id, to skip unchanged re-reads and keep manual links."""
+    found: dict[str, KnownDeal] = {}
     for part in chunks(ids):
         rows = await conn.execute(
-            sa.select(t.deal.c.deal_id, t.deal.c.payload_hash, t.deal.c.customer_key).where(
-                t.deal.c.job == job, t.deal.c.deal_id.in_(part)
-            )
+            sa.select(
+                t.deal.c.deal_id,
+                t.deal.c.payload_hash,
+                t.deal.c.customer_key,
+                t.deal.c.match_detail,
+            ).where(t.deal.c.job == job, t.deal.c.deal_id.in_(part))
         )
-        found.update({r.deal_id: (r.payload_hash, r.customer_key) for r in rows})
+        for r in rows:
+            method = (r.match_detail or {}).get("method")
+            found[r.deal_id] = KnownDeal(r.payload_hash, r.customer_key, method)
     return found
+
+
+async def mark_failed(
+    conn: AsyncConnection, job: str, errors: dict[str, str], now: datetime
+) -> None:
+    """Record why a deal's newest version could not be mapped (its last good terms stay)."""
+    for deal_id, error in errors.items():
+        await conn.execute(
+            sa.update(t.deal)
+            .where(
+                t.deal.c.job == job,
+                t.deal.c.deal_id == deal_id,
+            )
+            .values(error=error[:4000], attempts=t.deal.c.attempts + 1, updated_at=now)
+        )
 
 
 DEAL_UPDATE = [
@@ -133,6 +161,7 @@ DEAL_UPDATE = [
     "match_status",
     "match_detail",
     "terms",
+    "violations",
     "payload_hash",
     "live",
     "valid_until",

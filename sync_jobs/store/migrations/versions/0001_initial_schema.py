@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 21:28:09.938308
+Create Date: 2026-11-23 21:42:59.913817
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def upgrade() -> None:
     sa.Column('field', sa.String(length=300), nullable=True),
     sa.Column('details', sa.JSON(), nullable=False),
     sa.Column('details_hash', sa.String(length=64), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),
     sa.Column('first_seen', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_seen', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=False),
@@ -83,6 +84,7 @@ def upgrade() -> None:
     sa.Column('match_status', sa.String(length=20), nullable=False),
     sa.Column('match_detail', sa.JSON(), nullable=True),
     sa.Column('terms', sa.JSON(), nullable=True),
+    sa.Column('violations', sa.JSON(), nullable=True),
     sa.Column('payload_hash', sa.String(length=64), nullable=False),
     sa.Column('live', sa.Boolean(), nullable=False),
     sa.Column('valid_until', sa.Date(), nullable=True),

@@ -1,0 +1,1 @@
+"""Alerts: the outbox, routing, and one module per delivery channel."""
