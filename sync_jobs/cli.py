@@ -158,6 +158,52 @@ def conflicts_list(
     _run(print_conflicts(console, cfg, "open" if open_only else None, kind))
 
 
+@conflicts_app.command("show")
+def conflicts_show(conflict_id: int, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """One conflict in full: values, deals, owners, version, and how to resolve it."""
+    from sync_jobs.report import print_conflict
+
+    cfg = _config(config)
+    if not _run(print_conflict(console, cfg, conflict_id)):
+        raise typer.Exit(1)
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve(
+    conflict_id: int,
+    take: Annotated[str, typer.Option(help="source, target, value=..., or territory=NAME")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    by: Annotated[str, typer.Option(help="who decides (recorded in the audit trail)")] = "cli",
+    expect_version: Annotated[
+        int | None,
+        typer.Option(help="refuse if the conflict changed since this version (see conflicts show)"),
+    ] = None,
+) -> None:
+    """Decide a conflict; the next run applies the decision (audited)."""
+    from sync_jobs.context import utcnow
+    from sync_jobs.resolve import ResolveRefused, resolve
+    from sync_jobs.store.db import make_engine, migrate_async
+
+    cfg = _config(config)
+
+    async def go() -> str:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            return await resolve(
+                engine, conflict_id, take, by=by, now=utcnow(), expect_version=expect_version
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        outcome = _run(go())
+    except ResolveRefused as exc:
+        console.print(f"[red]refused:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]conflict {conflict_id} resolved[/]: {outcome}")
+
+
 @sandbox_app.command("serve")
 def sandbox_serve(
     host: Annotated[

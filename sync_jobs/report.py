@@ -203,3 +203,37 @@ async def print_conflicts(
             str(row.last_seen)[:19],
         )
     console.print(table)
+
+
+async def print_conflict(console: Console, config: AppConfig, conflict_id: int) -> bool:
+    """Show one conflict; False when it does not exist."""
+    engine = make_engine(config.state.url)
+    try:
+        async with read_tx(engine) as conn:
+            row = (
+                await conn.execute(sa.select(t.conflict).where(t.conflict.c.id == conflict_id))
+            ).first()
+    finally:
+        await engine.dispose()
+    if row is None:
+        console.print(f"[red]no conflict {conflict_id}[/]")
+        return False
+    console.print(f"[bold]conflict {row.id}[/] {row.kind} ({row.status}, version {row.version})")
+    console.print(f"  record: {row.customer_key or '-'}  field: {row.field or '-'}")
+    console.print(
+        f"  first seen {row.first_seen:%Y-%m-%d %H:%M}, last seen "
+        f"{row.last_seen:%Y-%m-%d %H:%M} UTC"
+    )
+    for key, value in (row.details or {}).items():
+        console.print(f"  {key}: {escape(_short(value, 100))}")
+    if row.resolution:
+        console.print(f"  resolution: {escape(str(row.resolution))}")
+    if row.status == "open":
+        from sync_jobs.resolve import TAKES
+
+        options = " | ".join(TAKES.get(row.kind, ()))
+        console.print(
+            f"  resolve: dealbridge conflicts resolve {row.id} --take <{options}> "
+            f"--expect-version {row.version}"
+        )
+    return True

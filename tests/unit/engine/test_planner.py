@@ -11,7 +11,7 @@ from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.mapping import NoteRule, WriteRule
 from sync_jobs.model import DealRef, DealTerms
 from sync_jobs.notes import BLOCK_END, BLOCK_START, NoteTemplates
-from sync_jobs.planner import CustomerState, DealView, Plan, plan_customer
+from sync_jobs.planner import CustomerState, DealView, Plan, Resolution, plan_customer
 
 TODAY = date(2026, 11, 23)
 FIELD = "organization_fields.special_discount"
@@ -42,6 +42,8 @@ def plan(
     rules: dict[str, WriteRule] | None = None,
     note: NoteRule | None = None,
     limit: int = 64_000,
+    resolutions: dict[str, Resolution] | None = None,
+    under_review: bool = False,
 ) -> Plan:
     record = CustomerRecord(
         ref=RecordRef(kind="organization", id="1"), name="Acme", fields=fields or {}
@@ -49,11 +51,12 @@ def plan(
     state = CustomerState(
         target="zendesk",
         record=record,
-        deals=[DealView(terms=d, rules=rules or RULES) for d in deals],
+        deals=[DealView(terms=d, rules=rules or RULES, under_review=under_review) for d in deals],
         base=base or {},
         note=note or NoteRule(),
         text_limit=limit,
         today=TODAY,
+        resolutions=resolutions or {},
     )
     return plan_customer(state, lambda d: TEMPLATES.line(d.terms, None, Path()))
 
