@@ -191,7 +191,13 @@ def conflicts_resolve(
         engine = make_engine(cfg.state.url)
         try:
             return await resolve(
-                engine, conflict_id, take, by=by, now=utcnow(), expect_version=expect_version
+                engine,
+                conflict_id,
+                take,
+                by=by,
+                now=utcnow(),
+                expect_version=expect_version,
+                alerts=cfg.alerts,
             )
         finally:
             await engine.dispose()

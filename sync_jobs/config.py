@@ -17,6 +17,7 @@ from connectors.base import Frozen
 from connectors.errors import ConfigError, ConfigProblem
 from connectors.registry import UnknownConnectorKind, get_spec
 from connectors.settings import ConnectorConfig
+from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.yamlio import line_of, load_yaml, problems_from_validation
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
@@ -85,7 +86,7 @@ class AppConfig(Frozen):
     state: StateConfig = Field(default_factory=StateConfig)
     connectors: dict[str, ConnectorConfig]
     jobs: dict[str, JobConfig]
-    alerts: dict[str, Any] = Field(default_factory=dict)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
     base_dir: Path = Path()
     """Folder of config.yaml; relative paths in it resolve from here."""
@@ -100,7 +101,7 @@ class _RawConfig(Frozen):
     state: StateConfig = Field(default_factory=StateConfig)
     connectors: dict[str, dict[str, Any]]
     jobs: dict[str, JobConfig]
-    alerts: dict[str, Any] = Field(default_factory=dict)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
 
 

@@ -327,7 +327,9 @@ def _expired_elsewhere(live: Sequence[DealView], work: _Work) -> None:
             expired = to_date(current) < work.state.today
         except ValueError:
             continue
-        if expired and not any(name in d.rules for d in live if not d.under_review):
+        if not expired or any(name in d.rules for d in live if not d.under_review):
+            continue
+        if work.resolution(name, "expired_terms_present", comparable(current)) is None:
             work.findings.append(
                 Finding(
                     "expired_terms_present",

@@ -13,6 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sync_jobs.alerts.outbox import notify
+from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.store import tables as t
 from sync_jobs.store import work
 from sync_jobs.store.db import write_tx
@@ -51,6 +53,7 @@ async def resolve(
     by: str,
     now: datetime,
     expect_version: int | None = None,
+    alerts: AlertsConfig | None = None,
 ) -> str:
     """Record the decision; return a sentence saying what the next run will do."""
     take, value = parse_take(take_text)
@@ -75,6 +78,8 @@ async def resolve(
             .values(status="resolved", resolution=decision, last_seen=now)
         )
         key = await _apply_now(conn, row, value, now)
+        if alerts is not None:  # the closing message, where the channel threads it
+            await notify(conn, alerts, now, closed=[conflict_id])
         if key:
             await work.enqueue(conn, row.target, [key], now)
         await audit(

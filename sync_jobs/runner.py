@@ -12,16 +12,24 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from connectors.errors import ConfigError, ConnectorError, DealbridgeError
+from connectors.errors import (
+    AuthError,
+    ConfigError,
+    ConnectorError,
+    DealbridgeError,
+    RateLimited,
+)
 from sync_jobs import stage1, stage2
-from sync_jobs.config import AppConfig
+from sync_jobs.alerts.content import failure_alert
+from sync_jobs.alerts.outbox import enqueue
+from sync_jobs.config import AppConfig, parse_duration
 from sync_jobs.connections import Connections
 from sync_jobs.context import Checkpoint, CustomerPreview, Engine, JobRun, RunState
 from sync_jobs.mapping import Mapping, load_mapping_spec
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
-from sync_jobs.store.records import finish_run, start_run
+from sync_jobs.store.records import finish_run, previous_status, start_run
 
 log = structlog.get_logger("dealbridge.run")
 
@@ -102,6 +110,7 @@ async def run_job(
         state,
     )
     status: RunStatus = "ok"
+    failure: Exception | None = None
     try:
         index = await stage1.refresh_index(run)
         touched = await stage1.pull(run, index, full=full)
@@ -110,7 +119,7 @@ async def run_job(
         else:
             await stage2.drain(run)
     except (ConnectorError, DealbridgeError, stage2.StaleClaim) as exc:
-        status = "failed"
+        status, failure = "failed", exc
         state.errors.append(str(exc))
         bound.error("run_failed", error=str(exc))
     state.notices += run.target.notices()
@@ -127,7 +136,37 @@ async def run_job(
                 state.notices,
                 engine.clock(),
             )
+            await _health_alerts(conn, engine, job, failure)
     bound.info("run_finished", status=status, **dict(state.counts))
     return RunReport(
         job, state.run_id, status, dict(state.counts), state.errors, state.notices, state.previews
     )
+
+
+def failure_kind(exc: Exception) -> str:
+    """Which alert a run failure raises: IT must renew credentials, wait, or investigate."""
+    if isinstance(exc, AuthError):
+        return "auth_expired"
+    if isinstance(exc, RateLimited):
+        return "rate_limited"
+    return "run_failed"
+
+
+async def _health_alerts(
+    conn: AsyncConnection, engine: Engine, job: str, failure: Exception | None
+) -> None:
+    """A failing job alerts once per interval; the first good run after failures closes it."""
+    config = engine.config.alerts
+    if not config.routes:
+        return
+    now = engine.clock()
+    every = parse_duration(config.repeat_failures_every)
+    bucket = str(int(now.timestamp()) // every)
+    if failure is not None:
+        alert = failure_alert(failure_kind(failure), job, str(failure), bucket)
+        await enqueue(conn, alert, config, now)
+        return
+    previous = await previous_status(conn, job)
+    if previous == "failed":
+        alert = failure_alert("run_failed", job, "the job ran cleanly again", bucket, "closed")
+        await enqueue(conn, alert, config, now)

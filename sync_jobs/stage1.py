@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Cursor, CustomerRecord, DealQuery, SourceDeal
+from sync_jobs.alerts.outbox import notify
 from sync_jobs.context import JobRun
 from sync_jobs.guardrails import violations
 from sync_jobs.mapping import MappingFailed
@@ -259,9 +260,9 @@ def _match_conflict(run: JobRun, terms: DealTerms, match: MatchResult) -> Confli
 
 async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page) -> None:
     now = run.engine.clock()
-    new = await raise_conflicts(conn, page.found, now)
-    run.state.counts["conflicts_raised"] += len(new)
-    await close_missing(
+    changed = await raise_conflicts(conn, page.found, now)
+    run.state.counts["conflicts_raised"] += len(changed)
+    closed = await close_missing(
         conn,
         run.target_name,
         page.settled,
@@ -270,6 +271,7 @@ async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page
         now,
         by_customer=False,
     )
+    await notify(conn, run.engine.config.alerts, now, changed=changed, closed=closed)
 
 
 async def rematch(run: JobRun, index: IdentityIndex) -> set[str]:

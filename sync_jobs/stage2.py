@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
 from connectors.errors import ConnectorError, PermanentError
+from sync_jobs.alerts.outbox import notify
 from sync_jobs.config import parse_duration
 from sync_jobs.context import CustomerPreview, JobRun
 from sync_jobs.mapping import NoteRule
@@ -44,7 +45,7 @@ from sync_jobs.store.records import (
 )
 
 log = structlog.get_logger("dealbridge.stage2")
-PLAN_KINDS = ("target_edited", "territory_disagreement")
+PLAN_KINDS = ("target_edited", "territory_disagreement", "expired_terms_present")
 
 
 class StaleClaim(RuntimeError):
@@ -274,7 +275,8 @@ async def _record(
     for conflict_id in await mark_applied(conn, plan.applied, now):
         run.state.counts["resolutions_applied"] += 1
         log.info("resolution_applied", conflict=conflict_id, customer=key)
-    await close_missing(conn, target, [key], PLAN_KINDS, [c.identity for c in found], now)
+    closed = await close_missing(conn, target, [key], PLAN_KINDS, [c.identity for c in found], now)
+    await notify(conn, run.engine.config.alerts, now, changed=new, closed=closed)
     run.state.counts["conflicts_raised"] += len(new)
     run.state.counts["customers_written"] += 1 if plan.changes else 0
     run.state.counts["fields_written"] += len(plan.changes)

@@ -213,28 +213,34 @@ async def close_missing(
     kinds: Sequence[str],
     still_open: Sequence[str],
     now: datetime,
+    *,
     by_customer: bool = True,
-) -> int:
-    """Close open conflicts of these customers (or deals) that this pass no longer found."""
+) -> list[int]:
+    """Close open conflicts of these customers (or deals) that this pass no longer found.
+
+    Returns the ids closed, so their closing alerts can be queued in the same transaction.
+    """
     if not scope_keys:
-        return 0
-    column = t.conflict.c.customer_key
-    query = (
-        sa.update(t.conflict)
-        .where(
-            t.conflict.c.target == target,
-            t.conflict.c.status == "open",
-            t.conflict.c.kind.in_(list(kinds)),
-            t.conflict.c.identity.not_in(list(still_open)) if still_open else sa.true(),
-        )
-        .values(status="superseded", last_seen=now)
+        return []
+    c = t.conflict.c
+    query = sa.update(t.conflict).where(
+        c.target == target, c.status == "open", c.kind.in_(list(kinds))
     )
-    if by_customer:
-        query = query.where(column.in_(list(scope_keys)))
-    else:
-        query = query.where(sa.or_(*(t.conflict.c.identity.like(f"%|{s}") for s in scope_keys)))
-    result = await conn.execute(query)
-    return int(result.rowcount or 0)
+    if still_open:
+        query = query.where(c.identity.not_in(list(still_open)))
+    closed: list[int] = []
+    for part in chunks(list(scope_keys), 200):
+        if by_customer:
+            scoped = query.where(c.customer_key.in_(list(part)))
+        else:  # deal-scoped identities are exact: kind|target|-|-|job/deal
+            scoped = query.where(
+                c.identity.in_([f"{k}|{target}|-|-|{s}" for k in kinds for s in part])
+            )
+        result = await conn.execute(
+            scoped.values(status="superseded", last_seen=now).returning(c.id)
+        )
+        closed += [int(r[0]) for r in result]
+    return closed
 
 
 async def open_conflicts(
@@ -331,3 +337,15 @@ async def mark_applied(conn: AsyncConnection, ids: Sequence[int], now: datetime)
         )
         fresh.append(int(row.id))
     return fresh
+
+
+async def previous_status(conn: AsyncConnection, job: str) -> str | None:
+    """Status of the job's run before the newest one (to notice a recovery)."""
+    rows = await conn.execute(
+        sa.select(t.sync_run.c.status)
+        .where(t.sync_run.c.job == job, t.sync_run.c.finished_at.is_not(None))
+        .order_by(t.sync_run.c.started_at.desc())
+        .limit(2)
+    )
+    statuses = [r.status for r in rows]
+    return statuses[1] if len(statuses) > 1 else None

@@ -207,3 +207,25 @@ audit = sa.Table(
     sa.Column("reason", sa.Text, nullable=False),
 )
 sa.Index("ix_audit_customer", audit.c.target, audit.c.customer_key)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_key", sa.String(600), nullable=False),
+    sa.Column("thread", sa.String(600), nullable=False),
+    sa.Column("channel", sa.String(200), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claim_token", sa.String(64), nullable=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=True),
+    sa.Column("sent_at", UTCDateTime, nullable=True),
+    sa.Column("reference", sa.String(300), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("alert_key", "channel", name="uq_outbox_alert_channel"),
+)
+sa.Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
+sa.Index("ix_outbox_thread", outbox.c.thread, outbox.c.channel)

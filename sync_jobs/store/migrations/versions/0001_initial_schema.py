@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 21:42:59.913817
+Create Date: 2026-11-23 21:46:56.811173
 """
 
 from __future__ import annotations
@@ -133,6 +133,28 @@ def upgrade() -> None:
     sa.Column('written_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('target', 'customer_key')
     )
+    op.create_table('outbox',
+    sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
+    sa.Column('alert_key', sa.String(length=600), nullable=False),
+    sa.Column('thread', sa.String(length=600), nullable=False),
+    sa.Column('channel', sa.String(length=200), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('status', sa.String(length=10), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('claim_token', sa.String(length=64), nullable=True),
+    sa.Column('claimed_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('sent_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('reference', sa.String(length=300), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('alert_key', 'channel', name='uq_outbox_alert_channel')
+    )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_due', ['status', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_outbox_thread', ['thread', 'channel'], unique=False)
+
     op.create_table('source_cursor',
     sa.Column('job', sa.String(length=200), nullable=False),
     sa.Column('cursor', sa.Text(), nullable=False),
@@ -170,6 +192,11 @@ def downgrade() -> None:
 
     op.drop_table('sync_run')
     op.drop_table('source_cursor')
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_outbox_thread')
+        batch_op.drop_index('ix_outbox_due')
+
+    op.drop_table('outbox')
     op.drop_table('note_state')
     op.drop_table('identity_key')
     op.drop_table('identity')
