@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import SalesSource, ServiceTarget
 from sync_jobs.config import AppConfig, JobConfig
 from sync_jobs.mapping import Mapping
 from sync_jobs.notes import NoteTemplates
+from sync_jobs.store.leases import Grant, fence, renew
 
 Checkpoint = Callable[[str], None]
 """Called at each named commit point; tests use it to simulate a crash there."""
@@ -66,6 +70,11 @@ class Engine:
     checkpoint: Checkpoint = lambda _name: None
     clock: Callable[[], datetime] = utcnow
     templates: dict[str, NoteTemplates] = field(default_factory=dict)
+    replica_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    )
+    lease_ttl: timedelta = timedelta(seconds=60)
+    config_hash: str = ""
 
     def today(self) -> date:
         """The date deals' validity is judged against."""
@@ -99,6 +108,18 @@ class JobRun:
     source: SalesSource
     target: ServiceTarget
     state: RunState
+    grant: Grant | None = None
+    """The job lease this run holds (None for dry runs); every stage-1 commit is fenced on it."""
+
+    async def fence(self, conn: AsyncConnection) -> None:
+        """Refuse the commit in progress unless this run still holds its job lease."""
+        if self.grant is not None:
+            await fence(conn, self.grant, self.engine.clock())
+
+    async def keep_lease(self) -> None:
+        """Renew the job lease between pages and batches (raises LeaseLost when taken)."""
+        if self.grant is not None:
+            await renew(self.engine.store, self.grant, self.engine.lease_ttl, self.engine.clock())
 
     @property
     def target_name(self) -> str:

@@ -29,11 +29,12 @@ from sync_jobs.connections import Connections
 from sync_jobs.context import Checkpoint, CustomerPreview, Engine, JobRun, RunState
 from sync_jobs.mapping import Mapping, load_mapping_spec
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
+from sync_jobs.store.leases import LeaseLost, acquire, holder_of, release
 from sync_jobs.store.records import finish_run, previous_status, start_run
 
 log = structlog.get_logger("dealbridge.run")
 
-RunStatus = Literal["ok", "record_errors", "failed", "dry_run"]
+RunStatus = Literal["ok", "record_errors", "failed", "dry_run", "skipped"]
 
 
 @dataclass
@@ -51,7 +52,7 @@ class RunReport:
     @property
     def exit_code(self) -> int:
         """0 ok, 1 the run finished with record errors or failed."""
-        return 0 if self.status in ("ok", "dry_run") else 1
+        return 0 if self.status in ("ok", "dry_run", "skipped") else 1
 
 
 def compile_mappings(config: AppConfig) -> tuple[dict[str, Mapping], dict[str, ConfigError]]:
@@ -98,7 +99,20 @@ async def run_job(
         problem = broken.get(job)
         state.errors.append(str(problem) if problem else f"job {job!r} has no valid mapping")
         return RunReport(job, state.run_id, "failed", dict(state.counts), state.errors)
+    grant = None
     if not dry_run:
+        grant = await acquire(
+            engine.store,
+            f"job:{job}",
+            engine.replica_id,
+            engine.lease_ttl,
+            engine.clock(),
+            engine.config_hash,
+        )
+        if grant is None:
+            holder, until = await holder_of(engine.store, f"job:{job}")
+            message = f"job {job} is running on {holder} (lease until {until}); skipped"
+            return RunReport(job, state.run_id, "skipped", {}, [], [message])
         async with write_tx(engine.store) as conn:
             await start_run(conn, state.run_id, job, engine.clock())
     job_config = engine.job(job)
@@ -108,6 +122,7 @@ async def run_job(
         connections.source(job_config.source),
         connections.target(job_config.target),
         state,
+        grant,
     )
     status: RunStatus = "ok"
     failure: Exception | None = None
@@ -118,7 +133,7 @@ async def run_job(
             await stage2.preview(run, touched)
         else:
             await stage2.drain(run)
-    except (ConnectorError, DealbridgeError, stage2.StaleClaim) as exc:
+    except (ConnectorError, DealbridgeError, stage2.StaleClaim, LeaseLost) as exc:
         status, failure = "failed", exc
         state.errors.append(str(exc))
         bound.error("run_failed", error=str(exc))
@@ -137,6 +152,8 @@ async def run_job(
                 engine.clock(),
             )
             await _health_alerts(conn, engine, job, failure)
+        if grant is not None and not isinstance(failure, LeaseLost):
+            await release(engine.store, grant, engine.clock())
     bound.info("run_finished", status=status, **dict(state.counts))
     return RunReport(
         job, state.run_id, status, dict(state.counts), state.errors, state.notices, state.previews

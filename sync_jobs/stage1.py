@@ -69,6 +69,7 @@ async def pull(run: JobRun, index: IdentityIndex, *, full: bool = False) -> set[
     async for page in run.source.changed_deals(query, since):
         touched |= await _commit_page(run, index, page.deals, page.checkpoint.value)
         run.engine.checkpoint("after_stage1_commit")
+        await run.keep_lease()
     touched |= await _expire(run)
     return touched
 
@@ -105,6 +106,7 @@ async def _commit_page(
             run.state.overlay[(job, deal_id)] = {"deleted": True}
         return page.touched
     async with write_tx(store) as conn:
+        await run.fence(conn)
         now = run.engine.clock()
         for row in page.rows:
             row["updated_at"] = now

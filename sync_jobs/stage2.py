@@ -63,6 +63,7 @@ async def drain(run: JobRun) -> None:
         if not items:
             return
         run.engine.checkpoint("after_claim")
+        await run.keep_lease()
         try:
             await _batch(run, items)
         except PermanentError as exc:

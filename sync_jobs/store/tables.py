@@ -229,3 +229,12 @@ outbox = sa.Table(
 )
 sa.Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
 sa.Index("ix_outbox_thread", outbox.c.thread, outbox.c.channel)
+
+lease = sa.Table(
+    "lease", metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200), nullable=True),
+    sa.Column("epoch", sa.Integer, nullable=False, default=0),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("config_hash", sa.String(64), nullable=True),
+)

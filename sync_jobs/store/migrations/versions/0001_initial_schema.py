@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 21:46:56.811173
+Create Date: 2026-11-23 21:48:27.246110
 """
 
 from __future__ import annotations
@@ -125,6 +125,14 @@ def upgrade() -> None:
     sa.Column('record_id', sa.String(length=100), nullable=False),
     sa.PrimaryKeyConstraint('target', 'match', 'value', 'kind', 'record_id')
     )
+    op.create_table('lease',
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('holder', sa.String(length=200), nullable=True),
+    sa.Column('epoch', sa.Integer(), nullable=False),
+    sa.Column('expires_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('config_hash', sa.String(length=64), nullable=True),
+    sa.PrimaryKeyConstraint('name')
+    )
     op.create_table('note_state',
     sa.Column('target', sa.String(length=200), nullable=False),
     sa.Column('customer_key', sa.String(length=300), nullable=False),
@@ -198,6 +206,7 @@ def downgrade() -> None:
 
     op.drop_table('outbox')
     op.drop_table('note_state')
+    op.drop_table('lease')
     op.drop_table('identity_key')
     op.drop_table('identity')
     op.drop_table('field_base')
