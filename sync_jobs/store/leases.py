@@ -42,6 +42,12 @@ def _now(conn: AsyncConnection, now: datetime) -> Any:
     return sa.func.now() if conn.dialect.name == "postgresql" else sa.literal(now, t.UTCDateTime)
 
 
+def _expiry(conn: AsyncConnection, now: datetime, ttl: timedelta) -> Any:
+    if conn.dialect.name == "postgresql":
+        return sa.func.now() + ttl
+    return sa.literal(now + ttl, t.UTCDateTime)
+
+
 async def acquire(
     engine: AsyncEngine,
     name: str,
@@ -73,7 +79,7 @@ async def acquire(
             .values(
                 epoch=sa.case((mine_and_live, L.epoch), else_=L.epoch + 1),
                 holder=holder,
-                expires_at=clock + ttl,
+                expires_at=_expiry(conn, now, ttl),
                 config_hash=config_hash,
             )
             .returning(L.epoch)
@@ -94,7 +100,7 @@ async def renew(engine: AsyncEngine, grant: Grant, ttl: timedelta, now: datetime
                 L.epoch == grant.epoch,
                 L.expires_at > clock,
             )
-            .values(expires_at=clock + ttl)
+            .values(expires_at=_expiry(conn, now, ttl))
         )
         if not result.rowcount:
             raise LeaseLost(f"lease {grant.name} was lost (epoch {grant.epoch}); stopping")

@@ -27,8 +27,7 @@ async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-async def test_repeated_changes_to_one_customer_coalesce_into_one_item(engine: AsyncEngine
-                                                                       ) -> None:
+async def test_repeated_changes_to_one_customer_coalesce_into_one_item(engine: AsyncEngine) -> None:
     async with write_tx(engine) as conn:
         await work.enqueue(conn, "zd", ["organization:1", "organization:1"], NOW)
     async with write_tx(engine) as conn:
