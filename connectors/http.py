@@ -122,6 +122,10 @@ class RequestStats:
         return sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD"))
 
 
+ALL_STATS: dict[str, RequestStats] = {}
+"""Process-wide, ever-growing request counts per connector instance name, for metrics."""
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How hard to try: attempts, a total time budget, and the backoff range."""
@@ -153,6 +157,7 @@ class VendorClient:
         self.connector = connector
         self.gate = gate or VendorGate()
         self.stats = RequestStats()
+        self._totals = ALL_STATS.setdefault(connector, RequestStats())
         self._classify = classify
         self._read_limits = read_limits
         self._retry = retry or RetryPolicy()
@@ -297,6 +302,7 @@ class VendorClient:
             error.operation = error.operation or operation
             if isinstance(error, RateLimited):
                 self.stats.throttled += 1
+                self._totals.throttled += 1
                 if error.retry_after is not None:
                     self.gate.block_for(error.retry_after)
             raise error
@@ -305,8 +311,9 @@ class VendorClient:
     def _account(
         self, method: str, response: httpx.Response, operation: str, elapsed: float
     ) -> None:
-        self.stats.by_method[method.upper()] += 1
-        self.stats.by_status[response.status_code] += 1
+        for stats in (self.stats, self._totals):
+            stats.by_method[method.upper()] += 1
+            stats.by_status[response.status_code] += 1
         self.gate.observe(self._read_limits(response))
         log.debug(
             "vendor_request",

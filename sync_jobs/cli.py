@@ -224,6 +224,21 @@ def sandbox_serve(
 
 
 @app.command()
+def daemon(
+    config: ConfigOption = DEFAULT_CONFIG,
+    health_port: Annotated[int, typer.Option(help="port of /healthz /readyz /metrics")] = 8080,
+    health_host: Annotated[
+        str, typer.Option(help="bind address of the health server")
+    ] = "127.0.0.1",
+) -> None:
+    """Run every job on its schedule until SIGTERM; health and metrics over HTTP."""
+    from sync_jobs.daemon import Daemon, DaemonOptions
+
+    options = DaemonOptions(health_host=health_host, health_port=health_port)
+    raise typer.Exit(_run(Daemon(config, options).run()))
+
+
+@app.command()
 def demo(
     target: Annotated[str, typer.Option(help="zendesk or freshdesk")] = "zendesk",
     state_dir: Annotated[Path, typer.Option(help="where the demo keeps its SQLite state")] = Path(

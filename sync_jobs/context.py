@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -27,6 +28,10 @@ Checkpoint = Callable[[str], None]
 def utcnow() -> datetime:
     """The engine's clock (aware UTC)."""
     return datetime.now(UTC)
+
+
+class RunInterrupted(Exception):
+    """The daemon is shutting down; the run stopped cleanly at a commit point."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class Engine:
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     )
     lease_ttl: timedelta = timedelta(seconds=60)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set on SIGTERM: runs stop after the page or batch in hand is committed."""
     config_hash: str = ""
 
     def today(self) -> date:

@@ -26,7 +26,14 @@ from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import enqueue
 from sync_jobs.config import AppConfig, parse_duration
 from sync_jobs.connections import Connections
-from sync_jobs.context import Checkpoint, CustomerPreview, Engine, JobRun, RunState
+from sync_jobs.context import (
+    Checkpoint,
+    CustomerPreview,
+    Engine,
+    JobRun,
+    RunInterrupted,
+    RunState,
+)
 from sync_jobs.mapping import Mapping, load_mapping_spec
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
 from sync_jobs.store.leases import LeaseLost, acquire, holder_of, release
@@ -34,7 +41,7 @@ from sync_jobs.store.records import finish_run, previous_status, start_run
 
 log = structlog.get_logger("dealbridge.run")
 
-RunStatus = Literal["ok", "record_errors", "failed", "dry_run", "skipped"]
+RunStatus = Literal["ok", "record_errors", "failed", "dry_run", "skipped", "interrupted"]
 
 
 @dataclass
@@ -52,7 +59,7 @@ class RunReport:
     @property
     def exit_code(self) -> int:
         """0 ok, 1 the run finished with record errors or failed."""
-        return 0 if self.status in ("ok", "dry_run", "skipped") else 1
+        return 0 if self.status in ("ok", "dry_run", "skipped", "interrupted") else 1
 
 
 def compile_mappings(config: AppConfig) -> tuple[dict[str, Mapping], dict[str, ConfigError]]:
@@ -133,6 +140,8 @@ async def run_job(
             await stage2.preview(run, touched)
         else:
             await stage2.drain(run)
+    except RunInterrupted:
+        status = "interrupted"
     except (ConnectorError, DealbridgeError, stage2.StaleClaim, LeaseLost) as exc:
         status, failure = "failed", exc
         state.errors.append(str(exc))

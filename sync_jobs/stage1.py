@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import Cursor, CustomerRecord, DealQuery, SourceDeal
 from sync_jobs.alerts.outbox import notify
-from sync_jobs.context import JobRun
+from sync_jobs.context import JobRun, RunInterrupted
 from sync_jobs.guardrails import violations
 from sync_jobs.mapping import MappingFailed
 from sync_jobs.matching import IdentityIndex, identity_keys
@@ -69,6 +69,8 @@ async def pull(run: JobRun, index: IdentityIndex, *, full: bool = False) -> set[
     async for page in run.source.changed_deals(query, since):
         touched |= await _commit_page(run, index, page.deals, page.checkpoint.value)
         run.engine.checkpoint("after_stage1_commit")
+        if run.engine.stopping.is_set():
+            raise RunInterrupted("shutting down after committing this page")
         await run.keep_lease()
     touched |= await _expire(run)
     return touched

@@ -56,7 +56,7 @@ async def drain(run: JobRun) -> None:
     """Work the target's queue until it is empty (or the target refuses us)."""
     timeout = timedelta(seconds=parse_duration(run.engine.config.engine.work_claim_timeout))
     size = max(1, run.target.write_batch_size)
-    while True:
+    while not run.engine.stopping.is_set():
         items = await work.claim(
             run.engine.store, run.target_name, size, run.engine.clock(), timeout
         )

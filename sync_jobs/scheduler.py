@@ -1,0 +1,64 @@
+"""The only module that imports APScheduler (3.x, which ships no type information).
+
+APScheduler is just the timer of each process: schedules are rebuilt from config.yaml at start
+and on reload, kept in memory, and never shared between processes (3.x cannot share a job
+store). Exclusive execution across replicas comes from the job leases, not from here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from sync_jobs.config import Schedule, parse_duration
+
+Tick = Callable[[], Awaitable[None]]
+MISFIRE_GRACE_SECONDS = 300
+
+
+class Timer:
+    """Typed wrapper: schedule ticks by interval or cron, with jitter and no overlap."""
+
+    def __init__(self) -> None:
+        self._scheduler: Any = AsyncIOScheduler(timezone="UTC")
+
+    def start(self) -> None:
+        """Begin firing (call from inside the running event loop)."""
+        self._scheduler.start()
+
+    def shutdown(self) -> None:
+        """Stop firing new ticks; ticks already running are left to finish."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+    def schedule(self, name: str, schedule: Schedule, tick: Tick) -> None:
+        """(Re)place the tick called ``name``: coalesced, one at a time, bounded misfire."""
+        jitter = parse_duration(schedule.jitter)
+        if schedule.every is not None:
+            trigger: Any = IntervalTrigger(seconds=parse_duration(schedule.every), jitter=jitter)
+        else:
+            trigger = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
+            trigger.jitter = jitter
+        self._scheduler.add_job(tick, trigger, id=name, name=name, replace_existing=True,
+                                coalesce=True, max_instances=1,
+                                misfire_grace_time=MISFIRE_GRACE_SECONDS)
+
+    def every(self, name: str, seconds: float, tick: Tick) -> None:
+        """A housekeeping tick (alert dispatch, reload check) every ``seconds``."""
+        self._scheduler.add_job(tick, IntervalTrigger(seconds=seconds), id=name, name=name,
+                                replace_existing=True, coalesce=True, max_instances=1,
+                                misfire_grace_time=MISFIRE_GRACE_SECONDS)
+
+    def remove_except(self, keep: set[str]) -> None:
+        """Drop ticks whose job left the config."""
+        for job in self._scheduler.get_jobs():
+            if job.id not in keep:
+                job.remove()
+
+    def names(self) -> list[str]:
+        """Scheduled tick names."""
+        return sorted(job.id for job in self._scheduler.get_jobs())
