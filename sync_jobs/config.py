@@ -138,7 +138,7 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
     connectors: dict[str, ConnectorConfig] = {}
     roles: dict[str, str] = {}
     for name, section in raw.connectors.items():
-        built = _connector(name, section, file, doc, problems)
+        built = _connector(name, section, file, doc, problems, base_dir)
         if built is not None:
             connectors[name], roles[name] = built
     for job_name, job in raw.jobs.items():
@@ -156,7 +156,12 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
 
 
 def _connector(
-    name: str, section: dict[str, Any], file: str, doc: Any, problems: list[ConfigProblem]
+    name: str,
+    section: dict[str, Any],
+    file: str,
+    doc: Any,
+    problems: list[ConfigProblem],
+    base_dir: Path,
 ) -> tuple[ConnectorConfig, str] | None:
     loc = ("connectors", name)
     kind = section.get("kind")
@@ -185,10 +190,21 @@ def _connector(
         )
         return None
     try:
-        return spec.config_model.model_validate(section), spec.role
+        config = spec.config_model.model_validate(section)
     except ValidationError as exc:
         problems += problems_from_validation(exc, file, doc, prefix=loc)
         return None
+    return _anchor_paths(config, base_dir), spec.role
+
+
+def _anchor_paths(config: ConnectorConfig, base_dir: Path) -> ConnectorConfig:
+    """Relative file paths in a connector's settings are relative to config.yaml."""
+    updates = {
+        name: base_dir / value
+        for name, value in config
+        if isinstance(value, Path) and not value.is_absolute()
+    }
+    return config.model_copy(update=updates) if updates else config
 
 
 def _check_job(
