@@ -151,11 +151,7 @@ async def _touch(connector: Any) -> None:
             break
 
 
-@pytest.mark.parametrize("role", ["source", "target"])
-async def test_a_throttle_signal_is_waited_out_and_the_call_succeeds(
-    role: str, request: pytest.FixtureRequest
-) -> None:
-    connector, harness = request.getfixturevalue(role)
+async def _throttle_is_waited_out(connector: Any, harness: ContractHarness) -> None:
     if harness.throttle_fault is None:
         pytest.skip(f"{harness.kind} is not an HTTP vendor")
     harness.controls.inject(harness.throttle_fault)
@@ -163,11 +159,7 @@ async def test_a_throttle_signal_is_waited_out_and_the_call_succeeds(
     assert harness.throttle_fault.times == 0, "the throttle answer was served and survived"
 
 
-@pytest.mark.parametrize("role", ["source", "target"])
-async def test_refused_credentials_are_an_admin_problem(
-    role: str, request: pytest.FixtureRequest
-) -> None:
-    connector, harness = request.getfixturevalue(role)
+async def _auth_refusal_is_for_an_admin(connector: Any, harness: ContractHarness) -> None:
     if harness.auth_fault is None:
         pytest.skip(f"{harness.kind} is not an HTTP vendor")
     harness.auth_fault.times = 1_000
@@ -177,9 +169,7 @@ async def test_refused_credentials_are_an_admin_problem(
     assert isinstance(caught.value, AuthError) or caught.value.who_acts == "admin"
 
 
-@pytest.mark.parametrize("role", ["source", "target"])
-async def test_no_secret_reaches_logs_or_errors(role: str, request: pytest.FixtureRequest) -> None:
-    connector, harness = request.getfixturevalue(role)
+async def _secrets_stay_out(connector: Any, harness: ContractHarness) -> None:
     text = ""
     with capture_logs() as logs:
         await _touch(connector)
@@ -192,3 +182,31 @@ async def test_no_secret_reaches_logs_or_errors(role: str, request: pytest.Fixtu
                 text = str(exc) + repr(exc.args)
     assert harness.secret not in repr(logs)
     assert harness.secret not in text
+
+
+async def test_source_waits_out_a_throttle(source: tuple[SalesSource, ContractHarness]) -> None:
+    await _throttle_is_waited_out(*source)
+
+
+async def test_target_waits_out_a_throttle(target: tuple[ServiceTarget, ContractHarness]) -> None:
+    await _throttle_is_waited_out(*target)
+
+
+async def test_source_auth_refusal_is_an_admin_problem(
+    source: tuple[SalesSource, ContractHarness],
+) -> None:
+    await _auth_refusal_is_for_an_admin(*source)
+
+
+async def test_target_auth_refusal_is_an_admin_problem(
+    target: tuple[ServiceTarget, ContractHarness],
+) -> None:
+    await _auth_refusal_is_for_an_admin(*target)
+
+
+async def test_source_leaks_no_secret(source: tuple[SalesSource, ContractHarness]) -> None:
+    await _secrets_stay_out(*source)
+
+
+async def test_target_leaks_no_secret(target: tuple[ServiceTarget, ContractHarness]) -> None:
+    await _secrets_stay_out(*target)

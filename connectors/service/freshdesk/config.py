@@ -1,0 +1,80 @@
+"""What an admin writes under ``connectors.<name>`` for a Freshdesk target, and what it implies.
+
+The defaults are the lowest paid plan's documented budgets (Growth: 200 requests a minute for
+the account, 20 a minute for listing contacts), so an unconfigured connector never provokes
+429s on a small account; an admin on Pro or Enterprise raises them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from connectors.settings import ConnectorConfig, Secret
+
+CONTACT_LIST_SHARE = 0.1
+"""Contact-list budget as a share of the account budget when not configured (Growth: 20/200)."""
+
+
+class FreshdeskConfig(ConnectorConfig):
+    """A Freshdesk helpdesk (``https://<domain>.freshdesk.com``) written through API v2."""
+
+    kind: Literal["freshdesk"]
+    api_key: Secret = Field(
+        description="API key of the agent dealbridge acts as (${ENV_VAR} or file:/path)"
+    )
+    requests_per_minute: int = Field(
+        200,
+        ge=1,
+        description="Account-wide plan limit per minute: Growth 200, Pro 400, Enterprise 700",
+    )
+    contact_list_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description="Separate cap on listing contacts: Growth 20, Pro 100, Enterprise 200 "
+        "(default: a tenth of the steady rate)",
+    )
+    per_page: int = Field(100, ge=1, le=100, description="List page size (Freshdesk max 100)")
+    write_concurrency: int = Field(
+        10, ge=1, le=50, description="Records updated at once (one PUT each: no bulk endpoint)"
+    )
+    note_max_length: int = Field(
+        10_000, ge=200, description="Longest description/note text dealbridge writes"
+    )
+    customer_number_field: str = Field(
+        "cf_customer_number",
+        min_length=1,
+        description="Company custom field holding the customer number (companies have no "
+        "external id in Freshdesk)",
+    )
+    overlap_seconds: int = Field(
+        300, ge=0, description="Re-read window before the cursor, for clock skew and ties"
+    )
+    company_search: bool = Field(
+        True,
+        description="Find changed companies through the filter API (at most 300 results) "
+        "instead of listing them all",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _api_root(cls, value: str) -> str:
+        """Accept ``https://acme.freshdesk.com`` with or without a trailing ``/api/v2``."""
+        root = value.strip().rstrip("/")
+        root = root.removesuffix("/api/v2")
+        if not root.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (e.g. https://acme.freshdesk.com)")
+        return root
+
+    @property
+    def steady_rate(self) -> float:
+        """Requests per second for the whole account budget."""
+        return self.rate_per_second or self.requests_per_minute / 60.0
+
+    @property
+    def contact_list_rate(self) -> float:
+        """Requests per second for ``GET /api/v2/contacts`` listings (their own, lower cap)."""
+        if self.contact_list_per_minute is not None:
+            return self.contact_list_per_minute / 60.0
+        return self.steady_rate * CONTACT_LIST_SHARE

@@ -1,0 +1,72 @@
+"""Two request budgets: the account's per-minute limit, and the lower one for listing contacts.
+
+Freshdesk limits are per account per minute (Growth 200, Pro 400, Enterprise 700) with
+separate, lower caps on some endpoints, among them listing contacts (20 / 100 / 200)
+[support.freshdesk.com/support/solutions/articles/225439, via shared/vendor-apis]. The main
+gate paces every request; the contact-list gate additionally spaces contact listings.
+
+``ConnectorOptions.sleep`` is the test seam: when given, time is virtual (real monotonic time
+plus everything slept through it), so a 60-second Retry-After costs a test nothing and the
+gates still see the time pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from connectors.ratelimit import Sleep, VendorGate
+from connectors.service.freshdesk.config import FreshdeskConfig
+
+
+class VirtualClock:
+    """Monotonic time advanced by every sleep taken through it (for fake sleeps in tests)."""
+
+    def __init__(self, sleep: Sleep) -> None:
+        self._sleep = sleep
+        self._slept = 0.0
+
+    def now(self) -> float:
+        """Seconds on the monotonic clock plus the time slept so far."""
+        return time.monotonic() + self._slept
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep through the injected sleeper and move the clock on."""
+        self._slept += max(0.0, seconds)
+        await self._sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The gates and the sleeper one connector instance uses."""
+
+    gate: VendorGate
+    contact_lists: VendorGate
+    sleep: Sleep | None
+
+    async def before_contact_list(self) -> None:
+        """Wait for a slot in the contact-list budget (the main gate is taken per request)."""
+        await self.contact_lists.acquire()
+        self.contact_lists.release()
+
+
+def build_pacing(config: FreshdeskConfig, sleep: Sleep | None) -> Pacing:
+    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
+    clock: Callable[[], float] = time.monotonic
+    sleeper: Sleep = asyncio.sleep
+    retry_sleep: Sleep | None = None
+    if sleep is not None:
+        virtual = VirtualClock(sleep)
+        clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
+    gate = VendorGate(
+        rate_per_second=config.steady_rate,
+        max_in_flight=config.max_in_flight,
+        clock=clock,
+        sleep=sleeper,
+    )
+    contact_lists = VendorGate(
+        rate_per_second=config.contact_list_rate, max_in_flight=1, clock=clock, sleep=sleeper
+    )
+    return Pacing(gate=gate, contact_lists=contact_lists, sleep=retry_sleep)

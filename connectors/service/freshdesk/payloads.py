@@ -1,0 +1,163 @@
+"""Freshdesk JSON <-> dealbridge records: identity, writable field values, update bodies.
+
+Field paths (what mappings write):
+
+* ``description`` on companies and contacts, ``note`` on companies only (both shown to agents
+  on the ticket sidebar and profile pages);
+* ``custom_fields.<name>`` where ``<name>`` is the field's ``name`` from
+  ``/api/v2/company_fields`` or ``/api/v2/contact_fields`` (the demo uses ``cf_`` names).
+
+Payloads are read defensively: ids may arrive as strings, ``custom_fields`` may be missing or
+(in older payloads, python-freshdesk's fixtures) spelt ``custom_field``, dates may carry any
+UTC offset or be null.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.base import CustomerRecord, RecordRef
+
+COMPANY, CONTACT = "company", "contact"
+KINDS = (COMPANY, CONTACT)
+PLURAL = {COMPANY: "companies", CONTACT: "contacts"}
+CUSTOM_PREFIX = "custom_fields."
+TOP_LEVEL_FIELDS: dict[str, frozenset[str]] = {
+    COMPANY: frozenset({"description", "note"}),
+    CONTACT: frozenset({"description"}),
+}
+"""The built-in fields dealbridge writes; anything else is a custom field."""
+
+
+class UnwritablePath(ValueError):
+    """A change names a field this record kind does not have (reported per record)."""
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; garbage -> None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def custom_values(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The record's custom field map, whatever spelling or null the payload used."""
+    values = raw.get("custom_fields")
+    if not isinstance(values, dict):
+        values = raw.get("custom_field")
+    return dict(values) if isinstance(values, dict) else {}
+
+
+def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Current values of every writable path, keyed the way mappings write them."""
+    fields = {name: raw.get(name) for name in sorted(TOP_LEVEL_FIELDS[kind])}
+    fields.update({CUSTOM_PREFIX + k: v for k, v in custom_values(raw).items()})
+    return fields
+
+
+def company_record(raw: Mapping[str, Any], customer_number_field: str) -> CustomerRecord:
+    """A company for the identity index; its customer number lives in a custom field."""
+    number = custom_values(raw).get(customer_number_field)
+    return CustomerRecord(
+        ref=RecordRef(kind=COMPANY, id=record_id(raw)),
+        name=str(raw.get("name") or ""),
+        external_id=_text(number),
+        domains=_clean_list(raw.get("domains")),
+        fields=writable_values(COMPANY, raw),
+        updated_at=parse_time(raw.get("updated_at")),
+    )
+
+
+def contact_record(raw: Mapping[str, Any], *, deleted: bool = False) -> CustomerRecord:
+    """A contact for the identity index: primary and other emails, ``unique_external_id``."""
+    emails = _clean_list([raw.get("email"), *(_as_list(raw.get("other_emails")))])
+    return CustomerRecord(
+        ref=RecordRef(kind=CONTACT, id=record_id(raw)),
+        name=str(raw.get("name") or ""),
+        external_id=_text(raw.get("unique_external_id")),
+        emails=emails,
+        fields=writable_values(CONTACT, raw),
+        updated_at=parse_time(raw.get("updated_at")),
+        deleted=deleted or raw.get("deleted") is True,
+    )
+
+
+def record_id(raw: Mapping[str, Any]) -> str:
+    """Freshdesk ids are integers; some payloads send them as strings or floats."""
+    value = raw.get("id")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = _text(value)
+    if text is None:
+        raise ValueError("Freshdesk record without an id")
+    return text
+
+
+def update_body(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The PUT body carrying only the changed fields; ``None`` clears a field."""
+    body: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    for path, value in fields.items():
+        if path.startswith(CUSTOM_PREFIX) and "." not in path.removeprefix(CUSTOM_PREFIX):
+            custom[path.removeprefix(CUSTOM_PREFIX)] = json_value(value)
+        elif path in TOP_LEVEL_FIELDS[kind]:
+            body[path] = json_value(value)
+        else:
+            writable = ", ".join(sorted(TOP_LEVEL_FIELDS[kind])) + ", custom_fields.<name>"
+            raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
+    if custom:
+        body["custom_fields"] = custom
+    return body
+
+
+def stored_values(kind: str, stored: Mapping[str, Any], paths: Any) -> dict[str, Any]:
+    """The written paths' values as Freshdesk stored them (read back from the PUT answer)."""
+    current = writable_values(kind, stored)
+    return {path: current.get(path) for path in paths}
+
+
+def path_of(error_field: str | None, sent: Mapping[str, Any]) -> str | None:
+    """Freshdesk names custom fields bare (``cf_x``); give the path the mapping used."""
+    if error_field is None:
+        return None
+    if CUSTOM_PREFIX + error_field in sent:
+        return CUSTOM_PREFIX + error_field
+    return error_field
+
+
+def json_value(value: Any) -> Any:
+    """Values JSON can carry the way Freshdesk expects them (dates as ``YYYY-MM-DD``)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, tuple | set | frozenset):
+        return [json_value(v) for v in value]
+    return value
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _clean_list(values: Any) -> tuple[str, ...]:
+    cleaned = (str(v).strip().lower() for v in _as_list(values) if isinstance(v, str))
+    return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return text.strip() or None
