@@ -73,7 +73,16 @@ async def pull(run: JobRun, index: IdentityIndex, *, full: bool = False) -> set[
             raise RunInterrupted("shutting down after committing this page")
         await run.keep_lease()
     touched |= await _expire(run)
+    _collect_source_problems(run)
     return touched
+
+
+def _collect_source_problems(run: JobRun) -> None:
+    """Sources that read files report bad rows and files after a read (which sheet, row)."""
+    problems = getattr(run.source, "problems", None)
+    if callable(problems):
+        for problem in problems():
+            run.state.record_error(f"{run.job}: {problem}")
 
 
 @dataclass
