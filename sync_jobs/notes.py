@@ -54,13 +54,19 @@ def _pct(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():f}%"
 
 
+def _terms_text(value: str) -> str:
+    """Canonical payment-term tokens read better spelled out: ``net60`` -> ``Net 60``."""
+    match = re.fullmatch(r"net\s*(\d+)", value.strip(), re.IGNORECASE)
+    return f"Net {match.group(1)}" if match else value
+
+
 def summary(deal: DealTerms) -> str:
     """The terms of one deal in one short clause list."""
     parts = []
     if deal.discount_percent is not None:
         parts.append(f"{_pct(deal.discount_percent)} discount")
     if deal.payment_terms:
-        parts.append(f"payment {deal.payment_terms}")
+        parts.append(f"payment {_terms_text(deal.payment_terms)}")
     if deal.free_services:
         parts.append("free: " + ", ".join(deal.free_services))
     if deal.sla:

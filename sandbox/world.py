@@ -1,0 +1,140 @@
+"""The whole sandbox in one process: every simulator seeded with the demo world, the repo's
+config.yaml pointed at them, and the credentials they accept.
+
+``dealbridge demo`` and the end-to-end tests both start from :func:`build_world`, so the demo a
+newcomer watches is the path the tests check.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sandbox.spreadsheet import write_demo_sheets
+from sync_jobs.config import AppConfig, parse_config
+from sync_jobs.yamlio import load_yaml
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ("zendesk", "freshdesk")
+
+
+@dataclass(frozen=True)
+class SimulatorKind:
+    """How to start one vendor's simulator and which env vars its demo credentials fill."""
+
+    module: str
+    make: Callable[[Any], Any]
+    """Given the imported module, return a seeded simulator object with ``.app``."""
+    env: Callable[[Any], dict[str, str]]
+    """Given the imported module, the DEALBRIDGE_* variables config.yaml references."""
+
+
+def _salesforce(module: Any) -> Any:
+    return module.SalesforceSimulator().seed_demo()
+
+
+def _salesforce_env(module: Any) -> dict[str, str]:
+    return {
+        "DEALBRIDGE_SF_CLIENT_SECRET": module.DEMO_CLIENT_SECRET,
+        "DEALBRIDGE_SF_REFRESH_TOKEN": module.DEMO_REFRESH_TOKEN,
+    }
+
+
+def _zendesk(module: Any) -> Any:
+    return module.ZendeskSimulator().seed_demo()
+
+
+def _zendesk_env(module: Any) -> dict[str, str]:
+    return {"DEALBRIDGE_ZENDESK_TOKEN": module.DEMO_API_TOKEN}
+
+
+SIMULATORS: dict[str, SimulatorKind] = {
+    "salesforce": SimulatorKind("sandbox.salesforce", _salesforce, _salesforce_env),
+    "hubspot": SimulatorKind(
+        "sandbox.hubspot",
+        lambda m: m.HubSpotSimulator(),
+        lambda m: {"DEALBRIDGE_HUBSPOT_TOKEN": m.DEMO_ACCESS_TOKEN},
+    ),
+    "zendesk": SimulatorKind("sandbox.zendesk", _zendesk, _zendesk_env),
+    "freshdesk": SimulatorKind(
+        "sandbox.freshdesk",
+        lambda m: m.FreshdeskSimulator().seed_demo(),
+        lambda m: {"DEALBRIDGE_FRESHDESK_KEY": m.DEMO_API_KEY},
+    ),
+}
+
+
+@dataclass
+class SandboxWorld:
+    """Running simulators plus the config and environment that point dealbridge at them."""
+
+    folder: Path
+    target: str
+    config: AppConfig
+    simulators: dict[str, Any] = field(default_factory=dict)
+    """By connector name in config.yaml (``salesforce_west``, ``zendesk``...)."""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def transports(self) -> dict[str, httpx.AsyncBaseTransport]:
+        """Route each connector's HTTP to its simulator, in process."""
+        return {name: httpx.ASGITransport(app=sim.app) for name, sim in self.simulators.items()}
+
+    @property
+    def desk(self) -> Any:
+        """The service-desk simulator."""
+        return self.simulators[self.target]
+
+    @property
+    def sheets(self) -> Path:
+        """The APAC territory's spreadsheet folder."""
+        return self.folder / "apac-sheets"
+
+
+def world_config(
+    folder: Path, target: str = "zendesk", *, state_url: str | None = None
+) -> AppConfig:
+    """The repo's config.yaml with state and sheets in ``folder`` and jobs aimed at ``target``."""
+    path = REPO_ROOT / "config.yaml"
+    doc = load_yaml(path)
+    doc["state"]["url"] = state_url or f"sqlite:///{folder / 'state.db'}"
+    doc["connectors"]["sheets_apac"]["path"] = str(folder / "apac-sheets")
+    if target != "zendesk":
+        for job in doc["jobs"].values():
+            job["target"] = target
+            job["mapping"] = str(Path("mappings") / target / Path(job["mapping"]).name)
+    return parse_config(doc, str(path), REPO_ROOT)
+
+
+def build_world(
+    folder: Path,
+    target: str = "zendesk",
+    *,
+    state_url: str | None = None,
+    environ: dict[str, str] | None = None,
+) -> SandboxWorld:
+    """Seed every simulator the jobs need, write the APAC sheets, and load the config.
+
+    ``environ`` (``os.environ`` by default) receives the sandbox credentials first, because
+    the config's secret references are resolved while it is validated.
+    """
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}")
+    folder.mkdir(parents=True, exist_ok=True)
+    write_demo_sheets(folder / "apac-sheets")
+    kinds = {"salesforce_west": "salesforce", "hubspot_emea": "hubspot", target: target}
+    simulators: dict[str, Any] = {}
+    env: dict[str, str] = {}
+    for name, kind in kinds.items():
+        spec = SIMULATORS[kind]
+        module = importlib.import_module(spec.module)
+        simulators[name] = spec.make(module)
+        env |= spec.env(module)
+    (os.environ if environ is None else environ).update(env)
+    config = world_config(folder, target, state_url=state_url)
+    return SandboxWorld(folder=folder, target=target, config=config, simulators=simulators, env=env)
