@@ -157,7 +157,10 @@ def _deal(
         run.state.counts["deals_unchanged"] += 1
         return
     match = _match(run, index, terms, known)
-    rails = violations(terms, run.mapping.spec.guardrails, run.engine.today())
+    # Only terms that would reach agents are policed: lost or open deals never show.
+    rails = (
+        violations(terms, run.mapping.spec.guardrails, run.engine.today()) if terms.active else []
+    )
     page.settled.append(f"{run.job}/{deal.id}")
     if match.status != "matched":
         page.found.append(_match_conflict(run, terms, match))
