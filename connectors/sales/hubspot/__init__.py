@@ -1,0 +1,78 @@
+"""HubSpot CRM as a sales source (``kind: hubspot``): changed deals with their companies,
+contacts and owner, through HubSpot's search, associations v4 and batch-read APIs.
+
+Calls, per run (``page_size`` P = 200, the search maximum):
+
+=====================================================  ============================================
+``POST /crm/v3/objects/deals/search``                  1 per P changed deals (+1 per re-slice)
+``POST /crm/v4/associations/deals/companies/...read``  1 per page (up to 1,000 ids per call)
+``POST /crm/v4/associations/deals/contacts/...read``   1 per page
+``POST /crm/v3/objects/companies/batch/read``          1 per 100 distinct companies of a page
+``POST /crm/v3/objects/contacts/batch/read``           1 per 100 distinct contacts of a page
+``GET /crm/v3/owners``                                 once per run, 1 per 100 owners
+``GET /crm/v3/objects/deals?archived=true``            1 per 100 archived deals (all, every run)
+``GET /crm/v3/properties/{deals,companies,contacts}``  ``field_catalog`` only
+=====================================================  ============================================
+
+So N changed deals cost about ``N/200 * 5`` requests plus the archived listing; companies,
+contacts and owners are skipped when no mapping path reaches them.
+
+Vendor facts behind the choices (``/work/shared/vendor-apis/sales-apis.md`` section 2, and
+HubSpot's spec collection @9989379, read but not copied: it is proprietary):
+
+* Auth: private-app token as ``Authorization: Bearer``; or OAuth refresh at ``/oauth/v1/token``
+  (30-minute access tokens, renewed ahead of ``expires_in``; a 401 refreshes once): ``auth.py``.
+* Search: filterGroups/sorts/properties/limit<=200/``after``; 10,000 results per query at most
+  (HTTP 400 past it); about 5 searches per second per account with no rate-limit headers
+  (HubSpot community; activepieces PR #10160), paced by a gate of its own: ``search.py``.
+* Incremental read: ``hs_lastmodifieddate GTE cursor - overlap_seconds`` and ``LTE`` the run's
+  start, ordered by (modified, id) on our side; checkpoint ``{"ts", "id"}`` only up to the last
+  instant read completely. Deals sharing an instant past the cap are read by ``hs_object_id``.
+* Deletions: archived deals never appear in search; ``GET /crm/v3/objects/deals?archived=true``
+  lists them with ``archivedAt`` and they come through as ``SourceDeal(deleted=True)``.
+* Payload: ``{"id", "properties": {...strings...}, "createdAt", "updatedAt", "archived",
+  "companies": [{"id", "primary", "properties"}], "contacts": [...], "owner": {"id", "email",
+  "firstName", "lastName"} | None}``; mapping paths: ``properties.special_discount``,
+  ``companies.properties.domain``, ``contacts.properties.email``, ``owner.email``.
+* Field catalog: ``/crm/v3/properties/{type}`` -> ``properties.<name>`` (deals),
+  ``companies.properties.<name>``, ``contacts.properties.<name>``; type ``<type>/<fieldType>``
+  (``enumeration/checkbox`` is a multi-select, values joined by ``;``), choices = option values.
+* Limits: ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` feed the gate; 429
+  bodies carry ``policyName`` (TEN_SECONDLY_ROLLING, SECONDLY, DAILY): ``errors.py``.
+
+Not confirmed from primary sources: the 10,000-cap error body (only "HTTP 400" is documented),
+the search 429's ``policyName`` (assumed SECONDLY; any other is waited out for one second), and
+whether HubSpot sends Retry-After on 429 (honoured when present).
+"""
+
+from __future__ import annotations
+
+from connectors.registry import ConnectorSpec
+from connectors.sales.hubspot.config import HubSpotConfig
+from connectors.sales.hubspot.errors import DailyLimitReached, classify, read_limits
+from connectors.sales.hubspot.source import HubSpotSource
+from connectors.settings import ConnectorOptions
+
+
+def create(name: str, config: HubSpotConfig, options: ConnectorOptions) -> HubSpotSource:
+    """Build the source for one ``connectors.<name>`` section of config.yaml."""
+    return HubSpotSource(name, config, options)
+
+
+CONNECTOR = ConnectorSpec(
+    kind="hubspot",
+    role="source",
+    config_model=HubSpotConfig,
+    factory=create,
+    simulator="sandbox.hubspot:demo_app",
+)
+
+__all__ = [
+    "CONNECTOR",
+    "DailyLimitReached",
+    "HubSpotConfig",
+    "HubSpotSource",
+    "classify",
+    "create",
+    "read_limits",
+]
