@@ -8,7 +8,6 @@ newcomer watches is the path the tests check.
 from __future__ import annotations
 
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,7 +35,7 @@ class SimulatorKind:
 
 
 def _salesforce(module: Any) -> Any:
-    return module.SalesforceSimulator().seed_demo()
+    return module.SalesforceSimulator(seed=True)
 
 
 def _salesforce_env(module: Any) -> dict[str, str]:
@@ -104,6 +103,9 @@ def world_config(
     doc = load_yaml(path)
     doc["state"]["url"] = state_url or f"sqlite:///{folder / 'state.db'}"
     doc["connectors"]["sheets_apac"]["path"] = str(folder / "apac-sheets")
+    for other in TARGETS:
+        if other != target:
+            doc["connectors"].pop(other, None)  # only the desk in play needs credentials
     if target != "zendesk":
         for job in doc["jobs"].values():
             job["target"] = target
@@ -111,30 +113,36 @@ def world_config(
     return parse_config(doc, str(path), REPO_ROOT)
 
 
+def _kinds(target: str) -> dict[str, str]:
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}")
+    return {"salesforce_west": "salesforce", "hubspot_emea": "hubspot", target: target}
+
+
+def credentials(target: str = "zendesk") -> dict[str, str]:
+    """The DEALBRIDGE_* variables config.yaml needs to reach this sandbox (demo credentials)."""
+    env: dict[str, str] = {}
+    for kind in _kinds(target).values():
+        spec = SIMULATORS[kind]
+        env |= spec.env(importlib.import_module(spec.module))
+    return env
+
+
 def build_world(
-    folder: Path,
-    target: str = "zendesk",
-    *,
-    state_url: str | None = None,
-    environ: dict[str, str] | None = None,
+    folder: Path, target: str = "zendesk", *, state_url: str | None = None
 ) -> SandboxWorld:
     """Seed every simulator the jobs need, write the APAC sheets, and load the config.
 
-    ``environ`` (``os.environ`` by default) receives the sandbox credentials first, because
-    the config's secret references are resolved while it is validated.
+    The sandbox credentials must be in the environment first (see :func:`credentials`),
+    because the config's secret references are resolved while it is validated.
     """
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}")
     folder.mkdir(parents=True, exist_ok=True)
     write_demo_sheets(folder / "apac-sheets")
-    kinds = {"salesforce_west": "salesforce", "hubspot_emea": "hubspot", target: target}
     simulators: dict[str, Any] = {}
-    env: dict[str, str] = {}
-    for name, kind in kinds.items():
+    for name, kind in _kinds(target).items():
         spec = SIMULATORS[kind]
-        module = importlib.import_module(spec.module)
-        simulators[name] = spec.make(module)
-        env |= spec.env(module)
-    (os.environ if environ is None else environ).update(env)
+        simulators[name] = spec.make(importlib.import_module(spec.module))
     config = world_config(folder, target, state_url=state_url)
-    return SandboxWorld(folder=folder, target=target, config=config, simulators=simulators, env=env)
+    return SandboxWorld(
+        folder=folder, target=target, config=config, simulators=simulators, env=credentials(target)
+    )

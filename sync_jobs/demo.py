@@ -9,6 +9,7 @@ held instead of overwritten; two territories that disagree; and both conflicts r
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.panel import Panel
 
 from connectors.base import RecordChange, RecordRef, ServiceTarget
 from connectors.http import ALL_STATS
-from sandbox.world import SandboxWorld, build_world
+from sandbox.world import SandboxWorld, build_world, credentials
 from sync_jobs.connections import Connections
 from sync_jobs.context import Engine, utcnow
 from sync_jobs.report import print_report
@@ -36,6 +37,7 @@ JOBS = ("west", "emea", "apac")
 async def run_demo(console: Console, target: str, state_dir: Path) -> int:
     """Run the narrated demo; return 0 when every step behaved as described."""
     shutil.rmtree(state_dir, ignore_errors=True)
+    os.environ.update(credentials(target))  # the sandbox's demo credentials, not secrets
     world = build_world(state_dir.resolve(), target)
     engine = await open_engine(world.config)
     connections = Connections(world.config.connectors, world.transports())

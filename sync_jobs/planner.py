@@ -21,7 +21,7 @@ from sync_jobs.mapping import NoteRule, WriteRule
 from sync_jobs.model import DealTerms
 from sync_jobs.notes import NoteBlockDamaged, compose, splice
 from sync_jobs.policy import absent, decide
-from sync_jobs.values import comparable, to_date, to_target
+from sync_jobs.values import comparable, same_value, to_date, to_target
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,9 @@ class Plan:
     """Resolutions used by this plan."""
     stale: tuple[int, ...] = ()
     """Resolutions whose values changed since the decision: no longer applied."""
+    confirmed: tuple[str, ...] = ()
+    """Fields found already holding the wanted value that our base did not record (after a
+    crash between a write and its commit, or an agent typing the same value): audited."""
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -124,6 +127,7 @@ class _Work:
     findings: list[Finding] = field(default_factory=list)
     applied: list[int] = field(default_factory=list)
     stale: list[int] = field(default_factory=list)
+    confirmed: list[str] = field(default_factory=list)
 
     def resolution(self, name: str, kind: str, current: Any) -> Resolution | None:
         """The decision on this field's conflict, if it still applies to ``current``."""
@@ -275,6 +279,8 @@ def _field(name: str, wanted: dict[str, tuple[Any, DealView]], work: _Work) -> N
         )
     elif decision.adopt_base:
         work.adopt[name] = decision.value
+        if name not in state.base or not same_value(state.base[name], decision.value):
+            work.confirmed.append(name)
 
 
 def _release(name: str, current: Any, base: Any, work: _Work) -> None:

@@ -130,6 +130,7 @@ async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dic
             deals[row.customer_key].append(view)
     refs = [RecordRef(kind=k.split(":", 1)[0], id=k.split(":", 1)[1]) for k in keys]
     records = {r.ref.key: r for r in await run.target.read(refs)}
+    names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
     note = _note_rule(run)
     plans = {}
     for key in keys:
@@ -258,7 +259,11 @@ async def _record(
         target,
         run.state.run_id,
         f"job:{run.job}",
-        [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes],
+        [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes]
+        + [
+            AuditEntry(key, f, None, plan.adopt[f], "already on the record; recorded as base")
+            for f in plan.confirmed
+        ],
         now,
     )
     found = [

@@ -245,6 +245,7 @@ async def deals_of(
                 t.deal.c.target == target,
                 t.deal.c.customer_key.in_(part),
                 t.deal.c.terms.is_not(None),
+                t.deal.c.deleted.is_(False),
             )
         )
         rows.extend(result)

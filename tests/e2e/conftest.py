@@ -1,0 +1,86 @@
+"""A whole sandbox per test: simulators seeded with the demo world, a fresh SQLite state."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from connectors.base import CustomerRecord, RecordRef, ServiceTarget
+from sandbox.world import SandboxWorld, build_world, credentials
+from sync_jobs.connections import Connections
+from sync_jobs.context import Checkpoint, Engine, utcnow
+from sync_jobs.runner import RunReport, open_engine, run_job
+
+JOBS = ("west", "emea", "apac")
+
+
+@dataclass
+class Sandbox:
+    """The running world plus helpers that read like the steps of a story."""
+
+    world: SandboxWorld
+    engine: Engine
+    connections: Connections
+
+    async def run(self, *jobs: str, dry_run: bool = False) -> list[RunReport]:
+        return [
+            await run_job(self.engine, self.connections, job, dry_run=dry_run)
+            for job in (jobs or JOBS)
+        ]
+
+    async def restart(
+        self, *, checkpoint: Checkpoint | None = None, later: timedelta = timedelta(0)
+    ) -> None:
+        """A new process on the same state and simulators (optionally some time later)."""
+        await self.connections.aclose()
+        await self.engine.store.dispose()
+        self.engine = await open_engine(self.world.config, checkpoint)
+        if later:
+            self.engine.clock = _shifted(later)
+        self.connections = Connections(self.world.config.connectors, self.world.transports())
+
+    async def record(self, name: str) -> CustomerRecord:
+        (record,) = await self.desk.read([await self.ref(name)])
+        return record
+
+    async def ref(self, name: str) -> RecordRef:
+        """Find a record by name the way an agent would: in the desk itself."""
+        async for page in self.desk.customers(None):
+            for record in page.records:
+                if record.name == name:
+                    return record.ref
+        raise AssertionError(f"{name} is not in {self.world.target}")
+
+    @property
+    def desk(self) -> ServiceTarget:
+        return self.connections.target(self.world.target)
+
+    def field(self, term: str) -> str:
+        rules = self.engine.mappings["apac"].spec.write
+        return next(name for name, rule in rules.items() if rule.value == term)
+
+    @property
+    def note_field(self) -> str:
+        return self.engine.mappings["apac"].spec.note.field
+
+
+def _shifted(delta: timedelta) -> Callable[[], datetime]:
+    return lambda: utcnow() + delta
+
+
+@pytest.fixture(params=["zendesk", "freshdesk"])
+async def sandbox(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Sandbox]:
+    for name, value in credentials(request.param).items():
+        monkeypatch.setenv(name, value)
+    world = build_world(tmp_path, request.param)
+    engine = await open_engine(world.config)
+    box = Sandbox(world, engine, Connections(world.config.connectors, world.transports()))
+    yield box
+    await box.connections.aclose()
+    await box.engine.store.dispose()

@@ -1,0 +1,152 @@
+"""Whole runs through the simulators: three territories into one contact center."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connectors.base import RecordChange
+from connectors.http import ALL_STATS
+from sync_jobs.notes import BLOCK_END, BLOCK_START
+from sync_jobs.resolve import resolve
+from sync_jobs.store import tables as t
+from sync_jobs.store.db import read_tx
+from tests.e2e.conftest import Sandbox
+
+pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
+
+
+def _writes(connector: str) -> int:
+    stats = ALL_STATS.get(connector)
+    return stats.writes if stats else 0
+
+
+async def _open_conflicts(box: Sandbox, kind: str) -> list[sa.Row[object]]:
+    async with read_tx(box.engine.store) as conn:
+        return list(
+            await conn.execute(
+                sa.select(t.conflict).where(
+                    t.conflict.c.kind == kind, t.conflict.c.status == "open"
+                )
+            )
+        )
+
+
+def edit_sheet(path: Path, deal_id: str, **cells: str) -> None:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    keep = [r for r in rows if not (r["Deal ID"] == deal_id and cells.get("delete"))]
+    for row in keep:
+        if row["Deal ID"] == deal_id:
+            row.update({k: v for k, v in cells.items() if k != "delete"})
+            row["Last Modified"] = "2026-11-23T12:00:00+00:00"
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(keep)
+
+
+async def test_every_territory_lands_in_one_note_per_customer(sandbox: Sandbox) -> None:
+    reports = await sandbox.run()
+    assert [r.status for r in reports] == ["record_errors" if r.errors else "ok" for r in reports]
+    acme = await sandbox.record("Acme Corporation")
+    note = acme.fields[sandbox.note_field]
+    assert note.count(BLOCK_START) == 1
+    assert "| West" in note
+    assert "| EMEA" in note, "the deals of both territories are listed"
+    hooli = await sandbox.record("Hooli")
+    assert float(hooli.fields[sandbox.field("discount_percent")]) == 12.5
+
+
+async def test_acme_keeps_its_agents_own_notes_outside_the_block(sandbox: Sandbox) -> None:
+    before = (await sandbox.record("Acme Corporation")).fields[sandbox.note_field] or ""
+    await sandbox.run()
+    after = (await sandbox.record("Acme Corporation")).fields[sandbox.note_field]
+    assert after.startswith(before.rstrip())
+    assert after.rstrip().endswith(BLOCK_END)
+
+
+async def test_deals_without_a_single_customer_are_never_guessed(sandbox: Sandbox) -> None:
+    await sandbox.run()
+    unmatched = await _open_conflicts(sandbox, "unmatched")
+    ambiguous = await _open_conflicts(sandbox, "ambiguous")
+    assert {c.details["deal"] for c in unmatched} == {"0065g00000WEST05"}  # Soylent
+    assert {c.details["deal"] for c in ambiguous} == {"0065g00000WEST04"}  # two Wayne records
+
+
+async def test_a_rerun_with_no_change_writes_nothing(sandbox: Sandbox) -> None:
+    await sandbox.run()
+    before = _writes(sandbox.world.target)
+    reports = await sandbox.run()
+    assert _writes(sandbox.world.target) == before
+    assert all(r.counts.get("customers_written", 0) == 0 for r in reports)
+
+
+async def test_expired_and_deleted_deals_leave_the_record(sandbox: Sandbox) -> None:
+    await sandbox.run()
+    initech = await sandbox.record("Initech")
+    assert BLOCK_START not in (initech.fields.get(sandbox.note_field) or ""), "expired terms"
+    edit_sheet(sandbox.world.sheets / "apac-deals.csv", "APAC-17", delete="yes")
+    await sandbox.run("apac")
+    hooli = await sandbox.record("Hooli")
+    assert hooli.fields.get(sandbox.field("discount_percent")) in (None, "")
+    assert BLOCK_START not in (hooli.fields.get(sandbox.note_field) or "")
+
+
+async def test_a_dry_run_previews_and_writes_nothing(sandbox: Sandbox) -> None:
+    before = _writes(sandbox.world.target)
+    reports = await sandbox.run(dry_run=True)
+    assert _writes(sandbox.world.target) == before
+    names = {p.name for r in reports for p in r.previews}
+    assert "Hooli" in names
+    async with read_tx(sandbox.engine.store) as conn:
+        stored = (await conn.execute(sa.select(sa.func.count()).select_from(t.deal))).scalar()
+    assert stored == 0
+
+
+async def test_an_agent_edit_is_held_then_resolved_by_a_person(sandbox: Sandbox) -> None:
+    await sandbox.run()
+    field = sandbox.field("discount_percent")
+    hooli = await sandbox.ref("Hooli")
+    await sandbox.desk.write([RecordChange(ref=hooli, fields={field: 11})])
+    edit_sheet(sandbox.world.sheets / "apac-deals.csv", "APAC-17", **{"Discount %": "15"})
+    await sandbox.run("apac")
+    record = await sandbox.record("Hooli")
+    assert float(record.fields[field]) == 11, "the agent's value is not overwritten"
+    assert "! " in record.fields[sandbox.note_field], "the note flags the open conflict"
+    (conflict,) = await _open_conflicts(sandbox, "target_edited")
+    await resolve(
+        sandbox.engine.store, conflict.id, "source", by="lead", now=sandbox.engine.clock()
+    )
+    await sandbox.restart()  # the decision survives a restart
+    await sandbox.run("apac")
+    record = await sandbox.record("Hooli")
+    assert float(record.fields[field]) == 15
+    assert "! " not in record.fields[sandbox.note_field]
+
+
+async def test_territories_that_disagree_are_held_until_decided(sandbox: Sandbox) -> None:
+    """West wrote 15% first; EMEA then says 10%: the field keeps the last agreed value."""
+    await sandbox.run()
+    field = sandbox.field("discount_percent")
+    acme = await sandbox.record("Acme Corporation")
+    assert float(acme.fields[field]) == 15, "held at the last agreed value, not overwritten"
+    assert "! territories differ on" in acme.fields[sandbox.note_field]
+    conflicts = [
+        c for c in await _open_conflicts(sandbox, "territory_disagreement") if c.field == field
+    ]
+    assert len(conflicts) == 1
+    await resolve(
+        sandbox.engine.store,
+        conflicts[0].id,
+        "territory=EMEA",
+        by="lead",
+        now=sandbox.engine.clock(),
+    )
+    await sandbox.run()
+    acme = await sandbox.record("Acme Corporation")
+    assert float(acme.fields[field]) == 10
+    assert "! territories differ on" not in acme.fields[sandbox.note_field]
