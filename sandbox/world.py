@@ -28,13 +28,14 @@ class SimulatorKind:
     """How to start one vendor's simulator and which env vars its demo credentials fill."""
 
     module: str
-    make: Callable[[Any], Any]
-    """Given the imported module, return a seeded simulator object with ``.app``."""
+    make: Callable[[Any, bool], Any]
+    """Given the imported module (and whether budgets are lifted for tests), return a seeded
+    simulator object with ``.app``."""
     env: Callable[[Any], dict[str, str]]
     """Given the imported module, the DEALBRIDGE_* variables config.yaml references."""
 
 
-def _salesforce(module: Any) -> Any:
+def _salesforce(module: Any, _fast: bool) -> Any:
     return module.SalesforceSimulator(seed=True)
 
 
@@ -45,7 +46,7 @@ def _salesforce_env(module: Any) -> dict[str, str]:
     }
 
 
-def _zendesk(module: Any) -> Any:
+def _zendesk(module: Any, _fast: bool) -> Any:
     return module.ZendeskSimulator().seed_demo()
 
 
@@ -53,17 +54,22 @@ def _zendesk_env(module: Any) -> dict[str, str]:
     return {"DEALBRIDGE_ZENDESK_TOKEN": module.DEMO_API_TOKEN}
 
 
+def _freshdesk(module: Any, fast: bool) -> Any:
+    limits = {"requests_per_minute": 60_000, "contact_list_per_minute": 60_000} if fast else {}
+    return module.FreshdeskSimulator(**limits).seed_demo()
+
+
 SIMULATORS: dict[str, SimulatorKind] = {
     "salesforce": SimulatorKind("sandbox.salesforce", _salesforce, _salesforce_env),
     "hubspot": SimulatorKind(
         "sandbox.hubspot",
-        lambda m: m.HubSpotSimulator(),
+        lambda m, _fast: m.HubSpotSimulator(),
         lambda m: {"DEALBRIDGE_HUBSPOT_TOKEN": m.DEMO_ACCESS_TOKEN},
     ),
     "zendesk": SimulatorKind("sandbox.zendesk", _zendesk, _zendesk_env),
     "freshdesk": SimulatorKind(
         "sandbox.freshdesk",
-        lambda m: m.FreshdeskSimulator().seed_demo(),
+        _freshdesk,
         lambda m: {"DEALBRIDGE_FRESHDESK_KEY": m.DEMO_API_KEY},
     ),
 }
@@ -95,8 +101,18 @@ class SandboxWorld:
         return self.folder / "apac-sheets"
 
 
+FAST_SETTINGS: dict[str, dict[str, Any]] = {
+    "freshdesk": {"requests_per_minute": 60_000, "contact_list_per_minute": 60_000},
+}
+"""Connector settings that lift the vendors' budgets, for tests (the simulators match)."""
+
+
 def world_config(
-    folder: Path, target: str = "zendesk", *, state_url: str | None = None
+    folder: Path,
+    target: str = "zendesk",
+    *,
+    state_url: str | None = None,
+    fast: bool = False,
 ) -> AppConfig:
     """The repo's config.yaml with state and sheets in ``folder`` and jobs aimed at ``target``."""
     path = REPO_ROOT / "config.yaml"
@@ -106,6 +122,9 @@ def world_config(
     for other in TARGETS:
         if other != target:
             doc["connectors"].pop(other, None)  # only the desk in play needs credentials
+    if fast:  # tests: same behaviour, vendor budgets raised so runs need not wait
+        for name, section in doc["connectors"].items():
+            section.update(FAST_SETTINGS.get(name, {}))
     if target != "zendesk":
         for job in doc["jobs"].values():
             job["target"] = target
@@ -129,7 +148,7 @@ def credentials(target: str = "zendesk") -> dict[str, str]:
 
 
 def build_world(
-    folder: Path, target: str = "zendesk", *, state_url: str | None = None
+    folder: Path, target: str = "zendesk", *, state_url: str | None = None, fast: bool = False
 ) -> SandboxWorld:
     """Seed every simulator the jobs need, write the APAC sheets, and load the config.
 
@@ -141,8 +160,8 @@ def build_world(
     simulators: dict[str, Any] = {}
     for name, kind in _kinds(target).items():
         spec = SIMULATORS[kind]
-        simulators[name] = spec.make(importlib.import_module(spec.module))
-    config = world_config(folder, target, state_url=state_url)
+        simulators[name] = spec.make(importlib.import_module(spec.module), fast)
+    config = world_config(folder, target, state_url=state_url, fast=fast)
     return SandboxWorld(
         folder=folder, target=target, config=config, simulators=simulators, env=credentials(target)
     )

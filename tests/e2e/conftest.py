@@ -78,7 +78,7 @@ async def sandbox(
 ) -> AsyncIterator[Sandbox]:
     for name, value in credentials(request.param).items():
         monkeypatch.setenv(name, value)
-    world = build_world(tmp_path, request.param)
+    world = build_world(tmp_path, request.param, fast=True)
     engine = await open_engine(world.config)
     box = Sandbox(world, engine, Connections(world.config.connectors, world.transports()))
     yield box

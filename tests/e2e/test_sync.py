@@ -150,3 +150,28 @@ async def test_territories_that_disagree_are_held_until_decided(sandbox: Sandbox
     acme = await sandbox.record("Acme Corporation")
     assert float(acme.fields[field]) == 10
     assert "! territories differ on" not in acme.fields[sandbox.note_field]
+
+
+@pytest.mark.postgres
+async def test_the_same_flow_runs_on_postgresql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sandbox.world import build_world, credentials
+    from sync_jobs.connections import Connections
+    from sync_jobs.runner import open_engine, run_job
+    from tests.stores import fresh_postgres
+
+    for name, value in credentials("freshdesk").items():
+        monkeypatch.setenv(name, value)
+    with fresh_postgres() as url:
+        world = build_world(tmp_path, "freshdesk", state_url=url, fast=True)
+        engine = await open_engine(world.config)
+        connections = Connections(world.config.connectors, world.transports())
+        try:
+            first = [await run_job(engine, connections, job) for job in ("west", "emea", "apac")]
+            again = [await run_job(engine, connections, job) for job in ("west", "emea", "apac")]
+        finally:
+            await connections.aclose()
+            await engine.store.dispose()
+    assert sum(r.counts.get("customers_written", 0) for r in first) >= 5
+    assert sum(r.counts.get("customers_written", 0) for r in again) == 0
