@@ -32,6 +32,7 @@ from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
 
 JOBS = ("west", "emea", "apac")
+SEEN: set[str] = set()
 
 
 async def run_demo(console: Console, target: str, state_dir: Path) -> int:
@@ -76,7 +77,7 @@ async def _story(
     await desk.write([RecordChange(ref=_ref(hooli), fields={field: 11})])
     _edit_sheet(world.sheets / "apac-deals.csv", "APAC-17", "Discount %", "15")
     report = await run_job(engine, connections, "apac")
-    print_report(console, report)
+    print_report(console, report, seen_notices=SEEN)
     await _show_record(console, desk, hooli, fields=(field,))
     _step(console, 6, "Service lead resolves both conflicts; the next run applies them")
     await _resolve(console, engine, "target_edited", hooli, "source")
@@ -101,7 +102,7 @@ async def _run_all(
         if quiet:
             console.print(f"  {job}: {report.status}")
         else:
-            print_report(console, report)
+            print_report(console, report, seen_notices=SEEN)
 
 
 async def _record_key(engine: Engine, target: str, name: str) -> str:

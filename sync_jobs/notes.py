@@ -60,6 +60,21 @@ def _terms_text(value: str) -> str:
     return f"Net {match.group(1)}" if match else value
 
 
+VENDOR_NAMES = {
+    "salesforce": "Salesforce",
+    "hubspot": "HubSpot",
+    "spreadsheet": "Sheet",
+    "pipedrive": "Pipedrive",
+    "dynamics": "Dynamics 365",
+    "zoho": "Zoho CRM",
+}
+
+
+def vendor_name(system: str) -> str:
+    """How agents know the CRM: ``hubspot`` -> ``HubSpot``."""
+    return VENDOR_NAMES.get(system, system.title())
+
+
 def summary(deal: DealTerms) -> str:
     """The terms of one deal in one short clause list."""
     parts = []
@@ -96,6 +111,7 @@ class NoteTemplates:
                 lstrip_blocks=True,
             )
             env.filters["summary"] = summary
+            env.filters["vendor"] = vendor_name
             env.filters["pct"] = _pct
             self._envs[folder] = env
         return self._envs[folder]

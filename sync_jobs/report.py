@@ -48,7 +48,9 @@ def print_preview(console: Console, preview: CustomerPreview) -> None:
         console.print(f"  [red]error: {escape(preview.error)}[/]")
 
 
-def print_report(console: Console, report: RunReport) -> None:
+def print_report(
+    console: Console, report: RunReport, *, seen_notices: set[str] | None = None
+) -> None:
     """A run's outcome: status, counts, errors, notices, and the customers it changed."""
     colour = {"ok": "green", "dry_run": "cyan", "record_errors": "yellow"}.get(report.status, "red")
     counts = ", ".join(f"{k}={v}" for k, v in sorted(report.counts.items()) if v)
@@ -58,7 +60,11 @@ def print_report(console: Console, report: RunReport) -> None:
     if len(report.previews) > MAX_SHOWN:
         console.print(f"  ... and {len(report.previews) - MAX_SHOWN} more customers")
     for notice in report.notices:
+        if seen_notices is not None and notice in seen_notices:
+            continue  # the same fact every run: say it once
         console.print(f"  [cyan]notice:[/] {escape(notice)}")
+        if seen_notices is not None:
+            seen_notices.add(notice)
     for error in report.errors[:MAX_SHOWN]:
         console.print(f"  [red]error:[/] {escape(error)}", soft_wrap=True)
 
