@@ -107,6 +107,37 @@ FAST_SETTINGS: dict[str, dict[str, Any]] = {
 """Connector settings that lift the vendors' budgets, for tests (the simulators match)."""
 
 
+def world_doc(
+    folder: Path,
+    target: str = "zendesk",
+    *,
+    state_url: str | None = None,
+    fast: bool = False,
+    base_urls: dict[str, str] | None = None,
+    mappings: Path | None = None,
+) -> Any:
+    """config.yaml as a document, with state and sheets in ``folder``, jobs aimed at ``target``
+    and every relative path made absolute (so the document may be saved anywhere)."""
+    doc = load_yaml(REPO_ROOT / "config.yaml")
+    doc["state"]["url"] = state_url or f"sqlite:///{folder / 'state.db'}"
+    doc["connectors"]["sheets_apac"]["path"] = str(folder / "apac-sheets")
+    for other in TARGETS:
+        if other != target:
+            doc["connectors"].pop(other, None)  # only the desk in play needs credentials
+    for name, section in doc["connectors"].items():
+        if fast:  # tests: same behaviour, vendor budgets raised so runs need not wait
+            section.update(FAST_SETTINGS.get(name, {}))
+        if base_urls and name in base_urls:
+            section["base_url"] = base_urls[name]
+    for job in doc["jobs"].values():
+        job["target"] = target
+        mapping = Path(job["mapping"]).relative_to("mappings")
+        if target != "zendesk":
+            mapping = Path(target) / mapping
+        job["mapping"] = str((mappings or REPO_ROOT / "mappings") / mapping)
+    return doc
+
+
 def world_config(
     folder: Path,
     target: str = "zendesk",
@@ -115,21 +146,17 @@ def world_config(
     fast: bool = False,
 ) -> AppConfig:
     """The repo's config.yaml with state and sheets in ``folder`` and jobs aimed at ``target``."""
-    path = REPO_ROOT / "config.yaml"
-    doc = load_yaml(path)
-    doc["state"]["url"] = state_url or f"sqlite:///{folder / 'state.db'}"
-    doc["connectors"]["sheets_apac"]["path"] = str(folder / "apac-sheets")
-    for other in TARGETS:
-        if other != target:
-            doc["connectors"].pop(other, None)  # only the desk in play needs credentials
-    if fast:  # tests: same behaviour, vendor budgets raised so runs need not wait
-        for name, section in doc["connectors"].items():
-            section.update(FAST_SETTINGS.get(name, {}))
-    if target != "zendesk":
-        for job in doc["jobs"].values():
-            job["target"] = target
-            job["mapping"] = str(Path("mappings") / target / Path(job["mapping"]).name)
-    return parse_config(doc, str(path), REPO_ROOT)
+    doc = world_doc(folder, target, state_url=state_url, fast=fast)
+    return parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
+
+
+def write_world_config(path: Path, folder: Path, target: str = "zendesk", **kw: Any) -> Path:
+    """Save a world's config.yaml (for the daemon, which reads its config from a file)."""
+    from ruamel.yaml import YAML
+
+    with path.open("w", encoding="utf-8") as handle:
+        YAML().dump(world_doc(folder, target, **kw), handle)
+    return path
 
 
 def _kinds(target: str) -> dict[str, str]:

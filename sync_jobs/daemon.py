@@ -190,19 +190,23 @@ class Daemon:
 
     def _ticker(self, job: str) -> Any:
         async def tick() -> None:
-            task = asyncio.current_task()
-            if task is not None:
-                self._running.add(task)
-            try:
-                await self.run_once(job)
-            finally:
-                if task is not None:
-                    self._running.discard(task)
+            await self.run_once(job)
 
         return tick
 
     async def run_once(self, job: str) -> None:
-        """One scheduled run of ``job``, honouring its failure back-off."""
+        """One scheduled run of ``job`` (what a tick does); shutdown waits for it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._running.add(task)
+        try:
+            await self._run_job(job)
+        finally:
+            if task is not None:
+                self._running.discard(task)
+
+    async def _run_job(self, job: str) -> None:
+        """Run ``job`` unless it is backing off after failures."""
         assert self.engine is not None
         assert self.connections is not None
         state = self.health.setdefault(job, JobHealth())
@@ -305,6 +309,9 @@ class Daemon:
     async def _shutdown(self) -> None:
         assert self.engine is not None
         self.timer.shutdown()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(sig)
         if self._running:
             done, pending = await asyncio.wait(
                 set(self._running), timeout=self.options.drain_seconds
@@ -333,9 +340,9 @@ class _QuietServer(uvicorn.Server):
 def _build_channels(configs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     if not configs:
         return {}
-    from sync_jobs.alerts.channels import build_channel, parse_channel
+    from sync_jobs.alerts.channels import build_channel, parse_channel_config
 
-    return {name: build_channel(name, parse_channel(raw)) for name, raw in configs.items()}
+    return {name: build_channel(name, parse_channel_config(raw)) for name, raw in configs.items()}
 
 
 __all__ = ["Daemon", "DaemonOptions", "make_engine"]

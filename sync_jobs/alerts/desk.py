@@ -39,12 +39,12 @@ from pydantic import Field, field_validator, model_validator
 
 from connectors.auth import StaticHeaderAuth
 from connectors.base import Frozen
-from connectors.redact import redact
 from connectors.settings import Secret
 from sync_jobs.alerts import render
 from sync_jobs.alerts.base import Alert, Delivery, DeliveryError
+from sync_jobs.alerts.desk_errors import vendor_message
 from sync_jobs.alerts.ids import key_hash
-from sync_jobs.alerts.posting import body_text, make_client, refused, send_once
+from sync_jobs.alerts.posting import make_client, refused, send_once
 
 log = structlog.get_logger("dealbridge.alerts.desk")
 
@@ -107,7 +107,11 @@ class _TicketChannel(ABC):
         else:
             ticket = await self._follow_up(alert, reference)
         log.info(
-            "alert_sent", channel=self.name, key=alert.key, ticket=ticket, new=ticket != reference
+            "channel_delivered",
+            channel=self.name,
+            key=alert.key,
+            ticket=ticket,
+            new=ticket != reference,
         )
         return Delivery(channel=self.name, reference=ticket)
 
@@ -132,16 +136,16 @@ class _TicketChannel(ABC):
         if response.is_success:
             return ticket
         if response.status_code == 404:
-            log.warning("alert_ticket_gone", channel=self.name, ticket=ticket)
+            log.warning("channel_ticket_gone", channel=self.name, ticket=ticket)
             return await self._open(alert)
         if self._is_closed(response):
-            log.info("alert_ticket_closed", channel=self.name, ticket=ticket)
+            log.info("channel_ticket_closed", channel=self.name, ticket=ticket)
             return await self._open(alert, follows=ticket)
         raise self._refusal(response)
 
     def _refusal(self, response: httpx.Response) -> DeliveryError:
         error = refused(self.name, response, f"{self.vendor} said {vendor_message(response)}")
-        log.warning("alert_refused", channel=self.name, error=str(error))
+        log.warning("channel_refused", channel=self.name, error=str(error))
         return error
 
     def _ticket_id(self, response: httpx.Response, *path: str) -> str:
@@ -287,49 +291,3 @@ def idempotency_key(alert: Alert, follows: str | None = None) -> str:
     """Same alert -> same key, so Zendesk answers a retried create with the first ticket."""
     tail = f"-after-{follows}" if follows else ""
     return f"dealbridge-{key_hash(alert.key)}{tail}"
-
-
-def vendor_message(response: httpx.Response) -> str:
-    """The desk's own words: Zendesk ``error``/``description``/``details``, Freshdesk ``errors``."""
-    try:
-        data = response.json()
-    except ValueError:
-        return repr(body_text(response)) if response.content else "nothing"
-    if not isinstance(data, dict):
-        return repr(body_text(response))
-    parts = [_zendesk_error(data.get("error")), _text(data.get("description"))]
-    parts += [_text(data.get("message"))]
-    parts += _zendesk_details(data.get("details")) + _freshdesk_errors(data.get("errors"))
-    said = "; ".join(part for part in parts if part)
-    return redact(render.truncate(said, 400)) if said else repr(body_text(response))
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _zendesk_error(error: object) -> str:
-    if isinstance(error, dict):  # {"error": {"title": "Forbidden", "message": "..."}}
-        return ": ".join(_text(error.get(k)) for k in ("title", "message") if error.get(k))
-    return _text(error)
-
-
-def _zendesk_details(details: object) -> list[str]:
-    if not isinstance(details, dict):
-        return []
-    return [
-        f"{field}: {_text(problem.get('description'))}"
-        for field, problems in details.items()
-        for problem in (problems if isinstance(problems, list) else [])
-        if isinstance(problem, dict)
-    ]
-
-
-def _freshdesk_errors(errors: object) -> list[str]:
-    if not isinstance(errors, list):
-        return []
-    return [
-        f"{_text(e.get('field')) or 'request'}: {_text(e.get('message'))} ({_text(e.get('code'))})"
-        for e in errors
-        if isinstance(e, dict)
-    ]

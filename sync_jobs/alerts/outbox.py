@@ -181,7 +181,7 @@ class Dispatcher:
                         OUT.c.status == "sent",
                         OUT.c.reference.is_not(None),
                     )
-                    .order_by(OUT.c.id)
+                    .order_by(OUT.c.id.desc())  # a desk may have opened a replacement ticket
                     .limit(1)
                 )
             ).scalar()

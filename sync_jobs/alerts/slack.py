@@ -155,10 +155,10 @@ class SlackChannel:
             self._client, "POST", self._url, channel=self.name, json_body=slack_message(alert)
         )
         if response.status_code == 200:
-            log.info("alert_sent", channel=self.name, key=alert.key, host=response.url.host)
+            log.info("channel_delivered", channel=self.name, key=alert.key, host=response.url.host)
             return Delivery(channel=self.name)
         error = _slack_refusal(self.name, response)
-        log.warning("alert_refused", channel=self.name, key=alert.key, error=str(error))
+        log.warning("channel_refused", channel=self.name, key=alert.key, error=str(error))
         raise error
 
     async def aclose(self) -> None:

@@ -130,9 +130,9 @@ class TeamsChannel:
         )
         error = teams_failure(self.name, response)
         if error is not None:
-            log.warning("alert_refused", channel=self.name, key=alert.key, error=str(error))
+            log.warning("channel_refused", channel=self.name, key=alert.key, error=str(error))
             raise error
-        log.info("alert_sent", channel=self.name, key=alert.key, host=response.url.host)
+        log.info("channel_delivered", channel=self.name, key=alert.key, host=response.url.host)
         return Delivery(channel=self.name)
 
     async def aclose(self) -> None:

@@ -182,10 +182,10 @@ class WebhookChannel:
             self._client, "POST", self._url, channel=self.name, content=body, headers=headers
         )
         if response.is_success:
-            log.info("alert_sent", channel=self.name, key=alert.key, host=response.url.host)
+            log.info("channel_delivered", channel=self.name, key=alert.key, host=response.url.host)
             return Delivery(channel=self.name, reference=msg_id)
         error = _webhook_refusal(self.name, response)
-        log.warning("alert_refused", channel=self.name, key=alert.key, error=str(error))
+        log.warning("channel_refused", channel=self.name, key=alert.key, error=str(error))
         raise error
 
     async def aclose(self) -> None:
