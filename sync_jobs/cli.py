@@ -33,6 +33,8 @@ sandbox_app = typer.Typer(help="Run the vendor simulators.", no_args_is_help=Tru
 app.add_typer(deals_app, name="deals")
 app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(sandbox_app, name="sandbox")
+alerts_app = typer.Typer(help="Alert outbox and channels.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 console = Console()
 T = TypeVar("T")
@@ -112,6 +114,8 @@ def run(
                 report = await run_job(engine, connections, name, dry_run=dry_run, full=full)
                 print_report(console, report)
                 code = max(code, report.exit_code)
+            if not dry_run:
+                await _deliver_alerts(cfg, engine.store)
         finally:
             await connections.aclose()
             await engine.store.dispose()
@@ -208,6 +212,103 @@ def conflicts_resolve(
         console.print(f"[red]refused:[/] {exc}")
         raise typer.Exit(1) from None
     console.print(f"[green]conflict {conflict_id} resolved[/]: {outcome}")
+
+
+async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
+    """Send what the runs queued (the daemon does this on its own schedule)."""
+    from sync_jobs.alerts.channels import build_channel
+    from sync_jobs.alerts.outbox import Dispatcher
+    from sync_jobs.context import utcnow
+
+    if not cfg.alerts.channels:
+        return
+    channels = {n: build_channel(n, c) for n, c in cfg.alerts.channels.items()}
+    try:
+        report = await Dispatcher(store, cfg.alerts, channels, utcnow).deliver_due(limit=500)
+    finally:
+        for channel in channels.values():
+            await channel.aclose()
+    if report.sent or report.retried or report.parked:
+        console.print(
+            f"alerts: {report.sent} sent, {report.retried} to retry, {report.parked} parked"
+        )
+
+
+@alerts_app.command("test")
+def alerts_test(channel: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Send a sample alert through one channel, to check its settings."""
+    from sync_jobs.alerts.base import Alert, DeliveryError
+    from sync_jobs.alerts.channels import build_channel
+
+    cfg = _config(config)
+    if channel not in cfg.alerts.channels:
+        console.print(
+            f"[red]no channel {channel!r}[/]; channels: "
+            f"{', '.join(cfg.alerts.channels) or '(none)'}"
+        )
+        raise typer.Exit(2)
+    sample = Alert(
+        key="test:sample",
+        kind="test",
+        severity="info",
+        title="dealbridge test alert",
+        summary="If you can read this, the channel works. No customer or deal is involved.",
+        action="nothing: this is a test",
+        customer="Acme Corporation (sample)",
+        facts=(("channel", channel),),
+    )
+
+    async def go() -> str:
+        sender = build_channel(channel, cfg.alerts.channels[channel])
+        try:
+            delivery = await sender.send(sample)
+        finally:
+            await sender.aclose()
+        return delivery.reference or "delivered"
+
+    try:
+        console.print(f"[green]sent[/]: {_run(go())}")
+    except DeliveryError as exc:
+        kind = "refused" if exc.permanent else "failed (temporary)"
+        console.print(f"[red]{kind}:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@alerts_app.command("list")
+def alerts_list(
+    config: ConfigOption = DEFAULT_CONFIG,
+    pending: Annotated[bool, typer.Option("--pending", help="only not yet sent")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="only parked (dead)")] = False,
+) -> None:
+    """The alert outbox, newest first."""
+    from sync_jobs.report import print_outbox
+
+    cfg = _config(config)
+    status = "dead" if failed else ("pending" if pending else None)
+    _run(print_outbox(console, cfg, status))
+
+
+@alerts_app.command("retry")
+def alerts_retry(outbox_id: int, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Queue a parked or failing alert again (sent by the daemon or the next run)."""
+    from sync_jobs.alerts.outbox import retry_now
+    from sync_jobs.context import utcnow
+    from sync_jobs.store.db import make_engine, migrate_async
+
+    cfg = _config(config)
+
+    async def go() -> bool:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            return await retry_now(engine, outbox_id, utcnow())
+        finally:
+            await engine.dispose()
+
+    if not _run(go()):
+        console.print(f"[red]no unsent alert {outbox_id}[/]")
+        raise typer.Exit(1)
+    console.print(f"alert {outbox_id} queued again")
 
 
 @sandbox_app.command("serve")

@@ -337,12 +337,10 @@ class _QuietServer(uvicorn.Server):
         yield
 
 
-def _build_channels(configs: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
-    if not configs:
-        return {}
-    from sync_jobs.alerts.channels import build_channel, parse_channel_config
+def _build_channels(configs: Mapping[str, Any]) -> dict[str, Any]:
+    from sync_jobs.alerts.channels import build_channel
 
-    return {name: build_channel(name, parse_channel_config(raw)) for name, raw in configs.items()}
+    return {name: build_channel(name, config) for name, config in configs.items()}
 
 
 __all__ = ["Daemon", "DaemonOptions", "make_engine"]

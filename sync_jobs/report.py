@@ -243,3 +243,32 @@ async def print_conflict(console: Console, config: AppConfig, conflict_id: int) 
             f"--expect-version {row.version}"
         )
     return True
+
+
+async def print_outbox(console: Console, config: AppConfig, status: str | None) -> None:
+    """The alert outbox table."""
+    await migrate_async(config.state.url)
+    engine = make_engine(config.state.url)
+    try:
+        async with read_tx(engine) as conn:
+            query = sa.select(t.outbox).order_by(t.outbox.c.id.desc()).limit(200)
+            if status is not None:
+                query = query.where(t.outbox.c.status == status)
+            rows = list(await conn.execute(query))
+    finally:
+        await engine.dispose()
+    table = Table(title="alert outbox")
+    for column in ("id", "channel", "status", "attempts", "title", "sent / next try", "error"):
+        table.add_column(column)
+    for row in rows:
+        when = row.sent_at if row.status == "sent" else row.next_attempt_at
+        table.add_row(
+            str(row.id),
+            row.channel,
+            row.status,
+            str(row.attempts),
+            escape(_short(row.payload.get("title"), 60)),
+            str(when)[:19],
+            escape(_short(row.last_error, 60)) if row.last_error else "",
+        )
+    console.print(table)

@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from connectors.base import Frozen
 from sync_jobs.alerts.base import Alert, Severity
+from sync_jobs.alerts.channels import ChannelConfig
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 _ENV = SandboxedEnvironment(undefined=StrictUndefined)
@@ -45,7 +46,7 @@ class AlertsConfig(Frozen):
     """The ``alerts`` section of config.yaml."""
 
     base_url: str | None = None
-    channels: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     repeat_failures_every: str = "1h"
     max_attempts: int = Field(8, ge=1)
