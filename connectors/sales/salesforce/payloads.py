@@ -1,0 +1,97 @@
+"""Query records -> ``SourceDeal``: the shape mappings address, and the cursor it yields.
+
+A query record nests parents as objects (``"Account": {"Website": ...}`` or ``"Account": null``)
+and children as query results (``{"totalSize", "done", "records"}``, or null when there are
+none), each with an ``attributes`` key [restforce ``query_success_response.json``]. The payload
+keeps the parents as they are, turns each child result into the plain list of its records (empty
+when null) and drops every ``attributes`` key, so ``OpportunityContactRoles.Contact.Email``
+resolves over a list. Field values are left as Salesforce sent them (strings stay strings);
+the mapping types them.
+
+Datetimes arrive as ``2026-11-23T14:05:00.000+0000`` (note ``+0000``, not ``+00:00``) and dates as
+``2026-11-23``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from connectors.base import Cursor
+from connectors.errors import PermanentError
+
+_COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
+
+
+def is_child_result(value: object) -> bool:
+    """True for a nested query result (``{"totalSize", "done", "records"}``)."""
+    return isinstance(value, dict) and isinstance(value.get("records"), list) and "done" in value
+
+
+def clean(value: Any) -> Any:
+    """Drop ``attributes`` keys everywhere and replace child query results by their records."""
+    if isinstance(value, dict):
+        if is_child_result(value):
+            return [clean(item) for item in value["records"]]
+        return {
+            key: clean(item) if isinstance(item, dict | list) else item
+            for key, item in value.items()
+            if key != "attributes"
+        }
+    if isinstance(value, list):
+        return [clean(item) for item in value]
+    return value
+
+
+def clean_record(raw: dict[str, Any], child_relationships: tuple[str, ...]) -> dict[str, Any]:
+    """The deal payload: cleaned, and every configured child relationship a list (never null)."""
+    payload: dict[str, Any] = clean(raw)
+    wanted = {name.lower() for name in child_relationships}
+    for key, value in payload.items():
+        if key.lower() in wanted and value is None:
+            payload[key] = []
+    return payload
+
+
+def parse_datetime(value: object) -> datetime | None:
+    """An aware UTC datetime from Salesforce's forms (``.000+0000``, ``Z``, ``+00:00``), or None."""
+    if not isinstance(value, str) or len(value) < 10:
+        return None
+    text = _COMPACT_OFFSET.sub(r"\1:\2", value.strip())
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # Salesforce datetimes are UTC when unmarked
+    return moment.astimezone(UTC)
+
+
+def encode_cursor(modstamp: datetime, record_id: str) -> Cursor:
+    """The checkpoint after a record: ``{"ts": "<iso>", "id": "<Id>"}``."""
+    return Cursor(value=json.dumps({"ts": modstamp.astimezone(UTC).isoformat(), "id": record_id}))
+
+
+def decode_cursor(cursor: Cursor) -> tuple[datetime, str]:
+    """Read a checkpoint back; a cursor this connector did not write is refused clearly."""
+    try:
+        data = json.loads(cursor.value)
+        moment = parse_datetime(data["ts"])
+        record_id = str(data.get("id") or "")
+    except (ValueError, TypeError, KeyError):
+        moment = None
+    if moment is None:
+        raise PermanentError(
+            f"stored cursor {cursor.value[:80]!r} is not a Salesforce cursor "
+            '({"ts": ..., "id": ...}); run the job once with a full read to reset it',
+            who_acts="admin",
+            operation="read cursor",
+        )
+    return moment, record_id
+
+
+def deal_url(instance_url: str, sobject: str, record_id: str) -> str:
+    """Lightning deep link: ``{instance_url}/lightning/r/Opportunity/{Id}/view``."""
+    return f"{instance_url}/lightning/r/{sobject}/{record_id}/view"
