@@ -121,7 +121,10 @@ class Daemon:
         )
         await self._stopped.wait()
         await self._shutdown()
-        server.cancel()
+        try:  # let uvicorn close its sockets itself; cancel only if it hangs
+            await asyncio.wait_for(server, timeout=5)
+        except TimeoutError:
+            server.cancel()
         return 0
 
     def stop(self) -> None:
