@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -20,6 +20,7 @@ from connectors.settings import ConnectorConfig
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.yamlio import line_of, load_yaml, problems_from_validation
 
+T = TypeVar("T", bound=Frozen)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -97,12 +98,14 @@ class AppConfig(Frozen):
         return path if path.is_absolute() else self.base_dir / path
 
 
-class _RawConfig(Frozen):
-    state: StateConfig = Field(default_factory=StateConfig)
+class _Sections(Frozen):
+    """The top level only: which sections exist (each is then validated on its own)."""
+
+    state: dict[str, Any] = Field(default_factory=dict)
     connectors: dict[str, dict[str, Any]]
-    jobs: dict[str, JobConfig]
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
-    engine: EngineConfig = Field(default_factory=EngineConfig)
+    jobs: dict[str, dict[str, Any]]
+    alerts: dict[str, Any] = Field(default_factory=dict)
+    engine: dict[str, Any] = Field(default_factory=dict)
 
 
 _KNOWN_KEYS = {
@@ -129,30 +132,52 @@ def load_config(path: Path) -> AppConfig:
 
 
 def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
-    """Validate an already-parsed config document."""
-    problems: list[ConfigProblem] = []
+    """Validate an already-parsed config document, collecting every problem before failing."""
     try:
-        raw = _RawConfig.model_validate(doc)
+        top = _Sections.model_validate(doc)
     except ValidationError as exc:
         raise ConfigError(problems_from_validation(exc, file, doc, known=_KNOWN_KEYS)) from None
+    problems: list[ConfigProblem] = []
+    state = _section(StateConfig, top.state, ("state",), file, doc, problems)
+    alerts = _section(AlertsConfig, top.alerts, ("alerts",), file, doc, problems)
+    engine = _section(EngineConfig, top.engine, ("engine",), file, doc, problems)
     connectors: dict[str, ConnectorConfig] = {}
     roles: dict[str, str] = {}
-    for name, section in raw.connectors.items():
-        built = _connector(name, section, file, doc, problems, base_dir)
+    for name, raw in top.connectors.items():
+        built = _connector(name, raw, file, doc, problems, base_dir)
         if built is not None:
             connectors[name], roles[name] = built
-    for job_name, job in raw.jobs.items():
-        problems += _check_job(job_name, job, roles, file, doc, base_dir)
-    if problems:
+    jobs: dict[str, JobConfig] = {}
+    for name, raw in top.jobs.items():
+        job = _section(JobConfig, raw, ("jobs", name), file, doc, problems)
+        if job is not None:
+            jobs[name] = job
+            problems += _check_job(name, job, roles, set(top.connectors), file, doc, base_dir)
+    if problems or state is None or alerts is None or engine is None:
         raise ConfigError(problems)
     return AppConfig(
-        state=raw.state,
+        state=state,
         connectors=connectors,
-        jobs=raw.jobs,
-        alerts=raw.alerts,
-        engine=raw.engine,
+        jobs=jobs,
+        alerts=alerts,
+        engine=engine,
         base_dir=base_dir,
     )
+
+
+def _section(
+    model: type[T],
+    raw: Any,
+    loc: tuple[str, ...],
+    file: str,
+    doc: Any,
+    problems: list[ConfigProblem],
+) -> T | None:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, file, doc, prefix=loc)
+        return None
 
 
 def _connector(
@@ -208,12 +233,20 @@ def _anchor_paths(config: ConnectorConfig, base_dir: Path) -> ConnectorConfig:
 
 
 def _check_job(
-    name: str, job: JobConfig, roles: dict[str, str], file: str, doc: Any, base_dir: Path
+    name: str,
+    job: JobConfig,
+    roles: dict[str, str],
+    declared: set[str],
+    file: str,
+    doc: Any,
+    base_dir: Path,
 ) -> list[ConfigProblem]:
     found = []
     for key, want in (("source", "source"), ("target", "target")):
         ref = getattr(job, key)
         loc = ("jobs", name, key)
+        if ref in declared and ref not in roles:
+            continue  # that connector's own problems are already reported
         if ref not in roles:
             found.append(
                 ConfigProblem(

@@ -113,7 +113,7 @@ def problems_from_validation(
     """Turn every pydantic error into a located ConfigProblem with a fix hint."""
     problems = []
     for err in exc.errors():
-        loc = [*prefix, *(p for p in err["loc"] if not _is_union_tag(p))]
+        loc = _clean_loc(doc, [*prefix, *(p for p in err["loc"] if not _is_union_tag(p))])
         hint = _HINTS.get(err["type"], "")
         if err["type"] == "extra_forbidden" and known:
             allowed = known.get(key_path(loc[:-1]), [])
@@ -125,6 +125,33 @@ def problems_from_validation(
             message = message.removeprefix("Value error, ")
         problems.append(ConfigProblem(file, line_of(doc, loc), key_path(loc), message, hint))
     return problems
+
+
+def _clean_loc(doc: Any, loc: list[str | int]) -> list[str | int]:
+    """Drop the parts pydantic adds that are not keys in the file: a discriminated union's tag
+    (``auth.refresh_token.client_secret`` is really ``auth.client_secret`` of ``flow:
+    refresh_token``)."""
+    node, out = doc, []
+    for index, part in enumerate(loc):
+        if _is_tag(node, part, loc[index + 1] if index + 1 < len(loc) else None):
+            continue
+        out.append(part)
+        node = _child(node, part)
+    return out
+
+
+def _child(node: Any, part: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(part)
+    if isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        return node[part]
+    return None
+
+
+def _is_tag(node: Any, part: str | int, following: str | int | None) -> bool:
+    if not isinstance(node, dict) or following is None or following not in node:
+        return False
+    return part not in node or part in node.values()
 
 
 def _is_union_tag(part: str | int) -> bool:
