@@ -1,40 +1,49 @@
-"""``dealbridge sandbox serve``: every registered vendor simulator as a real server on loopback.
+"""``dealbridge sandbox serve``: the demo world's simulators as real servers on loopback.
 
-Each connector kind that names a simulator gets the next port from ``base_port`` in the order
-of ``SERVED`` (the ports config.yaml's sandbox URLs use). Servers stop on Ctrl-C.
+Salesforce, HubSpot, Zendesk and Freshdesk get consecutive ports from ``base_port`` (the
+ports config.yaml's sandbox URLs use), the APAC spreadsheet is written to ``sheets``, and
+``latency`` slows every answer (to watch the daemon, or to kill one mid-run in tests).
+Servers stop on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 from rich.console import Console
 
-from connectors.registry import get_spec
+from sandbox.spreadsheet import write_demo_sheets
+from sandbox.world import SIMULATORS
 
 SERVED = ("salesforce", "hubspot", "zendesk", "freshdesk")
 
 
-def load_app(kind: str) -> Any:
-    """The seeded demo app of one vendor simulator."""
-    spec = get_spec(kind)
-    if spec.simulator is None:
-        raise LookupError(f"connector kind {kind!r} has no simulator")
-    module_name, _, attr = spec.simulator.partition(":")
-    return getattr(importlib.import_module(module_name), attr)()
+def simulator(kind: str) -> Any:
+    """A seeded simulator object of one vendor."""
+    spec = SIMULATORS[kind]
+    return spec.make(importlib.import_module(spec.module), False)
 
 
-async def serve_all(host: str, base_port: int, console: Console) -> None:
+async def serve_all(
+    host: str, base_port: int, console: Console, *, sheets: Path | None = None, latency: float = 0.0
+) -> None:
     """Run every simulator until interrupted."""
+    if sheets is not None:
+        write_demo_sheets(sheets)
+        console.print(f"{'spreadsheet':<11} {sheets}")
     servers = []
     for offset, kind in enumerate(SERVED):
-        port = base_port + offset
-        config = uvicorn.Config(load_app(kind), host=host, port=port, log_level="warning",
-                                lifespan="off")
+        sim = simulator(kind)
+        sim.controls.latency = latency
+        sim.controls.keep_log = False  # a long-running server must not grow without bound
+        config = uvicorn.Config(
+            sim.app, host=host, port=base_port + offset, log_level="warning", lifespan="off"
+        )
         servers.append(uvicorn.Server(config))
-        console.print(f"{kind:<11} http://{host}:{port}")
+        console.print(f"{kind:<11} http://{host}:{base_port + offset}")
     console.print("Ctrl-C stops them.")
     await asyncio.gather(*(s.serve() for s in servers))

@@ -317,11 +317,15 @@ def sandbox_serve(
         str, typer.Option(help="bind address (loopback only by default)")
     ] = "127.0.0.1",
     base_port: Annotated[int, typer.Option(help="first port; one port per vendor")] = 8701,
+    sheets: Annotated[Path, typer.Option(help="where to write the APAC spreadsheet")] = Path(
+        ".dealbridge/apac-sheets"
+    ),
+    latency: Annotated[float, typer.Option(help="seconds added to every answer")] = 0.0,
 ) -> None:
     """Serve every vendor simulator, seeded with the demo world, on consecutive ports."""
     from sandbox.serve import serve_all
 
-    _run(serve_all(host, base_port, console))
+    _run(serve_all(host, base_port, console, sheets=sheets, latency=latency))
 
 
 @app.command()

@@ -79,6 +79,11 @@ class EngineConfig(Frozen):
 
     max_attempts: int = Field(5, ge=1, description="failures before a record is quarantined")
     work_claim_timeout: str = "10m"
+    lease_ttl: str = Field(
+        "60s",
+        description="how long a job lease lasts without renewal: "
+        "a dead replica's job is taken over after this",
+    )
 
 
 class AppConfig(Frozen):

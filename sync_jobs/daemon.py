@@ -33,12 +33,13 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from connectors.errors import ConfigError
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import Dispatcher, enqueue
+from sync_jobs.config import parse_duration
 from sync_jobs.connections import Connections
 from sync_jobs.context import Engine, utcnow
 from sync_jobs.health import health_app
 from sync_jobs.metrics import HttpCounters, Metrics
 from sync_jobs.reload import Candidate, fingerprint, load_candidate, watched_files
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.runner import config_fingerprint, open_engine, run_job
 from sync_jobs.scheduler import Timer
 from sync_jobs.state_view import store_gauges
 from sync_jobs.store import tables as t
@@ -171,6 +172,8 @@ class Daemon:
         old = self.connections
         self.engine.config = candidate.config
         self.engine.mappings = candidate.mappings
+        self.engine.config_hash = config_fingerprint(candidate.config)
+        self.engine.lease_ttl = timedelta(seconds=parse_duration(candidate.config.engine.lease_ttl))
         self.connections = Connections(candidate.config.connectors, self.options.transports)
         if old is not None:
             task = asyncio.create_task(old.aclose())
@@ -311,7 +314,7 @@ class Daemon:
 
     async def _shutdown(self) -> None:
         assert self.engine is not None
-        self.timer.shutdown()
+        self.timer.pause()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
@@ -322,6 +325,7 @@ class Daemon:
             for task in pending:
                 task.cancel()
             log.info("drained", finished=len(done), cancelled=len(pending))
+        self.timer.shutdown()
         if self._grant is not None:
             await release(self.engine.store, self._grant, utcnow())
         if self.connections is not None:

@@ -31,5 +31,10 @@ def health_app(metrics: Metrics, ready: ReadyCheck, refresh: Refresh) -> Starlet
         await refresh()
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    return Starlette(routes=[Route("/healthz", healthz), Route("/readyz", readyz),
-                             Route("/metrics", metrics_endpoint)])
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics_endpoint),
+        ]
+    )

@@ -7,11 +7,14 @@ visible "running" run behind.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Literal
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.errors import (
@@ -21,6 +24,7 @@ from connectors.errors import (
     DealbridgeError,
     RateLimited,
 )
+from connectors.redact import redact
 from sync_jobs import stage1, stage2
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import enqueue
@@ -36,7 +40,7 @@ from sync_jobs.context import (
 )
 from sync_jobs.mapping import Mapping, load_mapping_spec
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
-from sync_jobs.store.leases import LeaseLost, acquire, holder_of, release
+from sync_jobs.store.leases import Grant, LeaseLost, acquire, holder_of, release
 from sync_jobs.store.records import finish_run, previous_status, start_run
 
 log = structlog.get_logger("dealbridge.run")
@@ -60,6 +64,16 @@ class RunReport:
     def exit_code(self) -> int:
         """0 ok, 1 the run finished with record errors or failed."""
         return 0 if self.status in ("ok", "dry_run", "skipped", "interrupted") else 1
+
+
+def config_fingerprint(config: AppConfig) -> str:
+    """Hash of config.yaml and every mapping file, recorded on the leases a replica takes."""
+    digest = hashlib.sha256()
+    for job in sorted(config.jobs):
+        path = config.mapping_path(job)
+        digest.update(path.read_bytes() if path.is_file() else b"")
+    digest.update(config.model_dump_json(exclude={"connectors"}).encode())
+    return digest.hexdigest()[:16]
 
 
 def compile_mappings(config: AppConfig) -> tuple[dict[str, Mapping], dict[str, ConfigError]]:
@@ -89,7 +103,13 @@ async def open_engine(
     """Migrate the store and compile mappings: everything a run needs but connectors."""
     await migrate_async(config.state.url)
     mappings, _broken = compile_mappings(config)
-    engine = Engine(config=config, store=store or make_engine(config.state.url), mappings=mappings)
+    engine = Engine(
+        config=config,
+        store=store or make_engine(config.state.url),
+        mappings=mappings,
+        lease_ttl=timedelta(seconds=parse_duration(config.engine.lease_ttl)),
+        config_hash=config_fingerprint(config),
+    )
     if checkpoint is not None:
         engine.checkpoint = checkpoint
     return engine
@@ -121,7 +141,7 @@ async def run_job(
             message = f"job {job} is running on {holder} (lease until {until}); skipped"
             return RunReport(job, state.run_id, "skipped", {}, [], [message])
         async with write_tx(engine.store) as conn:
-            await start_run(conn, state.run_id, job, engine.clock())
+            await start_run(conn, state.run_id, job, engine.clock(), engine.replica_id)
     job_config = engine.job(job)
     run = JobRun(
         engine,
@@ -146,23 +166,15 @@ async def run_job(
         status, failure = "failed", exc
         state.errors.append(str(exc))
         bound.error("run_failed", error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a bug or a lost store must not escape the run
+        status, failure = "failed", exc
+        state.errors.append(f"internal error: {type(exc).__name__}: {redact(str(exc))[:500]}")
+        bound.exception("run_crashed")
     state.notices += run.target.notices()
     if status == "ok":
         status = "dry_run" if dry_run else ("record_errors" if state.errors else "ok")
     if not dry_run:
-        async with write_tx(engine.store) as conn:
-            await finish_run(
-                conn,
-                state.run_id,
-                status,
-                dict(state.counts),
-                state.errors,
-                state.notices,
-                engine.clock(),
-            )
-            await _health_alerts(conn, engine, job, failure)
-        if grant is not None and not isinstance(failure, LeaseLost):
-            await release(engine.store, grant, engine.clock())
+        status = await _record_end(engine, state, status, failure, grant)
     bound.info("run_finished", status=status, **dict(state.counts))
     return RunReport(
         job, state.run_id, status, dict(state.counts), state.errors, state.notices, state.previews
@@ -196,3 +208,36 @@ async def _health_alerts(
     if previous == "failed":
         alert = failure_alert("run_failed", job, "the job ran cleanly again", bucket, "closed")
         await enqueue(conn, alert, config, now)
+
+
+async def _record_end(
+    engine: Engine,
+    state: RunState,
+    status: RunStatus,
+    failure: Exception | None,
+    grant: Grant | None,
+) -> RunStatus:
+    """Write the run's outcome and alerts, and give the job lease back.
+
+    If the store itself is gone, the run is reported as failed without recording: its
+    cursor was never advanced past what was committed, so nothing is lost.
+    """
+    try:
+        async with write_tx(engine.store) as conn:
+            await finish_run(
+                conn,
+                state.run_id,
+                status,
+                dict(state.counts),
+                state.errors,
+                state.notices,
+                engine.clock(),
+            )
+            await _health_alerts(conn, engine, state.job, failure)
+        if grant is not None and not isinstance(failure, LeaseLost):
+            await release(engine.store, grant, engine.clock())
+    except (OSError, SQLAlchemyError) as exc:
+        log.error("run_not_recorded", job=state.job, error=redact(str(exc))[:300])
+        state.errors.append(f"the state store is unreachable: {type(exc).__name__}")
+        return "failed"
+    return status

@@ -30,6 +30,15 @@ class Timer:
         """Begin firing (call from inside the running event loop)."""
         self._scheduler.start()
 
+    def pause(self) -> None:
+        """Stop firing new ticks without touching ticks in flight.
+
+        (Shutting down APScheduler's asyncio executor cancels running ticks, so a graceful
+        stop pauses first, waits for the runs, and shuts down last.)
+        """
+        if self._scheduler.running:
+            self._scheduler.pause()
+
     def shutdown(self) -> None:
         """Stop firing new ticks; ticks already running are left to finish."""
         if self._scheduler.running:
@@ -43,15 +52,29 @@ class Timer:
         else:
             trigger = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
             trigger.jitter = jitter
-        self._scheduler.add_job(tick, trigger, id=name, name=name, replace_existing=True,
-                                coalesce=True, max_instances=1,
-                                misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        self._scheduler.add_job(
+            tick,
+            trigger,
+            id=name,
+            name=name,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+        )
 
     def every(self, name: str, seconds: float, tick: Tick) -> None:
         """A housekeeping tick (alert dispatch, reload check) every ``seconds``."""
-        self._scheduler.add_job(tick, IntervalTrigger(seconds=seconds), id=name, name=name,
-                                replace_existing=True, coalesce=True, max_instances=1,
-                                misfire_grace_time=MISFIRE_GRACE_SECONDS)
+        self._scheduler.add_job(
+            tick,
+            IntervalTrigger(seconds=seconds),
+            id=name,
+            name=name,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+            misfire_grace_time=MISFIRE_GRACE_SECONDS,
+        )
 
     def remove_except(self, keep: set[str]) -> None:
         """Drop ticks whose job left the config."""

@@ -255,11 +255,20 @@ async def open_conflicts(
     return list(await conn.execute(query))
 
 
-async def start_run(conn: AsyncConnection, run_id: str, job: str, now: datetime) -> None:
+async def start_run(
+    conn: AsyncConnection, run_id: str, job: str, now: datetime, replica: str | None = None
+) -> None:
     """Record that a run began (so a crashed run is visible as never finished)."""
     await conn.execute(
         sa.insert(t.sync_run).values(
-            id=run_id, job=job, started_at=now, status="running", counts={}, errors=[], notices=[]
+            id=run_id,
+            job=job,
+            replica=replica,
+            started_at=now,
+            status="running",
+            counts={},
+            errors=[],
+            notices=[],
         )
     )
 

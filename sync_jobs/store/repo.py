@@ -40,7 +40,10 @@ async def set_cursor(
 async def index_records(
     conn: AsyncConnection, target: str, records: Sequence[CustomerRecord], now: datetime
 ) -> None:
-    """Replace the identity keys of the given records (deleted records leave the index)."""
+    """Replace the identity keys of the given records (deleted records leave the index).
+
+    Safe to run concurrently for the same records (the daemon's replicas may do so).
+    """
     for part in chunks(records):
         ids = [(r.ref.kind, r.ref.id) for r in part]
         await conn.execute(
@@ -49,12 +52,14 @@ async def index_records(
                 sa.tuple_(t.identity_key.c.kind, t.identity_key.c.record_id).in_(ids),
             )
         )
-        await conn.execute(
-            sa.delete(t.identity).where(
-                t.identity.c.target == target,
-                sa.tuple_(t.identity.c.kind, t.identity.c.record_id).in_(ids),
+        gone = [(r.ref.kind, r.ref.id) for r in part if r.deleted]
+        if gone:
+            await conn.execute(
+                sa.delete(t.identity).where(
+                    t.identity.c.target == target,
+                    sa.tuple_(t.identity.c.kind, t.identity.c.record_id).in_(gone),
+                )
             )
-        )
         live = [r for r in part if not r.deleted]
         rows = [
             {
@@ -67,8 +72,11 @@ async def index_records(
             }
             for r in live
         ]
-        if rows:
-            await conn.execute(sa.insert(t.identity), rows)
+        # Upserts, not delete-then-insert: replicas running different jobs of one target may
+        # refresh the same records at the same moment.
+        await upsert(
+            conn, t.identity, rows, ["target", "kind", "record_id"], ["name", "keys", "updated_at"]
+        )
         keys = [
             {
                 "target": target,

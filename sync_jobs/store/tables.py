@@ -183,6 +183,7 @@ sync_run = sa.Table(
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("job", sa.String(200), nullable=False),
+    sa.Column("replica", sa.String(200), nullable=True),
     sa.Column("started_at", UTCDateTime, nullable=False),
     sa.Column("finished_at", UTCDateTime, nullable=True),
     sa.Column("status", sa.String(20), nullable=False),
@@ -231,7 +232,8 @@ sa.Index("ix_outbox_due", outbox.c.status, outbox.c.next_attempt_at)
 sa.Index("ix_outbox_thread", outbox.c.thread, outbox.c.channel)
 
 lease = sa.Table(
-    "lease", metadata,
+    "lease",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("holder", sa.String(200), nullable=True),
     sa.Column("epoch", sa.Integer, nullable=False, default=0),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 21:48:27.246110
+Create Date: 2026-11-23 22:17:26.453223
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ def upgrade() -> None:
     op.create_table('sync_run',
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('job', sa.String(length=200), nullable=False),
+    sa.Column('replica', sa.String(length=200), nullable=True),
     sa.Column('started_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=False),
     sa.Column('finished_at', sync_jobs.store.tables.UTCDateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
