@@ -35,6 +35,10 @@ app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(sandbox_app, name="sandbox")
 alerts_app = typer.Typer(help="Alert outbox and channels.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+quarantine_app = typer.Typer(
+    help="Customers parked after repeated write failures.", no_args_is_help=True
+)
+app.add_typer(quarantine_app, name="quarantine")
 
 console = Console()
 T = TypeVar("T")
@@ -309,6 +313,58 @@ def alerts_retry(outbox_id: int, config: ConfigOption = DEFAULT_CONFIG) -> None:
         console.print(f"[red]no unsent alert {outbox_id}[/]")
         raise typer.Exit(1)
     console.print(f"alert {outbox_id} queued again")
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Customers whose writes failed too often, and why (they no longer block anything)."""
+    from sync_jobs.store.db import make_engine, migrate_async, read_tx
+    from sync_jobs.store.work import parked
+
+    cfg = _config(config)
+
+    async def go() -> list[Any]:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            async with read_tx(engine) as conn:
+                return await parked(conn)
+        finally:
+            await engine.dispose()
+
+    rows = _run(go())
+    if not rows:
+        console.print("nothing is parked")
+    for row in rows:
+        console.print(
+            f"{row.target} {row.customer_key}: {row.attempts} attempts; "
+            f"last error: {row.last_error}",
+            soft_wrap=True,
+        )
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    customer: Annotated[str | None, typer.Argument(help="kind:id, or omit for all")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Queue parked customers again; the next run (or the daemon) retries them."""
+    from sync_jobs.context import utcnow
+    from sync_jobs.store.db import make_engine, migrate_async, write_tx
+    from sync_jobs.store.work import unpark
+
+    cfg = _config(config)
+
+    async def go() -> int:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            async with write_tx(engine) as conn:
+                return await unpark(conn, utcnow(), customer)
+        finally:
+            await engine.dispose()
+
+    console.print(f"{_run(go())} customer(s) queued again")
 
 
 @sandbox_app.command("serve")

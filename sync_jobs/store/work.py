@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -170,3 +171,21 @@ async def pending_count(conn: AsyncConnection, target: str | None = None) -> dic
     if target is not None:
         query = query.where(W.c.target == target)
     return {r[0]: int(r[1]) for r in await conn.execute(query)}
+
+
+async def parked(conn: AsyncConnection) -> list[Any]:
+    """Customers parked after repeated failures (``status = dead``), with their last error."""
+    return list(await conn.execute(sa.select(W).where(W.c.status == "dead").order_by(W.c.id)))
+
+
+async def unpark(conn: AsyncConnection, now: datetime, customer_key: str | None = None) -> int:
+    """Queue parked customers again (all, or one); a customer already waiting is merged."""
+    query = sa.select(W.c.id, W.c.target, W.c.customer_key).where(W.c.status == "dead")
+    if customer_key is not None:
+        query = query.where(W.c.customer_key == customer_key)
+    rows = list(await conn.execute(query))
+    if rows:
+        await conn.execute(sa.delete(W).where(W.c.id.in_([r.id for r in rows])))
+        for row in rows:
+            await enqueue(conn, row.target, [row.customer_key], now)
+    return len(rows)

@@ -78,3 +78,16 @@ async def test_failures_back_off_then_park_the_item(engine: AsyncEngine) -> None
         now += timedelta(hours=2)
     async with read_tx(engine) as conn:
         assert await work.pending_count(conn, "zd") == {"dead": 1}
+
+
+async def test_a_parked_customer_can_be_queued_again(engine: AsyncEngine) -> None:
+    async with write_tx(engine) as conn:
+        await work.enqueue(conn, "zd", ["user:9"], NOW)
+    (item,) = await work.claim(engine, "zd", 1, NOW, TIMEOUT)
+    async with write_tx(engine) as conn:
+        assert await work.fail(conn, item, "HTTP 422", NOW, max_attempts=1)
+    async with read_tx(engine) as conn:
+        assert [r.customer_key for r in await work.parked(conn)] == ["user:9"]
+    async with write_tx(engine) as conn:
+        assert await work.unpark(conn, NOW) == 1
+    assert [i.customer_key for i in await work.claim(engine, "zd", 1, NOW, TIMEOUT)] == ["user:9"]
