@@ -7,7 +7,9 @@ settings are checked exactly like a built-in's. Relative paths are relative to c
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +20,7 @@ from connectors.errors import ConfigError, ConfigProblem
 from connectors.registry import UnknownConnectorKind, get_spec
 from connectors.settings import ConnectorConfig
 from sync_jobs.alerts.routing import AlertsConfig
-from sync_jobs.yamlio import line_of, load_yaml, problems_from_validation
+from sync_jobs.yamlio import line_of, load_yaml, parse_yaml, problems_from_validation
 
 T = TypeVar("T", bound=Frozen)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
@@ -133,7 +135,25 @@ def load_config(path: Path) -> AppConfig:
                 )
             ]
         )
+    apply_env_overrides(doc, os.environ)
     return parse_config(doc, str(path), path.parent)
+
+
+ENV_PREFIX = "DEALBRIDGE__"
+
+
+def apply_env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """``DEALBRIDGE__STATE__URL=postgresql://...`` sets ``state.url``: one double underscore
+    per level, names lower-cased, values read as YAML scalars (``true``, ``5``, ``5m``)."""
+    for name, raw in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX):
+            continue
+        path = [part.lower() for part in name.removeprefix(ENV_PREFIX).split("__") if part]
+        node = doc
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        if path and isinstance(node, dict):
+            node[path[-1]] = parse_yaml(raw, name) if raw else raw
 
 
 def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
@@ -160,6 +180,8 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
             problems += _check_job(name, job, roles, set(top.connectors), file, doc, base_dir)
     if problems or state is None or alerts is None or engine is None:
         raise ConfigError(problems)
+    if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
+        state = StateConfig(url=f"sqlite:///{base_dir / state.url.removeprefix('sqlite:///')}")
     return AppConfig(
         state=state,
         connectors=connectors,

@@ -105,3 +105,11 @@ def test_secrets_never_appear_in_config_errors(folder: Path) -> None:
         load_config(write(folder, bad.replace("timeout", "x")))
     assert "zd-token-value" not in str(caught.value)
     assert "sf-secret-value" not in str(caught.value)
+
+
+def test_environment_overrides_any_key(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DEALBRIDGE__STATE__URL", "postgresql://db.internal/dealbridge")
+    monkeypatch.setenv("DEALBRIDGE__JOBS__WEST__ENABLED", "false")
+    config = load_config(write(folder, GOOD))
+    assert config.state.url == "postgresql://db.internal/dealbridge"
+    assert config.jobs["west"].enabled is False
