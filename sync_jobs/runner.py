@@ -120,7 +120,15 @@ async def run_job(
 ) -> RunReport:
     """Run one job; never raises for vendor or data problems (they land in the report)."""
     state = RunState(run_id=uuid.uuid4().hex, job=job, dry_run=dry_run)
-    bound = log.bind(job=job, run_id=state.run_id)
+    with structlog.contextvars.bound_contextvars(job=job, run_id=state.run_id):
+        return await _run_job(engine, connections, job, state, full=full)
+
+
+async def _run_job(
+    engine: Engine, connections: Connections, job: str, state: RunState, *, full: bool
+) -> RunReport:
+    dry_run = state.dry_run
+    bound = log
     if job not in engine.mappings:
         _, broken = compile_mappings(engine.config)
         problem = broken.get(job)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import RecordChange
+from connectors.base import RecordChange, RecordRef
 from connectors.http import ALL_STATS
 from sync_jobs.notes import BLOCK_END, BLOCK_START
 from sync_jobs.resolve import resolve
@@ -175,3 +175,55 @@ async def test_the_same_flow_runs_on_postgresql(
             await engine.store.dispose()
     assert sum(r.counts.get("customers_written", 0) for r in first) >= 5
     assert sum(r.counts.get("customers_written", 0) for r in again) == 0
+
+
+async def test_a_decision_on_a_conflict_that_changed_since_is_refused(sandbox: Sandbox) -> None:
+    from sync_jobs.resolve import ResolveRefused
+
+    await sandbox.run()
+    (conflict,) = [
+        c
+        for c in await _open_conflicts(sandbox, "territory_disagreement")
+        if c.field == sandbox.field("discount_percent")
+    ]
+    with pytest.raises(ResolveRefused, match="changed since you looked"):
+        await resolve(
+            sandbox.engine.store,
+            conflict.id,
+            "territory=West",
+            by="lead",
+            now=sandbox.engine.clock(),
+            expect_version=conflict.version - 1,
+        )
+    with pytest.raises(ResolveRefused, match="not part of this conflict"):
+        await resolve(
+            sandbox.engine.store,
+            conflict.id,
+            "territory=APAC",
+            by="lead",
+            now=sandbox.engine.clock(),
+        )
+    await resolve(
+        sandbox.engine.store, conflict.id, "territory=West", by="lead", now=sandbox.engine.clock()
+    )
+    with pytest.raises(ResolveRefused, match="is resolved, not open"):
+        await resolve(
+            sandbox.engine.store,
+            conflict.id,
+            "territory=EMEA",
+            by="lead",
+            now=sandbox.engine.clock(),
+        )
+
+
+async def test_an_unmatched_deal_can_be_linked_by_hand(sandbox: Sandbox) -> None:
+    await sandbox.run()
+    (conflict,) = await _open_conflicts(sandbox, "ambiguous")
+    target = conflict.details["candidates"][0]
+    await resolve(
+        sandbox.engine.store, conflict.id, f"value={target}", by="lead", now=sandbox.engine.clock()
+    )
+    await sandbox.run("west")
+    kind, _, record_id = target.partition(":")
+    (record,) = await sandbox.desk.read([RecordRef(kind=kind, id=record_id)])
+    assert "Salesforce 0065g00000WEST04" in str(record.fields.get(sandbox.note_field))
