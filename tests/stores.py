@@ -33,8 +33,9 @@ def fresh_postgres() -> Iterator[str]:
     import psycopg
 
     if not postgres_available():
-        pytest.skip("PostgreSQL is not reachable on 127.0.0.1:5432 (database 'test'); "
-                    "CI provides it")
+        pytest.skip(
+            "PostgreSQL is not reachable on 127.0.0.1:5432 (database 'test'); CI provides it"
+        )
     name = f"dealbridge_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -33,18 +33,26 @@ class Sleeps:
 
 def client(sleeps: Sleeps, **kw: object) -> VendorClient:
     gate = VendorGate(sleep=sleeps, clock=sleeps.clock)
-    return VendorClient(connector="acme", base_url=BASE, gate=gate, sleep=sleeps,
-                        retry=RetryPolicy(attempts=4, backoff_min=0.01, backoff_max=0.02),
-                        **kw)  # type: ignore[arg-type]
+    return VendorClient(
+        connector="acme",
+        base_url=BASE,
+        gate=gate,
+        sleep=sleeps,
+        retry=RetryPolicy(attempts=4, backoff_min=0.01, backoff_max=0.02),
+        **kw,
+    )  # type: ignore[arg-type]
 
 
-async def test_429_waits_the_retry_after_seconds_then_succeeds(respx_mock: respx.MockRouter
-                                                               ) -> None:
+async def test_429_waits_the_retry_after_seconds_then_succeeds(
+    respx_mock: respx.MockRouter,
+) -> None:
     sleeps = Sleeps()
-    route = respx_mock.get(f"{BASE}/items").mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "7"}, text="slow down"),
-        httpx.Response(200, json={"ok": True}),
-    ])
+    route = respx_mock.get(f"{BASE}/items").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}, text="slow down"),
+            httpx.Response(200, json={"ok": True}),
+        ]
+    )
     vc = client(sleeps)
     response = await vc.request("GET", "/items", operation="list")
     assert response.json() == {"ok": True}
@@ -54,10 +62,10 @@ async def test_429_waits_the_retry_after_seconds_then_succeeds(respx_mock: respx
     assert vc.stats.retries == 1
 
 
-async def test_server_errors_are_retried_for_idempotent_calls(respx_mock: respx.MockRouter
-                                                              ) -> None:
-    route = respx_mock.put(f"{BASE}/x").mock(side_effect=[httpx.Response(503),
-                                                          httpx.Response(200, json={})])
+async def test_server_errors_are_retried_for_idempotent_calls(respx_mock: respx.MockRouter) -> None:
+    route = respx_mock.put(f"{BASE}/x").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json={})]
+    )
     await client(Sleeps()).request("PUT", "/x", operation="update", json={})
     assert route.call_count == 2
 
@@ -72,8 +80,9 @@ async def test_a_post_that_reached_the_vendor_is_not_blindly_retried(
 
 
 async def test_a_post_that_never_connected_is_retried(respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.post(f"{BASE}/jobs").mock(side_effect=[httpx.ConnectError("refused"),
-                                                              httpx.Response(201, json={})])
+    route = respx_mock.post(f"{BASE}/jobs").mock(
+        side_effect=[httpx.ConnectError("refused"), httpx.Response(201, json={})]
+    )
     await client(Sleeps()).request("POST", "/jobs", operation="create", json={})
     assert route.call_count == 2
 
@@ -91,8 +100,10 @@ async def test_timeouts_become_transient_errors(respx_mock: respx.MockRouter) ->
         await client(Sleeps()).request("GET", "/x", operation="read")
 
 
-@pytest.mark.parametrize(("status", "error"), [(401, AuthError), (403, AuthError),
-                                               (400, PermanentError), (404, PermanentError)])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(401, AuthError), (403, AuthError), (400, PermanentError), (404, PermanentError)],
+)
 async def test_client_errors_are_permanent_and_not_retried(
     respx_mock: respx.MockRouter, status: int, error: type[Exception]
 ) -> None:
@@ -103,8 +114,11 @@ async def test_client_errors_are_permanent_and_not_retried(
 
 
 async def test_a_vendor_classifier_takes_precedence(respx_mock: respx.MockRouter) -> None:
-    respx_mock.get(f"{BASE}/x").mock(return_value=httpx.Response(
-        403, json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "limit"}]))
+    respx_mock.get(f"{BASE}/x").mock(
+        return_value=httpx.Response(
+            403, json=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "limit"}]
+        )
+    )
 
     def classify(response: httpx.Response) -> RateLimited | None:
         if response.status_code == 403 and "REQUEST_LIMIT" in response.text:
@@ -117,8 +131,7 @@ async def test_a_vendor_classifier_takes_precedence(respx_mock: respx.MockRouter
 
 async def test_secrets_never_reach_logs_or_errors(respx_mock: respx.MockRouter) -> None:
     secret = "tok-very-secret-123"
-    respx_mock.get(f"{BASE}/x").mock(return_value=httpx.Response(
-        400, text=f"bad token {secret}"))
+    respx_mock.get(f"{BASE}/x").mock(return_value=httpx.Response(400, text=f"bad token {secret}"))
     vc = client(Sleeps(), auth=StaticHeaderAuth.bearer(secret))
     with capture_logs() as logs, pytest.raises(PermanentError) as caught:
         await vc.request("GET", "/x", operation="read")
@@ -136,10 +149,12 @@ async def test_token_auth_refreshes_once_on_401(respx_mock: respx.MockRouter) ->
             return f"access-{self.issued}"
 
     provider = Provider()
-    route = respx_mock.get(f"{BASE}/x").mock(side_effect=[
-        httpx.Response(401, json=[{"errorCode": "INVALID_SESSION_ID"}]),
-        httpx.Response(200, json={}),
-    ])
+    route = respx_mock.get(f"{BASE}/x").mock(
+        side_effect=[
+            httpx.Response(401, json=[{"errorCode": "INVALID_SESSION_ID"}]),
+            httpx.Response(200, json={}),
+        ]
+    )
     await client(Sleeps(), auth=TokenAuth(provider)).request("GET", "/x", operation="read")
     assert provider.issued == 2
     assert route.calls[1].request.headers["Authorization"] == "Bearer access-2"
