@@ -8,7 +8,6 @@ settings are checked exactly like a built-in's. Relative paths are relative to c
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,19 +19,10 @@ from connectors.errors import ConfigError, ConfigProblem
 from connectors.registry import UnknownConnectorKind, get_spec
 from connectors.settings import ConnectorConfig
 from sync_jobs.alerts.routing import AlertsConfig
+from sync_jobs.durations import parse_duration
 from sync_jobs.yamlio import line_of, load_yaml, parse_yaml, problems_from_validation
 
 T = TypeVar("T", bound=Frozen)
-_DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    """``"90s"``, ``"5m"``, ``"2h"``, ``"1d"`` -> seconds."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"{text!r} is not a duration; write e.g. 30s, 5m, 2h or 1d")
-    return int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 
 class Schedule(Frozen):

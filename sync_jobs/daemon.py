@@ -33,9 +33,9 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 from connectors.errors import ConfigError
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import Dispatcher, enqueue
-from sync_jobs.config import parse_duration
 from sync_jobs.connections import Connections
 from sync_jobs.context import Engine, utcnow
+from sync_jobs.durations import parse_duration
 from sync_jobs.health import health_app
 from sync_jobs.metrics import HttpCounters, Metrics
 from sync_jobs.reload import Candidate, fingerprint, load_candidate, watched_files

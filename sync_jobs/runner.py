@@ -28,7 +28,7 @@ from connectors.redact import redact
 from sync_jobs import stage1, stage2
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import enqueue
-from sync_jobs.config import AppConfig, parse_duration
+from sync_jobs.config import AppConfig
 from sync_jobs.connections import Connections
 from sync_jobs.context import (
     Checkpoint,
@@ -38,6 +38,7 @@ from sync_jobs.context import (
     RunInterrupted,
     RunState,
 )
+from sync_jobs.durations import parse_duration
 from sync_jobs.mapping import Mapping, load_mapping_spec
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
 from sync_jobs.store.leases import Grant, LeaseLost, acquire, holder_of, release

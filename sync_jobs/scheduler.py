@@ -14,7 +14,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from sync_jobs.config import Schedule, parse_duration
+from sync_jobs.config import Schedule
+from sync_jobs.durations import parse_duration
 
 Tick = Callable[[], Awaitable[None]]
 MISFIRE_GRACE_SECONDS = 300

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
 from connectors.errors import ConnectorError, PermanentError
 from sync_jobs.alerts.outbox import notify
-from sync_jobs.config import parse_duration
 from sync_jobs.context import CustomerPreview, JobRun
+from sync_jobs.durations import parse_duration
 from sync_jobs.mapping import NoteRule
 from sync_jobs.model import DealTerms
 from sync_jobs.notes import template_location

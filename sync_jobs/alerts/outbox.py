@@ -16,7 +16,7 @@ import inspect
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +27,7 @@ from tenacity import RetryCallState, wait_random_exponential
 from sync_jobs.alerts.base import Alert, Channel, DeliveryError, Phase
 from sync_jobs.alerts.content import conflict_alert
 from sync_jobs.alerts.routing import AlertsConfig, route
+from sync_jobs.durations import parse_duration
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import write_tx
 from sync_jobs.store.sql import insert_ignore
@@ -48,13 +49,23 @@ async def enqueue(conn: AsyncConnection, alert: Alert, config: AlertsConfig, now
             "payload": _payload(dataclasses.replace(alert, recipients=recipients)),
             "status": "pending",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": _digest_time(config, channel, now),
             "created_at": now,
         }
         for channel, recipients in targets.items()
     ]
     await insert_ignore(conn, OUT, rows, ["alert_key", "channel"])
     return len(rows)
+
+
+def _digest_time(config: AlertsConfig, channel: str, now: datetime) -> datetime:
+    """Digest channels collect alerts until the end of the current interval."""
+    every = config.digests.get(channel)
+    if every is None:
+        return now
+    seconds = parse_duration(every)
+    start = int(now.timestamp()) // seconds * seconds
+    return datetime.fromtimestamp(start + seconds, tz=UTC)
 
 
 async def notify(
@@ -119,11 +130,36 @@ class Dispatcher:
         self._clock = clock
 
     async def deliver_due(self, limit: int = 50) -> DispatchReport:
-        """Claim and send up to ``limit`` due alerts."""
+        """Claim and send up to ``limit`` due alerts (digest channels: one summary each)."""
         report = DispatchReport()
+        digests: dict[str, list[Any]] = {}
         for row in await self._claim(limit):
-            await self._deliver(row, report)
+            if row.channel in self._config.digests:
+                digests.setdefault(row.channel, []).append(row)
+            else:
+                await self._deliver(row, report)
+        for rows in digests.values():
+            await self._deliver_digest(rows, report)
         return report
+
+    async def _deliver_digest(self, rows: list[Any], report: DispatchReport) -> None:
+        """Send many alerts as one summary; they share its outcome."""
+        channel = self._channels.get(rows[0].channel)
+        alerts = [alert_from_payload(r.payload) for r in rows]
+        summary = digest_alert(rows[0].channel, alerts, self._config.digests[rows[0].channel])
+        try:
+            if channel is None:
+                raise DeliveryError(
+                    f"channel {rows[0].channel!r} is not configured", permanent=True
+                )
+            delivery = await channel.send(summary)
+        except DeliveryError as exc:
+            for row in rows:
+                await self._failed(row, exc, report)
+            return
+        for row in rows:
+            await self._finish(row, "sent", reference=delivery.reference)
+        report.sent += len(rows)
 
     async def _claim(self, limit: int) -> list[Any]:
         now, token = self._clock(), uuid.uuid4().hex
@@ -240,6 +276,22 @@ async def _send(channel: Channel, alert: Alert, reference: str | None) -> Any:
     if reference is not None and "reference" in inspect.signature(channel.send).parameters:
         return await channel.send(alert, reference=reference)  # type: ignore[call-arg]
     return await channel.send(alert)
+
+
+def digest_alert(channel: str, alerts: Sequence[Alert], every: str) -> Alert:
+    """One message listing what happened in the interval, worst first."""
+    order = {"critical": 0, "warning": 1, "info": 2}
+    ranked = sorted(alerts, key=lambda a: (order.get(a.severity, 3), a.title))
+    worst = ranked[0].severity if ranked else "info"
+    return Alert(
+        key=f"digest:{channel}:{ranked[0].key if ranked else ''}:{len(alerts)}",
+        kind="digest",
+        severity=worst,
+        title=f"dealbridge: {len(alerts)} alert(s) in the last {every}",
+        summary="; ".join(a.title for a in ranked[:20]) + (" ..." if len(ranked) > 20 else ""),
+        action="dealbridge conflicts list --open, then dealbridge conflicts show ID",
+        facts=tuple((a.title[:80], a.action[:120]) for a in ranked[:20]),
+    )
 
 
 async def retry_now(store: AsyncEngine, outbox_id: int, now: datetime) -> bool:

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from connectors.base import Frozen
 from sync_jobs.alerts.base import Alert, Severity
 from sync_jobs.alerts.channels import ChannelConfig
+from sync_jobs.durations import parse_duration
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 _ENV = SandboxedEnvironment(undefined=StrictUndefined)
@@ -49,6 +50,10 @@ class AlertsConfig(Frozen):
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     routes: tuple[Route, ...] = ()
     repeat_failures_every: str = "1h"
+    digests: dict[str, str] = Field(
+        default_factory=dict,
+        description="channel -> interval (e.g. 1h): that channel gets one summary per interval",
+    )
     max_attempts: int = Field(8, ge=1)
 
     @model_validator(mode="after")
@@ -65,6 +70,11 @@ class AlertsConfig(Frozen):
                     _ENV.from_string(template)
                 except TemplateError as exc:
                     raise ValueError(f"routes[{i}] recipient {template!r}: {exc}") from None
+        unknown = [c for c in self.digests if c not in self.channels]
+        if unknown:
+            raise ValueError(f"digests name unknown channel(s) {', '.join(unknown)}")
+        for every in self.digests.values():
+            parse_duration(every)
         return self
 
 

@@ -173,3 +173,16 @@ async def test_resolving_a_conflict_sends_a_closing_message(box: Box) -> None:
     closing = [a for a in box.receiver.received if a["phase"] == "closed"]
     assert len(closing) == 1
     assert closing[0]["thread"] == f"conflict:{conflict.id}"
+
+
+async def test_a_digest_channel_gets_one_summary_per_interval(box: Box) -> None:
+    alerts = box.engine.config.alerts.model_copy(update={"digests": {"hook": "1h"}})
+    box.engine.config = box.engine.config.model_copy(update={"alerts": alerts})
+    await box.run()
+    queued = len(await box.outbox())
+    assert (await box.dispatcher().deliver_due()).sent == 0, "held until the hour ends"
+    report = await box.dispatcher(later=timedelta(hours=1)).deliver_due()
+    assert report.sent == queued
+    (digest,) = box.receiver.received
+    assert digest["kind"] == "digest"
+    assert f"{queued} alert(s)" in digest["title"]
