@@ -46,8 +46,9 @@ def _salesforce_env(module: Any) -> dict[str, str]:
     }
 
 
-def _zendesk(module: Any, _fast: bool) -> Any:
-    return module.ZendeskSimulator().seed_demo()
+def _zendesk(module: Any, fast: bool) -> Any:
+    limits = {"incremental_per_minute": 6_000, "job_delay": 0.0} if fast else {}
+    return module.ZendeskSimulator(**limits).seed_demo()
 
 
 def _zendesk_env(module: Any) -> dict[str, str]:
@@ -103,6 +104,7 @@ class SandboxWorld:
 
 FAST_SETTINGS: dict[str, dict[str, Any]] = {
     "freshdesk": {"requests_per_minute": 60_000, "contact_list_per_minute": 60_000},
+    "zendesk": {"incremental_per_minute": 6_000, "job_poll_initial": 0.01},
 }
 """Connector settings that lift the vendors' budgets, for tests (the simulators match)."""
 

@@ -1,0 +1,57 @@
+"""Zendesk Support target (``kind: zendesk``): deal terms onto organizations and end-users.
+
+Calls, per job run (N = records, P = ``per_page``, default 1000; B = 100):
+
+==========================================================  ===================================
+``GET /api/v2/incremental/organizations.json?start_time=``   identity: changed orgs / P (>= 1)
+``GET /api/v2/incremental/users/cursor.json?cursor=``        identity: changed users / P (>= 1)
+``GET /api/v2/{organizations|users}/show_many.json?ids=``    ``read``: N / 100
+``PUT /api/v2/{organizations|users}/update_many.json``       ``write``: N / B jobs
+``GET /api/v2/job_statuses/{id}.json``                       ``write``: a few polls per job
+``GET /api/v2/{organizations|users}/show_many.json?ids=``    ``write`` read-back: N / 100
+``PUT /api/v2/{organizations|users}/{id}.json``              only after a bulk 403: N
+``GET /api/v2/organization_fields.json``, ``user_fields``    ``field_catalog``: 2 (+ pages)
+``GET /api/v2/users/me.json``                                ``check``: 1
+==========================================================  ===================================
+
+Vendor facts behind the choices (shared/vendor-apis/service-apis.md section 1, citing
+developer.zendesk.com): Basic auth ``{email}/token:{api_token}``; custom fields keyed by
+field ``key``, dropdowns written with the option ``value``; ``show_many`` and
+``update_many`` take 100; ``update_many`` answers a ``job_status``; at most 30 jobs queued
+or running (``TooManyJobs``, header ``zendesk-ratelimit-inflight-jobs``); job statuses expire
+within an hour [3p: Zendesk community]; bulk user imports may be disabled (403); Update User
+5/min per user and ~1/s per account, Update Organization 5/min per organization; account
+budgets 200-2500/min by plan, incremental exports 10/min; 429 + ``Retry-After`` seconds,
+bodies sometimes plain text; ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` and
+``ratelimit-*`` headers; incremental ``start_time`` at least a minute in the past.
+
+Field paths written: ``notes``, ``details``, ``organization_fields.<key>`` (organizations),
+``user_fields.<key>`` (users). ``RecordRef.kind`` is ``organization`` or ``user``.
+
+Zendesk documents no length limit for ``notes``/``details`` [gap]; ``note_max_length``
+(default 30,000 characters) stays below a 64 KiB text column even for 2-byte characters
+[assumption, unconfirmed].
+"""
+
+from __future__ import annotations
+
+from connectors.registry import ConnectorSpec
+from connectors.service.zendesk.config import ZendeskConfig
+from connectors.service.zendesk.target import ZendeskTarget
+from connectors.settings import ConnectorOptions
+
+
+def create(name: str, config: ZendeskConfig, options: ConnectorOptions) -> ZendeskTarget:
+    """Build a Zendesk target from its validated config."""
+    return ZendeskTarget(name, config, options)
+
+
+CONNECTOR = ConnectorSpec(
+    kind="zendesk",
+    role="target",
+    config_model=ZendeskConfig,
+    factory=create,
+    simulator="sandbox.zendesk:demo_app",
+)
+
+__all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]

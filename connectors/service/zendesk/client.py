@@ -1,0 +1,163 @@
+"""The Zendesk Support API calls dealbridge makes, on top of the shared ``VendorClient``.
+
+Auth is HTTP Basic with ``{email}/token`` as user name and the API token as password
+(developer.zendesk.com Users API code samples). Every call goes through the account gate;
+incremental exports also wait for their own 10-a-minute budget.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from connectors.auth import StaticHeaderAuth
+from connectors.errors import PermanentError
+from connectors.http import VendorClient
+from connectors.redact import register_secret
+from connectors.service.zendesk.config import ZendeskConfig
+from connectors.service.zendesk.errors import classify, read_limits
+from connectors.service.zendesk.pacing import Pacing
+from connectors.service.zendesk.payloads import PLURAL
+from connectors.settings import ConnectorOptions
+
+SHOW_MANY_MAX = 100
+"""``show_many?ids=`` takes up to 100 ids [doc: Users API "Show Many Users"]."""
+
+
+class ZendeskApi:
+    """Typed access to the handful of endpoints the target uses."""
+
+    def __init__(
+        self, name: str, config: ZendeskConfig, options: ConnectorOptions, pacing: Pacing
+    ) -> None:
+        token = config.api_token.get_secret_value()
+        register_secret(token)
+        self.pacing = pacing
+        self.http = VendorClient(
+            connector=name,
+            base_url=config.base_url,
+            auth=StaticHeaderAuth.basic(f"{config.email}/token", token),
+            classify=classify,
+            read_limits=read_limits,
+            gate=pacing.gate,
+            transport=options.transport,
+            timeout=config.timeout,
+            headers={"Accept": "application/json"},
+            sleep=pacing.retry_sleep,
+        )
+
+    async def incremental(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One page of an incremental export (organizations: time-based; users: cursor)."""
+        path = (
+            "/api/v2/incremental/users/cursor.json"
+            if kind == "user"
+            else "/api/v2/incremental/organizations.json"
+        )
+        await self.pacing.take(self.pacing.incremental)
+        return await self._object("GET", path, f"export_{PLURAL[kind]}", params=params)
+
+    async def show_many(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """``GET /api/v2/{plural}/show_many.json?ids=1,2`` (at most 100 ids); missing ids vanish."""
+        plural = PLURAL[kind]
+        body = await self._object(
+            "GET",
+            f"/api/v2/{plural}/show_many.json",
+            f"read_{plural}",
+            params={"ids": ",".join(ids)},
+        )
+        rows = body.get(plural)
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+    async def update_many(
+        self, kind: str, rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[dict[str, Any], httpx.Response]:
+        """``PUT /api/v2/{plural}/update_many.json``: the queued ``job_status`` and response."""
+        plural = PLURAL[kind]
+        operation = f"update_many_{plural}"
+        response = await self.http.request(
+            "PUT",
+            f"/api/v2/{plural}/update_many.json",
+            operation=operation,
+            json={plural: [dict(r) for r in rows]},
+        )
+        return self._job(self.http.decode(response, operation), operation), response
+
+    async def job_status(self, job_id: str) -> dict[str, Any]:
+        """``GET /api/v2/job_statuses/{id}.json`` (404 once the job expired, ~1 hour)."""
+        operation = "job_status"
+        body = await self._object("GET", f"/api/v2/job_statuses/{job_id}.json", operation)
+        return self._job(body, operation)
+
+    async def update_one(self, kind: str, record: str, row: Mapping[str, Any]) -> dict[str, Any]:
+        """``PUT /api/v2/{plural}/{id}.json`` (bulk fallback); answers the stored record."""
+        plural = PLURAL[kind]
+        body = {k: v for k, v in row.items() if k != "id"}
+        answer = await self._object(
+            "PUT", f"/api/v2/{plural}/{record}.json", f"update_{kind}", json={kind: body}
+        )
+        stored = answer.get(kind)
+        return stored if isinstance(stored, dict) else {}
+
+    async def field_definitions(self, kind: str) -> list[dict[str, Any]]:
+        """Every ``/api/v2/{kind}_fields.json`` page, following ``next_page``."""
+        collection = f"{kind}_fields"
+        url: str | None = f"/api/v2/{collection}.json"
+        found: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        while url and url not in seen:
+            seen.add(url)
+            body = await self._object("GET", url, collection)
+            rows = body.get(collection)
+            found += [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+            following = body.get("next_page")
+            url = following if isinstance(following, str) and following else None
+        return found
+
+    async def ping(self) -> None:
+        """The cheapest call that proves email, token and base URL: who am I."""
+        body = await self._object("GET", "/api/v2/users/me.json", "check")
+        user = body.get("user")
+        if not isinstance(user, dict) or user.get("id") is None:
+            raise PermanentError(
+                "Zendesk answered as an anonymous user: the email or token was not accepted",
+                who_acts="admin",
+                connector=self.http.connector,
+                operation="check",
+            )
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self.http.aclose()
+
+    async def _object(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        response = await self.http.request(
+            method, url, operation=operation, params=params, json=json
+        )
+        body = self.http.decode(response, operation)
+        if not isinstance(body, dict):
+            raise PermanentError(
+                f"Zendesk answered {type(body).__name__} where an object was expected",
+                connector=self.http.connector,
+                operation=operation,
+            )
+        return body
+
+    def _job(self, body: Any, operation: str) -> dict[str, Any]:
+        job = body.get("job_status") if isinstance(body, dict) else None
+        if not isinstance(job, dict) or job.get("id") is None:
+            raise PermanentError(
+                "Zendesk answered without a job_status",
+                connector=self.http.connector,
+                operation=operation,
+            )
+        return job

@@ -1,0 +1,66 @@
+"""What an admin writes under ``connectors.<name>`` for a Zendesk Support target.
+
+Defaults follow Zendesk's documented limits (developer.zendesk.com "Rate limits", via
+shared/vendor-apis/service-apis.md section 1): 700 requests a minute (Enterprise), incremental
+exports 10 a minute, 100 records per ``update_many`` job, at most 30 jobs queued or running.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from connectors.settings import ConnectorConfig, Secret
+
+ZendeskKind = Literal["organization", "user"]
+
+
+class ZendeskConfig(ConnectorConfig):
+    """A Zendesk Support account (``https://<subdomain>.zendesk.com``), API token auth."""
+
+    kind: Literal["zendesk"]
+    email: str = Field(
+        min_length=3, description="Email of the agent the API token belongs to (Basic user)"
+    )
+    api_token: Secret = Field(description="Zendesk API token (${ENV_VAR} or file:/path)")
+    record_kinds: tuple[ZendeskKind, ...] = Field(
+        ("organization", "user"), min_length=1, description="Which records deals attach to"
+    )
+    plan_rpm: int = Field(
+        700,
+        ge=10,
+        description="Account requests per minute: Team 200, Growth/Professional 400, "
+        "Enterprise 700, Enterprise Plus or High Volume add-on 2500",
+    )
+    incremental_per_minute: int = Field(
+        10, ge=1, description="Incremental export budget (10/min; 30 with High Volume)"
+    )
+    per_page: int = Field(1000, ge=1, le=1000, description="Incremental export page size")
+    write_batch_size: int = Field(100, ge=1, le=100, description="Records per update_many job")
+    max_jobs_in_flight: int = Field(
+        10, ge=1, le=30, description="Bulk jobs queued or running at once (Zendesk allows 30)"
+    )
+    job_poll_initial: float = Field(0.25, gt=0, description="First job-status poll delay (s)")
+    job_poll_max: float = Field(10.0, gt=0, description="Longest pause between polls (s)")
+    job_timeout: float = Field(900.0, gt=0, description="Give up waiting on one job after (s)")
+    single_user_updates_per_second: float = Field(
+        1.0, gt=0, description="Fallback PUT /users/{id} pace (Zendesk: about 1/s per account)"
+    )
+    note_max_length: int = Field(
+        30_000, ge=200, description="Longest notes/details text dealbridge writes"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _account_root(cls, value: str) -> str:
+        """Accept ``https://acme.zendesk.com`` with or without a trailing ``/api/v2``."""
+        root = value.strip().rstrip("/").removesuffix("/api/v2")
+        if not root.startswith(("https://", "http://")):
+            raise ValueError("base_url must start with https:// (e.g. https://acme.zendesk.com)")
+        return root
+
+    @property
+    def steady_rate(self) -> float:
+        """Requests per second for the account budget."""
+        return self.rate_per_second or self.plan_rpm / 60.0

@@ -1,0 +1,82 @@
+"""Request budgets: the account's per-minute limit, incremental exports (10/min), single-user
+updates (about 1/s per account), and the cap on bulk jobs queued or running (30).
+
+Numbers from developer.zendesk.com "Rate limits" (shared/vendor-apis section 1).
+
+``ConnectorOptions.sleep`` is the test seam: when given, time is virtual (real monotonic time
+plus everything slept through it), so a 60-second Retry-After or a job poll costs a test
+nothing while the gates still see the time pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from connectors.ratelimit import Sleep, VendorGate
+from connectors.service.zendesk.config import ZendeskConfig
+
+
+class VirtualClock:
+    """Monotonic time advanced by every sleep taken through it (for fake sleeps in tests)."""
+
+    def __init__(self, sleep: Sleep) -> None:
+        self._sleep = sleep
+        self._slept = 0.0
+
+    def now(self) -> float:
+        """Seconds on the monotonic clock plus the time slept so far."""
+        return time.monotonic() + self._slept
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep through the injected sleeper and move the clock on."""
+        self._slept += max(0.0, seconds)
+        await self._sleep(seconds)
+
+
+@dataclass(frozen=True)
+class Pacing:
+    """The gates, the job slots and the sleeper one connector instance uses."""
+
+    gate: VendorGate
+    incremental: VendorGate
+    single_users: VendorGate
+    jobs: asyncio.Semaphore
+    clock: Callable[[], float]
+    sleep: Sleep
+    retry_sleep: Sleep | None
+    """What the HTTP client's retries sleep with (None: tenacity's own asyncio sleep)."""
+
+    async def take(self, gate: VendorGate) -> None:
+        """Wait for a slot in a secondary budget (the main gate is taken per request)."""
+        await gate.acquire()
+        gate.release()
+
+
+def build_pacing(config: ZendeskConfig, sleep: Sleep | None) -> Pacing:
+    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
+    clock: Callable[[], float] = time.monotonic
+    sleeper: Sleep = asyncio.sleep
+    retry_sleep: Sleep | None = None
+    if sleep is not None:
+        virtual = VirtualClock(sleep)
+        clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
+
+    def gate(rate: float, burst: int = 1, in_flight: int = 1) -> VendorGate:
+        return VendorGate(
+            rate_per_second=rate, burst=burst, max_in_flight=in_flight, clock=clock, sleep=sleeper
+        )
+
+    per_minute = config.incremental_per_minute
+    return Pacing(
+        gate=gate(config.steady_rate, in_flight=config.max_in_flight),
+        # Zendesk counts incremental exports per minute, so a minute's worth may go at once.
+        incremental=gate(per_minute / 60.0, burst=per_minute),
+        single_users=gate(config.single_user_updates_per_second),
+        jobs=asyncio.Semaphore(config.max_jobs_in_flight),
+        clock=clock,
+        sleep=sleeper,
+        retry_sleep=retry_sleep,
+    )

@@ -1,0 +1,161 @@
+"""Zendesk JSON <-> dealbridge records: identity, writable field values, update rows.
+
+Field paths (what mappings write), per record kind:
+
+* ``notes`` and ``details``: built-in free-text fields on organizations and users, shown to
+  agents on the profile sidebar and updatable in place;
+* ``organization_fields.<key>`` / ``user_fields.<key>``: custom fields keyed by the field
+  ``key`` that ``/api/v2/organization_fields`` and ``/api/v2/user_fields`` report.
+
+Payloads are read defensively: ids may arrive as strings, custom field maps may be null,
+timestamps may carry any offset or be missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from connectors.base import CustomerRecord, RecordRef
+
+ORGANIZATION, USER = "organization", "user"
+KINDS = (ORGANIZATION, USER)
+PLURAL = {ORGANIZATION: "organizations", USER: "users"}
+CUSTOM = {ORGANIZATION: "organization_fields", USER: "user_fields"}
+BUILT_INS = ("notes", "details")
+
+
+class UnwritablePath(ValueError):
+    """A change names a field this record kind does not have (reported per record)."""
+
+
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 (``Z`` or offset) or unix seconds -> aware UTC; garbage -> None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def record_id(raw: Mapping[str, Any]) -> str:
+    """Zendesk ids are integers; some payloads send them as strings or floats."""
+    value = raw.get("id")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = _text(value)
+    if text is None:
+        raise ValueError("Zendesk record without an id")
+    return text
+
+
+def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Current values of every writable path, keyed the way mappings write them."""
+    fields: dict[str, Any] = {name: raw.get(name) for name in BUILT_INS}
+    custom = raw.get(CUSTOM[kind])
+    if isinstance(custom, dict):
+        fields.update({f"{CUSTOM[kind]}.{k}": v for k, v in custom.items()})
+    return fields
+
+
+def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
+    """An organization for the identity index: external id, domain names, name."""
+    return CustomerRecord(
+        ref=RecordRef(kind=ORGANIZATION, id=record_id(raw)),
+        name=str(raw.get("name") or ""),
+        external_id=_text(raw.get("external_id")),
+        domains=clean_list(raw.get("domain_names")),
+        fields=writable_values(ORGANIZATION, raw),
+        updated_at=parse_time(raw.get("updated_at")),
+        deleted=raw.get("deleted_at") is not None,
+    )
+
+
+def user_record(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> CustomerRecord:
+    """An end-user: primary email plus email identities; inactive users are deleted."""
+    emails = [raw.get("email")]
+    emails += [
+        i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"
+    ]
+    return CustomerRecord(
+        ref=RecordRef(kind=USER, id=record_id(raw)),
+        name=str(raw.get("name") or ""),
+        external_id=_text(raw.get("external_id")),
+        emails=clean_list(emails),
+        fields=writable_values(USER, raw),
+        updated_at=parse_time(raw.get("updated_at")),
+        deleted=raw.get("active") is False or raw.get("deleted_at") is not None,
+    )
+
+
+def to_record(kind: str, raw: Mapping[str, Any]) -> CustomerRecord:
+    """A record of either kind (read and show_many answers)."""
+    return organization_record(raw) if kind == ORGANIZATION else user_record(raw)
+
+
+def update_row(kind: str, record: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """One ``update_many`` row (``{"id", "notes", "organization_fields": {...}}``)."""
+    row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
+    custom: dict[str, Any] = {}
+    prefix = CUSTOM[kind] + "."
+    for path, value in fields.items():
+        key = path.removeprefix(prefix)
+        if path.startswith(prefix) and key and "." not in key:
+            custom[key] = json_value(value)
+        elif path in BUILT_INS:
+            row[path] = json_value(value)
+        else:
+            writable = f"notes, details, {prefix}<key>"
+            raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
+    if custom:
+        row[CUSTOM[kind]] = custom
+    return row
+
+
+def stored_values(kind: str, stored: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """The written paths' values as Zendesk stored them."""
+    current = writable_values(kind, stored)
+    return {path: current.get(path) for path in paths}
+
+
+def path_of(kind: str, field: str | None, sent: Mapping[str, Any]) -> str | None:
+    """Zendesk names custom fields by bare key; give the path the mapping used."""
+    if field is None:
+        return None
+    for candidate in (f"{CUSTOM[kind]}.{field}", field):
+        if candidate in sent:
+            return candidate
+    return field
+
+
+def json_value(value: Any) -> Any:
+    """Values as Zendesk expects them (dates ``YYYY-MM-DD``, decimals as numbers)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, tuple | set | frozenset):
+        return [json_value(v) for v in value]
+    return value
+
+
+def clean_list(values: Any) -> tuple[str, ...]:
+    """Lower-cased, trimmed, de-duplicated strings (emails, domain names)."""
+    items = values if isinstance(values, list | tuple) else []
+    cleaned = (v.strip().lower() for v in items if isinstance(v, str))
+    return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return text.strip() or None

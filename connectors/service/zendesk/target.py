@@ -1,0 +1,114 @@
+"""``ZendeskTarget``: the ServiceTarget protocol over organizations and end-users.
+
+``read`` batches ids through ``show_many`` (100 a call); ``write`` goes through bulk
+``update_many`` jobs (see ``writer``); the identity index is kept from incremental exports
+(see ``identity``), never by searching once per deal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from connectors.base import (
+    Cursor,
+    CustomerPage,
+    CustomerRecord,
+    FieldInfo,
+    Health,
+    RecordChange,
+    RecordRef,
+    WriteResult,
+)
+from connectors.errors import AuthError, ConnectorError
+from connectors.service.zendesk.catalog import build_catalog
+from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
+from connectors.service.zendesk.config import ZendeskConfig
+from connectors.service.zendesk.identity import IdentityFeed
+from connectors.service.zendesk.pacing import build_pacing
+from connectors.service.zendesk.payloads import KINDS, record_id, to_record
+from connectors.service.zendesk.writer import Writer
+from connectors.settings import ConnectorOptions
+
+
+class ZendeskTarget:
+    """A Zendesk Support account as the contact center's service desk."""
+
+    system = "zendesk"
+
+    def __init__(self, name: str, config: ZendeskConfig, options: ConnectorOptions) -> None:
+        self.name = name
+        self.config = config
+        self.write_batch_size = config.write_batch_size
+        self.text_limit = config.note_max_length
+        self._api = ZendeskApi(name, config, options, build_pacing(config, options.sleep))
+        self._feed = IdentityFeed(self._api, config)
+        self._writer = Writer(self._api, config)
+
+    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        """Organizations then end-users changed since the cursor (incremental exports)."""
+        async for page in self._feed.pages(since):
+            yield page
+
+    async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
+        """Current values via ``show_many`` (100 ids a call); missing records are left out."""
+        found: dict[str, CustomerRecord] = {}
+        for kind in KINDS:
+            ids = list(dict.fromkeys(r.id for r in refs if r.kind == kind))
+            for start in range(0, len(ids), SHOW_MANY_MAX):
+                rows = await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
+                found.update({f"{kind}:{record_id(row)}": to_record(kind, row) for row in rows})
+        return [found[r.key] for r in refs if r.key in found]
+
+    async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """Bulk ``update_many`` jobs, read back; one result per change, in order."""
+        return await self._writer.write(changes)
+
+    async def field_catalog(self) -> list[FieldInfo]:
+        """``notes``, ``details`` and every active custom field of the configured kinds."""
+        kinds = self.config.record_kinds
+        definitions: dict[str, list[dict[str, Any]]] = {
+            kind: await self._api.field_definitions(kind) for kind in kinds
+        }
+        return build_catalog(definitions, kinds, self.text_limit)
+
+    async def check(self) -> Health:
+        """``GET /api/v2/users/me.json``: proves email, token and base URL in one call."""
+        try:
+            await self._api.ping()
+        except AuthError as exc:
+            return Health(ok=False, detail=f"credentials refused: {exc}")
+        except ConnectorError as exc:
+            return Health(ok=False, detail=str(exc))
+        return Health(ok=True, detail="API token accepted", api_usage=self._usage())
+
+    def notices(self) -> list[str]:
+        """Facts an admin should see in ``status``."""
+        facts = [
+            f"writes go through update_many jobs of up to {self.write_batch_size} records, "
+            f"at most {self.config.max_jobs_in_flight} jobs at once",
+            f"identity index from incremental exports, paced at "
+            f"{self.config.incremental_per_minute}/min",
+        ]
+        facts += [
+            f"Zendesk refused bulk updates of {kind}s (403): writing one PUT per record "
+            "instead; ask Zendesk Support to enable bulk updates for this account"
+            for kind in sorted(self._writer.fallback_kinds)
+        ]
+        seen = self._api.pacing.gate.last_signal.limit
+        if seen is not None and seen < self.config.plan_rpm:
+            facts.append(
+                f"account limit is {seen}/min, below plan_rpm={self.config.plan_rpm}: "
+                "lower plan_rpm to avoid 429 responses"
+            )
+        return facts
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._api.aclose()
+
+    def _usage(self) -> str | None:
+        signal = self._api.pacing.gate.last_signal
+        if signal.limit is None or signal.remaining is None:
+            return None
+        return f"{signal.limit - signal.remaining}/{signal.limit} requests used this minute"

@@ -1,0 +1,249 @@
+"""Writing changed fields: ``update_many`` jobs, job-status polling, read-back, bulk fallback.
+
+Per batch of up to 100 records of one kind:
+
+1. ``PUT /api/v2/{organizations|users}/update_many.json`` with ``{"organizations": [{"id",
+   "notes", "organization_fields": {...}}]}``: Zendesk queues a job and answers its
+   ``job_status`` [doc: Users API "Update Many Users"; zenpy cassettes for organizations].
+2. ``GET /api/v2/job_statuses/{id}.json`` with growing pauses until ``status`` is
+   ``completed``, ``failed`` or ``killed``; ``results[]`` hold ``{id, status: Updated|Failed,
+   error, details}`` per record.
+3. ``show_many`` reads the records back, so results carry the values Zendesk stored.
+
+At most ``max_jobs_in_flight`` jobs (Zendesk: 30 queued or running per account) are open at
+once; a ``TooManyJobs`` 429 is waited out by the HTTP client. A job status that has expired
+(404, statuses live about an hour) leaves the outcome unknown: the read-back decides per record.
+
+Some accounts answer 403 on bulk user endpoints (bulk user writes must be enabled by Zendesk).
+Then this kind falls back to ``PUT /api/v2/{plural}/{id}.json`` one record at a time, paced
+for Update User's ~1 request a second per account (Update Organization: 5 a minute per
+organization, which one write per record per batch never reaches); logged once, and
+reported by ``notices()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from connectors.base import RecordChange, WriteResult
+from connectors.errors import ConnectorError, PermanentError, RecordError
+from connectors.service.zendesk.client import ZendeskApi
+from connectors.service.zendesk.config import ZendeskConfig
+from connectors.service.zendesk.errors import endpoint_budget
+from connectors.service.zendesk.payloads import (
+    KINDS,
+    USER,
+    UnwritablePath,
+    json_value,
+    path_of,
+    record_id,
+    stored_values,
+    update_row,
+)
+
+log = structlog.get_logger("dealbridge.zendesk")
+
+DONE = frozenset({"completed", "failed", "killed"})
+Planned = tuple[RecordChange, dict[str, Any]]
+"""A change and the ``update_many`` row that carries it."""
+
+
+class Writer:
+    """Applies ``RecordChange`` batches; remembers which kinds fell back to single PUTs."""
+
+    def __init__(self, api: ZendeskApi, config: ZendeskConfig) -> None:
+        self._api = api
+        self._config = config
+        self.fallback_kinds: set[str] = set()
+
+    async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """One result per change, in order; bad records fail alone, account problems raise."""
+        results: dict[int, WriteResult] = {}
+        groups: dict[str, list[tuple[int, Planned]]] = {kind: [] for kind in KINDS}
+        for index, change in enumerate(changes):
+            planned = self._plan(change)
+            if isinstance(planned, WriteResult):
+                results[index] = planned
+            else:
+                groups[change.ref.kind].append((index, planned))
+        size = self._config.write_batch_size
+        for kind, items in groups.items():
+            for start in range(0, len(items), size):
+                batch = items[start : start + size]
+                outcomes = await self._batch(kind, [planned for _, planned in batch])
+                results.update(zip((i for i, _ in batch), outcomes, strict=True))
+        return [results[i] for i in range(len(changes))]
+
+    def _plan(self, change: RecordChange) -> Planned | WriteResult:
+        ref = change.ref
+        if ref.kind not in KINDS:
+            error = f"unknown Zendesk record kind {ref.kind!r} (use organization or user)"
+            return WriteResult(ref=ref, ok=False, error=error)
+        try:
+            return change, update_row(ref.kind, ref.id, change.fields)
+        except UnwritablePath as exc:
+            return WriteResult(ref=ref, ok=False, error=str(exc))
+
+    async def _batch(self, kind: str, batch: list[Planned]) -> list[WriteResult]:
+        if kind in self.fallback_kinds:
+            return await self._singly(kind, batch)
+        try:
+            job = await self._run_job(kind, [row for _, row in batch])
+        except ConnectorError as exc:
+            if exc.status != 403 or exc.operation.startswith("job_status"):
+                raise
+            self._fall_back(kind, exc)
+            return await self._singly(kind, batch)
+        return await self._outcomes(kind, batch, job)
+
+    async def _run_job(self, kind: str, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Submit and wait; None when the job status expired before it finished."""
+        pacing = self._api.pacing
+        async with pacing.jobs:
+            job, response = await self._api.update_many(kind, rows)
+            budget = endpoint_budget(response, "inflight-jobs")
+            if budget is not None and budget[1] <= 0:
+                pacing.gate.block_for(budget[2] or 1.0)  # the next submit waits for room
+            return await self._wait(job)
+
+    async def _wait(self, job: dict[str, Any]) -> dict[str, Any] | None:
+        pacing, pause = self._api.pacing, self._config.job_poll_initial
+        deadline = pacing.clock() + self._config.job_timeout
+        while str(job.get("status")) not in DONE:
+            if pacing.clock() >= deadline:
+                raise PermanentError(
+                    f"Zendesk job {job.get('id')} still {job.get('status')} after "
+                    f"{self._config.job_timeout:.0f}s",
+                    operation="job_status",
+                )
+            await pacing.sleep(pause)
+            pause = min(pause * 2, self._config.job_poll_max)
+            try:
+                job = await self._api.job_status(str(job["id"]))
+            except RecordError as exc:
+                if exc.status != 404:
+                    raise
+                log.warning("zendesk_job_status_expired", job=job.get("id"))
+                return None
+        return job
+
+    async def _outcomes(
+        self, kind: str, batch: list[Planned], job: dict[str, Any] | None
+    ) -> list[WriteResult]:
+        verdicts = _job_results(job)
+        stored = await self._read_back(kind, [change.ref.id for change, _ in batch])
+        results = []
+        for index, (change, _row) in enumerate(batch):
+            verdict = verdicts.get(change.ref.id) or verdicts.get(f"#{index}")
+            results.append(_result(change, verdict, stored.get(change.ref.id), job))
+        return results
+
+    async def _read_back(self, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+        rows = await self._api.show_many(kind, ids)
+        return {record_id(row): row for row in rows}
+
+    async def _singly(self, kind: str, batch: list[Planned]) -> list[WriteResult]:
+        results = []
+        for change, row in batch:  # one at a time: Update User allows ~1/s per account
+            if kind == USER:
+                await self._api.pacing.take(self._api.pacing.single_users)
+            try:
+                stored = await self._api.update_one(kind, change.ref.id, row)
+            except RecordError as exc:
+                results.append(_rejected(change, exc.message, exc.field, exc.status))
+                continue
+            fields = stored_values(kind, stored, change.fields)
+            results.append(WriteResult(ref=change.ref, ok=True, fields=fields))
+        return results
+
+    def _fall_back(self, kind: str, exc: ConnectorError) -> None:
+        self.fallback_kinds.add(kind)
+        log.warning(
+            "zendesk_bulk_update_refused",
+            kind=kind,
+            error=str(exc),
+            fallback=f"PUT /api/v2/{kind}s/{{id}}.json one record at a time",
+        )
+
+
+def _job_results(job: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """Per-record results by record id (or ``#index`` when Zendesk gave only an index)."""
+    if job is None or not isinstance(job.get("results"), list):
+        return {}
+    found: dict[str, dict[str, Any]] = {}
+    for item in job["results"]:
+        if not isinstance(item, dict):
+            continue
+        if item.get("id") is not None:
+            found[str(item["id"]).removesuffix(".0")] = item
+        elif item.get("index") is not None:
+            found[f"#{item['index']}"] = item
+    return found
+
+
+def _result(
+    change: RecordChange,
+    verdict: dict[str, Any] | None,
+    stored: dict[str, Any] | None,
+    job: dict[str, Any] | None,
+) -> WriteResult:
+    ref = change.ref
+    if stored is None:
+        return _rejected(change, f"{ref.kind} {ref.id} not found in Zendesk", None, 404)
+    if verdict is not None and _failed(verdict):
+        message = str(verdict.get("details") or verdict.get("error") or "update failed")
+        code = verdict.get("error")
+        text = f"{message} ({code})" if code and code not in message else message
+        return _rejected(change, text, _named_field(ref.kind, message, change.fields), None)
+    fields = stored_values(ref.kind, stored, change.fields)
+    if verdict is None and not _matches(fields, change.fields):
+        state = "expired" if job is None else str(job.get("status"))
+        error = f"Zendesk job {state} without a result for this record, and it does not hold "
+        return WriteResult(ref=ref, ok=False, error=error + "the written values", fields=fields)
+    return WriteResult(ref=ref, ok=True, fields=fields)
+
+
+def _failed(verdict: dict[str, Any]) -> bool:
+    status = str(verdict.get("status") or "").lower()
+    return status == "failed" or verdict.get("success") is False or bool(verdict.get("error"))
+
+
+def _matches(stored: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    return all(_same(stored.get(path), json_value(value)) for path, value in sent.items())
+
+
+def _same(stored: Any, sent: Any) -> bool:
+    if isinstance(stored, int | float) and isinstance(sent, int | float | str):
+        try:
+            return float(stored) == float(sent)
+        except ValueError:
+            return False
+    return bool(stored == sent or (stored in (None, "") and sent in (None, "")))
+
+
+def _named_field(kind: str, message: str, sent: Mapping[str, Any]) -> str | None:
+    """The written path a job's free-text failure names: by field key, by its title-cased
+    form ("Payment terms" for ``payment_terms``), or the only path sent."""
+    text = message.lower()
+    for path in sent:
+        key = path.split(".")[-1]
+        if key.lower() in text or key.replace("_", " ").lower() in text:
+            return path_of(kind, key, sent)
+    return next(iter(sent)) if len(sent) == 1 else None
+
+
+def _rejected(
+    change: RecordChange, message: str, field: str | None, status: int | None
+) -> WriteResult:
+    ref = change.ref
+    if status == 404:
+        error = f"{ref.kind} {ref.id} not found in Zendesk (deleted or merged?)"
+    else:
+        path = path_of(ref.kind, field, change.fields)
+        sent = f" (sent {path} = {change.fields[path]!r})" if path in change.fields else ""
+        error = f"{message}{sent}"
+    log.warning("zendesk_record_rejected", record=ref.key, status=status, error=error)
+    return WriteResult(ref=ref, ok=False, error=error)

@@ -1,0 +1,288 @@
+"""The Zendesk simulator answers like Zendesk, driven by the real connector in process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.base import RecordChange, RecordRef
+from connectors.errors import AuthError, RateLimited
+from connectors.service.zendesk import ZendeskConfig, ZendeskTarget, create
+from connectors.settings import ConnectorOptions
+from sandbox.zendesk import (
+    DEMO_API_TOKEN,
+    DEMO_BASE_URL,
+    DEMO_EMAIL,
+    ZendeskSimulator,
+    contract_harness,
+    demo_app,
+)
+
+pytestmark = pytest.mark.anyio
+TOKEN_ENV = "ZD_SIM_TOKEN"
+
+
+async def no_sleep(_seconds: float) -> None:
+    return None
+
+
+@pytest.fixture(autouse=True)
+def token_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TOKEN_ENV, DEMO_API_TOKEN)
+
+
+def connect(sim: ZendeskSimulator, **overrides: Any) -> ZendeskTarget:
+    raw = {
+        "kind": "zendesk",
+        "base_url": DEMO_BASE_URL,
+        "email": DEMO_EMAIL,
+        "api_token": "${" + TOKEN_ENV + "}",
+        "rate_per_second": 1000,
+        "incremental_per_minute": 10_000,
+    } | overrides
+    transport = httpx.ASGITransport(app=sim.app)
+    return create(
+        "zendesk", ZendeskConfig.model_validate(raw), ConnectorOptions(transport, no_sleep)
+    )
+
+
+@pytest.fixture
+def sim() -> ZendeskSimulator:
+    return ZendeskSimulator(incremental_per_minute=10_000, job_delay=0.0).seed_demo()
+
+
+@pytest.fixture
+async def target(sim: ZendeskSimulator) -> AsyncIterator[ZendeskTarget]:
+    connector = connect(sim)
+    yield connector
+    await connector.aclose()
+
+
+def org_ref(sim: ZendeskSimulator, key: str) -> RecordRef:
+    return RecordRef(kind="organization", id=str(sim.customers[key][0]))
+
+
+async def test_seed_demo_is_chainable_and_holds_one_org_and_end_user_per_customer(
+    target: ZendeskTarget, sim: ZendeskSimulator
+) -> None:
+    records = [r async for page in target.customers(None) for r in page.records]
+    orgs = {r.name: r for r in records if r.ref.kind == "organization"}
+    users = [r for r in records if r.ref.kind == "user"]
+    assert len(orgs) == len(users) == 9, "the dealbridge agent is not a customer"
+    acme = orgs["Acme Corporation"]
+    assert (acme.external_id, acme.domains) == ("CUST-1001", ("acme.example",))
+    assert acme.fields["notes"] == "VIP: always escalate to Tier 2"
+    assert orgs["Initech"].fields["notes"] is None
+    assert "ops@acme.example" in {e for u in users for e in u.emails}
+    assert callable(demo_app())
+
+
+async def test_exports_page_with_small_pages_and_resume_from_the_checkpoint(
+    sim: ZendeskSimulator,
+) -> None:
+    target = connect(sim, per_page=2)
+    pages = [page async for page in target.customers(None)]
+    assert len(pages) >= 8, "9 orgs and 9 users at 2 a page"
+    assert sim.requests("GET", "/incremental/users/cursor") >= 5
+    later = datetime.now(UTC) - timedelta(minutes=5)
+    fresh = sim.add_organization("Newco", domain_names=["newco.example"], updated_at=later)
+    again = [r async for page in target.customers(pages[-1].checkpoint) for r in page.records]
+    assert str(fresh["id"]) in {r.ref.id for r in again}
+    assert len(again) < 9, "only what changed since the checkpoint is exported again"
+
+
+async def test_records_sharing_one_second_span_pages_without_loss_or_repeats(
+    sim: ZendeskSimulator,
+) -> None:
+    moment = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    added = {str(sim.add_organization(f"Tie {n}", updated_at=moment)["id"]) for n in range(7)}
+    target = connect(sim, per_page=3, record_kinds=["organization"])
+    seen = [r.ref.id async for page in target.customers(None) for r in page.records]
+    assert added <= set(seen)
+    assert len(seen) == len(set(seen))
+
+
+async def test_too_recent_start_time_is_refused_like_zendesk(sim: ZendeskSimulator) -> None:
+    transport = httpx.ASGITransport(app=sim.app)
+    async with httpx.AsyncClient(transport=transport, base_url=DEMO_BASE_URL) as client:
+        answer = await client.get(
+            "/api/v2/incremental/organizations.json",
+            params={"start_time": int(datetime.now(UTC).timestamp())},
+            auth=(f"{DEMO_EMAIL}/token", DEMO_API_TOKEN),
+        )
+    assert answer.status_code == 400
+    assert "older than one minute" in answer.json()["description"]
+
+
+async def test_write_runs_a_job_that_applies_values_and_bumps_updated_at(
+    target: ZendeskTarget, sim: ZendeskSimulator
+) -> None:
+    ref = org_ref(sim, "globex")
+    before = sim.record("organization", int(ref.id))["updated_at"]
+    sim.set_updated_at("organization", int(ref.id), datetime(2024, 1, 1, tzinfo=UTC))
+    fields = {
+        "notes": "[dealbridge] 10% until 2027",
+        "organization_fields.special_discount": "10",
+        "organization_fields.payment_terms": "net45",
+        "organization_fields.terms_valid_until": "2027-03-01",
+    }
+    (result,) = await target.write([RecordChange(ref=ref, fields=fields)])
+    assert result.ok, result.error
+    assert result.fields["organization_fields.special_discount"] == 10.0
+    assert result.fields["organization_fields.payment_terms"] == "net45"
+    stored = sim.record("organization", int(ref.id))
+    assert stored["updated_at"] >= before
+    assert sim.requests("PUT", "/organizations/update_many") == 1
+    assert sim.requests("GET", "/job_statuses/") >= 1
+
+
+async def test_bad_dropdown_date_and_decimal_values_fail_per_record_naming_the_field(
+    target: ZendeskTarget, sim: ZendeskSimulator
+) -> None:
+    changes = [
+        RecordChange(
+            ref=org_ref(sim, "acme"), fields={"organization_fields.payment_terms": "net90"}
+        ),
+        RecordChange(
+            ref=org_ref(sim, "globex"), fields={"organization_fields.terms_valid_until": "soon"}
+        ),
+        RecordChange(
+            ref=org_ref(sim, "initech"), fields={"organization_fields.special_discount": "lots"}
+        ),
+        RecordChange(ref=org_ref(sim, "hooli"), fields={"notes": "x" * 70_000}),
+        RecordChange(ref=org_ref(sim, "stark"), fields={"notes": "fine"}),
+    ]
+    results = await target.write(changes)
+    assert [r.ok for r in results] == [False, False, False, False, True]
+    assert "organization_fields.payment_terms" in (results[0].error or "")
+    assert "organization_fields.terms_valid_until" in (results[1].error or "")
+    assert "organization_fields.special_discount" in (results[2].error or "")
+    assert "too long" in (results[3].error or "")
+    assert sim.record("organization", sim.customers["acme"][0])["notes"] == (
+        "VIP: always escalate to Tier 2"
+    ), "a failed record is left as it was"
+
+
+async def test_bulk_403_toggle_makes_the_connector_fall_back_to_single_puts(
+    target: ZendeskTarget, sim: ZendeskSimulator
+) -> None:
+    sim.forbid_bulk_updates("user")
+    ref = RecordRef(kind="user", id=str(sim.customers["acme"][1]))
+    (result,) = await target.write(
+        [RecordChange(ref=ref, fields={"notes": "deal", "user_fields.payment_terms": "net30"})]
+    )
+    assert result.ok, result.error
+    assert result.fields == {"notes": "deal", "user_fields.payment_terms": "net30"}
+    assert sim.requests("PUT", f"/api/v2/users/{ref.id}") == 1
+    assert any("403" in notice for notice in target.notices())
+
+
+async def test_single_record_updates_are_limited_to_five_a_minute_with_a_plain_text_429(
+    sim: ZendeskSimulator,
+) -> None:
+    record = sim.customers["acme"][1]
+    transport = httpx.ASGITransport(app=sim.app)
+    auth = (f"{DEMO_EMAIL}/token", DEMO_API_TOKEN)
+    async with httpx.AsyncClient(transport=transport, base_url=DEMO_BASE_URL, auth=auth) as client:
+        statuses = [
+            (await client.put(f"/api/v2/users/{record}.json", json={"user": {"notes": "n"}}))
+            for _ in range(6)
+        ]
+    assert [s.status_code for s in statuses] == [200] * 5 + [429]
+    assert statuses[-1].headers["content-type"].startswith("text/plain")
+    assert int(statuses[-1].headers["retry-after"]) >= 1
+
+
+async def test_too_many_jobs_answer_429_with_the_current_job_ids(sim: ZendeskSimulator) -> None:
+    slow = ZendeskSimulator(job_delay=3600).seed_demo()
+    transport = httpx.ASGITransport(app=slow.app)
+    auth = (f"{DEMO_EMAIL}/token", DEMO_API_TOKEN)
+    body = {"organizations": [{"id": slow.customers["acme"][0], "notes": "x"}]}
+    async with httpx.AsyncClient(transport=transport, base_url=DEMO_BASE_URL, auth=auth) as client:
+        answers = [
+            await client.put("/api/v2/organizations/update_many.json", json=body) for _ in range(31)
+        ]
+    assert (
+        answers[0].headers["zendesk-ratelimit-inflight-jobs"].startswith("total=30; remaining=29")
+    )
+    assert answers[-1].status_code == 429
+    assert answers[-1].json()["error"] == "TooManyJobs"
+    assert len(answers[-1].json()["current_job_ids"]) == 30
+
+
+async def test_expired_job_statuses_answer_404_and_the_read_back_decides(
+    sim: ZendeskSimulator,
+) -> None:
+    slow = ZendeskSimulator(job_delay=0.0, incremental_per_minute=1000).seed_demo()
+    target = connect(slow)
+    original = slow.jobs.submit
+
+    def submit_then_forget(kind: str, rows: list[dict[str, Any]]) -> Any:
+        job = original(kind, rows)
+        slow.jobs.complete_due()
+        slow.expire_jobs()
+        return job
+
+    slow.jobs.submit = submit_then_forget  # type: ignore[method-assign]
+    ref = org_ref(slow, "globex")
+    (result,) = await target.write([RecordChange(ref=ref, fields={"notes": "applied"})])
+    assert result.ok, "the record holds the written value, so the unknown job did apply"
+
+
+async def test_account_budget_exhausted_answers_429_with_retry_after_and_headers() -> None:
+    sim = ZendeskSimulator(requests_per_minute=2).seed_demo()
+    target = connect(sim, rate_per_second=1000)
+    await target.read([org_ref(sim, "acme")])
+    await target.read([org_ref(sim, "acme")])
+    with pytest.raises(RateLimited):
+        await target.read([org_ref(sim, "acme")])
+    assert target.notices()[-1].startswith("account limit is 2/min")
+
+
+async def test_wrong_token_is_refused_with_zendesks_401_body(sim: ZendeskSimulator) -> None:
+    sim.settings.api_token = "something-else"
+    target = connect(sim)
+    with pytest.raises(AuthError, match="Couldn't authenticate you"):
+        await target.read([org_ref(sim, "acme")])
+    assert not (await target.check()).ok
+
+
+async def test_field_catalog_has_every_field_the_west_mapping_writes(target: ZendeskTarget) -> None:
+    catalog = {f.path: f for f in await target.field_catalog()}
+    for path in (
+        "notes",
+        "organization_fields.special_discount",
+        "organization_fields.payment_terms",
+        "organization_fields.terms_valid_until",
+        "organization_fields.sla_promise",
+        "organization_fields.free_services",
+    ):
+        assert path in catalog
+    assert catalog["organization_fields.payment_terms"].choices == ("net30", "net45", "net60")
+    assert catalog["organization_fields.special_discount"].type == "decimal"
+
+
+async def test_deleted_orgs_and_deactivated_users_export_as_deleted(
+    target: ZendeskTarget, sim: ZendeskSimulator
+) -> None:
+    sim.delete("organization", sim.customers["hooli"][0])
+    sim.delete("user", sim.customers["hooli"][1])
+    records = [r async for page in target.customers(None) for r in page.records]
+    gone = {r.ref.key for r in records if r.deleted}
+    assert gone == {
+        f"organization:{sim.customers['hooli'][0]}",
+        f"user:{sim.customers['hooli'][1]}",
+    }
+    assert await target.read([org_ref(sim, "hooli")]) == []
+
+
+async def test_seed_bulk_creates_many_orgs_quickly_and_the_harness_is_small_paged() -> None:
+    sim = ZendeskSimulator().seed_bulk(2_000)
+    assert len(sim.store.records["organization"]) == 2_000
+    harness = contract_harness()
+    assert harness.page_size == harness.config["per_page"] == 5
+    assert harness.secret == DEMO_API_TOKEN
