@@ -71,6 +71,9 @@ class EngineConfig(Frozen):
 
     max_attempts: int = Field(5, ge=1, description="failures before a record is quarantined")
     work_claim_timeout: str = "10m"
+    index_refresh_every: str = Field(
+        "1m", description="how often the desk's identity index is refreshed (shared by jobs)"
+    )
     lease_ttl: str = Field(
         "60s",
         description="how long a job lease lasts without renewal: "

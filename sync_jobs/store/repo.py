@@ -23,6 +23,15 @@ async def get_cursor(conn: AsyncConnection, table: sa.Table, key: str) -> str | 
     return None if row is None else str(row.cursor)
 
 
+async def cursor_age(
+    conn: AsyncConnection, table: sa.Table, key: str, now: datetime
+) -> float | None:
+    """Seconds since a cursor last moved (None if it never did)."""
+    column = table.c.job if table is t.source_cursor else table.c.target
+    when = (await conn.execute(sa.select(table.c.updated_at).where(column == key))).scalar()
+    return None if when is None else (now - when).total_seconds()
+
+
 async def set_cursor(
     conn: AsyncConnection, table: sa.Table, key: str, value: str, now: datetime
 ) -> None:
