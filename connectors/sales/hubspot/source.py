@@ -9,6 +9,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Cursor, DealPage, DealQuery, FieldInfo, Health, SourceDeal
+from connectors.clock import VirtualClock
 from connectors.errors import ConnectorError
 from connectors.http import VendorClient
 from connectors.ratelimit import VendorGate
@@ -29,7 +30,6 @@ from connectors.sales.hubspot.related import RelatedReader, related_for
 from connectors.sales.hubspot.search import Batch, Hit, Slice, WindowReader
 from connectors.sales.hubspot.select import parse_select
 from connectors.sales.hubspot.timefmt import to_ms
-from connectors.sales.hubspot.timing import Timing
 from connectors.settings import ConnectorOptions
 
 log = structlog.get_logger("dealbridge.hubspot")
@@ -77,14 +77,14 @@ class HubSpotSource:
         options = options or ConnectorOptions()
         self.name = name
         self.config = config
-        self.timing = Timing(fake_sleep=options.sleep)
+        self.timing = VirtualClock(options.sleep)
         self._now = now or (lambda: datetime.now(UTC))
         token_client = (
             self._client(options, None, classify_token, self._gate(None, burst=1))
             if config.uses_oauth
             else None
         )
-        self.auth = build_auth(config, token_client, clock=self.timing.clock)
+        self.auth = build_auth(config, token_client, clock=self.timing.now)
         rate = config.rate_per_second or DEFAULT_RATE_PER_SECOND
         self.api = self._client(options, self.auth, classify, self._gate(rate, burst=int(rate)))
         search_gate = self._gate(config.search_rate_per_second, burst=1)
@@ -252,7 +252,7 @@ class HubSpotSource:
             rate_per_second=rate,
             burst=max(1, burst),
             max_in_flight=self.config.max_in_flight,
-            clock=self.timing.clock,
+            clock=self.timing.now,
             sleep=self.timing.sleep,
         )
 

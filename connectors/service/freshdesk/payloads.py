@@ -15,11 +15,11 @@ UTC offset or be null.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
+from connectors.jsonvalue import json_value
 
 COMPANY, CONTACT = "company", "contact"
 KINDS = (COMPANY, CONTACT)
@@ -132,19 +132,6 @@ def path_of(error_field: str | None, sent: Mapping[str, Any]) -> str | None:
     if CUSTOM_PREFIX + error_field in sent:
         return CUSTOM_PREFIX + error_field
     return error_field
-
-
-def json_value(value: Any) -> Any:
-    """Values JSON can carry the way Freshdesk expects them (dates as ``YYYY-MM-DD``)."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, tuple | set | frozenset):
-        return [json_value(v) for v in value]
-    return value
 
 
 def _as_list(value: Any) -> list[Any]:

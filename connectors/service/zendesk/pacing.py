@@ -15,25 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from connectors.clock import VirtualClock
 from connectors.ratelimit import Sleep, VendorGate
 from connectors.service.zendesk.config import ZendeskConfig
-
-
-class VirtualClock:
-    """Monotonic time advanced by every sleep taken through it (for fake sleeps in tests)."""
-
-    def __init__(self, sleep: Sleep) -> None:
-        self._sleep = sleep
-        self._slept = 0.0
-
-    def now(self) -> float:
-        """Seconds on the monotonic clock plus the time slept so far."""
-        return time.monotonic() + self._slept
-
-    async def sleep(self, seconds: float) -> None:
-        """Sleep through the injected sleeper and move the clock on."""
-        self._slept += max(0.0, seconds)
-        await self._sleep(seconds)
 
 
 @dataclass(frozen=True)

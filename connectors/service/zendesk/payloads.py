@@ -14,11 +14,11 @@ timestamps may carry any offset or be missing.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
+from connectors.jsonvalue import json_value
 
 ORGANIZATION, USER = "organization", "user"
 KINDS = (ORGANIZATION, USER)
@@ -132,19 +132,6 @@ def path_of(kind: str, field: str | None, sent: Mapping[str, Any]) -> str | None
         if candidate in sent:
             return candidate
     return field
-
-
-def json_value(value: Any) -> Any:
-    """Values as Zendesk expects them (dates ``YYYY-MM-DD``, decimals as numbers)."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, tuple | set | frozenset):
-        return [json_value(v) for v in value]
-    return value
 
 
 def clean_list(values: Any) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ import structlog
 
 from connectors.base import RecordChange, WriteResult
 from connectors.errors import ConnectorError, PermanentError, RecordError
+from connectors.jsonvalue import json_value
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.errors import endpoint_budget
@@ -37,7 +38,6 @@ from connectors.service.zendesk.payloads import (
     KINDS,
     USER,
     UnwritablePath,
-    json_value,
     path_of,
     record_id,
     stored_values,

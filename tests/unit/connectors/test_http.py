@@ -39,8 +39,8 @@ def client(sleeps: Sleeps, **kw: object) -> VendorClient:
         gate=gate,
         sleep=sleeps,
         retry=RetryPolicy(attempts=4, backoff_min=0.01, backoff_max=0.02),
-        **kw,
-    )  # type: ignore[arg-type]
+        **kw,  # type: ignore[arg-type]
+    )
 
 
 async def test_429_waits_the_retry_after_seconds_then_succeeds(
