@@ -235,7 +235,7 @@ async def print_conflict(console: Console, config: AppConfig, conflict_id: int) 
     if row.resolution:
         console.print(f"  resolution: {escape(str(row.resolution))}")
     if row.status == "open":
-        from sync_jobs.resolve import TAKES
+        from sync_jobs.decisions import TAKES
 
         options = " | ".join(TAKES.get(row.kind, ()))
         console.print(

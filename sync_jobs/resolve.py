@@ -15,20 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sync_jobs.alerts.outbox import notify
 from sync_jobs.alerts.routing import AlertsConfig
+from sync_jobs.decisions import TAKES
 from sync_jobs.store import tables as t
 from sync_jobs.store import work
 from sync_jobs.store.db import write_tx
 from sync_jobs.store.records import AuditEntry, audit
 from sync_jobs.values import comparable
-
-TAKES: dict[str, tuple[str, ...]] = {
-    "target_edited": ("source", "target", "value"),
-    "territory_disagreement": ("target", "value", "territory"),
-    "out_of_policy": ("source", "target"),
-    "unmatched": ("value",),
-    "ambiguous": ("value",),
-    "expired_terms_present": ("target",),
-}
 
 
 class ResolveRefused(ValueError):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sync_jobs.alerts.base import Alert, Phase, Severity
+from sync_jobs.decisions import TAKES
 
 TITLES = {
     "target_edited": "Agent edit held",
@@ -60,16 +61,18 @@ def conflict_alert(row: Any, phase: Phase, base_url: str | None = None) -> Alert
             ("values", "values by territory"),
             ("violations", "policy"),
             ("candidates", "candidate records"),
-            ("deals", "deals"),
-            ("deal", "deal"),
             ("territory", "territory"),
             ("owners", "deal owners"),
             ("owner", "deal owner"),
         )
         if key in details and details[key] not in (None, [], {})
     ]
+    takes = "|".join(
+        t if t in ("source", "target") else f"{t}=..." for t in TAKES.get(row.kind, ())
+    )
     action = (
-        f"dealbridge conflicts show {row.id}"
+        f"review: dealbridge conflicts show {row.id}; decide: dealbridge conflicts resolve "
+        f"{row.id} --take {takes}"
         if phase != "closed"
         else "nothing: the conflict is closed"
     )
