@@ -30,7 +30,8 @@ import structlog
 import uvicorn
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, ConnectorError
+from connectors.registry import get_spec
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import Dispatcher, enqueue
 from sync_jobs.connections import Connections
@@ -73,6 +74,7 @@ class DaemonOptions:
     reload_every: float = 5.0
     dispatch_every: float = 10.0
     drain_seconds: float = 30.0
+    check_every: float = 60.0
     transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     channels: Mapping[str, Any] | None = None
     """Alert channels by name (tests inject them); built from config when None."""
@@ -96,6 +98,7 @@ class Daemon:
         self._fingerprint: Any = None
         self._server: uvicorn.Server | None = None
         self._http = HttpCounters()
+        self.connector_health: dict[str, dict[str, Any]] = {}
 
     async def run(self) -> int:
         """Run until a stop signal; return the process exit code."""
@@ -116,6 +119,7 @@ class Daemon:
         self._swap(candidate)
         self._install_signals()
         self.timer.start()
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.check_connectors()))
         server = asyncio.create_task(self._serve_health())
         log.info(
             "daemon_started", replica=self.engine.replica_id, jobs=sorted(candidate.config.jobs)
@@ -191,7 +195,8 @@ class Daemon:
         self.timer.every("alerts", self.options.dispatch_every, self._dispatch)
         self.timer.every("reload", self.options.reload_every, self._check_reload)
         self.timer.every("lease", 10, self._renew_daemon_lease)
-        self.timer.remove_except(names | {"alerts", "reload", "lease"})
+        self.timer.every("checks", self.options.check_every, self.check_connectors)
+        self.timer.remove_except(names | {"alerts", "reload", "lease", "checks"})
         self._fingerprint = fingerprint(watched_files(self.config_path, candidate.config))
 
     def _ticker(self, job: str) -> Any:
@@ -270,6 +275,26 @@ class Daemon:
         if self._grant is not None and self.engine is not None:
             await renew(self.engine.store, self._grant, timedelta(seconds=30), utcnow())
 
+    async def check_connectors(self) -> None:
+        """Ask every connector for its health (cheap authenticated call), for /readyz."""
+        assert self.engine is not None
+        assert self.connections is not None
+        for name, config in self.engine.config.connectors.items():
+            connector: Any = (
+                self.connections.target(name)
+                if get_spec(config.kind).role == "target"
+                else self.connections.source(name)
+            )
+            try:
+                health = await connector.check()
+                self.connector_health[name] = {
+                    "ok": health.ok,
+                    "detail": health.detail,
+                    "api_usage": health.api_usage,
+                }
+            except ConnectorError as exc:
+                self.connector_health[name] = {"ok": False, "detail": str(exc)}
+
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         """Store reachable, and each job's last outcome."""
         assert self.engine is not None
@@ -280,7 +305,13 @@ class Daemon:
         except (OSError, sa.exc.SQLAlchemyError):
             store_ok = False
         jobs = {job: h.last_status for job, h in self.health.items()}
-        return store_ok and not self.engine_stopping, {"store": store_ok, "jobs": jobs}
+        # Ready means "can do its work": a failing vendor is reported here (and alerted),
+        # but does not make an orchestrator restart a healthy process.
+        return store_ok and not self.engine_stopping, {
+            "store": store_ok,
+            "jobs": jobs,
+            "connectors": self.connector_health,
+        }
 
     async def refresh_gauges(self) -> None:
         """Mirror the store's shared state into the gauges before a scrape."""

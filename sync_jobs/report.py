@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from textwrap import indent
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,13 +35,18 @@ def _short(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def print_preview(console: Console, preview: CustomerPreview) -> None:
+def print_preview(console: Console, preview: CustomerPreview, *, full_notes: bool = False) -> None:
     """The per-customer diff of a run or dry run."""
     title = f"{preview.name or preview.customer_key} ({preview.customer_key})"
     if not preview.changes and not preview.conflicts and not preview.error:
         return
     console.print(f"[bold]{escape(title)}[/]")
     for name, old, new in preview.changes:
+        if full_notes and isinstance(new, str) and "\n" in new:
+            # A dry run shows the whole note as the agent would read it.
+            console.print(f"  {escape(name)}:")
+            console.print(indent(escape(new), "    | "), highlight=False)
+            continue
         console.print(f"  {escape(name)}: {escape(_short(old))} -> {escape(_short(new))}")
     for line in preview.conflicts:
         console.print(f"  [yellow]! {escape(line)}[/]")
@@ -56,7 +62,7 @@ def print_report(
     counts = ", ".join(f"{k}={v}" for k, v in sorted(report.counts.items()) if v)
     console.print(f"[{colour}]{report.job}: {report.status}[/] ({counts or 'nothing to do'})")
     for preview in report.previews[:MAX_SHOWN]:
-        print_preview(console, preview)
+        print_preview(console, preview, full_notes=report.status == "dry_run")
     if len(report.previews) > MAX_SHOWN:
         console.print(f"  ... and {len(report.previews) - MAX_SHOWN} more customers")
     for notice in report.notices:

@@ -107,9 +107,13 @@ async def test_metrics_are_served_in_prometheus_format(running: Running) -> None
 
 async def test_health_and_readiness(running: Running) -> None:
     assert (await running.get("/healthz")).json() == {"status": "alive"}
+    await running.daemon.check_connectors()
     ready = await running.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json()["store"] is True
+    body = ready.json()
+    assert body["store"] is True
+    assert body["connectors"]["freshdesk"]["ok"] is True
+    assert body["connectors"]["salesforce_west"]["ok"] is True
 
 
 async def test_an_invalid_mapping_edit_keeps_the_old_version_running(running: Running) -> None:
