@@ -176,6 +176,11 @@ def credentials(target: str = "zendesk") -> dict[str, str]:
     return env
 
 
+def all_credentials() -> dict[str, str]:
+    """Every DEALBRIDGE_* variable the shipped config.yaml references (both desks)."""
+    return credentials("zendesk") | credentials("freshdesk")
+
+
 def build_world(
     folder: Path, target: str = "zendesk", *, state_url: str | None = None, fast: bool = False
 ) -> SandboxWorld:

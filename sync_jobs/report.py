@@ -122,7 +122,22 @@ async def _job_status(conn: Any, job: str) -> dict[str, Any]:
             .where(t.deal.c.job == job, t.deal.c.error.is_not(None))
         )
     ).scalar()
+    customers = sa.select(t.deal.c.customer_key).where(t.deal.c.job == job)
+    conflicts = (
+        await conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.conflict)
+            .where(
+                t.conflict.c.status == "open",
+                sa.or_(
+                    t.conflict.c.customer_key.in_(customers),
+                    t.conflict.c.identity.like(f"%|{job}/%"),
+                ),
+            )
+        )
+    ).scalar()
     return {
+        "open_conflicts": int(conflicts or 0),
         "last_success": ok,
         "lag_seconds": int((utcnow() - cursor).total_seconds()) if cursor else None,
         "failing_records": int(failing or 0),
@@ -142,7 +157,16 @@ async def _job_status(conn: Any, job: str) -> dict[str, Any]:
 def print_status(console: Console, data: dict[str, Any]) -> None:
     """The status table."""
     table = Table(title="dealbridge status")
-    for column in ("job", "last run", "status", "last success", "lag", "failing", "errors"):
+    for column in (
+        "job",
+        "last run",
+        "status",
+        "last success",
+        "lag",
+        "conflicts",
+        "failing",
+        "errors",
+    ):
         table.add_column(column)
     for job, info in data["jobs"].items():
         last = info["runs"][0] if info["runs"] else None
@@ -152,6 +176,7 @@ def print_status(console: Console, data: dict[str, Any]) -> None:
             last["status"] if last else "-",
             str(info["last_success"] or "-")[:19],
             f"{info['lag_seconds']}s" if info["lag_seconds"] is not None else "-",
+            str(info["open_conflicts"]),
             str(info["failing_records"]),
             escape(_short("; ".join(last["errors"]), 80)) if last else "",
         )
