@@ -19,23 +19,24 @@ Budget headers: ``X-Rate-Limit`` / ``X-Rate-Limit-Remaining`` (account, per minu
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from connectors.error_table import (
+    ErrorFactory,
+    admin_error,
+    auth_error,
+    developer_error,
+    record_error,
+    transient_error,
+)
 from connectors.errors import (
-    AuthError,
     ConnectorError,
-    PermanentError,
     RateLimited,
-    RecordError,
-    TransientError,
 )
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
-
-ErrorFactory = Callable[[str, int, str | None, str | None], ConnectorError]
 
 TOO_MANY_JOBS_WAIT = 10.0
 """Seconds to wait when Zendesk refuses a job with TooManyJobs and no Retry-After."""
@@ -44,25 +45,11 @@ _ONE_RECORD = re.compile(r"/api/v2/(organizations|users)/\d+(\.json)?/?$")
 _JOB_STATUS = re.compile(r"/api/v2/job_statuses/[^/]+?(\.json)?/?$")
 
 
-def _auth(message: str, status: int, code: str | None, _field: str | None) -> ConnectorError:
-    hint = " (check email, API token and the agent's role)"
-    return AuthError(message + hint, status=status, vendor_code=code)
-
-
-def _admin(message: str, status: int, code: str | None, _field: str | None) -> ConnectorError:
-    return PermanentError(message, who_acts="admin", status=status, vendor_code=code)
-
-
-def _developer(message: str, status: int, code: str | None, _field: str | None) -> ConnectorError:
-    return PermanentError(message, who_acts="developer", status=status, vendor_code=code)
-
-
-def _record(message: str, status: int, code: str | None, field: str | None) -> ConnectorError:
-    return RecordError(message, field=field, status=status, vendor_code=code)
-
-
-def _transient(message: str, status: int, code: str | None, _field: str | None) -> ConnectorError:
-    return TransientError(message, status=status, vendor_code=code)
+_auth = auth_error(" (check email, API token and the agent's role)")
+_admin = admin_error
+_developer = developer_error
+_record = record_error
+_transient = transient_error
 
 
 BY_STATUS: dict[int, ErrorFactory] = {
