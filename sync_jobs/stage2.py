@@ -103,6 +103,8 @@ async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
             raise StaleClaim("claim expired and was taken over; results not recorded")
         for item in items:
             await _record(run, conn, item, plans.get(item.customer_key), by_key, names)
+        gone = [i.customer_key for i in items if i.customer_key not in plans]
+        await repo.unlink(conn, run.target_name, gone, run.engine.clock())
     run.engine.checkpoint("after_stage2_commit")
 
 

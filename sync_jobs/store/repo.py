@@ -267,3 +267,18 @@ async def deals_of(
         )
         rows.extend(result)
     return rows
+
+
+async def unlink(
+    conn: AsyncConnection, target: str, customer_keys: Sequence[str], now: datetime
+) -> None:
+    """The desk record is gone: its deals become unmatched and are matched again next run."""
+    for part in chunks(customer_keys):
+        await conn.execute(
+            sa.update(t.deal)
+            .where(
+                t.deal.c.target == target,
+                t.deal.c.customer_key.in_(part),
+            )
+            .values(customer_key=None, match_status="unmatched", updated_at=now)
+        )
