@@ -215,7 +215,7 @@ async def unmatched_deals(conn: AsyncConnection, job: str) -> list[sa.Row[Any]]:
     rows = await conn.execute(
         sa.select(t.deal).where(
             t.deal.c.job == job,
-            t.deal.c.match_status.in_(["unmatched", "ambiguous"]),
+            t.deal.c.match_status.in_(["unmatched", "ambiguous", "pending"]),
             t.deal.c.deleted.is_(False),
             t.deal.c.terms.is_not(None),
         )
@@ -272,7 +272,16 @@ async def deals_of(
 async def unlink(
     conn: AsyncConnection, target: str, customer_keys: Sequence[str], now: datetime
 ) -> None:
-    """The desk record is gone: its deals become unmatched and are matched again next run."""
+    """The desk record is gone: it leaves the identity index (some desks never report
+    deletions in their listings) and its deals are matched again next run."""
+    gone = [tuple(k.split(":", 1)) for k in customer_keys]
+    for part in chunks(gone):
+        for table in (t.identity, t.identity_key):
+            await conn.execute(
+                sa.delete(table).where(
+                    table.c.target == target, sa.tuple_(table.c.kind, table.c.record_id).in_(part)
+                )
+            )
     for part in chunks(customer_keys):
         await conn.execute(
             sa.update(t.deal)
@@ -280,5 +289,5 @@ async def unlink(
                 t.deal.c.target == target,
                 t.deal.c.customer_key.in_(part),
             )
-            .values(customer_key=None, match_status="unmatched", updated_at=now)
+            .values(customer_key=None, match_status="pending", updated_at=now)
         )

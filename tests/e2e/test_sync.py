@@ -227,3 +227,24 @@ async def test_an_unmatched_deal_can_be_linked_by_hand(sandbox: Sandbox) -> None
     kind, _, record_id = target.partition(":")
     (record,) = await sandbox.desk.read([RecordRef(kind=kind, id=record_id)])
     assert "Salesforce 0065g00000WEST04" in str(record.fields.get(sandbox.note_field))
+
+
+async def test_a_deleted_desk_record_is_reported_and_its_deals_matched_again(
+    sandbox: Sandbox,
+) -> None:
+    from datetime import timedelta
+
+    await sandbox.run()
+    hooli = await sandbox.ref("Hooli")
+    desk = sandbox.world.desk
+    if sandbox.world.target == "zendesk":
+        desk.delete(hooli.kind, int(hooli.id))
+    else:
+        desk.delete_company(int(hooli.id))
+    edit_sheet(sandbox.world.sheets / "apac-deals.csv", "APAC-17", **{"Discount %": "14"})
+    (report,) = await sandbox.run("apac")
+    assert any("no longer exists" in e for e in report.errors)
+    await sandbox.restart(later=timedelta(minutes=2))  # the identity index refreshes
+    await sandbox.run("apac")
+    unmatched = await _open_conflicts(sandbox, "unmatched")
+    assert [c.details["deal"] for c in unmatched if c.details["job"] == "apac"] == ["APAC-17"]
