@@ -294,6 +294,20 @@ class Daemon:
                 }
             except ConnectorError as exc:
                 self.connector_health[name] = {"ok": False, "detail": str(exc)}
+                await self._unhealthy_alert(name, str(exc))
+
+    async def _unhealthy_alert(self, connector: str, message: str) -> None:
+        """A connector failing its check alerts once per ``repeat_failures_every``."""
+        assert self.engine is not None
+        config = self.engine.config.alerts
+        if not config.routes:
+            return
+        now = utcnow()
+        bucket = str(int(now.timestamp()) // parse_duration(config.repeat_failures_every))
+        async with write_tx(self.engine.store) as conn:
+            await enqueue(
+                conn, failure_alert("connector_unhealthy", connector, message, bucket), config, now
+            )
 
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         """Store reachable, and each job's last outcome."""

@@ -132,12 +132,18 @@ def failure_alert(kind: str, job: str, message: str, bucket: str, phase: Phase =
         severity=SEVERITY.get(kind, "critical"),
         title=f"{PHASE_WORD[phase]}{title}: {job}",
         summary=message[:600],
-        action=(
-            f"dealbridge status; then dealbridge run {job}"
-            if phase != "closed"
-            else "nothing: the job is healthy again"
-        ),
+        action=_failure_action(kind, job, phase),
         phase=phase,
         job=job,
         extra={"thread": f"{kind}:{job}"},
     )
+
+
+def _failure_action(kind: str, name: str, phase: Phase) -> str:
+    if phase == "closed":
+        return "nothing: it is healthy again"
+    if kind in ("connector_unhealthy", "auth_expired"):
+        return f"check the credentials and URL of {name} in config.yaml, then dealbridge validate"
+    if kind == "config_invalid":
+        return "fix the file and line named above; dealbridge validate shows every problem"
+    return f"dealbridge status; then dealbridge run {name}"
