@@ -52,3 +52,35 @@ def test_an_unknown_job_exits_2() -> None:
     result = runner.invoke(app, ["run", "nosuchjob", "-c", str(REPO_ROOT / "config.yaml")])
     assert result.exit_code == 2
     assert "unknown job" in result.output
+
+
+def test_status_deals_and_conflicts_read_the_store_after_a_run(tmp_path: Path) -> None:
+    import asyncio
+
+    from sandbox.world import build_world, write_world_config
+    from sync_jobs.connections import Connections
+    from sync_jobs.runner import open_engine, run_job
+
+    world = build_world(tmp_path, "freshdesk", fast=True)
+    config = write_world_config(tmp_path / "config.yaml", tmp_path, "freshdesk", fast=True)
+
+    async def sync() -> None:
+        engine = await open_engine(world.config)
+        connections = Connections(world.config.connectors, world.transports())
+        for job in ("west", "emea", "apac"):
+            await run_job(engine, connections, job)
+        await connections.aclose()
+        await engine.store.dispose()
+
+    asyncio.run(sync())
+    status = runner.invoke(app, ["status", "--json", "-c", str(config)])
+    assert status.exit_code == 0, status.output
+    assert '"open_conflicts"' in status.output
+    deal = runner.invoke(app, ["deals", "show", "APAC-17", "-c", str(config)])
+    assert deal.exit_code == 0
+    assert "apac/APAC-17" in deal.output
+    assert "discount_percent: 12.5" in deal.output
+    conflicts = runner.invoke(app, ["conflicts", "list", "--open", "-c", str(config)])
+    assert "ambiguous" in conflicts.output
+    missing = runner.invoke(app, ["deals", "show", "nope", "-c", str(config)])
+    assert missing.exit_code == 1
