@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -41,7 +42,7 @@ from sync_jobs.store.records import (
     raise_conflicts,
     resolved_conflicts,
     save_bases,
-    save_note_state,
+    save_note_states,
 )
 
 log = structlog.get_logger("dealbridge.stage2")
@@ -101,8 +102,7 @@ async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
         done = [i for i in items if _succeeded(plans.get(i.customer_key), by_key)]
         if await work.finish(conn, done) != len(done):
             raise StaleClaim("claim expired and was taken over; results not recorded")
-        for item in items:
-            await _record(run, conn, item, plans.get(item.customer_key), by_key, names)
+        await _record_batch(run, conn, items, plans, by_key, names)
         gone = [i.customer_key for i in items if i.customer_key not in plans]
         await repo.unlink(conn, run.target_name, gone, run.engine.clock())
     run.engine.checkpoint("after_stage2_commit")
@@ -230,48 +230,85 @@ def _note_rule(run: JobRun) -> NoteRule:
     return run.mapping.spec.note
 
 
-async def _record(
+@dataclass
+class _Outcome:
+    """Everything one batch commits at C3, gathered first so each table is written once."""
+
+    bases: list[dict[str, Any]] = field(default_factory=list)
+    drops: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str, int]] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    found: list[ConflictRecord] = field(default_factory=list)
+    applied: list[int] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+
+
+async def _record_batch(
     run: JobRun,
     conn: AsyncConnection,
-    item: work.WorkItem,
-    plan: Plan | None,
+    items: Sequence[work.WorkItem],
+    plans: dict[str, Plan],
     results: dict[str, WriteResult],
     names: dict[str, str],
 ) -> None:
-    if plan is None:
-        return
-    key, now, target = item.customer_key, run.engine.clock(), run.target_name
-    result = results.get(plan.ref.key)
-    if plan.error or (result is not None and not result.ok):
-        reason = plan.error or (result.error if result else None) or "write failed"
-        run.state.record_error(f"{names.get(key) or key}: {reason}")
-        await work.fail(conn, item, reason, now, run.engine.config.engine.max_attempts)
-        return
+    """C3 for a whole batch: bases, notes, audit, conflicts and alerts in a few statements."""
+    now, target = run.engine.clock(), run.target_name
+    outcome = _Outcome()
+    for item in items:
+        plan = plans.get(item.customer_key)
+        if plan is None:
+            continue
+        result = results.get(plan.ref.key)
+        if plan.error or (result is not None and not result.ok):
+            reason = plan.error or (result.error if result else None) or "write failed"
+            run.state.record_error(f"{names.get(item.customer_key) or item.customer_key}: {reason}")
+            await work.fail(conn, item, reason, now, run.engine.config.engine.max_attempts)
+            continue
+        _gather(run, item.customer_key, plan, result, names, outcome)
+    await save_bases(conn, target, outcome.bases, now, run.state.run_id)
+    await drop_bases(conn, target, outcome.drops)
+    await save_note_states(conn, target, outcome.notes, now)
+    await audit(conn, target, run.state.run_id, f"job:{run.job}", outcome.audit, now)
+    new = await raise_conflicts(conn, outcome.found, now)
+    for conflict_id in await mark_applied(conn, outcome.applied, now):
+        run.state.counts["resolutions_applied"] += 1
+        log.info("resolution_applied", conflict=conflict_id)
+    closed = await close_missing(
+        conn, target, outcome.settled, PLAN_KINDS, [c.identity for c in outcome.found], now
+    )
+    await notify(conn, run.engine.config.alerts, now, changed=new, closed=closed)
+    run.state.counts["conflicts_raised"] += len(new)
+
+
+def _gather(
+    run: JobRun,
+    key: str,
+    plan: Plan,
+    result: WriteResult | None,
+    names: dict[str, str],
+    outcome: _Outcome,
+) -> None:
+    """One successfully planned (and written) customer's share of the batch commit."""
     stored = result.fields if result is not None else {}
     note_field = _note_rule(run).field
     written = {c.field: stored.get(c.field, c.new) for c in plan.changes if c.field != note_field}
     keep = {f: v for f, v in written.items() if v is not None}
-    await save_bases(conn, target, key, keep | plan.adopt, now, run.state.run_id)
-    await drop_bases(conn, target, key, [*plan.drop_base, *(f for f in written if f not in keep)])
-    for change in plan.changes:
-        if change.field == note_field:
-            await save_note_state(conn, target, key, str(change.new), plan.live_deals, now)
-    await audit(
-        conn,
-        target,
-        run.state.run_id,
-        f"job:{run.job}",
-        [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes]
-        + [
-            AuditEntry(key, f, None, plan.adopt[f], "already on the record; recorded as base")
-            for f in plan.confirmed
-        ],
-        now,
-    )
-    found = [
+    outcome.bases += [
+        {"customer_key": key, "field": f, "value": v} for f, v in (keep | plan.adopt).items()
+    ]
+    outcome.drops += [(key, f) for f in (*plan.drop_base, *(f for f in written if f not in keep))]
+    outcome.notes += [
+        (key, str(c.new), plan.live_deals) for c in plan.changes if c.field == note_field
+    ]
+    outcome.audit += [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes]
+    outcome.audit += [
+        AuditEntry(key, f, None, plan.adopt[f], "already on the record; recorded as base")
+        for f in plan.confirmed
+    ]
+    outcome.found += [
         ConflictRecord(
             kind=f.kind,
-            target=target,
+            target=run.target_name,
             customer_key=key,
             field=f.field,
             details=f.details | {"summary": f.summary, "customer": names.get(key)},
@@ -279,13 +316,8 @@ async def _record(
         )
         for f in plan.findings
     ]
-    new = await raise_conflicts(conn, found, now)
-    for conflict_id in await mark_applied(conn, plan.applied, now):
-        run.state.counts["resolutions_applied"] += 1
-        log.info("resolution_applied", conflict=conflict_id, customer=key)
-    closed = await close_missing(conn, target, [key], PLAN_KINDS, [c.identity for c in found], now)
-    await notify(conn, run.engine.config.alerts, now, changed=new, closed=closed)
-    run.state.counts["conflicts_raised"] += len(new)
+    outcome.applied += plan.applied
+    outcome.settled.append(key)
     run.state.counts["customers_written"] += 1 if plan.changes else 0
     run.state.counts["fields_written"] += len(plan.changes)
     run.state.counts["customers_planned"] += 1

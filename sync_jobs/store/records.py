@@ -34,58 +34,49 @@ async def load_bases(
 
 
 async def save_bases(
-    conn: AsyncConnection, target: str, key: str, values: dict[str, Any], now: datetime, run_id: str
+    conn: AsyncConnection, target: str, rows: Sequence[dict[str, Any]], now: datetime, run_id: str
 ) -> None:
-    """Record the values the target now holds for fields we own."""
-    rows = [
-        {
-            "target": target,
-            "customer_key": key,
-            "field": f,
-            "value": v,
-            "written_at": now,
-            "run_id": run_id,
-        }
-        for f, v in values.items()
-    ]
+    """Record the values the target now holds for fields we own ({customer_key, field,
+    value} rows, any number of customers)."""
+    full = [{"target": target, "written_at": now, "run_id": run_id, **row} for row in rows]
     await upsert(
         conn,
         t.field_base,
-        rows,
+        full,
         ["target", "customer_key", "field"],
         ["value", "written_at", "run_id"],
     )
 
 
-async def drop_bases(conn: AsyncConnection, target: str, key: str, fields: Sequence[str]) -> None:
-    """Forget fields we no longer own."""
-    if fields:
+async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Forget (customer, field) pairs we no longer own."""
+    for part in chunks(list(pairs)):
         await conn.execute(
             sa.delete(t.field_base).where(
                 t.field_base.c.target == target,
-                t.field_base.c.customer_key == key,
-                t.field_base.c.field.in_(list(fields)),
+                sa.tuple_(t.field_base.c.customer_key, t.field_base.c.field).in_(list(part)),
             )
         )
 
 
-async def save_note_state(
-    conn: AsyncConnection, target: str, key: str, note: str, deals: int, now: datetime
+async def save_note_states(
+    conn: AsyncConnection, target: str, notes: Sequence[tuple[str, str, int]], now: datetime
 ) -> None:
-    """Remember the note we wrote (hash only) for status and dry runs."""
-    digest = hashlib.sha256(note.encode()).hexdigest()
+    """Remember each note we wrote (hash only): (customer, note text, live deals)."""
+    rows = [
+        {
+            "target": target,
+            "customer_key": key,
+            "content_hash": hashlib.sha256(text.encode()).hexdigest(),
+            "deals": deals,
+            "written_at": now,
+        }
+        for key, text, deals in notes
+    ]
     await upsert(
         conn,
         t.note_state,
-        [
-            {
-                "target": target,
-                "customer_key": key,
-                "content_hash": digest,
-                "deals": deals,
-                "written_at": now,
-            }
-        ],
+        rows,
         ["target", "customer_key"],
         ["content_hash", "deals", "written_at"],
     )

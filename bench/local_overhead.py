@@ -1,0 +1,115 @@
+"""Local overhead: deals per second through mapping, matching, planning, state and the note,
+with the simulators in process and no latency or vendor limits; plus peak memory.
+
+Usage: python -m bench.local_overhead [N ...]      (default: 2000 10000)
+
+Each N builds a fresh world of N Salesforce deals, one per account, and N matching Zendesk
+organizations, then runs the West job once (stage 1 and stage 2). Figures are for one run on
+this machine; compare them as ratios between N, not as absolutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import structlog
+
+from sandbox import salesforce, zendesk
+from sandbox.world import REPO_ROOT, credentials, world_doc
+from sync_jobs.config import parse_config
+from sync_jobs.connections import Connections
+from sync_jobs.runner import open_engine, run_job
+
+UNLIMITED = {
+    "zendesk": {
+        "plan_rpm": 10_000_000,
+        "incremental_per_minute": 10_000_000,
+        "job_poll_initial": 0.001,
+        "max_jobs_in_flight": 30,
+    }
+}
+
+
+def bulk_world(count: int) -> tuple[Any, Any]:
+    """N accounts with one special-terms deal each, and the N organizations they are."""
+    crm = salesforce.SalesforceSimulator(api_limit=10**9)
+    desk = zendesk.ZendeskSimulator(
+        requests_per_minute=10**9, incremental_per_minute=10**9, job_delay=0.0
+    )
+    for sim in (crm, desk):
+        sim.controls.keep_log = False
+    owner = crm.user_for("Bench Rep", "rep@seller.example")
+    for n in range(count):
+        number = f"BENCH-{n:07d}"
+        account = crm.add_account(
+            f"Bench Customer {n}", website=f"https://bench{n}.example", customer_number=number
+        )
+        crm.add_deal(
+            f"Bench deal {n}",
+            account_id=account,
+            owner_id=owner,
+            Special_Discount__c=float(n % 20),
+            Payment_Terms__c="Net 30",
+            Terms_Valid_Until__c="2099-12-31",
+            Approved_By__c="VP Sales",
+        )
+        desk.add_organization(
+            f"Bench Customer {n}", domain_names=[f"bench{n}.example"], external_id=number
+        )
+    return crm, desk
+
+
+async def measure(count: int, folder: Path) -> dict[str, float]:
+    """Run the West job once over ``count`` deals; return rate and memory."""
+    os.environ.update(credentials("zendesk"))
+    crm, desk = bulk_world(count)
+    doc = world_doc(folder, "zendesk")
+    doc["connectors"]["zendesk"].update(UNLIMITED["zendesk"])
+    doc["jobs"] = {"west": doc["jobs"]["west"]}
+    config = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
+    engine = await open_engine(config)
+    transports = {
+        "salesforce_west": httpx.ASGITransport(app=crm.app),
+        "zendesk": httpx.ASGITransport(app=desk.app),
+    }
+    connections = Connections(config.connectors, transports)
+    started = time.perf_counter()
+    report = await run_job(engine, connections, "west")
+    elapsed = time.perf_counter() - started
+    await connections.aclose()
+    await engine.store.dispose()
+    assert report.counts.get("customers_written", 0) == count, report.counts
+    return {
+        "deals": count,
+        "seconds": elapsed,
+        "deals_per_second": count / elapsed,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def main() -> None:
+    """Print one line per N (each N in a fresh process would isolate memory; see README)."""
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    sizes = [int(a) for a in sys.argv[1:]] or [2000, 10000]
+    print("| deals | seconds | deals/s | peak RSS (MB, whole process) |")
+    print("|---|---|---|---|")
+    for count in sizes:
+        with tempfile.TemporaryDirectory() as folder:
+            row = asyncio.run(measure(count, Path(folder)))
+        print(
+            f"| {count} | {row['seconds']:.1f} | {row['deals_per_second']:.0f} "
+            f"| {row['peak_rss_mb']:.0f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
