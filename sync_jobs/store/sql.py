@@ -32,13 +32,19 @@ async def upsert(
     keys: Sequence[str],
     update: Sequence[str],
 ) -> None:
-    """Insert rows, updating ``update`` columns where the ``keys`` already exist."""
+    """Insert rows, updating ``update`` columns where the ``keys`` already exist.
+
+    One compiled statement run as executemany (SQLAlchemy batches it into multi-row VALUES
+    itself): compiling a fresh multi-row statement per call costs more than the database work.
+    """
+    if not rows:
+        return
+    stmt = _insert(conn, table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
+    )
     for part in chunks(rows):
-        stmt = _insert(conn, table).values(list(part))
-        stmt = stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
-        )
-        await conn.execute(stmt)
+        await conn.execute(stmt, list(part))
 
 
 async def insert_ignore(
@@ -46,10 +52,11 @@ async def insert_ignore(
     table: sa.Table,
     rows: Sequence[dict[str, Any]],
     keys: Sequence[str],
-    where: sa.ColumnElement[bool] | None = None,
+    where: sa.ColumnElement[bool] | sa.TextClause | None = None,
 ) -> None:
     """Insert rows, skipping those that collide on ``keys`` (optionally a partial index)."""
+    if not rows:
+        return
+    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys), index_where=where)
     for part in chunks(rows):
-        stmt = _insert(conn, table).values(list(part))
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys), index_where=where)
-        await conn.execute(stmt)
+        await conn.execute(stmt, list(part))

@@ -48,7 +48,8 @@ async def enqueue(conn: AsyncConnection, target: str, keys: Iterable[str], now: 
         }
         for k in sorted(set(keys))
     ]
-    await insert_ignore(conn, W, rows, ["target", "customer_key"], where=W.c.status == "pending")
+    pending = sa.text("status = 'pending'")  # the partial unique index's predicate
+    await insert_ignore(conn, W, rows, ["target", "customer_key"], where=pending)
     return len(rows)
 
 
