@@ -87,7 +87,7 @@ async def measure(count: int, folder: Path) -> dict[str, float]:
     elapsed = time.perf_counter() - started
     await connections.aclose()
     await engine.store.dispose()
-    assert report.counts.get("customers_written", 0) == count, report.counts
+    assert report.counts.get("customers_written", 0) == count, (report.counts, report.errors)
     return {
         "deals": count,
         "seconds": elapsed,

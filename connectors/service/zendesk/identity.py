@@ -123,6 +123,8 @@ class IdentityFeed:
             yield records, cursor
             if body.get("end_of_stream") is not False or end <= start:
                 return  # end <= start: no progress possible, the next run resumes here
+            if end > int(self._now()) - MIN_AGE:
+                return  # Zendesk refuses a start_time under a minute old: resume next run
             start = end
 
     async def _users(

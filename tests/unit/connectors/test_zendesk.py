@@ -388,3 +388,20 @@ async def test_field_catalog_lists_notes_details_and_custom_fields_with_choices(
     assert catalog["organization_fields.payment_terms"].choices == ("net30", "net60")
     assert catalog["notes"].max_length == 30_000
     assert all(f.writable for f in catalog.values())
+
+
+async def test_an_export_that_reaches_the_last_minute_stops_and_resumes_next_run(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Zendesk refuses a start_time under a minute old, so paging stops there (no 400)."""
+    recent = int(time.time()) - 5
+    route = respx_mock.get(ORG_EXPORT).mock(
+        return_value=org_page([org(1), org(2)], recent, end=False)
+    )
+    target = make_target(record_kinds=["organization"])
+    pages = [page async for page in target.customers(None)]
+    assert route.call_count == 1
+    assert [r.ref.id for p in pages for r in p.records] == ["1", "2"]
+    position = json.loads(pages[-1].checkpoint.value)
+    assert position["organization"]["start_time"] == recent
+    await target.aclose()
