@@ -51,7 +51,9 @@ class DemoDeal:
     extra: dict[str, str] = field(default_factory=dict)
 
 
-TODAY = datetime.now(UTC).date()
+NOW = datetime.now(UTC).replace(microsecond=0)
+"""One "now" per process, so every simulator (and test) sees the same demo times."""
+TODAY = NOW.date()
 
 
 def days(n: int) -> date:
@@ -325,5 +327,4 @@ def deals_for(system: str) -> list[DemoDeal]:
 
 def modified_at(deal: DemoDeal) -> datetime:
     """When the deal was last changed in its CRM (whole seconds, UTC)."""
-    now = datetime.now(UTC).replace(microsecond=0)
-    return now - timedelta(days=deal.modified_days_ago, hours=sum(map(ord, deal.id)) % 7)
+    return NOW - timedelta(days=deal.modified_days_ago, hours=sum(map(ord, deal.id)) % 7)
