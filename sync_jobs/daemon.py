@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import signal
 import time
 from collections.abc import Iterator, Mapping
@@ -267,7 +268,10 @@ class Daemon:
             return
         async with write_tx(self.engine.store) as conn:
             alert = failure_alert(
-                "config_invalid", "config", message, bucket=str(hash(message) & 0xFFFFFFFF)
+                "config_invalid",
+                "config",
+                message,
+                bucket=hashlib.sha256(message.encode()).hexdigest()[:12],
             )
             await enqueue(conn, alert, config, utcnow())
 
