@@ -38,35 +38,31 @@ _ONE_RECORD = re.compile(r"/api/v2/(companies|contacts)/\d+/?$")
 
 
 _auth = auth_error(" (check the API key and the agent's role)")
-_admin = admin_error
-_developer = developer_error
-_record = record_error
-_transient = transient_error
 
 
 BY_CODE: dict[str, ErrorFactory] = {
     "invalid_credentials": _auth,
     "access_denied": _auth,
-    "account_suspended": _admin,
-    "require_feature": _admin,
-    "ssl_required": _admin,
-    "password_lockout": _admin,
+    "account_suspended": admin_error,
+    "require_feature": admin_error,
+    "ssl_required": admin_error,
+    "password_lockout": admin_error,
 }
 """Vendor codes that decide the class whatever the status."""
 
 BY_STATUS: dict[int, ErrorFactory] = {
-    400: _developer,  # a bad request we built; on one record's PUT it is that record's problem
+    400: developer_error,  # a bad request we built; on one record's PUT it is that record's problem
     401: _auth,
     403: _auth,
-    404: _admin,  # on a list path: base_url points at no Freshdesk API
-    405: _developer,
-    406: _developer,
-    409: _record,
-    415: _developer,
-    500: _transient,
-    502: _transient,
-    503: _transient,
-    504: _transient,
+    404: admin_error,  # on a list path: base_url points at no Freshdesk API
+    405: developer_error,
+    406: developer_error,
+    409: record_error,
+    415: developer_error,
+    500: transient_error,
+    502: transient_error,
+    503: transient_error,
+    504: transient_error,
 }
 """Status -> class, for everything the vendor code does not settle."""
 
@@ -79,7 +75,7 @@ def classify(response: httpx.Response) -> ConnectorError | None:
     if status < 300:
         return None
     if status < 400:
-        return _admin(
+        return admin_error(
             f"Freshdesk redirected the request (HTTP {status}); base_url must be the "
             "https://<domain>.freshdesk.com helpdesk address",
             status,
@@ -92,10 +88,10 @@ def classify(response: httpx.Response) -> ConnectorError | None:
     body = _json_body(response)
     message, code, field = describe(body, status)
     if _addresses_one_record(response) and status in RECORD_STATUSES:
-        return _record(message, status, code, field)
+        return record_error(message, status, code, field)
     factory = BY_CODE.get(code or "") or BY_STATUS.get(status)
     if factory is None:
-        factory = _transient if status >= 500 else _developer
+        factory = transient_error if status >= 500 else developer_error
     return factory(message, status, code, field)
 
 

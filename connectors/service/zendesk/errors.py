@@ -46,24 +46,20 @@ _JOB_STATUS = re.compile(r"/api/v2/job_statuses/[^/]+?(\.json)?/?$")
 
 
 _auth = auth_error(" (check email, API token and the agent's role)")
-_admin = admin_error
-_developer = developer_error
-_record = record_error
-_transient = transient_error
 
 
 BY_STATUS: dict[int, ErrorFactory] = {
-    400: _developer,
+    400: developer_error,
     401: _auth,
     403: _auth,
-    404: _admin,  # on a list path: base_url points at no Zendesk account
-    409: _transient,  # concurrent update of the same record: try again
-    413: _developer,
-    422: _developer,  # on one record's PUT it is that record's problem (see RECORD_STATUSES)
-    500: _transient,
-    502: _transient,
-    503: _transient,
-    504: _transient,
+    404: admin_error,  # on a list path: base_url points at no Zendesk account
+    409: transient_error,  # concurrent update of the same record: try again
+    413: developer_error,
+    422: developer_error,  # on one record's PUT it is that record's problem (see RECORD_STATUSES)
+    500: transient_error,
+    502: transient_error,
+    503: transient_error,
+    504: transient_error,
 }
 """Status -> class, for responses the path rules below do not settle."""
 
@@ -77,7 +73,7 @@ def classify(response: httpx.Response) -> ConnectorError | None:
         return None
     if status < 400:
         text = f"Zendesk redirected the request (HTTP {status}); base_url must be the account URL"
-        return _admin(text, status, None, None)
+        return admin_error(text, status, None, None)
     body = _json_body(response)
     message, code, field = describe(body, response)
     retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -87,8 +83,8 @@ def classify(response: httpx.Response) -> ConnectorError | None:
         return RateLimited(message, retry_after=retry_after, status=status, vendor_code=code)
     path = response.request.url.path
     if status in RECORD_STATUSES and (_ONE_RECORD.search(path) or _JOB_STATUS.search(path)):
-        return _record(message, status, code, field)
-    factory = BY_STATUS.get(status) or (_transient if status >= 500 else _developer)
+        return record_error(message, status, code, field)
+    factory = BY_STATUS.get(status) or (transient_error if status >= 500 else developer_error)
     return factory(message, status, code, field)
 
 
