@@ -7,8 +7,9 @@ Calls, per job run (N = records, P = ``per_page``, default 1000; B = 100):
 ``GET /api/v2/incremental/users/cursor.json?cursor=``        identity: changed users / P (>= 1)
 ``GET /api/v2/{organizations|users}/show_many.json?ids=``    ``read``: N / 100
 ``PUT /api/v2/{organizations|users}/update_many.json``       ``write``: N / B jobs
-``GET /api/v2/job_statuses/{id}.json``                       ``write``: a few polls per job
-``GET /api/v2/{organizations|users}/show_many.json?ids=``    ``write`` read-back: N / 100
+``GET /api/v2/job_statuses/{id}.json``                       ``write``: usually 1 poll per job
+``GET /api/v2/{organizations|users}/show_many.json?ids=``    read-back, only of records a job
+                                                             gave no result for
 ``PUT /api/v2/{organizations|users}/{id}.json``              only after a bulk 403: N
 ``GET /api/v2/organization_fields.json``, ``user_fields``    ``field_catalog``: 2 (+ pages)
 ``GET /api/v2/users/me.json``                                ``check``: 1

@@ -61,7 +61,7 @@ class ZendeskTarget:
         return [found[r.key] for r in refs if r.key in found]
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
-        """Bulk ``update_many`` jobs, read back; one result per change, in order."""
+        """Bulk ``update_many`` jobs; one result per change, in order."""
         return await self._writer.write(changes)
 
     async def field_catalog(self) -> list[FieldInfo]:

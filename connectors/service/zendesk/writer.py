@@ -8,7 +8,16 @@ Per batch of up to 100 records of one kind:
 2. ``GET /api/v2/job_statuses/{id}.json`` with growing pauses until ``status`` is
    ``completed``, ``failed`` or ``killed``; ``results[]`` hold ``{id, status: Updated|Failed,
    error, details}`` per record.
-3. ``show_many`` reads the records back, so results carry the values Zendesk stored.
+3. Records the job reported ``Updated`` hold what was sent (Zendesk stores custom field and
+   ``notes`` values as given; the engine compares values ignoring number and date formatting).
+   Only records the job gave no verdict for (an expired status, a result list cut short) are
+   read back with ``show_many`` and judged by what Zendesk holds. Skipping the read-back for
+   reported records saves one request in four per batch, which is most of the gap to the
+   account's request budget.
+
+The first status poll waits about as long as the last job took (jobs of one account take
+similar times), so a job usually costs one poll; later polls back off from
+``job_poll_initial``.
 
 At most ``max_jobs_in_flight`` jobs (Zendesk: 30 queued or running per account) are open at
 once; a ``TooManyJobs`` 429 is waited out by the HTTP client. A job status that has expired
@@ -58,6 +67,8 @@ class Writer:
         self._api = api
         self._config = config
         self.fallback_kinds: set[str] = set()
+        self._job_seconds = config.job_poll_initial
+        """How long the last finished job took (the first poll of the next one waits that)."""
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """One result per change, in order; bad records fail alone, account problems raise."""
@@ -111,7 +122,9 @@ class Writer:
 
     async def _wait(self, job: dict[str, Any]) -> dict[str, Any] | None:
         pacing, pause = self._api.pacing, self._config.job_poll_initial
-        deadline = pacing.clock() + self._config.job_timeout
+        started = pacing.clock()
+        deadline = started + self._config.job_timeout
+        first = max(pause, min(self._job_seconds, self._config.job_poll_max))
         while str(job.get("status")) not in DONE:
             if pacing.clock() >= deadline:
                 raise PermanentError(
@@ -119,8 +132,12 @@ class Writer:
                     f"{self._config.job_timeout:.0f}s",
                     operation="job_status",
                 )
-            await pacing.sleep(pause)
-            pause = min(pause * 2, self._config.job_poll_max)
+            if first:
+                await pacing.sleep(first)
+                first = 0.0
+            else:
+                pause = min(pause * 2, self._config.job_poll_max)
+                await pacing.sleep(pause)
             try:
                 job = await self._api.job_status(str(job["id"]))
             except RecordError as exc:
@@ -128,18 +145,23 @@ class Writer:
                     raise
                 log.warning("zendesk_job_status_expired", job=job.get("id"))
                 return None
+        self._job_seconds = max(pacing.clock() - started, self._config.job_poll_initial)
         return job
 
     async def _outcomes(
         self, kind: str, batch: list[Planned], job: dict[str, Any] | None
     ) -> list[WriteResult]:
         verdicts = _job_results(job)
-        stored = await self._read_back(kind, [change.ref.id for change, _ in batch])
-        results = []
-        for index, (change, _row) in enumerate(batch):
-            verdict = verdicts.get(change.ref.id) or verdicts.get(f"#{index}")
-            results.append(_result(change, verdict, stored.get(change.ref.id), job))
-        return results
+        found = [
+            verdicts.get(change.ref.id) or verdicts.get(f"#{index}")
+            for index, (change, _row) in enumerate(batch)
+        ]
+        unsure = [change.ref.id for (change, _), v in zip(batch, found, strict=True) if v is None]
+        stored = await self._read_back(kind, unsure) if unsure else {}
+        return [
+            _result(change, verdict, stored.get(change.ref.id), job)
+            for (change, _row), verdict in zip(batch, found, strict=True)
+        ]
 
     async def _read_back(self, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
         rows = await self._api.show_many(kind, ids)
@@ -191,15 +213,20 @@ def _result(
     job: dict[str, Any] | None,
 ) -> WriteResult:
     ref = change.ref
-    if stored is None:
+    if verdict is not None and verdict.get("error") == "RecordNotFound":
         return _rejected(change, f"{ref.kind} {ref.id} not found in Zendesk", None, 404)
     if verdict is not None and _failed(verdict):
         message = str(verdict.get("details") or verdict.get("error") or "update failed")
         code = verdict.get("error")
         text = f"{message} ({code})" if code and code not in message else message
         return _rejected(change, text, _named_field(ref.kind, message, change.fields), None)
+    if verdict is not None:  # reported Updated: Zendesk holds what was sent
+        sent = {path: json_value(value) for path, value in change.fields.items()}
+        return WriteResult(ref=ref, ok=True, fields=sent)
+    if stored is None:
+        return _rejected(change, f"{ref.kind} {ref.id} not found in Zendesk", None, 404)
     fields = stored_values(ref.kind, stored, change.fields)
-    if verdict is None and not _matches(fields, change.fields):
+    if not _matches(fields, change.fields):
         state = "expired" if job is None else str(job.get("status"))
         error = f"Zendesk job {state} without a result for this record, and it does not hold "
         return WriteResult(ref=ref, ok=False, error=error + "the written values", fields=fields)

@@ -49,20 +49,14 @@ def shown(*rows: dict[str, Any], kind: str = "organizations") -> httpx.Response:
     return httpx.Response(200, json={kind: list(rows)})
 
 
-async def test_write_queues_one_update_many_job_polls_it_and_returns_stored_values(
+async def test_write_queues_one_update_many_job_polls_it_and_returns_the_sent_values(
     respx_mock: respx.MockRouter,
 ) -> None:
     submit = respx_mock.put(ORG_UPDATE).mock(return_value=job("queued"))
     poll = respx_mock.get(JOB_URL).mock(
         side_effect=[job("working"), job("completed", [updated(1), updated(2)])]
     )
-    stored_fields = {"special_discount": 15.0, "terms_valid_until": "2027-01-31"}
-    respx_mock.get(ORG_SHOW).mock(
-        return_value=shown(
-            org(1, notes="VIP\n[deal] 15%", organization_fields=stored_fields),
-            org(2, notes="note two"),
-        )
-    )
+    read_back = respx_mock.get(ORG_SHOW).mock(return_value=shown())
     sleeps = Sleeps()
     results = await make_target(sleeps).write(
         [
@@ -92,9 +86,31 @@ async def test_write_queues_one_update_many_job_polls_it_and_returns_stored_valu
     assert [r.ok for r in results] == [True, True]
     assert results[0].fields == {
         "notes": "VIP\n[deal] 15%",
-        "organization_fields.special_discount": 15.0,
+        "organization_fields.special_discount": 15,
         "organization_fields.terms_valid_until": "2027-01-31",
-    }
+    }, "records the job reported Updated hold what was sent"
+    assert not read_back.called, "no read-back when the job reports every record"
+
+
+async def test_the_first_poll_of_a_job_waits_about_as_long_as_the_last_job_took(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("queued"))
+    polls = respx_mock.get(JOB_URL).mock(
+        side_effect=[
+            job("working"),
+            job("working"),
+            job("completed", [updated(1)]),
+            job("completed", [updated(1)]),
+        ]
+    )
+    sleeps = Sleeps()
+    target = make_target(sleeps)
+    await target.write([change("organization", "1", notes="one")])
+    assert sleeps.calls == [0.25, 0.5, 1.0], "the first job backs off from job_poll_initial"
+    await target.write([change("organization", "1", notes="two")])
+    assert sleeps.calls[-1] == pytest.approx(1.75, abs=0.1), "waits the last job's time"
+    assert polls.call_count == 4, "so the second job needed one poll"
 
 
 async def test_a_failed_record_in_the_job_fails_alone_with_the_field_named(
