@@ -79,6 +79,13 @@ class EngineConfig(Frozen):
         description="how long a job lease lasts without renewal: "
         "a dead replica's job is taken over after this",
     )
+    write_workers: int = Field(
+        4,
+        ge=1,
+        le=30,
+        description="batches of customers one run reads, writes and records at once "
+        "(hides the desk's latency and bulk-job time; the connector's rate gate still paces)",
+    )
 
 
 class AppConfig(Frozen):

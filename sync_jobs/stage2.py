@@ -9,6 +9,7 @@ batch: the planner then sees the target already holding the desired values and w
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -54,10 +55,27 @@ class StaleClaim(RuntimeError):
 
 
 async def drain(run: JobRun) -> None:
-    """Work the target's queue until it is empty (or the target refuses us)."""
+    """Work the target's queue until it is empty (or the target refuses us).
+
+    ``engine.write_workers`` workers each claim and finish their own batches, exactly as
+    replicas would (claims are exclusive and fenced), so while one batch waits for the desk
+    another is planned or recorded. The first worker to hit a connector error stops the others
+    at their next claim; a permanent error is raised once all have stopped.
+    """
+    halt = asyncio.Event()
+    workers = max(1, run.engine.config.engine.write_workers)
+    outcomes = await asyncio.gather(
+        *(_work(run, halt) for _ in range(workers)), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def _work(run: JobRun, halt: asyncio.Event) -> None:
     timeout = timedelta(seconds=parse_duration(run.engine.config.engine.work_claim_timeout))
     size = max(1, run.target.write_batch_size)
-    while not run.engine.stopping.is_set():
+    while not (run.engine.stopping.is_set() or halt.is_set()):
         items = await work.claim(
             run.engine.store, run.target_name, size, run.engine.clock(), timeout
         )
@@ -67,14 +85,16 @@ async def drain(run: JobRun) -> None:
         await run.keep_lease()
         try:
             await _batch(run, items)
-        except PermanentError as exc:
-            await _fail(run, items, str(exc))
-            run.state.errors.append(f"{run.target_name}: {exc}")
-            raise
         except ConnectorError as exc:
+            halt.set()
             await _fail(run, items, str(exc))
             run.state.errors.append(f"{run.target_name}: {exc}")
+            if isinstance(exc, PermanentError):
+                raise
             return
+        except BaseException:
+            halt.set()
+            raise
 
 
 async def preview(run: JobRun, keys: set[str]) -> None:
