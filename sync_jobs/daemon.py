@@ -177,6 +177,7 @@ class Daemon:
         old = self.connections
         self.engine.config = candidate.config
         self.engine.mappings = candidate.mappings
+        self.engine.templates = {}  # renderers cache compiled templates: start afresh
         self.engine.config_hash = config_fingerprint(candidate.config)
         self.engine.lease_ttl = timedelta(seconds=parse_duration(candidate.config.engine.lease_ttl))
         self.connections = Connections(candidate.config.connectors, self.options.transports)

@@ -8,7 +8,7 @@ source path and the value, so one bad deal is reported and the rest of the run g
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,30 +142,30 @@ class MappingFailed(Exception):
 
 
 def resolve_path(payload: Any, path: str) -> Any:
-    """Follow a dotted path; a list along the way maps over its items (results flattened)."""
+    """Follow a dotted path; a list along the way maps over its items (results flattened).
+
+    The answer is a list whenever the path crossed a list (even one holding a single item),
+    so a mapping sees the same shape for one contact as for three."""
     current: list[Any] = [payload]
-    for part in path.split("."):
+    crossed_list = False
+    for part in _parts(path):
         nxt: list[Any] = []
         for node in current:
             value = node.get(part) if isinstance(node, dict) else None
             if isinstance(value, list):
+                crossed_list = True
                 nxt.extend(v for v in value if v is not None)
             elif value is not None:
                 nxt.append(value)
         current = nxt
     if not current:
         return None
-    crossed_list = any(isinstance(v, list) for v in _walk(payload, path))
     return current if crossed_list or len(current) > 1 else current[0]
 
 
-def _walk(payload: Any, path: str) -> Iterable[Any]:
-    node = payload
-    for part in path.split("."):
-        if not isinstance(node, dict):
-            return
-        node = node.get(part)
-        yield node
+@functools.lru_cache(maxsize=1024)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 class Mapping:

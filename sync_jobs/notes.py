@@ -9,6 +9,7 @@ agents, dealbridge owns only the block between its markers and keeps every other
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from decimal import Decimal
@@ -32,8 +33,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 NoteFormat = Literal["text", "html"]
 
 
+@functools.lru_cache(maxsize=256)
 def template_location(mapping_dir: Path, template: str | None) -> tuple[Path, str | None]:
-    """(folder, file name) of a mapping's note template; relative paths start at the mapping."""
+    """(folder, file name) of a mapping's note template; relative paths start at the mapping.
+
+    Cached: it is asked once per deal in a batch, and resolving touches the file system."""
     if template is None:
         return mapping_dir, None
     path = (mapping_dir / template).resolve()
@@ -109,6 +113,8 @@ class NoteTemplates:
                 finalize=make_inert if self.format == "text" else None,
                 trim_blocks=True,
                 lstrip_blocks=True,
+                # No stat() per render: a reload (daemon) builds new renderers instead.
+                auto_reload=False,
             )
             env.filters["summary"] = summary
             env.filters["vendor"] = vendor_name
