@@ -1,9 +1,11 @@
 """Finding a deal's customer in the service desk, from a local identity index.
 
-The index holds every service record's external id, emails and domains (refreshed
-incrementally from the target), so matching costs no API call per deal. Rules are tried in the
-mapping's order; the first rule that finds anything decides: one record is a match, several are
-ambiguous (never guessed), none moves on to the next rule. Nothing found is unmatched.
+The state store holds every service record's external id, emails and domains (refreshed
+incrementally from the target), so matching costs no API call per deal. Stage 1 loads only the
+keys one page of deals asks for (:func:`wanted_keys`) into an :class:`IdentityIndex`, so memory
+stays flat however many records the desk has. Rules are tried in the mapping's order; the first
+rule that finds anything decides: one record is a match, several are ambiguous (never guessed),
+none moves on to the next rule. Nothing found is unmatched.
 """
 
 from __future__ import annotations
@@ -30,29 +32,56 @@ def identity_keys(record: CustomerRecord) -> list[IndexKey]:
     return list(dict.fromkeys(keys))
 
 
+def wanted_keys(account: AccountIdentity, rules: Sequence[IdentityRule]) -> set[IndexKey]:
+    """The index keys matching ``account`` by ``rules`` may look up."""
+    values = _values(account)
+    return {(r.match, value) for r in rules for value in values[r.match]}
+
+
+def _values(account: AccountIdentity) -> dict[str, tuple[str, ...]]:
+    return {
+        "external_id": account.external_ids,
+        "email": account.emails,
+        "domain": account.domains,
+    }
+
+
 class IdentityIndex:
-    """In-memory view of one target's identity keys (loaded from the state store per run)."""
+    """In-memory view of part of one target's identity keys (what a page of deals asks for)."""
 
     def __init__(self) -> None:
         self._by_key: dict[IndexKey, set[RecordId]] = defaultdict(set)
+        self._records: set[RecordId] = set()
 
     def __len__(self) -> int:
         return len(self._by_key)
 
     def add(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
         """Index a record under each of its keys."""
+        self._records.add((kind, record_id))
         for key in keys:
             self._by_key[key].add((kind, record_id))
+
+    def overlaid(self, newer: IdentityIndex) -> IdentityIndex:
+        """This index with ``newer``'s records replacing their older keys (dry runs index
+        what the desk reported without storing it)."""
+        if not newer._records:
+            return self
+        merged = IdentityIndex()
+        for key, found in self._by_key.items():
+            kept = found - newer._records
+            if kept:
+                merged._by_key[key] = set(kept)
+        for key, found in newer._by_key.items():
+            merged._by_key[key] |= found
+        merged._records = (self._records - newer._records) | newer._records
+        return merged
 
     def match(
         self, account: AccountIdentity, rules: Sequence[IdentityRule], kind: str
     ) -> MatchResult:
         """Apply the identity rules in order and say what was found."""
-        values = {
-            "external_id": account.external_ids,
-            "email": account.emails,
-            "domain": account.domains,
-        }
+        values = _values(account)
         for match_type in dict.fromkeys(r.match for r in rules):
             found: set[RecordId] = set()
             for value in values[match_type]:

@@ -163,8 +163,8 @@ async def _run_job(
     status: RunStatus = "ok"
     failure: Exception | None = None
     try:
-        index = await stage1.refresh_index(run)
-        touched = await stage1.pull(run, index, full=full)
+        unsaved = await stage1.refresh_index(run)
+        touched = await stage1.pull(run, unsaved, full=full)
         if dry_run:
             await stage2.preview(run, touched)
         else:

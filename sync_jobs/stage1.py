@@ -23,7 +23,7 @@ from sync_jobs.context import JobRun, RunInterrupted
 from sync_jobs.durations import parse_duration
 from sync_jobs.guardrails import violations
 from sync_jobs.mapping import MappingFailed
-from sync_jobs.matching import IdentityIndex, identity_keys
+from sync_jobs.matching import IdentityIndex, IndexKey, identity_keys, wanted_keys
 from sync_jobs.model import DealTerms, MatchResult
 from sync_jobs.store import repo, work
 from sync_jobs.store import tables as t
@@ -36,7 +36,10 @@ DEAL_KINDS = ("unmatched", "ambiguous", "out_of_policy")
 
 
 async def refresh_index(run: JobRun) -> IdentityIndex:
-    """Bring the target's identity index up to date (incrementally) and load it."""
+    """Bring the target's stored identity index up to date (incrementally).
+
+    Returns what a dry run saw but did not store (empty otherwise); pages of deals look up
+    the stored index with this laid over it."""
     store, name = run.engine.store, run.target_name
     async with read_tx(store) as conn:
         raw = await repo.get_cursor(conn, t.target_cursor, name)
@@ -56,12 +59,10 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
             now = run.engine.clock()
             await repo.index_records(conn, name, page.records, now)
             await repo.set_cursor(conn, t.target_cursor, name, page.checkpoint.value, now)
-    async with read_tx(store) as conn:
-        index = await repo.load_index(conn, name)
+    unsaved = IdentityIndex()
     for record in pending:
-        if not record.deleted:
-            index.add(record.ref.kind, record.ref.id, identity_keys(record))
-    return index
+        unsaved.add(record.ref.kind, record.ref.id, [] if record.deleted else identity_keys(record))
+    return unsaved
 
 
 async def _no_pages() -> AsyncIterator[CustomerPage]:
@@ -69,16 +70,16 @@ async def _no_pages() -> AsyncIterator[CustomerPage]:
     yield  # an empty async generator
 
 
-async def pull(run: JobRun, index: IdentityIndex, *, full: bool = False) -> set[str]:
+async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
     """Read changed deals page by page; return the customers touched (for dry runs)."""
     store = run.engine.store
     async with read_tx(store) as conn:
         raw = None if full else await repo.get_cursor(conn, t.source_cursor, run.job)
-    touched = await rematch(run, index)
+    touched = await rematch(run, unsaved)
     query = DealQuery(fields=run.mapping.source_paths(), select=run.mapping.spec.select, full=full)
     since = Cursor(value=raw) if raw else None
     async for page in run.source.changed_deals(query, since):
-        touched |= await _commit_page(run, index, page.deals, page.checkpoint.value)
+        touched |= await _commit_page(run, unsaved, page.deals, page.checkpoint.value)
         run.engine.checkpoint("after_stage1_commit")
         if run.engine.stopping.is_set():
             raise RunInterrupted("shutting down after committing this page")
@@ -111,15 +112,21 @@ class _Page:
 
 
 async def _commit_page(
-    run: JobRun, index: IdentityIndex, deals: Sequence[SourceDeal], checkpoint: str
+    run: JobRun, unsaved: IdentityIndex, deals: Sequence[SourceDeal], checkpoint: str
 ) -> set[str]:
     store, job = run.engine.store, run.job
+    mapped = [(deal, _map(run, deal)) for deal in deals]
+    wanted: set[IndexKey] = set()
+    for _deal_read, terms in mapped:
+        if isinstance(terms, DealTerms):
+            wanted |= wanted_keys(terms.account, run.mapping.spec.identity)
     async with read_tx(store) as conn:
         known = await repo.deal_states(conn, job, [d.id for d in deals])
+        index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
     page = _Page()
-    for deal in deals:
+    for deal, terms in mapped:
         run.state.counts["deals_read"] += 1
-        _deal(run, index, deal, known.get(deal.id), page)
+        _deal(run, index, deal, terms, known.get(deal.id), page)
     if run.state.dry_run:
         run.state.counts["deals_changed"] += len(page.rows)
         for row in page.rows:
@@ -142,19 +149,33 @@ async def _commit_page(
     return page.touched
 
 
+def _map(run: JobRun, deal: SourceDeal) -> DealTerms | MappingFailed | None:
+    """A deal's terms, why they could not be mapped, or None for a deleted deal."""
+    if deal.deleted:
+        return None
+    try:
+        return run.mapping.apply(deal)
+    except MappingFailed as exc:
+        return exc
+
+
 def _deal(
-    run: JobRun, index: IdentityIndex, deal: SourceDeal, known: repo.KnownDeal | None, page: _Page
+    run: JobRun,
+    index: IdentityIndex,
+    deal: SourceDeal,
+    terms: DealTerms | MappingFailed | None,
+    known: repo.KnownDeal | None,
+    page: _Page,
 ) -> None:
     old_key = known.customer_key if known else None
-    if deal.deleted:
+    if terms is None:
         if known is not None:
             run.state.counts["deals_deleted"] += 1
             page.deleted.append(deal.id)
             page.touched |= {old_key} if old_key else set()
         return
-    try:
-        terms = run.mapping.apply(deal)
-    except MappingFailed as exc:
+    if isinstance(terms, MappingFailed):
+        exc = terms
         run.state.record_error(f"{run.job} {exc}")
         log.warning("deal_mapping_failed", job=run.job, deal=deal.id, error=str(exc))
         if known is not None:
@@ -301,14 +322,18 @@ async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page
     await notify(conn, run.engine.config.alerts, now, changed=changed, closed=closed)
 
 
-async def rematch(run: JobRun, index: IdentityIndex) -> set[str]:
+async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
     """Try deals that found no single record last time against the refreshed index."""
-    async with read_tx(run.engine.store) as conn:
-        waiting = await repo.unmatched_deals(conn, run.job)
-    page = _Page()
     spec = run.mapping.spec
-    for row in waiting:
-        terms = DealTerms.model_validate(row.terms)
+    async with read_tx(run.engine.store) as conn:
+        waiting = [
+            (row, DealTerms.model_validate(row.terms))
+            for row in await repo.unmatched_deals(conn, run.job)
+        ]
+        wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
+        index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
+    page = _Page()
+    for row, terms in waiting:
         result = index.match(terms.account, spec.identity, spec.record)
         if result.status == row.match_status:
             continue  # still unmatched (or still ambiguous): its open conflict stands

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord
-from sync_jobs.matching import IdentityIndex, identity_keys
+from sync_jobs.matching import IdentityIndex, IndexKey, identity_keys
 from sync_jobs.store import tables as t
 from sync_jobs.store.sql import chunks, insert_ignore, upsert
 
@@ -102,16 +103,23 @@ async def index_records(
         )
 
 
-async def load_index(conn: AsyncConnection, target: str) -> IdentityIndex:
-    """The whole identity index of one target, for matching without API calls."""
+async def index_for(conn: AsyncConnection, target: str, keys: Iterable[IndexKey]) -> IdentityIndex:
+    """The part of one target's identity index that ``keys`` name (one query per match type
+    and chunk; the primary key serves the lookup)."""
     index = IdentityIndex()
-    result = await conn.stream(
-        sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c["keys"]).where(
-            t.identity.c.target == target
-        )
-    )
-    async for row in result:
-        index.add(row.kind, row.record_id, [(m, v) for m, v in row[2]])
+    by_match: dict[str, list[str]] = defaultdict(list)
+    for match, value in keys:
+        by_match[match].append(value)
+    k = t.identity_key.c
+    for match, values in by_match.items():
+        for part in chunks(values):
+            rows = await conn.execute(
+                sa.select(k.value, k.kind, k.record_id).where(
+                    k.target == target, k.match == match, k.value.in_(part)
+                )
+            )
+            for row in rows:
+                index.add(row.kind, row.record_id, [(match, row.value)])
     return index
 
 
