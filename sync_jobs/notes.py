@@ -102,10 +102,11 @@ class NoteTemplates:
 
     def __init__(self, fmt: NoteFormat = "text") -> None:
         self.format = fmt
-        self._envs: dict[Path, SandboxedEnvironment] = {}
+        self._envs: dict[str, SandboxedEnvironment] = {}
 
     def _env(self, folder: Path) -> SandboxedEnvironment:
-        if folder not in self._envs:
+        key = str(folder)  # str keys: hashing a Path per render costs more than the lookup
+        if key not in self._envs:
             env = SandboxedEnvironment(
                 loader=FileSystemLoader([folder, BUILTIN_TEMPLATES]),
                 autoescape=self.format == "html",
@@ -119,8 +120,8 @@ class NoteTemplates:
             env.filters["summary"] = summary
             env.filters["vendor"] = vendor_name
             env.filters["pct"] = _pct
-            self._envs[folder] = env
-        return self._envs[folder]
+            self._envs[key] = env
+        return self._envs[key]
 
     def check(self, template: str | None, folder: Path, file: str) -> list[ConfigProblem]:
         """Compile a template (for ``validate``), reporting syntax errors with their line."""

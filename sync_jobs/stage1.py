@@ -71,7 +71,8 @@ async def _no_pages() -> AsyncIterator[CustomerPage]:
 
 
 async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
-    """Read changed deals page by page; return the customers touched (for dry runs)."""
+    """Read changed deals page by page; return the customers touched (dry runs only: a real
+    run queues them page by page, and keeping them all would grow with the book)."""
     store = run.engine.store
     async with read_tx(store) as conn:
         raw = None if full else await repo.get_cursor(conn, t.source_cursor, run.job)
@@ -79,7 +80,9 @@ async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> se
     query = DealQuery(fields=run.mapping.source_paths(), select=run.mapping.spec.select, full=full)
     since = Cursor(value=raw) if raw else None
     async for page in run.source.changed_deals(query, since):
-        touched |= await _commit_page(run, unsaved, page.deals, page.checkpoint.value)
+        changed = await _commit_page(run, unsaved, page.deals, page.checkpoint.value)
+        if run.state.dry_run:
+            touched |= changed
         run.engine.checkpoint("after_stage1_commit")
         if run.engine.stopping.is_set():
             raise RunInterrupted("shutting down after committing this page")
