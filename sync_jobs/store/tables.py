@@ -85,6 +85,8 @@ deal = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 sa.Index("ix_deal_target_status", deal.c.target, deal.c.match_status)
+# Every run asks which live terms expired since: without this, a scan of the whole book.
+sa.Index("ix_deal_expiry", deal.c.target, deal.c.live, deal.c.valid_until)
 
 identity = sa.Table(
     "identity",
