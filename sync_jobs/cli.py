@@ -113,9 +113,14 @@ def run(
         engine = await open_engine(cfg)
         connections = Connections(cfg.connectors)
         code = 0
+        # Each target is written by the last of its jobs, after every job read its deals.
+        last_of_target = {cfg.jobs[name].target: name for name in names}
         try:
             for name in names:
-                report = await run_job(engine, connections, name, dry_run=dry_run, full=full)
+                writes = last_of_target[cfg.jobs[name].target] == name
+                report = await run_job(
+                    engine, connections, name, dry_run=dry_run, full=full, write=writes
+                )
                 print_report(console, report)
                 code = max(code, report.exit_code)
             if not dry_run:

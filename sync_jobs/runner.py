@@ -117,16 +117,32 @@ async def open_engine(
 
 
 async def run_job(
-    engine: Engine, connections: Connections, job: str, *, dry_run: bool = False, full: bool = False
+    engine: Engine,
+    connections: Connections,
+    job: str,
+    *,
+    dry_run: bool = False,
+    full: bool = False,
+    write: bool = True,
 ) -> RunReport:
-    """Run one job; never raises for vendor or data problems (they land in the report)."""
+    """Run one job; never raises for vendor or data problems (they land in the report).
+
+    ``write=False`` stops after stage 1: the customers stay queued for the next run of any
+    job on the same target (``dealbridge run all`` uses it so that a customer several
+    territories sell to is written once, by the last job of its target)."""
     state = RunState(run_id=uuid.uuid4().hex, job=job, dry_run=dry_run)
     with structlog.contextvars.bound_contextvars(job=job, run_id=state.run_id):
-        return await _run_job(engine, connections, job, state, full=full)
+        return await _run_job(engine, connections, job, state, full=full, write=write)
 
 
 async def _run_job(
-    engine: Engine, connections: Connections, job: str, state: RunState, *, full: bool
+    engine: Engine,
+    connections: Connections,
+    job: str,
+    state: RunState,
+    *,
+    full: bool,
+    write: bool,
 ) -> RunReport:
     dry_run = state.dry_run
     bound = log
@@ -167,8 +183,12 @@ async def _run_job(
         touched = await stage1.pull(run, unsaved, full=full)
         if dry_run:
             await stage2.preview(run, touched)
-        else:
+        elif write:
             await stage2.drain(run)
+        else:
+            state.notices.append(
+                f"customers stay queued for {run.target_name}: a later job on it writes them"
+            )
     except RunInterrupted:
         status = "interrupted"
     except (ConnectorError, DealbridgeError, stage2.StaleClaim, LeaseLost) as exc:

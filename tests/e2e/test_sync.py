@@ -14,7 +14,8 @@ from sync_jobs.notes import BLOCK_END, BLOCK_START
 from sync_jobs.resolve import resolve
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
-from tests.e2e.conftest import Sandbox
+from sync_jobs.runner import run_job
+from tests.e2e.conftest import JOBS, Sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -59,6 +60,29 @@ async def test_every_territory_lands_in_one_note_per_customer(sandbox: Sandbox) 
     assert "| EMEA" in note, "the deals of both territories are listed"
     hooli = await sandbox.record("Hooli")
     assert float(hooli.fields[sandbox.field("discount_percent")]) == 12.5
+
+
+async def test_a_customer_of_several_territories_is_written_once_when_the_last_job_writes(
+    sandbox: Sandbox,
+) -> None:
+    first, *middle, last = JOBS
+    before = _writes(sandbox.world.target)
+    reports = [await run_job(sandbox.engine, sandbox.connections, first, write=False)]
+    assert _writes(sandbox.world.target) == before, "a job that only reads leaves work queued"
+    assert any("stay queued" in n for n in reports[0].notices)
+    for job in middle:
+        await run_job(sandbox.engine, sandbox.connections, job, write=False)
+    await run_job(sandbox.engine, sandbox.connections, last)
+    acme = await sandbox.record("Acme Corporation")
+    note = acme.fields[sandbox.note_field]
+    assert "| West" in note
+    assert "| EMEA" in note
+    key = (await sandbox.ref("Acme Corporation")).key
+    async with read_tx(sandbox.engine.store) as conn:
+        runs = await conn.scalars(
+            sa.select(t.audit.c.run_id).distinct().where(t.audit.c.customer_key == key)
+        )
+        assert len(list(runs)) == 1, "both territories' terms went out in one write"
 
 
 async def test_acme_keeps_its_agents_own_notes_outside_the_block(sandbox: Sandbox) -> None:
