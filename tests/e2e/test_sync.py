@@ -12,9 +12,9 @@ from connectors.base import RecordChange, RecordRef
 from connectors.http import ALL_STATS
 from sync_jobs.notes import BLOCK_END, BLOCK_START
 from sync_jobs.resolve import resolve
+from sync_jobs.runner import run_job
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
-from sync_jobs.runner import run_job
 from tests.e2e.conftest import JOBS, Sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
