@@ -106,6 +106,26 @@ class Engine:
         return self.config.mapping_path(job).parent
 
 
+class QueueSignal:
+    """A count of stage-1 commits that waiters can wait past, so no wake-up is ever missed
+    (an Event cleared by one worker could swallow another's)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._next = asyncio.Event()
+
+    def notify(self) -> None:
+        """Customers may have been queued."""
+        self.count += 1
+        self._next.set()
+        self._next = asyncio.Event()
+
+    async def wait_past(self, count: int) -> None:
+        """Return once ``notify`` was called after ``count`` was read."""
+        while self.count <= count:
+            await self._next.wait()
+
+
 @dataclass
 class JobRun:
     """One job's run: the engine plus this run's connectors and state."""
@@ -117,6 +137,8 @@ class JobRun:
     state: RunState
     grant: Grant | None = None
     """The job lease this run holds (None for dry runs); every stage-1 commit is fenced on it."""
+    queued: QueueSignal = field(default_factory=lambda: QueueSignal())
+    """Stage 1 signals each commit that may have queued customers (stage 2 may be waiting)."""
 
     async def fence(self, conn: AsyncConnection) -> None:
         """Refuse the commit in progress unless this run still holds its job lease."""

@@ -180,12 +180,12 @@ async def _run_job(
     failure: Exception | None = None
     try:
         unsaved = await stage1.refresh_index(run)
-        touched = await stage1.pull(run, unsaved, full=full)
         if dry_run:
-            await stage2.preview(run, touched)
-        elif write:
-            await stage2.drain(run)
+            await stage2.preview(run, await stage1.pull(run, unsaved, full=full))
+        elif write:  # stage 2 writes while stage 1 still reads
+            await stage2.drain(run, stage1.pull(run, unsaved, full=full))
         else:
+            await stage1.pull(run, unsaved, full=full)
             state.notices.append(
                 f"customers stay queued for {run.target_name}: a later job on it writes them"
             )

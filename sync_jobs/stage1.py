@@ -148,6 +148,7 @@ async def _commit_page(
         await work.enqueue(conn, run.target_name, page.touched, now)
         await _settle_deal_conflicts(run, conn, page)
         await repo.set_cursor(conn, t.source_cursor, job, checkpoint, now)
+    run.queued.notify()
     run.state.counts["deals_changed"] += len(page.rows)
     return page.touched
 
@@ -361,6 +362,7 @@ async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
             await repo.save_deals(conn, page.rows)
             await work.enqueue(conn, run.target_name, page.touched, now)
             await _settle_deal_conflicts(run, conn, page)
+        run.queued.notify()
     return page.touched
 
 

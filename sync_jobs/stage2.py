@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import SimpleNamespace
@@ -54,33 +54,55 @@ class StaleClaim(RuntimeError):
     """Another worker took these customers over; our results must not be recorded."""
 
 
-async def drain(run: JobRun) -> None:
+async def drain(run: JobRun, pulling: Awaitable[object] | None = None) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
 
     ``engine.write_workers`` workers each claim and finish their own batches, exactly as
     replicas would (claims are exclusive and fenced), so while one batch waits for the desk
-    another is planned or recorded. The first worker to hit a connector error stops the others
-    at their next claim; a permanent error is raised once all have stopped.
+    another is planned or recorded. Given ``pulling`` (stage 1 still reading), the workers
+    start on the first committed page instead of waiting for the last one, so reading the
+    source and writing the desk overlap; an empty queue then means "wait for the next page"
+    until stage 1 is done. The first worker to hit a connector error stops the others at their
+    next claim, and so does a failing stage 1; errors are raised once everyone has stopped,
+    stage 1's first.
     """
     halt = asyncio.Event()
+    pulled = asyncio.Event()
+
+    async def pull() -> None:
+        try:
+            if pulling is not None:
+                await pulling
+        except BaseException:
+            halt.set()  # as before pipelining: a failed stage 1 starts no further batches
+            raise
+        finally:
+            pulled.set()
+            run.queued.notify()
+
     workers = max(1, run.engine.config.engine.write_workers)
     outcomes = await asyncio.gather(
-        *(_work(run, halt) for _ in range(workers)), return_exceptions=True
+        pull(), *(_work(run, halt, pulled) for _ in range(workers)), return_exceptions=True
     )
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
 
 
-async def _work(run: JobRun, halt: asyncio.Event) -> None:
+async def _work(run: JobRun, halt: asyncio.Event, pulled: asyncio.Event) -> None:
     timeout = timedelta(seconds=parse_duration(run.engine.config.engine.work_claim_timeout))
     size = max(1, run.target.write_batch_size)
     while not (run.engine.stopping.is_set() or halt.is_set()):
+        finished = pulled.is_set()  # read before claiming: a later page may be in the queue
+        seen = run.queued.count
         items = await work.claim(
             run.engine.store, run.target_name, size, run.engine.clock(), timeout
         )
         if not items:
-            return
+            if finished:
+                return
+            await run.queued.wait_past(seen)  # the next page (or the end of stage 1)
+            continue
         run.engine.checkpoint("after_claim")
         await run.keep_lease()
         try:

@@ -10,6 +10,7 @@ PostgreSQL runs at READ COMMITTED through psycopg 3. Both get the same Alembic m
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -99,9 +100,37 @@ async def migrate_async(url: str) -> None:
     await asyncio.to_thread(migrate, url)
 
 
+_WRITERS: weakref.WeakKeyDictionary[AsyncEngine, tuple[asyncio.AbstractEventLoop, asyncio.Lock]]
+_WRITERS = weakref.WeakKeyDictionary()
+
+
+def _writer_lock(engine: AsyncEngine) -> asyncio.Lock:
+    """One writer at a time per SQLite engine and event loop.
+
+    SQLite admits one writer; a second BEGIN IMMEDIATE spins in SQLite's busy handler, which
+    sleeps up to 100 ms a try. Stage 1 and the stage-2 workers of one process write
+    concurrently, so they queue here instead, in order and without sleeping."""
+    loop = asyncio.get_running_loop()
+    held = _WRITERS.get(engine)
+    if held is None or held[0] is not loop:
+        held = (loop, asyncio.Lock())
+        _WRITERS[engine] = held
+    return held[1]
+
+
 @asynccontextmanager
 async def write_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success, else rolls back."""
+    if engine.dialect.name == "sqlite":
+        async with _writer_lock(engine), _transaction(engine) as conn:
+            yield conn
+    else:
+        async with _transaction(engine) as conn:
+            yield conn
+
+
+@asynccontextmanager
+async def _transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     async with engine.connect() as raw:
         conn = await raw.execution_options(immediate=True)
         async with conn.begin():

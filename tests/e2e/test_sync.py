@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import RecordChange, RecordRef
+from connectors.base import Cursor, DealPage, DealQuery, RecordChange, RecordRef, WriteResult
 from connectors.http import ALL_STATS
 from sync_jobs.notes import BLOCK_END, BLOCK_START
 from sync_jobs.resolve import resolve
@@ -79,10 +81,36 @@ async def test_a_customer_of_several_territories_is_written_once_when_the_last_j
     assert "| EMEA" in note
     key = (await sandbox.ref("Acme Corporation")).key
     async with read_tx(sandbox.engine.store) as conn:
-        runs = await conn.scalars(
+        runs = await conn.execute(
             sa.select(t.audit.c.run_id).distinct().where(t.audit.c.customer_key == key)
         )
-        assert len(list(runs)) == 1, "both territories' terms went out in one write"
+        assert len(runs.all()) == 1, "both territories' terms went out in one write"
+
+
+async def test_the_desk_is_written_while_the_source_is_still_being_read(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = sandbox.connections.source("salesforce_west")
+    desk = sandbox.desk
+    written = asyncio.Event()
+    read_pages, write = source.changed_deals, desk.write
+
+    async def write_and_tell(changes: Sequence[RecordChange]) -> list[WriteResult]:
+        written.set()
+        return await write(changes)
+
+    async def pages_then_wait(query: DealQuery, since: Cursor | None) -> AsyncIterator[DealPage]:
+        async for page in read_pages(query, since):
+            yield page
+        # Stage 1 is not over until this returns: the first page's customers must be
+        # written meanwhile (a drain that waited for the end would time out here).
+        await asyncio.wait_for(written.wait(), timeout=10)
+
+    monkeypatch.setattr(desk, "write", write_and_tell)
+    monkeypatch.setattr(source, "changed_deals", pages_then_wait)
+    (report,) = await sandbox.run("west")
+    assert report.status in {"ok", "record_errors"}, report.errors
+    assert report.counts["customers_written"] > 0
 
 
 async def test_acme_keeps_its_agents_own_notes_outside_the_block(sandbox: Sandbox) -> None:
