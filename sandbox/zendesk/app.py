@@ -82,6 +82,7 @@ def build_app(store: ZendeskStore, jobs: JobQueue, settings: Settings) -> Starle
         ("/api/v2/organization_fields", api.organization_fields, ["GET"]),
         ("/api/v2/user_fields", api.user_fields, ["GET"]),
     ]
+    table.append(("/api/v2/organizations/search", api.search_organizations, ["GET"]))
     for kind, plural in PLURAL.items():
         table += [
             (f"/api/v2/{plural}/show_many", api.show_many(kind), ["GET"]),
@@ -230,6 +231,23 @@ class _Api:
         rows = definitions(USER, self.store.base_url)
         body = {"user_fields": rows, "next_page": None, "previous_page": None}
         return JSONResponse(body | {"count": len(rows)})
+
+    async def search_organizations(self, request: Request) -> Response:
+        """``GET organizations/search?external_id=`` (exact, case-insensitive) or ``?name=``."""
+        wanted = request.query_params.get("external_id")
+        name = request.query_params.get("name")
+        if wanted is None and name is None:
+            raise Invalid(400, _invalid("external_id or name is required"))
+        rows = [
+            row
+            for row in self.store.records[ORGANIZATION].values()
+            if self.store.get(ORGANIZATION, row["id"]) is not None
+            and (
+                (wanted is not None and str(row.get("external_id") or "").lower() == wanted.lower())
+                or (name is not None and row.get("name") == name)
+            )
+        ]
+        return JSONResponse({"organizations": rows, "next_page": None, "count": len(rows)})
 
     def show_many(self, kind: str) -> Handler:
         """``GET show_many?ids=1,2`` (at most 100); unknown ids are left out."""

@@ -288,3 +288,23 @@ async def test_seed_bulk_creates_many_orgs_quickly_and_the_harness_is_small_page
     harness = contract_harness()
     assert harness.page_size == harness.config["per_page"] == 5
     assert harness.secret == DEMO_API_TOKEN
+
+
+async def test_organizations_are_searched_by_external_id_ignoring_case(
+    sim: ZendeskSimulator,
+) -> None:
+    org = sim.add_organization("Search Me Ltd", external_id="CUST-SEARCH-1")
+    transport = httpx.ASGITransport(app=sim.app)
+    async with httpx.AsyncClient(transport=transport, base_url=DEMO_BASE_URL) as client:
+        found = await client.get(
+            "/api/v2/organizations/search.json",
+            params={"external_id": "cust-search-1"},
+            auth=(f"{DEMO_EMAIL}/token", DEMO_API_TOKEN),
+        )
+        missing = await client.get(
+            "/api/v2/organizations/search.json",
+            params={"external_id": "CUST-NOBODY"},
+            auth=(f"{DEMO_EMAIL}/token", DEMO_API_TOKEN),
+        )
+    assert [o["id"] for o in found.json()["organizations"]] == [org["id"]]
+    assert missing.json() == {"organizations": [], "next_page": None, "count": 0}
