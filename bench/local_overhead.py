@@ -17,6 +17,7 @@ import resource
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ def bulk_world(count: int) -> tuple[Any, Any]:
     for sim in (crm, desk):
         sim.controls.keep_log = False
     owner = crm.user_for("Bench Rep", "rep@seller.example")
+    past = datetime.now(UTC) - timedelta(hours=2)
     for n in range(count):
         number = f"BENCH-{n:07d}"
         account = crm.add_account(
@@ -62,8 +64,11 @@ def bulk_world(count: int) -> tuple[Any, Any]:
             Terms_Valid_Until__c="2099-12-31",
             Approved_By__c="VP Sales",
         )
-        desk.add_organization(
-            f"Bench Customer {n}", domain_names=[f"bench{n}.example"], external_id=number
+        desk.add_organization(  # in the past: Zendesk's export leaves out the last minute
+            f"Bench Customer {n}",
+            domain_names=[f"bench{n}.example"],
+            external_id=number,
+            updated_at=past,
         )
     return crm, desk
 

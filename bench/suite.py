@@ -1,0 +1,339 @@
+"""The benchmark scenarios of issue 7, each printing its figure next to its target.
+
+Every out-of-process scenario starts ``bench.servers`` (Salesforce + Zendesk under uvicorn, in
+their own process) and runs dealbridge in a child process (``bench.run_child``), so figures and
+memory are dealbridge's own. Sizes and the budget scale come from :class:`Sizes`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from ruamel.yaml import YAML
+
+from bench.baselines.inhouse_sync import SalesforceAccess, ZendeskAccess, run_baseline
+from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_JOB_SECONDS, ZENDESK_RPM
+from sandbox import salesforce, zendesk
+from sandbox.world import credentials, world_doc
+
+PORT = int(os.environ.get("DEALBRIDGE_BENCH_PORT", "8811"))
+"""Salesforce on PORT, Zendesk on PORT + 1, the control API on PORT + 2."""
+RECORDS_PER_DEAL = 0.8
+"""50,000 deals into 40,000 records: some customers have two deals."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How big each scenario runs (``quick`` for the CI smoke test)."""
+
+    backfill: int = 50_000
+    scale: float = 1.0
+    latency: float = 0.05
+    local: int = 10_000
+    memory: tuple[int, ...] = (10_000, 100_000)
+    versus: int = 1_000
+    change_share: float = 0.01
+
+    @classmethod
+    def quick(cls) -> Sizes:
+        """Seconds, not minutes: keeps every scenario working in CI (figures meaningless)."""
+        return cls(backfill=300, scale=50.0, latency=0.0, local=200, memory=(200,), versus=40)
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    scenario: str
+    figure: str
+    target: str
+    met: bool | None
+    """None: measured, but the target is not comparable at this size."""
+
+
+@dataclass
+class Results:
+    """What a suite run found."""
+
+    rows: list[Row] = field(default_factory=list)
+    series: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        """Record and print a row."""
+        self.rows.append(row)
+        verdict = {True: "met", False: "NOT met", None: "-"}[row.met]
+        print(f"{row.scenario}: {row.figure} (target {row.target}) {verdict}", flush=True)
+
+
+@dataclass
+class World:
+    """Running servers and a config pointed at them."""
+
+    folder: Path
+    config: Path
+    control: str
+
+    def counts(self) -> dict[str, int]:
+        """Requests so far by 'vendor METHOD route status'."""
+        return dict(httpx.get(f"{self.control}/counts").json())
+
+    def reset(self) -> None:
+        """Forget the request counts."""
+        httpx.post(f"{self.control}/reset")
+
+    def edit(self, first: int, count: int, discount: float) -> None:
+        """Reps change deals."""
+        httpx.post(
+            f"{self.control}/edit",
+            params={"first": first, "count": count, "discount": discount},
+            timeout=60,
+        )
+
+    def run(self, job: str = "west") -> dict[str, Any]:
+        """One dealbridge run in a child process."""
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.run_child", str(self.config), job],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ | credentials("zendesk"),
+        )
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+@contextmanager
+def world(deals: int, scale: float, latency: float) -> Iterator[World]:
+    """Servers seeded with ``deals`` over ``RECORDS_PER_DEAL`` as many records, plus config."""
+    records = max(1, int(deals * RECORDS_PER_DEAL))
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "bench.servers", "--deals", str(deals)),
+            *("--records", str(records), "--scale", str(scale)),
+            *("--latency", str(latency), "--port", str(PORT)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench.servers did not start")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            yield World(folder, _config(folder, scale), f"http://127.0.0.1:{PORT + 2}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _config(folder: Path, scale: float) -> Path:
+    urls = {
+        "salesforce_west": f"http://127.0.0.1:{PORT}",
+        "zendesk": f"http://127.0.0.1:{PORT + 1}",
+    }
+    doc = world_doc(folder, "zendesk", base_urls=urls)
+    doc["connectors"] = {name: doc["connectors"][name] for name in urls}
+    doc["connectors"]["zendesk"].update(
+        plan_rpm=int(ZENDESK_RPM * scale),
+        incremental_per_minute=int(ZENDESK_EXPORTS_PER_MINUTE * scale),
+    )
+    doc["jobs"] = {"west": doc["jobs"]["west"]}
+    doc.pop("alerts", None)
+    path = folder / "config.yaml"
+    with path.open("w", encoding="utf-8") as handle:
+        YAML().dump(doc, handle)
+    return path
+
+
+def _sum(counts: dict[str, int], vendor: str, *, method: str = "", route: str = "") -> int:
+    return sum(
+        n
+        for key, n in counts.items()
+        if key.startswith(vendor) and f" {method}" in key and route in key
+    )
+
+
+def bound_records_per_second(records: int, scale: float) -> tuple[float, str]:
+    """The fastest rate Zendesk's documented budgets allow for a backfill of ``records``."""
+    per_second = ZENDESK_RPM * scale / 60
+    exports_per_second = ZENDESK_EXPORTS_PER_MINUTE * scale / 60
+    export = math.ceil(records / 1000) / exports_per_second
+    batches = math.ceil(records / 100)
+    write = batches * 3 / per_second
+    jobs_cap = 30 * 100 / (ZENDESK_JOB_SECONDS / scale)
+    bound = min(records / (export + write), jobs_cap)
+    formula = (
+        "bound = M / (T_export + T_write), capped by 30 jobs x 100 records / job time; "
+        "T_export = ceil(M/1000 per export page) / (10 x s per minute); "
+        "T_write = ceil(M/100) x 3 requests (show_many read for agent edits, update_many, "
+        "one job-status poll) / (700 x s per minute)"
+    )
+    return bound, formula
+
+
+def backfill(sizes: Sizes, results: Results) -> None:
+    """Backfill, requests per record, no-op re-run and the 1% change, on one world."""
+    deals = sizes.backfill
+    with world(deals, sizes.scale, sizes.latency) as w:
+        first = w.run()
+        counts = w.counts()
+        written = first["counts"].get("customers_written", 0)
+        records = max(1, int(deals * RECORDS_PER_DEAL))
+        rate = written / first["seconds"]
+        bound, formula = bound_records_per_second(records, sizes.scale)
+        desk = _sum(counts, "zendesk")
+        throttled = _sum(counts, "zendesk", route=" 429") + _sum(counts, "salesforce", route=" 403")
+        total = desk + _sum(counts, "salesforce")
+        results.series |= {"backfill": rate, "bound": bound}
+        results.notes.append(formula)
+        results.add(
+            Row(
+                "backfill",
+                f"{written} records in {first['seconds']:.1f} s = {rate:.0f}/s; bound "
+                f"{bound:.0f}/s; ratio {rate / bound:.2f}; 429s {throttled}/{total} requests",
+                ">= 0.90 of the bound, <= 1% 429",
+                written == records and rate / bound >= 0.9 and throttled <= 0.01 * total,
+            )
+        )
+        exports = _sum(counts, "zendesk", route="/incremental/")
+        per_record = (desk - exports) / max(1, written)
+        results.add(
+            Row(
+                "requests per record (Salesforce -> Zendesk)",
+                f"{per_record:.3f} desk requests per written record (lookups and polls "
+                f"included; plus {exports} identity-export pages)",
+                "<= 0.05",
+                per_record <= 0.05,
+            )
+        )
+        w.reset()
+        again = w.run()
+        counts = w.counts()
+        writes = _sum(counts, "zendesk", method="PUT")
+        reads = {k: v for k, v in counts.items() if "zendesk" in k or "salesforce" in k}
+        results.add(
+            Row(
+                "no-op re-run",
+                f"{writes} write requests; reads: {sum(reads.values())} "
+                f"({', '.join(f'{k}: {v}' for k, v in sorted(reads.items()))})",
+                "0 writes; reads limited to the incremental query",
+                writes == 0 and again["counts"].get("customers_written", 0) == 0,
+            )
+        )
+        change(sizes, w, first, results)
+
+
+def change(sizes: Sizes, w: World, first: dict[str, Any], results: Results) -> None:
+    """1% of the deals change after the backfill."""
+    deals = sizes.backfill
+    changed = max(1, int(deals * sizes.change_share))
+    w.edit(0, changed, 19.5)
+    w.reset()
+    run = w.run()
+    written = run["counts"].get("customers_written", 0)
+    records = max(1, int(deals * RECORDS_PER_DEAL))
+    expected = min(changed, records)  # deal n belongs to customer n % records
+    share = run["seconds"] / first["seconds"]
+    results.add(
+        Row(
+            "1% change",
+            f"{changed} deals changed: {written} records written (expected {expected}) in "
+            f"{run['seconds']:.1f} s = {share:.1%} of the backfill's time",
+            "only those records; time proportional to changes",
+            written == expected,
+        )
+    )
+
+
+def local_overhead(sizes: Sizes, results: Results) -> None:
+    """In-process simulators, no latency or limits (bench.local_overhead)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.local_overhead", str(sizes.local)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = out.stdout.strip().splitlines()[-1]
+    rate = float(line.split("|")[3])
+    results.series["local"] = rate
+    results.add(
+        Row(
+            "local overhead",
+            f"{rate:.0f} deals/s at {sizes.local} deals (one core, simulators in process)",
+            ">= 10,000 records/s",
+            rate >= 10_000,
+        )
+    )
+
+
+def memory(sizes: Sizes, results: Results) -> None:
+    """Peak RSS of the dealbridge process for each book size (budgets lifted)."""
+    peaks = []
+    for deals in sizes.memory:
+        with world(deals, 1000.0, 0.0) as w:
+            run = w.run()
+        peaks.append((deals, run["peak_rss_mb"], run["counts"].get("customers_written", 0)))
+    figure = "; ".join(f"{d:,} deals: {mb:.0f} MB ({n:,} written)" for d, mb, n in peaks)
+    growth = peaks[-1][1] / peaks[0][1] if len(peaks) > 1 else 1.0
+    results.add(
+        Row(
+            "memory",
+            f"{figure}; largest/smallest {growth:.2f}x",
+            "<= 250 MB at 1M, flat",
+            None if len(peaks) < 2 else peaks[-1][1] <= 250 and growth < 1.5,
+        )
+    )
+
+
+def versus(sizes: Sizes, results: Results) -> None:
+    """dealbridge and the in-house script on identical fresh worlds, same budgets."""
+    with world(sizes.versus, sizes.scale, sizes.latency) as w:
+        started = time.perf_counter()
+        base = run_baseline(
+            SalesforceAccess(
+                f"http://127.0.0.1:{PORT}",
+                salesforce.DEMO_CLIENT_ID,
+                salesforce.DEMO_CLIENT_SECRET,
+                salesforce.DEMO_REFRESH_TOKEN,
+            ),
+            ZendeskAccess(
+                f"http://127.0.0.1:{PORT + 1}", zendesk.DEMO_EMAIL, zendesk.DEMO_API_TOKEN
+            ),
+        )
+        base_seconds = time.perf_counter() - started
+    with world(sizes.versus, sizes.scale, sizes.latency) as w:
+        ours = w.run()
+        ours_requests = sum(w.counts().values())
+    faster = base_seconds / ours["seconds"]
+    fewer = base.requests / max(1, ours_requests)
+    results.add(
+        Row(
+            "versus the in-house script",
+            f"{sizes.versus} deals: script {base_seconds:.1f} s / {base.requests} requests "
+            f"({base.throttled} 429s), dealbridge {ours['seconds']:.1f} s / {ours_requests} "
+            f"requests: {faster:.1f}x faster, {fewer:.1f}x fewer requests",
+            ">= 50x faster and >= 50x fewer requests",
+            faster >= 50 and fewer >= 50,
+        )
+    )
+
+
+SCENARIOS = {
+    "backfill": backfill,
+    "local": local_overhead,
+    "memory": memory,
+    "versus": versus,
+}
