@@ -46,6 +46,10 @@ def write_table(results: Results, sizes: Sizes, command: str, out: Path) -> Path
         met = {True: "yes", False: "**no**", None: "-"}[row.met]
         lines.append(f"| {row.scenario} | {row.figure} | {row.target} | {met} |")
     lines += ["", "## How", ""] + [f"- {note}" for note in dict.fromkeys(results.notes)]
+    lines += [
+        "- Scenarios and sizes: bench/suite.py. Targets not met are explained, with a profile "
+        "and a plan, in [analysis.md](analysis.md).",
+    ]
     path = out / "results.md"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path

@@ -102,11 +102,11 @@ class World:
                     customer_number=number,
                 )
             )
-            org = self.desk.add_organization(
+            org = self.desk.add_organization(  # a second apart: the export pages by time
                 f"Bench Customer {n}",
                 domain_names=[f"bench{n}.example"],
                 external_id=number,
-                updated_at=past,
+                updated_at=past - timedelta(seconds=records - n),
             )
             self.orgs[number] = int(org["id"])
         for n in range(deals):

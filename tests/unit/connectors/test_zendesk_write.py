@@ -113,6 +113,22 @@ async def test_the_first_poll_of_a_job_waits_about_as_long_as_the_last_job_took(
     assert polls.call_count == 4, "so the second job needed one poll"
 
 
+async def test_jobs_done_at_the_first_poll_shorten_the_next_wait(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("queued"))
+    respx_mock.get(JOB_URL).mock(
+        side_effect=[job("working"), job("working"), job("completed", [updated(1)])]
+        + [job("completed", [updated(1)])] * 3
+    )
+    sleeps = Sleeps()
+    target = make_target(sleeps)
+    for note in ("one", "two", "three", "four"):
+        await target.write([change("organization", "1", notes=note)])
+    first_polls = [s for s in sleeps.calls if s > 0.3][-3:]
+    assert first_polls[0] > first_polls[1] > first_polls[2], "the estimate comes down again"
+
+
 async def test_a_failed_record_in_the_job_fails_alone_with_the_field_named(
     respx_mock: respx.MockRouter,
 ) -> None:
