@@ -56,8 +56,9 @@ def build_pacing(config: ZendeskConfig, sleep: Sleep | None) -> Pacing:
     per_minute = config.incremental_per_minute
     return Pacing(
         gate=gate(config.steady_rate, in_flight=config.max_in_flight),
-        # Zendesk counts incremental exports per minute, so a minute's worth may go at once.
-        incremental=gate(per_minute / 60.0, burst=per_minute),
+        # Zendesk counts exports in fixed minutes: a full-minute burst plus the refill could
+        # send twice the budget in one of its minutes (429s), so pace them evenly instead.
+        incremental=gate(per_minute / 60.0),
         single_users=gate(config.single_user_updates_per_second),
         jobs=asyncio.Semaphore(config.max_jobs_in_flight),
         clock=clock,
