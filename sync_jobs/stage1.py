@@ -59,6 +59,9 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
             now = run.engine.clock()
             await repo.index_records(conn, name, page.records, now)
             await repo.set_cursor(conn, t.target_cursor, name, page.checkpoint.value, now)
+        # A first export can take minutes at the desk's export budget (Zendesk: 10 pages a
+        # minute): renew the lease per page, or stage 1's fenced commits would be refused.
+        await run.keep_lease()
     unsaved = IdentityIndex()
     for record in pending:
         unsaved.add(record.ref.kind, record.ref.id, [] if record.deleted else identity_keys(record))

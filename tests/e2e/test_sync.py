@@ -5,12 +5,21 @@ from __future__ import annotations
 import asyncio
 import csv
 from collections.abc import AsyncIterator, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import Cursor, DealPage, DealQuery, RecordChange, RecordRef, WriteResult
+from connectors.base import (
+    Cursor,
+    CustomerPage,
+    DealPage,
+    DealQuery,
+    RecordChange,
+    RecordRef,
+    WriteResult,
+)
 from connectors.http import ALL_STATS
 from sync_jobs.notes import BLOCK_END, BLOCK_START
 from sync_jobs.resolve import resolve
@@ -109,6 +118,25 @@ async def test_the_desk_is_written_while_the_source_is_still_being_read(
     monkeypatch.setattr(desk, "write", write_and_tell)
     monkeypatch.setattr(source, "changed_deals", pages_then_wait)
     (report,) = await sandbox.run("west")
+    assert report.status in {"ok", "record_errors"}, report.errors
+    assert report.counts["customers_written"] > 0
+
+
+async def test_an_index_refresh_longer_than_the_lease_keeps_the_lease(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = sandbox.desk
+    export = desk.customers
+
+    async def slow_pages(since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        async for page in export(since):
+            await asyncio.sleep(0.6)  # a desk that exports slowly (Zendesk: 10 pages a minute)
+            yield page
+
+    monkeypatch.setattr(desk, "customers", slow_pages)
+    sandbox.engine.lease_ttl = timedelta(seconds=1)
+    (report,) = await sandbox.run("west")
+    assert report.counts["index_records"] > 0
     assert report.status in {"ok", "record_errors"}, report.errors
     assert report.counts["customers_written"] > 0
 
