@@ -17,18 +17,20 @@ import resource
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import structlog
 
-from sandbox import salesforce, zendesk
+from bench.servers import World
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.config import parse_config
 from sync_jobs.connections import Connections
 from sync_jobs.runner import open_engine, run_job
+
+UNLIMITED_SCALE = 1e7
+"""Zendesk's budgets times this: no limit a run of any size reaches."""
 
 UNLIMITED = {
     "zendesk": {
@@ -41,36 +43,10 @@ UNLIMITED = {
 
 
 def bulk_world(count: int) -> tuple[Any, Any]:
-    """N accounts with one special-terms deal each, and the N organizations they are."""
-    crm = salesforce.SalesforceSimulator(api_limit=10**9)
-    desk = zendesk.ZendeskSimulator(
-        requests_per_minute=10**9, incremental_per_minute=10**9, job_delay=0.0
-    )
-    for sim in (crm, desk):
-        sim.controls.keep_log = False
-    owner = crm.user_for("Bench Rep", "rep@seller.example")
-    past = datetime.now(UTC) - timedelta(hours=2)
-    for n in range(count):
-        number = f"BENCH-{n:07d}"
-        account = crm.add_account(
-            f"Bench Customer {n}", website=f"https://bench{n}.example", customer_number=number
-        )
-        crm.add_deal(
-            f"Bench deal {n}",
-            account_id=account,
-            owner_id=owner,
-            Special_Discount__c=float(n % 20),
-            Payment_Terms__c="Net 30",
-            Terms_Valid_Until__c="2099-12-31",
-            Approved_By__c="VP Sales",
-        )
-        desk.add_organization(  # in the past: Zendesk's export leaves out the last minute
-            f"Bench Customer {n}",
-            domain_names=[f"bench{n}.example"],
-            external_id=number,
-            updated_at=past,
-        )
-    return crm, desk
+    """N accounts with one special-terms deal each, and the N organizations they are (the
+    servers' world, held in this process with every budget lifted)."""
+    world = World(count, count, scale=UNLIMITED_SCALE, latency=0.0)
+    return world.crm, world.desk
 
 
 async def measure(count: int, folder: Path) -> dict[str, float]:
