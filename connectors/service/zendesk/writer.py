@@ -125,7 +125,7 @@ class Writer:
         pacing, pause = self._api.pacing, self._config.job_poll_initial
         started = pacing.clock()
         deadline = started + self._config.job_timeout
-        first = max(pause, min(self._job_seconds, self._config.job_poll_max))
+        first = self._job_seconds  # already within [job_poll_initial, job_poll_max]
         polls = 0
         while str(job.get("status")) not in DONE:
             if pacing.clock() >= deadline:
@@ -225,7 +225,8 @@ def _result(
     job: dict[str, Any] | None,
 ) -> WriteResult:
     ref = change.ref
-    if verdict is not None and verdict.get("error") == "RecordNotFound":
+    missing = stored is None if verdict is None else verdict.get("error") == "RecordNotFound"
+    if missing:
         return _rejected(change, f"{ref.kind} {ref.id} not found in Zendesk", None, 404)
     if verdict is not None and _failed(verdict):
         message = str(verdict.get("details") or verdict.get("error") or "update failed")
@@ -235,8 +236,7 @@ def _result(
     if verdict is not None:  # reported Updated: Zendesk holds what was sent
         sent = {path: json_value(value) for path, value in change.fields.items()}
         return WriteResult(ref=ref, ok=True, fields=sent)
-    if stored is None:
-        return _rejected(change, f"{ref.kind} {ref.id} not found in Zendesk", None, 404)
+    assert stored is not None  # no verdict and not missing
     fields = stored_values(ref.kind, stored, change.fields)
     if not _matches(fields, change.fields):
         state = "expired" if job is None else str(job.get("status"))
