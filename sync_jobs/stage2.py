@@ -54,25 +54,23 @@ class StaleClaim(RuntimeError):
     """Another worker took these customers over; our results must not be recorded."""
 
 
-async def drain(run: JobRun, pulling: Awaitable[object] | None = None) -> None:
+async def drain(run: JobRun, pulling: Awaitable[object]) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
 
     ``engine.write_workers`` workers each claim and finish their own batches, exactly as
     replicas would (claims are exclusive and fenced), so while one batch waits for the desk
-    another is planned or recorded. Given ``pulling`` (stage 1 still reading), the workers
-    start on the first committed page instead of waiting for the last one, so reading the
-    source and writing the desk overlap; an empty queue then means "wait for the next page"
-    until stage 1 is done. The first worker to hit a connector error stops the others at their
-    next claim, and so does a failing stage 1; errors are raised once everyone has stopped,
-    stage 1's first.
+    another is planned or recorded. They start while ``pulling`` (stage 1) still reads, on
+    its first committed page, so reading the source and writing the desk overlap; an empty
+    queue means "wait for the next page" until stage 1 is done. The first worker to hit a
+    connector error stops the others at their next claim, and so does a failing stage 1;
+    errors are raised once everyone has stopped, stage 1's first.
     """
     halt = asyncio.Event()
     pulled = asyncio.Event()
 
     async def pull() -> None:
         try:
-            if pulling is not None:
-                await pulling
+            await pulling
         except BaseException:
             halt.set()  # as before pipelining: a failed stage 1 starts no further batches
             raise
