@@ -158,12 +158,16 @@ def _config(folder: Path, scale: float) -> Path:
     return path
 
 
-def _sum(counts: dict[str, int], vendor: str, *, method: str = "", route: str = "") -> int:
-    return sum(
-        n
-        for key, n in counts.items()
-        if key.startswith(vendor) and f" {method}" in key and route in key
-    )
+def _sum(
+    counts: dict[str, int], vendor: str, *, method: str = "", route: str = "", status: str = ""
+) -> int:
+    """Requests of ``vendor`` whose method, route and status match (empty: any)."""
+    total = 0
+    for key, n in counts.items():
+        who, verb, path, code = key.split(" ")
+        if who == vendor and verb.startswith(method) and route in path and code.startswith(status):
+            total += n
+    return total
 
 
 def bound_records_per_second(records: int, scale: float) -> tuple[float, str]:
@@ -195,7 +199,7 @@ def backfill(sizes: Sizes, results: Results) -> None:
         rate = written / first["seconds"]
         bound, formula = bound_records_per_second(records, sizes.scale)
         desk = _sum(counts, "zendesk")
-        throttled = _sum(counts, "zendesk", route=" 429") + _sum(counts, "salesforce", route=" 403")
+        throttled = _sum(counts, "zendesk", status="429") + _sum(counts, "salesforce", status="403")
         total = desk + _sum(counts, "salesforce")
         results.series |= {"backfill": rate, "bound": bound}
         results.notes.append(formula)
