@@ -1,14 +1,17 @@
-"""Per-connector request gate: a token bucket for the documented steady rate, a cap on requests
-in flight, and a shared ``blocked_until`` deadline raised by the vendor's own signals.
+"""Per-connector request gate: the documented budget (a token bucket for a steady rate, or a
+sliding window for "N requests per minute"), a cap on requests in flight, and a shared
+``blocked_until`` deadline raised by the vendor's own signals.
 
-No rate-limit library adapts to the server's headers (Retry-After, remaining = 0 with a reset),
-so that part is here; the bucket itself is a few lines and keeps the gate dependency-free.
+No rate-limit library adapts to the server's headers (Retry-After, remaining = 0 with a reset)
+or takes an injected clock (the tests' virtual time), so that part is here; the bucket and the
+window are a few lines each and keep the gate dependency-free.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -28,6 +31,20 @@ class LimitSignal:
     """Seconds the vendor told us to wait (429 Retry-After)."""
 
 
+@dataclass(frozen=True)
+class Window:
+    """At most ``limit`` requests in any ``seconds``: a vendor's "N per minute" budget.
+
+    Unlike a token bucket, a sliding window spends a fresh budget at once (a small run is not
+    paced out over the minute) and can never put more than ``limit`` requests into one of the
+    vendor's fixed minutes. ``margin`` widens the window for latency and clock skew between our
+    send times and the vendor's arrival times."""
+
+    limit: int
+    seconds: float = 60.0
+    margin: float = 1.0
+
+
 class VendorGate:
     """Paces one connector instance's requests; every caller waits out a vendor's back-off."""
 
@@ -36,12 +53,17 @@ class VendorGate:
         *,
         rate_per_second: float | None = None,
         burst: int = 1,
+        window: Window | None = None,
         max_in_flight: int = 8,
         low_water: int = 1,
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
+        if window is not None and rate_per_second is not None:
+            raise ValueError("pace by rate_per_second or by window, not both")
         self._rate = rate_per_second
+        self._window = window
+        self._sent: deque[float] = deque()
         self._burst = max(1, burst)
         self._tokens = float(self._burst)
         self._clock = clock
@@ -70,6 +92,8 @@ class VendorGate:
                 await self._sleep(wait)
             if self._rate is not None:
                 self._tokens -= 1
+            if self._window is not None:
+                self._sent.append(self._clock())
         await self._in_flight.acquire()
 
     def release(self) -> None:
@@ -98,6 +122,8 @@ class VendorGate:
         now = self._clock()
         if now < self._blocked_until:
             return self._blocked_until - now
+        if self._window is not None:
+            return self._window_wait(now, self._window)
         if self._rate is None:
             return 0.0
         self._tokens = min(self._burst, self._tokens + (now - self._updated) * self._rate)
@@ -105,6 +131,14 @@ class VendorGate:
         if self._tokens >= 1:
             return 0.0
         return (1 - self._tokens) / self._rate
+
+    def _window_wait(self, now: float, window: Window) -> float:
+        span = window.seconds + window.margin
+        while self._sent and self._sent[0] <= now - span:
+            self._sent.popleft()
+        if len(self._sent) < window.limit:
+            return 0.0
+        return self._sent[0] + span - now
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectors.clock import VirtualClock
-from connectors.ratelimit import Sleep, VendorGate
+from connectors.ratelimit import Sleep, VendorGate, Window
 from connectors.service.freshdesk.config import FreshdeskConfig
 
 
@@ -44,13 +44,18 @@ def build_pacing(config: FreshdeskConfig, sleep: Sleep | None) -> Pacing:
     if sleep is not None:
         virtual = VirtualClock(sleep)
         clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
+    # Freshdesk counts both budgets per minute: a sliding window spends a fresh minute at once
+    # and never puts more than the budget into one of its minutes.
     gate = VendorGate(
-        rate_per_second=config.steady_rate,
+        window=Window(config.per_minute),
         max_in_flight=config.max_in_flight,
         clock=clock,
         sleep=sleeper,
     )
     contact_lists = VendorGate(
-        rate_per_second=config.contact_list_rate, max_in_flight=1, clock=clock, sleep=sleeper
+        window=Window(config.contact_list_per_minute_budget),
+        max_in_flight=1,
+        clock=clock,
+        sleep=sleeper,
     )
     return Pacing(gate=gate, contact_lists=contact_lists, sleep=retry_sleep)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectors.clock import VirtualClock
-from connectors.ratelimit import Sleep, VendorGate
+from connectors.ratelimit import Sleep, VendorGate, Window
 from connectors.service.zendesk.config import ZendeskConfig
 
 
@@ -48,17 +48,22 @@ def build_pacing(config: ZendeskConfig, sleep: Sleep | None) -> Pacing:
         virtual = VirtualClock(sleep)
         clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
 
-    def gate(rate: float, burst: int = 1, in_flight: int = 1) -> VendorGate:
+    def gate(
+        rate: float | None = None, window: Window | None = None, in_flight: int = 1
+    ) -> VendorGate:
         return VendorGate(
-            rate_per_second=rate, burst=burst, max_in_flight=in_flight, clock=clock, sleep=sleeper
+            rate_per_second=rate,
+            window=window,
+            max_in_flight=in_flight,
+            clock=clock,
+            sleep=sleeper,
         )
 
-    per_minute = config.incremental_per_minute
     return Pacing(
-        gate=gate(config.steady_rate, in_flight=config.max_in_flight),
-        # Zendesk counts exports in fixed minutes: a full-minute burst plus the refill could
-        # send twice the budget in one of its minutes (429s), so pace them evenly instead.
-        incremental=gate(per_minute / 60.0),
+        # Zendesk counts both budgets per minute: a sliding window spends a fresh minute at once
+        # (a small run is not paced out) and never puts more than the budget into one minute.
+        gate=gate(window=Window(config.per_minute), in_flight=config.max_in_flight),
+        incremental=gate(window=Window(config.incremental_per_minute)),
         single_users=gate(config.single_user_updates_per_second),
         jobs=asyncio.Semaphore(config.max_jobs_in_flight),
         clock=clock,

@@ -17,8 +17,8 @@ Per batch of up to 100 records of one kind:
 
 The first status poll waits about as long as recent jobs took (jobs of one account take
 similar times): a job done at its first poll shortens the next wait a little, a job that needed
-more polls sets it to its own time. So a job usually costs one poll; later polls back off from
-``job_poll_initial``.
+more polls sets it to the middle between its last pending poll and its done poll. So a job
+usually costs one poll; later polls back off from ``job_poll_initial``.
 
 At most ``max_jobs_in_flight`` jobs (Zendesk: 30 queued or running per account) are open at
 once; a ``TooManyJobs`` 429 is waited out by the HTTP client. A job status that has expired
@@ -127,6 +127,7 @@ class Writer:
         deadline = started + self._config.job_timeout
         first = self._job_seconds  # already within [job_poll_initial, job_poll_max]
         polls = 0
+        pending_at = 0.0  # when a poll last found the job still queued or working
         while str(job.get("status")) not in DONE:
             if pacing.clock() >= deadline:
                 raise PermanentError(
@@ -148,16 +149,19 @@ class Writer:
                     raise
                 log.warning("zendesk_job_status_expired", job=job.get("id"))
                 return None
+            if str(job.get("status")) not in DONE:
+                pending_at = pacing.clock() - started
         self._job_seconds = self._next_estimate(
-            first_done=polls == 1, took=pacing.clock() - started
+            first_done=polls == 1, pending_at=pending_at, done_at=pacing.clock() - started
         )
         return job
 
-    def _next_estimate(self, *, first_done: bool, took: float) -> float:
+    def _next_estimate(self, *, first_done: bool, pending_at: float, done_at: float) -> float:
         """Done at the first poll: the job may have been quicker, so wait a little less next
-        time; otherwise wait as long as this one took. (Taking the time to the answer alone
+        time; otherwise it finished between the last poll that found it pending and the one
+        that found it done, so wait the middle of that. (Taking the time to the answer alone
         would only ever grow: it includes the wait itself.)"""
-        estimate = self._job_seconds * 0.8 if first_done else took
+        estimate = self._job_seconds * 0.8 if first_done else (pending_at + done_at) / 2
         return max(self._config.job_poll_initial, min(estimate, self._config.job_poll_max))
 
     async def _outcomes(

@@ -287,13 +287,19 @@ async def test_contact_listings_are_spaced_by_the_contact_list_budget(
     respx_mock: respx.MockRouter, sleeps: Sleeps
 ) -> None:
     respx_mock.get(COMPANIES).mock(return_value=listing([]))
-    respx_mock.get(CONTACTS, params={"page": "2"}).mock(return_value=listing([]))
-    respx_mock.get(CONTACTS, params={"page": "1"}).mock(
-        return_value=listing([contact(1, "a@x.example")], next_url=f"{CONTACTS}?page=2")
-    )
-    target = make_target(sleeps, contact_list_per_minute=20)  # Growth: one every 3 s
+    pages = 22
+    respx_mock.get(CONTACTS, params={"page": str(pages)}).mock(return_value=listing([]))
+    for page in range(1, pages):
+        respx_mock.get(CONTACTS, params={"page": str(page)}).mock(
+            return_value=listing(
+                [contact(page, f"c{page}@x.example")], next_url=f"{CONTACTS}?page={page + 1}"
+            )
+        )
+    target = make_target(sleeps, contact_list_per_minute=20)  # Growth plan
     await collect(target)
-    assert sum(sleeps.calls) == pytest.approx(3.0, abs=0.1)
+    # 20 listings spend the fresh minute at once; the 21st waits for the first to leave it
+    # (60 s plus the window's margin), the 22nd does not wait again.
+    assert sum(sleeps.calls) == pytest.approx(61.0, abs=0.1)
 
 
 async def test_throttle_429_waits_the_retry_after_seconds_and_retries(

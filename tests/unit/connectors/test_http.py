@@ -10,7 +10,7 @@ from structlog.testing import capture_logs
 from connectors.auth import StaticHeaderAuth, TokenAuth
 from connectors.errors import AuthError, PermanentError, RateLimited, TransientError
 from connectors.http import RetryPolicy, VendorClient
-from connectors.ratelimit import LimitSignal, VendorGate, parse_retry_after
+from connectors.ratelimit import LimitSignal, VendorGate, Window, parse_retry_after
 
 pytestmark = pytest.mark.anyio
 BASE = "https://vendor.example"
@@ -186,6 +186,44 @@ async def test_the_gate_paces_to_the_steady_rate() -> None:
         await gate.acquire()
         gate.release()
     assert now[0] == pytest.approx(2.0)
+
+
+async def test_a_window_spends_a_fresh_budget_at_once_then_waits_for_the_oldest() -> None:
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    gate = VendorGate(window=Window(3, 60.0, margin=1.0), clock=lambda: now[0], sleep=sleep)
+    sent = []
+    for _ in range(5):
+        await gate.acquire()
+        gate.release()
+        sent.append(now[0])
+    assert sent[:3] == [0.0, 0.0, 0.0]  # no pacing while the minute has room
+    assert sent[3:] == [61.0, 61.0]  # the oldest leave the window (60 s + margin)
+
+
+async def test_a_window_never_puts_more_than_its_limit_into_any_minute() -> None:
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    gate = VendorGate(window=Window(10, 60.0, margin=0.5), clock=lambda: now[0], sleep=sleep)
+    sent = []
+    for n in range(45):
+        now[0] += (n % 7) * 0.9  # callers arrive unevenly
+        await gate.acquire()
+        gate.release()
+        sent.append(now[0])
+    busiest = max(sum(1 for t in sent if start <= t < start + 60) for start in sent)
+    assert busiest == 10
+
+
+def test_a_gate_paces_by_rate_or_by_window_not_both() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        VendorGate(rate_per_second=1.0, window=Window(60))
 
 
 def test_retry_after_accepts_seconds_and_http_dates() -> None:
