@@ -10,8 +10,11 @@ and its bulk-job time divided by it, so a run is shorter while every ratio stays
 Being a separate process, the simulators cost dealbridge no CPU or memory in the figures.
 
 Control API (JSON): ``GET /counts`` (requests by vendor, method, route and status),
-``POST /reset``, ``POST /edit?first=&count=&discount=`` (reps change deals),
-``GET /note?number=`` (an organization's notes, as an agent sees them).
+``POST /reset``, ``POST /edit?first=&count=&discount=`` (reps change deals; answers when, in
+epoch seconds), ``GET /note?number=`` (an organization's notes, as an agent sees them) and
+``GET /seen?number=&text=&timeout=`` (waits until those notes contain ``text`` and answers
+when it first saw them do so: checked every 20 ms inside this process, so a waiting benchmark
+costs no HTTP traffic).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,12 +136,26 @@ class World:
         for deal_id in self.deal_ids[first : first + count]:
             self.crm.update_deal(deal_id, Special_Discount__c=discount)
             changed.append(deal_id)
-        return JSONResponse({"changed": len(changed), "at": datetime.now(UTC).isoformat()})
+        return JSONResponse({"changed": len(changed), "at": time.time()})
 
     async def note(self, request: Request) -> JSONResponse:
         """The notes of the organization with customer number ``number``."""
         org_id = self.orgs[request.query_params["number"]]
-        return JSONResponse({"notes": self.desk.record("organization", org_id).get("notes")})
+        return JSONResponse({"notes": self._notes(org_id)})
+
+    async def seen(self, request: Request) -> JSONResponse:
+        """When the notes of customer ``number`` first held ``text`` (epoch s; null: timed out)."""
+        org_id = self.orgs[request.query_params["number"]]
+        text = request.query_params["text"]
+        deadline = time.monotonic() + float(request.query_params.get("timeout", "60"))
+        while text not in self._notes(org_id):
+            if time.monotonic() >= deadline:
+                return JSONResponse({"seen_at": None})
+            await asyncio.sleep(0.02)
+        return JSONResponse({"seen_at": time.time()})
+
+    def _notes(self, org_id: int) -> str:
+        return str(self.desk.record("organization", org_id).get("notes") or "")
 
 
 def control_app(world: World, counting: Counting) -> Starlette:
@@ -156,6 +174,7 @@ def control_app(world: World, counting: Counting) -> Starlette:
             Route("/reset", reset, methods=["POST"]),
             Route("/edit", world.edit, methods=["POST"]),
             Route("/note", world.note),
+            Route("/seen", world.seen),
         ]
     )
 

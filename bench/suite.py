@@ -15,6 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,12 @@ import httpx
 from ruamel.yaml import YAML
 
 from bench.baselines.inhouse_sync import SalesforceAccess, ZendeskAccess, run_baseline
-from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_JOB_SECONDS, ZENDESK_RPM
+from bench.servers import (
+    ZENDESK_EXPORTS_PER_MINUTE,
+    ZENDESK_JOB_SECONDS,
+    ZENDESK_RPM,
+    customer_number,
+)
 from sandbox import salesforce, zendesk
 from sandbox.world import credentials, world_doc
 
@@ -45,11 +51,26 @@ class Sizes:
     memory: tuple[int, ...] = (10_000, 100_000)
     versus: int = 1_000
     change_share: float = 0.01
+    freshness: int = 1_000
+    """Deals in the freshness world (the daemon backfills them before the edits start)."""
+    poll: int = 10
+    """The daemon's polling interval in seconds (the freshness target is poll + 2 s)."""
+    edits: int = 20
 
     @classmethod
     def quick(cls) -> Sizes:
         """Seconds, not minutes: keeps every scenario working in CI (figures meaningless)."""
-        return cls(backfill=300, scale=50.0, latency=0.0, local=200, memory=(200,), versus=40)
+        return cls(
+            backfill=300,
+            scale=50.0,
+            latency=0.0,
+            local=200,
+            memory=(200,),
+            versus=40,
+            freshness=40,
+            poll=2,
+            edits=3,
+        )
 
 
 @dataclass
@@ -94,13 +115,24 @@ class World:
         """Forget the request counts."""
         httpx.post(f"{self.control}/reset")
 
-    def edit(self, first: int, count: int, discount: float) -> None:
-        """Reps change deals."""
-        httpx.post(
+    def edit(self, first: int, count: int, discount: float) -> float:
+        """Reps change deals; return when (epoch seconds, the servers' clock)."""
+        answer = httpx.post(
             f"{self.control}/edit",
             params={"first": first, "count": count, "discount": discount},
             timeout=60,
         )
+        return float(answer.json()["at"])
+
+    def seen(self, customer: int, text: str, timeout: float) -> float | None:
+        """When customer ``customer``'s note first showed ``text`` (None: not within timeout)."""
+        answer = httpx.get(
+            f"{self.control}/seen",
+            params={"number": customer_number(customer), "text": text, "timeout": timeout},
+            timeout=timeout + 10,
+        )
+        seen_at = answer.json()["seen_at"]
+        return None if seen_at is None else float(seen_at)
 
     def run(self, job: str = "west") -> dict[str, Any]:
         """One dealbridge run in a child process."""
@@ -139,7 +171,7 @@ def world(deals: int, scale: float, latency: float) -> Iterator[World]:
         server.wait(timeout=30)
 
 
-def _config(folder: Path, scale: float) -> Path:
+def _config(folder: Path, scale: float, schedule: dict[str, str] | None = None) -> Path:
     urls = {
         "salesforce_west": f"http://127.0.0.1:{PORT}",
         "zendesk": f"http://127.0.0.1:{PORT + 1}",
@@ -151,6 +183,8 @@ def _config(folder: Path, scale: float) -> Path:
         incremental_per_minute=int(ZENDESK_EXPORTS_PER_MINUTE * scale),
     )
     doc["jobs"] = {"west": doc["jobs"]["west"]}
+    if schedule is not None:
+        doc["jobs"]["west"]["schedule"] = schedule
     doc.pop("alerts", None)
     path = folder / "config.yaml"
     with path.open("w", encoding="utf-8") as handle:
@@ -335,9 +369,79 @@ def versus(sizes: Sizes, results: Results) -> None:
     )
 
 
+def freshness(sizes: Sizes, results: Results) -> None:
+    """The daemon polls every ``poll`` seconds; reps edit deals at moments spread over the poll
+    cycle; each figure is the time from the edit to the agent's note showing the new terms."""
+    poll = sizes.poll
+    with world(sizes.freshness, sizes.scale, sizes.latency) as w:
+        config = _config(w.folder, sizes.scale, {"every": f"{poll}s", "jitter": "0s"})
+        with _daemon(config, w.folder / "daemon.log"):
+            last = int(sizes.freshness * RECORDS_PER_DEAL) - 1
+            if w.seen(last, "discount", timeout=poll * 3 + sizes.freshness / 20) is None:
+                raise RuntimeError(f"the daemon's backfill did not finish: {w.folder}/daemon.log")
+            delays = _edit_and_watch(w, sizes.edits, poll)
+    ordered = sorted(delays)
+    p50 = ordered[len(ordered) // 2]
+    p95 = ordered[min(len(ordered) - 1, math.ceil(0.95 * len(ordered)) - 1)]
+    results.add(
+        Row(
+            "freshness",
+            f"{len(delays)} edits, polling every {poll} s: p50 {p50:.1f} s, p95 {p95:.1f} s, "
+            f"max {ordered[-1]:.1f} s",
+            f"p95 <= poll interval + 2 s = {poll + 2} s",
+            p95 <= poll + 2,
+        )
+    )
+
+
+@contextmanager
+def _daemon(config: Path, log: Path) -> Iterator[None]:
+    """``dealbridge daemon`` on ``config`` in its own process, stopped with SIGTERM."""
+    with log.open("w") as out:
+        daemon = subprocess.Popen(
+            [
+                *(sys.executable, "-c", "from sync_jobs.cli import main; main()"),
+                *("daemon", "--config", str(config), "--health-port", str(PORT + 3)),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=os.environ | credentials("zendesk"),
+        )
+        try:
+            yield
+        finally:
+            daemon.terminate()
+            daemon.wait(timeout=60)
+
+
+def _edit_and_watch(w: World, edits: int, poll: int) -> list[float]:
+    """Edit ``edits`` deals one after another, 0.37 of a poll apart so that the edits fall at
+    phases spread over the poll cycle, and watch each note in a thread of its own; return each
+    edit's delay in seconds."""
+    delays: list[float] = []
+
+    def one(k: int) -> None:
+        discount = 1.25 + 0.5 * k  # never an integer: no seeded deal has it; within policy
+        edited = w.edit(k, 1, discount)
+        seen = w.seen(k, f"{discount:g}% discount", timeout=poll * 6)
+        if seen is None:
+            raise RuntimeError(f"deal {k}'s edit never reached its note")
+        delays.append(seen - edited)
+
+    with ThreadPoolExecutor(max_workers=edits) as pool:
+        futures = []
+        for k in range(edits):
+            futures.append(pool.submit(one, k))
+            time.sleep(poll * 0.37)
+        for future in futures:
+            future.result()
+    return delays
+
+
 SCENARIOS = {
     "backfill": backfill,
     "local": local_overhead,
     "memory": memory,
     "versus": versus,
+    "freshness": freshness,
 }
