@@ -182,8 +182,9 @@ async def _run_job(
         unsaved = await stage1.refresh_index(run)
         if dry_run:
             await stage2.preview(run, await stage1.pull(run, unsaved, full=full))
-        elif write:  # stage 2 writes while stage 1 still reads
-            await stage2.drain(run, stage1.pull(run, unsaved, full=full))
+        elif write:  # stage 2 writes while stage 1 still reads, except in a backfill
+            backfill = await stage1.reads_everything(run, full=full)
+            await stage2.drain(run, stage1.pull(run, unsaved, full=full), overlap=not backfill)
         else:
             await stage1.pull(run, unsaved, full=full)
             state.notices.append(

@@ -73,6 +73,14 @@ async def _no_pages() -> AsyncIterator[CustomerPage]:
     yield  # an empty async generator
 
 
+async def reads_everything(run: JobRun, *, full: bool) -> bool:
+    """Whether this run reads the whole book: the job's first run, or one asked to (--full)."""
+    if full:
+        return True
+    async with read_tx(run.engine.store) as conn:
+        return await repo.get_cursor(conn, t.source_cursor, run.job) is None
+
+
 async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
     """Read changed deals page by page; return the customers touched (dry runs only: a real
     run queues them page by page, and keeping them all would grow with the book)."""

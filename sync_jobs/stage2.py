@@ -54,16 +54,18 @@ class StaleClaim(RuntimeError):
     """Another worker took these customers over; our results must not be recorded."""
 
 
-async def drain(run: JobRun, pulling: Awaitable[object]) -> None:
+async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool = True) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
 
     ``engine.write_workers`` workers each claim and finish their own batches, exactly as
     replicas would (claims are exclusive and fenced), so while one batch waits for the desk
-    another is planned or recorded. They start while ``pulling`` (stage 1) still reads, on
-    its first committed page, so reading the source and writing the desk overlap; an empty
-    queue means "wait for the next page" until stage 1 is done. The first worker to hit a
-    connector error stops the others at their next claim, and so does a failing stage 1;
-    errors are raised once everyone has stopped, stage 1's first.
+    another is planned or recorded. With ``overlap`` they start while ``pulling`` (stage 1)
+    still reads, on its first committed page, so reading the source and writing the desk
+    overlap; an empty queue means "wait for the next page" until stage 1 is done. Without it
+    they start when stage 1 ends: a backfill reads the whole book in the source's order, and
+    a customer whose deals sit on several pages would be written once per page. The first
+    worker to hit a connector error stops the others at their next claim, and so does a
+    failing stage 1; errors are raised once everyone has stopped, stage 1's first.
     """
     halt = asyncio.Event()
     pulled = asyncio.Event()
@@ -78,9 +80,14 @@ async def drain(run: JobRun, pulling: Awaitable[object]) -> None:
             pulled.set()
             run.queued.notify()
 
+    async def work() -> None:
+        if not overlap:
+            await pulled.wait()
+        await _work(run, halt, pulled)
+
     workers = max(1, run.engine.config.engine.write_workers)
     outcomes = await asyncio.gather(
-        pull(), *(_work(run, halt, pulled) for _ in range(workers)), return_exceptions=True
+        pull(), *(work() for _ in range(workers)), return_exceptions=True
     )
     for outcome in outcomes:
         if isinstance(outcome, BaseException):

@@ -21,6 +21,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.http import ALL_STATS
+from sandbox.salesforce.schema import OPPORTUNITY
 from sync_jobs.notes import BLOCK_END, BLOCK_START
 from sync_jobs.resolve import resolve
 from sync_jobs.runner import run_job
@@ -96,9 +97,16 @@ async def test_a_customer_of_several_territories_is_written_once_when_the_last_j
         assert len(runs.all()) == 1, "both territories' terms went out in one write"
 
 
-async def test_the_desk_is_written_while_the_source_is_still_being_read(
+async def test_after_the_backfill_the_desk_is_written_while_the_source_is_still_being_read(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    await sandbox.run("west")  # the backfill; the next run reads changes only
+    crm = sandbox.world.simulators["salesforce_west"]
+    deals = crm.org.table(OPPORTUNITY)
+    acme_deal = next(
+        i for i, d in deals.items() if d["AccountId"] == crm.find_account("Acme Corporation")
+    )
+    crm.update_deal(acme_deal, Special_Discount__c=11.0)
     source = sandbox.connections.source("salesforce_west")
     desk = sandbox.desk
     written = asyncio.Event()
@@ -120,6 +128,27 @@ async def test_the_desk_is_written_while_the_source_is_still_being_read(
     (report,) = await sandbox.run("west")
     assert report.status in {"ok", "record_errors"}, report.errors
     assert report.counts["customers_written"] > 0
+
+
+async def test_a_backfill_writes_a_customer_once_though_its_deals_are_on_several_pages(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crm = sandbox.world.simulators["salesforce_west"]
+    acme = crm.find_account("Acme Corporation")
+    crm.add_deal("Acme renewal", account_id=acme, Special_Discount__c=5.0)  # read last
+    crm.set_batch_cap(1)  # every deal on a page of its own
+    written: list[str] = []
+    write = sandbox.desk.write
+
+    async def write_and_count(changes: Sequence[RecordChange]) -> list[WriteResult]:
+        written.extend(change.ref.key for change in changes)
+        return await write(changes)
+
+    monkeypatch.setattr(sandbox.desk, "write", write_and_count)
+    (report,) = await sandbox.run("west")
+    assert report.counts["deals_read"] > 2
+    assert (await sandbox.ref("Acme Corporation")).key in written
+    assert len(written) == len(set(written)), "no customer was written twice in one run"
 
 
 async def test_an_index_refresh_longer_than_the_lease_keeps_the_lease(

@@ -41,7 +41,15 @@ class ZendeskConfig(ConnectorConfig):
     max_jobs_in_flight: int = Field(
         10, ge=1, le=30, description="Bulk jobs queued or running at once (Zendesk allows 30)"
     )
-    job_poll_initial: float = Field(0.25, gt=0, description="First job-status poll delay (s)")
+    job_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="How long a 100-record job usually takes: the first status poll of a run "
+        "waits this long; later polls learn from the jobs before them",
+    )
+    job_poll_initial: float = Field(
+        0.25, gt=0, description="Shortest pause between polls; later polls back off from it (s)"
+    )
     job_poll_max: float = Field(10.0, gt=0, description="Longest pause between polls (s)")
     job_timeout: float = Field(900.0, gt=0, description="Give up waiting on one job after (s)")
     single_user_updates_per_second: float = Field(

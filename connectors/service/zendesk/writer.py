@@ -16,7 +16,7 @@ Per batch of up to 100 records of one kind:
    account's request budget.
 
 The first status poll waits about as long as recent jobs took (jobs of one account take
-similar times): a job done at its first poll shortens the next wait a little, a job that needed
+similar times; before any job has finished, ``job_seconds``, about a second): a job done at its first poll shortens the next wait a little, a job that needed
 more polls sets it to the middle between its last pending poll and its done poll. So a job
 usually costs one poll; later polls back off from ``job_poll_initial``.
 
@@ -68,7 +68,9 @@ class Writer:
         self._api = api
         self._config = config
         self.fallback_kinds: set[str] = set()
-        self._job_seconds = config.job_poll_initial
+        self._job_seconds = max(
+            config.job_poll_initial, min(config.job_seconds, config.job_poll_max)
+        )
         """How long the last finished job took (the first poll of the next one waits that)."""
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:

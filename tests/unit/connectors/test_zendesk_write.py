@@ -82,7 +82,7 @@ async def test_write_queues_one_update_many_job_polls_it_and_returns_the_sent_va
         ]
     }
     assert poll.call_count == 2
-    assert sleeps.calls[:2] == [0.25, 0.5], "polls back off"
+    assert sleeps.calls[:2] == [1.0, 0.5], "a job_seconds wait, then short pauses backing off"
     assert [r.ok for r in results] == [True, True]
     assert results[0].fields == {
         "notes": "VIP\n[deal] 15%",
@@ -105,12 +105,12 @@ async def test_the_first_poll_of_a_job_waits_about_as_long_as_the_last_job_took(
         ]
     )
     sleeps = Sleeps()
-    target = make_target(sleeps)
+    target = make_target(sleeps, job_seconds=0.5)
     await target.write([change("organization", "1", notes="one")])
-    assert sleeps.calls == [0.25, 0.5, 1.0], "the first job backs off from job_poll_initial"
+    assert sleeps.calls == [0.5, 0.5, 1.0], "the first poll waits job_seconds, then backs off"
     await target.write([change("organization", "1", notes="two")])
-    # the first job was pending at 0.75 s and done at 1.75 s: it finished in between
-    assert sleeps.calls[-1] == pytest.approx(1.25, abs=0.1), "waits the last job's likely time"
+    # the first job was pending at 1.0 s and done at 2.0 s: it finished in between
+    assert sleeps.calls[-1] == pytest.approx(1.5, abs=0.1), "waits the last job's likely time"
     assert polls.call_count == 4, "so the second job needed one poll"
 
 
