@@ -45,6 +45,11 @@ class CustomerPreview:
     error: str | None = None
 
 
+KEPT = 100
+"""Previews and error messages one run keeps: a report shows the first few, and keeping one
+per customer would grow with the book (a backfill of a million deals)."""
+
+
 @dataclass
 class RunState:
     """Counters, errors and previews accumulated during one run."""
@@ -56,13 +61,23 @@ class RunState:
     errors: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     previews: list[CustomerPreview] = field(default_factory=list)
+    previews_omitted: int = 0
+    """Customers planned beyond the first ``KEPT`` (counted, not kept)."""
     overlay: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     """Dry runs: deal rows stage 1 would have committed, keyed by (job, deal id)."""
 
     def record_error(self, message: str) -> None:
-        """Count and keep one record-level error."""
+        """Count every record-level error; keep the first ``KEPT`` messages."""
         self.counts["record_errors"] += 1
-        self.errors.append(message)
+        if len(self.errors) < KEPT:
+            self.errors.append(message)
+
+    def add_preview(self, preview: CustomerPreview) -> None:
+        """Keep the first ``KEPT`` customers' changes for the report; count the rest."""
+        if len(self.previews) < KEPT:
+            self.previews.append(preview)
+        else:
+            self.previews_omitted += 1
 
 
 @dataclass

@@ -63,8 +63,9 @@ def print_report(
     console.print(f"[{colour}]{report.job}: {report.status}[/] ({counts or 'nothing to do'})")
     for preview in report.previews[:MAX_SHOWN]:
         print_preview(console, preview, full_notes=report.status == "dry_run")
-    if len(report.previews) > MAX_SHOWN:
-        console.print(f"  ... and {len(report.previews) - MAX_SHOWN} more customers")
+    more = len(report.previews[MAX_SHOWN:]) + report.previews_omitted
+    if more:
+        console.print(f"  ... and {more} more customers")
     for notice in report.notices:
         if seen_notices is not None and notice in seen_notices:
             continue  # the same fact every run: say it once

@@ -60,6 +60,8 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     previews: list[CustomerPreview] = field(default_factory=list)
+    previews_omitted: int = 0
+    """Customers changed beyond those in ``previews`` (a run keeps the first hundred)."""
 
     @property
     def exit_code(self) -> int:
@@ -207,7 +209,14 @@ async def _run_job(
         status = await _record_end(engine, state, status, failure, grant)
     bound.info("run_finished", status=status, **dict(state.counts))
     return RunReport(
-        job, state.run_id, status, dict(state.counts), state.errors, state.notices, state.previews
+        job,
+        state.run_id,
+        status,
+        dict(state.counts),
+        state.errors,
+        state.notices,
+        state.previews,
+        state.previews_omitted,
     )
 
 

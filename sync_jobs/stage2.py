@@ -131,7 +131,7 @@ async def preview(run: JobRun, keys: set[str]) -> None:
     for part in _chunks(sorted(keys | set(queued)), max(1, run.target.write_batch_size)):
         plans, names = await _plans(run, part)
         for key, plan in plans.items():
-            run.state.previews.append(_preview(key, names.get(key, ""), plan))
+            run.state.add_preview(_preview(key, names.get(key, ""), plan))
 
 
 async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
@@ -368,7 +368,7 @@ def _gather(
     run.state.counts["customers_written"] += 1 if plan.changes else 0
     run.state.counts["fields_written"] += len(plan.changes)
     run.state.counts["customers_planned"] += 1
-    run.state.previews.append(_preview(key, names.get(key, ""), plan))
+    run.state.add_preview(_preview(key, names.get(key, ""), plan))
 
 
 async def _fail(run: JobRun, items: Sequence[work.WorkItem], error: str) -> None:
