@@ -80,7 +80,7 @@ class EngineConfig(Frozen):
         "a dead replica's job is taken over after this",
     )
     write_workers: int = Field(
-        8,
+        16,
         ge=1,
         le=30,
         description="batches of customers one run reads, writes and records at once "

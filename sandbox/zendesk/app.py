@@ -78,6 +78,7 @@ def build_app(store: ZendeskStore, jobs: JobQueue, settings: Settings) -> Starle
         ("/api/v2/incremental/organizations", api.export_organizations, ["GET"]),
         ("/api/v2/incremental/users/cursor", api.export_users, ["GET"]),
         ("/api/v2/users/me", api.me, ["GET"]),
+        ("/api/v2/job_statuses/show_many", api.job_statuses, ["GET"]),
         ("/api/v2/job_statuses/{job_id}", api.job_status, ["GET"]),
         ("/api/v2/organization_fields", api.organization_fields, ["GET"]),
         ("/api/v2/user_fields", api.user_fields, ["GET"]),
@@ -219,6 +220,15 @@ class _Api:
         if job is None:
             return JSONResponse(NOT_FOUND, status_code=404)
         return JSONResponse(status_body(job, self.store.base_url))
+
+    async def job_statuses(self, request: Request) -> Response:
+        """Show Many Job Statuses: ``?ids=a,b`` (expired or unknown ids are left out)."""
+        ids = [i for i in request.query_params.get("ids", "").split(",") if i]
+        if not ids or len(ids) > SHOW_MANY_MAX:
+            raise Invalid(400, _invalid(f"ids: 1 to {SHOW_MANY_MAX} job status ids"))
+        jobs = [self.jobs.jobs[i] for i in ids if i in self.jobs.jobs]
+        statuses = [status_body(job, self.store.base_url)["job_status"] for job in jobs]
+        return JSONResponse({"job_statuses": statuses})
 
     async def organization_fields(self, _request: Request) -> Response:
         """Organization field definitions (one page: the account has a handful)."""

@@ -90,6 +90,20 @@ class ZendeskApi:
         body = await self._object("GET", f"/api/v2/job_statuses/{job_id}.json", operation)
         return self._job(body, operation)
 
+    async def job_statuses(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """``GET /api/v2/job_statuses/show_many.json?ids=a,b`` (at most 100): statuses by id;
+        an expired job (statuses live about an hour) is simply missing."""
+        operation = "job_status"
+        body = await self._object(
+            "GET",
+            "/api/v2/job_statuses/show_many.json",
+            operation,
+            params={"ids": ",".join(job_ids)},
+        )
+        rows = body.get("job_statuses")
+        found = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        return {str(r.get("id")): r for r in found}
+
     async def update_one(self, kind: str, record: str, row: Mapping[str, Any]) -> dict[str, Any]:
         """``PUT /api/v2/{plural}/{id}.json`` (bulk fallback); answers the stored record."""
         plural = PLURAL[kind]

@@ -39,7 +39,11 @@ class ZendeskConfig(ConnectorConfig):
     per_page: int = Field(1000, ge=1, le=1000, description="Incremental export page size")
     write_batch_size: int = Field(100, ge=1, le=100, description="Records per update_many job")
     max_jobs_in_flight: int = Field(
-        10, ge=1, le=30, description="Bulk jobs queued or running at once (Zendesk allows 30)"
+        20,
+        ge=1,
+        le=30,
+        description="Bulk jobs queued or running at once (Zendesk allows 30 per account: "
+        "the rest is left to other integrations)",
     )
     job_seconds: float = Field(
         1.0,

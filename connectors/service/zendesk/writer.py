@@ -5,9 +5,10 @@ Per batch of up to 100 records of one kind:
 1. ``PUT /api/v2/{organizations|users}/update_many.json`` with ``{"organizations": [{"id",
    "notes", "organization_fields": {...}}]}``: Zendesk queues a job and answers its
    ``job_status`` [doc: Users API "Update Many Users"; zenpy cassettes for organizations].
-2. ``GET /api/v2/job_statuses/{id}.json`` with growing pauses until ``status`` is
-   ``completed``, ``failed`` or ``killed``; ``results[]`` hold ``{id, status: Updated|Failed,
-   error, details}`` per record.
+2. Wait for the job (:mod:`jobwatch`: every open job of the connector is polled with one
+   ``GET /api/v2/job_statuses/show_many.json``) until ``status`` is ``completed``, ``failed``
+   or ``killed``; ``results[]`` hold ``{id, status: Updated|Failed, error, details}`` per
+   record.
 3. Records the job reported ``Updated`` hold what was sent (Zendesk stores custom field and
    ``notes`` values as given; the engine compares values ignoring number and date formatting).
    Only records the job gave no verdict for (an expired status, a result list cut short) are
@@ -15,14 +16,9 @@ Per batch of up to 100 records of one kind:
    reported records saves one request in four per batch, which is most of the gap to the
    account's request budget.
 
-The first status poll waits about as long as recent jobs took (jobs of one account take
-similar times; before any job has finished, ``job_seconds``, about a second): a job done at its first poll shortens the next wait a little, a job that needed
-more polls sets it to the middle between its last pending poll and its done poll. So a job
-usually costs one poll; later polls back off from ``job_poll_initial``.
-
 At most ``max_jobs_in_flight`` jobs (Zendesk: 30 queued or running per account) are open at
 once; a ``TooManyJobs`` 429 is waited out by the HTTP client. A job status that has expired
-(404, statuses live about an hour) leaves the outcome unknown: the read-back decides per record.
+(statuses live about an hour) leaves the outcome unknown: the read-back decides per record.
 
 Some accounts answer 403 on bulk user endpoints (bulk user writes must be enabled by Zendesk).
 Then this kind falls back to ``PUT /api/v2/{plural}/{id}.json`` one record at a time, paced
@@ -39,11 +35,12 @@ from typing import Any
 import structlog
 
 from connectors.base import RecordChange, WriteResult
-from connectors.errors import ConnectorError, PermanentError, RecordError
+from connectors.errors import ConnectorError, RecordError
 from connectors.jsonvalue import json_value
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.errors import endpoint_budget
+from connectors.service.zendesk.jobwatch import JobWatch
 from connectors.service.zendesk.payloads import (
     KINDS,
     USER,
@@ -56,7 +53,6 @@ from connectors.service.zendesk.payloads import (
 
 log = structlog.get_logger("dealbridge.zendesk")
 
-DONE = frozenset({"completed", "failed", "killed"})
 Planned = tuple[RecordChange, dict[str, Any]]
 """A change and the ``update_many`` row that carries it."""
 
@@ -68,10 +64,7 @@ class Writer:
         self._api = api
         self._config = config
         self.fallback_kinds: set[str] = set()
-        self._job_seconds = max(
-            config.job_poll_initial, min(config.job_seconds, config.job_poll_max)
-        )
-        """How long the last finished job took (the first poll of the next one waits that)."""
+        self._jobs = JobWatch(api, config)
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """One result per change, in order; bad records fail alone, account problems raise."""
@@ -121,50 +114,7 @@ class Writer:
             budget = endpoint_budget(response, "inflight-jobs")
             if budget is not None and budget[1] <= 0:
                 pacing.gate.block_for(budget[2] or 1.0)  # the next submit waits for room
-            return await self._wait(job)
-
-    async def _wait(self, job: dict[str, Any]) -> dict[str, Any] | None:
-        pacing, pause = self._api.pacing, self._config.job_poll_initial
-        started = pacing.clock()
-        deadline = started + self._config.job_timeout
-        first = self._job_seconds  # already within [job_poll_initial, job_poll_max]
-        polls = 0
-        pending_at = 0.0  # when a poll last found the job still queued or working
-        while str(job.get("status")) not in DONE:
-            if pacing.clock() >= deadline:
-                raise PermanentError(
-                    f"Zendesk job {job.get('id')} still {job.get('status')} after "
-                    f"{self._config.job_timeout:.0f}s",
-                    operation="job_status",
-                )
-            if first:
-                await pacing.sleep(first)
-                first = 0.0
-            else:
-                pause = min(pause * 2, self._config.job_poll_max)
-                await pacing.sleep(pause)
-            polls += 1
-            try:
-                job = await self._api.job_status(str(job["id"]))
-            except RecordError as exc:
-                if exc.status != 404:
-                    raise
-                log.warning("zendesk_job_status_expired", job=job.get("id"))
-                return None
-            if str(job.get("status")) not in DONE:
-                pending_at = pacing.clock() - started
-        self._job_seconds = self._next_estimate(
-            first_done=polls == 1, pending_at=pending_at, done_at=pacing.clock() - started
-        )
-        return job
-
-    def _next_estimate(self, *, first_done: bool, pending_at: float, done_at: float) -> float:
-        """Done at the first poll: the job may have been quicker, so wait a little less next
-        time; otherwise it finished between the last poll that found it pending and the one
-        that found it done, so wait the middle of that. (Taking the time to the answer alone
-        would only ever grow: it includes the wait itself.)"""
-        estimate = self._job_seconds * 0.8 if first_done else (pending_at + done_at) / 2
-        return max(self._config.job_poll_initial, min(estimate, self._config.job_poll_max))
+            return await self._jobs.wait(job)
 
     async def _outcomes(
         self, kind: str, batch: list[Planned], job: dict[str, Any] | None

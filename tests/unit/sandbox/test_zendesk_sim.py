@@ -139,7 +139,7 @@ async def test_write_runs_a_job_that_applies_values_and_bumps_updated_at(
     assert stored["updated_at"] >= before
     assert sim.requests("PUT", "/organizations/update_many") == 1
     assert sim.requests("GET", "/job_statuses/") >= 1
-    assert sim.requests("GET", "/show_many") == 0, "no read-back when the job reports each record"
+    assert sim.requests("GET", "/organizations/show_many") == 0, "no read-back when reported"
 
 
 async def test_bad_dropdown_date_and_decimal_values_fail_per_record_naming_the_field(
@@ -214,6 +214,22 @@ async def test_too_many_jobs_answer_429_with_the_current_job_ids(sim: ZendeskSim
     assert answers[-1].status_code == 429
     assert answers[-1].json()["error"] == "TooManyJobs"
     assert len(answers[-1].json()["current_job_ids"]) == 30
+
+
+async def test_show_many_job_statuses_answers_known_jobs_and_leaves_out_the_rest(
+    sim: ZendeskSimulator,
+) -> None:
+    first = sim.jobs.submit("organization", [{"id": 1, "notes": "a"}])
+    second = sim.jobs.submit("organization", [{"id": 2, "notes": "b"}])
+    transport = httpx.ASGITransport(app=sim.app)
+    auth = (f"{DEMO_EMAIL}/token", DEMO_API_TOKEN)
+    async with httpx.AsyncClient(transport=transport, base_url=DEMO_BASE_URL, auth=auth) as client:
+        url = "/api/v2/job_statuses/show_many.json"
+        answer = await client.get(url, params={"ids": f"{first.id},gone,{second.id}"})
+        too_many = await client.get(url, params={"ids": ",".join(["x"] * 101)})
+    assert answer.status_code == 200
+    assert [s["id"] for s in answer.json()["job_statuses"]] == [first.id, second.id]
+    assert too_many.status_code == 400
 
 
 async def test_expired_job_statuses_answer_404_and_the_read_back_decides(
