@@ -113,13 +113,14 @@ class World:
                 updated_at=past - timedelta(seconds=records - n),
             )
             self.orgs[number] = int(org["id"])
+        spread = timedelta(hours=1) / max(1, deals)
         for n in range(deals):
             self.deal_ids.append(
                 self.crm.add_deal(
                     f"Bench deal {n}",
                     account_id=accounts[n % records],
                     owner_id=owner,
-                    modstamp=past,
+                    modstamp=past - timedelta(hours=1) + n * spread,  # reps work over an hour
                     Special_Discount__c=float(n % 20),
                     Payment_Terms__c="Net 30",
                     Terms_Valid_Until__c="2099-12-31",

@@ -23,6 +23,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
@@ -76,16 +77,23 @@ class IdentityCursor:
 
 @dataclass
 class _Seen:
-    """Records already yielded in this read (time-based pages overlap at ``end_time``)."""
+    """Records yielded at the edge of the last page. Time-based pages overlap at ``end_time``
+    (the next page starts there), so only records updated at or after it can come again;
+    older ones are forgotten, and memory stays a page's worth however large the desk."""
 
     versions: dict[str, Any] = field(default_factory=dict)
 
-    def fresh(self, records: list[CustomerRecord]) -> list[CustomerRecord]:
+    def fresh(self, records: list[CustomerRecord], edge: int) -> list[CustomerRecord]:
         kept = []
         for record in records:
             if self.versions.get(record.ref.id, object()) != record.updated_at:
                 self.versions[record.ref.id] = record.updated_at
                 kept.append(record)
+        self.versions = {
+            key: when
+            for key, when in self.versions.items()
+            if isinstance(when, datetime) and when.timestamp() >= edge
+        }
         return kept
 
 
@@ -118,7 +126,7 @@ class IdentityFeed:
             body = await self._api.incremental(ORGANIZATION, params)
             rows = _rows(body, "organizations")
             end = _whole(body.get("end_time"), default=start)
-            records = seen.fresh([organization_record(r) for r in rows])
+            records = seen.fresh([organization_record(r) for r in rows], edge=end)
             cursor = replace(cursor, org_start=max(start, end))
             yield records, cursor
             if body.get("end_of_stream") is not False or end <= start:

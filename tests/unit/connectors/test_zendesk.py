@@ -18,6 +18,8 @@ from connectors.base import Cursor, CustomerPage, RecordRef, ServiceTarget
 from connectors.errors import AuthError, PermanentError, TransientError
 from connectors.registry import get_spec
 from connectors.service.zendesk import ZendeskConfig, ZendeskTarget, create
+from connectors.service.zendesk.identity import _Seen
+from connectors.service.zendesk.payloads import organization_record
 from connectors.settings import ConnectorOptions
 
 pytestmark = pytest.mark.anyio
@@ -174,6 +176,14 @@ async def test_organizations_sharing_the_end_time_are_yielded_once_per_read(
     pages = await collect(make_target())
     keys = [r.ref.id for page in pages for r in page.records]
     assert keys == ["1", "2", "3"]
+
+
+def test_an_export_remembers_only_the_records_at_the_edge_of_its_last_page() -> None:
+    seen = _Seen()
+    page = [organization_record(org(n, "2024-05-01T09:00:00Z")) for n in range(1000)]
+    page.append(organization_record(org(1000, "2024-05-01T10:00:00Z")))
+    assert len(seen.fresh(page, edge=1714557600)) == 1001
+    assert list(seen.versions) == ["1000"], "only records at end_time can come again"
 
 
 async def test_resuming_uses_the_stored_start_time_and_after_cursor(
