@@ -36,6 +36,7 @@ UNLIMITED = {
     "zendesk": {
         "plan_rpm": 10_000_000,
         "incremental_per_minute": 10_000_000,
+        "job_seconds": 0.001,  # the simulator's jobs finish at once here
         "job_poll_initial": 0.001,
         "max_jobs_in_flight": 30,
     }
