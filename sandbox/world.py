@@ -104,7 +104,7 @@ class SandboxWorld:
 
 FAST_SETTINGS: dict[str, dict[str, Any]] = {
     "freshdesk": {"requests_per_minute": 60_000, "contact_list_per_minute": 60_000},
-    "zendesk": {"incremental_per_minute": 6_000, "job_poll_initial": 0.01},
+    "zendesk": {"incremental_per_minute": 6_000, "job_seconds": 0.01, "job_poll_initial": 0.01},
 }
 """Connector settings that lift the vendors' budgets, for tests (the simulators match)."""
 
