@@ -44,6 +44,11 @@ class Window:
     seconds: float = 60.0
     margin: float = 1.0
 
+    @classmethod
+    def per_minute(cls, rate_per_second: float) -> Window:
+        """The minute's budget of a documented rate (at least one request)."""
+        return cls(max(1, round(rate_per_second * 60)))
+
 
 class VendorGate:
     """Paces one connector instance's requests; every caller waits out a vendor's back-off."""

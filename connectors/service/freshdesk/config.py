@@ -73,16 +73,6 @@ class FreshdeskConfig(ConnectorConfig):
         return self.rate_per_second or self.requests_per_minute / 60.0
 
     @property
-    def per_minute(self) -> int:
-        """The account budget as requests per minute."""
-        return max(1, round(self.steady_rate * 60))
-
-    @property
-    def contact_list_per_minute_budget(self) -> int:
-        """The contact-list budget as requests per minute."""
-        return max(1, round(self.contact_list_rate * 60))
-
-    @property
     def contact_list_rate(self) -> float:
         """Requests per second for ``GET /api/v2/contacts`` listings (their own, lower cap)."""
         if self.contact_list_per_minute is not None:

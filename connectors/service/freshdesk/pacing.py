@@ -47,13 +47,13 @@ def build_pacing(config: FreshdeskConfig, sleep: Sleep | None) -> Pacing:
     # Freshdesk counts both budgets per minute: a sliding window spends a fresh minute at once
     # and never puts more than the budget into one of its minutes.
     gate = VendorGate(
-        window=Window(config.per_minute),
+        window=Window.per_minute(config.steady_rate),
         max_in_flight=config.max_in_flight,
         clock=clock,
         sleep=sleeper,
     )
     contact_lists = VendorGate(
-        window=Window(config.contact_list_per_minute_budget),
+        window=Window.per_minute(config.contact_list_rate),
         max_in_flight=1,
         clock=clock,
         sleep=sleeper,

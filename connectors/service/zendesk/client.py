@@ -84,12 +84,6 @@ class ZendeskApi:
         )
         return self._job(self.http.decode(response, operation), operation), response
 
-    async def job_status(self, job_id: str) -> dict[str, Any]:
-        """``GET /api/v2/job_statuses/{id}.json`` (404 once the job expired, ~1 hour)."""
-        operation = "job_status"
-        body = await self._object("GET", f"/api/v2/job_statuses/{job_id}.json", operation)
-        return self._job(body, operation)
-
     async def job_statuses(self, job_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         """``GET /api/v2/job_statuses/show_many.json?ids=a,b`` (at most 100): statuses by id;
         an expired job (statuses live about an hour) is simply missing."""

@@ -76,8 +76,3 @@ class ZendeskConfig(ConnectorConfig):
     def steady_rate(self) -> float:
         """Requests per second for the account budget."""
         return self.rate_per_second or self.plan_rpm / 60.0
-
-    @property
-    def per_minute(self) -> int:
-        """The account budget as requests per minute (``rate_per_second`` overrides the plan)."""
-        return max(1, round(self.steady_rate * 60))

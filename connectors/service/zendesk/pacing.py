@@ -62,7 +62,7 @@ def build_pacing(config: ZendeskConfig, sleep: Sleep | None) -> Pacing:
     return Pacing(
         # Zendesk counts both budgets per minute: a sliding window spends a fresh minute at once
         # (a small run is not paced out) and never puts more than the budget into one minute.
-        gate=gate(window=Window(config.per_minute), in_flight=config.max_in_flight),
+        gate=gate(window=Window.per_minute(config.steady_rate), in_flight=config.max_in_flight),
         incremental=gate(window=Window(config.incremental_per_minute)),
         single_users=gate(config.single_user_updates_per_second),
         jobs=asyncio.Semaphore(config.max_jobs_in_flight),

@@ -189,34 +189,27 @@ async def test_the_gate_paces_to_the_steady_rate() -> None:
 
 
 async def test_a_window_spends_a_fresh_budget_at_once_then_waits_for_the_oldest() -> None:
-    now = [0.0]
-
-    async def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    gate = VendorGate(window=Window(3, 60.0, margin=1.0), clock=lambda: now[0], sleep=sleep)
+    sleeps = Sleeps()
+    sleeps.now = 0.0
+    gate = VendorGate(window=Window(3, 60.0, margin=1.0), clock=sleeps.clock, sleep=sleeps)
     sent = []
     for _ in range(5):
         await gate.acquire()
         gate.release()
-        sent.append(now[0])
+        sent.append(sleeps.now)
     assert sent[:3] == [0.0, 0.0, 0.0]  # no pacing while the minute has room
     assert sent[3:] == [61.0, 61.0]  # the oldest leave the window (60 s + margin)
 
 
 async def test_a_window_never_puts_more_than_its_limit_into_any_minute() -> None:
-    now = [0.0]
-
-    async def sleep(seconds: float) -> None:
-        now[0] += seconds
-
-    gate = VendorGate(window=Window(10, 60.0, margin=0.5), clock=lambda: now[0], sleep=sleep)
+    sleeps = Sleeps()
+    gate = VendorGate(window=Window(10, 60.0, margin=0.5), clock=sleeps.clock, sleep=sleeps)
     sent = []
     for n in range(45):
-        now[0] += (n % 7) * 0.9  # callers arrive unevenly
+        sleeps.now += (n % 7) * 0.9  # callers arrive unevenly
         await gate.acquire()
         gate.release()
-        sent.append(now[0])
+        sent.append(sleeps.now)
     busiest = max(sum(1 for t in sent if start <= t < start + 60) for start in sent)
     assert busiest == 10
 
