@@ -48,7 +48,7 @@ class Sizes:
     scale: float = 1.0
     latency: float = 0.05
     local: int = 10_000
-    memory: tuple[int, ...] = (10_000, 100_000, 300_000)
+    memory: tuple[int, ...] = (10_000, 100_000, 1_000_000)
     versus: tuple[int, ...] = (1_000, 2_000)
     """Books the in-house script and dealbridge both sync (the target is judged at the largest)."""
     change_share: float = 0.01
