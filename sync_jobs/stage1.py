@@ -343,7 +343,7 @@ async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
     async with read_tx(run.engine.store) as conn:
         waiting = [
             (row, DealTerms.model_validate(row.terms))
-            for row in await repo.unmatched_deals(conn, run.job)
+            for row in await repo.unmatched_deals(conn, run.job, run.target_name)
         ]
         wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
         index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)

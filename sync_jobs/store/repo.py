@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import CustomerRecord
 from sync_jobs.matching import IdentityIndex, IndexKey, identity_keys
 from sync_jobs.store import tables as t
-from sync_jobs.store.sql import chunks, insert_ignore, upsert
+from sync_jobs.store.sql import chunks, insert_ignore, records_in, upsert
 
 
 async def get_cursor(conn: AsyncConnection, table: sa.Table, key: str) -> str | None:
@@ -58,16 +58,14 @@ async def index_records(
         ids = [(r.ref.kind, r.ref.id) for r in part]
         await conn.execute(
             sa.delete(t.identity_key).where(
-                t.identity_key.c.target == target,
-                sa.tuple_(t.identity_key.c.kind, t.identity_key.c.record_id).in_(ids),
+                t.identity_key.c.target == target, records_in(t.identity_key, ids)
             )
         )
         gone = [(r.ref.kind, r.ref.id) for r in part if r.deleted]
         if gone:
             await conn.execute(
                 sa.delete(t.identity).where(
-                    t.identity.c.target == target,
-                    sa.tuple_(t.identity.c.kind, t.identity.c.record_id).in_(gone),
+                    t.identity.c.target == target, records_in(t.identity, gone)
                 )
             )
         live = [r for r in part if not r.deleted]
@@ -125,16 +123,21 @@ async def index_for(conn: AsyncConnection, target: str, keys: Iterable[IndexKey]
 
 async def record_names(conn: AsyncConnection, target: str, keys: Iterable[str]) -> dict[str, str]:
     """Display names of records by customer key (``kind:id``), for output and alerts."""
-    wanted = [tuple(k.split(":", 1)) for k in keys]
-    if not wanted:
-        return {}
-    rows = await conn.execute(
-        sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c.name).where(
-            t.identity.c.target == target,
-            sa.tuple_(t.identity.c.kind, t.identity.c.record_id).in_(wanted),
+    wanted = [_ref(k) for k in keys]
+    names: dict[str, str] = {}
+    for part in chunks(wanted):
+        rows = await conn.execute(
+            sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c.name).where(
+                t.identity.c.target == target, records_in(t.identity, part)
+            )
         )
-    )
-    return {f"{r.kind}:{r.record_id}": r.name or "" for r in rows}
+        names.update((f"{r.kind}:{r.record_id}", r.name or "") for r in rows)
+    return names
+
+
+def _ref(customer_key: str) -> tuple[str, str]:
+    kind, _, record_id = customer_key.partition(":")
+    return kind, record_id
 
 
 @dataclass(frozen=True)
@@ -218,10 +221,11 @@ async def mark_deleted(
         )
 
 
-async def unmatched_deals(conn: AsyncConnection, job: str) -> list[sa.Row[Any]]:
+async def unmatched_deals(conn: AsyncConnection, job: str, target: str) -> list[sa.Row[Any]]:
     """Deals of a job that found no single record last time (re-tried after index refresh)."""
     rows = await conn.execute(
         sa.select(t.deal).where(
+            t.deal.c.target == target,  # the (target, status) index: not every deal of the job
             t.deal.c.job == job,
             t.deal.c.match_status.in_(["unmatched", "ambiguous", "pending"]),
             t.deal.c.deleted.is_(False),
@@ -282,13 +286,11 @@ async def unlink(
 ) -> None:
     """The desk record is gone: it leaves the identity index (some desks never report
     deletions in their listings) and its deals are matched again next run."""
-    gone = [tuple(k.split(":", 1)) for k in customer_keys]
+    gone = [_ref(k) for k in customer_keys]
     for part in chunks(gone):
         for table in (t.identity, t.identity_key):
             await conn.execute(
-                sa.delete(table).where(
-                    table.c.target == target, sa.tuple_(table.c.kind, table.c.record_id).in_(part)
-                )
+                sa.delete(table).where(table.c.target == target, records_in(table, part))
             )
     for part in chunks(customer_keys):
         await conn.execute(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,6 +18,22 @@ def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     """Split ``rows`` into lists of at most ``size``."""
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
+
+
+def records_in(table: sa.Table, refs: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
+    """``(kind, record_id) in refs``, spelt so an index on ``(target, kind, record_id)`` serves
+    it: SQLite reads a row-value IN list as a scan of the whole target.
+    """
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for kind, record_id in refs:
+        by_kind[kind].append(record_id)
+    return sa.or_(
+        sa.false(),
+        *(
+            sa.and_(table.c.kind == kind, table.c.record_id.in_(ids))
+            for kind, ids in by_kind.items()
+        ),
+    )
 
 
 def _insert(conn: AsyncConnection, table: sa.Table) -> Any:

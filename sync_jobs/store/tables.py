@@ -70,7 +70,7 @@ deal = sa.Table(
     sa.Column("deal_id", sa.String(200), primary_key=True),
     sa.Column("target", sa.String(200), nullable=False),
     sa.Column("territory", sa.String(200), nullable=False),
-    sa.Column("customer_key", sa.String(300), nullable=True, index=True),
+    sa.Column("customer_key", sa.String(300), nullable=True),
     sa.Column("match_status", sa.String(20), nullable=False),
     sa.Column("match_detail", sa.JSON, nullable=True),
     sa.Column("terms", sa.JSON, nullable=True),
@@ -85,6 +85,9 @@ deal = sa.Table(
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
 sa.Index("ix_deal_target_status", deal.c.target, deal.c.match_status)
+# Stage 2 loads a batch's deals by customer; target first, so the planner never prefers the
+# expiry index (which would read every deal of the target for each batch).
+sa.Index("ix_deal_target_customer", deal.c.target, deal.c.customer_key)
 # Every run asks which live terms expired since: without this, a scan of the whole book.
 sa.Index("ix_deal_expiry", deal.c.target, deal.c.live, deal.c.valid_until)
 
@@ -107,6 +110,10 @@ identity_key = sa.Table(
     sa.Column("value", sa.String(320), primary_key=True),
     sa.Column("kind", sa.String(50), primary_key=True),
     sa.Column("record_id", sa.String(100), primary_key=True),
+)
+# Re-indexing a record replaces its keys: found by record, not by key value.
+sa.Index(
+    "ix_identity_key_record", identity_key.c.target, identity_key.c.kind, identity_key.c.record_id
 )
 
 customer_work = sa.Table(
@@ -179,6 +186,7 @@ conflict = sa.Table(
     sa.Column("resolution", sa.JSON, nullable=True),
 )
 sa.Index("ix_conflict_status", conflict.c.status, conflict.c.kind)
+sa.Index("ix_conflict_customer", conflict.c.target, conflict.c.customer_key)
 
 sync_run = sa.Table(
     "sync_run",
