@@ -224,14 +224,25 @@ async def close_missing(
         if by_customer:
             scoped = query.where(c.customer_key.in_(list(part)))
         else:  # deal-scoped identities are exact: kind|target|-|-|job/deal
-            scoped = query.where(
-                c.identity.in_([f"{k}|{target}|-|-|{s}" for k in kinds for s in part])
-            )
+            identities = [f"{k}|{target}|-|-|{s}" for k in kinds for s in part]
+            ids = await _ids_of(conn, identities)
+            if not ids:
+                continue
+            scoped = query.where(c.id.in_(ids))
         result = await conn.execute(
             scoped.values(status="superseded", last_seen=now).returning(c.id)
         )
         closed += [int(r[0]) for r in result]
     return closed
+
+
+async def _ids_of(conn: AsyncConnection, identities: Sequence[str]) -> list[int]:
+    """Conflict ids by identity, asked alone: beside a status condition SQLite's planner
+    (without statistics) would rather read every open conflict than use the unique index."""
+    rows = await conn.execute(
+        sa.select(t.conflict.c.id).where(t.conflict.c.identity.in_(identities))
+    )
+    return [int(r.id) for r in rows]
 
 
 async def open_conflicts(

@@ -23,7 +23,9 @@ def upgrade() -> None:
     op.create_index(
         "ix_identity_key_record", "identity_key", ["target", "kind", "record_id"], unique=False
     )
-    op.create_index("ix_conflict_customer", "conflict", ["target", "customer_key"], unique=False)
+    op.create_index(
+        "ix_conflict_customer", "conflict", ["target", "customer_key", "status"], unique=False
+    )
 
 
 def downgrade() -> None:

@@ -1,0 +1,152 @@
+"""Batch lookups read only what they ask for: each one that names customers or records is
+served by an index on them, so a batch costs the same in a book of a thousand deals or of a
+million (SQLite's own query plans, asked with EXPLAIN QUERY PLAN)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connectors.base import CustomerRecord, RecordRef
+from sync_jobs.store import records, repo
+from sync_jobs.store import tables as t
+from sync_jobs.store.db import make_engine, migrate_async, write_tx
+
+pytestmark = pytest.mark.anyio
+
+NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
+KEYS = [f"organization:{n}" for n in range(5)]
+LOOKED_UP = ("deal", "identity", "identity_key", "conflict", "field_base")
+NARROW = r"\b(customer_key|record_id|value|identity|rowid)=\?"
+"""What a lookup's index search must name: the customers, records, keys or ids it asks for."""
+
+
+def org(number: int, *, deleted: bool = False) -> CustomerRecord:
+    return CustomerRecord(
+        ref=RecordRef(kind="organization", id=str(number)),
+        external_id=f"CUST-{number}",
+        deleted=deleted,
+    )
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    await migrate_async(url)
+    eng = make_engine(url)
+    yield eng
+    await eng.dispose()
+
+
+async def plans_of(
+    engine: AsyncEngine, call: Callable[[AsyncConnection], Awaitable[Any]]
+) -> dict[str, list[str]]:
+    """Every statement ``call`` ran on the lookup tables, with SQLite's plan for it."""
+    statements: list[tuple[str, Any]] = []
+
+    def capture(*args: Any) -> None:
+        statement, parameters, many = args[2], args[3], args[5]
+        if re.search(rf"\b(FROM|UPDATE)\s+\"?({'|'.join(LOOKED_UP)})\b", statement):
+            statements.append((statement, parameters[0] if many else parameters))
+
+    sa.event.listen(engine.sync_engine, "before_cursor_execute", capture)
+    try:
+        async with write_tx(engine) as conn:
+            await call(conn)
+    finally:
+        sa.event.remove(engine.sync_engine, "before_cursor_execute", capture)
+    plans: dict[str, list[str]] = {}
+    async with engine.connect() as conn:
+        for statement, parameters in statements:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans[statement] = [str(row.detail) for row in rows]
+    assert plans, "the call ran no lookup: nothing was checked"
+    return plans
+
+
+def whole_target_reads(plans: dict[str, list[str]]) -> list[str]:
+    """Plan steps that read a lookup table whole, or by something broader than what was
+    asked for (the target, a status): every step must search by customer, record or id."""
+    table = "|".join(LOOKED_UP)
+    bad = []
+    for statement, steps in plans.items():
+        for step in steps:
+            search = re.match(rf"(SCAN|SEARCH) \"?({table})\b(.*)", step)
+            if search and not re.search(NARROW, search.group(3)):
+                bad.append(f"{step}  <-  {statement[:90]}")
+    return bad
+
+
+async def test_loading_a_batchs_deals_reads_only_its_customers(engine: AsyncEngine) -> None:
+    plans = await plans_of(engine, lambda conn: repo.deals_of(conn, "zd", KEYS))
+    assert whole_target_reads(plans) == []
+
+
+async def test_reindexing_records_finds_their_old_keys_by_record(engine: AsyncEngine) -> None:
+    changed = [org(1), org(2, deleted=True)]
+    plans = await plans_of(engine, lambda conn: repo.index_records(conn, "zd", changed, NOW))
+    assert whole_target_reads(plans) == []
+
+
+async def test_record_names_and_unlinking_look_records_up_by_id(engine: AsyncEngine) -> None:
+    async def names_then_unlink(conn: AsyncConnection) -> None:
+        await repo.record_names(conn, "zd", KEYS)
+        await repo.unlink(conn, "zd", KEYS[:2], NOW)
+
+    plans = await plans_of(engine, names_then_unlink)
+    assert whole_target_reads(plans) == []
+
+
+async def test_bases_and_resolved_conflicts_are_read_by_customer(engine: AsyncEngine) -> None:
+    async def stage2_reads(conn: AsyncConnection) -> None:
+        await records.load_bases(conn, "zd", KEYS)
+        await records.resolved_conflicts(conn, "zd", KEYS)
+
+    plans = await plans_of(engine, stage2_reads)
+    assert whole_target_reads(plans) == []
+
+
+async def test_closing_conflicts_finds_them_by_customer_or_by_identity(
+    engine: AsyncEngine,
+) -> None:
+    kinds = ["unmatched", "out_of_policy"]
+    await _seed_conflict(engine, "unmatched|zd|-|-|west/D1")
+
+    async def close_both_ways(conn: AsyncConnection) -> None:
+        await records.close_missing(conn, "zd", KEYS, kinds, ["x"], NOW)
+        await records.close_missing(conn, "zd", ["west/D1"], kinds, [], NOW, by_customer=False)
+
+    plans = await plans_of(engine, close_both_ways)
+    assert whole_target_reads(plans) == []
+
+
+async def _seed_conflict(engine: AsyncEngine, identity: str) -> None:
+    async with write_tx(engine) as conn:
+        await conn.execute(
+            sa.insert(t.conflict).values(
+                identity=identity,
+                kind=identity.split("|")[0],
+                target="zd",
+                details={},
+                details_hash="-",
+                version=1,
+                status="open",
+                first_seen=NOW,
+                last_seen=NOW,
+            )
+        )
+
+
+async def test_the_check_catches_a_lookup_without_its_index(engine: AsyncEngine) -> None:
+    async def by_unindexed_column(conn: AsyncConnection) -> None:
+        await conn.execute(sa.text("SELECT * FROM deal WHERE target = 'zd' AND territory = 'x'"))
+
+    plans = await plans_of(engine, by_unindexed_column)
+    assert len(whole_target_reads(plans)) == 1
