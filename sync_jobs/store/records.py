@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.sql import chunks, upsert
+from sync_jobs.store.sql import chunks, pairs_in, upsert
 
 
 async def load_bases(
@@ -54,7 +54,7 @@ async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[s
         await conn.execute(
             sa.delete(t.field_base).where(
                 t.field_base.c.target == target,
-                sa.tuple_(t.field_base.c.customer_key, t.field_base.c.field).in_(list(part)),
+                pairs_in(t.field_base.c.customer_key, t.field_base.c.field, part),
             )
         )
 

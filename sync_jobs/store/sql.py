@@ -20,20 +20,23 @@ def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield rows[start : start + size]
 
 
-def records_in(table: sa.Table, refs: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
-    """``(kind, record_id) in refs``, spelt so an index on ``(target, kind, record_id)`` serves
-    it: SQLite reads a row-value IN list as a scan of the whole target.
+def pairs_in(
+    first: sa.Column[Any], second: sa.Column[Any], pairs: Iterable[tuple[Any, Any]]
+) -> sa.ColumnElement[bool]:
+    """``(first, second) in pairs``, spelt as ``first = a AND second IN (...) OR ...`` so an
+    index on the two columns serves it: SQLite reads a row-value IN list by scanning.
     """
-    by_kind: dict[str, list[str]] = defaultdict(list)
-    for kind, record_id in refs:
-        by_kind[kind].append(record_id)
+    grouped: dict[Any, list[Any]] = defaultdict(list)
+    for one, two in pairs:
+        grouped[one].append(two)
     return sa.or_(
-        sa.false(),
-        *(
-            sa.and_(table.c.kind == kind, table.c.record_id.in_(ids))
-            for kind, ids in by_kind.items()
-        ),
+        sa.false(), *(sa.and_(first == one, second.in_(twos)) for one, twos in grouped.items())
     )
+
+
+def records_in(table: sa.Table, refs: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
+    """``(kind, record_id) in refs`` for a table keyed by record."""
+    return pairs_in(table.c.kind, table.c.record_id, refs)
 
 
 def _insert(conn: AsyncConnection, table: sa.Table) -> Any:

@@ -104,9 +104,10 @@ async def test_record_names_and_unlinking_look_records_up_by_id(engine: AsyncEng
     assert whole_target_reads(plans) == []
 
 
-async def test_bases_and_resolved_conflicts_are_read_by_customer(engine: AsyncEngine) -> None:
+async def test_bases_and_resolved_conflicts_are_found_by_customer(engine: AsyncEngine) -> None:
     async def stage2_reads(conn: AsyncConnection) -> None:
         await records.load_bases(conn, "zd", KEYS)
+        await records.drop_bases(conn, "zd", [(KEYS[0], "discount"), (KEYS[1], "sla")])
         await records.resolved_conflicts(conn, "zd", KEYS)
 
     plans = await plans_of(engine, stage2_reads)
