@@ -5,8 +5,9 @@ million (SQLite's own query plans, asked with EXPLAIN QUERY PLAN)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import CustomerRecord, RecordRef
-from sync_jobs.store import records, repo
+from sync_jobs.store import records, repo, work
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
 
@@ -45,30 +46,44 @@ async def engine(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     await eng.dispose()
 
 
-async def plans_of(
-    engine: AsyncEngine, call: Callable[[AsyncConnection], Awaitable[Any]]
-) -> dict[str, list[str]]:
-    """Every statement ``call`` ran on the lookup tables, with SQLite's plan for it."""
+@contextmanager
+def capturing(engine: AsyncEngine, tables: tuple[str, ...]) -> Iterator[list[tuple[str, Any]]]:
+    """Collect the statements run on ``tables`` (with their parameters) while inside."""
     statements: list[tuple[str, Any]] = []
 
     def capture(*args: Any) -> None:
         statement, parameters, many = args[2], args[3], args[5]
-        if re.search(rf"\b(FROM|UPDATE)\s+\"?({'|'.join(LOOKED_UP)})\b", statement):
+        if re.search(rf"\b(FROM|UPDATE)\s+\"?({'|'.join(tables)})\b", statement):
             statements.append((statement, parameters[0] if many else parameters))
 
     sa.event.listen(engine.sync_engine, "before_cursor_execute", capture)
     try:
-        async with write_tx(engine) as conn:
-            await call(conn)
+        yield statements
     finally:
         sa.event.remove(engine.sync_engine, "before_cursor_execute", capture)
+
+
+async def planned(engine: AsyncEngine, statements: list[tuple[str, Any]]) -> dict[str, list[str]]:
+    """SQLite's plan for each statement."""
     plans: dict[str, list[str]] = {}
     async with engine.connect() as conn:
         for statement, parameters in statements:
             rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
             plans[statement] = [str(row.detail) for row in rows]
-    assert plans, "the call ran no lookup: nothing was checked"
+    assert plans, "nothing ran on the tables: nothing was checked"
     return plans
+
+
+async def plans_of(
+    engine: AsyncEngine,
+    call: Callable[[AsyncConnection], Awaitable[Any]],
+    tables: tuple[str, ...] = LOOKED_UP,
+) -> dict[str, list[str]]:
+    """Plans of the statements ``call`` ran on ``tables`` in one write transaction."""
+    with capturing(engine, tables) as statements:
+        async with write_tx(engine) as conn:
+            await call(conn)
+    return await planned(engine, statements)
 
 
 def whole_target_reads(plans: dict[str, list[str]]) -> list[str]:
@@ -126,6 +141,33 @@ async def test_closing_conflicts_finds_them_by_customer_or_by_identity(
 
     plans = await plans_of(engine, close_both_ways)
     assert whole_target_reads(plans) == []
+
+
+async def test_a_claim_reads_the_queue_in_its_index_order(engine: AsyncEngine) -> None:
+    async with write_tx(engine) as conn:
+        await work.enqueue(conn, "zd", KEYS, NOW)
+    with capturing(engine, ("customer_work",)) as statements:
+        claimed = await work.claim(engine, "zd", 2, NOW, timedelta(minutes=5))
+    plans = await planned(engine, statements)
+    steps = [step for steps in plans.values() for step in steps]
+    assert [i.customer_key for i in claimed] == KEYS[:2], "oldest first, then by id"
+    assert not [s for s in steps if "TEMP B-TREE" in s], "no sort of the whole queue"
+
+
+async def test_a_failed_item_finds_a_waiting_one_of_its_customer_by_index(
+    engine: AsyncEngine,
+) -> None:
+    async with write_tx(engine) as conn:
+        await work.enqueue(conn, "zd", KEYS[:1], NOW)
+    [item] = await work.claim(engine, "zd", 1, NOW, timedelta(minutes=5))
+
+    async def fail(conn: AsyncConnection) -> None:
+        await work.fail(conn, item, "HTTP 500", NOW, max_attempts=5)
+
+    plans = await plans_of(engine, fail, tables=("customer_work",))
+    lookup = [s for p in plans.values() for s in p if re.match(r"(SCAN|SEARCH) customer_work", s)]
+    assert lookup, "the failed item looked for a waiting twin"
+    assert all(re.search(r"customer_key=\?|rowid=\?", s) for s in lookup), lookup
 
 
 async def _seed_conflict(engine: AsyncEngine, identity: str) -> None:
