@@ -7,19 +7,23 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import SalesSource, ServiceTarget
 from sync_jobs.config import AppConfig, JobConfig
 from sync_jobs.mapping import Mapping
 from sync_jobs.notes import NoteTemplates
-from sync_jobs.store.leases import Grant, fence, renew
+from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
+
+log = structlog.get_logger("dealbridge.run")
 
 Checkpoint = Callable[[str], None]
 """Called at each named commit point; tests use it to simulate a crash there."""
@@ -154,6 +158,8 @@ class JobRun:
     """The job lease this run holds (None for dry runs); every stage-1 commit is fenced on it."""
     queued: QueueSignal = field(default_factory=lambda: QueueSignal())
     """Stage 1 signals each commit that may have queued customers (stage 2 may be waiting)."""
+    lease_lost: LeaseLost | None = None
+    """Set by the heartbeat when another replica took the lease over."""
 
     async def fence(self, conn: AsyncConnection) -> None:
         """Refuse the commit in progress unless this run still holds its job lease."""
@@ -162,8 +168,41 @@ class JobRun:
 
     async def keep_lease(self) -> None:
         """Renew the job lease between pages and batches (raises LeaseLost when taken)."""
+        if self.lease_lost is not None:
+            raise self.lease_lost
         if self.grant is not None:
             await renew(self.engine.store, self.grant, self.engine.lease_ttl, self.engine.clock())
+
+    @asynccontextmanager
+    async def lease_heartbeat(self) -> AsyncIterator[None]:
+        """Renew the job lease every third of its ttl while the run is inside.
+
+        Renewing per page alone is not enough: a vendor's per-minute budget can hold one
+        request for as long as a lease lasts (Zendesk's 11th export page of a minute waits
+        about 60 s, the default ttl), and the lease would lapse though the run is alive.
+        """
+        if self.grant is None:
+            yield
+            return
+        beat = asyncio.create_task(self._beat())
+        try:
+            yield
+        finally:
+            beat.cancel()
+            with suppress(asyncio.CancelledError):
+                await beat
+
+    async def _beat(self) -> None:
+        every = self.engine.lease_ttl.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.keep_lease()
+            except LeaseLost as exc:
+                self.lease_lost = exc  # the run's next renewal or fenced commit stops it
+                return
+            except Exception as exc:  # noqa: BLE001 - a store hiccup: the next beat retries
+                log.warning("lease_heartbeat_failed", job=self.job, error=str(exc))
 
     @property
     def target_name(self) -> str:

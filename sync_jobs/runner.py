@@ -181,17 +181,8 @@ async def _run_job(
     status: RunStatus = "ok"
     failure: Exception | None = None
     try:
-        unsaved = await stage1.refresh_index(run)
-        if dry_run:
-            await stage2.preview(run, await stage1.pull(run, unsaved, full=full))
-        elif write:  # stage 2 writes while stage 1 still reads, except in a backfill
-            backfill = await stage1.reads_everything(run, full=full)
-            await stage2.drain(run, stage1.pull(run, unsaved, full=full), overlap=not backfill)
-        else:
-            await stage1.pull(run, unsaved, full=full)
-            state.notices.append(
-                f"customers stay queued for {run.target_name}: a later job on it writes them"
-            )
+        async with run.lease_heartbeat():
+            await _stages(run, full=full, write=write)
     except RunInterrupted:
         status = "interrupted"
     except (ConnectorError, DealbridgeError, stage2.StaleClaim, LeaseLost) as exc:
@@ -218,6 +209,20 @@ async def _run_job(
         state.previews,
         state.previews_omitted,
     )
+
+
+async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
+    unsaved = await stage1.refresh_index(run)
+    if run.state.dry_run:
+        await stage2.preview(run, await stage1.pull(run, unsaved, full=full))
+    elif write:  # stage 2 writes while stage 1 still reads, except in a backfill
+        backfill = await stage1.reads_everything(run, full=full)
+        await stage2.drain(run, stage1.pull(run, unsaved, full=full), overlap=not backfill)
+    else:
+        await stage1.pull(run, unsaved, full=full)
+        run.state.notices.append(
+            f"customers stay queued for {run.target_name}: a later job on it writes them"
+        )
 
 
 def failure_kind(exc: Exception) -> str:

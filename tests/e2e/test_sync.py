@@ -26,7 +26,7 @@ from sync_jobs.notes import BLOCK_END, BLOCK_START
 from sync_jobs.resolve import resolve
 from sync_jobs.runner import run_job
 from sync_jobs.store import tables as t
-from sync_jobs.store.db import read_tx
+from sync_jobs.store.db import read_tx, write_tx
 from tests.e2e.conftest import JOBS, Sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -168,6 +168,46 @@ async def test_an_index_refresh_longer_than_the_lease_keeps_the_lease(
     assert report.counts["index_records"] > 0
     assert report.status in {"ok", "record_errors"}, report.errors
     assert report.counts["customers_written"] > 0
+
+
+async def test_a_wait_for_the_desk_longer_than_the_lease_keeps_the_lease(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = sandbox.desk
+    export = desk.customers
+
+    async def throttled_pages(since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        async for page in export(since):
+            yield page
+            # Zendesk's 10 exports a minute: the 11th page waits about as long as a lease lasts
+            await asyncio.sleep(1.5)
+
+    monkeypatch.setattr(desk, "customers", throttled_pages)
+    sandbox.engine.lease_ttl = timedelta(seconds=1)
+    (report,) = await sandbox.run("west")
+    assert report.status in {"ok", "record_errors"}, report.errors
+    assert report.counts["customers_written"] > 0
+
+
+async def test_a_lease_taken_over_while_the_desk_keeps_the_run_waiting_stops_the_run(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    desk = sandbox.desk
+    export = desk.customers
+
+    async def taken_over_meanwhile(since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        async for page in export(since):
+            yield page
+            async with write_tx(sandbox.engine.store) as conn:  # another replica's takeover
+                await conn.execute(sa.update(t.lease).values(holder="replica-b", epoch=2))
+            await asyncio.sleep(0.5)  # the heartbeat (every ttl / 3) notices meanwhile
+
+    monkeypatch.setattr(desk, "customers", taken_over_meanwhile)
+    sandbox.engine.lease_ttl = timedelta(seconds=1)
+    (report,) = await sandbox.run("west")
+    assert report.status == "failed"
+    assert "lease job:west was lost" in report.errors[0]
+    assert report.counts.get("deals_read", 0) == 0, "no deal was read for a lease it lost"
 
 
 async def test_acme_keeps_its_agents_own_notes_outside_the_block(sandbox: Sandbox) -> None:
