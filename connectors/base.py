@@ -95,6 +95,12 @@ class RecordRef(Frozen):
         """Stable text form used as the customer key in the state store."""
         return f"{self.kind}:{self.id}"
 
+    @classmethod
+    def from_key(cls, key: str) -> RecordRef:
+        """The record a customer key (``kind:id``) names."""
+        kind, _, record_id = key.partition(":")
+        return cls(kind=kind, id=record_id)
+
 
 class CustomerRecord(Frozen):
     """A customer record in the service system: identity for matching, plus current field values.

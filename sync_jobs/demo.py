@@ -74,7 +74,7 @@ async def _story(
     _step(console, 5, "An agent edits Hooli's discount; then the APAC rep changes the deal")
     hooli = await _record_key(engine, world.target, "Hooli")
     field = _discount_field(engine)
-    await desk.write([RecordChange(ref=_ref(hooli), fields={field: 11})])
+    await desk.write([RecordChange(ref=RecordRef.from_key(hooli), fields={field: 11})])
     _edit_sheet(world.sheets / "apac-deals.csv", "APAC-17", "Discount %", "15")
     report = await run_job(engine, connections, "apac")
     print_report(console, report, seen_notices=SEEN)
@@ -119,15 +119,10 @@ async def _record_key(engine: Engine, target: str, name: str) -> str:
     return f"{row.kind}:{row.record_id}"
 
 
-def _ref(key: str) -> RecordRef:
-    kind, _, record_id = key.partition(":")
-    return RecordRef(kind=kind, id=record_id)
-
-
 async def _show_record(
     console: Console, desk: ServiceTarget, key: str, fields: tuple[str, ...] | None = None
 ) -> None:
-    (record,) = await desk.read([_ref(key)])
+    (record,) = await desk.read([RecordRef.from_key(key)])
     shown = {k: v for k, v in record.fields.items() if fields is None or k in fields}
     lines = []
     for name, value in sorted(shown.items()):

@@ -17,7 +17,14 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import Cursor, CustomerPage, CustomerRecord, DealQuery, SourceDeal
+from connectors.base import (
+    Cursor,
+    CustomerPage,
+    CustomerRecord,
+    DealQuery,
+    RecordRef,
+    SourceDeal,
+)
 from sync_jobs.alerts.outbox import notify
 from sync_jobs.context import JobRun, RunInterrupted
 from sync_jobs.durations import parse_duration
@@ -223,9 +230,9 @@ def _match(
 ) -> MatchResult:
     """Match by identity, except a deal a person linked by hand keeps that link."""
     if known is not None and known.match_method == "manual" and known.customer_key:
-        kind, record_id = known.customer_key.split(":", 1)
+        ref = RecordRef.from_key(known.customer_key)
         result = MatchResult(
-            status="matched", record_kind=kind, record_id=record_id, method="manual"
+            status="matched", record_kind=ref.kind, record_id=ref.id, method="manual"
         )
     else:
         result = index.match(terms.account, run.mapping.spec.identity, run.mapping.spec.record)

@@ -177,7 +177,7 @@ async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dic
         view = _view(run, row, decisions.get(f"{row.job}/{row.deal_id}"))
         if view is not None:
             deals[row.customer_key].append(view)
-    refs = [RecordRef(kind=k.split(":", 1)[0], id=k.split(":", 1)[1]) for k in keys]
+    refs = [RecordRef.from_key(k) for k in keys]
     records = {r.ref.key: r for r in await run.target.read(refs)}
     names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
     note = _note_rule(run)

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import CustomerRecord
+from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.matching import IdentityIndex, IndexKey, identity_keys
 from sync_jobs.store import tables as t
 from sync_jobs.store.sql import chunks, insert_ignore, records_in, upsert
@@ -55,13 +55,12 @@ async def index_records(
     Safe to run concurrently for the same records (the daemon's replicas may do so).
     """
     for part in chunks(records):
-        ids = [(r.ref.kind, r.ref.id) for r in part]
         await conn.execute(
             sa.delete(t.identity_key).where(
-                t.identity_key.c.target == target, records_in(t.identity_key, ids)
+                t.identity_key.c.target == target, records_in(t.identity_key, [r.ref for r in part])
             )
         )
-        gone = [(r.ref.kind, r.ref.id) for r in part if r.deleted]
+        gone = [r.ref for r in part if r.deleted]
         if gone:
             await conn.execute(
                 sa.delete(t.identity).where(
@@ -123,7 +122,7 @@ async def index_for(conn: AsyncConnection, target: str, keys: Iterable[IndexKey]
 
 async def record_names(conn: AsyncConnection, target: str, keys: Iterable[str]) -> dict[str, str]:
     """Display names of records by customer key (``kind:id``), for output and alerts."""
-    wanted = [_ref(k) for k in keys]
+    wanted = [RecordRef.from_key(k) for k in keys]
     names: dict[str, str] = {}
     for part in chunks(wanted):
         rows = await conn.execute(
@@ -133,11 +132,6 @@ async def record_names(conn: AsyncConnection, target: str, keys: Iterable[str]) 
         )
         names.update((f"{r.kind}:{r.record_id}", r.name or "") for r in rows)
     return names
-
-
-def _ref(customer_key: str) -> tuple[str, str]:
-    kind, _, record_id = customer_key.partition(":")
-    return kind, record_id
 
 
 @dataclass(frozen=True)
@@ -286,7 +280,7 @@ async def unlink(
 ) -> None:
     """The desk record is gone: it leaves the identity index (some desks never report
     deletions in their listings) and its deals are matched again next run."""
-    gone = [_ref(k) for k in customer_keys]
+    gone = [RecordRef.from_key(k) for k in customer_keys]
     for part in chunks(gone):
         for table in (t.identity, t.identity_key):
             await conn.execute(

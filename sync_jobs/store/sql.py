@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from connectors.base import RecordRef
+
 # SQLite allows 32766 bound variables per statement; rows of ~16 columns stay well under it.
 CHUNK = 500
 
@@ -34,9 +36,9 @@ def pairs_in(
     )
 
 
-def records_in(table: sa.Table, refs: Iterable[tuple[str, str]]) -> sa.ColumnElement[bool]:
+def records_in(table: sa.Table, refs: Iterable[RecordRef]) -> sa.ColumnElement[bool]:
     """``(kind, record_id) in refs`` for a table keyed by record."""
-    return pairs_in(table.c.kind, table.c.record_id, refs)
+    return pairs_in(table.c.kind, table.c.record_id, ((r.kind, r.id) for r in refs))
 
 
 def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
