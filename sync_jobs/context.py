@@ -166,25 +166,23 @@ class JobRun:
         if self.grant is not None:
             await fence(conn, self.grant, self.engine.clock())
 
-    async def keep_lease(self) -> None:
-        """Renew the job lease between pages and batches (raises LeaseLost when taken)."""
+    def check_lease(self) -> None:
+        """Between pages and batches: stop (LeaseLost) if the heartbeat found the lease taken."""
         if self.lease_lost is not None:
             raise self.lease_lost
-        if self.grant is not None:
-            await renew(self.engine.store, self.grant, self.engine.lease_ttl, self.engine.clock())
 
     @asynccontextmanager
     async def lease_heartbeat(self) -> AsyncIterator[None]:
         """Renew the job lease every third of its ttl while the run is inside.
 
-        Renewing per page alone is not enough: a vendor's per-minute budget can hold one
-        request for as long as a lease lasts (Zendesk's 11th export page of a minute waits
-        about 60 s, the default ttl), and the lease would lapse though the run is alive.
+        On a timer, not per page: a vendor's per-minute budget can hold one request for as
+        long as a lease lasts (Zendesk's 11th export page of a minute waits about 60 s, the
+        default ttl), and the lease would lapse though the run is alive.
         """
         if self.grant is None:
             yield
             return
-        beat = asyncio.create_task(self._beat())
+        beat = asyncio.create_task(self._beat(self.grant))
         try:
             yield
         finally:
@@ -192,14 +190,14 @@ class JobRun:
             with suppress(asyncio.CancelledError):
                 await beat
 
-    async def _beat(self) -> None:
-        every = self.engine.lease_ttl.total_seconds() / 3
+    async def _beat(self, grant: Grant) -> None:
+        ttl = self.engine.lease_ttl
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(ttl.total_seconds() / 3)
             try:
-                await self.keep_lease()
+                await renew(self.engine.store, grant, ttl, self.engine.clock())
             except LeaseLost as exc:
-                self.lease_lost = exc  # the run's next renewal or fenced commit stops it
+                self.lease_lost = exc  # the run's next check or fenced commit stops it
                 return
             except Exception as exc:  # noqa: BLE001 - a store hiccup: the next beat retries
                 log.warning("lease_heartbeat_failed", job=self.job, error=str(exc))

@@ -66,9 +66,7 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
             now = run.engine.clock()
             await repo.index_records(conn, name, page.records, now)
             await repo.set_cursor(conn, t.target_cursor, name, page.checkpoint.value, now)
-        # A first export can take minutes at the desk's export budget (Zendesk: 10 pages a
-        # minute): renew the lease per page, or stage 1's fenced commits would be refused.
-        await run.keep_lease()
+        run.check_lease()
     unsaved = IdentityIndex()
     for record in pending:
         unsaved.add(record.ref.kind, record.ref.id, [] if record.deleted else identity_keys(record))
@@ -104,7 +102,7 @@ async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> se
         run.engine.checkpoint("after_stage1_commit")
         if run.engine.stopping.is_set():
             raise RunInterrupted("shutting down after committing this page")
-        await run.keep_lease()
+        run.check_lease()
     touched |= await _expire(run)
     _collect_source_problems(run)
     return touched

@@ -109,7 +109,7 @@ async def _work(run: JobRun, halt: asyncio.Event, pulled: asyncio.Event) -> None
             await run.queued.wait_past(seen)  # the next page (or the end of stage 1)
             continue
         run.engine.checkpoint("after_claim")
-        await run.keep_lease()
+        run.check_lease()
         try:
             await _batch(run, items)
         except ConnectorError as exc:
