@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
 
@@ -151,19 +151,29 @@ async def test_a_backfill_writes_a_customer_once_though_its_deals_are_on_several
     assert len(written) == len(set(written)), "no customer was written twice in one run"
 
 
-async def test_an_index_refresh_longer_than_the_lease_keeps_the_lease(
-    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+def desk_export_waits(
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    after_each_page: Callable[[], Awaitable[None]],
 ) -> None:
+    """The desk's export runs ``after_each_page`` between its pages; the lease lasts 1 s."""
     desk = sandbox.desk
     export = desk.customers
 
-    async def slow_pages(since: Cursor | None) -> AsyncIterator[CustomerPage]:
+    async def waiting_pages(since: Cursor | None) -> AsyncIterator[CustomerPage]:
         async for page in export(since):
-            await asyncio.sleep(0.6)  # a desk that exports slowly (Zendesk: 10 pages a minute)
             yield page
+            await after_each_page()
 
-    monkeypatch.setattr(desk, "customers", slow_pages)
+    monkeypatch.setattr(desk, "customers", waiting_pages)
     sandbox.engine.lease_ttl = timedelta(seconds=1)
+
+
+async def test_an_index_refresh_longer_than_the_lease_keeps_the_lease(
+    sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a desk that exports slowly (Zendesk: 10 pages a minute)
+    desk_export_waits(sandbox, monkeypatch, lambda: asyncio.sleep(0.6))
     (report,) = await sandbox.run("west")
     assert report.counts["index_records"] > 0
     assert report.status in {"ok", "record_errors"}, report.errors
@@ -173,17 +183,8 @@ async def test_an_index_refresh_longer_than_the_lease_keeps_the_lease(
 async def test_a_wait_for_the_desk_longer_than_the_lease_keeps_the_lease(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    desk = sandbox.desk
-    export = desk.customers
-
-    async def throttled_pages(since: Cursor | None) -> AsyncIterator[CustomerPage]:
-        async for page in export(since):
-            yield page
-            # Zendesk's 10 exports a minute: the 11th page waits about as long as a lease lasts
-            await asyncio.sleep(1.5)
-
-    monkeypatch.setattr(desk, "customers", throttled_pages)
-    sandbox.engine.lease_ttl = timedelta(seconds=1)
+    # Zendesk's 10 exports a minute: the 11th page waits about as long as a lease lasts
+    desk_export_waits(sandbox, monkeypatch, lambda: asyncio.sleep(1.5))
     (report,) = await sandbox.run("west")
     assert report.status in {"ok", "record_errors"}, report.errors
     assert report.counts["customers_written"] > 0
@@ -192,18 +193,12 @@ async def test_a_wait_for_the_desk_longer_than_the_lease_keeps_the_lease(
 async def test_a_lease_taken_over_while_the_desk_keeps_the_run_waiting_stops_the_run(
     sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    desk = sandbox.desk
-    export = desk.customers
+    async def taken_over_meanwhile() -> None:
+        async with write_tx(sandbox.engine.store) as conn:  # another replica's takeover
+            await conn.execute(sa.update(t.lease).values(holder="replica-b", epoch=2))
+        await asyncio.sleep(0.5)  # the heartbeat (every ttl / 3) notices meanwhile
 
-    async def taken_over_meanwhile(since: Cursor | None) -> AsyncIterator[CustomerPage]:
-        async for page in export(since):
-            yield page
-            async with write_tx(sandbox.engine.store) as conn:  # another replica's takeover
-                await conn.execute(sa.update(t.lease).values(holder="replica-b", epoch=2))
-            await asyncio.sleep(0.5)  # the heartbeat (every ttl / 3) notices meanwhile
-
-    monkeypatch.setattr(desk, "customers", taken_over_meanwhile)
-    sandbox.engine.lease_ttl = timedelta(seconds=1)
+    desk_export_waits(sandbox, monkeypatch, taken_over_meanwhile)
     (report,) = await sandbox.run("west")
     assert report.status == "failed"
     assert "lease job:west was lost" in report.errors[0]
