@@ -183,8 +183,8 @@ def _config(folder: Path, scale: float, schedule: dict[str, str] | None = None) 
         plan_rpm=int(ZENDESK_RPM * scale),
         incremental_per_minute=int(ZENDESK_EXPORTS_PER_MINUTE * scale),
         # The kind the West mapping attaches deals to, as an admin would set it: the default
-        # (organizations and users) adds a users export, the 41st export of a 40-page desk,
-        # which waits a fifth export minute the bound (organizations only) does not count.
+        # (organizations and users) adds a users export, which the bound (organizations
+        # only) does not count.
         record_kinds=["organization"],
     )
     doc["jobs"] = {"west": doc["jobs"]["west"]}
