@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.base import Cursor, CustomerRecord, RecordChange, RecordRef, ServiceTarget
-from connectors.errors import AuthError, PermanentError
+from connectors.errors import AuthError, PermanentError, TransientError
 from connectors.registry import get_spec
 from connectors.settings import ConnectorOptions
 from tests.docfakes.zendesk import ZendeskFake
@@ -466,6 +466,43 @@ async def test_writes_wait_for_a_free_job_slot_when_30_jobs_are_in_flight(
         )
     assert all(r.ok for r in results), {r.error for r in results if not r.ok}
     assert all(o.attrs["notes"] == "terms" for o in orgs)
+
+
+async def test_a_too_many_jobs_refusal_is_waited_out(
+    fake: ZendeskFake, target: ServiceTarget
+) -> None:
+    # All 30 slots are taken for 15 s; the refusal body is TooManyJobs [RL via SA1].
+    fake.account.occupy_job_slots(30, seconds=15)
+    acme = fake.account.add("organization", "Acme")
+    with anyio.fail_after(20):
+        [result] = await target.write([RecordChange(ref=org_ref(acme), fields={"notes": "x"})])
+    assert result.ok, result.error
+    assert acme.attrs["notes"] == "x"
+    statuses = [c.status for c in fake.log.to("/api/v2/organizations/update_many", "PUT")]
+    assert statuses[0] == 429
+    assert statuses[-1] == 200
+
+
+async def test_job_slots_busy_past_the_retries_are_a_transient_error_not_failed_records(
+    fake: ZendeskFake, target: ServiceTarget
+) -> None:
+    fake.account.occupy_job_slots(30, seconds=600)
+    acme = fake.account.add("organization", "Acme")
+    with anyio.fail_after(20), pytest.raises(TransientError):
+        await target.write([RecordChange(ref=org_ref(acme), fields={"notes": "x"})])
+    assert acme.attrs["notes"] is None
+
+
+async def test_a_job_that_failed_as_a_whole_fails_its_records(
+    fake: ZendeskFake, target: ServiceTarget
+) -> None:
+    orgs = [fake.account.add("organization", f"Org {n}") for n in range(2)]
+    fake.account.next_job_failure = "Job failed: internal error"  # status "failed" [JOB]
+    results = await target.write(
+        [RecordChange(ref=org_ref(o), fields={"notes": "x"}) for o in orgs]
+    )
+    assert [r.ok for r in results] == [False, False]
+    assert all(o.attrs["notes"] is None for o in orgs)
 
 
 async def test_a_job_whose_status_expired_is_settled_by_reading_the_records_back() -> None:

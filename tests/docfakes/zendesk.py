@@ -281,7 +281,7 @@ class ZendeskFake:
             "status": state,
             "total": len(job.items),
             "progress": len(job.items) if job.results is not None else 0,
-            "message": "Completed" if job.results is not None else None,
+            "message": job.failure or ("Completed" if job.results is not None else None),
             "results": job.results,
         }
 

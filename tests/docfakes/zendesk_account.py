@@ -68,6 +68,8 @@ class Job:
     created_at: float
     done_at: float
     results: list[dict[str, Any]] | None = None
+    failure: str | None = None
+    """Set for a job that fails as a whole: status "failed", nothing applied [JOB]."""
 
 
 class TooManyJobs(Exception):
@@ -103,6 +105,7 @@ class ZendeskAccount:
         self.fields: dict[Kind, list[CustomField]] = {"organization": [], "user": []}
         self.jobs: dict[str, Job] = {}
         self.forced_failures: dict[tuple[Kind, int], tuple[str, str]] = {}
+        self.next_job_failure: str | None = None
         self._ids = itertools.count(360_000_001)
         self._job_ids = itertools.count(1)
 
@@ -227,7 +230,8 @@ class ZendeskAccount:
         now = self.clock.now()
         job_id = f"{next(self._job_ids):032x}"
         done_at = now + self.job_queued_seconds + self.job_working_seconds
-        self.jobs[job_id] = Job(job_id, kind, items, now, done_at)
+        self.jobs[job_id] = Job(job_id, kind, items, now, done_at, failure=self.next_job_failure)
+        self.next_job_failure = None
         while len(self.jobs) > JOBS_REMEMBERED:
             self.jobs.pop(next(iter(self.jobs)))
         return self.jobs[job_id]
@@ -248,7 +252,11 @@ class ZendeskAccount:
         now = self.clock.now()
         for job in self.jobs.values():
             if job.results is None and job.done_at <= now:
-                job.results = [self._apply(job.kind, item, int(job.done_at)) for item in job.items]
+                job.results = (
+                    []
+                    if job.failure is not None
+                    else [self._apply(job.kind, item, int(job.done_at)) for item in job.items]
+                )
         for job_id in [
             j.id for j in self.jobs.values() if now - j.created_at > self.job_expiry_seconds
         ]:
@@ -257,7 +265,7 @@ class ZendeskAccount:
     def job_state(self, job: Job) -> str:
         """[JOB] status is one of "queued", "working", "failed", "completed"."""
         if job.results is not None:
-            return "completed"
+            return "completed" if job.failure is None else "failed"
         return (
             "queued" if self.clock.now() < job.created_at + self.job_queued_seconds else "working"
         )
