@@ -258,6 +258,18 @@ async def test_a_company_created_ten_seconds_before_a_later_read_is_findable(
     assert ref(fresh).key in keys(records)
 
 
+async def test_a_contact_created_ten_seconds_before_a_later_read_is_findable(
+    fake: FreshdeskFake, target: ServiceTarget
+) -> None:
+    """Contacts come from the list endpoint with ``_updated_since`` [PFD], which has no lag."""
+    fake.account.add("contact", "Old", email="old@x.example", seconds_ago=7200)
+    _, checkpoint = await read_feed(target)
+    fake.clock.advance(600)
+    fresh = fake.account.add("contact", "Fresh", email="fresh@x.example", seconds_ago=10)
+    records, _ = await read_feed(target, checkpoint)
+    assert ref(fresh).key in keys(records)
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="connector defect: the filter API serves the indexed (older) version of a company "
@@ -458,3 +470,17 @@ async def test_a_throttled_write_is_retried_not_failed(
     assert result.ok, result.error
     assert acme.attrs["note"] == "terms"
     assert sum(fake.clock.sleeps) >= 30
+
+
+async def test_requests_stay_within_the_plans_minute_budget() -> None:
+    """Per-minute account budget [RLFD]: the connector configured for it paces itself."""
+    fake = make_fake(requests_per_minute=10)
+    companies = [company(fake, f"Co {n}", f"C-{n}") for n in range(25)]
+    connector = connect(fake, requests_per_minute=10)
+    try:
+        records = await connector.read([ref(c) for c in companies])
+    finally:
+        await connector.aclose()
+    assert len(records) == 25
+    assert not fake.log.refused(429)
+    assert fake.clock.offset >= 60  # 25 requests at 10 a minute

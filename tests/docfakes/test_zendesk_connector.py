@@ -25,7 +25,7 @@ from connectors.errors import AuthError, PermanentError, TransientError
 from connectors.registry import get_spec
 from connectors.settings import ConnectorOptions
 from tests.docfakes.zendesk import ZendeskFake
-from tests.docfakes.zendesk_account import CustomField, Record
+from tests.docfakes.zendesk_account import CustomField, Kind, Record
 
 pytestmark = pytest.mark.anyio
 
@@ -181,30 +181,33 @@ async def test_organizations_sharing_one_second_across_small_pages_are_indexed_o
 @settings(max_examples=30, deadline=None)
 @given(
     per_page=st.integers(min_value=2, max_value=5),
-    ages=st.lists(st.sampled_from([900, 899, 898, 600]), min_size=1, max_size=12),
+    org_ages=st.lists(st.sampled_from([900, 899, 898, 600]), max_size=12),
+    user_ages=st.lists(st.sampled_from([900, 899, 600]), max_size=12),
 )
-def test_every_organization_reaches_the_index_exactly_once_per_full_read(
-    per_page: int, ages: list[int]
+def test_every_record_reaches_the_index_exactly_once_per_full_read(
+    per_page: int, org_ages: list[int], user_ages: list[int]
 ) -> None:
-    """Invariant over page sizes and update-time ties (the time-based export repeats the
-    boundary second [GIE]; the export budget is 10 a minute [IE])."""
-
-    # Ties that fill a whole page are the defect tested above (TIE_FILLS_A_PAGE).
-    assume(max(Counter(ages).values()) < per_page)
+    """Invariant over page sizes and update-time ties: the organization export is time-based
+    and repeats the boundary second [GIE]; the user export is cursor-based [IE]; exports are
+    limited to 10 a minute [IE]."""
+    # Organization ties that fill a whole page are the defect tested above (TIE_FILLS_A_PAGE).
+    assume(not org_ages or max(Counter(org_ages).values()) < per_page)
 
     async def scenario() -> None:
         fake = make_fake()
-        expected = {
-            fake.account.add("organization", f"Org {n}", seconds_ago=age).id
-            for n, age in enumerate(ages)
-        }
-        connector = connect(fake, per_page=per_page, record_kinds=("organization",))
+        expected = [
+            fake.account.add("organization", f"Org {n}", seconds_ago=age)
+            for n, age in enumerate(org_ages)
+        ] + [
+            fake.account.add("user", f"User {n}", seconds_ago=age)
+            for n, age in enumerate(user_ages)
+        ]
+        connector = connect(fake, per_page=per_page)
         try:
             records, _ = await read_feed(connector)
         finally:
             await connector.aclose()
-        seen = [int(r.ref.id) for r in records]
-        assert sorted(seen) == sorted(expected)
+        assert sorted(keys(records)) == sorted(org_ref(r).key for r in expected)
 
     asyncio.run(scenario())
 
@@ -288,11 +291,12 @@ async def test_exports_stay_within_ten_requests_a_minute(fake: ZendeskFake) -> N
     "identity feed and nothing looks it up directly (issue 13); Zendesk excludes items changed "
     "in the minute before an export request [GIE]",
 )
-async def test_an_organization_created_ten_seconds_ago_is_findable(
-    fake: ZendeskFake, target: ServiceTarget
+@pytest.mark.parametrize("kind", ["organization", "user"])
+async def test_a_customer_created_ten_seconds_ago_is_findable(
+    fake: ZendeskFake, target: ServiceTarget, kind: Kind
 ) -> None:
-    fake.account.add("organization", "Old", external_id="C-OLD", seconds_ago=3600)
-    fresh = fake.account.add("organization", "Fresh", external_id="C-NEW", seconds_ago=10)
+    fake.account.add(kind, "Old", external_id="C-OLD", seconds_ago=3600)
+    fresh = fake.account.add(kind, "Fresh", external_id="C-NEW", seconds_ago=10)
     records, _ = await read_feed(target)
     assert org_ref(fresh).key in keys(records)
 
@@ -587,3 +591,18 @@ async def test_a_one_record_page_size_still_reads_every_organization(fake: Zende
     finally:
         await connector.aclose()
     assert len(set(keys(records))) == 3
+
+
+async def test_requests_stay_within_the_plans_minute_budget() -> None:
+    """X-Rate-Limit per minute by plan [RL]: the connector configured for the plan paces
+    itself instead of collecting 429s."""
+    fake = make_fake(plan_rpm=10)
+    orgs = [fake.account.add("organization", f"Org {n}") for n in range(1500)]
+    connector = connect(fake, plan_rpm=10)
+    try:
+        records = await connector.read([org_ref(o) for o in orgs])
+    finally:
+        await connector.aclose()
+    assert len(records) == 1500
+    assert not fake.log.refused(429)
+    assert fake.clock.offset >= 30  # 15 requests at 10 a minute
