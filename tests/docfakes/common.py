@@ -78,6 +78,15 @@ class InFlight:
         self.count = 0
         self._open = asyncio.Event()
         self._open.set()
+        self._changed = asyncio.Event()
+
+    def enter(self) -> None:
+        self.count += 1
+        self._changed.set()
+
+    def leave(self) -> None:
+        self.count -= 1
+        self._changed.set()
 
     def hold(self) -> None:
         self._open.clear()
@@ -87,6 +96,12 @@ class InFlight:
 
     async def wait_if_held(self) -> None:
         await self._open.wait()
+
+    async def until(self, count: int) -> None:
+        """Returns once ``count`` requests are in flight (test side)."""
+        while self.count < count:
+            self._changed.clear()
+            await self._changed.wait()
 
 
 def b64url_json(value: dict[str, Any]) -> str:
