@@ -361,6 +361,8 @@ class DataverseFake:
             rows = order.after(rows, params["$skiptoken"])
         size = prefer.max_page_size or MAX_PAGE_SIZE
         if "$top" in params and prefer.max_page_size is None:  # §4.3: else $top is ignored
+            if not params["$top"].isdigit():
+                raise Refused("$top must be a non-negative integer.")
             rows = rows[: int(params["$top"])]
         page, more = rows[:size], len(rows) > size
         body: dict[str, Any] = {
@@ -475,7 +477,10 @@ class DataverseFake:
             if stone.version > since and table is self.opportunities
         ]  # ... then deletions
         entries = [self._shape(row, table, select, {}, prefer) for row in changed] + deleted
-        offset = int(request.query_params.get("$skiptoken", "0") or 0)
+        skip = request.query_params.get("$skiptoken", "0")
+        if not skip.isdigit():
+            raise Refused("The $skiptoken is not valid.")
+        offset = int(skip)
         size = prefer.max_page_size or MAX_PAGE_SIZE
         columns = ",".join(select or ["*"])
         body: dict[str, Any] = {

@@ -84,7 +84,6 @@ PAGE_TOKEN_LIMIT = 100_000  # §3.2
 PAGE_TOKEN_HOURS = 24  # §3.2
 RECYCLE_DAYS, PERMANENT_DAYS = 60, 120  # §5.3
 SORT_FIELDS = ("id", "Created_Time", "Modified_Time")  # §3.1
-INVALID_TOKEN = ZohoError(401, "INVALID_TOKEN", "invalid oauth token")  # §2.5, §2.6
 Build = Callable[[Request, str], Awaitable[Response]]
 
 
@@ -311,7 +310,7 @@ class ZohoFake:
             or self.clock.now() >= found[1]
             or request.url.hostname != API_DOMAINS[self.dc]
         ):
-            raise INVALID_TOKEN
+            raise ZohoError(401, "INVALID_TOKEN", "invalid oauth token")  # §2.5, §2.6
         return found[0]
 
     async def _not_found(self, request: Request, exc: Exception) -> Response:
@@ -403,7 +402,7 @@ class ZohoFake:
     def _window(self, request: Request, user: str) -> tuple[int, int]:
         """§3.2: ``page`` within the first 2,000 records, ``page_token`` beyond."""
         params = request.query_params
-        per_page = int(params.get("per_page", MAX_PER_PAGE))
+        per_page = _positive(params, "per_page", MAX_PER_PAGE)
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ZohoError(400, "INVALID_DATA", "invalid data", {"param_name": "per_page"})
         if "page_token" in params and "page" in params:
@@ -411,7 +410,7 @@ class ZohoFake:
                 400, "AMBIGUITY_DURING_PROCESSING", "You cannot use both page and page_token"
             )
         if "page_token" not in params:
-            page = int(params.get("page", 1))
+            page = _positive(params, "page", 1)
             if page * per_page > DISCRETE_PAGE_LIMIT:
                 raise ZohoError(
                     400,
@@ -468,18 +467,19 @@ class ZohoFake:
             and (since is None or d.deleted_time > since)
         ]
         rows.sort(key=lambda d: d.deleted_time, reverse=True)  # newest first ([unverified])
-        page = int(request.query_params.get("page", 1))
-        per_page = min(int(request.query_params.get("per_page", MAX_PER_PAGE)), MAX_PER_PAGE)
+        page = _positive(request.query_params, "page", 1)
+        per_page = min(_positive(request.query_params, "per_page", MAX_PER_PAGE), MAX_PER_PAGE)
         chunk = rows[(page - 1) * per_page : page * per_page]
         if not chunk:
             return Response(status_code=204)
+        deleter = {"name": "Patricia Boyle", "id": "410888000000086001"}
         data = [
-            {
-                "deleted_by": {"name": "Patricia Boyle", "id": "410888000000086001"},
+            {  # §5.2: permanently deleted entries lose their names (documented sample)
+                "deleted_by": deleter if d.type == "recycle" else None,
                 "id": d.id,
                 "display_name": d.display_name if d.type == "recycle" else None,
                 "type": d.type,
-                "created_by": {"name": "Patricia Boyle", "id": "410888000000086001"},
+                "created_by": deleter if d.type == "recycle" else None,
                 "deleted_time": zoho_time(d.deleted_time, self.offset),
             }
             for d in chunk
@@ -557,6 +557,13 @@ class ZohoFake:
             )
         module = self._module(name)
         return JSONResponse({"fields": [f.to_json(n) for n, f in enumerate(module.fields)]})
+
+
+def _positive(params: Any, name: str, default: int) -> int:
+    text = params.get(name, str(default))
+    if not text.isdigit() or int(text) < 1:
+        raise ZohoError(400, "INVALID_DATA", "invalid data", {"param_name": name})
+    return int(text)
 
 
 def _fingerprint(request: Request) -> str:
