@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 
 import jwt
 from starlette.applications import Starlette
@@ -303,7 +304,7 @@ class ServiceCloudFake:
 
     async def _token(self, request: Request) -> Response:
         """§1.1 to 1.3: client credentials or JWT bearer."""
-        form = dict(await request.form())
+        form = dict(parse_qsl((await request.body()).decode()))
         grant = form.get("grant_type")
         if grant == "client_credentials":
             ok = self.clients.get(str(form.get("client_id"))) == form.get("client_secret")
