@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.docfakes.clock import FakeClock
-from tests.docfakes.openapi import OpenApiSpec, intercom_spec
+from tests.docfakes.desk_clock import FakeClock
+from tests.docfakes.intercom_openapi import OpenApiSpec, intercom_spec
 
 WINDOW_SECONDS = 10  # §3.1: the per-minute limit is spread over 10-second windows
 STRING_ATTRIBUTE_MAX = 255  # §6.4 [3p]

@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.docfakes.clock import FakeClock
+from tests.docfakes.desk_clock import FakeClock
 
 JWT_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 QUERY_BATCH = 2_000  # §4.1

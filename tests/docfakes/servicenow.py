@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.docfakes.clock import FakeClock
+from tests.docfakes.desk_clock import FakeClock
 
 DEFAULT_LIMIT = 10_000  # §4.2
 TOKEN_LIFESPAN = 1_800  # §1.3

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.docfakes.clock import FakeClock
+from tests.docfakes.desk_clock import FakeClock
 from tests.docfakes.intercom import DataAttribute, IntercomFake
-from tests.docfakes.openapi import intercom_spec
+from tests.docfakes.intercom_openapi import intercom_spec
 
 TOKEN = "tok-dealbridge"
 DAY = 86_400

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.docfakes.clock import FakeClock
+from tests.docfakes.desk_clock import FakeClock
 from tests.docfakes.servicecloud import FieldDef, ServiceCloudFake
 
 BASE = "https://acme-service.my.salesforce.com"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.docfakes.clock import FakeClock
+from tests.docfakes.desk_clock import FakeClock
 from tests.docfakes.servicenow import INSTANCE, RateRule, ServiceNowFake
 
 ACCOUNT = "customer_account"
