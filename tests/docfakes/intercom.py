@@ -462,9 +462,9 @@ class IntercomFake:
         defined = {a.name: a for a in self.attributes if a.model == model and a.custom}
         for name, value in values.items():
             attribute = defined.get(name)
-            if attribute is None:  # undefined attribute: the real answer is a gap [unverified]
+            if attribute is None:  # §6.2: attributes must exist before values are written
                 raise IntercomError(
-                    400, "parameter_not_found", f"Custom attribute '{name}' does not exist"
+                    400, "parameter_invalid", f"Custom attribute '{name}' does not exist"
                 )
             if not attribute.api_writable:
                 raise IntercomError(400, "parameter_invalid", f"'{name}' is not API writable")

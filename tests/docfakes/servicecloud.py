@@ -475,13 +475,15 @@ class ServiceCloudFake:
         records = body.get("records")
         if not isinstance(records, list) or not records:
             raise SalesforceError(400, "JSON_PARSER_ERROR", "records must be a non-empty list")
-        if len(records) > COLLECTION_MAX:  # error code [unverified]
-            raise SalesforceError(400, "INVALID_BATCH_SIZE", f"more than {COLLECTION_MAX} records")
+        if len(records) > COLLECTION_MAX:  # §5.1 [issues: the code and message clients report]
+            message = "record limit reached. cannot submit more than 200 records into this call"
+            raise SalesforceError(400, "EXCEEDED_ID_LIMIT", message)
         types = [str((r.get("attributes") or {}).get("type")) for r in records]
         if (
             sum(1 for i, t in enumerate(types) if i == 0 or t != types[i - 1])
             > COLLECTION_CHUNKS_MAX
         ):
+            # §5.1: at most 10 chunks; the error code is not documented [unverified]
             raise SalesforceError(400, "INVALID_BATCH_SIZE", "more than 10 chunks of one type")
         for sobject_name, record in zip(types, records, strict=True):
             sobject = self._type(sobject_name)

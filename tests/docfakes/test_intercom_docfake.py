@@ -167,7 +167,7 @@ async def test_put_company_by_intercom_id_updates_in_place(
     ("attributes", "code"),
     [
         ({"deal_terms": "x" * 256}, "parameter_invalid"),
-        ({"not_in_catalog": "x"}, "parameter_not_found"),
+        ({"not_in_catalog": "x"}, "parameter_invalid"),
         ({"tier": "bronze"}, "parameter_invalid"),
         ({"deal_terms": 5}, "parameter_invalid"),
     ],

@@ -335,6 +335,7 @@ async def test_more_than_200_records_fail_the_whole_call_and_200_cost_one_reques
         f"{API}/composite/sobjects", json={"records": [account(i, Deal_Terms__c="x") for i in ids]}
     )
     assert too_many.status_code == 400
+    assert error_code(too_many) == "EXCEEDED_ID_LIMIT"
     used_before = len(fake.usage)
     results = await update(client, [account(i, Deal_Terms__c="x") for i in ids[:200]])
     assert all(r["success"] for r in results)
