@@ -21,9 +21,16 @@ BUILTIN: dict[str, str] = {
     "salesforce": "connectors.sales.salesforce",
     "hubspot": "connectors.sales.hubspot",
     "spreadsheet": "connectors.sales.spreadsheet",
+    "pipedrive": "connectors.sales.pipedrive",
+    "dynamics": "connectors.sales.dynamics",
+    "zoho": "connectors.sales.zoho",
     "zendesk": "connectors.service.zendesk",
     "freshdesk": "connectors.service.freshdesk",
+    "servicenow": "connectors.service.servicenow",
+    "servicecloud": "connectors.service.servicecloud",
+    "intercom": "connectors.service.intercom",
 }
+"""Built-in kinds; a kind whose package is not present (yet) is left out of ``known_kinds``."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +44,9 @@ class ConnectorSpec:
     """``factory(name, config, options)`` returns a SalesSource or ServiceTarget."""
     simulator: str | None = None
     """``module:function`` returning an ASGI app that plays the vendor, for demo and tests."""
+    contract_harness: str | None = None
+    """``module:function`` returning a seeded ``sandbox.harness.ContractHarness``: the shared
+    contract suite (tests/contract) runs every registered kind that names one."""
 
 
 class UnknownConnectorKind(LookupError):
@@ -68,3 +78,9 @@ def get_spec(kind: str) -> ConnectorSpec:
     module = importlib.import_module(module_name.split(":")[0])
     spec: ConnectorSpec = module.CONNECTOR
     return spec
+
+
+def load_object(reference: str) -> Any:
+    """The object a ``module:attribute`` reference names (simulators, harnesses)."""
+    module_name, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

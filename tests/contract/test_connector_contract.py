@@ -1,13 +1,12 @@
 """The contract every connector keeps, checked against its own simulator.
 
-Parametrized over every built-in connector kind: each kind's ``sandbox.<kind>`` module provides
-a ``contract_harness()`` (a seeded simulator, the config pointing at it, and what throttling and
-auth failure look like at that vendor). A new connector gets these checks for free.
+Parametrized over every registered connector kind whose spec names a ``contract_harness`` (a
+seeded simulator, the config pointing at it, and what throttling and auth failure look like at
+that vendor). A new connector gets these checks for free.
 """
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,7 +16,7 @@ from structlog.testing import capture_logs
 
 from connectors.base import Cursor, DealQuery, SalesSource, ServiceTarget
 from connectors.errors import AuthError, PermanentError
-from connectors.registry import BUILTIN, get_spec
+from connectors.registry import BUILTIN, get_spec, load_object
 from connectors.settings import ConnectorOptions
 from sandbox.harness import ContractHarness
 
@@ -31,7 +30,7 @@ def _kinds(role: str) -> list[str]:
             spec = get_spec(kind)
         except LookupError:
             continue
-        if spec.role == role:
+        if spec.role == role and spec.contract_harness is not None:
             found.append(kind)
     return found
 
@@ -41,8 +40,9 @@ async def _no_sleep(_seconds: float) -> None:
 
 
 def _harness(kind: str, monkeypatch: pytest.MonkeyPatch) -> ContractHarness:
-    module = importlib.import_module(f"sandbox.{kind}")
-    harness: ContractHarness = module.contract_harness()
+    reference = get_spec(kind).contract_harness
+    assert reference is not None, f"{kind} names no contract harness"
+    harness: ContractHarness = load_object(reference)()
     for name, value in harness.env.items():
         monkeypatch.setenv(name, value)
     return harness

@@ -65,6 +65,7 @@ CONNECTOR = ConnectorSpec(
     config_model=HubSpotConfig,
     factory=create,
     simulator="sandbox.hubspot:demo_app",
+    contract_harness="sandbox.hubspot:contract_harness",
 )
 
 __all__ = [

@@ -64,6 +64,7 @@ CONNECTOR = ConnectorSpec(
     config_model=SalesforceConfig,
     factory=create,
     simulator="sandbox.salesforce:demo_app",
+    contract_harness="sandbox.salesforce:contract_harness",
 )
 
 __all__ = [

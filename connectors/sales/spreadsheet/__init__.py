@@ -53,4 +53,5 @@ CONNECTOR = ConnectorSpec(
     config_model=SpreadsheetConfig,
     factory=create,
     simulator=None,
+    contract_harness="sandbox.spreadsheet:contract_harness",
 )

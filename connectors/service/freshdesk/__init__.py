@@ -59,6 +59,7 @@ CONNECTOR = ConnectorSpec(
     config_model=FreshdeskConfig,
     factory=create,
     simulator="sandbox.freshdesk:demo_app",
+    contract_harness="sandbox.freshdesk:contract_harness",
 )
 
 __all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget", "create"]

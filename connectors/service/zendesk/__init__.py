@@ -53,6 +53,7 @@ CONNECTOR = ConnectorSpec(
     config_model=ZendeskConfig,
     factory=create,
     simulator="sandbox.zendesk:demo_app",
+    contract_harness="sandbox.zendesk:contract_harness",
 )
 
 __all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]
