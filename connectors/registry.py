@@ -62,16 +62,22 @@ def _plugin_modules() -> dict[str, str]:
     return found
 
 
+def _present(module_name: str) -> bool:
+    """A real module, not a folder that only holds a kind's FACTS.md (a namespace package)."""
+    spec = importlib.util.find_spec(module_name)
+    return spec is not None and spec.origin is not None
+
+
 def known_kinds() -> list[str]:
     """Every kind that config.yaml may name."""
-    available = [k for k in BUILTIN if importlib.util.find_spec(BUILTIN[k]) is not None]
+    available = [k for k in BUILTIN if _present(BUILTIN[k])]
     return sorted({*available, *_plugin_modules()})
 
 
 def get_spec(kind: str) -> ConnectorSpec:
     """Load the spec for ``kind`` or explain which kinds exist."""
     module_name = BUILTIN.get(kind) or _plugin_modules().get(kind)
-    if module_name is None or importlib.util.find_spec(module_name.split(":")[0]) is None:
+    if module_name is None or not _present(module_name.split(":")[0]):
         raise UnknownConnectorKind(
             f"unknown connector kind {kind!r}; known: {', '.join(known_kinds())}"
         )
