@@ -543,8 +543,9 @@ def _associated(account: HubSpotAccount, deal_id: str, target: str) -> list[dict
         return [
             {
                 "toObjectId": int(company_id),
-                "associationTypes": [_association_type(PRIMARY_COMPANY, "Primary")] * primary
-                + [_association_type(DEAL_TO_COMPANY)],
+                # The fixtures list "Primary" both before and after 341; it comes last here.
+                "associationTypes": [_association_type(DEAL_TO_COMPANY)]
+                + [_association_type(PRIMARY_COMPANY, "Primary")] * primary,
             }
             for company_id, primary in sorted(account.deal_companies.get(deal_id, {}).items())
         ]

@@ -47,10 +47,10 @@ Query
 * SystemModstamp vs LastModifiedDate: LastModifiedDate is when a *user* last modified the record;
   SystemModstamp when "a user or automated process (such as a trigger)" did (System Fields page).
   ``system_touch`` moves SystemModstamp alone; ``insert_migrated`` writes a record whose
-  LastModifiedDate is set in the past (the "Set Audit Fields upon Record Creation" permission,
-  same page) while its SystemModstamp is now.
-* A change to a parent (Account) does not touch its children's timestamps (each record has its
-  own system fields; System Fields page).
+  LastModifiedDate is set in the past (the "Set Audit Fields upon Record Creation" permission for
+  data migrations, help.salesforce.com; not re-checked) while its SystemModstamp is now.
+* A change to a parent (Account) does not touch its children's timestamps [inferred: each record
+  has its own system fields].
 * URI longer than 16,384 bytes: HTTP 414 (help article 000386264, sales-apis.md s.1).
 * Deleted records stay in the recycle bin ``recycle_bin_days`` (15) days, then are purged and no
   query sees them (sales-apis.md s.1, getDeleted). getUpdated/getDeleted themselves are not
@@ -151,10 +151,10 @@ class Recorded:
 
 @dataclass
 class _Cursor:
+    """A query's result, fixed when it ran; locators name a position in it."""
+
     rows: list[dict[str, Any]]
     weights: list[int]
-    position: int
-    total: int
     created: datetime
 
 
@@ -320,37 +320,42 @@ class SalesforceOrg:
         rows = self._select(query, root, include_deleted)
         rendered = [self._render(query, root, record, include_deleted, version) for record in rows]
         weights = [1 + _child_count(row) for row in rendered]
-        cursor = _Cursor(rendered, weights, 0, len(rendered), self.clock.now())
-        return self._batch(cursor, batch_size, version)
+        cursor = _Cursor(rendered, weights, self.clock.now())
+        return self._batch(cursor, 0, batch_size, version)
 
     def query_more(self, locator: str, batch_size: int, version: str) -> dict[str, Any]:
-        key, _sep, _offset = locator.partition("-")
+        # The locator names the cursor and a position in it ("01gD0000002HU6KIAW-2000" in the
+        # REST guide), so fetching the same nextRecordsUrl again returns the same batch.
+        key, _sep, offset = locator.partition("-")
         cursor = self.cursors.get(key)
-        if cursor is None or self.clock.now() - cursor.created > timedelta(days=2):
+        expired = cursor is not None and self.clock.now() - cursor.created > timedelta(days=2)
+        if cursor is None or expired or not offset.isdigit() or int(offset) > len(cursor.rows):
             raise SoqlError("INVALID_QUERY_LOCATOR", "invalid query locator")
-        return self._batch(cursor, batch_size, version, key)
+        return self._batch(cursor, int(offset), batch_size, version, key)
 
     def _batch(
-        self, cursor: _Cursor, batch_size: int, version: str, key: str | None = None
+        self, cursor: _Cursor, start: int, batch_size: int, version: str, key: str | None = None
     ) -> dict[str, Any]:
         capacity = max(BATCH_MIN, min(BATCH_MAX, batch_size))
         if self.max_batch is not None:
             capacity = min(capacity, self.max_batch)
-        taken: list[dict[str, Any]] = []
-        used = 0
-        while cursor.position < len(cursor.rows):
-            weight = cursor.weights[cursor.position]
-            if taken and used + weight > capacity:
+        end, used = start, 0
+        while end < len(cursor.rows):
+            weight = cursor.weights[end]
+            if end > start and used + weight > capacity:
                 break
-            taken.append(cursor.rows[cursor.position])
             used += weight
-            cursor.position += 1
-        done = cursor.position >= len(cursor.rows)
-        answer: dict[str, Any] = {"totalSize": cursor.total, "done": done, "records": taken}
+            end += 1
+        done = end >= len(cursor.rows)
+        answer: dict[str, Any] = {
+            "totalSize": len(cursor.rows),
+            "done": done,
+            "records": cursor.rows[start:end],
+        }
         if not done:
             key = key or f"01gD{next(self._locators):011d}AAA"
             self.cursors[key] = cursor
-            answer["nextRecordsUrl"] = f"/services/data/{version}/query/{key}-{cursor.position}"
+            answer["nextRecordsUrl"] = f"/services/data/{version}/query/{key}-{end}"
         return answer
 
     def _select(

@@ -85,9 +85,12 @@ async def test_sf_batches_count_child_rows_and_locators_serve_the_original_resul
     org.update("Opportunity", deals[2], Amount=99.0)
     rest = await sf.get(first.json()["nextRecordsUrl"])
 
+    again = await sf.get(first.json()["nextRecordsUrl"])
+
     assert [r["Id"] for r in first.json()["records"]] == deals[:2]  # 1 + 2 children, then 1
     assert rest.json()["done"] is True
     assert rest.json()["records"][0]["Amount"] == 2.0, "the cursor holds the query-time result"
+    assert again.json() == rest.json(), "a locator names a position, so a retry is harmless"
 
 
 async def test_sf_dates_in_quotes_and_unknown_columns_are_refused(
