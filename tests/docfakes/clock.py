@@ -14,17 +14,22 @@ from datetime import UTC, datetime, timedelta
 
 
 class FakeClock:
-    """UTC time = start + real elapsed time + injected sleeps + explicit advances."""
+    """UTC time = start + real elapsed time + injected sleeps + explicit advances.
 
-    def __init__(self, start: datetime | None = None) -> None:
+    ``follow_real_time=False`` freezes it between advances, for tests of the fakes alone.
+    """
+
+    def __init__(self, start: datetime | None = None, *, follow_real_time: bool = True) -> None:
         self._start = start or datetime.now(UTC)
+        self._follow = follow_real_time
         self._started = time.monotonic()
         self._moved = 0.0
         self.slept: list[float] = []
 
     def now(self) -> datetime:
         """The fake's current time (UTC)."""
-        elapsed = time.monotonic() - self._started + self._moved
+        real = time.monotonic() - self._started if self._follow else 0.0
+        elapsed = real + self._moved
         return self._start + timedelta(seconds=elapsed)
 
     def advance(self, seconds: float) -> None:

@@ -27,7 +27,7 @@ API = "/services/data/v61.0"
 
 @pytest.fixture
 def org() -> SalesforceOrg:
-    return SalesforceOrg(FakeClock())
+    return SalesforceOrg(FakeClock(follow_real_time=False))
 
 
 @pytest.fixture
@@ -177,7 +177,9 @@ async def test_sf_rotation_invalidates_the_used_refresh_token(org: SalesforceOrg
 
 @pytest.fixture
 def account() -> HubSpotAccount:
-    hubspot = HubSpotAccount(FakeClock(datetime.now(UTC) - timedelta(hours=1)))
+    hubspot = HubSpotAccount(
+        FakeClock(datetime.now(UTC) - timedelta(hours=1), follow_real_time=False)
+    )
     hubspot.add_private_app("pat")
     return hubspot
 
