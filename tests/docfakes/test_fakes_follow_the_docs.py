@@ -14,8 +14,10 @@ import httpx
 import pytest
 
 from tests.docfakes.clock import FakeClock
-from tests.docfakes.hubspot import HubSpotAccount, hubspot_app
-from tests.docfakes.salesforce import INSTANCE_URL, LOGIN_URL, SalesforceOrg, salesforce_app
+from tests.docfakes.hubspot import HubSpotAccount
+from tests.docfakes.hubspot_http import hubspot_app
+from tests.docfakes.salesforce import SalesforceOrg
+from tests.docfakes.salesforce_http import INSTANCE_URL, LOGIN_URL, salesforce_app
 
 pytestmark = pytest.mark.anyio
 

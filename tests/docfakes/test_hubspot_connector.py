@@ -27,7 +27,8 @@ from connectors.registry import get_spec
 from connectors.sales.hubspot import HubSpotConfig
 from connectors.settings import ConnectorOptions
 from tests.docfakes.clock import FakeClock
-from tests.docfakes.hubspot import HubSpotAccount, hubspot_app
+from tests.docfakes.hubspot import HubSpotAccount
+from tests.docfakes.hubspot_http import hubspot_app
 from tests.docfakes.hubspot_limits import Policy, rate_limit_body
 from tests.docfakes.hubspot_search import RESULT_CAP
 from tests.docfakes.reading import read

@@ -26,7 +26,8 @@ from connectors.registry import get_spec
 from connectors.settings import ConnectorOptions
 from tests.docfakes.clock import FakeClock
 from tests.docfakes.reading import read
-from tests.docfakes.salesforce import INSTANCE_URL, LOGIN_URL, SalesforceOrg, salesforce_app
+from tests.docfakes.salesforce import SalesforceOrg
+from tests.docfakes.salesforce_http import INSTANCE_URL, LOGIN_URL, salesforce_app
 
 pytestmark = pytest.mark.anyio
 
