@@ -204,3 +204,42 @@ class ServiceTarget(Protocol):
     async def aclose(self) -> None:
         """Release connections."""
         ...
+
+
+TicketSeverity = Literal["info", "warning", "critical"]
+
+
+class DeskTicket(Frozen):
+    """An alert as a service desk takes it: vendor-neutral text, rendered by the alert layer."""
+
+    key: str
+    """Idempotency identity (a hash of the alert's dedupe key): the same key is the same ticket,
+    so a create retried after a lost answer must not open a second one where the desk can
+    prevent it (Zendesk's ``Idempotency-Key``, an external id field...)."""
+    subject: str
+    body: str
+    """Plain text; a connector whose desk renders HTML escapes it."""
+    severity: TicketSeverity = "warning"
+    tags: tuple[str, ...] = ()
+    requester_email: str | None = None
+    group: str | None = None
+    """Desk-specific queue/assignment group id, as the admin configured it."""
+
+
+@runtime_checkable
+class TicketDesk(Protocol):
+    """Optional capability of a service target: alerts become tickets (cases) on the desk.
+
+    The alert outbox owns retries, dedupe and threading; the connector only speaks the desk's
+    API, with its one HTTP client and error taxonomy (``connectors.errors``)."""
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
+        """Create a ticket (a follow-up of the closed ticket ``follows``, where the desk links
+        them) with ``ticket.body`` as its first internal note; return the new ticket's id."""
+        ...
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
+        """Add ``ticket.body`` as an internal (agent-only) note to ``ticket_id``; return the id
+        the thread continues on: the same, or a new ticket's when the old one is gone or closed
+        for good (the connector opens it)."""
+        ...
