@@ -117,6 +117,9 @@ class CustomerRecord(Frozen):
     fields: dict[str, Any] = Field(default_factory=dict)
     updated_at: datetime | None = None
     deleted: bool = False
+    version: str | None = None
+    """The desk's change counter or stamp for the record as read (ServiceNow ``sys_mod_count``,
+    Salesforce ``SystemModstamp``), where it has one; see ``RecordChange.expected_version``."""
 
 
 class CustomerPage(Frozen):
@@ -131,6 +134,11 @@ class RecordChange(Frozen):
 
     ref: RecordRef
     fields: dict[str, Any]
+    expected_version: str | None = None
+    """The ``CustomerRecord.version`` the plan was made on. A connector whose desk can tell
+    (a conditional update, or the version read again just before the write) refuses to write a
+    record changed since, with a failed ``WriteResult`` saying so; the engine plans it again
+    from fresh values on its next attempt, so an agent's edit in between is never overwritten."""
 
 
 class WriteResult(Frozen):
