@@ -264,7 +264,6 @@ async def _take_lease(engine: Engine, state: RunState) -> Grant | None:
     """The job's lease (taken over at once from a dead holder on this host), and the run's
     row; None, with the reason in the notices, when a live process holds it."""
     job = state.job
-    await _reap_dead_holders(engine)
     grant = await acquire(
         engine.store,
         f"job:{job}",
@@ -283,6 +282,7 @@ async def _take_lease(engine: Engine, state: RunState) -> Grant | None:
     if grant.took_over is not None:
         state.notices.append(grant.took_over.describe())
         log.warning("lease_taken_over", lease=grant.name, previous=grant.took_over.describe())
+    await _reap_dead_holders(engine)
     async with write_tx(engine.store) as conn:
         await start_run(conn, state.run_id, job, engine.clock(), engine.replica_id)
     return grant

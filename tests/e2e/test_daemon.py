@@ -194,3 +194,25 @@ async def test_stopping_mid_run_commits_what_is_in_hand_and_exits_promptly(
     assert "running" not in statuses, "the run recorded its end"
     assert doing == 0, "no customer was left claimed"
     await store.dispose()
+
+
+async def test_a_job_whose_vendor_budget_is_spent_is_skipped_until_it_resets(
+    running: Running,
+) -> None:
+    salesforce = running.world.simulators["salesforce_west"]
+    salesforce.set_api_usage(5000, 5000)
+    await running.daemon.run_once("west")
+    assert running.daemon.health["west"].last_status == "budget_exhausted"
+    assert running.daemon.health["west"].failures == 0, "no failure back-off: the hold decides"
+    asked = salesforce.controls.count()
+    with capture_logs() as logs:
+        await running.daemon.run_once("west")
+    assert salesforce.controls.count() == asked, "the vendor is not asked before the reset"
+    waiting = running.daemon.health["west"].last_status
+    assert waiting.startswith("waiting: salesforce_west's 24-hour API allocation until")
+    (line,) = [e for e in logs if e["event"] == "run_finished"]
+    assert (line["status"], line["reason"]) == ("waiting", waiting)
+    ready = (await running.get("/readyz")).json()
+    assert ready["jobs"]["west"] == waiting, "readiness says why the job does not run"
+    await running.daemon.run_once("emea")
+    assert running.daemon.health["emea"].last_status == "ok", "other vendors' jobs go on"
