@@ -1,5 +1,6 @@
-"""Progress: connectors announce long waits, the engine's reports are rendered live on a
-terminal and as periodic plain lines elsewhere, and a failed run never says "nothing to do"."""
+"""What an operator sees: connectors announce long waits, a run's progress is rendered live on
+a terminal and as periodic plain lines elsewhere, a failed run never says "nothing to do", and
+status names every failing record and every connector waiting for its vendor's budget."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from connectors.ratelimit import VendorGate
 from connectors.waits import listening
 from sync_jobs.progress import Periodic, Progress
 from sync_jobs.progress_view import LiveProgress, describe, progress_for
-from sync_jobs.report import print_report
+from sync_jobs.report import print_report, print_status
 from sync_jobs.runner import RunReport
 
 pytestmark = pytest.mark.anyio
@@ -139,3 +140,52 @@ def test_a_run_says_nothing_to_do_only_when_there_was_nothing_to_do(
     report = RunReport("west", "run-1", status, {}, ["HTTP 500"] if status == "failed" else [])  # type: ignore[arg-type]
     print_report(Console(file=screen, width=200), report)
     assert screen.getvalue().splitlines()[0] == shown
+
+
+def test_status_names_each_failing_record_and_each_waiting_connector() -> None:
+    screen = io.StringIO()
+    data = {
+        "jobs": {},
+        "queue": {"pending": 1, "dead": 1},
+        "open_conflicts": {},
+        "failing": [
+            {
+                "target": "zendesk",
+                "customer": "organization:17",
+                "name": "Acme Corporation",
+                "state": "retrying",
+                "attempts": 2,
+                "next_try": NOON,
+                "last_error": "RecordInvalid: sla_promise is too long",
+            },
+            {
+                "target": "zendesk",
+                "customer": "organization:18",
+                "name": "",
+                "state": "quarantined",
+                "attempts": 5,
+                "next_try": None,
+                "last_error": "HTTP 422",
+            },
+        ],
+        "waiting": [
+            {
+                "connector": "salesforce_west",
+                "budget": "24-hour API allocation",
+                "until": NOON + timedelta(hours=1),
+                "since": NOON,
+                "jobs": ["west"],
+            }
+        ],
+    }
+    print_status(Console(file=screen, width=200), data)
+    text = screen.getvalue()
+    assert (
+        "failing: zendesk Acme Corporation (organization:17): retrying after 2 attempt(s), "
+        "next try 2026-12-05 12:00:00 UTC; last error: RecordInvalid: sla_promise is too long"
+    ) in text
+    assert "organization:18: quarantined after 5 attempt(s), dealbridge quarantine retry" in text
+    assert (
+        "waiting: salesforce_west's 24-hour API allocation is spent (since 2026-12-05 12:00 UTC); "
+        "jobs west run again at 2026-12-05 13:00 UTC"
+    ) in text
