@@ -40,6 +40,7 @@ from sync_jobs.alerts.outbox import enqueue
 from sync_jobs.config import AppConfig
 from sync_jobs.connections import Connections
 from sync_jobs.context import (
+    KEPT,
     Checkpoint,
     CustomerPreview,
     Engine,
@@ -357,20 +358,29 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
     A run that writes answers for every failed customer of its target (it drains the whole
     queue); every run answers for its own job's deals that could not be mapped."""
     state = run.state
+    failing_deals = (
+        t.deal.c.job == run.job,
+        t.deal.c.error.is_not(None),
+        t.deal.c.updated_at < state.started_at,
+    )
     async with read_tx(run.engine.store) as conn:
-        items = await work.failing(conn, run.target_name, before=state.started_at) if write else []
+        items = (
+            await work.failing(conn, run.target_name, before=state.started_at, limit=KEPT)
+            if write
+            else []
+        )
         names = await repo.record_names(conn, run.target_name, [i.customer_key for i in items])
         deals = list(
             await conn.execute(
-                sa.select(t.deal.c.deal_id, t.deal.c.error)
-                .where(
-                    t.deal.c.job == run.job,
-                    t.deal.c.error.is_not(None),
-                    t.deal.c.updated_at < state.started_at,
-                )
-                .order_by(t.deal.c.deal_id)
+                # Unordered: ordering by deal id would make SQLite walk the job's whole book
+                # in key order instead of the few failing deals (ix_deal_failing).
+                sa.select(t.deal.c.deal_id, t.deal.c.error).where(*failing_deals).limit(KEPT)
             )
         )
+        more_deals = 0
+        if len(deals) == KEPT:
+            count = sa.select(sa.func.count()).select_from(t.deal).where(*failing_deals)
+            more_deals = int((await conn.execute(count)).scalar() or 0) - KEPT
     for item in items:
         who = f"{names.get(item.customer_key) or item.customer_key} ({item.customer_key})"
         if item.status == "dead":
@@ -385,6 +395,9 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
             )
     for deal in deals:
         state.still_failing(f"{run.job} deal {deal.deal_id} still fails: {deal.error}")
+    if more_deals:
+        state.counts["records_still_failing"] += more_deals
+        state.errors.append(f"... and {more_deals} more deals of {run.job} that still fail")
 
 
 def failure_kind(exc: Exception) -> str:

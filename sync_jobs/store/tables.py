@@ -90,6 +90,13 @@ sa.Index("ix_deal_target_status", deal.c.target, deal.c.match_status)
 sa.Index("ix_deal_target_customer", deal.c.target, deal.c.customer_key)
 # Every run asks which live terms expired since: without this, a scan of the whole book.
 sa.Index("ix_deal_expiry", deal.c.target, deal.c.live, deal.c.valid_until)
+# Every run lists its job's deals that still fail to map: the few, not the whole book.
+sa.Index(
+    "ix_deal_failing",
+    deal.c.job,
+    sqlite_where=deal.c.error.is_not(None),
+    postgresql_where=deal.c.error.is_not(None),
+)
 
 identity = sa.Table(
     "identity",

@@ -255,7 +255,11 @@ async def pending_count(conn: AsyncConnection, target: str | None = None) -> dic
 
 
 async def failing(
-    conn: AsyncConnection, target: str | None = None, *, before: datetime | None = None
+    conn: AsyncConnection,
+    target: str | None = None,
+    *,
+    before: datetime | None = None,
+    limit: int | None = None,
 ) -> list[Any]:
     """Items whose last write failed: waiting to be retried (``pending`` with attempts) or
     parked (``dead``), with the last error and when the next try is due; ``before`` keeps
@@ -267,7 +271,7 @@ async def failing(
         query = query.where(W.c.target == target)
     if before is not None:
         query = query.where(W.c.updated_at < before)
-    return list(await conn.execute(query.order_by(W.c.target, W.c.id)))
+    return list(await conn.execute(query.order_by(W.c.target, W.c.id).limit(limit)))
 
 
 async def parked(conn: AsyncConnection) -> list[Any]:

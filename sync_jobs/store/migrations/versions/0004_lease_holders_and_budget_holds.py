@@ -1,4 +1,4 @@
-"""lease holders' processes, claims by holder, and vendor budget holds
+"""lease holders' processes, claims by holder, vendor budget holds, failing deals index
 
 Revision ID: 0004
 Revises: 0003
@@ -37,6 +37,15 @@ def upgrade() -> None:
         sqlite_where=sa.text("status = 'doing'"),
         postgresql_where=sa.text("status = 'doing'"),
     )
+    # Every run lists its job's deals that still fail to map (a few, in a book of millions).
+    op.create_index(
+        "ix_deal_failing",
+        "deal",
+        ["job"],
+        unique=False,
+        sqlite_where=sa.text("error IS NOT NULL"),
+        postgresql_where=sa.text("error IS NOT NULL"),
+    )
     op.create_table(
         "budget_hold",
         sa.Column("connector", sa.String(200), primary_key=True),
@@ -48,6 +57,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("budget_hold")
+    op.drop_index("ix_deal_failing", table_name="deal")
     op.drop_index("ix_customer_work_claimed_by", table_name="customer_work")
     with op.batch_alter_table("customer_work") as batch:
         batch.drop_column("claimed_by")
