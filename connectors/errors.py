@@ -6,7 +6,8 @@
     ├── ConfigError          an admin fixes config.yaml or a mapping; carries file, line, key, hint
     └── ConnectorError       carries connector, operation and a redacted request line
         ├── TransientError   retried with backoff (timeout, connection reset, 5xx)
-        │   └── RateLimited  after ``retry_after`` s (429; Salesforce REQUEST_LIMIT_EXCEEDED)
+        │   └── RateLimited  after ``retry_after`` s (429; a short window's budget)
+        ├── BudgetExhausted  a daily budget is spent: the job stops until ``until``, not retried
         ├── PermanentError   the job stops and alerts; ``who_acts`` is "admin" or "developer"
         │   └── AuthError    credentials are wrong, expired or revoked (admin acts)
         └── RecordError      one record failed; it is reported and the run goes on
@@ -17,6 +18,7 @@ Conflicts are values the planner returns, never exceptions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 WhoActs = Literal["admin", "developer"]
@@ -87,6 +89,37 @@ class RateLimited(TransientError):
     def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class BudgetExhausted(ConnectorError):
+    """The vendor's budget for a long period (a day) is spent: nothing can succeed before
+    ``until`` (aware UTC), so retrying inside a run only burns time and the job waits.
+
+    ``exact`` says whether ``until`` is the vendor's documented reset (HubSpot: midnight in
+    the account's time zone) or only the earliest time worth asking again (Salesforce's
+    allocation rolls over 24 hours: capacity returns as old calls age out of the window).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        until: datetime,
+        exact: bool = True,
+        budget: str = "daily API budget",
+        **kw: object,
+    ) -> None:
+        if until.tzinfo is None:
+            raise ValueError("BudgetExhausted.until must be an aware datetime")
+        self.until = until
+        self.exact = exact
+        self.budget = budget
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+    def when(self) -> str:
+        """``resets at 2026-12-05 00:00 UTC`` or ``tried again at ...`` (for people)."""
+        stamp = f"{self.until:%Y-%m-%d %H:%M} UTC"
+        return f"resets at {stamp}" if self.exact else f"tried again at {stamp}"
 
 
 class PermanentError(ConnectorError):

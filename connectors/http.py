@@ -38,6 +38,7 @@ from connectors.errors import (
 )
 from connectors.ratelimit import LimitSignal, Sleep, VendorGate, parse_retry_after
 from connectors.redact import redact
+from connectors.waits import announce_wait
 
 log = structlog.get_logger("dealbridge.http")
 
@@ -156,6 +157,7 @@ class VendorClient:
     ) -> None:
         self.connector = connector
         self.gate = gate or VendorGate()
+        self.gate.name = self.gate.name or connector
         self.stats = RequestStats()
         self._totals = ALL_STATS.setdefault(connector, RequestStats())
         self._classify = classify
@@ -252,6 +254,8 @@ class VendorClient:
         self.stats.retries += 1
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
+        if state.next_action is not None:
+            announce_wait(self.connector, state.next_action.sleep)
         log.warning(
             "vendor_retry",
             connector=self.connector,

@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from connectors.waits import announce_wait
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -79,6 +81,8 @@ class VendorGate:
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._lock = asyncio.Lock()
         self.last_signal = LimitSignal()
+        self.name = ""
+        """The connector this gate paces (set by its client), named when it announces a wait."""
 
     @property
     def blocked_for(self) -> float:
@@ -94,6 +98,7 @@ class VendorGate:
                 wait = self._wait_needed()
                 if wait <= 0:
                     break
+                announce_wait(self.name, wait)
                 await self._sleep(wait)
             if self._rate is not None:
                 self._tokens -= 1

@@ -19,6 +19,7 @@ from connectors.errors import ConfigError
 from sync_jobs import logging as dblog
 from sync_jobs.config import AppConfig, load_config
 from sync_jobs.connections import Connections
+from sync_jobs.progress_view import progress_for
 from sync_jobs.report import print_problems, print_report
 from sync_jobs.runner import open_engine, run_job
 
@@ -48,10 +49,17 @@ DEFAULT_CONFIG = Path("config.yaml")
 
 @app.callback()
 def _global(
+    ctx: typer.Context,
     log_format: Annotated[str, typer.Option(help="console or json")] = "console",
-    log_level: Annotated[str, typer.Option(help="debug, info, warning, error")] = "warning",
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="debug, info, warning, error [default: info for daemon, else warning]"),
+    ] = None,
 ) -> None:
-    dblog.configure("json" if log_format == "json" else "console", log_level)
+    # The daemon's info lines (one per run) are its only sign of life; a command's output is
+    # its report, so there only warnings and errors are logged.
+    level = log_level or ("info" if ctx.invoked_subcommand == "daemon" else "warning")
+    dblog.configure("json" if log_format == "json" else "console", level)
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
@@ -116,13 +124,21 @@ def run(
         # Each target is written by the last of its jobs, after every job read its deals.
         last_of_target = {cfg.jobs[name].target: name for name in names}
         try:
-            for name in names:
-                writes = last_of_target[cfg.jobs[name].target] == name
-                report = await run_job(
-                    engine, connections, name, dry_run=dry_run, full=full, write=writes
-                )
-                print_report(console, report)
-                code = max(code, report.exit_code)
+            with progress_for(console) as progress:
+                engine.progress = progress
+                for name in names:
+                    writes = last_of_target[cfg.jobs[name].target] == name
+                    report = await run_job(
+                        engine,
+                        connections,
+                        name,
+                        dry_run=dry_run,
+                        full=full,
+                        write=writes,
+                        retry_now=True,  # the operator asked: failed records are retried now
+                    )
+                    print_report(console, report)
+                    code = max(code, report.exit_code)
             if not dry_run:
                 await _deliver_alerts(cfg, engine.store)
         finally:

@@ -75,9 +75,10 @@ class EngineConfig(Frozen):
         "1m", description="how often the desk's identity index is refreshed (shared by jobs)"
     )
     lease_ttl: str = Field(
-        "60s",
-        description="how long a job lease lasts without renewal: "
-        "a dead replica's job is taken over after this",
+        "30s",
+        description="how long a job lease lasts without renewal (renewed every third of it): "
+        "a holder on another host that stopped renewing is taken over after this; one on "
+        "the same host that died, at once",
     )
     write_workers: int = Field(
         16,

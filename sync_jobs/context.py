@@ -21,6 +21,7 @@ from connectors.base import SalesSource, ServiceTarget
 from sync_jobs.config import AppConfig, JobConfig
 from sync_jobs.mapping import Mapping
 from sync_jobs.notes import NoteTemplates
+from sync_jobs.progress import Phase, Progress, ProgressSink, Silent
 from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
 
 log = structlog.get_logger("dealbridge.run")
@@ -61,7 +62,12 @@ class RunState:
     run_id: str
     job: str
     dry_run: bool = False
+    retry_now: bool = False
+    """An operator's explicit run: failed customers are retried now, not after their back-off."""
+    started_at: datetime = field(default_factory=utcnow)
     counts: Counter[str] = field(default_factory=Counter)
+    progress: Counter[str] = field(default_factory=Counter)
+    """What only the progress display needs (export pages, deals mapped): not in the report."""
     errors: list[str] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
     previews: list[CustomerPreview] = field(default_factory=list)
@@ -73,6 +79,12 @@ class RunState:
     def record_error(self, message: str) -> None:
         """Count every record-level error; keep the first ``KEPT`` messages."""
         self.counts["record_errors"] += 1
+        if len(self.errors) < KEPT:
+            self.errors.append(message)
+
+    def still_failing(self, message: str) -> None:
+        """A record that failed before this run and still waits in failure (or is parked)."""
+        self.counts["records_still_failing"] += 1
         if len(self.errors) < KEPT:
             self.errors.append(message)
 
@@ -101,6 +113,8 @@ class Engine:
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     """Set on SIGTERM: runs stop after the page or batch in hand is committed."""
     config_hash: str = ""
+    progress: ProgressSink = field(default_factory=Silent)
+    """Where runs report how far they got (the CLI's display, the daemon's log)."""
 
     def today(self) -> date:
         """The date deals' validity is judged against."""
@@ -201,6 +215,35 @@ class JobRun:
                 return
             except Exception as exc:  # noqa: BLE001 - a store hiccup: the next beat retries
                 log.warning("lease_heartbeat_failed", job=self.job, error=str(exc))
+
+    def report_progress(
+        self, phase: Phase, waiting_for: str | None = None, until: datetime | None = None
+    ) -> None:
+        """Tell the engine's progress sink how far this run got."""
+        counts, extra = self.state.counts, self.state.progress
+        self.engine.progress.update(
+            Progress(
+                job=self.job,
+                phase=phase,
+                export_pages=extra["export_pages"],
+                deals_read=counts["deals_read"],
+                deals_mapped=extra["deals_mapped"],
+                customers_written=counts["customers_written"],
+                waiting_for=waiting_for,
+                waiting_until=until,
+            )
+        )
+
+    def waiting(self, connector: str, seconds: float) -> None:
+        """A connector of this run waits for its vendor's budget (a connectors.waits listener)."""
+        phase = self._phase
+        self.report_progress(phase, connector or "a vendor", utcnow() + timedelta(seconds=seconds))
+
+    @property
+    def _phase(self) -> Phase:
+        if self.state.counts["customers_planned"]:
+            return "write"
+        return "read" if self.state.counts["deals_read"] else "index"
 
     @property
     def target_name(self) -> str:

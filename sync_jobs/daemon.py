@@ -1,15 +1,20 @@
 """``dealbridge daemon``: every job on its schedule, alerts dispatched, health and metrics served.
 
 Lifecycle: open the store (retrying with backoff while it is unreachable), on SQLite take the
-``daemon`` lease (a second daemon on the same file is refused with the holder's name), build
-the schedule, serve /healthz /readyz /metrics, and run until SIGTERM/SIGINT. Shutdown stops new
+``daemon`` lease (a second daemon on the same file is refused with the holder's name; one whose
+holder died is not: it takes over at once, so a crashed daemon restarts cleanly under systemd),
+build the schedule, run every job once at once (then on its schedule), serve /healthz /readyz
+/metrics, and run until SIGTERM/SIGINT. Each run logs one ``run_finished`` line (info, the
+daemon's default level) and, while it lasts, a ``run_progress`` line a minute. Shutdown stops new
 ticks, lets each running job commit the page or batch in hand, releases leases and exits
 within ``drain_seconds``. SIGHUP, or an edit to config.yaml or a mapping, reloads: the new
 version is validated first and swapped in only if valid; an invalid edit keeps the old version
 running, logs every problem and raises a ``config_invalid`` alert.
 
 A job whose runs keep failing backs off (capped exponential) while other jobs keep their
-schedules; a failing job alerts once per ``alerts.repeat_failures_every``.
+schedules; a failing job alerts once per ``alerts.repeat_failures_every``. A job whose vendor
+budget is spent (``budget_exhausted``) is not backed off here: the store's budget hold keeps
+every replica from running it before the budget can succeed again.
 """
 
 from __future__ import annotations
@@ -40,8 +45,9 @@ from sync_jobs.context import Engine, utcnow
 from sync_jobs.durations import parse_duration
 from sync_jobs.health import health_app
 from sync_jobs.metrics import HttpCounters, Metrics
+from sync_jobs.progress import Periodic, Progress
 from sync_jobs.reload import Candidate, fingerprint, load_candidate, watched_files
-from sync_jobs.runner import config_fingerprint, open_engine, run_job
+from sync_jobs.runner import after_takeover, config_fingerprint, open_engine, run_job
 from sync_jobs.scheduler import Timer
 from sync_jobs.state_view import store_gauges
 from sync_jobs.store import tables as t
@@ -51,6 +57,8 @@ from sync_jobs.store.leases import Grant, acquire, holder_of, release, renew
 log = structlog.get_logger("dealbridge.daemon")
 BACKOFF_BASE = 60.0
 BACKOFF_CAP = 3600.0
+DAEMON_LEASE = timedelta(seconds=30)
+PROGRESS_EVERY = 60.0
 
 
 class SecondDaemon(RuntimeError):
@@ -76,6 +84,7 @@ class DaemonOptions:
     dispatch_every: float = 10.0
     drain_seconds: float = 30.0
     check_every: float = 60.0
+    progress_every: float = PROGRESS_EVERY
     transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     channels: Mapping[str, Any] | None = None
     """Alert channels by name (tests inject them); built from config when None."""
@@ -111,6 +120,7 @@ class Daemon:
         await self._open_store(candidate.config.state.url)
         self.engine = await open_engine(candidate.config)
         self.engine.mappings = candidate.mappings
+        self.engine.progress = Periodic(_log_progress, every=self.options.progress_every)
         try:
             await self._take_daemon_lease()
         except SecondDaemon as exc:
@@ -162,14 +172,23 @@ class Daemon:
         if not is_sqlite(self.engine.config.state.url):
             return  # PostgreSQL: any number of replicas; job leases split the work
         self._grant = await acquire(
-            self.engine.store, "daemon", self.engine.replica_id, timedelta(seconds=30), utcnow()
+            self.engine.store,
+            "daemon",
+            self.engine.replica_id,
+            DAEMON_LEASE,
+            utcnow(),
+            on_takeover=after_takeover(self.engine),
         )
         if self._grant is None:
-            holder, until = await holder_of(self.engine.store, "daemon")
+            held = await holder_of(self.engine.store, "daemon")
+            who = held.describe() if held else "another process"
+            until = f"{held.until:%Y-%m-%d %H:%M:%S} UTC" if held else "shortly"
             raise SecondDaemon(
-                f"another dealbridge daemon ({holder}) is using this SQLite state file until "
-                f"{until}; run one daemon per SQLite file, or use PostgreSQL for replicas"
+                f"another dealbridge daemon ({who}) is using this SQLite state file (lease "
+                f"until {until}); run one daemon per SQLite file, or use PostgreSQL for replicas"
             )
+        if self._grant.took_over is not None:
+            log.warning("daemon_taken_over", previous=self._grant.took_over.describe("daemon"))
 
     def _swap(self, candidate: Candidate) -> None:
         """Install a validated configuration: connectors, channels, schedule."""
@@ -190,10 +209,16 @@ class Daemon:
             channels = _build_channels(candidate.config.alerts.channels)
         self.dispatcher = Dispatcher(self.engine.store, candidate.config.alerts, channels, utcnow)
         names = set()
+        scheduled = set(self.timer.names())
         for job, job_config in candidate.config.jobs.items():
             if job_config.enabled:
-                self.timer.schedule(f"job:{job}", job_config.schedule, self._ticker(job))
-                names.add(f"job:{job}")
+                name = f"job:{job}"
+                # A job new to this process (all of them at start) runs at once, then on its
+                # schedule: an operator sees it work without waiting a whole interval.
+                self.timer.schedule(
+                    name, job_config.schedule, self._ticker(job), now=name not in scheduled
+                )
+                names.add(name)
         self.timer.every("alerts", self.options.dispatch_every, self._dispatch)
         self.timer.every("reload", self.options.reload_every, self._check_reload)
         self.timer.every("lease", 10, self._renew_daemon_lease)
@@ -223,11 +248,18 @@ class Daemon:
         assert self.engine is not None
         assert self.connections is not None
         state = self.health.setdefault(job, JobHealth())
-        if self.engine.stopping.is_set() or time.monotonic() < state.not_before:
+        if self.engine.stopping.is_set():
+            return
+        if time.monotonic() < state.not_before:
+            left = round(state.not_before - time.monotonic())
+            log.info("run_deferred", job=job, reason=f"backing off after failures ({left}s left)")
             return
         started = time.monotonic()
         report = await run_job(self.engine, self.connections, job)
         self.metrics.record_run(report, time.monotonic() - started, time.time())
+        if report.status in ("skipped", "waiting"):
+            state.last_status = report.notices[0] if report.notices else report.status
+            return
         state.last_status = report.status
         if report.status == "failed":
             state.failures += 1
@@ -278,7 +310,7 @@ class Daemon:
 
     async def _renew_daemon_lease(self) -> None:
         if self._grant is not None and self.engine is not None:
-            await renew(self.engine.store, self._grant, timedelta(seconds=30), utcnow())
+            await renew(self.engine.store, self._grant, DAEMON_LEASE, utcnow())
 
     async def check_connectors(self) -> None:
         """Ask every connector for its health (cheap authenticated call), for /readyz."""
@@ -392,6 +424,21 @@ class _QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _log_progress(progress: Progress) -> None:
+    fields: dict[str, Any] = {
+        "job": progress.job,
+        "phase": progress.phase,
+        "export_pages": progress.export_pages,
+        "deals_read": progress.deals_read,
+        "deals_mapped": progress.deals_mapped,
+        "customers_written": progress.customers_written,
+    }
+    if progress.waiting_for is not None and progress.waiting_until is not None:
+        fields["waiting_for"] = progress.waiting_for
+        fields["waiting_until"] = progress.waiting_until.isoformat(timespec="seconds")
+    log.info("run_progress", **fields)
 
 
 def _build_channels(configs: Mapping[str, Any]) -> dict[str, Any]:

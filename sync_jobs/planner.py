@@ -151,6 +151,7 @@ class _Work:
             error,
             tuple(self.applied),
             tuple(self.stale),
+            tuple(self.confirmed),
         )
 
 

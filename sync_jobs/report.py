@@ -17,10 +17,14 @@ from sync_jobs.context import CustomerPreview, utcnow
 from sync_jobs.runner import RunReport
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, read_tx
+from sync_jobs.store.holds import all_holds
 from sync_jobs.store.records import open_conflicts
-from sync_jobs.store.work import pending_count
+from sync_jobs.store.repo import record_names
+from sync_jobs.store.work import failing, pending_count
 
 MAX_SHOWN = 40
+MAX_FAILING = 200
+"""Failing records ``status`` lists (the count per job is in the table)."""
 
 
 def print_problems(console: Console, problems: Sequence[ConfigProblem]) -> None:
@@ -58,9 +62,17 @@ def print_report(
     console: Console, report: RunReport, *, seen_notices: set[str] | None = None
 ) -> None:
     """A run's outcome: status, counts, errors, notices, and the customers it changed."""
-    colour = {"ok": "green", "dry_run": "cyan", "record_errors": "yellow"}.get(report.status, "red")
+    colour = {
+        "ok": "green",
+        "dry_run": "cyan",
+        "record_errors": "yellow",
+        "skipped": "cyan",
+        "waiting": "yellow",
+    }.get(report.status, "red")
     counts = ", ".join(f"{k}={v}" for k, v in sorted(report.counts.items()) if v)
-    console.print(f"[{colour}]{report.job}: {report.status}[/] ({counts or 'nothing to do'})")
+    # "nothing to do" only when there was nothing to do: a failed or waiting run says why below.
+    quiet = "nothing to do" if report.status in ("ok", "dry_run") else "no work done"
+    console.print(f"[{colour}]{report.job}: {report.status}[/] ({counts or quiet})")
     for preview in report.previews[:MAX_SHOWN]:
         print_preview(console, preview, full_notes=report.status == "dry_run")
     more = len(report.previews[MAX_SHOWN:]) + report.previews_omitted
@@ -77,9 +89,11 @@ def print_report(
 
 
 async def gather_status(config: AppConfig) -> dict[str, Any]:
-    """Per job: last run, last success, lag; plus queue depth and open conflicts."""
+    """Per job: last run, last success, lag; plus queue depth, open conflicts, the records in
+    failure with their last error, and connectors waiting for a spent vendor budget."""
     await migrate_async(config.state.url)
     engine = make_engine(config.state.url)
+    now = utcnow()
     try:
         async with read_tx(engine) as conn:
             jobs = {name: await _job_status(conn, name) for name in config.jobs}
@@ -90,9 +104,48 @@ async def gather_status(config: AppConfig) -> dict[str, Any]:
                 .group_by(t.conflict.c.kind)
             )
             by_kind = {r[0]: int(r[1]) for r in conflicts}
+            failing_records = await _failing_records(conn)
+            on_hold = [h for h in await all_holds(conn) if h.until > now]
     finally:
         await engine.dispose()
-    return {"jobs": jobs, "queue": queue, "open_conflicts": by_kind}
+    waiting = [
+        {
+            "connector": h.connector,
+            "budget": h.reason,
+            "until": h.until,
+            "since": h.since,
+            "jobs": [n for n, j in config.jobs.items() if h.connector in (j.source, j.target)],
+        }
+        for h in on_hold
+    ]
+    return {
+        "jobs": jobs,
+        "queue": queue,
+        "open_conflicts": by_kind,
+        "failing": failing_records,
+        "waiting": waiting,
+    }
+
+
+async def _failing_records(conn: Any) -> list[dict[str, Any]]:
+    """Customers whose write failed (waiting to be retried, or parked), with the last error."""
+    rows = await failing(conn)
+    names: dict[str, str] = {}
+    for target in {r.target for r in rows}:
+        keys = [r.customer_key for r in rows if r.target == target]
+        names |= {f"{target}/{k}": v for k, v in (await record_names(conn, target, keys)).items()}
+    return [
+        {
+            "target": r.target,
+            "customer": r.customer_key,
+            "name": names.get(f"{r.target}/{r.customer_key}", ""),
+            "state": "quarantined" if r.status == "dead" else "retrying",
+            "attempts": r.attempts,
+            "next_try": None if r.status == "dead" else r.not_before,
+            "last_error": r.last_error,
+        }
+        for r in rows[:MAX_FAILING]
+    ]
 
 
 async def _job_status(conn: Any, job: str) -> dict[str, Any]:
@@ -185,6 +238,26 @@ def print_status(console: Console, data: dict[str, Any]) -> None:
     console.print(
         f"queue: {data['queue'] or 'empty'}; open conflicts: {data['open_conflicts'] or 'none'}"
     )
+    for hold in data.get("waiting", []):
+        console.print(
+            f"[yellow]waiting:[/] {escape(hold['connector'])}'s {escape(hold['budget'])} is spent "
+            f"(since {hold['since']:%Y-%m-%d %H:%M} UTC); jobs {', '.join(hold['jobs'])} "
+            f"run again at {hold['until']:%Y-%m-%d %H:%M} UTC",
+            soft_wrap=True,
+        )
+    for item in data.get("failing", []):
+        who = f"{item['name']} ({item['customer']})" if item["name"] else item["customer"]
+        when = (
+            f"next try {item['next_try']:%Y-%m-%d %H:%M:%S} UTC"
+            if item["next_try"]
+            else f"dealbridge quarantine retry {item['customer']}"
+        )
+        console.print(
+            f"[red]failing:[/] {escape(item['target'])} {escape(who)}: {item['state']} after "
+            f"{item['attempts']} attempt(s), {escape(when)}; last error: "
+            f"{escape(str(item['last_error']))}",
+            soft_wrap=True,
+        )
     for job, info in data["jobs"].items():
         for notice in info["runs"][0]["notices"] if info["runs"] else []:
             console.print(f"[cyan]{job} notice:[/] {escape(notice)}")

@@ -8,6 +8,7 @@ store). Exclusive execution across replicas comes from the job leases, not from 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -45,14 +46,18 @@ class Timer:
         if self._scheduler.running:
             self._scheduler.shutdown(wait=False)
 
-    def schedule(self, name: str, schedule: Schedule, tick: Tick) -> None:
-        """(Re)place the tick called ``name``: coalesced, one at a time, bounded misfire."""
+    def schedule(self, name: str, schedule: Schedule, tick: Tick, *, now: bool = False) -> None:
+        """(Re)place the tick called ``name``: coalesced, one at a time, bounded misfire.
+
+        ``now``: fire once at once, then on the schedule (a job the process has just taken on).
+        """
         jitter = parse_duration(schedule.jitter)
         if schedule.every is not None:
             trigger: Any = IntervalTrigger(seconds=parse_duration(schedule.every), jitter=jitter)
         else:
             trigger = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
             trigger.jitter = jitter
+        first: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if now else {}
         self._scheduler.add_job(
             tick,
             trigger,
@@ -62,6 +67,7 @@ class Timer:
             coalesce=True,
             max_instances=1,
             misfire_grace_time=MISFIRE_GRACE_SECONDS,
+            **first,
         )
 
     def every(self, name: str, seconds: float, tick: Tick) -> None:

@@ -59,6 +59,8 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
     pages = _no_pages() if fresh and not run.state.dry_run else run.target.customers(since)
     async for page in pages:
         run.state.counts["index_records"] += len(page.records)
+        run.state.progress["export_pages"] += 1
+        run.report_progress("index")
         if run.state.dry_run:
             pending += page.records  # a dry run changes nothing, so index in memory only
             continue
@@ -146,6 +148,10 @@ async def _commit_page(
     for deal, terms in mapped:
         run.state.counts["deals_read"] += 1
         _deal(run, index, deal, terms, known.get(deal.id), page)
+    run.state.progress["deals_mapped"] += sum(
+        isinstance(terms, DealTerms) for _deal_read, terms in mapped
+    )
+    run.report_progress("read")
     if run.state.dry_run:
         run.state.counts["deals_changed"] += len(page.rows)
         for row in page.rows:

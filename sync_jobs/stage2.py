@@ -21,7 +21,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
-from connectors.errors import ConnectorError, PermanentError
+from connectors.errors import BudgetExhausted, ConnectorError, PermanentError
 from sync_jobs.alerts.outbox import notify
 from sync_jobs.context import CustomerPreview, JobRun
 from sync_jobs.durations import parse_duration
@@ -101,7 +101,12 @@ async def _work(run: JobRun, halt: asyncio.Event, pulled: asyncio.Event) -> None
         finished = pulled.is_set()  # read before claiming: a later page may be in the queue
         seen = run.queued.count
         items = await work.claim(
-            run.engine.store, run.target_name, size, run.engine.clock(), timeout
+            run.engine.store,
+            run.target_name,
+            size,
+            run.engine.clock(),
+            timeout,
+            holder=run.engine.replica_id,
         )
         if not items:
             if finished:
@@ -112,6 +117,11 @@ async def _work(run: JobRun, halt: asyncio.Event, pulled: asyncio.Event) -> None
         run.check_lease()
         try:
             await _batch(run, items)
+        except BudgetExhausted:
+            halt.set()  # the desk will refuse every batch until then: not the customers' fault
+            async with write_tx(run.engine.store) as conn:
+                await work.release(conn, items, run.engine.clock())
+            raise
         except ConnectorError as exc:
             halt.set()
             await _fail(run, items, str(exc))
@@ -153,6 +163,7 @@ async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
         gone = [i.customer_key for i in items if i.customer_key not in plans]
         await repo.unlink(conn, run.target_name, gone, run.engine.clock())
     run.engine.checkpoint("after_stage2_commit")
+    run.report_progress("write")
 
 
 def _succeeded(plan: Plan | None, results: dict[str, WriteResult]) -> bool:

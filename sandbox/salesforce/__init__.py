@@ -35,8 +35,10 @@ DEMO_ENV = {
 """Environment the :func:`connector_config` secret references resolve against."""
 
 THROTTLE_BODY = [
-    {"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
+    {"message": "ConcurrentPerOrgLongTxn Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}
 ]
+"""The short throttle a connector waits out: the concurrent long-request limit (the spent
+24-hour allocation says "TotalRequests" and stops the job instead)."""
 EXPIRED_BODY = [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
 
 
@@ -76,7 +78,7 @@ def contract_harness() -> ContractHarness:
             status=403,
             body=THROTTLE_BODY,
             path_contains=api_calls,
-            headers={"Sforce-Limit-Info": "api-usage=100000/100000"},
+            headers={"Sforce-Limit-Info": "api-usage=18000/100000"},
         ),
         auth_fault=Fault(status=401, body=EXPIRED_BODY, path_contains=api_calls, times=1_000_000),
         seed_equal_timestamps=lambda n: _discard(sim.seed_equal_timestamps(n)),

@@ -30,6 +30,7 @@ SEVERITY: dict[str, Severity] = {
     "run_failed": "critical",
     "auth_expired": "critical",
     "rate_limited": "warning",
+    "budget_exhausted": "warning",
     "connector_unhealthy": "critical",
     "config_invalid": "critical",
 }
@@ -123,6 +124,7 @@ def failure_alert(kind: str, job: str, message: str, bucket: str, phase: Phase =
         "run_failed": "Sync job failing",
         "auth_expired": "Credentials refused",
         "rate_limited": "Rate limited for long",
+        "budget_exhausted": "Vendor's daily API budget spent",
         "connector_unhealthy": "Connector unhealthy",
         "config_invalid": "Config edit refused",
     }.get(kind, kind)
@@ -146,4 +148,9 @@ def _failure_action(kind: str, name: str, phase: Phase) -> str:
         return f"check the credentials and URL of {name} in config.yaml, then dealbridge validate"
     if kind == "config_invalid":
         return "fix the file and line named above; dealbridge validate shows every problem"
+    if kind == "budget_exhausted":
+        return (
+            f"nothing now: jobs using {name} resume on their own at the time above; if it "
+            "recurs, run them less often or raise the vendor's API allocation"
+        )
     return f"dealbridge status; then dealbridge run {name}"

@@ -350,6 +350,16 @@ async def mark_applied(conn: AsyncConnection, ids: Sequence[int], now: datetime)
     return fresh
 
 
+async def mark_died(conn: AsyncConnection, replica: str, message: str, now: datetime) -> int:
+    """Close the runs a dead replica left ``running`` (status ``died``), saying so."""
+    result = await conn.execute(
+        sa.update(t.sync_run)
+        .where(t.sync_run.c.replica == replica, t.sync_run.c.status == "running")
+        .values(finished_at=now, status="died", errors=[message])
+    )
+    return int(result.rowcount or 0)
+
+
 async def previous_status(conn: AsyncConnection, job: str) -> str | None:
     """Status of the job's run before the newest one (to notice a recovery)."""
     rows = await conn.execute(

@@ -90,6 +90,13 @@ sa.Index("ix_deal_target_status", deal.c.target, deal.c.match_status)
 sa.Index("ix_deal_target_customer", deal.c.target, deal.c.customer_key)
 # Every run asks which live terms expired since: without this, a scan of the whole book.
 sa.Index("ix_deal_expiry", deal.c.target, deal.c.live, deal.c.valid_until)
+# Every run lists its job's deals that still fail to map: the few, not the whole book.
+sa.Index(
+    "ix_deal_failing",
+    deal.c.job,
+    sqlite_where=deal.c.error.is_not(None),
+    postgresql_where=deal.c.error.is_not(None),
+)
 
 identity = sa.Table(
     "identity",
@@ -127,6 +134,7 @@ customer_work = sa.Table(
     sa.Column("not_before", UTCDateTime, nullable=False),
     sa.Column("claim_token", sa.String(64), nullable=True),
     sa.Column("claimed_at", UTCDateTime, nullable=True),
+    sa.Column("claimed_by", sa.String(200), nullable=True),
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
@@ -145,6 +153,13 @@ sa.Index(
     customer_work.c.target,
     customer_work.c.status,
     customer_work.c.not_before,
+)
+# A dead holder's claims are released at takeover: found among the few items in hand.
+sa.Index(
+    "ix_customer_work_claimed_by",
+    customer_work.c.claimed_by,
+    sqlite_where=customer_work.c.status == "doing",
+    postgresql_where=customer_work.c.status == "doing",
 )
 
 field_base = sa.Table(
@@ -251,4 +266,21 @@ lease = sa.Table(
     sa.Column("epoch", sa.Integer, nullable=False, default=0),
     sa.Column("expires_at", UTCDateTime, nullable=False),
     sa.Column("config_hash", sa.String(64), nullable=True),
+    # The holder's process, so one on the same host can tell at once that it died.
+    sa.Column("host", sa.String(200), nullable=True),
+    sa.Column("host_key", sa.String(200), nullable=True),
+    sa.Column("pid", sa.Integer, nullable=True),
+    sa.Column("pid_started", sa.String(40), nullable=True),
+    sa.Column("renewed_at", UTCDateTime, nullable=True),
+)
+
+budget_hold = sa.Table(
+    "budget_hold",
+    metadata,
+    # A connector whose vendor budget for a long period (a day) is spent: no job that uses
+    # it runs before ``until``. ``since`` marks the episode (one alert for all of it).
+    sa.Column("connector", sa.String(200), primary_key=True),
+    sa.Column("until", UTCDateTime, nullable=False),
+    sa.Column("since", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
 )

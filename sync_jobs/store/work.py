@@ -3,7 +3,11 @@
 Claiming uses ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (so replicas never wait on each other)
 and ``BEGIN IMMEDIATE`` on SQLite. An item is skipped while another item of the same customer
 is being worked on, so one customer is never written by two workers. A claim that outlives
-``claim_timeout`` (its worker died) goes back to the queue.
+``claim_timeout`` (its worker died) goes back to the queue; so, at once, do the claims of a
+holder whose lease is taken over (:func:`release_claims_of`).
+
+Failed items wait with exponential back-off (``not_before``): the daemon's automatic retries.
+An operator's explicit run makes them due at once (:func:`retry_now`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,36 @@ async def enqueue(conn: AsyncConnection, target: str, keys: Iterable[str], now: 
     return len(rows)
 
 
+async def _give_back(conn: AsyncConnection, rows: Sequence[Any], now: datetime) -> int:
+    """Claimed items back to the queue as they were (attempts kept): merged into a waiting
+    item of the same customer, or waiting again."""
+    if not rows:
+        return 0
+    await conn.execute(sa.delete(W).where(W.c.id.in_([r.id for r in rows])))
+    by_target: dict[str, list[Any]] = {}
+    for row in rows:
+        by_target.setdefault(row.target, []).append(row)
+    for target, items in by_target.items():
+        keys = [r.customer_key for r in items]
+        await enqueue(conn, target, keys, now)
+        tried = [r for r in items if r.attempts]
+        for row in tried:  # keep the failure history the claim carried
+            await conn.execute(
+                sa.update(W)
+                .where(
+                    W.c.target == target,
+                    W.c.customer_key == row.customer_key,
+                    W.c.status == "pending",
+                    W.c.attempts < row.attempts,
+                )
+                .values(attempts=row.attempts, last_error=row.last_error)
+            )
+    return len(rows)
+
+
+_CLAIMED = (W.c.id, W.c.target, W.c.customer_key, W.c.attempts, W.c.last_error)
+
+
 async def requeue_stale(
     conn: AsyncConnection, target: str, now: datetime, claim_timeout: timedelta
 ) -> None:
@@ -61,20 +95,51 @@ async def requeue_stale(
     stale = (
         (W.c.target == target) & (W.c.status == "doing") & (W.c.claimed_at < now - claim_timeout)
     )
-    rows = list(await conn.execute(sa.select(W.c.id, W.c.customer_key).where(stale)))
-    if not rows:
+    await _give_back(conn, list(await conn.execute(sa.select(*_CLAIMED).where(stale))), now)
+
+
+async def release_claims_of(conn: AsyncConnection, holder: str, now: datetime) -> int:
+    """Give back everything ``holder`` had claimed (it died, or lost its lease): the customers
+    are due at once instead of after the claim timeout. Returns how many."""
+    claimed = sa.select(*_CLAIMED).where(W.c.status == "doing", W.c.claimed_by == holder)
+    return await _give_back(conn, list(await conn.execute(claimed)), now)
+
+
+async def release(conn: AsyncConnection, items: Sequence[WorkItem], now: datetime) -> None:
+    """Give claimed items back untried (no attempt counted): the target could not be asked."""
+    if not items:
         return
-    await conn.execute(sa.delete(W).where(W.c.id.in_([r.id for r in rows])))
-    await enqueue(conn, target, [r.customer_key for r in rows], now)
+    rows = await conn.execute(
+        sa.select(*_CLAIMED).where(
+            W.c.id.in_([i.id for i in items]), W.c.claim_token == items[0].token
+        )
+    )
+    await _give_back(conn, list(rows), now)
+
+
+async def retry_now(conn: AsyncConnection, target: str, now: datetime) -> int:
+    """Make every failed item of ``target`` due now (an operator's explicit run): each is
+    tried once in this run; if it fails again its back-off starts over from its attempts."""
+    result = await conn.execute(
+        sa.update(W)
+        .where(W.c.target == target, W.c.status == "pending", W.c.not_before > now)
+        .values(not_before=now)
+    )
+    return int(result.rowcount or 0)
 
 
 async def claim(
-    engine: AsyncEngine, target: str, limit: int, now: datetime, claim_timeout: timedelta
+    engine: AsyncEngine,
+    target: str,
+    limit: int,
+    now: datetime,
+    claim_timeout: timedelta,
+    holder: str | None = None,
 ) -> list[WorkItem]:
     """Claim up to ``limit`` due customers of one target (commit point C2), the longest due
     first. Ordered as the claim index is (due time, then id), so a claim reads 100 index
     entries, not the whole queue: ordering a backfill's queue of 800,000 by id alone took
-    SQLite 190 ms a claim."""
+    SQLite 190 ms a claim. ``holder`` (the lease holder's id) lets a takeover release them."""
     token = uuid.uuid4().hex
     busy = sa.select(W.c.customer_key).where(W.c.target == target, W.c.status == "doing")
     due = (
@@ -98,7 +163,13 @@ async def claim(
         rows = await conn.execute(
             sa.update(W)
             .where(W.c.id.in_(ids), W.c.status == "pending")
-            .values(status="doing", claim_token=token, claimed_at=now, updated_at=now)
+            .values(
+                status="doing",
+                claim_token=token,
+                claimed_at=now,
+                claimed_by=holder,
+                updated_at=now,
+            )
             .returning(W.c.id, W.c.customer_key, W.c.attempts)
         )
         return sorted(
@@ -160,6 +231,7 @@ async def fail(
             not_before=now + delay,
             last_error=error[:2000],
             claim_token=None,
+            claimed_by=None,
             updated_at=now,
         )
     )
@@ -180,6 +252,26 @@ async def pending_count(conn: AsyncConnection, target: str | None = None) -> dic
     if target is not None:
         query = query.where(W.c.target == target)
     return {r[0]: int(r[1]) for r in await conn.execute(query)}
+
+
+async def failing(
+    conn: AsyncConnection,
+    target: str | None = None,
+    *,
+    before: datetime | None = None,
+    limit: int | None = None,
+) -> list[Any]:
+    """Items whose last write failed: waiting to be retried (``pending`` with attempts) or
+    parked (``dead``), with the last error and when the next try is due; ``before`` keeps
+    those whose last failure is older (a run reports failures it did not see itself)."""
+    query = sa.select(W).where(
+        sa.or_(W.c.status == "dead", sa.and_(W.c.status == "pending", W.c.attempts > 0))
+    )
+    if target is not None:
+        query = query.where(W.c.target == target)
+    if before is not None:
+        query = query.where(W.c.updated_at < before)
+    return list(await conn.execute(query.order_by(W.c.target, W.c.id).limit(limit)))
 
 
 async def parked(conn: AsyncConnection) -> list[Any]:

@@ -57,6 +57,18 @@ async def wait_until_up(port: int, task: asyncio.Task[int]) -> None:
     raise AssertionError("the health server did not start within 5 s")
 
 
+async def first_runs_done(daemon: Daemon) -> None:
+    """Wait (up to 30 s) until the daemon's start-up run of every job has finished."""
+    async with asyncio.timeout(30):
+        while True:
+            engine = daemon.engine
+            jobs = set(engine.config.jobs) if engine is not None else set()
+            finished = {j for j, h in daemon.health.items() if h.last_status != "never run"}
+            if jobs and finished >= jobs and not daemon._running:
+                return
+            await asyncio.sleep(0.05)
+
+
 def start(daemon: Daemon) -> asyncio.Task[int]:
     return asyncio.create_task(daemon.run())
 
@@ -83,9 +95,19 @@ async def running(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
     )
     task = start(daemon)
     await wait_until_up(port, task)
+    await first_runs_done(daemon)
     yield Running(daemon, world, config, port, task)
     daemon.stop()
     await asyncio.wait_for(task, 15)
+
+
+async def test_the_daemon_runs_every_job_once_at_start(running: Running) -> None:
+    engine = running.daemon.engine
+    assert engine is not None
+    async with read_tx(engine.store) as conn:
+        runs = list(await conn.execute(sa.select(t.sync_run.c.job, t.sync_run.c.status)))
+    assert sorted(r.job for r in runs) == ["apac", "emea", "west"], "each once, no interval waited"
+    assert {r.status for r in runs} <= {"ok", "record_errors"}
 
 
 async def test_metrics_are_served_in_prometheus_format(running: Running) -> None:
@@ -98,7 +120,7 @@ async def test_metrics_are_served_in_prometheus_format(running: Running) -> None
         for s in families["dealbridge_runs"].samples
         if s.name.endswith("_total")
     }
-    assert runs[("apac", "ok")] == 1
+    assert runs[("apac", "ok")] == 2, "the start-up run and this one"
     assert "dealbridge_run_duration_seconds" in families
     assert "dealbridge_cursor_lag_seconds" in families
     http = families["dealbridge_http_requests"].samples
@@ -172,3 +194,25 @@ async def test_stopping_mid_run_commits_what_is_in_hand_and_exits_promptly(
     assert "running" not in statuses, "the run recorded its end"
     assert doing == 0, "no customer was left claimed"
     await store.dispose()
+
+
+async def test_a_job_whose_vendor_budget_is_spent_is_skipped_until_it_resets(
+    running: Running,
+) -> None:
+    salesforce = running.world.simulators["salesforce_west"]
+    salesforce.set_api_usage(5000, 5000)
+    await running.daemon.run_once("west")
+    assert running.daemon.health["west"].last_status == "budget_exhausted"
+    assert running.daemon.health["west"].failures == 0, "no failure back-off: the hold decides"
+    asked = salesforce.controls.count()
+    with capture_logs() as logs:
+        await running.daemon.run_once("west")
+    assert salesforce.controls.count() == asked, "the vendor is not asked before the reset"
+    waiting = running.daemon.health["west"].last_status
+    assert waiting.startswith("waiting: salesforce_west's 24-hour API allocation until")
+    (line,) = [e for e in logs if e["event"] == "run_finished"]
+    assert (line["status"], line["reason"]) == ("waiting", waiting)
+    ready = (await running.get("/readyz")).json()
+    assert ready["jobs"]["west"] == waiting, "readiness says why the job does not run"
+    await running.daemon.run_once("emea")
+    assert running.daemon.health["emea"].last_status == "ok", "other vendors' jobs go on"

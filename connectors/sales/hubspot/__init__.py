@@ -38,7 +38,9 @@ HubSpot's spec collection @9989379, read but not copied: it is proprietary):
   ``companies.properties.<name>``, ``contacts.properties.<name>``; type ``<type>/<fieldType>``
   (``enumeration/checkbox`` is a multi-select, values joined by ``;``), choices = option values.
 * Limits: ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` feed the gate; 429
-  bodies carry ``policyName`` (TEN_SECONDLY_ROLLING, SECONDLY, DAILY): ``errors.py``.
+  bodies carry ``policyName`` (TEN_SECONDLY_ROLLING, SECONDLY, DAILY): ``errors.py``. A spent
+  DAILY budget is :class:`~connectors.errors.BudgetExhausted` until midnight in
+  ``account_time_zone``.
 
 Not confirmed from primary sources: the 10,000-cap error body (only "HTTP 400" is documented),
 the search 429's ``policyName`` (assumed SECONDLY; any other is waited out for one second), and
@@ -49,7 +51,7 @@ from __future__ import annotations
 
 from connectors.registry import ConnectorSpec
 from connectors.sales.hubspot.config import HubSpotConfig
-from connectors.sales.hubspot.errors import DailyLimitReached, classify, read_limits
+from connectors.sales.hubspot.errors import classify, make_classifier, read_limits
 from connectors.sales.hubspot.source import HubSpotSource
 from connectors.settings import ConnectorOptions
 
@@ -70,10 +72,10 @@ CONNECTOR = ConnectorSpec(
 
 __all__ = [
     "CONNECTOR",
-    "DailyLimitReached",
     "HubSpotConfig",
     "HubSpotSource",
     "classify",
     "create",
+    "make_classifier",
     "read_limits",
 ]

@@ -10,8 +10,9 @@ Two ways to authenticate, exactly one of which must be given:
 from __future__ import annotations
 
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from connectors.settings import ConnectorConfig, Secret
 
@@ -53,6 +54,31 @@ class HubSpotConfig(ConnectorConfig):
     )
     portal_id: int | None = Field(None, description="Hub ID, for deep links to deals")
     app_url: str = Field("https://app.hubspot.com", description="HubSpot web app root")
+    account_time_zone: str | None = Field(
+        None,
+        description="The account's time zone (IANA name, e.g. America/Chicago): the daily API "
+        "budget refills at midnight there, so a spent budget is tried again exactly then",
+    )
+    daily_limit_recheck: float = Field(
+        3600.0,
+        gt=0,
+        description="Without account_time_zone: seconds before a job whose daily budget was "
+        "spent is tried again",
+    )
+
+    @field_validator("account_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; write an IANA name such as Europe/Berlin "
+                "(HubSpot: Settings > Account defaults > Time zone)"
+            ) from None
+        return value
 
     @model_validator(mode="after")
     def _one_way_to_authenticate(self) -> HubSpotConfig:

@@ -15,20 +15,25 @@ Choices:
 * ``TEN_SECONDLY_ROLLING`` waits Retry-After if sent, else one whole interval
   (``-Interval-Milliseconds``, 10 s by default): the window rolls, so one interval always frees it.
 * ``SECONDLY`` (search: about 5 requests per second per account) waits one second.
-* ``DAILY`` is :class:`DailyLimitReached`, a PermanentError for the admin: the budget refills at
-  midnight in the account's time zone, hours away, so retrying inside this run only burns time;
-  the job stops, alerts, and the next scheduled run resumes from the stored cursor.
+* ``DAILY`` is :class:`~connectors.errors.BudgetExhausted`: the budget refills at midnight in
+  the account's time zone, hours away, so retrying inside this run only burns time; the job
+  stops, alerts once, and waits until that midnight (``account_time_zone``; without it, it is
+  tried again after ``daily_limit_recheck``), then resumes from the stored cursor.
 * 477 "migration in progress" is transient and honours Retry-After.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from connectors.errors import (
     AuthError,
+    BudgetExhausted,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -42,10 +47,27 @@ DEFAULT_INTERVAL_SECONDS = 10.0
 SECONDLY_WAIT = 1.0
 
 
-class DailyLimitReached(PermanentError):
-    """The account's daily API budget is spent; it refills at midnight (account time zone)."""
+Classifier = Callable[[httpx.Response], ConnectorError | None]
 
-    who_acts: WhoActs = "admin"
+
+def next_midnight(now: datetime, zone: str) -> datetime:
+    """The next midnight in ``zone`` after ``now``, in UTC (when HubSpot's daily budget refills)."""
+    local = now.astimezone(ZoneInfo(zone))
+    midnight = datetime.combine(local.date() + timedelta(days=1), time(0), tzinfo=local.tzinfo)
+    return midnight.astimezone(UTC)
+
+
+def make_classifier(
+    time_zone: str | None = None,
+    daily_recheck: float = 3600.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Classifier:
+    """:func:`classify` with the account's time zone, for the daily budget's reset time."""
+
+    def classify_answer(response: httpx.Response) -> ConnectorError | None:
+        return _classify(response, time_zone, daily_recheck, clock)
+
+    return classify_answer
 
 
 CATEGORY_TABLE: dict[str, tuple[type[ConnectorError], WhoActs]] = {
@@ -70,13 +92,27 @@ STATUS_TABLE: dict[int, tuple[type[ConnectorError], WhoActs]] = {
 
 def classify(response: httpx.Response) -> ConnectorError | None:
     """Turn a HubSpot error answer into the error class that says what must happen next."""
+    return _classify(response, None, 3600.0, lambda: datetime.now(UTC))
+
+
+def _classify(
+    response: httpx.Response,
+    time_zone: str | None,
+    daily_recheck: float,
+    clock: Callable[[], datetime],
+) -> ConnectorError | None:
     status = response.status_code
     if status < 400:
         return None
     body = json_body(response)
     text = describe(body, response)
     if status == 429:
-        return _throttled(response, body, text)
+        policy = str(body.get("policyName") or "")
+        if policy.upper() == "DAILY":
+            return _daily_spent(text, policy, time_zone, daily_recheck, clock())
+        return RateLimited(
+            text, retry_after=throttle_wait(response, body), status=429, vendor_code=policy or None
+        )
     if status == 477 or status >= 500 or status == 408:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if retry_after is not None:
@@ -139,16 +175,22 @@ def json_body(response: httpx.Response) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _throttled(response: httpx.Response, body: dict[str, Any], text: str) -> ConnectorError:
-    policy = str(body.get("policyName") or "") or None
-    if (policy or "").upper() == "DAILY":
-        return DailyLimitReached(
-            f"{text}; the daily budget refills at midnight in the account's time zone",
-            status=429,
-            vendor_code=policy,
-        )
-    wait = throttle_wait(response, body)
-    return RateLimited(text, retry_after=wait, status=429, vendor_code=policy)
+def _daily_spent(
+    text: str, policy: str, time_zone: str | None, recheck: float, now: datetime
+) -> BudgetExhausted:
+    if time_zone is not None:
+        until, exact = next_midnight(now, time_zone), True
+        where = time_zone
+    else:
+        until, exact = now + timedelta(seconds=recheck), False
+        where = "the account's time zone (set account_time_zone to know when)"
+    return BudgetExhausted(
+        f"{text}; the daily budget refills at midnight in {where}",
+        until=until,
+        exact=exact,
+        status=429,
+        vendor_code=policy,
+    )
 
 
 def _build(

@@ -15,7 +15,7 @@ from connectors.http import VendorClient
 from connectors.ratelimit import VendorGate
 from connectors.sales.hubspot.auth import build_auth, classify_token
 from connectors.sales.hubspot.config import HubSpotConfig
-from connectors.sales.hubspot.errors import classify, read_limits
+from connectors.sales.hubspot.errors import make_classifier, read_limits
 from connectors.sales.hubspot.needs import Needs
 from connectors.sales.hubspot.payloads import (
     archived_deal,
@@ -86,6 +86,7 @@ class HubSpotSource:
         )
         self.auth = build_auth(config, token_client, clock=self.timing.now)
         rate = config.rate_per_second or DEFAULT_RATE_PER_SECOND
+        classify = make_classifier(config.account_time_zone, config.daily_limit_recheck, self._now)
         self.api = self._client(options, self.auth, classify, self._gate(rate, burst=int(rate)))
         search_gate = self._gate(config.search_rate_per_second, burst=1)
         self.search_api = self._client(options, self.auth, classify, search_gate)

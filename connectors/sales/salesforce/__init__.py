@@ -30,8 +30,10 @@ cites):
 * Relationships: parent fields by dot notation, children by subquery [SOQL reference,
   Relationship Queries]; payload shape in :mod:`.payloads`.
 * Limits: ``Sforce-Limit-Info: api-usage=N/M`` on every response (rolling 24 h); the throttle is
-  403 ``REQUEST_LIMIT_EXCEEDED`` without Retry-After (``throttle_retry_after``, default 60 s)
-  [REST API guide, Limit Info Header and Status Codes]. Errors are ``[{message, errorCode,
+  403 ``REQUEST_LIMIT_EXCEEDED`` without Retry-After [REST API guide, Limit Info Header and
+  Status Codes]: on the spent 24-hour allocation a ``BudgetExhausted`` (the job waits
+  ``daily_limit_recheck``, default 1 h), on the concurrent limit a wait of
+  ``throttle_retry_after`` (default 60 s). Errors are ``[{message, errorCode,
   fields}]``; the errorCode table is in :mod:`.errors`.
 * URI plus headers must stay under 16,384 bytes (414/431) [help article 000386264]: very wide
   mappings fail with a clear PermanentError rather than silently.

@@ -78,8 +78,14 @@ class SalesforceConfig(ConnectorConfig):
     throttle_retry_after: float = Field(
         60.0,
         gt=0,
-        description="Seconds to wait after 403 REQUEST_LIMIT_EXCEEDED (Salesforce sends no "
-        "Retry-After)",
+        description="Seconds to wait after 403 REQUEST_LIMIT_EXCEEDED on the concurrent-request "
+        "limit (Salesforce sends no Retry-After)",
+    )
+    daily_limit_recheck: float = Field(
+        3600.0,
+        gt=0,
+        description="After the org's 24-hour API allocation is spent, seconds before a job on "
+        "this org is tried again (the window rolls: capacity returns as old calls age out)",
     )
     track_departures: bool = Field(
         True,

@@ -3,22 +3,36 @@
 REST errors are a JSON array of ``{"message", "errorCode", "fields"}`` (REST API guide,
 "Status Codes and Error Responses"; restforce fixtures ``query_error_response.json``,
 ``expired_session_response.json``). The throttle is HTTP **403** with ``REQUEST_LIMIT_EXCEEDED``
-and no Retry-After (same page; the daily total answers ``TotalRequests Limit exceeded.``), so it
-becomes :class:`RateLimited` with a configured wait. The OAuth token endpoint answers
-``{"error", "error_description"}`` instead (restforce ``auth_error_response.json``).
-Every response carries ``Sforce-Limit-Info: api-usage=N/M`` (REST API guide, "Limit Info Header").
+and no Retry-After (same page), for two different limits (shared/vendor-apis/sales-apis.md
+section 1, "Limits, throttling, errors"):
+
+* the org's **rolling 24-hour allocation** (``TotalRequests Limit exceeded.``; the
+  ``Sforce-Limit-Info`` header then reads ``api-usage=M/M``). The org is "blocked from making
+  additional calls until usage for the preceding 24 hours drops below the limit" (Salesforce's
+  words, as quoted on its answers forum): no fixed reset time, capacity returns as calls age
+  out of the window. It becomes :class:`BudgetExhausted`, tried again after
+  ``daily_limit_recheck`` (one refused request an hour, instead of one a minute);
+* the **concurrent** long-request limit (25 requests of 20 s or more;
+  ``ConcurrentPerOrgLongTxn Limit exceeded.``) frees within seconds: :class:`RateLimited`
+  with a configured wait.
+
+The OAuth token endpoint answers ``{"error", "error_description"}`` instead (restforce
+``auth_error_response.json``). Every response carries ``Sforce-Limit-Info: api-usage=N/M``
+(REST API guide, "Limit Info Header").
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
 from connectors.errors import (
     AuthError,
+    BudgetExhausted,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -59,6 +73,8 @@ ERROR_CODES: dict[str, tuple[ErrorClass, WhoActs | None]] = {
 handled apart because it needs a wait time."""
 
 THROTTLE_CODE = "REQUEST_LIMIT_EXCEEDED"
+DAILY_TOTAL_MESSAGE = "TotalRequests"
+"""How the 24-hour allocation's refusal names itself (the concurrent limit says otherwise)."""
 
 _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
@@ -83,8 +99,13 @@ def describe_error(item: dict[str, Any]) -> str:
     return redact(message)
 
 
-def make_classifier(throttle_wait: float) -> Callable[[httpx.Response], ConnectorError | None]:
-    """A classifier that turns REQUEST_LIMIT_EXCEEDED into a wait of ``throttle_wait`` s."""
+def make_classifier(
+    throttle_wait: float,
+    daily_recheck: float = 3600.0,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Callable[[httpx.Response], ConnectorError | None]:
+    """A classifier for REQUEST_LIMIT_EXCEEDED: the spent 24-hour allocation stops the job
+    for ``daily_recheck`` seconds; the concurrent limit waits ``throttle_wait`` seconds."""
 
     def classify(response: httpx.Response) -> ConnectorError | None:
         status = response.status_code
@@ -94,6 +115,9 @@ def make_classifier(throttle_wait: float) -> Callable[[httpx.Response], Connecto
         code = str(items[0].get("errorCode") or items[0].get("error") or "") if items else ""
         message = describe_error(items[0]) if items else f"HTTP {status} without an error body"
         if code == THROTTLE_CODE:
+            usage = parse_api_usage(response.headers.get("sforce-limit-info"))
+            if DAILY_TOTAL_MESSAGE in message or (usage is not None and usage[0] >= usage[1]):
+                return _allocation_spent(message, usage, clock() + timedelta(seconds=daily_recheck))
             return RateLimited(
                 f"API request limit reached: {message}",
                 retry_after=throttle_wait,
@@ -103,6 +127,21 @@ def make_classifier(throttle_wait: float) -> Callable[[httpx.Response], Connecto
         return _by_code(code, message, status) or _by_status(code, message, status)
 
     return classify
+
+
+def _allocation_spent(
+    message: str, usage: tuple[int, int] | None, until: datetime
+) -> BudgetExhausted:
+    counted = f"api-usage {usage[0]}/{usage[1]} " if usage else ""
+    return BudgetExhausted(
+        f"the org's API request allocation is spent ({counted}over the last 24 hours: "
+        f"{message}); capacity returns as calls older than 24 hours age out of the window",
+        until=until,
+        exact=False,
+        budget="24-hour API allocation",
+        status=403,
+        vendor_code=THROTTLE_CODE,
+    )
 
 
 def _by_code(code: str, message: str, status: int) -> ConnectorError | None:

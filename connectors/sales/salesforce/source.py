@@ -75,7 +75,7 @@ class SalesforceSource:
         self.token_client = self._client(options, None, token_classifier(config.auth.flow))
         self.login = SalesforceLogin(config, self.token_client)
         self.auth = TokenAuth(self.login, is_expired=session_expired)
-        classify = make_classifier(config.throttle_retry_after)
+        classify = make_classifier(config.throttle_retry_after, config.daily_limit_recheck)
         self.api = self._client(options, self.auth, classify)
         self.describer = Describer(self._describe)
 

@@ -32,6 +32,7 @@ class Pacing:
 
     async def before_contact_list(self) -> None:
         """Wait for a slot in the contact-list budget (the main gate is taken per request)."""
+        self.contact_lists.name = self.contact_lists.name or self.gate.name
         await self.contact_lists.acquire()
         self.contact_lists.release()
 

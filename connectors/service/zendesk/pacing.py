@@ -35,6 +35,7 @@ class Pacing:
 
     async def take(self, gate: VendorGate) -> None:
         """Wait for a slot in a secondary budget (the main gate is taken per request)."""
+        gate.name = gate.name or self.gate.name
         await gate.acquire()
         gate.release()
 

@@ -4,17 +4,30 @@ logs and error text."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 import respx
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from connectors.base import DealQuery
-from connectors.errors import AuthError, ConnectorError, PermanentError, RateLimited, TransientError
-from connectors.sales.hubspot import DailyLimitReached, classify, read_limits
+from connectors.errors import (
+    AuthError,
+    BudgetExhausted,
+    ConnectorError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from connectors.sales.hubspot import classify, make_classifier, read_limits
+from connectors.sales.hubspot.errors import next_midnight
 from tests.fixtures.hubspot.builders import (
     BASE,
+    NOW,
     SEARCH,
     TOKEN,
     TOKEN_ENV,
@@ -57,7 +70,6 @@ def answer(
         (401, "error_401_expired.json", AuthError, "admin"),
         (403, "error_403_missing_scopes.json", AuthError, "admin"),
         (400, "error_400_validation.json", PermanentError, "admin"),
-        (429, "error_429_daily.json", DailyLimitReached, "admin"),
     ],
 )
 def test_error_bodies_map_to_the_error_that_says_who_acts(
@@ -154,18 +166,49 @@ async def test_search_429_secondly_waits_a_second_and_retries_the_search(
     assert 1.0 in sleeps.calls
 
 
-async def test_daily_limit_stops_the_run_at_once_for_the_admin(
+async def test_a_spent_daily_budget_stops_the_run_at_once_until_midnight_in_the_account_zone(
     respx_mock: respx.MockRouter,
 ) -> None:
     route = respx_mock.post(SEARCH).mock(
         return_value=httpx.Response(429, json=load("error_429_daily.json"))
     )
-    src = source(read_archived=False)
-    with pytest.raises(DailyLimitReached, match="refills at midnight") as caught:
+    src = source(read_archived=False, account_time_zone="America/Chicago")
+    with pytest.raises(BudgetExhausted, match="refills at midnight in America/Chicago") as caught:
         [p async for p in src.changed_deals(DealQuery(fields=("properties.dealname",)), None)]
     await src.aclose()
-    assert caught.value.who_acts == "admin"
-    assert route.call_count == 1
+    assert route.call_count == 1, "not retried: nothing can succeed before midnight"
+    assert caught.value.exact
+    assert caught.value.until == next_midnight(NOW, "America/Chicago")
+    assert caught.value.vendor_code == "DAILY"
+
+
+def test_without_the_account_zone_a_spent_daily_budget_is_asked_again_after_the_recheck() -> None:
+    now = datetime(2026, 12, 5, 15, 30, tzinfo=UTC)
+    found = make_classifier(None, 1800.0, lambda: now)(answer(429, "error_429_daily.json"))
+    assert isinstance(found, BudgetExhausted)
+    assert not found.exact
+    assert found.until == now + timedelta(seconds=1800)
+    assert "set account_time_zone" in found.message
+    assert found.when() == "tried again at 2026-12-05 16:00 UTC"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    now=st.datetimes(
+        min_value=datetime(2020, 1, 1),  # noqa: DTZ001 - hypothesis takes naive bounds
+        max_value=datetime(2035, 12, 31),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    zone=st.sampled_from(
+        ["UTC", "America/Chicago", "Europe/Berlin", "Asia/Kolkata", "Pacific/Auckland"]
+    ),
+)
+def test_the_daily_reset_is_the_first_local_midnight_after_now(now: datetime, zone: str) -> None:
+    reset = next_midnight(now, zone)
+    local = reset.astimezone(ZoneInfo(zone))
+    assert reset > now
+    assert (local.hour, local.minute) == (0, 0)
+    assert reset - now <= timedelta(hours=25), "never more than a (DST-long) day away"
 
 
 async def test_server_error_on_search_is_retried_because_search_only_reads(

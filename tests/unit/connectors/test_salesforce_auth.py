@@ -289,7 +289,7 @@ async def test_no_secret_reaches_the_logs_or_error_text(
     respx_mock.get(f"{API}/queryAll").mock(
         side_effect=[
             httpx.Response(401, json=EXPIRED),
-            httpx.Response(403, json=load("request_limit_exceeded_response.json")),
+            httpx.Response(403, json=load("concurrent_limit_exceeded_response.json")),
             httpx.Response(401, json=leaky),
             httpx.Response(401, json=leaky),
         ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import httpx
 import pytest
 import respx
@@ -9,6 +11,7 @@ import respx
 from connectors.base import DealQuery
 from connectors.errors import (
     AuthError,
+    BudgetExhausted,
     ConnectorError,
     PermanentError,
     RateLimited,
@@ -44,13 +47,13 @@ async def drain(source: SalesforceSource, query: DealQuery = QUERY) -> None:
 # -- throttling --------------------------------------------------------------------------------
 
 
-async def test_throttle_403_request_limit_exceeded_waits_and_retries(
+async def test_the_concurrent_request_limit_waits_and_retries(
     respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mock_login(respx_mock)
     route = respx_mock.get(f"{API}/queryAll").mock(
         side_effect=[
-            httpx.Response(403, json=load("request_limit_exceeded_response.json")),
+            httpx.Response(403, json=load("concurrent_limit_exceeded_response.json")),
             httpx.Response(200, json=load("opportunities_page2.json")),
         ]
     )
@@ -69,7 +72,7 @@ async def test_throttle_wait_is_configurable(
     mock_login(respx_mock)
     respx_mock.get(f"{API}/queryAll").mock(
         side_effect=[
-            httpx.Response(403, json=load("request_limit_exceeded_response.json")),
+            httpx.Response(403, json=load("concurrent_limit_exceeded_response.json")),
             httpx.Response(200, json=EMPTY),
         ]
     )
@@ -86,16 +89,71 @@ async def test_a_throttle_that_persists_surfaces_as_rate_limited_with_its_wait(
 ) -> None:
     mock_login(respx_mock)
     route = respx_mock.get(f"{API}/queryAll").mock(
-        return_value=httpx.Response(403, json=load("request_limit_exceeded_response.json"))
+        return_value=httpx.Response(403, json=load("concurrent_limit_exceeded_response.json"))
     )
     source = make_source(monkeypatch)
     with pytest.raises(RateLimited) as caught:
         await drain(source)
     assert caught.value.retry_after == 60.0
     assert caught.value.vendor_code == "REQUEST_LIMIT_EXCEEDED"
-    assert "TotalRequests Limit exceeded." in str(caught.value)
+    assert "ConcurrentPerOrgLongTxn" in str(caught.value)
     assert route.call_count == 5
     await source.aclose()
+
+
+async def test_a_spent_24_hour_allocation_stops_at_once_and_says_when_to_ask_again(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mock_login(respx_mock)
+    route = respx_mock.get(f"{API}/queryAll").mock(
+        return_value=httpx.Response(
+            403,
+            json=load("request_limit_exceeded_response.json"),
+            headers=limit_headers(100_000, 100_000),
+        )
+    )
+    sleep = FakeSleep()
+    source = make_source(monkeypatch, sleep, daily_limit_recheck=1800)
+    before = datetime.now(UTC)
+    with pytest.raises(BudgetExhausted) as caught:
+        await drain(source)
+    assert route.call_count == 1, "not retried every minute: nothing can succeed for a while"
+    assert not sleep.calls
+    assert not caught.value.exact, "the window rolls: no fixed reset time"
+    wait = caught.value.until - before
+    assert timedelta(seconds=1799) <= wait <= timedelta(seconds=1830)
+    assert "api-usage 100000/100000" in str(caught.value)
+    assert caught.value.vendor_code == "REQUEST_LIMIT_EXCEEDED"
+    await source.aclose()
+
+
+@pytest.mark.parametrize(
+    ("message", "usage", "daily"),
+    [
+        ("TotalRequests Limit exceeded.", None, True),
+        ("TotalRequests Limit exceeded.", "api-usage=5000/5000", True),
+        ("something new", "api-usage=5001/5000", True),
+        ("ConcurrentPerOrgLongTxn Limit exceeded.", "api-usage=12/5000", False),
+        ("ConcurrentPerOrgLongTxn Limit exceeded.", None, False),
+    ],
+)
+def test_request_limit_exceeded_is_the_daily_allocation_only_when_it_says_so(
+    message: str, usage: str | None, daily: bool
+) -> None:
+    now = datetime(2026, 12, 5, 9, 0, tzinfo=UTC)
+    headers = {"Sforce-Limit-Info": usage} if usage else {}
+    request = httpx.Request("GET", f"{API}/queryAll")
+    body = [{"message": message, "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
+    found = make_classifier(60.0, 3600.0, lambda: now)(
+        httpx.Response(403, json=body, headers=headers, request=request)
+    )
+    if daily:
+        assert isinstance(found, BudgetExhausted)
+        assert found.until == now + timedelta(hours=1)
+        assert found.when() == "tried again at 2026-12-05 10:00 UTC"
+    else:
+        assert isinstance(found, RateLimited)
+        assert found.retry_after == 60.0
 
 
 async def test_other_403_is_an_auth_error_not_a_throttle(

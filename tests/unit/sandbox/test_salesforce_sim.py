@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from connectors.base import Cursor, DealPage, DealQuery
-from connectors.errors import AuthError, RateLimited
+from connectors.errors import AuthError, BudgetExhausted
 from connectors.sales.salesforce import SalesforceConfig, SalesforceSource
 from connectors.settings import ConnectorOptions
 from sandbox import demo_data
@@ -456,13 +456,13 @@ async def test_exhausted_daily_allocation_answers_403_request_limit_exceeded(raw
     assert answer.headers["Sforce-Limit-Info"] == "api-usage=100/100"
 
 
-async def test_connector_waits_out_the_allocation_and_then_gives_up_as_rate_limited() -> None:
+async def test_connector_stops_at_once_on_the_spent_allocation() -> None:
     sim = SalesforceSimulator(seed=True)
     sim.set_api_usage(5000, 5000)
-    with pytest.raises(RateLimited) as caught:
+    with pytest.raises(BudgetExhausted) as caught:
         await read(sim)
-    assert caught.value.retry_after == 60.0
-    assert sim.controls.count("GET", "/queryAll") == 5
+    assert "api-usage 5000/5000" in str(caught.value)
+    assert sim.controls.count("GET", "/queryAll") == 1, "one refused request, not five"
 
 
 async def test_missing_token_and_unknown_paths_answer_in_salesforce_json(raw: Any) -> None:

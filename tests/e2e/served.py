@@ -1,0 +1,101 @@
+"""The demo world's simulators as servers on free loopback ports, for tests with real processes.
+
+``python -m tests.e2e.served --latency 0.05`` seeds every simulator (budgets lifted, as
+``build_world(fast=True)`` does), binds each to a port the kernel picks (never a fixed one, so
+parallel test runs cannot collide), serves them, and prints one JSON line once listening:
+``{"salesforce": port, "hubspot": port, "zendesk": port, "freshdesk": port, "control": port}``.
+
+The control port answers ``GET /writes`` with the writes each simulator accepted (requests
+other than GET that it answered with a success), by vendor: what a "no duplicate write" test
+counts. A write whose client was killed before the simulator handled it is not one: it never
+took effect, and the rerun must make it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import socket
+import sys
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from sandbox.controls import ASGIApp, Message, Receive, Scope, Send
+from sandbox.world import SIMULATORS
+
+VENDORS = ("salesforce", "hubspot", "zendesk", "freshdesk")
+
+
+def _bound() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections queue from now on, before the server starts accepting
+    return sock
+
+
+def _counting(app: ASGIApp, accepted: list[str]) -> ASGIApp:
+    """``app``, noting each write it answers with a success (it took effect)."""
+
+    async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] == "GET":
+            await app(scope, receive, send)
+            return
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start" and int(message["status"]) < 400:
+                accepted.append(f"{scope['method']} {scope['path']}")
+            await send(message)
+
+        await app(scope, receive, noting)
+
+    return counted
+
+
+def _control(accepted: dict[str, list[str]]) -> Starlette:
+    async def writes(_request: Request) -> JSONResponse:
+        return JSONResponse(accepted)
+
+    return Starlette(routes=[Route("/writes", writes)])
+
+
+async def serve(latency: float) -> None:
+    """Serve every simulator (and the control API) until killed."""
+    accepted: dict[str, list[str]] = {kind: [] for kind in VENDORS}
+    apps: dict[str, Any] = {}
+    for kind in VENDORS:
+        spec = SIMULATORS[kind]
+        sim = spec.make(importlib.import_module(spec.module), True)
+        sim.controls.latency = latency
+        sim.controls.keep_log = False
+        apps[kind] = _counting(sim.app, accepted[kind])
+    apps["control"] = _control(accepted)
+    servers, ports = [], {}
+    for name, app in apps.items():
+        sock = _bound()
+        ports[name] = sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", lifespan="off")
+        servers.append(uvicorn.Server(config).serve(sockets=[sock]))
+    tasks = [asyncio.ensure_future(s) for s in servers]
+    sys.stdout.write(json.dumps(ports) + "\n")
+    sys.stdout.flush()
+    await asyncio.gather(*tasks)
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--latency", type=float, default=0.0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.latency))
+
+
+if __name__ == "__main__":
+    main()
