@@ -98,18 +98,19 @@ def vendor_name(system: str) -> str:
 
 
 def summary(deal: DealTerms) -> str:
-    """The terms of one deal in one short clause list."""
+    """The terms of one deal in one short clause list (each value clean before it is joined,
+    so a tag at the end of one value cannot leave a gap before the next clause)."""
     parts = []
     if deal.discount_percent is not None:
         parts.append(f"{_pct(deal.discount_percent)} discount")
-    if deal.payment_terms:
-        parts.append(f"payment {_terms_text(deal.payment_terms)}")
-    if deal.free_services:
-        parts.append("free: " + ", ".join(deal.free_services))
-    if deal.sla:
-        parts.append(f"SLA: {deal.sla}")
-    if deal.special_instructions:
-        parts.append(f"note: {deal.special_instructions}")
+    if payment := clean(deal.payment_terms):
+        parts.append(f"payment {_terms_text(payment)}")
+    if free := ", ".join(filter(None, map(clean, deal.free_services))):
+        parts.append(f"free: {free}")
+    if sla := clean(deal.sla):
+        parts.append(f"SLA: {sla}")
+    if instructions := clean(deal.special_instructions):
+        parts.append(f"note: {instructions}")
     if deal.valid_until:
         parts.append(f"until {deal.valid_until.isoformat()}")
     return "; ".join(parts) or "special terms (see deal)"

@@ -9,7 +9,6 @@ what makes dry runs, crash replays and the decision-table tests trustworthy.
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -442,14 +441,23 @@ def listing_order(view: DealView) -> tuple[Any, ...]:
 
 
 def _deal_line(view: DealView, render_line: LineRenderer) -> DealLine:
-    suffix = UNDER_REVIEW if view.under_review else ""
+    return DealLine(view.terms.deal.id, _Rendering(view, render_line))
 
-    @functools.cache
-    def cleaned() -> DealTerms:  # once per deal, however many caps the fitting tries
-        return clean_terms(view.terms)
 
-    def render(cap: int | None) -> str:
-        terms = cleaned() if cap is None else shorten_terms(cleaned(), cap)
-        return render_line(replace(view, terms=terms)) + suffix
+@dataclass
+class _Rendering:
+    """One deal's line at a given value cap; the deal's values are cleaned once, however
+    many caps the fitting tries."""
 
-    return DealLine(view.terms.deal.id, render)
+    view: DealView
+    render_line: LineRenderer
+    cleaned: DealTerms | None = None
+
+    def __call__(self, cap: int | None) -> str:
+        suffix = UNDER_REVIEW if self.view.under_review else ""
+        if cap is None:  # the common case: the template cleans each value it prints
+            return self.render_line(self.view) + suffix
+        if self.cleaned is None:
+            self.cleaned = clean_terms(self.view.terms)
+        terms = shorten_terms(self.cleaned, cap)
+        return self.render_line(replace(self.view, terms=terms)) + suffix
