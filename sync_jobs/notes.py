@@ -1,10 +1,14 @@
-"""The one agent-readable note per customer: rendering, markup safety, size, and splicing.
+"""The one agent-readable note per customer: deal-line templates and the note as a whole.
 
 Each deal's line comes from its job's template (Jinja2 sandbox, so an admin's template cannot
 reach Python internals); the header and conflict lines are the engine's, so the note reads the
-same whichever territories contributed. Text a rep typed is made inert: tags are stripped for
-plain-text fields and escaped for HTML fields. Where the note shares a free-text field with
-agents, dealbridge owns only the block between its markers and keeps every other character.
+same whichever territories contributed. The parts, each with one job:
+
+* :mod:`sync_jobs.note_text`: hygiene; every value is made clean, inert, one-line text;
+* :mod:`sync_jobs.note_block`: the marked block inside a field agents also write in;
+* :mod:`sync_jobs.note_fit`: fitting the block into the room the desk leaves;
+* here: rendering deal lines, and :func:`render_note`, a pure function of (the agents' text,
+  the deals, the conflicts, the limit) that puts them together.
 """
 
 from __future__ import annotations
@@ -12,25 +16,49 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs.model import DealTerms
+from sync_jobs.note_block import (
+    BLOCK_END,
+    BLOCK_START,
+    LAYOUTS,
+    NoteBlockDamaged,
+    NoteFormat,
+    Outside,
+    outside,
+    place,
+)
+from sync_jobs.note_fit import DealLine, fit
+from sync_jobs.note_text import clean, for_html
 
-BLOCK_START = "=== dealbridge: special terms - do not edit inside this block ==="
-BLOCK_END = "=== end dealbridge ==="
-TRUNCATION_MARK = "... (note shortened; run `dealbridge deals show` for every deal)"
+__all__ = [
+    "BLOCK_END",
+    "BLOCK_START",
+    "BUILTIN_TEMPLATES",
+    "DEFAULT_TEMPLATE",
+    "VENDOR_NAMES",
+    "DealLine",
+    "NoteBlockDamaged",
+    "NoteFormat",
+    "NoteTemplates",
+    "RenderedNote",
+    "render_note",
+    "summary",
+    "template_location",
+    "vendor_name",
+]
+
 BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_TEMPLATE = "deal-line.j2"
-_TAG = re.compile(r"<[^>]{0,200}>")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
-
-NoteFormat = Literal["text", "html"]
+NoteMode = Literal["block", "whole"]
 
 
 @functools.lru_cache(maxsize=256)
@@ -42,16 +70,6 @@ def template_location(mapping_dir: Path, template: str | None) -> tuple[Path, st
         return mapping_dir, None
     path = (mapping_dir / template).resolve()
     return path.parent, path.name
-
-
-class NoteBlockDamaged(ValueError):
-    """The start marker is present but its end marker is gone: we cannot tell what is ours."""
-
-
-def make_inert(value: Any) -> str:
-    """Plain-text safety: drop markup tags and control characters a rep's text may carry."""
-    text = "" if value is None else str(value)
-    return _CONTROL.sub("", _TAG.sub("", text)).replace("\n", " ").strip()
 
 
 def _pct(value: Decimal | None) -> str:
@@ -80,25 +98,30 @@ def vendor_name(system: str) -> str:
 
 
 def summary(deal: DealTerms) -> str:
-    """The terms of one deal in one short clause list."""
+    """The terms of one deal in one short clause list (each value clean before it is joined,
+    so a tag at the end of one value cannot leave a gap before the next clause)."""
     parts = []
     if deal.discount_percent is not None:
         parts.append(f"{_pct(deal.discount_percent)} discount")
-    if deal.payment_terms:
-        parts.append(f"payment {_terms_text(deal.payment_terms)}")
-    if deal.free_services:
-        parts.append("free: " + ", ".join(deal.free_services))
-    if deal.sla:
-        parts.append(f"SLA: {deal.sla}")
-    if deal.special_instructions:
-        parts.append(f"note: {deal.special_instructions}")
+    if payment := clean(deal.payment_terms):
+        parts.append(f"payment {_terms_text(payment)}")
+    if free := ", ".join(filter(None, map(clean, deal.free_services))):
+        parts.append(f"free: {free}")
+    if sla := clean(deal.sla):
+        parts.append(f"SLA: {sla}")
+    if instructions := clean(deal.special_instructions):
+        parts.append(f"note: {instructions}")
     if deal.valid_until:
         parts.append(f"until {deal.valid_until.isoformat()}")
     return "; ".join(parts) or "special terms (see deal)"
 
 
 class NoteTemplates:
-    """Loads and renders the per-job deal-line templates in Jinja2's sandbox."""
+    """Loads and renders the per-job deal-line templates in Jinja2's sandbox.
+
+    Templates produce plain text whatever the field's format: every value goes through
+    :func:`~sync_jobs.note_text.clean` as it is printed, and :func:`render_note` escapes the
+    finished lines for HTML fields (so a cut never splits an entity)."""
 
     def __init__(self, fmt: NoteFormat = "text") -> None:
         self.format = fmt
@@ -109,9 +132,9 @@ class NoteTemplates:
         if key not in self._envs:
             env = SandboxedEnvironment(
                 loader=FileSystemLoader([folder, BUILTIN_TEMPLATES]),
-                autoescape=self.format == "html",
+                autoescape=False,
                 undefined=StrictUndefined,
-                finalize=make_inert if self.format == "text" else None,
+                finalize=clean,
                 trim_blocks=True,
                 lstrip_blocks=True,
                 # No stat() per render: a reload (daemon) builds new renderers instead.
@@ -141,7 +164,7 @@ class NoteTemplates:
         return []
 
     def line(self, deal: DealTerms, template: str | None, folder: Path) -> str:
-        """Render one deal's line(s) for the note."""
+        """Render one deal's line: the template's output as one clean line of text."""
         try:
             text = self._env(folder).get_template(template or DEFAULT_TEMPLATE).render(deal=deal)
         except TemplateError as exc:
@@ -156,55 +179,54 @@ class NoteTemplates:
                     )
                 ]
             ) from exc
-        return text.strip()
+        return clean(text)
 
 
-def compose(
-    lines: Sequence[str], alerts: Sequence[str], updated: str, limit: int, fmt: NoteFormat = "text"
-) -> str:
-    """The whole block: header, one entry per deal, one line per open conflict, end marker."""
-    header = f"{BLOCK_START}\nSpecial terms: {len(lines)} active deal(s), updated {updated}"
-    conflict_lines = [f"! {make_inert(a)}" for a in alerts]
-    body = _fit([*lines], [header], [*conflict_lines, BLOCK_END], limit)
-    if fmt == "html":
-        return "<br>\n".join(body)
-    return "\n".join(body)
+@dataclass(frozen=True)
+class RenderedNote:
+    """The whole field as it should read, and why it could not fit, if it could not."""
+
+    text: str
+    problem: str | None = None
 
 
-def _fit(lines: list[str], head: list[str], tail: list[str], limit: int) -> list[str]:
-    def size(items: list[str]) -> int:
-        return sum(len(i) + 1 for i in items)
+def render_note(
+    current: str | None,
+    deals: Sequence[DealLine],
+    alerts: Sequence[str],
+    updated: str,
+    limit: int,
+    *,
+    fmt: NoteFormat = "text",
+    mode: NoteMode = "block",
+) -> RenderedNote:
+    """The note field for these deals (in listing order) and conflict lines.
 
-    if size(head + lines + tail) <= limit:
-        return head + lines + tail
-    kept: list[str] = []
-    budget = limit - size(head + tail) - len(TRUNCATION_MARK) - 1
-    for line in lines:
-        if size([*kept, line]) > budget:
-            break
-        kept.append(line)
-    return [*head, *kept, TRUNCATION_MARK, *tail]
+    A pure function of the agents' text around the block (never of the block itself), the
+    deals, the conflicts and the limit, so rendering again from its own output changes
+    nothing. Raises :class:`NoteBlockDamaged` when the field's markers are not one block."""
+    layout = LAYOUTS[fmt]
+    around = Outside("", "") if mode == "whole" else outside(current, layout)
+    if not deals and not alerts:
+        return RenderedNote("" if mode == "whole" else place(current, None, layout))
+    escape = for_html if fmt == "html" else _same
+
+    def size(lines: Sequence[str]) -> int:
+        return len(layout.block([escape(line) for line in lines]))
+
+    header = f"Special terms: {len(deals)} active deal(s), updated {updated}"
+    fitted = fit(header, deals, alerts, limit - around.size, size)
+    text = around.before + layout.block([escape(line) for line in fitted.lines]) + around.after
+    if fitted.fits:
+        return RenderedNote(text)
+    agents = len(around.before.removesuffix(layout.separator)) + len(around.after)
+    return RenderedNote(
+        text,
+        f"the agents' own text ({agents} characters) leaves no room for the deal note "
+        f"within the {limit} characters the desk takes; only the note's header was written "
+        f"({len(deals)} deal(s) not listed); shorten the agents' text in this field",
+    )
 
 
-def splice(current: str | None, block: str | None) -> str:
-    """Put ``block`` in place of our old block inside ``current``; ``None`` removes our block.
-
-    Every character outside the markers is preserved. A first block is appended after the
-    agents' text, separated by one blank line.
-    """
-    text = current or ""
-    start = text.find(BLOCK_START)
-    if start == -1:
-        if block is None:
-            return text
-        return f"{text.rstrip()}\n\n{block}" if text.strip() else block
-    end = text.find(BLOCK_END, start)
-    if end == -1:
-        raise NoteBlockDamaged(
-            "the note's end marker was deleted; restore the line "
-            f"'{BLOCK_END}' or remove dealbridge's block by hand"
-        )
-    before, after = text[:start], text[end + len(BLOCK_END) :]
-    if block is None:
-        return (before.rstrip("\n") + after.lstrip("\n")) if before.strip() else after.lstrip("\n")
-    return before + block + after
+def _same(line: str) -> str:
+    return line

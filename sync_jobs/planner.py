@@ -11,15 +11,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.mapping import NoteRule, WriteRule
 from sync_jobs.model import DealTerms
-from sync_jobs.notes import NoteBlockDamaged, compose, splice
+from sync_jobs.note_fit import clean_terms, shorten_terms
+from sync_jobs.notes import DealLine, NoteBlockDamaged, render_note
 from sync_jobs.policy import absent, decide
 from sync_jobs.values import comparable, same_value, to_date, to_target
 
@@ -105,6 +107,9 @@ class Plan:
     confirmed: tuple[str, ...] = ()
     """Fields found already holding the wanted value that our base did not record (after a
     crash between a write and its commit, or an agent typing the same value): audited."""
+    problems: tuple[str, ...] = ()
+    """Record-level errors that did not stop the rest of the plan (a value missing from a
+    write rule's map, agents' text leaving no room for the note): reported in the run."""
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -128,6 +133,7 @@ class _Work:
     applied: list[int] = field(default_factory=list)
     stale: list[int] = field(default_factory=list)
     confirmed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     def resolution(self, name: str, kind: str, current: Any) -> Resolution | None:
         """The decision on this field's conflict, if it still applies to ``current``."""
@@ -152,6 +158,7 @@ class _Work:
             tuple(self.applied),
             tuple(self.stale),
             tuple(self.confirmed),
+            tuple(self.problems),
         )
 
 
@@ -170,7 +177,7 @@ def plan_customer(state: CustomerState, render_line: LineRenderer) -> Plan:
     _expired_elsewhere(live, scratch)
     alerts = [f.summary for f in scratch.findings]
     try:
-        note = _note(live, alerts, state, render_line)
+        note = _note(live, alerts, state, render_line, scratch)
     except NoteBlockDamaged as exc:
         return scratch.plan(len(live), error=str(exc))
     current_note = state.record.fields.get(state.note.field)
@@ -179,11 +186,17 @@ def plan_customer(state: CustomerState, render_line: LineRenderer) -> Plan:
     return scratch.plan(len(live))
 
 
+Candidates = dict[str, tuple[Any, DealView]]
+"""One field's wanted values by who wants them: a territory, or ``<territory> deal <id>`` for
+each deal of a territory whose own deals disagree."""
+
+
 def _desired(
     live: Sequence[DealView], work: _Work
 ) -> tuple[dict[str, tuple[Any, DealView]], set[str]]:
-    per_field: dict[str, dict[str, tuple[Any, DealView]]] = defaultdict(dict)
-    for view in sorted(live, key=lambda d: d.terms.modified_at):  # newest per territory wins
+    per_field: dict[str, list[tuple[Any, DealView]]] = defaultdict(list)
+    held: set[str] = set()
+    for view in live:
         if view.under_review:
             continue
         for target_field, rule in view.rules.items():
@@ -192,15 +205,20 @@ def _desired(
                 continue
             value = to_target(value)
             if rule.map is not None:
-                value = rule.map.get(str(value), value)
-            per_field[target_field][view.terms.deal.territory] = (value, view)
+                if str(value) not in rule.map:
+                    work.problems.append(_unmapped(target_field, rule, value, view))
+                    held.add(target_field)
+                    continue
+                value = rule.map[str(value)]
+            per_field[target_field].append((value, view))
     wanted: dict[str, tuple[Any, DealView]] = {}
-    held: set[str] = set()
-    for name, by_territory in per_field.items():
-        if len({comparable(v) for v, _ in by_territory.values()}) == 1:
-            wanted[name] = next(iter(by_territory.values()))
+    for name, found in per_field.items():
+        if name in held:
             continue
-        chosen = _disagreement(name, by_territory, work)
+        if len({comparable(v) for v, _ in found}) == 1:
+            wanted[name] = max(found, key=lambda item: _newest(item[1]))
+            continue
+        chosen = _disagreement(name, _candidates(found), work)
         if chosen is None:
             held.add(name)
         else:
@@ -208,36 +226,66 @@ def _desired(
     return wanted, held
 
 
-def _disagreement(
-    name: str, by_territory: dict[str, tuple[Any, DealView]], work: _Work
-) -> tuple[Any, DealView] | None:
-    rules = [view.rules[name] for _, view in by_territory.values()]
+def _newest(view: DealView) -> tuple[Any, ...]:
+    return (view.terms.modified_at, view.terms.deal.territory, view.terms.deal.id)
+
+
+def _unmapped(name: str, rule: WriteRule, value: Any, view: DealView) -> str:
+    deal = view.terms.deal
+    known = ", ".join(repr(k) for k in rule.map or {})
+    return (
+        f"{name}: {deal.territory} deal {deal.id} has {rule.value} {str(value)!r}, which the "
+        f"write rule's map does not list, so the field is not written; add it under "
+        f"write: {name}: map: in the {deal.job} mapping (known: {known})"
+    )
+
+
+def _candidates(found: Sequence[tuple[Any, DealView]]) -> Candidates:
+    """A territory whose deals agree speaks once (its newest deal); one whose deals differ
+    speaks per deal, so two deals of one territory disagree like two territories."""
+    by_territory: dict[str, list[tuple[Any, DealView]]] = defaultdict(list)
+    for item in found:
+        by_territory[item[1].terms.deal.territory].append(item)
+    candidates: Candidates = {}
+    for territory, items in by_territory.items():
+        if len({comparable(v) for v, _ in items}) == 1:
+            candidates[territory] = max(items, key=lambda item: _newest(item[1]))
+            continue
+        for value, view in items:
+            candidates[f"{territory} deal {view.terms.deal.id}"] = (value, view)
+    return candidates
+
+
+def _disagreement(name: str, candidates: Candidates, work: _Work) -> tuple[Any, DealView] | None:
+    rules = [view.rules[name] for _, view in candidates.values()]
     policies = {r.on_disagreement for r in rules}
     order = next((r.priority for r in rules if r.priority), ())
-    values = {t: v for t, (v, _) in sorted(by_territory.items())}
+    values = {label: v for label, (v, _) in sorted(candidates.items())}
     if "manual" not in policies and "priority" in policies and order:
-        winner = next((t for t in order if t in by_territory), None)
-        if winner is not None:
-            return by_territory[winner]
+        territories = {view.terms.deal.territory for _, view in candidates.values()}
+        first = next((t for t in order if t in territories), None)
+        if first is not None and first in candidates:  # else its own deals differ
+            return candidates[first]
     if policies == {"list_all"}:
         return None
     res = work.resolution(
         name, "territory_disagreement", {t: comparable(v) for t, v in values.items()}
     )
     if res is not None:
-        any_view = next(iter(by_territory.values()))[1]
+        any_view = next(iter(candidates.values()))[1]
         if res.take == "value":
             return res.value, any_view
-        if res.take == "territory" and res.value in by_territory:
-            return by_territory[res.value]
+        if res.take == "territory" and res.value in candidates:
+            return candidates[res.value]
         return None  # "target": leave the record's value, quietly
-    text = " vs ".join(f"{v} ({t})" for t, v in values.items())
-    views = [view for _, view in by_territory.values()]
+    text = " vs ".join(f"{v} ({label})" for label, v in values.items())
+    views = [view for _, view in candidates.values()]
+    who = "territories" if set(values) <= {v.terms.deal.territory for v in views} else "deals"
     work.findings.append(
         Finding(
             "territory_disagreement",
             name,
-            f"territories differ on {name}: {text}; held for review",
+            f"{who} differ on {name}: {text}; held for review",
             {
                 "values": values,
                 "deals": sorted(v.terms.deal.id for v in views),
@@ -357,19 +405,59 @@ def _outcome(action: str) -> str:
 
 
 def _note(
-    live: Sequence[DealView], alerts: Sequence[str], state: CustomerState, render_line: LineRenderer
+    live: Sequence[DealView],
+    alerts: Sequence[str],
+    state: CustomerState,
+    render_line: LineRenderer,
+    work: _Work,
 ) -> str:
     current = state.record.fields.get(state.note.field)
-    if not live and not alerts:
-        block = None
-    else:
-        updated = max((d.terms.modified_at for d in live), default=None)
-        stamp = updated.date().isoformat() if updated else "-"
-        lines = [render_line(d) + (UNDER_REVIEW if d.under_review else "") for d in live]
-        outside = len(current or "") if state.note.mode == "block" else 0
-        block = compose(
-            lines, alerts, stamp, max(200, state.text_limit - outside - 2), state.note.format
-        )
-    if state.note.mode == "whole":
-        return block or ""
-    return splice(current if isinstance(current, str) else None, block)
+    updated = max((d.terms.modified_at for d in live), default=None)
+    rendered = render_note(
+        current if isinstance(current, str) else None,
+        [_deal_line(view, render_line) for view in sorted(live, key=listing_order)],
+        alerts,
+        updated.date().isoformat() if updated else "-",
+        state.text_limit,
+        fmt=state.note.format,
+        mode=state.note.mode,
+    )
+    if rendered.problem is not None:
+        work.problems.append(f"{state.note.field}: {rendered.problem}")
+    return rendered.text
+
+
+def listing_order(view: DealView) -> tuple[Any, ...]:
+    """The note lists deals soonest expiry first (open-ended last), then largest discount."""
+    terms = view.terms
+    discount = terms.discount_percent
+    return (
+        terms.valid_until or date.max,
+        discount is None,
+        -(discount or Decimal(0)),
+        terms.deal.territory,
+        terms.deal.id,
+    )
+
+
+def _deal_line(view: DealView, render_line: LineRenderer) -> DealLine:
+    return DealLine(view.terms.deal.id, _Rendering(view, render_line))
+
+
+@dataclass
+class _Rendering:
+    """One deal's line at a given value cap; the deal's values are cleaned once, however
+    many caps the fitting tries."""
+
+    view: DealView
+    render_line: LineRenderer
+    cleaned: DealTerms | None = None
+
+    def __call__(self, cap: int | None) -> str:
+        suffix = UNDER_REVIEW if self.view.under_review else ""
+        if cap is None:  # the common case: the template cleans each value it prints
+            return self.render_line(self.view) + suffix
+        if self.cleaned is None:
+            self.cleaned = clean_terms(self.view.terms)
+        terms = shorten_terms(self.cleaned, cap)
+        return self.render_line(replace(self.view, terms=terms)) + suffix

@@ -376,6 +376,8 @@ def _gather(
     ]
     outcome.applied += plan.applied
     outcome.settled.append(key)
+    for problem in plan.problems:  # written anyway: the rest of the record was fine
+        run.state.record_error(f"{names.get(key) or key}: {problem}")
     run.state.counts["customers_written"] += 1 if plan.changes else 0
     run.state.counts["fields_written"] += len(plan.changes)
     run.state.counts["customers_planned"] += 1
@@ -396,7 +398,7 @@ def _preview(key: str, name: str, plan: Plan) -> CustomerPreview:
         name=name,
         changes=[(c.field, c.old, c.new) for c in plan.changes],
         conflicts=[f.summary for f in plan.findings],
-        error=plan.error,
+        error="; ".join(filter(None, [plan.error, *plan.problems])) or None,
     )
 
 

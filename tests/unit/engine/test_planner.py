@@ -141,11 +141,15 @@ def test_a_deleted_end_marker_fails_the_record_instead_of_eating_agent_text() ->
     assert "end marker" in result.error
 
 
-def test_a_note_longer_than_the_target_allows_is_shortened_with_a_marker() -> None:
+def test_a_note_longer_than_the_target_allows_lists_what_fits_and_counts_the_rest() -> None:
     many = [terms(f"006{i:03}", sla="x" * 150) for i in range(30)]
     note = plan(*many, limit=1500).fields["notes"]
     assert len(note) <= 1500
-    assert "note shortened" in note
+    listed = [d for d in range(30) if f"Salesforce 006{d:03}" in note]
+    assert listed == list(range(len(listed))), "the first deals in listing order"
+    assert f"+{30 - len(listed)} more deal(s): see `dealbridge deals show ID`" in note
+    assert "SLA: " + "x" * 20 in note
+    assert "…[+" in note, "each listed SLA is cut, visibly"
     assert note.endswith(BLOCK_END)
 
 
@@ -156,3 +160,11 @@ def test_whole_field_mode_owns_the_field() -> None:
         note=NoteRule(field="organization_fields.deal_note", mode="whole"),
     )
     assert result.fields["organization_fields.deal_note"].startswith(BLOCK_START)
+
+
+def test_a_field_already_holding_the_wanted_value_is_confirmed_for_the_audit() -> None:
+    """After a crash between the write and its commit the base is missing: recorded, audited."""
+    result = plan(terms(), fields={FIELD: 15})
+    assert FIELD not in result.fields
+    assert result.adopt == {FIELD: 15}
+    assert result.confirmed == (FIELD,)
