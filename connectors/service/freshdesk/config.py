@@ -52,9 +52,9 @@ class FreshdeskConfig(ConnectorConfig):
         300, ge=0, description="Re-read window before the cursor, for clock skew and ties"
     )
     company_search: bool = Field(
-        True,
-        description="Find changed companies through the filter API (at most 300 results) "
-        "instead of listing them all",
+        False,
+        description="Find changed companies through the filter API (at most 300 results, "
+        "minutes behind changes) instead of listing them all at every identity refresh",
     )
 
     @field_validator("base_url")
