@@ -76,7 +76,7 @@ class EngineConfig(Frozen):
     )
     lookups_per_run: int = Field(
         1000,
-        ge=0,
+        ge=1,
         description="identity keys a run may look up at the desk for index misses (a deal "
         "needing more waits, unreported, for the next run); a key costs about one request "
         "(Zendesk external ids: 100 a request), see docs/operations.md",

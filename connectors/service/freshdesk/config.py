@@ -51,6 +51,12 @@ class FreshdeskConfig(ConnectorConfig):
     overlap_seconds: int = Field(
         300, ge=0, description="Re-read window before the cursor, for clock skew and ties"
     )
+    company_lookup_listing: bool = Field(
+        True,
+        description="When the filter API finds no company for a customer number or domain "
+        "a deal asks for, list every company before calling it unmatched (the filter API "
+        "lags by minutes; the listing costs one request per 100 companies)",
+    )
     company_search: bool = Field(
         False,
         description="Find changed companies through the filter API (at most 300 results, "

@@ -13,8 +13,11 @@
 The filter API is a search index: "updates may take a few minutes to be indexed" [API docs
 "Filter Companies"]. A hit is therefore read again (``GET /api/v2/companies/{id}``, one call
 each) so the identity values returned are current: a company that lost its customer number a
-minute ago is not returned for it. A company younger than the indexing lag is not found here;
-the identity index (a full company listing) finds it at its next refresh.
+minute ago is not returned for it. A company younger than the indexing lag is not in the
+filter API at all, so keys it found nothing for are checked against one listing of every
+company (``GET /api/v2/companies``, 100 a page) before the engine may call them unmatched;
+``company_lookup_listing: false`` saves that listing on very large books, at the price of
+reporting a company created minutes ago as unmatched until the next identity refresh.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ import structlog
 
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.errors import PermanentError
-from connectors.service.freshdesk.client import CONTACTS_PATH, FreshdeskApi
+from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.paging import SEARCH_MAX_RESULTS
 from connectors.service.freshdesk.payloads import (
@@ -89,7 +92,20 @@ class Lookup:
                 ids += [record_id(row) for row in page.rows]
         unique = list(dict.fromkeys(ids))
         rows = await asyncio.gather(*(self._api.get_record(COMPANY, i) for i in unique))
-        return [self._company(row) for row in rows if row]
+        found = [self._company(row) for row in rows if row]
+        missing = {v for v in values if not any(_has(r, match, v) for r in found)}
+        if missing and self._config.company_lookup_listing:
+            found += await self._listed(match, missing)
+        return found
+
+    async def _listed(self, match: str, values: set[str]) -> list[CustomerRecord]:
+        """Companies carrying ``values``, from a listing of all (the filter API lags)."""
+        params = {"per_page": self._config.per_page, "page": 1}
+        found: list[CustomerRecord] = []
+        async for page in self._api.pages(COMPANIES_PATH, params, operation="lookup_company"):
+            records = [self._company(row) for row in page.rows]
+            found += [r for r in records if any(_has(r, match, v) for v in values)]
+        return found
 
     def _queries(self, match: str, values: list[str]) -> list[str]:
         """OR-ed conditions, as many per query as fit in 512 characters."""
@@ -113,3 +129,10 @@ class Lookup:
 
     def _company(self, row: dict[str, Any]) -> CustomerRecord:
         return company_record(row, self._config.customer_number_field)
+
+
+def _has(record: CustomerRecord, match: str, value: str) -> bool:
+    """Whether the company carries the key (values arrive lower-cased, domains without www.)."""
+    if match == "domain":
+        return value in {d.removeprefix("www.") for d in record.domains}
+    return (record.external_id or "").strip().lower() == value
