@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import CustomerRecord
 from sync_jobs import lookups
 from sync_jobs.context import JobRun
+from sync_jobs.mapping import IdentityRule
 from sync_jobs.matching import IdentityIndex, carries, identity_keys, wanted_keys
 from sync_jobs.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.stage1 import REPORTED, match_conflict, settle_deal_conflicts
@@ -102,19 +103,13 @@ async def _resolve(
     wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in stale))
     async with read_tx(run.engine.store) as conn:
         index = await repo.index_for(conn, run.target_name, wanted)
-    for row, terms in stale:
-        _strike(index, records[row.customer_key], wanted_keys(terms.account, spec.identity))
-    accounts = [terms.account for _, terms in stale]
-    settled = await lookups.settle(run, index, accounts, rules=spec.identity, kind=spec.record)
+    pairs = [(records[row.customer_key], terms.account) for row, terms in stale]
+    settled, results = await reresolve(run, index, pairs, rules=spec.identity, kind=spec.record)
     await lookups.keep_found(run, IdentityIndex(), settled.found)
     now = run.engine.clock()
     moves = []
-    for position, (row, terms) in enumerate(stale):
-        if position in settled.undecided:
-            result, looked = MatchResult(status="pending"), None
-        else:
-            result, looked = index.match(terms.account, spec.identity, spec.record), now
-        moves.append(Move(row, terms, result, looked))
+    for (row, terms), result in zip(stale, results, strict=True):
+        moves.append(Move(row, terms, result, None if result.status == "pending" else now))
         log.info(
             "deal_identity_moved",
             deal=f"{job}/{row.deal_id}",
@@ -123,6 +118,31 @@ async def _resolve(
             now=result.customer_key or result.status,
         )
     return moves
+
+
+async def reresolve(
+    run: JobRun,
+    index: IdentityIndex,
+    stale: Sequence[tuple[CustomerRecord, AccountIdentity]],
+    *,
+    rules: Sequence[IdentityRule],
+    kind: str,
+) -> tuple[lookups.Settled, list[MatchResult]]:
+    """Match accounts again whose record, read just now, lost the key they were matched by.
+
+    The record's claims of keys it does not carry are struck from ``index`` first, so neither
+    a lagging index nor a lagging search can send the deal back there for them."""
+    for record, account in stale:
+        _strike(index, record, wanted_keys(account, rules))
+    accounts = [account for _, account in stale]
+    settled = await lookups.settle(run, index, accounts, rules=rules, kind=kind)
+    results = [
+        MatchResult(status="pending")
+        if position in settled.undecided
+        else index.match(account, rules, kind)
+        for position, account in enumerate(accounts)
+    ]
+    return settled, results
 
 
 def _strike(index: IdentityIndex, record: CustomerRecord, keys: set[tuple[str, str]]) -> None:
