@@ -450,3 +450,58 @@ async def test_bulk_seed_pages_through_thousands_of_records_quickly() -> None:
     results = await target.write([RecordChange(ref=records[0].ref, fields={"note": "bulk"})])
     assert results[0].ok
     await target.aclose()
+
+
+# --- the filter API's indexing lag ------------------------------------------------------------
+
+
+async def _search(sim: FreshdeskSimulator, query: str) -> list[int]:
+    async with raw_client(sim) as http:
+        answer = await http.get("/api/v2/search/companies", params={"query": f'"{query}"'})
+    return [c["id"] for c in answer.json()["results"]]
+
+
+async def test_the_filter_api_sees_a_change_only_after_its_indexing_lag(
+    sim_target: tuple[FreshdeskSimulator, FreshdeskTarget],
+) -> None:
+    sim, _ = sim_target
+    acme, _ = sim.customers["acme"]
+    newco = sim.add_company("Acme Holdings", domains=("acme-holdings.example",))["id"]
+    sim.agent_edit("company", acme, custom_fields={"cf_customer_number": None})
+    sim.agent_edit("company", newco, custom_fields={"cf_customer_number": "CUST-1001"})
+    assert await _search(sim, "domain:'acme-holdings.example'") == []
+    assert await _search(sim, "cf_customer_number:'CUST-1001'") == [acme], "the stale copy"
+    async with raw_client(sim) as http:  # listings read the records themselves
+        listed = (await http.get("/api/v2/companies", params={"per_page": 100})).json()
+    assert {c["id"] for c in listed} >= {newco}
+    sim.pass_time(sim.store.search["company"].lag)
+    assert await _search(sim, "domain:'acme-holdings.example'") == [newco]
+    assert await _search(sim, "cf_customer_number:'CUST-1001'") == [newco]
+
+
+async def test_a_lookup_finds_where_a_customer_number_is_now_though_the_filter_api_lags(
+    sim_target: tuple[FreshdeskSimulator, FreshdeskTarget],
+) -> None:
+    sim, target = sim_target
+    acme, _ = sim.customers["acme"]
+    sim.agent_edit("company", acme, custom_fields={"cf_customer_number": None})
+    newco = sim.add_company("Acme Holdings", custom_fields={"cf_customer_number": "CUST-1001"})
+    found = await target.lookup(
+        [IdentityKey(match="external_id", value="cust-1001", kind="company")]
+    )
+    holders = [r.ref.id for r in found if r.external_id == "CUST-1001"]
+    assert holders == [str(newco["id"])]
+
+
+async def test_contacts_filter_by_unique_external_id_ignoring_case(
+    sim_target: tuple[FreshdeskSimulator, FreshdeskTarget],
+) -> None:
+    sim, target = sim_target
+    person = sim.add_contact("Ext Person", "ext@x.example", unique_external_id="EXT-9")
+    async with raw_client(sim) as http:
+        hit = await http.get("/api/v2/contacts", params={"unique_external_id": "ext-9"})
+        miss = await http.get("/api/v2/contacts", params={"unique_external_id": "EXT-0"})
+    assert [c["id"] for c in hit.json()] == [person["id"]]
+    assert miss.json() == []
+    found = await target.lookup([IdentityKey(match="external_id", value="ext-9", kind="contact")])
+    assert [r.ref.id for r in found] == [str(person["id"])]
