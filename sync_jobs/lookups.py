@@ -56,6 +56,8 @@ class Settled:
     """Records the desk reported for keys the index missed (to be indexed)."""
     undecided: set[int] = field(default_factory=set)
     """Positions of accounts whose decision needs a key the run's budget did not allow."""
+    deferred: set[IdentityKey] = field(default_factory=set)
+    """The keys the budget did not allow."""
 
 
 async def settle(
@@ -71,16 +73,29 @@ async def settle(
     ``index.match`` then gives each account's result; accounts in ``undecided`` must not be
     reported unmatched."""
     outcome = Settled()
-    waiting = list(range(len(accounts)))
-    for match in rule_order(rules):
-        asking = {i: desk_keys(accounts[i], match, kind) for i in waiting}
-        decided = await _rule(run, index, {i: keys for i, keys in asking.items() if keys}, outcome)
-        waiting = [i for i in waiting if i not in decided]
-    return outcome
+    read: dict[RecordId, CustomerRecord | None] = {}
+    while True:
+        # A record one lookup reports carries all its keys, and may join the holders of a key
+        # another account was already decided by; a record read may drop a claim an earlier
+        # rule relied on. So the rules are applied again until the index stops changing.
+        version = index.version
+        outcome.undecided.clear()
+        waiting = list(range(len(accounts)))
+        for match in rule_order(rules):
+            asking = {i: desk_keys(accounts[i], match, kind) for i in waiting}
+            keyed = {i: keys for i, keys in asking.items() if keys}
+            decided = await _rule(run, index, keyed, outcome, read)
+            waiting = [i for i in waiting if i not in decided]
+        if index.version == version:
+            return outcome
 
 
 async def _rule(
-    run: JobRun, index: IdentityIndex, keyed: dict[int, set[IdentityKey]], outcome: Settled
+    run: JobRun,
+    index: IdentityIndex,
+    keyed: dict[int, set[IdentityKey]],
+    outcome: Settled,
+    read: dict[RecordId, CustomerRecord | None],
 ) -> set[int]:
     """One identity rule for every account still open: which of them it decides."""
 
@@ -89,18 +104,25 @@ async def _rule(
         first = next(iter(keys))
         return index.holders(first.match, (k.value for k in keys), first.kind)
 
-    several = {i: keyed[i] for i in keyed if len(held(i)) > 1}
-    if several:
-        await _verify(run, index, several)
-    decided = {i for i in keyed if held(i)}
-    asks = {i: keyed[i] for i in keyed if i not in decided}
-    if asks:
-        denied = await _ask(run, index, set().union(*asks.values()), outcome)
-        for i, keys in asks.items():
-            if keys & denied:
-                outcome.undecided.add(i)  # nothing more can be said about it this run
-            if keys & denied or held(i):
-                decided.add(i)
+    asked: set[int] = set()
+    denied: set[IdentityKey] = set()
+    while True:
+        # Several holders: read them, drop what the desk denies. That can leave an account
+        # with none, and what a lookup reports can join another's holders: so round again
+        # until every account holds something or has been asked about.
+        await _verify(run, index, {i: keyed[i] for i in keyed if len(held(i)) > 1}, read)
+        asks = {i: keyed[i] for i in keyed if not held(i) and i not in asked}
+        if not asks:
+            break
+        denied |= await _ask(run, index, set().union(*asks.values()), outcome)
+        asked |= set(asks)
+    decided = set()
+    for i, keys in keyed.items():
+        if i in asked and keys & denied:
+            outcome.undecided.add(i)  # nothing more can be said about it this run
+            decided.add(i)
+        elif held(i):
+            decided.add(i)
     return decided
 
 
@@ -112,9 +134,10 @@ async def _ask(
     fresh = sorted(wanted - state.asked, key=lambda k: (k.kind, k.match, k.value))
     room = max(0, run.engine.config.engine.lookups_per_run - len(state.asked))
     allowed, denied = fresh[:room], set(fresh[room:])
-    if denied:
-        state.counts["lookups_deferred"] += len(denied)
+    if denied - outcome.deferred:
+        state.counts["lookups_deferred"] += len(denied - outcome.deferred)
         log.info("lookup_budget_spent", job=run.job, deferred=len(denied))
+        outcome.deferred |= denied
     if not allowed:
         return denied
     records = await run.target.lookup(allowed)
@@ -129,24 +152,35 @@ async def _ask(
     return denied
 
 
-async def _verify(run: JobRun, index: IdentityIndex, claims: dict[int, set[IdentityKey]]) -> None:
-    """Read every record the index names for several-holder keys; drop claims the desk denies."""
+async def _verify(
+    run: JobRun,
+    index: IdentityIndex,
+    claims: dict[int, set[IdentityKey]],
+    read: dict[RecordId, CustomerRecord | None],
+) -> None:
+    """Drop the claims the desk denies among those naming several holders for one account.
+
+    Each named record is read at most once per rule (``read`` keeps what was read, ``None``
+    for a record the desk no longer has); later checks reuse it."""
     candidates: dict[RecordId, set[IdentityKey]] = {}
     for keys in claims.values():
         for key in keys:
             for holder in index.holders(key.match, [key.value], key.kind):
                 candidates.setdefault(holder, set()).add(key)
-    refs = [RecordRef(kind=kind, id=record_id) for kind, record_id in sorted(candidates)]
-    current = {r.ref.key: r for r in await run.target.read(refs)}
-    run.state.counts["identity_rechecked"] += len(refs)
-    for ref in refs:
-        record = current.get(ref.key)
+    unread = sorted(c for c in candidates if c not in read)
+    if unread:
+        refs = [RecordRef(kind=kind, id=record_id) for kind, record_id in unread]
+        current = {r.ref.key: r for r in await run.target.read(refs)}
+        read.update({(r.kind, r.id): current.get(r.key) for r in refs})
+        run.state.counts["identity_rechecked"] += len(refs)
+    for (kind, record_id), keys in candidates.items():
+        record = read[(kind, record_id)]
         denied = [
             (k.match, k.value)
-            for k in candidates[(ref.kind, ref.id)]
+            for k in keys
             if record is None or not carries(record, k.match, k.value)
         ]
-        index.refute(ref.kind, ref.id, denied)
+        index.refute(kind, record_id, denied)
 
 
 async def keep_found(run: JobRun, unsaved: IdentityIndex, found: Sequence[CustomerRecord]) -> None:

@@ -70,6 +70,8 @@ class IdentityIndex:
     def __init__(self) -> None:
         self._by_key: dict[IndexKey, set[RecordId]] = defaultdict(set)
         self._records: set[RecordId] = set()
+        self.version = 0
+        """Moves whenever a claim is added or dropped (lookups settle until it stops)."""
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -79,6 +81,7 @@ class IdentityIndex:
         self._records.add((kind, record_id))
         for key in keys:
             self._by_key[key].add((kind, record_id))
+        self.version += 1
 
     def holders(self, match: str, values: Iterable[str], kind: str) -> set[RecordId]:
         """Records of ``kind`` the index says carry any of these values."""
@@ -90,7 +93,10 @@ class IdentityIndex:
     def refute(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
         """Forget claims the desk contradicted: the record, read just now, lacks these keys."""
         for key in keys:
-            self._by_key.get(key, set()).discard((kind, record_id))
+            claimed = self._by_key.get(key)
+            if claimed is not None and (kind, record_id) in claimed:
+                claimed.discard((kind, record_id))
+                self.version += 1
 
     def overlaid(self, newer: IdentityIndex) -> IdentityIndex:
         """This index with ``newer``'s records replacing their older keys (dry runs index

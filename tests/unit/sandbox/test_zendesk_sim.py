@@ -458,3 +458,13 @@ async def test_show_many_answers_external_ids_ignoring_case_at_once(sim: Zendesk
         sim.customers["acme"][0],
     }
     assert too_many.status_code == 400
+
+
+async def test_search_refuses_pages_past_its_thousand_results(sim: ZendeskSimulator) -> None:
+    async with raw_client(sim) as client:
+        answer = await client.get(
+            "/api/v2/users/search.json",
+            params={"query": "email:ops@acme.example", "per_page": 100, "page": 11},
+        )
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "InsufficientResourcesError"
