@@ -82,6 +82,20 @@ class DealPage(Frozen):
 
 
 RecordKind = Literal["organization", "user", "company", "contact", "account"]
+MatchType = Literal["external_id", "email", "domain"]
+"""How an identity rule finds a customer: by external id (customer number), email or domain."""
+
+
+class IdentityKey(Frozen):
+    """One value a customer may be found by, as the engine asks a desk to look it up.
+
+    ``value`` is already normalised (lower case; domains without scheme or ``www.``), and
+    ``kind`` is the record kind the mapping attaches deals to (``organization``, ``company``...).
+    """
+
+    match: MatchType
+    value: str
+    kind: str
 
 
 class RecordRef(Frozen):
@@ -191,6 +205,18 @@ class ServiceTarget(Protocol):
 
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values of the given records (batched; missing records are left out)."""
+        ...
+
+    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+        """Records that carry any of ``keys`` now, asked of the desk directly (for misses of
+        the local identity index, which can lag the desk).
+
+        Batched where the desk allows and paced by the connector's rate gate like every other
+        call. A key no record carries contributes nothing; a key the desk's records of that
+        kind cannot carry (an email on an organization) costs no request. Each returned record
+        is read from the desk's records, not from a search index's copy, so its identity
+        values are current; the engine still keeps only records that carry a key it asked.
+        """
         ...
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:

@@ -13,6 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 Scope = MutableMapping[str, Any]
@@ -151,3 +152,28 @@ class WindowLimiter:
             return False, 0, reset_in
         self._counts[key] = (start, used + 1)
         return True, self.limit - used - 1, reset_in
+
+
+class SimTime:
+    """A simulator's two clocks (wall time for records, monotonic for windows and jobs), both
+    movable by :meth:`pass_time`, so a test sees exports, search indexing and job expiry catch
+    up without waiting."""
+
+    def __init__(
+        self, wall: Callable[[], datetime], monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.wall_base = wall
+        self.monotonic_base = monotonic
+        self.shift = 0.0
+
+    def wall(self) -> datetime:
+        """The account's present."""
+        return self.wall_base() + timedelta(seconds=self.shift)
+
+    def monotonic(self) -> float:
+        """Seconds for windows and job timers."""
+        return self.monotonic_base() + self.shift
+
+    def pass_time(self, seconds: float) -> None:
+        """Let ``seconds`` pass for this simulator."""
+        self.shift += seconds

@@ -74,6 +74,13 @@ class EngineConfig(Frozen):
     index_refresh_every: str = Field(
         "1m", description="how often the desk's identity index is refreshed (shared by jobs)"
     )
+    lookups_per_run: int = Field(
+        1000,
+        ge=1,
+        description="identity keys a run may look up at the desk for index misses (a deal "
+        "needing more waits, unreported, for the next run); a key costs about one request "
+        "(Zendesk external ids: 100 a request), see docs/operations.md",
+    )
     lease_ttl: str = Field(
         "30s",
         description="how long a job lease lasts without renewal (renewed every third of it): "

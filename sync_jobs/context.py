@@ -17,7 +17,7 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from connectors.base import SalesSource, ServiceTarget
+from connectors.base import IdentityKey, SalesSource, ServiceTarget
 from sync_jobs.config import AppConfig, JobConfig
 from sync_jobs.mapping import Mapping
 from sync_jobs.notes import NoteTemplates
@@ -75,6 +75,8 @@ class RunState:
     """Customers planned beyond the first ``KEPT`` (counted, not kept)."""
     overlay: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     """Dry runs: deal rows stage 1 would have committed, keyed by (job, deal id)."""
+    asked: set[IdentityKey] = field(default_factory=set)
+    """Identity keys looked up at the desk in this run (each is asked once per run)."""
 
     def record_error(self, message: str) -> None:
         """Count every record-level error; keep the first ``KEPT`` messages."""

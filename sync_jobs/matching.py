@@ -5,7 +5,10 @@ incrementally from the target), so matching costs no API call per deal. Stage 1 
 keys one page of deals asks for (:func:`wanted_keys`) into an :class:`IdentityIndex`, so memory
 stays flat however many records the desk has. Rules are tried in the mapping's order; the first
 rule that finds anything decides: one record is a match, several are ambiguous (never guessed),
-none moves on to the next rule. Nothing found is unmatched.
+none moves on to the next rule. The index can lag the desk, so before a rule is said to find
+nothing its keys are looked up at the desk (:mod:`sync_jobs.lookups`); unmatched means "looked
+up and not there". A match remembers the key it used (:attr:`MatchResult.key`), which the
+record must still carry when it is written.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from connectors.base import CustomerRecord
+from connectors.base import CustomerRecord, IdentityKey, MatchType
 from sync_jobs.mapping import IdentityRule
 from sync_jobs.model import AccountIdentity, MatchResult
 from sync_jobs.values import normalize_domain, normalize_identity
@@ -38,6 +41,21 @@ def wanted_keys(account: AccountIdentity, rules: Sequence[IdentityRule]) -> set[
     return {(r.match, value) for r in rules for value in values[r.match]}
 
 
+def rule_order(rules: Sequence[IdentityRule]) -> list[MatchType]:
+    """The match types in the order rules try them (a type listed twice counts once)."""
+    return list(dict.fromkeys(r.match for r in rules))
+
+
+def desk_keys(account: AccountIdentity, match: MatchType, kind: str) -> set[IdentityKey]:
+    """The keys one rule asks the desk about for ``account``."""
+    return {IdentityKey(match=match, value=v, kind=kind) for v in _values(account)[match]}
+
+
+def carries(record: CustomerRecord, match: str, value: str) -> bool:
+    """Whether the record (as the desk holds it now) can be found by this key."""
+    return (match, value) in identity_keys(record)
+
+
 def _values(account: AccountIdentity) -> dict[str, tuple[str, ...]]:
     return {
         "external_id": account.external_ids,
@@ -52,6 +70,8 @@ class IdentityIndex:
     def __init__(self) -> None:
         self._by_key: dict[IndexKey, set[RecordId]] = defaultdict(set)
         self._records: set[RecordId] = set()
+        self.version = 0
+        """Moves whenever a claim is added or dropped (lookups settle until it stops)."""
 
     def __len__(self) -> int:
         return len(self._by_key)
@@ -61,6 +81,22 @@ class IdentityIndex:
         self._records.add((kind, record_id))
         for key in keys:
             self._by_key[key].add((kind, record_id))
+        self.version += 1
+
+    def holders(self, match: str, values: Iterable[str], kind: str) -> set[RecordId]:
+        """Records of ``kind`` the index says carry any of these values."""
+        found: set[RecordId] = set()
+        for value in values:
+            found |= {r for r in self._by_key.get((match, value), ()) if r[0] == kind}
+        return found
+
+    def refute(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
+        """Forget claims the desk contradicted: the record, read just now, lacks these keys."""
+        for key in keys:
+            claimed = self._by_key.get(key)
+            if claimed is not None and (kind, record_id) in claimed:
+                claimed.discard((kind, record_id))
+                self.version += 1
 
     def overlaid(self, newer: IdentityIndex) -> IdentityIndex:
         """This index with ``newer``'s records replacing their older keys (dry runs index
@@ -82,17 +118,21 @@ class IdentityIndex:
     ) -> MatchResult:
         """Apply the identity rules in order and say what was found."""
         values = _values(account)
-        for match_type in dict.fromkeys(r.match for r in rules):
-            found: set[RecordId] = set()
-            for value in values[match_type]:
-                found |= {r for r in self._by_key.get((match_type, value), ()) if r[0] == kind}
+        for match_type in rule_order(rules):
+            found = self.holders(match_type, values[match_type], kind)
             if len(found) == 1:
                 ((record_kind, record_id),) = found
+                used = [
+                    v
+                    for v in values[match_type]
+                    if (record_kind, record_id) in self._by_key.get((match_type, v), ())
+                ]
                 return MatchResult(
                     status="matched",
                     record_kind=record_kind,
                     record_id=record_id,
                     method=match_type,
+                    key=min(used),
                 )
             if len(found) > 1:
                 return MatchResult(

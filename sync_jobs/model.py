@@ -118,6 +118,9 @@ class MatchResult(Frozen):
     record_id: str | None = None
     method: str | None = None
     """The identity rule that matched (``external_id``, ``email``, ``domain``)."""
+    key: str | None = None
+    """The normalised value the match used (stored with the deal: before every write the
+    record must still carry it, or the deal's customer is resolved again)."""
     candidates: tuple[str, ...] = ()
     """Record ids when ambiguous."""
 

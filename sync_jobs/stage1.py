@@ -25,6 +25,7 @@ from connectors.base import (
     RecordRef,
     SourceDeal,
 )
+from sync_jobs import lookups
 from sync_jobs.alerts.outbox import notify
 from sync_jobs.context import JobRun, RunInterrupted
 from sync_jobs.durations import parse_duration
@@ -40,6 +41,8 @@ from sync_jobs.store.records import ConflictRecord, close_missing, raise_conflic
 log = structlog.get_logger("dealbridge.stage1")
 
 DEAL_KINDS = ("unmatched", "ambiguous", "out_of_policy")
+REPORTED = ("unmatched", "ambiguous")
+"""Match outcomes raised as conflicts (``pending`` waits, silently, for its lookup)."""
 
 
 async def refresh_index(run: JobRun) -> IdentityIndex:
@@ -66,7 +69,7 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
             continue
         async with write_tx(store) as conn:
             now = run.engine.clock()
-            await repo.index_records(conn, name, page.records, now)
+            await lookups.index_records(run, conn, page.records, now)
             await repo.set_cursor(conn, t.target_cursor, name, page.checkpoint.value, now)
         run.check_lease()
     unsaved = IdentityIndex()
@@ -144,10 +147,21 @@ async def _commit_page(
     async with read_tx(store) as conn:
         known = await repo.deal_states(conn, job, [d.id for d in deals])
         index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
+    to_match = [
+        terms
+        for deal, terms in mapped
+        if isinstance(terms, DealTerms) and _needs_matching(terms, known.get(deal.id))
+    ]
+    spec = run.mapping.spec
+    settled = await lookups.settle(
+        run, index, [t.account for t in to_match], rules=spec.identity, kind=spec.record
+    )
+    await lookups.keep_found(run, unsaved, settled.found)
+    undecided = {to_match[i].deal.id for i in settled.undecided}
     page = _Page()
     for deal, terms in mapped:
         run.state.counts["deals_read"] += 1
-        _deal(run, index, deal, terms, known.get(deal.id), page)
+        _deal(run, index, deal, terms, known.get(deal.id), page, deal.id in undecided)
     run.state.progress["deals_mapped"] += sum(
         isinstance(terms, DealTerms) for _deal_read, terms in mapped
     )
@@ -185,6 +199,13 @@ def _map(run: JobRun, deal: SourceDeal) -> DealTerms | MappingFailed | None:
         return exc
 
 
+def _needs_matching(terms: DealTerms, known: repo.KnownDeal | None) -> bool:
+    """New or changed terms are matched (and looked up) again, unless a person linked them."""
+    if known is None:
+        return True
+    return known.payload_hash != terms.fingerprint() and known.match_method != "manual"
+
+
 def _deal(
     run: JobRun,
     index: IdentityIndex,
@@ -192,6 +213,7 @@ def _deal(
     terms: DealTerms | MappingFailed | None,
     known: repo.KnownDeal | None,
     page: _Page,
+    undecided: bool,
 ) -> None:
     old_key = known.customer_key if known else None
     if terms is None:
@@ -214,30 +236,40 @@ def _deal(
     if known is not None and known.payload_hash == digest:
         run.state.counts["deals_unchanged"] += 1
         return
-    match = _match(run, index, terms, known)
+    match = _match(run, index, terms, known, undecided)
     # Only terms that would reach agents are policed: lost or open deals never show.
     rails = (
         violations(terms, run.mapping.spec.guardrails, run.engine.today()) if terms.active else []
     )
     page.settled.append(f"{run.job}/{deal.id}")
-    if match.status != "matched":
-        page.found.append(_match_conflict(run, terms, match))
+    if match.status in REPORTED:
+        page.found.append(match_conflict(run, terms, match))
     if rails:
         page.found.append(_policy_conflict(run, terms, rails, match))
     row = _base_row(run, deal.id, deal, digest, match.customer_key)
-    page.rows.append(row | _terms_columns(run, terms, match) | {"violations": rails or None})
+    looked = None if undecided else run.engine.clock()
+    page.rows.append(
+        row | _terms_columns(run, terms, match) | {"violations": rails or None, "lookup_at": looked}
+    )
     page.touched |= {k for k in (old_key, match.customer_key) if k}
 
 
 def _match(
-    run: JobRun, index: IdentityIndex, terms: DealTerms, known: repo.KnownDeal | None
+    run: JobRun,
+    index: IdentityIndex,
+    terms: DealTerms,
+    known: repo.KnownDeal | None,
+    undecided: bool,
 ) -> MatchResult:
-    """Match by identity, except a deal a person linked by hand keeps that link."""
+    """Match by identity, except a deal a person linked by hand keeps that link, and a deal
+    whose lookups the run's budget deferred stays pending (never called unmatched unasked)."""
     if known is not None and known.match_method == "manual" and known.customer_key:
         ref = RecordRef.from_key(known.customer_key)
         result = MatchResult(
             status="matched", record_kind=ref.kind, record_id=ref.id, method="manual"
         )
+    elif undecided:
+        result = MatchResult(status="pending")
     else:
         result = index.match(terms.account, run.mapping.spec.identity, run.mapping.spec.record)
     _count_match(run, result)
@@ -285,6 +317,7 @@ def _base_row(
         "attempts": 0,
         "match_status": "matched" if key else "pending",
         "match_detail": None,
+        "lookup_at": None,
         "valid_until": None,
         "terms": None,
         "violations": None,
@@ -310,17 +343,21 @@ def _count_match(run: JobRun, match: MatchResult) -> None:
     run.state.counts[f"deals_{match.status}"] += 1
 
 
-def _match_conflict(run: JobRun, terms: DealTerms, match: MatchResult) -> ConflictRecord:
+def match_conflict(
+    run: JobRun, terms: DealTerms, match: MatchResult, why: dict[str, Any] | None = None
+) -> ConflictRecord:
+    """An unmatched or ambiguous deal, to be resolved by a person (of any job of the target)."""
     account = terms.account
     return ConflictRecord(
         kind=match.status,
         target=run.target_name,
         customer_key=None,
         field=None,
-        scope=f"{run.job}/{terms.deal.id}",
-        details={
+        scope=f"{terms.deal.job}/{terms.deal.id}",
+        details=(why or {})
+        | {
             "deal": terms.deal.id,
-            "job": run.job,
+            "job": terms.deal.job,
             "territory": terms.deal.territory,
             "deal_name": terms.name,
             "account": account.name,
@@ -333,15 +370,28 @@ def _match_conflict(run: JobRun, terms: DealTerms, match: MatchResult) -> Confli
 
 
 async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page) -> None:
+    await settle_deal_conflicts(run, conn, page.found, page.settled)
+
+
+async def settle_deal_conflicts(
+    run: JobRun,
+    conn: AsyncConnection,
+    found: list[ConflictRecord],
+    settled: list[str],
+    *,
+    kinds: tuple[str, ...] = DEAL_KINDS,
+) -> None:
+    """Raise (or update) deal conflicts and close those (of ``kinds``) of ``settled`` deals
+    not found again."""
     now = run.engine.clock()
-    changed = await raise_conflicts(conn, page.found, now)
+    changed = await raise_conflicts(conn, found, now)
     run.state.counts["conflicts_raised"] += len(changed)
     closed = await close_missing(
         conn,
         run.target_name,
-        page.settled,
-        DEAL_KINDS,
-        [c.identity for c in page.found],
+        settled,
+        kinds,
+        [c.identity for c in found],
         now,
         by_customer=False,
     )
@@ -349,7 +399,9 @@ async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page
 
 
 async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
-    """Try deals that found no single record last time against the refreshed index."""
+    """Try deals that found no single record last time against the refreshed index; those
+    never looked up at the desk (from before lookups, or whose record vanished or whose lookup
+    was deferred) are looked up first."""
     spec = run.mapping.spec
     async with read_tx(run.engine.store) as conn:
         waiting = [
@@ -358,27 +410,38 @@ async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
         ]
         wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
         index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
+    unasked = [i for i, (row, _) in enumerate(waiting) if row.lookup_at is None]
+    settled = await lookups.settle(
+        run, index, [waiting[i][1].account for i in unasked], rules=spec.identity, kind=spec.record
+    )
+    await lookups.keep_found(run, unsaved, settled.found)
+    deferred = {unasked[i] for i in settled.undecided}
+    asked = set(unasked) - deferred
+    now = run.engine.clock()
     page = _Page()
-    for row, terms in waiting:
+    for position, (row, terms) in enumerate(waiting):
+        if position in deferred:
+            continue  # its lookup waits for the next run's budget; nothing is reported
         result = index.match(terms.account, spec.identity, spec.record)
-        if result.status == row.match_status:
+        looked = now if position in asked else row.lookup_at
+        if result.status == row.match_status and looked == row.lookup_at:
             continue  # still unmatched (or still ambiguous): its open conflict stands
-        page.settled.append(f"{run.job}/{row.deal_id}")
-        if result.status != "matched":
-            page.found.append(_match_conflict(run, terms, result))
-        if row.violations:
-            page.found.append(_policy_conflict(run, terms, row.violations, result))
+        if result.status != row.match_status:
+            page.settled.append(f"{run.job}/{row.deal_id}")
+            if result.status in REPORTED:
+                page.found.append(match_conflict(run, terms, result))
+            if row.violations:
+                page.found.append(_policy_conflict(run, terms, row.violations, result))
         page.rows.append(
             dict(row._mapping)
             | _terms_columns(run, terms, result)
-            | {"customer_key": result.customer_key}
+            | {"customer_key": result.customer_key, "lookup_at": looked}
         )
         if result.customer_key:
             page.touched.add(result.customer_key)
             run.state.counts["deals_rematched"] += 1
     if page.rows and not run.state.dry_run:
         async with write_tx(run.engine.store) as conn:
-            now = run.engine.clock()
             for data in page.rows:
                 data["updated_at"] = now
             await repo.save_deals(conn, page.rows)

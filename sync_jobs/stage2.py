@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
 from connectors.errors import BudgetExhausted, ConnectorError, PermanentError
+from sync_jobs import recheck
 from sync_jobs.alerts.outbox import notify
 from sync_jobs.context import CustomerPreview, JobRun
 from sync_jobs.durations import parse_duration
@@ -139,13 +140,16 @@ async def preview(run: JobRun, keys: set[str]) -> None:
     async with read_tx(run.engine.store) as conn:
         queued = await work.queued_keys(conn, run.target_name)
     for part in _chunks(sorted(keys | set(queued)), max(1, run.target.write_batch_size)):
-        plans, names = await _plans(run, part)
+        plans, names, moves = await _plans(run, part)
         for key, plan in plans.items():
             run.state.add_preview(_preview(key, names.get(key, ""), plan))
+        for move in moves:
+            if move.leaves:
+                run.state.notices.append(_moved(move))
 
 
 async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
-    plans, names = await _plans(run, [i.customer_key for i in items])
+    plans, names, moves = await _plans(run, [i.customer_key for i in items])
     changes = [
         RecordChange(ref=p.ref, fields=p.fields)
         for p in plans.values()
@@ -162,6 +166,9 @@ async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
         await _record_batch(run, conn, items, plans, by_key, names)
         gone = [i.customer_key for i in items if i.customer_key not in plans]
         await repo.unlink(conn, run.target_name, gone, run.engine.clock())
+        queued = await recheck.commit(run, conn, moves)
+    if queued:
+        run.queued.notify()  # the records deals moved to are written by this same drain
     run.engine.checkpoint("after_stage2_commit")
     run.report_progress("write")
 
@@ -175,7 +182,9 @@ def _succeeded(plan: Plan | None, results: dict[str, WriteResult]) -> bool:
     return result is None or result.ok
 
 
-async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dict[str, str]]:
+async def _plans(
+    run: JobRun, keys: Sequence[str]
+) -> tuple[dict[str, Plan], dict[str, str], list[recheck.Move]]:
     target = run.target_name
     async with read_tx(run.engine.store) as conn:
         rows = await repo.deals_of(conn, target, keys)
@@ -183,13 +192,20 @@ async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dic
         names = await repo.record_names(conn, target, keys)
         resolutions = _resolutions(await resolved_conflicts(conn, target, keys))
         decisions = await deal_decisions(conn, target, [f"{r.job}/{r.deal_id}" for r in rows])
+    refs = [RecordRef.from_key(k) for k in keys]
+    records = {r.ref.key: r for r in await run.target.read(refs)}
+    current = _with_overlay(run, rows, keys)
+    # The record just read must still carry the key each deal was matched by; a deal whose
+    # key moved is resolved again and, if it now belongs elsewhere, planned off this record.
+    moves = await recheck.stale_links(run, current, records)
+    left = {(m.row.job, m.row.deal_id) for m in moves if m.leaves}
     deals: dict[str, list[DealView]] = defaultdict(list)
-    for row in _with_overlay(run, rows, keys):
+    for row in current:
+        if (row.job, row.deal_id) in left:
+            continue
         view = _view(run, row, decisions.get(f"{row.job}/{row.deal_id}"))
         if view is not None:
             deals[row.customer_key].append(view)
-    refs = [RecordRef.from_key(k) for k in keys]
-    records = {r.ref.key: r for r in await run.target.read(refs)}
     names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
     note = _note_rule(run)
     plans = {}
@@ -204,7 +220,7 @@ async def _plans(run: JobRun, keys: Sequence[str]) -> tuple[dict[str, Plan], dic
         plans[key] = _plan(
             run, record, deals.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
         )
-    return plans, names
+    return plans, names, moves
 
 
 def _with_overlay(run: JobRun, rows: Sequence[Any], keys: Sequence[str]) -> list[Any]:
@@ -399,6 +415,17 @@ def _preview(key: str, name: str, plan: Plan) -> CustomerPreview:
         changes=[(c.field, c.old, c.new) for c in plan.changes],
         conflicts=[f.summary for f in plan.findings],
         error="; ".join(filter(None, [plan.error, *plan.problems])) or None,
+    )
+
+
+def _moved(move: recheck.Move) -> str:
+    """A dry run's note on a deal whose key left its record."""
+    detail = move.row.match_detail or {}
+    where = move.result.customer_key or f"no record ({move.result.status})"
+    return (
+        f"deal {move.row.job}/{move.row.deal_id}: {detail.get('method')} "
+        f"{detail.get('key') or '?'} is no longer on {move.row.customer_key}; it would move "
+        f"to {where}"
     )
 
 

@@ -2,8 +2,9 @@
 
 Faithful to the endpoints the Freshdesk target uses (see ``connectors.service.freshdesk``):
 list paging with ``Link: <...>; rel="next"``, contact filters (``_updated_since`` and the
-``updated_since`` spelling, ``email``, ``company_id``, ``state``), the filter API (30 a page,
-pages 1-10, query in double quotes, <= 512 characters), GET/PUT one record with validation
+``updated_since`` spelling, ``email``, ``company_id``, ``state``, ``unique_external_id``), the
+filter API (30 a page, pages 1-10, query in double quotes, <= 512 characters, answered from an
+index that sees changes ``search_lag`` seconds late), GET/PUT one record with validation
 against the field definitions (dropdown choices, numbers, dates, 255-character text),
 Basic auth, the per-minute account budget with its headers, the lower contact-list budget,
 and 429 + ``Retry-After``. Faults and latency come from :class:`SimControls`.
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sandbox.controls import ASGIApp, Fault, SimControls, WindowLimiter
+from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
 from sandbox.freshdesk.app import INVALID_CREDENTIALS, Budgets, build_app
 from sandbox.freshdesk.seed import seed_bulk, seed_demo
 from sandbox.freshdesk.store import COMPANY, CONTACT, Clock, FreshdeskStore, utc_now
@@ -26,6 +27,10 @@ DEMO_API_KEY = "fd-demo-key-Zq7Lp2Xw9Vb4"
 """The API key the demo simulator accepts (a demo credential, not a secret)."""
 DEMO_BASE_URL = "https://dealbridge-demo.freshdesk.com"
 DEMO_ENV = "FRESHDESK_API_KEY"
+SEARCH_LAG = 180.0
+"""Seconds before the filter API sees a change: "updates may take a few minutes to be
+indexed" [API docs "Filter Companies", "Filter Contacts"]; three minutes is this simulator's
+reading of "a few"."""
 
 __all__ = [
     "DEMO_API_KEY",
@@ -46,11 +51,14 @@ class FreshdeskSimulator:
         api_key: str = DEMO_API_KEY,
         requests_per_minute: int = 700,
         contact_list_per_minute: int = 200,
+        search_lag: float = SEARCH_LAG,
         latency: float = 0.0,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = FreshdeskStore(clock)
+        self.time = SimTime(clock, monotonic)
+        monotonic = self.time.monotonic
+        self.store = FreshdeskStore(self.time.wall, search_lag=search_lag)
         self.controls = SimControls(latency=latency)
         self.budgets = Budgets(
             account=WindowLimiter(requests_per_minute, 60.0, monotonic),
@@ -62,11 +70,13 @@ class FreshdeskSimulator:
     def seed_demo(self) -> FreshdeskSimulator:
         """Add the demo world's customers; ``self.customers`` maps keys to (company, contact)."""
         self.customers = seed_demo(self.store)
+        self.store.settle_search()
         return self
 
     def seed_bulk(self, count: int) -> None:
         """Add ``count`` synthetic companies and contacts (benchmarks)."""
         seed_bulk(self.store, count, start=len(self.store.records[COMPANY]))
+        self.store.settle_search()
 
     def add_company(self, name: str, **fields: Any) -> dict[str, Any]:
         """A new company; ``fields`` may set domains, description, note, custom_fields."""
@@ -94,6 +104,10 @@ class FreshdeskSimulator:
     def delete_company(self, record_id: int) -> None:
         """Delete a company for good."""
         self.store.delete_company(record_id)
+
+    def pass_time(self, seconds: float) -> None:
+        """Let time pass for this account: the filter API catches up, budgets refill."""
+        self.time.pass_time(seconds)
 
     def set_updated_at(self, kind: str, record_id: int, moment: datetime) -> None:
         """Set a record's ``updated_at`` (ties and ordering in tests)."""

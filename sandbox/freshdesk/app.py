@@ -119,6 +119,7 @@ class _Api:
 
     def __init__(self, store: FreshdeskStore) -> None:
         self.store = store
+        self._cache: dict[tuple[Any, ...], list[int]] = {}
 
     async def list_companies(self, request: Request) -> Response:
         page, per_page = _paging(request.query_params, allowed=frozenset())
@@ -183,19 +184,28 @@ class _Api:
             keep = compile_query(query, self.store.accessors(kind))
         except QueryError as exc:
             raise BadRequest(error("query", str(exc), "invalid_value")) from None
-        ids = self._search_ids(kind, query, keep)
+        hits = self._search_hits(kind, query, keep)
         start = (page - 1) * SEARCH_PER_PAGE
-        rows = [self.store.records[kind][i] for i in ids[start : start + SEARCH_PER_PAGE]]
-        return _json(200, {"total": len(ids), "results": rows}, self.store)
+        rows = hits[start : start + SEARCH_PER_PAGE]
+        return _json(200, {"total": len(hits), "results": rows}, self.store)
 
-    def _search_ids(
+    def _search_hits(
         self, kind: str, query: str, keep: Callable[[Mapping[str, Any]], bool]
-    ) -> list[int]:
+    ) -> list[dict[str, Any]]:
+        """The index's (possibly stale) copies matching the query, by id."""
+        index = self.store.search[kind]
         domain = _single_domain(query) if kind == COMPANY else None
         if domain is not None:
-            return self.store.companies_with_domain(domain)
-        alive = (lambda r: keep(r) and not r.get("deleted")) if kind == CONTACT else keep
-        return self.store.ids(kind, ("search", query), alive)
+            return index.find(f"domain:{domain.lower()}")
+        copies = index.records()
+        cache_key = (kind, "search", index.version, query)
+        ids = self._cache.get(cache_key)
+        if ids is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            ids = sorted(i for i, copy in copies.items() if keep(copy))
+            self._cache[cache_key] = ids
+        return [copies[i] for i in ids]
 
     def _fields(self, kind: str) -> Response:
         fields = sorted(self.store.fields[kind].values(), key=lambda f: f.position)
@@ -236,11 +246,17 @@ def _contact_filter(filters: Mapping[str, str]) -> Callable[[Mapping[str, Any]],
         message = "It should be in the 'yyyy-mm-ddThh:mm:ssZ' format"
         raise BadRequest(error("_updated_since", message, "invalid_value"))
     company = filters.get("company_id")
+    external = filters.get("unique_external_id")
 
     def keep(record: Mapping[str, Any]) -> bool:
         if bool(record.get("deleted")) != (state == "deleted"):
             return False
         if since is not None and str(record.get("updated_at") or "") < since:
+            return False
+        if (
+            external is not None
+            and str(record.get("unique_external_id") or "").lower() != external.lower()
+        ):
             return False
         return company is None or str(record.get("company_id")) == company
 

@@ -2,7 +2,10 @@
 
 Records are kept in the JSON shape Freshdesk returns (python-freshdesk fixtures, API docs).
 Filtered id lists are cached per (query, data version), so paging through a big listing
-filters once, not once per page; any change bumps the version.
+filters once, not once per page; any change bumps the version. The filter (search) API reads a
+:class:`LaggingIndex` per kind instead of the records: it sees each change ``search_lag``
+seconds late ("updates may take a few minutes to be indexed", API docs "Filter Companies").
+Seed data is indexed at once (it existed long before the simulated present).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 
 from sandbox.freshdesk.fields import FieldDef, demo_definitions, validate_update
 from sandbox.freshdesk.search import Accessor, Predicate
+from sandbox.searchindex import LaggingIndex
 
 Clock = Callable[[], datetime]
 COMPANY, CONTACT = "company", "contact"
@@ -33,7 +37,7 @@ def utc_now() -> datetime:
 class FreshdeskStore:
     """Companies, contacts, their field definitions and lookup indexes."""
 
-    def __init__(self, clock: Clock = utc_now) -> None:
+    def __init__(self, clock: Clock = utc_now, search_lag: float = 0.0) -> None:
         self.clock = clock
         self.records: dict[str, dict[int, dict[str, Any]]] = {COMPANY: {}, CONTACT: {}}
         self.fields: dict[str, dict[str, FieldDef]] = {
@@ -42,9 +46,12 @@ class FreshdeskStore:
         }
         self._ids = {COMPANY: itertools.count(43000100001), CONTACT: itertools.count(43000500001)}
         self._by_email: dict[str, set[int]] = defaultdict(set)
-        self._by_domain: dict[str, set[int]] = defaultdict(set)
         self._version = 0
         self._cache: dict[tuple[Any, ...], list[int]] = {}
+        self.search = {
+            COMPANY: LaggingIndex(search_lag, self._seconds, _company_terms),
+            CONTACT: LaggingIndex(search_lag, self._seconds, _contact_terms),
+        }
 
     def add_company(
         self, name: str, *, domains: tuple[str, ...] = (), **extra: Any
@@ -122,13 +129,19 @@ class FreshdeskStore:
                 record[key] = value
         record["updated_at"] = stamp(self.clock())
         self._index(kind, record)
-        self._touch()
+        self._touch(kind, record)
         return record
 
     def set_updated_at(self, kind: str, record_id: int, moment: datetime) -> None:
         """Pretend the record last changed at ``moment`` (ties and ordering in tests)."""
-        self.records[kind][record_id]["updated_at"] = stamp(moment)
-        self._touch()
+        record = self.records[kind][record_id]
+        record["updated_at"] = stamp(moment)
+        self._touch(kind, record)
+
+    def settle_search(self) -> None:
+        """Index every change at once (seed data: it existed long before the present)."""
+        for index in self.search.values():
+            index.settle()
 
     def soft_delete_contact(self, record_id: int) -> None:
         """What ``DELETE /api/v2/contacts/{id}`` does: the contact stays, marked deleted."""
@@ -136,12 +149,12 @@ class FreshdeskStore:
 
     def delete_company(self, record_id: int) -> None:
         """Companies are deleted for good; their contacts lose the link."""
-        record = self.records[COMPANY].pop(record_id)
-        self._unindex(COMPANY, record)
+        self.records[COMPANY].pop(record_id)
         for contact in self.records[CONTACT].values():
             if contact.get("company_id") == record_id:
                 contact["company_id"] = None
-        self._touch()
+        self.search[COMPANY].changed(record_id, None)
+        self._version += 1
 
     def ids(self, kind: str, key: tuple[Any, ...], keep: Predicate) -> list[int]:
         """Ids (ascending) of records ``keep`` accepts, cached until the data changes."""
@@ -157,10 +170,6 @@ class FreshdeskStore:
     def contacts_with_email(self, email: str) -> list[int]:
         """Contacts whose primary or other email is ``email`` (index lookup)."""
         return sorted(self._by_email.get(email.strip().lower(), ()))
-
-    def companies_with_domain(self, domain: str) -> list[int]:
-        """Companies listing ``domain`` (index lookup)."""
-        return sorted(self._by_domain.get(domain.strip().lower(), ()))
 
     def accessors(self, kind: str) -> dict[str, Accessor]:
         """Filter-query fields: built-ins plus every custom field of ``kind``."""
@@ -189,31 +198,58 @@ class FreshdeskStore:
         record["custom_fields"] = self._blank_custom(kind) | dict(custom)
         self.records[kind][record["id"]] = record
         self._index(kind, record)
-        self._touch()
+        self._touch(kind, record)
         return record
 
     def _blank_custom(self, kind: str) -> dict[str, Any]:
         return {name: None for name, f in self.fields[kind].items() if not f.default}
 
     def _index(self, kind: str, record: Mapping[str, Any]) -> None:
-        for key, index in self._keys(kind, record):
-            index[key].add(record["id"])
+        if kind == CONTACT:
+            for email in _emails(record):
+                self._by_email[email].add(record["id"])
 
     def _unindex(self, kind: str, record: Mapping[str, Any]) -> None:
-        for key, index in self._keys(kind, record):
-            index[key].discard(record["id"])
+        if kind == CONTACT:
+            for email in _emails(record):
+                self._by_email[email].discard(record["id"])
 
-    def _keys(self, kind: str, record: Mapping[str, Any]) -> list[tuple[str, dict[str, set[int]]]]:
-        if kind == COMPANY:
-            values = record.get("domains") or []
-            index = self._by_domain
-        else:
-            values = [record.get("email"), *(record.get("other_emails") or [])]
-            index = self._by_email
-        return [(v.strip().lower(), index) for v in values if isinstance(v, str) and v.strip()]
-
-    def _touch(self) -> None:
+    def _touch(self, kind: str, record: Mapping[str, Any]) -> None:
+        """A record changed: listings see it now, searches once the index catches up."""
         self._version += 1
+        changed = _parse(record.get("updated_at"))
+        search = self.search[kind]
+        settled = changed is not None and (self.clock() - changed).total_seconds() >= search.lag
+        live = not record.get("deleted")
+        search.changed(record["id"], record if live else None, now=settled)
+
+    def _seconds(self) -> float:
+        return self.clock().timestamp()
+
+
+def _emails(record: Mapping[str, Any]) -> list[str]:
+    values = [record.get("email"), *(record.get("other_emails") or [])]
+    return [v.strip().lower() for v in values if isinstance(v, str) and v.strip()]
+
+
+def _company_terms(record: Mapping[str, Any]) -> list[str]:
+    """``domain:<name>`` per domain (the filter API's common ``domain:'x'`` query)."""
+    return [
+        f"domain:{d.strip().lower()}" for d in record.get("domains") or () if isinstance(d, str)
+    ]
+
+
+def _contact_terms(record: Mapping[str, Any]) -> list[str]:
+    return [f"email:{e}" for e in _emails(record)]
+
+
+def _parse(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def _custom(name: str) -> Accessor:

@@ -33,7 +33,13 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def build_app(sim: HubSpotSimulator) -> Starlette:
     """The Starlette app for one simulator (wrapped by its SimControls by the caller)."""
-    search = DealSearch(sim.store, cap=sim.search_cap, page_max=sim.search_page_max)
+    search = DealSearch(
+        sim.store,
+        cap=sim.search_cap,
+        page_max=sim.search_page_max,
+        lag=sim.search_lag,
+        now=lambda: sim.now(),
+    )
     reads = Reads(sim)
 
     async def search_deals(request: Request) -> Response:

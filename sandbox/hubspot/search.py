@@ -5,12 +5,18 @@ Documented behaviour reproduced (deals search spec; search guide limitations; sa
 position, and a query cannot page past ``cap`` results (HTTP 400); ``total`` counts every
 match; only requested properties that exist come back (unknown names are silently ignored),
 plus ``hs_object_id``, ``createdate`` and ``hs_lastmodifieddate``; without ``properties`` the
-defaults (dealname, amount, closedate, pipeline, dealstage) come back.
+defaults (dealname, amount, closedate, pipeline, dealstage) come back. Search results lag
+writes (eventual consistency; sales-apis.md section 2, and the CRM search index in general): a
+deal created or changed less than ``lag`` seconds ago is not found yet. HubSpot would probably
+still show its previous version; the simulator shows nothing, which is what a reader's
+incremental window must cover either way.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from sandbox.hubspot.filters import SearchRejected, run_group, sort_ids
@@ -27,10 +33,20 @@ CACHE_SIZE = 16
 class DealSearch:
     """Answers search requests; remembers recent match lists until the data changes."""
 
-    def __init__(self, store: CrmStore, *, cap: int, page_max: int) -> None:
+    def __init__(
+        self,
+        store: CrmStore,
+        *,
+        cap: int,
+        page_max: int,
+        lag: float = 0.0,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.store = store
         self.cap = cap
         self.page_max = page_max
+        self.lag = lag
+        self.now = now
         self._cache: dict[str, tuple[int, list[str]]] = {}
 
     def answer(self, body: dict[str, Any], types: dict[str, str]) -> dict[str, Any]:
@@ -44,7 +60,7 @@ class DealSearch:
                 f"Paging through more than {self.cap} results is not supported; narrow the "
                 "query with filters"
             )
-        ids = self._matches(body, types)
+        ids = self._indexed(self._matches(body, types))
         page = ids[offset : offset + limit]
         names = _names(body.get("properties"), types)
         deals = self.store.objects["deals"]
@@ -56,6 +72,14 @@ class DealSearch:
             after = str(offset + limit)
             result["paging"] = {"next": {"after": after, "link": f"?after={after}"}}
         return result
+
+    def _indexed(self, ids: list[str]) -> list[str]:
+        """The matches the search index has caught up with (changed ``lag`` seconds ago)."""
+        if self.lag <= 0 or self.now is None:
+            return ids
+        horizon = self.now() - timedelta(seconds=self.lag)
+        deals = self.store.objects["deals"]
+        return [i for i in ids if deals[i].updated_at <= horizon]
 
     def _matches(self, body: dict[str, Any], types: dict[str, str]) -> list[str]:
         groups = _groups(body.get("filterGroups"))

@@ -9,7 +9,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from sandbox import demo_data
-from sandbox.controls import ASGIApp, SimControls, WindowLimiter
+from sandbox.controls import ASGIApp, SimControls, SimTime, WindowLimiter
 from sandbox.hubspot import seed
 from sandbox.hubspot.store import CrmObject, CrmStore
 
@@ -18,6 +18,14 @@ DEMO_ACCESS_TOKEN = "pat-na1-5f1d2c3b-9a8e-4f7d-b6c5-0e1f2a3b4c5d"  # noqa: S105
 DEMO_CLIENT_ID = "3f9e6a2c-1b4d-4e8f-a7c6-5d2b1e0f9a8c"
 DEMO_CLIENT_SECRET = "c0ffee00-5ec2-4e7a-9b1d-8a6f4c3e2d1b"  # noqa: S105
 DEMO_REFRESH_TOKEN = "na1-7a6b-5c4d-3e2f-1a0b-9c8d7e6f5a4b"  # noqa: S105
+SEARCH_LAG = 5.0
+"""Seconds before a deal change is searchable: search results lag writes "slightly"
+(sales-apis.md section 2, [M]); five seconds is this simulator's reading of it."""
+
+
+def utc_now() -> datetime:
+    """The account's wall clock (tests pass one they move)."""
+    return datetime.now(UTC)
 
 
 class HubSpotSimulator:
@@ -34,7 +42,9 @@ class HubSpotSimulator:
         daily_limit: int = 650_000,
         token_ttl: int = 1800,
         association_page: int = 500,
+        search_lag: float = SEARCH_LAG,
         clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utc_now,
         latency: float = 0.0,
     ) -> None:
         from sandbox.hubspot.api import build_app
@@ -47,9 +57,12 @@ class HubSpotSimulator:
         self.token_ttl = token_ttl
         self.daily_limit = daily_limit
         self.daily_used = 0
-        self.clock = clock
-        self.search_limiter = _limiter(search_per_second, 1.0, clock)
-        self.ten_second_limiter = _limiter(ten_second_limit, 10.0, clock)
+        self.time = SimTime(now, clock)
+        self.clock = self.time.monotonic
+        self.now = self.time.wall
+        self.search_lag = search_lag
+        self.search_limiter = _limiter(search_per_second, 1.0, self.clock)
+        self.ten_second_limiter = _limiter(ten_second_limit, 10.0, self.clock)
         self.access_tokens: dict[str, float] = {}
         self.private_token = DEMO_ACCESS_TOKEN
         self.oauth_client = (DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, DEMO_REFRESH_TOKEN)
@@ -57,6 +70,10 @@ class HubSpotSimulator:
         self.app: ASGIApp = self.controls.wrap(build_app(self))
         if seed_demo:
             self.seed_demo()
+
+    def pass_time(self, seconds: float) -> None:
+        """Let time pass for this account: the search index catches up, windows refill."""
+        self.time.pass_time(seconds)
 
     # --- tokens -------------------------------------------------------------------------------
 
@@ -91,7 +108,7 @@ class HubSpotSimulator:
         self, kind: str, properties: dict[str, str | None], *, modified: datetime | None = None
     ) -> str:
         """Add a company or contact (or a deal without associations); returns its id."""
-        when = modified or datetime.now(UTC)
+        when = modified or self.now()
         obj = CrmObject(
             id=self.store.new_id(kind),
             properties={**properties, "createdate": _iso(when - timedelta(days=30))},
@@ -123,7 +140,7 @@ class HubSpotSimulator:
 
         The first company becomes the deal's primary company, as in HubSpot's UI.
         """
-        when = modified or datetime.now(UTC)
+        when = modified or self.now()
         new_id = deal_id or self.store.new_id("deals")
         created = when - timedelta(days=30)
         obj = CrmObject(
@@ -147,7 +164,7 @@ class HubSpotSimulator:
         """Change properties and move ``hs_lastmodifieddate`` to ``modified`` (default now)."""
         old = self.store.objects["deals"][deal_id]
         new = replace(
-            old, properties={**old.properties, **props}, updated_at=modified or datetime.now(UTC)
+            old, properties={**old.properties, **props}, updated_at=modified or self.now()
         )
         self.store.put("deals", new)
 
@@ -157,7 +174,7 @@ class HubSpotSimulator:
 
     def archive_deal(self, deal_id: str, at: datetime | None = None) -> None:
         """Archive (delete) a deal: it leaves search and appears in ``?archived=true``."""
-        self.store.archive("deals", deal_id, at or datetime.now(UTC))
+        self.store.archive("deals", deal_id, at or self.now())
 
     def deal(self, deal_id: str) -> CrmObject:
         """The stored deal (for assertions)."""

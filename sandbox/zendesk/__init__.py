@@ -1,14 +1,18 @@
 """A Zendesk Support simulator: organizations, users, field definitions, exports, bulk jobs.
 
 Faithful to the endpoints the Zendesk target uses (see ``connectors.service.zendesk``):
-incremental exports (organizations time-based with ``end_time``/``end_of_stream``; users
-cursor-based with ``after_cursor``), ``show_many`` (100 ids), ``update_many`` queuing jobs
-that finish after ``job_delay`` seconds with per-record results, ``job_statuses`` (404 once
-expired), single ``PUT`` with ``RecordInvalid`` validation, field definitions, Basic auth
-``{email}/token:{api_token}``, the per-minute account budget with its headers, the
-incremental export budget (10/min), 5 updates a minute per record, 30 queued jobs
-(``TooManyJobs``), and a switch that makes bulk updates answer 403. Faults and latency
-come from :class:`SimControls`.
+incremental exports (organizations time-based with ``end_time``/``end_of_stream``, pages
+repeating their boundary second; users cursor-based with ``after_cursor``) that leave out the
+last ``export_delay`` seconds (60) and refuse a younger ``start_time`` (422), ``show_many``
+(100 ids or external ids), user and organization searches answered from a search index that
+lags the records by ``search_lag`` seconds, ``update_many`` queuing jobs that finish after
+``job_delay`` seconds with per-record results, ``job_statuses`` (404 once expired: an hour
+after finishing, or when more than 100 newer jobs exist), single ``PUT`` with ``RecordInvalid``
+validation, field definitions, Basic auth ``{email}/token:{api_token}``, the per-minute
+account budget with its headers, the incremental export budget (10/min), 5 updates a minute
+per record, 30 queued jobs (``TooManyJobs``), and a switch that makes bulk updates answer
+403. Faults and latency come from :class:`SimControls`. Every delay defaults to the vendor's
+documented value; tests that cannot wait pass a ``clock`` they move, or a delay of 0.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.controls import ASGIApp, Fault, SimControls, WindowLimiter
+from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
 from sandbox.harness import ContractHarness
 from sandbox.zendesk.app import UNAUTHENTICATED, Settings, build_app
-from sandbox.zendesk.jobs import JobQueue
+from sandbox.zendesk.jobs import JOB_TTL, JobQueue
 from sandbox.zendesk.seed import seed_bulk, seed_demo
 from sandbox.zendesk.store import ORGANIZATION, USER, Clock, ZendeskStore, utc_now
 
@@ -30,6 +34,10 @@ DEMO_API_TOKEN = "zd-demo-token-Hq4Vr8Tn2Lw6"  # noqa: S105 - published demo cre
 DEMO_EMAIL = "dealbridge@contact-center.example"
 DEMO_BASE_URL = "https://dealbridge-demo.zendesk.com"
 DEMO_ENV = "DEALBRIDGE_ZENDESK_TOKEN"
+SEARCH_LAG = 120.0
+"""Seconds before a change is searchable: "it can take up to a few minutes for new tickets,
+users, and other resources to be indexed for search" [doc: Search API]; two minutes is this
+simulator's reading of "a few"."""
 
 __all__ = [
     "DEMO_API_TOKEN",
@@ -54,12 +62,17 @@ class ZendeskSimulator:
         incremental_per_minute: int = 10,
         single_updates_per_minute: int = 5,
         job_delay: float = 0.05,
+        job_ttl: float = JOB_TTL,
+        export_delay: float = 60.0,
+        search_lag: float = SEARCH_LAG,
         latency: float = 0.0,
         clock: Clock = utc_now,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.store = ZendeskStore(clock, DEMO_BASE_URL)
-        self.jobs = JobQueue(self.store, monotonic, job_delay)
+        self.time = SimTime(clock, monotonic)
+        monotonic = self.time.monotonic
+        self.store = ZendeskStore(self.time.wall, DEMO_BASE_URL, search_lag=search_lag)
+        self.jobs = JobQueue(self.store, monotonic, job_delay, ttl=job_ttl)
         self.controls = SimControls(latency=latency)
         agent = self.store.add_user("dealbridge", email, role="admin")
         self.settings = Settings(
@@ -69,6 +82,7 @@ class ZendeskSimulator:
             incremental=WindowLimiter(incremental_per_minute, 60.0, monotonic),
             single_record=WindowLimiter(single_updates_per_minute, 60.0, monotonic),
             agent_id=agent["id"],
+            export_delay=export_delay,
         )
         self.app: ASGIApp = self.controls.wrap(build_app(self.store, self.jobs, self.settings))
         self.customers: dict[str, tuple[int, int]] = {}
@@ -108,6 +122,11 @@ class ZendeskSimulator:
     def set_updated_at(self, kind: str, record_id: int, moment: datetime) -> None:
         """Set a record's ``updated_at`` (ties and ordering in tests)."""
         self.store.touch(kind, record_id, moment)
+
+    def pass_time(self, seconds: float) -> None:
+        """Let time pass for this account: exports include older changes, searches catch up,
+        jobs finish and expire, budgets refill."""
+        self.time.pass_time(seconds)
 
     def forbid_bulk_updates(self, *kinds: str) -> None:
         """Make ``update_many`` answer 403, as accounts without bulk updates enabled do."""

@@ -3,9 +3,13 @@
 Every request: Basic auth (``{email}/token:{api_token}``), then the account's per-minute
 budget. Responses carry ``X-Rate-Limit``, ``X-Rate-Limit-Remaining`` and
 ``ratelimit-limit/remaining/reset``; an exhausted budget answers 429 with ``Retry-After``.
-Incremental exports have their own 10-a-minute budget; single record updates 5 a minute per
-record (plain-text 429, as Zendesk's per-user limit answers); bulk jobs are capped at 30
-queued (``TooManyJobs``). Paths work with and without the ``.json`` suffix.
+Incremental exports have their own 10-a-minute budget, leave out whatever changed within the
+``export_delay`` (60 s) before the request and refuse a ``start_time`` younger than that with
+422 ``{"error": "InvalidValue", "description": "Too recent start_time. ..."}`` [doc: "Using
+the Incremental Export API"; the 422 shape as Zendesk client libraries record it]. Searches
+answer from the store's lagging search index. Single record updates 5 a minute per record
+(plain-text 429, as Zendesk's per-user limit answers); bulk jobs are capped at 30 queued
+(``TooManyJobs``). Paths work with and without the ``.json`` suffix.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ FORBIDDEN = {
     "this help desk for further help.",
 }
 SHOW_MANY_MAX, UPDATE_MANY_MAX, EXPORT_MAX = 100, 100, 1000
+SEARCH_PAGE, SEARCH_MAX = 100, 1000
+"""Search: 100 results a page, 1,000 a query [doc: Search API "Results limit"]."""
 
 
 class Throttled(Exception):
@@ -67,6 +73,8 @@ class Settings:
     incremental: WindowLimiter
     single_record: WindowLimiter
     agent_id: int = 0
+    export_delay: float = 60.0
+    """Seconds before a request whose changes exports leave out (Zendesk: one minute)."""
     bulk_forbidden: set[str] = field(default_factory=set)
     """Kinds whose ``update_many`` answers 403 (bulk updates not enabled)."""
 
@@ -84,6 +92,8 @@ def build_app(store: ZendeskStore, jobs: JobQueue, settings: Settings) -> Starle
         ("/api/v2/user_fields", api.user_fields, ["GET"]),
     ]
     table.append(("/api/v2/organizations/search", api.search_organizations, ["GET"]))
+    table.append(("/api/v2/users/search", api.search_users, ["GET"]))
+    table.append(("/api/v2/search", api.search, ["GET"]))
     for kind, plural in PLURAL.items():
         table += [
             (f"/api/v2/{plural}/show_many", api.show_many(kind), ["GET"]),
@@ -259,11 +269,72 @@ class _Api:
         ]
         return JSONResponse({"organizations": rows, "next_page": None, "count": len(rows)})
 
+    async def search_users(self, request: Request) -> Response:
+        """``GET users/search?query=email:x`` (search index: lags) or ``?external_id=`` (exact)."""
+        params = request.query_params
+        wanted = params.get("external_id")
+        if wanted is not None:
+            rows = [
+                row
+                for row in self.store.records[USER].values()
+                if self.store.get(USER, row["id"]) is not None
+                and str(row.get("external_id") or "").lower() == wanted.lower()
+            ]
+            return JSONResponse({"users": rows, "next_page": None, "count": len(rows)})
+        term = _term(params.get("query"))
+        hits = self.store.search[USER].find(term)
+        return self._search_page(request, "users", hits, {})
+
+    async def search(self, request: Request) -> Response:
+        """``GET search?query=type:organization domain:x``: the unified search, organizations
+        by domain only (all dealbridge asks it); answers ``results`` with ``result_type``."""
+        query = request.query_params.get("query") or ""
+        if not query.startswith("type:organization "):
+            raise Invalid(400, _invalid("this simulator searches type:organization only"))
+        term = _term(query.removeprefix("type:organization "))
+        hits = self.store.search[ORGANIZATION].find(term)
+        return self._search_page(request, "results", hits, {"result_type": ORGANIZATION})
+
+    def _search_page(
+        self, request: Request, key: str, hits: list[dict[str, Any]], extra: dict[str, Any]
+    ) -> Response:
+        params = request.query_params
+        per_page = max(1, min(SEARCH_PAGE, _int(params.get("per_page"), SEARCH_PAGE)))
+        page = max(1, _int(params.get("page"), 1))
+        if (page - 1) * per_page >= SEARCH_MAX:
+            text = f"A search returns at most {SEARCH_MAX} results"
+            raise Invalid(422, {"error": "InsufficientResourcesError", "description": text})
+        chunk = hits[(page - 1) * per_page : page * per_page]
+        more = page * per_page < min(len(hits), SEARCH_MAX)
+        following = _url(request, query=params.get("query", ""), per_page=per_page, page=page + 1)
+        body = {
+            key: [row | extra for row in chunk],
+            "count": len(hits),
+            "next_page": following if more else None,
+            "previous_page": None,
+        }
+        return JSONResponse(body)
+
     def show_many(self, kind: str) -> Handler:
-        """``GET show_many?ids=1,2`` (at most 100); unknown ids are left out."""
+        """``GET show_many?ids=1,2`` or ``?external_ids=a,b`` (at most 100; external ids
+        compared case-insensitively); unknown ones are left out."""
 
         async def handler(request: Request) -> Response:
-            ids = _ids(request.query_params.get("ids", ""))
+            params = request.query_params
+            if "external_ids" in params:
+                wanted = {v.strip().lower() for v in params["external_ids"].split(",") if v.strip()}
+                if len(wanted) > SHOW_MANY_MAX:
+                    raise Invalid(
+                        400, _invalid(f"external_ids: at most {SHOW_MANY_MAX} per request")
+                    )
+                rows = [
+                    row
+                    for row in self.store.records[kind].values()
+                    if self.store.get(kind, row["id"]) is not None
+                    and str(row.get("external_id") or "").strip().lower() in wanted
+                ]
+                return JSONResponse({PLURAL[kind]: rows, "next_page": None, "count": len(rows)})
+            ids = _ids(params.get("ids", ""))
             if len(ids) > SHOW_MANY_MAX:
                 raise Invalid(400, _invalid(f"ids: at most {SHOW_MANY_MAX} ids per request"))
             rows = [r for i in ids if (r := self.store.get(kind, i)) is not None]
@@ -318,9 +389,9 @@ class _Api:
         if raw is None or not raw.lstrip("-").isdigit():
             raise Invalid(400, {"error": "InvalidValue", "description": "start_time is required"})
         start = int(raw)
-        if start > self.store.clock().timestamp() - 60:
+        if start > self.store.clock().timestamp() - self.settings.export_delay:
             text = "Too recent start_time. Use a start_time older than one minute"
-            raise Invalid(400, {"error": "InvalidValue", "description": text})
+            raise Invalid(422, {"error": "InvalidValue", "description": text})
         self._spend_export()
         return start, _per_page(params)
 
@@ -353,11 +424,16 @@ class _Api:
         Time-based pages (``strict=False``) are extended so they never end inside one second,
         nor end at ``start_time`` itself: the next page starts at the last record's second, so
         either would repeat or stall (Zendesk extends pages whose records share a timestamp).
+        Records changed within ``export_delay`` of now are not exported yet: the stream ends
+        before them, and a later request (one from the returned position) finds them.
         """
         rows: list[dict[str, Any]] = []
         last: tuple[int, int] | None = None
+        until = self.store.clock().timestamp() - self.settings.export_delay
         for record in self.store.since(kind, start):
             key = (self.store.stamp(kind, record["id"]), record["id"])
+            if key[0] > until:
+                break
             if after and key <= start:
                 continue
             if self._page_ends(rows, per_page, last, key, start[0], strict=strict):
@@ -396,6 +472,19 @@ def _invalid(description: str) -> dict[str, Any]:
 def _per_page(params: Any) -> int:
     raw = params.get("per_page", str(EXPORT_MAX))
     return max(1, min(EXPORT_MAX, int(raw))) if raw.isdigit() else EXPORT_MAX
+
+
+def _term(query: str | None) -> str:
+    """``email:x`` / ``domain:x`` as an index term (the one keyword the simulator answers)."""
+    text = (query or "").strip()
+    keyword, sep, value = text.partition(":")
+    if not sep or keyword not in ("email", "domain") or not value or " " in value:
+        raise Invalid(400, _invalid("query must be email:<address> or domain:<name>"))
+    return f"{keyword}:{value.strip().strip(chr(34)).lower()}"
+
+
+def _int(raw: str | None, default: int) -> int:
+    return int(raw) if raw is not None and raw.isdigit() else default
 
 
 def _ids(raw: str) -> list[int]:

@@ -2,7 +2,10 @@
 
 A job completes lazily: the first request after its ``ready_at`` applies its rows (as Zendesk's
 workers would have) and stores per-record ``results``. Jobs still queued count toward the cap
-of 30 queued or running jobs per account (``TooManyJobs``).
+of 30 queued or running jobs per account (``TooManyJobs``). Finished statuses are forgotten
+``ttl`` seconds after they finished, and only the newest ``keep`` are kept at all: "Zendesk
+only logs the last 100 jobs. Jobs also expire within an hour" [3p: Zendesk community post
+4408867925914, via shared/vendor-apis section 1]; a forgotten status answers 404.
 """
 
 from __future__ import annotations
@@ -17,6 +20,10 @@ from sandbox.zendesk.fields import clean_row
 from sandbox.zendesk.store import ZendeskStore, iso
 
 MAX_JOBS = 30
+JOB_TTL = 3600.0
+"""Seconds a finished job's status stays readable (Zendesk: "within an hour")."""
+JOBS_KEPT = 100
+"""How many job statuses the account keeps (Zendesk: "the last 100 jobs")."""
 
 
 @dataclass
@@ -30,15 +37,26 @@ class Job:
     status: str = "queued"
     results: list[dict[str, Any]] = field(default_factory=list)
     message: str | None = None
+    finished_at: float | None = None
 
 
 class JobQueue:
     """Queued and finished jobs of one account."""
 
-    def __init__(self, store: ZendeskStore, monotonic: Callable[[], float], delay: float) -> None:
+    def __init__(
+        self,
+        store: ZendeskStore,
+        monotonic: Callable[[], float],
+        delay: float,
+        *,
+        ttl: float = JOB_TTL,
+        keep: int = JOBS_KEPT,
+    ) -> None:
         self.store = store
         self.monotonic = monotonic
         self.delay = delay
+        self.ttl = ttl
+        self.keep = keep
         self.jobs: dict[str, Job] = {}
         self._pending: list[Job] = []
         self._seq = itertools.count(1)
@@ -61,13 +79,29 @@ class JobQueue:
         self.jobs.pop(job_id, None)
 
     def complete_due(self) -> None:
-        """Run every job whose delay has passed."""
+        """Run every job whose delay has passed; forget statuses past their time."""
         now = self.monotonic()
         for job in [j for j in self._pending if j.ready_at <= now]:
             self._pending.remove(job)
             job.results = [self._apply(job.kind, i, row) for i, row in enumerate(job.rows)]
             job.status = "completed"
             job.message = f"Completed at {iso(self.store.clock())}"
+            job.finished_at = now
+        self._forget(now)
+
+    def _forget(self, now: float) -> None:
+        expired = [
+            job_id
+            for job_id, job in self.jobs.items()
+            if job.finished_at is not None and job.finished_at + self.ttl <= now
+        ]
+        for job_id in expired:
+            del self.jobs[job_id]
+        surplus = len(self.jobs) - self.keep
+        if surplus > 0:  # dicts keep insertion order: the oldest submitted come first
+            oldest = [i for i, job in self.jobs.items() if job.finished_at is not None][:surplus]
+            for job_id in oldest:
+                del self.jobs[job_id]
 
     def _apply(self, kind: str, index: int, row: dict[str, Any]) -> dict[str, Any]:
         raw_id = row.get("id")

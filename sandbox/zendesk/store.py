@@ -1,17 +1,20 @@
 """In-memory organizations and users, kept ordered by ``(updated_at, id)`` for the exports.
 
 The order index is a sorted list maintained with ``bisect`` on every change, so an export page
-costs ``O(log n + page)`` even with 50,000 records.
+costs ``O(log n + page)`` even with 50,000 records. A :class:`LaggingIndex` per kind is the
+search index: it sees a change ``search_lag`` seconds after it was made (a change dated further
+back than that, like seed data, is searchable at once).
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.searchindex import LaggingIndex
 from sandbox.zendesk.fields import TYPES
 
 ORGANIZATION, USER = "organization", "user"
@@ -33,13 +36,17 @@ def iso(moment: datetime) -> str:
 class ZendeskStore:
     """Records by kind and id, their export order, and their versions."""
 
-    def __init__(self, clock: Clock = utc_now, base_url: str = "") -> None:
+    def __init__(self, clock: Clock = utc_now, base_url: str = "", search_lag: float = 0.0) -> None:
         self.clock = clock
         self.base_url = base_url
         self.records: dict[str, dict[int, dict[str, Any]]] = {k: {} for k in KINDS}
         self._order: dict[str, list[Key]] = {k: [] for k in KINDS}
         self._stamp: dict[str, dict[int, int]] = {k: {} for k in KINDS}
         self._ids = itertools.count(361_898_904_439)
+        self.search = {
+            ORGANIZATION: LaggingIndex(search_lag, self._seconds, _organization_terms),
+            USER: LaggingIndex(search_lag, self._seconds, _user_terms),
+        }
 
     def add_organization(self, name: str, **fields: Any) -> dict[str, Any]:
         """A new organization (``domain_names``, ``external_id``, ``notes``, fields...)."""
@@ -129,7 +136,11 @@ class ZendeskStore:
                 del order[index]
         bisect.insort(order, (stamp, record_id))
         self._stamp[kind][record_id] = stamp
-        self.records[kind][record_id]["updated_at"] = iso(moment)
+        record = self.records[kind][record_id]
+        record["updated_at"] = iso(moment)
+        search = self.search[kind]
+        settled = (self.clock() - moment).total_seconds() >= search.lag
+        search.changed(record_id, record if self.get(kind, record_id) else None, now=settled)
 
     def since(self, kind: str, start: Key) -> Iterable[dict[str, Any]]:
         """Records at or after ``(updated_at, id)`` in export order."""
@@ -141,12 +152,26 @@ class ZendeskStore:
         """A record's ``updated_at`` as unix seconds."""
         return self._stamp[kind][record_id]
 
+    def _seconds(self) -> float:
+        return self.clock().timestamp()
+
     def _insert(self, kind: str, record: dict[str, Any], moment: Any) -> dict[str, Any]:
         when = moment if isinstance(moment, datetime) else self.clock()
         record["created_at"] = iso(when)
         self.records[kind][record["id"]] = record
         self.touch(kind, record["id"], when)
         return record
+
+
+def _organization_terms(record: Mapping[str, Any]) -> list[str]:
+    """``domain:<name>`` per domain name (``type:organization domain:x`` searches)."""
+    return [f"domain:{d.strip().lower()}" for d in record.get("domain_names") or () if d]
+
+
+def _user_terms(record: Mapping[str, Any]) -> list[str]:
+    """``email:<address>`` (``users/search?query=email:x``)."""
+    email = record.get("email")
+    return [f"email:{email.strip().lower()}"] if isinstance(email, str) and email.strip() else []
 
 
 def _custom(kind: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -49,12 +49,16 @@ async def set_cursor(
 
 async def index_records(
     conn: AsyncConnection, target: str, records: Sequence[CustomerRecord], now: datetime
-) -> None:
+) -> list[RecordRef]:
     """Replace the identity keys of the given records (deleted records leave the index).
 
-    Safe to run concurrently for the same records (the daemon's replicas may do so).
+    Returns the records that lost a key they were indexed under (or were deleted): deals
+    matched through such a key must be checked before their next write. Safe to run
+    concurrently for the same records (the daemon's replicas may do so).
     """
+    lost: list[RecordRef] = []
     for part in chunks(records):
+        lost += await _lost_keys(conn, target, part)
         await conn.execute(
             sa.delete(t.identity_key).where(
                 t.identity_key.c.target == target, records_in(t.identity_key, [r.ref for r in part])
@@ -98,6 +102,45 @@ async def index_records(
         await insert_ignore(
             conn, t.identity_key, keys, ["target", "match", "value", "kind", "record_id"]
         )
+    return lost
+
+
+async def _lost_keys(
+    conn: AsyncConnection, target: str, records: Sequence[CustomerRecord]
+) -> list[RecordRef]:
+    """Records whose stored keys include one they no longer carry (by the identity key)."""
+    rows = await conn.execute(
+        sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c["keys"]).where(
+            t.identity.c.target == target, records_in(t.identity, [r.ref for r in records])
+        )
+    )
+    before = {(r.kind, r.record_id): {(m, v) for m, v in r._mapping["keys"] or ()} for r in rows}
+    lost = []
+    for record in records:
+        old = before.get((record.ref.kind, record.ref.id))
+        now_keys = set() if record.deleted else set(identity_keys(record))
+        if old and old - now_keys:
+            lost.append(record.ref)
+    return lost
+
+
+async def linked_customers(
+    conn: AsyncConnection, target: str, customer_keys: Sequence[str]
+) -> list[str]:
+    """Those of these customers that live deals are linked to."""
+    found: list[str] = []
+    for part in chunks(customer_keys):
+        rows = await conn.execute(
+            sa.select(t.deal.c.customer_key)
+            .distinct()
+            .where(
+                t.deal.c.target == target,
+                t.deal.c.customer_key.in_(part),
+                t.deal.c.deleted.is_(False),
+            )
+        )
+        found += [r.customer_key for r in rows]
+    return found
 
 
 async def index_for(conn: AsyncConnection, target: str, keys: Iterable[IndexKey]) -> IdentityIndex:
@@ -182,6 +225,7 @@ DEAL_UPDATE = [
     "customer_key",
     "match_status",
     "match_detail",
+    "lookup_at",
     "terms",
     "violations",
     "payload_hash",
@@ -293,5 +337,5 @@ async def unlink(
                 t.deal.c.target == target,
                 t.deal.c.customer_key.in_(part),
             )
-            .values(customer_key=None, match_status="pending", updated_at=now)
+            .values(customer_key=None, match_status="pending", lookup_at=None, updated_at=now)
         )

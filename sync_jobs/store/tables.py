@@ -73,6 +73,9 @@ deal = sa.Table(
     sa.Column("customer_key", sa.String(300), nullable=True),
     sa.Column("match_status", sa.String(20), nullable=False),
     sa.Column("match_detail", sa.JSON, nullable=True),
+    # When the deal's customer was last looked up at the desk (NULL: never, or since its link
+    # was dropped): deals still unmatched are looked up once, then left to the index refresh.
+    sa.Column("lookup_at", UTCDateTime, nullable=True),
     sa.Column("terms", sa.JSON, nullable=True),
     sa.Column("violations", sa.JSON, nullable=True),
     sa.Column("payload_hash", sa.String(64), nullable=False),

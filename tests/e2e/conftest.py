@@ -48,11 +48,12 @@ class Sandbox:
         return record
 
     async def ref(self, name: str) -> RecordRef:
-        """Find a record by name the way an agent would: in the desk itself."""
-        async for page in self.desk.customers(None):
-            for record in page.records:
-                if record.name == name:
-                    return record.ref
+        """Find a record by name the way an agent would: in the desk itself (not through an
+        export, which leaves out the last minute's changes)."""
+        for kind, records in self.world.desk.store.records.items():
+            for record_id, record in records.items():
+                if record.get("name") == name:
+                    return RecordRef(kind=kind, id=str(record_id))
         raise AssertionError(f"{name} is not in {self.world.target}")
 
     @property

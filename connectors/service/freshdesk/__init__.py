@@ -3,8 +3,10 @@
 Calls, per job run (N = records, P = ``per_page``, default 100):
 
 ==================================================  ===========================================
-``GET /api/v2/companies?per_page=P&page=n``          identity, first run or > 300 changed: N/P
-``GET /api/v2/search/companies?query="updated_at:>'D'"``  identity, later runs: <= 10 (30 each)
+``GET /api/v2/companies?per_page=P&page=n``          identity, every refresh: N/P
+``GET /api/v2/search/companies?query="updated_at:>'D'"``  identity with ``company_search``: <= 10
+``GET /api/v2/search/companies?query="a OR b ..."``   ``lookup``: ~14 keys a query (+1 GET a hit)
+``GET /api/v2/contacts?email=|unique_external_id=``   ``lookup``: 1 per contact key missed
 ``GET /api/v2/contacts?_updated_since=T&per_page=P``  identity: changed contacts / P
 ``GET /api/v2/contacts?...&state=deleted``            identity, later runs: soft-deleted contacts
 ``GET /api/v2/{companies|contacts}/{id}``             ``read``: 1 per record (no bulk read)
@@ -19,7 +21,8 @@ it cites):
 * Paging: ``page``/``per_page`` (max 100), next page announced by ``Link: <...>; rel="next"``
   [API docs "Pagination"]. Filter API: query in double quotes, <= 512 characters, ``:>`` means
   on-or-after, dates ``YYYY-MM-DD``, 30 per page, pages 1-10, deleted records excluded, a few
-  minutes of indexing lag [API docs "Filter Companies"; python-freshdesk ``filter_companies``].
+  minutes of indexing lag [API docs "Filter Companies"; python-freshdesk ``filter_companies``]:
+  so the identity index lists companies, and lookups read their hits again.
 * Contacts filter by ``_updated_since`` [python-freshdesk ``list_contacts`` docstring]; some
   third-party copies of the docs spell it ``updated_since`` (unconfirmed; the sandbox accepts
   both). Companies have no update filter.

@@ -51,10 +51,16 @@ class FreshdeskConfig(ConnectorConfig):
     overlap_seconds: int = Field(
         300, ge=0, description="Re-read window before the cursor, for clock skew and ties"
     )
-    company_search: bool = Field(
+    company_lookup_listing: bool = Field(
         True,
-        description="Find changed companies through the filter API (at most 300 results) "
-        "instead of listing them all",
+        description="When the filter API finds no company for a customer number or domain "
+        "a deal asks for, list every company before calling it unmatched (the filter API "
+        "lags by minutes; the listing costs one request per 100 companies)",
+    )
+    company_search: bool = Field(
+        False,
+        description="Find changed companies through the filter API (at most 300 results, "
+        "minutes behind changes) instead of listing them all at every identity refresh",
     )
 
     @field_validator("base_url")

@@ -3,11 +3,16 @@
 * Contacts: ``GET /api/v2/contacts?_updated_since=<ISO>&per_page=100`` (the documented contact
   filter, python-freshdesk ``list_contacts``), then the same with ``state=deleted`` so soft-
   deleted contacts leave the index. Contact listings have their own, lower rate cap.
-* Companies: the list endpoint has no update filter. After the first run, changed companies are
-  found with the filter API ``GET /api/v2/search/companies?query="updated_at:>'YYYY-MM-DD'"``
-  (``:>`` is "on or after", dates only, 30 a page, 10 pages at most, a few minutes of indexing
-  lag). When more than 300 match, or on the first run, every company is listed
-  (``GET /api/v2/companies?per_page=100``, ~1 request per 100 companies).
+* Companies: the list endpoint has no update filter, so every refresh lists them all
+  (``GET /api/v2/companies?per_page=100``, ~1 request per 100 companies): the list reads the
+  companies themselves, while the filter API is a search index that "may take a few minutes"
+  to see a change [API docs "Filter Companies"], and an index built from it kept pointing at a
+  company that had lost its customer number. ``company_search: true`` opts back into the
+  filter API after the first run (``GET /api/v2/search/companies?query="updated_at:>'D'"``,
+  ``:>`` is "on or after", dates only, 30 a page, 10 pages at most), for books too large to
+  list each refresh; its lag is then covered by the overlap below, by direct lookups of index
+  misses and by the identity check before every write. More than 300 matches fall back to the
+  full list.
 
 Companies are deleted for good in Freshdesk and nothing lists deletions, so a deleted company
 stays in the index until ``read`` finds it missing (the engine reports that record).
@@ -19,7 +24,6 @@ date-only company filter, on that whole UTC day), so ties and index lag are cove
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,11 +45,9 @@ log = structlog.get_logger("dealbridge.freshdesk")
 Batch = tuple[list[CustomerRecord], datetime | None]
 """Records of one page, and the kind's new watermark when this page completed the listing."""
 
-_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?")
-
 
 class IdentityFeed:
-    """Reads changed companies and contacts for ``customers(since)`` and the lookup helpers."""
+    """Reads changed companies and contacts for ``customers(since)``."""
 
     def __init__(
         self,
@@ -112,25 +114,6 @@ class IdentityFeed:
                 mark = mark or vendor_time(page.response, started)
                 records = [contact_record(row, deleted=deleted) for row in page.rows]
                 yield records, (mark if final and page.last else None)
-
-    async def contacts_by_email(self, email: str) -> list[CustomerRecord]:
-        """``GET /api/v2/contacts?email=`` (for an index miss; uses the contact-list budget)."""
-        found: list[CustomerRecord] = []
-        params = {"email": email.strip().lower()}
-        async for page in self._api.pages(CONTACTS_PATH, params, operation="find_contact"):
-            found += [contact_record(row) for row in page.rows]
-        return found
-
-    async def companies_by_domain(self, domain: str) -> list[CustomerRecord]:
-        """``GET /api/v2/search/companies?query="domain:'acme.com'"`` (for an index miss)."""
-        cleaned = domain.strip().lower()
-        if not _DOMAIN.fullmatch(cleaned):
-            return []
-        found: list[CustomerRecord] = []
-        pages = self._api.search_companies(f"domain:'{cleaned}'", operation="find_company")
-        async for page in pages:
-            found += [self._company(row) for row in page.rows]
-        return found
 
     @property
     def _overlap(self) -> timedelta:

@@ -21,6 +21,7 @@ from connectors.base import (
     CustomerRecord,
     FieldInfo,
     Health,
+    IdentityKey,
     RecordChange,
     RecordRef,
     WriteResult,
@@ -30,6 +31,7 @@ from connectors.service.freshdesk.catalog import build_catalog
 from connectors.service.freshdesk.client import FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.identity import IdentityFeed
+from connectors.service.freshdesk.lookup import Lookup
 from connectors.service.freshdesk.pacing import build_pacing
 from connectors.service.freshdesk.payloads import (
     COMPANY,
@@ -59,6 +61,7 @@ class FreshdeskTarget:
         self.text_limit = config.note_max_length
         self._api = FreshdeskApi(name, config, options, build_pacing(config, options.sleep))
         self._feed = IdentityFeed(self._api, config)
+        self._lookup = Lookup(self._api, config)
 
     async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Companies then contacts changed since the cursor (see ``identity`` for the calls)."""
@@ -70,6 +73,11 @@ class FreshdeskTarget:
         wanted = [ref for ref in refs if ref.kind in KINDS]
         rows = await asyncio.gather(*(self._api.get_record(r.kind, r.id) for r in wanted))
         return [self._record(ref.kind, row) for ref, row in zip(wanted, rows, strict=True) if row]
+
+    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+        """Contacts by email or external id (list filters), companies by customer number or
+        domain (filter API, hits read again); see ``lookup``."""
+        return await self._lookup.records(keys)
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """One PUT per change, ``write_batch_size`` at a time; results in the changes' order."""
@@ -107,7 +115,12 @@ class FreshdeskTarget:
             f"contact listings paced at {self.config.contact_list_rate * 60:.0f}/min "
             "(Freshdesk caps that endpoint separately)",
         ]
-        if self._feed.full_company_listings:
+        if not self.config.company_search:
+            facts.append(
+                "companies are listed in full at every identity refresh (the company list has "
+                "no update filter, and the filter API lags behind changes by minutes)"
+            )
+        elif self._feed.full_company_listings:
             facts.append(
                 "companies were listed in full (the company list has no update filter and the "
                 "filter API returns at most 300 results)"
@@ -119,14 +132,6 @@ class FreshdeskTarget:
                 f"{self.config.requests_per_minute}: lower it to avoid 429 responses"
             )
         return facts
-
-    async def find_contacts_by_email(self, email: str) -> list[CustomerRecord]:
-        """Contacts with this email (for a miss in the identity index)."""
-        return await self._feed.contacts_by_email(email)
-
-    async def find_companies_by_domain(self, domain: str) -> list[CustomerRecord]:
-        """Companies with this domain (for a miss in the identity index)."""
-        return await self._feed.companies_by_domain(domain)
 
     async def aclose(self) -> None:
         """Release connections."""

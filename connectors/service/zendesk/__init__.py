@@ -6,6 +6,9 @@ Calls, per job run (N = records, P = ``per_page``, default 1000; B = 100):
 ``GET /api/v2/incremental/organizations.json?start_time=``   identity: changed orgs / P (>= 1)
 ``GET /api/v2/incremental/users/cursor.json?cursor=``        identity: changed users / P (>= 1)
 ``GET /api/v2/{organizations|users}/show_many.json?ids=``    ``read``: N / 100
+``GET .../show_many.json?external_ids=``                     ``lookup``: misses by external id / 100
+``GET /api/v2/users/search.json?query=email:``               ``lookup``: 1 per email missed
+``GET /api/v2/search.json?query=type:organization domain:``  ``lookup``: 1 per domain missed
 ``PUT /api/v2/{organizations|users}/update_many.json``       ``write``: N / B jobs
 ``GET /api/v2/job_statuses/{id}.json``                       ``write``: usually 1 poll per job
 ``GET /api/v2/{organizations|users}/show_many.json?ids=``    read-back, only of records a job
@@ -24,7 +27,9 @@ within an hour [3p: Zendesk community]; bulk user imports may be disabled (403);
 5/min per user and ~1/s per account, Update Organization 5/min per organization; account
 budgets 200-2500/min by plan, incremental exports 10/min; 429 + ``Retry-After`` seconds,
 bodies sometimes plain text; ``X-Rate-Limit``/``X-Rate-Limit-Remaining`` and
-``ratelimit-*`` headers; incremental ``start_time`` at least a minute in the past.
+``ratelimit-*`` headers; incremental ``start_time`` at least a minute in the past, and exports
+leave out what changed in the minute before the request ("Using the Incremental Export API"),
+hence the direct lookups; the search API lags "up to a few minutes" (Search API).
 
 Field paths written: ``notes``, ``details``, ``organization_fields.<key>`` (organizations),
 ``user_fields.<key>`` (users). ``RecordRef.kind`` is ``organization`` or ``user``.

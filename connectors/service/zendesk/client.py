@@ -23,7 +23,11 @@ from connectors.service.zendesk.payloads import PLURAL
 from connectors.settings import ConnectorOptions
 
 SHOW_MANY_MAX = 100
-"""``show_many?ids=`` takes up to 100 ids [doc: Users API "Show Many Users"]."""
+"""``show_many?ids=`` and ``?external_ids=`` take up to 100 each [doc: Users API "Show Many
+Users", Organizations API "Show Many Organizations"]."""
+SEARCH_PAGE = 100
+"""Search answers at most 100 results a page and 1,000 a query [doc: Search API]."""
+SEARCH_PAGES = 10
 
 
 class ZendeskApi:
@@ -69,6 +73,38 @@ class ZendeskApi:
         )
         rows = body.get(plural)
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+    async def show_many_external(
+        self, kind: str, external_ids: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """``GET /api/v2/{plural}/show_many.json?external_ids=a,b`` (at most 100; Zendesk
+        compares external ids case-insensitively); unknown ids vanish."""
+        plural = PLURAL[kind]
+        body = await self._object(
+            "GET",
+            f"/api/v2/{plural}/show_many.json",
+            f"lookup_{plural}",
+            params={"external_ids": ",".join(external_ids)},
+        )
+        rows = body.get(plural)
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+    async def search(self, path: str, query: str, key: str, operation: str) -> list[dict[str, Any]]:
+        """Every page of a search (``/api/v2/search.json`` answers ``results``,
+        ``/api/v2/users/search.json`` answers ``users``), up to Zendesk's 1,000 results."""
+        found: list[dict[str, Any]] = []
+        url: str | None = path
+        params: dict[str, Any] | None = {"query": query, "per_page": SEARCH_PAGE}
+        for _ in range(SEARCH_PAGES):
+            if url is None:
+                break
+            body = await self._object("GET", url, operation, params=params)
+            rows = body.get(key)
+            found += [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+            following = body.get("next_page")
+            url = _same_host(following)
+            params = None  # the next_page link carries the whole query
+        return found
 
     async def update_many(
         self, kind: str, rows: Sequence[Mapping[str, Any]]
@@ -169,3 +205,11 @@ class ZendeskApi:
                 operation=operation,
             )
         return job
+
+
+def _same_host(link: Any) -> str | None:
+    """Path and query of a ``next_page`` link: the request goes to the configured account,
+    so a link can never carry the credentials elsewhere."""
+    if not isinstance(link, str) or not link:
+        return None
+    return httpx.URL(link).raw_path.decode("ascii")

@@ -9,9 +9,14 @@
   the next run, as Zendesk recommends.
 
 ``start_time`` must lie at least a minute in the past, so a later start is pulled back to
-``now - 61 s`` (a harmless re-read). Exports include deleted organizations (``deleted_at``)
-and deactivated users (``active: false``): both come through as ``deleted`` records. Agents
-and admins are left out: deals attach to customers, not to staff.
+``now - 61 s`` (a harmless re-read). Should our clock run ahead of Zendesk's, Zendesk still
+refuses it (422 "Too recent start_time", as client libraries record the answer); that ends
+this read at the position reached, as an empty page would, instead of failing the run.
+Exports leave out what changed within the minute before each request [doc: "Using the
+Incremental Export API"]; the engine looks such records up directly when a deal needs one.
+Exports include deleted organizations (``deleted_at``) and deactivated users (``active:
+false``): both come through as ``deleted`` records. Agents and admins are left out: deals
+attach to customers, not to staff.
 
 The cursor is JSON ``{"organization": {"start_time": n}, "user": {"cursor": c, "start_time": n}}``.
 Each page's checkpoint already holds that page's position, so a crash re-reads at most a page.
@@ -27,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
+from connectors.errors import PermanentError
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.payloads import (
@@ -123,7 +129,9 @@ class IdentityFeed:
         start, seen = self._recent_enough(cursor.org_start), _Seen()
         while True:
             params = {"start_time": start, "per_page": self._config.per_page}
-            body = await self._api.incremental(ORGANIZATION, params)
+            body = await self._export(ORGANIZATION, params)
+            if body is None:
+                return
             rows = _rows(body, "organizations")
             end = _whole(body.get("end_time"), default=start)
             records = seen.fresh([organization_record(r) for r in rows], edge=end)
@@ -144,7 +152,9 @@ class IdentityFeed:
         else:
             params["start_time"] = self._recent_enough(cursor.user_start)
         while True:
-            body = await self._api.incremental(USER, params)
+            body = await self._export(USER, params)
+            if body is None:
+                return
             identities = body.get("identities")
             records = [
                 user_record(r, _identities_of(r, identities))
@@ -158,6 +168,15 @@ class IdentityFeed:
             if body.get("end_of_stream") is not False or not isinstance(after, str) or not after:
                 return
             params = {"per_page": self._config.per_page, "cursor": after}
+
+    async def _export(self, kind: str, params: dict[str, Any]) -> dict[str, Any] | None:
+        """One export page, or None when Zendesk finds the start too recent (clock skew)."""
+        try:
+            return await self._api.incremental(kind, params)
+        except PermanentError as exc:
+            if exc.status == 422 and "too recent start_time" in exc.message.lower():
+                return None
+            raise
 
     def _recent_enough(self, start: int) -> int:
         return max(0, min(start, int(self._now()) - MIN_AGE))

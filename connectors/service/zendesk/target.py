@@ -2,7 +2,8 @@
 
 ``read`` batches ids through ``show_many`` (100 a call); ``write`` goes through bulk
 ``update_many`` jobs (see ``writer``); the identity index is kept from incremental exports
-(see ``identity``), never by searching once per deal.
+(see ``identity``), never by searching once per deal; only its misses are looked up directly
+(see ``lookup``), in batches.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from connectors.base import (
     CustomerRecord,
     FieldInfo,
     Health,
+    IdentityKey,
     RecordChange,
     RecordRef,
     WriteResult,
@@ -25,6 +27,7 @@ from connectors.service.zendesk.catalog import build_catalog
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.identity import IdentityFeed
+from connectors.service.zendesk.lookup import Lookup
 from connectors.service.zendesk.pacing import build_pacing
 from connectors.service.zendesk.payloads import KINDS, record_id, to_record
 from connectors.service.zendesk.writer import Writer
@@ -44,6 +47,7 @@ class ZendeskTarget:
         self._api = ZendeskApi(name, config, options, build_pacing(config, options.sleep))
         self._feed = IdentityFeed(self._api, config)
         self._writer = Writer(self._api, config)
+        self._lookup = Lookup(self._api)
 
     async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Organizations then end-users changed since the cursor (incremental exports)."""
@@ -59,6 +63,11 @@ class ZendeskTarget:
                 rows = await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
                 found.update({f"{kind}:{record_id(row)}": to_record(kind, row) for row in rows})
         return [found[r.key] for r in refs if r.key in found]
+
+    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+        """Records carrying any of ``keys``: external ids 100 a call, emails and domains one
+        search each (hits read again through ``show_many``); see ``lookup``."""
+        return await self._lookup.records(keys)
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Bulk ``update_many`` jobs; one result per change, in order."""

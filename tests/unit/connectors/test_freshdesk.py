@@ -188,7 +188,7 @@ async def test_incremental_run_reads_contacts_updated_since_the_watermark_minus_
 ) -> None:
     watermark = datetime(2024, 3, 1, 12, 0, 5, tzinfo=UTC)
     since = IdentityCursor(companies=watermark, contacts=watermark).encode()
-    respx_mock.get(SEARCH).mock(return_value=listing({"total": 0, "results": []}))
+    respx_mock.get(COMPANIES).mock(return_value=listing([]))
     deleted = respx_mock.get(CONTACTS, params={"state": "deleted"}).mock(return_value=listing([]))
     changed = respx_mock.get(CONTACTS).mock(
         return_value=listing([contact(8, "sam@globex.example")])
@@ -204,7 +204,7 @@ async def test_two_contacts_sharing_the_watermark_second_are_both_read_again(
 ) -> None:
     tie = "2024-03-04T10:00:00Z"
     since = IdentityCursor(companies=VENDOR_NOW, contacts=VENDOR_NOW).encode()
-    respx_mock.get(SEARCH).mock(return_value=listing({"total": 0, "results": []}))
+    respx_mock.get(COMPANIES).mock(return_value=listing([]))
     respx_mock.get(CONTACTS, params={"state": "deleted"}).mock(return_value=listing([]))
     respx_mock.get(CONTACTS).mock(
         return_value=listing(
@@ -224,7 +224,7 @@ async def test_incremental_run_finds_changed_companies_through_the_filter_api_by
     since = IdentityCursor(companies=watermark, contacts=watermark).encode()
     search = respx_mock.get(SEARCH).mock(return_value=listing(load("search_companies.json")))
     respx_mock.get(CONTACTS).mock(return_value=listing([]))
-    pages = await collect(make_target(), since)
+    pages = await collect(make_target(company_search=True), since)
     assert search.calls.last.request.url.params["query"] == "\"updated_at:>'2024-02-29'\""
     assert [r.name for r in pages[0].records] == ["Lex Corp", "Daily Planet"]
     assert pages[0].records[0].domains == ("lexcorp.org", "lexcorp.us")
@@ -238,7 +238,7 @@ async def test_more_than_300_changed_companies_fall_back_to_the_full_list(
     respx_mock.get(SEARCH).mock(return_value=listing({"total": 301, "results": []}))
     full = respx_mock.get(COMPANIES).mock(return_value=listing(load("companies.json")))
     respx_mock.get(CONTACTS).mock(return_value=listing([]))
-    target = make_target()
+    target = make_target(company_search=True)
     pages = await collect(target, since)
     assert full.call_count == 1
     assert len(pages[0].records) == 2
@@ -249,7 +249,7 @@ async def test_soft_deleted_contacts_leave_the_index_as_deleted_records(
     respx_mock: respx.MockRouter,
 ) -> None:
     since = IdentityCursor(companies=VENDOR_NOW, contacts=VENDOR_NOW).encode()
-    respx_mock.get(SEARCH).mock(return_value=listing({"total": 0, "results": []}))
+    respx_mock.get(COMPANIES).mock(return_value=listing([]))
     respx_mock.get(CONTACTS, params={"state": "deleted"}).mock(
         return_value=listing([contact(9, "gone@x.example", deleted=True)])
     )
@@ -519,19 +519,19 @@ async def test_notices_warn_when_the_account_limit_is_below_the_configured_pace(
     assert any("account limit is 200/min" in n for n in target.notices())
 
 
-async def test_find_companies_by_domain_uses_the_filter_api(respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.get(SEARCH).mock(return_value=listing(load("search_companies.json")))
-    found = await make_target().find_companies_by_domain("LexCorp.org")
-    assert route.calls.last.request.url.params["query"] == "\"domain:'lexcorp.org'\""
-    assert [r.ref.key for r in found] == ["company:11", "company:22"]
-    assert await make_target().find_companies_by_domain("x' OR name:'y") == []
-
-
-async def test_find_contacts_by_email_uses_the_email_filter(respx_mock: respx.MockRouter) -> None:
-    route = respx_mock.get(CONTACTS).mock(return_value=listing(load("contacts.json")[:1]))
-    found = await make_target().find_contacts_by_email("Rachel@freshdesk.com")
-    assert route.calls.last.request.url.params["email"] == "rachel@freshdesk.com"
-    assert found[0].emails == ("rachel@freshdesk.com",)
+async def test_every_refresh_lists_all_companies_and_never_asks_the_lagging_filter_api(
+    respx_mock: respx.MockRouter,
+) -> None:
+    since = IdentityCursor(companies=VENDOR_NOW, contacts=VENDOR_NOW).encode()
+    search = respx_mock.get(SEARCH).mock(return_value=listing({"total": 0, "results": []}))
+    full = respx_mock.get(COMPANIES).mock(return_value=listing(load("companies.json")))
+    respx_mock.get(CONTACTS).mock(return_value=listing([]))
+    target = make_target()
+    pages = await collect(target, since)
+    assert (full.call_count, search.call_count) == (1, 0)
+    assert [r.name for r in pages[0].records] == [r["name"] for r in load("companies.json")]
+    assert IdentityCursor.decode(pages[0].checkpoint).companies == VENDOR_NOW
+    assert any("listed in full at every identity refresh" in n for n in target.notices())
 
 
 def _ref(kind: str, record_id: str) -> RecordRef:

@@ -416,3 +416,29 @@ async def test_an_export_that_reaches_the_last_minute_stops_and_resumes_next_run
     position = json.loads(pages[-1].checkpoint.value)
     assert position["organization"]["start_time"] == recent
     await target.aclose()
+
+
+async def test_a_too_recent_start_time_answer_ends_the_read_where_it_stood(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Should our clock run ahead of Zendesk's, it refuses the pulled-back start_time (422)."""
+    too_recent = httpx.Response(
+        422,
+        json={
+            "error": "InvalidValue",
+            "description": "Too recent start_time. Use a start_time older than one minute",
+        },
+    )
+    respx_mock.get(ORG_EXPORT).mock(return_value=too_recent)
+    users = respx_mock.get(USER_EXPORT).mock(return_value=user_page([], "c1", end=True))
+    stored = {"organization": {"start_time": 1714557600}, "user": {}}
+    pages = await collect(make_target(), Cursor(value=json.dumps(stored)))
+    assert users.call_count == 1, "the users export still ran"
+    assert json.loads(pages[-1].checkpoint.value)["organization"]["start_time"] == 1714557600
+
+
+async def test_other_export_refusals_still_stop_the_run(respx_mock: respx.MockRouter) -> None:
+    invalid = httpx.Response(422, json={"error": "InvalidValue", "description": "per_page"})
+    respx_mock.get(ORG_EXPORT).mock(return_value=invalid)
+    with pytest.raises(PermanentError):
+        await collect(make_target())

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.base import Cursor, CustomerRecord, RecordChange, RecordRef
+from connectors.base import Cursor, CustomerRecord, IdentityKey, RecordChange, RecordRef
 from connectors.errors import AuthError
 from connectors.registry import get_spec
 from connectors.service.freshdesk import FreshdeskConfig, FreshdeskTarget, create
@@ -105,7 +105,7 @@ async def index(
 
 
 def sim_clock(sim: FreshdeskSimulator) -> SimClock:
-    clock = sim.store.clock
+    clock = sim.time.wall_base
     assert isinstance(clock, SimClock)
     return clock
 
@@ -241,8 +241,12 @@ async def test_an_agent_edit_after_a_sync_reaches_the_next_incremental_index(
     sim.agent_edit("contact", contact_id, description="Prefers phone calls")  # same second
     sim.agent_edit("company", company_id, note="Call Pepper first")
     records, _ = await index(target, checkpoint)
-    assert [r.ref.key for r in records] == [f"company:{company_id}", f"contact:{contact_id}"]
-    assert records[1].fields["description"] == "Prefers phone calls"
+    companies = {r.ref.key: r for r in records if r.ref.kind == "company"}
+    contacts = [r for r in records if r.ref.kind == "contact"]
+    assert len(companies) == len(sim.customers), "companies are listed in full every time"
+    assert companies[f"company:{company_id}"].fields["note"] == "Call Pepper first"
+    assert [r.ref.key for r in contacts] == [f"contact:{contact_id}"], "contacts by update time"
+    assert contacts[0].fields["description"] == "Prefers phone calls"
 
 
 async def test_a_soft_deleted_contact_leaves_the_index(
@@ -301,12 +305,16 @@ async def test_filter_api_answers_domain_and_date_queries_within_its_limits(
     assert (await search("\"colour:'red'\"")).json()["errors"][0]["field"] == "query"
 
 
-async def test_the_connector_finds_companies_by_domain_and_contacts_by_email(
+async def test_the_connector_looks_up_companies_by_domain_and_contacts_by_email(
     sim_target: tuple[FreshdeskSimulator, FreshdeskTarget],
 ) -> None:
     sim, target = sim_target
-    wayne = await target.find_companies_by_domain("wayne.example")
-    person = await target.find_contacts_by_email("Lucius@Wayne.example")
+    wayne = await target.lookup(
+        [IdentityKey(match="domain", value="wayne.example", kind="company")]
+    )
+    person = await target.lookup(
+        [IdentityKey(match="email", value="lucius@wayne.example", kind="contact")]
+    )
     assert {r.name for r in wayne} == {"Wayne Enterprises", "Wayne Foundation"}
     assert [r.ref.id for r in person] == [str(sim.customers["wayne-ent"][1])]
 
@@ -442,3 +450,58 @@ async def test_bulk_seed_pages_through_thousands_of_records_quickly() -> None:
     results = await target.write([RecordChange(ref=records[0].ref, fields={"note": "bulk"})])
     assert results[0].ok
     await target.aclose()
+
+
+# --- the filter API's indexing lag ------------------------------------------------------------
+
+
+async def _search(sim: FreshdeskSimulator, query: str) -> list[int]:
+    async with raw_client(sim) as http:
+        answer = await http.get("/api/v2/search/companies", params={"query": f'"{query}"'})
+    return [c["id"] for c in answer.json()["results"]]
+
+
+async def test_the_filter_api_sees_a_change_only_after_its_indexing_lag(
+    sim_target: tuple[FreshdeskSimulator, FreshdeskTarget],
+) -> None:
+    sim, _ = sim_target
+    acme, _ = sim.customers["acme"]
+    newco = sim.add_company("Acme Holdings", domains=("acme-holdings.example",))["id"]
+    sim.agent_edit("company", acme, custom_fields={"cf_customer_number": None})
+    sim.agent_edit("company", newco, custom_fields={"cf_customer_number": "CUST-1001"})
+    assert await _search(sim, "domain:'acme-holdings.example'") == []
+    assert await _search(sim, "cf_customer_number:'CUST-1001'") == [acme], "the stale copy"
+    async with raw_client(sim) as http:  # listings read the records themselves
+        listed = (await http.get("/api/v2/companies", params={"per_page": 100})).json()
+    assert {c["id"] for c in listed} >= {newco}
+    sim.pass_time(sim.store.search["company"].lag)
+    assert await _search(sim, "domain:'acme-holdings.example'") == [newco]
+    assert await _search(sim, "cf_customer_number:'CUST-1001'") == [newco]
+
+
+async def test_a_lookup_finds_where_a_customer_number_is_now_though_the_filter_api_lags(
+    sim_target: tuple[FreshdeskSimulator, FreshdeskTarget],
+) -> None:
+    sim, target = sim_target
+    acme, _ = sim.customers["acme"]
+    sim.agent_edit("company", acme, custom_fields={"cf_customer_number": None})
+    newco = sim.add_company("Acme Holdings", custom_fields={"cf_customer_number": "CUST-1001"})
+    found = await target.lookup(
+        [IdentityKey(match="external_id", value="cust-1001", kind="company")]
+    )
+    holders = [r.ref.id for r in found if r.external_id == "CUST-1001"]
+    assert holders == [str(newco["id"])]
+
+
+async def test_contacts_filter_by_unique_external_id_ignoring_case(
+    sim_target: tuple[FreshdeskSimulator, FreshdeskTarget],
+) -> None:
+    sim, target = sim_target
+    person = sim.add_contact("Ext Person", "ext@x.example", unique_external_id="EXT-9")
+    async with raw_client(sim) as http:
+        hit = await http.get("/api/v2/contacts", params={"unique_external_id": "ext-9"})
+        miss = await http.get("/api/v2/contacts", params={"unique_external_id": "EXT-0"})
+    assert [c["id"] for c in hit.json()] == [person["id"]]
+    assert miss.json() == []
+    found = await target.lookup([IdentityKey(match="external_id", value="ext-9", kind="contact")])
+    assert [r.ref.id for r in found] == [str(person["id"])]

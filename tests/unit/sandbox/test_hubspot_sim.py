@@ -75,13 +75,16 @@ def connect(
     sim: HubSpotSimulator,
     time: FakeTime,
     transport: httpx.AsyncBaseTransport | None = None,
+    *,
+    now: Callable[[], datetime] | None = None,
     **overrides: Any,
 ) -> HubSpotSource:
     raw: dict[str, Any] = {"kind": "hubspot", "base_url": URL, "access_token": "${HS_SIM_TOKEN}"}
     options = ConnectorOptions(
         transport=transport or httpx.ASGITransport(app=sim.app), sleep=time.sleep
     )
-    return HubSpotSource("emea", HubSpotConfig.model_validate(raw | overrides), options)
+    config = HubSpotConfig.model_validate(raw | overrides)
+    return HubSpotSource("emea", config, options, now=now)
 
 
 async def read(src: HubSpotSource, query: DealQuery, since: Cursor | None = None) -> list[DealPage]:
@@ -423,3 +426,34 @@ async def test_throttle_fault_is_served_once_then_the_call_succeeds() -> None:
     assert first.status_code == 429
     assert first.json()["policyName"] == "TEN_SECONDLY_ROLLING"
     assert second.status_code == 200
+
+
+# --- search lag ---------------------------------------------------------------------------------
+
+
+async def test_a_deal_changed_seconds_ago_is_not_searchable_until_the_index_catches_up() -> None:
+    sim, _time = simulator()
+    deal = sim.add_deal({"dealname": "Fresh", "dealstage": "closedwon"})  # modified just now
+    body = search_body(properties=["dealname"], limit=200)
+    before = (await call(sim, "POST", "/crm/v3/objects/deals/search", json=body)).json()
+    assert deal not in {r["id"] for r in before["results"]}
+    sim.pass_time(sim.search_lag)
+    after = (await call(sim, "POST", "/crm/v3/objects/deals/search", json=body)).json()
+    assert deal in {r["id"] for r in after["results"]}
+    assert after["total"] == before["total"] + 1
+
+
+async def test_a_deal_the_search_lag_hid_from_one_run_is_read_by_the_next() -> None:
+    sim, time = simulator()
+    sim.pass_time(3600)  # the demo deals are long indexed
+    overlap = 300  # the default; it also covers indexing that is not first-in first-out
+    first = connect(sim, time, now=sim.now, overlap_seconds=overlap)  # the account's "now"
+    checkpoint = (await read(first, DealQuery(fields=MAPPED)))[-1].checkpoint
+    late = sim.add_deal({"dealname": "Late", "dealstage": "closedwon"})  # not yet indexed
+    sim.pass_time(1)
+    hidden = connect(sim, time, now=sim.now, overlap_seconds=overlap)
+    pages = await read(hidden, DealQuery(fields=MAPPED), checkpoint)
+    assert late not in ids(pages)
+    sim.pass_time(sim.search_lag)
+    again = connect(sim, time, now=sim.now, overlap_seconds=overlap)
+    assert late in ids(await read(again, DealQuery(fields=MAPPED), pages[-1].checkpoint))

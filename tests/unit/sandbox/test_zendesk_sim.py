@@ -21,6 +21,7 @@ from sandbox.zendesk import (
     contract_harness,
     demo_app,
 )
+from sandbox.zendesk.store import USER
 
 pytestmark = pytest.mark.anyio
 TOKEN_ENV = "ZD_SIM_TOKEN"
@@ -114,8 +115,11 @@ async def test_too_recent_start_time_is_refused_like_zendesk(sim: ZendeskSimulat
             params={"start_time": int(datetime.now(UTC).timestamp())},
             auth=(f"{DEMO_EMAIL}/token", DEMO_API_TOKEN),
         )
-    assert answer.status_code == 400
-    assert "older than one minute" in answer.json()["description"]
+    assert answer.status_code == 422
+    assert answer.json() == {
+        "error": "InvalidValue",
+        "description": "Too recent start_time. Use a start_time older than one minute",
+    }
 
 
 async def test_write_runs_a_job_that_applies_values_and_bumps_updated_at(
@@ -289,6 +293,7 @@ async def test_deleted_orgs_and_deactivated_users_export_as_deleted(
 ) -> None:
     sim.delete("organization", sim.customers["hooli"][0])
     sim.delete("user", sim.customers["hooli"][1])
+    sim.pass_time(61)  # exports leave out the last minute's changes
     records = [r async for page in target.customers(None) for r in page.records]
     gone = {r.ref.key for r in records if r.deleted}
     assert gone == {
@@ -324,3 +329,142 @@ async def test_organizations_are_searched_by_external_id_ignoring_case(
         )
     assert [o["id"] for o in found.json()["organizations"]] == [org["id"]]
     assert missing.json() == {"organizations": [], "next_page": None, "count": 0}
+
+
+# --- documented timing ------------------------------------------------------------------------
+
+
+def raw_client(sim: ZendeskSimulator) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=sim.app),
+        base_url=DEMO_BASE_URL,
+        auth=(f"{DEMO_EMAIL}/token", DEMO_API_TOKEN),
+    )
+
+
+async def test_exports_leave_out_the_minute_before_the_request_then_include_it(
+    sim: ZendeskSimulator,
+) -> None:
+    newco = sim.add_organization("Newco", external_id="CUST-NEW")  # created just now
+    user = sim.add_user("Nia New", "nia@newco.example")
+    start = int((datetime.now(UTC) - timedelta(hours=1)).timestamp())
+    async with raw_client(sim) as client:
+        orgs = (
+            await client.get("/api/v2/incremental/organizations.json", params={"start_time": start})
+        ).json()
+        users = (
+            await client.get("/api/v2/incremental/users/cursor.json", params={"start_time": start})
+        ).json()
+        assert newco["id"] not in {o["id"] for o in orgs["organizations"]}
+        assert user["id"] not in {u["id"] for u in users["users"]}
+        assert orgs["end_of_stream"] is True, "all there is up to a minute ago"
+        sim.pass_time(61)
+        later = await client.get(
+            "/api/v2/incremental/organizations.json", params={"start_time": orgs["end_time"]}
+        )
+        more = await client.get(
+            "/api/v2/incremental/users/cursor.json", params={"cursor": users["after_cursor"]}
+        )
+    assert newco["id"] in {o["id"] for o in later.json()["organizations"]}
+    assert user["id"] in {u["id"] for u in more.json()["users"]}
+
+
+async def test_a_time_based_page_ends_on_a_second_the_next_page_starts_with_again(
+    sim: ZendeskSimulator,
+) -> None:
+    moment = (datetime.now(UTC) - timedelta(minutes=20)).replace(microsecond=0)
+    early = sim.add_organization("Early", updated_at=moment - timedelta(seconds=5))
+    tied = [sim.add_organization(f"Tie {n}", updated_at=moment)["id"] for n in range(2)]
+    start = int((moment - timedelta(minutes=1)).timestamp())
+    async with raw_client(sim) as client:
+        first = (
+            await client.get(
+                "/api/v2/incremental/organizations.json",
+                params={"start_time": start, "per_page": 1},
+            )
+        ).json()
+        second = (
+            await client.get(
+                "/api/v2/incremental/organizations.json",
+                params={"start_time": first["end_time"], "per_page": 1},
+            )
+        ).json()
+    assert [o["id"] for o in first["organizations"]] == [early["id"]]
+    assert first["end_time"] == int((moment - timedelta(seconds=5)).timestamp())
+    assert second["organizations"][0]["id"] == early["id"], "the boundary second comes again"
+    assert {o["id"] for o in second["organizations"][1:]} == set(tied), "never ends mid-second"
+
+
+async def test_job_statuses_expire_an_hour_after_the_job_finished(sim: ZendeskSimulator) -> None:
+    async with raw_client(sim) as client:
+        body = {"organizations": [{"id": sim.customers["acme"][0], "notes": "x"}]}
+        job = (await client.put("/api/v2/organizations/update_many.json", json=body)).json()
+        url = f"/api/v2/job_statuses/{job['job_status']['id']}.json"
+        assert (await client.get(url)).json()["job_status"]["status"] == "completed"
+        sim.pass_time(3599)
+        assert (await client.get(url)).status_code == 200
+        sim.pass_time(2)
+        gone = await client.get(url)
+    assert gone.status_code == 404
+    assert gone.json() == {"error": "RecordNotFound", "description": "Not found"}
+
+
+async def test_only_the_last_hundred_job_statuses_are_kept(sim: ZendeskSimulator) -> None:
+    jobs = [sim.jobs.submit("organization", [{"id": 1, "notes": str(n)}]) for n in range(101)]
+    sim.jobs.complete_due()
+    assert jobs[0].id not in sim.jobs.jobs
+    assert all(job.id in sim.jobs.jobs for job in jobs[1:])
+
+
+async def test_searches_see_a_change_only_after_the_search_lag(sim: ZendeskSimulator) -> None:
+    person = sim.add_user("Nia New", "nia@newco.example")
+    org = sim.add_organization("Newco", domain_names=["newco.example"])
+    async with raw_client(sim) as client:
+
+        async def users(email: str) -> list[int]:
+            answer = await client.get(
+                "/api/v2/users/search.json", params={"query": f"email:{email}"}
+            )
+            return [u["id"] for u in answer.json()["users"]]
+
+        async def orgs(domain: str) -> list[int]:
+            answer = await client.get(
+                "/api/v2/search.json", params={"query": f"type:organization domain:{domain}"}
+            )
+            return [o["id"] for o in answer.json()["results"]]
+
+        assert (await users("nia@newco.example"), await orgs("newco.example")) == ([], [])
+        sim.pass_time(sim.store.search[USER].lag)
+        assert await users("nia@newco.example") == [person["id"]]
+        assert await orgs("newco.example") == [org["id"]]
+        sim.agent_edit("organization", org["id"], domain_names=["newco.example.org"])
+        assert await orgs("newco.example") == [org["id"]], "the old copy is still indexed"
+        assert await orgs("acme.example") == [sim.customers["acme"][0]], "seed data is indexed"
+
+
+async def test_show_many_answers_external_ids_ignoring_case_at_once(sim: ZendeskSimulator) -> None:
+    fresh = sim.add_organization("Just Now Ltd", external_id="CUST-NOW")
+    async with raw_client(sim) as client:
+        answer = await client.get(
+            "/api/v2/organizations/show_many.json",
+            params={"external_ids": "cust-now,CUST-1001,cust-nobody"},
+        )
+        too_many = await client.get(
+            "/api/v2/organizations/show_many.json",
+            params={"external_ids": ",".join(f"x{n}" for n in range(101))},
+        )
+    assert {o["id"] for o in answer.json()["organizations"]} == {
+        fresh["id"],
+        sim.customers["acme"][0],
+    }
+    assert too_many.status_code == 400
+
+
+async def test_search_refuses_pages_past_its_thousand_results(sim: ZendeskSimulator) -> None:
+    async with raw_client(sim) as client:
+        answer = await client.get(
+            "/api/v2/users/search.json",
+            params={"query": "email:ops@acme.example", "per_page": 100, "page": 11},
+        )
+    assert answer.status_code == 422
+    assert answer.json()["error"] == "InsufficientResourcesError"

@@ -87,3 +87,27 @@ def test_records_seen_by_a_dry_run_replace_their_stored_keys() -> None:
     assert old.status == "unmatched"
     assert (new.status, new.record_id) == ("matched", "1")
     assert (other.status, other.record_id) == ("matched", "2")
+
+
+async def test_reindexing_reports_the_records_that_lost_a_key(engine: AsyncEngine) -> None:
+    changed = [
+        org("1", external_id="CUST-1", domain="c1.example"),  # unchanged
+        org("2", domain="c2.example"),  # its customer number went elsewhere
+        org("3", external_id="CUST-3", domain="new3.example"),  # domain changed
+        CustomerRecord(ref=RecordRef(kind="organization", id="4"), deleted=True),
+        org("999", external_id="CUST-999"),  # first seen: nothing to lose
+    ]
+    async with write_tx(engine) as conn:
+        lost = await repo.index_records(conn, "zd", changed, NOW)
+    assert sorted(r.key for r in lost) == ["organization:2", "organization:3", "organization:4"]
+    async with write_tx(engine) as conn:
+        again = await repo.index_records(conn, "zd", changed, NOW)
+    assert again == [], "the same keys again lose nothing"
+
+
+async def test_a_match_names_the_key_it_used(engine: AsyncEngine) -> None:
+    account = AccountIdentity(external_ids=("cust-9", "cust-404"), domains=("c9.example",))
+    async with read_tx(engine) as conn:
+        index = await repo.index_for(conn, "zd", wanted_keys(account, RULES))
+    result = index.match(account, RULES, "organization")
+    assert (result.record_id, result.method, result.key) == ("9", "external_id", "cust-9")

@@ -193,3 +193,10 @@ async def test_the_check_catches_a_lookup_without_its_index(engine: AsyncEngine)
 
     plans = await plans_of(engine, by_unindexed_column)
     assert len(whole_target_reads(plans)) == 1
+
+
+async def test_deals_of_records_that_lost_a_key_are_found_by_customer(
+    engine: AsyncEngine,
+) -> None:
+    plans = await plans_of(engine, lambda conn: repo.linked_customers(conn, "zd", KEYS))
+    assert whole_target_reads(plans) == []

@@ -1,0 +1,139 @@
+"""Direct lookups for identity-index misses: organizations and end-users by the keys deals carry.
+
+The identity index is built from incremental exports, which leave out everything created or
+changed within the minute before each request [doc: developer.zendesk.com "Using the
+Incremental Export API"]; a record that young is found here instead:
+
+* external ids: ``GET /api/v2/{organizations|users}/show_many.json?external_ids=a,b``, 100 a
+  call, case-insensitive [doc: Show Many Organizations / Show Many Users]. These read the
+  records themselves, so a record created a second ago is found.
+* user emails: ``GET /api/v2/users/search.json?query=email:<address>``, one call per address;
+* organization domains: ``GET /api/v2/search.json?query=type:organization domain:<domain>``,
+  one call per domain [3p: the ``domain:`` keyword is used by activepieces' Zendesk piece;
+  unconfirmed in Zendesk's search reference].
+
+Search answers come from Zendesk's search index, which "can take up to a few minutes" to see new
+or changed records [doc: Search API]; their hits are therefore read again through
+``show_many?ids=`` (100 a call) so that the identity values returned are the records' current
+ones, and a record younger than the search lag is found only once indexed (the export finds it
+a minute after its change either way). An external id holding a comma cannot travel in a comma
+list; it is asked through ``organizations/search?external_id=`` / ``users/search?external_id=``
+(exact match, one call each). Keys a kind cannot carry (organizations have no emails, users no
+domains) cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import structlog
+
+from connectors.base import CustomerRecord, IdentityKey
+from connectors.errors import PermanentError
+from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
+from connectors.service.zendesk.payloads import (
+    ORGANIZATION,
+    PLURAL,
+    USER,
+    organization_record,
+    record_id,
+    user_record,
+)
+
+log = structlog.get_logger("dealbridge.zendesk")
+
+SEARCHED = {(USER, "email"), (ORGANIZATION, "domain")}
+"""(kind, match) pairs only the search API can answer."""
+
+
+class Lookup:
+    """Answers ``ZendeskTarget.lookup``."""
+
+    def __init__(self, api: ZendeskApi) -> None:
+        self._api = api
+
+    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+        """Live customer records carrying any of ``keys`` (each record once)."""
+        wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for key in dict.fromkeys(keys):
+            if key.kind in PLURAL and (
+                key.match == "external_id" or (key.kind, key.match) in SEARCHED
+            ):
+                wanted[(key.kind, key.match)].append(key.value)
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for (kind, match), values in sorted(wanted.items()):
+            found = (
+                await self._by_external_id(kind, values)
+                if match == "external_id"
+                else await self._searched(kind, match, values)
+            )
+            rows.update({(kind, record_id(row)): row for row in found})
+        records = [_record(kind, row) for (kind, _), row in rows.items()]
+        return [r for r in records if r is not None]
+
+    async def _by_external_id(self, kind: str, values: list[str]) -> list[dict[str, Any]]:
+        listable = [v for v in values if "," not in v]
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(listable), SHOW_MANY_MAX):
+            found += await self._api.show_many_external(
+                kind, listable[start : start + SHOW_MANY_MAX]
+            )
+        for value in (v for v in values if "," in v):
+            path = f"/api/v2/{PLURAL[kind]}/search.json"
+            found += await self._exact(path, kind, value)
+        return found
+
+    async def _exact(self, path: str, kind: str, value: str) -> list[dict[str, Any]]:
+        body = await self._api.http.get_json(
+            path, operation=f"lookup_{PLURAL[kind]}", params={"external_id": value}
+        )
+        rows = body.get(PLURAL[kind]) if isinstance(body, dict) else None
+        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+
+    async def _searched(self, kind: str, match: str, values: list[str]) -> list[dict[str, Any]]:
+        hits: list[dict[str, Any]] = []
+        for value in values:
+            if not _searchable(value):
+                continue  # a value with spaces or quotes is no email or domain a record has
+            try:
+                hits += await self._search(kind, match, value)
+            except PermanentError as exc:
+                # Zendesk refusing one query (422) says that value is not searchable, which a
+                # real address or domain is; the other keys still get their answer.
+                log.warning("zendesk_lookup_refused", kind=kind, match=match, error=str(exc))
+        ids = list(dict.fromkeys(record_id(h) for h in hits if _is(kind, h)))
+        current: list[dict[str, Any]] = []
+        for start in range(0, len(ids), SHOW_MANY_MAX):
+            current += await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
+        return current
+
+    async def _search(self, kind: str, match: str, value: str) -> list[dict[str, Any]]:
+        if kind == USER:
+            query = f"email:{value}"
+            return await self._api.search(
+                "/api/v2/users/search.json", query, "users", "lookup_users"
+            )
+        query = f"type:organization {match}:{value}"
+        return await self._api.search(
+            "/api/v2/search.json", query, "results", "lookup_organizations"
+        )
+
+
+def _searchable(value: str) -> bool:
+    return bool(value) and not any(c.isspace() or c in "\"'()" for c in value)
+
+
+def _is(kind: str, hit: dict[str, Any]) -> bool:
+    """Unified search mixes result types; keep the kind asked for."""
+    result_type = hit.get("result_type")
+    return hit.get("id") is not None and (result_type is None or result_type == kind)
+
+
+def _record(kind: str, row: dict[str, Any]) -> CustomerRecord | None:
+    """A live customer record (deleted organizations, inactive users and staff are left out)."""
+    if kind == USER and row.get("role", "end-user") != "end-user":
+        return None
+    record = organization_record(row) if kind == ORGANIZATION else user_record(row)
+    return None if record.deleted else record
