@@ -32,6 +32,8 @@ from connectors.sales.zoho.payloads import row_point, usable_row, zoho_time
 
 log = structlog.get_logger("dealbridge.zoho")
 
+MAX_LIMIT = 2000
+"""COQL returns at most 2,000 rows per call (§4.2)."""
 SMALL_LIMIT = 200
 """The largest LIMIT that costs one credit (§4.4)."""
 OFFSET_CAP = 100_000
@@ -83,9 +85,14 @@ class _Edge:
         """Rows of the edge group to skip: all read ones but the last (read again to check)."""
         return max(0, len(self.ids) - 1)
 
-    def continues(self, rows: list[tuple[datetime, str]], offset: int) -> bool:
+    @property
+    def rereads(self) -> bool:
+        """Whether the next query starts by reading the last row of the group again."""
+        return bool(self.ids)
+
+    def continues(self, rows: list[tuple[datetime, str]]) -> bool:
         """True when the page starts where the last one stopped (no drift in the group)."""
-        return offset == 0 or (bool(rows) and rows[0] == (self.at, self.ids[-1]))
+        return not self.ids or (bool(rows) and rows[0] == (self.at, self.ids[-1]))
 
     def advance(self, rows: list[tuple[datetime, str]], offset: int) -> None:
         last_at = rows[-1][0]
@@ -124,9 +131,11 @@ class CoqlReader:
         stalls = 0
         while True:
             offset = edge.offset
-            rows, more = await self._query(edge.at, limit, offset)
+            # The re-read row takes a place of the page: ask for one more so a page always moves.
+            asked = min(limit + edge.rereads, MAX_LIMIT)
+            rows, more = await self._query(edge.at, asked, offset)
             points = [row_point(row) for row in rows]
-            if not edge.continues(points, offset):
+            if not edge.continues(points):
                 log.info("zoho_coql_group_changed", at=str(edge.at), offset=offset)
                 offset = 0
                 rows, more = await self._query(edge.at, limit, 0)

@@ -8,9 +8,10 @@ their values on purpose, as after an admin relabels an option.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
-_ids = iter(range(1, 10_000))
+_ids = itertools.count(1)
 
 FieldDef = dict[str, Any]
 
