@@ -42,9 +42,12 @@ STALLS_ALLOWED = 3
 
 
 def conjunction(criteria: Sequence[str]) -> str:
-    """``((a) and (b)) and (c)``: every criterion bracketed, at most two per level."""
+    """``a``, or ``((a) and (b)) and (c)``: when there are several criteria each is bracketed
+    (an admin's condition may hold its own ``or``) and no level holds more than two."""
     if not criteria:
         raise ValueError("a COQL WHERE clause needs at least one criterion")
+    if len(criteria) == 1:
+        return criteria[0]
     text = f"({criteria[0]})"
     for criterion in criteria[1:]:
         text = f"({text} and ({criterion}))"

@@ -4,13 +4,16 @@ Entries are ``{"id", "deleted_time", "type": "recycle"|"permanent", "display_nam
 "deleted_by", "created_by"}``, 200 per page with ``page``; 204 when none (FACTS.md §5.1, §5.2).
 Zoho lists recycle-bin records for 60 days and permanently deleted ones for 120 (§5.3), so a
 poll with the last watermark minus the overlap usually fits one page. The endpoint has no page
-token, and whether the 2,000-record ``page`` cap applies to it is not documented (§5.3): when
-Zoho refuses a page past it, the deletions read so far are used and the rest is reported as a
-problem that a full read (``dealbridge run JOB --full``) settles.
+token, and neither whether the 2,000-record ``page`` cap applies to it nor the order it lists
+entries in is documented (§5.3). When Zoho refuses a page past the cap, the deletions read so
+far are used, and the next poll starts at the newest one read: if they came oldest first
+(:attr:`DeletedReader.resume_at`) it goes on from there; if newest first, the older ones cannot
+be reached and the source reports that as a problem.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -18,7 +21,7 @@ from typing import Any
 from connectors.errors import PermanentError
 from connectors.sales.zoho.client import ZohoApi
 from connectors.sales.zoho.config import LIST_PAGE_MAX
-from connectors.sales.zoho.payloads import zoho_time
+from connectors.sales.zoho.payloads import parse_time, zoho_time
 
 PAGE_CAP_CODE = "DISCRETE_PAGINATION_LIMIT_EXCEEDED"
 
@@ -31,6 +34,13 @@ class DeletedReader:
         self._module = module
         self._per_page = min(LIST_PAGE_MAX, page_size)
         self.capped = False
+        self._times: list[datetime] = []
+
+    @property
+    def resume_at(self) -> datetime | None:
+        """After a capped walk listed oldest first: where the next poll should start."""
+        ordered = all(a <= b for a, b in itertools.pairwise(self._times))
+        return self._times[-1] if self.capped and self._times and ordered else None
 
     async def pages(self, since: datetime | None) -> AsyncIterator[list[dict[str, Any]]]:
         """Each page's entries (all deletions Zoho still lists when ``since`` is None)."""
@@ -50,6 +60,7 @@ class DeletedReader:
             if body is None:
                 return
             entries = [e for e in body.get("data") or [] if isinstance(e, dict)]
+            self._times += [t for e in entries if (t := parse_time(e.get("deleted_time")))]
             if entries:
                 yield entries
             info = _info(body)

@@ -202,9 +202,12 @@ class CreditMeter:
         wait = parse_retry_after(response.headers.get("retry-after"))
         if wait is None:
             wait = self.throttle_wait * 2 ** min(self._throttled_in_a_row - 1, 5)
+        back_by = (self.wall_clock() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
         return RateLimited(
-            f"too many concurrent requests for this org and app ({text}); if it persists, "
-            "the org's 24-hour API credits may be spent (Zoho uses one answer for both)",
+            f"too many concurrent requests for this org and app ({text}); Zoho gives the same "
+            "answer when the org's 24-hour API credits are spent, so if it persists, they "
+            f"probably are: credits return 24 hours after they were spent, all of them by "
+            f"{back_by}",
             retry_after=wait,
             status=429,
             vendor_code=THROTTLE_CODE,

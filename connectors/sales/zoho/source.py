@@ -68,6 +68,7 @@ class ZohoSource:
         self._now = now or (lambda: datetime.now(UTC))
         self.api = ZohoApi(name, config, options or ConnectorOptions(), wall_clock=self._now)
         self._problems: list[str] = []
+        self._deleted_until: datetime | None = None
 
     def problems(self) -> list[str]:
         """Deal-level findings of the last read: picklist values the catalog does not list,
@@ -81,7 +82,6 @@ class ZohoSource:
         oldest first; then deals that left the select condition; then deletions. Each page's
         checkpoint covers what was read before it."""
         self._problems = []
-        started = self._now()
         state = decode_cursor(since)
         if query.select and self.config.read_via == "list":
             raise PermanentError(
@@ -104,9 +104,10 @@ class ZohoSource:
         if query.select and self.config.track_departures and lower is not None:
             async for page in self._departures(lower, matched, progress, state.deleted):
                 yield page
+        self._deleted_until = state.deleted
         async for page in self._deletions(query, state, lower, progress):
             yield page
-        yield DealPage(deals=(), checkpoint=progress.cursor(started))
+        yield DealPage(deals=(), checkpoint=progress.cursor(self._deletion_mark(progress)))
 
     async def field_catalog(self) -> list[FieldInfo]:
         """Deal fields, lookups, the related records' fields and picklist labels."""
@@ -220,14 +221,23 @@ class ZohoSource:
         async for entries in reader.pages(since):
             found = (deleted_deal(e, self.deal_url(str(e.get("id")))) for e in entries)
             deals = [deal for deal in found if deal is not None]
+            for deal in deals:
+                self._deleted_until = max(self._deleted_until or deal.modified_at, deal.modified_at)
             if deals:
                 yield DealPage(deals=tuple(deals), checkpoint=progress.cursor(state.deleted))
-        if reader.capped:
+        if reader.capped and reader.resume_at is None:
             self._problems.append(
-                f"more deals were deleted in Zoho since {since or 'the start'} than its deleted "
-                "list shows in one poll (2,000); later ones are not seen as deleted until a full "
-                "read: dealbridge run <job> --full"
+                f"Zoho's deleted list showed only the newest 2,000 deals deleted since "
+                f"{since or 'its retention start'}; older deletions cannot be read, so those "
+                "deals stay on customer notes until their terms expire or a person resolves them"
             )
+
+    def _deletion_mark(self, progress: _Progress) -> datetime | None:
+        """Where the next deletions poll starts: the newest time Zoho itself reported, a
+        deletion's or a live deal's (never this machine's clock, which may differ from Zoho's).
+        A deal deleted after this run read it is deleted after that time, so it is not missed."""
+        marks = [m for m in (self._deleted_until, progress.best and progress.best[0]) if m]
+        return max(marks) if marks else None
 
     def _deal(self, payload: dict[str, Any], plan: ReadPlan) -> SourceDeal:
         deal_id = str(payload["id"])

@@ -94,7 +94,7 @@ async def test_backfill_asks_coql_for_2000_deals_in_time_then_id_order(zoho: Any
     assert {"Account_Name.Website", "Account_Name.Customer_Number"} <= set(columns)
     assert "Account_Name.Account_Name" in columns, "the name tells a deleted account apart"
     assert query.endswith(
-        "from Deals where (Modified_Time is not null) order by Modified_Time asc, id asc limit 2000"
+        "from Deals where Modified_Time is not null order by Modified_Time asc, id asc limit 2000"
     )
 
 
@@ -138,7 +138,7 @@ async def test_incremental_read_starts_at_the_cursor_minus_overlap_with_a_one_cr
     since = cursor(T0_UTC, "3652397000009851001", deleted=T0_UTC)
     await read_all(source(), since=since)
     (query,) = coql_queries(route)
-    assert "where (Modified_Time >= '2025-03-28T09:37:13+00:00')" in query
+    assert "where Modified_Time >= '2025-03-28T09:37:13+00:00' order by" in query
     assert query.endswith("limit 200"), "1 to 200 rows cost one credit (FACTS.md §4.4)"
 
 
@@ -155,7 +155,7 @@ async def test_a_full_window_switches_to_2000_and_restarts_at_the_last_time(zoho
     pages = await read_all(source(page_size=3), since=since)
     first, second = coql_queries(route)
     assert first.endswith("limit 3")
-    assert "where (Modified_Time >= '2025-03-28T09:42:13+00:00')" in second
+    assert "where Modified_Time >= '2025-03-28T09:42:13+00:00' order by" in second
     assert second.endswith("limit 4"), "row 3 is read again to check its group, plus 3 new"
     assert [d.id for d in deals_of(pages)] == ["1", "2", "3", "4"], "row 3 is not yielded twice"
 
@@ -213,7 +213,7 @@ async def test_deals_that_left_the_select_come_back_as_removed(zoho: Any) -> Non
     query = DealQuery(fields=MAPPED, select="Has_Special_Terms = true")
     pages = await read_all(source(), query, since)
     departures = coql_queries(route)[1]
-    assert departures.startswith("select id, Modified_Time from Deals where (Modified_Time >=")
+    assert departures.startswith("select id, Modified_Time from Deals where Modified_Time >=")
     removed = [d for d in deals_of(pages) if d.deleted]
     assert [(d.id, d.payload["departed"]) for d in removed] == [("2", True)]
 
@@ -300,7 +300,7 @@ async def test_deletions_since_the_watermark_are_deleted_deals(zoho: Any) -> Non
     ]
     assert gone[0].modified_at == datetime(2025, 3, 28, 12, 49, 38, tzinfo=UTC)
     final = json.loads(pages[-1].checkpoint.value)
-    assert final["del"] == "2025-03-28T13:00:00+00:00", "the new watermark is the run's start"
+    assert final["del"] == "2025-03-28T12:49:38+00:00", "the newest time Zoho reported"
 
 
 async def test_a_first_read_asks_for_no_deletions(zoho: Any) -> None:
@@ -310,20 +310,33 @@ async def test_a_first_read_asks_for_no_deletions(zoho: Any) -> None:
     assert not deleted.called
 
 
-async def test_deletions_past_what_zoho_lists_are_reported(zoho: Any) -> None:
-    zoho.post(COQL).mock(return_value=httpx.Response(204))
-    full_page = {**load("deleted.json"), "info": {"more_records": True, "page": 1}}
+def capped_deletions(zoho: Any, entries: list[dict[str, Any]]) -> None:
+    full_page = {"data": entries, "info": {"more_records": True, "page": 1}}
     zoho.get(DELETED).mock(
         side_effect=[
             httpx.Response(200, json=full_page),
             httpx.Response(400, json=load("error_discrete_pagination.json")),
         ]
     )
+
+
+async def test_deletions_past_zohos_page_cap_listed_newest_first_are_reported(zoho: Any) -> None:
+    zoho.post(COQL).mock(return_value=httpx.Response(204))
+    capped_deletions(zoho, load("deleted.json")["data"])  # 18:19 then 17:01: newest first
     src = source()
     pages = await read_all(src, since=cursor(T0_UTC, deleted=T0_UTC))
     assert len([d for d in deals_of(pages) if d.deleted]) == 2
     (problem,) = src.problems()
-    assert "--full" in problem
+    assert "only the newest 2,000" in problem
+
+
+async def test_deletions_past_the_cap_listed_oldest_first_resume_after_the_last(zoho: Any) -> None:
+    zoho.post(COQL).mock(return_value=httpx.Response(204))
+    capped_deletions(zoho, list(reversed(load("deleted.json")["data"])))
+    src = source()
+    pages = await read_all(src, since=cursor(T0_UTC, deleted=T0_UTC))
+    assert src.problems() == []
+    assert json.loads(pages[-1].checkpoint.value)["del"] == "2025-03-28T12:49:38+00:00"
 
 
 async def test_catalog_lists_custom_fields_picklist_values_labels_and_account_fields(

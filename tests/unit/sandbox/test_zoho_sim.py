@@ -258,8 +258,8 @@ async def test_deleted_lists_newest_first_since_a_time_within_retention(
     headers = await auth(http)
     listed = (await get(http, "/Deals/deleted", headers, type="all")).json()
     assert [(e["id"], e["type"], e["display_name"]) for e in listed["data"]] == [
-        (new, "permanent", "New")
-    ], "the recycle bin keeps 60 days"
+        (new, "permanent", None)
+    ], "the recycle bin keeps 60 days; a purged entry keeps no name"
     headers["If-Modified-Since"] = "2026-03-02T09:00:00+00:00"
     none = await get(http, "/Deals/deleted", headers, type="all")
     assert none.status_code == 204

@@ -15,8 +15,9 @@ unknown (INVALID_DATA) and capped at 100,000 (PAGINATION_LIMIT_EXCEEDED); ``page
 ``page_token`` is AMBIGUITY_DURING_PROCESSING. ``ids`` returns those records (100 at most,
 unverified), deleted ones left out.
 
-Deleted: ``type`` all/recycle/permanent, newest first, 200 a page, ``If-Modified-Since`` on
-``deleted_time``; 204 when none; the 2,000-record ``page`` cap applies (unverified, §5.3).
+Deleted: ``type`` all/recycle/permanent, newest first (unverified), 200 a page,
+``If-Modified-Since`` on ``deleted_time``; 204 when none; purged entries without names (the
+§5.2 sample's nulls); the 2,000-record ``page`` cap applies (unverified, §5.3).
 """
 
 from __future__ import annotations
@@ -253,13 +254,15 @@ def list_deleted(
     data = []
     for entry in window:
         user = org.users.get(entry.deleted_by or "")
+        by = {"name": user.full_name, "id": user.id} if user else None
+        kept = entry.kind == "recycle"  # a purged record keeps only its id and time (§5.2 sample)
         data.append(
             {
-                "deleted_by": {"name": user.full_name, "id": user.id} if user else None,
+                "deleted_by": by if kept else None,
                 "id": entry.id,
-                "display_name": entry.display_name,
+                "display_name": entry.display_name if kept else None,
                 "type": entry.kind,
-                "created_by": None,
+                "created_by": by if kept else None,
                 "deleted_time": org.render_time(entry.deleted_time),
             }
         )
