@@ -6,23 +6,32 @@ Bodies are the hand-written fixtures in tests/fixtures/zoho (Zoho's documented s
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
 import respx
+from hypothesis import given
+from hypothesis import strategies as st
 
 from connectors.base import Cursor, DealPage, DealQuery, SalesSource
 from connectors.errors import PermanentError
 from connectors.registry import get_spec
 from connectors.sales.zoho import ZohoSource
-from connectors.sales.zoho.payloads import CursorState, encode_cursor
+from connectors.sales.zoho.payloads import (
+    CursorState,
+    decode_cursor,
+    encode_cursor,
+    parse_time,
+    zoho_time,
+)
 from tests.fixtures.zoho.support import (
     API,
     COQL,
     DEALS,
     DELETED,
+    config,
     coql_body,
     coql_queries,
     coql_row,
@@ -418,3 +427,38 @@ async def test_record_url_links_each_deal(zoho: Any) -> None:
     template = "https://crm.zoho.eu/crm/org20071234/tab/Potentials/{id}"
     first = deals_of(await read_all(source(record_url=template)))[0]
     assert first.url == "https://crm.zoho.eu/crm/org20071234/tab/Potentials/3652397000009851001"
+
+
+@given(
+    moment=st.datetimes(
+        min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - Hypothesis takes naive bounds
+        max_value=datetime(2100, 1, 1),  # noqa: DTZ001
+        timezones=st.just(UTC),
+    ),
+    offset_minutes=st.integers(min_value=-12 * 60, max_value=14 * 60),
+)
+def test_any_org_offset_reads_back_as_the_same_instant(
+    moment: datetime, offset_minutes: int
+) -> None:
+    whole = moment.replace(microsecond=0)
+    text = whole.astimezone(timezone(timedelta(minutes=offset_minutes))).isoformat()
+    assert parse_time(text) == whole
+    assert parse_time(zoho_time(moment)) == whole, "bounds are cut to whole seconds, never later"
+
+
+@given(
+    live=st.none() | st.datetimes(timezones=st.just(UTC)),
+    deal_id=st.text(alphabet="0123456789", min_size=1, max_size=19),
+    deleted=st.none() | st.datetimes(timezones=st.just(UTC)),
+)
+def test_a_checkpoint_reads_back_as_written(
+    live: datetime | None, deal_id: str, deleted: datetime | None
+) -> None:
+    state = CursorState(live=(live, deal_id) if live else None, deleted=deleted)
+    assert decode_cursor(encode_cursor(state)) == state
+
+
+def test_requests_in_flight_are_capped_at_the_editions_concurrency() -> None:
+    assert config(edition="free").concurrency == 5
+    assert config(edition="ultimate", max_in_flight=8).concurrency == 8
+    assert config(edition="professional", max_in_flight=40).concurrency == 15
