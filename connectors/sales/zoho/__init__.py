@@ -21,8 +21,10 @@ run; every API call costs one credit unless noted):
 ``GET .../settings/fields`` (Deals + related lookups)         ``field_catalog``: 1 + 2
 ==========================================================  =====================================
 
-So a 5,000-deal backfill costs about 1 + 1 + 1 + 3 = 6 requests (0.001 per deal), and an
-incremental run with a few changes 3 (fields, one COQL call, deleted).
+With ``mappings/latam-zoho.yaml`` (Deals, Accounts and Contacts fields) a 5,000-deal backfill
+costs 7 requests (token 1, fields 3, COQL 3: 0.0014 per deal) and 12 credits; an incremental
+run with a few changes 6 requests and 6 credits (fields 3, COQL 1, departures 1, deleted 1).
+The list reader needs 81 requests for the same backfill. ``python -m bench.zoho_requests``.
 
 Vendor facts behind the choices (``connectors/sales/zoho/FACTS.md``, sections in brackets):
 
