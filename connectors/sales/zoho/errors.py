@@ -27,10 +27,18 @@ from connectors.error_table import (
     developer_error,
     transient_error,
 )
-from connectors.errors import AuthError, ConnectorError, PermanentError, RateLimited
+from connectors.errors import (
+    AuthError,
+    BudgetExhausted,
+    ConnectorError,
+    RateLimited,
+)
 from connectors.http import default_limits
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+
+CREDIT_RECHECK = timedelta(hours=1)
+"""When a job stopped by spent credits is tried again: credits come back as they age out."""
 
 SCOPES = (
     "ZohoCRM.modules.deals.READ, ZohoCRM.modules.accounts.READ, "
@@ -90,21 +98,23 @@ THROTTLE_CODE = "TOO_MANY_REQUESTS"
 CREDITS_HEADER = "x-api-credits-remaining"
 
 
-def budget_exhausted(detail: str, *, now: datetime, status: int | None = None) -> PermanentError:
+def budget_exhausted(detail: str, *, now: datetime, status: int | None = None) -> BudgetExhausted:
     """The org's 24-hour API credits are spent (or down to the reserve): stop the job.
 
     Zoho counts credits over a rolling 24 hours and names no reset time (§8.1, §8.4): every
     credit spent now was spent in the last 24 hours, so all of them are back 24 hours from now
-    at the latest. This is the one place that builds the error, so switching to a dedicated
-    budget error class is a one-line change.
+    at the latest, and some return sooner as old calls age out. The job is tried again after
+    ``CREDIT_RECHECK`` (not an exact reset, as for Salesforce's rolling allocation).
     """
     back_by = (now + timedelta(hours=24)).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return PermanentError(
+    return BudgetExhausted(
         f"Zoho API credits are used up: {detail}. Zoho counts credits over a rolling 24 hours "
         f"and sends no reset time; credits return 24 hours after they were spent, all of them "
         f"by {back_by}. The job stops and resumes from its cursor on a later run; to read more "
         "per day, buy API credit add-ons or lower credit_reserve",
-        who_acts="admin",
+        until=(now + CREDIT_RECHECK).astimezone(UTC),
+        exact=False,
+        budget="Zoho API credits",
         status=status,
         vendor_code=THROTTLE_CODE if status == 429 else None,
     )

@@ -9,7 +9,12 @@ import pytest
 import respx
 
 from connectors.base import DealQuery
-from connectors.errors import AuthError, PermanentError, RateLimited, TransientError
+from connectors.errors import (
+    AuthError,
+    BudgetExhausted,
+    PermanentError,
+    TransientError,
+)
 from connectors.sales.zoho import ZohoSource
 from tests.fixtures.zoho.support import (
     COQL,
@@ -129,11 +134,10 @@ async def test_a_429_with_no_credits_left_stops_the_job_and_says_when_they_retur
     route = zoho.post(COQL).mock(
         return_value=httpx.Response(429, json=TOO_MANY, headers={"X-API-CREDITS-REMAINING": "0"})
     )
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(BudgetExhausted) as caught:
         await read(source())
-    assert not isinstance(caught.value, RateLimited)
     assert route.call_count == 1, "hours away: not retried inside the run"
-    assert caught.value.who_acts == "admin"
+    assert not caught.value.exact, "Zoho names no reset time: only when to ask again"
     text = str(caught.value)
     assert "credits are used up" in text
     assert "all of them by 2025-03-29 13:00 UTC" in text
@@ -146,7 +150,7 @@ async def test_the_credit_reserve_is_never_spent(zoho: Any) -> None:
         )
     )
     route = zoho.post(COQL)
-    with pytest.raises(PermanentError, match=r"450 credits left .* credit_reserve \(500\)"):
+    with pytest.raises(BudgetExhausted, match=r"450 credits left .* credit_reserve \(500\)"):
         await read(source())
     assert not route.called, "stopped before the call, not after Zoho's 429"
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import Cursor, DealPage, DealQuery, SourceDeal
-from connectors.errors import AuthError, PermanentError
+from connectors.errors import AuthError, BudgetExhausted, PermanentError
 from connectors.sales.zoho import ZohoConfig, ZohoSource
 from connectors.sales.zoho.simulator import DEMO_ENV, ZohoSimulator, connector_config
 from connectors.settings import ConnectorOptions
@@ -171,16 +171,16 @@ async def test_spent_credits_stop_the_job_and_say_when_they_return() -> None:
     src = connect(sim.app, credit_reserve=0)
     _, cursor = await read(src)
     sim.limits.spend_all()
-    with pytest.raises(PermanentError, match="credits are used up") as caught:
+    with pytest.raises(BudgetExhausted, match="credits are used up") as caught:
         await read(src, cursor)
-    assert caught.value.who_acts == "admin"
+    assert caught.value.until > datetime.now(UTC)
 
 
 async def test_the_credit_reserve_stops_reading_before_zoho_refuses() -> None:
     sim = ZohoSimulator(daily_credits=1000)
     sim.limits.spent.append((datetime.now(UTC), 600))
     src = connect(sim.app, credit_reserve=398)
-    with pytest.raises(PermanentError, match=r"credit_reserve \(398\)"):
+    with pytest.raises(BudgetExhausted, match=r"credit_reserve \(398\)"):
         await read(src)
     assert sim.limits.remaining == 398, "stopped at the reserve, before the COQL call"
 
