@@ -32,8 +32,10 @@ Vendor facts behind the choices (``connectors/sales/pipedrive/FACTS.md``; source
   client credentials; calls go to the token answer's ``api_domain``; tokens live ``expires_in``
   (60 min) and are renewed ahead of it, and once after a 401: :mod:`.auth`.
 * Incremental (§3.1, §3.3-3.4, §9.1): ``updated_since`` is inclusive, ``update_time`` has
-  one-second resolution, so the checkpoint is the newest second read plus the ids read in it;
-  the next run re-reads that second and skips only those ids: :mod:`.cursor`. Pages follow
+  one-second resolution, so the checkpoint is the newest second read plus the deal versions
+  (id and a digest) read in it; the next run re-reads that second and skips only those
+  versions, so a later write in that second, even to a deal already read, is not lost:
+  :mod:`.cursor`. Pages follow
   ``next_cursor`` (keyset, so a deal updated while paging is read again later, never lost):
   :mod:`.paging`.
 * Deletions (§4.1-4.2): ``status=deleted`` lists deals deleted up to 30 days ago with

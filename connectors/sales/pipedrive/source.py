@@ -20,7 +20,7 @@ from connectors.sales.pipedrive.catalog import (
 )
 from connectors.sales.pipedrive.client import PipedriveClient
 from connectors.sales.pipedrive.config import PAGE_MAX, PipedriveConfig
-from connectors.sales.pipedrive.cursor import Checkpoint
+from connectors.sales.pipedrive.cursor import Checkpoint, digest
 from connectors.sales.pipedrive.needs import PREFIXES, Needs
 from connectors.sales.pipedrive.paging import Walk, cursor_pages, merge_by_time
 from connectors.sales.pipedrive.payloads import (
@@ -56,21 +56,21 @@ def sort_key(raw: dict[str, Any]) -> tuple[datetime, int]:
 
 
 class _Progress:
-    """The newest second handed out and the deal ids handed out in it."""
+    """The newest second handed out and the deal versions handed out in it."""
 
     def __init__(self, start: Checkpoint | None) -> None:
         self.ts = start.ts if start else None
-        self.ids = set(start.ids) if start else set()
+        self.seen = dict(start.seen) if start else {}
 
-    def advance(self, moment: datetime, deal_id: int) -> None:
+    def advance(self, moment: datetime, deal_id: int, version: str) -> None:
         if self.ts is None or moment > self.ts:
-            self.ts, self.ids = moment, {deal_id}
+            self.ts, self.seen = moment, {deal_id: version}
         elif moment == self.ts:
-            self.ids.add(deal_id)
+            self.seen[deal_id] = version
 
     def checkpoint(self, keys: dict[str, str]) -> Cursor:
         assert self.ts is not None, "a page with deals always moves the progress"
-        return checkpoints.encode(Checkpoint(ts=self.ts, ids=frozenset(self.ids), keys=keys))
+        return checkpoints.encode(Checkpoint(ts=self.ts, seen=dict(self.seen), keys=keys))
 
 
 class _Run:
@@ -149,8 +149,8 @@ class PipedriveSource:
         self, query: DealQuery, since: Cursor | None
     ) -> AsyncIterator[DealPage]:
         """Deals whose ``update_time`` is at or after the checkpoint's second, oldest first,
-        with deleted (``status=deleted``) and archived deals merged in by time; deals the
-        checkpoint lists as read are skipped. ``query.full`` reads everything Pipedrive has,
+        with deleted (``status=deleted``) and archived deals merged in by time; deal versions
+        the checkpoint lists as read are skipped. ``query.full`` reads everything Pipedrive has,
         deletions of the last 30 days included."""
         start = None if query.full or since is None else checkpoints.decode(since)
         filters = parse_select(query.select)  # refuse a bad select before any call
@@ -164,7 +164,7 @@ class PipedriveSource:
             if deal_id < 0:
                 log.warning("pipedrive_deal_without_id", connector=self.name)
                 continue
-            if start is not None and start.already_read(moment, deal_id):
+            if start is not None and start.already_read(moment, deal_id, digest(raw)):
                 continue
             batch.append((walk, raw))
             if len(batch) >= self.config.page_size:
@@ -280,7 +280,7 @@ class PipedriveSource:
                 if needs.owner:
                     payload["owner"] = owner_of(raw, users)
             deals.append(self._deal(raw, payload, moment, deleted=deleted))
-            progress.advance(moment, deal_id)
+            progress.advance(moment, deal_id, digest(raw))
         return DealPage(deals=tuple(deals), checkpoint=progress.checkpoint(run.keys))
 
     def _deal(

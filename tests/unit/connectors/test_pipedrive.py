@@ -23,6 +23,7 @@ from connectors.errors import PermanentError
 from connectors.registry import get_spec
 from connectors.sales.pipedrive import PipedriveConfig, PipedriveSource, create
 from connectors.sales.pipedrive.catalog import parse_catalog, slug
+from connectors.sales.pipedrive.cursor import digest
 from connectors.settings import ConnectorOptions
 from sync_jobs.mapping import Mapping, MappingFailed, MappingSpec
 from sync_jobs.yamlio import parse_yaml
@@ -68,7 +69,9 @@ def checkpoint(page: DealPage) -> dict[str, Any]:
 
 
 def cursor(ts: str, *deal_ids: int, keys: dict[str, str] | None = None) -> Cursor:
-    return Cursor(value=json.dumps({"ts": ts, "ids": list(deal_ids), "keys": keys or {}}))
+    """A checkpoint that read the fixture versions of ``deal_ids`` in second ``ts``."""
+    seen = {str(i): digest(fixture_deal(i)) for i in deal_ids}
+    return Cursor(value=json.dumps({"ts": ts, "seen": seen, "keys": keys or {}}))
 
 
 def deal_body(*deals: dict[str, Any], next_cursor: str | None = None) -> dict[str, Any]:
@@ -324,9 +327,9 @@ async def test_the_checkpoint_holds_the_newest_second_and_every_id_read_in_it(
     pages = await read_all(source(page_size=5))
     first, second = (checkpoint(p) for p in pages)
     assert first["ts"] == "2026-12-01T09:00:07Z"
-    assert first["ids"] == [3, 4]
+    assert first["seen"] == {"3": digest(fixture_deal(3)), "4": digest(fixture_deal(4))}
     assert second["ts"] == "2026-12-01T09:01:00Z"
-    assert second["ids"] == [12]
+    assert list(second["seen"]) == ["12"]
     assert second["keys"]["custom_fields.payment_terms"] == KEYS["payment_terms"]
 
 
@@ -352,7 +355,22 @@ async def test_a_deal_written_later_in_the_checkpoint_second_is_not_skipped(
     mock_account(respx_mock, lists)
     pages = await read_all(source(), since=cursor("2026-12-01T09:00:07Z", 3))
     assert ids(pages) == ["1"]
-    assert checkpoint(pages[-1])["ids"] == [1, 3]
+    assert sorted(checkpoint(pages[-1])["seen"]) == ["1", "3"]
+
+
+async def test_a_second_edit_within_the_checkpoint_second_is_read_again(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Deal 3 was read at 09:00:07, then edited again within that second: same update_time."""
+    edited = fixture_deal(3)
+    edited["custom_fields"] = {**edited["custom_fields"], KEYS["special_discount"]: 20}
+    lists = DealLists(live=[deal_body(edited, fixture_deal(4))])
+    lists.deleted = lists.archived = [load("deals_empty.json")]
+    mock_account(respx_mock, lists)
+    pages = await read_all(source(), since=cursor("2026-12-01T09:00:07Z", 3, 4))
+    [again] = [d for p in pages for d in p.deals]
+    assert again.id == "3"
+    assert again.payload["custom_fields"]["special_discount"] == 20
 
 
 async def test_overlap_seconds_moves_updated_since_back(respx_mock: respx.MockRouter) -> None:
