@@ -202,8 +202,8 @@ def _deal_visible(
 ) -> bool:
     if (record.archived_at is not None) != archived:
         return False  # archived deals are only in /deals/archived (FACTS.md §3.5)
-    if now - record.update_time < sim.list_lag_seconds:
-        return False  # not in the list yet (read-after-write lag, §9.3: a knob, default 0)
+    if record.listed_from is not None and now < record.listed_from:
+        return False  # not in the list yet (read-after-write lag, §9.3: off unless a test asks)
     if record.deleted_at is not None:
         return "deleted" in query.statuses and sim.store.visible_deleted(record, now)
     return record.data.get("status") in query.statuses

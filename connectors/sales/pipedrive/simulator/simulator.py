@@ -2,7 +2,6 @@
 
 Knobs (all per FACTS.md §7 unless off): ``plan`` and ``seats`` (daily token budget, burst
 limits), ``burst`` (False: no burst window, for fake-sleep tests whose clock does not move),
-``list_lag_seconds`` (read-after-write lag of list endpoints, §9.3, default none),
 ``edge_block_after`` (429s in a row before Cloudflare's 403, §7.6, default off). ``clock`` is
 epoch seconds and drives record times, token expiry, windows and the daily reset.
 """
@@ -37,7 +36,6 @@ class PipedriveSimulator:
         plan: str = "lite",
         seats: int = 5,
         burst: bool = True,
-        list_lag_seconds: int = 0,
         edge_block_after: int | None = None,
         edge_block_seconds: float = 3600.0,
         api_domain: str = SANDBOX_URL,
@@ -63,7 +61,6 @@ class PipedriveSimulator:
             if burst
             else {}
         )
-        self.list_lag_seconds = list_lag_seconds
         self.edge_block_after = edge_block_after
         self.edge_block_seconds = edge_block_seconds
         self.strikes: dict[str, int] = {}
@@ -146,6 +143,11 @@ class PipedriveSimulator:
         if custom:
             record.custom.update(self._keyed("deal", self._option_ids("deal", custom)))
         record.update_time = self._when(at)
+
+    def delay_listing(self, deal_id: int, seconds: float) -> None:
+        """The deal's current version reaches the list endpoints only ``seconds`` from now
+        (a read-after-write lag, FACTS.md §9.3: undocumented, so only tests turn it on)."""
+        self.deal(deal_id).listed_from = self.clock() + seconds
 
     def set_custom_raw(self, deal_id: int, name: str, value: Any) -> None:
         """Store a custom value exactly as given (an option id the catalog lacks, say)."""

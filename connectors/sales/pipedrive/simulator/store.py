@@ -62,6 +62,8 @@ class Record:
     update_time: int
     deleted_at: int | None = None
     archived_at: int | None = None
+    listed_from: float | None = None
+    """Clock time from which list endpoints show this version (a read-after-write lag)."""
 
     def as_json(self, custom_keys: list[str] | None = None) -> dict[str, Any]:
         """The record as v2 lists it; ``custom_keys`` narrows ``custom_fields``."""
