@@ -37,7 +37,9 @@ Vendor facts behind the choices (``connectors/sales/pipedrive/FACTS.md``; source
   versions, so a later write in that second, even to a deal already read, is not lost:
   :mod:`.cursor`. Pages follow
   ``next_cursor`` (keyset, so a deal updated while paging is read again later, never lost):
-  :mod:`.paging`.
+  :mod:`.paging`. A run stops one second before the ``Date`` of Pipedrive's first answer
+  (its own clock): the three walks are fetched at different moments, and without that bound a
+  deal deleted between them could fall behind the checkpoint.
 * Deletions (§4.1-4.2): ``status=deleted`` lists deals deleted up to 30 days ago with
   ``is_deleted: true``; they become ``SourceDeal(deleted=True)``. That ``update_time`` moves on
   delete is documented for persons and assumed for deals. Archived deals (§3.5) left

@@ -12,7 +12,8 @@ The host is ``base_url`` for an API token and the token answer's ``api_domain`` 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -47,6 +48,8 @@ class PipedriveClient:
         self.ledger = TokenLedger(cap=config.max_tokens_per_day, now=now)
         self.classify = Classifier(now)
         self.grant: OAuthGrant | None = None
+        self.server_time: datetime | None = None
+        """The ``Date`` of the last API answer: Pipedrive's own clock (None if it sent none)."""
         self._clients: list[VendorClient] = []
         auth: httpx.Auth
         if isinstance(config.auth, OAuthAuth):
@@ -94,7 +97,11 @@ class PipedriveClient:
         """GET one envelope; ``endpoint`` names the token cost (default: ``path``)."""
         root = await self.v1_root() if v1 else await self.host()
         self.ledger.charge(endpoint or path)
-        body = await self.api.get_json(f"{root}{path}", operation=operation, params=params)
+        response = await self.api.request(
+            "GET", f"{root}{path}", operation=operation, params=params
+        )
+        self.server_time = _date(response.headers.get("date"))
+        body = self.api.decode(response, operation)
         if not isinstance(body, dict) or body.get("success") is False:
             raise TransientError(
                 f"Pipedrive answered 200 without a successful envelope: {str(body)[:120]}",
@@ -152,3 +159,14 @@ class PipedriveClient:
         )
         self._clients.append(client)
         return client
+
+
+def _date(header: str | None) -> datetime | None:
+    """An HTTP ``Date`` header as an aware UTC datetime (None when absent or unreadable)."""
+    if not header:
+        return None
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -41,6 +41,10 @@ log = structlog.get_logger("dealbridge.pipedrive")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DELETION_WINDOW = timedelta(days=30)
 """``status=deleted`` lists deals deleted up to 30 days ago (FACTS.md §4.1)."""
+SETTLE = timedelta(seconds=1)
+"""Seconds before the server's clock a run stops at (one second of skew between its hosts)."""
+BELIEVABLE_SKEW = timedelta(hours=1)
+"""A ``Date`` further than this from our clock is not used to bound a run."""
 
 Item = tuple[str, dict[str, Any]]
 """(walk name, raw v2 deal)."""
@@ -83,6 +87,8 @@ class _Run:
         self.related = RelatedReader(source.client)
         self.catalogs: dict[str, EntityFields] | None = None
         self.keys: dict[str, str] = dict(start.keys) if start else {}
+        self.bound: datetime | None = None
+        """Deals changed at or after this moment are left to the next run (see ``_bound``)."""
 
     async def fields(self) -> dict[str, EntityFields]:
         """The catalogs this read needs; the custom paths it reads checked against them."""
@@ -159,8 +165,10 @@ class PipedriveSource:
         run = _Run(self, Needs.from_paths(query.fields), start)
         progress = _Progress(start)
         batch: list[Item] = []
-        async for walk, raw in merge_by_time(self._walks(filters, start), sort_key):
+        async for walk, raw in merge_by_time(self._walks(filters, start, run), sort_key):
             moment, deal_id = sort_key(raw)
+            if run.bound is not None and moment >= run.bound:
+                break  # merged in time order: everything still unread is as new or newer
             if deal_id < 0:
                 log.warning("pipedrive_deal_without_id", connector=self.name)
                 continue
@@ -217,7 +225,7 @@ class PipedriveSource:
             items += page
         return parse_catalog(entity, items)
 
-    def _walks(self, filters: dict[str, int], start: Checkpoint | None) -> list[Walk]:
+    def _walks(self, filters: dict[str, int], start: Checkpoint | None, run: _Run) -> list[Walk]:
         params: dict[str, Any] = {
             "sort_by": "update_time",
             "sort_direction": "asc",
@@ -228,7 +236,7 @@ class PipedriveSource:
             lower = start.ts - timedelta(seconds=self.config.overlap_seconds)
             params["updated_since"] = rfc3339(lower)
         walks = [
-            Walk("live", cursor_pages(self._lister("/api/v2/deals", "read changed deals"), params)),
+            Walk("live", cursor_pages(self._first_bounds(run), params)),
             Walk(
                 "deleted",
                 cursor_pages(
@@ -241,6 +249,37 @@ class PipedriveSource:
             archived = self._lister("/api/v2/deals/archived", "read archived deals")
             walks.append(Walk("archived", cursor_pages(archived, params)))
         return walks
+
+    def _first_bounds(self, run: _Run) -> Callable[[dict[str, Any]], Any]:
+        """The live walk's fetch; its first answer's ``Date`` bounds the run.
+
+        The three walks are fetched at different moments, and a deal deleted or archived in
+        between could otherwise fall behind a checkpoint that later pages move past. Pipedrive
+        stamps every change with its own clock, so a change after the first answer has an
+        ``update_time`` at or after that answer's ``Date``: stopping the run one second (of
+        skew) before it leaves every walk a consistent snapshot, and later changes to the next
+        run. Without a believable ``Date`` the run is not bounded.
+        """
+        lister = self._lister("/api/v2/deals", "read changed deals")
+
+        async def fetch(params: dict[str, Any]) -> dict[str, Any]:
+            body: dict[str, Any] = await lister(params)
+            if "cursor" not in params:
+                run.bound = self._bound()
+            return body
+
+        return fetch
+
+    def _bound(self) -> datetime | None:
+        server = self.client.server_time
+        if server is None:
+            return None
+        if abs(server - self._now()) > BELIEVABLE_SKEW:
+            log.warning(
+                "pipedrive_date_header_ignored", connector=self.name, date=server.isoformat()
+            )
+            return None
+        return server.replace(microsecond=0) - SETTLE
 
     def _lister(self, path: str, operation: str) -> Callable[[dict[str, Any]], Any]:
         async def fetch(params: dict[str, Any]) -> dict[str, Any]:

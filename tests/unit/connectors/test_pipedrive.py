@@ -7,6 +7,7 @@ Bodies come from tests/fixtures/pipedrive (hand-written in the shapes FACTS.md d
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -590,3 +591,42 @@ async def test_users_are_read_once_per_run(respx_mock: respx.MockRouter) -> None
     await read_all(source(page_size=2))
     assert sum(1 for r, _ in respx_mock.calls if str(r.url).startswith(USERS)) == 1
     assert sum(1 for r, _ in respx_mock.calls if str(r.url).startswith(PERSONS)) >= 2
+
+
+# --- the run stops at Pipedrive's own clock ----------------------------------------------------
+
+
+def dated(lists: DealLists, date: str) -> Callable[[httpx.Request], httpx.Response]:
+    """The deal lists' answers, each with Pipedrive's ``Date`` header."""
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        answer = lists.respond(request)
+        answer.headers["Date"] = date
+        return answer
+
+    return respond
+
+
+async def test_deals_changed_in_the_last_second_by_pipedrives_clock_wait_for_the_next_run(
+    respx_mock: respx.MockRouter,
+) -> None:
+    lists = mock_account(respx_mock)
+    respx_mock.get(f"{BASE}/api/v2/deals").mock(
+        side_effect=dated(lists, "Tue, 01 Dec 2026 09:00:08 GMT")
+    )
+    pages = await read_all(source(now=datetime(2026, 12, 1, 9, 0, 8, tzinfo=UTC)))
+    # 3 and 4 changed at 09:00:07, one second before the first answer's Date: left for later
+    assert ids(pages) == ["7", "9", "5"]
+    assert checkpoint(pages[-1])["ts"] == "2026-12-01T09:00:06Z"
+    assert len(lists.params("live")) == 1, "nothing newer can follow: page 2 is not asked"
+
+
+async def test_a_date_far_from_our_clock_does_not_bound_the_run(
+    respx_mock: respx.MockRouter,
+) -> None:
+    lists = mock_account(respx_mock)
+    respx_mock.get(f"{BASE}/api/v2/deals").mock(
+        side_effect=dated(lists, "Mon, 01 Jan 2024 00:00:00 GMT")
+    )
+    pages = await read_all(source())
+    assert len(ids(pages)) == 7

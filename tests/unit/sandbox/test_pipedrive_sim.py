@@ -147,6 +147,7 @@ async def test_the_next_run_reads_only_what_changed() -> None:
     time.now += 60
     changed = next(iter(sim.store.records["deal"]))
     sim.update_deal(changed, custom={"Special discount (%)": 19})
+    time.now += 5
     second = await read(src, first[-1].checkpoint)
     assert list(deals(second)) == [str(changed)]
     assert deals(second)[str(changed)].payload["custom_fields"]["special_discount"] == 19
@@ -167,20 +168,41 @@ async def test_ties_across_pages_are_all_read_whichever_checkpoint_a_run_resumes
         assert not before & after, "a version already read is not handed out again"
 
 
-async def test_a_deal_updated_while_the_walk_pages_is_read_again_never_lost() -> None:
+async def test_a_deal_updated_while_the_walk_pages_is_read_by_the_next_run_never_lost() -> None:
     sim, time = simulator(seed_demo=False)
     created = [sim.add_deal(f"Deal {i}", at=START - 100 + i) for i in range(9)]
     src = connect(sim, time, page_size=3)
-    seen: list[str] = []
-    walk = src.changed_deals(DealQuery(fields=("title",)), None)
-    async for page in walk:
-        seen += [d.id for d in page.deals]
-        if len(seen) == 3:
+    first: list[DealPage] = []
+    async for page in src.changed_deals(DealQuery(fields=("title",)), None):
+        first.append(page)
+        if len(first) == 1:
             time.now += 5  # between two pages, somebody edits a read deal and an unread one
             sim.update_deal(created[0], title="Deal 0 edited")
             sim.update_deal(created[5], title="Deal 5 edited")
-    assert set(seen) == {str(i) for i in created}
-    assert seen[-2:] == [str(created[0]), str(created[5])]
+    time.now += 5
+    second = deals(await read(src, first[-1].checkpoint, fields=("title",)))
+    assert set(deals(first)) | set(second) == {str(i) for i in created}
+    assert second[str(created[0])].payload["title"] == "Deal 0 edited"
+    assert second[str(created[5])].payload["title"] == "Deal 5 edited"
+
+
+async def test_a_deal_deleted_while_a_long_run_pages_is_not_lost_behind_its_checkpoint() -> None:
+    """The deleted walk was fetched before the deletion; later live pages hold deals edited
+    after it. The run stops at the server's clock, so the next run still sees the deletion."""
+    sim, time = simulator(seed_demo=False)
+    created = [sim.add_deal(f"Deal {i}", at=START - 100 + i) for i in range(9)]
+    src = connect(sim, time, page_size=3)
+    first: list[DealPage] = []
+    async for page in src.changed_deals(DealQuery(fields=("title",)), None):
+        first.append(page)
+        if len(first) == 1:
+            time.now += 2
+            sim.delete_deal(created[1])
+            time.now += 2
+            sim.update_deal(created[8], title="edited after the deletion")
+    time.now += 5
+    second = deals(await read(src, first[-1].checkpoint, fields=("title",)))
+    assert second[str(created[1])].deleted is True
 
 
 async def test_overlap_seconds_finds_a_version_the_list_showed_late() -> None:
@@ -208,6 +230,7 @@ async def test_a_deleted_deal_arrives_as_a_deletion_and_leaves_after_30_days() -
     gone = next(iter(sim.store.records["deal"]))
     time.now += 60
     sim.delete_deal(gone)
+    time.now += 5
     second = deals(await read(src, first[-1].checkpoint))
     assert second[str(gone)].deleted is True
     time.now += 31 * 86_400
@@ -222,6 +245,7 @@ async def test_an_archived_deal_moves_to_the_archived_list_and_stays_live() -> N
     stored = next(iter(sim.store.records["deal"]))
     time.now += 60
     sim.archive_deal(stored)
+    time.now += 5
     again = deals(await read(src, first[-1].checkpoint))[str(stored)]
     assert again.deleted is False
     assert again.payload["is_archived"] is True
@@ -253,6 +277,7 @@ async def test_a_field_renamed_between_runs_stops_the_job_with_the_new_path() ->
     time.now += 60
     sim.rename_field("deal", "Payment terms", "Payment conditions")
     sim.update_deal(next(iter(sim.store.records["deal"])), title="touched")
+    time.now += 5
     with pytest.raises(PermanentError, match=r"custom_fields\.payment_conditions"):
         await read(src, first[-1].checkpoint)
 
@@ -327,6 +352,7 @@ async def test_oauth_reads_through_the_api_domain_and_survives_token_expiry() ->
     sim.oauth.expire_tokens()
     time.now += 60
     sim.update_deal(next(iter(sim.store.records["deal"])), title="after expiry")
+    time.now += 5
     again = await read(src, first[-1].checkpoint)
     assert [d.payload["title"] for d in deals(again).values()] == ["after expiry"]
     assert src.client.grant is not None

@@ -10,6 +10,7 @@ notice" (§1.3, §8.2); the simulator plays the removal so a client that still u
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -121,7 +122,13 @@ def build_app(sim: PipedriveSimulator) -> Starlette:
 
 
 def _guard(sim: PipedriveSimulator, handler: Handler, endpoint: str) -> Handler:
-    """Auth and scope, the edge block, the burst window, the daily budget, then the handler."""
+    """Auth and scope, the edge block, the burst window, the daily budget, then the handler;
+    every answer carries ``Date`` from the simulator's clock, as any HTTP server's does."""
+
+    async def dated(request: Request) -> Response:
+        response = await guarded(request)
+        response.headers["date"] = formatdate(sim.clock(), usegmt=True)
+        return response
 
     async def guarded(request: Request) -> Response:
         api_token = request.headers.get("x-api-token")
@@ -141,7 +148,7 @@ def _guard(sim: PipedriveSimulator, handler: Handler, endpoint: str) -> Handler:
             who = f"oauth:{sim.oauth.client_id}"
         return await _limited(sim, request, handler, endpoint, who, api=api_token is not None)
 
-    return guarded
+    return dated
 
 
 async def _limited(
