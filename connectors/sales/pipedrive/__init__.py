@@ -10,6 +10,7 @@ call                                                             how many       
 ``GET /api/v2/deals?updated_since&sort_by=update_time&cursor``   N/P (>= 1)                  10
 ``GET /api/v2/deals?status=deleted&updated_since...``            deleted/P (>= 1)            10
 ``GET /api/v2/deals/archived?updated_since...``                  archived/P (>= 1; optional) 20
+``GET /api/v2/deals/archived?status=deleted&updated_since...``   the same (with archived)    20
 ``GET /api/v2/dealFields`` (+ organization/personFields)         1 each per run with deals,  10?
                                                                  only for custom paths read
 ``GET /api/v2/organizations?ids=`` / ``persons?ids=``            1 per 100 distinct ids of   10
@@ -20,7 +21,8 @@ call                                                             how many       
 ``GET /api/v2/deals?limit=1``                                    ``check``: 1                10
 ===============================================================  ==========================  ======
 
-So a run with nothing changed costs 3 calls (30-40 tokens), and a 5,000-deal backfill about 0.004
+So a run with nothing changed costs 4 calls and 60 tokens (2 calls, 20 tokens without
+``read_archived``), and a 5,000-deal backfill about 0.004
 (100 organizations) to 0.023 (every deal its own organization and person) requests per deal:
 ``python -m bench.pipedrive_backfill``.
 
@@ -45,6 +47,8 @@ Vendor facts behind the choices (``connectors/sales/pipedrive/FACTS.md``; source
   delete is documented for persons and assumed for deals. Archived deals (§3.5) left
   ``GET /deals`` on 15 Jul 2025; they are read from ``/deals/archived`` and stay live deals
   (``is_archived: true`` in the payload): archiving hides a deal, it does not void its terms.
+  An archived deal that is then deleted is in no ``/deals`` list either, so
+  ``/deals/archived?status=deleted`` is walked too.
 * Custom fields (§5): 40-character hash keys, per company, never renamed; the payload addresses
   them by name (``custom_fields.payment_terms``) with option ids as labels: :mod:`.catalog`. A
   renamed field stops the job with old and new name; an option id without a label, or an

@@ -48,6 +48,7 @@ BELIEVABLE_SKEW = timedelta(hours=1)
 
 Item = tuple[str, dict[str, Any]]
 """(walk name, raw v2 deal)."""
+DELETED_WALKS = frozenset({"deleted", "archived_deleted"})
 
 
 def sort_key(raw: dict[str, Any]) -> tuple[datetime, int]:
@@ -246,8 +247,13 @@ class PipedriveSource:
             ),
         ]
         if self.config.read_archived:
+            # Archived deals are in no /deals list, deleted or not (FACTS.md §3.5), so an
+            # archived deal's deletion shows only in the archived list's deleted status.
             archived = self._lister("/api/v2/deals/archived", "read archived deals")
             walks.append(Walk("archived", cursor_pages(archived, params)))
+            deleted = {**params, "status": "deleted"}
+            gone = self._lister("/api/v2/deals/archived", "read deleted archived deals")
+            walks.append(Walk("archived_deleted", cursor_pages(gone, deleted)))
         return walks
 
     def _first_bounds(self, run: _Run) -> Callable[[dict[str, Any]], Any]:
@@ -309,7 +315,7 @@ class PipedriveSource:
         deals = []
         for walk, raw in batch:
             moment, deal_id = sort_key(raw)
-            deleted = walk == "deleted" or raw.get("is_deleted") is True
+            deleted = _deleted(walk, raw)
             payload = readable_record(raw, catalogs.get("deal"))
             if not deleted:
                 if orgs is not None:
@@ -343,6 +349,10 @@ class PipedriveSource:
         )
         log.warning("pipedrive_cursor_older_than_deletion_window", connector=self.name)
         self._problems.append(problem)
+
+
+def _deleted(walk: str, raw: dict[str, Any]) -> bool:
+    return walk in DELETED_WALKS or raw.get("is_deleted") is True
 
 
 def _ids(deals: list[dict[str, Any]], key: str) -> list[int]:

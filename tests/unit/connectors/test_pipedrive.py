@@ -129,6 +129,7 @@ async def test_every_walk_asks_for_update_time_order_with_the_largest_page(
     assert second_live["cursor"] == load("deals_page1.json")["additional_data"]["next_cursor"]
     assert lists.params("deleted") == [first_live | {"status": "deleted"}]
     assert lists.params("archived") == [first_live]
+    assert lists.params("archived_deleted") == [first_live | {"status": "deleted"}]
 
 
 async def test_without_read_archived_the_archived_list_is_never_asked(
@@ -138,6 +139,7 @@ async def test_without_read_archived_the_archived_list_is_never_asked(
     pages = await read_all(source(read_archived=False))
     assert "2" not in ids(pages)
     assert lists.params("archived") == []
+    assert lists.params("archived_deleted") == []
 
 
 async def test_a_next_cursor_that_repeats_ends_the_walk_instead_of_looping(
@@ -150,6 +152,20 @@ async def test_a_next_cursor_that_repeats_ends_the_walk_instead_of_looping(
     pages = await read_all(source())
     assert ids(pages) == ["7", "7"]
     assert len(lists.params("live")) == 2
+
+
+async def test_an_archived_deal_that_was_deleted_comes_as_a_deletion(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Archived deals are in no /deals list (FACTS.md §3.5), deleted or not."""
+    gone = load("deals_archived.json")["data"][0] | {"is_deleted": True}
+    lists = empty("live", "deleted", "archived")
+    lists.archived_deleted = [deal_body(gone)]
+    mock_account(respx_mock, lists)
+    [page] = await read_all(source())
+    [deal] = page.deals
+    assert deal.id == "2"
+    assert deal.deleted is True
 
 
 # --- payload: custom fields by name, related records -----------------------------------------

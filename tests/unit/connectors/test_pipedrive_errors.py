@@ -133,7 +133,8 @@ async def test_the_admins_token_cap_stops_the_connector_before_it_overspends(
     respx_mock: respx.MockRouter,
 ) -> None:
     mock_account(respx_mock)
-    src = source(max_tokens_per_day=45)  # deals 10 + deleted 10 + archived 20 = 40, then 10 more
+    src = source(max_tokens_per_day=45)  # deals 10 + deleted 10 + archived 20 = 40; 20 more
+    # for the deleted archived deals would pass the cap
     with pytest.raises(PermanentError) as caught:
         async for _page in src.changed_deals(
             DealQuery(fields=("custom_fields.payment_terms",)), None

@@ -322,7 +322,7 @@ async def test_a_client_that_ignores_the_window_gets_429_with_retry_after() -> N
 
 async def test_a_spent_daily_budget_stops_the_job_until_midnight() -> None:
     sim, time = simulator()
-    sim.budget.tokens = 45  # the three walks cost 40; the deal catalog would be the 50th token
+    sim.budget.tokens = 65  # the four walks cost 60; the deal catalog would take it to 70
     src = connect(sim, time)
     with pytest.raises(PermanentError, match="daily API token budget") as caught:
         await read(src)

@@ -127,7 +127,8 @@ def _guard(sim: PipedriveSimulator, handler: Handler, endpoint: str) -> Handler:
 
     async def dated(request: Request) -> Response:
         response = await guarded(request)
-        response.headers["date"] = formatdate(sim.clock(), usegmt=True)
+        if sim.send_date:
+            response.headers["date"] = formatdate(sim.clock(), usegmt=True)
         return response
 
     async def guarded(request: Request) -> Response:

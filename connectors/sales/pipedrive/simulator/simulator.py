@@ -2,7 +2,8 @@
 
 Knobs (all per FACTS.md §7 unless off): ``plan`` and ``seats`` (daily token budget, burst
 limits), ``burst`` (False: no burst window, for fake-sleep tests whose clock does not move),
-``edge_block_after`` (429s in a row before Cloudflare's 403, §7.6, default off). ``clock`` is
+``edge_block_after`` (429s in a row before Cloudflare's 403, §7.6, default off), ``send_date``
+(False: answers without the ``Date`` header, as some proxies and test servers). ``clock`` is
 epoch seconds and drives record times, token expiry, windows and the daily reset.
 """
 
@@ -38,6 +39,7 @@ class PipedriveSimulator:
         burst: bool = True,
         edge_block_after: int | None = None,
         edge_block_seconds: float = 3600.0,
+        send_date: bool = True,
         api_domain: str = SANDBOX_URL,
         clock: Callable[[], float] = time.time,
         latency: float = 0.0,
@@ -63,6 +65,7 @@ class PipedriveSimulator:
         )
         self.edge_block_after = edge_block_after
         self.edge_block_seconds = edge_block_seconds
+        self.send_date = send_date
         self.strikes: dict[str, int] = {}
         self.blocked_until: dict[str, float] = {}
         self.controls = SimControls(latency=latency)
