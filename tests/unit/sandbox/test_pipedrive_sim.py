@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bench.pipedrive_backfill import measure
 from connectors.base import Cursor, DealPage, DealQuery, unreadable_reason
 from connectors.errors import AuthError, PermanentError
 from connectors.sales.pipedrive import PipedriveConfig, PipedriveSource
@@ -455,3 +456,15 @@ async def test_requests_without_a_valid_token_get_the_documented_401() -> None:
     assert wrong.json() == {"success": False, "error": "unauthorized access", "errorCode": 401}
     assert malformed.status_code == 400
     assert expired.json()["error"] == "Invalid token: `access_token` is invalid"
+
+
+# --- what a backfill costs ---------------------------------------------------------------------
+
+
+async def test_a_backfill_costs_one_call_per_page_and_per_100_related_records() -> None:
+    result = await measure(1200, 1200)  # every deal its own organization and person
+    # 3 pages of deals + deleted + archived + deleted archived + deal and organization field
+    # lists + users + 12 organization and 12 person batches (500 + 500 + 200 distinct ids)
+    assert result.requests == 3 + 1 + 1 + 1 + 2 + 1 + 12 + 12
+    assert result.throttled == 0
+    assert result.tokens == 3 * 10 + 10 + 20 + 20 + 2 * 10 + 20 + 24 * 10
