@@ -60,7 +60,7 @@ class Company:
     async def sleep(self, seconds: float) -> None:
         self.clock.advance(seconds)
 
-    def deal(  # noqa: PLR0913 - a deal's seeded fields
+    def deal(
         self,
         title: str,
         *,
