@@ -10,7 +10,9 @@ the digest also catches a second edit within the same second). Nothing else at t
 skipped, whatever order Pipedrive gives ties in.
 
 ``keys`` remembers ``path -> hash key`` for the custom fields the mapping reads, so a renamed
-field can be reported with its old and new name (the key never changes, §5.3).
+field can be reported with its old and new name (the key never changes, §5.3). ``polled`` is
+when the run that wrote the checkpoint started: deleted deals stay listed for 30 days only
+(§4.1), so a poll more than 30 days after the previous one may have missed deletions.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class Checkpoint:
     seen: dict[int, str] = field(default_factory=dict)
     """Deal id -> digest of the version read, for the deals read in second ``ts``."""
     keys: dict[str, str] = field(default_factory=dict)
+    polled: datetime | None = None
+    """When the run that wrote this checkpoint started (our clock)."""
 
     def already_read(self, moment: datetime, deal_id: int, version: str) -> bool:
         """True for a deal version this checkpoint's run handed out already."""
@@ -47,12 +51,14 @@ class Checkpoint:
 
 
 def encode(point: Checkpoint) -> Cursor:
-    """``{"ts": "<RFC 3339>", "seen": {"<id>": "<digest>"}, "keys": {...}}``."""
-    data = {
+    """``{"ts": "<RFC 3339>", "seen": {"<id>": "<digest>"}, "keys": {...}, "polled": ...}``."""
+    data: dict[str, object] = {
         "ts": rfc3339(point.ts),
         "seen": {str(k): v for k, v in sorted(point.seen.items())},
         "keys": dict(sorted(point.keys.items())),
     }
+    if point.polled is not None:
+        data["polled"] = rfc3339(point.polled)
     return Cursor(value=json.dumps(data, separators=(",", ":")))
 
 
@@ -63,6 +69,7 @@ def decode(cursor: Cursor) -> Checkpoint:
         moment = parse_time(data["ts"])
         seen = {int(k): str(v) for k, v in (data.get("seen") or {}).items()}
         keys = {str(k): str(v) for k, v in (data.get("keys") or {}).items()}
+        polled = parse_time(data.get("polled"))
     except (ValueError, TypeError, KeyError, AttributeError):
         moment = None
     if moment is None:
@@ -72,4 +79,4 @@ def decode(cursor: Cursor) -> Checkpoint:
             who_acts="admin",
             operation="read cursor",
         )
-    return Checkpoint(ts=moment, seen=seen, keys=keys)
+    return Checkpoint(ts=moment, seen=seen, keys=keys, polled=polled)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +46,9 @@ SETTLE = timedelta(seconds=1)
 """Seconds before the server's clock a run stops at (one second of skew between its hosts)."""
 BELIEVABLE_SKEW = timedelta(hours=1)
 """A ``Date`` further than this from our clock is not used to bound a run."""
+POLL_REFRESH = timedelta(days=1)
+"""A run that finds nothing still stores when it polled, at most this often (one local
+commit a day), so a quiet territory is not mistaken for one that was not polled."""
 
 Item = tuple[str, dict[str, Any]]
 """(walk name, raw v2 deal)."""
@@ -73,9 +77,10 @@ class _Progress:
         elif moment == self.ts:
             self.seen[deal_id] = version
 
-    def checkpoint(self, keys: dict[str, str]) -> Cursor:
+    def checkpoint(self, keys: dict[str, str], polled: datetime) -> Cursor:
         assert self.ts is not None, "a page with deals always moves the progress"
-        return checkpoints.encode(Checkpoint(ts=self.ts, seen=dict(self.seen), keys=keys))
+        point = Checkpoint(ts=self.ts, seen=dict(self.seen), keys=keys, polled=polled)
+        return checkpoints.encode(point)
 
 
 class _Run:
@@ -90,6 +95,7 @@ class _Run:
         self.keys: dict[str, str] = dict(start.keys) if start else {}
         self.bound: datetime | None = None
         """Deals changed at or after this moment are left to the next run (see ``_bound``)."""
+        self.started = source.now()
 
     async def fields(self) -> dict[str, EntityFields]:
         """The catalogs this read needs; the custom paths it reads checked against them."""
@@ -166,6 +172,7 @@ class PipedriveSource:
         run = _Run(self, Needs.from_paths(query.fields), start)
         progress = _Progress(start)
         batch: list[Item] = []
+        yielded = False
         async for walk, raw in merge_by_time(self._walks(filters, start, run), sort_key):
             moment, deal_id = sort_key(raw)
             if run.bound is not None and moment >= run.bound:
@@ -178,9 +185,12 @@ class PipedriveSource:
             batch.append((walk, raw))
             if len(batch) >= self.config.page_size:
                 yield await self._page(run, batch, progress)
-                batch = []
+                batch, yielded = [], True
         if batch:
             yield await self._page(run, batch, progress)
+        elif not yielded and start is not None and _poll_due(start, run.started):
+            polled = replace(start, polled=run.started)
+            yield DealPage(deals=(), checkpoint=checkpoints.encode(polled))
 
     async def field_catalog(self) -> list[FieldInfo]:
         """Standard deal, organization, person and owner paths, plus every custom field."""
@@ -204,6 +214,10 @@ class PipedriveSource:
     async def aclose(self) -> None:
         """Close the API and token clients."""
         await self.client.aclose()
+
+    def now(self) -> datetime:
+        """The connector's clock (injectable for tests)."""
+        return self._now()
 
     def problems(self) -> list[str]:
         """What the last read found worth an admin's attention beyond single deals."""
@@ -326,7 +340,7 @@ class PipedriveSource:
                     payload["owner"] = owner_of(raw, users)
             deals.append(self._deal(raw, payload, moment, deleted=deleted))
             progress.advance(moment, deal_id, digest(raw))
-        return DealPage(deals=tuple(deals), checkpoint=progress.checkpoint(run.keys))
+        return DealPage(deals=tuple(deals), checkpoint=progress.checkpoint(run.keys, run.started))
 
     def _deal(
         self, raw: dict[str, Any], payload: dict[str, Any], moment: datetime, *, deleted: bool
@@ -339,16 +353,23 @@ class PipedriveSource:
         return source_deal(raw, payload, modified=moment, deleted=deleted, app_url=app_url)
 
     def _note_stale(self, start: Checkpoint | None) -> None:
-        if start is None or self._now() - start.ts <= DELETION_WINDOW:
+        if start is None or start.polled is None:
+            return
+        now = self._now()
+        if now - start.polled <= DELETION_WINDOW:
             return
         problem = (
-            f"{self.name}: the last complete read was on {start.ts:%Y-%m-%d}, more than 30 days "
-            "ago; Pipedrive keeps deleted deals for 30 days only, so deals deleted before "
-            f"{self._now() - DELETION_WINDOW:%Y-%m-%d} are not reported as deleted. Run the job "
-            "once with --full and review deals that no longer exist in Pipedrive"
+            f"{self.name}: the previous read was on {start.polled:%Y-%m-%d}, more than 30 days "
+            "ago; Pipedrive lists deleted deals for 30 days only, so deals deleted before "
+            f"{now - DELETION_WINDOW:%Y-%m-%d} are not reported as deleted. Run the job once "
+            "with --full and review deals that no longer exist in Pipedrive"
         )
-        log.warning("pipedrive_cursor_older_than_deletion_window", connector=self.name)
+        log.warning("pipedrive_poll_older_than_deletion_window", connector=self.name)
         self._problems.append(problem)
+
+
+def _poll_due(start: Checkpoint, now: datetime) -> bool:
+    return start.polled is None or now - start.polled >= POLL_REFRESH
 
 
 def _deleted(walk: str, raw: dict[str, Any]) -> bool:

@@ -69,10 +69,17 @@ def checkpoint(page: DealPage) -> dict[str, Any]:
     return data
 
 
-def cursor(ts: str, *deal_ids: int, keys: dict[str, str] | None = None) -> Cursor:
-    """A checkpoint that read the fixture versions of ``deal_ids`` in second ``ts``."""
+def cursor(
+    ts: str,
+    *deal_ids: int,
+    keys: dict[str, str] | None = None,
+    polled: str = "2026-12-06T09:55:00Z",
+) -> Cursor:
+    """A checkpoint that read the fixture versions of ``deal_ids`` in second ``ts``, written by
+    a run that started at ``polled`` (five minutes before NOW by default)."""
     seen = {str(i): digest(fixture_deal(i)) for i in deal_ids}
-    return Cursor(value=json.dumps({"ts": ts, "seen": seen, "keys": keys or {}}))
+    data = {"ts": ts, "seen": seen, "keys": keys or {}, "polled": polled}
+    return Cursor(value=json.dumps(data))
 
 
 def deal_body(*deals: dict[str, Any], next_cursor: str | None = None) -> dict[str, Any]:
@@ -422,15 +429,40 @@ async def test_a_cursor_this_connector_did_not_write_is_refused_with_a_fix(
     assert caught.value.who_acts == "admin"
 
 
-async def test_a_cursor_older_than_the_deletion_window_is_reported(
+async def test_a_poll_more_than_30_days_after_the_last_is_reported(
     respx_mock: respx.MockRouter,
 ) -> None:
     mock_account(respx_mock, empty("live", "deleted", "archived"))
     src = source()
-    await read_all(src, since=cursor("2026-10-01T00:00:00Z"))
+    await read_all(src, since=cursor("2026-10-01T00:00:00Z", polled="2026-10-20T08:00:00Z"))
     [problem] = src.problems()
-    assert "more than 30 days" in problem
+    assert "previous read was on 2026-10-20, more than 30 days ago" in problem
     assert "--full" in problem
+
+
+async def test_a_quiet_territory_is_not_mistaken_for_one_that_was_not_polled(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """No deal changed since October, but the job polled every day: nothing to report."""
+    mock_account(respx_mock, empty("live", "deleted", "archived"))
+    src = source()
+    await read_all(src, since=cursor("2026-10-01T00:00:00Z", polled="2026-12-05T22:00:00Z"))
+    assert src.problems() == []
+
+
+async def test_a_run_that_finds_nothing_stores_when_it_polled_once_a_day(
+    respx_mock: respx.MockRouter,
+) -> None:
+    mock_account(respx_mock, empty("live", "deleted", "archived"))
+    since = cursor("2026-12-01T09:00:07Z", 3, polled="2026-12-05T09:00:00Z")
+    [page] = await read_all(source(), since=since)
+    assert page.deals == ()
+    stored = checkpoint(page)
+    assert stored["polled"] == "2026-12-06T10:00:00Z"
+    assert stored["ts"] == "2026-12-01T09:00:07Z"
+    assert list(stored["seen"]) == ["3"]
+    again = Cursor(value=page.checkpoint.value)
+    assert await read_all(source(), since=again) == []  # polled less than a day ago
 
 
 # --- renamed and missing custom fields -------------------------------------------------------
