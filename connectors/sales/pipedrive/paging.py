@@ -48,6 +48,27 @@ async def cursor_pages(
         query = {**query, "cursor": following}
 
 
+async def offset_pages(
+    fetch: Fetch, params: Mapping[str, Any], *, limit: int
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every page of one v1 list: ``start``/``limit``, following
+    ``additional_data.pagination.next_start`` while ``more_items_in_collection`` (FACTS.md §3.7)."""
+    start = 0
+    while True:
+        body = await fetch({**params, "start": start, "limit": limit})
+        data = body.get("data")
+        yield [item for item in data if isinstance(item, dict)] if isinstance(data, list) else []
+        extra = body.get("additional_data")
+        paging = extra.get("pagination") if isinstance(extra, dict) else None
+        if not isinstance(paging, dict) or paging.get("more_items_in_collection") is not True:
+            return
+        following = paging.get("next_start")
+        if not isinstance(following, int) or following <= start:
+            log.warning("pipedrive_next_start_missing", start=start)
+            return
+        start = following
+
+
 @dataclass
 class Walk:
     """One sorted walk and the items of its current page not handed out yet."""

@@ -5,7 +5,8 @@
   §6.1). One call per 100 *distinct* ids of a page; records read earlier in the same run are
   not asked for again.
 * ``GET /v1/users`` (no v2 twin: the v2 users API only lists followers, SDK ``users-api.ts``):
-  every user of the company in one answer, once per run, only when a mapping reads ``owner.*``.
+  the company's users, ``start``/``limit`` pages of 500 (§3.7), once per run, only when a
+  mapping reads ``owner.*``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from typing import Any
 
 from connectors.sales.pipedrive.catalog import EntityFields
 from connectors.sales.pipedrive.client import PipedriveClient
+from connectors.sales.pipedrive.paging import offset_pages
 from connectors.sales.pipedrive.payloads import readable_record, user_record
 
 IDS_PER_CALL = 100
+USERS_PER_PAGE = 500
+"""v1 ``limit`` maximum (FACTS.md §3.7)."""
 CACHE_LIMIT = 20_000
 """Related records kept for one run; past this the cache starts over (memory stays flat)."""
 LIST_PATHS = {"organization": "/api/v2/organizations", "person": "/api/v2/persons"}
@@ -50,14 +54,19 @@ class RelatedReader:
         return {i: cache[i] for i in wanted if i in cache}
 
     async def users(self) -> dict[int, dict[str, Any]]:
-        """Every user of the company by id (read once per run)."""
+        """Every user of the company by id (read once per run, v1 offset pages of 500)."""
         if self._users is None:
-            body = await self._client.get(
-                "/users", operation="list users", endpoint="users", v1=True
-            )
-            data = body.get("data")
-            items = [u for u in data if isinstance(u, dict)] if isinstance(data, list) else []
-            self._users = {u["id"]: user_record(u) for u in items if isinstance(u.get("id"), int)}
+
+            async def fetch(params: dict[str, Any]) -> dict[str, Any]:
+                return await self._client.get(
+                    "/users", operation="list users", params=params, endpoint="users", v1=True
+                )
+
+            self._users = {}
+            async for page in offset_pages(fetch, {}, limit=USERS_PER_PAGE):
+                self._users.update(
+                    {u["id"]: user_record(u) for u in page if isinstance(u.get("id"), int)}
+                )
         return self._users
 
     async def _batch(

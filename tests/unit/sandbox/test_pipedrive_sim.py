@@ -468,3 +468,20 @@ async def test_a_backfill_costs_one_call_per_page_and_per_100_related_records() 
     assert result.requests == 3 + 1 + 1 + 1 + 2 + 1 + 12 + 12
     assert result.throttled == 0
     assert result.tokens == 3 * 10 + 10 + 20 + 20 + 2 * 10 + 20 + 24 * 10
+
+
+async def test_users_are_read_in_v1_offset_pages() -> None:
+    sim, time = simulator()
+    for i in range(600):
+        sim.add_user(f"Rep {i}", f"rep{i}@seller.example")
+    found = deals(await read(connect(sim, time), fields=("owner.email",)))
+    assert all(d.payload["owner"]["email"].endswith("@seller.example") for d in found.values())
+    pages = [r.query for r in sim.controls.requests if r.path.endswith("/users")]
+    assert pages == ["start=0&limit=500", "start=500&limit=500"]
+    first = (await raw_get(sim, "/api/v1/users", start=0, limit=500)).json()["additional_data"]
+    assert first["pagination"] == {
+        "start": 0,
+        "limit": 500,
+        "more_items_in_collection": True,
+        "next_start": 500,
+    }

@@ -71,19 +71,10 @@ def build_app(sim: PipedriveSimulator) -> Starlette:
         return handler
 
     async def fields(request: Request) -> Response:
-        entity = FIELD_ENTITIES[request.url.path.rsplit("/", 1)[-1]]
-        try:
-            limit = listing.parse(request.query_params, deals=False).limit
-            start = _offset(request.query_params.get("cursor"))
-        except listing.BadRequest as exc:
-            return bodies.error(400, str(exc))
-        items = [f.as_json() for f in sim.store.fields[entity]]
-        chunk = items[start : start + limit]
-        following = str(start + limit) if start + limit < len(items) else None
-        return bodies.ok(chunk, next_cursor=following)
+        return _list_fields(sim, request)
 
-    async def users(_request: Request) -> Response:
-        return bodies.ok([dict(u) for u in sim.store.users.values()], paged=False)
+    async def users(request: Request) -> Response:
+        return _list_users(sim, request)
 
     async def gone(_request: Request) -> Response:
         return bodies.error(
@@ -231,9 +222,33 @@ def _list_related(sim: PipedriveSimulator, request: Request, entity: str) -> Res
     return bodies.ok([r.as_json() for r in chunk], next_cursor=following)
 
 
-def _offset(raw: str | None) -> int:
+def _list_fields(sim: PipedriveSimulator, request: Request) -> Response:
+    """A v2 field catalog; its cursor is opaque to clients (an offset here)."""
+    entity = FIELD_ENTITIES[request.url.path.rsplit("/", 1)[-1]]
+    try:
+        limit = listing.parse(request.query_params, deals=False).limit
+        start = _offset(request.query_params.get("cursor"))
+    except listing.BadRequest as exc:
+        return bodies.error(400, str(exc))
+    items = [f.as_json() for f in sim.store.fields[entity]]
+    following = str(start + limit) if start + limit < len(items) else None
+    return bodies.ok(items[start : start + limit], next_cursor=following)
+
+
+def _list_users(sim: PipedriveSimulator, request: Request) -> Response:
+    """``GET /v1/users`` in v1 offset pages (FACTS.md §3.7)."""
+    try:
+        start = _offset(request.query_params.get("start"), "start")
+        limit = listing.parse(request.query_params, deals=False).limit
+    except listing.BadRequest as exc:
+        return bodies.error(400, str(exc))
+    everyone = [dict(u) for u in sim.store.users.values()]
+    return bodies.v1_page(everyone[start : start + limit], start, limit, len(everyone))
+
+
+def _offset(raw: str | None, name: str = "cursor") -> int:
     if raw is None:
         return 0
     if not raw.isdigit():
-        raise listing.BadRequest("cursor is not valid")
+        raise listing.BadRequest(f"{name} is not valid")
     return int(raw)

@@ -25,6 +25,21 @@ def ok(data: Any, *, next_cursor: str | None = None, paged: bool = True) -> JSON
     return JSONResponse(body)
 
 
+def v1_page(data: list[Any], start: int, limit: int, total: int) -> JSONResponse:
+    """A v1 list page: ``additional_data.pagination`` with ``next_start`` only when more items
+    exist (FACTS.md §3.7)."""
+    pagination: dict[str, Any] = {
+        "start": start,
+        "limit": limit,
+        "more_items_in_collection": start + limit < total,
+    }
+    if start + limit < total:
+        pagination["next_start"] = start + limit
+    return JSONResponse(
+        {"success": True, "data": data, "additional_data": {"pagination": pagination}}
+    )
+
+
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """The error envelope of every API error (FACTS.md §8.1)."""
     body = {
