@@ -15,7 +15,7 @@ call                                                             how many       
                                                                  only for custom paths read
 ``GET /api/v2/organizations?ids=`` / ``persons?ids=``            1 per 100 distinct ids of   10
                                                                  a page (cached in the run)
-``GET /v1/users?start&limit=500``                               1 per 500 users, per run    20
+``GET /v1/users?start&limit=500``                                1 per 500 users, per run    20
                                                                  with deals; only for owner.*
 ``GET /api/v2/{deal,organization,person}Fields``                 ``field_catalog``: 3        10?
 ``GET /api/v2/deals?limit=1``                                    ``check``: 1                10
