@@ -54,7 +54,8 @@ class SourceDeal(Frozen):
 
     ``payload`` is the vendor's record with related objects embedded (account, contacts), in
     the shape the connector documents; mappings address it with dotted paths, and a path that
-    crosses a list maps over its items.
+    crosses a list maps over its items. A value the source could not read is an
+    :func:`unreadable` marker: mapping it fails this deal, not the run.
     """
 
     id: str
@@ -62,6 +63,28 @@ class SourceDeal(Frozen):
     payload: dict[str, Any] = Field(default_factory=dict)
     deleted: bool = False
     url: str | None = None
+
+
+UNREADABLE = "$unreadable"
+"""Key of the marker a source puts where it could not read a value (see :func:`unreadable`)."""
+
+
+def unreadable(reason: str) -> dict[str, str]:
+    """A payload value the source could not read, with the reason an admin can act on.
+
+    A source puts this marker where a value should be but cannot be given honestly (an option
+    id the CRM no longer labels, a related organization that was deleted). A mapping that reads
+    it, or reads through it, fails for that deal with ``reason``; the other deals go on.
+    """
+    return {UNREADABLE: reason}
+
+
+def unreadable_reason(value: Any) -> str | None:
+    """The reason of an :func:`unreadable` marker, or None for any other value."""
+    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get(UNREADABLE), str):
+        reason: str = value[UNREADABLE]
+        return reason
+    return None
 
 
 class DealQuery(Frozen):

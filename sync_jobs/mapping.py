@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from connectors.base import Frozen, SourceDeal
+from connectors.base import Frozen, SourceDeal, unreadable_reason
 from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs.guardrails import Guardrail
 from sync_jobs.model import CANONICAL_DEAL, CANONICAL_TERMS, AccountIdentity, DealRef, DealTerms
@@ -145,12 +145,16 @@ def resolve_path(payload: Any, path: str) -> Any:
     """Follow a dotted path; a list along the way maps over its items (results flattened).
 
     The answer is a list whenever the path crossed a list (even one holding a single item),
-    so a mapping sees the same shape for one contact as for three."""
+    so a mapping sees the same shape for one contact as for three. An unreadable marker met on
+    the way is the answer for its branch (the value behind it cannot be known)."""
     current: list[Any] = [payload]
     crossed_list = False
     for part in _parts(path):
         nxt: list[Any] = []
         for node in current:
+            if unreadable_reason(node) is not None:
+                nxt.append(node)
+                continue
             value = node.get(part) if isinstance(node, dict) else None
             if isinstance(value, list):
                 crossed_list = True
@@ -204,14 +208,16 @@ class Mapping:
             except ValueError as exc:
                 raw = resolve_path(deal.payload, rule.from_) if rule.from_ else None
                 problems.append(
-                    FieldProblem(field=name, path=rule.from_, value=raw, message=str(exc))
+                    FieldProblem(field=name, path=rule.from_, value=_shown(raw), message=str(exc))
                 )
+        problems += self._identity_problems(deal.payload)
         if problems:
             raise MappingFailed(deal.id, problems)
         return self._terms(deal, values)
 
     def _read(self, rule: TermRule, payload: dict[str, Any]) -> Any:
         raw = resolve_path(payload, rule.from_) if rule.from_ else None
+        _refuse_unreadable(raw)
         if raw is None or raw in ("", []):
             if rule.required and rule.default is None:
                 raise ValueError("is required but empty")
@@ -277,6 +283,25 @@ class Mapping:
             ]
             raise MappingFailed(deal.id, problems) from None
 
+    def _identity_problems(self, payload: dict[str, Any]) -> list[FieldProblem]:
+        """Identity paths that reach a value the source could not read: matching on the rest
+        would be a guess, so the deal fails instead."""
+        problems = []
+        for index, rule in enumerate(self.spec.identity):
+            raw = resolve_path(payload, rule.from_)
+            try:
+                _refuse_unreadable(raw)
+            except ValueError as exc:
+                problems.append(
+                    FieldProblem(
+                        field=f"identity[{index}]",
+                        path=rule.from_,
+                        value=_shown(raw),
+                        message=str(exc),
+                    )
+                )
+        return problems
+
     def _identity(self, payload: dict[str, Any]) -> dict[str, tuple[str, ...]]:
         found: dict[str, list[str]] = {"external_id": [], "email": [], "domain": []}
         for rule in self.spec.identity:
@@ -289,6 +314,21 @@ class Mapping:
             "emails": tuple(dict.fromkeys(found["email"])),
             "domains": tuple(dict.fromkeys(found["domain"])),
         }
+
+
+def _shown(raw: Any) -> Any:
+    """The value as a problem report shows it (a marker's reason is already in the message)."""
+    if isinstance(raw, list):
+        return [_shown(item) for item in raw]
+    return "<unreadable>" if unreadable_reason(raw) is not None else raw
+
+
+def _refuse_unreadable(raw: Any) -> None:
+    """Raise with the source's reason when the value (or an item of it) is unreadable."""
+    for item in raw if isinstance(raw, list) else [raw]:
+        reason = unreadable_reason(item)
+        if reason is not None:
+            raise ValueError(f"the source could not read this value: {reason}")
 
 
 def load_mapping_spec(path: Path) -> MappingSpec:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from connectors.base import SourceDeal
+from connectors.base import UNREADABLE, SourceDeal, unreadable, unreadable_reason
 from connectors.errors import ConfigError
 from sync_jobs.mapping import Mapping, MappingFailed, MappingSpec, load_mapping_spec, resolve_path
 from sync_jobs.yamlio import parse_yaml
@@ -142,3 +142,52 @@ def test_yaml_syntax_errors_name_the_line(tmp_path: Path) -> None:
         load_mapping_spec(path)
     assert caught.value.problems[0].line is not None
     assert "YAML syntax" in caught.value.problems[0].message
+
+
+# --- values the source could not read ---------------------------------------------------------
+
+
+def test_an_unreadable_value_fails_the_deal_even_for_a_text_term() -> None:
+    bad = deal(Payment_Terms__c=unreadable("option 99 of 'Payment terms' has no label"))
+    text_spec = SPEC.replace(
+        'payment_terms: {from: Payment_Terms__c, type: enum, values: {"Net 30": net30, '
+        '"Net 60": net60}}',
+        "payment_terms: {from: Payment_Terms__c}",
+    )
+    with pytest.raises(MappingFailed) as caught:
+        mapping(text_spec).apply(bad)
+    [problem] = caught.value.problems
+    assert problem.field == "payment_terms"
+    assert problem.path == "Payment_Terms__c"
+    assert problem.value == "<unreadable>"
+    assert "option 99 of 'Payment terms' has no label" in str(caught.value)
+
+
+def test_an_unreadable_item_in_a_list_fails_the_list_term() -> None:
+    bad = deal(Free_Services__c=["Onsite training", unreadable("option 7 has no label")])
+    with pytest.raises(MappingFailed, match="option 7 has no label"):
+        mapping().apply(bad)
+
+
+def test_a_path_through_an_unreadable_related_record_fails_terms_and_identity() -> None:
+    bad = deal(Account=unreadable("organization 42 was deleted"))
+    with pytest.raises(MappingFailed) as caught:
+        mapping().apply(bad)
+    fields = {p.field for p in caught.value.problems}
+    assert fields == {"account_name", "identity[0]", "identity[2]"}
+    assert all("organization 42 was deleted" in p.message for p in caught.value.problems)
+
+
+def test_resolve_path_stops_at_an_unreadable_marker() -> None:
+    payload = {"org": unreadable("gone"), "orgs": [{"name": "A"}, unreadable("gone too")]}
+    assert unreadable_reason(resolve_path(payload, "org.name")) == "gone"
+    found = resolve_path(payload, "orgs.name")
+    assert isinstance(found, list)
+    assert found[0] == "A"
+    assert unreadable_reason(found[1]) == "gone too"
+
+
+def test_a_plain_dict_with_other_keys_is_not_a_marker() -> None:
+    assert unreadable_reason({UNREADABLE: "x", "other": 1}) is None
+    assert unreadable_reason({"value": 1}) is None
+    assert unreadable_reason("$unreadable") is None
