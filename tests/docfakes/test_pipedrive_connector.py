@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from connectors.base import Cursor, DealPage, DealQuery, SalesSource, unreadable_reason
-from connectors.errors import PermanentError
+from connectors.errors import BudgetExhausted, PermanentError
 from connectors.registry import get_spec
 from connectors.sales.pipedrive import PipedriveSource
 from connectors.settings import ConnectorOptions
@@ -231,9 +231,9 @@ async def test_the_burst_window_is_respected_without_a_single_429() -> None:
 async def test_a_spent_daily_budget_stops_the_job_saying_when_it_resets() -> None:
     company = Company(daily_budget=50)
     company.deal("Deal")
-    with pytest.raises(PermanentError, match="daily API token budget") as caught:
+    with pytest.raises(BudgetExhausted, match="daily API token budget") as caught:
         await read(company.connect())
-    assert caught.value.who_acts == "admin"
+    assert (caught.value.until.hour, caught.value.until.minute) == (0, 0), "the next midnight"
     assert "midnight" in str(caught.value)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from connectors.errors import PermanentError
+from connectors.errors import BudgetExhausted
 
 BURST_WINDOW_SECONDS = 2.0
 
@@ -61,10 +61,9 @@ def next_utc_midnight(now: datetime) -> datetime:
 
 def budget_exhausted(
     message: str, *, now: datetime, status: int | None = None, own_cap: bool = False
-) -> PermanentError:
-    """The ONE place a spent daily budget becomes an error: the job stops, and the admin is told
-    when it can go on. (A typed ``BudgetExhausted`` is coming to connectors/errors.py; switching
-    to it is a change to this function only.)
+) -> BudgetExhausted:
+    """The ONE place a spent daily budget becomes an error: the job stops (and holds until the
+    reset), and the admin is told when it can go on.
 
     Pipedrive resets "at midnight at server's timezone", which it does not name (FACTS.md
     §7.1): UTC is assumed, and the message says so. The connector's own cap counts UTC days.
@@ -78,10 +77,12 @@ def budget_exhausted(
         else f"Pipedrive resets the company's budget at midnight server time (the zone is not "
         f"documented; assuming UTC: {when})"
     )
-    return PermanentError(
+    return BudgetExhausted(
         f"{message}; {reset}. The job stops now and resumes from its cursor on the first run "
         "after that; to spend less, run it less often or set read_archived: false",
-        who_acts="admin",
+        until=resets,
+        exact=own_cap,
+        budget="Pipedrive daily token budget",
         status=status,
         vendor_code="daily_budget",
     )

@@ -12,7 +12,13 @@ import pytest
 import respx
 
 from connectors.base import DealQuery
-from connectors.errors import AuthError, ConnectorError, PermanentError, TransientError
+from connectors.errors import (
+    AuthError,
+    BudgetExhausted,
+    ConnectorError,
+    PermanentError,
+    TransientError,
+)
 from connectors.sales.pipedrive.client import PipedriveClient
 from connectors.sales.pipedrive.errors import Classifier
 from connectors.sales.pipedrive.limits import TokenLedger, burst_limit
@@ -90,8 +96,9 @@ async def test_a_429_while_the_burst_window_has_room_is_the_daily_budget(
     respx_mock: respx.MockRouter,
 ) -> None:
     error = await check_error(respx_mock, over_limit(**{"x-ratelimit-remaining": "17"}))
-    assert isinstance(error, PermanentError)
-    assert error.who_acts == "admin"
+    assert isinstance(error, BudgetExhausted)
+    assert error.until == datetime(2026, 12, 7, tzinfo=UTC)
+    assert not error.exact, "Pipedrive does not name its server's time zone"
     assert error.vendor_code == "daily_budget"
     message = str(error)
     assert "daily API token budget" in message
@@ -104,7 +111,7 @@ async def test_a_429_asking_for_hours_is_the_daily_budget_not_a_wait(
     respx_mock: respx.MockRouter,
 ) -> None:
     error = await check_error(respx_mock, over_limit(**{"Retry-After": "50400"}))
-    assert isinstance(error, PermanentError)
+    assert isinstance(error, BudgetExhausted)
     assert error.vendor_code == "daily_budget"
 
 
@@ -113,7 +120,7 @@ async def test_a_429_that_outlasts_three_windows_is_the_daily_budget(
 ) -> None:
     route = respx_mock.get(DEALS).mock(return_value=over_limit())
     sleeps = Sleeps()
-    with pytest.raises(PermanentError, match="daily API token budget"):
+    with pytest.raises(BudgetExhausted, match="daily API token budget"):
         await source(sleeps).client.get("/api/v2/deals", operation="read changed deals")
     assert route.call_count == 4
     assert sleeps.calls[:3] == [2.0, 2.0, 2.0]
@@ -126,7 +133,7 @@ def test_any_other_answer_resets_the_429_count() -> None:
         classify(httpx.Response(429, json=load("error_429.json"), request=request))
     classify(httpx.Response(200, json=EMPTY, request=request))
     error = classify(httpx.Response(429, json=load("error_429.json"), request=request))
-    assert not isinstance(error, PermanentError)
+    assert not isinstance(error, BudgetExhausted)
 
 
 async def test_the_admins_token_cap_stops_the_connector_before_it_overspends(
@@ -135,7 +142,7 @@ async def test_the_admins_token_cap_stops_the_connector_before_it_overspends(
     mock_account(respx_mock)
     src = source(max_tokens_per_day=45)  # deals 10 + deleted 10 + archived 20 = 40; 20 more
     # for the deleted archived deals would pass the cap
-    with pytest.raises(PermanentError) as caught:
+    with pytest.raises(BudgetExhausted) as caught:
         async for _page in src.changed_deals(
             DealQuery(fields=("custom_fields.payment_terms",)), None
         ):

@@ -15,7 +15,7 @@ import pytest
 
 from bench.pipedrive_backfill import measure
 from connectors.base import Cursor, DealPage, DealQuery, unreadable_reason
-from connectors.errors import AuthError, PermanentError
+from connectors.errors import AuthError, BudgetExhausted, PermanentError
 from connectors.sales.pipedrive import PipedriveConfig, PipedriveSource
 from connectors.sales.pipedrive.simulator import (
     DEMO_API_TOKEN,
@@ -325,9 +325,9 @@ async def test_a_spent_daily_budget_stops_the_job_until_midnight() -> None:
     sim, time = simulator()
     sim.budget.tokens = 65  # the four walks cost 60; the deal catalog would take it to 70
     src = connect(sim, time)
-    with pytest.raises(PermanentError, match="daily API token budget") as caught:
+    with pytest.raises(BudgetExhausted, match="daily API token budget") as caught:
         await read(src)
-    assert caught.value.who_acts == "admin"
+    assert caught.value.until.isoformat() == "2026-12-07T00:00:00+00:00"
     assert "2026-12-07 00:00 UTC, in 14 h 0 min" in str(caught.value)
     time.now += 15 * 3600  # past midnight UTC
     assert len(deals(await read(connect(sim, time), fields=("title",)))) == 5
