@@ -203,6 +203,7 @@ def seed_bulk(sim: DynamicsSimulator, count: int, start: datetime, seed: int = 7
             new_specialdiscount=float(rng.randrange(0, 30)),
             new_paymentterms=rng.choice(tuple(NET.values())),
             new_termsvaliduntil=(start + timedelta(days=rng.randrange(-30, 365))).date(),
+            new_hasspecialterms=True,
         )
         for n in range(count)
     ]
