@@ -22,9 +22,16 @@ same for every reader and every request, the catalog can list them as choices fo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import structlog
+
+from connectors.errors import AuthError, PermanentError
+
+log = structlog.get_logger("dealbridge.dynamics")
 
 LOOKUP_TYPES = frozenset({"Lookup", "Customer", "Owner"})
 CHOICE_CASTS: dict[str, str] = {
@@ -34,6 +41,8 @@ CHOICE_CASTS: dict[str, str] = {
     "MultiSelectPicklistType": "MultiSelectPicklistAttributeMetadata",
 }
 """Column kind -> the metadata cast that carries its options."""
+_VALUE_NAME = re.compile(r"^_\w+_value$")
+"""A lookup listed under its Web API property name already (not Dataverse's own form)."""
 UNSELECTABLE = frozenset({"CalendarRules", "EntityName", "ManagedProperty", "PartyList"})
 
 ATTRIBUTE_PROPERTIES = (
@@ -61,7 +70,7 @@ class Column:
     @property
     def path(self) -> str:
         """Lookups appear as ``_<name>_value`` (FACTS.md §3.2); other columns by their name."""
-        if self.kind in LOOKUP_TYPES:
+        if self.kind in LOOKUP_TYPES and not _VALUE_NAME.match(self.logical_name):
             return f"_{self.logical_name}_value"
         return self.logical_name
 
@@ -108,10 +117,21 @@ class MetadataReader:
         """Drop every cached definition (the next read fetches them again)."""
         self._cache.clear()
 
+    async def _entity(self, root: str, logical_name: str) -> dict[str, Any]:
+        """The table definition, or ``{}`` when it cannot be read: it only says whether change
+        tracking is on, which the tracked read itself shows too (its delta link)."""
+        try:
+            found = await self._fetch(root, {"$select": ENTITY_PROPERTIES})
+        except AuthError:
+            raise
+        except PermanentError as exc:
+            log.warning("dynamics_table_definition_unreadable", table=logical_name, error=str(exc))
+            return {}
+        return found if isinstance(found, dict) else {}
+
     async def _read(self, logical_name: str) -> TableSchema:
         root = f"EntityDefinitions(LogicalName='{logical_name}')"
-        found = await self._fetch(root, {"$select": ENTITY_PROPERTIES})
-        entity: dict[str, Any] = found if isinstance(found, dict) else {}
+        entity = await self._entity(root, logical_name)
         body = await self._fetch(f"{root}/Attributes", {"$select": ATTRIBUTE_PROPERTIES})
         columns = parse_attributes(_values(body))
         for kind in sorted({c.kind for c in columns.values() if c.is_choice}):

@@ -17,6 +17,7 @@ from connectors.errors import PermanentError
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_OR = re.compile(r"\sor\s", re.IGNORECASE)
 
 TRACK_CHANGES = "odata.track-changes"
 
@@ -52,11 +53,12 @@ def ids_filter(key: str, ids: Sequence[str]) -> str:
 
 
 def combine(*conditions: str | None) -> str | None:
-    """AND of the non-empty conditions, each in parentheses (None when there are none)."""
+    """AND of the non-empty conditions (None when there are none); a condition holding an
+    ``or`` is put in parentheses, the others are left bare to keep the filter plain."""
     parts = [c for c in conditions if c]
     if len(parts) <= 1:
         return parts[0] if parts else None
-    return " and ".join(f"({c})" for c in parts)
+    return " and ".join(f"({c})" if _OR.search(c) else c for c in parts)
 
 
 def expand(navigation: str, columns: Iterable[str] | None) -> str:

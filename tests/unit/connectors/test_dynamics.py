@@ -217,7 +217,7 @@ async def test_the_mappings_select_is_anded_into_rereads_and_left_out_of_trackin
     pages = await read(src, delta_cursor(delta_link("1!11/19/2026 09:00:00")), q)
     await src.aclose()
     assert query(odata.seen["reread"][0])["$filter"] == (
-        f"(opportunityid eq {guid(1)}) and (statecode eq 1)"
+        f"opportunityid eq {guid(1)} and statecode eq 1"
     )
     assert [d.deleted for p in pages for d in p.deals] == [True], "left the select"
 
@@ -348,7 +348,7 @@ async def test_polling_with_a_select_reports_deals_that_left_it_first(
     pages = await read(src, since, q)
     await src.aclose()
     assert query(odata.seen["departures"][0])["$filter"] == (
-        "(modifiedon ge 2026-11-20T09:00:00Z) and (not (statecode eq 1))"
+        "modifiedon ge 2026-11-20T09:00:00Z and not (statecode eq 1)"
     )
     assert [(d.id, d.deleted) for p in pages for d in p.deals] == [
         (guid(4), True),
@@ -485,3 +485,37 @@ async def test_full_read_ignores_the_cursor(respx_mock: respx.MockRouter) -> Non
     await src.aclose()
     assert "delta" not in odata.seen
     assert len(odata.seen["track"]) == 1
+
+
+async def test_an_or_in_the_select_keeps_its_parentheses_next_to_the_id_batch(
+    respx_mock: respx.MockRouter,
+) -> None:
+    metadata(respx_mock)
+    odata = OData().on("delta", page([row(guid(1)), row(guid(2))], delta_link=delta_link()))
+    odata.on("reread", page([]))
+    mock_deals(respx_mock, odata)
+    src = source()
+    q = DealQuery(fields=("name",), select="statecode eq 1 or statecode eq 0")
+    await read(src, delta_cursor(delta_link("1!11/19/2026 09:00:00")), q)
+    await src.aclose()
+    assert query(odata.seen["reread"][0])["$filter"] == (
+        f"(opportunityid eq {guid(1)} or opportunityid eq {guid(2)}) and "
+        "(statecode eq 1 or statecode eq 0)"
+    )
+
+
+async def test_an_unreadable_table_definition_only_costs_the_change_tracking_hint(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.get(f"{API}/EntityDefinitions(LogicalName='opportunity')").mock(
+        return_value=error(404, "0x8006088a", "Resource not found for the segment.")
+    )
+    metadata(respx_mock)  # the Attributes and casts still answer
+    odata = OData().on("track", page([], delta_link=delta_link(), tracking=True))
+    odata.on("read", page([row(guid(1), name="read anyway")]))
+    mock_deals(respx_mock, odata)
+    src = source()
+    pages = await read(src, None, DealQuery(fields=("name",)))
+    await src.aclose()
+    assert [d.payload["name"] for p in pages for d in p.deals] == ["read anyway"]
+    assert position(pages[-1])["mode"] == "delta", "the tracked read decided"
