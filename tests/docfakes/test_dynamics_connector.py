@@ -223,6 +223,32 @@ async def test_an_expired_token_is_replaced_and_the_request_replayed(
     assert connected.source.api.auth.refreshes == 2
 
 
+async def test_a_deal_changed_while_the_tracked_pages_are_served_is_still_read() -> None:
+    """The doc-fake models the reported risk (FACTS.md §6.3): the change below never reaches
+    a delta. The connector reads every deal after taking the link, so it still has it."""
+    fake = make_fake()
+    ids = [fake.add_opportunity(f"deal {n}") for n in range(5003)]
+    inner = with_account_metadata(fake)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or [])
+        tracked = b"odata.track-changes" in headers.get(b"prefer", b"")
+        if tracked and b"skiptoken" in scope.get("query_string", b""):
+            fake.update_opportunity(ids[0], name="changed while tracking paged")
+        await inner(scope, receive, send)
+
+    connected = Connected(fake)
+    connected.source = get_spec("dynamics").factory(
+        "central", connected.source.config, _options(app, None)
+    )
+    replica: dict[str, Any] = {}
+    cursor = apply(replica, await connected.pages(QUERY, None))
+    later = await connected.pages(QUERY, cursor)
+    await connected.source.aclose()
+    assert replica[ids[0]]["name"] == "changed while tracking paged"
+    assert [d for p in later for d in p.deals] == [], "the doc-fake's delta never shows it"
+
+
 @pytest.mark.parametrize(
     ("auth", "words"),
     [

@@ -131,7 +131,7 @@ def _live(sim: DynamicsSimulator) -> dict[str, Any]:
     return {i: sim.deal(i).values["name"] for i in sim.deal_ids()}
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     page_size=st.integers(1, 6),
     batch=st.integers(1, 4),
@@ -146,7 +146,7 @@ def test_change_tracking_reads_converge_on_every_live_deal_and_no_deleted_one(
     assert replica == _live(sim)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     page_size=st.integers(1, 6),
     plan=st.lists(rounds, min_size=1, max_size=4),
