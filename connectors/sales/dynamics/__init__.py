@@ -17,9 +17,10 @@ later: ``GET opportunities?$filter=opportunityid eq .. or ..``      C / B, accou
 ``check``: ``GET EntityDefinitions(...)`` + ``GET opportunities``   1 + 1
 =================================================================  ==============================
 
-So a 5,000-deal first read costs 1 token + ~8 metadata + 1 tracked page + 5 data pages; a run
-with C changes costs 1 + C/50 requests. Related accounts come by ``$expand`` in the same calls,
-never one call per deal.
+So a 5,000-deal first read costs 17 requests (1 token, 10 metadata: 6 for opportunity, 4 for
+account; 1 tracked page; 5 data pages), 0.0034 per deal; a later run with C changes costs
+1 + C/50 (``python -m bench.dynamics_requests``). Related accounts come by ``$expand`` in the
+same calls, never one call per deal.
 
 Vendor facts behind the choices (``FACTS.md`` sections; sources listed there):
 

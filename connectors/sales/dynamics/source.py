@@ -91,6 +91,13 @@ class DynamicsSource:
             async for page in reads.load(position.link, position.ts):
                 yield page
             return
+        elif position is not None:
+            log.info(
+                "dynamics_switching_to_change_tracking",
+                connector=self.name,
+                detail="the cursor is from modifiedon polling: reading every deal once to "
+                "start change tracking",
+            )
         async for page in self._first_read(reads):
             yield page
 

@@ -519,3 +519,19 @@ async def test_an_unreadable_table_definition_only_costs_the_change_tracking_hin
     await src.aclose()
     assert [d.payload["name"] for p in pages for d in p.deals] == ["read anyway"]
     assert position(pages[-1])["mode"] == "delta", "the tracked read decided"
+
+
+async def test_a_polling_cursor_starts_change_tracking_once_it_is_available(
+    respx_mock: respx.MockRouter,
+) -> None:
+    metadata(respx_mock, change_tracking=True)
+    link = delta_link()
+    odata = OData().on("track", page([], delta_link=link, tracking=True))
+    odata.on("read", page([row(guid(1))]))
+    mock_deals(respx_mock, odata)
+    src = source()
+    since = Cursor(value=json.dumps({"mode": "modifiedon", "ts": "2026-11-20T09:00:00Z"}))
+    pages = await read(src, since)
+    await src.aclose()
+    assert "$filter" not in query(odata.seen["read"][0]), "every deal, once"
+    assert position(pages[-1]) == {"mode": "delta", "link": link}
