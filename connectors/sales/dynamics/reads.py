@@ -9,7 +9,8 @@
    ordered by ``modifiedon, opportunityid`` (§4.4). The link's data token describes the end of
    step 1, and a row changed while step 1 paged may never show in a later delta (§6.3, reported
    for the SDK): step 2 reads each such row in its current state anyway, so no overlapping
-   ``modifiedon`` re-read is needed.
+   ``modifiedon`` re-read is needed. The last page's checkpoint is that delta link, so whatever
+   changed while the read paged (a deletion too) arrives with the next run.
 
 **Later reads (delta).** ``GET <deltaLink>`` lists changed ids (with ``modifiedon``) and
 ``$deletedEntity`` items (§6.5). Changed deals are read again, ``id_batch_size`` at a time, with
