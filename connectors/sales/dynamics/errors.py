@@ -34,7 +34,7 @@ from connectors.error_table import (
     developer_error,
     transient_error,
 )
-from connectors.errors import ConnectorError, PermanentError, RateLimited
+from connectors.errors import BudgetExhausted, ConnectorError, PermanentError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
 
@@ -83,10 +83,9 @@ class StaleDeltaLink(PermanentError):
     """A stored delta link Dataverse no longer accepts: read everything again."""
 
 
-class DataverseBusy(PermanentError):
-    """Dataverse asked for a wait longer than a run should hold its job."""
-
-    who_acts = "admin"
+class DataverseBusy(BudgetExhausted):
+    """Dataverse asked for a wait longer than a run should hold its job: the job holds until
+    then (the service protection window moves on; calls are accepted again after it)."""
 
 
 def vendor_error(response: httpx.Response) -> tuple[str | None, str]:
@@ -149,14 +148,14 @@ def _throttled(
 
 
 def budget_exhausted(message: str, *, resumes: datetime, code: str | None) -> ConnectorError:
-    """The one place a spent budget stops the job, saying when Dataverse accepts calls again.
-
-    (The shared typed error for exhausted budgets is on its way; this is the switch for it.)
-    """
+    """The one place a spent budget stops the job, saying when Dataverse accepts calls again."""
     when = resumes.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     return DataverseBusy(
         f"{message}; calls are accepted again from about {when}, and the next run resumes "
         "from the stored cursor (lower the job's frequency or page_size if this repeats)",
+        until=resumes.astimezone(UTC),
+        exact=True,
+        budget="Dataverse service protection limits",
         status=429,
         vendor_code=code,
     )
