@@ -27,6 +27,22 @@ BUILTIN: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class SelectForm:
+    """How a source's mappings write ``select``: its language, an example, and a check.
+
+    ``dealbridge validate`` (and every run, before any request) asks ``check`` about the
+    mapping's select; a problem is reported at the select's line with ``language`` and
+    ``example``, so an admin who copied another source's form sees this source's."""
+
+    language: str
+    """What the select is, e.g. "a SOQL condition (the part after WHERE)"."""
+    example: str
+    """One mapping line that works, e.g. ``select: "Has_Special_Terms__c = true"``."""
+    check: Callable[[str], str | None]
+    """What is wrong with a select (None: fine), without making a request."""
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """How to configure and build one connector kind, and which simulator plays its vendor."""
 
@@ -37,6 +53,8 @@ class ConnectorSpec:
     """``factory(name, config, options)`` returns a SalesSource or ServiceTarget."""
     simulator: str | None = None
     """``module:function`` returning an ASGI app that plays the vendor, for demo and tests."""
+    select: SelectForm | None = None
+    """Sources: the form of a mapping's ``select`` (None: this source takes no select)."""
 
 
 class UnknownConnectorKind(LookupError):

@@ -47,9 +47,10 @@ whether HubSpot sends Retry-After on 429 (honoured when present).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, SelectForm
 from connectors.sales.hubspot.config import HubSpotConfig
 from connectors.sales.hubspot.errors import DailyLimitReached, classify, read_limits
+from connectors.sales.hubspot.select import EXAMPLE, select_problem
 from connectors.sales.hubspot.source import HubSpotSource
 from connectors.settings import ConnectorOptions
 
@@ -65,6 +66,12 @@ CONNECTOR = ConnectorSpec(
     config_model=HubSpotConfig,
     factory=create,
     simulator="sandbox.hubspot:demo_app",
+    select=SelectForm(
+        language='HubSpot search filters as JSON: a list of filters, {"filters": [...]} or '
+        '{"filterGroups": [{"filters": [...]}, ...]} (groups are ORed)',
+        example=EXAMPLE,
+        check=select_problem,
+    ),
 )
 
 __all__ = [
