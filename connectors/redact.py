@@ -42,7 +42,7 @@ _SHAPES = re.compile(
             r"\bgh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
             r"\bpat-[a-z]{2,3}[0-9]-[0-9a-f-]{16,}",  # HubSpot private-app tokens
             r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # JWTs
-            r"(?i:https?)://[^\s/:@]+:[^\s/@]+@",  # a password inside a URL
+            r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]+:[^\s/@]+@",  # a password inside any URL
             r"(?i:hooks\.slack\.com/services/)[A-Za-z0-9/_-]+",  # a Slack webhook is a credential
             r"[?&](?i:sig|signature|token|key|code)=[^\s&#'\"]+",  # signed query strings
         )

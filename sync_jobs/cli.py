@@ -15,13 +15,15 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs import logging as dblog
 from sync_jobs.config import AppConfig, load_config
 from sync_jobs.connections import Connections
 from sync_jobs.report import print_problems, print_report
 from sync_jobs.runner import compile_mappings, open_engine, run_job
+from sync_jobs.yamlio import line_of, load_yaml
 
 app = typer.Typer(
     add_completion=False,
@@ -68,6 +70,22 @@ def _config(path: Path) -> AppConfig:
     except Exception as exc:  # noqa: BLE001 - whatever a file holds, the admin gets no traceback
         _internal_error(path, exc)
         raise typer.Exit(2) from None
+
+
+def _store_problem(path: Path, exc: Exception) -> ConfigProblem:
+    """The state store named by ``state.url`` cannot be opened (or created, or migrated)."""
+    try:
+        line = line_of(load_yaml(path), ("state", "url"))
+    except ConfigError:
+        line = None
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return ConfigProblem(
+        str(path),
+        line,
+        "state.url",
+        f"the state store cannot be opened: {type(exc).__name__}: {detail}",
+        "check the path (its folder must be writable) or that PostgreSQL is reachable",
+    )
 
 
 def _internal_error(path: Path, exc: Exception) -> None:
@@ -137,7 +155,11 @@ def run(
     names = [name for name in names if name not in broken]
 
     async def go() -> int:
-        engine = await open_engine(cfg)
+        try:
+            engine = await open_engine(cfg)
+        except (OSError, SQLAlchemyError) as exc:
+            print_problems(console, [_store_problem(config, exc)])
+            return 2
         connections = Connections(cfg.connectors)
         code = refused
         # Each target is written by the last of its jobs, after every job read its deals.

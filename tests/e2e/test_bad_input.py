@@ -238,3 +238,13 @@ def test_every_file_a_hint_names_exists() -> None:
     assert named, "the scan found no file names at all"
     missing = sorted(name for name in named if not (REPO_ROOT / name).is_file())
     assert missing == []
+
+
+def test_a_state_store_that_cannot_be_opened_is_a_file_line_error_from_run(folder: Path) -> None:
+    config = folder / "config.yaml"
+    (folder / "not-a-folder").write_text("a file where the store's folder should be")
+    edit(config, "sqlite:///.dealbridge/state.db", "sqlite:///not-a-folder/state.db")
+
+    output = assert_clean_exit_2(runner.invoke(cli.app, ["run", "all", "-c", str(config)]))
+
+    assert f"{config}:{line_of(config, 'not-a-folder')} state.url: the state store cannot" in output
