@@ -187,7 +187,7 @@ def test_a_secret_pasted_under_another_key_is_not_repeated(folder: Path) -> None
     [
         ("  url: sqlite:///.dealbridge/state.db", "  url: [sqlite]", "state.url"),
         ("    territory: West", "    territory: {name: West}", "jobs.west.territory"),
-        ("  routes: []", "  routes: {every: day}", "alerts.routes"),
+        ("  routes:\n", "  routes: {every: day}\n", "alerts.routes"),
     ],
 )
 def test_wrong_types_are_file_line_errors(folder: Path, old: str, new: str, key: str) -> None:
@@ -248,3 +248,22 @@ def test_a_state_store_that_cannot_be_opened_is_a_file_line_error_from_run(folde
     output = assert_clean_exit_2(runner.invoke(cli.app, ["run", "all", "-c", str(config)]))
 
     assert f"{config}:{line_of(config, 'not-a-folder')} state.url: the state store cannot" in output
+
+
+@pytest.mark.parametrize(
+    ("reference", "says"),
+    [
+        ("file:~no_such_user_here/token", "cannot find the home folder"),
+        ("file:{folder}", "Is a directory"),
+        ("file:{folder}/latin1-token", "is not UTF-8 text"),
+    ],
+)
+def test_a_secret_file_that_cannot_be_read_is_a_file_line_error(
+    folder: Path, reference: str, says: str
+) -> None:
+    (folder / "latin1-token").write_bytes(b"t\xf6ken")
+    config = folder / "config.yaml"
+    edit(config, "${DEALBRIDGE_ZENDESK_TOKEN}", reference.format(folder=folder))
+    output = assert_clean_exit_2(validate(config))
+    assert f"{config}:{line_of(config, 'api_token:')} connectors.zendesk.api_token" in output
+    assert says in output

@@ -101,7 +101,16 @@ def from_schema(
 
 def _string(schema: Schema, _defs: Schema, secret: str, _depth: int) -> st.SearchStrategy[Any]:
     if schema.get("format") == "password":
-        return st.sampled_from(["${DEALBRIDGE_ZENDESK_TOKEN}", "${UNSET_FUZZ_VAR}", secret])
+        return st.sampled_from(
+            [
+                "${DEALBRIDGE_ZENDESK_TOKEN}",
+                "${UNSET_FUZZ_VAR}",
+                "file:~no_such_user_fuzz/token",
+                "file:/",
+                "file:/nonexistent/token",
+                secret,
+            ]
+        )
     return st.one_of(
         st.text(max_size=12),
         st.sampled_from(["5m", "0s", "https://x.example", "*/5 * * * *", "61 * * * *", ""]),
