@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from connectors.redact import scrub
+
 WhoActs = Literal["admin", "developer"]
 
 
@@ -30,13 +32,21 @@ class DealbridgeError(Exception):
 
 @dataclass(frozen=True)
 class ConfigProblem:
-    """One thing wrong in a config or mapping file, located precisely enough to fix it."""
+    """One thing wrong in a config or mapping file, located precisely enough to fix it.
+
+    The text is scrubbed as it is made: it often quotes what the admin wrote, and what they
+    wrote may be a credential in the wrong place (the terminal, the daemon's log and the
+    ``config_invalid`` alert all show it)."""
 
     file: str
     line: int | None
     key: str
     message: str
     hint: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("key", "message", "hint"):
+            object.__setattr__(self, name, scrub(getattr(self, name)))
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file

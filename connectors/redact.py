@@ -2,6 +2,9 @@
 
 Secrets are registered when config is loaded and whenever a connector mints a token at run
 time (OAuth access tokens); :func:`redact` replaces every registered value with ``***``.
+Values written inline under a secret-named key are registered too (they are refused, but the
+error must not repeat them), and :func:`scrub` also hides anything shaped like a credential,
+for text built from files an admin edited (config and mapping errors).
 """
 
 from __future__ import annotations
@@ -22,7 +25,31 @@ SECRET_KEY_HINTS = (
     "api_key",
     "apikey",
     "assertion",
+    "webhook_url",
+    "private_key",
 )
+
+_MIN_INLINE_LENGTH = 6
+_NOT_SECRET = re.compile(r"(?i)^(true|false|yes|no|on|off|null|none|~|[-+]?[0-9_.]+)$")
+_REFERENCE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*\}$|^file:")
+
+_SHAPES = re.compile(
+    "|".join(
+        (
+            r"-----BEGIN [A-Z ]*PRIVATE KEY-----",
+            r"\b(?:sk|rk|pk)_(?:live|test)_[A-Za-z0-9]{8,}",  # payment-provider style keys
+            r"\bxox[abprs]-[A-Za-z0-9-]{10,}",  # Slack tokens
+            r"\bgh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
+            r"\bpat-[a-z]{2,3}[0-9]-[0-9a-f-]{16,}",  # HubSpot private-app tokens
+            r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",  # JWTs
+            r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]+:[^\s/@]+@",  # a password inside any URL
+            r"(?i:hooks\.slack\.com/services/)[A-Za-z0-9/_-]+",  # a Slack webhook is a credential
+            r"[?&](?i:sig|signature|token|key|code)=[^\s&#'\"]+",  # signed query strings
+        )
+    )
+)
+_TOKEN_RUN = re.compile(r"[A-Za-z0-9_+=-]{20,}")
+_HEX_RUN = re.compile(r"\b[0-9a-fA-F]{32,}\b")
 
 
 def register_secret(value: str | None) -> None:
@@ -50,3 +77,49 @@ def is_secret_key(key: str) -> bool:
     """True for keys whose values must never be shown (``access_token``, ``password``...)."""
     lowered = key.lower()
     return any(hint in lowered for hint in SECRET_KEY_HINTS)
+
+
+def register_inline_secret(key: str, value: object) -> None:
+    """Remember a value written inline under a secret-named key (``api_token: abc...``).
+
+    References (``${ENV}``, ``file:...``) are not secrets themselves; short or boolean-looking
+    values are skipped, so ``secret: true`` does not make every "true" in the logs vanish.
+    """
+    if not is_secret_key(key) or key.lower().endswith("_path") or not isinstance(value, str):
+        return
+    text = value.strip().strip("\"'").strip()
+    if len(text) < _MIN_INLINE_LENGTH or _NOT_SECRET.match(text) or _REFERENCE.match(text):
+        return
+    register_secret(text)
+    for line in text.splitlines():  # a PEM key or a folded block: each line on its own too
+        if len(line.strip()) >= _MIN_INLINE_LENGTH:
+            register_secret(line.strip())
+
+
+def looks_like_secret(text: str) -> bool:
+    """True for a string shaped like a credential: a known token format, or a long run of
+    letters and digits mixing upper case, lower case and digits (or a long hex string)."""
+    return bool(_SHAPES.search(text) or _HEX_RUN.search(text) or _mixed_run(text) is not None)
+
+
+def scrub(text: str) -> str:
+    """:func:`redact`, then hide anything :func:`looks_like_secret` would flag.
+
+    For text built from an admin's files: an inline credential under any key, or a key
+    pasted in the wrong place, never reaches a terminal, a log line or an alert."""
+    if not text:
+        return text
+    text = _HEX_RUN.sub("***", _SHAPES.sub("***", redact(text)))
+    return _TOKEN_RUN.sub(lambda m: "***" if _mixed(m.group(0)) else m.group(0), text)
+
+
+def _mixed_run(text: str) -> str | None:
+    return next((m.group(0) for m in _TOKEN_RUN.finditer(text) if _mixed(m.group(0))), None)
+
+
+def _mixed(run: str) -> bool:
+    return (
+        any(c.isdigit() for c in run)
+        and any(c.islower() for c in run)
+        and any(c.isupper() for c in run)
+    )

@@ -34,6 +34,22 @@ BUILTIN: dict[str, str] = {
 
 
 @dataclass(frozen=True)
+class SelectForm:
+    """How a source's mappings write ``select``: its language, an example, and a check.
+
+    ``dealbridge validate`` (and every run, before any request) asks ``check`` about the
+    mapping's select; a problem is reported at the select's line with ``language`` and
+    ``example``, so an admin who copied another source's form sees this source's."""
+
+    language: str
+    """What the select is, e.g. "a SOQL condition (the part after WHERE)"."""
+    example: str
+    """One mapping line that works, e.g. ``select: "Has_Special_Terms__c = true"``."""
+    check: Callable[[str], str | None]
+    """What is wrong with a select (None: fine), without making a request."""
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """How to configure and build one connector kind, and which simulator plays its vendor."""
 
@@ -47,6 +63,8 @@ class ConnectorSpec:
     contract_harness: str | None = None
     """``module:function`` returning a seeded ``sandbox.harness.ContractHarness``: the shared
     contract suite (tests/contract) runs every registered kind that names one."""
+    select: SelectForm | None = None
+    """Sources: the form of a mapping's ``select`` (None: this source takes no select)."""
 
 
 class UnknownConnectorKind(LookupError):

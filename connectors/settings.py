@@ -35,11 +35,17 @@ def resolve_secret_ref(value: object) -> object:
             raise ValueError(f"environment variable {name} is not set; export it or use file:")
         secret = os.environ[name]
     elif value.startswith("file:"):
-        path = Path(value.removeprefix("file:")).expanduser()
+        written = value.removeprefix("file:")
+        try:
+            path = Path(written).expanduser()
+        except RuntimeError:  # ~user of a user this machine does not have
+            raise ValueError(f"cannot find the home folder in secret file {written!r}") from None
         try:
             secret = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise ValueError(f"secret file {path} is not UTF-8 text") from None
     else:
         raise ValueError(
             "inline secrets are refused; write ${ENV_VAR} or file:/path/to/secret instead"

@@ -14,14 +14,17 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
-from connectors.errors import ConfigError
+from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs import logging as dblog
 from sync_jobs.config import AppConfig, load_config
 from sync_jobs.connections import Connections
 from sync_jobs.progress_view import progress_for
 from sync_jobs.report import print_problems, print_report
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.runner import compile_mappings, open_engine, run_job
+from sync_jobs.yamlio import line_of, load_yaml
 
 app = typer.Typer(
     add_completion=False,
@@ -72,6 +75,34 @@ def _config(path: Path) -> AppConfig:
     except ConfigError as exc:
         print_problems(console, exc.problems)
         raise typer.Exit(2) from None
+    except Exception as exc:  # noqa: BLE001 - whatever a file holds, the admin gets no traceback
+        _internal_error(path, exc)
+        raise typer.Exit(2) from None
+
+
+def _store_problem(path: Path, exc: Exception) -> ConfigProblem:
+    """The state store named by ``state.url`` cannot be opened (or created, or migrated)."""
+    try:
+        line = line_of(load_yaml(path), ("state", "url"))
+    except ConfigError:
+        line = None
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return ConfigProblem(
+        str(path),
+        line,
+        "state.url",
+        f"the state store cannot be opened: {type(exc).__name__}: {detail}",
+        "check the path (its folder must be writable) or that PostgreSQL is reachable",
+    )
+
+
+def _internal_error(path: Path, exc: Exception) -> None:
+    """A config that made dealbridge itself fail: say so without a traceback or its text."""
+    console.print(
+        f"[red]{escape(str(path))}: internal error while checking it ({type(exc).__name__})[/]; "
+        "this is a dealbridge bug: please report it with the file (secrets removed)",
+        soft_wrap=True,
+    )
 
 
 @app.command()
@@ -80,20 +111,26 @@ def validate(
     offline: Annotated[bool, typer.Option(help="skip the field-catalog checks")] = False,
 ) -> None:
     """Check config.yaml and every mapping (against the connectors' field catalogs)."""
-    from sync_jobs.validate import validate_all
+    from sync_jobs.validate import Validation, validate_all
 
     cfg = _config(config)
 
-    async def go() -> list[Any]:
+    async def go() -> Validation:
         connections = Connections(cfg.connectors)
         try:
             return await validate_all(cfg, connections, catalogs=not offline)
         finally:
             await connections.aclose()
 
-    problems = _run(go())
-    if problems:
-        print_problems(console, problems)
+    try:
+        found = _run(go())
+    except Exception as exc:  # noqa: BLE001 - a mapping must never produce a traceback
+        _internal_error(config, exc)
+        raise typer.Exit(2) from None
+    for notice in found.notices:
+        console.print(f"[cyan]notice:[/] {escape(notice)}", soft_wrap=True)
+    if found.problems:
+        print_problems(console, found.problems)
         raise typer.Exit(2)
     console.print(f"[green]ok[/]: {len(cfg.connectors)} connectors, {len(cfg.jobs)} jobs valid")
 
@@ -116,11 +153,23 @@ def run(
     if unknown:
         console.print(f"[red]unknown job {unknown[0]!r}[/]; jobs: {', '.join(cfg.jobs)}")
         raise typer.Exit(2)
+    # A job whose mapping, template or select is wrong stops alone (exit 2); the rest run.
+    _, broken = compile_mappings(cfg)
+    for name in names:
+        if name in broken:
+            console.print(f"[red]{name}: not run[/]: its mapping has problems")
+            print_problems(console, broken[name].problems)
+    refused = 2 if any(name in broken for name in names) else 0
+    names = [name for name in names if name not in broken]
 
     async def go() -> int:
-        engine = await open_engine(cfg)
+        try:
+            engine = await open_engine(cfg)
+        except (OSError, SQLAlchemyError) as exc:
+            print_problems(console, [_store_problem(config, exc)])
+            return 2
         connections = Connections(cfg.connectors)
-        code = 0
+        code = refused
         # Each target is written by the last of its jobs, after every job read its deals.
         last_of_target = {cfg.jobs[name].target: name for name in names}
         try:

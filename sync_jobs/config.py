@@ -7,6 +7,7 @@ settings are checked exactly like a built-in's. Relative paths are relative to c
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,11 +17,12 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from connectors.base import Frozen
 from connectors.errors import ConfigError, ConfigProblem
+from connectors.redact import register_inline_secret
 from connectors.registry import UnknownConnectorKind, get_spec
 from connectors.settings import ConnectorConfig
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.durations import parse_duration
-from sync_jobs.yamlio import line_of, load_yaml, parse_yaml, problems_from_validation
+from sync_jobs.yamlio import key_path, line_of, load_yaml, parse_yaml, problems_from_validation
 
 T = TypeVar("T", bound=Frozen)
 
@@ -32,13 +34,32 @@ class Schedule(Frozen):
     cron: str | None = Field(None, description="five-field cron expression, UTC")
     jitter: str = "10s"
 
+    @field_validator("every")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) < 1:
+            raise ValueError("an interval of 0 runs without pause; write at least 1s")
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            from sync_jobs.scheduler import cron_trigger  # APScheduler stays in one module
+
+            cron_trigger(value)
+        return value
+
+    @field_validator("jitter")
+    @classmethod
+    def _jitter(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
     @model_validator(mode="after")
     def _one_kind(self) -> Schedule:
         if (self.every is None) == (self.cron is None):
             raise ValueError("give exactly one of 'every' (e.g. 5m) or 'cron'")
-        if self.every is not None:
-            parse_duration(self.every)
-        parse_duration(self.jitter)
         return self
 
 
@@ -143,25 +164,80 @@ def load_config(path: Path) -> AppConfig:
                 )
             ]
         )
-    apply_env_overrides(doc, os.environ)
-    return parse_config(doc, str(path), path.parent)
+    overrides = apply_env_overrides(doc, os.environ)
+    try:
+        return parse_config(doc, str(path), path.parent)
+    except ConfigError as exc:
+        raise ConfigError([_blame_variable(p, overrides) for p in exc.problems]) from None
 
 
 ENV_PREFIX = "DEALBRIDGE__"
 
 
-def apply_env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> None:
+def apply_env_overrides(doc: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
     """``DEALBRIDGE__STATE__URL=postgresql://...`` sets ``state.url``: one double underscore
-    per level, names lower-cased, values read as YAML scalars (``true``, ``5``, ``5m``)."""
+    per level, names lower-cased, values read as YAML (``true``, ``5``, ``5m``).
+
+    Returns the key path each variable set (``state.url`` -> its name), so a problem with an
+    overridden value names the variable rather than a line of config.yaml that did not say it.
+    A variable that cannot be applied is a ConfigError naming it."""
+    applied: dict[str, str] = {}
+    problems: list[ConfigProblem] = []
     for name, raw in sorted(environ.items()):
         if not name.startswith(ENV_PREFIX):
             continue
+        register_inline_secret(name, raw)
         path = [part.lower() for part in name.removeprefix(ENV_PREFIX).split("__") if part]
-        node = doc
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        if path and isinstance(node, dict):
-            node[path[-1]] = parse_yaml(raw, name) if raw else raw
+        problem = _override(doc, path, name, raw)
+        if problem is None:
+            applied[key_path(path)] = name
+        else:
+            problems.append(problem)
+    if problems:
+        raise ConfigError(problems)
+    return applied
+
+
+def _override(doc: dict[str, Any], path: list[str], name: str, raw: str) -> ConfigProblem | None:
+    where = f"environment variable {name}"
+    if not path:
+        return ConfigProblem(where, None, "", "names no key", "write DEALBRIDGE__SECTION__KEY")
+    node = doc
+    for depth, part in enumerate(path[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            return ConfigProblem(
+                where,
+                None,
+                key_path(path),
+                f"{key_path(path[: depth + 1])} is a value, not a section",
+                f"set {ENV_PREFIX}{'__'.join(p.upper() for p in path[: depth + 1])} instead",
+            )
+        node = child
+    node[path[-1]] = _env_value(raw, where)
+    return None
+
+
+def _env_value(raw: str, where: str) -> Any:
+    """A variable's value read as YAML (``5``, ``true``, ``{every: 5m}``); text that is not
+    valid YAML on its own (a cron such as ``*/5 * * * *`` starts like an alias) is taken as
+    written, and validated as that."""
+    if not raw:
+        return raw
+    try:
+        return parse_yaml(raw, where)
+    except ConfigError:
+        return raw
+
+
+def _blame_variable(problem: ConfigProblem, overrides: dict[str, str]) -> ConfigProblem:
+    """A problem inside a value an environment variable set is that variable's problem."""
+    for key, name in overrides.items():
+        if problem.key == key or problem.key.startswith((f"{key}.", f"{key}[")):
+            return dataclasses.replace(problem, file=f"environment variable {name}", line=None)
+    return problem
 
 
 def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
@@ -304,13 +380,20 @@ def _check_job(
             )
     mapping = job.mapping if job.mapping.is_absolute() else base_dir / job.mapping
     if not mapping.is_file():
+        what = "is a directory, not a mapping file" if mapping.is_dir() else "not found"
         found.append(
             ConfigProblem(
                 file,
                 line_of(doc, ("jobs", name, "mapping")),
                 f"jobs.{name}.mapping",
-                f"mapping file {mapping} not found",
-                "create it from mappings/example-salesforce-zendesk.yaml",
+                f"mapping file {mapping} {what}",
+                MAPPING_HINT,
             )
         )
     return found
+
+
+MAPPING_HINT = (
+    "name a .yaml file (relative to config.yaml); start from a shipped one such as "
+    "mappings/west-salesforce.yaml and see mappings/README.md"
+)

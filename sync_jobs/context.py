@@ -18,6 +18,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import IdentityKey, SalesSource, ServiceTarget
+from sync_jobs.catalog import LiveCatalog
 from sync_jobs.config import AppConfig, JobConfig
 from sync_jobs.mapping import Mapping
 from sync_jobs.notes import NoteTemplates
@@ -176,6 +177,8 @@ class JobRun:
     """Stage 1 signals each commit that may have queued customers (stage 2 may be waiting)."""
     lease_lost: LeaseLost | None = None
     """Set by the heartbeat when another replica took the lease over."""
+    catalog: LiveCatalog = field(default_factory=LiveCatalog)
+    """The target's field catalog, fetched by the first batch with changes (once per run)."""
 
     async def fence(self, conn: AsyncConnection) -> None:
         """Refuse the commit in progress unless this run still holds its job lease."""

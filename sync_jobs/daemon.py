@@ -8,8 +8,11 @@ build the schedule, run every job once at once (then on its schedule), serve /he
 daemon's default level) and, while it lasts, a ``run_progress`` line a minute. Shutdown stops new
 ticks, lets each running job commit the page or batch in hand, releases leases and exits
 within ``drain_seconds``. SIGHUP, or an edit to config.yaml or a mapping, reloads: the new
-version is validated first and swapped in only if valid; an invalid edit keeps the old version
-running, logs every problem and raises a ``config_invalid`` alert.
+version is validated first (the checks of ``validate --offline``, write fields against the kept
+catalogs included) and swapped in only if valid; an invalid edit keeps the old version
+running, logs ``reload_refused`` with every problem and raises a ``config_invalid`` alert. At
+start, a job whose mapping fails those checks is not scheduled (``jobs_disabled``, alert) and
+the others run; a later edit that fixes it is picked up like any reload.
 
 A job whose runs keep failing backs off (capped exponential) while other jobs keep their
 schedules; a failing job alerts once per ``alerts.repeat_failures_every``. A job whose vendor
@@ -36,7 +39,8 @@ import structlog
 import uvicorn
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from connectors.errors import ConfigError, ConnectorError
+from connectors.base import FieldInfo
+from connectors.errors import ConfigError, ConfigProblem, ConnectorError
 from connectors.registry import get_spec
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import Dispatcher, enqueue
@@ -46,7 +50,13 @@ from sync_jobs.durations import parse_duration
 from sync_jobs.health import health_app
 from sync_jobs.metrics import HttpCounters, Metrics
 from sync_jobs.progress import Periodic, Progress
-from sync_jobs.reload import Candidate, fingerprint, load_candidate, watched_files
+from sync_jobs.reload import (
+    Candidate,
+    check_write_fields,
+    fingerprint,
+    load_candidate,
+    watched_files,
+)
 from sync_jobs.runner import after_takeover, config_fingerprint, open_engine, run_job
 from sync_jobs.scheduler import Timer
 from sync_jobs.state_view import store_gauges
@@ -106,6 +116,8 @@ class Daemon:
         self._stopped = asyncio.Event()
         self._running: set[asyncio.Task[Any]] = set()
         self._fingerprint: Any = None
+        self._broken: dict[str, ConfigError] = {}
+        """Jobs stopped because their mapping (or its fields) failed the checks."""
         self._server: uvicorn.Server | None = None
         self._http = HttpCounters()
         self.connector_health: dict[str, dict[str, Any]] = {}
@@ -127,7 +139,12 @@ class Daemon:
             log.error("second_daemon_refused", error=str(exc))
             await self.engine.store.dispose()
             return 3
+        await self._check_write_fields(candidate)
         self._swap(candidate)
+        if candidate.broken:  # only these jobs stop; the others run
+            problems = [str(p) for p in candidate.problems()]
+            log.error("jobs_disabled", jobs=sorted(candidate.broken), problems=problems)
+            await self._config_alert("\n".join(problems))
         self._install_signals()
         self.timer.start()
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.check_connectors()))
@@ -208,10 +225,13 @@ class Daemon:
         if channels is None:
             channels = _build_channels(candidate.config.alerts.channels)
         self.dispatcher = Dispatcher(self.engine.store, candidate.config.alerts, channels, utcnow)
+        self._broken = dict(candidate.broken)
         names = set()
         scheduled = set(self.timer.names())
         for job, job_config in candidate.config.jobs.items():
-            if job_config.enabled:
+            if job in candidate.broken:
+                self.health.setdefault(job, JobHealth()).last_status = "config_invalid"
+            elif job_config.enabled:
                 name = f"job:{job}"
                 # A job new to this process (all of them at start) runs at once, then on its
                 # schedule: an operator sees it work without waiting a whole interval.
@@ -287,12 +307,37 @@ class Daemon:
         try:
             candidate = load_candidate(self.config_path)
         except ConfigError as exc:
-            problems = [str(p) for p in exc.problems]
-            log.error("reload_refused", problems=problems)
-            await self._config_alert("\n".join(problems))
+            await self._refuse_reload(exc.problems)
+            return
+        await self._check_write_fields(candidate)
+        # A job that breaks in this edit keeps the whole old version running; a job that was
+        # already stopped for its mapping and still is does not block fixing the others.
+        newly_broken = set(candidate.broken) - set(self._broken)
+        if newly_broken:
+            await self._refuse_reload(candidate.problems(newly_broken))
             return
         self._swap(candidate)
-        log.info("reloaded", jobs=sorted(candidate.config.jobs))
+        log.info("reloaded", jobs=sorted(candidate.config.jobs), disabled=sorted(candidate.broken))
+
+    async def _refuse_reload(self, problems: list[ConfigProblem]) -> None:
+        """Keep the running version; say why in the log and through the alert outbox."""
+        lines = [str(p) for p in problems]
+        log.error("reload_refused", problems=lines)
+        await self._config_alert("\n".join(lines))
+
+    async def _check_write_fields(self, candidate: Candidate) -> None:
+        """Write fields against the targets' kept catalogs, as ``validate --offline`` does."""
+        assert self.engine is not None
+        transports = self.options.transports
+
+        async def fetch(target: str) -> list[FieldInfo]:
+            connections = Connections(candidate.config.connectors, transports)
+            try:
+                return await connections.target(target).field_catalog()
+            finally:
+                await connections.aclose()
+
+        await check_write_fields(candidate, self.engine.store, fetch)
 
     async def _config_alert(self, message: str) -> None:
         assert self.engine is not None

@@ -333,7 +333,11 @@ def _refuse_unreadable(raw: Any) -> None:
 
 def load_mapping_spec(path: Path) -> MappingSpec:
     """Read and validate one mapping file (every problem at once, with file:line)."""
-    doc = load_yaml(path)
+    return parse_mapping_spec(load_yaml(path), path)
+
+
+def parse_mapping_spec(doc: Any, path: Path) -> MappingSpec:
+    """Validate an already-parsed mapping document (``path`` names it in errors)."""
     if not isinstance(doc, dict):
         raise ConfigError(
             [

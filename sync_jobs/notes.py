@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.errors import ConfigError, ConfigProblem
@@ -146,19 +146,51 @@ class NoteTemplates:
             self._envs[key] = env
         return self._envs[key]
 
-    def check(self, template: str | None, folder: Path, file: str) -> list[ConfigProblem]:
-        """Compile a template (for ``validate``), reporting syntax errors with their line."""
+    def check(
+        self,
+        template: str | None,
+        folder: Path,
+        file: str,
+        line: int | None = None,
+        written: str | None = None,
+    ) -> list[ConfigProblem]:
+        """Compile a template (for ``validate`` and before a run), reporting a missing file or
+        a syntax error at the mapping's ``note.template`` line (``line``; ``written`` is the
+        path as the mapping gives it)."""
+        name = template or DEFAULT_TEMPLATE
+        template = written or template
         try:
-            self._env(folder).get_template(template or DEFAULT_TEMPLATE)
-        except TemplateError as exc:
-            line = getattr(exc, "lineno", None)
+            self._env(folder).get_template(name)
+        except TemplateNotFound:
             return [
                 ConfigProblem(
                     file,
-                    None,
+                    line,
                     "note.template",
-                    f"template {template}: {exc}" + (f" (line {line})" if line else ""),
+                    f"note template {template!r} not found (looked for {folder / name})",
+                    "give a path relative to this mapping, e.g. templates/deal-line.j2",
+                )
+            ]
+        except TemplateError as exc:
+            where = getattr(exc, "lineno", None)
+            return [
+                ConfigProblem(
+                    file,
+                    line,
+                    "note.template",
+                    f"template {template}: {exc}" + (f" (template line {where})" if where else ""),
                     "fix the Jinja2 syntax; see mappings/README.md",
+                )
+            ]
+        except (OSError, UnicodeDecodeError) as exc:
+            what = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
+            return [
+                ConfigProblem(
+                    file,
+                    line,
+                    "note.template",
+                    f"note template {template!r} {what}",
+                    "save it as a UTF-8 text file",
                 )
             ]
         return []

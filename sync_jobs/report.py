@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from textwrap import indent
 from typing import Any
@@ -46,16 +47,51 @@ def print_preview(console: Console, preview: CustomerPreview, *, full_notes: boo
         return
     console.print(f"[bold]{escape(title)}[/]")
     for name, old, new in preview.changes:
-        if full_notes and isinstance(new, str) and "\n" in new:
-            # A dry run shows the whole note as the agent would read it.
+        lines = text_diff(old, new, context=None if full_notes else 1)
+        if lines is not None:
+            # Notes and long text: a line diff with whitespace made visible, since two
+            # one-line abbreviations of different notes can look identical.
             console.print(f"  {escape(name)}:")
-            console.print(indent(escape(new), "    | "), highlight=False)
+            for line in lines:
+                style = {"-": "red", "+": "green"}.get(line[:1], "")
+                text = indent(escape(line), "    ")
+                console.print(f"[{style}]{text}[/]" if style else text, highlight=False)
             continue
         console.print(f"  {escape(name)}: {escape(_short(old))} -> {escape(_short(new))}")
     for line in preview.conflicts:
         console.print(f"  [yellow]! {escape(line)}[/]")
     if preview.error:
         console.print(f"  [red]error: {escape(preview.error)}[/]")
+
+
+_VISIBLE = str.maketrans({"\t": "→", "\r": "␍", "\u00a0": "⍽", "\u200b": "⌧"})
+
+
+def text_diff(old: Any, new: Any, *, context: int | None = 1) -> list[str] | None:
+    """A unified line diff of two texts (None when neither is multi-line or long text).
+
+    ``- │`` lines are the record's, ``+ │`` lines what is written, ``  │`` an unchanged line
+    (``context`` of them around each change, ``┆ ...`` between; None: every line). Tabs,
+    carriage returns and no-break spaces are shown as symbols and trailing spaces as ``·``,
+    so lines that differ only in whitespace do not look alike."""
+    texts = [value if isinstance(value, str) else "" for value in (old, new)]
+    if not any(isinstance(v, str) and ("\n" in v or len(v) > 60) for v in (old, new)):
+        return None
+    before, after = (t.splitlines() for t in texts)
+    width = max(len(before), len(after)) if context is None else context
+    body = list(difflib.unified_diff(before, after, n=width, lineterm=""))[2:]
+    if context is None:
+        body = [line for line in body if not line.startswith("@@")]
+    return [_visible(line) for line in body]
+
+
+def _visible(line: str) -> str:
+    if line.startswith("@@"):
+        return "  ┆ ..."
+    sign, text = line[:1], line[1:].translate(_VISIBLE)
+    stripped = text.rstrip(" ")
+    text = stripped + "·" * (len(text) - len(stripped))
+    return f"{sign if sign in '+-' else ' '} │ {text}"
 
 
 def print_report(
@@ -298,9 +334,18 @@ async def print_conflicts(
             rows = await open_conflicts(conn, kind=kind, status=status)
     finally:
         await engine.dispose()
+    console.print(conflicts_table(rows))
+
+
+def conflicts_table(rows: Sequence[Any]) -> Table:
+    """The conflict list as a table whose ids are never cut: the id column does not wrap,
+    and record and field keys fold onto further lines rather than end in an ellipsis (they
+    are what ``conflicts show`` and ``deals show`` take)."""
     table = Table(title="conflicts")
-    for column in ("id", "kind", "status", "record", "field", "summary", "last seen"):
-        table.add_column(column)
+    table.add_column("id", no_wrap=True)
+    for column in ("kind", "status", "record", "field", "summary"):
+        table.add_column(column, overflow="fold")
+    table.add_column("last seen")
     for row in rows:
         details = row.details or {}
         summary = details.get("summary") or details.get("deal_name") or ""
@@ -313,7 +358,7 @@ async def print_conflicts(
             escape(_short(summary, 70)),
             str(row.last_seen)[:19],
         )
-    console.print(table)
+    return table
 
 
 async def print_conflict(console: Console, config: AppConfig, conflict_id: int) -> bool:

@@ -37,6 +37,7 @@ from connectors.waits import listening
 from sync_jobs import stage1, stage2
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import enqueue
+from sync_jobs.checks import check_job
 from sync_jobs.config import AppConfig
 from sync_jobs.connections import Connections
 from sync_jobs.context import (
@@ -49,7 +50,7 @@ from sync_jobs.context import (
     RunState,
 )
 from sync_jobs.durations import parse_duration
-from sync_jobs.mapping import Mapping, load_mapping_spec
+from sync_jobs.mapping import Mapping
 from sync_jobs.store import holds, repo, work
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
@@ -112,12 +113,13 @@ def config_fingerprint(config: AppConfig) -> str:
 
 
 def compile_mappings(config: AppConfig) -> tuple[dict[str, Mapping], dict[str, ConfigError]]:
-    """Compile every job's mapping; a broken one disables only its job."""
+    """Compile every job's mapping after the checks ``validate`` makes offline (the mapping,
+    its note template, its select); a broken one disables only its job."""
     mappings: dict[str, Mapping] = {}
     broken: dict[str, ConfigError] = {}
     for name, job in config.jobs.items():
         try:
-            spec = load_mapping_spec(config.mapping_path(name))
+            spec = check_job(config, name).spec
         except ConfigError as exc:
             broken[name] = exc
             continue

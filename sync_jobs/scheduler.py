@@ -9,17 +9,37 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from sync_jobs.config import Schedule
 from sync_jobs.durations import parse_duration
+
+if TYPE_CHECKING:  # config.py checks crons with this module: no import cycle at run time
+    from sync_jobs.config import Schedule
 
 Tick = Callable[[], Awaitable[None]]
 MISFIRE_GRACE_SECONDS = 300
+CRON_FIELDS = "minute hour day-of-month month day-of-week"
+
+
+def cron_trigger(expression: str) -> Any:
+    """The trigger of a five-field cron expression (UTC); ValueError saying what is wrong.
+
+    config.yaml is checked with this very function, so a schedule that passed ``validate``
+    cannot fail when the daemon (re)builds its timer."""
+    try:
+        trigger = CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(
+            f"cron {expression!r} is not valid: {exc} (fields: {CRON_FIELDS}, "
+            "e.g. '*/15 * * * *' or '0 6 * * mon-fri')"
+        ) from None
+    if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+        raise ValueError(f"cron {expression!r} never fires (no such date)")
+    return trigger
 
 
 class Timer:
@@ -55,7 +75,8 @@ class Timer:
         if schedule.every is not None:
             trigger: Any = IntervalTrigger(seconds=parse_duration(schedule.every), jitter=jitter)
         else:
-            trigger = CronTrigger.from_crontab(schedule.cron, timezone="UTC")
+            assert schedule.cron is not None  # a Schedule holds exactly one of the two
+            trigger = cron_trigger(schedule.cron)
             trigger.jitter = jitter
         first: dict[str, Any] = {"next_run_time": datetime.now(UTC)} if now else {}
         self._scheduler.add_job(

@@ -10,6 +10,7 @@ batch: the planner then sees the target already holding the desired values and w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
 from connectors.errors import BudgetExhausted, ConnectorError, PermanentError
 from sync_jobs import recheck
 from sync_jobs.alerts.outbox import notify
+from sync_jobs.catalog import Catalog, missing_field_message, refused_fields, remember
 from sync_jobs.context import CustomerPreview, JobRun
 from sync_jobs.durations import parse_duration
 from sync_jobs.mapping import NoteRule
@@ -220,7 +222,35 @@ async def _plans(
         plans[key] = _plan(
             run, record, deals.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
         )
-    return plans, names, moves
+    return await _refuse_unknown_fields(run, plans), names, moves
+
+
+async def _refuse_unknown_fields(run: JobRun, plans: dict[str, Plan]) -> dict[str, Plan]:
+    """A field the desk's live catalog lacks is never written: the record fails, naming it.
+
+    (Zendesk drops unknown custom-field keys without an error, so a misspelled write field
+    would otherwise be lost silently, and look "unchanged" to every later run.) The catalog
+    is fetched by the first batch that has changes, once per run."""
+    if not any(p.changes and p.error is None for p in plans.values()):
+        return plans
+    catalog = await run.catalog.get(lambda: _fetch_catalog(run))
+    for key, plan in plans.items():
+        if plan.error is not None:
+            continue
+        refused = refused_fields((c.field for c in plan.changes), catalog)
+        if refused:
+            error = "; ".join(missing_field_message(name, catalog) for name in refused)
+            plans[key] = dataclasses.replace(plan, error=error)
+    return plans
+
+
+async def _fetch_catalog(run: JobRun) -> Catalog:
+    fields = await run.target.field_catalog()
+    log.info("target_catalog_fetched", target=run.target_name, fields=len(fields))
+    if not run.state.dry_run:  # kept for validate --offline and the daemon's reload
+        config = run.engine.config.connectors[run.target_name]
+        await remember(run.engine.store, run.target_name, config, fields, run.engine.clock())
+    return Catalog(run.target_name, tuple(fields))
 
 
 def _with_overlay(run: JobRun, rows: Sequence[Any], keys: Sequence[str]) -> list[Any]:

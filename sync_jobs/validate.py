@@ -9,52 +9,72 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from connectors.base import FieldInfo
 from connectors.errors import ConfigError, ConfigProblem, ConnectorError
+from sync_jobs import catalog as catalogs_store
+from sync_jobs.catalog import Catalog, write_field_problems
+from sync_jobs.checks import CheckedMapping, check_job
 from sync_jobs.config import AppConfig
 from sync_jobs.connections import Connections
-from sync_jobs.mapping import MappingSpec, load_mapping_spec
-from sync_jobs.notes import NoteTemplates, template_location
-from sync_jobs.yamlio import line_of, load_yaml
+from sync_jobs.context import utcnow
+from sync_jobs.mapping import MappingSpec
+from sync_jobs.store.db import make_engine, migrate_async
+from sync_jobs.yamlio import line_of
+
+NOT_VERIFIED = "target fields not verified (offline, no cached catalog)"
+
+
+@dataclass
+class Validation:
+    """What ``validate`` found: problems (exit 2) and plain notices about what it could not
+    check (printed, exit 0)."""
+
+    problems: list[ConfigProblem] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
 
 
 async def validate_all(
     config: AppConfig, connections: Connections, *, catalogs: bool = True
-) -> list[ConfigProblem]:
-    """Every problem found in the mappings of ``config`` (config itself already loaded)."""
-    problems: list[ConfigProblem] = []
-    specs: dict[str, MappingSpec] = {}
+) -> Validation:
+    """Every problem found in the mappings of ``config`` (config itself already loaded).
+
+    Online, each connector's field catalog is fetched (and each target's kept in the state
+    store); offline, write fields are checked against the kept catalogs, or a notice says
+    plainly that they were not verified."""
+    found = Validation()
+    checked: dict[str, CheckedMapping] = {}
     for job in config.jobs:
-        path = config.mapping_path(job)
         try:
-            specs[job] = load_mapping_spec(path)
+            checked[job] = check_job(config, job)
         except ConfigError as exc:
-            problems += exc.problems
-            continue
-        folder, template = template_location(path.parent, specs[job].note.template)
-        problems += NoteTemplates(specs[job].note.format).check(template, folder, str(path))
-    problems += _note_agreement(config, specs)
+            found.problems += exc.problems
+    found.problems += _note_agreement(config, checked)
     if catalogs:
-        problems += await _catalog_checks(config, connections, specs)
-    return problems
+        found.problems += await _catalog_checks(config, connections, checked, found.notices)
+    else:
+        found.problems += await _kept_catalog_checks(config, checked, found.notices)
+    return found
 
 
-def _note_agreement(config: AppConfig, specs: dict[str, MappingSpec]) -> list[ConfigProblem]:
+def _note_agreement(config: AppConfig, checked: dict[str, CheckedMapping]) -> list[ConfigProblem]:
     found = []
     by_target: dict[str, tuple[str, Any]] = {}
-    for job, spec in specs.items():
+    for job, mapping in checked.items():
+        spec = mapping.spec
         target = config.jobs[job].target
         placement = (spec.note.field, spec.note.mode, spec.note.format)
         first = by_target.setdefault(target, (job, placement))
         if first[1] != placement:
-            path = config.mapping_path(job)
             found.append(
                 ConfigProblem(
-                    str(path),
-                    line_of(load_yaml(path), ("note",)),
+                    str(mapping.path),
+                    line_of(mapping.doc, ("note",)),
                     "note",
                     f"note placement {placement} differs from job {first[0]}'s {first[1]} for the "
                     f"same target {target!r}",
@@ -65,20 +85,75 @@ def _note_agreement(config: AppConfig, specs: dict[str, MappingSpec]) -> list[Co
 
 
 async def _catalog_checks(
-    config: AppConfig, connections: Connections, specs: dict[str, MappingSpec]
+    config: AppConfig,
+    connections: Connections,
+    checked: dict[str, CheckedMapping],
+    notices: list[str],
 ) -> list[ConfigProblem]:
     problems: list[ConfigProblem] = []
     cache: dict[str, list[FieldInfo] | None] = {}
-    for job, spec in specs.items():
+    for job, mapping in checked.items():
         job_config = config.jobs[job]
-        path = config.mapping_path(job)
-        doc = load_yaml(path)
+        path, doc = mapping.path, mapping.doc
         source = await _catalog(connections, job_config.source, "source", cache, problems, path)
         target = await _catalog(connections, job_config.target, "target", cache, problems, path)
         if source is not None:
-            problems += _source_paths(spec, source, path, doc)
+            problems += _source_paths(mapping.spec, source, path, doc)
         if target is not None:
-            problems += _target_fields(spec, target, path, doc)
+            live = Catalog(job_config.target, tuple(target))
+            problems += write_field_problems(mapping.spec, live, path, doc)
+    await _keep_target_catalogs(config, cache, notices)
+    return problems
+
+
+async def _keep_target_catalogs(
+    config: AppConfig, cache: dict[str, list[FieldInfo] | None], notices: list[str]
+) -> None:
+    """Keep each target catalog just fetched, for ``validate --offline`` and reloads."""
+    targets = {j.target for j in config.jobs.values()}
+    fetched = {name: fields for name, fields in cache.items() if name in targets and fields}
+    if not fetched:
+        return
+    try:
+        await migrate_async(config.state.url)
+        store = make_engine(config.state.url)
+        try:
+            for name, fields in fetched.items():
+                await catalogs_store.remember(
+                    store, name, config.connectors[name], fields, utcnow()
+                )
+        finally:
+            await store.dispose()
+    except (OSError, SQLAlchemyError) as exc:
+        notices.append(
+            f"the target field catalogs were checked but not kept: the state store could not "
+            f"be written ({type(exc).__name__}); validate --offline will not have them"
+        )
+
+
+async def _kept_catalog_checks(
+    config: AppConfig, checked: dict[str, CheckedMapping], notices: list[str]
+) -> list[ConfigProblem]:
+    targets = sorted({config.jobs[job].target for job in checked})
+    if not targets:
+        return []
+    kept, unreadable = await catalogs_store.recall_offline(
+        config.state.url, {name: config.connectors[name] for name in targets}
+    )
+    problems: list[ConfigProblem] = []
+    for job, mapping in checked.items():
+        catalog = kept.get(config.jobs[job].target)
+        if catalog is not None:
+            problems += write_field_problems(mapping.spec, catalog, mapping.path, mapping.doc)
+    for name in targets:
+        if name in kept:
+            notices.append(f"target fields of {name} checked against {kept[name].describe()}")
+        else:
+            why = f"; {unreadable}" if unreadable else ""
+            notices.append(
+                f"{NOT_VERIFIED} for {name}{why}: run `dealbridge validate` without --offline "
+                "once (or any run that writes) to keep one"
+            )
     return problems
 
 
@@ -134,66 +209,3 @@ def _source_paths(
             )
         )
     return found
-
-
-def _target_fields(
-    spec: MappingSpec, catalog: Sequence[FieldInfo], path: Path, doc: Any
-) -> list[ConfigProblem]:
-    by_path = {f.path: f for f in catalog}
-    found = []
-    for name in spec.write:
-        loc = ("write", name)
-        info = by_path.get(name)
-        if info is None or not info.writable:
-            close = difflib.get_close_matches(name, list(by_path), n=1, cutoff=0.6)
-            what = "does not exist" if info is None else "is not writable"
-            found.append(
-                ConfigProblem(
-                    str(path),
-                    line_of(doc, loc),
-                    f"write.{name}",
-                    f"target field {name!r} {what}",
-                    f"did you mean {close[0]!r}?"
-                    if close
-                    else "create the field in the service desk first",
-                )
-            )
-            continue
-        found += _choices(spec, name, info, path, doc)
-    note = spec.note.field
-    if note not in by_path:
-        found.append(
-            ConfigProblem(
-                str(path),
-                line_of(doc, ("note", "field")),
-                "note.field",
-                f"target field {note!r} does not exist",
-                f"use one of: {', '.join(sorted(by_path)[:8])}",
-            )
-        )
-    return found
-
-
-def _choices(
-    spec: MappingSpec, name: str, info: FieldInfo, path: Path, doc: Any
-) -> list[ConfigProblem]:
-    if not info.choices:
-        return []
-    rule = spec.write[name]
-    term = spec.terms[rule.value]
-    produced = set(term.values.values()) if term.values else set()
-    if rule.map:
-        produced = {rule.map.get(v, v) for v in produced} | set(rule.map.values())
-    missing = sorted(v for v in produced if v not in info.choices)
-    if not missing:
-        return []
-    return [
-        ConfigProblem(
-            str(path),
-            line_of(doc, ("write", name)),
-            f"write.{name}",
-            f"value(s) {', '.join(map(repr, missing))} are not choices of the "
-            f"target field (choices: {', '.join(info.choices)})",
-            "add a 'map:' from canonical value to the target's choice",
-        )
-    ]

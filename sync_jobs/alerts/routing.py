@@ -11,7 +11,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from connectors.base import Frozen
 from sync_jobs.alerts.base import Alert, Severity
@@ -55,6 +55,14 @@ class AlertsConfig(Frozen):
         description="channel -> interval (e.g. 1h): that channel gets one summary per interval",
     )
     max_attempts: int = Field(8, ge=1)
+
+    @field_validator("channels", "routes", "digests", mode="before")
+    @classmethod
+    def _empty_means_none(cls, value: Any, info: ValidationInfo) -> Any:
+        # ``channels:`` with its examples still commented out is YAML null: no channels.
+        if value is None:
+            return () if info.field_name == "routes" else {}
+        return value
 
     @model_validator(mode="after")
     def _routes_name_channels(self) -> AlertsConfig:

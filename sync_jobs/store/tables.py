@@ -287,3 +287,14 @@ budget_hold = sa.Table(
     sa.Column("since", UTCDateTime, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
 )
+
+field_catalog = sa.Table(
+    "field_catalog",
+    metadata,
+    # The last field catalog fetched from a target (by ``validate`` or a run), so that
+    # ``validate --offline`` and the daemon's reload can check write fields without a request.
+    sa.Column("connector", sa.String(200), primary_key=True),
+    sa.Column("identity", sa.String(64), nullable=False),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("fetched_at", UTCDateTime, nullable=False),
+)

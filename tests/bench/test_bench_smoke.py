@@ -5,8 +5,11 @@ bench/results.md, produced by ``python -m bench``)."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,17 +19,45 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]
 
 
+PORTS = 4
+"""The suite serves Salesforce on its port, Zendesk on the next, its control API on the third,
+and the daemon's health server on the fourth."""
+
+
+def free_port_block(size: int) -> int:
+    """A first port with ``size`` consecutive ports free after it (each bound, then released)."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            first = int(probe.getsockname()[1])
+        if first + size > 65_536:
+            continue
+        with ExitStack() as held:
+            try:
+                for port in range(first, first + size):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return first
+    raise RuntimeError(f"no {size} consecutive free ports on 127.0.0.1")
+
+
+@contextmanager
+def occupied(port: int) -> Iterator[None]:
+    """Hold ``port`` as another program might (if nothing else already does)."""
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+            sock.listen()
+        except OSError:
+            pass  # somebody else holds it: just as good
+        yield
+
+
 def test_every_scenario_runs_and_writes_the_table_and_the_plot(tmp_path: Path) -> None:
-    env = os.environ | {"DEALBRIDGE_BENCH_PORT": "8831"}
-    done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    env = os.environ | {"DEALBRIDGE_BENCH_PORT": str(free_port_block(PORTS))}
+    with occupied(8831), occupied(8811):  # the ports this test and the suite used to fix
+        done = _run_bench(tmp_path, env)
     assert done.returncode == 0, done.stderr[-3000:]
     table = (tmp_path / "results.md").read_text()
     rows = {line.split(" | ")[0].strip("| "): line for line in table.splitlines()}
@@ -46,3 +77,15 @@ def test_every_scenario_runs_and_writes_the_table_and_the_plot(tmp_path: Path) -
     assert "240 records (240 record writes)" in rows["backfill"], "each customer written once"
     assert "3 edits" in rows["freshness"], "every edit reached its note through the daemon"
     assert (tmp_path / "throughput.png").stat().st_size > 1000
+
+
+def _run_bench(out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )

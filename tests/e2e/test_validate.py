@@ -24,7 +24,7 @@ async def test_the_shipped_mappings_match_every_catalog(target: str, tmp_path: P
     world = build_world(tmp_path, target, fast=True)
     connections = Connections(world.config.connectors, world.transports())
     try:
-        problems = await validate_all(world.config, connections)
+        problems = (await validate_all(world.config, connections)).problems
     finally:
         await connections.aclose()
     assert problems == []
@@ -56,7 +56,7 @@ async def test_a_renamed_source_field_is_caught_with_file_line_and_a_suggestion(
     )
     connections = Connections(config.connectors, world.transports())
     try:
-        problems = await validate_all(config, connections)
+        problems = (await validate_all(config, connections)).problems
     finally:
         await connections.aclose()
     (problem,) = problems

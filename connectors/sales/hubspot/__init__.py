@@ -49,9 +49,10 @@ whether HubSpot sends Retry-After on 429 (honoured when present).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, SelectForm
 from connectors.sales.hubspot.config import HubSpotConfig
 from connectors.sales.hubspot.errors import classify, make_classifier, read_limits
+from connectors.sales.hubspot.select import EXAMPLE, select_problem
 from connectors.sales.hubspot.source import HubSpotSource
 from connectors.settings import ConnectorOptions
 
@@ -68,6 +69,12 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="sandbox.hubspot:demo_app",
     contract_harness="sandbox.hubspot:contract_harness",
+    select=SelectForm(
+        language='HubSpot search filters as JSON: a list of filters, {"filters": [...]} or '
+        '{"filterGroups": [{"filters": [...]}, ...]} (groups are ORed)',
+        example=EXAMPLE,
+        check=select_problem,
+    ),
 )
 
 __all__ = [

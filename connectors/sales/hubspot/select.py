@@ -14,6 +14,7 @@ filtering", Aug 2024), counting the connector's own.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from connectors.errors import PermanentError
@@ -94,3 +95,52 @@ def _bad(problem: str) -> PermanentError:
     return PermanentError(
         f"the mapping's select for HubSpot {problem}", who_acts="admin", operation="select"
     )
+
+
+EXAMPLE = (
+    'select: \'{"filters": [{"propertyName": "has_special_terms", '
+    '"operator": "EQ", "value": "true"}]}\''
+)
+_CONDITION = re.compile(
+    r"""^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(=|!=|<>|<=|>=|<|>)\s*('[^']*'|"[^"]*"|\S+)\s*$"""
+)
+_SOQL_OPERATORS = {
+    "=": "EQ",
+    "!=": "NEQ",
+    "<>": "NEQ",
+    "<": "LT",
+    "<=": "LTE",
+    ">": "GT",
+    ">=": "GTE",
+}
+
+
+def select_problem(select: str) -> str | None:
+    """What is wrong with a mapping's select as HubSpot filters (None: nothing we can see).
+
+    A condition written the Salesforce way (``has_special_terms = true``) gets its HubSpot
+    spelling back, so the admin can paste it."""
+    try:
+        parse_select(select)
+    except PermanentError as exc:
+        problem = exc.message.removeprefix("the mapping's select for HubSpot ")
+        written = _as_filter(select)
+        if written is not None:
+            return f"it is a SOQL-style condition, not HubSpot's JSON filters; write {written}"
+        return (
+            f"it {problem}" if problem.startswith(("is ", "has ", "needs ", "must ")) else problem
+        )
+    return None
+
+
+def _as_filter(select: str) -> str | None:
+    """``name = value`` as the one-filter JSON group HubSpot takes (None: not that shape)."""
+    match = _CONDITION.match(select)
+    if match is None or match.group(1).upper() == "WHERE":
+        return None
+    name, operator, value = match.groups()
+    value = value.strip("'\"")
+    text = json.dumps(
+        {"filters": [{"propertyName": name, "operator": _SOQL_OPERATORS[operator], "value": value}]}
+    )
+    return f"select: '{text}'"

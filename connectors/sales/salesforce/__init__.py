@@ -45,12 +45,13 @@ honoured if present).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, SelectForm
 from connectors.sales.salesforce.config import (
     JwtBearerAuth,
     RefreshTokenAuth,
     SalesforceConfig,
 )
+from connectors.sales.salesforce.soql import select_problem
 from connectors.sales.salesforce.source import SalesforceSource
 from connectors.settings import ConnectorOptions
 
@@ -67,6 +68,11 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="sandbox.salesforce:demo_app",
     contract_harness="sandbox.salesforce:contract_harness",
+    select=SelectForm(
+        language="a SOQL condition on the Opportunity (what follows WHERE, without WHERE)",
+        example="select: \"Has_Special_Terms__c = true AND StageName = 'Closed Won'\"",
+        check=select_problem,
+    ),
 )
 
 __all__ = [

@@ -172,3 +172,18 @@ def _where(since: datetime | None, condition: str | None) -> str:
     parts = [f"SystemModstamp >= {datetime_literal(since)}"] if since is not None else []
     parts += [condition] if condition else []
     return f" WHERE {' AND '.join(parts)}" if parts else ""
+
+
+def select_problem(condition: str) -> str | None:
+    """What is wrong with a mapping's select as a SOQL condition (None: nothing we can see).
+
+    Only the shape is checked here; field names are checked by the org when the query runs."""
+    if condition.lstrip().startswith(("{", "[")):
+        return "it looks like HubSpot's JSON filters; Salesforce takes a SOQL condition"
+    try:
+        check_condition(condition)
+    except QueryBuildError as exc:
+        return "it " + exc.message.removeprefix(f"select condition {condition!r} ").removeprefix(
+            "the select condition "
+        )
+    return None

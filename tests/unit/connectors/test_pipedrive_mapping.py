@@ -114,7 +114,7 @@ async def validate_with_pipedrive(
     transports = world.transports() | {"nordics-pipedrive": httpx.ASGITransport(app=sim.app)}
     connections = Connections(config.connectors, transports)
     try:
-        return await validate_all(config, connections)
+        return (await validate_all(config, connections)).problems
     finally:
         await connections.aclose()
 

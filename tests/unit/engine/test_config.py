@@ -72,7 +72,7 @@ def test_every_problem_is_reported_at_once_with_line_and_key(folder: Path) -> No
     assert "inline secrets are refused" in inline.message
     assert inline.line == 11
     assert "MISSING_TOKEN is not set" in problems["connectors.desk.api_token"].message
-    assert "not a duration" in problems["jobs.west.schedule"].message
+    assert "not a duration" in problems["jobs.west.schedule.every"].message
 
 
 def test_a_job_pointing_at_the_wrong_kind_of_connector_is_explained(folder: Path) -> None:
