@@ -11,7 +11,7 @@ import pytest
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from connectors.registry import BUILTIN, get_spec
+from connectors.registry import get_spec, known_kinds
 from sandbox.world import REPO_ROOT, all_credentials
 from sync_jobs import cli
 from sync_jobs.config import load_config
@@ -19,7 +19,7 @@ from sync_jobs.runner import compile_mappings
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
-SOURCES = [kind for kind in BUILTIN if get_spec(kind).role == "source"]
+SOURCES = [kind for kind in known_kinds() if get_spec(kind).role == "source"]
 
 
 @pytest.fixture

@@ -52,8 +52,9 @@ by default, and the URL length a batch of ids may reach (hence 50 ids per call).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, SelectForm
 from connectors.sales.dynamics.config import ClientCredentials, DynamicsConfig
+from connectors.sales.dynamics.odata import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.dynamics.source import DynamicsSource
 from connectors.settings import ConnectorOptions
 
@@ -70,6 +71,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="connectors.sales.dynamics.simulator:demo_app",
     contract_harness="connectors.sales.dynamics.simulator:contract_harness",
+    select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
 )
 
 __all__ = ["CONNECTOR", "ClientCredentials", "DynamicsConfig", "DynamicsSource", "create"]

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
+from connectors.conditions import balanced, condition_problem
 from connectors.errors import PermanentError
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -80,7 +81,7 @@ def check_condition(condition: str) -> str:
             "$filter=",
             operation="build query",
         )
-    if not _balanced(text):
+    if not balanced(text):
         raise QueryBuildError(
             f"select {condition!r} has unbalanced parentheses or an unterminated 'string'",
             operation="build query",
@@ -88,15 +89,16 @@ def check_condition(condition: str) -> str:
     return text
 
 
-def _balanced(text: str) -> bool:
-    depth, quoted = 0, False
-    for char in text:
-        if char == "'":
-            quoted = not quoted  # OData escapes a quote by doubling it: '' toggles twice
-        elif not quoted and char == "(":
-            depth += 1
-        elif not quoted and char == ")":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0 and not quoted
+SELECT_LANGUAGE = "an OData $filter condition over opportunity columns (without $filter=)"
+SELECT_EXAMPLE = 'select: "statecode eq 1 and new_hasspecialterms eq true"'
+
+
+def select_problem(condition: str) -> str | None:
+    """What is wrong with a mapping's select as a ``$filter`` condition (None: nothing seen
+    before Dataverse checks column names and operators)."""
+    return condition_problem(
+        condition,
+        language=SELECT_LANGUAGE,
+        refused_prefixes=("$filter", "filter=", "?"),
+        example="'statecode eq 1'",
+    )

@@ -67,8 +67,9 @@ list endpoint's read-after-write lag (``overlap_seconds`` covers it when set).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, SelectForm
 from connectors.sales.pipedrive.config import ApiTokenAuth, OAuthAuth, PipedriveConfig
+from connectors.sales.pipedrive.select import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.pipedrive.source import PipedriveSource
 from connectors.settings import ConnectorOptions
 
@@ -85,6 +86,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="connectors.sales.pipedrive.simulator:demo_app",
     contract_harness="connectors.sales.pipedrive.simulator:contract_harness",
+    select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
 )
 
 __all__ = [

@@ -50,3 +50,21 @@ def _bad(select: str, problem: str) -> PermanentError:
         who_acts="admin",
         operation="select",
     )
+
+
+SELECT_LANGUAGE = (
+    "Pipedrive deal-list filters: name=value pairs joined by & (pipeline_id, stage_id, "
+    "owner_id, org_id, person_id), or one saved filter as filter_id"
+)
+SELECT_EXAMPLE = 'select: "pipeline_id=3 & owner_id=12"'
+
+
+def select_problem(select: str) -> str | None:
+    """What is wrong with a mapping's select as Pipedrive filters (None: it parses)."""
+    if select.lstrip().startswith(("{", "[")):
+        return "it looks like HubSpot's JSON filters; Pipedrive takes " + SELECT_LANGUAGE
+    try:
+        parse_select(select)
+    except PermanentError as exc:
+        return exc.message.removeprefix(f"the mapping's select {select!r} for Pipedrive: ")
+    return None

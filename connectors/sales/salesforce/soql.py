@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from connectors.conditions import balanced
 from connectors.errors import PermanentError
 from connectors.sales.salesforce.config import API_NAME
 
@@ -118,35 +119,13 @@ def check_condition(condition: str) -> str:
             "\"StageName = 'Closed Won'\"",
             operation="build query",
         )
-    if not _balanced(text):
+    if not balanced(text, backslash_escapes=True):
         raise QueryBuildError(
             f"select condition {condition!r} has unbalanced parentheses or an unterminated "
             "'string'",
             operation="build query",
         )
     return text
-
-
-def _balanced(text: str) -> bool:
-    depth, quoted, escaped = 0, False, False
-    for char in text:
-        if quoted:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == "'":
-                quoted = False
-            continue
-        if char == "'":
-            quoted = True
-        elif char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                return False
-    return depth == 0 and not quoted
 
 
 def deals_query(

@@ -58,8 +58,9 @@ deleted (both shapes are handled).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, SelectForm
 from connectors.sales.zoho.config import ZohoConfig
+from connectors.sales.zoho.coql import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.zoho.source import ZohoSource
 from connectors.settings import ConnectorOptions
 
@@ -76,6 +77,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="connectors.sales.zoho.simulator:demo_app",
     contract_harness="connectors.sales.zoho.simulator:contract_harness",
+    select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
 )
 
 __all__ = ["CONNECTOR", "ZohoConfig", "ZohoSource", "create"]

@@ -26,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from connectors.conditions import condition_problem
 from connectors.errors import PermanentError, TransientError
 from connectors.sales.zoho.client import ZohoApi
 from connectors.sales.zoho.payloads import row_point, usable_row, zoho_time
@@ -185,3 +186,18 @@ class CoqlReader:
         info = body.get("info")
         more = info.get("more_records") if isinstance(info, dict) else None
         return rows, bool(more) if isinstance(more, bool) else len(rows) >= limit
+
+
+SELECT_LANGUAGE = "a COQL condition on Deals fields (what follows where, without where)"
+SELECT_EXAMPLE = "select: \"((Stage = 'Closed Won') and (Has_Special_Terms = true))\""
+
+
+def select_problem(condition: str) -> str | None:
+    """What is wrong with a mapping's select as a COQL condition (None: nothing seen before
+    Zoho checks field names and operators)."""
+    return condition_problem(
+        condition,
+        language=SELECT_LANGUAGE,
+        refused_prefixes=("where ", "select "),
+        example='"Has_Special_Terms = true"',
+    )
