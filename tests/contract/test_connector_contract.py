@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from connectors.base import Cursor, DealQuery, SalesSource, ServiceTarget
 from connectors.errors import AuthError, PermanentError
-from connectors.registry import BUILTIN, get_spec, load_object
+from connectors.registry import get_spec, known_kinds, load_object
 from connectors.settings import ConnectorOptions
 from sandbox.harness import ContractHarness
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 def _kinds(role: str) -> list[str]:
     found = []
-    for kind in BUILTIN:
+    for kind in known_kinds():
         try:
             spec = get_spec(kind)
         except LookupError:

@@ -149,15 +149,18 @@ def rows(db: sa.Engine, statement: Any) -> list[Any]:
         return list(conn.execute(statement))
 
 
-def reference(folder: Path, target: str, jobs: tuple[str, ...]) -> tuple[dict[str, Any], int]:
-    """The desk after one clean, uninterrupted run of ``jobs`` (in process), and its writes."""
+def reference(
+    folder: Path, target: str, jobs: tuple[str, ...], *, together: bool = False
+) -> tuple[dict[str, Any], int]:
+    """The desk after one clean, uninterrupted run of ``jobs`` (in process), and its writes:
+    one after another, or ``together`` as ``run all`` does (all read, the last one writes)."""
 
     async def go() -> tuple[dict[str, Any], int]:
         world = build_world(folder, target, fast=True)
         engine = await open_engine(world.config)
         connections = Connections(world.config.connectors, world.transports())
         for job in jobs:
-            await run_job(engine, connections, job)
+            await run_job(engine, connections, job, write=not together or job == jobs[-1])
         state = await desk_state(connections, target)
         writes = sum(1 for r in world.desk.controls.requests if r.method != "GET")
         await connections.aclose()
@@ -201,6 +204,22 @@ def fields_written_once(db: sa.Engine, note_field: str) -> None:
     )
     assert audit, "fields were written"
     assert set(audit.values()) == {1}, "no field was written twice"
+
+
+def same_desk_up_to_order(state: dict[str, Any], *references: dict[str, Any]) -> None:
+    """Every field holds what one of the clean references holds.
+
+    The daemon starts every job at once, so which territory's deal reaches a customer first is
+    a race (and a kill leaves some customers written with one territory's deals only). Where
+    territories disagree, the field keeps the last agreed value: the first territory's when
+    its deal was written alone (jobs one after another), nothing when the deals arrived
+    together (``run all``). Both are right; any other value is not."""
+    for reference in references:
+        assert state.keys() == reference.keys()
+    for name, fields in state.items():
+        for field, value in fields.items():
+            allowed = [reference[name].get(field) for reference in references]
+            assert value in allowed, f"{name} {field}: {value!r}, references {allowed!r}"
 
 
 def one_note_each(state: dict[str, Any], note_field: str) -> None:
@@ -268,6 +287,7 @@ def test_a_killed_daemon_is_replaced_at_once_and_runs_every_job(
     for name, value in credentials(target).items():
         monkeypatch.setenv(name, value)
     expected, _clean = reference(tmp_path / "reference", target, JOBS)
+    together, _writes = reference(tmp_path / "together", target, JOBS, together=True)
     config = write_config(tmp_path, target, served)
 
     def daemon(log: str) -> subprocess.Popen[bytes]:  # the default log level: no --log-level
@@ -321,7 +341,7 @@ def test_a_killed_daemon_is_replaced_at_once_and_runs_every_job(
     dead_runs = rows(db, sa.select(t.sync_run).where(t.sync_run.c.replica.like(f"%-{first.pid}-%")))
     assert {r.status for r in dead_runs} <= {"died", "ok", "record_errors"}, "none left running"
     state = served_desk(config, target)
-    assert state == expected
+    same_desk_up_to_order(state, expected, together)
     fields_written_once(db, NOTE_FIELD[target])
     one_note_each(state, NOTE_FIELD[target])
     assert timings.restarted_at - killed_at < RESTART_WITHIN

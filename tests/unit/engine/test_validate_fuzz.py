@@ -30,7 +30,7 @@ from hypothesis import strategies as st
 from ruamel.yaml import YAML
 from typer.testing import CliRunner
 
-from connectors.registry import BUILTIN, get_spec
+from connectors.registry import get_spec, known_kinds
 from sandbox.world import REPO_ROOT, all_credentials
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.cli import app
@@ -47,6 +47,9 @@ FUZZ = settings(
 runner = CliRunner()
 Schema = dict[str, Any]
 Path_ = tuple[str | int, ...]
+
+KINDS = known_kinds()
+"""Connector kinds whose package is present (the registry lists some still to come)."""
 
 
 def _plain(path: Path) -> Any:
@@ -207,7 +210,7 @@ def config_schema_at(doc: Any, path: Path_) -> tuple[Schema, Schema] | None:
     elif head == "connectors" and rest:
         section = doc.get("connectors", {}).get(rest[0]) if isinstance(doc, dict) else None
         kind = section.get("kind") if isinstance(section, dict) else None
-        if kind not in BUILTIN:
+        if kind not in KINDS:
             return None
         schema, defs = schema_of(get_spec(kind).config_model)
         rest = rest[1:]
@@ -376,7 +379,7 @@ def test_validate_survives_any_config_yaml(data: st.DataObject) -> None:
     for _ in range(data.draw(st.integers(0, 4), label="mutations")):
         data.draw(mutate(doc, secret, config_schema_at))
     if data.draw(st.booleans(), label="new sections from the schema"):
-        kind = data.draw(st.sampled_from(sorted(BUILTIN)))
+        kind = data.draw(st.sampled_from(KINDS))
         schema, defs = schema_of(get_spec(kind).config_model)
         section = data.draw(from_schema(schema, defs, secret), label=f"connector {kind}")
         schema, defs = schema_of(JobConfig)
