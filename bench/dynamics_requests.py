@@ -27,7 +27,7 @@ from connectors.base import Cursor, DealQuery
 from connectors.sales.dynamics import DynamicsConfig, DynamicsSource
 from connectors.sales.dynamics.simulator import DEMO_ENV, DynamicsSimulator, connector_config
 from connectors.settings import ConnectorOptions
-from sync_jobs.mapping import load_mapping_spec
+from sync_jobs.domain.mapping import load_mapping_spec
 
 MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "central-dynamics.yaml"
 

@@ -25,9 +25,9 @@ import structlog
 
 from bench.servers import World
 from sandbox.world import REPO_ROOT, credentials, world_doc
-from sync_jobs.config import parse_config
-from sync_jobs.connections import Connections
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.config.app import parse_config
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import open_engine, run_job
 
 UNLIMITED_SCALE = 1e7
 """Zendesk's budgets times this: no limit a run of any size reaches."""

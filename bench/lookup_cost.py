@@ -27,8 +27,8 @@ from typing import Any
 import structlog
 
 from sandbox.world import build_world, credentials
-from sync_jobs.connections import Connections
-from sync_jobs.runner import RunReport, open_engine, run_job
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import RunReport, open_engine, run_job
 
 
 async def _world(folder: Path, target: str) -> tuple[Any, Any, Connections]:

@@ -29,7 +29,7 @@ from connectors.base import DealQuery
 from connectors.sales.pipedrive import PipedriveConfig, PipedriveSource
 from connectors.sales.pipedrive.simulator import DEMO_API_TOKEN, SANDBOX_URL, PipedriveSimulator
 from connectors.settings import ConnectorOptions
-from sync_jobs.mapping import Mapping, load_mapping_spec
+from sync_jobs.domain.mapping import Mapping, load_mapping_spec
 
 MAPPING = Path(__file__).resolve().parents[1] / "mappings" / "nordics-pipedrive.yaml"
 START = datetime(2026, 12, 6, 10, 0, tzinfo=UTC).timestamp()

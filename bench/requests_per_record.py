@@ -19,8 +19,8 @@ import structlog
 
 from connectors.http import ALL_STATS
 from sandbox.world import build_world, credentials
-from sync_jobs.connections import Connections
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import open_engine, run_job
 
 JOBS = ("west", "emea", "apac")
 

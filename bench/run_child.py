@@ -17,9 +17,9 @@ from pathlib import Path
 
 import structlog
 
-from sync_jobs.config import load_config
-from sync_jobs.connections import Connections
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.config.app import load_config
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import open_engine, run_job
 
 
 async def run(config_path: Path, job: str) -> dict[str, object]:

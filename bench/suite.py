@@ -440,7 +440,7 @@ def _daemon(config: Path, log: Path) -> Iterator[None]:
     with log.open("w") as out:
         daemon = subprocess.Popen(
             [
-                *(sys.executable, "-c", "from sync_jobs.cli import main; main()"),
+                *(sys.executable, "-c", "from sync_jobs.app.cli import main; main()"),
                 *("daemon", "--config", str(config), "--health-port", str(PORT + 3)),
             ],
             stdout=out,

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 
 from sandbox.spreadsheet import write_demo_sheets
-from sync_jobs.config import AppConfig, parse_config
-from sync_jobs.yamlio import load_yaml
+from sync_jobs.config.app import AppConfig, parse_config
+from sync_jobs.config.yamlio import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("zendesk", "freshdesk")

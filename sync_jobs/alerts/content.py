@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sync_jobs.alerts.base import Alert, Phase, Severity
-from sync_jobs.decisions import TAKES
+from sync_jobs.domain.decisions import TAKES
 
 TITLES = {
     "target_edited": "Agent edit held",

@@ -27,7 +27,7 @@ from tenacity import RetryCallState, wait_random_exponential
 from sync_jobs.alerts.base import Alert, Channel, DeliveryError, Phase
 from sync_jobs.alerts.content import conflict_alert
 from sync_jobs.alerts.routing import AlertsConfig, route
-from sync_jobs.durations import parse_duration
+from sync_jobs.domain.durations import parse_duration
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import write_tx
 from sync_jobs.store.sql import insert_ignore

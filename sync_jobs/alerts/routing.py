@@ -16,7 +16,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from connectors.base import Frozen
 from sync_jobs.alerts.base import Alert, Severity
 from sync_jobs.alerts.channels import ChannelConfig
-from sync_jobs.durations import parse_duration
+from sync_jobs.domain.durations import parse_duration
 
 SEVERITY_ORDER = {"info": 0, "warning": 1, "critical": 2}
 _ENV = SandboxedEnvironment(undefined=StrictUndefined)

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordRef
-from sync_jobs.matching import IdentityIndex, IndexKey, identity_keys
+from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys
 from sync_jobs.store import tables as t
 from sync_jobs.store.sql import chunks, insert_ignore, records_in, upsert
 

@@ -22,11 +22,11 @@ from sandbox.world import REPO_ROOT, build_world, credentials, world_doc
 from sync_jobs.alerts.channels import build_channel
 from sync_jobs.alerts.outbox import Dispatcher
 from sync_jobs.alerts.webhook import verify_signature
-from sync_jobs.config import parse_config
-from sync_jobs.connections import Connections
-from sync_jobs.context import Engine, utcnow
-from sync_jobs.resolve import resolve
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.app.resolve import resolve
+from sync_jobs.config.app import parse_config
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.context import Engine, utcnow
+from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
 

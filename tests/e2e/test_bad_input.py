@@ -14,8 +14,8 @@ from typer.testing import CliRunner, Result
 
 from connectors.settings import ConnectorConfig
 from sandbox.world import REPO_ROOT, all_credentials, build_world, credentials, write_world_config
-from sync_jobs import cli
-from sync_jobs.connections import Connections
+from sync_jobs.app import cli
+from sync_jobs.run.connections import Connections
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()

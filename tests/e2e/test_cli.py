@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sandbox.world import REPO_ROOT, credentials
-from sync_jobs.cli import app
+from sync_jobs.app.cli import app
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()
@@ -58,8 +58,8 @@ def test_status_deals_and_conflicts_read_the_store_after_a_run(tmp_path: Path) -
     import asyncio
 
     from sandbox.world import build_world, write_world_config
-    from sync_jobs.connections import Connections
-    from sync_jobs.runner import open_engine, run_job
+    from sync_jobs.run.connections import Connections
+    from sync_jobs.run.runner import open_engine, run_job
 
     world = build_world(tmp_path, "freshdesk", fast=True)
     config = write_world_config(tmp_path / "config.yaml", tmp_path, "freshdesk", fast=True)

@@ -12,9 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from sandbox.world import build_world
-from sync_jobs.connections import Connections
-from sync_jobs.notes import BLOCK_START
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.domain.notes import BLOCK_START
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
 from tests.e2e.conftest import JOBS, Sandbox

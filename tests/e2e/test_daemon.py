@@ -17,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, write_world_config
-from sync_jobs.daemon import Daemon, DaemonOptions
+from sync_jobs.app.daemon import Daemon, DaemonOptions
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, read_tx
 

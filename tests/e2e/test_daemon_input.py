@@ -18,7 +18,7 @@ from ruamel.yaml import YAML
 from structlog.testing import capture_logs
 
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, world_doc
-from sync_jobs.daemon import Daemon, DaemonOptions
+from sync_jobs.app.daemon import Daemon, DaemonOptions
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
 

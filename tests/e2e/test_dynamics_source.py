@@ -17,10 +17,10 @@ import sqlalchemy as sa
 from connectors.sales.dynamics.simulator import DEMO_ENV, DynamicsSimulator, connector_config
 from connectors.sales.dynamics.simulator.seed import DEALS
 from sandbox.world import REPO_ROOT, build_world, credentials, world_doc
-from sync_jobs.config import parse_config
-from sync_jobs.connections import Connections
-from sync_jobs.notes import BLOCK_START
-from sync_jobs.runner import RunReport, open_engine, run_job
+from sync_jobs.config.app import parse_config
+from sync_jobs.domain.notes import BLOCK_START
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import RunReport, open_engine, run_job
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
 from tests.e2e.conftest import Sandbox

@@ -15,7 +15,7 @@ import pytest
 from connectors.base import RecordChange
 from connectors.http import ALL_STATS
 from sandbox.demo_data import TODAY
-from sync_jobs.notes import BLOCK_END, BLOCK_START
+from sync_jobs.domain.notes import BLOCK_END, BLOCK_START
 from tests.e2e.conftest import Sandbox
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

@@ -27,10 +27,10 @@ from ruamel.yaml import YAML
 
 from sandbox.spreadsheet import write_demo_sheets
 from sandbox.world import REPO_ROOT, build_world, credentials, world_doc
-from sync_jobs.config import load_config
-from sync_jobs.connections import Connections
-from sync_jobs.notes import BLOCK_START
-from sync_jobs.runner import open_engine, run_job
+from sync_jobs.config.app import load_config
+from sync_jobs.domain.notes import BLOCK_START
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.store import tables as t
 from tests.e2e.test_crash_safety import desk_state
 

@@ -17,11 +17,11 @@ from connectors.http import ALL_STATS
 from connectors.registry import get_spec
 from connectors.sales.pipedrive.simulator import DEMO_API_TOKEN, SANDBOX_URL, PipedriveSimulator
 from sandbox.world import REPO_ROOT, build_world, credentials
-from sync_jobs.config import JobConfig
-from sync_jobs.connections import Connections
-from sync_jobs.context import Engine
-from sync_jobs.notes import BLOCK_START
-from sync_jobs.runner import RunReport, open_engine, run_job
+from sync_jobs.config.app import JobConfig
+from sync_jobs.domain.notes import BLOCK_START
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.context import Engine
+from sync_jobs.run.runner import RunReport, open_engine, run_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

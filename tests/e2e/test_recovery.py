@@ -22,12 +22,12 @@ import sqlalchemy as sa
 
 from sandbox.controls import Fault
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, world_doc
-from sync_jobs.config import parse_config
-from sync_jobs.connections import Connections
-from sync_jobs.context import Engine, utcnow
-from sync_jobs.progress import Progress
-from sync_jobs.report import gather_status
-from sync_jobs.runner import RunReport, open_engine, run_job
+from sync_jobs.app.report import gather_status
+from sync_jobs.config.app import parse_config
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.context import Engine, utcnow
+from sync_jobs.run.progress import Progress
+from sync_jobs.run.runner import RunReport, open_engine, run_job
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx, write_tx
 from sync_jobs.store.liveness import start_time

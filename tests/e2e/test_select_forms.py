@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from connectors.registry import get_spec, known_kinds
 from sandbox.world import REPO_ROOT, all_credentials
-from sync_jobs import cli
-from sync_jobs.config import load_config
-from sync_jobs.runner import compile_mappings
+from sync_jobs.app import cli
+from sync_jobs.config.app import load_config
+from sync_jobs.run.runner import compile_mappings
 
 pytestmark = pytest.mark.e2e
 runner = CliRunner()

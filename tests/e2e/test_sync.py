@@ -23,9 +23,9 @@ from connectors.base import (
 )
 from connectors.http import ALL_STATS
 from sandbox.salesforce.schema import OPPORTUNITY
-from sync_jobs.notes import BLOCK_END, BLOCK_START
-from sync_jobs.resolve import resolve
-from sync_jobs.runner import run_job
+from sync_jobs.app.resolve import resolve
+from sync_jobs.domain.notes import BLOCK_END, BLOCK_START
+from sync_jobs.run.runner import run_job
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx, write_tx
 from tests.e2e.conftest import JOBS, Sandbox
@@ -307,8 +307,8 @@ async def test_the_same_flow_runs_on_postgresql(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from sandbox.world import build_world, credentials
-    from sync_jobs.connections import Connections
-    from sync_jobs.runner import open_engine, run_job
+    from sync_jobs.run.connections import Connections
+    from sync_jobs.run.runner import open_engine, run_job
     from tests.stores import fresh_postgres
 
     for name, value in credentials("freshdesk").items():
@@ -328,7 +328,7 @@ async def test_the_same_flow_runs_on_postgresql(
 
 
 async def test_a_decision_on_a_conflict_that_changed_since_is_refused(sandbox: Sandbox) -> None:
-    from sync_jobs.resolve import ResolveRefused
+    from sync_jobs.app.resolve import ResolveRefused
 
     await sandbox.run()
     (conflict,) = [

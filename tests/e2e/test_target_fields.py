@@ -15,12 +15,12 @@ import pytest
 
 from connectors.base import CustomerRecord
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, world_doc
-from sync_jobs.config import AppConfig, parse_config
-from sync_jobs.connections import Connections
-from sync_jobs.context import Engine
-from sync_jobs.notes import BLOCK_START
-from sync_jobs.runner import RunReport, open_engine, run_job
-from sync_jobs.validate import NOT_VERIFIED, validate_all
+from sync_jobs.app.validate import NOT_VERIFIED, validate_all
+from sync_jobs.config.app import AppConfig, parse_config
+from sync_jobs.domain.notes import BLOCK_START
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.context import Engine
+from sync_jobs.run.runner import RunReport, open_engine, run_job
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 JOBS = ("west", "emea", "apac")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from sandbox.world import build_world, credentials
-from sync_jobs.connections import Connections
-from sync_jobs.validate import validate_all
+from sync_jobs.app.validate import validate_all
+from sync_jobs.run.connections import Connections
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 

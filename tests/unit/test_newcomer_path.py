@@ -16,10 +16,10 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from sandbox.world import REPO_ROOT, all_credentials
-from sync_jobs.cli import app
-from sync_jobs.config import load_config
-from sync_jobs.context import CustomerPreview
-from sync_jobs.report import conflicts_table, print_preview
+from sync_jobs.app.cli import app
+from sync_jobs.app.report import conflicts_table, print_preview
+from sync_jobs.config.app import load_config
+from sync_jobs.run.context import CustomerPreview
 
 README = REPO_ROOT / "README.md"
 

@@ -16,10 +16,10 @@ from connectors.sales.dynamics.needs import UnknownColumn
 from connectors.sales.dynamics.simulator import DEMO_ENV, DynamicsSimulator, connector_config
 from connectors.sales.dynamics.simulator.seed import DEALS
 from connectors.settings import ConnectorOptions
-from sync_jobs.mapping import Mapping, MappingFailed, load_mapping_spec
-from sync_jobs.model import DealTerms
-from sync_jobs.validate import _source_paths
-from sync_jobs.yamlio import load_yaml
+from sync_jobs.app.validate import _source_paths
+from sync_jobs.config.yamlio import load_yaml
+from sync_jobs.domain.mapping import Mapping, MappingFailed, load_mapping_spec
+from sync_jobs.domain.model import DealTerms
 
 pytestmark = pytest.mark.anyio
 

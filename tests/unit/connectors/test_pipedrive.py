@@ -26,8 +26,8 @@ from connectors.sales.pipedrive import PipedriveConfig, PipedriveSource, create
 from connectors.sales.pipedrive.catalog import parse_catalog, slug
 from connectors.sales.pipedrive.cursor import digest
 from connectors.settings import ConnectorOptions
-from sync_jobs.mapping import Mapping, MappingFailed, MappingSpec
-from sync_jobs.yamlio import parse_yaml
+from sync_jobs.config.yamlio import parse_yaml
+from sync_jobs.domain.mapping import Mapping, MappingFailed, MappingSpec
 from tests.fixtures.pipedrive.builders import (
     BASE,
     KEYS,

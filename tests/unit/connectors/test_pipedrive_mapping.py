@@ -16,10 +16,10 @@ from connectors.registry import get_spec
 from connectors.sales.pipedrive.simulator import DEMO_API_TOKEN, SANDBOX_URL, PipedriveSimulator
 from connectors.settings import ConnectorOptions
 from sandbox.world import build_world, credentials
-from sync_jobs.config import JobConfig
-from sync_jobs.connections import Connections
-from sync_jobs.mapping import Mapping, load_mapping_spec
-from sync_jobs.validate import validate_all
+from sync_jobs.app.validate import validate_all
+from sync_jobs.config.app import JobConfig
+from sync_jobs.domain.mapping import Mapping, load_mapping_spec
+from sync_jobs.run.connections import Connections
 
 pytestmark = pytest.mark.anyio
 

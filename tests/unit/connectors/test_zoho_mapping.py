@@ -13,8 +13,8 @@ from connectors.base import DealQuery, SourceDeal
 from connectors.sales.zoho import ZohoConfig, ZohoSource
 from connectors.sales.zoho.simulator import DEMO_ENV, ZohoSimulator, connector_config
 from connectors.settings import ConnectorOptions
-from sync_jobs.mapping import Mapping, MappingFailed, load_mapping_spec
-from sync_jobs.model import DealTerms
+from sync_jobs.domain.mapping import Mapping, MappingFailed, load_mapping_spec
+from sync_jobs.domain.model import DealTerms
 
 pytestmark = pytest.mark.anyio
 

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
-from sync_jobs.mapping import NoteRule, WriteRule
-from sync_jobs.model import DealRef, DealTerms
-from sync_jobs.notes import BLOCK_END, BLOCK_START, NoteTemplates
-from sync_jobs.planner import CustomerState, DealView, Plan, Resolution, plan_customer
+from sync_jobs.domain.mapping import NoteRule, WriteRule
+from sync_jobs.domain.model import DealRef, DealTerms
+from sync_jobs.domain.notes import BLOCK_END, BLOCK_START, NoteTemplates
+from sync_jobs.domain.planner import CustomerState, DealView, Plan, Resolution, plan_customer
 
 TODAY = date(2026, 11, 23)
 DISCOUNT = "organization_fields.special_discount"

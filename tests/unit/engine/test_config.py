@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from connectors.errors import ConfigError
-from sync_jobs.config import load_config
+from sync_jobs.config.app import load_config
 
 GOOD = """
 state:

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from sync_jobs.mapping import WriteRule
-from sync_jobs.planner import Resolution
+from sync_jobs.domain.mapping import WriteRule
+from sync_jobs.domain.planner import Resolution
 from tests.unit.engine.test_planner import FIELD, RULES, plan, terms
 
 VALID = "organization_fields.terms_valid_until"

@@ -10,8 +10,14 @@ import pytest
 
 from connectors.base import UNREADABLE, SourceDeal, unreadable, unreadable_reason
 from connectors.errors import ConfigError
-from sync_jobs.mapping import Mapping, MappingFailed, MappingSpec, load_mapping_spec, resolve_path
-from sync_jobs.yamlio import parse_yaml
+from sync_jobs.config.yamlio import parse_yaml
+from sync_jobs.domain.mapping import (
+    Mapping,
+    MappingFailed,
+    MappingSpec,
+    load_mapping_spec,
+    resolve_path,
+)
 
 SPEC = """
 record: organization

@@ -19,12 +19,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import CustomerRecord, IdentityKey, MatchType, RecordRef
-from sync_jobs.context import JobRun, RunState
-from sync_jobs.lookups import settle
-from sync_jobs.mapping import IdentityRule
-from sync_jobs.matching import IdentityIndex, carries, identity_keys, rule_order
-from sync_jobs.model import AccountIdentity, MatchResult
-from sync_jobs.recheck import reresolve
+from sync_jobs.domain.mapping import IdentityRule
+from sync_jobs.domain.matching import IdentityIndex, carries, identity_keys, rule_order
+from sync_jobs.domain.model import AccountIdentity, MatchResult
+from sync_jobs.run.context import JobRun, RunState
+from sync_jobs.run.lookups import settle
+from sync_jobs.run.recheck import reresolve
 
 KIND = "organization"
 NUMBERS = ("c-1", "c-2", "c-3")

@@ -25,12 +25,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from connectors.base import CustomerRecord, RecordRef
-from sync_jobs.mapping import NoteRule, WriteRule
-from sync_jobs.model import DealRef, DealTerms
-from sync_jobs.note_block import BLOCK_END, BLOCK_START, LAYOUTS, find_block
-from sync_jobs.note_text import clean
-from sync_jobs.notes import NoteTemplates
-from sync_jobs.planner import CustomerState, DealView, Plan, plan_customer
+from sync_jobs.domain.mapping import NoteRule, WriteRule
+from sync_jobs.domain.model import DealRef, DealTerms
+from sync_jobs.domain.note_block import BLOCK_END, BLOCK_START, LAYOUTS, find_block
+from sync_jobs.domain.note_text import clean
+from sync_jobs.domain.notes import NoteTemplates
+from sync_jobs.domain.planner import CustomerState, DealView, Plan, plan_customer
 
 TODAY = date(2026, 11, 23)
 TEMPLATES = NoteTemplates("text")

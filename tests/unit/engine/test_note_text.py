@@ -8,7 +8,7 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_jobs.note_text import clean, for_html, neutralise, shorten
+from sync_jobs.domain.note_text import clean, for_html, neutralise, shorten
 
 FAST = settings(max_examples=200, deadline=None)
 TAGGY = st.text(alphabet="<>/!?ab =\n\u202e\u2028\x00", max_size=80)

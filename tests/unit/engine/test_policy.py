@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sync_jobs.policy import absent, decide
+from sync_jobs.domain.policy import absent, decide
 
 EARLY = datetime(2026, 1, 1, tzinfo=UTC)
 LATE = datetime(2026, 6, 1, tzinfo=UTC)

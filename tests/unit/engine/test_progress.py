@@ -12,10 +12,10 @@ from rich.console import Console
 
 from connectors.ratelimit import VendorGate
 from connectors.waits import listening
-from sync_jobs.progress import Periodic, Progress
-from sync_jobs.progress_view import LiveProgress, describe, progress_for
-from sync_jobs.report import print_report, print_status
-from sync_jobs.runner import RunReport
+from sync_jobs.app.progress_view import LiveProgress, describe, progress_for
+from sync_jobs.app.report import print_report, print_status
+from sync_jobs.run.progress import Periodic, Progress
+from sync_jobs.run.runner import RunReport
 
 pytestmark = pytest.mark.anyio
 NOON = datetime(2026, 12, 5, 12, tzinfo=UTC)

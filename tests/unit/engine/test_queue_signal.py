@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sync_jobs.context import QueueSignal
+from sync_jobs.run.context import QueueSignal
 
 pytestmark = pytest.mark.anyio
 

@@ -6,9 +6,9 @@ import io
 
 from rich.console import Console
 
-from sync_jobs.context import KEPT, CustomerPreview, RunState
-from sync_jobs.report import print_report
-from sync_jobs.runner import RunReport
+from sync_jobs.app.report import print_report
+from sync_jobs.run.context import KEPT, CustomerPreview, RunState
+from sync_jobs.run.runner import RunReport
 
 
 def _preview(n: int) -> CustomerPreview:

@@ -33,9 +33,9 @@ from typer.testing import CliRunner
 from connectors.registry import get_spec, known_kinds
 from sandbox.world import REPO_ROOT, all_credentials
 from sync_jobs.alerts.routing import AlertsConfig
-from sync_jobs.cli import app
-from sync_jobs.config import EngineConfig, JobConfig, StateConfig
-from sync_jobs.mapping import MappingSpec
+from sync_jobs.app.cli import app
+from sync_jobs.config.app import EngineConfig, JobConfig, StateConfig
+from sync_jobs.domain.mapping import MappingSpec
 
 FUZZ_EXAMPLES = int(os.environ.get("DEALBRIDGE_FUZZ_EXAMPLES", "150"))
 FUZZ = settings(

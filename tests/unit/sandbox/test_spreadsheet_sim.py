@@ -20,7 +20,7 @@ from connectors.settings import ConnectorOptions
 from sandbox.demo_data import deals_for, modified_at
 from sandbox.harness import ContractHarness
 from sandbox.spreadsheet import COLUMNS, CSV_NAME, XLSX_NAME, contract_harness, write_demo_sheets
-from sync_jobs.mapping import Mapping, load_mapping_spec
+from sync_jobs.domain.mapping import Mapping, load_mapping_spec
 
 pytestmark = pytest.mark.anyio
 

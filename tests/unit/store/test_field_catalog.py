@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import FieldInfo
 from connectors.service.zendesk.config import ZendeskConfig
-from sync_jobs.catalog import (
+from sync_jobs.run.catalog import (
     Catalog,
     LiveCatalog,
     missing_field_message,

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import CustomerRecord, RecordRef
-from sync_jobs.mapping import IdentityRule
-from sync_jobs.matching import IdentityIndex, identity_keys, wanted_keys
-from sync_jobs.model import AccountIdentity
+from sync_jobs.domain.mapping import IdentityRule
+from sync_jobs.domain.matching import IdentityIndex, identity_keys, wanted_keys
+from sync_jobs.domain.model import AccountIdentity
 from sync_jobs.store import repo
 from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
 from tests.stores import store_url

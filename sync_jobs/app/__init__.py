@@ -1,0 +1,1 @@
+"""The application shell: CLI, daemon, health and metrics, reports, the demo, validate."""

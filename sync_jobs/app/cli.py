@@ -1,0 +1,490 @@
+"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, sandbox.
+
+Exit codes: 0 ok; 1 a run finished with record errors (or failed); 2 bad config or mapping.
+Human output on a terminal, JSON log lines with ``--log-format json``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
+
+from connectors.errors import ConfigError, ConfigProblem
+from sync_jobs.app import logging as dblog
+from sync_jobs.app.progress_view import progress_for
+from sync_jobs.app.report import print_problems, print_report
+from sync_jobs.config.app import AppConfig, load_config
+from sync_jobs.config.yamlio import line_of, load_yaml
+from sync_jobs.run.connections import Connections
+from sync_jobs.run.runner import compile_mappings, open_engine, run_job
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Carry one-off deal terms from territory CRMs into the contact center.",
+)
+deals_app = typer.Typer(help="Inspect synced deals.", no_args_is_help=True)
+conflicts_app = typer.Typer(help="List, inspect and resolve conflicts.", no_args_is_help=True)
+sandbox_app = typer.Typer(help="Run the vendor simulators.", no_args_is_help=True)
+app.add_typer(deals_app, name="deals")
+app.add_typer(conflicts_app, name="conflicts")
+app.add_typer(sandbox_app, name="sandbox")
+alerts_app = typer.Typer(help="Alert outbox and channels.", no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
+quarantine_app = typer.Typer(
+    help="Customers parked after repeated write failures.", no_args_is_help=True
+)
+app.add_typer(quarantine_app, name="quarantine")
+
+console = Console()
+T = TypeVar("T")
+ConfigOption = Annotated[Path, typer.Option("--config", "-c", help="Path to config.yaml")]
+DEFAULT_CONFIG = Path("config.yaml")
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    log_format: Annotated[str, typer.Option(help="console or json")] = "console",
+    log_level: Annotated[
+        str | None,
+        typer.Option(help="debug, info, warning, error [default: info for daemon, else warning]"),
+    ] = None,
+) -> None:
+    # The daemon's info lines (one per run) are its only sign of life; a command's output is
+    # its report, so there only warnings and errors are logged.
+    level = log_level or ("info" if ctx.invoked_subcommand == "daemon" else "warning")
+    dblog.configure("json" if log_format == "json" else "console", level)
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def _config(path: Path) -> AppConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print_problems(console, exc.problems)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # noqa: BLE001 - whatever a file holds, the admin gets no traceback
+        _internal_error(path, exc)
+        raise typer.Exit(2) from None
+
+
+def _store_problem(path: Path, exc: Exception) -> ConfigProblem:
+    """The state store named by ``state.url`` cannot be opened (or created, or migrated)."""
+    try:
+        line = line_of(load_yaml(path), ("state", "url"))
+    except ConfigError:
+        line = None
+    detail = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+    return ConfigProblem(
+        str(path),
+        line,
+        "state.url",
+        f"the state store cannot be opened: {type(exc).__name__}: {detail}",
+        "check the path (its folder must be writable) or that PostgreSQL is reachable",
+    )
+
+
+def _internal_error(path: Path, exc: Exception) -> None:
+    """A config that made dealbridge itself fail: say so without a traceback or its text."""
+    console.print(
+        f"[red]{escape(str(path))}: internal error while checking it ({type(exc).__name__})[/]; "
+        "this is a dealbridge bug: please report it with the file (secrets removed)",
+        soft_wrap=True,
+    )
+
+
+@app.command()
+def validate(
+    config: ConfigOption = DEFAULT_CONFIG,
+    offline: Annotated[bool, typer.Option(help="skip the field-catalog checks")] = False,
+) -> None:
+    """Check config.yaml and every mapping (against the connectors' field catalogs)."""
+    from sync_jobs.app.validate import Validation, validate_all
+
+    cfg = _config(config)
+
+    async def go() -> Validation:
+        connections = Connections(cfg.connectors)
+        try:
+            return await validate_all(cfg, connections, catalogs=not offline)
+        finally:
+            await connections.aclose()
+
+    try:
+        found = _run(go())
+    except Exception as exc:  # noqa: BLE001 - a mapping must never produce a traceback
+        _internal_error(config, exc)
+        raise typer.Exit(2) from None
+    for notice in found.notices:
+        console.print(f"[cyan]notice:[/] {escape(notice)}", soft_wrap=True)
+    if found.problems:
+        print_problems(console, found.problems)
+        raise typer.Exit(2)
+    console.print(f"[green]ok[/]: {len(cfg.connectors)} connectors, {len(cfg.jobs)} jobs valid")
+
+
+@app.command()
+def run(
+    job: Annotated[str, typer.Argument(help="job name from config.yaml, or 'all'")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="print the plan, write nothing")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="ignore the cursor; re-read all deals")
+    ] = False,
+) -> None:
+    """Run one job (or all) once: pull, match, plan, write."""
+    cfg = _config(config)
+    names = list(cfg.jobs) if job == "all" else [job]
+    unknown = [n for n in names if n not in cfg.jobs]
+    if unknown:
+        console.print(f"[red]unknown job {unknown[0]!r}[/]; jobs: {', '.join(cfg.jobs)}")
+        raise typer.Exit(2)
+    # A job whose mapping, template or select is wrong stops alone (exit 2); the rest run.
+    _, broken = compile_mappings(cfg)
+    for name in names:
+        if name in broken:
+            console.print(f"[red]{name}: not run[/]: its mapping has problems")
+            print_problems(console, broken[name].problems)
+    refused = 2 if any(name in broken for name in names) else 0
+    names = [name for name in names if name not in broken]
+
+    async def go() -> int:
+        try:
+            engine = await open_engine(cfg)
+        except (OSError, SQLAlchemyError) as exc:
+            print_problems(console, [_store_problem(config, exc)])
+            return 2
+        connections = Connections(cfg.connectors)
+        code = refused
+        # Each target is written by the last of its jobs, after every job read its deals.
+        last_of_target = {cfg.jobs[name].target: name for name in names}
+        try:
+            with progress_for(console) as progress:
+                engine.progress = progress
+                for name in names:
+                    writes = last_of_target[cfg.jobs[name].target] == name
+                    report = await run_job(
+                        engine,
+                        connections,
+                        name,
+                        dry_run=dry_run,
+                        full=full,
+                        write=writes,
+                        retry_now=True,  # the operator asked: failed records are retried now
+                    )
+                    print_report(console, report)
+                    code = max(code, report.exit_code)
+            if not dry_run:
+                await _deliver_alerts(cfg, engine.store)
+        finally:
+            await connections.aclose()
+            await engine.store.dispose()
+        return code
+
+    raise typer.Exit(_run(go()))
+
+
+@app.command()
+def status(
+    config: ConfigOption = DEFAULT_CONFIG, as_json: Annotated[bool, typer.Option("--json")] = False
+) -> None:
+    """Recent runs per job with counts and errors, queue depth and open conflicts."""
+    from sync_jobs.app.report import gather_status, print_status
+
+    cfg = _config(config)
+    data = _run(gather_status(cfg))
+    if as_json:
+        console.print_json(json.dumps(data, default=str))
+    else:
+        print_status(console, data)
+
+
+@deals_app.command("show")
+def deals_show(deal_id: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Everything dealbridge knows about one deal: terms, match, and the record it lands on."""
+    from sync_jobs.app.report import print_deal
+
+    cfg = _config(config)
+    if not _run(print_deal(console, cfg, deal_id)):
+        raise typer.Exit(1)
+
+
+@conflicts_app.command("list")
+def conflicts_list(
+    config: ConfigOption = DEFAULT_CONFIG,
+    open_only: Annotated[bool, typer.Option("--open", help="only open conflicts")] = False,
+    kind: Annotated[str | None, typer.Option("--kind", help="e.g. target_edited")] = None,
+) -> None:
+    """Conflicts, newest first."""
+    from sync_jobs.app.report import print_conflicts
+
+    cfg = _config(config)
+    _run(print_conflicts(console, cfg, "open" if open_only else None, kind))
+
+
+@conflicts_app.command("show")
+def conflicts_show(conflict_id: int, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """One conflict in full: values, deals, owners, version, and how to resolve it."""
+    from sync_jobs.app.report import print_conflict
+
+    cfg = _config(config)
+    if not _run(print_conflict(console, cfg, conflict_id)):
+        raise typer.Exit(1)
+
+
+@conflicts_app.command("resolve")
+def conflicts_resolve(
+    conflict_id: int,
+    take: Annotated[str, typer.Option(help="source, target, value=..., or territory=NAME")],
+    config: ConfigOption = DEFAULT_CONFIG,
+    by: Annotated[str, typer.Option(help="who decides (recorded in the audit trail)")] = "cli",
+    expect_version: Annotated[
+        int | None,
+        typer.Option(help="refuse if the conflict changed since this version (see conflicts show)"),
+    ] = None,
+) -> None:
+    """Decide a conflict; the next run applies the decision (audited)."""
+    from sync_jobs.app.resolve import ResolveRefused, resolve
+    from sync_jobs.run.context import utcnow
+    from sync_jobs.store.db import make_engine, migrate_async
+
+    cfg = _config(config)
+
+    async def go() -> str:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            return await resolve(
+                engine,
+                conflict_id,
+                take,
+                by=by,
+                now=utcnow(),
+                expect_version=expect_version,
+                alerts=cfg.alerts,
+            )
+        finally:
+            await engine.dispose()
+
+    try:
+        outcome = _run(go())
+    except ResolveRefused as exc:
+        console.print(f"[red]refused:[/] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"[green]conflict {conflict_id} resolved[/]: {outcome}")
+
+
+async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
+    """Send what the runs queued (the daemon does this on its own schedule)."""
+    from sync_jobs.alerts.channels import build_channel
+    from sync_jobs.alerts.outbox import Dispatcher
+    from sync_jobs.run.context import utcnow
+
+    if not cfg.alerts.channels:
+        return
+    channels = {n: build_channel(n, c) for n, c in cfg.alerts.channels.items()}
+    try:
+        report = await Dispatcher(store, cfg.alerts, channels, utcnow).deliver_due(limit=500)
+    finally:
+        for channel in channels.values():
+            await channel.aclose()
+    if report.sent or report.retried or report.parked:
+        console.print(
+            f"alerts: {report.sent} sent, {report.retried} to retry, {report.parked} parked"
+        )
+
+
+@alerts_app.command("test")
+def alerts_test(channel: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Send a sample alert through one channel, to check its settings."""
+    from sync_jobs.alerts.base import Alert, DeliveryError
+    from sync_jobs.alerts.channels import build_channel
+
+    cfg = _config(config)
+    if channel not in cfg.alerts.channels:
+        console.print(
+            f"[red]no channel {channel!r}[/]; channels: "
+            f"{', '.join(cfg.alerts.channels) or '(none)'}"
+        )
+        raise typer.Exit(2)
+    sample = Alert(
+        key="test:sample",
+        kind="test",
+        severity="info",
+        title="dealbridge test alert",
+        summary="If you can read this, the channel works. No customer or deal is involved.",
+        action="nothing: this is a test",
+        customer="Acme Corporation (sample)",
+        facts=(("channel", channel),),
+    )
+
+    async def go() -> str:
+        sender = build_channel(channel, cfg.alerts.channels[channel])
+        try:
+            delivery = await sender.send(sample)
+        finally:
+            await sender.aclose()
+        return delivery.reference or "delivered"
+
+    try:
+        console.print(f"[green]sent[/]: {_run(go())}")
+    except DeliveryError as exc:
+        kind = "refused" if exc.permanent else "failed (temporary)"
+        console.print(f"[red]{kind}:[/] {exc}")
+        raise typer.Exit(1) from None
+
+
+@alerts_app.command("list")
+def alerts_list(
+    config: ConfigOption = DEFAULT_CONFIG,
+    pending: Annotated[bool, typer.Option("--pending", help="only not yet sent")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="only parked (dead)")] = False,
+) -> None:
+    """The alert outbox, newest first."""
+    from sync_jobs.app.report import print_outbox
+
+    cfg = _config(config)
+    status = "dead" if failed else ("pending" if pending else None)
+    _run(print_outbox(console, cfg, status))
+
+
+@alerts_app.command("retry")
+def alerts_retry(outbox_id: int, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Queue a parked or failing alert again (sent by the daemon or the next run)."""
+    from sync_jobs.alerts.outbox import retry_now
+    from sync_jobs.run.context import utcnow
+    from sync_jobs.store.db import make_engine, migrate_async
+
+    cfg = _config(config)
+
+    async def go() -> bool:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            return await retry_now(engine, outbox_id, utcnow())
+        finally:
+            await engine.dispose()
+
+    if not _run(go()):
+        console.print(f"[red]no unsent alert {outbox_id}[/]")
+        raise typer.Exit(1)
+    console.print(f"alert {outbox_id} queued again")
+
+
+@quarantine_app.command("list")
+def quarantine_list(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Customers whose writes failed too often, and why (they no longer block anything)."""
+    from sync_jobs.store.db import make_engine, migrate_async, read_tx
+    from sync_jobs.store.work import parked
+
+    cfg = _config(config)
+
+    async def go() -> list[Any]:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            async with read_tx(engine) as conn:
+                return await parked(conn)
+        finally:
+            await engine.dispose()
+
+    rows = _run(go())
+    if not rows:
+        console.print("nothing is parked")
+    for row in rows:
+        console.print(
+            f"{row.target} {row.customer_key}: {row.attempts} attempts; "
+            f"last error: {row.last_error}",
+            soft_wrap=True,
+        )
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(
+    customer: Annotated[str | None, typer.Argument(help="kind:id, or omit for all")] = None,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Queue parked customers again; the next run (or the daemon) retries them."""
+    from sync_jobs.run.context import utcnow
+    from sync_jobs.store.db import make_engine, migrate_async, write_tx
+    from sync_jobs.store.work import unpark
+
+    cfg = _config(config)
+
+    async def go() -> int:
+        await migrate_async(cfg.state.url)
+        engine = make_engine(cfg.state.url)
+        try:
+            async with write_tx(engine) as conn:
+                return await unpark(conn, utcnow(), customer)
+        finally:
+            await engine.dispose()
+
+    console.print(f"{_run(go())} customer(s) queued again")
+
+
+@sandbox_app.command("serve")
+def sandbox_serve(
+    host: Annotated[
+        str, typer.Option(help="bind address (loopback only by default)")
+    ] = "127.0.0.1",
+    base_port: Annotated[int, typer.Option(help="first port; one port per vendor")] = 8701,
+    sheets: Annotated[Path, typer.Option(help="where to write the APAC spreadsheet")] = Path(
+        ".dealbridge/apac-sheets"
+    ),
+    latency: Annotated[float, typer.Option(help="seconds added to every answer")] = 0.0,
+) -> None:
+    """Serve every vendor simulator, seeded with the demo world, on consecutive ports."""
+    from sandbox.serve import serve_all
+
+    _run(serve_all(host, base_port, console, sheets=sheets, latency=latency))
+
+
+@app.command()
+def daemon(
+    config: ConfigOption = DEFAULT_CONFIG,
+    health_port: Annotated[int, typer.Option(help="port of /healthz /readyz /metrics")] = 8080,
+    health_host: Annotated[
+        str, typer.Option(help="bind address of the health server")
+    ] = "127.0.0.1",
+) -> None:
+    """Run every job on its schedule until SIGTERM; health and metrics over HTTP."""
+    from sync_jobs.app.daemon import Daemon, DaemonOptions
+
+    options = DaemonOptions(health_host=health_host, health_port=health_port)
+    raise typer.Exit(_run(Daemon(config, options).run()))
+
+
+@app.command()
+def demo(
+    target: Annotated[str, typer.Option(help="zendesk or freshdesk")] = "zendesk",
+    state_dir: Annotated[Path, typer.Option(help="where the demo keeps its SQLite state")] = Path(
+        ".dealbridge-demo"
+    ),
+) -> None:
+    """Run the whole sync on in-process simulators: no accounts, no network."""
+    from sync_jobs.app.demo import run_demo
+
+    if target not in ("zendesk", "freshdesk"):
+        console.print("[red]--target must be zendesk or freshdesk[/]")
+        raise typer.Exit(2)
+    raise typer.Exit(_run(run_demo(console, target, state_dir)))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,371 @@
+"""Admin-edited mappings: source field paths -> canonical deal terms -> target field writes.
+
+A mapping file (``mappings/<job>.yaml``) is validated into :class:`MappingSpec`, then compiled
+into :class:`Mapping`, whose :meth:`Mapping.apply` is a pure function from a vendor's
+``SourceDeal`` to ``DealTerms``. Field errors are collected per record and name the field, the
+source path and the value, so one bad deal is reported and the rest of the run goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from connectors.base import Frozen, SourceDeal, unreadable_reason
+from connectors.errors import ConfigError, ConfigProblem
+from sync_jobs.config.yamlio import load_yaml, problems_from_validation
+from sync_jobs.domain.guardrails import Guardrail
+from sync_jobs.domain.model import (
+    CANONICAL_DEAL,
+    CANONICAL_TERMS,
+    AccountIdentity,
+    DealRef,
+    DealTerms,
+)
+from sync_jobs.domain.values import CONVERTERS, normalize_identity, to_text
+
+FieldType = Literal[
+    "text", "decimal", "percent", "money", "date", "datetime", "bool", "enum", "list"
+]
+MatchKey = Literal["external_id", "email", "domain"]
+ConflictPolicy = Literal["source_wins", "target_wins", "manual", "newest_wins"]
+TerritoryPolicy = Literal["manual", "priority", "list_all"]
+
+ALLOWED_TERMS = (*CANONICAL_DEAL, *CANONICAL_TERMS)
+
+
+class TermRule(Frozen):
+    """How one canonical field is read from the source."""
+
+    from_: str | None = Field(None, alias="from", description="dotted source field path")
+    type: FieldType = "text"
+    values: dict[str, str] | None = Field(None, description="enum: source value -> canonical")
+    separator: str = ";"
+    default: Any = None
+    required: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TermRule:
+        if self.from_ is None and self.default is None:
+            raise ValueError("give 'from' (a source field) or a 'default'")
+        if self.type == "enum" and not self.values:
+            raise ValueError("type enum needs 'values' (source value: canonical value)")
+        return self
+
+
+class IdentityRule(Frozen):
+    """A source path whose values identify the customer in the service desk."""
+
+    from_: str = Field(alias="from")
+    match: MatchKey
+
+
+class ActiveWhen(Frozen):
+    """Which deals count as closed with live terms (others drop out of the note)."""
+
+    field: str = "stage"
+    in_: tuple[str, ...] = Field(alias="in")
+
+
+class WriteRule(Frozen):
+    """One target field written from one canonical field."""
+
+    value: str
+    map: dict[str, str] | None = Field(None, description="canonical value -> target value")
+    on_conflict: ConflictPolicy = "manual"
+    on_disagreement: TerritoryPolicy = "manual"
+    priority: tuple[str, ...] = ()
+
+
+class NoteRule(Frozen):
+    """Where the one agent note lives on the record, and how each deal is summarised."""
+
+    field: str = "notes"
+    mode: Literal["block", "whole"] = "block"
+    """block: dealbridge owns a marked block inside a field agents also write in."""
+    format: Literal["text", "html"] = "text"
+    template: str | None = None
+
+
+class MappingSpec(Frozen):
+    """A whole mapping file."""
+
+    record: str = Field(description="target record kind the deals attach to, e.g. organization")
+    select: str | None = None
+    active_when: ActiveWhen | None = None
+    identity: tuple[IdentityRule, ...] = Field(min_length=1)
+    terms: dict[str, TermRule]
+    write: dict[str, WriteRule] = Field(default_factory=dict)
+    note: NoteRule = Field(default_factory=NoteRule)
+    guardrails: dict[str, Guardrail] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _known_names(self) -> MappingSpec:
+        unknown = [k for k in self.terms if k not in ALLOWED_TERMS and not k.startswith("custom.")]
+        if unknown:
+            raise ValueError(
+                f"unknown canonical field(s) {', '.join(unknown)}; use one of "
+                f"{', '.join(ALLOWED_TERMS)} or custom.<name>"
+            )
+        unknown_rails = [k for k in self.guardrails if k not in self.terms]
+        if unknown_rails:
+            raise ValueError(
+                f"guardrails name terms the mapping never sets "
+                f"({', '.join(unknown_rails)}); add them under terms"
+            )
+        bad = [f"{k}: {r.value}" for k, r in self.write.items() if r.value not in self.terms]
+        if bad:
+            raise ValueError(
+                f"write rules read terms the mapping never sets ({'; '.join(bad)}); "
+                "add them under terms"
+            )
+        return self
+
+
+class FieldProblem(Frozen):
+    """One canonical field of one deal that could not be read."""
+
+    field: str
+    path: str | None
+    value: Any = None
+    message: str
+
+    def __str__(self) -> str:
+        where = f" (source field {self.path} = {self.value!r})" if self.path else ""
+        return f"{self.field}{where}: {self.message}"
+
+
+class MappingFailed(Exception):
+    """A deal could not be mapped; every field problem is listed."""
+
+    def __init__(self, deal_id: str, problems: list[FieldProblem]) -> None:
+        self.deal_id = deal_id
+        self.problems = problems
+        super().__init__(f"deal {deal_id}: " + "; ".join(str(p) for p in problems))
+
+
+def resolve_path(payload: Any, path: str) -> Any:
+    """Follow a dotted path; a list along the way maps over its items (results flattened).
+
+    The answer is a list whenever the path crossed a list (even one holding a single item),
+    so a mapping sees the same shape for one contact as for three. An unreadable marker met on
+    the way is the answer for its branch (the value behind it cannot be known)."""
+    current: list[Any] = [payload]
+    crossed_list = False
+    for part in _parts(path):
+        nxt: list[Any] = []
+        for node in current:
+            if unreadable_reason(node) is not None:
+                nxt.append(node)
+                continue
+            value = node.get(part) if isinstance(node, dict) else None
+            if isinstance(value, list):
+                crossed_list = True
+                nxt.extend(v for v in value if v is not None)
+            elif value is not None:
+                nxt.append(value)
+        current = nxt
+    if not current:
+        return None
+    return current if crossed_list or len(current) > 1 else current[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+class Mapping:
+    """A compiled mapping for one job: pure, reusable, cheap to apply per deal."""
+
+    def __init__(
+        self,
+        spec: MappingSpec,
+        *,
+        job: str,
+        source: str,
+        system: str,
+        territory: str,
+        base_dir: Path,
+    ) -> None:
+        self.spec = spec
+        self.job = job
+        self.source = source
+        self.system = system
+        self.territory = territory
+        self.base_dir = base_dir
+
+    def source_paths(self) -> tuple[str, ...]:
+        """Every source path the mapping reads (the source fetches at least these)."""
+        paths = [r.from_ for r in self.spec.terms.values() if r.from_]
+        paths += [r.from_ for r in self.spec.identity]
+        return tuple(dict.fromkeys(paths))
+
+    def apply(self, deal: SourceDeal) -> DealTerms:
+        """Map one deal; raise MappingFailed listing every field that could not be read."""
+        values: dict[str, Any] = {}
+        problems: list[FieldProblem] = []
+        for name, rule in self.spec.terms.items():
+            try:
+                values[name] = self._read(rule, deal.payload)
+            except ValueError as exc:
+                raw = resolve_path(deal.payload, rule.from_) if rule.from_ else None
+                problems.append(
+                    FieldProblem(field=name, path=rule.from_, value=_shown(raw), message=str(exc))
+                )
+        problems += self._identity_problems(deal.payload)
+        if problems:
+            raise MappingFailed(deal.id, problems)
+        return self._terms(deal, values)
+
+    def _read(self, rule: TermRule, payload: dict[str, Any]) -> Any:
+        raw = resolve_path(payload, rule.from_) if rule.from_ else None
+        _refuse_unreadable(raw)
+        if raw is None or raw in ("", []):
+            if rule.required and rule.default is None:
+                raise ValueError("is required but empty")
+            raw = rule.default
+            if raw is None:
+                return () if rule.type == "list" else None
+        if rule.type == "list":
+            items = raw if isinstance(raw, list) else str(raw).split(rule.separator)
+            return tuple(t for t in (to_text(i) for i in items) if t)
+        if isinstance(raw, list):
+            raw = raw[0]
+        if rule.type == "enum":
+            assert rule.values is not None
+            key = to_text(raw)
+            if key not in rule.values:
+                raise ValueError(
+                    f"{key!r} is not in the value map; add it under values "
+                    f"(known: {', '.join(rule.values)})"
+                )
+            return rule.values[key]
+        return CONVERTERS[rule.type](raw)
+
+    def _terms(self, deal: SourceDeal, values: dict[str, Any]) -> DealTerms:
+        custom = {
+            k.removeprefix("custom."): v for k, v in values.items() if k.startswith("custom.")
+        }
+        known = {k: v for k, v in values.items() if not k.startswith("custom.")}
+        account = AccountIdentity(
+            name=known.pop("account_name", None),
+            phone=known.pop("account_phone", None),
+            **self._identity(deal.payload),
+        )
+        active = True
+        rule = self.spec.active_when
+        if rule is not None:
+            active = to_text(values.get(rule.field) or "") in rule.in_
+        ref = DealRef(
+            system=self.system,
+            source=self.source,
+            job=self.job,
+            id=deal.id,
+            territory=self.territory,
+            url=deal.url,
+        )
+        try:
+            return DealTerms(
+                deal=ref,
+                account=account,
+                active=active,
+                custom=custom,
+                modified_at=deal.modified_at,
+                **known,
+            )
+        except ValidationError as exc:
+            problems = [
+                FieldProblem(
+                    field=".".join(str(p) for p in e["loc"]),
+                    path=None,
+                    value=e.get("input"),
+                    message=e["msg"],
+                )
+                for e in exc.errors()
+            ]
+            raise MappingFailed(deal.id, problems) from None
+
+    def _identity_problems(self, payload: dict[str, Any]) -> list[FieldProblem]:
+        """Identity paths that reach a value the source could not read: matching on the rest
+        would be a guess, so the deal fails instead."""
+        problems = []
+        for index, rule in enumerate(self.spec.identity):
+            raw = resolve_path(payload, rule.from_)
+            try:
+                _refuse_unreadable(raw)
+            except ValueError as exc:
+                problems.append(
+                    FieldProblem(
+                        field=f"identity[{index}]",
+                        path=rule.from_,
+                        value=_shown(raw),
+                        message=str(exc),
+                    )
+                )
+        return problems
+
+    def _identity(self, payload: dict[str, Any]) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {"external_id": [], "email": [], "domain": []}
+        for rule in self.spec.identity:
+            raw = resolve_path(payload, rule.from_)
+            for item in raw if isinstance(raw, list) else [raw]:
+                if item not in (None, ""):
+                    found[rule.match].append(normalize_identity(rule.match, to_text(item)))
+        return {
+            "external_ids": tuple(dict.fromkeys(found["external_id"])),
+            "emails": tuple(dict.fromkeys(found["email"])),
+            "domains": tuple(dict.fromkeys(found["domain"])),
+        }
+
+
+def _shown(raw: Any) -> Any:
+    """The value as a problem report shows it (a marker's reason is already in the message)."""
+    if isinstance(raw, list):
+        return [_shown(item) for item in raw]
+    return "<unreadable>" if unreadable_reason(raw) is not None else raw
+
+
+def _refuse_unreadable(raw: Any) -> None:
+    """Raise with the source's reason when the value (or an item of it) is unreadable."""
+    for item in raw if isinstance(raw, list) else [raw]:
+        reason = unreadable_reason(item)
+        if reason is not None:
+            raise ValueError(f"the source could not read this value: {reason}")
+
+
+def load_mapping_spec(path: Path) -> MappingSpec:
+    """Read and validate one mapping file (every problem at once, with file:line)."""
+    return parse_mapping_spec(load_yaml(path), path)
+
+
+def parse_mapping_spec(doc: Any, path: Path) -> MappingSpec:
+    """Validate an already-parsed mapping document (``path`` names it in errors)."""
+    if not isinstance(doc, dict):
+        raise ConfigError(
+            [
+                ConfigProblem(
+                    str(path),
+                    1,
+                    "",
+                    "expected a mapping document",
+                    "see mappings/README.md for the layout",
+                )
+            ]
+        )
+    try:
+        return MappingSpec.model_validate(doc)
+    except ValidationError as exc:
+        raise ConfigError(
+            problems_from_validation(
+                exc,
+                str(path),
+                doc,
+                known={
+                    "": list(MappingSpec.model_fields),
+                },
+            )
+        ) from None

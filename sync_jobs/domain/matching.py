@@ -1,0 +1,143 @@
+"""Finding a deal's customer in the service desk, from a local identity index.
+
+The state store holds every service record's external id, emails and domains (refreshed
+incrementally from the target), so matching costs no API call per deal. Stage 1 loads only the
+keys one page of deals asks for (:func:`wanted_keys`) into an :class:`IdentityIndex`, so memory
+stays flat however many records the desk has. Rules are tried in the mapping's order; the first
+rule that finds anything decides: one record is a match, several are ambiguous (never guessed),
+none moves on to the next rule. The index can lag the desk, so before a rule is said to find
+nothing its keys are looked up at the desk (:mod:`sync_jobs.run.lookups`); unmatched means "looked
+up and not there". A match remembers the key it used (:attr:`MatchResult.key`), which the
+record must still carry when it is written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from connectors.base import CustomerRecord, IdentityKey, MatchType
+from sync_jobs.domain.mapping import IdentityRule
+from sync_jobs.domain.model import AccountIdentity, MatchResult
+from sync_jobs.domain.values import normalize_domain, normalize_identity
+
+IndexKey = tuple[str, str]
+RecordId = tuple[str, str]
+
+
+def identity_keys(record: CustomerRecord) -> list[IndexKey]:
+    """Every (match type, normalised value) a record can be found by."""
+    keys: list[IndexKey] = []
+    if record.external_id:
+        keys.append(("external_id", normalize_identity("external_id", record.external_id)))
+    keys += [("email", normalize_identity("email", e)) for e in record.emails if e]
+    keys += [("domain", normalize_domain(d)) for d in record.domains if d]
+    return list(dict.fromkeys(keys))
+
+
+def wanted_keys(account: AccountIdentity, rules: Sequence[IdentityRule]) -> set[IndexKey]:
+    """The index keys matching ``account`` by ``rules`` may look up."""
+    values = _values(account)
+    return {(r.match, value) for r in rules for value in values[r.match]}
+
+
+def rule_order(rules: Sequence[IdentityRule]) -> list[MatchType]:
+    """The match types in the order rules try them (a type listed twice counts once)."""
+    return list(dict.fromkeys(r.match for r in rules))
+
+
+def desk_keys(account: AccountIdentity, match: MatchType, kind: str) -> set[IdentityKey]:
+    """The keys one rule asks the desk about for ``account``."""
+    return {IdentityKey(match=match, value=v, kind=kind) for v in _values(account)[match]}
+
+
+def carries(record: CustomerRecord, match: str, value: str) -> bool:
+    """Whether the record (as the desk holds it now) can be found by this key."""
+    return (match, value) in identity_keys(record)
+
+
+def _values(account: AccountIdentity) -> dict[str, tuple[str, ...]]:
+    return {
+        "external_id": account.external_ids,
+        "email": account.emails,
+        "domain": account.domains,
+    }
+
+
+class IdentityIndex:
+    """In-memory view of part of one target's identity keys (what a page of deals asks for)."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[IndexKey, set[RecordId]] = defaultdict(set)
+        self._records: set[RecordId] = set()
+        self.version = 0
+        """Moves whenever a claim is added or dropped (lookups settle until it stops)."""
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+    def add(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
+        """Index a record under each of its keys."""
+        self._records.add((kind, record_id))
+        for key in keys:
+            self._by_key[key].add((kind, record_id))
+        self.version += 1
+
+    def holders(self, match: str, values: Iterable[str], kind: str) -> set[RecordId]:
+        """Records of ``kind`` the index says carry any of these values."""
+        found: set[RecordId] = set()
+        for value in values:
+            found |= {r for r in self._by_key.get((match, value), ()) if r[0] == kind}
+        return found
+
+    def refute(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
+        """Forget claims the desk contradicted: the record, read just now, lacks these keys."""
+        for key in keys:
+            claimed = self._by_key.get(key)
+            if claimed is not None and (kind, record_id) in claimed:
+                claimed.discard((kind, record_id))
+                self.version += 1
+
+    def overlaid(self, newer: IdentityIndex) -> IdentityIndex:
+        """This index with ``newer``'s records replacing their older keys (dry runs index
+        what the desk reported without storing it)."""
+        if not newer._records:
+            return self
+        merged = IdentityIndex()
+        for key, found in self._by_key.items():
+            kept = found - newer._records
+            if kept:
+                merged._by_key[key] = set(kept)
+        for key, found in newer._by_key.items():
+            merged._by_key[key] |= found
+        merged._records = (self._records - newer._records) | newer._records
+        return merged
+
+    def match(
+        self, account: AccountIdentity, rules: Sequence[IdentityRule], kind: str
+    ) -> MatchResult:
+        """Apply the identity rules in order and say what was found."""
+        values = _values(account)
+        for match_type in rule_order(rules):
+            found = self.holders(match_type, values[match_type], kind)
+            if len(found) == 1:
+                ((record_kind, record_id),) = found
+                used = [
+                    v
+                    for v in values[match_type]
+                    if (record_kind, record_id) in self._by_key.get((match_type, v), ())
+                ]
+                return MatchResult(
+                    status="matched",
+                    record_kind=record_kind,
+                    record_id=record_id,
+                    method=match_type,
+                    key=min(used),
+                )
+            if len(found) > 1:
+                return MatchResult(
+                    status="ambiguous",
+                    method=match_type,
+                    candidates=tuple(sorted(f"{k}:{i}" for k, i in found)),
+                )
+        return MatchResult(status="unmatched")

@@ -1,0 +1,264 @@
+"""The one agent-readable note per customer: deal-line templates and the note as a whole.
+
+Each deal's line comes from its job's template (Jinja2 sandbox, so an admin's template cannot
+reach Python internals); the header and conflict lines are the engine's, so the note reads the
+same whichever territories contributed. The parts, each with one job:
+
+* :mod:`sync_jobs.domain.note_text`: hygiene; every value is made clean, inert, one-line text;
+* :mod:`sync_jobs.domain.note_block`: the marked block inside a field agents also write in;
+* :mod:`sync_jobs.domain.note_fit`: fitting the block into the room the desk leaves;
+* here: rendering deal lines, and :func:`render_note`, a pure function of (the agents' text,
+  the deals, the conflicts, the limit) that puts them together.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2.sandbox import SandboxedEnvironment
+
+from connectors.errors import ConfigError, ConfigProblem
+from sync_jobs.domain.model import DealTerms
+from sync_jobs.domain.note_block import (
+    BLOCK_END,
+    BLOCK_START,
+    LAYOUTS,
+    NoteBlockDamaged,
+    NoteFormat,
+    Outside,
+    outside,
+    place,
+)
+from sync_jobs.domain.note_fit import DealLine, fit
+from sync_jobs.domain.note_text import clean, for_html
+
+__all__ = [
+    "BLOCK_END",
+    "BLOCK_START",
+    "BUILTIN_TEMPLATES",
+    "DEFAULT_TEMPLATE",
+    "VENDOR_NAMES",
+    "DealLine",
+    "NoteBlockDamaged",
+    "NoteFormat",
+    "NoteTemplates",
+    "RenderedNote",
+    "render_note",
+    "summary",
+    "template_location",
+    "vendor_name",
+]
+
+BUILTIN_TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_TEMPLATE = "deal-line.j2"
+NoteMode = Literal["block", "whole"]
+
+
+@functools.lru_cache(maxsize=256)
+def template_location(mapping_dir: Path, template: str | None) -> tuple[Path, str | None]:
+    """(folder, file name) of a mapping's note template; relative paths start at the mapping.
+
+    Cached: it is asked once per deal in a batch, and resolving touches the file system."""
+    if template is None:
+        return mapping_dir, None
+    path = (mapping_dir / template).resolve()
+    return path.parent, path.name
+
+
+def _pct(value: Decimal | None) -> str:
+    return "" if value is None else f"{value.normalize():f}%"
+
+
+def _terms_text(value: str) -> str:
+    """Canonical payment-term tokens read better spelled out: ``net60`` -> ``Net 60``."""
+    match = re.fullmatch(r"net\s*(\d+)", value.strip(), re.IGNORECASE)
+    return f"Net {match.group(1)}" if match else value
+
+
+VENDOR_NAMES = {
+    "salesforce": "Salesforce",
+    "hubspot": "HubSpot",
+    "spreadsheet": "Sheet",
+    "pipedrive": "Pipedrive",
+    "dynamics": "Dynamics 365",
+    "zoho": "Zoho CRM",
+}
+
+
+def vendor_name(system: str) -> str:
+    """How agents know the CRM: ``hubspot`` -> ``HubSpot``."""
+    return VENDOR_NAMES.get(system, system.title())
+
+
+def summary(deal: DealTerms) -> str:
+    """The terms of one deal in one short clause list (each value clean before it is joined,
+    so a tag at the end of one value cannot leave a gap before the next clause)."""
+    parts = []
+    if deal.discount_percent is not None:
+        parts.append(f"{_pct(deal.discount_percent)} discount")
+    if payment := clean(deal.payment_terms):
+        parts.append(f"payment {_terms_text(payment)}")
+    if free := ", ".join(filter(None, map(clean, deal.free_services))):
+        parts.append(f"free: {free}")
+    if sla := clean(deal.sla):
+        parts.append(f"SLA: {sla}")
+    if instructions := clean(deal.special_instructions):
+        parts.append(f"note: {instructions}")
+    if deal.valid_until:
+        parts.append(f"until {deal.valid_until.isoformat()}")
+    return "; ".join(parts) or "special terms (see deal)"
+
+
+class NoteTemplates:
+    """Loads and renders the per-job deal-line templates in Jinja2's sandbox.
+
+    Templates produce plain text whatever the field's format: every value goes through
+    :func:`~sync_jobs.domain.note_text.clean` as it is printed, and :func:`render_note` escapes the
+    finished lines for HTML fields (so a cut never splits an entity)."""
+
+    def __init__(self, fmt: NoteFormat = "text") -> None:
+        self.format = fmt
+        self._envs: dict[str, SandboxedEnvironment] = {}
+
+    def _env(self, folder: Path) -> SandboxedEnvironment:
+        key = str(folder)  # str keys: hashing a Path per render costs more than the lookup
+        if key not in self._envs:
+            env = SandboxedEnvironment(
+                loader=FileSystemLoader([folder, BUILTIN_TEMPLATES]),
+                autoescape=False,
+                undefined=StrictUndefined,
+                finalize=clean,
+                trim_blocks=True,
+                lstrip_blocks=True,
+                # No stat() per render: a reload (daemon) builds new renderers instead.
+                auto_reload=False,
+            )
+            env.filters["summary"] = summary
+            env.filters["vendor"] = vendor_name
+            env.filters["pct"] = _pct
+            self._envs[key] = env
+        return self._envs[key]
+
+    def check(
+        self,
+        template: str | None,
+        folder: Path,
+        file: str,
+        line: int | None = None,
+        written: str | None = None,
+    ) -> list[ConfigProblem]:
+        """Compile a template (for ``validate`` and before a run), reporting a missing file or
+        a syntax error at the mapping's ``note.template`` line (``line``; ``written`` is the
+        path as the mapping gives it)."""
+        name = template or DEFAULT_TEMPLATE
+        template = written or template
+        try:
+            self._env(folder).get_template(name)
+        except TemplateNotFound:
+            return [
+                ConfigProblem(
+                    file,
+                    line,
+                    "note.template",
+                    f"note template {template!r} not found (looked for {folder / name})",
+                    "give a path relative to this mapping, e.g. templates/deal-line.j2",
+                )
+            ]
+        except TemplateError as exc:
+            where = getattr(exc, "lineno", None)
+            return [
+                ConfigProblem(
+                    file,
+                    line,
+                    "note.template",
+                    f"template {template}: {exc}" + (f" (template line {where})" if where else ""),
+                    "fix the Jinja2 syntax; see mappings/README.md",
+                )
+            ]
+        except (OSError, UnicodeDecodeError) as exc:
+            what = "is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else "cannot be read"
+            return [
+                ConfigProblem(
+                    file,
+                    line,
+                    "note.template",
+                    f"note template {template!r} {what}",
+                    "save it as a UTF-8 text file",
+                )
+            ]
+        return []
+
+    def line(self, deal: DealTerms, template: str | None, folder: Path) -> str:
+        """Render one deal's line: the template's output as one clean line of text."""
+        try:
+            text = self._env(folder).get_template(template or DEFAULT_TEMPLATE).render(deal=deal)
+        except TemplateError as exc:
+            raise ConfigError(
+                [
+                    ConfigProblem(
+                        str(folder / (template or DEFAULT_TEMPLATE)),
+                        None,
+                        "note.template",
+                        str(exc),
+                        "fix the template",
+                    )
+                ]
+            ) from exc
+        return clean(text)
+
+
+@dataclass(frozen=True)
+class RenderedNote:
+    """The whole field as it should read, and why it could not fit, if it could not."""
+
+    text: str
+    problem: str | None = None
+
+
+def render_note(
+    current: str | None,
+    deals: Sequence[DealLine],
+    alerts: Sequence[str],
+    updated: str,
+    limit: int,
+    *,
+    fmt: NoteFormat = "text",
+    mode: NoteMode = "block",
+) -> RenderedNote:
+    """The note field for these deals (in listing order) and conflict lines.
+
+    A pure function of the agents' text around the block (never of the block itself), the
+    deals, the conflicts and the limit, so rendering again from its own output changes
+    nothing. Raises :class:`NoteBlockDamaged` when the field's markers are not one block."""
+    layout = LAYOUTS[fmt]
+    around = Outside("", "") if mode == "whole" else outside(current, layout)
+    if not deals and not alerts:
+        return RenderedNote("" if mode == "whole" else place(current, None, layout))
+    escape = for_html if fmt == "html" else _same
+
+    def size(lines: Sequence[str]) -> int:
+        return len(layout.block([escape(line) for line in lines]))
+
+    header = f"Special terms: {len(deals)} active deal(s), updated {updated}"
+    fitted = fit(header, deals, alerts, limit - around.size, size)
+    text = around.before + layout.block([escape(line) for line in fitted.lines]) + around.after
+    if fitted.fits:
+        return RenderedNote(text)
+    agents = len(around.before.removesuffix(layout.separator)) + len(around.after)
+    return RenderedNote(
+        text,
+        f"the agents' own text ({agents} characters) leaves no room for the deal note "
+        f"within the {limit} characters the desk takes; only the note's header was written "
+        f"({len(deals)} deal(s) not listed); shorten the agents' text in this field",
+    )
+
+
+def _same(line: str) -> str:
+    return line

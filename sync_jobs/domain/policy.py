@@ -1,0 +1,103 @@
+"""The per-field decision table: base (what we last wrote) vs target (now) vs source (wanted).
+
+Pure functions only, so the table is tested row by row. Rows are checked top to bottom and the
+first match wins (see docs in mappings/README.md, "When an agent edits a synced field"):
+
+=============================  ==================================================  ==========
+condition                      action                                              conflict?
+=============================  ==================================================  ==========
+T == S                         nothing to write; base := T                         no
+no base, T empty               write S                                             no
+no base, T set, T != S         pre-existing value: policy decides                  target_edited
+T == B                         only the source changed: write S                    no
+S == B                         only the agent changed it: keep T                   no
+T, S, B all differ             both changed: policy decides                        target_edited
+=============================  ==================================================  ==========
+
+Policies for a conflicting field: ``source_wins`` writes S; ``target_wins`` keeps T (the base
+stays what we wrote, so the record is never flipped back on a later run); ``manual`` holds
+the field (keeps T, no write) until someone resolves it;
+``newest_wins`` writes S when the deal changed after the record, else keeps T, and falls back
+to ``manual`` when either time is unknown (clock skew must not make it flip-flop).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sync_jobs.domain.values import comparable, same_value
+
+Action = Literal["none", "write", "hold", "keep"]
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class FieldDecision:
+    """What to do with one field of one record."""
+
+    action: Action
+    value: Any = None
+    """The value to write (``write``) or the value now agreed as base (``none``/``keep``)."""
+    conflict: str | None = None
+    """Why this is a conflict (None when it is not one)."""
+    adopt_base: bool = False
+    """Record ``value`` as the new base without writing."""
+
+
+def decide(
+    *,
+    base: Any = _ABSENT,
+    target: Any,
+    source: Any,
+    policy: str,
+    source_time: datetime | None = None,
+    target_time: datetime | None = None,
+) -> FieldDecision:
+    """Apply the decision table to one field."""
+    has_base = base is not _ABSENT
+    if same_value(target, source):
+        return FieldDecision("none", target, adopt_base=True)
+    if not has_base:
+        if comparable(target) is None:
+            return FieldDecision("write", source)
+        return _settle(
+            policy, target, source, "pre-existing value on the record", source_time, target_time
+        )
+    if same_value(target, base):
+        return FieldDecision("write", source)
+    if same_value(source, base):
+        return FieldDecision("keep", target)
+    return _settle(
+        policy,
+        target,
+        source,
+        "agent changed the field since dealbridge wrote it",
+        source_time,
+        target_time,
+    )
+
+
+def _settle(
+    policy: str,
+    target: Any,
+    source: Any,
+    why: str,
+    source_time: datetime | None,
+    target_time: datetime | None,
+) -> FieldDecision:
+    if policy == "source_wins":
+        return FieldDecision("write", source, conflict=why)
+    if policy == "target_wins":
+        return FieldDecision("keep", target, conflict=why)
+    if policy == "newest_wins" and source_time is not None and target_time is not None:
+        if source_time > target_time:
+            return FieldDecision("write", source, conflict=why)
+        return FieldDecision("keep", target, conflict=why)
+    return FieldDecision("hold", target, conflict=why)
+
+
+def absent() -> Any:
+    """The marker for "no base recorded yet"."""
+    return _ABSENT

@@ -1,0 +1,261 @@
+"""What one job run carries through its stages: config, store, connectors, clock and counters."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from connectors.base import IdentityKey, SalesSource, ServiceTarget
+from sync_jobs.config.app import AppConfig, JobConfig
+from sync_jobs.domain.mapping import Mapping
+from sync_jobs.domain.notes import NoteTemplates
+from sync_jobs.run.catalog import LiveCatalog
+from sync_jobs.run.progress import Phase, Progress, ProgressSink, Silent
+from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
+
+log = structlog.get_logger("dealbridge.run")
+
+Checkpoint = Callable[[str], None]
+"""Called at each named commit point; tests use it to simulate a crash there."""
+
+
+def utcnow() -> datetime:
+    """The engine's clock (aware UTC)."""
+    return datetime.now(UTC)
+
+
+class RunInterrupted(Exception):
+    """The daemon is shutting down; the run stopped cleanly at a commit point."""
+
+
+@dataclass(frozen=True)
+class CustomerPreview:
+    """What a run did (or, in a dry run, would do) to one record."""
+
+    customer_key: str
+    name: str
+    changes: list[tuple[str, Any, Any]]
+    conflicts: list[str]
+    error: str | None = None
+
+
+KEPT = 100
+"""Previews and error messages one run keeps: a report shows the first few, and keeping one
+per customer would grow with the book (a backfill of a million deals)."""
+
+
+@dataclass
+class RunState:
+    """Counters, errors and previews accumulated during one run."""
+
+    run_id: str
+    job: str
+    dry_run: bool = False
+    retry_now: bool = False
+    """An operator's explicit run: failed customers are retried now, not after their back-off."""
+    started_at: datetime = field(default_factory=utcnow)
+    counts: Counter[str] = field(default_factory=Counter)
+    progress: Counter[str] = field(default_factory=Counter)
+    """What only the progress display needs (export pages, deals mapped): not in the report."""
+    errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    previews: list[CustomerPreview] = field(default_factory=list)
+    previews_omitted: int = 0
+    """Customers planned beyond the first ``KEPT`` (counted, not kept)."""
+    overlay: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    """Dry runs: deal rows stage 1 would have committed, keyed by (job, deal id)."""
+    asked: set[IdentityKey] = field(default_factory=set)
+    """Identity keys looked up at the desk in this run (each is asked once per run)."""
+
+    def record_error(self, message: str) -> None:
+        """Count every record-level error; keep the first ``KEPT`` messages."""
+        self.counts["record_errors"] += 1
+        if len(self.errors) < KEPT:
+            self.errors.append(message)
+
+    def still_failing(self, message: str) -> None:
+        """A record that failed before this run and still waits in failure (or is parked)."""
+        self.counts["records_still_failing"] += 1
+        if len(self.errors) < KEPT:
+            self.errors.append(message)
+
+    def add_preview(self, preview: CustomerPreview) -> None:
+        """Keep the first ``KEPT`` customers' changes for the report; count the rest."""
+        if len(self.previews) < KEPT:
+            self.previews.append(preview)
+        else:
+            self.previews_omitted += 1
+
+
+@dataclass
+class Engine:
+    """Shared, long-lived pieces: config, compiled mappings, store engine, clock."""
+
+    config: AppConfig
+    store: AsyncEngine
+    mappings: dict[str, Mapping]
+    checkpoint: Checkpoint = lambda _name: None
+    clock: Callable[[], datetime] = utcnow
+    templates: dict[str, NoteTemplates] = field(default_factory=dict)
+    replica_id: str = field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    )
+    lease_ttl: timedelta = timedelta(seconds=60)
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set on SIGTERM: runs stop after the page or batch in hand is committed."""
+    config_hash: str = ""
+    progress: ProgressSink = field(default_factory=Silent)
+    """Where runs report how far they got (the CLI's display, the daemon's log)."""
+
+    def today(self) -> date:
+        """The date deals' validity is judged against."""
+        return self.clock().date()
+
+    def jobs_for_target(self, target: str) -> list[str]:
+        """Jobs whose deals land in ``target`` (their mappings are needed in stage 2)."""
+        return [n for n, j in self.config.jobs.items() if j.target == target]
+
+    def job(self, name: str) -> JobConfig:
+        """One job's config."""
+        return self.config.jobs[name]
+
+    def note_templates(self, fmt: str) -> NoteTemplates:
+        """The template renderer for a note format, created once."""
+        if fmt not in self.templates:
+            self.templates[fmt] = NoteTemplates("html" if fmt == "html" else "text")
+        return self.templates[fmt]
+
+    def mapping_folder(self, job: str) -> Path:
+        """Where a job's mapping (and so its note template) lives."""
+        return self.config.mapping_path(job).parent
+
+
+class QueueSignal:
+    """A count of stage-1 commits that waiters can wait past, so no wake-up is ever missed
+    (an Event cleared by one worker could swallow another's)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._next = asyncio.Event()
+
+    def notify(self) -> None:
+        """Customers may have been queued."""
+        self.count += 1
+        self._next.set()
+        self._next = asyncio.Event()
+
+    async def wait_past(self, count: int) -> None:
+        """Return once ``notify`` was called after ``count`` was read."""
+        while self.count <= count:
+            await self._next.wait()
+
+
+@dataclass
+class JobRun:
+    """One job's run: the engine plus this run's connectors and state."""
+
+    engine: Engine
+    job: str
+    source: SalesSource
+    target: ServiceTarget
+    state: RunState
+    grant: Grant | None = None
+    """The job lease this run holds (None for dry runs); every stage-1 commit is fenced on it."""
+    queued: QueueSignal = field(default_factory=lambda: QueueSignal())
+    """Stage 1 signals each commit that may have queued customers (stage 2 may be waiting)."""
+    lease_lost: LeaseLost | None = None
+    """Set by the heartbeat when another replica took the lease over."""
+    catalog: LiveCatalog = field(default_factory=LiveCatalog)
+    """The target's field catalog, fetched by the first batch with changes (once per run)."""
+
+    async def fence(self, conn: AsyncConnection) -> None:
+        """Refuse the commit in progress unless this run still holds its job lease."""
+        if self.grant is not None:
+            await fence(conn, self.grant, self.engine.clock())
+
+    def check_lease(self) -> None:
+        """Between pages and batches: stop (LeaseLost) if the heartbeat found the lease taken."""
+        if self.lease_lost is not None:
+            raise self.lease_lost
+
+    @asynccontextmanager
+    async def lease_heartbeat(self) -> AsyncIterator[None]:
+        """Renew the job lease every third of its ttl while the run is inside.
+
+        On a timer, not per page: a vendor's per-minute budget can hold one request for as
+        long as a lease lasts (Zendesk's 11th export page of a minute waits about 60 s, the
+        default ttl), and the lease would lapse though the run is alive.
+        """
+        if self.grant is None:
+            yield
+            return
+        beat = asyncio.create_task(self._beat(self.grant))
+        try:
+            yield
+        finally:
+            beat.cancel()
+            with suppress(asyncio.CancelledError):
+                await beat
+
+    async def _beat(self, grant: Grant) -> None:
+        ttl = self.engine.lease_ttl
+        while True:
+            await asyncio.sleep(ttl.total_seconds() / 3)
+            try:
+                await renew(self.engine.store, grant, ttl, self.engine.clock())
+            except LeaseLost as exc:
+                self.lease_lost = exc  # the run's next check or fenced commit stops it
+                return
+            except Exception as exc:  # noqa: BLE001 - a store hiccup: the next beat retries
+                log.warning("lease_heartbeat_failed", job=self.job, error=str(exc))
+
+    def report_progress(
+        self, phase: Phase, waiting_for: str | None = None, until: datetime | None = None
+    ) -> None:
+        """Tell the engine's progress sink how far this run got."""
+        counts, extra = self.state.counts, self.state.progress
+        self.engine.progress.update(
+            Progress(
+                job=self.job,
+                phase=phase,
+                export_pages=extra["export_pages"],
+                deals_read=counts["deals_read"],
+                deals_mapped=extra["deals_mapped"],
+                customers_written=counts["customers_written"],
+                waiting_for=waiting_for,
+                waiting_until=until,
+            )
+        )
+
+    def waiting(self, connector: str, seconds: float) -> None:
+        """A connector of this run waits for its vendor's budget (a connectors.waits listener)."""
+        phase = self._phase
+        self.report_progress(phase, connector or "a vendor", utcnow() + timedelta(seconds=seconds))
+
+    @property
+    def _phase(self) -> Phase:
+        if self.state.counts["customers_planned"]:
+            return "write"
+        return "read" if self.state.counts["deals_read"] else "index"
+
+    @property
+    def target_name(self) -> str:
+        """The target connector's name in config.yaml."""
+        return self.engine.job(self.job).target
+
+    @property
+    def mapping(self) -> Mapping:
+        """This job's compiled mapping."""
+        return self.engine.mappings[self.job]

@@ -1,0 +1,463 @@
+"""Stage 2: claim customers (C2), read their records, plan, write in bulk, commit (C3).
+
+A batch is as large as the target's bulk endpoint. The target is read once per batch (current
+values for the three-way compare), written once (only changed fields of changed records), and
+then one local transaction, fenced by the claim token, records the new bases, the audit trail
+and the conflicts, and removes the work items. A crash between the write and C3 replays the
+batch: the planner then sees the target already holding the desired values and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections import defaultdict
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import SimpleNamespace
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
+from connectors.errors import BudgetExhausted, ConnectorError, PermanentError
+from sync_jobs.alerts.outbox import notify
+from sync_jobs.domain.durations import parse_duration
+from sync_jobs.domain.mapping import NoteRule
+from sync_jobs.domain.model import DealTerms
+from sync_jobs.domain.notes import template_location
+from sync_jobs.domain.planner import CustomerState, DealView, Plan, Resolution, plan_customer
+from sync_jobs.run import recheck
+from sync_jobs.run.catalog import Catalog, missing_field_message, refused_fields, remember
+from sync_jobs.run.context import CustomerPreview, JobRun
+from sync_jobs.store import repo, work
+from sync_jobs.store.db import read_tx, write_tx
+from sync_jobs.store.records import (
+    AuditEntry,
+    ConflictRecord,
+    audit,
+    close_missing,
+    deal_decisions,
+    drop_bases,
+    load_bases,
+    mark_applied,
+    raise_conflicts,
+    resolved_conflicts,
+    save_bases,
+    save_note_states,
+)
+
+log = structlog.get_logger("dealbridge.stage2")
+PLAN_KINDS = ("target_edited", "territory_disagreement", "expired_terms_present")
+
+
+class StaleClaim(RuntimeError):
+    """Another worker took these customers over; our results must not be recorded."""
+
+
+async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool = True) -> None:
+    """Work the target's queue until it is empty (or the target refuses us).
+
+    ``engine.write_workers`` workers each claim and finish their own batches, exactly as
+    replicas would (claims are exclusive and fenced), so while one batch waits for the desk
+    another is planned or recorded. With ``overlap`` they start while ``pulling`` (stage 1)
+    still reads, on its first committed page, so reading the source and writing the desk
+    overlap; an empty queue means "wait for the next page" until stage 1 is done. Without it
+    they start when stage 1 ends: a backfill reads the whole book in the source's order, and
+    a customer whose deals sit on several pages would be written once per page. The first
+    worker to hit a connector error stops the others at their next claim, and so does a
+    failing stage 1; errors are raised once everyone has stopped, stage 1's first.
+    """
+    halt = asyncio.Event()
+    pulled = asyncio.Event()
+
+    async def pull() -> None:
+        try:
+            await pulling
+        except BaseException:
+            halt.set()  # as before pipelining: a failed stage 1 starts no further batches
+            raise
+        finally:
+            pulled.set()
+            run.queued.notify()
+
+    async def work() -> None:
+        if not overlap:
+            await pulled.wait()
+        await _work(run, halt, pulled)
+
+    workers = max(1, run.engine.config.engine.write_workers)
+    outcomes = await asyncio.gather(
+        pull(), *(work() for _ in range(workers)), return_exceptions=True
+    )
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def _work(run: JobRun, halt: asyncio.Event, pulled: asyncio.Event) -> None:
+    timeout = timedelta(seconds=parse_duration(run.engine.config.engine.work_claim_timeout))
+    size = max(1, run.target.write_batch_size)
+    while not (run.engine.stopping.is_set() or halt.is_set()):
+        finished = pulled.is_set()  # read before claiming: a later page may be in the queue
+        seen = run.queued.count
+        items = await work.claim(
+            run.engine.store,
+            run.target_name,
+            size,
+            run.engine.clock(),
+            timeout,
+            holder=run.engine.replica_id,
+        )
+        if not items:
+            if finished:
+                return
+            await run.queued.wait_past(seen)  # the next page (or the end of stage 1)
+            continue
+        run.engine.checkpoint("after_claim")
+        run.check_lease()
+        try:
+            await _batch(run, items)
+        except BudgetExhausted:
+            halt.set()  # the desk will refuse every batch until then: not the customers' fault
+            async with write_tx(run.engine.store) as conn:
+                await work.release(conn, items, run.engine.clock())
+            raise
+        except ConnectorError as exc:
+            halt.set()
+            await _fail(run, items, str(exc))
+            run.state.errors.append(f"{run.target_name}: {exc}")
+            if isinstance(exc, PermanentError):
+                raise
+            return
+        except BaseException:
+            halt.set()
+            raise
+
+
+async def preview(run: JobRun, keys: set[str]) -> None:
+    """Dry run: plan the given customers (plus everything queued) and keep the diffs."""
+    async with read_tx(run.engine.store) as conn:
+        queued = await work.queued_keys(conn, run.target_name)
+    for part in _chunks(sorted(keys | set(queued)), max(1, run.target.write_batch_size)):
+        plans, names, moves = await _plans(run, part)
+        for key, plan in plans.items():
+            run.state.add_preview(_preview(key, names.get(key, ""), plan))
+        for move in moves:
+            if move.leaves:
+                run.state.notices.append(_moved(move))
+
+
+async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
+    plans, names, moves = await _plans(run, [i.customer_key for i in items])
+    changes = [
+        RecordChange(ref=p.ref, fields=p.fields)
+        for p in plans.values()
+        if p.changes and p.error is None
+    ]
+    results = await run.target.write(changes) if changes else []
+    run.state.counts["write_calls"] += 1 if changes else 0
+    run.engine.checkpoint("after_target_write")
+    by_key = {r.ref.key: r for r in results}
+    async with write_tx(run.engine.store) as conn:
+        done = [i for i in items if _succeeded(plans.get(i.customer_key), by_key)]
+        if await work.finish(conn, done) != len(done):
+            raise StaleClaim("claim expired and was taken over; results not recorded")
+        await _record_batch(run, conn, items, plans, by_key, names)
+        gone = [i.customer_key for i in items if i.customer_key not in plans]
+        await repo.unlink(conn, run.target_name, gone, run.engine.clock())
+        queued = await recheck.commit(run, conn, moves)
+    if queued:
+        run.queued.notify()  # the records deals moved to are written by this same drain
+    run.engine.checkpoint("after_stage2_commit")
+    run.report_progress("write")
+
+
+def _succeeded(plan: Plan | None, results: dict[str, WriteResult]) -> bool:
+    if plan is None:
+        return True
+    if plan.error is not None:
+        return False
+    result = results.get(plan.ref.key)
+    return result is None or result.ok
+
+
+async def _plans(
+    run: JobRun, keys: Sequence[str]
+) -> tuple[dict[str, Plan], dict[str, str], list[recheck.Move]]:
+    target = run.target_name
+    async with read_tx(run.engine.store) as conn:
+        rows = await repo.deals_of(conn, target, keys)
+        bases = await load_bases(conn, target, keys)
+        names = await repo.record_names(conn, target, keys)
+        resolutions = _resolutions(await resolved_conflicts(conn, target, keys))
+        decisions = await deal_decisions(conn, target, [f"{r.job}/{r.deal_id}" for r in rows])
+    refs = [RecordRef.from_key(k) for k in keys]
+    records = {r.ref.key: r for r in await run.target.read(refs)}
+    current = _with_overlay(run, rows, keys)
+    # The record just read must still carry the key each deal was matched by; a deal whose
+    # key moved is resolved again and, if it now belongs elsewhere, planned off this record.
+    moves = await recheck.stale_links(run, current, records)
+    left = {(m.row.job, m.row.deal_id) for m in moves if m.leaves}
+    deals: dict[str, list[DealView]] = defaultdict(list)
+    for row in current:
+        if (row.job, row.deal_id) in left:
+            continue
+        view = _view(run, row, decisions.get(f"{row.job}/{row.deal_id}"))
+        if view is not None:
+            deals[row.customer_key].append(view)
+    names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
+    note = _note_rule(run)
+    plans = {}
+    for key in keys:
+        record = records.get(key)
+        if record is None:
+            run.state.record_error(
+                f"{target} record {key} no longer exists; its deals will "
+                "be matched again after the next index refresh"
+            )
+            continue
+        plans[key] = _plan(
+            run, record, deals.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
+        )
+    return await _refuse_unknown_fields(run, plans), names, moves
+
+
+async def _refuse_unknown_fields(run: JobRun, plans: dict[str, Plan]) -> dict[str, Plan]:
+    """A field the desk's live catalog lacks is never written: the record fails, naming it.
+
+    (Zendesk drops unknown custom-field keys without an error, so a misspelled write field
+    would otherwise be lost silently, and look "unchanged" to every later run.) The catalog
+    is fetched by the first batch that has changes, once per run."""
+    if not any(p.changes and p.error is None for p in plans.values()):
+        return plans
+    catalog = await run.catalog.get(lambda: _fetch_catalog(run))
+    for key, plan in plans.items():
+        if plan.error is not None:
+            continue
+        refused = refused_fields((c.field for c in plan.changes), catalog)
+        if refused:
+            error = "; ".join(missing_field_message(name, catalog) for name in refused)
+            plans[key] = dataclasses.replace(plan, error=error)
+    return plans
+
+
+async def _fetch_catalog(run: JobRun) -> Catalog:
+    fields = await run.target.field_catalog()
+    log.info("target_catalog_fetched", target=run.target_name, fields=len(fields))
+    if not run.state.dry_run:  # kept for validate --offline and the daemon's reload
+        config = run.engine.config.connectors[run.target_name]
+        await remember(run.engine.store, run.target_name, config, fields, run.engine.clock())
+    return Catalog(run.target_name, tuple(fields))
+
+
+def _with_overlay(run: JobRun, rows: Sequence[Any], keys: Sequence[str]) -> list[Any]:
+    """Dry runs: replace stored deal rows by what stage 1 would have written."""
+    overlay = run.state.overlay
+    if not overlay:
+        return list(rows)
+    kept = [r for r in rows if (r.job, r.deal_id) not in overlay]
+    wanted = set(keys)
+    added = [
+        SimpleNamespace(**row)
+        for row in overlay.values()
+        if not row.get("deleted") and row.get("terms") and row.get("customer_key") in wanted
+    ]
+    return kept + added
+
+
+def _plan(
+    run: JobRun,
+    record: CustomerRecord,
+    deals: list[DealView],
+    base: dict[str, Any],
+    note: NoteRule,
+    resolutions: dict[str, Resolution],
+) -> Plan:
+    state = CustomerState(
+        target=run.target_name,
+        record=record,
+        deals=deals,
+        base=base,
+        note=note,
+        text_limit=run.target.text_limit,
+        today=run.engine.today(),
+        resolutions=resolutions,
+    )
+    templates = run.engine.note_templates(note.format)
+    return plan_customer(state, lambda d: templates.line(d.terms, d.template, d.folder))
+
+
+def _view(run: JobRun, row: Any, decision: dict[str, Any] | None) -> DealView | None:
+    """A stored deal as the planner sees it; None when a person rejected its terms."""
+    mapping = run.engine.mappings.get(row.job)
+    terms = DealTerms.model_validate(row.terms)
+    review = False
+    if getattr(row, "violations", None):
+        current = decision is not None and decision.get("pinned") == row.payload_hash
+        if current and decision is not None and decision.get("take") == "target":
+            return None
+        review = not (current and decision is not None and decision.get("take") == "source")
+    if mapping is None:  # the job was removed from config: its deals still describe terms
+        return DealView(terms=terms, rules={}, under_review=review)
+    folder, template = template_location(
+        run.engine.mapping_folder(row.job), mapping.spec.note.template
+    )
+    return DealView(
+        terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
+    )
+
+
+def _resolutions(rows: Sequence[Any]) -> dict[str, dict[str, Resolution]]:
+    """Resolved plan conflicts by customer and field."""
+    found: dict[str, dict[str, Resolution]] = defaultdict(dict)
+    for row in rows:
+        res = row.resolution or {}
+        if row.kind in PLAN_KINDS and row.field and "take" in res:
+            found[row.customer_key][row.field] = Resolution(
+                conflict_id=int(row.id),
+                kind=row.kind,
+                take=res["take"],
+                value=res.get("value"),
+                pinned=res.get("pinned"),
+            )
+    return found
+
+
+def _note_rule(run: JobRun) -> NoteRule:
+    """The note placement shared by every job of this target (validate checks they agree)."""
+    for job in run.engine.jobs_for_target(run.target_name):
+        if job in run.engine.mappings:
+            return run.engine.mappings[job].spec.note
+    return run.mapping.spec.note
+
+
+@dataclass
+class _Outcome:
+    """Everything one batch commits at C3, gathered first so each table is written once."""
+
+    bases: list[dict[str, Any]] = field(default_factory=list)
+    drops: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[tuple[str, str, int]] = field(default_factory=list)
+    audit: list[AuditEntry] = field(default_factory=list)
+    found: list[ConflictRecord] = field(default_factory=list)
+    applied: list[int] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+
+
+async def _record_batch(
+    run: JobRun,
+    conn: AsyncConnection,
+    items: Sequence[work.WorkItem],
+    plans: dict[str, Plan],
+    results: dict[str, WriteResult],
+    names: dict[str, str],
+) -> None:
+    """C3 for a whole batch: bases, notes, audit, conflicts and alerts in a few statements."""
+    now, target = run.engine.clock(), run.target_name
+    outcome = _Outcome()
+    for item in items:
+        plan = plans.get(item.customer_key)
+        if plan is None:
+            continue
+        result = results.get(plan.ref.key)
+        if plan.error or (result is not None and not result.ok):
+            reason = plan.error or (result.error if result else None) or "write failed"
+            run.state.record_error(f"{names.get(item.customer_key) or item.customer_key}: {reason}")
+            await work.fail(conn, item, reason, now, run.engine.config.engine.max_attempts)
+            continue
+        _gather(run, item.customer_key, plan, result, names, outcome)
+    await save_bases(conn, target, outcome.bases, now, run.state.run_id)
+    await drop_bases(conn, target, outcome.drops)
+    await save_note_states(conn, target, outcome.notes, now)
+    await audit(conn, target, run.state.run_id, f"job:{run.job}", outcome.audit, now)
+    new = await raise_conflicts(conn, outcome.found, now)
+    for conflict_id in await mark_applied(conn, outcome.applied, now):
+        run.state.counts["resolutions_applied"] += 1
+        log.info("resolution_applied", conflict=conflict_id)
+    closed = await close_missing(
+        conn, target, outcome.settled, PLAN_KINDS, [c.identity for c in outcome.found], now
+    )
+    await notify(conn, run.engine.config.alerts, now, changed=new, closed=closed)
+    run.state.counts["conflicts_raised"] += len(new)
+
+
+def _gather(
+    run: JobRun,
+    key: str,
+    plan: Plan,
+    result: WriteResult | None,
+    names: dict[str, str],
+    outcome: _Outcome,
+) -> None:
+    """One successfully planned (and written) customer's share of the batch commit."""
+    stored = result.fields if result is not None else {}
+    note_field = _note_rule(run).field
+    written = {c.field: stored.get(c.field, c.new) for c in plan.changes if c.field != note_field}
+    keep = {f: v for f, v in written.items() if v is not None}
+    outcome.bases += [
+        {"customer_key": key, "field": f, "value": v} for f, v in (keep | plan.adopt).items()
+    ]
+    outcome.drops += [(key, f) for f in (*plan.drop_base, *(f for f in written if f not in keep))]
+    outcome.notes += [
+        (key, str(c.new), plan.live_deals) for c in plan.changes if c.field == note_field
+    ]
+    outcome.audit += [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes]
+    outcome.audit += [
+        AuditEntry(key, f, None, plan.adopt[f], "already on the record; recorded as base")
+        for f in plan.confirmed
+    ]
+    outcome.found += [
+        ConflictRecord(
+            kind=f.kind,
+            target=run.target_name,
+            customer_key=key,
+            field=f.field,
+            details=f.details | {"summary": f.summary, "customer": names.get(key)},
+            scope="",
+        )
+        for f in plan.findings
+    ]
+    outcome.applied += plan.applied
+    outcome.settled.append(key)
+    for problem in plan.problems:  # written anyway: the rest of the record was fine
+        run.state.record_error(f"{names.get(key) or key}: {problem}")
+    run.state.counts["customers_written"] += 1 if plan.changes else 0
+    run.state.counts["fields_written"] += len(plan.changes)
+    run.state.counts["customers_planned"] += 1
+    run.state.add_preview(_preview(key, names.get(key, ""), plan))
+
+
+async def _fail(run: JobRun, items: Sequence[work.WorkItem], error: str) -> None:
+    async with write_tx(run.engine.store) as conn:
+        for item in items:
+            await work.fail(
+                conn, item, error, run.engine.clock(), run.engine.config.engine.max_attempts
+            )
+
+
+def _preview(key: str, name: str, plan: Plan) -> CustomerPreview:
+    return CustomerPreview(
+        customer_key=key,
+        name=name,
+        changes=[(c.field, c.old, c.new) for c in plan.changes],
+        conflicts=[f.summary for f in plan.findings],
+        error="; ".join(filter(None, [plan.error, *plan.problems])) or None,
+    )
+
+
+def _moved(move: recheck.Move) -> str:
+    """A dry run's note on a deal whose key left its record."""
+    detail = move.row.match_detail or {}
+    where = move.result.customer_key or f"no record ({move.result.status})"
+    return (
+        f"deal {move.row.job}/{move.row.deal_id}: {detail.get('method')} "
+        f"{detail.get('key') or '?'} is no longer on {move.row.customer_key}; it would move "
+        f"to {where}"
+    )
+
+
+def _chunks(keys: list[str], size: int) -> list[list[str]]:
+    return [keys[i : i + size] for i in range(0, len(keys), size)]
