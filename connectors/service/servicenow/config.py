@@ -149,7 +149,9 @@ class ServiceNowConfig(ConnectorConfig):
         "has one-second resolution; a save in the same second may land after a read)",
     )
     catalog_ttl: float = Field(
-        600.0, gt=0, description="Seconds the sys_dictionary/sys_choice catalog is reused"
+        3600.0,
+        gt=0,
+        description="Seconds the sys_dictionary/sys_choice catalog is reused (2 requests a load)",
     )
     case_table: str = Field(
         "sn_customerservice_case", description="Table alerts are opened in (FACTS.md 11.3)"

@@ -92,16 +92,22 @@ def _throttled(
     response: httpx.Response, message: str, max_wait: float, now: datetime
 ) -> ConnectorError:
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    if retry_after is None:
-        reset = _int(response.headers.get("x-ratelimit-reset"))
-        retry_after = max(0.0, reset - now.timestamp()) if reset is not None else None
+    reset = _int(response.headers.get("x-ratelimit-reset"))
+    if retry_after is None and reset is not None:
+        retry_after = max(0.0, reset - now.timestamp())
     if retry_after is not None and retry_after > max_wait:
         rule = response.headers.get("x-ratelimit-rule")
         named = f"rate-limit rule {rule}" if rule else "rate-limit rule"
+        # The instance's own reset time when it gives one (its hours may not be ours, 9.6).
+        until = (
+            datetime.fromtimestamp(reset, UTC)
+            if reset is not None
+            else now + timedelta(seconds=retry_after)
+        )
         return BudgetExhausted(
             f"{message}; the {named} allows no more requests before its hour resets",
-            until=now + timedelta(seconds=retry_after),
-            exact=True,
+            until=until,
+            exact=reset is not None,
             budget="hourly REST API rate-limit rule",
             status=429,
         )

@@ -192,10 +192,12 @@ class Writer:
                         left.append(p)
                     else:
                         results[p.index] = self._outcome(p, served)
-                if answer.unserviced:  # the quota stopped it: later batches carry fewer
+                if answer.unserviced:  # a limit stopped it: later batches carry fewer
                     self.unserviced += len(answer.unserviced)
+                    # Half of what got through (half the batch when nothing did), so an item
+                    # that stops every batch it is in ends up alone and holds back no other.
                     done = len(chunk) - len(answer.unserviced)
-                    size = max(1, min(self.batch_size, done // 2))
+                    size = max(1, min(self.batch_size, (done or len(chunk)) // 2))
             pending = left
             if not pending:
                 return

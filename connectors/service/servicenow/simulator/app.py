@@ -25,6 +25,8 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -105,7 +107,8 @@ class Instance:
         self.settings = settings
         self.time = time
         self.tokens: dict[str, tuple[str, float]] = {}
-        self.items_run = 0
+        self.item_log: list[str] = []
+        """``METHOD path`` of every batch item the instance ran, in order."""
 
     # -- authentication ------------------------------------------------------------------
 
@@ -347,10 +350,10 @@ class Instance:
         return Answer(200, answer)
 
     def _item(self, item: dict[str, Any], payload: bytes, user: str) -> dict[str, Any]:
-        self.items_run += 1
         method = str(item.get("method") or "").upper()
         target = str(item.get("url") or "")
         path, _, raw_query = target.partition("?")
+        self.item_log.append(f"{method} {path}")
         headers = {
             str(h.get("name", "")).lower(): str(h.get("value", ""))
             for h in item.get("headers") or []
@@ -389,15 +392,20 @@ class Instance:
 def build_app(instance: Instance) -> Starlette:
     """Starlette in front of ``instance``: the token endpoint and every ``/api/`` path."""
 
+    def respond(answer: Answer) -> Response:
+        # Every answer carries the instance's clock, as HTTP servers do (RFC 9110 6.6.1).
+        date = format_datetime(instance.time.wall().astimezone(UTC), usegmt=True)
+        headers = {"Date": date, **answer.headers}
+        return JSONResponse(answer.body, status_code=answer.status, headers=headers)
+
     async def token(request: Request) -> Response:
         form = dict(_pairs((await request.body()).decode("utf-8", "replace")))
-        answer = instance.token(form)
-        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+        return respond(instance.token(form))
 
     async def api(request: Request) -> Response:
         user = instance.authenticate(request.headers.get("authorization"))
         if user is None:
-            return JSONResponse(UNAUTHENTICATED, status_code=401)
+            return respond(Answer(401, UNAUTHENTICATED))
         body = await request.body()
         answer = instance.handle(
             request.method,
@@ -407,7 +415,7 @@ def build_app(instance: Instance) -> Starlette:
             body,
             user,
         )
-        return JSONResponse(answer.body, status_code=answer.status, headers=answer.headers)
+        return respond(answer)
 
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     return Starlette(
