@@ -25,7 +25,7 @@ from typing import Any
 
 import structlog
 
-from connectors.errors import PermanentError
+from connectors.errors import AuthError, PermanentError
 from connectors.service.servicenow.catalog import (
     CHOICE_FIELDS,
     DICTIONARY_FIELDS,
@@ -41,6 +41,9 @@ log = structlog.get_logger("dealbridge.servicenow")
 
 PAGE = 1000
 MAX_DEPTH = 10
+KNOWN_PARENTS = {"customer_contact": "sys_user"}
+"""The one parent FACTS.md states (6.1, via service-apis.md section 3): assumed when the
+instance will not show ``sys_db_object``."""
 """Deeper hierarchies than this do not exist in ServiceNow; a loop in the answer does."""
 
 
@@ -53,6 +56,8 @@ class Catalog:
         self._schemas: dict[str, tuple[float, TableSchema]] = {}
         self._lock = asyncio.Lock()
         self.loads = 0
+        self.hierarchy_unknown: str | None = None
+        """Why table parents were assumed rather than read (None while they are read)."""
 
     async def schemas(self, tables: Iterable[str]) -> dict[str, TableSchema]:
         """The schema of every table in ``tables`` (loaded together when any is stale)."""
@@ -120,19 +125,43 @@ class Catalog:
         for _ in range(MAX_DEPTH):
             if not frontier:
                 return
-            rows = await self._api.list_all(
-                "sys_db_object",
-                {
-                    "sysparm_query": f"nameIN{','.join(frontier)}",
-                    "sysparm_fields": "name,sys_id,super_class,super_class.name",
-                    "sysparm_limit": PAGE,
-                },
-                operation="table hierarchy",
-            )
+            try:
+                rows = await self._api.list_all(
+                    "sys_db_object",
+                    {
+                        "sysparm_query": f"nameIN{','.join(frontier)}",
+                        "sysparm_fields": "name,sys_id,super_class,super_class.name",
+                        "sysparm_limit": PAGE,
+                    },
+                    operation="table hierarchy",
+                )
+            except PermanentError as exc:
+                if exc.status not in (400, 403, 404) or isinstance(exc, AuthError):
+                    raise
+                self._assume_parents(frontier, exc)
+                return
             parents = await self._parents_of(rows)
             for table in frontier:
                 self._parents[table] = parents.get(table)
             frontier = [p for p in set(parents.values()) if p and p not in self._parents]
+
+    def _assume_parents(self, tables: list[str], exc: PermanentError) -> None:
+        """``sys_db_object`` is hidden (an ACL) or unknown: fall back to the documented parent,
+        so a contact's inherited ``email`` is still found; say so in ``notices()``."""
+        pending = list(tables)
+        while pending:
+            table = pending.pop()
+            parent = KNOWN_PARENTS.get(table)
+            self._parents[table] = parent
+            if parent and parent not in self._parents:
+                pending.append(parent)
+        self.hierarchy_unknown = (
+            f"cannot read sys_db_object (HTTP {exc.status}: {exc.message}): assumed "
+            "customer_contact extends sys_user and no other table has a parent; columns a "
+            "table inherits from elsewhere are not in the catalog. Grant the integration user "
+            "read access to sys_db_object"
+        )
+        log.warning("servicenow_hierarchy_assumed", error=str(exc))
 
     async def _parents_of(self, rows: list[dict[str, Any]]) -> dict[str, str | None]:
         """Parent names by table; a parent given only as a sys_id is looked up by it."""

@@ -149,6 +149,8 @@ class ServiceNowTarget:
             "ServiceNow does not enforce choice lists or lengths through the API: values are "
             "checked against sys_dictionary and sys_choice before writing"
         )
+        if self._catalog.hierarchy_unknown is not None:
+            facts.append(self._catalog.hierarchy_unknown)
         if self._cases.dedupe_off is not None:
             facts.append(self._cases.dedupe_off)
         return facts

@@ -14,6 +14,7 @@ from connectors.base import Cursor, IdentityKey, RecordRef
 from connectors.errors import PermanentError
 from connectors.service.servicenow import ServiceNowTarget
 from connectors.service.servicenow.simulator import ServiceNowSimulator
+from sandbox.controls import Fault
 from tests.unit.connectors.servicenow_kit import account, connect, contact
 
 pytestmark = pytest.mark.anyio
@@ -260,4 +261,19 @@ async def test_reads_batch_a_hundred_ids_a_call(sim: ServiceNowSimulator) -> Non
         if parse_qs(r.query).get("sysparm_query", [""])[0].startswith("sys_idIN")
     ]
     assert len(reads) == 3
+    await target.aclose()
+
+
+async def test_a_hidden_sys_db_object_falls_back_to_the_documented_hierarchy(
+    sim: ServiceNowSimulator,
+) -> None:
+    forbidden = {
+        "error": {"message": "Operation Failed", "detail": "ACL restricts sys_db_object"},
+        "status": "failure",
+    }
+    sim.controls.inject(Fault(status=403, body=forbidden, path_contains="sys_db_object", times=99))
+    target = connect(sim, record_kinds=("contact",))
+    records = [r async for page in target.customers(None) for r in page.records]
+    assert ("ops@acme.example",) in [r.emails for r in records]  # email lives on sys_user
+    assert any("cannot read sys_db_object (HTTP 403" in fact for fact in target.notices())
     await target.aclose()
