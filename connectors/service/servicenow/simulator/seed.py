@@ -7,7 +7,8 @@ parents of these two are not in FACTS.md (Gaps); this simulator puts ``name`` an
 documented ones (``notes`` 4,000, ``number`` 40, ``name`` 80, ``website`` 1,024, ``discount``
 15, consumer ``email`` 100, case ``short_description`` 160, journal entries 4,000).
 
-Custom columns an admin would add for dealbridge (``u_`` prefix, global scope, FACTS.md 6.2):
+``number`` is marked read-only here [assumption: the docs say only that the instance generates
+it]. Custom columns an admin would add for dealbridge (``u_`` prefix, global scope, FACTS.md 6.2):
 the customer number, the special discount, payment terms (a choice list: the API does not
 enforce it, 6.5), the terms' expiry date, the SLA promise, and a note column on contacts
 (contacts have no ``notes``).
