@@ -114,6 +114,13 @@ class ServiceNowConfig(ConnectorConfig):
     batch_item_seconds: float = Field(
         0.4, gt=0, description="Assumed run time of one PATCH until batches report their own"
     )
+    batches_in_flight: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Batch API calls of this connector running at once (its items run one "
+        "after another and it is not meant for parallel processing, FACTS.md 8.4)",
+    )
     batch_rounds: int = Field(
         4, ge=1, le=10, description="Batches an item may be left unserviced in before it fails"
     )

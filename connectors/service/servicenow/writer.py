@@ -21,7 +21,9 @@ For each ``write`` call:
    (``execution_time``), at most ``batch_max_items``. Ids in ``unserviced_requests`` (the quota
    or a size limit stopped the batch before them) are sent again in a new, smaller batch, up to
    ``batch_rounds`` times; an item answered 429 or 5xx is sent again the same way. Items
-   already served are never sent again.
+   already served are never sent again. At most ``batches_in_flight`` batches of one connector
+   run at once, however many batches the engine writes concurrently ("not intended for
+   parallel transaction processing", 8.4).
 4. When the instance has no Batch API for this user (a URI that matches no API answers 400,
    8.5; an access policy may answer 403), the connector falls back to one PATCH per record for
    the rest of its life and says so in ``notices()``.
@@ -96,6 +98,7 @@ class Writer:
         self.item_seconds = config.batch_item_seconds
         self.unserviced = 0
         """Items the instance left unserviced so far (each sent again)."""
+        self._slots = asyncio.Semaphore(config.batches_in_flight)
 
     @property
     def batch_size(self) -> int:
@@ -177,7 +180,8 @@ class Writer:
                     queue = []
                     break
                 try:
-                    answer = await self._api.batch([_item(p) for p in chunk])
+                    async with self._slots:  # the engine writes many batches at once
+                        answer = await self._api.batch([_item(p) for p in chunk])
                 except ConnectorError as exc:
                     if not _missing_api(exc):
                         raise

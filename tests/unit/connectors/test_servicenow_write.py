@@ -6,6 +6,9 @@ instance's silent acceptance of bad values: the tests show the connector refusin
 
 from __future__ import annotations
 
+from typing import Any
+
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -304,4 +307,35 @@ async def test_every_change_is_written_exactly_once_or_reported(
         else:
             assert result.error
             assert patched(sim, ref.id) == 0
+    await target.aclose()
+
+
+async def test_concurrent_writes_keep_at_most_the_configured_batches_in_flight(
+    sim: ServiceNowSimulator,
+) -> None:
+    ids = sim.seed_bulk(40)
+    target = connect(sim, batches_in_flight=2, batch_max_items=5)
+    await target.field_catalog()
+    running, most = 0, 0
+    original = target.api.batch
+
+    async def watched(items: list[Any]) -> Any:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        try:
+            await anyio.sleep(0.01)
+            return await original(items)
+        finally:
+            running -= 1
+
+    target.api.batch = watched  # type: ignore[method-assign]
+    groups = [ids[n : n + 10] for n in range(0, 40, 10)]
+    async with anyio.create_task_group() as tasks:
+        for group in groups:
+            tasks.start_soon(
+                target.write, [change(RecordRef(kind="account", id=i), notes="x") for i in group]
+            )
+    assert most == 2
+    assert all(patched(sim, i) == 1 for i in ids)
     await target.aclose()
