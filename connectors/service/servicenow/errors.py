@@ -1,0 +1,195 @@
+"""ServiceNow's answers turned into dealbridge's error tree, and its rate-limit headers into pacing.
+
+Failure envelope (FACTS.md 10.1): ``{"error": {"message": ..., "detail": ...}, "status":
+"failure"}``, ``detail`` possibly empty or null. Statuses (FACTS.md 10.2): 400 a request the
+instance cannot take (also: a URI that matches no API), 401 credentials, 403 an ACL, business
+rule or data policy refused the operation, 404 a record missing or hidden by an ACL, 429 a
+rate-limit rule denied the request (``Retry-After`` plus the ``X-RateLimit-*`` headers,
+FACTS.md 9.4), 5xx the instance failed. The token endpoint answers the OAuth shape
+``{"error": "invalid_client", "error_description": ...}`` (FACTS.md 1.4, assumed).
+
+On a path that addresses one record (``/api/now/table/<table>/<sys_id>``) a 400, 403 or 404
+concerns that record only: it fails alone and the others go on.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from connectors.error_table import (
+    ErrorFactory,
+    admin_error,
+    auth_error,
+    developer_error,
+    record_error,
+    transient_error,
+)
+from connectors.errors import BudgetExhausted, ConnectorError, RateLimited
+from connectors.ratelimit import LimitSignal, parse_retry_after
+from connectors.redact import redact
+
+ONE_RECORD = re.compile(r"/api/now/(?:v\d+/)?table/[a-z0-9_]+/[0-9a-f]{32}/?$")
+"""A path addressing one record by sys_id (32 hex characters, FACTS.md 2.5)."""
+
+RECORD_STATUSES = frozenset({400, 403, 404})
+
+_auth = auth_error(
+    " (check the user name and password or the OAuth client id and secret, and that the "
+    "integration user may use the REST API)"
+)
+
+BY_STATUS: dict[int, ErrorFactory] = {
+    400: developer_error,  # a request we built wrongly (or, at the batch URL, a missing API)
+    401: _auth,
+    403: admin_error,  # an ACL refuses a table or the API: the instance admin grants access
+    404: admin_error,  # on a list path: no such table (plugin missing) or base_url wrong
+    405: developer_error,
+    406: developer_error,
+    415: developer_error,
+    500: transient_error,
+    502: transient_error,
+    503: transient_error,
+    504: transient_error,
+}
+"""Status -> class for everything the path rules do not settle."""
+
+
+def make_classifier(
+    max_throttle_wait: float, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> Callable[[httpx.Response], ConnectorError | None]:
+    """The classifier for one connector: a 429 asking for a longer wait than
+    ``max_throttle_wait`` seconds means the hourly rule is spent, and the job waits for the
+    reset instead of sleeping inside the run."""
+
+    def classify(response: httpx.Response) -> ConnectorError | None:
+        status = response.status_code
+        if status < 300:
+            return None
+        if status < 400:
+            text = (
+                f"ServiceNow redirected the request (HTTP {status}); base_url must be the "
+                "instance URL, e.g. https://acme.service-now.com"
+            )
+            return admin_error(text, status, None, None)
+        message, code = describe(response)
+        if status == 429:
+            return _throttled(response, message, max_throttle_wait, now())
+        if status in RECORD_STATUSES and ONE_RECORD.search(response.request.url.path):
+            return record_error(message, status, code, None)
+        factory = BY_STATUS.get(status) or (transient_error if status >= 500 else developer_error)
+        return factory(message, status, code, None)
+
+    return classify
+
+
+def _throttled(
+    response: httpx.Response, message: str, max_wait: float, now: datetime
+) -> ConnectorError:
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    reset = _int(response.headers.get("x-ratelimit-reset"))
+    if retry_after is None and reset is not None:
+        retry_after = max(0.0, reset - now.timestamp())
+    if retry_after is not None and retry_after > max_wait:
+        rule = response.headers.get("x-ratelimit-rule")
+        named = f"rate-limit rule {rule}" if rule else "rate-limit rule"
+        # The instance's own reset time when it gives one (its hours may not be ours, 9.6).
+        until = (
+            datetime.fromtimestamp(reset, UTC)
+            if reset is not None
+            else now + timedelta(seconds=retry_after)
+        )
+        return BudgetExhausted(
+            f"{message}; the {named} allows no more requests before its hour resets",
+            until=until,
+            exact=reset is not None,
+            budget="hourly REST API rate-limit rule",
+            status=429,
+        )
+    return RateLimited(message, retry_after=retry_after, status=429)
+
+
+def describe(response: httpx.Response) -> tuple[str, str | None]:
+    """The instance's message (and OAuth error code), readable and secret-free."""
+    status = response.status_code
+    body = _json_body(response)
+    if isinstance(body, dict):
+        error = body.get("error")
+        if isinstance(error, dict):
+            message = _text(error.get("message")) or f"HTTP {status}"
+            detail = _text(error.get("detail"))
+            text = f"{message}: {detail}" if detail and detail != message else message
+            return redact(text), None
+        if isinstance(error, str):  # the OAuth token endpoint's shape
+            text = _text(body.get("error_description")) or error
+            return redact(f"{error}: {text}" if text != error else text), error
+    raw = " ".join(_text_body(response).split())[:300]
+    return redact(raw or f"ServiceNow answered HTTP {status}"), None
+
+
+def read_limits(response: httpx.Response) -> LimitSignal:
+    """What a response says about the hourly rule: ``X-RateLimit-Limit`` (requests per hour)
+    and ``X-RateLimit-Reset`` (Unix time of the next reset), on requests a rule matches; no
+    ``Remaining`` is documented (FACTS.md 9.4), so the connector counts its own requests."""
+    headers = response.headers
+    retry_after = None
+    if response.status_code in (429, 503):
+        retry_after = parse_retry_after(headers.get("retry-after"))
+    reset = _int(headers.get("x-ratelimit-reset"))
+    reset_after = None
+    if reset is not None:
+        reset_after = max(0.0, reset - server_time(response).timestamp())
+    return LimitSignal(
+        limit=_int(headers.get("x-ratelimit-limit")),
+        remaining=None,
+        reset_after=reset_after,
+        retry_after=retry_after,
+    )
+
+
+def server_time(response: httpx.Response) -> datetime:
+    """The instance's clock from the ``Date`` header (ours when it is missing or unreadable)."""
+    raw = response.headers.get("date")
+    if raw:
+        try:
+            when: datetime | None = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            when = None
+        if when is not None:
+            return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return datetime.now(UTC)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(float(raw.strip()))
+    except ValueError:
+        return None
+
+
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _text_body(response: httpx.Response) -> str:
+    try:
+        return response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""

@@ -1,0 +1,126 @@
+"""ServiceNow rows <-> dealbridge records: record kinds and tables, identity, writable values.
+
+Kinds and tables (FACTS.md section 3): ``account`` is ``customer_account`` (B2B; found by the
+customer number column and the host of its ``website``), ``contact`` is ``customer_contact``
+(extends ``sys_user``; found by ``email``), ``consumer`` is ``csm_consumer`` (B2C; found by
+``email`` and ``number``). ``RecordRef.id`` is the record's ``sys_id``.
+
+Rows arrive with every value a string (FACTS.md 2.1), references as bare sys_ids
+(``sysparm_exclude_reference_link=true``), date-times ``YYYY-MM-DD HH:MM:SS`` UTC (2.3).
+``CustomerRecord.version`` is ``sys_mod_count``: it grows by one with every saved update
+(2.5, 7.3), which is how an agent's save between our read and our write is noticed.
+Field paths are column names as the dictionary spells them (``notes``, ``u_payment_terms``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from connectors.base import CustomerRecord, RecordRef
+from connectors.errors import PermanentError
+from connectors.service.servicenow.catalog import TableSchema
+from connectors.service.servicenow.config import ServiceNowConfig
+from connectors.service.servicenow.paging import parse_stamp
+from connectors.service.servicenow.values import decode
+
+ACCOUNT, CONTACT, CONSUMER = "account", "contact", "consumer"
+TABLES = {ACCOUNT: "customer_account", CONTACT: "customer_contact", CONSUMER: "csm_consumer"}
+EMAIL_COLUMN = "email"
+NAME_COLUMN = "name"
+
+
+@dataclass(frozen=True)
+class IdentityColumns:
+    """The columns a kind's records are found by, all checked against its schema."""
+
+    external_id: str | None = None
+    email: str | None = None
+    domain: str | None = None
+    name: str | None = None
+
+    @property
+    def asked(self) -> tuple[str, ...]:
+        """``sysparm_fields`` for the identity feed."""
+        wanted: tuple[str | None, ...] = ("sys_id", "sys_updated_on", "sys_mod_count")
+        wanted += (self.name, self.external_id, self.email, self.domain)
+        return tuple(dict.fromkeys(c for c in wanted if c))
+
+
+def identity_columns(kind: str, config: ServiceNowConfig, schema: TableSchema) -> IdentityColumns:
+    """A kind's identity columns. A configured column the table lacks is an admin's mistake
+    that would leave every record without that key (ServiceNow ignores unknown fields), so it
+    stops the run; a default one the table lacks (a consumer's ``name``) is left out."""
+    configured = next((c for k, c in config.external_id_fields.items() if k == kind), None)
+    if configured is not None and not schema.has(configured):
+        raise PermanentError(
+            f"external_id_fields.{kind} names {configured!r}, which is not a column of "
+            f"{schema.table} (sys_dictionary); set it to the column holding the customer number",
+            who_acts="admin",
+            operation="identity",
+        )
+    domain = config.domain_field if kind == ACCOUNT else None
+    if domain is not None and not schema.has(domain):
+        raise PermanentError(
+            f"domain_field names {domain!r}, which is not a column of {schema.table}",
+            who_acts="admin",
+            operation="identity",
+        )
+    return IdentityColumns(
+        external_id=configured,
+        email=EMAIL_COLUMN if kind in (CONTACT, CONSUMER) and schema.has(EMAIL_COLUMN) else None,
+        domain=domain,
+        name=NAME_COLUMN if schema.has(NAME_COLUMN) else None,
+    )
+
+
+def to_record(
+    kind: str,
+    row: Mapping[str, Any],
+    schema: TableSchema,
+    identity: IdentityColumns,
+    *,
+    with_fields: bool = True,
+) -> CustomerRecord:
+    """A record for the index (identity only) or for the planner (with writable values)."""
+    sys_id = _text(row.get("sys_id"))
+    if sys_id is None:
+        raise ValueError(f"a {schema.table} row without sys_id")
+    email = _text(row.get(identity.email)) if identity.email else None
+    website = _text(row.get(identity.domain)) if identity.domain else None
+    fields: dict[str, Any] = {}
+    if with_fields:
+        for name, raw in row.items():
+            column = schema.column(name)
+            if column is not None and column.writable:
+                fields[name] = decode(column, raw)
+    return CustomerRecord(
+        ref=RecordRef(kind=kind, id=sys_id),
+        name=_text(row.get(identity.name)) or "" if identity.name else "",
+        external_id=_text(row.get(identity.external_id)) if identity.external_id else None,
+        emails=(email.lower(),) if email else (),
+        domains=(host,) if website and (host := host_of(website)) else (),
+        fields=fields,
+        updated_at=parse_stamp(_text(row.get("sys_updated_on"))),
+        version=_text(row.get("sys_mod_count")),
+    )
+
+
+def host_of(url: str) -> str:
+    """``https://www.Acme.example/about`` -> ``acme.example`` (what domain rules compare)."""
+    text = url.strip().lower()
+    if "://" in text:
+        text = text.split("://", 1)[1]
+    text = text.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    text = text.rsplit("@", 1)[-1].split(":", 1)[0]
+    return text.removeprefix("www.").strip(".")
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, Mapping):
+        value = value.get("value")
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
