@@ -107,11 +107,11 @@ class ServiceCloudTarget:
         return build_catalog(schemas, self.config.fields, self.config.note_field, self.text_limit)
 
     async def check(self) -> Health:
-        """``GET /limits``: proves the login and shows the org's API usage; then the note
-        field's describe."""
+        """The note field's describe, then ``GET /limits``: proves the login and shows the
+        org's API usage."""
         try:
-            await self._api.limits()
             await self._note_limit()
+            await self._api.limits()
         except AuthError as exc:
             return Health(ok=False, detail=f"credentials refused: {exc}")
         except ConnectorError as exc:

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,6 +108,8 @@ class ApiState:
     instance_url: str | None = None
     cursors: OrderedDict[str, Cursor] = field(default_factory=OrderedDict)
     opened: int = 0
+    saves: Counter[str] = field(default_factory=Counter)
+    """Successful API saves per record id (tests check nothing is written twice)."""
 
     def open_cursor(self, query: Checked, ids: list[str], version: str) -> str:
         """Remember a result set for queryMore; the oldest are forgotten."""
@@ -249,6 +251,7 @@ class _Handlers:
                 results.append(writes.failed(writes.rolled_back()))
             else:
                 store.update(item.spec.name, str(outcome["Id"]), item.values)
+                self.state.saves[str(outcome["Id"])] += 1
                 results.append(writes.saved(str(outcome["Id"])))
         return results
 
