@@ -19,7 +19,7 @@ Calls, per job run (N = records written, B = ``write_batch_size``, 200; P = ``pa
 ``GET .../sobjects/Case/describe``, ``PATCH .../composite/     alerts: 1 describe, then per alert
 sobjects/Case/{key field}`` or ``POST .../sobjects/Case``,    2 (case + comment); a follow-up 2
 ``POST .../sobjects/CaseComment``, ``GET .../query`` (case)   (case state + comment)
-``GET .../limits``                                            ``check``: 1
+``GET .../query?q=SELECT Id FROM Account LIMIT 1``           ``check``: 1 (+ the describes)
 ===========================================================  =====================================
 
 So a 5,000-record backfill costs about 2 requests per 200 records written (one read, one

@@ -46,6 +46,8 @@ class Column:
     restricted: bool = False
     choices: tuple[str, ...] = ()
     """Active picklist values (what the API should be sent)."""
+    case_sensitive: bool = False
+    """SOQL compares this field's text exactly (unique case-sensitive fields)."""
 
     @classmethod
     def from_describe(cls, raw: Any) -> Column | None:
@@ -65,6 +67,7 @@ class Column:
             filterable=raw.get("filterable") is not False,
             restricted=raw.get("restrictedPicklist") is True,
             choices=_active_values(raw.get("picklistValues")),
+            case_sensitive=raw.get("caseSensitive") is True,
         )
 
     @property

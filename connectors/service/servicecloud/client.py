@@ -151,10 +151,6 @@ class ServiceCloudApi:
         body = self.http.decode(response, operation)
         return body if isinstance(body, dict) else {}
 
-    async def limits(self) -> dict[str, Any]:
-        """``GET /limits`` (``DailyApiRequests``), the cheapest authenticated call."""
-        return await self._object("GET", self.path("/limits"), "check", None, None)
-
     async def aclose(self) -> None:
         """Close both clients."""
         await self.http.aclose()

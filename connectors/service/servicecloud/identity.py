@@ -36,6 +36,7 @@ from connectors.service.servicecloud.client import ServiceCloudApi
 from connectors.service.servicecloud.config import ServiceCloudConfig
 from connectors.service.servicecloud.payloads import (
     ACCOUNT,
+    ALWAYS,
     CONTACT,
     PERSON_FLAG,
     SOBJECT,
@@ -81,7 +82,14 @@ def identity_fields(kind: str, schema: ObjectSchema, config: ServiceCloudConfig)
         domain=_canonical(schema, domain),
         email=email,
         person_flag=person,
+        system=tuple(schema.present(ALWAYS)),
+        exact_external_id=_exact(schema, external),
     )
+
+
+def _exact(schema: ObjectSchema, name: str | None) -> bool:
+    column = schema.get(name) if name else None
+    return column is not None and column.case_sensitive
 
 
 def _canonical(schema: ObjectSchema, name: str | None) -> str | None:

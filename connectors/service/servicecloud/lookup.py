@@ -4,8 +4,11 @@ The index is kept from the feed (:mod:`.identity`) and can lag the org; a key it
 asked here before a deal is called unmatched. SOQL reads the records, not a search index, so a
 record created a second ago is found (FACTS.md 4.3):
 
-* external ids: ``WHERE <External ID field> IN ('a', 'b', ...)`` (SOQL text comparison ignores
-  case, as the engine's keys do);
+* external ids: ``WHERE <External ID field> IN ('a', 'b', ...)``. SOQL compares text ignoring
+  case except on unique case-sensitive fields [doc SOQL reference, "Comparison Operators"]; the
+  engine's keys are lower case, so for such a field (describe ``caseSensitive``) each value is
+  also asked in upper case (``CUST-1001`` as well as ``cust-1001``; a mixed-case number is only
+  found by the feed);
 * account domains: ``WHERE Website LIKE '%acme.example%' OR ...`` (a URL holds its host
   anywhere after the scheme; the engine keeps only records whose host is the domain asked);
 * emails: ``Contact.Email IN (...)``, and ``Account.PersonEmail IN (...)`` for person accounts.
@@ -54,6 +57,11 @@ class Lookup:
         for key in dict.fromkeys(keys):
             if key.kind in self._config.record_kinds and key.value:
                 wanted[(key.kind, key.match)].append(key.value)
+        for (kind, match), values in list(wanted.items()):
+            if match == "external_id" and (await self._identity_of(kind)).exact_external_id:
+                wanted[(kind, match)] = list(
+                    dict.fromkeys(v for x in values for v in (x, x.upper()))
+                )
         found: dict[str, CustomerRecord] = {}
         for (kind, match), values in sorted(wanted.items()):
             fields = await self._identity_of(kind)

@@ -33,6 +33,7 @@ SOBJECT = {ACCOUNT: "Account", CONTACT: "Contact"}
 STAMP = "SystemModstamp"
 PERSON_FLAG = "IsPersonAccount"
 ALWAYS = ("Id", "Name", STAMP, "IsDeleted")
+"""System fields every read selects, where the object's describe lists them."""
 
 
 class Unwritable(ValueError):
@@ -48,6 +49,10 @@ class IdentityFields:
     email: str | None = None
     person_flag: bool = False
     """The object has ``IsPersonAccount`` (Person Accounts are enabled)."""
+    system: tuple[str, ...] = ALWAYS
+    exact_external_id: bool = False
+    """The external-id field is unique case-sensitive: SOQL compares it exactly."""
+    """The :data:`ALWAYS` fields the object's describe lists (an unknown column fails a query)."""
 
     def select(self) -> list[str]:
         """What an identity read selects."""
@@ -57,7 +62,7 @@ class IdentityFields:
             self.email,
             PERSON_FLAG if self.person_flag else None,
         ]
-        return list(dict.fromkeys([*ALWAYS, *(f for f in extra if f)]))
+        return list(dict.fromkeys(["Id", *self.system, *(f for f in extra if f)]))
 
     def field_for(self, match: str) -> str | None:
         """The field an identity rule of this match type is looked up in."""

@@ -107,11 +107,12 @@ class ServiceCloudTarget:
         return build_catalog(schemas, self.config.fields, self.config.note_field, self.text_limit)
 
     async def check(self) -> Health:
-        """The note field's describe, then ``GET /limits``: proves the login and shows the
-        org's API usage."""
+        """The note field's describe, then one record id of the first kind: proves the login
+        and read access, and shows the org's API usage (``Sforce-Limit-Info``)."""
+        sobject = SOBJECT[self.config.record_kinds[0]]
         try:
             await self._note_limit()
-            await self._api.limits()
+            await self._api.query_rows(select(sobject, ["Id"]) + " LIMIT 1", "check")
         except AuthError as exc:
             return Health(ok=False, detail=f"credentials refused: {exc}")
         except ConnectorError as exc:

@@ -12,8 +12,8 @@
   already has a comment is not commented again. Without it the case is created with
   ``POST /sobjects/Case``, which is sent again only when it never reached Salesforce.
 * Follow-up: ``CaseComment`` on the case; a case that is gone (deleted) gets a new case, a
-  closed one (``IsClosed``) a new case whose ``ParentId`` is the closed one. One
-  ``SELECT Id, IsClosed FROM Case`` per follow-up tells which.
+  closed one (``IsClosed``, where the org's Case describe has it) a new case whose ``ParentId``
+  is the closed one. One ``SELECT Id, IsClosed FROM Case`` per follow-up tells which.
 * ``CommentBody`` holds 4,000 bytes (FACTS.md 8.2): a longer body is cut at a character
   boundary and says so. CaseComments are append-only, which suits alerts; the deal note is
   never kept in one.
@@ -78,7 +78,9 @@ class CaseTickets:
         """An internal comment on ``ticket_id``, or a new case when it is gone or closed."""
         if not _RECORD_ID.match(ticket_id):
             return await self.open_ticket(ticket)
-        soql = select("Case", ["Id", "IsClosed"], f"Id = {literal(ticket_id)}")
+        schema = await self._describes.get("Case")
+        columns = schema.present(["Id", "IsClosed"])
+        soql = select("Case", columns, f"Id = {literal(ticket_id)}")
         rows = await self._api.query_rows(soql, "find alert case")
         if not rows:
             return await self.open_ticket(ticket)

@@ -62,9 +62,7 @@ async def test_client_credentials_login_then_calls_go_to_the_instance(
     respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mock_org(respx_mock)
-    limits = respx_mock.get(f"{API}/limits").mock(
-        return_value=answer({"DailyApiRequests": {"Max": 100000, "Remaining": 99982}})
-    )
+    limits = respx_mock.get(f"{API}/query").mock(return_value=answer(rows({"Id": ACCOUNT})))
     target = make_target(monkeypatch)
     health = await target.check()
     await target.aclose()
@@ -75,6 +73,7 @@ async def test_client_credentials_login_then_calls_go_to_the_instance(
         "client_secret": CLIENT_SECRET,
     }
     assert limits.calls.last.request.headers["Authorization"] == f"Bearer {ACCESS_TOKEN}"
+    assert soql_of(limits.calls.last.request) == "SELECT Id FROM Account LIMIT 1"
     assert health.ok, health.detail
     assert health.api_usage == "19/100000 API requests used (rolling 24 h)"
 
@@ -89,8 +88,8 @@ async def test_an_expired_session_logs_in_once_more_and_replays(
             httpx.Response(200, json=token_body(SECOND_TOKEN)),
         ]
     )
-    limits = respx_mock.get(f"{API}/limits").mock(
-        side_effect=[answer(EXPIRED, 401), answer({"DailyApiRequests": {}})]
+    limits = respx_mock.get(f"{API}/query").mock(
+        side_effect=[answer(EXPIRED, 401), answer(rows({"Id": ACCOUNT}))]
     )
     target = make_target(monkeypatch)
     assert (await target.check()).ok
@@ -251,6 +250,24 @@ async def test_lookups_batch_each_key_kind_into_one_soql_query(
     assert texts[1].endswith("WHERE PersonEmail IN ('dana@whitfield.example')")
     assert texts[2].endswith("WHERE Customer_Number__c IN ('cust-1001', 'o\\'hara-7')")
     assert [r.ref.key for r in found] == [f"account:{PERSON}"]
+
+
+async def test_a_case_sensitive_external_id_is_also_asked_in_upper_case(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mock_org(respx_mock)
+    exact = load("account_describe.json")
+    for field in exact["fields"]:
+        if field["name"] == "Customer_Number__c":
+            field["caseSensitive"] = True
+    respx_mock.get(f"{API}/sobjects/Account/describe").mock(return_value=answer(exact))
+    query = respx_mock.get(f"{API}/query").mock(return_value=answer(rows()))
+    target = make_target(monkeypatch)
+    await target.lookup([IdentityKey(match="external_id", value="cust-1001", kind="account")])
+    await target.aclose()
+    assert soql_of(query.calls.last.request).endswith(
+        "WHERE Customer_Number__c IN ('cust-1001', 'CUST-1001')"
+    )
 
 
 async def test_keys_a_kind_cannot_carry_cost_no_request(
@@ -439,7 +456,7 @@ async def test_a_note_field_the_org_lacks_makes_check_unhealthy_and_says_what_to
     respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     mock_org(respx_mock)
-    respx_mock.get(f"{API}/limits").mock(return_value=answer({"DailyApiRequests": {}}))
+    respx_mock.get(f"{API}/query").mock(return_value=answer(rows()))
     target: ServiceCloudTarget = make_target(monkeypatch, note_field="Deal_Notes__c")
     health = await target.check()
     await target.aclose()

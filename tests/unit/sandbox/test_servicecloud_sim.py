@@ -229,6 +229,21 @@ async def test_text_filters_ignore_case_and_ids_compare_exactly(raw: Raw) -> Non
     assert misses.json()["records"] == []
 
 
+async def test_a_unique_case_sensitive_field_compares_exactly(raw: Raw) -> None:
+    raw.sim.add_field(
+        "Account",
+        FieldSpec("Legacy_Key__c", "string", "Legacy Key", length=20, case_sensitive=True),
+    )
+    record = raw.sim.add_account("Exact", Legacy_Key__c="AbC-1")
+    describe = (await raw.get(f"{V}/sobjects/Account/describe")).json()
+    [field] = [f for f in describe["fields"] if f["name"] == "Legacy_Key__c"]
+    exact = await raw.soql("SELECT Id FROM Account WHERE Legacy_Key__c IN ('AbC-1')")
+    lowered = await raw.soql("SELECT Id FROM Account WHERE Legacy_Key__c IN ('abc-1')")
+    assert field["caseSensitive"] is True
+    assert [r["Id"] for r in exact.json()["records"]] == [record]
+    assert lowered.json()["records"] == []
+
+
 async def test_query_leaves_the_recycle_bin_out_and_query_all_brings_it(raw: Raw) -> None:
     acme = raw.sim.customers["acme"][0]
     raw.sim.delete("Account", acme)

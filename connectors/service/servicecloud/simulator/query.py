@@ -11,8 +11,9 @@ time). What Salesforce does and connectors rely on [FACTS.md 4.1-4.3]:
   'Account'..."; a field that cannot be filtered (long text areas) is ``INVALID_FIELD`` too;
 * each filter value must match the field's type (an unquoted datetime for datetime fields, a
   quoted string for text and ids, true/false for booleans), otherwise ``INVALID_FIELD``;
-* text comparisons (``=``, ``IN``, ``LIKE``) ignore case; ids compare exactly (and order as
-  text, which is what an ``Id > 'last'`` keyset relies on); ``!=`` and ``NOT IN`` include nulls;
+* text comparisons (``=``, ``IN``, ``LIKE``) ignore case, except on unique case-sensitive fields
+  (SOQL reference, "Comparison Operators"); ids compare exactly (and order as text, which is
+  what an ``Id > 'last'`` keyset relies on); ``!=`` and ``NOT IN`` include nulls;
 * a string literal longer than 4,000 characters is refused, as is a statement over 100,000
   characters (FACTS.md 4.3; the exact error code is not documented there: ``MALFORMED_QUERY``).
 """
@@ -229,7 +230,7 @@ def _value(column: FieldSpec, literal: Literal) -> Any:
 def _comparable(column: FieldSpec, value: Any) -> Any:
     if value is None:
         return None
-    if isinstance(value, str) and column.type not in IDS:
+    if isinstance(value, str) and column.type not in IDS and not column.case_sensitive:
         return value.casefold()
     if isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)

@@ -50,6 +50,8 @@ class FieldSpec:
     """Picklist values kept on old records but no longer offered (``active: false``)."""
     restricted: bool = False
     reference_to: tuple[str, ...] = ()
+    case_sensitive: bool = False
+    """A unique case-sensitive text field: SOQL compares its values exactly."""
 
     @property
     def can_create(self) -> bool:
@@ -334,6 +336,7 @@ def _describe_field(spec: FieldSpec) -> dict[str, Any]:
         "idLookup": spec.name == "Id" or spec.external_id,
         "filterable": spec.filterable,
         "sortable": spec.filterable,
+        "caseSensitive": spec.case_sensitive,
         "calculated": False,
         "restrictedPicklist": picklist and spec.restricted,
         "extraTypeInfo": "plaintextarea" if spec.type == "textarea" else None,
