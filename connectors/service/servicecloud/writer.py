@@ -21,7 +21,8 @@ Per ``write`` call:
 3. **Update**: ``PATCH /composite/sobjects`` with ``allOrNone: false`` (FACTS.md 5.1): up to
    ``write_batch_size`` records, accounts before contacts (a call takes at most 10 runs of one
    type). SaveResults come back in request order (5.2): ``ENTITY_IS_DELETED`` and kin mean the
-   record was deleted between lookup and write; ``UNABLE_TO_LOCK_ROW`` is sent again once;
+   record was deleted between lookup and write; ``UNABLE_TO_LOCK_ROW`` is sent again once, a
+   second later;
    anything else is refused with Salesforce's words and the fix (:mod:`.errors`).
    A whole-call 400 ``INVALID_FIELD`` (a field deleted since the describe) re-reads the
    describes, fails the records naming it, and sends the rest once more: a 400 wrote nothing,
@@ -60,6 +61,8 @@ log = structlog.get_logger("dealbridge.servicecloud")
 
 STALE_DESCRIBE = frozenset({"INVALID_FIELD", "INVALID_FIELD_FOR_INSERT_UPDATE"})
 """Whole-call refusals that mean the cached describe is out of date."""
+LOCK_PAUSE = 1.0
+"""Seconds before records another transaction had locked are sent again."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +129,9 @@ class Writer:
         planned: list[Planned] = []
         stale: dict[int, tuple[RecordChange, Refused]] = {}
         for index, change in items:
+            if not change.fields:  # nothing to change: an empty save would still move the stamp
+                results[index] = WriteResult(ref=change.ref, ok=True)
+                continue
             outcome = await self._plan(index, change)
             if isinstance(outcome, Planned):
                 planned.append(outcome)
@@ -189,6 +195,7 @@ class Writer:
                 results[planned.index] = self._result(planned, error)
         if again:
             self.stats.retried += len(again)
+            self._api.gate.block_for(LOCK_PAUSE)
             answers = await self._api.update_collection([p.row for p in again])
             self.stats.calls += 1
             for planned, answer in _paired(again, answers):

@@ -12,6 +12,7 @@ import respx
 
 from connectors.base import RecordChange, RecordRef
 from connectors.errors import PermanentError
+from tests.fixtures.salesforce.support import FakeSleep
 from tests.fixtures.servicecloud.support import (
     ACCOUNT,
     API,
@@ -257,12 +258,14 @@ async def test_a_locked_row_is_sent_again_once_then_reported(
     update = respx_mock.patch(UPDATE).mock(
         side_effect=[answer([lock, ok(ACCOUNT), lock]), answer([ok(OTHER), lock])]
     )
-    target = make_target(monkeypatch)
+    sleep = FakeSleep()
+    target = make_target(monkeypatch, sleep)
     results = await target.write(
         [change(OTHER, Phone="1"), change(ACCOUNT, Phone="2"), change(PERSON, Phone="3")]
     )
     await target.aclose()
     assert [r.ok for r in results] == [True, True, False]
+    assert sum(sleep.calls) > 0.9  # a pause (LOCK_PAUSE, 1 s) before the locked rows go again
     assert [r["id"] for r in sent(update, 1)["records"]] == [OTHER, PERSON]
     assert results[2].error is not None
     assert "UNABLE_TO_LOCK_ROW" in results[2].error
@@ -399,6 +402,18 @@ async def test_without_expected_versions_or_with_checks_off_no_version_query_is_
     await plain.aclose()
     await off.aclose()
     assert versions.call_count == 0
+
+
+async def test_a_change_without_fields_sends_nothing(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mock_org(respx_mock)
+    update = respx_mock.patch(UPDATE).mock(return_value=answer([]))
+    target = make_target(monkeypatch)
+    [result] = await target.write([change(ACCOUNT)])
+    await target.aclose()
+    assert result.ok
+    assert update.call_count == 0
 
 
 async def test_an_unknown_record_kind_fails_its_record(
