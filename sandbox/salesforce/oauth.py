@@ -1,8 +1,11 @@
 """The simulated token endpoint (``POST /services/oauth2/token``) and the sessions it issues.
 
-Both grants the connector uses are honoured [help.salesforce.com OAuth JWT bearer and refresh
-token flow pages; restforce ``auth_success_response.json`` / ``auth_error_response.json``]:
+The three grants the Salesforce connectors use are honoured [help.salesforce.com OAuth JWT
+bearer and refresh token flow pages; restforce ``auth_success_response.json`` /
+``auth_error_response.json``; shared/vendor-apis/sales-apis.md section 1 "Client credentials"]:
 
+* ``client_credentials``: client id and secret must match and the flow must be enabled for the
+  app; the session runs as the app's "Run As" user; no refresh token is issued.
 * ``urn:ietf:params:oauth:grant-type:jwt-bearer``: the RS256 ``assertion`` is verified with the
   public key given to the simulator; ``iss`` must be the client id, ``sub`` the username and
   ``aud`` an accepted login URL; ``exp`` must be in the future.
@@ -50,6 +53,8 @@ class OAuthSettings:
     audiences: tuple[str, ...] = LOGIN_URLS
     rotate_refresh_tokens: bool = False
     session_seconds: float = 7200.0
+    client_credentials: bool = True
+    """Whether the app has the client credentials flow enabled."""
 
 
 @dataclass
@@ -77,6 +82,8 @@ class OAuthServer:
             refusal = self._check_assertion(form.get("assertion", ""), login_url)
         elif grant_type == "refresh_token":
             refusal = self._check_refresh(form)
+        elif grant_type == "client_credentials":
+            refusal = self._check_client(form)
         else:
             refusal = ("unsupported_grant_type", "grant type not supported")
         if refusal is not None:
@@ -104,13 +111,24 @@ class OAuthServer:
             return ("invalid_grant", "user hasn't approved this consumer")
         return None
 
+    def _check_client(self, form: dict[str, str]) -> tuple[str, str] | None:
+        refusal = self._check_app(form)
+        if refusal is None and not self.settings.client_credentials:
+            return ("invalid_grant", "no client credentials user enabled")
+        return refusal
+
     def _check_refresh(self, form: dict[str, str]) -> tuple[str, str] | None:
+        refusal = self._check_app(form)
+        if refusal is None and form.get("refresh_token") not in self.settings.refresh_tokens:
+            return ("invalid_grant", "expired access/refresh token")
+        return refusal
+
+    def _check_app(self, form: dict[str, str]) -> tuple[str, str] | None:
+        """The consumer key and secret of the app."""
         if form.get("client_id") != self.settings.client_id:
             return ("invalid_client_id", "client identifier invalid")
         if not hmac.compare_digest(form.get("client_secret", ""), self.settings.client_secret):
             return ("invalid_client", "invalid client credentials")
-        if form.get("refresh_token") not in self.settings.refresh_tokens:
-            return ("invalid_grant", "expired access/refresh token")
         return None
 
     def _issue(

@@ -14,11 +14,13 @@ Calls, per job run (N = changed deals, B = records per batch, ``page_size`` 200.
 Vendor facts behind the choices (shared/vendor-apis/sales-apis.md section 1, and the sources it
 cites):
 
-* Auth: OAuth 2.0 JWT bearer (RS256; iss/sub/aud/exp, 3-minute exp as in simple-salesforce) or
-  refresh token (rotation: a returned ``refresh_token`` replaces the old one). The token answer
-  names ``instance_url``, the host for every API call [help.salesforce.com OAuth flow pages].
-  401 ``INVALID_SESSION_ID`` = session expired: log in again once, then replay [simple-salesforce
-  ``api.py``; restforce ``expired_session_response.json``]. See :mod:`.auth`.
+* Auth: OAuth 2.0 client credentials (against the My Domain URL), JWT bearer (RS256;
+  iss/sub/aud/exp, 3-minute exp as in simple-salesforce) or refresh token (rotation: a returned
+  ``refresh_token`` replaces the old one). The token answer names ``instance_url``, the host for
+  every API call [help.salesforce.com OAuth flow pages]. 401 ``INVALID_SESSION_ID`` = session
+  expired: log in again once, then replay [simple-salesforce ``api.py``; restforce
+  ``expired_session_response.json``]. See :mod:`connectors.salesforce_common.auth`, shared with
+  the Service Cloud target.
 * Incremental: SOQL on ``SystemModstamp`` (it also moves on system changes; tap-salesforce
   prefers it), ``>=`` cursor minus ``overlap_seconds``, ``ORDER BY SystemModstamp, Id``; the
   checkpoint is the last record's (SystemModstamp, Id). Deletions: ``queryAll`` returns
@@ -34,7 +36,7 @@ cites):
   Status Codes]: on the spent 24-hour allocation a ``BudgetExhausted`` (the job waits
   ``daily_limit_recheck``, default 1 h), on the concurrent limit a wait of
   ``throttle_retry_after`` (default 60 s). Errors are ``[{message, errorCode,
-  fields}]``; the errorCode table is in :mod:`.errors`.
+  fields}]``; the errorCode table is in :mod:`connectors.salesforce_common.errors`.
 * URI plus headers must stay under 16,384 bytes (414/431) [help article 000386264]: very wide
   mappings fail with a clear PermanentError rather than silently.
 * Deep link: ``{instance_url}/lightning/r/{object}/{Id}/view``.
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 from connectors.registry import ConnectorSpec, SelectForm
 from connectors.sales.salesforce.config import (
+    ClientCredentialsAuth,
     JwtBearerAuth,
     RefreshTokenAuth,
     SalesforceConfig,
@@ -77,6 +80,7 @@ CONNECTOR = ConnectorSpec(
 
 __all__ = [
     "CONNECTOR",
+    "ClientCredentialsAuth",
     "JwtBearerAuth",
     "RefreshTokenAuth",
     "SalesforceConfig",

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 from connectors.conditions import balanced
 from connectors.errors import PermanentError
-from connectors.sales.salesforce.config import API_NAME
+from connectors.salesforce_common.config import API_NAME
 
 ALWAYS_SELECTED = ("Id", "SystemModstamp", "IsDeleted")
 """The identity, cursor and deletion fields every deal query reads."""

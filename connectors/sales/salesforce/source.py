@@ -15,15 +15,8 @@ from connectors.base import Cursor, DealPage, DealQuery, FieldInfo, Health, Sour
 from connectors.errors import ConnectorError
 from connectors.http import VendorClient
 from connectors.ratelimit import LimitSignal, VendorGate
-from connectors.sales.salesforce.auth import SalesforceLogin
 from connectors.sales.salesforce.catalog import Describer, field_catalog
 from connectors.sales.salesforce.config import SalesforceConfig
-from connectors.sales.salesforce.errors import (
-    make_classifier,
-    parse_api_usage,
-    read_limits,
-    token_classifier,
-)
 from connectors.sales.salesforce.payloads import (
     clean,
     clean_record,
@@ -34,6 +27,13 @@ from connectors.sales.salesforce.payloads import (
     parse_datetime,
 )
 from connectors.sales.salesforce.soql import deals_query, departures_query, select_list
+from connectors.salesforce_common.auth import SalesforceLogin
+from connectors.salesforce_common.errors import (
+    make_classifier,
+    parse_api_usage,
+    read_limits,
+    token_classifier,
+)
 from connectors.settings import ConnectorOptions
 
 log = structlog.get_logger("dealbridge.salesforce")

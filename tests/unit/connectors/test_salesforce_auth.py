@@ -91,6 +91,53 @@ async def drain(source: SalesforceSource) -> None:
         pass
 
 
+# -- client credentials flow (shared with the Service Cloud target) ---------------------------
+
+
+async def test_client_credentials_flow_posts_id_and_secret_and_asks_again_on_expiry(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SF_TEST_CLIENT_SECRET", CLIENT_SECRET)
+    my_domain = "https://acme.my.salesforce.test"
+    login = respx_mock.post(f"{my_domain}/services/oauth2/token").mock(
+        side_effect=[
+            httpx.Response(200, json=token_body(ACCESS_TOKEN)),
+            httpx.Response(200, json=token_body(SECOND_TOKEN)),
+        ]
+    )
+    query = respx_mock.get(f"{API}/queryAll").mock(
+        side_effect=[httpx.Response(401, json=EXPIRED), httpx.Response(200, json=EMPTY)]
+    )
+    auth = {
+        "flow": "client_credentials",
+        "client_id": CLIENT_ID,
+        "client_secret": "${SF_TEST_CLIENT_SECRET}",
+    }
+    source = make_source(monkeypatch, base_url=my_domain, auth=auth)
+    await drain(source)
+    await source.aclose()
+    assert form_of(login, 0) == {
+        "grant_type": "client_credentials",
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
+    assert login.call_count == 2  # no refresh token exists: the grant itself is asked again
+    assert query.calls.last.request.headers["Authorization"] == f"Bearer {SECOND_TOKEN}"
+
+
+def test_client_credentials_on_the_shared_login_host_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SF_TEST_CLIENT_SECRET", CLIENT_SECRET)
+    auth = {
+        "flow": "client_credentials",
+        "client_id": CLIENT_ID,
+        "client_secret": "${SF_TEST_CLIENT_SECRET}",
+    }
+    with pytest.raises(ValidationError, match="My Domain URL"):
+        refresh_config(monkeypatch, base_url="https://login.salesforce.com", auth=auth)
+
+
 # -- refresh-token flow ------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from connectors.errors import (
     TransientError,
 )
 from connectors.sales.salesforce import SalesforceSource
-from connectors.sales.salesforce.errors import make_classifier, parse_api_usage, read_limits
+from connectors.salesforce_common.errors import make_classifier, parse_api_usage, read_limits
 from tests.fixtures.salesforce.support import (
     API,
     FakeSleep,

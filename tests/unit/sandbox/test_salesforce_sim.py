@@ -387,6 +387,25 @@ async def test_refresh_token_rotation_is_followed() -> None:
     assert DEMO_REFRESH_TOKEN not in sim.oauth.settings.refresh_tokens
 
 
+async def test_client_credentials_login_runs_as_the_apps_user_when_the_flow_is_enabled() -> None:
+    auth = {
+        "flow": "client_credentials",
+        "client_id": DEMO_CLIENT_ID,
+        "client_secret": "${SF_SANDBOX_CLIENT_SECRET}",
+    }
+    sim = SalesforceSimulator(seed=True)
+    source = connect(sim, auth=auth)
+    assert (await source.check()).ok
+    await source.aclose()
+    disabled = SalesforceSimulator(seed=True)
+    disabled.oauth.settings.client_credentials = False
+    refused = connect(disabled, auth=auth)
+    health = await refused.check()
+    await refused.aclose()
+    assert not health.ok
+    assert "client_credentials grant: invalid_grant" in health.detail
+
+
 def _key_pair() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     private = key.private_bytes(

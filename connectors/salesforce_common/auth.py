@@ -1,10 +1,14 @@
-"""OAuth 2.0 for Salesforce: the JWT bearer and refresh-token grants, as a ``TokenProvider``.
+"""OAuth 2.0 for Salesforce orgs (both sides of dealbridge), as a ``TokenProvider``.
 
-Both grants POST a form to ``{base_url}/services/oauth2/token`` and get back ``access_token``
+Every grant POSTs a form to ``{base_url}/services/oauth2/token`` and gets back ``access_token``
 and ``instance_url`` (the org's API host, used for every later call) [help.salesforce.com
 ``remoteaccess_oauth_jwt_flow.htm``, ``remoteaccess_oauth_refresh_token_flow.htm``; restforce
-fixture ``auth_success_response.json``]:
+fixture ``auth_success_response.json``; shared/vendor-apis/sales-apis.md section 1 "Client
+credentials"]:
 
+* Client credentials: ``grant_type=client_credentials`` with ``client_id`` and
+  ``client_secret``, against the org's My Domain URL; the session runs as the External Client
+  App's "Run As" user. No refresh token: expiry simply means asking again.
 * JWT bearer: ``grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`` and ``assertion`` =
   an RS256 JWT with ``iss`` (client id), ``sub`` (username), ``aud`` (login URL) and an
   ``exp`` three minutes ahead, the lifetime simple-salesforce uses. No refresh token exists.
@@ -30,7 +34,12 @@ import structlog
 from connectors.errors import AuthError, PermanentError
 from connectors.http import VendorClient
 from connectors.redact import register_secret
-from connectors.sales.salesforce.config import JwtBearerAuth, RefreshTokenAuth, SalesforceConfig
+from connectors.salesforce_common.config import (
+    ClientCredentialsAuth,
+    JwtBearerAuth,
+    RefreshTokenAuth,
+    SalesforceOrgConfig,
+)
 
 log = structlog.get_logger("dealbridge.salesforce")
 
@@ -57,7 +66,7 @@ class SalesforceLogin:
 
     def __init__(
         self,
-        config: SalesforceConfig,
+        config: SalesforceOrgConfig,
         client: VendorClient,
         *,
         clock: Callable[[], float] = time.time,
@@ -78,7 +87,8 @@ class SalesforceLogin:
 
     @property
     def flow(self) -> str:
-        """The configured flow's name, for messages (``jwt_bearer`` or ``refresh_token``)."""
+        """The configured flow's name, for messages (``client_credentials``, ``jwt_bearer`` or
+        ``refresh_token``)."""
         return self._auth.flow
 
     async def session(self) -> Session:
@@ -99,13 +109,24 @@ class SalesforceLogin:
             return self._current.access_token
 
     async def _grant(self) -> Session:
-        form = self._jwt_form() if isinstance(self._auth, JwtBearerAuth) else self._refresh_form()
+        form = self._form()
         response = await self._client.request(
             "POST", TOKEN_PATH, operation=f"oauth {self.flow}", data=form, idempotent=True
         )
         self.grants += 1
         body = self._client.decode(response, f"oauth {self.flow}")
         return self._session_from(body if isinstance(body, dict) else {})
+
+    def _form(self) -> dict[str, str]:
+        if isinstance(self._auth, ClientCredentialsAuth):
+            return {
+                "grant_type": "client_credentials",
+                "client_id": self._auth.client_id,
+                "client_secret": self._auth.client_secret.get_secret_value(),
+            }
+        if isinstance(self._auth, JwtBearerAuth):
+            return self._jwt_form()
+        return self._refresh_form()
 
     def _jwt_form(self) -> dict[str, str]:
         assert isinstance(self._auth, JwtBearerAuth)
