@@ -5,9 +5,8 @@ from __future__ import annotations
 from connectors.service.intercom.simulator.store import IntercomStore
 from sandbox.demo_data import CUSTOMERS
 
-AGENT_WRITTEN = {"acme": "Key account: escalate billing questions to Riley Chen."}
-"""A note attribute an agent filled in by hand; dealbridge must keep it around its block."""
 NOTE_ATTRIBUTE = "dealbridge_terms"
+"""The string attribute the demo mappings keep the deal note in (dealbridge's alone)."""
 
 
 def seed_demo(store: IntercomStore) -> dict[str, tuple[str, str]]:
@@ -17,12 +16,10 @@ def seed_demo(store: IntercomStore) -> dict[str, tuple[str, str]]:
     Returns ``{customer key: (company id, contact id)}`` (Intercom's ids)."""
     ids: dict[str, tuple[str, str]] = {}
     for number, customer in enumerate(CUSTOMERS):
-        agent_text = AGENT_WRITTEN.get(customer.key)
         company = store.add_company(
             customer.name,
             customer.external_id or f"ui-{number:04d}-{customer.key}",
             website=f"https://www.{customer.domain}",
-            custom_attributes={NOTE_ATTRIBUTE: agent_text} if agent_text else None,
         )
         contact = store.add_contact(
             customer.contact_name,

@@ -1,0 +1,112 @@
+"""The Intercom mapping examples (mappings/intercom/) against the simulator's catalog, and the
+note they describe planned by the engine's planner and written through the connector."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connectors.base import RecordChange, RecordRef
+from sync_jobs.mapping import load_mapping_spec
+from sync_jobs.model import DealRef, DealTerms
+from sync_jobs.notes import NoteTemplates
+from sync_jobs.planner import CustomerState, DealView, plan_customer
+from sync_jobs.validate import _target_fields
+from sync_jobs.yamlio import load_yaml
+from tests.unit.connectors.intercom_support import desk, intercom_token
+
+pytestmark = pytest.mark.anyio
+__all__ = ["intercom_token"]
+MAPPINGS = Path(__file__).parents[3] / "mappings" / "intercom"
+FILES = sorted(MAPPINGS.glob("*.yaml"))
+TEMPLATES = NoteTemplates("text")
+
+
+def test_there_is_a_mapping_per_demo_territory() -> None:
+    assert [f.name for f in FILES] == [
+        "apac-spreadsheet.yaml",
+        "emea-hubspot.yaml",
+        "west-salesforce.yaml",
+    ]
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)
+async def test_every_write_path_and_the_note_exist_in_the_simulators_catalog(path: Path) -> None:
+    spec = load_mapping_spec(path)
+    target = desk(search_lag=0.0).target()
+    catalog = await target.field_catalog()
+    assert _target_fields(spec, catalog, path, load_yaml(path)) == []  # what `validate` checks
+    by_path = {f.path: f for f in catalog}
+    assert all(by_path[name].writable for name in spec.write)
+    note = by_path[spec.note.field]
+    assert note.writable
+    assert note.max_length == target.text_limit == 255
+    assert spec.record == "company"
+    template = (path.parent / str(spec.note.template)).resolve()
+    assert TEMPLATES.check(template.name, template.parent, str(path)) == []
+
+
+def terms(deal_id: str, territory: str, **values: Any) -> DealTerms:
+    return DealTerms(
+        deal=DealRef(
+            system="salesforce", source="sf", job=territory.lower(), id=deal_id, territory=territory
+        ),
+        modified_at=datetime(2026, 11, 20, tzinfo=UTC),
+        **values,
+    )
+
+
+async def test_a_customer_of_three_territories_gets_every_deal_within_255_characters() -> None:
+    path = MAPPINGS / "west-salesforce.yaml"
+    spec = load_mapping_spec(path)
+    d = desk(search_lag=0.0)
+    target = d.target()
+    acme = d.sim.customers["acme"][0]
+    [record] = await target.read([RecordRef(kind="company", id=acme)])
+    template = (path.parent / str(spec.note.template)).resolve()
+    deals = [
+        terms("006A", "West", discount_percent=Decimal("15"), payment_terms="net60",
+              sla="4h response on P1", valid_until=date(2027, 3, 23)),
+        terms("9001", "EMEA", discount_percent=Decimal("15"), payment_terms="net60",
+              free_services=("Onsite training",), valid_until=date(2027, 4, 22)),
+        terms("APAC-7", "APAC", discount_percent=Decimal("15"), valid_until=date(2027, 5, 1)),
+    ]  # fmt: skip
+    rules = dict(spec.write.items())
+    views = [
+        DealView(terms=t, rules=rules, template=template.name, folder=template.parent)
+        for t in deals
+    ]
+    state = CustomerState(
+        target="intercom",
+        record=record,
+        deals=views,
+        base={},
+        note=spec.note,
+        text_limit=target.text_limit,
+        today=date(2026, 11, 23),
+    )
+    plan = plan_customer(state, lambda v: TEMPLATES.line(v.terms, v.template, v.folder))
+    assert plan.error is None
+    note = plan.fields[spec.note.field]
+    assert len(note) <= 255
+    assert "- 15% net60 to 2027-03-23 (West)" in note
+    assert "- 15% net60 to 2027-04-22 (EMEA)" in note
+    assert "- 15% to 2027-05-01 (APAC)" in note
+    results = await target.write(
+        [RecordChange(ref=record.ref, fields=plan.fields, expected_version=record.version)]
+    )
+    assert results[0].ok, results[0].error
+    stored = d.sim.record("company", acme)["custom_attributes"]
+    assert stored["dealbridge_terms"] == note
+    assert stored["payment_terms"] == "Net 60"  # the map's value is one of the options
+    assert stored["special_discount"] == 15
+    [again] = await target.read([record.ref])
+    state = CustomerState(**{**state.__dict__, "record": again, "base": dict(plan.fields)})
+    assert (
+        plan_customer(state, lambda v: TEMPLATES.line(v.terms, v.template, v.folder)).changes == ()
+    )
+    d.assert_spec_clean()
