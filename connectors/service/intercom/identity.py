@@ -19,10 +19,10 @@ filters match whole calendar days in the workspace's time zone, and ``>`` starts
 day (§5.3), so the query asks for ``updated_at > cursor - 25 h``: whatever the time zone, that
 starts no later than the midnight before the cursor (a day's overlap at most), and contacts
 whose full ``updated_at`` is older than the cursor are dropped here. Search sees changes "a
-few minutes" late, so the next cursor is Intercom's time at the search (its ``Date`` header)
-minus ``search_lag_seconds``: a change the search had not indexed yet is read by the next
-refresh. Search results have no documented order, so the cursor moves only when the search has
-been read to its end.
+few minutes" late, so the next cursor is Intercom's time at the search (its ``Date`` header,
+else the newest change seen; never our clock) minus ``search_lag_seconds``: a change the search
+had not indexed yet is read by the next refresh. Search results have no documented order, so
+the cursor moves only when the search has been read to its end.
 
 The cursor is JSON ``{"companies": {"scrolled_at": t}, "contacts": {"since": t}}`` (Unix
 seconds; ``scrolled_at`` by our clock, ``since`` by Intercom's).
@@ -175,12 +175,15 @@ class IdentityFeed:
         roles = set(self._config.contact_roles)
         yielded: set[str] = set()
         vendor_now: float | None = None
+        newest: float | None = None
         query = contact_query(self._config.contact_roles, since)
         async for page in search_pages(self._api, query, self._config.contact_page_size):
             vendor_now = vendor_now if vendor_now is not None else page.vendor_time
             records = []
             for row in page.rows:
                 record = contact_record(row)
+                if record.updated_at is not None:
+                    newest = max(newest or 0.0, record.updated_at.timestamp())
                 if row.get("role") not in roles or record.ref.id in yielded:
                     continue
                 if since is not None and (
@@ -190,9 +193,19 @@ class IdentityFeed:
                 yielded.add(record.ref.id)
                 records.append(record)
             yield records, position
-        now = vendor_now if vendor_now is not None else self._now()
-        moved = max(since or 0, int(now) - self._config.search_lag_seconds)
-        yield [], replace(position, contacts_since=moved)
+        yield [], replace(position, contacts_since=self._next_since(since, vendor_now, newest))
+
+    def _next_since(
+        self, since: int | None, vendor_now: float | None, newest: float | None
+    ) -> int | None:
+        """Where the next search starts: everything changed before Intercom's time of this
+        search minus the lag was searchable, so it was read. Without a ``Date`` header, the
+        newest change seen stands in for Intercom's time (it was changed before the search);
+        our own clock never does, so skew cannot move the cursor past unread changes."""
+        anchor = vendor_now if vendor_now is not None else newest
+        if anchor is None:
+            return since
+        return max(since or 0, int(anchor) - self._config.search_lag_seconds)
 
 
 def contact_query(roles: tuple[str, ...], since: int | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ example payloads from tests/fixtures/intercom)."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -465,3 +466,32 @@ def test_the_current_note_is_the_newest_one_our_admin_wrote() -> None:
     }
     assert current_note([*ours, theirs], admin) == f"v{len(ours) - 1}"
     assert current_note([theirs], admin) is None
+
+
+async def test_without_a_date_header_the_contact_cursor_follows_the_newest_change_not_our_clock(
+    respx_mock: respx.MockRouter,
+) -> None:
+    newest = 1_700_000_000
+    contact = example("contact_get.json")
+    body = {
+        "type": "list",
+        "data": [
+            contact | {"updated_at": newest - 50},
+            contact | {"id": "b", "updated_at": newest},
+        ],
+        "total_count": 2,
+        "pages": {"type": "pages", "page": 1, "per_page": 150, "total_pages": 1},
+    }
+    respx_mock.post(f"{BASE}/contacts/search").mock(return_value=httpx.Response(200, json=body))
+    raw = {"kind": "intercom", "access_token": "${" + TOKEN_ENV + "}", "search_lag_seconds": 600}
+    target = IntercomTarget(
+        "intercom",
+        IntercomConfig.model_validate(raw | {"record_kinds": ["contact"]}),
+        ConnectorOptions(sleep=Sleeps()),
+        wall_clock=lambda: 4_000_000_000.0,  # our clock far ahead: it must not matter
+    )
+    checkpoint = None
+    async for page in target.customers(None):
+        checkpoint = page.checkpoint
+    assert checkpoint is not None
+    assert json.loads(checkpoint.value) == {"contacts": {"since": newest - 600}}
