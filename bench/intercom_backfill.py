@@ -22,6 +22,7 @@ import os
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,33 @@ from sync_jobs.runner import open_engine, run_job
 TOKEN_ENV = "DEALBRIDGE_INTERCOM_TOKEN"
 DESK = "intercom"
 REQUESTS_PER_MINUTE = 1000
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run's desk requests."""
+
+    label: str
+    written: int
+    requests: int
+    by_method: Counter[str]
+    seconds: float
+    """Virtual seconds: how long the requests take at the budget."""
+    throttled: int
+
+    @property
+    def per_record(self) -> float | None:
+        """Desk requests per written record."""
+        return self.requests / self.written if self.written else None
+
+    def line(self) -> str:
+        """A row of the printed table."""
+        per = f"{self.per_record:.3f}" if self.per_record is not None else "-"
+        methods = ", ".join(f"{m} {n}" for m, n in sorted(self.by_method.items()))
+        return (
+            f"| {self.label} | {self.written} | {self.requests} | {per} | {methods} "
+            f"| {self.seconds / 60:.1f} min | {self.throttled} |"
+        )
 
 
 class VirtualTime:
@@ -111,8 +139,8 @@ def config_doc(folder: Path) -> dict[str, Any]:
     }
 
 
-async def engine_runs(count: int, folder: Path) -> list[str]:
-    """The backfill and the re-run through the engine; one table line each."""
+async def engine_runs(count: int, folder: Path) -> list[Measured]:
+    """The backfill and the re-run through the engine."""
     os.environ[TOKEN_ENV] = DEMO_TOKEN
     sim = IntercomSimulator(requests_per_minute=REQUESTS_PER_MINUTE, search_lag=0.0)
     sim.seed_bulk(count)
@@ -125,7 +153,7 @@ async def engine_runs(count: int, folder: Path) -> list[str]:
     connections = Connections(
         config.connectors, {DESK: httpx.ASGITransport(app=sim.app)}, sleep=clock
     )
-    lines = []
+    lines: list[Measured] = []
     try:
         for label in ("backfill", "re-run"):
             before, slept, seen = _total(), clock.slept, sim.controls.by_method()
@@ -134,11 +162,9 @@ async def engine_runs(count: int, folder: Path) -> list[str]:
             requests = after[0] - before[0]
             written = report.counts.get("customers_written", 0)
             by_method = sim.controls.by_method() - seen
-            lines.append(
-                _line(
-                    label, written, requests, by_method, clock.slept - slept, after[2] - before[2]
-                )
-            )
+            throttled = after[2] - before[2]
+            seconds = clock.slept - slept
+            lines.append(Measured(label, written, requests, by_method, seconds, throttled))
             if label == "backfill":
                 assert written == count, (report.counts, report.errors[:3])
     finally:
@@ -147,7 +173,7 @@ async def engine_runs(count: int, folder: Path) -> list[str]:
     return lines
 
 
-async def verified_writes(count: int) -> str:
+async def verified_writes(count: int) -> Measured:
     """The connector alone: read N companies, then write each with the version it read."""
     os.environ[TOKEN_ENV] = DEMO_TOKEN
     sim = IntercomSimulator(requests_per_minute=REQUESTS_PER_MINUTE, search_lag=0.0)
@@ -183,7 +209,7 @@ async def verified_writes(count: int) -> str:
         await target.aclose()
     assert all(r.ok for r in results)
     stats = target.http_stats
-    return _line(
+    return Measured(
         "read + write with versions (connector)",
         len(results),
         stats.total,
@@ -198,17 +224,6 @@ def _total() -> tuple[int, int, int]:
     return (stats.total, stats.writes, stats.throttled) if stats else (0, 0, 0)
 
 
-def _line(
-    label: str, written: int, requests: int, by_method: Counter[str], seconds: float, throttled: int
-) -> str:
-    per = f"{requests / written:.3f}" if written else "-"
-    methods = ", ".join(f"{m} {n}" for m, n in sorted(by_method.items()))
-    return (
-        f"| {label} | {written} | {requests} | {per} | {methods} | {seconds / 60:.1f} min "
-        f"| {throttled} |"
-    )
-
-
 def main() -> None:
     """Print the table."""
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
@@ -219,9 +234,9 @@ def main() -> None:
           "| budget time | 429s |")  # fmt: skip
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
-        for line in asyncio.run(engine_runs(count, Path(folder))):
-            print(line)
-    print(asyncio.run(verified_writes(count)))
+        for measured in asyncio.run(engine_runs(count, Path(folder))):
+            print(measured.line())
+    print(asyncio.run(verified_writes(count)).line())
 
 
 if __name__ == "__main__":
