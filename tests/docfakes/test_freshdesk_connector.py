@@ -1,8 +1,8 @@
 """The real Freshdesk connector against a Freshdesk written from Freshdesk's documentation alone.
 
 Sources are abbreviated as in ``freshdesk_account.py``. A test marked ``xfail(strict=True)``
-keeps the documented behaviour and names the connector defect (issue 13 moves the identity
-refresh off the lagging filter API).
+keeps the documented behaviour and names the connector defect. Issue 13 moved the identity
+refresh off the lagging filter API; the two tests that were marked for it pass since.
 """
 
 from __future__ import annotations
@@ -241,12 +241,6 @@ async def test_a_company_identity_change_reaches_the_index_once_the_search_index
     assert latest(records, acme).domains == ("acme.io",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector defect: later identity reads find changed companies through the filter "
-    "API, whose index lags by minutes [FLT], so a company created shortly before a run is not "
-    "in the feed and nothing looks it up directly (issue 13)",
-)
 async def test_a_company_created_ten_seconds_before_a_later_read_is_findable(
     fake: FreshdeskFake, target: ServiceTarget
 ) -> None:
@@ -270,11 +264,6 @@ async def test_a_contact_created_ten_seconds_before_a_later_read_is_findable(
     assert ref(fresh).key in keys(records)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector defect: the filter API serves the indexed (older) version of a company "
-    "edited within the index lag [FLT], and the connector indexes that stale customer number",
-)
 async def test_a_company_identity_change_made_just_before_a_read_is_not_indexed_stale(
     fake: FreshdeskFake, target: ServiceTarget
 ) -> None:
