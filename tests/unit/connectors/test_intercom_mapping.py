@@ -110,3 +110,48 @@ async def test_a_customer_of_three_territories_gets_every_deal_within_255_charac
         plan_customer(state, lambda v: TEMPLATES.line(v.terms, v.template, v.folder)).changes == ()
     )
     d.assert_spec_clean()
+
+
+async def test_agents_text_alone_over_the_limit_is_reported_and_nothing_is_written() -> None:
+    """The issue's "text limit hit by agent text alone", in a block-mode attribute: the planner
+    reports the record and renders only a header; that still does not fit 255 characters, so
+    the connector refuses the write for that customer and writes the other one."""
+    path = MAPPINGS / "west-salesforce.yaml"
+    spec = load_mapping_spec(path)
+    note_rule = spec.note.model_copy(update={"mode": "block"})
+    d = desk(search_lag=0.0)
+    target = d.target()
+    crowded, roomy = d.sim.customers["acme"][0], d.sim.customers["globex"][0]
+    agents = "Escalations go to Riley Chen, then to the account team lead. " * 4  # 248
+    d.sim.agent_edit("company", crowded, custom_attributes={"dealbridge_terms": agents})
+    records = await target.read([RecordRef(kind="company", id=i) for i in (crowded, roomy)])
+    template = (path.parent / str(spec.note.template)).resolve()
+    deal = terms("006A", "West", discount_percent=Decimal("15"), valid_until=date(2027, 3, 23))
+    plans = [
+        plan_customer(
+            CustomerState(
+                target="intercom",
+                record=record,
+                deals=[
+                    DealView(terms=deal, rules={}, template=template.name, folder=template.parent)
+                ],
+                base={},
+                note=note_rule,
+                text_limit=target.text_limit,
+                today=date(2026, 11, 23),
+            ),
+            lambda v: TEMPLATES.line(v.terms, v.template, v.folder),
+        )
+        for record in records
+    ]
+    assert any("leaves no room" in p for p in plans[0].problems)
+    results = await target.write([RecordChange(ref=p.ref, fields=p.fields) for p in plans])
+    assert not results[0].ok
+    assert "Intercom string attributes hold at most 255" in str(results[0].error)
+    assert results[1].ok
+    stored = d.sim.record("company", crowded)["custom_attributes"]["dealbridge_terms"]
+    assert stored == agents  # the agents' text is untouched
+    assert (
+        "- 15% to 2027-03-23 (West)"
+        in d.sim.record("company", roomy)["custom_attributes"]["dealbridge_terms"]
+    )
