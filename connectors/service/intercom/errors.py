@@ -1,0 +1,220 @@
+"""Intercom's answers turned into dealbridge's error tree, and its budget headers into pacing.
+
+Error body (FACTS.md §2.1): ``{"type": "error.list", "request_id": ..., "errors": [{"code",
+"message", "field"?}]}``. The codes the operations we use answer (§2.2), by what happens next:
+
+=====================================================  ===========================================
+``unauthorized`` (401)                                  the token is wrong or revoked: admin acts
+``forbidden``, ``api_plan_restricted`` (403)            the plan or the app's scopes: admin acts
+``company_not_found``, ``not_found`` (404)              that record is gone: the record fails
+``parameter_invalid``, ``data_invalid``, ``bad_request``  on one record's write: that record fails;
+``parameter_not_found``, ``missing_parameter`` (400)    elsewhere a request we built wrong
+``rate_limit_exceeded`` (429)                           wait for ``X-RateLimit-Reset`` (§3.3)
+``service_unavailable``, 5xx                            retried
+=====================================================  ===========================================
+
+The company scroll (§4.7) has answers of its own: a second scroll while one is open
+(``scroll_exists``) is :class:`ScrollBusy`; an expired scroll parameter (404) and the 500 that
+says "restart the scroll operation" are :class:`ScrollLost`. Both are handled by the identity
+feed, never retried in place (resending the same ``scroll_param`` cannot succeed).
+
+Budget headers (§3.2) come only on authenticated answers: ``X-RateLimit-Limit`` (requests in
+the current 10-second window), ``X-RateLimit-Remaining``, ``X-RateLimit-Reset`` (Unix time).
+No ``Retry-After`` is documented: a 429 waits until the reset.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from connectors.error_table import (
+    ErrorFactory,
+    admin_error,
+    auth_error,
+    developer_error,
+    record_error,
+    transient_error,
+)
+from connectors.errors import ConnectorError, RateLimited
+from connectors.ratelimit import LimitSignal
+from connectors.redact import redact
+
+WINDOW_SECONDS = 10.0
+"""Intercom spreads the minute's budget over 10-second windows (FACTS.md §3.1)."""
+
+SCROLL_PATH = "/companies/scroll"
+_ONE_RECORD = re.compile(
+    r"^/(companies|contacts|tickets)/(?!scroll$|list$|search$|merge$|enqueue$)[^/]+"
+    r"(/notes|/reply)?/?$"
+)
+_FIND_BY_EXTERNAL_ID = re.compile(r"^/contacts/find_by_external_id/[^/]+/?$")
+
+RECORD_CODES = frozenset(
+    {
+        "parameter_invalid",
+        "data_invalid",
+        "bad_request",
+        "parameter_not_found",
+        "missing_parameter",
+        "parameter_mismatch",
+    }
+)
+"""400 codes that, on one record's write, are that record's problem (FACTS.md §2.2)."""
+
+_auth = auth_error(" (check the access token and that its app is installed on the workspace)")
+
+BY_STATUS: dict[int, ErrorFactory] = {
+    400: developer_error,
+    401: _auth,
+    403: admin_error,
+    404: admin_error,  # without Intercom's error body: base_url points at no Intercom API
+    409: transient_error,
+    422: developer_error,
+    500: transient_error,
+    502: transient_error,
+    503: transient_error,
+    504: transient_error,
+}
+
+
+class ScrollBusy(ConnectorError):
+    """Another company scroll is open for this app (one at a time, FACTS.md §4.7)."""
+
+
+class ScrollLost(ConnectorError):
+    """The company scroll expired or broke: it cannot be resumed, only started again."""
+
+
+def classify(response: httpx.Response) -> ConnectorError | None:
+    """Map one Intercom response to a typed error (None when it succeeded)."""
+    status = response.status_code
+    if status < 300:
+        return None
+    if status < 400:
+        text = f"Intercom redirected the request (HTTP {status}); check base_url"
+        return admin_error(text, status, None, None)
+    body = _json_body(response)
+    message, code, field = describe(body, status)
+    special = _special(response, message, code)
+    if special is not None:
+        return special
+    factory = _factory(status, code, response.request.url.path, body)
+    return factory(message, status, code, field)
+
+
+def _special(response: httpx.Response, message: str, code: str | None) -> ConnectorError | None:
+    """The scroll's own answers and throttling, which carry more than a status."""
+    status = response.status_code
+    if response.request.url.path.rstrip("/") == SCROLL_PATH:
+        scroll_error = _scroll_error(message, status, code, response)
+        if scroll_error is not None:
+            return scroll_error
+    if status == 429 or code == "rate_limit_exceeded":
+        wait = wait_for_reset(response)
+        return RateLimited(message, retry_after=wait, status=status, vendor_code=code)
+    return None
+
+
+def _factory(status: int, code: str | None, path: str, body: Any) -> ErrorFactory:
+    if status == 404 and _is_intercom_error(body):
+        return record_error  # Intercom's own "not found": that record is gone
+    if status == 400 and code in RECORD_CODES and _names_one_record(path):
+        return record_error
+    if code == "service_unavailable":
+        return transient_error
+    return BY_STATUS.get(status) or (transient_error if status >= 500 else developer_error)
+
+
+def _scroll_error(
+    message: str, status: int, code: str | None, response: httpx.Response
+) -> ConnectorError | None:
+    if code == "scroll_exists":
+        return ScrollBusy(message, status=status, vendor_code=code)
+    asked_to_continue = "scroll_param" in response.request.url.params
+    if (status == 404 and asked_to_continue) or status == 500:
+        return ScrollLost(message, status=status, vendor_code=code)
+    return None
+
+
+def describe(body: Any, status: int) -> tuple[str, str | None, str | None]:
+    """The vendor's messages, the first error's code and field, secret-free."""
+    if not _is_intercom_error(body):
+        return f"Intercom answered HTTP {status} without an error list", None, None
+    errors = [e for e in body["errors"] if isinstance(e, dict)]
+    parts = [str(error.get("message") or error.get("code") or "error") for error in errors]
+    first = errors[0] if errors else {}
+    code = _text(first.get("code"))
+    field = _text(first.get("field"))
+    return redact("; ".join(parts) or f"HTTP {status}"), code, field
+
+
+def _is_intercom_error(body: Any) -> bool:
+    return isinstance(body, dict) and isinstance(body.get("errors"), list)
+
+
+def _names_one_record(path: str) -> bool:
+    return bool(_ONE_RECORD.match(path) or _FIND_BY_EXTERNAL_ID.match(path))
+
+
+def read_limits(response: httpx.Response) -> LimitSignal:
+    """The current 10-second window's budget as the gate understands it.
+
+    ``X-RateLimit-Reset`` is a Unix time; it is measured against the answer's own ``Date``
+    (Intercom's clock), so our clock's skew cannot stretch a wait beyond one window."""
+    headers = response.headers
+    limit = _int(headers.get("x-ratelimit-limit"))
+    remaining = _int(headers.get("x-ratelimit-remaining"))
+    reset_after = seconds_to_reset(response)
+    retry_after = wait_for_reset(response) if response.status_code == 429 else None
+    return LimitSignal(
+        limit=limit, remaining=remaining, reset_after=reset_after, retry_after=retry_after
+    )
+
+
+def seconds_to_reset(response: httpx.Response) -> float | None:
+    """Seconds until the window in ``X-RateLimit-Reset`` ends (None without the header)."""
+    reset = _int(response.headers.get("x-ratelimit-reset"))
+    if reset is None:
+        return None
+    return min(WINDOW_SECONDS, max(0.0, reset - _vendor_now(response)))
+
+
+def wait_for_reset(response: httpx.Response) -> float:
+    """How long a 429 waits: until the window resets, at least a second, at most a window."""
+    reset = seconds_to_reset(response)
+    return WINDOW_SECONDS if reset is None else max(1.0, reset)
+
+
+def _vendor_now(response: httpx.Response) -> float:
+    raw = response.headers.get("date")
+    if raw:
+        try:
+            return float(parsedate_to_datetime(raw).timestamp())
+        except (TypeError, ValueError):
+            pass
+    return time.time()
+
+
+def _int(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(float(raw.strip()))
+    except ValueError:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value not in (None, "") else None
+
+
+def _json_body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,197 @@
+"""``IntercomTarget``: the ServiceTarget protocol (and TicketDesk) over companies and contacts.
+
+``customers`` keeps the identity index (``identity``: a periodic company scroll, a day-granular
+contact search), ``lookup`` asks Intercom directly for what the index misses (``lookup``),
+``read`` fetches records one GET each (Intercom has no bulk read), ``write`` sends one PUT per
+changed record (``writer``), and alerts become tickets (``tickets``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from connectors.base import (
+    Cursor,
+    CustomerPage,
+    CustomerRecord,
+    DeskTicket,
+    FieldInfo,
+    Health,
+    IdentityKey,
+    RecordChange,
+    RecordRef,
+    WriteResult,
+)
+from connectors.errors import AuthError, ConnectorError, PermanentError
+from connectors.service.intercom.catalog import CatalogCache
+from connectors.service.intercom.client import IntercomApi
+from connectors.service.intercom.config import IntercomConfig
+from connectors.service.intercom.contact_notes import current_note
+from connectors.service.intercom.identity import IdentityFeed
+from connectors.service.intercom.lookup import Lookup
+from connectors.service.intercom.pacing import build_pacing
+from connectors.service.intercom.payloads import (
+    COMPANY,
+    KINDS,
+    company_record,
+    contact_record,
+)
+from connectors.service.intercom.tickets import Tickets
+from connectors.service.intercom.writer import Writer
+from connectors.settings import ConnectorOptions
+
+
+class IntercomTarget:
+    """An Intercom workspace as the contact center's service desk."""
+
+    system = "intercom"
+
+    def __init__(
+        self,
+        name: str,
+        config: IntercomConfig,
+        options: ConnectorOptions,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.write_batch_size = config.write_concurrency
+        self.text_limit = config.text_limit
+        self._api = IntercomApi(name, config, options, build_pacing(config, options.sleep))
+        self._admin: str | None = config.admin_id
+        contact_notes = config.note_max_length if config.note_place == "contact_note" else None
+        self._catalog = CatalogCache(
+            self._api.data_attributes,
+            config.record_kinds,
+            ttl=config.catalog_ttl_seconds,
+            text_max_length=config.text_max_length,
+            contact_notes=contact_notes,
+            clock=self._api.pacing.clock,
+        )
+        self._feed = IdentityFeed(self._api, config, now=wall_clock)
+        self._lookup = Lookup(self._api, config)
+        self._writer = Writer(self._api, config, self._catalog, self._admin_id)
+        self._tickets = Tickets(self._api, config, self._admin_id)
+
+    @property
+    def http_stats(self) -> Any:
+        """Request counts of this instance (benchmarks and tests)."""
+        return self._api.http.stats
+
+    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        """Companies (a full scroll when one is due) then changed contacts."""
+        async for page in self._feed.pages(since):
+            yield page
+
+    async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
+        """Current values, one GET per record, concurrently under the gate; gone ones left out."""
+        wanted = [ref for ref in dict.fromkeys(refs) if ref.kind in KINDS]
+        records = await asyncio.gather(*(self._read_one(ref) for ref in wanted))
+        return [record for record in records if record is not None]
+
+    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+        """Companies by company_id, contacts by external id (one call each) and email (a search
+        per 15, hits read again); see ``lookup``."""
+        return await self._lookup.records(keys)
+
+    async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
+        """One request per changed record; one result per change, in order."""
+        return await self._writer.write(changes)
+
+    async def field_catalog(self) -> list[FieldInfo]:
+        """Every company and contact data attribute; custom ones of a writable type writable."""
+        catalog = await self._catalog.get(fresh=True)
+        return catalog.field_infos()
+
+    async def check(self) -> Health:
+        """``GET /me``: proves the token, the region's base URL and the version header."""
+        try:
+            admin = await self._api.me()
+        except AuthError as exc:
+            return Health(ok=False, detail=f"access token refused: {exc}")
+        except ConnectorError as exc:
+            return Health(ok=False, detail=str(exc))
+        app = admin.get("app")
+        workspace = (app.get("name") or app.get("id_code")) if isinstance(app, dict) else None
+        detail = f"token accepted (admin {admin.get('id')}, workspace {workspace or '?'})"
+        return Health(ok=True, detail=detail, api_usage=self._usage())
+
+    def notices(self) -> list[str]:
+        """Facts an admin should see in ``status``."""
+        config = self.config
+        facts = [
+            "Intercom has no bulk update: one PUT per changed record, "
+            f"{config.write_concurrency} at a time, paced at {config.window_limit} requests "
+            "per 10 seconds",
+        ]
+        if COMPANY in config.record_kinds:
+            facts.append(
+                "companies have no search or change filter in Intercom: they are re-read in "
+                f"full by the scroll API at most every {config.company_scroll_minutes:g} "
+                "minutes; in between, a company a deal needs is looked up by company_id "
+                "(a company domain cannot be looked up)"
+            )
+        if config.note_place == "contact_note":
+            facts.append(
+                "the deal note is added as a new contact note whenever it changes (Intercom "
+                "notes cannot be edited or deleted; earlier versions stay in the history)"
+            )
+        facts += self._feed.events
+        seen = self._api.pacing.gate.last_signal.limit
+        if seen is not None and seen < config.window_limit:
+            facts.append(
+                f"Intercom allows this app {seen} requests per 10 seconds, below the "
+                f"{config.window_limit} configured: lower requests_per_minute to avoid 429s"
+            )
+        return facts
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
+        """An alert as a Back-office ticket with the body as its first internal note."""
+        return await self._tickets.open_ticket(ticket, follows=follows)
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
+        """An internal note on the alert's ticket (a new ticket when it is gone or closed)."""
+        return await self._tickets.add_internal_note(ticket_id, ticket)
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._api.aclose()
+
+    async def _read_one(self, ref: RecordRef) -> CustomerRecord | None:
+        row = await self._api.get_record(ref.kind, ref.id)
+        if row is None:
+            return None
+        if ref.kind == COMPANY:
+            return company_record(row)
+        if self.config.note_place != "contact_note":
+            return contact_record(row)
+        notes = await self._api.contact_notes(ref.id)
+        text = current_note(notes or [], await self._admin_id())
+        return contact_record(row, notes=text or "")
+
+    async def _admin_id(self) -> str:
+        """The admin dealbridge writes notes as: configured, else the token's own (GET /me)."""
+        if self._admin is None:
+            admin_id = (await self._api.me()).get("id")
+            if admin_id is None:
+                raise PermanentError(
+                    "GET /me named no admin; set admin_id on the Intercom connector",
+                    who_acts="admin",
+                    operation="check",
+                )
+            self._admin = str(admin_id)
+        return self._admin
+
+    def _usage(self) -> str | None:
+        signal = self._api.pacing.gate.last_signal
+        if signal.limit is None or signal.remaining is None:
+            return None
+        used = signal.limit - signal.remaining
+        return f"{used}/{signal.limit} requests used this 10-second window"
+
+
+__all__ = ["IntercomTarget"]
