@@ -239,7 +239,7 @@ class KeysetPaging(Generic[T, K]):
     async def pages(self, start: K) -> AsyncIterator[Page[T, K]]:
         """Every page from ``start``; ``following`` of each yielded page is where reading
         would resume, so it is the checkpoint once the page is stored."""
-        key, edge = start, _Edge[T, K](self._key_of, self._identity)
+        key, edge = start, Boundary[T, K](self._key_of, self._identity)
         while True:
             page = await self._fetch(key)
             following = page.following
@@ -256,8 +256,9 @@ class KeysetPaging(Generic[T, K]):
             key = following
 
 
-class _Edge(Generic[T, K]):
-    """Identities of the items yielded at or after the last boundary key."""
+class Boundary(Generic[T, K]):
+    """Identities of the items yielded at or after the last boundary key: what the next page
+    may send again, and nothing older (memory stays a page's worth however long the read)."""
 
     def __init__(
         self, key_of: Callable[[T], K] | None, identity: Callable[[T], Hashable] | None
@@ -266,7 +267,13 @@ class _Edge(Generic[T, K]):
         self._identity = identity
         self._seen: dict[Hashable, K] = {}
 
+    @property
+    def remembered(self) -> list[Hashable]:
+        """The identities kept, oldest first."""
+        return list(self._seen)
+
     def fresh(self, items: Sequence[T], boundary: K | None) -> Sequence[T]:
+        """``items`` less those already yielded; then forget what lies before ``boundary``."""
         if self._key_of is None or self._identity is None:
             return items
         kept = []
