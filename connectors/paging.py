@@ -54,10 +54,12 @@ class Page(Generic[T, P]):
 
 @dataclass(frozen=True)
 class Where:
-    """Who is paging, for the error a stuck read raises (``connector``/``operation``)."""
+    """Who is paging, for the error a stuck read raises: the connector instance, the
+    operation, and the vendor's name as people know it."""
 
     connector: str = ""
     operation: str = ""
+    vendor: str = "the vendor"
 
     def stuck(self, message: str) -> NoProgress:
         return NoProgress(message, connector=self.connector, operation=self.operation)
@@ -87,7 +89,8 @@ class CursorPaging(Generic[A]):
     """Follow the vendor's next-page token (or next-page URL) until it gives none.
 
     ``fetch(None)`` asks for the first page (or ``fetch(start)`` when resuming); every later
-    request passes the token the page before answered. ``fetch`` may answer the connector's
+    request passes the token the page before answered (``position`` names it in the error).
+    ``fetch`` may answer the connector's
     own page type (anything with ``items`` and ``following``), which is what is yielded.
     ``stop_when_empty``: an empty page ends the read even if it carries a token (vendors whose
     scrolls end that way).
@@ -98,10 +101,12 @@ class CursorPaging(Generic[A]):
         fetch: Callable[[str | None], Awaitable[A]],
         *,
         where: Where = ANYWHERE,
+        position: str = "next-page position",
         stop_when_empty: bool = False,
     ) -> None:
         self._fetch = fetch
         self._where = where
+        self._position = position
         self._stop_when_empty = stop_when_empty
 
     async def pages(self, start: str | None = None) -> AsyncIterator[A]:
@@ -116,7 +121,7 @@ class CursorPaging(Generic[A]):
                 return
             if following in seen:
                 raise self._where.stuck(
-                    f"the vendor sent the same next-page position twice ({following}); "
+                    f"{self._where.vendor} sent the same {self._position} twice ({following}); "
                     "stopping instead of reading the same pages again"
                 )
             seen.add(following)
@@ -143,43 +148,45 @@ def next_link(header: str | None) -> str | None:
 # --- offset / start-limit -------------------------------------------------------------------
 
 
-class OffsetPaging(Generic[T]):
-    """Ask for ``limit`` items at ``offset``, then at ``offset + limit``, until the vendor says
-    the listing is over.
+N = TypeVar("N", bound=Answer[int])
 
-    ``following`` is the next offset, None on the last page: the connector sets it from the
-    vendor's sign (``more_records: false``, no ``next`` link) or, lacking one, from a short
-    page (see :func:`more_if_full`). Step by ``limit``, not by the items received, where a
+
+class OffsetPaging(Generic[N]):
+    """Ask for a page at ``offset``, then at the next offset, until the vendor says the
+    listing is over.
+
+    ``following`` is the next offset (usually ``offset + limit``), None on the last page: the
+    connector sets it from the vendor's sign (``more_records: false``, no ``next`` link) or,
+    lacking one, from a short page (see :func:`more_if_full`). Step by the limit asked for,
+    not by the items received, where a
     vendor filters a page after sizing it (ServiceNow's ACLs): a short or empty page that is
     not the last means only that rows were hidden. ``max_offset`` is the vendor's ceiling
-    (HubSpot's 10,000 results): the read ends before asking past it.
+    (HubSpot's 10,000 results): the read ends before asking past it. Vendors that number
+    pages instead (``page=1, 2, ...``) are the same walk with ``limit=1``. ``fetch`` may
+    answer the connector's own page type (anything with ``items`` and ``following``).
     """
 
     def __init__(
         self,
-        fetch: Callable[[int], Awaitable[Page[T, int]]],
+        fetch: Callable[[int], Awaitable[N]],
         *,
-        limit: int,
         where: Where = ANYWHERE,
         max_offset: int | None = None,
     ) -> None:
-        if limit < 1:
-            raise ValueError("OffsetPaging needs a page size of at least 1")
         self._fetch = fetch
-        self._limit = limit
         self._where = where
         self._max_offset = max_offset
 
-    async def pages(self, start: int = 0) -> AsyncIterator[Page[T, int]]:
+    async def pages(self, start: int = 0) -> AsyncIterator[N]:
         """Every page from ``start``; :class:`NoProgress` if the vendor names an earlier
         offset than the one just read (it would reread pages)."""
         offset = start
         while True:
             page = await self._fetch(offset)
             yield page
-            if page.following is None:
-                return
             following = page.following
+            if following is None:
+                return
             if following <= offset:
                 raise self._where.stuck(
                     f"the vendor pointed back from offset {offset} to {following}; stopping"

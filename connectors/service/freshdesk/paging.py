@@ -2,7 +2,8 @@
 
 List endpoints take ``page`` and ``per_page`` (max 100) and announce a further page with
 ``Link: <https://acme.freshdesk.com/api/v2/contacts?page=2&per_page=100>; rel="next"``; no
-``next`` link means the last page. The filter (search) API instead answers
+``next`` link means the last page (:func:`connectors.paging.next_link` reads it, and
+:class:`connectors.paging.CursorPaging` follows it). The filter (search) API instead answers
 ``{"total": n, "results": [...]}`` with 30 per page and at most 10 pages.
 
 The identity cursor keeps one watermark per record kind: the vendor's clock (``Date`` header)
@@ -12,7 +13,6 @@ when that kind's listing began, so a record edited while we were paging is read 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -22,27 +22,9 @@ import httpx
 from connectors.base import Cursor
 from connectors.service.freshdesk.payloads import parse_time
 
-_LINK = re.compile(r"<([^>]*)>\s*;\s*([^,]*)")
-
 SEARCH_PAGE_SIZE = 30
 SEARCH_MAX_PAGES = 10
 SEARCH_MAX_RESULTS = SEARCH_PAGE_SIZE * SEARCH_MAX_PAGES
-
-
-def next_page_path(link_header: str | None) -> str | None:
-    """Path and query of the ``rel="next"`` link, or None on the last page.
-
-    Only the path is kept: the request goes to the configured host, so a Link header can never
-    send the API key elsewhere.
-    """
-    if not link_header:
-        return None
-    for target, params in _LINK.findall(link_header):
-        relations = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
-        if any("next" in rel.split() for rel in relations):
-            url = httpx.URL(target)
-            return url.raw_path.decode("ascii")
-    return None
 
 
 def vendor_time(response: httpx.Response, fallback: datetime) -> datetime:

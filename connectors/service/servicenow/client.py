@@ -24,13 +24,13 @@ import httpx
 
 from connectors.errors import PermanentError
 from connectors.http import VendorClient
+from connectors.paging import next_link
 from connectors.ratelimit import LimitSignal, VendorGate
 from connectors.service.servicenow.auth import build_auth, classify_token
 from connectors.service.servicenow.batch import BATCH_PATH, BatchAnswer, BatchItem, envelope, parse
 from connectors.service.servicenow.config import ServiceNowConfig
 from connectors.service.servicenow.errors import make_classifier, read_limits, server_time
 from connectors.service.servicenow.pacing import Pacing
-from connectors.service.servicenow.paging import next_link
 from connectors.settings import ConnectorOptions
 
 TABLE = "/api/now/table"

@@ -136,7 +136,7 @@ class IdentityFeed:
 
         paging = KeysetPaging(
             fetch,
-            where=Where(self._api.http.connector, "export_organizations"),
+            where=Where(self._api.http.connector, "export_organizations", "Zendesk"),
             step_past=lambda second: second + 1,
             key_of=_second,
             identity=_version,
@@ -175,7 +175,8 @@ class IdentityFeed:
             going_on = body.get("end_of_stream") is False and after is not None
             return _UserPage(items=records, following=after if going_on else None, after=after)
 
-        paging = CursorPaging(fetch, where=Where(self._api.http.connector, "export_users"))
+        where = Where(self._api.http.connector, "export_users", "Zendesk")
+        paging = CursorPaging(fetch, where=where, position="export cursor")
         try:
             async for page in paging.pages(cursor.user_cursor):
                 if page.after is not None:

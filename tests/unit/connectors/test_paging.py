@@ -133,7 +133,7 @@ def test_an_offset_read_sees_every_visible_item_once_even_when_pages_come_back_s
         visible = [row for row in rows if row[0] not in hidden]
         return Page(items=visible, following=offset + limit if more else None)
 
-    read = collect(OffsetPaging(fetch, limit=limit).pages())
+    read = collect(OffsetPaging(fetch).pages())
     assert read == [(i, v) for i, v in enumerate(items) if i not in hidden]
 
 
@@ -145,20 +145,20 @@ def test_a_short_page_ends_an_offset_read_when_the_vendor_says_nothing(
         chunk = items[offset : offset + limit]
         return Page(items=chunk, following=more_if_full(chunk, offset, limit))
 
-    assert collect(OffsetPaging(fetch, limit=limit).pages()) == items
+    assert collect(OffsetPaging(fetch).pages()) == items
 
 
 def test_an_offset_read_stops_at_the_vendors_ceiling_and_on_a_step_back() -> None:
     async def endless(offset: int) -> Page[int, int]:
         return Page(items=[offset], following=offset + 10)
 
-    assert collect(OffsetPaging(endless, limit=10, max_offset=30).pages()) == [0, 10, 20]
+    assert collect(OffsetPaging(endless, max_offset=30).pages()) == [0, 10, 20]
 
     async def backwards(offset: int) -> Page[int, int]:
         return Page(items=[offset], following=0)
 
     with pytest.raises(NoProgress):
-        collect(OffsetPaging(backwards, limit=10).pages(start=5))
+        collect(OffsetPaging(backwards).pages(start=5))
 
 
 # --- keyset ---------------------------------------------------------------------------------
