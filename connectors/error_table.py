@@ -1,13 +1,21 @@
-"""Building blocks for a vendor's status/code -> error table.
+"""A vendor's status/code -> error table, and the one ``classify`` that reads it.
 
-A vendor module maps HTTP statuses and its own error codes to one of these factories; each
+A vendor module maps HTTP statuses and its own error codes to one of the factories below; each
 takes (message, status, vendor code, field named by the vendor) and returns the typed error
-that decides what happens next (see :mod:`connectors.errors`).
+that decides what happens next (see :mod:`connectors.errors`). The vendor's table
+(:class:`ErrorTable`) adds how to read its error body, which failures concern one record and
+what needs more than a status (throttling); :meth:`ErrorTable.classify` is the skeleton they
+all share, so a vendor's ``errors.py`` holds data and its own body format, nothing else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import httpx
 
 from connectors.errors import (
     AuthError,
@@ -16,6 +24,7 @@ from connectors.errors import (
     RecordError,
     TransientError,
 )
+from connectors.redact import redact
 
 ErrorFactory = Callable[[str, int, str | None, str | None], ConnectorError]
 
@@ -51,3 +60,118 @@ def transient_error(
 ) -> ConnectorError:
     """Worth retrying after a pause."""
     return TransientError(message, status=status, vendor_code=code)
+
+
+# --- the one classify skeleton every vendor's table plugs into ------------------------------
+
+
+class Described(NamedTuple):
+    """What a vendor's error body says, secret-free: its message, its own error code and the
+    first field it blames (None where the vendor says nothing)."""
+
+    message: str
+    code: str | None = None
+    field: str | None = None
+
+
+Describe = Callable[[httpx.Response], Described]
+Special = Callable[[httpx.Response, Described], ConnectorError | None]
+RecordRule = Callable[[httpx.Response, Described], bool]
+
+
+def one_record_rule(path: re.Pattern[str], statuses: Iterable[int]) -> RecordRule:
+    """The usual record rule: these statuses, on a path that addresses one record, concern
+    that record only (it fails alone, the others go on); on a list path they stop the job."""
+    wanted = frozenset(statuses)
+
+    def applies(response: httpx.Response, _: Described) -> bool:
+        return response.status_code in wanted and bool(path.search(response.request.url.path))
+
+    return applies
+
+
+def _never(_response: httpx.Response, _described: Described) -> bool:
+    return False
+
+
+def _nothing_special(_response: httpx.Response, _described: Described) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class ErrorTable:
+    """A vendor's errors as data; :meth:`classify` is the skeleton every vendor shares.
+
+    In order: success is None; a redirect means ``base_url`` is wrong (admin); ``special``
+    settles what needs more than a status (throttling, a scroll's own answers); ``record``
+    says which failures concern one record; then the vendor's code, then the status, decide
+    the class; an unlisted status is transient from 500 up and a developer's bug below.
+    """
+
+    vendor: str
+    describe: Describe
+    by_status: Mapping[int, ErrorFactory]
+    redirect_hint: str = "check base_url"
+    by_code: Mapping[str, ErrorFactory] = field(default_factory=dict)
+    record: RecordRule = _never
+    special: Special = _nothing_special
+
+    def classify(self, response: httpx.Response) -> ConnectorError | None:
+        """Map one response to a typed error (None when it succeeded)."""
+        status = response.status_code
+        if status < 300:
+            return None
+        if status < 400:
+            text = f"{self.vendor} redirected the request (HTTP {status}); {self.redirect_hint}"
+            return admin_error(text, status, None, None)
+        described = self.describe(response)
+        special = self.special(response, described)
+        if special is not None:
+            return special
+        message, code, blamed = described
+        if self.record(response, described):
+            return record_error(message, status, code, blamed)
+        factory = self.by_code.get(code or "") or self.by_status.get(status)
+        if factory is None:
+            factory = transient_error if status >= 500 else developer_error
+        return factory(message, status, code, blamed)
+
+
+# --- reading error bodies and headers -------------------------------------------------------
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The parsed JSON body, or None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def text_body(response: httpx.Response) -> str:
+    """The body as text ("" when it was not read or is not text)."""
+    try:
+        return response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""
+
+
+def short_text(response: httpx.Response, fallback: str, limit: int = 300) -> str:
+    """A non-JSON body as one short, redacted line (``fallback`` when it is empty)."""
+    text = " ".join(text_body(response).split())[:limit]
+    return redact(text or fallback)
+
+
+def text_or_none(value: Any) -> str | None:
+    """A body value as text; None for a missing or empty one."""
+    return str(value) if value not in (None, "") else None
+
+
+def header_int(raw: str | None) -> int | None:
+    """A numeric header (``"60"``, ``"59.0"``, the first of ``"60, 60;w=60"``) or None."""
+    if raw is None:
+        return None
+    try:
+        return int(float(raw.split(",")[0].strip()))
+    except ValueError:
+        return None

@@ -74,7 +74,7 @@ def classify_token(response: httpx.Response) -> ConnectorError | None:
     status = response.status_code
     if status < 400:
         return None
-    message, code = describe(response)
+    message, code, _ = describe(response)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return RateLimited(message, retry_after=retry_after, status=status)
