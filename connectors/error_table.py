@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Literal, NamedTuple
 
 import httpx
 
@@ -24,7 +24,6 @@ from connectors.errors import (
     RecordError,
     TransientError,
 )
-from connectors.redact import redact
 
 ErrorFactory = Callable[[str, int, str | None, str | None], ConnectorError]
 
@@ -74,6 +73,19 @@ class Described(NamedTuple):
     field: str | None = None
 
 
+Verdict = Literal["auth", "admin", "developer", "record", "transient"]
+"""Who acts on an error, as a vendor's table names it: ``auth`` (an admin renews credentials;
+the table's ``auth_hint`` says which), ``admin`` (account or plan settings), ``developer`` (a
+request dealbridge built wrongly), ``record`` (that record fails, the others go on),
+``transient`` (retried after a pause)."""
+
+_BY_VERDICT: dict[str, ErrorFactory] = {
+    "admin": admin_error,
+    "developer": developer_error,
+    "record": record_error,
+    "transient": transient_error,
+}
+
 Describe = Callable[[httpx.Response], Described]
 Special = Callable[[httpx.Response, Described], ConnectorError | None]
 RecordRule = Callable[[httpx.Response, Described], bool]
@@ -105,14 +117,16 @@ class ErrorTable:
     In order: success is None; a redirect means ``base_url`` is wrong (admin); ``special``
     settles what needs more than a status (throttling, a scroll's own answers); ``record``
     says which failures concern one record; then the vendor's code, then the status, decide
-    the class; an unlisted status is transient from 500 up and a developer's bug below.
+    the class. A status the table does not list is transient from 500 up and a developer's
+    bug below, so a table lists only what differs from that.
     """
 
     vendor: str
     describe: Describe
-    by_status: Mapping[int, ErrorFactory]
+    by_status: Mapping[int, Verdict | ErrorFactory]
+    auth_hint: str = ""
     redirect_hint: str = "check base_url"
-    by_code: Mapping[str, ErrorFactory] = field(default_factory=dict)
+    by_code: Mapping[str, Verdict | ErrorFactory] = field(default_factory=dict)
     record: RecordRule = _never
     special: Special = _nothing_special
 
@@ -131,47 +145,14 @@ class ErrorTable:
         message, code, blamed = described
         if self.record(response, described):
             return record_error(message, status, code, blamed)
-        factory = self.by_code.get(code or "") or self.by_status.get(status)
-        if factory is None:
-            factory = transient_error if status >= 500 else developer_error
-        return factory(message, status, code, blamed)
+        verdict = self.by_code.get(code or "") or self.by_status.get(status)
+        if verdict is None:
+            verdict = "transient" if status >= 500 else "developer"
+        return self._factory(verdict)(message, status, code, blamed)
 
-
-# --- reading error bodies and headers -------------------------------------------------------
-
-
-def json_body(response: httpx.Response) -> Any:
-    """The parsed JSON body, or None when it is not JSON."""
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def text_body(response: httpx.Response) -> str:
-    """The body as text ("" when it was not read or is not text)."""
-    try:
-        return response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""
-
-
-def short_text(response: httpx.Response, fallback: str, limit: int = 300) -> str:
-    """A non-JSON body as one short, redacted line (``fallback`` when it is empty)."""
-    text = " ".join(text_body(response).split())[:limit]
-    return redact(text or fallback)
-
-
-def text_or_none(value: Any) -> str | None:
-    """A body value as text; None for a missing or empty one."""
-    return str(value) if value not in (None, "") else None
-
-
-def header_int(raw: str | None) -> int | None:
-    """A numeric header (``"60"``, ``"59.0"``, the first of ``"60, 60;w=60"``) or None."""
-    if raw is None:
-        return None
-    try:
-        return int(float(raw.split(",")[0].strip()))
-    except ValueError:
-        return None
+    def _factory(self, verdict: Verdict | ErrorFactory) -> ErrorFactory:
+        if callable(verdict):
+            return verdict
+        if verdict == "auth":
+            return auth_error(self.auth_hint)
+        return _BY_VERDICT[verdict]

@@ -240,6 +240,18 @@ class VendorClient:
                 status=response.status_code,
             ) from exc
 
+    def decode_object(self, response: httpx.Response, operation: str, vendor: str) -> Any:
+        """Decode a JSON object; any other JSON is a :class:`PermanentError` naming what
+        ``vendor`` sent instead (a list, a string: an API that is not the one expected)."""
+        body = self.decode(response, operation)
+        if not isinstance(body, dict):
+            raise PermanentError(
+                f"{vendor} answered {type(body).__name__} where an object was expected",
+                connector=self.connector,
+                operation=operation,
+            )
+        return body
+
     def _wait(self, state: RetryCallState) -> float:
         fallback = wait_random_exponential(
             multiplier=self._retry.backoff_min, max=self._retry.backoff_max

@@ -18,57 +18,34 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    Described,
-    ErrorFactory,
-    ErrorTable,
-    admin_error,
-    auth_error,
-    developer_error,
-    header_int,
-    json_body,
-    one_record_rule,
-    record_error,
-    text_or_none,
-    transient_error,
-)
+from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
 from connectors.errors import (
     ConnectorError,
     RateLimited,
 )
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, text_or_none
 
 _ONE_RECORD = re.compile(r"/api/v2/(companies|contacts)/\d+/?$")
 """Paths that address one company or contact: their 400/404/409 concern that record only."""
 
 
-_auth = auth_error(" (check the API key and the agent's role)")
+AUTH_HINT = " (check the API key and the agent's role)"
 
-
-BY_CODE: dict[str, ErrorFactory] = {
-    "invalid_credentials": _auth,
-    "access_denied": _auth,
-    "account_suspended": admin_error,
-    "require_feature": admin_error,
-    "ssl_required": admin_error,
-    "password_lockout": admin_error,
+BY_CODE: dict[str, Verdict] = {
+    **dict.fromkeys(("invalid_credentials", "access_denied"), "auth"),
+    **dict.fromkeys(("account_suspended", "require_feature", "ssl_required"), "admin"),
+    "password_lockout": "admin",
 }
 """Vendor codes that decide the class whatever the status."""
 
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,  # a bad request we built; on one record's PUT it is that record's problem
-    401: _auth,
-    403: _auth,
-    404: admin_error,  # on a list path: base_url points at no Freshdesk API
-    405: developer_error,
-    406: developer_error,
-    409: record_error,
-    415: developer_error,
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "auth",
+    404: "admin",  # on a list path: base_url points at no Freshdesk API
+    409: "record",
+    # 400: a bad request we built (on one record's PUT, that record's problem); 405/406/415 too
 }
 """Status -> class, for everything the vendor code does not settle."""
 
@@ -114,6 +91,7 @@ TABLE = ErrorTable(
     vendor="Freshdesk",
     describe=describe,
     by_status=BY_STATUS,
+    auth_hint=AUTH_HINT,
     by_code=BY_CODE,
     redirect_hint="base_url must be the https://<domain>.freshdesk.com helpdesk address",
     record=one_record_rule(_ONE_RECORD, RECORD_STATUSES),

@@ -32,21 +32,11 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    Described,
-    ErrorFactory,
-    ErrorTable,
-    admin_error,
-    auth_error,
-    developer_error,
-    header_int,
-    json_body,
-    text_or_none,
-    transient_error,
-)
+from connectors.error_table import Described, ErrorTable, Verdict
 from connectors.errors import ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, text_or_none
 
 WINDOW_SECONDS = 10.0
 """Intercom spreads the minute's budget over 10-second windows (FACTS.md §3.1)."""
@@ -70,19 +60,14 @@ RECORD_CODES = frozenset(
 )
 """400 codes that, on one record's write, are that record's problem (FACTS.md §2.2)."""
 
-_auth = auth_error(" (check the access token and that its app is installed on the workspace)")
+AUTH_HINT = " (check the access token and that its app is installed on the workspace)"
 
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,
-    401: _auth,
-    403: admin_error,
-    404: admin_error,  # without Intercom's error body: base_url points at no Intercom API
-    409: transient_error,
-    422: developer_error,
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "admin",
+    404: "admin",  # without Intercom's error body: base_url points at no Intercom API
+    409: "transient",
+    # 400 and 422 elsewhere than one record's write: a request we built wrongly
 }
 """Status -> class for everything the scroll, throttling and record rules do not settle."""
 
@@ -153,7 +138,8 @@ TABLE = ErrorTable(
     vendor="Intercom",
     describe=describe,
     by_status=BY_STATUS,
-    by_code={"service_unavailable": transient_error},
+    auth_hint=AUTH_HINT,
+    by_code={"service_unavailable": "transient"},
     record=_one_record_failed,
     special=_special,
 )

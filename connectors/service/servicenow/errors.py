@@ -22,45 +22,27 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    Described,
-    ErrorFactory,
-    ErrorTable,
-    admin_error,
-    auth_error,
-    developer_error,
-    header_int,
-    json_body,
-    one_record_rule,
-    short_text,
-    transient_error,
-)
+from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
 from connectors.errors import BudgetExhausted, ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, short_text
 
 ONE_RECORD = re.compile(r"/api/now/(?:v\d+/)?table/[a-z0-9_]+/[0-9a-f]{32}/?$")
 """A path addressing one record by sys_id (32 hex characters, FACTS.md 2.5)."""
 
 RECORD_STATUSES = frozenset({400, 403, 404})
 
-_auth = auth_error(
+AUTH_HINT = (
     " (check the user name and password or the OAuth client id and secret, and that the "
     "integration user may use the REST API)"
 )
 
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,  # a request we built wrongly (or, at the batch URL, a missing API)
-    401: _auth,
-    403: admin_error,  # an ACL refuses a table or the API: the instance admin grants access
-    404: admin_error,  # on a list path: no such table (plugin missing) or base_url wrong
-    405: developer_error,
-    406: developer_error,
-    415: developer_error,
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "admin",  # an ACL refuses a table or the API: the instance admin grants access
+    404: "admin",  # on a list path: no such table (plugin missing) or base_url wrong
+    # 400 (also a missing API at the batch URL), 405, 406, 415: a request we built wrongly
 }
 """Status -> class for everything the path rules do not settle."""
 
@@ -81,6 +63,7 @@ def make_classifier(
         vendor="ServiceNow",
         describe=describe,
         by_status=BY_STATUS,
+        auth_hint=AUTH_HINT,
         redirect_hint="base_url must be the instance URL, e.g. https://acme.service-now.com",
         record=one_record_rule(ONE_RECORD, RECORD_STATUSES),
         special=throttled,

@@ -23,26 +23,14 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    Described,
-    ErrorFactory,
-    ErrorTable,
-    admin_error,
-    auth_error,
-    developer_error,
-    header_int,
-    json_body,
-    one_record_rule,
-    short_text,
-    text_or_none,
-    transient_error,
-)
+from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
 from connectors.errors import (
     ConnectorError,
     RateLimited,
 )
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, short_text, text_or_none
 
 TOO_MANY_JOBS_WAIT = 10.0
 """Seconds to wait when Zendesk refuses a job with TooManyJobs and no Retry-After."""
@@ -53,21 +41,14 @@ _ONE_RECORD_OR_JOB = re.compile(
 """One record, or one job's status: their 404/422 concern that record (or job) only."""
 
 
-_auth = auth_error(" (check email, API token and the agent's role)")
+AUTH_HINT = " (check email, API token and the agent's role)"
 
-
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,
-    401: _auth,
-    403: _auth,
-    404: admin_error,  # on a list path: base_url points at no Zendesk account
-    409: transient_error,  # concurrent update of the same record: try again
-    413: developer_error,
-    422: developer_error,  # on one record's PUT it is that record's problem (see RECORD_STATUSES)
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "auth",
+    404: "admin",  # on a list path: base_url points at no Zendesk account
+    409: "transient",  # concurrent update of the same record: try again
+    # 400, 413 and 422: a request we built wrongly (422 on one record's PUT: that record's)
 }
 """Status -> class, for responses the path rules below do not settle."""
 
@@ -123,6 +104,7 @@ TABLE = ErrorTable(
     vendor="Zendesk",
     describe=describe,
     by_status=BY_STATUS,
+    auth_hint=AUTH_HINT,
     redirect_hint="base_url must be the account URL",
     record=one_record_rule(_ONE_RECORD_OR_JOB, RECORD_STATUSES),
     special=_throttled,
