@@ -240,7 +240,9 @@ class VendorClient:
                 status=response.status_code,
             ) from exc
 
-    def decode_object(self, response: httpx.Response, operation: str, vendor: str) -> Any:
+    def decode_object(
+        self, response: httpx.Response, operation: str, vendor: str
+    ) -> dict[str, Any]:
         """Decode a JSON object; any other JSON is a :class:`PermanentError` naming what
         ``vendor`` sent instead (a list, a string: an API that is not the one expected)."""
         body = self.decode(response, operation)

@@ -12,7 +12,6 @@ when that kind's listing began, so a record edited while we were paging is read 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -57,19 +56,12 @@ class IdentityCursor:
             for kind, mark in (("companies", self.companies), ("contacts", self.contacts))
             if mark is not None
         }
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> IdentityCursor:
         """Read a stored cursor; anything unreadable means "list everything again"."""
-        if cursor is None:
-            return cls()
-        try:
-            payload = json.loads(cursor.value)
-        except ValueError:
-            return cls()
-        if not isinstance(payload, dict):
-            return cls()
+        payload = Cursor.payload(cursor)
         return cls(
             companies=_mark(payload.get("companies")), contacts=_mark(payload.get("contacts"))
         )

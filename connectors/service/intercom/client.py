@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.errors import PermanentError, RecordError
+from connectors.errors import RecordError
 from connectors.http import VendorClient
 from connectors.service.intercom.auth import token_auth
 from connectors.service.intercom.config import IntercomConfig
@@ -187,14 +187,7 @@ class IntercomApi:
         return self._object(response, operation)
 
     def _object(self, response: httpx.Response, operation: str) -> dict[str, Any]:
-        body = self.http.decode(response, operation)
-        if not isinstance(body, dict):
-            raise PermanentError(
-                f"Intercom answered {type(body).__name__} where an object was expected",
-                connector=self.http.connector,
-                operation=operation,
-            )
-        return body
+        return self.http.decode_object(response, operation, "Intercom")
 
 
 def _items(body: Any, key: str) -> list[dict[str, Any]]:

@@ -30,7 +30,6 @@ seconds; ``scrolled_at`` by our clock, ``since`` by Intercom's).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -75,16 +74,12 @@ class IdentityCursor:
             payload["companies"] = {"scrolled_at": self.scrolled_at}
         if self.contacts_since is not None:
             payload["contacts"] = {"since": self.contacts_since}
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> IdentityCursor:
         """Read a stored cursor; anything unreadable means "read everything again"."""
-        try:
-            payload = json.loads(cursor.value) if cursor else {}
-        except ValueError:
-            payload = {}
-        payload = payload if isinstance(payload, dict) else {}
+        payload = Cursor.payload(cursor)
         companies, contacts = payload.get("companies"), payload.get("contacts")
         scrolled = companies.get("scrolled_at") if isinstance(companies, dict) else None
         since = contacts.get("since") if isinstance(contacts, dict) else None

@@ -13,7 +13,6 @@ end and shifts the rest, 4.6), so the identity feed pages by keyset instead and 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -76,17 +75,13 @@ class FeedCursor:
     def encode(self) -> Cursor:
         """The JSON text the engine stores."""
         payload = {k: {"t": p.stamp, "id": p.sys_id} for k, p in self.positions.items()}
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> FeedCursor:
         """Read a stored cursor; anything unreadable means "read everything again"."""
-        try:
-            payload = json.loads(cursor.value) if cursor else {}
-        except ValueError:
-            payload = {}
         positions: dict[str, Position] = {}
-        for kind, raw in (payload if isinstance(payload, dict) else {}).items():
+        for kind, raw in Cursor.payload(cursor).items():
             if not isinstance(raw, dict):
                 continue
             moment = parse_stamp(raw.get("t"))

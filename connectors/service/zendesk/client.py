@@ -187,14 +187,7 @@ class ZendeskApi:
         response = await self.http.request(
             method, url, operation=operation, params=params, json=json
         )
-        body = self.http.decode(response, operation)
-        if not isinstance(body, dict):
-            raise PermanentError(
-                f"Zendesk answered {type(body).__name__} where an object was expected",
-                connector=self.http.connector,
-                operation=operation,
-            )
-        return body
+        return self.http.decode_object(response, operation, "Zendesk")
 
     def _job(self, body: Any, operation: str) -> dict[str, Any]:
         job = body.get("job_status") if isinstance(body, dict) else None

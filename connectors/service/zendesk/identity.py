@@ -24,7 +24,6 @@ Each page's checkpoint already holds that page's position, so a crash re-reads a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -61,16 +60,12 @@ class IdentityCursor:
             ORGANIZATION: {"start_time": self.org_start},
             USER: {"cursor": self.user_cursor, "start_time": self.user_start},
         }
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> IdentityCursor:
         """Read a stored cursor; anything unreadable means "export everything again"."""
-        try:
-            payload = json.loads(cursor.value) if cursor else {}
-        except ValueError:
-            payload = {}
-        payload = payload if isinstance(payload, dict) else {}
+        payload = Cursor.payload(cursor)
         orgs, users = payload.get(ORGANIZATION), payload.get(USER)
         orgs = orgs if isinstance(orgs, dict) else {}
         users = users if isinstance(users, dict) else {}
