@@ -1,0 +1,115 @@
+"""What every service-desk target shares, so a desk connector writes only what is its own.
+
+A desk target delegates the identity feed (``customers``), direct lookups and closing its API
+to its own modules; its health check proves access with one cheap call and reports the budget
+the vendor says is left. :class:`DeskTarget` holds that skeleton; a connector subclasses it and
+writes its ``read``, ``write``, ``field_catalog``, ``notices`` and the call that proves access
+(:meth:`DeskTarget._prove_access`). :class:`AlertTickets` adds the ``TicketDesk`` capability
+for a desk whose ``tickets`` module opens alert tickets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from connectors.base import (
+    Cursor,
+    CustomerPage,
+    CustomerRecord,
+    DeskTicket,
+    Health,
+    IdentityKey,
+)
+from connectors.errors import AuthError, ConnectorError
+from connectors.ratelimit import LimitSignal
+
+
+class IdentityPages(Protocol):
+    """A connector's identity feed: customers changed since a cursor, page by page."""
+
+    def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]: ...
+
+
+class RecordLookup(Protocol):
+    """A connector's direct lookups of records by identity key."""
+
+    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]: ...
+
+
+class Closable(Protocol):
+    """A connector's API layer: pooled connections to release."""
+
+    async def aclose(self) -> None: ...
+
+
+class DeskTarget:
+    """The ServiceTarget skeleton a desk connector fills in (see the module docstring)."""
+
+    name: str
+    credentials: str = "credentials"
+    """What a 401/403 at check time names as refused ("API token", "access token", ...)."""
+    _api: Closable
+    _feed: IdentityPages
+    _lookup: RecordLookup
+
+    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        """Customers changed since the cursor, page by page with safe checkpoints (the
+        connector's ``identity`` module says which calls)."""
+        async for page in self._feed.pages(since):
+            yield page
+
+    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+        """Records carrying any of ``keys`` (the connector's ``lookup`` module says how)."""
+        return await self._lookup.records(keys)
+
+    async def check(self) -> Health:
+        """One cheap call that proves credentials, base URL and access; the budget left."""
+        try:
+            detail = await self._prove_access()
+        except AuthError as exc:
+            return Health(ok=False, detail=f"{self.credentials} refused: {exc}")
+        except ConnectorError as exc:
+            return Health(ok=False, detail=str(exc))
+        return Health(ok=True, detail=detail, api_usage=self._usage())
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._api.aclose()
+
+    async def _prove_access(self) -> str:
+        """Make the check's call; return what it proved, for people."""
+        raise NotImplementedError
+
+    def _usage(self) -> str | None:
+        """The vendor's budget as the check reports it (None: nothing known)."""
+        return None
+
+
+def budget_used(signal: LimitSignal, period: str) -> str | None:
+    """``"12/700 requests used this minute"`` from the vendor's last limit headers."""
+    if signal.limit is None or signal.remaining is None:
+        return None
+    return f"{signal.limit - signal.remaining}/{signal.limit} requests used {period}"
+
+
+class TicketOpener(Protocol):
+    """A connector's ``tickets`` module: alerts as tickets (cases) with internal notes."""
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str: ...
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str: ...
+
+
+class AlertTickets:
+    """The ``TicketDesk`` capability, delegated to the connector's ``tickets`` module."""
+
+    _tickets: TicketOpener
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
+        """Open an alert ticket with the body as its first internal note (``TicketDesk``)."""
+        return await self._tickets.open_ticket(ticket, follows=follows)
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
+        """Add the alert as an internal note; the id the thread continues on (``TicketDesk``)."""
+        return await self._tickets.add_internal_note(ticket_id, ticket)
