@@ -66,6 +66,25 @@ class ConnectorSpec:
     select: SelectForm | None = None
     """Sources: the form of a mapping's ``select`` (None: this source takes no select)."""
 
+    @classmethod
+    def desk(
+        cls,
+        kind: str,
+        config_model: type[ConnectorConfig],
+        factory: Callable[[str, Any, ConnectorOptions], Any],
+        simulated_by: str,
+    ) -> ConnectorSpec:
+        """A service-desk target whose simulator module ``simulated_by`` offers the usual
+        ``demo_app`` and ``contract_harness``."""
+        return cls(
+            kind=kind,
+            role="target",
+            config_model=config_model,
+            factory=factory,
+            simulator=f"{simulated_by}:demo_app",
+            contract_harness=f"{simulated_by}:contract_harness",
+        )
+
 
 class UnknownConnectorKind(LookupError):
     """Raised with the list of known kinds, so a typo is easy to fix."""

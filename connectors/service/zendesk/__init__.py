@@ -52,13 +52,6 @@ def create(name: str, config: ZendeskConfig, options: ConnectorOptions) -> Zende
     return ZendeskTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="zendesk",
-    role="target",
-    config_model=ZendeskConfig,
-    factory=create,
-    simulator="sandbox.zendesk:demo_app",
-    contract_harness="sandbox.zendesk:contract_harness",
-)
+CONNECTOR = ConnectorSpec.desk("zendesk", ZendeskConfig, create, "sandbox.zendesk")
 
 __all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]
