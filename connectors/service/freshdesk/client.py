@@ -76,19 +76,16 @@ class FreshdeskApi:
         self, name: str, config: FreshdeskConfig, options: ConnectorOptions, pacing: Pacing
     ) -> None:
         api_key = config.api_key.get_secret_value()
-        register_secret(api_key)
+        register_secret(api_key)  # the key is Basic auth's user name, which is not masked
         self.pacing = pacing
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
+        self.http = VendorClient.for_json_api(
+            name,
+            config,
+            options,
+            pacing,
             auth=StaticHeaderAuth.basic(api_key, "X"),
             classify=classify,
             read_limits=read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json"},
-            sleep=pacing.sleep,
         )
 
     async def pages(

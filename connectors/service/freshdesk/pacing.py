@@ -25,7 +25,8 @@ class Pacing:
 
     gate: VendorGate
     contact_lists: VendorGate
-    sleep: Sleep | None
+    retry_sleep: Sleep | None
+    """What the HTTP client's retries sleep with (None: tenacity's own asyncio sleep)."""
 
     async def before_contact_list(self) -> None:
         """Wait for a slot in the contact-list budget (the main gate is taken per request)."""
@@ -42,5 +43,5 @@ def build_pacing(config: FreshdeskConfig, sleep: Sleep | None) -> Pacing:
             window=Window.per_minute(config.steady_rate), max_in_flight=config.max_in_flight
         ),
         contact_lists=timing.gate(window=Window.per_minute(config.contact_list_rate)),
-        sleep=timing.retry_sleep,
+        retry_sleep=timing.retry_sleep,
     )

@@ -45,17 +45,16 @@ class IntercomApi:
         self, name: str, config: IntercomConfig, options: ConnectorOptions, pacing: Pacing
     ) -> None:
         self.pacing = pacing
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
+        version = {"Intercom-Version": config.intercom_version}
+        self.http = VendorClient.for_json_api(
+            name,
+            config,
+            options,
+            pacing,
             auth=token_auth(config),
             classify=classify,
             read_limits=read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json", "Intercom-Version": config.intercom_version},
-            sleep=pacing.retry_sleep,
+            headers=version,
         )
 
     # -- records ---------------------------------------------------------------------------

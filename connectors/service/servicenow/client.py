@@ -67,17 +67,15 @@ class ServiceNowApi:
         )
         self._token_client = token_client
         auth, self.grant = build_auth(config, token_client)
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
+        classify = make_classifier(config.max_throttle_wait)
+        self.http = VendorClient.for_json_api(
+            name,
+            config,
+            options,
+            pacing,
             auth=auth,
-            classify=make_classifier(config.max_throttle_wait),
+            classify=classify,
             read_limits=self._read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json"},
-            sleep=pacing.retry_sleep,
         )
         self.last_signal = LimitSignal()
 

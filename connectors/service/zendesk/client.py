@@ -15,7 +15,6 @@ import httpx
 from connectors.auth import StaticHeaderAuth
 from connectors.errors import PermanentError
 from connectors.http import VendorClient
-from connectors.redact import register_secret
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.errors import classify, read_limits
 from connectors.service.zendesk.pacing import Pacing
@@ -37,19 +36,10 @@ class ZendeskApi:
         self, name: str, config: ZendeskConfig, options: ConnectorOptions, pacing: Pacing
     ) -> None:
         token = config.api_token.get_secret_value()
-        register_secret(token)
+        auth = StaticHeaderAuth.basic(f"{config.email}/token", token)
         self.pacing = pacing
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
-            auth=StaticHeaderAuth.basic(f"{config.email}/token", token),
-            classify=classify,
-            read_limits=read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json"},
-            sleep=pacing.retry_sleep,
+        self.http = VendorClient.for_json_api(
+            name, config, options, pacing, auth=auth, classify=classify, read_limits=read_limits
         )
 
     async def incremental(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
