@@ -19,10 +19,7 @@ from typing import Any
 import httpx
 
 from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
-from connectors.errors import (
-    ConnectorError,
-    RateLimited,
-)
+from connectors.errors import ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
 from connectors.responses import header_int, json_body, text_or_none

@@ -15,13 +15,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import (
-    CustomerRecord,
-    FieldInfo,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import DeskTarget, budget_used
 from connectors.errors import RecordError
 from connectors.service.freshdesk.catalog import build_catalog

@@ -42,12 +42,7 @@ from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.errors import ScrollBusy, ScrollLost
 from connectors.service.intercom.paging import scroll_pages, search_pages
-from connectors.service.intercom.payloads import (
-    COMPANY,
-    CONTACT,
-    company_record,
-    contact_record,
-)
+from connectors.service.intercom.payloads import COMPANY, CONTACT, company_record, contact_record
 
 log = structlog.get_logger("dealbridge.intercom")
 

@@ -13,13 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import (
-    CustomerRecord,
-    FieldInfo,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget, budget_used
 from connectors.errors import PermanentError
 from connectors.service.intercom.catalog import CatalogCache
@@ -29,12 +23,7 @@ from connectors.service.intercom.contact_notes import current_note
 from connectors.service.intercom.identity import IdentityFeed
 from connectors.service.intercom.lookup import Lookup
 from connectors.service.intercom.pacing import build_pacing
-from connectors.service.intercom.payloads import (
-    COMPANY,
-    KINDS,
-    company_record,
-    contact_record,
-)
+from connectors.service.intercom.payloads import COMPANY, KINDS, company_record, contact_record
 from connectors.service.intercom.tickets import Tickets
 from connectors.service.intercom.writer import Writer
 from connectors.settings import ConnectorOptions

@@ -12,14 +12,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from connectors.base import (
-    CustomerRecord,
-    FieldInfo,
-    Health,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
+from connectors.base import CustomerRecord, FieldInfo, Health, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
 from connectors.errors import PermanentError
 from connectors.service.servicecloud.catalog import (

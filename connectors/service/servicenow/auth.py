@@ -22,11 +22,7 @@ from connectors.auth import StaticHeaderAuth, TokenAuth
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
 from connectors.http import VendorClient
 from connectors.ratelimit import parse_retry_after
-from connectors.service.servicenow.config import (
-    BasicAuth,
-    ClientCredentialsAuth,
-    ServiceNowConfig,
-)
+from connectors.service.servicenow.config import BasicAuth, ClientCredentialsAuth, ServiceNowConfig
 from connectors.service.servicenow.errors import describe
 
 TOKEN_PATH = "/oauth_token.do"  # noqa: S105 - a URL path, not a secret

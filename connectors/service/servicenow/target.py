@@ -10,13 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from connectors.base import (
-    CustomerRecord,
-    FieldInfo,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
 from connectors.service.servicenow.catalog import field_infos
 from connectors.service.servicenow.client import ServiceNowApi

@@ -35,12 +35,7 @@ from connectors.errors import PermanentError
 from connectors.paging import CursorPaging, KeysetPaging, Page, Where
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
-from connectors.service.zendesk.payloads import (
-    ORGANIZATION,
-    USER,
-    organization_record,
-    user_record,
-)
+from connectors.service.zendesk.payloads import ORGANIZATION, USER, organization_record, user_record
 
 MIN_AGE = 61
 """Seconds a ``start_time`` must lie in the past (Zendesk asks for one minute)."""

@@ -11,13 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.base import (
-    CustomerRecord,
-    FieldInfo,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import DeskTarget, budget_used
 from connectors.service.zendesk.catalog import build_catalog
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
