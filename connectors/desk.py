@@ -23,6 +23,7 @@ from connectors.base import (
 )
 from connectors.errors import AuthError, ConnectorError
 from connectors.ratelimit import LimitSignal
+from connectors.settings import ConnectorConfig
 
 
 class IdentityPages(Protocol):
@@ -46,12 +47,22 @@ class Closable(Protocol):
 class DeskTarget:
     """The ServiceTarget skeleton a desk connector fills in (see the module docstring)."""
 
-    name: str
     credentials: str = "credentials"
     """What a 401/403 at check time names as refused ("API token", "access token", ...)."""
+    config: ConnectorConfig
     _api: Closable
     _feed: IdentityPages
     _lookup: RecordLookup
+
+    def __init__(
+        self, name: str, config: ConnectorConfig, write_batch_size: int, text_limit: int
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.write_batch_size = write_batch_size
+        """Changes the engine hands to one ``write`` call."""
+        self.text_limit = text_limit
+        """Characters the agent note may hold on this desk."""
 
     async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Customers changed since the cursor, page by page with safe checkpoints (the

@@ -3,6 +3,7 @@ clean text, whatever JSON type the vendor chose for them."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -25,3 +26,14 @@ def clean_list(values: Any) -> tuple[str, ...]:
     anything that is not a string is left out."""
     cleaned = (v.strip().lower() for v in as_list(values) if isinstance(v, str))
     return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+def iso_time(value: Any) -> datetime | None:
+    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; anything else -> None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)

@@ -19,7 +19,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from connectors.base import Cursor
-from connectors.service.freshdesk.payloads import parse_time
+from connectors.record_values import iso_time
 
 SEARCH_PAGE_SIZE = 30
 SEARCH_MAX_PAGES = 10
@@ -68,4 +68,4 @@ class IdentityCursor:
 
 
 def _mark(entry: object) -> datetime | None:
-    return parse_time(entry.get("ts")) if isinstance(entry, dict) else None
+    return iso_time(entry.get("ts")) if isinstance(entry, dict) else None

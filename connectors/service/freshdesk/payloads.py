@@ -15,12 +15,11 @@ UTC offset or be null.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
-from connectors.record_values import as_list, clean_list, identity_text
+from connectors.record_values import as_list, clean_list, identity_text, iso_time
 
 COMPANY, CONTACT = "company", "contact"
 KINDS = (COMPANY, CONTACT)
@@ -35,19 +34,6 @@ TOP_LEVEL_FIELDS: dict[str, frozenset[str]] = {
 
 class UnwritablePath(ValueError):
     """A change names a field this record kind does not have (reported per record)."""
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; garbage -> None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def custom_values(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,7 +60,7 @@ def company_record(raw: Mapping[str, Any], customer_number_field: str) -> Custom
         external_id=identity_text(number),
         domains=clean_list(raw.get("domains")),
         fields=writable_values(COMPANY, raw),
-        updated_at=parse_time(raw.get("updated_at")),
+        updated_at=iso_time(raw.get("updated_at")),
     )
 
 
@@ -87,7 +73,7 @@ def contact_record(raw: Mapping[str, Any], *, deleted: bool = False) -> Customer
         external_id=identity_text(raw.get("unique_external_id")),
         emails=emails,
         fields=writable_values(CONTACT, raw),
-        updated_at=parse_time(raw.get("updated_at")),
+        updated_at=iso_time(raw.get("updated_at")),
         deleted=deleted or raw.get("deleted") is True,
     )
 

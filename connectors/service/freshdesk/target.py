@@ -48,14 +48,12 @@ class FreshdeskTarget(DeskTarget):
     API, hits read again; ``lookup``)."""
 
     system = "freshdesk"
+    config: FreshdeskConfig
     _api: FreshdeskApi
     _feed: IdentityFeed
 
     def __init__(self, name: str, config: FreshdeskConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_concurrency
-        self.text_limit = config.note_max_length
+        super().__init__(name, config, config.write_concurrency, config.note_max_length)
         self._api = FreshdeskApi(name, config, options, build_pacing(config, options.sleep))
         self._feed = IdentityFeed(self._api, config)
         self._lookup = Lookup(self._api, config)

@@ -39,6 +39,7 @@ class IntercomTarget(AlertTickets, DeskTarget):
     (a new ticket when the old one is gone or closed; ``tickets``)."""
 
     system = "intercom"
+    config: IntercomConfig
     credentials = "access token"
     _api: IntercomApi
     _feed: IdentityFeed
@@ -51,10 +52,7 @@ class IntercomTarget(AlertTickets, DeskTarget):
         *,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_concurrency
-        self.text_limit = config.text_limit
+        super().__init__(name, config, config.write_concurrency, config.text_limit)
         self._api = IntercomApi(name, config, options, build_pacing(config, options.sleep))
         self._admin: str | None = config.admin_id
         contact_notes = config.note_max_length if config.note_place == "contact_note" else None

@@ -47,13 +47,12 @@ class ServiceCloudTarget(AlertTickets, DeskTarget):
     become Cases with an internal CaseComment (``tickets``)."""
 
     system = "servicecloud"
+    config: ServiceCloudConfig
     _api: ServiceCloudApi
 
     def __init__(self, name: str, config: ServiceCloudConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_batch_size
-        self.text_limit = SMALLEST_LONG_TEXT // BYTES_PER_CHAR_MAX
+        text_limit = SMALLEST_LONG_TEXT // BYTES_PER_CHAR_MAX
+        super().__init__(name, config, config.write_batch_size, text_limit)
         self._api = ServiceCloudApi(name, config, options)
         self._describes = Describes(self._api.describe, config.describe_refresh)
         self._feed = IdentityFeed(self._api, config, self._identity_of)

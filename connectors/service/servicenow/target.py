@@ -34,14 +34,12 @@ class ServiceNowTarget(AlertTickets, DeskTarget):
     work notes (``tickets``)."""
 
     system = "servicenow"
+    config: ServiceNowConfig
     _api: ServiceNowApi
     _tickets: CaseDesk
 
     def __init__(self, name: str, config: ServiceNowConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_batch_size
-        self.text_limit = config.note_max_length
+        super().__init__(name, config, config.write_batch_size, config.note_max_length)
         self._api = ServiceNowApi(name, config, options, build_pacing(config, options.sleep, name))
         self._catalog = Catalog(self._api)
         self._feed = IdentityFeed(self._api, config, self._catalog)

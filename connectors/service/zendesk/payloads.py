@@ -19,7 +19,7 @@ from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
-from connectors.record_values import clean_list, identity_text
+from connectors.record_values import clean_list, identity_text, iso_time
 
 ORGANIZATION, USER = "organization", "user"
 KINDS = (ORGANIZATION, USER)
@@ -36,13 +36,7 @@ def parse_time(value: Any) -> datetime | None:
     """ISO 8601 (``Z`` or offset) or unix seconds -> aware UTC; garbage -> None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return iso_time(value)
 
 
 def record_id(raw: Mapping[str, Any]) -> str:

@@ -32,13 +32,11 @@ class ZendeskTarget(DeskTarget):
     again through ``show_many`` (``lookup``)."""
 
     system = "zendesk"
+    config: ZendeskConfig
     _api: ZendeskApi
 
     def __init__(self, name: str, config: ZendeskConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_batch_size
-        self.text_limit = config.note_max_length
+        super().__init__(name, config, config.write_batch_size, config.note_max_length)
         self._api = ZendeskApi(name, config, options, build_pacing(config, options.sleep))
         self._feed = IdentityFeed(self._api, config)
         self._writer = Writer(self._api, config)
