@@ -10,7 +10,8 @@ for a desk whose ``tickets`` module opens alert tickets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from typing import Protocol
 
 from connectors.base import (
@@ -95,6 +96,19 @@ class DeskTarget:
     def _usage(self) -> str | None:
         """The vendor's budget as the check reports it (None: nothing known)."""
         return None
+
+
+def wanted_keys(
+    keys: Iterable[IdentityKey], askable: Callable[[IdentityKey], bool]
+) -> dict[tuple[str, str], list[str]]:
+    """The values to look up, each once, grouped by (kind, match); keys ``askable`` refuses
+    (a kind not configured, a match the desk cannot search, a value it cannot take) are
+    left out."""
+    wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for key in dict.fromkeys(keys):
+        if askable(key):
+            wanted[(key.kind, key.match)].append(key.value)
+    return wanted
 
 
 def budget_used(signal: LimitSignal, period: str) -> str | None:
