@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from connectors.base import (
     Cursor,
@@ -23,7 +23,7 @@ from connectors.base import (
     IdentityKey,
 )
 from connectors.errors import AuthError, ConnectorError
-from connectors.ratelimit import LimitSignal
+from connectors.ratelimit import LimitSignal, VendorGate
 from connectors.settings import ConnectorConfig
 
 
@@ -45,19 +45,24 @@ class Closable(Protocol):
     async def aclose(self) -> None: ...
 
 
-class DeskTarget:
-    """The ServiceTarget skeleton a desk connector fills in (see the module docstring)."""
+Config = TypeVar("Config", bound=ConnectorConfig)
+Api = TypeVar("Api", bound=Closable)
+
+
+class DeskTarget(Generic[Config, Api]):
+    """The ServiceTarget skeleton a desk connector fills in (see the module docstring), typed
+    by the connector's config model and API layer."""
 
     credentials: str = "credentials"
     """What a 401/403 at check time names as refused ("API token", "access token", ...)."""
-    config: ConnectorConfig
-    _api: Closable
+    config: Config
+    _api: Api
     _feed: IdentityPages
     _lookup: RecordLookup
+    _budget: tuple[VendorGate, str] | None = None
+    """The gate whose limit headers the check reports, and the period they count."""
 
-    def __init__(
-        self, name: str, config: ConnectorConfig, write_batch_size: int, text_limit: int
-    ) -> None:
+    def __init__(self, name: str, config: Config, write_batch_size: int, text_limit: int) -> None:
         self.name = name
         self.config = config
         self.write_batch_size = write_batch_size
@@ -95,7 +100,10 @@ class DeskTarget:
 
     def _usage(self) -> str | None:
         """The vendor's budget as the check reports it (None: nothing known)."""
-        return None
+        if self._budget is None:
+            return None
+        gate, period = self._budget
+        return budget_used(gate.last_signal, period)
 
 
 def wanted_keys(

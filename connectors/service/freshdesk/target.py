@@ -16,7 +16,7 @@ from typing import Any
 import structlog
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
-from connectors.desk import DeskTarget, budget_used
+from connectors.desk import DeskTarget
 from connectors.errors import RecordError
 from connectors.service.freshdesk.catalog import build_catalog
 from connectors.service.freshdesk.client import FreshdeskApi
@@ -40,7 +40,7 @@ from connectors.settings import ConnectorOptions
 log = structlog.get_logger("dealbridge.freshdesk")
 
 
-class FreshdeskTarget(DeskTarget):
+class FreshdeskTarget(DeskTarget[FreshdeskConfig, FreshdeskApi]):
     """A Freshdesk helpdesk as the contact center's service desk.
 
     Customers come from company then contact listings (``identity``); lookups find contacts by
@@ -48,13 +48,12 @@ class FreshdeskTarget(DeskTarget):
     API, hits read again; ``lookup``)."""
 
     system = "freshdesk"
-    config: FreshdeskConfig
-    _api: FreshdeskApi
     _feed: IdentityFeed
 
     def __init__(self, name: str, config: FreshdeskConfig, options: ConnectorOptions) -> None:
         super().__init__(name, config, config.write_concurrency, config.note_max_length)
         self._api = FreshdeskApi(name, config, options, build_pacing(config, options.sleep))
+        self._budget = (self._api.pacing.gate, "this minute")
         self._feed = IdentityFeed(self._api, config)
         self._lookup = Lookup(self._api, config)
 
@@ -111,9 +110,6 @@ class FreshdeskTarget(DeskTarget):
         """List one company: proves the key, the agent's access and the base URL."""
         await self._api.ping()
         return "API key accepted; companies readable"
-
-    def _usage(self) -> str | None:
-        return budget_used(self._api.pacing.gate.last_signal, "this minute")
 
     async def _write_one(self, change: RecordChange) -> WriteResult:
         ref = change.ref

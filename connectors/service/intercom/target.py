@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
-from connectors.desk import AlertTickets, DeskTarget, budget_used
+from connectors.desk import AlertTickets, DeskTarget
 from connectors.errors import PermanentError
 from connectors.service.intercom.catalog import CatalogCache
 from connectors.service.intercom.client import IntercomApi
@@ -29,7 +29,7 @@ from connectors.service.intercom.writer import Writer
 from connectors.settings import ConnectorOptions
 
 
-class IntercomTarget(AlertTickets, DeskTarget):
+class IntercomTarget(AlertTickets, DeskTarget[IntercomConfig, IntercomApi]):
     """An Intercom workspace as the contact center's service desk.
 
     Customers come from a full company scroll when one is due, then changed contacts
@@ -39,9 +39,7 @@ class IntercomTarget(AlertTickets, DeskTarget):
     (a new ticket when the old one is gone or closed; ``tickets``)."""
 
     system = "intercom"
-    config: IntercomConfig
     credentials = "access token"
-    _api: IntercomApi
     _feed: IdentityFeed
 
     def __init__(
@@ -54,6 +52,7 @@ class IntercomTarget(AlertTickets, DeskTarget):
     ) -> None:
         super().__init__(name, config, config.write_concurrency, config.text_limit)
         self._api = IntercomApi(name, config, options, build_pacing(config, options.sleep))
+        self._budget = (self._api.pacing.gate, "this 10-second window")
         self._admin: str | None = config.admin_id
         contact_notes = config.note_max_length if config.note_place == "contact_note" else None
         self._catalog = CatalogCache(
@@ -149,9 +148,6 @@ class IntercomTarget(AlertTickets, DeskTarget):
         app = admin.get("app")
         workspace = (app.get("name") or app.get("id_code")) if isinstance(app, dict) else None
         return f"token accepted (admin {admin.get('id')}, workspace {workspace or '?'})"
-
-    def _usage(self) -> str | None:
-        return budget_used(self._api.pacing.gate.last_signal, "this 10-second window")
 
 
 __all__ = ["IntercomTarget"]

@@ -39,7 +39,7 @@ SMALLEST_LONG_TEXT = 256
 said what it is (every read describes first, so the engine never plans on this)."""
 
 
-class ServiceCloudTarget(AlertTickets, DeskTarget):
+class ServiceCloudTarget(AlertTickets, DeskTarget[ServiceCloudConfig, ServiceCloudApi]):
     """A Salesforce Service Cloud org as the contact center's service desk.
 
     Customers come from accounts then contacts changed since the cursor (SOQL keyset on
@@ -47,8 +47,6 @@ class ServiceCloudTarget(AlertTickets, DeskTarget):
     become Cases with an internal CaseComment (``tickets``)."""
 
     system = "servicecloud"
-    config: ServiceCloudConfig
-    _api: ServiceCloudApi
 
     def __init__(self, name: str, config: ServiceCloudConfig, options: ConnectorOptions) -> None:
         text_limit = SMALLEST_LONG_TEXT // BYTES_PER_CHAR_MAX

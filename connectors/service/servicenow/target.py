@@ -26,7 +26,7 @@ from connectors.service.servicenow.writer import Writer
 from connectors.settings import ConnectorOptions
 
 
-class ServiceNowTarget(AlertTickets, DeskTarget):
+class ServiceNowTarget(AlertTickets, DeskTarget[ServiceNowConfig, ServiceNowApi]):
     """A ServiceNow instance with Customer Service Management as the service desk.
 
     Customers come from accounts, contacts and consumers changed since the cursor, kind by
@@ -34,8 +34,6 @@ class ServiceNowTarget(AlertTickets, DeskTarget):
     work notes (``tickets``)."""
 
     system = "servicenow"
-    config: ServiceNowConfig
-    _api: ServiceNowApi
     _tickets: CaseDesk
 
     def __init__(self, name: str, config: ServiceNowConfig, options: ConnectorOptions) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
-from connectors.desk import DeskTarget, budget_used
+from connectors.desk import DeskTarget
 from connectors.service.zendesk.catalog import build_catalog
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
@@ -24,7 +24,7 @@ from connectors.service.zendesk.writer import Writer
 from connectors.settings import ConnectorOptions
 
 
-class ZendeskTarget(DeskTarget):
+class ZendeskTarget(DeskTarget[ZendeskConfig, ZendeskApi]):
     """A Zendesk Support account as the contact center's service desk.
 
     Customers come from incremental exports of organizations then end-users (``identity``);
@@ -32,12 +32,11 @@ class ZendeskTarget(DeskTarget):
     again through ``show_many`` (``lookup``)."""
 
     system = "zendesk"
-    config: ZendeskConfig
-    _api: ZendeskApi
 
     def __init__(self, name: str, config: ZendeskConfig, options: ConnectorOptions) -> None:
         super().__init__(name, config, config.write_batch_size, config.note_max_length)
         self._api = ZendeskApi(name, config, options, build_pacing(config, options.sleep))
+        self._budget = (self._api.pacing.gate, "this minute")
         self._feed = IdentityFeed(self._api, config)
         self._writer = Writer(self._api, config)
         self._lookup = Lookup(self._api)
@@ -89,6 +88,3 @@ class ZendeskTarget(DeskTarget):
         """``GET /api/v2/users/me.json``: proves email, token and base URL in one call."""
         await self._api.ping()
         return "API token accepted"
-
-    def _usage(self) -> str | None:
-        return budget_used(self._api.pacing.gate.last_signal, "this minute")
