@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
+from connectors.coerce import read_boolean, read_date, read_number
 from connectors.record_values import clean_list, identity_text
 from connectors.service.servicecloud.catalog import NUMBER_TYPES, Column
 
@@ -168,37 +168,26 @@ def _datetime_value(column: Column, value: Any) -> str:
 
 
 def _number(column: Column, value: Any) -> int | float:
-    if isinstance(value, bool):
-        raise Unwritable(f"{column.name} takes a number, not {value!r}")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return value
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise Unwritable(f"{column.name} takes a number, not {value!r}") from None
-    if not number.is_finite():
+    number = read_number(value)
+    if number is None:
         raise Unwritable(f"{column.name} takes a number, not {value!r}")
     return int(number) if number == number.to_integral_value() else float(number)
 
 
 def _boolean(column: Column, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise Unwritable(f"{column.name} takes true or false, not {value!r}")
+    flag = read_boolean(value)
+    if flag is None:
+        raise Unwritable(f"{column.name} takes true or false, not {value!r}")
+    return flag
 
 
 def _date(column: Column, value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip()[:10])
-    except ValueError:
-        raise Unwritable(f"{column.name} takes a date (YYYY-MM-DD), not {value!r}") from None
+    day = read_date(value)
+    if day is None:
+        raise Unwritable(f"{column.name} takes a date (YYYY-MM-DD), not {value!r}")
+    return day
 
 
 def _datetime(column: Column, value: Any) -> datetime:
