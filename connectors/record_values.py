@@ -37,3 +37,17 @@ def iso_time(value: Any) -> datetime | None:
     except ValueError:
         return None
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def option_values(raw: Any) -> tuple[str, ...]:
+    """The values a choice field accepts, from a vendor's option list (``[{"value": ...}]``):
+    options marked ``active: false`` and options without a value are left out."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        str(item["value"])
+        for item in raw
+        if isinstance(item, dict)
+        and item.get("active", True)
+        and item.get("value") not in (None, "")
+    )

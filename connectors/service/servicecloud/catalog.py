@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import FieldInfo
+from connectors.record_values import option_values
 
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
 TEXT_TYPES = frozenset(
@@ -66,7 +67,7 @@ class Column:
             external_id=raw.get("externalId") is True,
             filterable=raw.get("filterable") is not False,
             restricted=raw.get("restrictedPicklist") is True,
-            choices=_active_values(raw.get("picklistValues")),
+            choices=option_values(raw.get("picklistValues")),
             case_sensitive=raw.get("caseSensitive") is True,
         )
 
@@ -84,16 +85,6 @@ class Column:
     def has_choices(self) -> bool:
         """A picklist whose values the connector checks before writing."""
         return self.type in ("picklist", "multipicklist") and bool(self.choices)
-
-
-def _active_values(raw: Any) -> tuple[str, ...]:
-    if not isinstance(raw, list):
-        return ()
-    return tuple(
-        str(item["value"])
-        for item in raw
-        if isinstance(item, dict) and item.get("active", True) and item.get("value") is not None
-    )
 
 
 @dataclass(frozen=True)
