@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def read_boolean(value: Any) -> bool | None:
@@ -41,3 +43,11 @@ def read_number(value: Any) -> Decimal | None:
     except InvalidOperation:
         return None
     return number if number.is_finite() else None
+
+
+def or_refuse(value: T | None, refusal: Exception) -> T:
+    """``value`` when a reader could read it; otherwise the connector's ``refusal`` is raised
+    (built by the caller, naming the field and what it takes)."""
+    if value is None:
+        raise refusal
+    return value

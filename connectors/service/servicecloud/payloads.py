@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
-from connectors.coerce import read_boolean, read_date, read_number
+from connectors.coerce import or_refuse, read_boolean, read_date, read_number
 from connectors.record_values import clean_list, identity_text
 from connectors.service.servicecloud.catalog import NUMBER_TYPES, Column
 
@@ -170,24 +170,21 @@ def _datetime_value(column: Column, value: Any) -> str:
 def _number(column: Column, value: Any) -> int | float:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return value
-    number = read_number(value)
-    if number is None:
-        raise Unwritable(f"{column.name} takes a number, not {value!r}")
+    number = or_refuse(
+        read_number(value), Unwritable(f"{column.name} takes a number, not {value!r}")
+    )
     return int(number) if number == number.to_integral_value() else float(number)
 
 
 def _boolean(column: Column, value: Any) -> bool:
-    flag = read_boolean(value)
-    if flag is None:
-        raise Unwritable(f"{column.name} takes true or false, not {value!r}")
-    return flag
+    return or_refuse(
+        read_boolean(value), Unwritable(f"{column.name} takes true or false, not {value!r}")
+    )
 
 
 def _date(column: Column, value: Any) -> date:
-    day = read_date(value)
-    if day is None:
-        raise Unwritable(f"{column.name} takes a date (YYYY-MM-DD), not {value!r}")
-    return day
+    refusal = Unwritable(f"{column.name} takes a date (YYYY-MM-DD), not {value!r}")
+    return or_refuse(read_date(value), refusal)
 
 
 def _datetime(column: Column, value: Any) -> datetime:

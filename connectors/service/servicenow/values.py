@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from connectors.coerce import read_boolean, read_date
+from connectors.coerce import or_refuse, read_boolean, read_date
 from connectors.service.servicenow.catalog import Column, TableSchema
 
 INTEGER_TYPES = frozenset({"integer", "longint"})
@@ -150,17 +150,16 @@ def _plain(number: Decimal) -> str:
 
 
 def _boolean(value: Any, where: str) -> str:
-    flag = read_boolean(value)
-    if flag is None:
-        raise Rejected(f"{where} takes true or false; {value!r} is neither")
+    flag = or_refuse(
+        read_boolean(value), Rejected(f"{where} takes true or false; {value!r} is neither")
+    )
     return "true" if flag else "false"
 
 
 def _date(value: Any, where: str) -> date:
-    day = read_date(value)
-    if day is None:
-        raise Rejected(f"{where} takes a date (YYYY-MM-DD); {value!r} is not one")
-    return day
+    return or_refuse(
+        read_date(value), Rejected(f"{where} takes a date (YYYY-MM-DD); {value!r} is not one")
+    )
 
 
 def _datetime(value: Any, where: str) -> datetime:
