@@ -45,6 +45,7 @@ class Closable(Protocol):
     async def aclose(self) -> None: ...
 
 
+T = TypeVar("T")
 Config = TypeVar("Config", bound=ConnectorConfig)
 Api = TypeVar("Api", bound=Closable)
 
@@ -146,3 +147,24 @@ class AlertTickets:
     async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
         """Add the alert as an internal note; the id the thread continues on (``TicketDesk``)."""
         return await self._tickets.add_internal_note(ticket_id, ticket)
+
+
+def merged_by_name(
+    entries: Iterable[tuple[str, str, T]], combine: Callable[[T, T], T] = lambda first, _: first
+) -> list[tuple[T, list[str]]]:
+    """Fields of several record kinds as one catalog: each name once, first seen first, with
+    the kinds that have it (``entries`` are (kind, name, field); two fields of one name become
+    ``combine(first, later)``, the first by default)."""
+    merged: dict[str, tuple[T, list[str]]] = {}
+    for kind, name, entry in entries:
+        if name in merged:
+            first, kinds = merged[name]
+            merged[name] = (combine(first, entry), [*kinds, kind])
+        else:
+            merged[name] = (entry, [kind])
+    return list(merged.values())
+
+
+def labelled(label: str, kinds: Iterable[str]) -> str:
+    """A catalog label that says which kinds have the field: ``Tier (organization, user)``."""
+    return f"{label} ({', '.join(kinds)})"
