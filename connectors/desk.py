@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from connectors.base import (
@@ -21,6 +22,7 @@ from connectors.base import (
     DeskTicket,
     Health,
     IdentityKey,
+    RecordChange,
 )
 from connectors.errors import AuthError, ConnectorError
 from connectors.ratelimit import LimitSignal, VendorGate
@@ -118,6 +120,15 @@ def wanted_keys(
         if askable(key):
             wanted[(key.kind, key.match)].append(key.value)
     return wanted
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A change a writer has checked and will send, with its position in the write call (the
+    results come back in the changes' order)."""
+
+    index: int
+    change: RecordChange
 
 
 def budget_used(signal: LimitSignal, period: str) -> str | None:

@@ -78,14 +78,9 @@ class FreshdeskApi:
         api_key = config.api_key.get_secret_value()
         register_secret(api_key)  # the key is Basic auth's user name, which is not masked
         self.pacing = pacing
+        auth = StaticHeaderAuth.basic(api_key, "X")
         self.http = VendorClient.for_json_api(
-            name,
-            config,
-            options,
-            pacing,
-            auth=StaticHeaderAuth.basic(api_key, "X"),
-            classify=classify,
-            read_limits=read_limits,
+            name, config, options, pacing, auth=auth, classify=classify, read_limits=read_limits
         )
 
     async def pages(

@@ -165,18 +165,9 @@ class ZendeskApi:
         """Close pooled connections."""
         await self.http.aclose()
 
-    async def _object(
-        self,
-        method: str,
-        url: str,
-        operation: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-    ) -> dict[str, Any]:
-        response = await self.http.request(
-            method, url, operation=operation, params=params, json=json
-        )
+    async def _object(self, method: str, url: str, operation: str, **sent: Any) -> dict[str, Any]:
+        """One request whose answer must be a JSON object (``sent``: params, json)."""
+        response = await self.http.request(method, url, operation=operation, **sent)
         return self.http.decode_object(response, operation, "Zendesk")
 
     def _job(self, body: Any, operation: str) -> dict[str, Any]:
