@@ -4,8 +4,8 @@ internal notes on it.
 The channel names a service target connector of config.yaml (``connector: <name>``) and speaks
 to the desk only through that connector's ``TicketDesk`` capability
 (:class:`connectors.base.TicketDesk`): its client, auth, pacing and error taxonomy. Which
-desks take tickets, and how (Zendesk's idempotency key, ServiceNow's work notes...), is the
-connector's business; this module knows no vendor.
+desks take tickets, and how (an idempotency key, a search for the alert key, work notes...),
+is the connector's business; this module knows no vendor.
 
 The channel cannot remember ticket ids: it returns ``Delivery(reference=<ticket id>)`` and the
 outbox hands that id back as ``reference`` for the alert's follow-ups, which are added as
@@ -41,7 +41,7 @@ class TicketConfig(Frozen):
     group: str | None = Field(None, description="the desk's queue or group id for new tickets")
     tags: tuple[str, ...] = Field((), description="extra tags on every ticket")
     requester_email: str | None = Field(
-        None, description="the ticket's requester, where the desk needs one (Freshdesk)"
+        None, description="the ticket's requester, for desks that need one"
     )
 
 
