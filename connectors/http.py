@@ -152,22 +152,16 @@ async def send_once(
             connector=connector,
             operation=operation,
         ) from exc
-    except httpx.TimeoutException as exc:
-        sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-        raise TransientError(
-            f"timed out: no answer in time ({type(exc).__name__})",
-            connector=connector,
-            operation=operation,
-            status=0 if sent else None,
-        ) from exc
     except httpx.TransportError as exc:
-        sent = not isinstance(exc, httpx.ConnectError)
-        detail = redact(str(exc)) or type(exc).__name__
+        if isinstance(exc, httpx.TimeoutException):
+            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            message = f"timed out: no answer in time ({type(exc).__name__})"
+        else:
+            sent = not isinstance(exc, httpx.ConnectError)
+            detail = redact(str(exc)) or type(exc).__name__
+            message = f"network error: could not reach the vendor ({detail})"
         raise TransientError(
-            f"network error: could not reach the vendor ({detail})",
-            connector=connector,
-            operation=operation,
-            status=0 if sent else None,
+            message, connector=connector, operation=operation, status=0 if sent else None
         ) from exc
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 
 from connectors.base import DeskTicket
+from connectors.desk import created_ticket_id
 from connectors.errors import PermanentError, RecordError
 from connectors.http import VendorClient
 
@@ -56,14 +57,9 @@ class FreshdeskTickets:
         )
         body = self._http.decode(response, "open_ticket")
         found = body.get("id") if isinstance(body, dict) else None
-        if not isinstance(found, int | str) or str(found) == "":
-            raise PermanentError(
-                "Freshdesk created the ticket without returning its id",
-                connector=self._http.connector,
-                operation="open_ticket",
-                status=response.status_code,
-            )
-        return str(found)
+        return created_ticket_id(
+            found, desk="Freshdesk", connector=self._http.connector, status=response.status_code
+        )
 
     async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
         """A private note on ``ticket_id``; a deleted ticket gets a new one."""

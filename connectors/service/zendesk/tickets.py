@@ -18,7 +18,8 @@ from typing import Any
 import structlog
 
 from connectors.base import DeskTicket
-from connectors.errors import PermanentError, RecordError
+from connectors.desk import created_ticket_id
+from connectors.errors import RecordError
 from connectors.http import VendorClient
 
 log = structlog.get_logger("dealbridge.zendesk")
@@ -66,14 +67,9 @@ class ZendeskTickets:
         )
         body = self._http.decode(response, "open_ticket")
         found = body.get("ticket", {}).get("id") if isinstance(body, dict) else None
-        if not isinstance(found, int | str) or str(found) == "":
-            raise PermanentError(
-                "Zendesk created the ticket without returning its id",
-                connector=self._http.connector,
-                operation="open_ticket",
-                status=response.status_code,
-            )
-        return str(found)
+        return created_ticket_id(
+            found, desk="Zendesk", connector=self._http.connector, status=response.status_code
+        )
 
     async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
         """A private comment on ``ticket_id``; a deleted or closed ticket gets a new one."""

@@ -8,15 +8,13 @@ import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-import httpx
 import pytest
 
 from connectors.base import DeskTicket, TicketDesk
 from connectors.errors import AuthError, RateLimited
-from connectors.registry import get_spec
 from connectors.service.zendesk.target import ZendeskTarget
-from connectors.settings import ConnectorOptions
-from sandbox.zendesk import ZendeskSimulator, auth_fault, contract_harness, throttle_fault
+from sandbox.zendesk import ZendeskSimulator, auth_fault, throttle_fault
+from tests.unit.connectors.desk_support import desk_target
 
 pytestmark = pytest.mark.anyio
 
@@ -31,10 +29,6 @@ ALERT = DeskTicket(
 )
 
 
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 @dataclass
 class Desk:
     sim: ZendeskSimulator
@@ -43,14 +37,7 @@ class Desk:
 
 @pytest.fixture
 async def desk(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desk]:
-    harness = contract_harness()
-    for name, value in harness.env.items():
-        monkeypatch.setenv(name, value)
-    spec = get_spec("zendesk")
-    config = spec.config_model.model_validate(harness.config)
-    sim = harness.extra["simulator"]
-    options = ConnectorOptions(transport=httpx.ASGITransport(app=sim.app), sleep=_no_sleep)
-    target = spec.factory("zendesk", config, options)
+    sim, target = desk_target("zendesk", monkeypatch)
     yield Desk(sim, target)
     await target.aclose()
 
