@@ -19,10 +19,9 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.errors import (
     BudgetExhausted,
@@ -37,6 +36,9 @@ from sync_jobs.alerts.routing import AlertsConfig, route
 from sync_jobs.domain.durations import parse_duration
 from sync_jobs.store import outbox as rows
 from sync_jobs.store.outbox import Queued
+
+if TYPE_CHECKING:  # the store's handles, passed through: this module issues no SQL
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = structlog.get_logger("dealbridge.alerts")
 CLAIM_TIMEOUT = timedelta(minutes=5)
