@@ -8,12 +8,20 @@ import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 
 from connectors.base import DeskTicket, TicketDesk
 from connectors.errors import AuthError, RateLimited
 from connectors.service.zendesk.target import ZendeskTarget
-from sandbox.zendesk import ZendeskSimulator, auth_fault, throttle_fault
+from sandbox.zendesk import (
+    DEMO_API_TOKEN,
+    DEMO_BASE_URL,
+    DEMO_EMAIL,
+    ZendeskSimulator,
+    auth_fault,
+    throttle_fault,
+)
 from tests.unit.connectors.desk_support import desk_target
 
 pytestmark = pytest.mark.anyio
@@ -108,3 +116,22 @@ async def test_persistent_throttling_is_rate_limited_with_the_wait(desk: Desk) -
     with pytest.raises(RateLimited) as caught:
         await desk.target.open_ticket(ALERT)
     assert caught.value.retry_after == 2
+
+
+async def test_the_simulator_refuses_a_reused_idempotency_key_with_another_body(
+    desk: Desk,
+) -> None:
+    auth = httpx.BasicAuth(f"{DEMO_EMAIL}/token", DEMO_API_TOKEN)
+    transport = httpx.ASGITransport(app=desk.sim.app)
+    async with httpx.AsyncClient(transport=transport, base_url=DEMO_BASE_URL, auth=auth) as http:
+        headers = {"Idempotency-Key": "k-1"}
+        ticket = {"subject": "a", "comment": {"body": "b", "public": False}}
+        first = await http.post("/api/v2/tickets.json", json={"ticket": ticket}, headers=headers)
+        again = await http.post("/api/v2/tickets.json", json={"ticket": ticket}, headers=headers)
+        other = await http.post(
+            "/api/v2/tickets.json", json={"ticket": {**ticket, "subject": "c"}}, headers=headers
+        )
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json()
+    assert again.headers["x-idempotency-lookup"] == "hit"
+    assert (other.status_code, other.json()["error"]) == (400, "IdempotentRequestError")
