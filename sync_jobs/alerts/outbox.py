@@ -200,7 +200,11 @@ class Dispatcher:
 
 def backoff(attempts: int) -> float:
     """Seconds before the next try after ``attempts`` failures: exponential with full jitter,
-    so many alerts failing together do not come back together."""
+    so many alerts failing together do not come back together.
+
+    This retry loop spans processes (the outbox row is its state), so it is written out here;
+    tenacity's waits need a live loop's state, and the in-process retries that have one (a
+    desk connector's client, ``connectors.http``) use tenacity itself."""
     ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
     return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
 
