@@ -13,8 +13,9 @@ window of the other schemes is used, with the replay cache.
 
 Subscribe the webhook to ``zen:event-type:organization.custom_field_changed`` and
 ``zen:event-type:user.custom_field_changed`` (and ``user.notes_changed`` when the note lives in
-user notes; Zendesk has no organization-notes event): an agent's edit of a synced field is then
-seen by the next run at once, which raises the conflict rather than waiting for the poll.
+user notes; Zendesk has no organization-notes event): the job then runs at once, refreshing the
+desk's identity index and matching waiting deals again. (An agent's edit of a synced field is
+raised as a conflict when the run writes that customer; see docs/webhooks.md, "Not yet".)
 """
 
 from __future__ import annotations
