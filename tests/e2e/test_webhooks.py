@@ -275,3 +275,23 @@ async def test_a_paused_jobs_notification_is_answered_and_runs_nothing(hooked: H
     assert desk.status_code == 202
     await hooked.quiet()
     assert [r[0] for r in hooked.runs] == ["emea"], "the agent's edit ran emea; apac is paused"
+
+
+async def test_a_notification_during_a_scheduled_run_waits_for_it_then_runs_once(
+    hooked: Hooked,
+) -> None:
+    hooked.world.simulators["hubspot_emea"].controls.latency = 0.15
+    tick = asyncio.create_task(hooked.daemon.run_once("emea"))  # what a scheduled tick does
+    await until(lambda: hooked.daemon._running != set(), 2)
+    await asyncio.sleep(0.3)  # the tick's run holds the job's lease by now
+    async with httpx.AsyncClient() as client:
+        with capture_logs() as logs:
+            assert await hooked.hubspot(client) == 202
+            await tick
+            await hooked.quiet()
+    runs = hooked.emea_runs()
+    assert len(runs) == 2, "the scheduled run, then the doorbell's"
+    assert runs[1][1] >= runs[0][2] - 0.05, "the doorbell's run waited for the scheduled one"
+    skipped = [e for e in logs if "skipped" in str(e.get("reason", ""))]
+    assert skipped == [], "it waited for the lease instead of being turned away"
+    assert SECRET not in str(logs)
