@@ -1,4 +1,4 @@
-"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, sandbox.
+"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, hooks, sandbox.
 
 Exit codes: 0 ok; 1 a run finished with record errors (or failed); 2 bad config or mapping.
 Human output on a terminal, JSON log lines with ``--log-format json``.
@@ -43,6 +43,8 @@ quarantine_app = typer.Typer(
     help="Customers parked after repeated write failures.", no_args_is_help=True
 )
 app.add_typer(quarantine_app, name="quarantine")
+hooks_app = typer.Typer(help="Webhooks that ring a job's doorbell.", no_args_is_help=True)
+app.add_typer(hooks_app, name="hooks")
 
 console = Console()
 T = TypeVar("T")
@@ -441,6 +443,21 @@ def quarantine_retry(
             await engine.dispose()
 
     console.print(f"{_run(go())} customer(s) queued again")
+
+
+@hooks_app.command("show")
+def hooks_show(
+    config: ConfigOption = DEFAULT_CONFIG,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="scheme and host the vendors call [default: $DEALBRIDGE_PUBLIC_URL]"),
+    ] = None,
+) -> None:
+    """Each job's webhook URLs and what to configure on the vendor's side."""
+    from sync_jobs.app.hooks_view import describe_hooks
+
+    for line in describe_hooks(_config(config), public_url):
+        console.print(escape(line), soft_wrap=True, highlight=False)
 
 
 @sandbox_app.command("serve")

@@ -45,6 +45,7 @@ from connectors.registry import get_spec
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import Dispatcher, enqueue
 from sync_jobs.app.health import health_app
+from sync_jobs.app.hooks import mount_hooks
 from sync_jobs.app.metrics import HttpCounters, Metrics
 from sync_jobs.app.reload import (
     Candidate,
@@ -421,6 +422,7 @@ class Daemon:
 
     async def _serve_health(self) -> None:
         app = health_app(self.metrics, self.ready, self.refresh_gauges)
+        mount_hooks(app, self)  # POST /hooks/<job>: webhooks ring a job's doorbell
         config = uvicorn.Config(
             app,
             host=self.options.health_host,
