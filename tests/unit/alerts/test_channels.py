@@ -13,6 +13,7 @@ from sync_jobs.alerts import render
 from sync_jobs.alerts.base import Channel
 from sync_jobs.alerts.channels import build_channel, parse_channel_config
 from sync_jobs.alerts.email import EmailChannel
+from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.alerts.slack import SlackChannel
 from sync_jobs.alerts.teams import TeamsChannel
 from sync_jobs.alerts.ticket import TicketChannel
@@ -112,3 +113,13 @@ def test_only_http_links_are_rendered() -> None:
     for bad in ("javascript:alert(1)", "data:text/html,x", "ftp://files.example.com", "/relative"):
         assert render.safe_link(replace(ACME_EDIT, link=bad)) is None
     assert render.safe_link(ACME_EDIT) == "https://dealbridge.example.com/conflicts/12"
+
+
+def test_a_desk_specific_ticket_type_of_an_older_config_says_what_replaced_it() -> None:
+    with pytest.raises(ValidationError) as caught:
+        AlertsConfig.model_validate(
+            {"channels": {"desk": {"type": "zendesk_ticket", "subdomain": "acme"}}}
+        )
+    message = str(caught.value)
+    assert "channel 'desk'" in message
+    assert "`type: ticket` with `connector:" in message
