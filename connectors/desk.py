@@ -5,7 +5,8 @@ to its own modules; its health check proves access with one cheap call and repor
 the vendor says is left. :class:`DeskTarget` holds that skeleton; a connector subclasses it and
 writes its ``read``, ``write``, ``field_catalog``, ``notices`` and the call that proves access
 (:meth:`DeskTarget._prove_access`). :class:`AlertTickets` adds the ``TicketDesk`` capability
-for a desk whose ``tickets`` module opens alert tickets.
+for a desk whose ``tickets`` module opens alert tickets (``created_ticket_id`` checks what a
+create answered).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from connectors.base import (
     IdentityKey,
     RecordChange,
 )
-from connectors.errors import AuthError, ConnectorError
+from connectors.errors import AuthError, ConnectorError, PermanentError
 from connectors.ratelimit import LimitSignal, VendorGate
 from connectors.settings import ConnectorConfig
 
@@ -179,3 +180,16 @@ def merged_by_name(
 def labelled(label: str, kinds: Iterable[str]) -> str:
     """A catalog label that says which kinds have the field: ``Tier (organization, user)``."""
     return f"{label} ({', '.join(kinds)})"
+
+
+def created_ticket_id(found: object, *, desk: str, connector: str, status: int) -> str:
+    """The id a desk answered a ticket create with; an answer without one is a vendor or
+    connector defect, never worth repeating (a repeat could open a second ticket)."""
+    if isinstance(found, bool) or not isinstance(found, int | str) or str(found) == "":
+        raise PermanentError(
+            f"{desk} created the ticket without returning its id",
+            connector=connector,
+            operation="open_ticket",
+            status=status,
+        )
+    return str(found)

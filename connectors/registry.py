@@ -65,6 +65,9 @@ class ConnectorSpec:
     contract suite (tests/contract) runs every registered kind that names one."""
     select: SelectForm | None = None
     """Sources: the form of a mapping's ``select`` (None: this source takes no select)."""
+    webhook: str | None = None
+    """``module:attribute`` naming a :class:`connectors.webhooks.Verifier` for the vendor's change
+    notifications (None: polling only); see docs/webhooks.md."""
 
     @classmethod
     def desk(
@@ -73,9 +76,10 @@ class ConnectorSpec:
         config_model: type[ConnectorConfig],
         factory: Callable[[str, Any, ConnectorOptions], Any],
         simulated_by: str,
+        webhook: str | None = None,
     ) -> ConnectorSpec:
         """A service-desk target whose simulator module ``simulated_by`` offers the usual
-        ``demo_app`` and ``contract_harness``."""
+        ``demo_app`` and ``contract_harness``; ``webhook`` as in the spec's field."""
         return cls(
             kind=kind,
             role="target",
@@ -83,6 +87,7 @@ class ConnectorSpec:
             factory=factory,
             simulator=f"{simulated_by}:demo_app",
             contract_harness=f"{simulated_by}:contract_harness",
+            webhook=webhook,
         )
 
 

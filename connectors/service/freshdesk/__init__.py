@@ -56,6 +56,8 @@ def create(name: str, config: FreshdeskConfig, options: ConnectorOptions) -> Fre
     return FreshdeskTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec.desk("freshdesk", FreshdeskConfig, create, "sandbox.freshdesk")
+CONNECTOR = ConnectorSpec.desk(
+    "freshdesk", FreshdeskConfig, create, "sandbox.freshdesk", webhook=f"{__name__}.webhook:WEBHOOK"
+)
 
 __all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget", "create"]

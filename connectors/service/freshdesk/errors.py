@@ -24,8 +24,8 @@ from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
 from connectors.responses import header_int, json_body, text_or_none
 
-_ONE_RECORD = re.compile(r"/api/v2/(companies|contacts)/\d+/?$")
-"""Paths that address one company or contact: their 400/404/409 concern that record only."""
+_ONE_RECORD = re.compile(r"/api/v2/((companies|contacts)/\d+|tickets/\d+/notes)/?$")
+"""Paths that address one company, contact or ticket: their 400/404/409 concern it only."""
 
 
 AUTH_HINT = " (check the API key and the agent's role)"

@@ -1,10 +1,12 @@
-"""``FreshdeskTarget``: the ServiceTarget protocol over companies and contacts.
+"""``FreshdeskTarget``: the ServiceTarget protocol (and ``TicketDesk``) over companies and
+contacts.
 
 Freshdesk has no bulk read or bulk update for companies and contacts, so ``read`` issues one
 ``GET`` and ``write`` one ``PUT`` per record, ``write_batch_size`` of them concurrently under
 the rate gate. A PUT answers with the stored record, which is the read-back. A record Freshdesk
 rejects (400 validation, 404 gone, 409 conflict) fails alone with the vendor's message naming
-the field and the value sent; auth, permission and outage errors stop the batch.
+the field and the value sent; auth, permission and outage errors stop the batch. Alerts become
+tickets with private notes (see ``tickets``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import structlog
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
-from connectors.desk import DeskTarget
+from connectors.desk import AlertTickets, DeskTarget
 from connectors.errors import RecordError
 from connectors.service.freshdesk.catalog import build_catalog
 from connectors.service.freshdesk.client import FreshdeskApi
@@ -35,12 +37,13 @@ from connectors.service.freshdesk.payloads import (
     stored_values,
     update_body,
 )
+from connectors.service.freshdesk.tickets import FreshdeskTickets
 from connectors.settings import ConnectorOptions
 
 log = structlog.get_logger("dealbridge.freshdesk")
 
 
-class FreshdeskTarget(DeskTarget[FreshdeskConfig, FreshdeskApi]):
+class FreshdeskTarget(AlertTickets, DeskTarget[FreshdeskConfig, FreshdeskApi]):
     """A Freshdesk helpdesk as the contact center's service desk.
 
     Customers come from company then contact listings (``identity``); lookups find contacts by
@@ -56,6 +59,7 @@ class FreshdeskTarget(DeskTarget[FreshdeskConfig, FreshdeskApi]):
         self._budget = (self._api.pacing.gate, "this minute")
         self._feed = IdentityFeed(self._api, config)
         self._lookup = Lookup(self._api, config)
+        self._tickets = FreshdeskTickets(self._api.http)
 
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values, one GET per record, concurrently; missing records are left out."""

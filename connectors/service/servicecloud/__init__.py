@@ -73,6 +73,12 @@ def create(name: str, config: ServiceCloudConfig, options: ConnectorOptions) -> 
     return ServiceCloudTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec.desk("servicecloud", ServiceCloudConfig, create, f"{__name__}.simulator")
+CONNECTOR = ConnectorSpec.desk(
+    "servicecloud",
+    ServiceCloudConfig,
+    create,
+    f"{__name__}.simulator",
+    webhook=f"{__name__}.webhook:WEBHOOK",
+)
 
 __all__ = ["CONNECTOR", "ServiceCloudConfig", "ServiceCloudTarget", "create"]

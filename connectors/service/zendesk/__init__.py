@@ -52,6 +52,8 @@ def create(name: str, config: ZendeskConfig, options: ConnectorOptions) -> Zende
     return ZendeskTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec.desk("zendesk", ZendeskConfig, create, "sandbox.zendesk")
+CONNECTOR = ConnectorSpec.desk(
+    "zendesk", ZendeskConfig, create, "sandbox.zendesk", webhook=f"{__name__}.webhook:WEBHOOK"
+)
 
 __all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]

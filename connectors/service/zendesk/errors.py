@@ -33,9 +33,10 @@ TOO_MANY_JOBS_WAIT = 10.0
 """Seconds to wait when Zendesk refuses a job with TooManyJobs and no Retry-After."""
 
 _ONE_RECORD_OR_JOB = re.compile(
-    r"/api/v2/(organizations|users)/\d+(\.json)?/?$|/api/v2/job_statuses/[^/]+?(\.json)?/?$"
+    r"/api/v2/(organizations|users|tickets)/\d+(\.json)?/?$"
+    r"|/api/v2/job_statuses/[^/]+?(\.json)?/?$"
 )
-"""One record, or one job's status: their 404/422 concern that record (or job) only."""
+"""One record (or ticket), or one job's status: their 404/422 concern that one only."""
 
 
 AUTH_HINT = " (check email, API token and the agent's role)"

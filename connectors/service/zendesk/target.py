@@ -1,9 +1,10 @@
-"""``ZendeskTarget``: the ServiceTarget protocol over organizations and end-users.
+"""``ZendeskTarget``: the ServiceTarget protocol (and ``TicketDesk``) over organizations and
+end-users.
 
 ``read`` batches ids through ``show_many`` (100 a call); ``write`` goes through bulk
 ``update_many`` jobs (see ``writer``); the identity index is kept from incremental exports
 (see ``identity``), never by searching once per deal; only its misses are looked up directly
-(see ``lookup``), in batches.
+(see ``lookup``), in batches. Alerts become tickets with private comments (see ``tickets``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
-from connectors.desk import DeskTarget
+from connectors.desk import AlertTickets, DeskTarget
 from connectors.service.zendesk.catalog import build_catalog
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
@@ -20,11 +21,12 @@ from connectors.service.zendesk.identity import IdentityFeed
 from connectors.service.zendesk.lookup import Lookup
 from connectors.service.zendesk.pacing import build_pacing
 from connectors.service.zendesk.payloads import KINDS, record_id, to_record
+from connectors.service.zendesk.tickets import ZendeskTickets
 from connectors.service.zendesk.writer import Writer
 from connectors.settings import ConnectorOptions
 
 
-class ZendeskTarget(DeskTarget[ZendeskConfig, ZendeskApi]):
+class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
     """A Zendesk Support account as the contact center's service desk.
 
     Customers come from incremental exports of organizations then end-users (``identity``);
@@ -40,6 +42,7 @@ class ZendeskTarget(DeskTarget[ZendeskConfig, ZendeskApi]):
         self._feed = IdentityFeed(self._api, config)
         self._writer = Writer(self._api, config)
         self._lookup = Lookup(self._api)
+        self._tickets = ZendeskTickets(self._api.http)
 
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values via ``show_many`` (100 ids a call); missing records are left out."""
