@@ -125,7 +125,9 @@ class ErrorTable:
     describe: Describe
     by_status: Mapping[int, Verdict | ErrorFactory]
     auth_hint: str = ""
-    redirect_hint: str = "check base_url"
+    redirect_hint: str | None = "check base_url"
+    """What a 3xx answer tells the admin; None where a redirect is not an error (the client
+    was meant to see it)."""
     by_code: Mapping[str, Verdict | ErrorFactory] = field(default_factory=dict)
     record: RecordRule = _never
     special: Special = _nothing_special
@@ -136,6 +138,8 @@ class ErrorTable:
         if status < 300:
             return None
         if status < 400:
+            if self.redirect_hint is None:
+                return None
             text = f"{self.vendor} redirected the request (HTTP {status}); {self.redirect_hint}"
             return admin_error(text, status, None, None)
         described = self.describe(response)

@@ -96,3 +96,9 @@ def test_response_readers_never_fail_on_odd_input() -> None:
     assert header_int("59.0") == 59
     assert header_int("soon") is None
     assert header_int(None) is None
+
+
+def test_a_table_without_a_redirect_hint_lets_a_redirect_through() -> None:
+    followed = ErrorTable(vendor="Acme", describe=describe, by_status={}, redirect_hint=None)
+    assert followed.classify(answer(302)) is None
+    assert isinstance(followed.classify(answer(500, body={"message": "down"})), TransientError)
