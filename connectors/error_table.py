@@ -37,6 +37,15 @@ def auth_error(hint: str) -> ErrorFactory:
     return build
 
 
+def hinted(factory: ErrorFactory, hint: str) -> ErrorFactory:
+    """``factory`` with ``hint`` (what the person who acts should check) after the message."""
+
+    def build(message: str, status: int, code: str | None, field: str | None) -> ConnectorError:
+        return factory(message + hint, status, code, field)
+
+    return build
+
+
 def admin_error(message: str, status: int, code: str | None, _field: str | None) -> ConnectorError:
     """Account or plan settings an admin must change."""
     return PermanentError(message, who_acts="admin", status=status, vendor_code=code)
