@@ -57,11 +57,6 @@ class ODataPage:
     """The server applied ``odata.track-changes`` (``Preference-Applied``)."""
 
     @property
-    def items(self) -> list[dict[str, Any]]:
-        """The rows (what the paging strategy looks at)."""
-        return self.rows
-
-    @property
     def following(self) -> str | None:
         """The ``@odata.nextLink`` the paging strategy follows."""
         return self.next_link
