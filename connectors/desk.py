@@ -113,6 +113,15 @@ class DeskTarget(Generic[Config, Api]):
         return budget_used(gate.last_signal, period)
 
 
+class DeskPart(Generic[Config, Api]):
+    """One job of a desk connector (identity feed, lookup, writer) done through the
+    connector's API under its config."""
+
+    def __init__(self, api: Api, config: Config) -> None:
+        self._api = api
+        self._config = config
+
+
 def wanted_keys(
     keys: Iterable[IdentityKey], askable: Callable[[IdentityKey], bool]
 ) -> dict[tuple[str, str], list[str]]:
