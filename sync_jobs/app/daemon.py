@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 import structlog
 import uvicorn
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
@@ -60,8 +59,14 @@ from sync_jobs.run.context import Engine, utcnow
 from sync_jobs.run.progress import Periodic, Progress
 from sync_jobs.run.runner import after_takeover, config_fingerprint, open_engine, run_job
 from sync_jobs.run.scheduler import Timer
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import is_sqlite, make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.store.db import (
+    UNREACHABLE,
+    is_sqlite,
+    make_engine,
+    migrate_async,
+    reachable,
+    write_tx,
+)
 from sync_jobs.store.leases import Grant, acquire, holder_of, release, renew
 
 log = structlog.get_logger("dealbridge.daemon")
@@ -168,9 +173,7 @@ class Daemon:
 
     async def _open_store(self, url: str) -> None:
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(
-                (OSError, sa.exc.OperationalError, sa.exc.InterfaceError)
-            ),
+            retry=retry_if_exception_type(UNREACHABLE),
             wait=wait_exponential(multiplier=1, max=30),
             stop=stop_after_attempt(8),
             before_sleep=lambda s: log.warning(
@@ -394,12 +397,7 @@ class Daemon:
     async def ready(self) -> tuple[bool, dict[str, Any]]:
         """Store reachable, and each job's last outcome."""
         assert self.engine is not None
-        try:
-            async with read_tx(self.engine.store) as conn:
-                await conn.execute(sa.select(sa.func.count()).select_from(t.lease))
-            store_ok = True
-        except (OSError, sa.exc.SQLAlchemyError):
-            store_ok = False
+        store_ok = await reachable(self.engine.store)
         jobs = {job: h.last_status for job, h in self.health.items()}
         # Ready means "can do its work": a failing vendor is reported here (and alerted),
         # but does not make an orchestrator restart a healthy process.

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import IdentityKey, SalesSource, ServiceTarget
 from sync_jobs.config.app import AppConfig, JobConfig
@@ -23,6 +22,7 @@ from sync_jobs.domain.mapping import Mapping
 from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run.catalog import LiveCatalog
 from sync_jobs.run.progress import Phase, Progress, ProgressSink, Silent
+from sync_jobs.store.db import Connection, Store
 from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
 
 log = structlog.get_logger("dealbridge.run")
@@ -104,7 +104,7 @@ class Engine:
     """Shared, long-lived pieces: config, compiled mappings, store engine, clock."""
 
     config: AppConfig
-    store: AsyncEngine
+    store: Store
     mappings: dict[str, Mapping]
     checkpoint: Checkpoint = lambda _name: None
     clock: Callable[[], datetime] = utcnow
@@ -180,7 +180,7 @@ class JobRun:
     catalog: LiveCatalog = field(default_factory=LiveCatalog)
     """The target's field catalog, fetched by the first batch with changes (once per run)."""
 
-    async def fence(self, conn: AsyncConnection) -> None:
+    async def fence(self, conn: Connection) -> None:
         """Refuse the commit in progress unless this run still holds its job lease."""
         if self.grant is not None:
             await fence(conn, self.grant, self.engine.clock())

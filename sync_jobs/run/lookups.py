@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, IdentityKey, RecordRef
 from sync_jobs.domain.mapping import IdentityRule
@@ -38,12 +37,13 @@ from sync_jobs.domain.matching import (
     carries,
     desk_keys,
     identity_keys,
+    keyed,
     rule_order,
 )
 from sync_jobs.domain.model import AccountIdentity
 from sync_jobs.run.context import JobRun
 from sync_jobs.store import repo, work
-from sync_jobs.store.db import write_tx
+from sync_jobs.store.db import Connection, write_tx
 
 log = structlog.get_logger("dealbridge.lookups")
 
@@ -196,12 +196,12 @@ async def keep_found(run: JobRun, unsaved: IdentityIndex, found: Sequence[Custom
 
 
 async def index_records(
-    run: JobRun, conn: AsyncConnection, records: Sequence[CustomerRecord], now: datetime
+    run: JobRun, conn: Connection, records: Sequence[CustomerRecord], now: datetime
 ) -> None:
     """Index records as the desk reported them; customers whose record lost an identity key
     (or was deleted) are queued, so deals matched through that key are checked and, if the key
     moved, follow it before anything else is written there (:mod:`sync_jobs.run.recheck`)."""
-    lost = await repo.index_records(conn, run.target_name, records, now)
+    lost = await repo.index_records(conn, run.target_name, keyed(records), now)
     linked = await repo.linked_customers(conn, run.target_name, [r.key for r in lost])
     if linked:
         await work.enqueue(conn, run.target_name, linked, now)

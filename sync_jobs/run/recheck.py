@@ -29,7 +29,6 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord
 from sync_jobs.domain.mapping import IdentityRule
@@ -39,7 +38,7 @@ from sync_jobs.run import lookups
 from sync_jobs.run.context import JobRun
 from sync_jobs.run.stage1 import REPORTED, match_conflict, settle_deal_conflicts
 from sync_jobs.store import repo, work
-from sync_jobs.store.db import read_tx
+from sync_jobs.store.db import Connection, read_tx
 
 log = structlog.get_logger("dealbridge.recheck")
 
@@ -102,7 +101,7 @@ async def _resolve(
     spec = mapping.spec
     wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in stale))
     async with read_tx(run.engine.store) as conn:
-        index = await repo.index_for(conn, run.target_name, wanted)
+        index = IdentityIndex.of(await repo.index_hits(conn, run.target_name, wanted))
     pairs = [(records[row.customer_key], terms.account) for row, terms in stale]
     settled, results = await reresolve(run, index, pairs, rules=spec.identity, kind=spec.record)
     await lookups.keep_found(run, IdentityIndex(), settled.found)
@@ -151,7 +150,7 @@ def _strike(index: IdentityIndex, record: CustomerRecord, keys: set[tuple[str, s
     index.refute(record.ref.kind, record.ref.id, [k for k in keys if k not in carried])
 
 
-async def commit(run: JobRun, conn: AsyncConnection, moves: Sequence[Move]) -> set[str]:
+async def commit(run: JobRun, conn: Connection, moves: Sequence[Move]) -> set[str]:
     """Record the moves with the batch (C3): rows, work for the new records, conflicts.
 
     Returns the customers queued (the caller wakes the workers once committed)."""

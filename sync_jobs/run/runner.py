@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.errors import (
     AuthError,
@@ -52,8 +49,15 @@ from sync_jobs.run.context import (
     RunState,
 )
 from sync_jobs.store import holds, repo, work
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.store.db import (
+    Connection,
+    Store,
+    StoreError,
+    make_engine,
+    migrate_async,
+    read_tx,
+    write_tx,
+)
 from sync_jobs.store.leases import (
     Grant,
     LeaseLost,
@@ -135,7 +139,7 @@ def compile_mappings(config: AppConfig) -> tuple[dict[str, Mapping], dict[str, C
 
 
 async def open_engine(
-    config: AppConfig, checkpoint: Checkpoint | None = None, store: AsyncEngine | None = None
+    config: AppConfig, checkpoint: Checkpoint | None = None, store: Store | None = None
 ) -> Engine:
     """Migrate the store and compile mappings: everything a run needs but connectors."""
     await migrate_async(config.state.url)
@@ -306,7 +310,7 @@ def after_takeover(engine: Engine) -> Any:
     """What taking a lease from a dead (or lapsed) holder also does, in the same transaction:
     its claims go back to the queue at once, and its unfinished runs are closed as died."""
 
-    async def clean_up(conn: AsyncConnection, takeover: Takeover) -> None:
+    async def clean_up(conn: Connection, takeover: Takeover) -> None:
         now = engine.clock()
         released = await work.release_claims_of(conn, takeover.previous.holder, now)
         await mark_died(conn, takeover.previous.holder, takeover.describe(), now)
@@ -360,11 +364,6 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
     A run that writes answers for every failed customer of its target (it drains the whole
     queue); every run answers for its own job's deals that could not be mapped."""
     state = run.state
-    failing_deals = (
-        t.deal.c.job == run.job,
-        t.deal.c.error.is_not(None),
-        t.deal.c.updated_at < state.started_at,
-    )
     async with read_tx(run.engine.store) as conn:
         items = (
             await work.failing(conn, run.target_name, before=state.started_at, limit=KEPT)
@@ -372,17 +371,7 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
             else []
         )
         names = await repo.record_names(conn, run.target_name, [i.customer_key for i in items])
-        deals = list(
-            await conn.execute(
-                # Unordered: ordering by deal id would make SQLite walk the job's whole book
-                # in key order instead of the few failing deals (ix_deal_failing).
-                sa.select(t.deal.c.deal_id, t.deal.c.error).where(*failing_deals).limit(KEPT)
-            )
-        )
-        more_deals = 0
-        if len(deals) == KEPT:
-            count = sa.select(sa.func.count()).select_from(t.deal).where(*failing_deals)
-            more_deals = int((await conn.execute(count)).scalar() or 0) - KEPT
+        deals, more_deals = await repo.still_failing_deals(conn, run.job, state.started_at, KEPT)
     for item in items:
         who = f"{names.get(item.customer_key) or item.customer_key} ({item.customer_key})"
         if item.status == "dead":
@@ -412,7 +401,7 @@ def failure_kind(exc: Exception) -> str:
 
 
 async def _health_alerts(
-    conn: AsyncConnection, engine: Engine, job: str, failure: Exception | None
+    conn: Connection, engine: Engine, job: str, failure: Exception | None
 ) -> None:
     """A failing job alerts once per interval; the first good run after failures closes it."""
     config = engine.config.alerts
@@ -463,16 +452,14 @@ async def _record_end(
                 await _end_holds(conn, engine, run)
         if grant is not None and not isinstance(failure, LeaseLost):
             await release(engine.store, grant, engine.clock())
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, StoreError) as exc:
         log.error("run_not_recorded", job=state.job, error=redact(str(exc))[:300])
         state.errors.append(f"the state store is unreachable: {type(exc).__name__}")
         return "failed"
     return status
 
 
-async def _hold(
-    conn: AsyncConnection, engine: Engine, run: JobRun, exc: BudgetExhausted
-) -> datetime:
+async def _hold(conn: Connection, engine: Engine, run: JobRun, exc: BudgetExhausted) -> datetime:
     """Hold every job of the spent connector until it can succeed; alert once an episode."""
     connector = exc.connector or engine.job(run.job).source
     now = engine.clock()
@@ -485,7 +472,7 @@ async def _hold(
     return kept.until
 
 
-async def _end_holds(conn: AsyncConnection, engine: Engine, run: JobRun) -> None:
+async def _end_holds(conn: Connection, engine: Engine, run: JobRun) -> None:
     """A run completed on its connectors: any budget episode on them is over (say so)."""
     job = engine.job(run.job)
     ended = await holds.end(conn, (job.source, job.target))

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import (
     Cursor,
@@ -34,8 +33,7 @@ from sync_jobs.domain.model import DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.context import JobRun, RunInterrupted
 from sync_jobs.store import repo, work
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import read_tx, write_tx
+from sync_jobs.store.db import Connection, read_tx, write_tx
 from sync_jobs.store.records import ConflictRecord, close_missing, raise_conflicts
 
 log = structlog.get_logger("dealbridge.stage1")
@@ -52,8 +50,8 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
     the stored index with this laid over it."""
     store, name = run.engine.store, run.target_name
     async with read_tx(store) as conn:
-        raw = await repo.get_cursor(conn, t.target_cursor, name)
-        age = await repo.cursor_age(conn, t.target_cursor, name, run.engine.clock())
+        raw = await repo.get_cursor(conn, "target", name)
+        age = await repo.cursor_age(conn, "target", name, run.engine.clock())
     fresh = age is not None and age < parse_duration(run.engine.config.engine.index_refresh_every)
     since = Cursor(value=raw) if raw else None
     pending: list[CustomerRecord] = []
@@ -70,7 +68,7 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
         async with write_tx(store) as conn:
             now = run.engine.clock()
             await lookups.index_records(run, conn, page.records, now)
-            await repo.set_cursor(conn, t.target_cursor, name, page.checkpoint.value, now)
+            await repo.set_cursor(conn, "target", name, page.checkpoint.value, now)
         run.check_lease()
     unsaved = IdentityIndex()
     for record in pending:
@@ -88,7 +86,7 @@ async def reads_everything(run: JobRun, *, full: bool) -> bool:
     if full:
         return True
     async with read_tx(run.engine.store) as conn:
-        return await repo.get_cursor(conn, t.source_cursor, run.job) is None
+        return await repo.get_cursor(conn, "source", run.job) is None
 
 
 async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
@@ -96,7 +94,7 @@ async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> se
     run queues them page by page, and keeping them all would grow with the book)."""
     store = run.engine.store
     async with read_tx(store) as conn:
-        raw = None if full else await repo.get_cursor(conn, t.source_cursor, run.job)
+        raw = None if full else await repo.get_cursor(conn, "source", run.job)
     touched = await rematch(run, unsaved)
     query = DealQuery(fields=run.mapping.source_paths(), select=run.mapping.spec.select, full=full)
     since = Cursor(value=raw) if raw else None
@@ -146,7 +144,9 @@ async def _commit_page(
             wanted |= wanted_keys(terms.account, run.mapping.spec.identity)
     async with read_tx(store) as conn:
         known = await repo.deal_states(conn, job, [d.id for d in deals])
-        index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
+        index = IdentityIndex.of(await repo.index_hits(conn, run.target_name, wanted)).overlaid(
+            unsaved
+        )
     to_match = [
         terms
         for deal, terms in mapped
@@ -183,7 +183,7 @@ async def _commit_page(
         await repo.mark_failed(conn, job, page.failed, now)
         await work.enqueue(conn, run.target_name, page.touched, now)
         await _settle_deal_conflicts(run, conn, page)
-        await repo.set_cursor(conn, t.source_cursor, job, checkpoint, now)
+        await repo.set_cursor(conn, "source", job, checkpoint, now)
     run.queued.notify()
     run.state.counts["deals_changed"] += len(page.rows)
     return page.touched
@@ -369,13 +369,13 @@ def match_conflict(
     )
 
 
-async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page) -> None:
+async def _settle_deal_conflicts(run: JobRun, conn: Connection, page: _Page) -> None:
     await settle_deal_conflicts(run, conn, page.found, page.settled)
 
 
 async def settle_deal_conflicts(
     run: JobRun,
-    conn: AsyncConnection,
+    conn: Connection,
     found: list[ConflictRecord],
     settled: list[str],
     *,
@@ -409,7 +409,9 @@ async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
             for row in await repo.unmatched_deals(conn, run.job, run.target_name)
         ]
         wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
-        index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
+        index = IdentityIndex.of(await repo.index_hits(conn, run.target_name, wanted)).overlaid(
+            unsaved
+        )
     unasked = [i for i, (row, _) in enumerate(waiting) if row.lookup_at is None]
     settled = await lookups.settle(
         run, index, [waiting[i][1].account for i in unasked], rules=spec.identity, kind=spec.record

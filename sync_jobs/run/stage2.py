@@ -19,7 +19,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
 from connectors.errors import BudgetExhausted, ConnectorError, PermanentError
@@ -33,7 +32,7 @@ from sync_jobs.run import recheck
 from sync_jobs.run.catalog import Catalog, missing_field_message, refused_fields, remember
 from sync_jobs.run.context import CustomerPreview, JobRun
 from sync_jobs.store import repo, work
-from sync_jobs.store.db import read_tx, write_tx
+from sync_jobs.store.db import Connection, read_tx, write_tx
 from sync_jobs.store.records import (
     AuditEntry,
     ConflictRecord,
@@ -349,7 +348,7 @@ class _Outcome:
 
 async def _record_batch(
     run: JobRun,
-    conn: AsyncConnection,
+    conn: Connection,
     items: Sequence[work.WorkItem],
     plans: dict[str, Plan],
     results: dict[str, WriteResult],

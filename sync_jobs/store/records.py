@@ -370,3 +370,93 @@ async def previous_status(conn: AsyncConnection, job: str) -> str | None:
     )
     statuses = [r.status for r in rows]
     return statuses[1] if len(statuses) > 1 else None
+
+
+async def conflict(conn: AsyncConnection, conflict_id: int) -> sa.Row[Any] | None:
+    """One conflict by id."""
+    return (await conn.execute(sa.select(t.conflict).where(t.conflict.c.id == conflict_id))).first()
+
+
+async def open_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Open conflicts by kind."""
+    rows = await conn.execute(
+        sa.select(t.conflict.c.kind, sa.func.count())
+        .where(t.conflict.c.status == "open")
+        .group_by(t.conflict.c.kind)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def open_count_of_job(conn: AsyncConnection, job: str) -> int:
+    """Open conflicts that concern a job: on customers its deals reach, or on its deals."""
+    customers = sa.select(t.deal.c.customer_key).where(t.deal.c.job == job)
+    count = await conn.execute(
+        sa.select(sa.func.count())
+        .select_from(t.conflict)
+        .where(
+            t.conflict.c.status == "open",
+            sa.or_(
+                t.conflict.c.customer_key.in_(customers),
+                t.conflict.c.identity.like(f"%|{job}/%"),
+            ),
+        )
+    )
+    return int(count.scalar() or 0)
+
+
+async def oldest_open_conflict(conn: AsyncConnection, kind: str, customer_key: str) -> int | None:
+    """The id of the first open conflict of ``kind`` on a customer, if there is one."""
+    found = await conn.execute(
+        sa.select(t.conflict.c.id)
+        .where(
+            t.conflict.c.kind == kind,
+            t.conflict.c.customer_key == customer_key,
+            t.conflict.c.status == "open",
+        )
+        .order_by(t.conflict.c.id)
+    )
+    value = found.scalar()
+    return None if value is None else int(value)
+
+
+async def open_conflicts_in_order(conn: AsyncConnection) -> list[sa.Row[Any]]:
+    """Every open conflict, oldest first."""
+    return list(
+        await conn.execute(
+            sa.select(t.conflict).where(t.conflict.c.status == "open").order_by(t.conflict.c.id)
+        )
+    )
+
+
+async def record_decision(
+    conn: AsyncConnection, conflict_id: int, decision: dict[str, Any], now: datetime
+) -> None:
+    """A person decided a conflict: it is resolved, the decision kept for the next runs."""
+    await conn.execute(
+        sa.update(t.conflict)
+        .where(t.conflict.c.id == conflict_id)
+        .values(status="resolved", resolution=decision, last_seen=now)
+    )
+
+
+async def recent_runs(conn: AsyncConnection, job: str, limit: int = 5) -> list[sa.Row[Any]]:
+    """A job's newest runs, newest first."""
+    return list(
+        await conn.execute(
+            sa.select(t.sync_run)
+            .where(t.sync_run.c.job == job)
+            .order_by(t.sync_run.c.started_at.desc())
+            .limit(limit)
+        )
+    )
+
+
+async def last_success(conn: AsyncConnection, job: str) -> datetime | None:
+    """When the job's newest successful run finished."""
+    return (  # type: ignore[no-any-return]
+        await conn.execute(
+            sa.select(sa.func.max(t.sync_run.c.finished_at)).where(
+                t.sync_run.c.job == job, t.sync_run.c.status == "ok"
+            )
+        )
+    ).scalar()

@@ -1,4 +1,10 @@
-"""Stage 1's reads and writes: cursors, the identity index, and deal rows."""
+"""Cursors, the identity index, and deal rows: what stage 1 reads and writes.
+
+The store knows records only as the desk reported them and the keys the caller says they are
+found by: which keys a record carries (normalisation, matching) is the domain's business
+(:mod:`sync_jobs.domain.matching`), so callers pass each record with its keys and build their
+:class:`~sync_jobs.domain.matching.IdentityIndex` from :func:`index_hits`.
+"""
 
 from __future__ import annotations
 
@@ -6,49 +12,71 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordRef
-from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys
 from sync_jobs.store import tables as t
 from sync_jobs.store.sql import chunks, insert_ignore, records_in, upsert
 
+Feed = Literal["source", "target"]
+"""Whose cursor: a job's source feed (keyed by job) or a target's index feed (by target)."""
 
-async def get_cursor(conn: AsyncConnection, table: sa.Table, key: str) -> str | None:
-    """A stored cursor (``source_cursor`` by job, ``target_cursor`` by target)."""
-    column = table.c.job if table is t.source_cursor else table.c.target
+
+def _cursor_table(feed: Feed) -> tuple[sa.Table, sa.Column[Any]]:
+    table = t.source_cursor if feed == "source" else t.target_cursor
+    return table, table.c.job if feed == "source" else table.c.target
+
+
+async def get_cursor(conn: AsyncConnection, feed: Feed, key: str) -> str | None:
+    """A stored cursor (a job's source feed, or a target's identity feed)."""
+    table, column = _cursor_table(feed)
     row = (await conn.execute(sa.select(table.c.cursor).where(column == key))).first()
     return None if row is None else str(row.cursor)
 
 
-async def cursor_age(
-    conn: AsyncConnection, table: sa.Table, key: str, now: datetime
-) -> float | None:
+async def cursor_age(conn: AsyncConnection, feed: Feed, key: str, now: datetime) -> float | None:
     """Seconds since a cursor last moved (None if it never did)."""
-    column = table.c.job if table is t.source_cursor else table.c.target
+    table, column = _cursor_table(feed)
     when = (await conn.execute(sa.select(table.c.updated_at).where(column == key))).scalar()
     return None if when is None else (now - when).total_seconds()
 
 
 async def set_cursor(
-    conn: AsyncConnection, table: sa.Table, key: str, value: str, now: datetime
+    conn: AsyncConnection, feed: Feed, key: str, value: str, now: datetime
 ) -> None:
     """Store a cursor in the same transaction as the data it covers."""
-    name = "job" if table is t.source_cursor else "target"
+    table, column = _cursor_table(feed)
     await upsert(
         conn,
         table,
-        [{name: key, "cursor": value, "updated_at": now}],
-        [name],
+        [{column.name: key, "cursor": value, "updated_at": now}],
+        [column.name],
         ["cursor", "updated_at"],
     )
 
 
+IndexKey = tuple[str, str]
+"""(match type, normalised value), as :func:`sync_jobs.domain.matching.identity_keys` says."""
+
+
+IndexedRecord = tuple[CustomerRecord, Sequence[IndexKey]]
+"""A desk record and the keys it is found by (none once it is deleted)."""
+
+
+class IndexHit(NamedTuple):
+    """One stored claim: the record ``kind:record_id`` carries ``(match, value)``."""
+
+    match: str
+    value: str
+    kind: str
+    record_id: str
+
+
 async def index_records(
-    conn: AsyncConnection, target: str, records: Sequence[CustomerRecord], now: datetime
+    conn: AsyncConnection, target: str, indexed: Sequence[IndexedRecord], now: datetime
 ) -> list[RecordRef]:
     """Replace the identity keys of the given records (deleted records leave the index).
 
@@ -57,31 +85,32 @@ async def index_records(
     concurrently for the same records (the daemon's replicas may do so).
     """
     lost: list[RecordRef] = []
-    for part in chunks(records):
+    for part in chunks(indexed):
         lost += await _lost_keys(conn, target, part)
         await conn.execute(
             sa.delete(t.identity_key).where(
-                t.identity_key.c.target == target, records_in(t.identity_key, [r.ref for r in part])
+                t.identity_key.c.target == target,
+                records_in(t.identity_key, [i[0].ref for i in part]),
             )
         )
-        gone = [r.ref for r in part if r.deleted]
+        gone = [i[0].ref for i in part if i[0].deleted]
         if gone:
             await conn.execute(
                 sa.delete(t.identity).where(
                     t.identity.c.target == target, records_in(t.identity, gone)
                 )
             )
-        live = [r for r in part if not r.deleted]
+        live = [i for i in part if not i[0].deleted]
         rows = [
             {
                 "target": target,
-                "kind": r.ref.kind,
-                "record_id": r.ref.id,
-                "name": r.name,
-                "keys": [list(k) for k in identity_keys(r)],
+                "kind": record.ref.kind,
+                "record_id": record.ref.id,
+                "name": record.name,
+                "keys": [list(k) for k in keys],
                 "updated_at": now,
             }
-            for r in live
+            for record, keys in live
         ]
         # Upserts, not delete-then-insert: replicas running different jobs of one target may
         # refresh the same records at the same moment.
@@ -93,11 +122,11 @@ async def index_records(
                 "target": target,
                 "match": m,
                 "value": v[:320],
-                "kind": r.ref.kind,
-                "record_id": r.ref.id,
+                "kind": record.ref.kind,
+                "record_id": record.ref.id,
             }
-            for r in live
-            for m, v in identity_keys(r)
+            for record, keys in live
+            for m, v in keys
         ]
         await insert_ignore(
             conn, t.identity_key, keys, ["target", "match", "value", "kind", "record_id"]
@@ -106,19 +135,19 @@ async def index_records(
 
 
 async def _lost_keys(
-    conn: AsyncConnection, target: str, records: Sequence[CustomerRecord]
+    conn: AsyncConnection, target: str, indexed: Sequence[IndexedRecord]
 ) -> list[RecordRef]:
     """Records whose stored keys include one they no longer carry (by the identity key)."""
     rows = await conn.execute(
         sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c["keys"]).where(
-            t.identity.c.target == target, records_in(t.identity, [r.ref for r in records])
+            t.identity.c.target == target, records_in(t.identity, [i[0].ref for i in indexed])
         )
     )
     before = {(r.kind, r.record_id): {(m, v) for m, v in r._mapping["keys"] or ()} for r in rows}
     lost = []
-    for record in records:
+    for record, keys in indexed:
         old = before.get((record.ref.kind, record.ref.id))
-        now_keys = set() if record.deleted else set(identity_keys(record))
+        now_keys = set() if record.deleted else set(keys)
         if old and old - now_keys:
             lost.append(record.ref)
     return lost
@@ -143,10 +172,12 @@ async def linked_customers(
     return found
 
 
-async def index_for(conn: AsyncConnection, target: str, keys: Iterable[IndexKey]) -> IdentityIndex:
+async def index_hits(
+    conn: AsyncConnection, target: str, keys: Iterable[IndexKey]
+) -> list[IndexHit]:
     """The part of one target's identity index that ``keys`` name (one query per match type
     and chunk; the primary key serves the lookup)."""
-    index = IdentityIndex()
+    hits: list[IndexHit] = []
     by_match: dict[str, list[str]] = defaultdict(list)
     for match, value in keys:
         by_match[match].append(value)
@@ -158,9 +189,8 @@ async def index_for(conn: AsyncConnection, target: str, keys: Iterable[IndexKey]
                     k.target == target, k.match == match, k.value.in_(part)
                 )
             )
-            for row in rows:
-                index.add(row.kind, row.record_id, [(match, row.value)])
-    return index
+            hits += [IndexHit(match, row.value, row.kind, row.record_id) for row in rows]
+    return hits
 
 
 async def record_names(conn: AsyncConnection, target: str, keys: Iterable[str]) -> dict[str, str]:
@@ -339,3 +369,102 @@ async def unlink(
             )
             .values(customer_key=None, match_status="pending", lookup_at=None, updated_at=now)
         )
+
+
+async def cursor_times(conn: AsyncConnection) -> dict[str, datetime]:
+    """When each job's source cursor last moved (the metrics' lag gauge)."""
+    rows = await conn.execute(sa.select(t.source_cursor.c.job, t.source_cursor.c.updated_at))
+    return {r.job: r.updated_at for r in rows}
+
+
+async def cursor_moved_at(conn: AsyncConnection, job: str) -> datetime | None:
+    """When one job's source cursor last moved (None if it never did)."""
+    query = sa.select(t.source_cursor.c.updated_at).where(t.source_cursor.c.job == job)
+    when: datetime | None = (await conn.execute(query)).scalar()
+    return when
+
+
+async def record_key_named(conn: AsyncConnection, target: str, name: str) -> str | None:
+    """The customer key (``kind:id``) of the indexed record called ``name``, if any."""
+    row = (
+        await conn.execute(
+            sa.select(t.identity.c.kind, t.identity.c.record_id).where(
+                t.identity.c.target == target, t.identity.c.name == name
+            )
+        )
+    ).first()
+    return None if row is None else f"{row.kind}:{row.record_id}"
+
+
+async def is_indexed(conn: AsyncConnection, target: str, kind: str, record_id: str) -> bool:
+    """Whether the identity index holds this desk record."""
+    row = (
+        await conn.execute(
+            sa.select(t.identity.c.record_id).where(
+                t.identity.c.target == target,
+                t.identity.c.kind == kind,
+                t.identity.c.record_id == record_id,
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def link_by_hand(
+    conn: AsyncConnection, job: str, deal_id: str, kind: str, record_id: str, now: datetime
+) -> None:
+    """A person linked this deal to a desk record: later runs keep the link (``manual``)."""
+    await conn.execute(
+        sa.update(t.deal)
+        .where(t.deal.c.job == job, t.deal.c.deal_id == deal_id)
+        .values(
+            customer_key=f"{kind}:{record_id}",
+            match_status="matched",
+            updated_at=now,
+            match_detail={
+                "status": "matched",
+                "record_kind": kind,
+                "record_id": record_id,
+                "method": "manual",
+            },
+        )
+    )
+
+
+async def deals_with_id(conn: AsyncConnection, deal_id: str) -> list[sa.Row[Any]]:
+    """Every stored deal of this id (one per job that reads it)."""
+    return list(await conn.execute(sa.select(t.deal).where(t.deal.c.deal_id == deal_id)))
+
+
+async def failing_deal_count(conn: AsyncConnection, job: str) -> int:
+    """Deals of a job whose newest version could not be mapped."""
+    count = await conn.execute(
+        sa.select(sa.func.count())
+        .select_from(t.deal)
+        .where(t.deal.c.job == job, t.deal.c.error.is_not(None))
+    )
+    return int(count.scalar() or 0)
+
+
+async def still_failing_deals(
+    conn: AsyncConnection, job: str, before: datetime, limit: int
+) -> tuple[list[sa.Row[Any]], int]:
+    """Up to ``limit`` deals of a job that failed mapping before ``before`` and were not
+    mapped since (their ``deal_id`` and ``error``), and how many more there are."""
+    failing = (
+        t.deal.c.job == job,
+        t.deal.c.error.is_not(None),
+        t.deal.c.updated_at < before,
+    )
+    deals = list(
+        await conn.execute(
+            # Unordered: ordering by deal id would make SQLite walk the job's whole book
+            # in key order instead of the few failing deals (ix_deal_failing).
+            sa.select(t.deal.c.deal_id, t.deal.c.error).where(*failing).limit(limit)
+        )
+    )
+    more = 0
+    if len(deals) == limit:
+        count = sa.select(sa.func.count()).select_from(t.deal).where(*failing)
+        more = int((await conn.execute(count)).scalar() or 0) - limit
+    return deals, more

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import CustomerRecord, RecordRef
+from sync_jobs.domain.matching import keyed
 from sync_jobs.store import records, repo, work
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
@@ -106,7 +107,7 @@ async def test_loading_a_batchs_deals_reads_only_its_customers(engine: AsyncEngi
 
 async def test_reindexing_records_finds_their_old_keys_by_record(engine: AsyncEngine) -> None:
     changed = [org(1), org(2, deleted=True)]
-    plans = await plans_of(engine, lambda conn: repo.index_records(conn, "zd", changed, NOW))
+    plans = await plans_of(engine, lambda conn: repo.index_records(conn, "zd", keyed(changed), NOW))
     assert whole_target_reads(plans) == []
 
 
