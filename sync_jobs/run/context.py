@@ -21,14 +21,12 @@ from sync_jobs.config.app import AppConfig, JobConfig
 from sync_jobs.domain.mapping import Mapping
 from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run.catalog import LiveCatalog
+from sync_jobs.run.control import Checkpoint, QueueSignal, RunControl
 from sync_jobs.run.progress import Phase, Progress, ProgressSink, Silent
 from sync_jobs.store.db import Connection, Store
 from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
 
 log = structlog.get_logger("dealbridge.run")
-
-Checkpoint = Callable[[str], None]
-"""Called at each named commit point; tests use it to simulate a crash there."""
 
 
 def utcnow() -> datetime:
@@ -142,26 +140,6 @@ class Engine:
         return self.config.mapping_path(job).parent
 
 
-class QueueSignal:
-    """A count of stage-1 commits that waiters can wait past, so no wake-up is ever missed
-    (an Event cleared by one worker could swallow another's)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._next = asyncio.Event()
-
-    def notify(self) -> None:
-        """Customers may have been queued."""
-        self.count += 1
-        self._next.set()
-        self._next = asyncio.Event()
-
-    async def wait_past(self, count: int) -> None:
-        """Return once ``notify`` was called after ``count`` was read."""
-        while self.count <= count:
-            await self._next.wait()
-
-
 @dataclass
 class JobRun:
     """One job's run: the engine plus this run's connectors and state."""
@@ -220,6 +198,17 @@ class JobRun:
                 return
             except Exception as exc:  # noqa: BLE001 - a store hiccup: the next beat retries
                 log.warning("lease_heartbeat_failed", job=self.job, error=str(exc))
+
+    def control(self) -> RunControl:
+        """The hooks this run's stages are steered by (lease, shutdown, commit points)."""
+        return RunControl(
+            checkpoint=self.engine.checkpoint,
+            stopping=self.engine.stopping,
+            queued=self.queued,
+            fence=self.fence,
+            check_lease=self.check_lease,
+            progress=self.report_progress,
+        )
 
     def report_progress(
         self, phase: Phase, waiting_for: str | None = None, until: datetime | None = None

@@ -41,13 +41,14 @@ from sync_jobs.run import stage1, stage2
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import (
     KEPT,
-    Checkpoint,
     CustomerPreview,
     Engine,
     JobRun,
     RunInterrupted,
     RunState,
 )
+from sync_jobs.run.control import Checkpoint
+from sync_jobs.run.wiring import stage1_of, stage2_of
 from sync_jobs.store import holds, repo, work
 from sync_jobs.store.db import (
     Connection,
@@ -334,16 +335,18 @@ async def _reap_dead_holders(engine: Engine) -> None:
 
 
 async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
-    unsaved = await stage1.refresh_index(run)
+    first = stage1_of(run)
+    unsaved = await stage1.refresh_index(first)
     if run.state.dry_run:
-        await stage2.preview(run, await stage1.pull(run, unsaved, full=full))
+        await stage2.preview(stage2_of(run), await stage1.pull(first, unsaved, full=full))
     elif write:  # stage 2 writes while stage 1 still reads, except in a backfill
         if run.state.retry_now:
             await _retry_failed_now(run)
-        backfill = await stage1.reads_everything(run, full=full)
-        await stage2.drain(run, stage1.pull(run, unsaved, full=full), overlap=not backfill)
+        backfill = await stage1.reads_everything(first, full=full)
+        pulling = stage1.pull(first, unsaved, full=full)
+        await stage2.drain(stage2_of(run), pulling, overlap=not backfill)
     else:
-        await stage1.pull(run, unsaved, full=full)
+        await stage1.pull(first, unsaved, full=full)
         run.state.notices.append(
             f"customers stay queued for {run.target_name}: a later job on it writes them"
         )

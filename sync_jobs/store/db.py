@@ -21,8 +21,9 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
-from sync_jobs.store.tables import lease
+from sync_jobs.store.tables import lease, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -95,6 +96,19 @@ def make_engine(url: str) -> AsyncEngine:
         pool_size=5,
         max_overflow=5,
     )
+
+
+async def memory_engine() -> AsyncEngine:
+    """A private in-memory SQLite store with the current schema (unit tests, tools).
+
+    The tables come from ``tables.metadata``, which a test keeps equal to the migrations. It
+    is one connection, so its transactions run one at a time (as a single worker's do)."""
+    engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
+    sa.event.listen(engine.sync_engine, "connect", _sqlite_setup)
+    sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return engine
 
 
 def migrate(url: str) -> None:
