@@ -15,11 +15,11 @@ from connectors.errors import ConfigProblem
 from sync_jobs.config.app import AppConfig
 from sync_jobs.run.context import CustomerPreview, utcnow
 from sync_jobs.run.runner import RunReport
-from sync_jobs.store import outbox_reads, records, repo
+from sync_jobs.store import conflicts, cursors, deals, outbox_reads, runs
+from sync_jobs.store.conflicts import open_conflicts
 from sync_jobs.store.db import Connection, make_engine, migrate_async, read_tx
 from sync_jobs.store.holds import all_holds
-from sync_jobs.store.records import open_conflicts
-from sync_jobs.store.repo import record_names
+from sync_jobs.store.identity import record_names
 from sync_jobs.store.work import failing, pending_count
 
 MAX_SHOWN = 40
@@ -133,7 +133,7 @@ async def gather_status(config: AppConfig) -> dict[str, Any]:
         async with read_tx(engine) as conn:
             jobs = {name: await _job_status(conn, name) for name in config.jobs}
             queue = await pending_count(conn)
-            by_kind = await records.open_counts(conn)
+            by_kind = await conflicts.open_counts(conn)
             failing_records = await _failing_records(conn)
             on_hold = [h for h in await all_holds(conn) if h.until > now]
     finally:
@@ -179,13 +179,13 @@ async def _failing_records(conn: Connection) -> list[dict[str, Any]]:
 
 
 async def _job_status(conn: Connection, job: str) -> dict[str, Any]:
-    runs = await records.recent_runs(conn, job, limit=5)
-    ok = await records.last_success(conn, job)
-    cursor = await repo.cursor_moved_at(conn, job)
-    failing = await repo.failing_deal_count(conn, job)
-    conflicts = await records.open_count_of_job(conn, job)
+    recent = await runs.recent_runs(conn, job, limit=5)
+    ok = await runs.last_success(conn, job)
+    cursor = await cursors.cursor_moved_at(conn, job)
+    failing = await deals.failing_deal_count(conn, job)
+    open_count = await conflicts.open_count_of_job(conn, job)
     return {
-        "open_conflicts": conflicts,
+        "open_conflicts": open_count,
         "last_success": ok,
         "lag_seconds": int((utcnow() - cursor).total_seconds()) if cursor else None,
         "failing_records": failing,
@@ -197,7 +197,7 @@ async def _job_status(conn: Connection, job: str) -> dict[str, Any]:
                 "errors": r.errors[:3],
                 "notices": r.notices,
             }
-            for r in runs
+            for r in recent
         ],
     }
 
@@ -262,7 +262,7 @@ async def print_deal(console: Console, config: AppConfig, deal_id: str) -> bool:
     engine = make_engine(config.state.url)
     try:
         async with read_tx(engine) as conn:
-            rows = await repo.deals_with_id(conn, deal_id)
+            rows = await deals.deals_with_id(conn, deal_id)
     finally:
         await engine.dispose()
     if not rows:
@@ -324,7 +324,7 @@ async def print_conflict(console: Console, config: AppConfig, conflict_id: int) 
     engine = make_engine(config.state.url)
     try:
         async with read_tx(engine) as conn:
-            row = await records.conflict(conn, conflict_id)
+            row = await conflicts.conflict(conn, conflict_id)
     finally:
         await engine.dispose()
     if row is None:

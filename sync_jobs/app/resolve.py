@@ -14,9 +14,9 @@ from sync_jobs.alerts.outbox import notify
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.domain.decisions import TAKES
 from sync_jobs.domain.values import comparable
-from sync_jobs.store import records, repo, work
+from sync_jobs.store import audit, conflicts, deals, identity, work
+from sync_jobs.store.audit import AuditEntry
 from sync_jobs.store.db import Connection, Store, write_tx
-from sync_jobs.store.records import AuditEntry, audit
 
 
 class ResolveRefused(ValueError):
@@ -46,7 +46,7 @@ async def resolve(
     """Record the decision; return a sentence saying what the next run will do."""
     take, value = parse_take(take_text)
     async with write_tx(engine) as conn:
-        row = await records.conflict(conn, conflict_id)
+        row = await conflicts.conflict(conn, conflict_id)
         _check(row, conflict_id, take, expect_version)
         assert row is not None
         pinned = _pin(row, take, value)
@@ -58,13 +58,13 @@ async def resolve(
             "at": now.isoformat(),
             "version": row.version,
         }
-        await records.record_decision(conn, conflict_id, decision, now)
+        await conflicts.record_decision(conn, conflict_id, decision, now)
         key = await _apply_now(conn, row, value, now)
         if alerts is not None:  # the closing message, where the channel threads it
             await notify(conn, alerts, now, closed=[conflict_id])
         if key:
             await work.enqueue(conn, row.target, [key], now)
-        await audit(
+        await audit.record(
             conn,
             row.target,
             None,
@@ -137,13 +137,13 @@ async def _apply_now(conn: Connection, row: Any, value: str | None, now: datetim
         return str(row.customer_key) if row.customer_key else None
     assert value is not None
     kind, _, record_id = value.partition(":")
-    if not record_id or not await repo.is_indexed(conn, row.target, kind, record_id):
+    if not record_id or not await identity.is_indexed(conn, row.target, kind, record_id):
         raise ResolveRefused(
             f"no {row.target} record {value!r} in the identity index; give "
             "kind:id, e.g. organization:361 (see the candidates)"
         )
     job, _, deal_id = row.identity.rsplit("|", 1)[1].partition("/")
-    await repo.link_by_hand(conn, job, deal_id, kind, record_id, now)
+    await deals.link_by_hand(conn, job, deal_id, kind, record_id, now)
     return value
 
 

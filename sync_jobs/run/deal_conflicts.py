@@ -11,8 +11,8 @@ from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.domain.model import DealTerms, MatchResult
 from sync_jobs.run.context import RunState
 from sync_jobs.run.control import Clock
+from sync_jobs.store.conflicts import ConflictRecord, close_missing, raise_conflicts
 from sync_jobs.store.db import Connection
-from sync_jobs.store.records import ConflictRecord, close_missing, raise_conflicts
 
 DEAL_KINDS = ("unmatched", "ambiguous", "out_of_policy")
 REPORTED = ("unmatched", "ambiguous")

@@ -43,7 +43,7 @@ from sync_jobs.domain.matching import (
 from sync_jobs.domain.model import AccountIdentity
 from sync_jobs.run.context import RunState
 from sync_jobs.run.control import Clock
-from sync_jobs.store import repo, work
+from sync_jobs.store import deals, identity, work
 from sync_jobs.store.db import Connection, Store, write_tx
 
 log = structlog.get_logger("dealbridge.lookups")
@@ -217,8 +217,8 @@ async def index_records(
     """Index records as the desk reported them; customers whose record lost an identity key
     (or was deleted) are queued, so deals matched through that key are checked and, if the key
     moved, follow it before anything else is written there (:mod:`sync_jobs.run.recheck`)."""
-    lost = await repo.index_records(conn, desk.target_name, keyed(records), now)
-    linked = await repo.linked_customers(conn, desk.target_name, [r.key for r in lost])
+    lost = await identity.index_records(conn, desk.target_name, keyed(records), now)
+    linked = await deals.linked_customers(conn, desk.target_name, [r.key for r in lost])
     if linked:
         await work.enqueue(conn, desk.target_name, linked, now)
         desk.state.counts["customers_rechecked"] += len(linked)

@@ -36,7 +36,7 @@ from sync_jobs.domain.matching import IdentityIndex, carries, identity_keys, wan
 from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
-from sync_jobs.store import repo, work
+from sync_jobs.store import deals, identity, work
 from sync_jobs.store.db import Connection, read_tx
 
 log = structlog.get_logger("dealbridge.recheck")
@@ -111,7 +111,7 @@ async def _resolve(
     spec = mapping.spec
     wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in stale))
     async with read_tx(desk.store) as conn:
-        index = IdentityIndex.of(await repo.index_hits(conn, desk.target_name, wanted))
+        index = IdentityIndex.of(await identity.index_hits(conn, desk.target_name, wanted))
     pairs = [(records[row.customer_key], terms.account) for row, terms in stale]
     settled, results = await reresolve(desk, index, pairs, rules=spec.identity, kind=spec.record)
     await lookups.keep_found(desk, IdentityIndex(), settled.found)
@@ -190,7 +190,7 @@ async def commit(relink: Relinking, conn: Connection, moves: Sequence[Move]) -> 
             queued.add(result.customer_key)
         counter = "deals_relinked" if result.customer_key else "deals_unlinked"
         desk.state.counts[counter if move.leaves else "deals_rekeyed"] += 1
-    await repo.save_deals(conn, rows)
+    await deals.save_deals(conn, rows)
     await work.enqueue(conn, desk.target_name, queued, now)
     await conflicts.settle(conn, found, settled, kinds=REPORTED)
     return queued

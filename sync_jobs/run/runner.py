@@ -49,7 +49,7 @@ from sync_jobs.run.context import (
 )
 from sync_jobs.run.control import Checkpoint
 from sync_jobs.run.wiring import stage1_of, stage2_of
-from sync_jobs.store import holds, repo, work
+from sync_jobs.store import deals, holds, identity, work
 from sync_jobs.store.db import (
     Connection,
     Store,
@@ -68,7 +68,7 @@ from sync_jobs.store.leases import (
     holder_of,
     release,
 )
-from sync_jobs.store.records import finish_run, mark_died, previous_status, start_run
+from sync_jobs.store.runs import finish_run, mark_died, previous_status, start_run
 
 log = structlog.get_logger("dealbridge.run")
 
@@ -373,8 +373,10 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
             if write
             else []
         )
-        names = await repo.record_names(conn, run.target_name, [i.customer_key for i in items])
-        deals, more_deals = await repo.still_failing_deals(conn, run.job, state.started_at, KEPT)
+        names = await identity.record_names(conn, run.target_name, [i.customer_key for i in items])
+        failing_deals, more_deals = await deals.still_failing_deals(
+            conn, run.job, state.started_at, KEPT
+        )
     for item in items:
         who = f"{names.get(item.customer_key) or item.customer_key} ({item.customer_key})"
         if item.status == "dead":
@@ -387,7 +389,7 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
                 f"{who}: still failing after {item.attempts} attempt(s), next try "
                 f"{item.not_before:%Y-%m-%d %H:%M:%S} UTC: {item.last_error}"
             )
-    for deal in deals:
+    for deal in failing_deals:
         state.still_failing(f"{run.job} deal {deal.deal_id} still fails: {deal.error}")
     if more_deals:
         state.counts["records_still_failing"] += more_deals

@@ -34,9 +34,9 @@ from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
-from sync_jobs.store import repo, work
+from sync_jobs.store import cursors, deals, identity, work
+from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
-from sync_jobs.store.records import ConflictRecord
 
 log = structlog.get_logger("dealbridge.stage1")
 
@@ -69,8 +69,8 @@ async def refresh_index(ctx: Stage1) -> IdentityIndex:
     the stored index with this laid over it."""
     store, name = ctx.store, ctx.target_name
     async with read_tx(store) as conn:
-        raw = await repo.get_cursor(conn, "target", name)
-        age = await repo.cursor_age(conn, "target", name, ctx.clock())
+        raw = await cursors.get_cursor(conn, "target", name)
+        age = await cursors.cursor_age(conn, "target", name, ctx.clock())
     fresh = age is not None and age < ctx.index_fresh_for
     since = Cursor(value=raw) if raw else None
     pending: list[CustomerRecord] = []
@@ -87,7 +87,7 @@ async def refresh_index(ctx: Stage1) -> IdentityIndex:
         async with write_tx(store) as conn:
             now = ctx.clock()
             await lookups.index_records(ctx.desk, conn, page.records, now)
-            await repo.set_cursor(conn, "target", name, page.checkpoint.value, now)
+            await cursors.set_cursor(conn, "target", name, page.checkpoint.value, now)
         ctx.control.check_lease()
     unsaved = IdentityIndex()
     for record in pending:
@@ -105,7 +105,7 @@ async def reads_everything(ctx: Stage1, *, full: bool) -> bool:
     if full:
         return True
     async with read_tx(ctx.store) as conn:
-        return await repo.get_cursor(conn, "source", ctx.job) is None
+        return await cursors.get_cursor(conn, "source", ctx.job) is None
 
 
 async def pull(ctx: Stage1, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
@@ -113,7 +113,7 @@ async def pull(ctx: Stage1, unsaved: IdentityIndex, *, full: bool = False) -> se
     run queues them page by page, and keeping them all would grow with the book)."""
     store = ctx.store
     async with read_tx(store) as conn:
-        raw = None if full else await repo.get_cursor(conn, "source", ctx.job)
+        raw = None if full else await cursors.get_cursor(conn, "source", ctx.job)
     touched = await rematch(ctx, unsaved)
     query = DealQuery(fields=ctx.mapping.source_paths(), select=ctx.mapping.spec.select, full=full)
     since = Cursor(value=raw) if raw else None
@@ -153,17 +153,17 @@ class _Page:
 
 
 async def _commit_page(
-    ctx: Stage1, unsaved: IdentityIndex, deals: Sequence[SourceDeal], checkpoint: str
+    ctx: Stage1, unsaved: IdentityIndex, page_deals: Sequence[SourceDeal], checkpoint: str
 ) -> set[str]:
     store, job = ctx.store, ctx.job
-    mapped = [(deal, _map(ctx, deal)) for deal in deals]
+    mapped = [(deal, _map(ctx, deal)) for deal in page_deals]
     wanted: set[IndexKey] = set()
     for _deal_read, terms in mapped:
         if isinstance(terms, DealTerms):
             wanted |= wanted_keys(terms.account, ctx.mapping.spec.identity)
     async with read_tx(store) as conn:
-        known = await repo.deal_states(conn, job, [d.id for d in deals])
-        index = IdentityIndex.of(await repo.index_hits(conn, ctx.target_name, wanted)).overlaid(
+        known = await deals.deal_states(conn, job, [d.id for d in page_deals])
+        index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
             unsaved
         )
     to_match = [
@@ -197,12 +197,12 @@ async def _commit_page(
         now = ctx.clock()
         for row in page.rows:
             row["updated_at"] = now
-        await repo.save_deals(conn, page.rows)
-        await repo.mark_deleted(conn, job, page.deleted, now)
-        await repo.mark_failed(conn, job, page.failed, now)
+        await deals.save_deals(conn, page.rows)
+        await deals.mark_deleted(conn, job, page.deleted, now)
+        await deals.mark_failed(conn, job, page.failed, now)
         await work.enqueue(conn, ctx.target_name, page.touched, now)
         await _settle_deal_conflicts(ctx, conn, page)
-        await repo.set_cursor(conn, "source", job, checkpoint, now)
+        await cursors.set_cursor(conn, "source", job, checkpoint, now)
     ctx.control.queued.notify()
     ctx.state.counts["deals_changed"] += len(page.rows)
     return page.touched
@@ -218,7 +218,7 @@ def _map(ctx: Stage1, deal: SourceDeal) -> DealTerms | MappingFailed | None:
         return exc
 
 
-def _needs_matching(terms: DealTerms, known: repo.KnownDeal | None) -> bool:
+def _needs_matching(terms: DealTerms, known: deals.KnownDeal | None) -> bool:
     """New or changed terms are matched (and looked up) again, unless a person linked them."""
     if known is None:
         return True
@@ -230,7 +230,7 @@ def _deal(
     index: IdentityIndex,
     deal: SourceDeal,
     terms: DealTerms | MappingFailed | None,
-    known: repo.KnownDeal | None,
+    known: deals.KnownDeal | None,
     page: _Page,
     undecided: bool,
 ) -> None:
@@ -275,7 +275,7 @@ def _match(
     ctx: Stage1,
     index: IdentityIndex,
     terms: DealTerms,
-    known: repo.KnownDeal | None,
+    known: deals.KnownDeal | None,
     undecided: bool,
 ) -> MatchResult:
     """Match by identity, except a deal a person linked by hand keeps that link, and a deal
@@ -372,10 +372,10 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     async with read_tx(ctx.store) as conn:
         waiting = [
             (row, DealTerms.model_validate(row.terms))
-            for row in await repo.unmatched_deals(conn, ctx.job, ctx.target_name)
+            for row in await deals.unmatched_deals(conn, ctx.job, ctx.target_name)
         ]
         wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
-        index = IdentityIndex.of(await repo.index_hits(conn, ctx.target_name, wanted)).overlaid(
+        index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
             unsaved
         )
     unasked = [i for i, (row, _) in enumerate(waiting) if row.lookup_at is None]
@@ -416,7 +416,7 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
         async with write_tx(ctx.store) as conn:
             for data in page.rows:
                 data["updated_at"] = now
-            await repo.save_deals(conn, page.rows)
+            await deals.save_deals(conn, page.rows)
             await work.enqueue(conn, ctx.target_name, page.touched, now)
             await _settle_deal_conflicts(ctx, conn, page)
         ctx.control.queued.notify()
@@ -427,10 +427,10 @@ async def _expire(ctx: Stage1) -> set[str]:
     """Customers whose terms expired since the last run must be re-planned (terms drop out)."""
     day = today(ctx.clock)
     async with read_tx(ctx.store) as conn:
-        keys = await repo.expiring_customers(conn, ctx.target_name, day)
+        keys = await deals.expiring_customers(conn, ctx.target_name, day)
     if keys and not ctx.state.dry_run:
         async with write_tx(ctx.store) as conn:
             await work.enqueue(conn, ctx.target_name, keys, ctx.clock())
-            await repo.mark_expired(conn, ctx.target_name, day)
+            await deals.mark_expired(conn, ctx.target_name, day)
     ctx.state.counts["customers_expired"] += len(keys)
     return set(keys)

@@ -40,22 +40,18 @@ from sync_jobs.run.catalog import (
 )
 from sync_jobs.run.context import CustomerPreview, RunState
 from sync_jobs.run.control import Clock, RunControl, today
-from sync_jobs.store import repo, work
-from sync_jobs.store.db import Connection, Store, read_tx, write_tx
-from sync_jobs.store.records import (
-    AuditEntry,
+from sync_jobs.store import audit, deals, identity, work
+from sync_jobs.store.audit import AuditEntry
+from sync_jobs.store.bases import drop_bases, load_bases, save_bases, save_note_states
+from sync_jobs.store.conflicts import (
     ConflictRecord,
-    audit,
     close_missing,
     deal_decisions,
-    drop_bases,
-    load_bases,
     mark_applied,
     raise_conflicts,
     resolved_conflicts,
-    save_bases,
-    save_note_states,
 )
+from sync_jobs.store.db import Connection, Store, read_tx, write_tx
 
 log = structlog.get_logger("dealbridge.stage2")
 PLAN_KINDS = ("target_edited", "territory_disagreement", "expired_terms_present")
@@ -207,7 +203,8 @@ async def _batch(ctx: Stage2, items: Sequence[work.WorkItem]) -> None:
             raise StaleClaim("claim expired and was taken over; results not recorded")
         await _record_batch(ctx, conn, items, plans, by_key, names)
         gone = [i.customer_key for i in items if i.customer_key not in plans]
-        await repo.unlink(conn, ctx.target_name, gone, ctx.clock())
+        await identity.forget(conn, ctx.target_name, gone)
+        await deals.unlink(conn, ctx.target_name, gone, ctx.clock())
         queued = await recheck.commit(ctx.relink, conn, moves)
     if queued:
         ctx.control.queued.notify()  # the records deals moved to are written by this same drain
@@ -229,9 +226,9 @@ async def _plans(
 ) -> tuple[dict[str, Plan], dict[str, str], list[recheck.Move]]:
     target = ctx.target_name
     async with read_tx(ctx.store) as conn:
-        rows = await repo.deals_of(conn, target, keys)
+        rows = await deals.deals_of(conn, target, keys)
         bases = await load_bases(conn, target, keys)
-        names = await repo.record_names(conn, target, keys)
+        names = await identity.record_names(conn, target, keys)
         resolutions = _resolutions(await resolved_conflicts(conn, target, keys))
         decisions = await deal_decisions(conn, target, [f"{r.job}/{r.deal_id}" for r in rows])
     refs = [RecordRef.from_key(k) for k in keys]
@@ -241,13 +238,13 @@ async def _plans(
     # key moved is resolved again and, if it now belongs elsewhere, planned off this record.
     moves = await recheck.stale_links(ctx.relink, current, records)
     left = {(m.row.job, m.row.deal_id) for m in moves if m.leaves}
-    deals: dict[str, list[DealView]] = defaultdict(list)
+    views: dict[str, list[DealView]] = defaultdict(list)
     for row in current:
         if (row.job, row.deal_id) in left:
             continue
         view = _view(ctx, row, decisions.get(f"{row.job}/{row.deal_id}"))
         if view is not None:
-            deals[row.customer_key].append(view)
+            views[row.customer_key].append(view)
     names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
     note = ctx.note
     plans = {}
@@ -260,7 +257,7 @@ async def _plans(
             )
             continue
         plans[key] = _plan(
-            ctx, record, deals.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
+            ctx, record, views.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
         )
     return await _refuse_unknown_fields(ctx, plans), names, moves
 
@@ -402,7 +399,7 @@ async def _record_batch(
     await save_bases(conn, target, outcome.bases, now, ctx.state.run_id)
     await drop_bases(conn, target, outcome.drops)
     await save_note_states(conn, target, outcome.notes, now)
-    await audit(conn, target, ctx.state.run_id, f"job:{ctx.job}", outcome.audit, now)
+    await audit.record(conn, target, ctx.state.run_id, f"job:{ctx.job}", outcome.audit, now)
     new = await raise_conflicts(conn, outcome.found, now)
     for conflict_id in await mark_applied(conn, outcome.applied, now):
         ctx.state.counts["resolutions_applied"] += 1

@@ -12,7 +12,7 @@ import pytest
 from connectors.base import IdentityKey
 from sync_jobs.domain.matching import IdentityIndex
 from sync_jobs.run import stage1
-from sync_jobs.store import records, repo, work
+from sync_jobs.store import conflicts, cursors, deals, identity, work
 from sync_jobs.store.db import read_tx
 from tests.unit.run.kit import JOB, TARGET, World, deal, org, written
 
@@ -29,15 +29,16 @@ async def pull(world: World, **options: Any) -> set[str]:
 async def stored(world: World) -> dict[str, Any]:
     """What the store holds after the run: deals, queue, open conflicts, cursors."""
     async with read_tx(world.store) as conn:
-        deals = await repo.deal_states(conn, JOB, ["D1", "D2", "D3"])
+        known = await deals.deal_states(conn, JOB, ["D1", "D2", "D3"])
         return {
-            "deals": {d: k.customer_key for d, k in deals.items()},
+            "deals": {d: k.customer_key for d, k in known.items()},
             "queued": sorted(await work.queued_keys(conn, TARGET)),
             "conflicts": sorted(
-                (c.kind, (c.details or {}).get("deal")) for c in await records.open_conflicts(conn)
+                (c.kind, (c.details or {}).get("deal"))
+                for c in await conflicts.open_conflicts(conn)
             ),
-            "source_cursor": await repo.get_cursor(conn, "source", JOB),
-            "index_cursor": await repo.get_cursor(conn, "target", TARGET),
+            "source_cursor": await cursors.get_cursor(conn, "source", JOB),
+            "index_cursor": await cursors.get_cursor(conn, "target", TARGET),
         }
 
 
@@ -69,7 +70,7 @@ async def test_the_identity_index_holds_every_desk_record_by_its_normalised_keys
 
     wanted = [("external_id", "cust-1"), ("domain", "acme.example")]
     async with read_tx(world.store) as conn:
-        hits = await repo.index_hits(conn, TARGET, wanted)
+        hits = await identity.index_hits(conn, TARGET, wanted)
     assert sorted(hits) == [
         ("domain", "acme.example", "organization", "1"),
         ("external_id", "cust-1", "organization", "1"),
@@ -168,14 +169,14 @@ async def test_a_deal_that_no_longer_maps_keeps_its_last_good_terms_and_is_repor
     world.crm.pages = [[deal("D1")]]
     await pull(world)
     async with read_tx(world.store) as conn:
-        before = (await repo.deal_states(conn, JOB, ["D1"]))["D1"].payload_hash
+        before = (await deals.deal_states(conn, JOB, ["D1"]))["D1"].payload_hash
     world.later(timedelta(hours=1))
     world.crm.pages.append([deal("D1", discount="a lot")])
 
     await pull(world)
 
     async with read_tx(world.store) as conn:
-        after = (await repo.deal_states(conn, JOB, ["D1"]))["D1"].payload_hash
+        after = (await deals.deal_states(conn, JOB, ["D1"]))["D1"].payload_hash
     assert after == before
     assert world.state.counts["record_errors"] == 1
     assert "discount" in world.state.errors[0]

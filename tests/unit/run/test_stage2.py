@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from connectors.base import FieldInfo
 from sync_jobs.run import stage1, stage2
-from sync_jobs.store import records, tables, work
+from sync_jobs.store import bases, conflicts, tables, work
 from sync_jobs.store.db import read_tx, write_tx
 from tests.unit.run.kit import DISCOUNT, TARGET, World, deal, org
 
@@ -37,13 +37,13 @@ async def drain(world: World, **options: Any) -> None:
 async def state(world: World) -> dict[str, Any]:
     """What the store holds for Acme after the batch."""
     async with read_tx(world.store) as conn:
-        bases = await records.load_bases(conn, TARGET, [ACME])
+        stored = await bases.load_bases(conn, TARGET, [ACME])
         audit = await conn.execute(sa.select(tables.audit.c.field, tables.audit.c.reason))
         return {
             "queued": await work.queued_keys(conn, TARGET),
-            "bases": bases.get(ACME, {}),
+            "bases": stored.get(ACME, {}),
             "audited": sorted(r.field for r in audit),
-            "conflicts": sorted((c.kind, c.field) for c in await records.open_conflicts(conn)),
+            "conflicts": sorted((c.kind, c.field) for c in await conflicts.open_conflicts(conn)),
         }
 
 
