@@ -15,7 +15,7 @@ from connectors.errors import ConfigProblem
 from sync_jobs.config.app import AppConfig
 from sync_jobs.run.context import CustomerPreview, utcnow
 from sync_jobs.run.runner import RunReport
-from sync_jobs.store import conflicts, cursors, deals, outbox_reads, runs
+from sync_jobs.store import conflicts, cursors, deals, outbox, runs
 from sync_jobs.store.conflicts import open_conflicts
 from sync_jobs.store.db import Connection, make_engine, migrate_async, read_tx
 from sync_jobs.store.holds import all_holds
@@ -357,7 +357,7 @@ async def print_outbox(console: Console, config: AppConfig, status: str | None) 
     engine = make_engine(config.state.url)
     try:
         async with read_tx(engine) as conn:
-            rows = await outbox_reads.newest(conn, status, limit=200)
+            rows = await outbox.newest(conn, status, limit=200)
     finally:
         await engine.dispose()
     table = Table(title="alert outbox")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sync_jobs.run.context import utcnow
-from sync_jobs.store import conflicts, cursors, outbox_reads, work
+from sync_jobs.store import conflicts, cursors, outbox, work
 from sync_jobs.store.db import Store, read_tx
 
 
@@ -13,9 +13,9 @@ async def store_gauges(
     """(open conflicts by kind, outbox by status, queue by status, cursor lag by job)."""
     async with read_tx(store) as conn:
         by_kind = await conflicts.open_counts(conn)
-        outbox = await outbox_reads.counts_by_status(conn)
+        alerts = await outbox.counts_by_status(conn)
         queue = await work.counts_by_status(conn)
         moved = await cursors.cursor_times(conn)
     now = utcnow()
     lags = [(job, (now - moved[job]).total_seconds()) for job in jobs if job in moved]
-    return by_kind, outbox, queue, lags
+    return by_kind, alerts, queue, lags

@@ -21,6 +21,7 @@ from sync_jobs.app.daemon.health_server import HealthServer, RouteSource
 from sync_jobs.app.daemon.jobs import JobHealth, Jobs, log_progress
 from sync_jobs.app.daemon.reloading import Reloader
 from sync_jobs.app.daemon.store_access import RENEW_EVERY, DaemonLease, SecondDaemon, open_store
+from sync_jobs.app.hooks import daemon_hooks
 from sync_jobs.app.metrics import Metrics
 from sync_jobs.app.reload import Candidate, load_candidate
 from sync_jobs.domain.durations import parse_duration
@@ -75,6 +76,8 @@ class Daemon:
         self.server = HealthServer(
             self.options.health_host, self.options.health_port, self.options.routes
         )
+        self.hooks = daemon_hooks(self)
+        self.server.mount(*self.hooks.routes())  # POST /hooks/<job>: webhooks ring a doorbell
         self.engine: Engine | None = None
         self.connections: Connections | None = None
         self.dispatcher: Dispatcher | None = None
@@ -167,7 +170,7 @@ class Daemon:
             self.jobs.keep(asyncio.create_task(old.aclose()))
         channels = self.options.channels
         if channels is None:
-            channels = _build_channels(candidate.config.alerts.channels)
+            channels = _build_channels(candidate.config.alerts.channels, self.connections)
         self.dispatcher = Dispatcher(self.engine.store, candidate.config.alerts, channels, utcnow)
         self._broken = dict(candidate.broken)
         names = self.jobs.schedule(self.timer, candidate.config, set(candidate.broken), self._tick)
@@ -271,7 +274,11 @@ class Daemon:
         log.info("daemon_stopped")
 
 
-def _build_channels(configs: Mapping[str, Any]) -> dict[str, Any]:
+def _build_channels(configs: Mapping[str, Any], connections: Connections) -> dict[str, Any]:
     from sync_jobs.alerts.channels import build_channel
 
-    return {name: build_channel(name, config) for name, config in configs.items()}
+    # Ticket channels reach their desk through the connections of this config generation.
+    return {
+        name: build_channel(name, config, connectors=connections.target)
+        for name, config in configs.items()
+    }

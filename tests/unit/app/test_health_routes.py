@@ -75,10 +75,10 @@ def test_route_factories_are_called_with_the_running_daemon_when_the_server_star
 def test_the_daemon_takes_routes_from_its_options_and_from_mount() -> None:
     daemon = Daemon(
         config_path=Path("config.yaml"),
-        options=DaemonOptions(routes=[Route("/hooks/desk", text("hook"))]),
+        options=DaemonOptions(routes=[Route("/status-page", text("status"))]),
     )
     daemon.mount(Route("/console", text("console")))
 
     paths = [getattr(r, "path", None) for r in daemon.server.routes(daemon)]
 
-    assert paths == ["/hooks/desk", "/console"]
+    assert paths == ["/status-page", "/hooks/{job}", "/hooks/{job}/desk", "/console"]
