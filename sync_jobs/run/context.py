@@ -10,7 +10,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -116,10 +116,6 @@ class Engine:
     config_hash: str = ""
     progress: ProgressSink = field(default_factory=Silent)
     """Where runs report how far they got (the CLI's display, the daemon's log)."""
-
-    def today(self) -> date:
-        """The date deals' validity is judged against."""
-        return self.clock().date()
 
     def jobs_for_target(self, target: str) -> list[str]:
         """Jobs whose deals land in ``target`` (their mappings are needed in stage 2)."""
