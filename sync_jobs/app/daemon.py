@@ -90,6 +90,9 @@ class DaemonOptions:
 
     health_host: str = "127.0.0.1"
     health_port: int = 8080
+    web_host: str = "127.0.0.1"
+    web_port: int | None = None
+    """Also serve the web console (sync_jobs/app/web) on this port."""
     reload_every: float = 5.0
     dispatch_every: float = 10.0
     drain_seconds: float = 30.0
@@ -149,6 +152,13 @@ class Daemon:
         self.timer.start()
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.check_connectors()))
         server = asyncio.create_task(self._serve_health())
+        if self.options.web_port is not None:  # the console, stopped with the daemon
+            from sync_jobs.app.web.serve import serve_console
+
+            console = serve_console(
+                self.config_path, self.options.web_host, self.options.web_port, self._stopped
+            )
+            self._running.add(asyncio.create_task(console))
         log.info(
             "daemon_started", replica=self.engine.replica_id, jobs=sorted(candidate.config.jobs)
         )

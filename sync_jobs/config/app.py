@@ -123,6 +123,29 @@ class EngineConfig(Frozen):
     )
 
 
+class WebConfig(Frozen):
+    """The web console (``dealbridge web``, ``dealbridge daemon --web-port``)."""
+
+    base_url: str | None = Field(
+        None,
+        description="the console's address as people reach it (https://dealbridge.example.com):"
+        " alerts then link to the conflict or run they are about",
+    )
+    trusted_proxy: bool = Field(
+        False,
+        description="the console is behind a reverse proxy whose X-Forwarded-Proto and "
+        "X-Forwarded-For headers are believed (cookies marked Secure, throttling by client)",
+    )
+    session_minutes: int = Field(480, ge=1, description="how long a sign-in lasts")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("give the full address, e.g. https://dealbridge.example.com")
+        return None if value is None else value.rstrip("/")
+
+
 class AppConfig(Frozen):
     """The whole of config.yaml after validation."""
 
@@ -131,6 +154,7 @@ class AppConfig(Frozen):
     jobs: dict[str, JobConfig]
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     base_dir: Path = Path()
     """Folder of config.yaml; relative paths in it resolve from here."""
 
@@ -148,10 +172,11 @@ class _Sections(Frozen):
     jobs: dict[str, dict[str, Any]]
     alerts: dict[str, Any] = Field(default_factory=dict)
     engine: dict[str, Any] = Field(default_factory=dict)
+    web: dict[str, Any] = Field(default_factory=dict)
 
 
 _KNOWN_KEYS = {
-    "": ["state", "connectors", "jobs", "alerts", "engine"],
+    "": ["state", "connectors", "jobs", "alerts", "engine", "web"],
 }
 
 
@@ -256,6 +281,7 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
     state = _section(StateConfig, top.state, ("state",), file, doc, problems)
     alerts = _section(AlertsConfig, top.alerts, ("alerts",), file, doc, problems)
     engine = _section(EngineConfig, top.engine, ("engine",), file, doc, problems)
+    web = _section(WebConfig, top.web, ("web",), file, doc, problems)
     connectors: dict[str, ConnectorConfig] = {}
     roles: dict[str, str] = {}
     for name, raw in top.connectors.items():
@@ -268,7 +294,7 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
         if job is not None:
             jobs[name] = job
             problems += _check_job(name, job, roles, set(top.connectors), file, doc, base_dir)
-    if problems or state is None or alerts is None or engine is None:
+    if problems or state is None or alerts is None or engine is None or web is None:
         raise ConfigError(problems)
     if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
         state = StateConfig(url=f"sqlite:///{base_dir / state.url.removeprefix('sqlite:///')}")
@@ -278,6 +304,7 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
         jobs=jobs,
         alerts=alerts,
         engine=engine,
+        web=web,
         base_dir=base_dir,
     )
 

@@ -1,0 +1,110 @@
+"""Signing in and out, with throttling per account and per address.
+
+The sign-in form has no session yet, so its CSRF token is a double-submit cookie: the form
+must send back the random value the page set (a forged cross-site form cannot read it).
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from sync_jobs.app.web.auth import (
+    COOKIE,
+    MAX_FAILURES_PER_ACCOUNT,
+    MAX_FAILURES_PER_ADDRESS,
+    password_matches,
+)
+from sync_jobs.app.web.guard import Refused, client_address, over_https, require_change
+from sync_jobs.app.web.render import render
+from sync_jobs.app.web.state import console_state
+from sync_jobs.store.console import (
+    THROTTLE_WINDOW,
+    forget_failures,
+    get_user,
+    recent_failures,
+    record_change,
+    record_login_failure,
+)
+from sync_jobs.store.db import read_tx, write_tx
+
+LOGIN_CSRF = "dealbridge_login_csrf"
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this site (never //host or a scheme): no open redirect."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+def _form(request: Request, message: str | None = None, status_code: int = 200) -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(
+        request,
+        "login.html",
+        None,
+        status_code=status_code,
+        login_csrf=token,
+        message=message,
+        next=_safe_next(request.query_params.get("next")),
+    )
+    response.set_cookie(
+        LOGIN_CSRF, token, httponly=True, samesite="strict", secure=over_https(request)
+    )
+    return response
+
+
+async def login_page(request: Request) -> Response:
+    """GET /login."""
+    return _form(request)
+
+
+async def login(request: Request) -> Response:
+    """POST /login: check the password, unless this account or address is throttled."""
+    state = console_state(request)
+    form = await request.form()
+    sent, kept = form.get("csrf"), request.cookies.get(LOGIN_CSRF)
+    if not (isinstance(sent, str) and kept and secrets.compare_digest(sent, kept)):
+        raise Refused("the sign-in form's security token is missing: reload the page")
+    name, password = str(form.get("name", "")).strip(), str(form.get("password", ""))
+    address, now = client_address(request), state.clock()
+    async with read_tx(state.store) as conn:
+        by_account, by_address = await recent_failures(conn, name, address, now - THROTTLE_WINDOW)
+        user = await get_user(conn, name)
+    if by_account >= MAX_FAILURES_PER_ACCOUNT or by_address >= MAX_FAILURES_PER_ADDRESS:
+        minutes = int(THROTTLE_WINDOW.total_seconds() // 60)
+        return _form(
+            request, f"Too many failed sign-ins: wait {minutes} minutes and try again.", 429
+        )
+    if user is None or not password_matches(user.password_hash, password):
+        async with write_tx(state.store) as conn:
+            await record_login_failure(conn, name, address, now)
+        return _form(request, "Wrong name or password.", 401)
+    cookie, _session = state.sessions.issue(user.name, now)
+    async with write_tx(state.store) as conn:
+        await forget_failures(conn, user.name, now - THROTTLE_WINDOW)
+        await record_change(
+            conn, user.name, "signed_in", f"user:{user.name}", {"from": address}, now
+        )
+    response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=state.sessions.max_age,
+        httponly=True,
+        samesite="strict",
+        secure=over_https(request),
+    )
+    response.delete_cookie(LOGIN_CSRF)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    """POST /logout (CSRF-checked, so a forged link cannot sign anyone out)."""
+    await require_change(request, "viewer")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, httponly=True, samesite="strict")
+    return response
