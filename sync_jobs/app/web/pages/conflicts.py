@@ -20,7 +20,7 @@ from sync_jobs.store import console_views as views
 from sync_jobs.store.console import record_change
 from sync_jobs.store.db import read_tx, write_tx
 
-STATUSES = ("open", "resolved", "applied", "superseded")
+STATUSES = ("open", "resolved", "superseded")
 
 
 def take_text(take: str, value: str | None) -> str:
