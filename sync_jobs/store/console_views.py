@@ -62,6 +62,32 @@ async def outbox_by_status(conn: AsyncConnection) -> dict[str, int]:
     return {row[0]: int(row[1]) for row in rows}
 
 
+def _of_jobs(jobs: Sequence[str]) -> sa.ColumnElement[bool]:
+    """A conflict belongs to these jobs when it is about one of their deals, or about a
+    customer one of their deals is linked to (found through ix_deal_target_customer)."""
+    c, d = t.conflict, t.deal
+    linked = (
+        sa.select(d.c.deal_id)
+        .where(
+            d.c.target == c.c.target,
+            d.c.customer_key == c.c.customer_key,
+            d.c.job.in_(list(jobs)),
+        )
+        .exists()
+    )
+    about_deal = sa.or_(sa.false(), *(c.c.identity.like(f"%|{job}/%") for job in jobs))
+    return sa.or_(about_deal, linked)
+
+
+async def open_conflicts_of_jobs(conn: AsyncConnection, jobs: Sequence[str]) -> int:
+    """Open conflicts that concern these jobs (each open conflict is tested once)."""
+    c = t.conflict
+    found = await conn.scalar(
+        sa.select(sa.func.count()).select_from(c).where(c.c.status == "open", _of_jobs(jobs))
+    )
+    return int(found or 0)
+
+
 async def conflicts_page(
     conn: AsyncConnection,
     *,
@@ -70,9 +96,7 @@ async def conflicts_page(
     territory_jobs: Sequence[str] | None,
     limit: int = PAGE_ROWS,
 ) -> list[Any]:
-    """Conflicts newest first, filtered; ``territory_jobs``: the jobs of one territory (a
-    conflict belongs to it when it is about one of their deals or about a customer one of
-    their deals is linked to)."""
+    """Conflicts newest first, filtered; ``territory_jobs``: the jobs of one territory."""
     c = t.conflict
     query = sa.select(c).order_by(c.c.last_seen.desc(), c.c.id.desc()).limit(limit)
     if status:
@@ -80,20 +104,7 @@ async def conflicts_page(
     if kind:
         query = query.where(c.c.kind == kind)
     if territory_jobs is not None:
-        d = t.deal
-        linked = (
-            sa.select(d.c.deal_id)
-            .where(
-                d.c.target == c.c.target,
-                d.c.customer_key == c.c.customer_key,
-                d.c.job.in_(list(territory_jobs)),
-            )
-            .exists()
-        )
-        about_deal = sa.or_(
-            sa.false(), *(c.c.identity.like(f"%|{job}/%") for job in territory_jobs)
-        )
-        query = query.where(sa.or_(about_deal, linked))
+        query = query.where(_of_jobs(territory_jobs))
     return list(await conn.execute(query))
 
 

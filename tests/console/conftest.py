@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -26,6 +28,7 @@ from sync_jobs.store.console import save_user
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
 from tests.console.testclient import TestClient
 
+T = TypeVar("T")
 PASSWORD = "correct horse battery"
 PEOPLE = {"ada": "admin", "lee": "lead", "vic": "viewer"}
 
@@ -53,10 +56,18 @@ class ConsoleWorld:
         return TestClient(app, **kwargs)  # type: ignore[arg-type]
 
     def run_all(self) -> None:
-        asyncio.run(_run_jobs(self.config_path, self.world))
+        """Every job once, in a thread of its own (a browser test's thread has a loop)."""
+        run_sync(_run_jobs(self.config_path, self.world))
 
     def mapping(self, job: str) -> Path:
         return load_config(self.config_path).mapping_path(job)
+
+
+def run_sync(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to the end on a loop of its own thread (a browser test's thread
+    already runs Playwright's loop, so asyncio.run would refuse there)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()
 
 
 async def _run_jobs(config_path: Path, world: SandboxWorld) -> None:
@@ -94,7 +105,7 @@ def console_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConsoleWor
     )
     box = ConsoleWorld(world, config_path, Clock())
     box.run_all()
-    asyncio.run(_add_people(load_config(config_path).state.url))
+    run_sync(_add_people(load_config(config_path).state.url))
     return box
 
 

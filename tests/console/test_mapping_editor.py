@@ -22,8 +22,9 @@ def _broken(text: str) -> tuple[str, int]:
     return "\n".join(lines), number
 
 
-def _acme(client: TestClient) -> str:
-    found = re.search(r"(organization:\d+)\">Acme", client.get("/customers?q=acme").text)
+def _globex(client: TestClient) -> str:
+    """A customer only the West territory sells to (the edited mapping decides alone)."""
+    found = re.search(r"(organization:\d+)\">Globex", client.get("/customers?q=globex").text)
     assert found is not None
     return found.group(1)
 
@@ -54,11 +55,13 @@ def test_a_valid_edit_previews_the_changes_for_a_customer_as_a_dry_run(
     edited = original.replace("{value: sla,", "{value: approved_by,")
     answer = admin.post(
         "/mappings/west/check",
-        data={"csrf": token_in(page.text), "text": edited, "customer": _acme(admin)},
+        data={"csrf": token_in(page.text), "text": edited, "customer": _globex(admin)},
     )
     assert "Valid." in answer.text
     assert "Preview for organization:" in answer.text
-    assert "organization_fields.sla_promise" in answer.text
+    preview = answer.text[answer.text.index('<div id="preview">') :]
+    assert "<code>organization_fields.sla_promise</code>" in preview
+    assert "The note as the agent would read it" in preview
     assert console_world.mapping("west").read_text() == original, "a preview writes nothing"
 
 

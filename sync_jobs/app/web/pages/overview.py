@@ -61,6 +61,8 @@ def chart(runs: list[Any]) -> dict[str, str]:
 def _points(values: list[float]) -> str:
     if not values:
         return ""
+    if len(values) == 1:  # one run: a level line, not an invisible single point
+        values = values * 2
     top = max(values) or 1.0
     step = CHART_WIDTH / max(1, len(values) - 1)
     return " ".join(
@@ -79,7 +81,6 @@ async def overview(request: Request) -> Response:
     async with read_tx(state.store) as conn:
         cursors = await views.cursor_times(conn)
         work = await views.work_by_target(conn)
-        conflicts = await views.open_conflicts_by_target(conn)
         outbox = await views.outbox_by_status(conn)
         for name, job in config.jobs.items():
             runs = await views.recent_runs(conn, name)
@@ -94,7 +95,7 @@ async def overview(request: Request) -> Response:
                     written=int((runs[0].counts or {}).get("customers_written", 0)) if runs else 0,
                     failing=await views.failing_deals(conn, name),
                     quarantined=work.get((job.target, "dead"), 0),
-                    open_conflicts=conflicts.get(job.target, 0),
+                    open_conflicts=await views.open_conflicts_of_jobs(conn, [name]),
                     chart=chart(runs),
                 )
             )
