@@ -79,13 +79,27 @@ def _of_jobs(jobs: Sequence[str]) -> sa.ColumnElement[bool]:
     return sa.or_(about_deal, linked)
 
 
-async def open_conflicts_of_jobs(conn: AsyncConnection, jobs: Sequence[str]) -> int:
-    """Open conflicts that concern these jobs (each open conflict is tested once)."""
-    c = t.conflict
-    found = await conn.scalar(
-        sa.select(sa.func.count()).select_from(c).where(c.c.status == "open", _of_jobs(jobs))
+async def open_conflicts_per_job(conn: AsyncConnection) -> dict[str, int]:
+    """Open conflicts per job: those about a customer one of the job's deals is linked to (one
+    join through ix_deal_target_customer), plus those about one of its deals (their identity
+    ends in ``|job/deal``; few, and read whole)."""
+    c, d = t.conflict, t.deal
+    by_customer = await conn.execute(
+        sa.select(d.c.job, sa.func.count(sa.distinct(c.c.id)))
+        .select_from(
+            c.join(d, sa.and_(d.c.target == c.c.target, d.c.customer_key == c.c.customer_key))
+        )
+        .where(c.c.status == "open")
+        .group_by(d.c.job)
     )
-    return int(found or 0)
+    found = {row[0]: int(row[1]) for row in by_customer}
+    about_deals = await conn.execute(
+        sa.select(c.c.identity).where(c.c.status == "open", c.c.customer_key.is_(None))
+    )
+    for (identity,) in about_deals:
+        job = identity.rsplit("|", 1)[-1].partition("/")[0]
+        found[job] = found.get(job, 0) + 1
+    return found
 
 
 async def conflicts_page(

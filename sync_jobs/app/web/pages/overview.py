@@ -82,6 +82,7 @@ async def overview(request: Request) -> Response:
         cursors = await views.cursor_times(conn)
         work = await views.work_by_target(conn)
         outbox = await views.outbox_by_status(conn)
+        conflicts = await views.open_conflicts_per_job(conn)
         for name, job in config.jobs.items():
             runs = await views.recent_runs(conn, name)
             moved = cursors.get(name)
@@ -95,7 +96,7 @@ async def overview(request: Request) -> Response:
                     written=int((runs[0].counts or {}).get("customers_written", 0)) if runs else 0,
                     failing=await views.failing_deals(conn, name),
                     quarantined=work.get((job.target, "dead"), 0),
-                    open_conflicts=await views.open_conflicts_of_jobs(conn, [name]),
+                    open_conflicts=conflicts.get(name, 0),
                     chart=chart(runs),
                 )
             )
