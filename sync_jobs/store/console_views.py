@@ -97,7 +97,7 @@ async def open_conflicts_per_job(conn: AsyncConnection) -> dict[str, int]:
         sa.select(c.c.identity).where(c.c.status == "open", c.c.customer_key.is_(None))
     )
     for (identity,) in about_deals:
-        job = identity.rsplit("|", 1)[-1].partition("/")[0]
+        job = str(identity).rsplit("|", 1)[-1].partition("/")[0]
         found[job] = found.get(job, 0) + 1
     return found
 
