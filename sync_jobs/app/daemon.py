@@ -152,23 +152,31 @@ class Daemon:
         self.timer.start()
         asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.check_connectors()))
         server = asyncio.create_task(self._serve_health())
-        if self.options.web_port is not None:  # the console, stopped with the daemon
-            from sync_jobs.app.web.serve import serve_console
-
-            console = serve_console(
-                self.config_path, self.options.web_host, self.options.web_port, self._stopped
-            )
-            self._running.add(asyncio.create_task(console))
+        console = self._mount_console()
         log.info(
             "daemon_started", replica=self.engine.replica_id, jobs=sorted(candidate.config.jobs)
         )
         await self._stopped.wait()
         await self._shutdown()
+        if console is not None:  # it stops by itself once _stopped is set
+            await asyncio.wait([console], timeout=5)
         try:  # let uvicorn close its sockets itself; cancel only if it hangs
             await asyncio.wait_for(server, timeout=5)
         except TimeoutError:
             server.cancel()
         return 0
+
+    def _mount_console(self) -> asyncio.Task[None] | None:
+        """The web console on ``--web-port`` (sync_jobs/app/web), stopped with the daemon."""
+        if self.options.web_port is None:
+            return None
+        from sync_jobs.app.web.serve import serve_console
+
+        return asyncio.create_task(
+            serve_console(
+                self.config_path, self.options.web_host, self.options.web_port, self._stopped
+            )
+        )
 
     def stop(self) -> None:
         """Begin a graceful shutdown (what SIGTERM and SIGINT do)."""

@@ -296,6 +296,8 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
             problems += _check_job(name, job, roles, set(top.connectors), file, doc, base_dir)
     if problems or state is None or alerts is None or engine is None or web is None:
         raise ConfigError(problems)
+    if web.base_url and not alerts.base_url:  # alerts link to the console by default
+        alerts = alerts.model_copy(update={"base_url": web.base_url})
     if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
         state = StateConfig(url=f"sqlite:///{base_dir / state.url.removeprefix('sqlite:///')}")
     return AppConfig(
