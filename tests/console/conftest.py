@@ -93,15 +93,17 @@ async def _add_people(url: str) -> None:
         await store.dispose()
 
 
-@pytest.fixture
-def console_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConsoleWorld:
+def make_console_world(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, state_url: str | None = None
+) -> ConsoleWorld:
+    """The sandbox world after one run of every job, with the three people added."""
     for name, value in credentials("zendesk").items():
         monkeypatch.setenv(name, value)
-    mappings = tmp_path / "mappings"
+    mappings = folder / "mappings"
     shutil.copytree(REPO_ROOT / "mappings", mappings)
-    world = build_world(tmp_path, "zendesk", fast=True)
+    world = build_world(folder, "zendesk", state_url=state_url, fast=True)
     config_path = write_world_config(
-        tmp_path / "config.yaml", tmp_path, "zendesk", fast=True, mappings=mappings
+        folder / "config.yaml", folder, "zendesk", state_url=state_url, fast=True, mappings=mappings
     )
     box = ConsoleWorld(world, config_path, Clock())
     box.run_all()
@@ -109,13 +111,17 @@ def console_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConsoleWor
     return box
 
 
+@pytest.fixture
+def console_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ConsoleWorld:
+    return make_console_world(tmp_path, monkeypatch)
+
+
 def sign_in(client: TestClient, name: str, password: str = PASSWORD) -> TestClient:
     """Sign in through the form, as a browser would."""
     page = client.get("/login")
-    token = token_in(page.text)
     answer = client.post(
         "/login",
-        data={"name": name, "password": password, "csrf": token, "next": "/"},
+        data={"name": name, "password": password, "csrf": token_in(page.text), "next": "/"},
         follow_redirects=False,
     )
     assert answer.status_code == 303, answer.text

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
-from tests.console.conftest import ConsoleWorld
+import pytest
+
+from tests.console.conftest import ConsoleWorld, make_console_world, sign_in, token_in
 from tests.console.testclient import TestClient
+from tests.stores import fresh_postgres
 
 
 def test_the_overview_shows_each_job_with_its_last_run_and_chart(
@@ -116,3 +120,23 @@ def test_config_yaml_is_reread_when_it_changes(
 ) -> None:
     client = signed_in("vic")
     assert "<td>apac</td>" in client.get("/").text
+
+
+@pytest.mark.postgres
+def test_the_console_works_on_postgresql(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with fresh_postgres() as url:
+        world = make_console_world(tmp_path, monkeypatch, state_url=url)
+        with world.client(base_url="https://testserver") as client:
+            sign_in(client, "lee")
+            assert "<td>west</td>" in client.get("/").text
+            listing = client.get("/conflicts?kind=territory_disagreement&territory=EMEA").text
+            found = re.search(r'href="/conflicts/(\d+)"', listing)
+            assert found is not None
+            confirm = client.get(f"/conflicts/{found.group(1)}/resolve?take=target")
+            done = client.post(
+                f"/conflicts/{found.group(1)}/resolve",
+                data={"csrf": token_in(confirm.text), "take": "target"},
+            )
+            assert "Decision recorded" in done.text
+            assert "Acme Corporation" in client.get("/customers?q=acme").text
+            assert "conflict_resolved" in client.get("/changes").text
