@@ -145,8 +145,25 @@ def test_no_secret_from_the_environment_appears_on_any_page(
         "/mappings/west",
         "/users",
         "/changes",
+        "/settings",
     ]
     for path in pages:
         text = client.get(path).text
         for secret in secrets:
             assert secret not in text, f"{path} shows a secret"
+
+
+def test_the_settings_page_shows_the_wiring_and_hides_every_secret(
+    signed_in: Callable[[str], TestClient],
+) -> None:
+    page = signed_in("vic").get("/settings").text
+    assert "zendesk" in page
+    assert "base_url" in page
+    assert "secret, not shown" in page
+
+
+def test_a_store_url_loses_its_password() -> None:
+    from sync_jobs.app.web.pages.settings import without_password
+
+    shown = without_password("postgresql://dealbridge:hunter22@db.internal:5432/dealbridge")
+    assert shown == "postgresql://dealbridge:***@db.internal:5432/dealbridge"

@@ -25,7 +25,16 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sync_jobs.app.web.auth import Sessions
 from sync_jobs.app.web.guard import NotSignedIn, Refused, current
-from sync_jobs.app.web.pages import alerts, conflicts, customers, login, mappings, overview, users
+from sync_jobs.app.web.pages import (
+    alerts,
+    conflicts,
+    customers,
+    login,
+    mappings,
+    overview,
+    settings,
+    users,
+)
 from sync_jobs.app.web.render import render
 from sync_jobs.app.web.state import ConsoleState
 from sync_jobs.config.app import load_config
@@ -104,6 +113,7 @@ ROUTES = [
     Route("/users", users.save_user, methods=["POST"]),
     Route("/users/{name}/remove", users.remove_user, methods=["POST"]),
     Route("/changes", users.changes),
+    Route("/settings", settings.settings),
     Mount("/static", StaticFiles(directory=STATIC), name="static"),
 ]
 
