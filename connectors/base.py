@@ -185,6 +185,9 @@ class WriteResult(Frozen):
     ok: bool
     error: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
+    moved: bool = False
+    """Refused because the record changed since the plan's read (its ``expected_version`` no
+    longer holds): nothing was written, and the engine plans the record again at once."""
 
 
 @runtime_checkable

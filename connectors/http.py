@@ -83,18 +83,89 @@ def default_classify(response: httpx.Response) -> ConnectorError | None:
     status = response.status_code
     if status < 400:
         return None
-    text = _short_body(response)
+    text = short_body(response)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return RateLimited(f"rate limited: {text}", retry_after=retry_after, status=status)
+        return error_for_status(status, f"rate limited: {text}", retry_after=retry_after)
+    words = "access refused" if status in (401, 403) else "request rejected"
+    if is_transient_status(status):
+        words = "vendor error"
+    return error_for_status(status, f"{words}: {text}")
+
+
+def is_transient_status(status: int) -> bool:
+    """Statuses worth trying again: timed out or throttled on the vendor's side, or a 5xx."""
+    return status in (408, 429) or status >= 500
+
+
+def error_for_status(
+    status: int, message: str, *, retry_after: float | None = None
+) -> ConnectorError:
+    """The error a refused request's status calls for, in the caller's words: a redirect means
+    the configured URL is wrong (an admin fixes it), 401/403 refused credentials, 408/429/5xx a
+    pause (``retry_after`` seconds when the vendor said; a 429 is always ``RateLimited``), any
+    other 4xx a request retrying cannot fix."""
+    if 300 <= status < 400:
+        return PermanentError(message, who_acts="admin", status=status)
+    if is_transient_status(status):
+        if status == 429 or retry_after is not None:
+            return RateLimited(message, retry_after=retry_after, status=status)
+        return TransientError(message, status=status)
     if status in (401, 403):
-        return AuthError(f"access refused: {text}", status=status)
-    if status >= 500 or status == 408:
-        return TransientError(f"vendor error: {text}", status=status)
-    return PermanentError(f"request rejected: {text}", status=status)
+        return AuthError(message, status=status)
+    return PermanentError(message, status=status)
 
 
-def _short_body(response: httpx.Response, limit: int = 300) -> str:
+def plain_client(
+    timeout: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """A client for posting to a configured URL (alert webhooks): it never follows redirects,
+    so a moved endpoint is reported as a config error instead of followed blindly."""
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        follow_redirects=False,
+    )
+
+
+async def send_once(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    connector: str,
+    operation: str,
+    **request: Any,
+) -> httpx.Response:
+    """Send one request; a request that got no answer becomes a typed error. This is the only
+    place ``httpx`` exceptions are caught: vendor clients and alert channels send through it.
+
+    A read timeout or a dropped connection may have reached the vendor, so only a connect
+    failure carries the "never sent" mark (``status=None``) that makes a POST safe to repeat.
+    """
+    try:
+        return await client.request(method, url, **request)
+    except httpx.UnsupportedProtocol as exc:
+        raise PermanentError(
+            "the configured URL is not http(s); fix it in config.yaml",
+            who_acts="admin",
+            connector=connector,
+            operation=operation,
+        ) from exc
+    except httpx.TransportError as exc:
+        if isinstance(exc, httpx.TimeoutException):
+            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            message = f"timed out: no answer in time ({type(exc).__name__})"
+        else:
+            sent = not isinstance(exc, httpx.ConnectError)
+            detail = redact(str(exc)) or type(exc).__name__
+            message = f"network error: could not reach the vendor ({detail})"
+        raise TransientError(
+            message, connector=connector, operation=operation, status=0 if sent else None
+        ) from exc
+
+
+def short_body(response: httpx.Response, limit: int = 300) -> str:
     try:
         text = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError):
@@ -234,7 +305,7 @@ class VendorClient:
         except ValueError as exc:
             raise TransientError(
                 f"expected JSON, got {response.headers.get('content-type', 'no content type')}: "
-                f"{_short_body(response, 120)}",
+                f"{short_body(response, 120)}",
                 connector=self.connector,
                 operation=operation,
                 status=response.status_code,
@@ -277,26 +348,17 @@ class VendorClient:
         await self.gate.acquire()
         started = time.monotonic()
         try:
-            response = await self._client.request(
-                method, url, params=params, json=json, data=data, headers=headers
+            response = await send_once(
+                self._client,
+                method,
+                url,
+                connector=self.connector,
+                operation=operation,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
             )
-        except httpx.TimeoutException as exc:
-            # A read timeout may have reached the vendor, so it carries no "unsent" guarantee.
-            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-            raise TransientError(
-                f"timed out ({type(exc).__name__})",
-                connector=self.connector,
-                operation=operation,
-                status=0 if sent else None,
-            ) from exc
-        except httpx.TransportError as exc:
-            sent = not isinstance(exc, httpx.ConnectError)
-            raise TransientError(
-                f"network error: {redact(str(exc)) or type(exc).__name__}",
-                connector=self.connector,
-                operation=operation,
-                status=0 if sent else None,
-            ) from exc
         finally:
             self.gate.release()
         self._account(method, response, operation, time.monotonic() - started)

@@ -65,6 +65,9 @@ class ConnectorSpec:
     contract suite (tests/contract) runs every registered kind that names one."""
     select: SelectForm | None = None
     """Sources: the form of a mapping's ``select`` (None: this source takes no select)."""
+    webhook: str | None = None
+    """``module:attribute`` naming a :class:`connectors.webhooks.Verifier` for the vendor's change
+    notifications (None: polling only); see docs/webhooks.md."""
 
 
 class UnknownConnectorKind(LookupError):

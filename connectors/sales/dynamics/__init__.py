@@ -72,6 +72,7 @@ CONNECTOR = ConnectorSpec(
     simulator="connectors.sales.dynamics.simulator:demo_app",
     contract_harness="connectors.sales.dynamics.simulator:contract_harness",
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
+    webhook="connectors.sales.dynamics.webhook:WEBHOOK",
 )
 
 __all__ = ["CONNECTOR", "ClientCredentials", "DynamicsConfig", "DynamicsSource", "create"]

@@ -75,6 +75,7 @@ CONNECTOR = ConnectorSpec(
         example=EXAMPLE,
         check=select_problem,
     ),
+    webhook="connectors.sales.hubspot.webhook:WEBHOOK",
 )
 
 __all__ = [

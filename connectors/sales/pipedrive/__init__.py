@@ -87,6 +87,7 @@ CONNECTOR = ConnectorSpec(
     simulator="connectors.sales.pipedrive.simulator:demo_app",
     contract_harness="connectors.sales.pipedrive.simulator:contract_harness",
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
+    webhook="connectors.sales.pipedrive.webhook:WEBHOOK",
 )
 
 __all__ = [

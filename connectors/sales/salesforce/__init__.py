@@ -76,6 +76,7 @@ CONNECTOR = ConnectorSpec(
         example="select: \"Has_Special_Terms__c = true AND StageName = 'Closed Won'\"",
         check=select_problem,
     ),
+    webhook="connectors.sales.salesforce.webhook:WEBHOOK",
 )
 
 __all__ = [

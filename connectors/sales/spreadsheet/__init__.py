@@ -54,4 +54,5 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator=None,
     contract_harness="sandbox.spreadsheet:contract_harness",
+    webhook="connectors.sales.spreadsheet.webhook:WEBHOOK",
 )

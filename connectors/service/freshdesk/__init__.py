@@ -63,6 +63,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="sandbox.freshdesk:demo_app",
     contract_harness="sandbox.freshdesk:contract_harness",
+    webhook="connectors.service.freshdesk.webhook:WEBHOOK",
 )
 
 __all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget", "create"]

@@ -33,8 +33,8 @@ from connectors.errors import (
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
 
-_ONE_RECORD = re.compile(r"/api/v2/(companies|contacts)/\d+/?$")
-"""Paths that address one company or contact: their 400/404/409 concern that record only."""
+_ONE_RECORD = re.compile(r"/api/v2/((companies|contacts)/\d+|tickets/\d+/notes)/?$")
+"""Paths that address one company, contact or ticket: their 400/404/409 concern it only."""
 
 
 _auth = auth_error(" (check the API key and the agent's role)")

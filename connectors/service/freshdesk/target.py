@@ -1,10 +1,12 @@
-"""``FreshdeskTarget``: the ServiceTarget protocol over companies and contacts.
+"""``FreshdeskTarget``: the ServiceTarget protocol (and ``TicketDesk``) over companies and
+contacts.
 
 Freshdesk has no bulk read or bulk update for companies and contacts, so ``read`` issues one
 ``GET`` and ``write`` one ``PUT`` per record, ``write_batch_size`` of them concurrently under
 the rate gate. A PUT answers with the stored record, which is the read-back. A record Freshdesk
 rejects (400 validation, 404 gone, 409 conflict) fails alone with the vendor's message naming
-the field and the value sent; auth, permission and outage errors stop the batch.
+the field and the value sent; auth, permission and outage errors stop the batch. Alerts become
+tickets with private notes (see ``tickets``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from connectors.base import (
     Cursor,
     CustomerPage,
     CustomerRecord,
+    DeskTicket,
     FieldInfo,
     Health,
     IdentityKey,
@@ -44,6 +47,7 @@ from connectors.service.freshdesk.payloads import (
     stored_values,
     update_body,
 )
+from connectors.service.freshdesk.tickets import FreshdeskTickets
 from connectors.settings import ConnectorOptions
 
 log = structlog.get_logger("dealbridge.freshdesk")
@@ -62,6 +66,7 @@ class FreshdeskTarget:
         self._api = FreshdeskApi(name, config, options, build_pacing(config, options.sleep))
         self._feed = IdentityFeed(self._api, config)
         self._lookup = Lookup(self._api, config)
+        self._tickets = FreshdeskTickets(self._api.http)
 
     async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Companies then contacts changed since the cursor (see ``identity`` for the calls)."""
@@ -132,6 +137,14 @@ class FreshdeskTarget:
                 f"{self.config.requests_per_minute}: lower it to avoid 429 responses"
             )
         return facts
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
+        """An alert as an open ticket (``TicketDesk``; see ``tickets``)."""
+        return await self._tickets.open_ticket(ticket, follows=follows)
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
+        """An alert's update as a private note (``TicketDesk``; see ``tickets``)."""
+        return await self._tickets.add_internal_note(ticket_id, ticket)
 
     async def aclose(self) -> None:
         """Release connections."""

@@ -80,6 +80,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="connectors.service.servicecloud.simulator:demo_app",
     contract_harness="connectors.service.servicecloud.simulator:contract_harness",
+    webhook="connectors.service.servicecloud.webhook:WEBHOOK",
 )
 
 __all__ = ["CONNECTOR", "ServiceCloudConfig", "ServiceCloudTarget", "create"]

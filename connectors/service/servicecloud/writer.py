@@ -251,12 +251,14 @@ class Writer:
         refused: dict[int, WriteResult] = {}
         for planned in expecting:
             ref, expected = planned.change.ref, planned.change.expected_version
+            moved = False
             if ref.id not in current:
                 text = (
                     f"{ref.kind} {ref.id} no longer exists in Salesforce (deleted or merged since "
                     "it was read); its deals are matched again after the next index refresh"
                 )
             elif not _same_stamp(current[ref.id], expected):
+                moved = True
                 text = (
                     f"{ref.kind} {ref.id} changed since read: SystemModstamp moved from "
                     f"{expected} to {current[ref.id]} (someone saved it after dealbridge read "
@@ -264,7 +266,7 @@ class Writer:
                 )
             else:
                 continue
-            refused[planned.index] = WriteResult(ref=ref, ok=False, error=text)
+            refused[planned.index] = WriteResult(ref=ref, ok=False, error=text, moved=moved)
             self.stats.refused += 1
         return refused
 

@@ -158,7 +158,8 @@ class Writer:
             elif current[key] != str(expected).strip():
                 results[p.index] = _failed(
                     p.change,
-                    f"{p.change.ref.kind} {p.change.ref.id} changed since it was read "
+                    moved=True,
+                    error=f"{p.change.ref.kind} {p.change.ref.id} changed since it was read "
                     f"(sys_mod_count {expected} -> {current[key]}): someone saved it in "
                     "ServiceNow meanwhile; nothing was written, it is planned again from its "
                     "current values",
@@ -369,6 +370,6 @@ def _gone(change: RecordChange) -> WriteResult:
     )
 
 
-def _failed(change: RecordChange, error: str) -> WriteResult:
+def _failed(change: RecordChange, error: str, *, moved: bool = False) -> WriteResult:
     log.warning("servicenow_record_rejected", record=change.ref.key, error=error)
-    return WriteResult(ref=change.ref, ok=False, error=error)
+    return WriteResult(ref=change.ref, ok=False, error=error, moved=moved)

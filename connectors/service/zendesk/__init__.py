@@ -59,6 +59,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="sandbox.zendesk:demo_app",
     contract_harness="sandbox.zendesk:contract_harness",
+    webhook="connectors.service.zendesk.webhook:WEBHOOK",
 )
 
 __all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]

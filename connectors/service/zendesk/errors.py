@@ -41,7 +41,7 @@ from connectors.redact import redact
 TOO_MANY_JOBS_WAIT = 10.0
 """Seconds to wait when Zendesk refuses a job with TooManyJobs and no Retry-After."""
 
-_ONE_RECORD = re.compile(r"/api/v2/(organizations|users)/\d+(\.json)?/?$")
+_ONE_RECORD = re.compile(r"/api/v2/(organizations|users|tickets)/\d+(\.json)?/?$")
 _JOB_STATUS = re.compile(r"/api/v2/job_statuses/[^/]+?(\.json)?/?$")
 
 

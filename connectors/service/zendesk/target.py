@@ -1,9 +1,10 @@
-"""``ZendeskTarget``: the ServiceTarget protocol over organizations and end-users.
+"""``ZendeskTarget``: the ServiceTarget protocol (and ``TicketDesk``) over organizations and
+end-users.
 
 ``read`` batches ids through ``show_many`` (100 a call); ``write`` goes through bulk
 ``update_many`` jobs (see ``writer``); the identity index is kept from incremental exports
 (see ``identity``), never by searching once per deal; only its misses are looked up directly
-(see ``lookup``), in batches.
+(see ``lookup``), in batches. Alerts become tickets with private comments (see ``tickets``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from connectors.base import (
     Cursor,
     CustomerPage,
     CustomerRecord,
+    DeskTicket,
     FieldInfo,
     Health,
     IdentityKey,
@@ -30,6 +32,7 @@ from connectors.service.zendesk.identity import IdentityFeed
 from connectors.service.zendesk.lookup import Lookup
 from connectors.service.zendesk.pacing import build_pacing
 from connectors.service.zendesk.payloads import KINDS, record_id, to_record
+from connectors.service.zendesk.tickets import ZendeskTickets
 from connectors.service.zendesk.writer import Writer
 from connectors.settings import ConnectorOptions
 
@@ -48,6 +51,7 @@ class ZendeskTarget:
         self._feed = IdentityFeed(self._api, config)
         self._writer = Writer(self._api, config)
         self._lookup = Lookup(self._api)
+        self._tickets = ZendeskTickets(self._api.http)
 
     async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Organizations then end-users changed since the cursor (incremental exports)."""
@@ -111,6 +115,14 @@ class ZendeskTarget:
                 "lower plan_rpm to avoid 429 responses"
             )
         return facts
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
+        """An alert as a ticket with a private first comment (``TicketDesk``; see ``tickets``)."""
+        return await self._tickets.open_ticket(ticket, follows=follows)
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
+        """An alert's update as a private comment (``TicketDesk``; see ``tickets``)."""
+        return await self._tickets.add_internal_note(ticket_id, ticket)
 
     async def aclose(self) -> None:
         """Release connections."""
