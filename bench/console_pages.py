@@ -261,6 +261,7 @@ def time_pages(config_path: Path, ids: dict[str, str]) -> list[tuple[str, list[f
         "/mappings/west",
         "/users",
         "/changes",
+        "/settings",
     ]
     found = []
     with _client(config_path) as client:
