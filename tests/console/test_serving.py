@@ -21,7 +21,7 @@ from sync_jobs.alerts.outbox import with_console_link
 from sync_jobs.app.cli import app
 from sync_jobs.app.daemon import Daemon, DaemonOptions
 from sync_jobs.config.app import load_config
-from tests.console.conftest import ConsoleWorld
+from tests.console.conftest import PASSWORD, ConsoleWorld, token_in
 
 PASSWORD_LINE = "a long enough passphrase\n"
 
@@ -71,31 +71,52 @@ def test_users_add_refuses_a_short_password_an_unknown_role_and_no_stdin(
 
 @pytest.mark.anyio
 @pytest.mark.slow
-async def test_the_daemon_serves_the_console_on_its_web_port(console_world: ConsoleWorld) -> None:
+async def test_the_daemon_serves_the_console_and_reloads_a_mapping_saved_there(
+    console_world: ConsoleWorld,
+) -> None:
     port = _free_port()
     options = DaemonOptions(
         health_port=_free_port(),
         web_port=port,
         transports=console_world.world.transports(),
-        reload_every=3600,
+        reload_every=3600,  # the test asks for the reload itself
     )
     daemon = Daemon(console_world.config_path, options)
     task = asyncio.create_task(daemon.run())
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            for _ in range(200):
-                try:
-                    answer = await client.get("/login")
-                    break
-                except httpx.TransportError:
-                    await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the console did not start with the daemon")
-        assert answer.status_code == 200
-        assert "Sign in" in answer.text
+            login = await _when_up(client)
+            signed = await client.post(
+                "/login",
+                data={"name": "ada", "password": PASSWORD, "csrf": token_in(login.text)},
+            )
+            assert signed.status_code == 303
+            editor = await client.get("/mappings/west")
+            text = console_world.mapping("west").read_text()
+            looser = text.replace("discount_percent: {max: 20}", "discount_percent: {max: 25}")
+            saved = await client.post(
+                "/mappings/west",
+                data={
+                    "csrf": token_in(editor.text),
+                    "text": looser,
+                },
+            )
+            assert "Saved" in saved.text
+        await daemon._check_reload()
+        assert daemon.engine is not None
+        assert daemon.engine.mappings["west"].spec.guardrails["discount_percent"].max == 25
     finally:
         daemon.stop()
         assert await asyncio.wait_for(task, timeout=30) == 0
+
+
+async def _when_up(client: httpx.AsyncClient) -> httpx.Response:
+    for _ in range(200):
+        try:
+            return await client.get("/login")
+        except httpx.TransportError:
+            await asyncio.sleep(0.05)
+    raise AssertionError("the console did not start with the daemon")
 
 
 @pytest.mark.slow
