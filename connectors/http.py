@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -38,12 +38,25 @@ from connectors.errors import (
 )
 from connectors.ratelimit import LimitSignal, Sleep, VendorGate, parse_retry_after
 from connectors.redact import redact
+from connectors.settings import ConnectorConfig, ConnectorOptions
 from connectors.waits import announce_wait
 
 log = structlog.get_logger("dealbridge.http")
 
 Classifier = Callable[[httpx.Response], ConnectorError | None]
 LimitReader = Callable[[httpx.Response], LimitSignal]
+
+
+class Paced(Protocol):
+    """A connector's pacing as its client needs it: the gate and what retries sleep with
+    (None: tenacity's own asyncio sleep)."""
+
+    @property
+    def gate(self) -> VendorGate: ...
+
+    @property
+    def retry_sleep(self) -> Sleep | None: ...
+
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -244,6 +257,34 @@ class VendorClient:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
 
+    @classmethod
+    def for_json_api(  # noqa: PLR0913 - a connector's seams, named once
+        cls,
+        name: str,
+        config: ConnectorConfig,
+        options: ConnectorOptions,
+        pacing: Paced,
+        *,
+        auth: httpx.Auth | None,
+        classify: Classifier,
+        read_limits: LimitReader = default_limits,
+        headers: Mapping[str, str] | None = None,
+    ) -> VendorClient:
+        """A client for a JSON API set up the usual way: the config's ``base_url`` and
+        ``timeout``, the run's transport, the connector's gate and retry sleep."""
+        return cls(
+            connector=name,
+            base_url=config.base_url,
+            auth=auth,
+            classify=classify,
+            read_limits=read_limits,
+            gate=pacing.gate,
+            transport=options.transport,
+            timeout=config.timeout,
+            headers={"Accept": "application/json", **(headers or {})},
+            sleep=pacing.retry_sleep,
+        )
+
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._client.aclose()
@@ -310,6 +351,20 @@ class VendorClient:
                 operation=operation,
                 status=response.status_code,
             ) from exc
+
+    def decode_object(
+        self, response: httpx.Response, operation: str, vendor: str
+    ) -> dict[str, Any]:
+        """Decode a JSON object; any other JSON is a :class:`PermanentError` naming what
+        ``vendor`` sent instead (a list, a string: an API that is not the one expected)."""
+        body = self.decode(response, operation)
+        if not isinstance(body, dict):
+            raise PermanentError(
+                f"{vendor} answered {type(body).__name__} where an object was expected",
+                connector=self.connector,
+                operation=operation,
+            )
+        return body
 
     def _wait(self, state: RetryCallState) -> float:
         fallback = wait_random_exponential(
