@@ -78,6 +78,13 @@ async def set_role(conn: AsyncConnection, name: str, role: str) -> bool:
     return bool(done.rowcount)
 
 
+async def end_sessions(conn: AsyncConnection, name: str, now: datetime) -> None:
+    """Void every session of ``name`` signed before ``now`` (signing out)."""
+    await conn.execute(
+        sa.update(t.console_user).where(t.console_user.c.name == name).values(sessions_after=now)
+    )
+
+
 async def remove_user(conn: AsyncConnection, name: str) -> bool:
     """Remove a user (their sessions stop working at once); False when there was none."""
     done = await conn.execute(sa.delete(t.console_user).where(t.console_user.c.name == name))

@@ -151,12 +151,17 @@ def test_removing_a_user_ends_their_sessions(
     assert viewer.get("/", follow_redirects=False).status_code == 303
 
 
-def test_sign_out_needs_the_csrf_token(signed_in: Callable[[str], TestClient]) -> None:
+def test_sign_out_needs_the_csrf_token_and_voids_a_copy_of_the_cookie(
+    signed_in: Callable[[str], TestClient],
+) -> None:
     client = signed_in("vic")
+    copied = client.cookies.get(COOKIE)
     assert client.post("/logout").status_code == 403
     answer = client.post("/logout", data={"csrf": csrf_of(client)}, follow_redirects=False)
     assert answer.status_code == 303
     assert client.get("/", follow_redirects=False).status_code == 303
+    client.cookies.set(COOKIE, copied or "", domain="testserver")
+    assert client.get("/", follow_redirects=False).status_code == 303, "the copy is void"
 
 
 def test_a_next_address_elsewhere_is_not_followed(console_world: ConsoleWorld) -> None:

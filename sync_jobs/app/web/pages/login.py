@@ -22,6 +22,7 @@ from sync_jobs.app.web.render import render
 from sync_jobs.app.web.state import console_state
 from sync_jobs.store.console import (
     THROTTLE_WINDOW,
+    end_sessions,
     forget_failures,
     get_user,
     recent_failures,
@@ -103,8 +104,14 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
-    """POST /logout (CSRF-checked, so a forged link cannot sign anyone out)."""
-    await require_change(request, "viewer")
+    """POST /logout (CSRF-checked, so a forged link cannot sign anyone out). The cookie is
+    signed, not stored, so signing out voids every session of the person signed before now:
+    a copy of the cookie is worth nothing afterwards (other devices sign in again)."""
+    who, _form = await require_change(request, "viewer")
+    state = console_state(request)
+    async with write_tx(state.store) as conn:
+        await end_sessions(conn, who.name, state.clock())
+        await record_change(conn, who.name, "signed_out", f"user:{who.name}", None, state.clock())
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, httponly=True, samesite="strict")
     return response
