@@ -77,6 +77,14 @@ def shots(tmp_path: Path) -> Path:
 
 def _sign_in(browser: Any, base: str, name: str) -> Any:
     page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.script_errors = []  # script errors and CSP refusals the page met
+    page.on("pageerror", lambda error: page.script_errors.append(str(error)))
+    page.on(
+        "console",
+        lambda message: page.script_errors.append(message.text)
+        if message.type == "error"
+        else None,
+    )
     page.goto(f"{base}/")
     assert "/login" in page.url
     page.fill('input[name="name"]', name)
@@ -92,6 +100,7 @@ def test_sign_in_and_see_the_overview(browser: Any, served: str, shots: Path) ->
     assert page.locator("table.jobs tbody tr").count() == 3
     assert page.locator("svg.chart").count() == 3
     page.screenshot(path=str(shots / "overview.png"), full_page=True)
+    assert page.script_errors == []
 
 
 def test_resolve_a_conflict_and_see_it_applied_after_the_next_run(
@@ -138,6 +147,7 @@ def test_edit_a_mapping_see_the_error_at_its_line_then_fix_it_and_see_the_previe
     page.locator("#preview").wait_for(timeout=10_000)
     assert "organization_fields.sla_promise" in page.locator("#preview h5").first.inner_text()
     page.screenshot(path=str(shots / "mapping-preview.png"), full_page=True)
+    assert page.script_errors == [], "the editor's script ran without errors or CSP refusals"
     assert console_world.mapping("west").read_text() == original
 
 
@@ -175,6 +185,7 @@ def test_screenshots_of_the_remaining_pages(browser: Any, served: str, shots: Pa
     page.locator("ul.found a").first.click()
     page.locator("pre.note").wait_for(timeout=10_000)
     page.screenshot(path=str(shots / "customer.png"), full_page=True)
+    assert page.script_errors == []
     page.goto(f"{served}/alerts")
     page.screenshot(path=str(shots / "alerts.png"), full_page=True)
     page.goto(f"{served}/users")
