@@ -19,7 +19,7 @@ from connectors.base import Frozen
 from connectors.errors import ConfigError, ConfigProblem
 from connectors.redact import register_inline_secret
 from connectors.registry import UnknownConnectorKind, get_spec
-from connectors.settings import ConnectorConfig
+from connectors.settings import ConnectorConfig, Secret
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.alerts.ticket import TicketConfig
 from sync_jobs.config.yamlio import (
@@ -124,6 +124,25 @@ class EngineConfig(Frozen):
     )
 
 
+class OidcConfig(Frozen):
+    """Sign-in through the company's identity provider (OpenID Connect, code flow with PKCE)."""
+
+    issuer: str = Field(description="the provider's issuer URL (its discovery document is read)")
+    client_id: str
+    client_secret: Secret = Field(description="a reference: ${ENV_VAR} or file:/path")
+    claim: str = Field(
+        "email", description="the ID-token claim that names the console user (users add NAME)"
+    )
+    label: str = Field("your company account", description="shown on the sign-in button")
+
+    @field_validator("issuer")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("give the issuer's URL, e.g. https://login.example.com/realms/acme")
+        return value.rstrip("/")
+
+
 class WebConfig(Frozen):
     """The web console (``dealbridge web``, ``dealbridge daemon --web-port``)."""
 
@@ -138,6 +157,9 @@ class WebConfig(Frozen):
         "X-Forwarded-For headers are believed (cookies marked Secure, throttling by client)",
     )
     session_minutes: int = Field(480, ge=1, description="how long a sign-in lasts")
+    oidc: OidcConfig | None = Field(
+        None, description="optional single sign-on; users still need a role"
+    )
 
     @field_validator("base_url")
     @classmethod

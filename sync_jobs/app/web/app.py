@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sync_jobs.app.web import oidc
 from sync_jobs.app.web.auth import Sessions
 from sync_jobs.app.web.guard import NotSignedIn, Refused, current
 from sync_jobs.app.web.pages import (
@@ -96,6 +97,8 @@ ROUTES = [
     Route("/login", login.login_page, methods=["GET"]),
     Route("/login", login.login, methods=["POST"]),
     Route("/logout", login.logout, methods=["POST"]),
+    Route("/login/oidc", oidc.begin),
+    Route("/login/oidc/callback", oidc.finish),
     Route("/conflicts", conflicts.conflict_list),
     Route("/conflicts/{conflict_id:int}", conflicts.conflict_detail),
     Route("/conflicts/{conflict_id:int}/resolve", conflicts.confirm, methods=["GET"]),

@@ -63,7 +63,20 @@ class Sessions:
 
     def __init__(self, key: str, max_age_seconds: int) -> None:
         self._serializer = URLSafeSerializer(key, salt="dealbridge-console-session")
+        self._flows = URLSafeSerializer(key, salt="dealbridge-console-oidc-flow")
         self.max_age = max_age_seconds
+
+    def sign_flow(self, data: dict[str, Any]) -> str:
+        """A single sign-on attempt's state, signed for the browser to carry back."""
+        return str(self._flows.dumps(data))
+
+    def read_flow(self, cookie: str | None) -> dict[str, Any] | None:
+        """The attempt's state, if the cookie is one we signed."""
+        try:
+            data = self._flows.loads(cookie or "")
+        except BadSignature:
+            return None
+        return data if isinstance(data, dict) else None
 
     def issue(self, user: str, now: datetime) -> tuple[str, Session]:
         """A new cookie value for ``user``, with a fresh CSRF token."""

@@ -34,7 +34,7 @@ from sync_jobs.store.db import read_tx, write_tx
 LOGIN_CSRF = "dealbridge_login_csrf"
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path on this site (never //host or a scheme): no open redirect."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -43,14 +43,16 @@ def _safe_next(target: str | None) -> str:
 
 def _form(request: Request, message: str | None = None, status_code: int = 200) -> Response:
     token = secrets.token_urlsafe(24)
+    oidc = console_state(request).current_config().web.oidc
     response = render(
         request,
         "login.html",
         None,
         status_code=status_code,
         login_csrf=token,
+        oidc_label=oidc.label if oidc else None,
         message=message,
-        next=_safe_next(request.query_params.get("next")),
+        next=safe_next(request.query_params.get("next")),
     )
     response.set_cookie(
         LOGIN_CSRF, token, httponly=True, samesite="strict", secure=over_https(request)
@@ -84,13 +86,20 @@ async def login(request: Request) -> Response:
         async with write_tx(state.store) as conn:
             await record_login_failure(conn, name, address, now)
         return _form(request, "Wrong name or password.", 401)
-    cookie, _session = state.sessions.issue(user.name, now)
+    return await start_session(request, user.name, {"from": address}, str(form.get("next", "/")))
+
+
+async def start_session(
+    request: Request, name: str, detail: dict[str, str], next_path: str | None
+) -> Response:
+    """Sign ``name`` in (password or single sign-on): the session cookie, audited."""
+    state = console_state(request)
+    now = state.clock()
+    cookie, _session = state.sessions.issue(name, now)
     async with write_tx(state.store) as conn:
-        await forget_failures(conn, user.name, now - THROTTLE_WINDOW)
-        await record_change(
-            conn, user.name, "signed_in", f"user:{user.name}", {"from": address}, now
-        )
-    response = RedirectResponse(_safe_next(str(form.get("next", "/"))), status_code=303)
+        await forget_failures(conn, name, now - THROTTLE_WINDOW)
+        await record_change(conn, name, "signed_in", f"user:{name}", detail, now)
+    response = RedirectResponse(safe_next(next_path), status_code=303)
     response.set_cookie(
         COOKIE,
         cookie,
