@@ -255,15 +255,6 @@ async def test_more_deals_sharing_one_instant_than_the_search_cap_are_all_read(
 # --- change tracking ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector defect: pages one search with `after` offsets while the result list is "
-    "re-evaluated for every page, so a deal edited mid-read moves to the end, the next deal "
-    "slides below the offset and is skipped, and the 300 s overlap cannot bring it back when "
-    "deals are further apart; HubSpot search: after is a numeric offset capped at 10,000 "
-    "(sales-apis.md s.2, fixtures search_deals_page1.json, hubspot-api-nodejs #132) - live "
-    "re-evaluation is inferred, not stated by HubSpot",
-)
 async def test_deal_edited_during_the_read_costs_no_other_deal(
     world: World, source: SalesSource
 ) -> None:
