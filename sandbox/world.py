@@ -61,15 +61,17 @@ def _freshdesk(module: Any, fast: bool) -> Any:
 
 
 SIMULATORS: dict[str, SimulatorKind] = {
-    "salesforce": SimulatorKind("sandbox.salesforce", _salesforce, _salesforce_env),
+    "salesforce": SimulatorKind(
+        "connectors.sales.salesforce.simulator", _salesforce, _salesforce_env
+    ),
     "hubspot": SimulatorKind(
-        "sandbox.hubspot",
+        "connectors.sales.hubspot.simulator",
         lambda m, _fast: m.HubSpotSimulator(),
         lambda m: {"DEALBRIDGE_HUBSPOT_TOKEN": m.DEMO_ACCESS_TOKEN},
     ),
-    "zendesk": SimulatorKind("sandbox.zendesk", _zendesk, _zendesk_env),
+    "zendesk": SimulatorKind("connectors.service.zendesk.simulator", _zendesk, _zendesk_env),
     "freshdesk": SimulatorKind(
-        "sandbox.freshdesk",
+        "connectors.service.freshdesk.simulator",
         _freshdesk,
         lambda m: {"DEALBRIDGE_FRESHDESK_KEY": m.DEMO_API_KEY},
     ),

@@ -22,7 +22,7 @@ from connectors.base import (
     WriteResult,
 )
 from connectors.http import ALL_STATS
-from sandbox.salesforce.schema import OPPORTUNITY
+from connectors.sales.salesforce.simulator.schema import OPPORTUNITY
 from sync_jobs.app.resolve import resolve
 from sync_jobs.domain.notes import BLOCK_END, BLOCK_START
 from sync_jobs.run.runner import run_job

@@ -67,8 +67,8 @@ CONNECTOR = ConnectorSpec(
     role="source",
     config_model=HubSpotConfig,
     factory=create,
-    simulator="sandbox.hubspot:demo_app",
-    contract_harness="sandbox.hubspot:contract_harness",
+    simulator="connectors.sales.hubspot.simulator:demo_app",
+    contract_harness="connectors.sales.hubspot.simulator:contract_harness",
     select=SelectForm(
         language='HubSpot search filters as JSON: a list of filters, {"filters": [...]} or '
         '{"filterGroups": [{"filters": [...]}, ...]} (groups are ORed)',

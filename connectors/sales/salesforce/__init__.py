@@ -69,8 +69,8 @@ CONNECTOR = ConnectorSpec(
     role="source",
     config_model=SalesforceConfig,
     factory=create,
-    simulator="sandbox.salesforce:demo_app",
-    contract_harness="sandbox.salesforce:contract_harness",
+    simulator="connectors.sales.salesforce.simulator:demo_app",
+    contract_harness="connectors.sales.salesforce.simulator:contract_harness",
     select=SelectForm(
         language="a SOQL condition on the Opportunity (what follows WHERE, without WHERE)",
         example="select: \"Has_Special_Terms__c = true AND StageName = 'Closed Won'\"",

@@ -61,8 +61,8 @@ CONNECTOR = ConnectorSpec(
     role="target",
     config_model=FreshdeskConfig,
     factory=create,
-    simulator="sandbox.freshdesk:demo_app",
-    contract_harness="sandbox.freshdesk:contract_harness",
+    simulator="connectors.service.freshdesk.simulator:demo_app",
+    contract_harness="connectors.service.freshdesk.simulator:contract_harness",
 )
 
 __all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget", "create"]

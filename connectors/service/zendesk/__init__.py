@@ -57,8 +57,8 @@ CONNECTOR = ConnectorSpec(
     role="target",
     config_model=ZendeskConfig,
     factory=create,
-    simulator="sandbox.zendesk:demo_app",
-    contract_harness="sandbox.zendesk:contract_harness",
+    simulator="connectors.service.zendesk.simulator:demo_app",
+    contract_harness="connectors.service.zendesk.simulator:contract_harness",
 )
 
 __all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]

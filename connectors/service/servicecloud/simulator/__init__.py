@@ -36,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors.sales.salesforce.simulator.oauth import OAuthServer, OAuthSettings
 from connectors.service.servicecloud.simulator.app import Allocation, ApiState, build_app
 from connectors.service.servicecloud.simulator.schema import FieldSpec, Schema
 from connectors.service.servicecloud.simulator.seed import seed_bulk, seed_demo
@@ -43,7 +44,6 @@ from connectors.service.servicecloud.simulator.store import Clock, OrgStore, Rec
 from connectors.service.servicecloud.simulator.writes import RecordFailure, ValidationRule
 from sandbox.controls import ASGIApp, Fault, SimControls, SimTime
 from sandbox.harness import ContractHarness
-from sandbox.salesforce.oauth import OAuthServer, OAuthSettings
 
 DEMO_BASE_URL = "https://contact-center.my.salesforce.test"
 """The org's My Domain URL, on a reserved TLD: with the simulator's transport nothing leaves

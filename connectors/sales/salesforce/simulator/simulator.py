@@ -6,12 +6,18 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from connectors.sales.salesforce.simulator.app import ApiState, build_app
+from connectors.sales.salesforce.simulator.oauth import OAuthServer, OAuthSettings
+from connectors.sales.salesforce.simulator.schema import (
+    ACCOUNT,
+    CONTACT,
+    CONTACT_ROLE,
+    OPPORTUNITY,
+    USER,
+)
+from connectors.sales.salesforce.simulator.seed import seed_bulk, seed_demo, seed_equal_timestamps
+from connectors.sales.salesforce.simulator.store import Clock, Org, Record, utc_now
 from sandbox.controls import SimControls
-from sandbox.salesforce.app import ApiState, build_app
-from sandbox.salesforce.oauth import OAuthServer, OAuthSettings
-from sandbox.salesforce.schema import ACCOUNT, CONTACT, CONTACT_ROLE, OPPORTUNITY, USER
-from sandbox.salesforce.seed import seed_bulk, seed_demo, seed_equal_timestamps
-from sandbox.salesforce.store import Clock, Org, Record, utc_now
 
 DEMO_CLIENT_ID = "3MVG9dealbridgeDemoWestTerritoryConsumerKey"
 DEMO_CLIENT_SECRET = "demo-west-consumer-secret-not-for-production"  # noqa: S105 - sandbox only

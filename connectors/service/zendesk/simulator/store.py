@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from connectors.service.zendesk.simulator.fields import TYPES
 from sandbox.searchindex import LaggingIndex
-from sandbox.zendesk.fields import TYPES
 
 ORGANIZATION, USER = "organization", "user"
 KINDS = (ORGANIZATION, USER)

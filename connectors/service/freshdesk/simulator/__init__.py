@@ -17,10 +17,16 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from connectors.service.freshdesk.simulator.app import INVALID_CREDENTIALS, Budgets, build_app
+from connectors.service.freshdesk.simulator.seed import seed_bulk, seed_demo
+from connectors.service.freshdesk.simulator.store import (
+    COMPANY,
+    CONTACT,
+    Clock,
+    FreshdeskStore,
+    utc_now,
+)
 from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
-from sandbox.freshdesk.app import INVALID_CREDENTIALS, Budgets, build_app
-from sandbox.freshdesk.seed import seed_bulk, seed_demo
-from sandbox.freshdesk.store import COMPANY, CONTACT, Clock, FreshdeskStore, utc_now
 from sandbox.harness import ContractHarness
 
 DEMO_API_KEY = "fd-demo-key-Zq7Lp2Xw9Vb4"

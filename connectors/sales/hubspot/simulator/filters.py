@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.hubspot.store import CrmObject, CrmStore
+from connectors.sales.hubspot.simulator.store import CrmObject, CrmStore
 
 Value = float | str | None
 DATE_TYPES = frozenset({"datetime", "date"})

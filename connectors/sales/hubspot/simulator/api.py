@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from sandbox.hubspot import bodies
-from sandbox.hubspot.filters import SearchRejected
-from sandbox.hubspot.reads import Reads
-from sandbox.hubspot.search import DealSearch
-from sandbox.hubspot.store import OBJECT_TYPES
+from connectors.sales.hubspot.simulator import bodies
+from connectors.sales.hubspot.simulator.filters import SearchRejected
+from connectors.sales.hubspot.simulator.reads import Reads
+from connectors.sales.hubspot.simulator.search import DealSearch
+from connectors.sales.hubspot.simulator.store import OBJECT_TYPES
 
 if TYPE_CHECKING:
-    from sandbox.hubspot.simulator import HubSpotSimulator
+    from connectors.sales.hubspot.simulator.simulator import HubSpotSimulator
 
 Handler = Callable[[Request], Awaitable[Response]]
 

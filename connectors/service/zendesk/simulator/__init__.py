@@ -22,12 +22,18 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.service.zendesk.simulator.app import UNAUTHENTICATED, Settings, build_app
+from connectors.service.zendesk.simulator.jobs import JOB_TTL, JobQueue
+from connectors.service.zendesk.simulator.seed import seed_bulk, seed_demo
+from connectors.service.zendesk.simulator.store import (
+    ORGANIZATION,
+    USER,
+    Clock,
+    ZendeskStore,
+    utc_now,
+)
 from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
 from sandbox.harness import ContractHarness
-from sandbox.zendesk.app import UNAUTHENTICATED, Settings, build_app
-from sandbox.zendesk.jobs import JOB_TTL, JobQueue
-from sandbox.zendesk.seed import seed_bulk, seed_demo
-from sandbox.zendesk.store import ORGANIZATION, USER, Clock, ZendeskStore, utc_now
 
 DEMO_API_TOKEN = "zd-demo-token-Hq4Vr8Tn2Lw6"  # noqa: S105 - published demo credential
 """The API token the demo simulator accepts (a demo credential, not a secret)."""

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from sandbox.controls import ASGIApp, Fault
-from sandbox.harness import ContractHarness
-from sandbox.salesforce.simulator import (
+from connectors.sales.salesforce.simulator.simulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_REFRESH_TOKEN,
     DEMO_USERNAME,
     SalesforceSimulator,
 )
+from sandbox.controls import ASGIApp, Fault
+from sandbox.harness import ContractHarness
 
 SANDBOX_URL = "https://west.sandbox.salesforce.test"
 """A login URL on a reserved TLD: with the simulator's transport nothing leaves the process."""

@@ -8,10 +8,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+from connectors.sales.hubspot.simulator import seed
+from connectors.sales.hubspot.simulator.store import CrmObject, CrmStore
 from sandbox import demo_data
 from sandbox.controls import ASGIApp, SimControls, SimTime, WindowLimiter
-from sandbox.hubspot import seed
-from sandbox.hubspot.store import CrmObject, CrmStore
 
 # Demo credentials: they open nothing but this simulator.
 DEMO_ACCESS_TOKEN = "pat-na1-5f1d2c3b-9a8e-4f7d-b6c5-0e1f2a3b4c5d"  # noqa: S105
@@ -47,7 +47,7 @@ class HubSpotSimulator:
         now: Callable[[], datetime] = utc_now,
         latency: float = 0.0,
     ) -> None:
-        from sandbox.hubspot.api import build_app
+        from connectors.sales.hubspot.simulator.api import build_app
 
         self.store = CrmStore()
         self.properties = seed.property_definitions()

@@ -32,11 +32,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from sandbox.salesforce.engine import Plan, plan, project, select_ids
-from sandbox.salesforce.oauth import OAuthServer
-from sandbox.salesforce.schema import describe, lookup
-from sandbox.salesforce.soql import SoqlError, parse
-from sandbox.salesforce.store import Org
+from connectors.sales.salesforce.simulator.engine import Plan, plan, project, select_ids
+from connectors.sales.salesforce.simulator.oauth import OAuthServer
+from connectors.sales.salesforce.simulator.schema import describe, lookup
+from connectors.sales.salesforce.simulator.soql import SoqlError, parse
+from connectors.sales.salesforce.simulator.store import Org
 
 VERSIONS = tuple(f"{n}.0" for n in range(31, 67))
 BATCH_MIN, BATCH_MAX = 200, 2000

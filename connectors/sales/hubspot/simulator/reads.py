@@ -15,11 +15,16 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from sandbox.hubspot import bodies
-from sandbox.hubspot.store import MODIFIED_PROPERTY, OBJECT_TYPES, SINGULAR, CrmObject
+from connectors.sales.hubspot.simulator import bodies
+from connectors.sales.hubspot.simulator.store import (
+    MODIFIED_PROPERTY,
+    OBJECT_TYPES,
+    SINGULAR,
+    CrmObject,
+)
 
 if TYPE_CHECKING:
-    from sandbox.hubspot.simulator import HubSpotSimulator
+    from connectors.sales.hubspot.simulator.simulator import HubSpotSimulator
 
 LIST_MAX = 100
 BATCH_MAX = 100

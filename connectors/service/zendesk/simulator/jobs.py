@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.zendesk.fields import clean_row
-from sandbox.zendesk.store import ZendeskStore, iso
+from connectors.service.zendesk.simulator.fields import clean_row
+from connectors.service.zendesk.simulator.store import ZendeskStore, iso
 
 MAX_JOBS = 30
 JOB_TTL = 3600.0

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.service.freshdesk.simulator.fields import error
+from connectors.service.freshdesk.simulator.search import QueryError, compile_query
+from connectors.service.freshdesk.simulator.store import COMPANY, CONTACT, FreshdeskStore
 from sandbox.controls import WindowLimiter
-from sandbox.freshdesk.fields import error
-from sandbox.freshdesk.search import QueryError, compile_query
-from sandbox.freshdesk.store import COMPANY, CONTACT, FreshdeskStore
 
 Handler = Callable[[Request], Awaitable[Response]]
 

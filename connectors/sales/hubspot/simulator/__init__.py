@@ -10,16 +10,16 @@ lifetime); faults and latency come from its :class:`~sandbox.controls.SimControl
 
 from __future__ import annotations
 
-from sandbox.controls import ASGIApp, Fault
-from sandbox.harness import ContractHarness
-from sandbox.hubspot.bodies import auth_body, rate_limit_body
-from sandbox.hubspot.simulator import (
+from connectors.sales.hubspot.simulator.bodies import auth_body, rate_limit_body
+from connectors.sales.hubspot.simulator.simulator import (
     DEMO_ACCESS_TOKEN,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_REFRESH_TOKEN,
     HubSpotSimulator,
 )
+from sandbox.controls import ASGIApp, Fault
+from sandbox.harness import ContractHarness
 
 TOKEN_ENV = "HUBSPOT_DEMO_TOKEN"  # noqa: S105 - the variable name, not a secret
 SANDBOX_URL = "http://hubspot.sandbox"

@@ -16,8 +16,12 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.freshdesk.fields import FieldDef, demo_definitions, validate_update
-from sandbox.freshdesk.search import Accessor, Predicate
+from connectors.service.freshdesk.simulator.fields import (
+    FieldDef,
+    demo_definitions,
+    validate_update,
+)
+from connectors.service.freshdesk.simulator.search import Accessor, Predicate
 from sandbox.searchindex import LaggingIndex
 
 Clock = Callable[[], datetime]

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sandbox.hubspot.filters import SearchRejected, run_group, sort_ids
-from sandbox.hubspot.store import CrmStore
+from connectors.sales.hubspot.simulator.filters import SearchRejected, run_group, sort_ids
+from connectors.sales.hubspot.simulator.store import CrmStore
 
 MAX_GROUPS = 5
 MAX_PER_GROUP = 10

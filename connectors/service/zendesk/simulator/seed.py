@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from connectors.service.zendesk.simulator.store import ZendeskStore
 from sandbox.demo_data import CUSTOMERS
-from sandbox.zendesk.store import ZendeskStore
 
 AGENT_NOTES = {"acme": "VIP: always escalate to Tier 2"}
 """Notes agents wrote by hand; dealbridge must keep them when it adds its note block."""

@@ -19,8 +19,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sandbox.salesforce.schema import IDS, NUMBERS, TEXT, FieldSpec, ObjectSpec, lookup
-from sandbox.salesforce.soql import (
+from connectors.sales.salesforce.simulator.schema import (
+    IDS,
+    NUMBERS,
+    TEXT,
+    FieldSpec,
+    ObjectSpec,
+    lookup,
+)
+from connectors.sales.salesforce.simulator.soql import (
     Condition,
     Expr,
     Literal,
@@ -30,7 +37,7 @@ from sandbox.salesforce.soql import (
     Query,
     SoqlError,
 )
-from sandbox.salesforce.store import Org, Record
+from connectors.sales.salesforce.simulator.store import Org, Record
 
 Getter = Callable[[Record], Any]
 Predicate = Callable[[Record], bool]

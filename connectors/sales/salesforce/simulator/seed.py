@@ -6,11 +6,11 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from connectors.sales.salesforce.simulator.schema import FREE_SERVICES, PAYMENT_TERMS
 from sandbox import demo_data
-from sandbox.salesforce.schema import FREE_SERVICES, PAYMENT_TERMS
 
 if TYPE_CHECKING:
-    from sandbox.salesforce.simulator import SalesforceSimulator
+    from connectors.sales.salesforce.simulator.simulator import SalesforceSimulator
 
 
 def seed_demo(sim: SalesforceSimulator) -> list[str]:

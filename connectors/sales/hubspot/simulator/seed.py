@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from connectors.sales.hubspot.simulator.store import iso
 from sandbox import demo_data
-from sandbox.hubspot.store import iso
 
 FREE_SERVICES = (
     "Onsite training", "Priority support", "Free migration", "Quarterly review", "Dedicated CSM",

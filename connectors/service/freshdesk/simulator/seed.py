@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from connectors.service.freshdesk.simulator.store import FreshdeskStore
 from sandbox.demo_data import CUSTOMERS
-from sandbox.freshdesk.store import FreshdeskStore
 
 AGENT_WRITTEN = {
     "acme": "Key account since 2019. Escalate billing questions to Riley Chen first.",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sandbox.salesforce.schema import OBJECTS, ObjectSpec
+from connectors.sales.salesforce.simulator.schema import OBJECTS, ObjectSpec
 
 Record = dict[str, Any]
 Clock = Callable[[], datetime]

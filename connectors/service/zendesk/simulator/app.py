@@ -28,10 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from connectors.service.zendesk.simulator.fields import clean_row, definitions
+from connectors.service.zendesk.simulator.jobs import MAX_JOBS, JobQueue, status_body
+from connectors.service.zendesk.simulator.store import KINDS, ORGANIZATION, USER, ZendeskStore
 from sandbox.controls import WindowLimiter
-from sandbox.zendesk.fields import clean_row, definitions
-from sandbox.zendesk.jobs import MAX_JOBS, JobQueue, status_body
-from sandbox.zendesk.store import KINDS, ORGANIZATION, USER, ZendeskStore
 
 Handler = Callable[[Request], Awaitable[Response]]
 PLURAL = {ORGANIZATION: "organizations", USER: "users"}
