@@ -443,7 +443,7 @@ def sandbox_serve(
         str, typer.Option(help="bind address (loopback only by default)")
     ] = "127.0.0.1",
     base_port: Annotated[int, typer.Option(help="first port; one port per vendor")] = 8701,
-    sheets: Annotated[Path, typer.Option(help="where to write the APAC spreadsheet")] = Path(
+    sheets: Annotated[Path, typer.Option(help="where to write the APAC sheets")] = Path(
         ".dealbridge/apac-sheets"
     ),
     latency: Annotated[float, typer.Option(help="seconds added to every answer")] = 0.0,
@@ -469,9 +469,27 @@ def daemon(
     raise typer.Exit(_run(Daemon(config, options).run()))
 
 
+def _demo_targets() -> list[str]:
+    from connectors.registry import demo_targets
+
+    return demo_targets()
+
+
+def _default_target() -> str:
+    from sandbox.world import default_target
+
+    return default_target()
+
+
 @app.command()
 def demo(
-    target: Annotated[str, typer.Option(help="zendesk or freshdesk")] = "zendesk",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="the desk to write to: any registered desk with a simulator "
+            "(`dealbridge connectors` lists them); default: config.yaml's"
+        ),
+    ] = None,
     state_dir: Annotated[Path, typer.Option(help="where the demo keeps its SQLite state")] = Path(
         ".dealbridge-demo"
     ),
@@ -479,8 +497,9 @@ def demo(
     """Run the whole sync on in-process simulators: no accounts, no network."""
     from sync_jobs.app.demo import run_demo
 
-    if target not in ("zendesk", "freshdesk"):
-        console.print("[red]--target must be zendesk or freshdesk[/]")
+    target = target or _default_target()
+    if target not in (choices := _demo_targets()):
+        console.print(f"[red]--target must be one of {', '.join(choices)}[/]")
         raise typer.Exit(2)
     raise typer.Exit(_run(run_demo(console, target, state_dir)))
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from connectors.base import CustomerRecord, RecordRef, ServiceTarget
-from sandbox.world import SandboxWorld, build_world, credentials
+from sandbox.world import SandboxWorld, build_world, credentials, default_territories
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import Checkpoint, Engine, utcnow
 from sync_jobs.run.runner import RunReport, open_engine, run_job
 
-JOBS = ("west", "emea", "apac")
+JOBS = default_territories()
 
 
 @dataclass

@@ -49,7 +49,7 @@ whether HubSpot sends Retry-After on 429 (honoured when present).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec, SelectForm
+from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectForm
 from connectors.sales.hubspot.config import HubSpotConfig
 from connectors.sales.hubspot.errors import classify, make_classifier, read_limits
 from connectors.sales.hubspot.select import EXAMPLE, select_problem
@@ -74,6 +74,15 @@ CONNECTOR = ConnectorSpec(
         '{"filterGroups": [{"filters": [...]}, ...]} (groups are ORed)',
         example=EXAMPLE,
         check=select_problem,
+    ),
+    label="HubSpot",
+    demo=DemoSpec(
+        simulator="connectors.sales.hubspot.simulator:demo_simulator",
+        credentials="connectors.sales.hubspot.simulator:DEMO_CREDENTIALS",
+        port=8702,
+        territory=DemoTerritory(
+            job="emea", connector="hubspot_emea", territory="EMEA", mapping="emea-hubspot.yaml"
+        ),
     ),
 )
 

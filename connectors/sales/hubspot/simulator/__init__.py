@@ -86,3 +86,13 @@ __all__ = [
     "demo_app",
     "throttle_fault",
 ]
+
+
+DEMO_CREDENTIALS = {"DEALBRIDGE_HUBSPOT_TOKEN": DEMO_ACCESS_TOKEN}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> HubSpotSimulator:
+    """The EMEA territory's account as the demo world seeds it (``fast`` changes nothing)."""
+    del fast
+    return HubSpotSimulator()

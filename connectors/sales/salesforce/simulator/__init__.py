@@ -103,3 +103,16 @@ __all__ = [
     "contract_harness",
     "demo_app",
 ]
+
+
+DEMO_CREDENTIALS = {
+    "DEALBRIDGE_SF_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+    "DEALBRIDGE_SF_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
+}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> SalesforceSimulator:
+    """The West territory's org as the demo world seeds it (``fast`` changes nothing here)."""
+    del fast
+    return SalesforceSimulator(seed=True)

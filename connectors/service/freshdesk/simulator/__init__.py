@@ -177,3 +177,16 @@ def contract_harness() -> ContractHarness:
         page_size=page_size,
         extra={"simulator": sim, "record_kinds": (COMPANY, CONTACT)},
     )
+
+
+DEMO_CREDENTIALS = {"DEALBRIDGE_FRESHDESK_KEY": DEMO_API_KEY}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> FreshdeskSimulator:
+    """The demo world's contact center; ``fast`` lifts the per-minute budgets."""
+    if fast:
+        return FreshdeskSimulator(
+            requests_per_minute=60_000, contact_list_per_minute=60_000
+        ).seed_demo()
+    return FreshdeskSimulator().seed_demo()

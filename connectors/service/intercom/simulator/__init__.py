@@ -208,3 +208,13 @@ def contract_harness() -> ContractHarness:
         page_size=page_size,
         extra={"simulator": sim, "record_kinds": (COMPANY, CONTACT), "restart": RESTART_MESSAGE},
     )
+
+
+DEMO_CREDENTIALS = {"DEALBRIDGE_INTERCOM_TOKEN": DEMO_TOKEN}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> IntercomSimulator:
+    """The demo world's contact center (its budget is already above the connector's)."""
+    del fast
+    return IntercomSimulator().seed_demo()

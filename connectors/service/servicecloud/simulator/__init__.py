@@ -311,3 +311,13 @@ def contract_harness() -> ContractHarness:
         page_size=HARNESS_BATCH,
         extra={"simulator": sim, "record_kinds": ("account",)},
     )
+
+
+DEMO_CREDENTIALS = {"DEALBRIDGE_SERVICECLOUD_SECRET": DEMO_CLIENT_SECRET}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> ServiceCloudSimulator:
+    """The demo world's contact center (``fast`` changes nothing here)."""
+    del fast
+    return ServiceCloudSimulator().seed_demo()

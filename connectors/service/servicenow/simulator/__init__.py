@@ -218,3 +218,12 @@ def contract_harness() -> ContractHarness:
         page_size=page_size,
         extra={"simulator": sim, "record_kinds": ("account",)},
     )
+
+
+DEMO_CREDENTIALS = {DEMO_ENV: DEMO_CLIENT_SECRET}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> ServiceNowSimulator:
+    """The demo world's contact center; ``fast``: Batch API items take no simulated time."""
+    return ServiceNowSimulator(item_seconds=0.0 if fast else 0.05).seed_demo()

@@ -204,3 +204,13 @@ def contract_harness() -> ContractHarness:
         page_size=page_size,
         extra={"simulator": sim, "record_kinds": (ORGANIZATION, USER)},
     )
+
+
+DEMO_CREDENTIALS = {DEMO_ENV: DEMO_API_TOKEN}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> ZendeskSimulator:
+    """The demo world's contact center; ``fast`` lifts the export budget and job delay."""
+    limits: dict[str, Any] = {"incremental_per_minute": 6_000, "job_delay": 0.0} if fast else {}
+    return ZendeskSimulator(**limits).seed_demo()
