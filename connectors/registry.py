@@ -114,6 +114,10 @@ class ConnectorSpec:
     """Sources: the form of a mapping's ``select`` (None: this source takes no select)."""
     label: str = ""
     """How agents know the system, on the customer's note (``HubSpot``); empty: the kind."""
+    bulk_write: str | None = None
+    """Targets: the vendor's bulk endpoint writes go through (None: one request a record)."""
+    webhooks: str | None = None
+    """What the connector receives by webhook (None: it polls)."""
     demo: DemoSpec | None = None
     """How the sandbox plays it (None: not in the demo world)."""
 
@@ -135,6 +139,11 @@ def _present(module_name: str) -> bool:
     """A real module, not a folder that only holds a kind's FACTS.md (a namespace package)."""
     spec = importlib.util.find_spec(module_name)
     return spec is not None and spec.origin is not None
+
+
+def origin(kind: str) -> str:
+    """``built-in`` or ``plugin`` (a ``dealbridge.connectors`` entry point)."""
+    return "built-in" if kind in BUILTIN else "plugin"
 
 
 def known_kinds() -> list[str]:

@@ -1,4 +1,4 @@
-"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, sandbox.
+"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, connectors, sandbox.
 
 Exit codes: 0 ok; 1 a run finished with record errors (or failed); 2 bad config or mapping.
 Human output on a terminal, JSON log lines with ``--log-format json``.
@@ -211,6 +211,19 @@ def status(
         console.print_json(json.dumps(data, default=str))
     else:
         print_status(console, data)
+
+
+@app.command()
+def connectors(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every registered connector kind (built-in and plugins) with its role and capabilities."""
+    from sync_jobs.app.connector_list import as_json as rows_json
+    from sync_jobs.app.connector_list import print_table, rows
+
+    found = rows()
+    if as_json:
+        console.print_json(json.dumps(rows_json(found)))
+    else:
+        print_table(console, found)
 
 
 @deals_app.command("show")

@@ -80,6 +80,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="connectors.service.servicecloud.simulator:demo_app",
     contract_harness="connectors.service.servicecloud.simulator:contract_harness",
+    bulk_write="sObject Collections (200 records a call)",
     label="Service Cloud",
     demo=DemoSpec(
         simulator="connectors.service.servicecloud.simulator:demo_simulator",

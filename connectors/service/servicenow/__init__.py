@@ -77,6 +77,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="connectors.service.servicenow.simulator:demo_app",
     contract_harness="connectors.service.servicenow.simulator:contract_harness",
+    bulk_write="Batch API (several PATCHes a call)",
     label="ServiceNow",
     demo=DemoSpec(
         simulator="connectors.service.servicenow.simulator:demo_simulator",

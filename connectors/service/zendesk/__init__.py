@@ -59,6 +59,7 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator="connectors.service.zendesk.simulator:demo_app",
     contract_harness="connectors.service.zendesk.simulator:contract_harness",
+    bulk_write="organizations/users update_many (100 a job)",
     label="Zendesk",
     demo=DemoSpec(
         simulator="connectors.service.zendesk.simulator:demo_simulator",
