@@ -494,6 +494,20 @@ def _default_target() -> str:
     return default_target()
 
 
+def _demo_jobs(extra: str) -> list[str]:
+    """The shipped territories plus ``extra`` (comma-separated job names, or ``all``)."""
+    from sandbox.world import default_territories, territories
+
+    jobs = list(default_territories())
+    wanted = [*territories()] if extra.strip() == "all" else extra.split(",")
+    jobs += [job.strip() for job in wanted if job.strip() and job.strip() not in jobs]
+    if unknown := [job for job in jobs if job not in territories()]:
+        known = ", ".join(territories())
+        console.print(f"[red]unknown territory {', '.join(unknown)}; known: {known}, all[/]")
+        raise typer.Exit(2)
+    return jobs
+
+
 @app.command()
 def demo(
     target: Annotated[
@@ -506,6 +520,13 @@ def demo(
     state_dir: Annotated[Path, typer.Option(help="where the demo keeps its SQLite state")] = Path(
         ".dealbridge-demo"
     ),
+    territories: Annotated[
+        str,
+        typer.Option(
+            help="more territories beside config.yaml's three, comma-separated (nordics, "
+            "central, latam: the other registered CRMs), or all"
+        ),
+    ] = "",
 ) -> None:
     """Run the whole sync on in-process simulators: no accounts, no network."""
     from sync_jobs.app.demo import run_demo
@@ -514,7 +535,8 @@ def demo(
     if target not in (choices := _demo_targets()):
         console.print(f"[red]--target must be one of {', '.join(choices)}[/]")
         raise typer.Exit(2)
-    raise typer.Exit(_run(run_demo(console, target, state_dir)))
+    jobs = _demo_jobs(territories)
+    raise typer.Exit(_run(run_demo(console, target, state_dir, jobs)))
 
 
 def main() -> None:

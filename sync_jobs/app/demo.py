@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,11 +36,20 @@ from sync_jobs.store.db import read_tx
 SEEN: set[str] = set()
 
 
-async def run_demo(console: Console, target: str, state_dir: Path) -> int:
-    """Run the narrated demo; return 0 when every step behaved as described."""
+async def run_demo(
+    console: Console,
+    target: str,
+    state_dir: Path,
+    jobs: Sequence[str] | None = None,
+    *,
+    fast: bool = False,
+) -> int:
+    """Run the narrated demo of ``jobs`` (default: the shipped territories) into ``target``
+    (``fast``: the vendors' budgets lifted, for tests); return 0 when every step behaved as
+    described."""
     shutil.rmtree(state_dir, ignore_errors=True)
-    os.environ.update(credentials(target))  # the sandbox's demo credentials, not secrets
-    world = build_world(state_dir.resolve(), target)
+    os.environ.update(credentials(target, jobs))  # the sandbox's demo credentials, not secrets
+    world = build_world(state_dir.resolve(), target, jobs=jobs, fast=fast)
     engine = await open_engine(world.config)
     connections = Connections(world.config.connectors, world.transports())
     try:

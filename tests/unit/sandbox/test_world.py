@@ -42,6 +42,7 @@ def test_a_world_aims_every_job_at_its_desk_with_that_desks_mappings(
     for job in doc["jobs"].values():
         assert job["target"] == target
         assert Path(job["mapping"]).parent.name == (folder or "mappings")
+        assert Path(job["mapping"]).is_file(), f"{target} has no mapping {job['mapping']}"
     desks = [name for name, c in doc["connectors"].items() if get_spec(c["kind"]).role == "target"]
     assert desks == [target], "only the desk in play is configured (and needs credentials)"
 
