@@ -96,6 +96,21 @@ class FreshdeskSimulator:
         """What an agent saving the record in the Freshdesk UI does (no API validation)."""
         return self.store.apply(kind, record_id, fields)
 
+    def named(self, name: str) -> tuple[str, str]:
+        """The record an agent finds by ``name`` (companies first): (kind, id)."""
+        for kind, records in self.store.records.items():
+            for record_id, record in records.items():
+                if record.get("name") == name:
+                    return kind, str(record_id)
+        raise KeyError(f"no record named {name}")
+
+    def remove(self, kind: str, record_id: str) -> None:
+        """An agent deletes the record (``kind`` and id as the connector names them)."""
+        if kind == COMPANY:
+            self.delete_company(int(record_id))
+        else:
+            self.delete_contact(int(record_id))
+
     def record(self, kind: str, record_id: int) -> dict[str, Any]:
         """The stored record (raises KeyError when absent)."""
         found = self.store.get(kind, record_id)

@@ -174,6 +174,18 @@ class ServiceCloudSimulator:
         """Empty a record out of the recycle bin."""
         self.store.purge(sobject, record_id)
 
+    def named(self, name: str) -> tuple[str, str]:
+        """The record an agent finds by ``name`` (accounts first): (kind, Id)."""
+        for kind, sobject in (("account", "Account"), ("contact", "Contact")):
+            for record in self.store.live(sobject):
+                if record.get("Name") == name:
+                    return kind, str(record["Id"])
+        raise KeyError(f"no record named {name}")
+
+    def remove(self, kind: str, record_id: str) -> None:
+        """An agent deletes the record (to the recycle bin, as the UI does)."""
+        self.delete("Account" if kind == "account" else "Contact", record_id)
+
     def record(self, sobject: str, record_id: str) -> Record:
         """The stored record (Python values; KeyError when absent)."""
         return self.store.table(sobject)[record_id]

@@ -117,6 +117,18 @@ class ZendeskSimulator:
         merges key by key); bumps ``updated_at``, no API validation."""
         return self.store.apply(kind, record_id, fields)
 
+    def named(self, name: str) -> tuple[str, str]:
+        """The record an agent finds by ``name`` (organizations first): (kind, id)."""
+        for kind, records in self.store.records.items():
+            for record_id, record in records.items():
+                if record.get("name") == name:
+                    return kind, str(record_id)
+        raise KeyError(f"no record named {name}")
+
+    def remove(self, kind: str, record_id: str) -> None:
+        """An agent deletes the record (``kind`` and id as the connector names them)."""
+        self.delete(kind, int(record_id))
+
     def record(self, kind: str, record_id: int) -> dict[str, Any]:
         """The stored record, deleted or not (KeyError when absent)."""
         return self.store.records[kind][record_id]
