@@ -10,9 +10,12 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.freshness import freshness_with_webhooks
 from bench.suite import SCENARIOS, Results, Sizes
 
 HERE = Path(__file__).parent
+ALL = {**SCENARIOS, "webhooks": freshness_with_webhooks}
+"""The suite's scenarios, then freshness with webhooks (bench/freshness.py, issue 19)."""
 
 
 def machine() -> str:
@@ -86,13 +89,13 @@ def main() -> None:
     """Command line: see the module doc."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smoke sizes (CI)")
-    parser.add_argument("--only", nargs="*", choices=sorted(SCENARIOS), default=None)
+    parser.add_argument("--only", nargs="*", choices=sorted(ALL), default=None)
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
     sizes = Sizes.quick() if args.quick else Sizes()
     results = Results()
-    for name in args.only or list(SCENARIOS):
-        SCENARIOS[name](sizes, results)
+    for name in args.only or list(ALL):
+        ALL[name](sizes, results)
     args.out.mkdir(parents=True, exist_ok=True)
     command = "python -m bench " + " ".join(sys.argv[1:])
     print(write_table(results, sizes, command.strip(), args.out))

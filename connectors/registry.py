@@ -116,10 +116,39 @@ class ConnectorSpec:
     """How agents know the system, on the customer's note (``HubSpot``); empty: the kind."""
     bulk_write: str | None = None
     """Targets: the vendor's bulk endpoint writes go through (None: one request a record)."""
-    webhooks: str | None = None
-    """What the connector receives by webhook (None: it polls)."""
+    webhook: str | None = None
+    """``module:attribute`` naming a :class:`connectors.webhooks.Verifier` for the vendor's change
+    notifications (None: polling only); see docs/webhooks.md."""
     demo: DemoSpec | None = None
     """How the sandbox plays it (None: not in the demo world)."""
+
+    @classmethod
+    def desk(  # noqa: PLR0913 - the spec's fields a desk names
+        cls,
+        kind: str,
+        config_model: type[ConnectorConfig],
+        factory: Callable[[str, Any, ConnectorOptions], Any],
+        simulated_by: str,
+        webhook: str | None = None,
+        *,
+        label: str = "",
+        bulk_write: str | None = None,
+        demo: DemoSpec | None = None,
+    ) -> ConnectorSpec:
+        """A service-desk target whose simulator module ``simulated_by`` offers the usual
+        ``demo_app`` and ``contract_harness``; the other arguments as in the spec's fields."""
+        return cls(
+            kind=kind,
+            role="target",
+            config_model=config_model,
+            factory=factory,
+            simulator=f"{simulated_by}:demo_app",
+            contract_harness=f"{simulated_by}:contract_harness",
+            webhook=webhook,
+            label=label,
+            bulk_write=bulk_write,
+            demo=demo,
+        )
 
 
 class UnknownConnectorKind(LookupError):

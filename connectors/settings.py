@@ -58,6 +58,26 @@ Secret = Annotated[SecretStr, BeforeValidator(resolve_secret_ref)]
 """A credential given by reference (``${ENV_VAR}`` or ``file:PATH``), never inline."""
 
 
+class WebhookSettings(Frozen):
+    """``connectors.<name>.webhook``: what the vendor's change notifications are checked with.
+
+    Which fields a connector needs is its verifier's business (``dealbridge hooks show`` says
+    which, and a missing one refuses every notification with 401, never a crash). Secrets are
+    references like every other secret, so they never appear in config.yaml or a log."""
+
+    secret: Secret | None = Field(
+        None, description="signing secret / app client secret / shared key, by reference"
+    )
+    username: str | None = Field(None, description="HTTP basic auth user the vendor sends")
+    password: Secret | None = Field(None, description="HTTP basic auth password the vendor sends")
+    header: str | None = Field(
+        None, description="name of the header that carries the shared key (header-key schemes)"
+    )
+    organization_id: str | None = Field(
+        None, description="Salesforce: the 18-character org id Outbound Messages must carry"
+    )
+
+
 class ConnectorConfig(Frozen):
     """Fields every connector instance has; vendor configs extend it with ``kind`` and auth."""
 
@@ -68,6 +88,9 @@ class ConnectorConfig(Frozen):
         None, gt=0, description="Steady request rate; defaults to the vendor's documented limit"
     )
     max_in_flight: int = Field(8, ge=1, le=100)
+    webhook: WebhookSettings | None = Field(
+        None, description="change notifications from the vendor (docs/webhooks.md)"
+    )
 
 
 @dataclass(frozen=True)
@@ -76,3 +99,15 @@ class ConnectorOptions:
 
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Sleep | None = None
+
+
+def api_root(value: str, *, example: str, api_suffix: str = "") -> str:
+    """A configured ``base_url`` as the root requests are made under: trimmed, without a
+    trailing slash or the API path admins often paste with it (``api_suffix``, e.g.
+    ``/api/v2``); a URL without a scheme is refused with an ``example`` of the right form."""
+    root = value.strip().rstrip("/")
+    if api_suffix:
+        root = root.removesuffix(api_suffix)
+    if not root.startswith(("https://", "http://")):
+        raise ValueError(f"base_url must start with https:// (e.g. {example})")
+    return root

@@ -1,4 +1,5 @@
-"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, connectors, sandbox.
+"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, connectors, hooks,
+sandbox.
 
 Exit codes: 0 ok; 1 a run finished with record errors (or failed); 2 bad config or mapping.
 Human output on a terminal, JSON log lines with ``--log-format json``.
@@ -43,6 +44,8 @@ quarantine_app = typer.Typer(
     help="Customers parked after repeated write failures.", no_args_is_help=True
 )
 app.add_typer(quarantine_app, name="quarantine")
+hooks_app = typer.Typer(help="Webhooks that ring a job's doorbell.", no_args_is_help=True)
+app.add_typer(hooks_app, name="hooks")
 
 console = Console()
 T = TypeVar("T")
@@ -189,7 +192,7 @@ def run(
                     print_report(console, report)
                     code = max(code, report.exit_code)
             if not dry_run:
-                await _deliver_alerts(cfg, engine.store)
+                await _deliver_alerts(cfg, engine.store, connections)
         finally:
             await connections.aclose()
             await engine.store.dispose()
@@ -301,7 +304,7 @@ def conflicts_resolve(
     console.print(f"[green]conflict {conflict_id} resolved[/]: {outcome}")
 
 
-async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
+async def _deliver_alerts(cfg: AppConfig, store: Any, connections: Connections) -> None:
     """Send what the runs queued (the daemon does this on its own schedule)."""
     from sync_jobs.alerts.channels import build_channel
     from sync_jobs.alerts.outbox import Dispatcher
@@ -309,7 +312,10 @@ async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
 
     if not cfg.alerts.channels:
         return
-    channels = {n: build_channel(n, c) for n, c in cfg.alerts.channels.items()}
+    channels = {
+        n: build_channel(n, c, connectors=connections.target)
+        for n, c in cfg.alerts.channels.items()
+    }
     try:
         report = await Dispatcher(store, cfg.alerts, channels, utcnow).deliver_due(limit=500)
     finally:
@@ -324,7 +330,8 @@ async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
 @alerts_app.command("test")
 def alerts_test(channel: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Send a sample alert through one channel, to check its settings."""
-    from sync_jobs.alerts.base import Alert, DeliveryError
+    from connectors.errors import ConnectorError, TransientError
+    from sync_jobs.alerts.base import Alert
     from sync_jobs.alerts.channels import build_channel
 
     cfg = _config(config)
@@ -346,17 +353,19 @@ def alerts_test(channel: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     )
 
     async def go() -> str:
-        sender = build_channel(channel, cfg.alerts.channels[channel])
+        connections = Connections(cfg.connectors)
+        sender = build_channel(channel, cfg.alerts.channels[channel], connectors=connections.target)
         try:
             delivery = await sender.send(sample)
         finally:
             await sender.aclose()
+            await connections.aclose()
         return delivery.reference or "delivered"
 
     try:
         console.print(f"[green]sent[/]: {_run(go())}")
-    except DeliveryError as exc:
-        kind = "refused" if exc.permanent else "failed (temporary)"
+    except ConnectorError as exc:
+        kind = "failed (temporary)" if isinstance(exc, TransientError) else "refused"
         console.print(f"[red]{kind}:[/] {exc}")
         raise typer.Exit(1) from None
 
@@ -448,6 +457,21 @@ def quarantine_retry(
             await engine.dispose()
 
     console.print(f"{_run(go())} customer(s) queued again")
+
+
+@hooks_app.command("show")
+def hooks_show(
+    config: ConfigOption = DEFAULT_CONFIG,
+    public_url: Annotated[
+        str | None,
+        typer.Option(help="scheme and host the vendors call [default: $DEALBRIDGE_PUBLIC_URL]"),
+    ] = None,
+) -> None:
+    """Each job's webhook URLs and what to configure on the vendor's side."""
+    from sync_jobs.app.hooks_view import describe_hooks
+
+    for line in describe_hooks(_config(config), public_url):
+        console.print(escape(line), soft_wrap=True, highlight=False)
 
 
 @sandbox_app.command("serve")

@@ -1,7 +1,7 @@
 """``dealbridge connectors``: every registered kind with its role and what it can do.
 
 Read from the registry alone (built-ins and ``dealbridge.connectors`` plugins): what a spec
-declares (bulk endpoint, webhooks, select form, simulator, contract harness) and what its
+declares (bulk endpoint, webhook verifier, select form, simulator, contract harness) and what its
 connector class implements (the field catalog; tickets and internal notes for alerts, the
 ``TicketDesk`` capability of :mod:`connectors.base`). No connector is built, no request made.
 """
@@ -29,7 +29,8 @@ class ConnectorRow:
     label: str
     origin: str
     bulk_write: str | None
-    webhooks: str | None
+    webhook: str | None
+    """The verifier of the vendor's change notifications (``POST /hooks/<job>``), if any."""
     field_catalog: bool
     alert_tickets: bool
     """Alerts can become tickets with internal notes on this desk (``TicketDesk``)."""
@@ -66,7 +67,7 @@ def describe(spec: ConnectorSpec) -> ConnectorRow:
         label=spec.label or spec.kind,
         origin=origin(spec.kind),
         bulk_write=spec.bulk_write,
-        webhooks=spec.webhooks,
+        webhook=spec.webhook,
         field_catalog=cls is not None and callable(getattr(cls, "field_catalog", None)),
         alert_tickets=spec.role == "target" and _implements(cls, TicketDesk),
         select_form=spec.select.language if spec.select else None,
@@ -116,7 +117,7 @@ def print_table(console: Console, found: list[ConnectorRow]) -> None:
             row.role,
             row.label,
             _mark(row.bulk_write) if row.role == "target" else "",
-            _mark(row.webhooks),
+            _mark(row.webhook),
             _mark(row.field_catalog),
             _mark(row.alert_tickets) if row.role == "target" else "",
             _mark(row.select_form) if row.role == "source" else "",

@@ -45,6 +45,7 @@ from connectors.registry import get_spec
 from sync_jobs.alerts.content import failure_alert
 from sync_jobs.alerts.outbox import Dispatcher, enqueue
 from sync_jobs.app.health import health_app
+from sync_jobs.app.hooks import mount_hooks
 from sync_jobs.app.metrics import HttpCounters, Metrics
 from sync_jobs.app.reload import (
     Candidate,
@@ -223,7 +224,7 @@ class Daemon:
             task.add_done_callback(self._running.discard)
         channels = self.options.channels
         if channels is None:
-            channels = _build_channels(candidate.config.alerts.channels)
+            channels = _build_channels(candidate.config.alerts.channels, self.connections)
         self.dispatcher = Dispatcher(self.engine.store, candidate.config.alerts, channels, utcnow)
         self._broken = dict(candidate.broken)
         names = set()
@@ -421,6 +422,7 @@ class Daemon:
 
     async def _serve_health(self) -> None:
         app = health_app(self.metrics, self.ready, self.refresh_gauges)
+        mount_hooks(app, self)  # POST /hooks/<job>: webhooks ring a job's doorbell
         config = uvicorn.Config(
             app,
             host=self.options.health_host,
@@ -486,10 +488,14 @@ def _log_progress(progress: Progress) -> None:
     log.info("run_progress", **fields)
 
 
-def _build_channels(configs: Mapping[str, Any]) -> dict[str, Any]:
+def _build_channels(configs: Mapping[str, Any], connections: Connections) -> dict[str, Any]:
     from sync_jobs.alerts.channels import build_channel
 
-    return {name: build_channel(name, config) for name, config in configs.items()}
+    # Ticket channels reach their desk through the connections of this config generation.
+    return {
+        name: build_channel(name, config, connectors=connections.target)
+        for name, config in configs.items()
+    }
 
 
 __all__ = ["Daemon", "DaemonOptions", "make_engine"]

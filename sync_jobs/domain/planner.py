@@ -110,6 +110,9 @@ class Plan:
     problems: tuple[str, ...] = ()
     """Record-level errors that did not stop the rest of the plan (a value missing from a
     write rule's map, agents' text leaving no room for the note): reported in the run."""
+    version: str | None = None
+    """The record's version as read for this plan (``CustomerRecord.version``): the write
+    carries it, so a desk that can tell refuses a record an agent changed since."""
 
     @property
     def fields(self) -> dict[str, Any]:
@@ -159,6 +162,7 @@ class _Work:
             tuple(self.stale),
             tuple(self.confirmed),
             tuple(self.problems),
+            self.state.record.version,
         )
 
 

@@ -150,17 +150,27 @@ async def preview(run: JobRun, keys: set[str]) -> None:
                 run.state.notices.append(_moved(move))
 
 
+MOVED_REPLANS = 2
+"""How often one batch plans again the records a desk refused as changed since their read
+(an agent saving the record between our read and our write): the next plan sees the edit and
+holds it as a conflict, so a race costs one more read, not a failed record."""
+
+
 async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
     plans, names, moves = await _plans(run, [i.customer_key for i in items])
-    changes = [
-        RecordChange(ref=p.ref, fields=p.fields)
-        for p in plans.values()
-        if p.changes and p.error is None
-    ]
-    results = await run.target.write(changes) if changes else []
-    run.state.counts["write_calls"] += 1 if changes else 0
-    run.engine.checkpoint("after_target_write")
-    by_key = {r.ref.key: r for r in results}
+    by_key = await _write(run, plans)
+    for _ in range(MOVED_REPLANS):
+        moved = [key for key, result in by_key.items() if result.moved]
+        if not moved:
+            break
+        log.info("records_moved_since_read", target=run.target_name, records=len(moved))
+        again, again_names, again_moves = await _plans(run, moved)
+        plans.update(again)
+        names.update(again_names)
+        moves = [m for m in moves if m.row.customer_key not in moved] + again_moves
+        for key in moved:
+            del by_key[key]  # the new plan decides: it may hold the edit and write nothing
+        by_key.update(await _write(run, again))
     async with write_tx(run.engine.store) as conn:
         done = [i for i in items if _succeeded(plans.get(i.customer_key), by_key)]
         if await work.finish(conn, done) != len(done):
@@ -173,6 +183,19 @@ async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
         run.queued.notify()  # the records deals moved to are written by this same drain
     run.engine.checkpoint("after_stage2_commit")
     run.report_progress("write")
+
+
+async def _write(run: JobRun, plans: dict[str, Plan]) -> dict[str, WriteResult]:
+    """Write the plans' changes, each carrying the version its plan was made on."""
+    changes = [
+        RecordChange(ref=p.ref, fields=p.fields, expected_version=p.version)
+        for p in plans.values()
+        if p.changes and p.error is None
+    ]
+    results = await run.target.write(changes) if changes else []
+    run.state.counts["write_calls"] += 1 if changes else 0
+    run.engine.checkpoint("after_target_write")
+    return {r.ref.key: r for r in results}
 
 
 def _succeeded(plan: Plan | None, results: dict[str, WriteResult]) -> bool:

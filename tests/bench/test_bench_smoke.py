@@ -70,12 +70,15 @@ def test_every_scenario_runs_and_writes_the_table_and_the_plot(tmp_path: Path) -
         "memory",
         "versus the in-house script",
         "freshness",
+        "freshness with webhooks",
     ):
         assert scenario in rows, f"{scenario} missing from results.md"
     assert rows["no-op re-run"].endswith("| yes |"), rows["no-op re-run"]
     assert rows["1% change"].endswith("| yes |"), rows["1% change"]
     assert "240 records (240 record writes)" in rows["backfill"], "each customer written once"
     assert "3 edits" in rows["freshness"], "every edit reached its note through the daemon"
+    webhooks = rows["freshness with webhooks"]
+    assert "3 edits" in webhooks, "every edit's Outbound Message rang the doorbell"
     assert (tmp_path / "throughput.png").stat().st_size > 1000
 
 

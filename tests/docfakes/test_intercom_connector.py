@@ -338,6 +338,7 @@ async def test_an_agents_edit_since_the_read_is_never_overwritten(
     )
     assert not results[0].ok
     assert "changed in Intercom since it was read" in str(results[0].error)
+    assert results[0].moved
     assert fake.companies[company]["custom_attributes"]["sla_promise"] == "agent's"
 
 

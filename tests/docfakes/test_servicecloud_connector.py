@@ -334,6 +334,7 @@ async def test_an_agent_edit_after_the_read_is_refused_by_its_moved_stamp(
     )
     assert [r.ok for r in results] == [False, True]
     assert "changed since read" in (results[0].error or "")
+    assert results[0].moved
     assert fake.objects["Account"].records[ids[0]]["Deal_Terms__c"] == "agent wrote this"
 
 

@@ -237,6 +237,7 @@ async def test_an_agent_save_after_the_read_refuses_the_write(
     )
     assert result.error is not None
     assert "changed since it was read (sys_mod_count 0 -> 1)" in result.error
+    assert result.moved, "the engine plans a moved record again at once"
     assert fake.tables[ACCOUNT][acme]["notes"] == "agent's text"
 
 

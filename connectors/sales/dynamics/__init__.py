@@ -92,6 +92,7 @@ CONNECTOR = ConnectorSpec(
             mapping="central-dynamics.yaml",
         ),
     ),
+    webhook="connectors.sales.dynamics.webhook:WEBHOOK",
 )
 
 __all__ = ["CONNECTOR", "ClientCredentials", "DynamicsConfig", "DynamicsSource", "create"]

@@ -84,6 +84,7 @@ CONNECTOR = ConnectorSpec(
             job="emea", connector="hubspot_emea", territory="EMEA", mapping="emea-hubspot.yaml"
         ),
     ),
+    webhook="connectors.sales.hubspot.webhook:WEBHOOK",
 )
 
 __all__ = [

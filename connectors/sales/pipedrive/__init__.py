@@ -104,6 +104,7 @@ CONNECTOR = ConnectorSpec(
             mapping="nordics-pipedrive.yaml",
         ),
     ),
+    webhook="connectors.sales.pipedrive.webhook:WEBHOOK",
 )
 
 __all__ = [

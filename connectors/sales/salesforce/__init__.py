@@ -88,6 +88,7 @@ CONNECTOR = ConnectorSpec(
             mapping="west-salesforce.yaml",
         ),
     ),
+    webhook="connectors.sales.salesforce.webhook:WEBHOOK",
 )
 
 __all__ = [

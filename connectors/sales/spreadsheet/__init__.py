@@ -62,4 +62,5 @@ CONNECTOR = ConnectorSpec(
             job="apac", connector="sheets_apac", territory="APAC", mapping="apac-spreadsheet.yaml"
         ),
     ),
+    webhook="connectors.sales.spreadsheet.webhook:WEBHOOK",
 )

@@ -56,13 +56,12 @@ def create(name: str, config: FreshdeskConfig, options: ConnectorOptions) -> Fre
     return FreshdeskTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="freshdesk",
-    role="target",
-    config_model=FreshdeskConfig,
-    factory=create,
-    simulator="connectors.service.freshdesk.simulator:demo_app",
-    contract_harness="connectors.service.freshdesk.simulator:contract_harness",
+CONNECTOR = ConnectorSpec.desk(
+    "freshdesk",
+    FreshdeskConfig,
+    create,
+    f"{__name__}.simulator",
+    webhook=f"{__name__}.webhook:WEBHOOK",
     label="Freshdesk",
     demo=DemoSpec(
         simulator="connectors.service.freshdesk.simulator:demo_simulator",

@@ -120,7 +120,7 @@ class Writer:
             return WriteResult(ref=ref, ok=True)
         refusal = await self._still_as_planned(change)
         if refusal is not None:
-            return _failed(change, refusal)
+            return refusal
         fields: dict[str, Any] = {}
         try:
             if planned.attributes:
@@ -134,19 +134,25 @@ class Writer:
             return _failed(change, self._refused(change, exc, written=fields))
         return WriteResult(ref=ref, ok=True, fields=fields)
 
-    async def _still_as_planned(self, change: RecordChange) -> str | None:
-        """Why the record may not be written now (None: go ahead)."""
+    async def _still_as_planned(self, change: RecordChange) -> WriteResult | None:
+        """The refusal when the record may not be written now (None: go ahead)."""
         if change.expected_version is None or not self._config.verify_before_write:
             return None
         ref = change.ref
         current = await self._api.get_record(ref.kind, ref.id)
         if current is None:
-            return f"{ref.kind} {ref.id} no longer exists in Intercom (deleted or merged)"
+            return _failed(
+                change, f"{ref.kind} {ref.id} no longer exists in Intercom (deleted or merged)"
+            )
         if version_of(current) != change.expected_version:
-            return (
-                f"{ref.kind} {ref.id} changed in Intercom since it was read (an agent or another "
-                "integration edited its attributes); not written: planned again from its current "
-                "values on the next attempt"
+            return _failed(
+                change,
+                moved=True,
+                error=(
+                    f"{ref.kind} {ref.id} changed in Intercom since it was read (an agent or "
+                    "another integration edited its attributes); not written: planned again "
+                    "from its current values at once"
+                ),
             )
         return None
 
@@ -169,8 +175,8 @@ class Writer:
         return text
 
 
-def _failed(change: RecordChange, error: str) -> WriteResult:
-    return WriteResult(ref=change.ref, ok=False, error=error)
+def _failed(change: RecordChange, error: str, *, moved: bool = False) -> WriteResult:
+    return WriteResult(ref=change.ref, ok=False, error=error, moved=moved)
 
 
 def _raise_fatal(outcomes: Sequence[WriteResult | BaseException]) -> list[WriteResult]:

@@ -73,13 +73,12 @@ def create(name: str, config: ServiceCloudConfig, options: ConnectorOptions) -> 
     return ServiceCloudTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="servicecloud",
-    role="target",
-    config_model=ServiceCloudConfig,
-    factory=create,
-    simulator="connectors.service.servicecloud.simulator:demo_app",
-    contract_harness="connectors.service.servicecloud.simulator:contract_harness",
+CONNECTOR = ConnectorSpec.desk(
+    "servicecloud",
+    ServiceCloudConfig,
+    create,
+    f"{__name__}.simulator",
+    webhook=f"{__name__}.webhook:WEBHOOK",
     bulk_write="sObject Collections (200 records a call)",
     label="Service Cloud",
     demo=DemoSpec(

@@ -41,6 +41,7 @@ from typing import Any
 import structlog
 
 from connectors.base import RecordChange, WriteResult
+from connectors.desk import PlannedChange
 from connectors.errors import PermanentError
 from connectors.service.servicecloud.catalog import Column, Describes
 from connectors.service.servicecloud.client import ServiceCloudApi
@@ -66,11 +67,9 @@ LOCK_PAUSE = 1.0
 
 
 @dataclass(frozen=True)
-class Planned:
+class Planned(PlannedChange):
     """A change ready to send: its collection record and the values it carries."""
 
-    index: int
-    change: RecordChange
     sobject: str
     row: dict[str, Any]
     sent: dict[str, Any]
@@ -251,12 +250,14 @@ class Writer:
         refused: dict[int, WriteResult] = {}
         for planned in expecting:
             ref, expected = planned.change.ref, planned.change.expected_version
+            moved = False
             if ref.id not in current:
                 text = (
                     f"{ref.kind} {ref.id} no longer exists in Salesforce (deleted or merged since "
                     "it was read); its deals are matched again after the next index refresh"
                 )
             elif not _same_stamp(current[ref.id], expected):
+                moved = True
                 text = (
                     f"{ref.kind} {ref.id} changed since read: SystemModstamp moved from "
                     f"{expected} to {current[ref.id]} (someone saved it after dealbridge read "
@@ -264,7 +265,7 @@ class Writer:
                 )
             else:
                 continue
-            refused[planned.index] = WriteResult(ref=ref, ok=False, error=text)
+            refused[planned.index] = WriteResult(ref=ref, ok=False, error=text, moved=moved)
             self.stats.refused += 1
         return refused
 

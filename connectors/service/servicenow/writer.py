@@ -43,6 +43,7 @@ from typing import Any
 import structlog
 
 from connectors.base import RecordChange, WriteResult
+from connectors.desk import PlannedChange
 from connectors.errors import ConnectorError, PermanentError, RecordError
 from connectors.service.servicenow.batch import BatchAnswer, BatchItem, ItemAnswer
 from connectors.service.servicenow.catalog import TableSchema
@@ -62,11 +63,9 @@ LEARNING = 0.3
 
 
 @dataclass(frozen=True)
-class Planned:
+class Planned(PlannedChange):
     """A checked change: its table, the body to PATCH and its position in the call."""
 
-    index: int
-    change: RecordChange
     schema: TableSchema
     body: dict[str, str]
 
@@ -158,7 +157,8 @@ class Writer:
             elif current[key] != str(expected).strip():
                 results[p.index] = _failed(
                     p.change,
-                    f"{p.change.ref.kind} {p.change.ref.id} changed since it was read "
+                    moved=True,
+                    error=f"{p.change.ref.kind} {p.change.ref.id} changed since it was read "
                     f"(sys_mod_count {expected} -> {current[key]}): someone saved it in "
                     "ServiceNow meanwhile; nothing was written, it is planned again from its "
                     "current values",
@@ -369,6 +369,6 @@ def _gone(change: RecordChange) -> WriteResult:
     )
 
 
-def _failed(change: RecordChange, error: str) -> WriteResult:
+def _failed(change: RecordChange, error: str, *, moved: bool = False) -> WriteResult:
     log.warning("servicenow_record_rejected", record=change.ref.key, error=error)
-    return WriteResult(ref=change.ref, ok=False, error=error)
+    return WriteResult(ref=change.ref, ok=False, error=error, moved=moved)

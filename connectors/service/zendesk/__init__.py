@@ -52,13 +52,12 @@ def create(name: str, config: ZendeskConfig, options: ConnectorOptions) -> Zende
     return ZendeskTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="zendesk",
-    role="target",
-    config_model=ZendeskConfig,
-    factory=create,
-    simulator="connectors.service.zendesk.simulator:demo_app",
-    contract_harness="connectors.service.zendesk.simulator:contract_harness",
+CONNECTOR = ConnectorSpec.desk(
+    "zendesk",
+    ZendeskConfig,
+    create,
+    f"{__name__}.simulator",
+    webhook=f"{__name__}.webhook:WEBHOOK",
     bulk_write="organizations/users update_many (100 a job)",
     label="Zendesk",
     demo=DemoSpec(

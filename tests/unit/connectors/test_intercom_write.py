@@ -205,6 +205,7 @@ async def test_a_record_an_agent_changed_since_it_was_read_is_refused_not_overwr
     )
     assert not results[0].ok
     assert "changed in Intercom since it was read" in str(results[0].error)
+    assert results[0].moved
     assert attributes(d, COMPANY, acme)["sla_promise"] == "agent's promise"
     assert results[1].ok  # its attributes did not move
     assert d.sim.requests("GET", f"/companies/{acme}") == 2  # the engine's read, the recheck

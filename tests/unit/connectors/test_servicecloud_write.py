@@ -384,8 +384,10 @@ async def test_records_changed_since_read_are_refused_with_one_query_per_batch(
         "(someone saved it after dealbridge read it); nothing was written, and it is planned "
         "again from its new values"
     )
+    assert edited.moved, "a moved record is planned again at once"
     assert gone.error is not None
     assert "no longer exists in Salesforce" in gone.error
+    assert not gone.moved, "a deleted record is matched again later, not replanned"
     assert [r["id"] for r in sent(update)["records"]] == [ACCOUNT, CONTACT]
 
 

@@ -204,6 +204,7 @@ async def test_a_record_saved_since_it_was_read_is_refused_as_changed_since_read
     )
     assert results[0].error is not None
     assert "changed since it was read (sys_mod_count 0 -> 1)" in results[0].error
+    assert results[0].moved
     assert sim.record("account", acme.id)["u_sla_promise"] == "agent's promise"
     assert results[1].ok
     await target.aclose()

@@ -34,6 +34,11 @@ from connectors.service.zendesk.simulator.store import (
 )
 from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
 from sandbox.harness import ContractHarness
+from connectors.service.zendesk.simulator.app import UNAUTHENTICATED, Settings, build_app
+from connectors.service.zendesk.simulator.jobs import JOB_TTL, JobQueue
+from connectors.service.zendesk.simulator.seed import seed_bulk, seed_demo
+from connectors.service.zendesk.simulator.store import ORGANIZATION, USER, Clock, ZendeskStore, utc_now
+from connectors.service.zendesk.simulator.tickets import TicketBook
 
 DEMO_API_TOKEN = "zd-demo-token-Hq4Vr8Tn2Lw6"  # noqa: S105 - published demo credential
 """The API token the demo simulator accepts (a demo credential, not a secret)."""
@@ -90,7 +95,9 @@ class ZendeskSimulator:
             agent_id=agent["id"],
             export_delay=export_delay,
         )
-        self.app: ASGIApp = self.controls.wrap(build_app(self.store, self.jobs, self.settings))
+        self.tickets = TicketBook(self.store.clock)
+        app = build_app(self.store, self.jobs, self.settings, self.tickets)
+        self.app: ASGIApp = self.controls.wrap(app)
         self.customers: dict[str, tuple[int, int]] = {}
 
     def seed_demo(self) -> ZendeskSimulator:
