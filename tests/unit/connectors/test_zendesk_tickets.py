@@ -13,7 +13,6 @@ import pytest
 
 from connectors.base import DeskTicket, TicketDesk
 from connectors.errors import AuthError, RateLimited
-from connectors.service.zendesk.target import ZendeskTarget
 from connectors.service.zendesk.simulator import (
     DEMO_API_TOKEN,
     DEMO_BASE_URL,
@@ -22,6 +21,7 @@ from connectors.service.zendesk.simulator import (
     auth_fault,
     throttle_fault,
 )
+from connectors.service.zendesk.target import ZendeskTarget
 from tests.unit.connectors.desk_support import desk_target
 
 pytestmark = pytest.mark.anyio

@@ -26,11 +26,8 @@ from connectors.service.freshdesk.simulator.store import (
     FreshdeskStore,
     utc_now,
 )
-from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
-from connectors.service.freshdesk.simulator.app import INVALID_CREDENTIALS, Budgets, build_app
-from connectors.service.freshdesk.simulator.seed import seed_bulk, seed_demo
-from connectors.service.freshdesk.simulator.store import COMPANY, CONTACT, Clock, FreshdeskStore, utc_now
 from connectors.service.freshdesk.simulator.tickets import TicketBook
+from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
 from sandbox.harness import ContractHarness
 
 DEMO_API_KEY = "fd-demo-key-Zq7Lp2Xw9Vb4"

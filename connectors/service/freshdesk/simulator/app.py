@@ -27,11 +27,8 @@ from starlette.routing import Route
 from connectors.service.freshdesk.simulator.fields import error
 from connectors.service.freshdesk.simulator.search import QueryError, compile_query
 from connectors.service.freshdesk.simulator.store import COMPANY, CONTACT, FreshdeskStore
-from sandbox.controls import WindowLimiter
-from connectors.service.freshdesk.simulator.fields import error
-from connectors.service.freshdesk.simulator.search import QueryError, compile_query
-from connectors.service.freshdesk.simulator.store import COMPANY, CONTACT, FreshdeskStore
 from connectors.service.freshdesk.simulator.tickets import TicketBook
+from sandbox.controls import WindowLimiter
 
 Handler = Callable[[Request], Awaitable[Response]]
 

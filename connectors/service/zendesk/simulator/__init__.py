@@ -32,13 +32,9 @@ from connectors.service.zendesk.simulator.store import (
     ZendeskStore,
     utc_now,
 )
+from connectors.service.zendesk.simulator.tickets import TicketBook
 from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
 from sandbox.harness import ContractHarness
-from connectors.service.zendesk.simulator.app import UNAUTHENTICATED, Settings, build_app
-from connectors.service.zendesk.simulator.jobs import JOB_TTL, JobQueue
-from connectors.service.zendesk.simulator.seed import seed_bulk, seed_demo
-from connectors.service.zendesk.simulator.store import ORGANIZATION, USER, Clock, ZendeskStore, utc_now
-from connectors.service.zendesk.simulator.tickets import TicketBook
 
 DEMO_API_TOKEN = "zd-demo-token-Hq4Vr8Tn2Lw6"  # noqa: S105 - published demo credential
 """The API token the demo simulator accepts (a demo credential, not a secret)."""

@@ -31,11 +31,8 @@ from starlette.routing import Route
 from connectors.service.zendesk.simulator.fields import clean_row, definitions
 from connectors.service.zendesk.simulator.jobs import MAX_JOBS, JobQueue, status_body
 from connectors.service.zendesk.simulator.store import KINDS, ORGANIZATION, USER, ZendeskStore
-from sandbox.controls import WindowLimiter
-from connectors.service.zendesk.simulator.fields import clean_row, definitions
-from connectors.service.zendesk.simulator.jobs import MAX_JOBS, JobQueue, status_body
-from connectors.service.zendesk.simulator.store import KINDS, ORGANIZATION, USER, ZendeskStore
 from connectors.service.zendesk.simulator.tickets import TicketBook
+from sandbox.controls import WindowLimiter
 
 Handler = Callable[[Request], Awaitable[Response]]
 PLURAL = {ORGANIZATION: "organizations", USER: "users"}
