@@ -13,7 +13,8 @@ from connectors.base import CustomerRecord, RecordRef, ServiceTarget
 from connectors.registry import demo_targets
 from sandbox.world import SandboxWorld, build_world, credentials, default_territories
 from sync_jobs.run.connections import Connections
-from sync_jobs.run.context import Checkpoint, Engine, utcnow
+from sync_jobs.run.context import Engine, utcnow
+from sync_jobs.run.control import Checkpoint
 from sync_jobs.run.runner import RunReport, open_engine, run_job
 
 JOBS = default_territories()
