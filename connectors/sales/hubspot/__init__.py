@@ -58,7 +58,7 @@ whether HubSpot sends Retry-After on 429 (honoured when present).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec, SelectForm
+from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectForm
 from connectors.sales.hubspot.config import HubSpotConfig
 from connectors.sales.hubspot.errors import classify, make_classifier, read_limits
 from connectors.sales.hubspot.select import EXAMPLE, select_problem
@@ -76,13 +76,22 @@ CONNECTOR = ConnectorSpec(
     role="source",
     config_model=HubSpotConfig,
     factory=create,
-    simulator="sandbox.hubspot:demo_app",
-    contract_harness="sandbox.hubspot:contract_harness",
+    simulator="connectors.sales.hubspot.simulator:demo_app",
+    contract_harness="connectors.sales.hubspot.simulator:contract_harness",
     select=SelectForm(
         language='HubSpot search filters as JSON: a list of filters, {"filters": [...]} or '
         '{"filterGroups": [{"filters": [...]}, ...]} (groups are ORed)',
         example=EXAMPLE,
         check=select_problem,
+    ),
+    label="HubSpot",
+    demo=DemoSpec(
+        simulator="connectors.sales.hubspot.simulator:demo_simulator",
+        credentials="connectors.sales.hubspot.simulator:DEMO_CREDENTIALS",
+        port=8702,
+        territory=DemoTerritory(
+            job="emea", connector="hubspot_emea", territory="EMEA", mapping="emea-hubspot.yaml"
+        ),
     ),
     webhook="connectors.sales.hubspot.webhook:WEBHOOK",
 )

@@ -89,7 +89,7 @@ async def test_registry_builds_a_source_that_satisfies_the_sales_source_protocol
     typed: SalesSource = create("emea", config(), ConnectorOptions())
     assert isinstance(built, SalesSource)
     assert spec.role == "source"
-    assert spec.simulator == "sandbox.hubspot:demo_app"
+    assert spec.simulator == "connectors.sales.hubspot.simulator:demo_app"
     await built.aclose()
     await typed.aclose()
 

@@ -15,8 +15,7 @@ import pytest
 from connectors.base import Cursor, DealPage, DealQuery
 from connectors.registry import get_spec
 from connectors.sales.hubspot import HubSpotConfig, HubSpotSource
-from connectors.settings import ConnectorOptions
-from sandbox.hubspot import (
+from connectors.sales.hubspot.simulator import (
     DEMO_ACCESS_TOKEN,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -25,6 +24,7 @@ from sandbox.hubspot import (
     contract_harness,
     throttle_fault,
 )
+from connectors.settings import ConnectorOptions
 
 pytestmark = pytest.mark.anyio
 
