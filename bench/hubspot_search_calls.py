@@ -21,8 +21,8 @@ import structlog
 
 from connectors.base import DealQuery
 from connectors.sales.hubspot import HubSpotConfig, HubSpotSource
-from connectors.settings import ConnectorOptions
 from connectors.sales.hubspot.simulator import DEMO_ACCESS_TOKEN, HubSpotSimulator
+from connectors.settings import ConnectorOptions
 
 CASES = ((23, 5, 0), (1000, 200, 0), (5000, 200, 0), (1000, 200, 50), (1000, 200, 250))
 """(deals, page size, burst): burst 0 puts deals a second apart."""

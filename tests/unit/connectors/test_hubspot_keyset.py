@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from connectors.base import DealQuery
 from connectors.sales.hubspot import HubSpotConfig, HubSpotSource
-from connectors.settings import ConnectorOptions
 from connectors.sales.hubspot.simulator import DEMO_ACCESS_TOKEN, HubSpotSimulator
+from connectors.settings import ConnectorOptions
 
 URL = "http://hubspot.sandbox"
 QUERY = DealQuery(fields=("properties.dealname", "properties.special_discount"))
