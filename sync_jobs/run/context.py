@@ -22,6 +22,7 @@ from sync_jobs.config.app import AppConfig, JobConfig
 from sync_jobs.domain.mapping import Mapping
 from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run.catalog import LiveCatalog
+from sync_jobs.run.desk_bells import DeskBells
 from sync_jobs.run.progress import Phase, Progress, ProgressSink, Silent
 from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
 
@@ -118,6 +119,8 @@ class Engine:
     config_hash: str = ""
     progress: ProgressSink = field(default_factory=Silent)
     """Where runs report how far they got (the CLI's display, the daemon's log)."""
+    desk_bells: DeskBells = field(default_factory=DeskBells)
+    """Desks whose webhooks rang: their next run refreshes the index now (``desk_edits``)."""
 
     def today(self) -> date:
         """The date deals' validity is judged against."""

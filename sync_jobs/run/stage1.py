@@ -33,6 +33,7 @@ from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys, wa
 from sync_jobs.domain.model import DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.context import JobRun, RunInterrupted
+from sync_jobs.run.desk_edits import DeskEdits
 from sync_jobs.store import repo, work
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx, write_tx
@@ -57,9 +58,12 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
     fresh = age is not None and age < parse_duration(run.engine.config.engine.index_refresh_every)
     since = Cursor(value=raw) if raw else None
     pending: list[CustomerRecord] = []
+    edits = DeskEdits(run)  # agent edits of what we wrote are queued for stage 2 (desk_edits)
     # Several jobs share one target: the index is refreshed at most once per interval, so the
-    # desk's export budget (Zendesk: 10 a minute) is not spent once per job.
-    pages = _no_pages() if fresh and not run.state.dry_run else run.target.customers(since)
+    # desk's export budget (Zendesk: 10 a minute) is not spent once per job; a desk doorbell
+    # that did not name its records asks for it now.
+    skip = fresh and not edits.refresh_now and not run.state.dry_run
+    pages = _no_pages() if skip else run.target.customers(since)
     async for page in pages:
         run.state.counts["index_records"] += len(page.records)
         run.state.progress["export_pages"] += 1
@@ -70,8 +74,10 @@ async def refresh_index(run: JobRun) -> IdentityIndex:
         async with write_tx(store) as conn:
             now = run.engine.clock()
             await lookups.index_records(run, conn, page.records, now)
+            await edits.page(conn, page.records, now)
             await repo.set_cursor(conn, t.target_cursor, name, page.checkpoint.value, now)
         run.check_lease()
+    await edits.finish()
     unsaved = IdentityIndex()
     for record in pending:
         unsaved.add(record.ref.kind, record.ref.id, [] if record.deleted else identity_keys(record))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from connectors.base import RecordRef
 from connectors.registry import get_spec, load_object
 from connectors.sales.dynamics.webhook import WEBHOOK as DYNAMICS
 from connectors.sales.hubspot.webhook import WEBHOOK as HUBSPOT
@@ -216,6 +217,32 @@ def test_zendesk_a_stale_or_zoneless_timestamp_is_refused() -> None:
 def test_zendesk_a_wrong_signing_secret_is_refused() -> None:
     note = zendesk_notification()
     assert refused(ZENDESK, note, settings(secret="rotated")) == "signature does not match"
+
+
+def test_zendesk_an_event_names_the_record_it_is_about_and_nothing_else() -> None:
+    accepted = ZENDESK.verify(zendesk_notification(), settings(secret=SECRET))
+    assert accepted.records == (RecordRef(kind="organization", id="16486788"),)
+    user = ZENDESK_EVENT.replace(b"zen:organization:16486788", b"zen:user:4242")
+    assert ZENDESK.verify(zendesk_notification(user), settings(secret=SECRET)).records == (
+        RecordRef(kind="user", id="4242"),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "zen:event-type:organization.custom_field_changed"}',
+        b'{"subject": "zen:ticket:12"}',
+        b'{"subject": "zen:organization:12; drop"}',
+        b'{"subject": ["zen:organization:12"]}',
+        b"[1, 2]",
+        b"not json",
+    ],
+)
+def test_zendesk_a_body_naming_no_customer_record_names_none(body: bytes) -> None:
+    accepted = ZENDESK.verify(zendesk_notification(body), settings(secret=SECRET))
+    assert accepted.replay_key
+    assert accepted.records == ()
 
 
 # --- Pipedrive: HTTP basic auth --------------------------------------------------------------
