@@ -89,10 +89,10 @@ class Hooked:
     def emea_runs(self) -> list[tuple[str, float, float]]:
         return [r for r in self.runs if r[0] == "emea"]
 
-    async def quiet(self, seconds: float = 0.6) -> None:
-        """Wait until no doorbell run is due or going, then ``seconds`` more."""
+    async def quiet(self, seconds: float = 0.6, job: str = "emea") -> None:
+        """Wait until no doorbell run of ``job`` is due or going, then ``seconds`` more."""
         receiver = self.daemon_receiver()
-        await until(lambda: not receiver.doorbell.busy("emea"), 20)
+        await until(lambda: not receiver.doorbell.busy(job), 20)
         await asyncio.sleep(seconds)
 
     def daemon_receiver(self) -> HookReceiver:
@@ -400,7 +400,7 @@ async def test_an_agent_edit_of_a_synced_field_is_held_within_a_second_of_zendes
             while field not in await _edit_conflicts(engine.store, key):  # noqa: ASYNC110
                 await asyncio.sleep(0.02)  # (the store has no event to wait on)
         held_after = time.monotonic() - posted
-    await hooked.quiet()
+    await hooked.quiet(job="west")
     assert held_after < 1.0
     assert [r[0] for r in hooked.runs] == ["west"], "one run of the rung job"
     stored = hooked.world.desk.record("organization", int(record_id))
@@ -421,6 +421,6 @@ async def test_a_desk_event_naming_a_record_dealbridge_never_wrote_queues_nothin
             f"{hooked.base}/hooks/west/desk", content=body, headers=zendesk_headers(body)
         )
     assert answer.status_code == 202
-    await hooked.quiet()
+    await hooked.quiet(job="west")
     assert [r[0] for r in hooked.runs] == ["west"]
     assert await _edit_conflicts(engine.store, f"organization:{stranger['id']}") == []
