@@ -9,9 +9,10 @@ default budget, 1,000 requests a minute for the app (167 per 10-second window), 
 simulator enforces the same window; time is virtual (every wait moves both clocks), so the
 "budget time" column is how long the requests take at that budget, not this machine's speed.
 
-The engine does not pass the record versions it planned on yet (``RecordChange.
-expected_version``); once it does, ``verify_before_write`` adds one GET per written record.
-The last line measures that cost directly on the connector (read, then write with versions).
+The engine passes the version each record was planned on (``RecordChange.expected_version``),
+so ``verify_before_write`` (the default) reads each record once more just before its PUT: an
+agent's save in between is held as a conflict rather than overwritten, for one GET per written
+record. The last line measures the connector alone (read, then write with versions).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ everything vendor-neutral (mapping, matching, planning, state) lives in ``sync_j
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -24,6 +25,22 @@ class Cursor(Frozen):
     """Opaque incremental position, owned by the connector that made it (JSON text)."""
 
     value: str
+
+    @classmethod
+    def of(cls, payload: dict[str, Any]) -> Cursor:
+        """A connector's position as the JSON text the engine stores (keys sorted, so equal
+        positions are equal text)."""
+        return cls(value=json.dumps(payload, sort_keys=True))
+
+    @staticmethod
+    def payload(cursor: Cursor | None) -> dict[str, Any]:
+        """A stored cursor's JSON object; ``{}`` (read everything again) for no cursor or
+        for anything unreadable, so a damaged cursor costs a re-read, never a failed run."""
+        try:
+            payload = json.loads(cursor.value) if cursor else {}
+        except ValueError:
+            return {}
+        return payload if isinstance(payload, dict) else {}
 
 
 class FieldInfo(Frozen):

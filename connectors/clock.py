@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from connectors.ratelimit import Sleep
+from connectors.ratelimit import Sleep, VendorGate, Window
 
 
 class VirtualClock:
@@ -37,3 +37,25 @@ class VirtualClock:
             return
         self._slept += max(0.0, seconds)
         await self._fake_sleep(seconds)
+
+    @property
+    def retry_sleep(self) -> Sleep | None:
+        """What an HTTP client's retries sleep with: this clock's sleep when time is virtual,
+        None (tenacity's own asyncio sleep) when it is real."""
+        return self.sleep if self.is_virtual else None
+
+    def gate(
+        self,
+        *,
+        rate_per_second: float | None = None,
+        window: Window | None = None,
+        max_in_flight: int = 1,
+    ) -> VendorGate:
+        """A gate that reads and sleeps on this clock, so virtual time paces it too."""
+        return VendorGate(
+            rate_per_second=rate_per_second,
+            window=window,
+            max_in_flight=max_in_flight,
+            clock=self.now,
+            sleep=self.sleep,
+        )

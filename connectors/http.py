@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import structlog
@@ -38,12 +38,25 @@ from connectors.errors import (
 )
 from connectors.ratelimit import LimitSignal, Sleep, VendorGate, parse_retry_after
 from connectors.redact import redact
+from connectors.settings import ConnectorConfig, ConnectorOptions
 from connectors.waits import announce_wait
 
 log = structlog.get_logger("dealbridge.http")
 
 Classifier = Callable[[httpx.Response], ConnectorError | None]
 LimitReader = Callable[[httpx.Response], LimitSignal]
+
+
+class Paced(Protocol):
+    """A connector's pacing as its client needs it: the gate and what retries sleep with
+    (None: tenacity's own asyncio sleep)."""
+
+    @property
+    def gate(self) -> VendorGate: ...
+
+    @property
+    def retry_sleep(self) -> Sleep | None: ...
+
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
@@ -83,18 +96,89 @@ def default_classify(response: httpx.Response) -> ConnectorError | None:
     status = response.status_code
     if status < 400:
         return None
-    text = _short_body(response)
+    text = short_body(response)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return RateLimited(f"rate limited: {text}", retry_after=retry_after, status=status)
+        return error_for_status(status, f"rate limited: {text}", retry_after=retry_after)
+    words = "access refused" if status in (401, 403) else "request rejected"
+    if is_transient_status(status):
+        words = "vendor error"
+    return error_for_status(status, f"{words}: {text}")
+
+
+def is_transient_status(status: int) -> bool:
+    """Statuses worth trying again: timed out or throttled on the vendor's side, or a 5xx."""
+    return status in (408, 429) or status >= 500
+
+
+def error_for_status(
+    status: int, message: str, *, retry_after: float | None = None
+) -> ConnectorError:
+    """The error a refused request's status calls for, in the caller's words: a redirect means
+    the configured URL is wrong (an admin fixes it), 401/403 refused credentials, 408/429/5xx a
+    pause (``retry_after`` seconds when the vendor said; a 429 is always ``RateLimited``), any
+    other 4xx a request retrying cannot fix."""
+    if 300 <= status < 400:
+        return PermanentError(message, who_acts="admin", status=status)
+    if is_transient_status(status):
+        if status == 429 or retry_after is not None:
+            return RateLimited(message, retry_after=retry_after, status=status)
+        return TransientError(message, status=status)
     if status in (401, 403):
-        return AuthError(f"access refused: {text}", status=status)
-    if status >= 500 or status == 408:
-        return TransientError(f"vendor error: {text}", status=status)
-    return PermanentError(f"request rejected: {text}", status=status)
+        return AuthError(message, status=status)
+    return PermanentError(message, status=status)
 
 
-def _short_body(response: httpx.Response, limit: int = 300) -> str:
+def plain_client(
+    timeout: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """A client for posting to a configured URL (alert webhooks): it never follows redirects,
+    so a moved endpoint is reported as a config error instead of followed blindly."""
+    return httpx.AsyncClient(
+        transport=transport,
+        timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+        follow_redirects=False,
+    )
+
+
+async def send_once(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    connector: str,
+    operation: str,
+    **request: Any,
+) -> httpx.Response:
+    """Send one request; a request that got no answer becomes a typed error. This is the only
+    place ``httpx`` exceptions are caught: vendor clients and alert channels send through it.
+
+    A read timeout or a dropped connection may have reached the vendor, so only a connect
+    failure carries the "never sent" mark (``status=None``) that makes a POST safe to repeat.
+    """
+    try:
+        return await client.request(method, url, **request)
+    except httpx.UnsupportedProtocol as exc:
+        raise PermanentError(
+            "the configured URL is not http(s); fix it in config.yaml",
+            who_acts="admin",
+            connector=connector,
+            operation=operation,
+        ) from exc
+    except httpx.TransportError as exc:
+        if isinstance(exc, httpx.TimeoutException):
+            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            message = f"timed out: no answer in time ({type(exc).__name__})"
+        else:
+            sent = not isinstance(exc, httpx.ConnectError)
+            detail = redact(str(exc)) or type(exc).__name__
+            message = f"network error: could not reach the vendor ({detail})"
+        raise TransientError(
+            message, connector=connector, operation=operation, status=0 if sent else None
+        ) from exc
+
+
+def short_body(response: httpx.Response, limit: int = 300) -> str:
     try:
         text = response.text
     except (httpx.ResponseNotRead, UnicodeDecodeError):
@@ -173,6 +257,34 @@ class VendorClient:
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
 
+    @classmethod
+    def for_json_api(  # noqa: PLR0913 - a connector's seams, named once
+        cls,
+        name: str,
+        config: ConnectorConfig,
+        options: ConnectorOptions,
+        pacing: Paced,
+        *,
+        auth: httpx.Auth | None,
+        classify: Classifier,
+        read_limits: LimitReader = default_limits,
+        headers: Mapping[str, str] | None = None,
+    ) -> VendorClient:
+        """A client for a JSON API set up the usual way: the config's ``base_url`` and
+        ``timeout``, the run's transport, the connector's gate and retry sleep."""
+        return cls(
+            connector=name,
+            base_url=config.base_url,
+            auth=auth,
+            classify=classify,
+            read_limits=read_limits,
+            gate=pacing.gate,
+            transport=options.transport,
+            timeout=config.timeout,
+            headers={"Accept": "application/json", **(headers or {})},
+            sleep=pacing.retry_sleep,
+        )
+
     async def aclose(self) -> None:
         """Close the pooled connections."""
         await self._client.aclose()
@@ -234,11 +346,25 @@ class VendorClient:
         except ValueError as exc:
             raise TransientError(
                 f"expected JSON, got {response.headers.get('content-type', 'no content type')}: "
-                f"{_short_body(response, 120)}",
+                f"{short_body(response, 120)}",
                 connector=self.connector,
                 operation=operation,
                 status=response.status_code,
             ) from exc
+
+    def decode_object(
+        self, response: httpx.Response, operation: str, vendor: str
+    ) -> dict[str, Any]:
+        """Decode a JSON object; any other JSON is a :class:`PermanentError` naming what
+        ``vendor`` sent instead (a list, a string: an API that is not the one expected)."""
+        body = self.decode(response, operation)
+        if not isinstance(body, dict):
+            raise PermanentError(
+                f"{vendor} answered {type(body).__name__} where an object was expected",
+                connector=self.connector,
+                operation=operation,
+            )
+        return body
 
     def _wait(self, state: RetryCallState) -> float:
         fallback = wait_random_exponential(
@@ -277,26 +403,17 @@ class VendorClient:
         await self.gate.acquire()
         started = time.monotonic()
         try:
-            response = await self._client.request(
-                method, url, params=params, json=json, data=data, headers=headers
+            response = await send_once(
+                self._client,
+                method,
+                url,
+                connector=self.connector,
+                operation=operation,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
             )
-        except httpx.TimeoutException as exc:
-            # A read timeout may have reached the vendor, so it carries no "unsent" guarantee.
-            sent = not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
-            raise TransientError(
-                f"timed out ({type(exc).__name__})",
-                connector=self.connector,
-                operation=operation,
-                status=0 if sent else None,
-            ) from exc
-        except httpx.TransportError as exc:
-            sent = not isinstance(exc, httpx.ConnectError)
-            raise TransientError(
-                f"network error: {redact(str(exc)) or type(exc).__name__}",
-                connector=self.connector,
-                operation=operation,
-                status=0 if sent else None,
-            ) from exc
         finally:
             self.gate.release()
         self._account(method, response, operation, time.monotonic() - started)

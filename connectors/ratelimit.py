@@ -110,6 +110,14 @@ class VendorGate:
         """Give back the in-flight slot taken by :meth:`acquire`."""
         self._in_flight.release()
 
+    async def take_turn(self, name: str = "") -> None:
+        """Spend one unit of a secondary budget (an endpoint's own cap) and give the slot back
+        at once: the request itself is paced by the main gate. ``name`` is the connector the
+        wait is announced for when this gate has none yet."""
+        self.name = self.name or name
+        await self.acquire()
+        self.release()
+
     def observe(self, signal: LimitSignal) -> None:
         """Feed the vendor's view of our budget back into the pacing."""
         self.last_signal = signal

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import threading
 
+import httpx
+
 _MIN_SECRET_LENGTH = 4
 _lock = threading.Lock()
 _secrets: set[str] = set()
@@ -52,6 +54,9 @@ _TOKEN_RUN = re.compile(r"[A-Za-z0-9_+=-]{20,}")
 _HEX_RUN = re.compile(r"\b[0-9a-fA-F]{32,}\b")
 
 
+_MIN_URL_PART = 8
+
+
 def register_secret(value: str | None) -> None:
     """Remember a secret value so that :func:`redact` removes it everywhere."""
     global _pattern  # noqa: PLW0603 - module-level registry guarded by a lock
@@ -63,6 +68,17 @@ def register_secret(value: str | None) -> None:
         _secrets.add(value)
         ordered = sorted(_secrets, key=len, reverse=True)
         _pattern = re.compile("|".join(re.escape(s) for s in ordered))
+
+
+def register_url_secret(url: str) -> None:
+    """Treat a URL that is itself a credential (a Slack or Teams webhook) as a secret: the
+    whole URL, and its path and query on their own (the token, the ``sig``), which is what
+    messages and logs quote."""
+    register_secret(url)
+    parts = httpx.URL(url)
+    for part in (parts.path, parts.query.decode("ascii", "replace")):
+        if len(part) >= _MIN_URL_PART:
+            register_secret(part)
 
 
 def redact(text: str) -> str:

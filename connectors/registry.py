@@ -69,6 +69,27 @@ class ConnectorSpec:
     """``module:attribute`` naming a :class:`connectors.webhooks.Verifier` for the vendor's change
     notifications (None: polling only); see docs/webhooks.md."""
 
+    @classmethod
+    def desk(
+        cls,
+        kind: str,
+        config_model: type[ConnectorConfig],
+        factory: Callable[[str, Any, ConnectorOptions], Any],
+        simulated_by: str,
+        webhook: str | None = None,
+    ) -> ConnectorSpec:
+        """A service-desk target whose simulator module ``simulated_by`` offers the usual
+        ``demo_app`` and ``contract_harness``; ``webhook`` as in the spec's field."""
+        return cls(
+            kind=kind,
+            role="target",
+            config_model=config_model,
+            factory=factory,
+            simulator=f"{simulated_by}:demo_app",
+            contract_harness=f"{simulated_by}:contract_harness",
+            webhook=webhook,
+        )
+
 
 class UnknownConnectorKind(LookupError):
     """Raised with the list of known kinds, so a typo is easy to fix."""

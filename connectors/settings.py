@@ -99,3 +99,15 @@ class ConnectorOptions:
 
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Sleep | None = None
+
+
+def api_root(value: str, *, example: str, api_suffix: str = "") -> str:
+    """A configured ``base_url`` as the root requests are made under: trimmed, without a
+    trailing slash or the API path admins often paste with it (``api_suffix``, e.g.
+    ``/api/v2``); a URL without a scheme is refused with an ``example`` of the right form."""
+    root = value.strip().rstrip("/")
+    if api_suffix:
+        root = root.removesuffix(api_suffix)
+    if not root.startswith(("https://", "http://")):
+        raise ValueError(f"base_url must start with https:// (e.g. {example})")
+    return root

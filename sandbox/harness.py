@@ -38,3 +38,5 @@ class ContractHarness:
     page_size: int = 5
     """The page size the harness config asks for, so a few records span several pages."""
     extra: dict[str, Any] = field(default_factory=dict)
+    """Vendor-specific pieces; ``ticket_config``: settings a target needs on top of ``config``
+    before it can open alert tickets (``TicketDesk``)."""

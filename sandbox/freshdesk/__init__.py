@@ -21,6 +21,7 @@ from sandbox.controls import ASGIApp, Fault, SimControls, SimTime, WindowLimiter
 from sandbox.freshdesk.app import INVALID_CREDENTIALS, Budgets, build_app
 from sandbox.freshdesk.seed import seed_bulk, seed_demo
 from sandbox.freshdesk.store import COMPANY, CONTACT, Clock, FreshdeskStore, utc_now
+from sandbox.freshdesk.tickets import TicketBook
 from sandbox.harness import ContractHarness
 
 DEMO_API_KEY = "fd-demo-key-Zq7Lp2Xw9Vb4"
@@ -64,7 +65,9 @@ class FreshdeskSimulator:
             account=WindowLimiter(requests_per_minute, 60.0, monotonic),
             contact_lists=WindowLimiter(contact_list_per_minute, 60.0, monotonic),
         )
-        self.app: ASGIApp = self.controls.wrap(build_app(self.store, api_key, self.budgets))
+        self.tickets = TicketBook(self.store.clock)
+        app = build_app(self.store, api_key, self.budgets, self.tickets)
+        self.app: ASGIApp = self.controls.wrap(app)
         self.customers: dict[str, tuple[int, int]] = {}
 
     def seed_demo(self) -> FreshdeskSimulator:

@@ -28,6 +28,7 @@ from sandbox.controls import WindowLimiter
 from sandbox.freshdesk.fields import error
 from sandbox.freshdesk.search import QueryError, compile_query
 from sandbox.freshdesk.store import COMPANY, CONTACT, FreshdeskStore
+from sandbox.freshdesk.tickets import TicketBook
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -68,9 +69,12 @@ class Budgets:
     contact_lists: WindowLimiter
 
 
-def build_app(store: FreshdeskStore, api_key: str, budgets: Budgets) -> Starlette:
+def build_app(
+    store: FreshdeskStore, api_key: str, budgets: Budgets, tickets: TicketBook | None = None
+) -> Starlette:
     """The simulator's routes, each behind auth and the rate budgets."""
     api, guard = _Api(store), _Guard(store, api_key, budgets)
+    book = tickets or TicketBook(store.clock)
     table: list[tuple[str, Handler, list[str]]] = [
         ("/api/v2/companies", api.list_companies, ["GET"]),
         ("/api/v2/companies/{record_id:int}", api.company, ["GET", "PUT"]),
@@ -80,6 +84,8 @@ def build_app(store: FreshdeskStore, api_key: str, budgets: Budgets) -> Starlett
         ("/api/v2/search/contacts", api.search_contacts, ["GET"]),
         ("/api/v2/company_fields", api.company_fields, ["GET"]),
         ("/api/v2/contact_fields", api.contact_fields, ["GET"]),
+        ("/api/v2/tickets", book.create, ["POST"]),
+        ("/api/v2/tickets/{ticket_id:int}/notes", book.note, ["POST"]),
     ]
     routes = [
         Route(path, guard.wrap(handler, contact_list=path == CONTACT_LIST_PATH), methods=methods)

@@ -28,6 +28,7 @@ from sandbox.zendesk.app import UNAUTHENTICATED, Settings, build_app
 from sandbox.zendesk.jobs import JOB_TTL, JobQueue
 from sandbox.zendesk.seed import seed_bulk, seed_demo
 from sandbox.zendesk.store import ORGANIZATION, USER, Clock, ZendeskStore, utc_now
+from sandbox.zendesk.tickets import TicketBook
 
 DEMO_API_TOKEN = "zd-demo-token-Hq4Vr8Tn2Lw6"  # noqa: S105 - published demo credential
 """The API token the demo simulator accepts (a demo credential, not a secret)."""
@@ -84,7 +85,9 @@ class ZendeskSimulator:
             agent_id=agent["id"],
             export_delay=export_delay,
         )
-        self.app: ASGIApp = self.controls.wrap(build_app(self.store, self.jobs, self.settings))
+        self.tickets = TicketBook(self.store.clock)
+        app = build_app(self.store, self.jobs, self.settings, self.tickets)
+        self.app: ASGIApp = self.controls.wrap(app)
         self.customers: dict[str, tuple[int, int]] = {}
 
     def seed_demo(self) -> ZendeskSimulator:

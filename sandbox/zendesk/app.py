@@ -32,6 +32,7 @@ from sandbox.controls import WindowLimiter
 from sandbox.zendesk.fields import clean_row, definitions
 from sandbox.zendesk.jobs import MAX_JOBS, JobQueue, status_body
 from sandbox.zendesk.store import KINDS, ORGANIZATION, USER, ZendeskStore
+from sandbox.zendesk.tickets import TicketBook
 
 Handler = Callable[[Request], Awaitable[Response]]
 PLURAL = {ORGANIZATION: "organizations", USER: "users"}
@@ -79,9 +80,12 @@ class Settings:
     """Kinds whose ``update_many`` answers 403 (bulk updates not enabled)."""
 
 
-def build_app(store: ZendeskStore, jobs: JobQueue, settings: Settings) -> Starlette:
+def build_app(
+    store: ZendeskStore, jobs: JobQueue, settings: Settings, tickets: TicketBook | None = None
+) -> Starlette:
     """The simulator's routes, each behind auth and the account budget."""
     api = _Api(store, jobs, settings)
+    book = tickets or TicketBook(store.clock)
     table: list[tuple[str, Handler, list[str]]] = [
         ("/api/v2/incremental/organizations", api.export_organizations, ["GET"]),
         ("/api/v2/incremental/users/cursor", api.export_users, ["GET"]),
@@ -94,6 +98,8 @@ def build_app(store: ZendeskStore, jobs: JobQueue, settings: Settings) -> Starle
     table.append(("/api/v2/organizations/search", api.search_organizations, ["GET"]))
     table.append(("/api/v2/users/search", api.search_users, ["GET"]))
     table.append(("/api/v2/search", api.search, ["GET"]))
+    table.append(("/api/v2/tickets", book.create, ["POST"]))
+    table.append(("/api/v2/tickets/{ticket_id:int}", book.update, ["PUT"]))
     for kind, plural in PLURAL.items():
         table += [
             (f"/api/v2/{plural}/show_many", api.show_many(kind), ["GET"]),

@@ -2,7 +2,8 @@
 
 An alert is what a person needs to act: what happened, to which customer and deal, the values
 involved, and exactly what to do. Channels only render and deliver it; routing, deduplication
-and retries live in the outbox, so a channel is small and easy to test.
+and retries live in the outbox, so a channel is small and easy to test. Channels fail with the
+connectors' error taxonomy, so alerts and connectors sort failures the same way.
 """
 
 from __future__ import annotations
@@ -45,15 +46,6 @@ class Alert:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-class DeliveryError(Exception):
-    """A channel could not deliver; ``permanent`` decides retry versus park."""
-
-    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
-        self.permanent = permanent
-        self.retry_after = retry_after
-        super().__init__(message)
-
-
 @dataclass(frozen=True)
 class Delivery:
     """What the channel reports back (kept on the outbox row)."""
@@ -68,8 +60,11 @@ class Channel(Protocol):
 
     name: str
 
-    async def send(self, alert: Alert) -> Delivery:
-        """Deliver once; raise DeliveryError (permanent or not) on failure."""
+    async def send(self, alert: Alert, *, reference: str | None = None) -> Delivery:
+        """Deliver once. ``reference`` is what the thread's first delivery returned (a ticket
+        id, a Message-ID), for channels that continue a thread; others ignore it. A failure
+        raises the connectors' taxonomy (``connectors.errors``): ``TransientError`` (and
+        ``RateLimited``) is retried later, any other ``ConnectorError`` parks the alert."""
         ...
 
     async def aclose(self) -> None:

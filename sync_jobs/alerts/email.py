@@ -31,10 +31,11 @@ import structlog
 from pydantic import Field, field_validator, model_validator
 
 from connectors.base import Frozen
+from connectors.errors import ConnectorError, PermanentError, TransientError
 from connectors.redact import redact
 from connectors.settings import Secret
 from sync_jobs.alerts import render
-from sync_jobs.alerts.base import Alert, Delivery, DeliveryError
+from sync_jobs.alerts.base import Alert, Delivery
 from sync_jobs.alerts.ids import key_hash, thread_of
 
 log = structlog.get_logger("dealbridge.alerts.email")
@@ -148,8 +149,8 @@ class EmailChannel:
         """
         recipients = self._recipients(alert)
         if not recipients:
-            raise DeliveryError(
-                f"{self.name}: no recipients; set 'to' in the channel config", permanent=True
+            raise _failure(
+                self.name, "no recipients; set 'to' in the channel config", permanent=True
             )
         message = build_message(
             alert,
@@ -209,42 +210,49 @@ class EmailChannel:
         )
 
 
-def smtp_failure(channel: str, exc: BaseException) -> DeliveryError:  # noqa: PLR0911 - a table
+def smtp_failure(channel: str, exc: BaseException) -> ConnectorError:  # noqa: PLR0911 - a table
     """Sort an SMTP or network failure: 5yz and configuration problems park, the rest retry."""
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         codes = {address: code for address, (code, _) in exc.recipients.items()}
         permanent = all(code >= 500 for code in codes.values())
         listed = ", ".join(f"{address} ({code})" for address, code in sorted(codes.items()))
-        return DeliveryError(
-            f"{channel}: every recipient was refused: {listed}", permanent=permanent
-        )
+        return _failure(channel, f"every recipient was refused: {listed}", permanent=permanent)
     if isinstance(exc, smtplib.SMTPNotSupportedError):
-        return DeliveryError(
-            f"{channel}: the SMTP server does not offer {_missing_extension(exc)}; use a relay "
+        return _failure(
+            channel,
+            f"the SMTP server does not offer {_missing_extension(exc)}; use a relay "
             "that does (or set starttls: false only for a relay on a trusted network)",
             permanent=True,
         )
     if isinstance(exc, smtplib.SMTPAuthenticationError):
-        return DeliveryError(
-            f"{channel}: SMTP AUTH refused ({exc.smtp_code} {_reply(exc)}); "
-            "check username and password",
+        return _failure(
+            channel,
+            f"SMTP AUTH refused ({exc.smtp_code} {_reply(exc)}); check username and password",
             permanent=exc.smtp_code >= 500,
         )
     if isinstance(exc, smtplib.SMTPResponseException):
         permanent = exc.smtp_code >= 500
-        return DeliveryError(
-            f"{channel}: SMTP server replied {exc.smtp_code} {_reply(exc)}", permanent=permanent
+        return _failure(
+            channel, f"SMTP server replied {exc.smtp_code} {_reply(exc)}", permanent=permanent
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return DeliveryError(
-            f"{channel}: the SMTP server's TLS certificate is not trusted ({exc.verify_message}); "
+        return _failure(
+            channel,
+            f"the SMTP server's TLS certificate is not trusted ({exc.verify_message}); "
             "set ca_file to the CA that signed it",
             permanent=True,
         )
     if isinstance(exc, smtplib.SMTPServerDisconnected):
-        return DeliveryError(f"{channel}: the SMTP server hung up; will retry", permanent=False)
+        return _failure(channel, "the SMTP server hung up; will retry", permanent=False)
     detail = redact(str(exc)) or type(exc).__name__
-    return DeliveryError(f"{channel}: cannot reach the SMTP server ({detail})", permanent=False)
+    return _failure(channel, f"cannot reach the SMTP server ({detail})", permanent=False)
+
+
+def _failure(channel: str, message: str, *, permanent: bool) -> ConnectorError:
+    """The connectors' taxonomy: a permanent failure waits for an admin, the rest retry."""
+    if permanent:
+        return PermanentError(message, who_acts="admin", connector=channel, operation="mail")
+    return TransientError(message, connector=channel, operation="mail")
 
 
 def _reply(exc: smtplib.SMTPResponseException) -> str:

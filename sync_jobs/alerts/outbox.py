@@ -5,43 +5,52 @@ never lose an alert whose conflict was recorded (nor send one whose conflict was
 ``Dispatcher`` claims due rows, sends each once through its channel, and records the outcome:
 sent (with the receiver's reference, so updates thread under the first message), retried later
 with exponential backoff (or the channel's Retry-After), or parked as ``dead`` with the reason
-when the channel refuses permanently or attempts run out. The only duplicate possible is a
-crash between a send and its commit; receivers can drop it by the alert key.
+when the channel refuses permanently or attempts run out. Every channel fails with the
+connectors' taxonomy (``connectors.errors``): a ``TransientError`` is retried, a
+``BudgetExhausted`` waits for its reset, any other ``ConnectorError`` parks the alert. The
+only duplicate possible is a crash between a send and its commit; receivers can drop it by the
+alert key. The rows live in ``sync_jobs.store.outbox``; this module issues no SQL.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import uuid
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from tenacity import RetryCallState, wait_random_exponential
 
-from sync_jobs.alerts.base import Alert, Channel, DeliveryError, Phase
+from connectors.errors import (
+    BudgetExhausted,
+    ConnectorError,
+    PermanentError,
+    RateLimited,
+    TransientError,
+)
+from sync_jobs.alerts.base import Alert, Channel, Phase
 from sync_jobs.alerts.content import conflict_alert
 from sync_jobs.alerts.routing import AlertsConfig, route
 from sync_jobs.domain.durations import parse_duration
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import write_tx
-from sync_jobs.store.sql import insert_ignore
+from sync_jobs.store import outbox as rows
+from sync_jobs.store.outbox import Queued
+
+if TYPE_CHECKING:  # the store's handles, passed through: this module issues no SQL
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = structlog.get_logger("dealbridge.alerts")
-OUT = t.outbox
 CLAIM_TIMEOUT = timedelta(minutes=5)
-_BACKOFF = wait_random_exponential(multiplier=30, max=3600)
+BACKOFF_FIRST, BACKOFF_MAX = 30.0, 3600.0
+"""Seconds: the first retry waits up to 30 s, each later one up to twice as long, capped at
+an hour."""
 
 
 async def enqueue(conn: AsyncConnection, alert: Alert, config: AlertsConfig, now: datetime) -> int:
     """Queue ``alert`` for every routed channel; an alert already queued is not queued again."""
     targets = route(alert, config)
-    rows = [
+    queued = [
         {
             "alert_key": alert.key,
             "thread": str(alert.extra.get("thread") or alert.key),
@@ -54,8 +63,8 @@ async def enqueue(conn: AsyncConnection, alert: Alert, config: AlertsConfig, now
         }
         for channel, recipients in targets.items()
     ]
-    await insert_ignore(conn, OUT, rows, ["alert_key", "channel"])
-    return len(rows)
+    await rows.queue(conn, queued)
+    return len(queued)
 
 
 def _digest_time(config: AlertsConfig, channel: str, now: datetime) -> datetime:
@@ -81,9 +90,8 @@ async def notify(
     phases |= dict.fromkeys(closed, "closed")
     if not phases or not config.routes:
         return 0
-    rows = await conn.execute(sa.select(t.conflict).where(t.conflict.c.id.in_(list(phases))))
     queued = 0
-    for row in rows:
+    for row in await rows.conflicts(conn, list(phases)):
         queued += await enqueue(
             conn, conflict_alert(row, phases[row.id], config.base_url), config, now
         )
@@ -132,150 +140,82 @@ class Dispatcher:
     async def deliver_due(self, limit: int = 50) -> DispatchReport:
         """Claim and send up to ``limit`` due alerts (digest channels: one summary each)."""
         report = DispatchReport()
-        digests: dict[str, list[Any]] = {}
-        for row in await self._claim(limit):
+        digests: dict[str, list[Queued]] = {}
+        for row in await rows.claim_due(self._store, self._clock(), limit, CLAIM_TIMEOUT):
             if row.channel in self._config.digests:
                 digests.setdefault(row.channel, []).append(row)
             else:
-                await self._deliver(row, report)
-        for rows in digests.values():
-            await self._deliver_digest(rows, report)
+                await self._deliver_one(row, report)
+        for group in digests.values():
+            await self._deliver_digest(group, report)
         return report
 
-    async def _deliver_digest(self, rows: list[Any], report: DispatchReport) -> None:
+    async def _deliver_one(self, row: Queued, report: DispatchReport) -> None:
+        alert = alert_from_payload(row.payload)
+        reference = await rows.thread_reference(self._store, row.thread, row.channel)
+        if await self._deliver([row], alert, reference, report):
+            log.info("alert_sent", channel=row.channel, key=row.alert_key)
+
+    async def _deliver_digest(self, group: list[Queued], report: DispatchReport) -> None:
         """Send many alerts as one summary; they share its outcome."""
-        channel = self._channels.get(rows[0].channel)
-        alerts = [alert_from_payload(r.payload) for r in rows]
-        summary = digest_alert(rows[0].channel, alerts, self._config.digests[rows[0].channel])
+        channel = group[0].channel
+        alerts = [alert_from_payload(r.payload) for r in group]
+        summary = digest_alert(channel, alerts, self._config.digests[channel])
+        await self._deliver(group, summary, None, report)
+
+    async def _deliver(
+        self, group: list[Queued], alert: Alert, reference: str | None, report: DispatchReport
+    ) -> bool:
+        """The one delivery path: every channel, one send, one outcome for ``group``."""
+        channel = self._channels.get(group[0].channel)
         try:
             if channel is None:
-                raise DeliveryError(
-                    f"channel {rows[0].channel!r} is not configured", permanent=True
+                raise PermanentError(
+                    f"channel {group[0].channel!r} is not configured", who_acts="admin"
                 )
-            delivery = await channel.send(summary)
-        except DeliveryError as exc:
-            for row in rows:
+            delivery = await channel.send(alert, reference=reference)
+        except ConnectorError as exc:
+            for row in group:
                 await self._failed(row, exc, report)
-            return
-        for row in rows:
-            await self._finish(row, "sent", reference=delivery.reference)
-        report.sent += len(rows)
+            return False
+        for row in group:
+            await rows.mark_sent(self._store, row, delivery.reference, self._clock())
+        report.sent += len(group)
+        return True
 
-    async def _claim(self, limit: int) -> list[Any]:
-        now, token = self._clock(), uuid.uuid4().hex
-        due = (
-            sa.select(OUT.c.id)
-            .where(
-                sa.or_(
-                    sa.and_(OUT.c.status == "pending", OUT.c.next_attempt_at <= now),
-                    sa.and_(OUT.c.status == "sending", OUT.c.claimed_at < now - CLAIM_TIMEOUT),
-                )
-            )
-            .order_by(OUT.c.id)
-            .limit(limit)
-        )
-        async with write_tx(self._store) as conn:
-            if conn.dialect.name == "postgresql":
-                due = due.with_for_update(skip_locked=True)
-            ids = [r.id for r in await conn.execute(due)]
-            if not ids:
-                return []
-            await conn.execute(
-                sa.update(OUT)
-                .where(OUT.c.id.in_(ids))
-                .values(status="sending", claim_token=token, claimed_at=now)
-            )
-            return list(
-                await conn.execute(sa.select(OUT).where(OUT.c.id.in_(ids)).order_by(OUT.c.id))
-            )
-
-    async def _deliver(self, row: Any, report: DispatchReport) -> None:
-        channel = self._channels.get(row.channel)
-        alert = alert_from_payload(row.payload)
-        if channel is None:
-            await self._finish(row, "dead", error=f"channel {row.channel!r} is not configured")
-            report.parked += 1
-            return
-        try:
-            reference = await self._thread_reference(row)
-            delivery = await _send(channel, alert, reference)
-        except DeliveryError as exc:
-            await self._failed(row, exc, report)
-            return
-        await self._finish(row, "sent", reference=delivery.reference)
-        report.sent += 1
-        log.info("alert_sent", channel=row.channel, key=row.alert_key)
-
-    async def _thread_reference(self, row: Any) -> str | None:
-        async with self._store.connect() as conn:
-            return (
-                await conn.execute(
-                    sa.select(OUT.c.reference)
-                    .where(
-                        OUT.c.thread == row.thread,
-                        OUT.c.channel == row.channel,
-                        OUT.c.status == "sent",
-                        OUT.c.reference.is_not(None),
-                    )
-                    .order_by(OUT.c.id.desc())  # a desk may have opened a replacement ticket
-                    .limit(1)
-                )
-            ).scalar()
-
-    async def _failed(self, row: Any, exc: DeliveryError, report: DispatchReport) -> None:
+    async def _failed(self, row: Queued, exc: ConnectorError, report: DispatchReport) -> None:
         attempts = row.attempts + 1
-        if exc.permanent or attempts >= self._config.max_attempts:
-            why = "refused permanently" if exc.permanent else f"failed {attempts} times"
-            await self._finish(row, "dead", error=f"{why}: {exc}", attempts=attempts)
+        retryable = isinstance(exc, TransientError | BudgetExhausted)
+        if not retryable or attempts >= self._config.max_attempts:
+            why = "refused permanently" if not retryable else f"failed {attempts} times"
+            await rows.park(self._store, row, f"{why}: {exc}", attempts)
             report.parked += 1
             log.error("alert_parked", channel=row.channel, key=row.alert_key, error=str(exc))
             return
-        state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
-        state.attempt_number = attempts
-        delay = max(exc.retry_after or 0.0, _BACKOFF(state))
-        await self._finish(
-            row,
-            "pending",
-            error=str(exc),
-            attempts=attempts,
-            next_at=self._clock() + timedelta(seconds=delay),
-        )
+        now = self._clock()
+        delay = timedelta(seconds=max(_asked_wait(exc, now), backoff(attempts)))
+        await rows.reschedule(self._store, row, str(exc), attempts, now + delay)
         report.retried += 1
 
-    async def _finish(
-        self,
-        row: Any,
-        status: str,
-        *,
-        error: str | None = None,
-        reference: str | None = None,
-        attempts: int | None = None,
-        next_at: datetime | None = None,
-    ) -> None:
-        values: dict[str, Any] = {"status": status, "claim_token": None, "last_error": error}
-        if status == "sent":
-            values |= {
-                "sent_at": self._clock(),
-                "reference": reference,
-                "attempts": row.attempts + 1,
-            }
-        if attempts is not None:
-            values["attempts"] = attempts
-        if next_at is not None:
-            values["next_attempt_at"] = next_at
-        async with write_tx(self._store) as conn:
-            await conn.execute(
-                sa.update(OUT)
-                .where(OUT.c.id == row.id, OUT.c.claim_token == row.claim_token)
-                .values(values)
-            )
+
+def backoff(attempts: int) -> float:
+    """Seconds before the next try after ``attempts`` failures: exponential with full jitter,
+    so many alerts failing together do not come back together.
+
+    This retry loop spans processes (the outbox row is its state), so it is written out here;
+    tenacity's waits need a live loop's state, and the in-process retries that have one (a
+    desk connector's client, ``connectors.http``) use tenacity itself."""
+    ceiling = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
+    return random.uniform(0, ceiling)  # noqa: S311 - jitter, not a secret
 
 
-async def _send(channel: Channel, alert: Alert, reference: str | None) -> Any:
-    """Send, passing the thread's first reference to channels that can follow up on it."""
-    if reference is not None and "reference" in inspect.signature(channel.send).parameters:
-        return await channel.send(alert, reference=reference)  # type: ignore[call-arg]
-    return await channel.send(alert)
+def _asked_wait(exc: ConnectorError, now: datetime) -> float:
+    """How long the receiver asked us to wait (Retry-After, or a budget's reset)."""
+    if isinstance(exc, RateLimited) and exc.retry_after is not None:
+        return exc.retry_after
+    if isinstance(exc, BudgetExhausted):
+        return max(0.0, (exc.until - now).total_seconds())
+    return 0.0
 
 
 def digest_alert(channel: str, alerts: Sequence[Alert], every: str) -> Alert:
@@ -296,10 +236,4 @@ def digest_alert(channel: str, alerts: Sequence[Alert], every: str) -> Alert:
 
 async def retry_now(store: AsyncEngine, outbox_id: int, now: datetime) -> bool:
     """``dealbridge alerts retry ID``: put a parked or failing alert back in the queue."""
-    async with write_tx(store) as conn:
-        result = await conn.execute(
-            sa.update(OUT)
-            .where(OUT.c.id == outbox_id, OUT.c.status != "sent")
-            .values(status="pending", next_attempt_at=now, attempts=0, claim_token=None)
-        )
-        return bool(result.rowcount)
+    return await rows.retry_now(store, outbox_id, now)

@@ -64,6 +64,22 @@ class AlertsConfig(Frozen):
             return () if info.field_name == "routes" else {}
         return value
 
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _no_desk_specific_ticket_types(cls, value: Any) -> Any:
+        # Before desk tickets went through the target connectors, each desk had its own
+        # channel type with its own credentials; say what replaced it rather than only
+        # listing the types that exist now.
+        for name, section in (value or {}).items():
+            kind = section.get("type") if isinstance(section, dict) else None
+            if isinstance(kind, str) and kind.endswith("_ticket"):
+                raise ValueError(
+                    f"channel {name!r}: type {kind!r} was replaced by `type: ticket` with "
+                    "`connector: <name of the service target connector>`: the ticket is opened "
+                    "through that connector and its credentials (see docs/alerts.md)"
+                )
+        return value
+
     @model_validator(mode="after")
     def _routes_name_channels(self) -> AlertsConfig:
         for i, route in enumerate(self.routes):

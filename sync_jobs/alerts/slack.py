@@ -34,16 +34,13 @@ from pydantic import Field, field_validator
 from pydantic.types import SecretStr
 
 from connectors.base import Frozen
+from connectors.errors import ConnectorError
+from connectors.http import error_for_status, plain_client, send_once, short_body
+from connectors.ratelimit import parse_retry_after
+from connectors.redact import register_url_secret
 from connectors.settings import Secret
 from sync_jobs.alerts import render
-from sync_jobs.alerts.base import Alert, Delivery, DeliveryError
-from sync_jobs.alerts.posting import (
-    body_text,
-    make_client,
-    refused,
-    register_url_secret,
-    send_once,
-)
+from sync_jobs.alerts.base import Alert, Delivery
 
 log = structlog.get_logger("dealbridge.alerts.slack")
 
@@ -147,12 +144,22 @@ class SlackChannel:
         self.name = name
         self._url = config.webhook_url.get_secret_value()
         register_url_secret(self._url)
-        self._client = make_client(timeout=config.timeout, transport=transport)
+        self._client = plain_client(config.timeout, transport)
 
-    async def send(self, alert: Alert) -> Delivery:
+    async def send(
+        self,
+        alert: Alert,
+        *,
+        reference: str | None = None,  # noqa: ARG002 - every Slack message stands alone
+    ) -> Delivery:
         """Post once; ``200 ok`` is delivered, anything else raises a classified error."""
         response = await send_once(
-            self._client, "POST", self._url, channel=self.name, json_body=slack_message(alert)
+            self._client,
+            "POST",
+            self._url,
+            connector=self.name,
+            operation="post",
+            json=slack_message(alert),
         )
         if response.status_code == 200:
             log.info("channel_delivered", channel=self.name, key=alert.key, host=response.url.host)
@@ -166,7 +173,12 @@ class SlackChannel:
         await self._client.aclose()
 
 
-def _slack_refusal(channel: str, response: httpx.Response) -> DeliveryError:
-    code = body_text(response, 60) or "no error code"
+def _slack_refusal(channel: str, response: httpx.Response) -> ConnectorError:
+    code = short_body(response, 60) or "no error code"
     hint = ERROR_HINTS.get(code, "Slack refused the message")
-    return refused(channel, response, f"Slack said {code!r}: {hint}")
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    error = error_for_status(
+        response.status_code, f"Slack said {code!r}: {hint}", retry_after=retry_after
+    )
+    error.connector, error.operation = channel, "post"
+    return error

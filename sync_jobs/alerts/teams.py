@@ -34,18 +34,19 @@ from pydantic import Field, field_validator
 from pydantic.types import SecretStr
 
 from connectors.base import Frozen
-from connectors.redact import redact
+from connectors.errors import ConnectorError
+from connectors.http import (
+    error_for_status,
+    is_transient_status,
+    plain_client,
+    send_once,
+    short_body,
+)
+from connectors.ratelimit import parse_retry_after
+from connectors.redact import redact, register_url_secret
 from connectors.settings import Secret
 from sync_jobs.alerts import render
-from sync_jobs.alerts.base import Alert, Delivery, DeliveryError
-from sync_jobs.alerts.posting import (
-    body_text,
-    is_transient,
-    make_client,
-    refused,
-    register_url_secret,
-    send_once,
-)
+from sync_jobs.alerts.base import Alert, Delivery
 
 log = structlog.get_logger("dealbridge.alerts.teams")
 
@@ -121,12 +122,22 @@ class TeamsChannel:
         self.name = name
         self._url = config.webhook_url.get_secret_value()
         register_url_secret(self._url)
-        self._client = make_client(timeout=config.timeout, transport=transport)
+        self._client = plain_client(config.timeout, transport)
 
-    async def send(self, alert: Alert) -> Delivery:
+    async def send(
+        self,
+        alert: Alert,
+        *,
+        reference: str | None = None,  # noqa: ARG002 - every card stands alone
+    ) -> Delivery:
         """Post once; 200/202 are delivered unless the body reports a legacy failure."""
         response = await send_once(
-            self._client, "POST", self._url, channel=self.name, json_body=teams_message(alert)
+            self._client,
+            "POST",
+            self._url,
+            connector=self.name,
+            operation="post",
+            json=teams_message(alert),
         )
         error = teams_failure(self.name, response)
         if error is not None:
@@ -140,7 +151,7 @@ class TeamsChannel:
         await self._client.aclose()
 
 
-def teams_failure(channel: str, response: httpx.Response) -> DeliveryError | None:
+def teams_failure(channel: str, response: httpx.Response) -> ConnectorError | None:
     """``None`` when Teams took the card; otherwise the classified refusal."""
     status = response.status_code
     if status in (200, 202):
@@ -149,9 +160,15 @@ def teams_failure(channel: str, response: httpx.Response) -> DeliveryError | Non
             return None
         inner = int(legacy.group(1))
         reason = f"Teams accepted the request but could not post the card (HTTP {inner})"
-        hint = "; will retry" if is_transient(inner) else "; check the card size and the webhook"
-        return DeliveryError(f"{channel}: {reason}{hint}", permanent=not is_transient(inner))
-    return refused(channel, response, f"Teams said {_error_detail(response)}")
+        transient = is_transient_status(inner)
+        hint = "; will retry" if transient else "; check the card size and the webhook"
+        error = error_for_status(inner, reason + hint)
+    else:
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        said = f"Teams said {_error_detail(response)}"
+        error = error_for_status(status, said, retry_after=retry_after)
+    error.connector, error.operation = channel, "post"
+    return error
 
 
 def _error_detail(response: httpx.Response) -> str:
@@ -162,4 +179,4 @@ def _error_detail(response: httpx.Response) -> str:
         error = None
     if isinstance(error, dict):
         return redact(f"{error.get('code', 'error')}: {error.get('message', '')}".strip())
-    return repr(body_text(response)) if response.content else "nothing"
+    return repr(short_body(response)) if response.content else "nothing"

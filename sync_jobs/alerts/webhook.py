@@ -36,11 +36,13 @@ import structlog
 from pydantic import Field, field_validator
 
 from connectors.base import Frozen
+from connectors.errors import ConnectorError
+from connectors.http import error_for_status, plain_client, send_once, short_body
+from connectors.ratelimit import parse_retry_after
 from connectors.settings import Secret
 from sync_jobs.alerts import render
-from sync_jobs.alerts.base import Alert, Delivery, DeliveryError
+from sync_jobs.alerts.base import Alert, Delivery
 from sync_jobs.alerts.ids import thread_of
-from sync_jobs.alerts.posting import body_text, make_client, refused, send_once
 
 log = structlog.get_logger("dealbridge.alerts.webhook")
 
@@ -161,9 +163,14 @@ class WebhookChannel:
         self._url = config.url
         self._secret = config.secret.get_secret_value()
         self._clock = clock
-        self._client = make_client(timeout=config.timeout, transport=transport)
+        self._client = plain_client(config.timeout, transport)
 
-    async def send(self, alert: Alert) -> Delivery:
+    async def send(
+        self,
+        alert: Alert,
+        *,
+        reference: str | None = None,  # noqa: ARG002 - the alert key threads it
+    ) -> Delivery:
         """Sign and post once; 2xx is delivered and the reference is the ``webhook-id``."""
         now = self._clock()
         body = json.dumps(
@@ -179,7 +186,13 @@ class WebhookChannel:
             "webhook-signature": sign(self._secret, msg_id, int(now), body),
         }
         response = await send_once(
-            self._client, "POST", self._url, channel=self.name, content=body, headers=headers
+            self._client,
+            "POST",
+            self._url,
+            connector=self.name,
+            operation="post",
+            content=body,
+            headers=headers,
         )
         if response.is_success:
             log.info("channel_delivered", channel=self.name, key=alert.key, host=response.url.host)
@@ -193,12 +206,15 @@ class WebhookChannel:
         await self._client.aclose()
 
 
-def _webhook_refusal(channel: str, response: httpx.Response) -> DeliveryError:
-    if response.status_code == 410:
-        return DeliveryError(
-            f"{channel}: HTTP 410: the receiver retired this endpoint; "
-            "remove the channel or point it at the new URL",
-            permanent=True,
-        )
-    said = body_text(response) or "no body"
-    return refused(channel, response, f"the receiver refused the alert: {said}")
+def _webhook_refusal(channel: str, response: httpx.Response) -> ConnectorError:
+    status = response.status_code
+    if status == 410:
+        said = "the receiver retired this endpoint; remove the channel or point it at the new URL"
+    elif 300 <= status < 400:
+        said = "the receiver redirects; configure its final URL"
+    else:
+        said = f"the receiver refused the alert: {short_body(response) or 'no body'}"
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    error = error_for_status(status, said, retry_after=retry_after)
+    error.connector, error.operation = channel, "post"
+    return error

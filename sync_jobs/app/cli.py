@@ -191,7 +191,7 @@ def run(
                     print_report(console, report)
                     code = max(code, report.exit_code)
             if not dry_run:
-                await _deliver_alerts(cfg, engine.store)
+                await _deliver_alerts(cfg, engine.store, connections)
         finally:
             await connections.aclose()
             await engine.store.dispose()
@@ -290,7 +290,7 @@ def conflicts_resolve(
     console.print(f"[green]conflict {conflict_id} resolved[/]: {outcome}")
 
 
-async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
+async def _deliver_alerts(cfg: AppConfig, store: Any, connections: Connections) -> None:
     """Send what the runs queued (the daemon does this on its own schedule)."""
     from sync_jobs.alerts.channels import build_channel
     from sync_jobs.alerts.outbox import Dispatcher
@@ -298,7 +298,10 @@ async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
 
     if not cfg.alerts.channels:
         return
-    channels = {n: build_channel(n, c) for n, c in cfg.alerts.channels.items()}
+    channels = {
+        n: build_channel(n, c, connectors=connections.target)
+        for n, c in cfg.alerts.channels.items()
+    }
     try:
         report = await Dispatcher(store, cfg.alerts, channels, utcnow).deliver_due(limit=500)
     finally:
@@ -313,7 +316,8 @@ async def _deliver_alerts(cfg: AppConfig, store: Any) -> None:
 @alerts_app.command("test")
 def alerts_test(channel: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     """Send a sample alert through one channel, to check its settings."""
-    from sync_jobs.alerts.base import Alert, DeliveryError
+    from connectors.errors import ConnectorError, TransientError
+    from sync_jobs.alerts.base import Alert
     from sync_jobs.alerts.channels import build_channel
 
     cfg = _config(config)
@@ -335,17 +339,19 @@ def alerts_test(channel: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
     )
 
     async def go() -> str:
-        sender = build_channel(channel, cfg.alerts.channels[channel])
+        connections = Connections(cfg.connectors)
+        sender = build_channel(channel, cfg.alerts.channels[channel], connectors=connections.target)
         try:
             delivery = await sender.send(sample)
         finally:
             await sender.aclose()
+            await connections.aclose()
         return delivery.reference or "delivered"
 
     try:
         console.print(f"[green]sent[/]: {_run(go())}")
-    except DeliveryError as exc:
-        kind = "refused" if exc.permanent else "failed (temporary)"
+    except ConnectorError as exc:
+        kind = "failed (temporary)" if isinstance(exc, TransientError) else "refused"
         console.print(f"[red]{kind}:[/] {exc}")
         raise typer.Exit(1) from None
 

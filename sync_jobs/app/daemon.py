@@ -224,7 +224,7 @@ class Daemon:
             task.add_done_callback(self._running.discard)
         channels = self.options.channels
         if channels is None:
-            channels = _build_channels(candidate.config.alerts.channels)
+            channels = _build_channels(candidate.config.alerts.channels, self.connections)
         self.dispatcher = Dispatcher(self.engine.store, candidate.config.alerts, channels, utcnow)
         self._broken = dict(candidate.broken)
         names = set()
@@ -488,10 +488,14 @@ def _log_progress(progress: Progress) -> None:
     log.info("run_progress", **fields)
 
 
-def _build_channels(configs: Mapping[str, Any]) -> dict[str, Any]:
+def _build_channels(configs: Mapping[str, Any], connections: Connections) -> dict[str, Any]:
     from sync_jobs.alerts.channels import build_channel
 
-    return {name: build_channel(name, config) for name, config in configs.items()}
+    # Ticket channels reach their desk through the connections of this config generation.
+    return {
+        name: build_channel(name, config, connectors=connections.target)
+        for name, config in configs.items()
+    }
 
 
 __all__ = ["Daemon", "DaemonOptions", "make_engine"]

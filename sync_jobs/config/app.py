@@ -21,6 +21,7 @@ from connectors.redact import register_inline_secret
 from connectors.registry import UnknownConnectorKind, get_spec
 from connectors.settings import ConnectorConfig
 from sync_jobs.alerts.routing import AlertsConfig
+from sync_jobs.alerts.ticket import TicketConfig
 from sync_jobs.config.yamlio import (
     key_path,
     line_of,
@@ -268,6 +269,8 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
         if job is not None:
             jobs[name] = job
             problems += _check_job(name, job, roles, set(top.connectors), file, doc, base_dir)
+    if alerts is not None:
+        problems += _check_ticket_channels(alerts, roles, set(top.connectors), file, doc)
     if problems or state is None or alerts is None or engine is None:
         raise ConfigError(problems)
     if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
@@ -347,6 +350,31 @@ def _anchor_paths(config: ConnectorConfig, base_dir: Path) -> ConnectorConfig:
         if isinstance(value, Path) and not value.is_absolute()
     }
     return config.model_copy(update=updates) if updates else config
+
+
+def _check_ticket_channels(
+    alerts: AlertsConfig, roles: dict[str, str], declared: set[str], file: str, doc: Any
+) -> list[ConfigProblem]:
+    """A ticket channel reaches its desk through a target connector: it must name one."""
+    found = []
+    for name, channel in alerts.channels.items():
+        if not isinstance(channel, TicketConfig):
+            continue
+        ref = channel.connector
+        if ref in declared and ref not in roles:
+            continue  # that connector's own problems are already reported
+        if roles.get(ref) != "target":
+            targets = sorted(n for n, role in roles.items() if role == "target")
+            found.append(
+                ConfigProblem(
+                    file,
+                    line_of(doc, ("alerts", "channels", name, "connector")),
+                    f"alerts.channels.{name}.connector",
+                    f"no target connector named {ref!r}",
+                    f"use one of: {', '.join(targets) or '(none)'}",
+                )
+            )
+    return found
 
 
 def _check_job(

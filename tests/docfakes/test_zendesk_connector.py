@@ -8,7 +8,6 @@ fixed (issue 13 covers the index misses).
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import parse_qs
@@ -16,7 +15,7 @@ from urllib.parse import parse_qs
 import anyio
 import httpx
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
@@ -156,16 +155,11 @@ async def test_full_read_indexes_every_organization_and_user_with_identity(
     assert by_key[org_ref(dana).key].emails == ("dana@acme.example",)
 
 
-TIE_FILLS_A_PAGE = (
-    "connector defect: when one second's items fill a whole page (ties >= per_page, or any "
-    "per_page=1 read), end_time equals the request's start_time and the connector ends the "
-    "read there, keeping that second as its checkpoint, so later records are never indexed; "
-    "Zendesk returns every item of a second on one page, exceeding per_page [IE per_page "
-    "note], so the read can go on from end_time + 1 (or next_page)"
-)
+# One second's items may fill a whole page (ties >= per_page, or any per_page=1 read): the
+# page's end_time is then its own start_time. Zendesk returns every item of a second on one
+# page, exceeding per_page [IE per_page note], so the read goes on from end_time + 1.
 
 
-@pytest.mark.xfail(strict=True, reason=TIE_FILLS_A_PAGE)
 async def test_organizations_sharing_one_second_across_small_pages_are_indexed_once(
     fake: ZendeskFake,
 ) -> None:
@@ -197,8 +191,6 @@ def test_every_record_reaches_the_index_exactly_once_per_full_read(
     """Invariant over page sizes and update-time ties: the organization export is time-based
     and repeats the boundary second [GIE]; the user export is cursor-based [IE]; exports are
     limited to 10 a minute [IE]."""
-    # Organization ties that fill a whole page are the defect tested above (TIE_FILLS_A_PAGE).
-    assume(not org_ages or max(Counter(org_ages).values()) < per_page)
 
     async def scenario() -> None:
         fake = make_fake()
@@ -586,7 +578,6 @@ async def test_a_throttled_export_page_is_retried_without_losing_records(
     assert sum(fake.clock.sleeps) >= 60
 
 
-@pytest.mark.xfail(strict=True, reason=TIE_FILLS_A_PAGE)
 async def test_a_one_record_page_size_still_reads_every_organization(fake: ZendeskFake) -> None:
     for n in range(3):
         fake.account.add("organization", f"Org {n}", seconds_ago=900 - n)

@@ -28,10 +28,11 @@ from typing import Any
 import httpx
 
 from connectors.error_table import (
+    Described,
     ErrorFactory,
-    admin_error,
+    ErrorTable,
+    Verdict,
     auth_error,
-    developer_error,
     transient_error,
 )
 from connectors.errors import BudgetExhausted, ConnectorError, PermanentError, RateLimited
@@ -66,16 +67,13 @@ PRIVILEGE_HINT = (
     "Account: change tracking needs it)"
 )
 
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,  # a query dealbridge built; a mapping problem is caught before sending
+BY_STATUS: dict[int, Verdict | ErrorFactory] = {
     401: auth_error(AUTH_HINT),
     403: auth_error(PRIVILEGE_HINT),
-    404: admin_error,  # base_url or api_version names no Dataverse environment
-    405: developer_error,
-    412: developer_error,
-    413: developer_error,
-    414: developer_error,
-    501: developer_error,
+    404: "admin",  # base_url or api_version names no Dataverse environment
+    501: "developer",
+    # 400 (a query dealbridge built; a mapping problem is caught before sending), 405, 412,
+    # 413, 414: a request we built wrongly
 }
 
 
@@ -88,28 +86,27 @@ class DataverseBusy(BudgetExhausted):
     then (the service protection window moves on; calls are accepted again after it)."""
 
 
-def vendor_error(response: httpx.Response) -> tuple[str | None, str]:
-    """The ``error.code`` (None when empty) and ``error.message`` of an error body."""
+def describe(response: httpx.Response) -> Described:
+    """The ``error.message`` and ``error.code`` (None when empty) of an error body."""
     try:
         body = response.json()
     except (ValueError, UnicodeDecodeError):
         body = None
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
-        return None, _text_of(response) or f"HTTP {response.status_code} without an error body"
+        status = response.status_code
+        return Described(_text_of(response) or f"HTTP {status} without an error body")
     code = str(error.get("code") or "").strip() or None
     message = " ".join(str(error.get("message") or "").split())
-    return code, redact(message or f"HTTP {response.status_code}")
+    return Described(redact(message or f"HTTP {response.status_code}"), code)
 
 
 def make_classifier(max_retry_after: float) -> Any:
     """A classifier whose throttling longer than ``max_retry_after`` stops the job."""
 
-    def classify(response: httpx.Response) -> ConnectorError | None:
-        status = response.status_code
-        if status < 400:
-            return None
-        code, message = vendor_error(response)
+    def special(response: httpx.Response, described: Described) -> ConnectorError | None:
+        """Throttling, a stale delta link, and a 503 that says when to come back."""
+        status, (message, code, _) = response.status_code, described
         if status == 429 or (code is not None and code in THROTTLE_CODES):
             return _throttled(response, code, message, max_retry_after)
         if _is_stale_delta(response, code, message):
@@ -121,10 +118,16 @@ def make_classifier(max_retry_after: float) -> Any:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if status == 503 and retry_after is not None:
             return RateLimited(message, retry_after=retry_after, status=status, vendor_code=code)
-        factory = BY_STATUS.get(status) or (transient_error if status >= 500 else developer_error)
-        return factory(message, status, code, None)
+        return None
 
-    return classify
+    table = ErrorTable(
+        vendor="Dataverse",
+        describe=describe,
+        by_status=BY_STATUS,
+        redirect_hint=None,  # the client follows nothing; a 3xx is not an error here
+        special=special,
+    )
+    return table.classify
 
 
 def _throttled(

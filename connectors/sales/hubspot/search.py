@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from connectors.errors import PermanentError
+from connectors.paging import CursorPaging, Where
 from connectors.sales.hubspot.select import Group, combine
 from connectors.sales.hubspot.timefmt import parse_time, to_ms
 
@@ -100,6 +100,15 @@ class Batch:
     complete_through: tuple[int, str] | None
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """One search page: its hits in key order, the ``after`` token and the stated total."""
+
+    items: list[Hit]
+    following: str | None
+    total: Any
+
+
 @dataclass
 class _Newest:
     """Ids already read at the newest instant seen, to skip them when an instant is re-read."""
@@ -152,17 +161,21 @@ class WindowReader:
             query = self._next
 
     async def _query(self, query: Slice) -> AsyncIterator[Batch]:
-        after: str | None = None
         read, total, previous = 0, None, None
-        while True:
+
+        async def fetch(after: str | None) -> _Answer:
             data = await self._search(self._body(query, after))
             hits = sorted(parse_hits(data), key=lambda h: h.key)
-            if previous is not None and data.get("total") != total:
+            return _Answer(items=hits, following=_next_after(data), total=data.get("total"))
+
+        where = Where(operation="search", vendor="HubSpot search")
+        async for answer in CursorPaging(fetch, where=where, position="paging token").pages():
+            hits = answer.items
+            if previous is not None and answer.total != total:
                 self._next = query.resume_at(*previous)  # results shifted under us: re-read
                 return
-            total, read = data.get("total"), read + len(hits)
-            after = _next_after(data, after)
-            finished = after is None or not hits
+            total, read = answer.total, read + len(hits)
+            finished = answer.following is None or not hits
             capped = not finished and read + self._limit > self._cap
             if finished:
                 self._next = query.when_done()
@@ -230,17 +243,11 @@ def _resume_id(query: Slice, hits: list[Hit]) -> int:
     return max(h.numeric_id for h in hits) if query.at_ms is not None else 0
 
 
-def _next_after(data: dict[str, Any], previous: str | None) -> str | None:
+def _next_after(data: dict[str, Any]) -> str | None:
     paging = data.get("paging")
     nxt = paging.get("next") if isinstance(paging, dict) else None
     after = nxt.get("after") if isinstance(nxt, dict) else None
-    if after is None or after == "":
-        return None
-    if str(after) == previous:
-        raise PermanentError(
-            "HubSpot search returned the same paging token twice", operation="search"
-        )
-    return str(after)
+    return None if after is None or after == "" else str(after)
 
 
 def _filter(name: str, operator: str, value: int) -> dict[str, Any]:

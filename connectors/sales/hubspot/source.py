@@ -12,6 +12,7 @@ from connectors.base import Cursor, DealPage, DealQuery, FieldInfo, Health, Sour
 from connectors.clock import VirtualClock
 from connectors.errors import ConnectorError
 from connectors.http import VendorClient
+from connectors.paging import CursorPaging, Page, Where
 from connectors.ratelimit import VendorGate
 from connectors.sales.hubspot.auth import build_auth, classify_token
 from connectors.sales.hubspot.config import HubSpotConfig
@@ -212,29 +213,32 @@ class HubSpotSource:
             yield DealPage(deals=tuple(chunk), checkpoint=progress.cursor())
 
     async def _archived(self) -> list[SourceDeal]:
-        deals: list[SourceDeal] = []
         params: dict[str, Any] = {
             "archived": "true",
             "limit": LIST_PAGE,
             "properties": "hs_lastmodifieddate,dealname",
         }
-        while True:
+
+        async def fetch(after: str | None) -> Page[SourceDeal, str]:
+            query = params if after is None else {**params, "after": after}
             data = await self.api.get_json(
-                "/crm/v3/objects/deals", operation="archived deals", params=params
+                "/crm/v3/objects/deals", operation="archived deals", params=query
             )
             data = data if isinstance(data, dict) else {}
-            for raw in data.get("results") or []:
-                deal = (
-                    archived_deal(raw, self.deal_url(str(raw.get("id"))))
-                    if isinstance(raw, dict)
-                    else None
-                )
-                if deal is not None:
-                    deals.append(deal)
-            after = ((data.get("paging") or {}).get("next") or {}).get("after")
-            if after in (None, "") or after == params.get("after"):
-                return deals
-            params = {**params, "after": str(after)}
+            found = [
+                archived_deal(raw, self.deal_url(str(raw.get("id"))))
+                for raw in data.get("results") or []
+                if isinstance(raw, dict)
+            ]
+            following = ((data.get("paging") or {}).get("next") or {}).get("after")
+            return Page(
+                items=[deal for deal in found if deal is not None],
+                following=None if following in (None, "") else str(following),
+            )
+
+        where = Where(self.name, "archived deals", "HubSpot")
+        paging = CursorPaging(fetch, where=where, position="paging token")
+        return [deal async for page in paging.pages() for deal in page.items]
 
     def _lower_bound(self, since: Cursor | None) -> int:
         if since is None:

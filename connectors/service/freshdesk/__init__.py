@@ -56,14 +56,8 @@ def create(name: str, config: FreshdeskConfig, options: ConnectorOptions) -> Fre
     return FreshdeskTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="freshdesk",
-    role="target",
-    config_model=FreshdeskConfig,
-    factory=create,
-    simulator="sandbox.freshdesk:demo_app",
-    contract_harness="sandbox.freshdesk:contract_harness",
-    webhook="connectors.service.freshdesk.webhook:WEBHOOK",
+CONNECTOR = ConnectorSpec.desk(
+    "freshdesk", FreshdeskConfig, create, "sandbox.freshdesk", webhook=f"{__name__}.webhook:WEBHOOK"
 )
 
 __all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget", "create"]

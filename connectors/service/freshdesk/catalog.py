@@ -12,9 +12,11 @@ once, its label saying which kinds have it, so a mapping for either kind validat
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from itertools import chain
 from typing import Any
 
 from connectors.base import FieldInfo
+from connectors.desk import labelled, merged_by_name
 from connectors.service.freshdesk.payloads import COMPANY, CONTACT, CUSTOM_PREFIX
 
 SINGLE_LINE_MAX = 255
@@ -29,22 +31,18 @@ BUILT_INS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def build_catalog(definitions: Mapping[str, Iterable[Any]], text_limit: int) -> list[FieldInfo]:
     """Merge both kinds' field definitions into one list of writable paths."""
-    merged: dict[str, tuple[FieldInfo, list[str]]] = {}
-    for path, (label, kinds) in BUILT_INS.items():
-        built_in = FieldInfo(
-            path=path, type="paragraph", label=label, writable=True, max_length=text_limit
-        )
-        merged[path] = (built_in, list(kinds))
-    for kind, fields in definitions.items():
-        for raw in fields:
-            info = custom_field_info(raw, text_limit)
-            if info is None:
-                continue
-            if info.path in merged:
-                merged[info.path][1].append(kind)
-            else:
-                merged[info.path] = (info, [kind])
-    return [_labelled(info, kinds) for info, kinds in merged.values()]
+    built_ins = (
+        (kind, path, _built_in(path, label, text_limit))
+        for path, (label, kinds) in BUILT_INS.items()
+        for kind in kinds
+    )
+    custom = (
+        (kind, info.path, info)
+        for kind, fields in definitions.items()
+        for raw in fields
+        if (info := custom_field_info(raw, text_limit)) is not None
+    )
+    return [_labelled(info, kinds) for info, kinds in merged_by_name(chain(built_ins, custom))]
 
 
 def custom_field_info(raw: Any, text_limit: int) -> FieldInfo | None:
@@ -80,6 +78,9 @@ def parse_choices(raw: Any) -> tuple[str, ...]:
     return tuple(values)
 
 
+def _built_in(path: str, label: str, text_limit: int) -> FieldInfo:
+    return FieldInfo(path=path, type="paragraph", label=label, writable=True, max_length=text_limit)
+
+
 def _labelled(info: FieldInfo, kinds: list[str]) -> FieldInfo:
-    where = ", ".join(sorted(set(kinds)))
-    return info.model_copy(update={"label": f"{info.label} ({where})"})
+    return info.model_copy(update={"label": labelled(info.label, sorted(set(kinds)))})

@@ -17,15 +17,12 @@ import structlog
 from connectors.auth import StaticHeaderAuth
 from connectors.errors import PermanentError, RecordError
 from connectors.http import VendorClient
+from connectors.paging import CursorPaging, OffsetPaging, Where, next_link
 from connectors.redact import register_secret
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.errors import classify, read_limits
 from connectors.service.freshdesk.pacing import Pacing
-from connectors.service.freshdesk.paging import (
-    SEARCH_MAX_PAGES,
-    SEARCH_PAGE_SIZE,
-    next_page_path,
-)
+from connectors.service.freshdesk.paging import SEARCH_MAX_PAGES, SEARCH_PAGE_SIZE
 from connectors.service.freshdesk.payloads import PLURAL
 from connectors.settings import ConnectorOptions
 
@@ -38,20 +35,38 @@ SEARCH_COMPANIES_PATH = "/api/v2/search/companies"
 
 @dataclass(frozen=True)
 class ListPage:
-    """One page of a list endpoint: its records, the raw response, and whether it was last."""
+    """One page of a list endpoint: its records, the raw response, and the ``rel="next"``
+    link's path (None on the last page)."""
 
     rows: list[dict[str, Any]]
     response: httpx.Response
-    last: bool
+    following: str | None
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The records (what the paging strategy looks at)."""
+        return self.rows
+
+    @property
+    def last(self) -> bool:
+        """No further page."""
+        return self.following is None
 
 
 @dataclass(frozen=True)
 class SearchPage:
-    """One page of the filter API: its records and the total the query matched."""
+    """One page of the filter API: its records, the total the query matched, and the next
+    page's number (None on the last)."""
 
     rows: list[dict[str, Any]]
     total: int
     response: httpx.Response
+    following: int | None = None
+
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The records (what the paging strategy looks at)."""
+        return self.rows
 
 
 class FreshdeskApi:
@@ -61,50 +76,40 @@ class FreshdeskApi:
         self, name: str, config: FreshdeskConfig, options: ConnectorOptions, pacing: Pacing
     ) -> None:
         api_key = config.api_key.get_secret_value()
-        register_secret(api_key)
+        register_secret(api_key)  # the key is Basic auth's user name, which is not masked
         self.pacing = pacing
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
-            auth=StaticHeaderAuth.basic(api_key, "X"),
-            classify=classify,
-            read_limits=read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json"},
-            sleep=pacing.sleep,
+        auth = StaticHeaderAuth.basic(api_key, "X")
+        self.http = VendorClient.for_json_api(
+            name, config, options, pacing, auth=auth, classify=classify, read_limits=read_limits
         )
 
     async def pages(
         self, path: str, params: Mapping[str, Any], *, operation: str
     ) -> AsyncIterator[ListPage]:
         """Every page of a list endpoint, following ``rel="next"`` links until none is left."""
-        url, seen = path, set[str]()
-        query: dict[str, Any] | None = dict(params)
-        while True:
+
+        async def fetch(link: str | None) -> ListPage:
             if path == CONTACTS_PATH:
                 await self.pacing.before_contact_list()
+            # the first request carries the query; a next link carries the whole query itself
+            url, query = (path, dict(params)) if link is None else (link, None)
             response = await self.http.request("GET", url, operation=operation, params=query)
             rows = self._rows(self.http.decode(response, operation), operation)
-            following = next_page_path(response.headers.get("link"))
-            yield ListPage(rows=rows, response=response, last=following is None)
-            if following is None:
-                return
-            if following in seen:
-                raise PermanentError(
-                    f"Freshdesk sent the same next-page link twice ({following}); stopping",
-                    connector=self.http.connector,
-                    operation=operation,
-                )
-            seen.add(following)
-            url, query = following, None  # the link carries the whole query
+            following = next_link(response.headers.get("link"))
+            return ListPage(rows=rows, response=response, following=following)
+
+        where = Where(self.http.connector, operation, "Freshdesk")
+        paging = CursorPaging(fetch, where=where, position="next-page link")
+        async for page in paging.pages():
+            yield page
 
     async def search_companies(self, query: str, *, operation: str) -> AsyncIterator[SearchPage]:
         """Pages of ``/api/v2/search/companies?query="..."`` (30 each, at most 10 pages)."""
         fetched = 0
-        for page in range(1, SEARCH_MAX_PAGES + 1):
-            params = {"query": f'"{query}"', "page": page}
+
+        async def fetch(number: int) -> SearchPage:
+            nonlocal fetched
+            params = {"query": f'"{query}"', "page": number}
             response = await self.http.request(
                 "GET", SEARCH_COMPANIES_PATH, operation=operation, params=params
             )
@@ -113,9 +118,16 @@ class FreshdeskApi:
             rows = self._rows(body.get("results"), operation)
             total = _int(body.get("total"), default=len(rows))
             fetched += len(rows)
-            yield SearchPage(rows=rows, total=total, response=response)
-            if len(rows) < SEARCH_PAGE_SIZE or fetched >= total:
-                return
+            last = len(rows) < SEARCH_PAGE_SIZE or fetched >= total
+            return SearchPage(rows, total, response, following=None if last else number + 1)
+
+        paging = OffsetPaging(
+            fetch,
+            where=Where(self.http.connector, operation, "Freshdesk"),
+            max_offset=SEARCH_MAX_PAGES + 1,
+        )
+        async for page in paging.pages(start=1):
+            yield page
 
     async def get_record(self, kind: str, record_id: str) -> dict[str, Any] | None:
         """``GET /api/v2/{companies|contacts}/{id}``; None when Freshdesk says 404."""

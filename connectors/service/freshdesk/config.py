@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from connectors.settings import ConnectorConfig, Secret
+from connectors.settings import ConnectorConfig, Secret, api_root
 
 CONTACT_LIST_SHARE = 0.1
 """Contact-list budget as a share of the account budget when not configured (Growth: 20/200)."""
@@ -67,11 +67,7 @@ class FreshdeskConfig(ConnectorConfig):
     @classmethod
     def _api_root(cls, value: str) -> str:
         """Accept ``https://acme.freshdesk.com`` with or without a trailing ``/api/v2``."""
-        root = value.strip().rstrip("/")
-        root = root.removesuffix("/api/v2")
-        if not root.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// (e.g. https://acme.freshdesk.com)")
-        return root
+        return api_root(value, example="https://acme.freshdesk.com", api_suffix="/api/v2")
 
     @property
     def steady_rate(self) -> float:

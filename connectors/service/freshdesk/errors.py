@@ -18,122 +18,83 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    ErrorFactory,
-    admin_error,
-    auth_error,
-    developer_error,
-    record_error,
-    transient_error,
-)
-from connectors.errors import (
-    ConnectorError,
-    RateLimited,
-)
+from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
+from connectors.errors import ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, text_or_none
 
-_ONE_RECORD = re.compile(r"/api/v2/(companies|contacts)/\d+/?$")
-"""Paths that address one company or contact: their 400/404/409 concern that record only."""
-
-
-_auth = auth_error(" (check the API key and the agent's role)")
+_ONE_RECORD = re.compile(r"/api/v2/((companies|contacts)/\d+|tickets/\d+/notes)/?$")
+"""Paths that address one company, contact or ticket: their 400/404/409 concern it only."""
 
 
-BY_CODE: dict[str, ErrorFactory] = {
-    "invalid_credentials": _auth,
-    "access_denied": _auth,
-    "account_suspended": admin_error,
-    "require_feature": admin_error,
-    "ssl_required": admin_error,
-    "password_lockout": admin_error,
+AUTH_HINT = " (check the API key and the agent's role)"
+
+BY_CODE: dict[str, Verdict] = {
+    **dict.fromkeys(("invalid_credentials", "access_denied"), "auth"),
+    **dict.fromkeys(("account_suspended", "require_feature", "ssl_required"), "admin"),
+    "password_lockout": "admin",
 }
 """Vendor codes that decide the class whatever the status."""
 
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,  # a bad request we built; on one record's PUT it is that record's problem
-    401: _auth,
-    403: _auth,
-    404: admin_error,  # on a list path: base_url points at no Freshdesk API
-    405: developer_error,
-    406: developer_error,
-    409: record_error,
-    415: developer_error,
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "auth",
+    404: "admin",  # on a list path: base_url points at no Freshdesk API
+    409: "record",
+    # 400: a bad request we built (on one record's PUT, that record's problem); 405/406/415 too
 }
 """Status -> class, for everything the vendor code does not settle."""
 
 RECORD_STATUSES = frozenset({400, 404, 409})
 
 
-def classify(response: httpx.Response) -> ConnectorError | None:
-    """Map one Freshdesk response to a typed error (None when it succeeded)."""
-    status = response.status_code
-    if status < 300:
+def _throttled(response: httpx.Response, _: Described) -> ConnectorError | None:
+    if response.status_code != 429:
         return None
-    if status < 400:
-        return admin_error(
-            f"Freshdesk redirected the request (HTTP {status}); base_url must be the "
-            "https://<domain>.freshdesk.com helpdesk address",
-            status,
-            None,
-            None,
-        )
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("retry-after"))
-        return RateLimited("Freshdesk rate limit reached", retry_after=retry_after, status=status)
-    body = _json_body(response)
-    message, code, field = describe(body, status)
-    if _addresses_one_record(response) and status in RECORD_STATUSES:
-        return record_error(message, status, code, field)
-    factory = BY_CODE.get(code or "") or BY_STATUS.get(status)
-    if factory is None:
-        factory = transient_error if status >= 500 else developer_error
-    return factory(message, status, code, field)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    return RateLimited("Freshdesk rate limit reached", retry_after=retry_after, status=429)
 
 
-def describe(body: Any, status: int) -> tuple[str, str | None, str | None]:
+def describe(response: httpx.Response) -> Described:
     """The vendor's message, code and first offending field, readable and secret-free."""
+    status, body = response.status_code, json_body(response)
     if not isinstance(body, dict):
         text = "record not found" if status == 404 else f"Freshdesk answered HTTP {status}"
-        return text, None, None
+        return Described(text)
     errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
     if errors:
         parts = [_one_error(e) for e in errors]
         head = str(body.get("description") or "Validation failed")
         first = errors[0]
-        return redact(f"{head}: {'; '.join(parts)}"), _text(first.get("code")), _field(first)
+        message = redact(f"{head}: {'; '.join(parts)}")
+        return Described(message, text_or_none(first.get("code")), _field(first))
     message = str(body.get("message") or body.get("description") or f"HTTP {status}")
-    return redact(message), _text(body.get("code")), None
+    return Described(redact(message), text_or_none(body.get("code")))
 
 
 def _one_error(error: dict[str, Any]) -> str:
     field = _field(error) or "request"
     message = str(error.get("message") or "rejected")
-    code = _text(error.get("code"))
+    code = text_or_none(error.get("code"))
     return f"{field}: {message}" + (f" ({code})" if code else "")
 
 
 def _field(error: dict[str, Any]) -> str | None:
-    return _text(error.get("field"))
+    return text_or_none(error.get("field"))
 
 
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _addresses_one_record(response: httpx.Response) -> bool:
-    return bool(_ONE_RECORD.search(response.request.url.path))
+TABLE = ErrorTable(
+    vendor="Freshdesk",
+    describe=describe,
+    by_status=BY_STATUS,
+    auth_hint=AUTH_HINT,
+    by_code=BY_CODE,
+    redirect_hint="base_url must be the https://<domain>.freshdesk.com helpdesk address",
+    record=one_record_rule(_ONE_RECORD, RECORD_STATUSES),
+    special=_throttled,
+)
+classify = TABLE.classify
 
 
 def read_limits(response: httpx.Response) -> LimitSignal:
@@ -147,16 +108,7 @@ def read_limits(response: httpx.Response) -> LimitSignal:
     if response.status_code == 429:
         retry_after = parse_retry_after(headers.get("retry-after"))
     return LimitSignal(
-        limit=_int(headers.get("x-ratelimit-total")),
-        remaining=_int(headers.get("x-ratelimit-remaining")),
+        limit=header_int(headers.get("x-ratelimit-total")),
+        remaining=header_int(headers.get("x-ratelimit-remaining")),
         retry_after=retry_after,
     )
-
-
-def _int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        return int(float(raw.strip()))
-    except ValueError:
-        return None

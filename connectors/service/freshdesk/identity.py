@@ -31,11 +31,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
-from connectors.service.freshdesk.client import (
-    COMPANIES_PATH,
-    CONTACTS_PATH,
-    FreshdeskApi,
-)
+from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.paging import SEARCH_MAX_RESULTS, IdentityCursor, vendor_time
 from connectors.service.freshdesk.payloads import company_record, contact_record

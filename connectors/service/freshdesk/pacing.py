@@ -12,9 +12,6 @@ gates still see the time pass.
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from connectors.clock import VirtualClock
@@ -28,35 +25,23 @@ class Pacing:
 
     gate: VendorGate
     contact_lists: VendorGate
-    sleep: Sleep | None
+    retry_sleep: Sleep | None
+    """What the HTTP client's retries sleep with (None: tenacity's own asyncio sleep)."""
 
     async def before_contact_list(self) -> None:
         """Wait for a slot in the contact-list budget (the main gate is taken per request)."""
-        self.contact_lists.name = self.contact_lists.name or self.gate.name
-        await self.contact_lists.acquire()
-        self.contact_lists.release()
+        await self.contact_lists.take_turn(self.gate.name)
 
 
 def build_pacing(config: FreshdeskConfig, sleep: Sleep | None) -> Pacing:
     """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
-    clock: Callable[[], float] = time.monotonic
-    sleeper: Sleep = asyncio.sleep
-    retry_sleep: Sleep | None = None
-    if sleep is not None:
-        virtual = VirtualClock(sleep)
-        clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
+    timing = VirtualClock(sleep)
     # Freshdesk counts both budgets per minute: a sliding window spends a fresh minute at once
     # and never puts more than the budget into one of its minutes.
-    gate = VendorGate(
-        window=Window.per_minute(config.steady_rate),
-        max_in_flight=config.max_in_flight,
-        clock=clock,
-        sleep=sleeper,
+    return Pacing(
+        gate=timing.gate(
+            window=Window.per_minute(config.steady_rate), max_in_flight=config.max_in_flight
+        ),
+        contact_lists=timing.gate(window=Window.per_minute(config.contact_list_rate)),
+        retry_sleep=timing.retry_sleep,
     )
-    contact_lists = VendorGate(
-        window=Window.per_minute(config.contact_list_rate),
-        max_in_flight=1,
-        clock=clock,
-        sleep=sleeper,
-    )
-    return Pacing(gate=gate, contact_lists=contact_lists, sleep=retry_sleep)

@@ -2,7 +2,8 @@
 
 List endpoints take ``page`` and ``per_page`` (max 100) and announce a further page with
 ``Link: <https://acme.freshdesk.com/api/v2/contacts?page=2&per_page=100>; rel="next"``; no
-``next`` link means the last page. The filter (search) API instead answers
+``next`` link means the last page (:func:`connectors.paging.next_link` reads it, and
+:class:`connectors.paging.CursorPaging` follows it). The filter (search) API instead answers
 ``{"total": n, "results": [...]}`` with 30 per page and at most 10 pages.
 
 The identity cursor keeps one watermark per record kind: the vendor's clock (``Date`` header)
@@ -11,8 +12,6 @@ when that kind's listing began, so a record edited while we were paging is read 
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,29 +19,11 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from connectors.base import Cursor
-from connectors.service.freshdesk.payloads import parse_time
-
-_LINK = re.compile(r"<([^>]*)>\s*;\s*([^,]*)")
+from connectors.record_values import iso_time
 
 SEARCH_PAGE_SIZE = 30
 SEARCH_MAX_PAGES = 10
 SEARCH_MAX_RESULTS = SEARCH_PAGE_SIZE * SEARCH_MAX_PAGES
-
-
-def next_page_path(link_header: str | None) -> str | None:
-    """Path and query of the ``rel="next"`` link, or None on the last page.
-
-    Only the path is kept: the request goes to the configured host, so a Link header can never
-    send the API key elsewhere.
-    """
-    if not link_header:
-        return None
-    for target, params in _LINK.findall(link_header):
-        relations = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
-        if any("next" in rel.split() for rel in relations):
-            url = httpx.URL(target)
-            return url.raw_path.decode("ascii")
-    return None
 
 
 def vendor_time(response: httpx.Response, fallback: datetime) -> datetime:
@@ -75,23 +56,16 @@ class IdentityCursor:
             for kind, mark in (("companies", self.companies), ("contacts", self.contacts))
             if mark is not None
         }
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> IdentityCursor:
         """Read a stored cursor; anything unreadable means "list everything again"."""
-        if cursor is None:
-            return cls()
-        try:
-            payload = json.loads(cursor.value)
-        except ValueError:
-            return cls()
-        if not isinstance(payload, dict):
-            return cls()
+        payload = Cursor.payload(cursor)
         return cls(
             companies=_mark(payload.get("companies")), contacts=_mark(payload.get("contacts"))
         )
 
 
 def _mark(entry: object) -> datetime | None:
-    return parse_time(entry.get("ts")) if isinstance(entry, dict) else None
+    return iso_time(entry.get("ts")) if isinstance(entry, dict) else None

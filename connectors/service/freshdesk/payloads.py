@@ -15,11 +15,11 @@ UTC offset or be null.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
+from connectors.record_values import as_list, clean_list, identity_text, iso_time
 
 COMPANY, CONTACT = "company", "contact"
 KINDS = (COMPANY, CONTACT)
@@ -34,19 +34,6 @@ TOP_LEVEL_FIELDS: dict[str, frozenset[str]] = {
 
 class UnwritablePath(ValueError):
     """A change names a field this record kind does not have (reported per record)."""
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; garbage -> None."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def custom_values(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,23 +57,23 @@ def company_record(raw: Mapping[str, Any], customer_number_field: str) -> Custom
     return CustomerRecord(
         ref=RecordRef(kind=COMPANY, id=record_id(raw)),
         name=str(raw.get("name") or ""),
-        external_id=_text(number),
-        domains=_clean_list(raw.get("domains")),
+        external_id=identity_text(number),
+        domains=clean_list(raw.get("domains")),
         fields=writable_values(COMPANY, raw),
-        updated_at=parse_time(raw.get("updated_at")),
+        updated_at=iso_time(raw.get("updated_at")),
     )
 
 
 def contact_record(raw: Mapping[str, Any], *, deleted: bool = False) -> CustomerRecord:
     """A contact for the identity index: primary and other emails, ``unique_external_id``."""
-    emails = _clean_list([raw.get("email"), *(_as_list(raw.get("other_emails")))])
+    emails = clean_list([raw.get("email"), *(as_list(raw.get("other_emails")))])
     return CustomerRecord(
         ref=RecordRef(kind=CONTACT, id=record_id(raw)),
         name=str(raw.get("name") or ""),
-        external_id=_text(raw.get("unique_external_id")),
+        external_id=identity_text(raw.get("unique_external_id")),
         emails=emails,
         fields=writable_values(CONTACT, raw),
-        updated_at=parse_time(raw.get("updated_at")),
+        updated_at=iso_time(raw.get("updated_at")),
         deleted=deleted or raw.get("deleted") is True,
     )
 
@@ -96,7 +83,7 @@ def record_id(raw: Mapping[str, Any]) -> str:
     value = raw.get("id")
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    text = _text(value)
+    text = identity_text(value)
     if text is None:
         raise ValueError("Freshdesk record without an id")
     return text
@@ -132,19 +119,3 @@ def path_of(error_field: str | None, sent: Mapping[str, Any]) -> str | None:
     if CUSTOM_PREFIX + error_field in sent:
         return CUSTOM_PREFIX + error_field
     return error_field
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _clean_list(values: Any) -> tuple[str, ...]:
-    cleaned = (str(v).strip().lower() for v in _as_list(values) if isinstance(v, str))
-    return tuple(dict.fromkeys(v for v in cleaned if v))
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    return text.strip() or None

@@ -1,32 +1,25 @@
-"""``FreshdeskTarget``: the ServiceTarget protocol over companies and contacts.
+"""``FreshdeskTarget``: the ServiceTarget protocol (and ``TicketDesk``) over companies and
+contacts.
 
 Freshdesk has no bulk read or bulk update for companies and contacts, so ``read`` issues one
 ``GET`` and ``write`` one ``PUT`` per record, ``write_batch_size`` of them concurrently under
 the rate gate. A PUT answers with the stored record, which is the read-back. A record Freshdesk
 rejects (400 validation, 404 gone, 409 conflict) fails alone with the vendor's message naming
-the field and the value sent; auth, permission and outage errors stop the batch.
+the field and the value sent; auth, permission and outage errors stop the batch. Alerts become
+tickets with private notes (see ``tickets``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
-from connectors.base import (
-    Cursor,
-    CustomerPage,
-    CustomerRecord,
-    FieldInfo,
-    Health,
-    IdentityKey,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
-from connectors.errors import AuthError, ConnectorError, RecordError
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
+from connectors.desk import AlertTickets, DeskTarget
+from connectors.errors import RecordError
 from connectors.service.freshdesk.catalog import build_catalog
 from connectors.service.freshdesk.client import FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
@@ -44,40 +37,35 @@ from connectors.service.freshdesk.payloads import (
     stored_values,
     update_body,
 )
+from connectors.service.freshdesk.tickets import FreshdeskTickets
 from connectors.settings import ConnectorOptions
 
 log = structlog.get_logger("dealbridge.freshdesk")
 
 
-class FreshdeskTarget:
-    """A Freshdesk helpdesk as the contact center's service desk."""
+class FreshdeskTarget(AlertTickets, DeskTarget[FreshdeskConfig, FreshdeskApi]):
+    """A Freshdesk helpdesk as the contact center's service desk.
+
+    Customers come from company then contact listings (``identity``); lookups find contacts by
+    email or external id (list filters) and companies by customer number or domain (filter
+    API, hits read again; ``lookup``)."""
 
     system = "freshdesk"
+    _feed: IdentityFeed
 
     def __init__(self, name: str, config: FreshdeskConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_concurrency
-        self.text_limit = config.note_max_length
+        super().__init__(name, config, config.write_concurrency, config.note_max_length)
         self._api = FreshdeskApi(name, config, options, build_pacing(config, options.sleep))
+        self._budget = (self._api.pacing.gate, "this minute")
         self._feed = IdentityFeed(self._api, config)
         self._lookup = Lookup(self._api, config)
-
-    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
-        """Companies then contacts changed since the cursor (see ``identity`` for the calls)."""
-        async for page in self._feed.pages(since):
-            yield page
+        self._tickets = FreshdeskTickets(self._api.http)
 
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values, one GET per record, concurrently; missing records are left out."""
         wanted = [ref for ref in refs if ref.kind in KINDS]
         rows = await asyncio.gather(*(self._api.get_record(r.kind, r.id) for r in wanted))
         return [self._record(ref.kind, row) for ref, row in zip(wanted, rows, strict=True) if row]
-
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
-        """Contacts by email or external id (list filters), companies by customer number or
-        domain (filter API, hits read again); see ``lookup``."""
-        return await self._lookup.records(keys)
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """One PUT per change, ``write_batch_size`` at a time; results in the changes' order."""
@@ -95,17 +83,6 @@ class FreshdeskTarget:
         """Built-in ``description``/``note`` plus every custom company and contact field."""
         definitions = {kind: await self._api.field_definitions(kind) for kind in KINDS}
         return build_catalog(definitions, self.text_limit)
-
-    async def check(self) -> Health:
-        """List one company: proves the key, the agent's access and the base URL."""
-        try:
-            await self._api.ping()
-        except AuthError as exc:
-            return Health(ok=False, detail=f"credentials refused: {exc}")
-        except ConnectorError as exc:
-            return Health(ok=False, detail=str(exc))
-        detail = "API key accepted; companies readable"
-        return Health(ok=True, detail=detail, api_usage=self._usage())
 
     def notices(self) -> list[str]:
         """Facts an admin should see in ``status``."""
@@ -133,9 +110,10 @@ class FreshdeskTarget:
             )
         return facts
 
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._api.aclose()
+    async def _prove_access(self) -> str:
+        """List one company: proves the key, the agent's access and the base URL."""
+        await self._api.ping()
+        return "API key accepted; companies readable"
 
     async def _write_one(self, change: RecordChange) -> WriteResult:
         ref = change.ref
@@ -170,12 +148,6 @@ class FreshdeskTarget:
             return company_record(row, self.config.customer_number_field)
         assert kind == CONTACT
         return contact_record(row)
-
-    def _usage(self) -> str | None:
-        signal = self._api.pacing.gate.last_signal
-        if signal.limit is None or signal.remaining is None:
-            return None
-        return f"{signal.limit - signal.remaining}/{signal.limit} requests used this minute"
 
 
 def _raise_fatal(outcomes: Sequence[WriteResult | BaseException]) -> list[WriteResult]:

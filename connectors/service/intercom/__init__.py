@@ -72,13 +72,6 @@ def create(name: str, config: IntercomConfig, options: ConnectorOptions) -> Inte
     return IntercomTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="intercom",
-    role="target",
-    config_model=IntercomConfig,
-    factory=create,
-    simulator="connectors.service.intercom.simulator:demo_app",
-    contract_harness="connectors.service.intercom.simulator:contract_harness",
-)
+CONNECTOR = ConnectorSpec.desk("intercom", IntercomConfig, create, f"{__name__}.simulator")
 
 __all__ = ["CONNECTOR", "IntercomConfig", "IntercomTarget", "create"]

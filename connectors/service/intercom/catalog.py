@@ -27,10 +27,10 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import FieldInfo
+from connectors.coerce import read_boolean, read_number
 from connectors.jsonvalue import json_value
 from connectors.service.intercom.payloads import COMPANY, CONTACT, CUSTOM_PREFIX, NOTES_PATH
 
@@ -192,13 +192,13 @@ def _typed(attribute: Attribute, value: Any, text_max: int) -> Any:
             )
         return text
     if kind == "boolean":
-        if isinstance(value, bool):
-            return value
-        lowered = str(value).strip().lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
-        raise AttributeProblem(f"{where} is a boolean attribute; {value!r} is not true or false")
-    number = _number(value)
+        flag = read_boolean(value)
+        if flag is None:
+            raise AttributeProblem(
+                f"{where} is a boolean attribute; {value!r} is not true or false"
+            )
+        return flag
+    number = read_number(value)
     if number is None:
         raise AttributeProblem(f"{where} is a{'n' if kind == 'integer' else ''} {kind} "
                                f"attribute; {value!r} is not a number")  # fmt: skip
@@ -217,16 +217,6 @@ def _as_text(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
 
 
 Loader = Callable[[str], Awaitable[Any]]

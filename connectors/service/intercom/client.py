@@ -16,7 +16,7 @@ from urllib.parse import quote
 
 import httpx
 
-from connectors.errors import PermanentError, RecordError
+from connectors.errors import RecordError
 from connectors.http import VendorClient
 from connectors.service.intercom.auth import token_auth
 from connectors.service.intercom.config import IntercomConfig
@@ -37,6 +37,11 @@ class Page:
     vendor_time: float | None
     """Unix time of the answer's ``Date`` header (None without one)."""
 
+    @property
+    def items(self) -> list[dict[str, Any]]:
+        """The rows (what the paging strategy looks at)."""
+        return self.rows
+
 
 class IntercomApi:
     """Typed access to the endpoints the target uses."""
@@ -45,17 +50,16 @@ class IntercomApi:
         self, name: str, config: IntercomConfig, options: ConnectorOptions, pacing: Pacing
     ) -> None:
         self.pacing = pacing
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
+        version = {"Intercom-Version": config.intercom_version}
+        self.http = VendorClient.for_json_api(
+            name,
+            config,
+            options,
+            pacing,
             auth=token_auth(config),
             classify=classify,
             read_limits=read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json", "Intercom-Version": config.intercom_version},
-            sleep=pacing.retry_sleep,
+            headers=version,
         )
 
     # -- records ---------------------------------------------------------------------------
@@ -187,14 +191,7 @@ class IntercomApi:
         return self._object(response, operation)
 
     def _object(self, response: httpx.Response, operation: str) -> dict[str, Any]:
-        body = self.http.decode(response, operation)
-        if not isinstance(body, dict):
-            raise PermanentError(
-                f"Intercom answered {type(body).__name__} where an object was expected",
-                connector=self.http.connector,
-                operation=operation,
-            )
-        return body
+        return self.http.decode_object(response, operation, "Intercom")
 
 
 def _items(body: Any, key: str) -> list[dict[str, Any]]:

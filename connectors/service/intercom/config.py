@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.settings import ConnectorConfig, Secret
+from connectors.settings import ConnectorConfig, Secret, api_root
 
 IntercomKind = Literal["company", "contact"]
 ContactRole = Literal["user", "lead"]
@@ -131,10 +131,7 @@ class IntercomConfig(ConnectorConfig):
     @field_validator("base_url")
     @classmethod
     def _api_root(cls, value: str) -> str:
-        root = value.strip().rstrip("/")
-        if not root.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// (e.g. https://api.intercom.io)")
-        return root
+        return api_root(value, example="https://api.intercom.io")
 
     @field_validator("intercom_version")
     @classmethod

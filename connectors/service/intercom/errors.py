@@ -32,17 +32,11 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    ErrorFactory,
-    admin_error,
-    auth_error,
-    developer_error,
-    record_error,
-    transient_error,
-)
+from connectors.error_table import Described, ErrorTable, Verdict
 from connectors.errors import ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, text_or_none
 
 WINDOW_SECONDS = 10.0
 """Intercom spreads the minute's budget over 10-second windows (FACTS.md §3.1)."""
@@ -66,20 +60,16 @@ RECORD_CODES = frozenset(
 )
 """400 codes that, on one record's write, are that record's problem (FACTS.md §2.2)."""
 
-_auth = auth_error(" (check the access token and that its app is installed on the workspace)")
+AUTH_HINT = " (check the access token and that its app is installed on the workspace)"
 
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,
-    401: _auth,
-    403: admin_error,
-    404: admin_error,  # without Intercom's error body: base_url points at no Intercom API
-    409: transient_error,
-    422: developer_error,
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "admin",
+    404: "admin",  # without Intercom's error body: base_url points at no Intercom API
+    409: "transient",
+    # 400 and 422 elsewhere than one record's write: a request we built wrongly
 }
+"""Status -> class for everything the scroll, throttling and record rules do not settle."""
 
 
 class ScrollBusy(ConnectorError):
@@ -90,26 +80,9 @@ class ScrollLost(ConnectorError):
     """The company scroll expired or broke: it cannot be resumed, only started again."""
 
 
-def classify(response: httpx.Response) -> ConnectorError | None:
-    """Map one Intercom response to a typed error (None when it succeeded)."""
-    status = response.status_code
-    if status < 300:
-        return None
-    if status < 400:
-        text = f"Intercom redirected the request (HTTP {status}); check base_url"
-        return admin_error(text, status, None, None)
-    body = _json_body(response)
-    message, code, field = describe(body, status)
-    special = _special(response, message, code)
-    if special is not None:
-        return special
-    factory = _factory(status, code, response.request.url.path, body)
-    return factory(message, status, code, field)
-
-
-def _special(response: httpx.Response, message: str, code: str | None) -> ConnectorError | None:
+def _special(response: httpx.Response, described: Described) -> ConnectorError | None:
     """The scroll's own answers and throttling, which carry more than a status."""
-    status = response.status_code
+    status, (message, code, _) = response.status_code, described
     if response.request.url.path.rstrip("/") == SCROLL_PATH:
         scroll_error = _scroll_error(message, status, code, response)
         if scroll_error is not None:
@@ -120,14 +93,13 @@ def _special(response: httpx.Response, message: str, code: str | None) -> Connec
     return None
 
 
-def _factory(status: int, code: str | None, path: str, body: Any) -> ErrorFactory:
-    if status == 404 and _is_intercom_error(body):
-        return record_error  # Intercom's own "not found": that record is gone
-    if status == 400 and code in RECORD_CODES and _names_one_record(path):
-        return record_error
-    if code == "service_unavailable":
-        return transient_error
-    return BY_STATUS.get(status) or (transient_error if status >= 500 else developer_error)
+def _one_record_failed(response: httpx.Response, described: Described) -> bool:
+    """Intercom's own "not found" (that record is gone), or a 400 about one record's write."""
+    status = response.status_code
+    if status == 404 and _is_intercom_error(json_body(response)):
+        return True
+    path = response.request.url.path
+    return status == 400 and described.code in RECORD_CODES and _names_one_record(path)
 
 
 def _scroll_error(
@@ -141,16 +113,17 @@ def _scroll_error(
     return None
 
 
-def describe(body: Any, status: int) -> tuple[str, str | None, str | None]:
+def describe(response: httpx.Response) -> Described:
     """The vendor's messages, the first error's code and field, secret-free."""
+    status, body = response.status_code, json_body(response)
     if not _is_intercom_error(body):
-        return f"Intercom answered HTTP {status} without an error list", None, None
+        return Described(f"Intercom answered HTTP {status} without an error list")
     errors = [e for e in body["errors"] if isinstance(e, dict)]
     parts = [str(error.get("message") or error.get("code") or "error") for error in errors]
     first = errors[0] if errors else {}
-    code = _text(first.get("code"))
-    field = _text(first.get("field"))
-    return redact("; ".join(parts) or f"HTTP {status}"), code, field
+    code = text_or_none(first.get("code"))
+    field = text_or_none(first.get("field"))
+    return Described(redact("; ".join(parts) or f"HTTP {status}"), code, field)
 
 
 def _is_intercom_error(body: Any) -> bool:
@@ -161,14 +134,26 @@ def _names_one_record(path: str) -> bool:
     return bool(_ONE_RECORD.match(path) or _FIND_BY_EXTERNAL_ID.match(path))
 
 
+TABLE = ErrorTable(
+    vendor="Intercom",
+    describe=describe,
+    by_status=BY_STATUS,
+    auth_hint=AUTH_HINT,
+    by_code={"service_unavailable": "transient"},
+    record=_one_record_failed,
+    special=_special,
+)
+classify = TABLE.classify
+
+
 def read_limits(response: httpx.Response) -> LimitSignal:
     """The current 10-second window's budget as the gate understands it.
 
     ``X-RateLimit-Reset`` is a Unix time; it is measured against the answer's own ``Date``
     (Intercom's clock), so our clock's skew cannot stretch a wait beyond one window."""
     headers = response.headers
-    limit = _int(headers.get("x-ratelimit-limit"))
-    remaining = _int(headers.get("x-ratelimit-remaining"))
+    limit = header_int(headers.get("x-ratelimit-limit"))
+    remaining = header_int(headers.get("x-ratelimit-remaining"))
     reset_after = seconds_to_reset(response)
     retry_after = wait_for_reset(response) if response.status_code == 429 else None
     return LimitSignal(
@@ -178,7 +163,7 @@ def read_limits(response: httpx.Response) -> LimitSignal:
 
 def seconds_to_reset(response: httpx.Response) -> float | None:
     """Seconds until the window in ``X-RateLimit-Reset`` ends (None without the header)."""
-    reset = _int(response.headers.get("x-ratelimit-reset"))
+    reset = header_int(response.headers.get("x-ratelimit-reset"))
     if reset is None:
         return None
     return min(WINDOW_SECONDS, max(0.0, reset - _vendor_now(response)))
@@ -198,23 +183,3 @@ def _vendor_now(response: httpx.Response) -> float:
         except (TypeError, ValueError):
             pass
     return time.time()
-
-
-def _int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        return int(float(raw.strip()))
-    except ValueError:
-        return None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None

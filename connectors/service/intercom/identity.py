@@ -30,7 +30,6 @@ seconds; ``scrolled_at`` by our clock, ``since`` by Intercom's).
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
@@ -43,12 +42,7 @@ from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.errors import ScrollBusy, ScrollLost
 from connectors.service.intercom.paging import scroll_pages, search_pages
-from connectors.service.intercom.payloads import (
-    COMPANY,
-    CONTACT,
-    company_record,
-    contact_record,
-)
+from connectors.service.intercom.payloads import COMPANY, CONTACT, company_record, contact_record
 
 log = structlog.get_logger("dealbridge.intercom")
 
@@ -75,16 +69,12 @@ class IdentityCursor:
             payload["companies"] = {"scrolled_at": self.scrolled_at}
         if self.contacts_since is not None:
             payload["contacts"] = {"since": self.contacts_since}
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> IdentityCursor:
         """Read a stored cursor; anything unreadable means "read everything again"."""
-        try:
-            payload = json.loads(cursor.value) if cursor else {}
-        except ValueError:
-            payload = {}
-        payload = payload if isinstance(payload, dict) else {}
+        payload = Cursor.payload(cursor)
         companies, contacts = payload.get("companies"), payload.get("contacts")
         scrolled = companies.get("scrolled_at") if isinstance(companies, dict) else None
         since = contacts.get("since") if isinstance(contacts, dict) else None

@@ -21,11 +21,11 @@ are usually written in capitals); the engine keeps only records whose value matc
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 from connectors.base import CustomerRecord, IdentityKey
+from connectors.desk import wanted_keys
 from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.paging import search_pages
@@ -49,10 +49,8 @@ class Lookup:
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` now (each once)."""
-        wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for key in dict.fromkeys(keys):
-            if key.kind in self._config.record_kinds and key.value:
-                wanted[(key.kind, key.match)].append(key.value)
+        kinds = self._config.record_kinds
+        wanted = wanted_keys(keys, lambda key: key.kind in kinds and bool(key.value))
         found: dict[str, CustomerRecord] = {}
         for value in wanted.get((COMPANY, "external_id"), []):
             for row in await self._companies(value):

@@ -12,8 +12,6 @@ plus everything slept through it), so waiting out a window costs a test nothing.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,16 +33,9 @@ class Pacing:
 
 def build_pacing(config: IntercomConfig, sleep: Sleep | None) -> Pacing:
     """The gate for ``config``; a given ``sleep`` makes its time virtual (see module doc)."""
-    clock: Callable[[], float] = time.monotonic
-    sleeper: Sleep = asyncio.sleep
-    retry_sleep: Sleep | None = None
-    if sleep is not None:
-        virtual = VirtualClock(sleep)
-        clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
-    gate = VendorGate(
+    timing = VirtualClock(sleep)
+    gate = timing.gate(
         window=Window(config.window_limit, seconds=WINDOW_SECONDS, margin=1.0),
         max_in_flight=config.max_in_flight,
-        clock=clock,
-        sleep=sleeper,
     )
-    return Pacing(gate=gate, clock=clock, retry_sleep=retry_sleep)
+    return Pacing(gate=gate, clock=timing.now, retry_sleep=timing.retry_sleep)

@@ -17,12 +17,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from connectors.errors import PermanentError
+from connectors.paging import CursorPaging, Where
 from connectors.service.intercom.client import IntercomApi, Page
 
 
 async def scroll_pages(api: IntercomApi) -> AsyncIterator[Page]:
-    """Every page of one company scroll, ending at the first empty page."""
+    """Every page of one company scroll, ending at the first empty page.
+
+    Not a :class:`~connectors.paging.CursorPaging` read: ``scroll_param`` names the scroll,
+    not a position in it, so the same parameter comes back on every page by design."""
     page, following = await api.scroll_companies(None)
     while page.rows:
         yield page
@@ -35,18 +38,11 @@ async def search_pages(
     api: IntercomApi, query: Mapping[str, Any], per_page: int
 ) -> AsyncIterator[Page]:
     """Every page of one contact search, following ``pages.next.starting_after``."""
-    seen: set[str] = set()
-    cursor: str | None = None
-    while True:
-        page = await api.search_contacts(query, per_page, cursor)
+
+    async def fetch(cursor: str | None) -> Page:
+        return await api.search_contacts(query, per_page, cursor)
+
+    where = Where(api.http.connector, "search_contacts", "Intercom's contact search")
+    paging = CursorPaging(fetch, where=where, position="page cursor", stop_when_empty=True)
+    async for page in paging.pages():
         yield page
-        if page.following is None or not page.rows:
-            return
-        if page.following in seen:
-            raise PermanentError(
-                "Intercom's contact search returned the same page cursor twice; stopping",
-                connector=api.http.connector,
-                operation="search_contacts",
-            )
-        seen.add(page.following)
-        cursor = page.following

@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from connectors.base import (
-    Cursor,
-    CustomerPage,
-    CustomerRecord,
-    DeskTicket,
-    FieldInfo,
-    Health,
-    IdentityKey,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
-from connectors.errors import AuthError, ConnectorError, PermanentError
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
+from connectors.desk import AlertTickets, DeskTarget
+from connectors.errors import PermanentError
 from connectors.service.intercom.catalog import CatalogCache
 from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
@@ -33,21 +23,24 @@ from connectors.service.intercom.contact_notes import current_note
 from connectors.service.intercom.identity import IdentityFeed
 from connectors.service.intercom.lookup import Lookup
 from connectors.service.intercom.pacing import build_pacing
-from connectors.service.intercom.payloads import (
-    COMPANY,
-    KINDS,
-    company_record,
-    contact_record,
-)
+from connectors.service.intercom.payloads import COMPANY, KINDS, company_record, contact_record
 from connectors.service.intercom.tickets import Tickets
 from connectors.service.intercom.writer import Writer
 from connectors.settings import ConnectorOptions
 
 
-class IntercomTarget:
-    """An Intercom workspace as the contact center's service desk."""
+class IntercomTarget(AlertTickets, DeskTarget[IntercomConfig, IntercomApi]):
+    """An Intercom workspace as the contact center's service desk.
+
+    Customers come from a full company scroll when one is due, then changed contacts
+    (``identity``); lookups find companies by company_id, contacts by external id (one call
+    each) and email (a search per 15, hits read again; ``lookup``). Alerts become Back-office
+    tickets with the body as their first internal note; an update goes on as an internal note
+    (a new ticket when the old one is gone or closed; ``tickets``)."""
 
     system = "intercom"
+    credentials = "access token"
+    _feed: IdentityFeed
 
     def __init__(
         self,
@@ -57,11 +50,9 @@ class IntercomTarget:
         *,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_concurrency
-        self.text_limit = config.text_limit
+        super().__init__(name, config, config.write_concurrency, config.text_limit)
         self._api = IntercomApi(name, config, options, build_pacing(config, options.sleep))
+        self._budget = (self._api.pacing.gate, "this 10-second window")
         self._admin: str | None = config.admin_id
         contact_notes = config.note_max_length if config.note_place == "contact_note" else None
         self._catalog = CatalogCache(
@@ -82,21 +73,11 @@ class IntercomTarget:
         """Request counts of this instance (benchmarks and tests)."""
         return self._api.http.stats
 
-    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
-        """Companies (a full scroll when one is due) then changed contacts."""
-        async for page in self._feed.pages(since):
-            yield page
-
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values, one GET per record, concurrently under the gate; gone ones left out."""
         wanted = [ref for ref in dict.fromkeys(refs) if ref.kind in KINDS]
         records = await asyncio.gather(*(self._read_one(ref) for ref in wanted))
         return [record for record in records if record is not None]
-
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
-        """Companies by company_id, contacts by external id (one call each) and email (a search
-        per 15, hits read again); see ``lookup``."""
-        return await self._lookup.records(keys)
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """One request per changed record; one result per change, in order."""
@@ -106,19 +87,6 @@ class IntercomTarget:
         """Every company and contact data attribute; custom ones of a writable type writable."""
         catalog = await self._catalog.get(fresh=True)
         return catalog.field_infos()
-
-    async def check(self) -> Health:
-        """``GET /me``: proves the token, the region's base URL and the version header."""
-        try:
-            admin = await self._api.me()
-        except AuthError as exc:
-            return Health(ok=False, detail=f"access token refused: {exc}")
-        except ConnectorError as exc:
-            return Health(ok=False, detail=str(exc))
-        app = admin.get("app")
-        workspace = (app.get("name") or app.get("id_code")) if isinstance(app, dict) else None
-        detail = f"token accepted (admin {admin.get('id')}, workspace {workspace or '?'})"
-        return Health(ok=True, detail=detail, api_usage=self._usage())
 
     def notices(self) -> list[str]:
         """Facts an admin should see in ``status``."""
@@ -149,18 +117,6 @@ class IntercomTarget:
             )
         return facts
 
-    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
-        """An alert as a Back-office ticket with the body as its first internal note."""
-        return await self._tickets.open_ticket(ticket, follows=follows)
-
-    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
-        """An internal note on the alert's ticket (a new ticket when it is gone or closed)."""
-        return await self._tickets.add_internal_note(ticket_id, ticket)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._api.aclose()
-
     async def _read_one(self, ref: RecordRef) -> CustomerRecord | None:
         row = await self._api.get_record(ref.kind, ref.id)
         if row is None:
@@ -186,12 +142,12 @@ class IntercomTarget:
             self._admin = str(admin_id)
         return self._admin
 
-    def _usage(self) -> str | None:
-        signal = self._api.pacing.gate.last_signal
-        if signal.limit is None or signal.remaining is None:
-            return None
-        used = signal.limit - signal.remaining
-        return f"{used}/{signal.limit} requests used this 10-second window"
+    async def _prove_access(self) -> str:
+        """``GET /me``: proves the token, the region's base URL and the version header."""
+        admin = await self._api.me()
+        app = admin.get("app")
+        workspace = (app.get("name") or app.get("id_code")) if isinstance(app, dict) else None
+        return f"token accepted (admin {admin.get('id')}, workspace {workspace or '?'})"
 
 
 __all__ = ["IntercomTarget"]

@@ -73,14 +73,12 @@ def create(name: str, config: ServiceCloudConfig, options: ConnectorOptions) -> 
     return ServiceCloudTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="servicecloud",
-    role="target",
-    config_model=ServiceCloudConfig,
-    factory=create,
-    simulator="connectors.service.servicecloud.simulator:demo_app",
-    contract_harness="connectors.service.servicecloud.simulator:contract_harness",
-    webhook="connectors.service.servicecloud.webhook:WEBHOOK",
+CONNECTOR = ConnectorSpec.desk(
+    "servicecloud",
+    ServiceCloudConfig,
+    create,
+    f"{__name__}.simulator",
+    webhook=f"{__name__}.webhook:WEBHOOK",
 )
 
 __all__ = ["CONNECTOR", "ServiceCloudConfig", "ServiceCloudTarget", "create"]

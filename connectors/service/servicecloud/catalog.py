@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import FieldInfo
+from connectors.desk import labelled, merged_by_name
+from connectors.record_values import option_values
 
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
 TEXT_TYPES = frozenset(
@@ -66,7 +68,7 @@ class Column:
             external_id=raw.get("externalId") is True,
             filterable=raw.get("filterable") is not False,
             restricted=raw.get("restrictedPicklist") is True,
-            choices=_active_values(raw.get("picklistValues")),
+            choices=option_values(raw.get("picklistValues")),
             case_sensitive=raw.get("caseSensitive") is True,
         )
 
@@ -84,16 +86,6 @@ class Column:
     def has_choices(self) -> bool:
         """A picklist whose values the connector checks before writing."""
         return self.type in ("picklist", "multipicklist") and bool(self.choices)
-
-
-def _active_values(raw: Any) -> tuple[str, ...]:
-    if not isinstance(raw, list):
-        return ()
-    return tuple(
-        str(item["value"])
-        for item in raw
-        if isinstance(item, dict) and item.get("active", True) and item.get("value") is not None
-    )
 
 
 @dataclass(frozen=True)
@@ -190,23 +182,19 @@ def build_catalog(
     Mappings write bare API names (``Special_Discount__c``); a name on both Account and Contact
     is listed once, writable with the choices and length both accept, since ``validate`` checks
     one catalog whichever kind a mapping attaches to."""
-    merged: dict[str, tuple[Column, list[str]]] = {}
-    for schema in schemas.values():
-        for column in schema.writable(only):
-            key = column.name.lower()
-            if key in merged:
-                first, kinds = merged[key]
-                merged[key] = (_narrower(first, column), [*kinds, schema.name])
-            else:
-                merged[key] = (column, [schema.name])
+    columns = (
+        (schema.name, column.name.lower(), column)
+        for schema in schemas.values()
+        for column in schema.writable(only)
+    )
     catalog = []
-    for column, objects in merged.values():
+    for column, objects in merged_by_name(columns, _narrower):
         limit = note_limit if column.name.lower() == note_field.lower() else column.length or None
         catalog.append(
             FieldInfo(
                 path=column.name,
                 type=column.type,
-                label=f"{column.label} ({', '.join(objects)})",
+                label=labelled(column.label, objects),
                 custom=column.custom,
                 writable=True,
                 choices=column.choices if column.has_choices else (),

@@ -176,14 +176,7 @@ class ServiceCloudApi:
         response = await self.http.request(
             method, url, operation=operation, params=params, headers=headers
         )
-        body = self.http.decode(response, operation)
-        if not isinstance(body, dict):
-            raise PermanentError(
-                f"Salesforce answered {type(body).__name__} where an object was expected",
-                connector=self.name,
-                operation=operation,
-            )
-        return body
+        return self.http.decode_object(response, operation, "Salesforce")
 
     async def _list(self, method: str, path: str, operation: str, body: Any) -> list[Any]:
         self._within_share(operation)

@@ -22,7 +22,6 @@ The cursor is JSON ``{"account": {"stamp": "<ISO>", "id": "001..."}, "contact": 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -133,18 +132,15 @@ class FeedCursor:
             kind: {"stamp": p.stamp.isoformat() if p.stamp else None, "id": p.record_id}
             for kind, p in self.positions
         }
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> FeedCursor:
         """A stored cursor; anything unreadable means "read everything again"."""
-        try:
-            payload = json.loads(cursor.value) if cursor else {}
-        except ValueError:
-            payload = {}
+        payload = Cursor.payload(cursor)
         positions = []
         for kind in (ACCOUNT, CONTACT):
-            raw = payload.get(kind) if isinstance(payload, dict) else None
+            raw = payload.get(kind)
             if not isinstance(raw, dict):
                 continue
             stamp = parse_stamp(raw.get("stamp"))

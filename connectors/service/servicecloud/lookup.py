@@ -20,11 +20,11 @@ request; records in the recycle bin are not found (``query``, not ``queryAll``).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from connectors.base import CustomerRecord, IdentityKey
+from connectors.desk import wanted_keys
 from connectors.service.servicecloud.client import ServiceCloudApi
 from connectors.service.servicecloud.config import ServiceCloudConfig
 from connectors.service.servicecloud.identity import IdentityOf
@@ -53,10 +53,8 @@ class Lookup:
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""
-        wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for key in dict.fromkeys(keys):
-            if key.kind in self._config.record_kinds and key.value:
-                wanted[(key.kind, key.match)].append(key.value)
+        kinds = self._config.record_kinds
+        wanted = wanted_keys(keys, lambda key: key.kind in kinds and bool(key.value))
         for (kind, match), values in list(wanted.items()):
             if match == "external_id" and (await self._identity_of(kind)).exact_external_id:
                 wanted[(kind, match)] = list(

@@ -18,13 +18,14 @@ Identity of a record:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
+from connectors.coerce import or_refuse, read_boolean, read_date, read_number
+from connectors.record_values import clean_list, identity_text
 from connectors.service.servicecloud.catalog import NUMBER_TYPES, Column
 
 ACCOUNT, CONTACT = "account", "contact"
@@ -101,7 +102,7 @@ def to_record(
     return CustomerRecord(
         ref=RecordRef(kind=kind, id=record_id),
         name=str(raw.get("Name") or ""),
-        external_id=_text(raw.get(identity.external_id)) if identity.external_id else None,
+        external_id=identity_text(raw.get(identity.external_id)) if identity.external_id else None,
         emails=clean_list(emails),
         domains=clean_list(domains),
         fields={name: raw.get(name) for name in fields},
@@ -109,19 +110,6 @@ def to_record(
         deleted=raw.get("IsDeleted") is True,
         version=stamp if isinstance(stamp, str) and stamp else None,
     )
-
-
-def clean_list(values: Iterable[Any]) -> tuple[str, ...]:
-    """Lower-cased, trimmed, de-duplicated strings (emails, websites)."""
-    cleaned = (v.strip().lower() for v in values if isinstance(v, str))
-    return tuple(dict.fromkeys(v for v in cleaned if v))
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    return text.strip() or None
 
 
 # -- SOQL text --------------------------------------------------------------------------------
@@ -180,37 +168,23 @@ def _datetime_value(column: Column, value: Any) -> str:
 
 
 def _number(column: Column, value: Any) -> int | float:
-    if isinstance(value, bool):
-        raise Unwritable(f"{column.name} takes a number, not {value!r}")
-    if isinstance(value, int | float):
+    if isinstance(value, int | float) and not isinstance(value, bool):
         return value
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise Unwritable(f"{column.name} takes a number, not {value!r}") from None
-    if not number.is_finite():
-        raise Unwritable(f"{column.name} takes a number, not {value!r}")
+    number = or_refuse(
+        read_number(value), Unwritable(f"{column.name} takes a number, not {value!r}")
+    )
     return int(number) if number == number.to_integral_value() else float(number)
 
 
 def _boolean(column: Column, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text == "true"
-    raise Unwritable(f"{column.name} takes true or false, not {value!r}")
+    return or_refuse(
+        read_boolean(value), Unwritable(f"{column.name} takes true or false, not {value!r}")
+    )
 
 
 def _date(column: Column, value: Any) -> date:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip()[:10])
-    except ValueError:
-        raise Unwritable(f"{column.name} takes a date (YYYY-MM-DD), not {value!r}") from None
+    refusal = Unwritable(f"{column.name} takes a date (YYYY-MM-DD), not {value!r}")
+    return or_refuse(read_date(value), refusal)
 
 
 def _datetime(column: Column, value: Any) -> datetime:

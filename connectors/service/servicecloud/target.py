@@ -8,23 +8,13 @@ alerts become cases (:mod:`.tickets`). Field metadata comes from describe (:mod:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import structlog
 
-from connectors.base import (
-    Cursor,
-    CustomerPage,
-    CustomerRecord,
-    DeskTicket,
-    FieldInfo,
-    Health,
-    IdentityKey,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
-from connectors.errors import AuthError, ConnectorError, PermanentError
+from connectors.base import CustomerRecord, FieldInfo, Health, RecordChange, RecordRef, WriteResult
+from connectors.desk import AlertTickets, DeskTarget
+from connectors.errors import PermanentError
 from connectors.service.servicecloud.catalog import (
     BYTES_PER_CHAR_MAX,
     Describes,
@@ -49,16 +39,18 @@ SMALLEST_LONG_TEXT = 256
 said what it is (every read describes first, so the engine never plans on this)."""
 
 
-class ServiceCloudTarget:
-    """A Salesforce Service Cloud org as the contact center's service desk."""
+class ServiceCloudTarget(AlertTickets, DeskTarget[ServiceCloudConfig, ServiceCloudApi]):
+    """A Salesforce Service Cloud org as the contact center's service desk.
+
+    Customers come from accounts then contacts changed since the cursor (SOQL keyset on
+    SystemModstamp, ``identity``); lookups read the records themselves (``lookup``); alerts
+    become Cases with an internal CaseComment (``tickets``)."""
 
     system = "servicecloud"
 
     def __init__(self, name: str, config: ServiceCloudConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_batch_size
-        self.text_limit = SMALLEST_LONG_TEXT // BYTES_PER_CHAR_MAX
+        text_limit = SMALLEST_LONG_TEXT // BYTES_PER_CHAR_MAX
+        super().__init__(name, config, config.write_batch_size, text_limit)
         self._api = ServiceCloudApi(name, config, options)
         self._describes = Describes(self._api.describe, config.describe_refresh)
         self._feed = IdentityFeed(self._api, config, self._identity_of)
@@ -72,11 +64,6 @@ class ServiceCloudTarget:
         """Requests sent so far (API and token endpoint, retries included)."""
         return self._api.requests_sent
 
-    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
-        """Accounts then contacts changed since the cursor (SOQL keyset on SystemModstamp)."""
-        async for page in self._feed.pages(since):
-            yield page
-
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values and ``SystemModstamp`` of the records, 200 ids a query; records
         deleted (or in the recycle bin) are left out."""
@@ -87,10 +74,6 @@ class ServiceCloudTarget:
             if ids:
                 found.update({r.ref.key: r for r in await self._read_kind(kind, ids)})
         return [found[r.key] for r in refs if r.key in found]
-
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
-        """Records carrying any of ``keys``, read from the records themselves (``lookup``)."""
-        return await self._lookup.records(keys)
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """sObject Collections updates; one result per change, in order (``writer``)."""
@@ -109,18 +92,19 @@ class ServiceCloudTarget:
     async def check(self) -> Health:
         """The note field's describe, then one record id of the first kind: proves the login
         and read access, and shows the org's API usage (``Sforce-Limit-Info``)."""
+        health = await super().check()
+        if health.ok and self._note_problem is not None:
+            return Health(ok=False, detail=self._note_problem, api_usage=health.api_usage)
+        return health
+
+    async def _prove_access(self) -> str:
+        await self._note_limit()
         sobject = SOBJECT[self.config.record_kinds[0]]
-        try:
-            await self._note_limit()
-            await self._api.query_rows(select(sobject, ["Id"]) + " LIMIT 1", "check")
-        except AuthError as exc:
-            return Health(ok=False, detail=f"credentials refused: {exc}")
-        except ConnectorError as exc:
-            return Health(ok=False, detail=str(exc))
-        if self._note_problem is not None:
-            return Health(ok=False, detail=self._note_problem, api_usage=self._api.usage_text())
-        detail = f"{self._api.flow} login accepted; note in {self.config.note_field}"
-        return Health(ok=True, detail=detail, api_usage=self._api.usage_text())
+        await self._api.query_rows(select(sobject, ["Id"]) + " LIMIT 1", "check")
+        return f"{self._api.flow} login accepted; note in {self.config.note_field}"
+
+    def _usage(self) -> str | None:
+        return self._api.usage_text()
 
     def notices(self) -> list[str]:
         """Facts an admin should see in ``status``."""
@@ -141,18 +125,6 @@ class ServiceCloudTarget:
         if stats.version_checks:
             facts.append(f"{stats.version_checks} version check queries before writes")
         return facts
-
-    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
-        """An alert as a Case with an internal CaseComment (``tickets``)."""
-        return await self._tickets.open_ticket(ticket, follows=follows)
-
-    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
-        """An alert's update as an internal CaseComment (``tickets``)."""
-        return await self._tickets.add_internal_note(ticket_id, ticket)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._api.aclose()
 
     # -- internals --------------------------------------------------------------------------
     async def _schema(self, kind: str) -> ObjectSchema:

@@ -41,6 +41,7 @@ from typing import Any
 import structlog
 
 from connectors.base import RecordChange, WriteResult
+from connectors.desk import PlannedChange
 from connectors.errors import PermanentError
 from connectors.service.servicecloud.catalog import Column, Describes
 from connectors.service.servicecloud.client import ServiceCloudApi
@@ -66,11 +67,9 @@ LOCK_PAUSE = 1.0
 
 
 @dataclass(frozen=True)
-class Planned:
+class Planned(PlannedChange):
     """A change ready to send: its collection record and the values it carries."""
 
-    index: int
-    change: RecordChange
     sobject: str
     row: dict[str, Any]
     sent: dict[str, Any]

@@ -70,13 +70,6 @@ def create(name: str, config: ServiceNowConfig, options: ConnectorOptions) -> Se
     return ServiceNowTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="servicenow",
-    role="target",
-    config_model=ServiceNowConfig,
-    factory=create,
-    simulator="connectors.service.servicenow.simulator:demo_app",
-    contract_harness="connectors.service.servicenow.simulator:contract_harness",
-)
+CONNECTOR = ConnectorSpec.desk("servicenow", ServiceNowConfig, create, f"{__name__}.simulator")
 
 __all__ = ["CONNECTOR", "ServiceNowConfig", "ServiceNowTarget", "create"]

@@ -22,11 +22,7 @@ from connectors.auth import StaticHeaderAuth, TokenAuth
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
 from connectors.http import VendorClient
 from connectors.ratelimit import parse_retry_after
-from connectors.service.servicenow.config import (
-    BasicAuth,
-    ClientCredentialsAuth,
-    ServiceNowConfig,
-)
+from connectors.service.servicenow.config import BasicAuth, ClientCredentialsAuth, ServiceNowConfig
 from connectors.service.servicenow.errors import describe
 
 TOKEN_PATH = "/oauth_token.do"  # noqa: S105 - a URL path, not a secret
@@ -74,7 +70,7 @@ def classify_token(response: httpx.Response) -> ConnectorError | None:
     status = response.status_code
     if status < 400:
         return None
-    message, code = describe(response)
+    message, code, _ = describe(response)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         return RateLimited(message, retry_after=retry_after, status=status)

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import FieldInfo
+from connectors.desk import labelled, merged_by_name
 
 SYSTEM_COLUMNS = frozenset(
     {"sys_id", "sys_updated_on", "sys_updated_by", "sys_created_on", "sys_created_by"}
@@ -164,26 +165,23 @@ def _column(element: str, row: Mapping[str, Any], choices: tuple[str, ...]) -> C
 def field_infos(schemas: Mapping[str, TableSchema]) -> list[FieldInfo]:
     """Writable columns of every configured kind, one entry per column name; the label says
     which kinds (tables) have it, so a mapping for any of them validates."""
-    merged: dict[str, tuple[Column, list[str]]] = {}
-    for kind, schema in schemas.items():
-        for column in schema.columns.values():
-            if not column.writable or not column.active:
-                continue
-            if column.name in merged:
-                merged[column.name][1].append(kind)
-            else:
-                merged[column.name] = (column, [kind])
+    columns = (
+        (kind, column.name, column)
+        for kind, schema in schemas.items()
+        for column in schema.columns.values()
+        if column.writable and column.active
+    )
     return [
         FieldInfo(
             path=column.name,
             type=column.internal_type,
-            label=f"{column.label} ({', '.join(kinds)})",
+            label=labelled(column.label, kinds),
             custom=column.custom,
             writable=True,
             choices=column.choices if column.enforces_choices else (),
             max_length=column.max_length,
         )
-        for column, kinds in merged.values()
+        for column, kinds in merged_by_name(columns)
     ]
 
 

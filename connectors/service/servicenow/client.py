@@ -24,13 +24,13 @@ import httpx
 
 from connectors.errors import PermanentError
 from connectors.http import VendorClient
+from connectors.paging import next_link
 from connectors.ratelimit import LimitSignal, VendorGate
 from connectors.service.servicenow.auth import build_auth, classify_token
 from connectors.service.servicenow.batch import BATCH_PATH, BatchAnswer, BatchItem, envelope, parse
 from connectors.service.servicenow.config import ServiceNowConfig
 from connectors.service.servicenow.errors import make_classifier, read_limits, server_time
 from connectors.service.servicenow.pacing import Pacing
-from connectors.service.servicenow.paging import next_link
 from connectors.settings import ConnectorOptions
 
 TABLE = "/api/now/table"
@@ -67,17 +67,15 @@ class ServiceNowApi:
         )
         self._token_client = token_client
         auth, self.grant = build_auth(config, token_client)
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
+        classify = make_classifier(config.max_throttle_wait)
+        self.http = VendorClient.for_json_api(
+            name,
+            config,
+            options,
+            pacing,
             auth=auth,
-            classify=make_classifier(config.max_throttle_wait),
+            classify=classify,
             read_limits=self._read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json"},
-            sleep=pacing.retry_sleep,
         )
         self.last_signal = LimitSignal()
 

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from connectors.base import Frozen
-from connectors.settings import ConnectorConfig, Secret
+from connectors.settings import ConnectorConfig, Secret, api_root
 
 COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 """Dictionary column names: lowercase ASCII letters, digits and ``_`` (FACTS.md 6.2)."""
@@ -176,12 +176,7 @@ class ServiceNowConfig(ConnectorConfig):
     @classmethod
     def _instance_root(cls, value: str) -> str:
         """Accept ``https://acme.service-now.com`` with or without a trailing ``/api/now``."""
-        root = value.strip().rstrip("/").removesuffix("/api/now")
-        if not root.startswith(("https://", "http://")):
-            raise ValueError(
-                "base_url must start with https:// (e.g. https://acme.service-now.com)"
-            )
-        return root
+        return api_root(value, example="https://acme.service-now.com", api_suffix="/api/now")
 
     @field_validator("external_id_fields")
     @classmethod

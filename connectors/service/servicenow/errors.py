@@ -22,40 +22,27 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    ErrorFactory,
-    admin_error,
-    auth_error,
-    developer_error,
-    record_error,
-    transient_error,
-)
+from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
 from connectors.errors import BudgetExhausted, ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, short_text
 
 ONE_RECORD = re.compile(r"/api/now/(?:v\d+/)?table/[a-z0-9_]+/[0-9a-f]{32}/?$")
 """A path addressing one record by sys_id (32 hex characters, FACTS.md 2.5)."""
 
 RECORD_STATUSES = frozenset({400, 403, 404})
 
-_auth = auth_error(
+AUTH_HINT = (
     " (check the user name and password or the OAuth client id and secret, and that the "
     "integration user may use the REST API)"
 )
 
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,  # a request we built wrongly (or, at the batch URL, a missing API)
-    401: _auth,
-    403: admin_error,  # an ACL refuses a table or the API: the instance admin grants access
-    404: admin_error,  # on a list path: no such table (plugin missing) or base_url wrong
-    405: developer_error,
-    406: developer_error,
-    415: developer_error,
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "admin",  # an ACL refuses a table or the API: the instance admin grants access
+    404: "admin",  # on a list path: no such table (plugin missing) or base_url wrong
+    # 400 (also a missing API at the batch URL), 405, 406, 415: a request we built wrongly
 }
 """Status -> class for everything the path rules do not settle."""
 
@@ -67,32 +54,28 @@ def make_classifier(
     ``max_throttle_wait`` seconds means the hourly rule is spent, and the job waits for the
     reset instead of sleeping inside the run."""
 
-    def classify(response: httpx.Response) -> ConnectorError | None:
-        status = response.status_code
-        if status < 300:
+    def throttled(response: httpx.Response, described: Described) -> ConnectorError | None:
+        if response.status_code != 429:
             return None
-        if status < 400:
-            text = (
-                f"ServiceNow redirected the request (HTTP {status}); base_url must be the "
-                "instance URL, e.g. https://acme.service-now.com"
-            )
-            return admin_error(text, status, None, None)
-        message, code = describe(response)
-        if status == 429:
-            return _throttled(response, message, max_throttle_wait, now())
-        if status in RECORD_STATUSES and ONE_RECORD.search(response.request.url.path):
-            return record_error(message, status, code, None)
-        factory = BY_STATUS.get(status) or (transient_error if status >= 500 else developer_error)
-        return factory(message, status, code, None)
+        return _throttled(response, described.message, max_throttle_wait, now())
 
-    return classify
+    table = ErrorTable(
+        vendor="ServiceNow",
+        describe=describe,
+        by_status=BY_STATUS,
+        auth_hint=AUTH_HINT,
+        redirect_hint="base_url must be the instance URL, e.g. https://acme.service-now.com",
+        record=one_record_rule(ONE_RECORD, RECORD_STATUSES),
+        special=throttled,
+    )
+    return table.classify
 
 
 def _throttled(
     response: httpx.Response, message: str, max_wait: float, now: datetime
 ) -> ConnectorError:
     retry_after = parse_retry_after(response.headers.get("retry-after"))
-    reset = _int(response.headers.get("x-ratelimit-reset"))
+    reset = header_int(response.headers.get("x-ratelimit-reset"))
     if retry_after is None and reset is not None:
         retry_after = max(0.0, reset - now.timestamp())
     if retry_after is not None and retry_after > max_wait:
@@ -114,22 +97,21 @@ def _throttled(
     return RateLimited(message, retry_after=retry_after, status=429)
 
 
-def describe(response: httpx.Response) -> tuple[str, str | None]:
+def describe(response: httpx.Response) -> Described:
     """The instance's message (and OAuth error code), readable and secret-free."""
     status = response.status_code
-    body = _json_body(response)
+    body = json_body(response)
     if isinstance(body, dict):
         error = body.get("error")
         if isinstance(error, dict):
             message = _text(error.get("message")) or f"HTTP {status}"
             detail = _text(error.get("detail"))
             text = f"{message}: {detail}" if detail and detail != message else message
-            return redact(text), None
+            return Described(redact(text))
         if isinstance(error, str):  # the OAuth token endpoint's shape
             text = _text(body.get("error_description")) or error
-            return redact(f"{error}: {text}" if text != error else text), error
-    raw = " ".join(_text_body(response).split())[:300]
-    return redact(raw or f"ServiceNow answered HTTP {status}"), None
+            return Described(redact(f"{error}: {text}" if text != error else text), error)
+    return Described(short_text(response, f"ServiceNow answered HTTP {status}"))
 
 
 def read_limits(response: httpx.Response) -> LimitSignal:
@@ -140,12 +122,12 @@ def read_limits(response: httpx.Response) -> LimitSignal:
     retry_after = None
     if response.status_code in (429, 503):
         retry_after = parse_retry_after(headers.get("retry-after"))
-    reset = _int(headers.get("x-ratelimit-reset"))
+    reset = header_int(headers.get("x-ratelimit-reset"))
     reset_after = None
     if reset is not None:
         reset_after = max(0.0, reset - server_time(response).timestamp())
     return LimitSignal(
-        limit=_int(headers.get("x-ratelimit-limit")),
+        limit=header_int(headers.get("x-ratelimit-limit")),
         remaining=None,
         reset_after=reset_after,
         retry_after=retry_after,
@@ -170,26 +152,3 @@ def _text(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text or None
-
-
-def _int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        return int(float(raw.strip()))
-    except ValueError:
-        return None
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _text_body(response: httpx.Response) -> str:
-    try:
-        return response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""

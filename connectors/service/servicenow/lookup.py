@@ -18,13 +18,13 @@ cannot carry (an email on an account) cost nothing.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from connectors.base import CustomerRecord, IdentityKey
+from connectors.desk import wanted_keys
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.client import ServiceNowApi
 from connectors.service.servicenow.config import ServiceNowConfig
@@ -54,11 +54,10 @@ class Lookup:
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""
-        wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
+        configured = self._config.record_kinds
+        wanted = wanted_keys(keys, lambda key: key.kind in configured and safe(key.value))
         for key in dict.fromkeys(keys):
-            if key.kind in self._config.record_kinds and safe(key.value):
-                wanted[(key.kind, key.match)].append(key.value)
-            elif key.kind in self._config.record_kinds:
+            if key.kind in configured and not safe(key.value):
                 log.warning("servicenow_lookup_unaskable", kind=key.kind, match=key.match)
         if not wanted:
             return []

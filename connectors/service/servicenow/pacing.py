@@ -21,7 +21,6 @@ plus everything slept through it), so an hour of pacing costs a test nothing.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -135,24 +134,20 @@ class Pacing:
 
 def build_pacing(config: ServiceNowConfig, sleep: Sleep | None, name: str = "") -> Pacing:
     """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
-    clock: Callable[[], float] = time.monotonic
-    sleeper: Sleep = asyncio.sleep
-    retry_sleep: Sleep | None = None
-    if sleep is not None:
-        virtual = VirtualClock(sleep)
-        clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
-    gate = VendorGate(
-        rate_per_second=config.rate_per_second,
-        max_in_flight=config.max_in_flight,
-        clock=clock,
-        sleep=sleeper,
-    )
+    timing = VirtualClock(sleep)
+    gate = timing.gate(rate_per_second=config.rate_per_second, max_in_flight=config.max_in_flight)
     hourly = HourlyBudget(
         configured=config.requests_per_hour,
         share=config.hourly_share,
         max_wait=config.max_throttle_wait,
-        clock=clock,
-        sleep=sleeper,
+        clock=timing.now,
+        sleep=timing.sleep,
         name=name,
     )
-    return Pacing(gate=gate, hourly=hourly, clock=clock, sleep=sleeper, retry_sleep=retry_sleep)
+    return Pacing(
+        gate=gate,
+        hourly=hourly,
+        clock=timing.now,
+        sleep=timing.sleep,
+        retry_sleep=timing.retry_sleep,
+    )

@@ -3,7 +3,8 @@
 List answers carry ``Link`` with ``rel="first"|"prev"|"next"|"last"`` URLs built from
 ``sysparm_offset``/``sysparm_limit``; the last page has no ``next`` (FACTS.md 4.4). Because
 ``sysparm_limit`` is applied before ACL evaluation (4.2), a page can hold fewer rows than asked
-for, or none, while more follow: only a missing ``next`` ends a listing.
+for, or none, while more follow: only a missing ``next`` ends a listing
+(:func:`connectors.paging.next_link` reads it).
 
 Offsets skip rows when the table changes during a listing (a row updated mid-scan moves to the
 end and shifts the rest, 4.6), so the identity feed pages by keyset instead and uses the
@@ -12,32 +13,14 @@ end and shifts the rest, 4.6), so the identity feed pages by keyset instead and 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-import httpx
-
 from connectors.base import Cursor
 
-_LINK = re.compile(r"<([^>]*)>\s*;\s*([^,]*)")
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 SYS_ID = re.compile(r"[0-9a-f]{32}")
-
-
-def next_link(header: str | None) -> str | None:
-    """Path and query of the ``rel="next"`` link, or None on the last page.
-
-    Only the path is kept: the request goes to the configured instance, so a ``Link`` header
-    can never send credentials elsewhere."""
-    if not header:
-        return None
-    for target, params in _LINK.findall(header):
-        relations = re.findall(r'rel\s*=\s*"?([^";]+)"?', params)
-        if any("next" in rel.split() for rel in relations):
-            return httpx.URL(target).raw_path.decode("ascii")
-    return None
 
 
 def parse_stamp(value: object) -> datetime | None:
@@ -92,17 +75,13 @@ class FeedCursor:
     def encode(self) -> Cursor:
         """The JSON text the engine stores."""
         payload = {k: {"t": p.stamp, "id": p.sys_id} for k, p in self.positions.items()}
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> FeedCursor:
         """Read a stored cursor; anything unreadable means "read everything again"."""
-        try:
-            payload = json.loads(cursor.value) if cursor else {}
-        except ValueError:
-            payload = {}
         positions: dict[str, Position] = {}
-        for kind, raw in (payload if isinstance(payload, dict) else {}).items():
+        for kind, raw in Cursor.payload(cursor).items():
             if not isinstance(raw, dict):
                 continue
             moment = parse_stamp(raw.get("t"))

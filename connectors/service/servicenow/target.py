@@ -8,21 +8,10 @@ writes through the Batch API (see ``writer``); alerts become cases (see ``ticket
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
-from connectors.base import (
-    Cursor,
-    CustomerPage,
-    CustomerRecord,
-    DeskTicket,
-    FieldInfo,
-    Health,
-    IdentityKey,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
-from connectors.errors import AuthError, ConnectorError
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
+from connectors.desk import AlertTickets, DeskTarget
 from connectors.service.servicenow.catalog import field_infos
 from connectors.service.servicenow.client import ServiceNowApi
 from connectors.service.servicenow.config import ServiceNowConfig
@@ -37,32 +26,29 @@ from connectors.service.servicenow.writer import Writer
 from connectors.settings import ConnectorOptions
 
 
-class ServiceNowTarget:
-    """A ServiceNow instance with Customer Service Management as the service desk."""
+class ServiceNowTarget(AlertTickets, DeskTarget[ServiceNowConfig, ServiceNowApi]):
+    """A ServiceNow instance with Customer Service Management as the service desk.
+
+    Customers come from accounts, contacts and consumers changed since the cursor, kind by
+    kind (``identity``); lookups read the tables (``lookup``); alerts open cases and go on as
+    work notes (``tickets``)."""
 
     system = "servicenow"
+    _tickets: CaseDesk
 
     def __init__(self, name: str, config: ServiceNowConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_batch_size
-        self.text_limit = config.note_max_length
+        super().__init__(name, config, config.write_batch_size, config.note_max_length)
         self._api = ServiceNowApi(name, config, options, build_pacing(config, options.sleep, name))
         self._catalog = Catalog(self._api)
         self._feed = IdentityFeed(self._api, config, self._catalog)
         self._lookup = Lookup(self._api, config, self._catalog)
         self._writer = Writer(self._api, config, self._catalog)
-        self._cases = CaseDesk(self._api, config, self._catalog)
+        self._tickets = CaseDesk(self._api, config, self._catalog)
 
     @property
     def api(self) -> ServiceNowApi:
         """The HTTP layer (request counts for benchmarks: ``api.http.stats``)."""
         return self._api
-
-    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
-        """Accounts, contacts and consumers changed since the cursor, kind by kind."""
-        async for page in self._feed.pages(since):
-            yield page
 
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values and ``sys_mod_count``, ``ids_per_query`` records a call; records
@@ -92,10 +78,6 @@ class ServiceNowTarget:
                     found[record.ref.key] = record
         return [found[r.key] for r in refs if r.key in found]
 
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
-        """Records carrying any of ``keys``, read from the tables; see ``lookup``."""
-        return await self._lookup.records(keys)
-
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Checked, version-guarded Batch API writes; one result per change, in order."""
         return await self._writer.write(changes)
@@ -106,20 +88,6 @@ class ServiceNowTarget:
         tables = {kind: TABLES[kind] for kind in self.config.record_kinds}
         schemas = await self._catalog.schemas(tables.values())
         return field_infos({kind: schemas[table] for kind, table in tables.items()})
-
-    async def check(self) -> Health:
-        """Read one row of the first kind's table: proves credentials, base URL and access."""
-        table = TABLES[self.config.record_kinds[0]]
-        try:
-            await self._api.list_page(
-                table, {"sysparm_fields": "sys_id", "sysparm_limit": 1}, operation="check"
-            )
-        except AuthError as exc:
-            return Health(ok=False, detail=f"credentials refused: {exc}")
-        except ConnectorError as exc:
-            return Health(ok=False, detail=str(exc))
-        flow = self.config.auth.flow.replace("_", " ")
-        return Health(ok=True, detail=f"{flow} accepted; {table} readable", api_usage=self._usage())
 
     def notices(self) -> list[str]:
         """Facts an admin should see in ``status``."""
@@ -151,21 +119,17 @@ class ServiceNowTarget:
         )
         if self._catalog.hierarchy_unknown is not None:
             facts.append(self._catalog.hierarchy_unknown)
-        if self._cases.dedupe_off is not None:
-            facts.append(self._cases.dedupe_off)
+        if self._tickets.dedupe_off is not None:
+            facts.append(self._tickets.dedupe_off)
         return facts
 
-    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
-        """Open an alert case (``TicketDesk``); see ``tickets``."""
-        return await self._cases.open_ticket(ticket, follows=follows)
-
-    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
-        """Add the alert as work notes to a case (``TicketDesk``); see ``tickets``."""
-        return await self._cases.add_internal_note(ticket_id, ticket)
-
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._api.aclose()
+    async def _prove_access(self) -> str:
+        """Read one row of the first kind's table: proves credentials, base URL and access."""
+        table = TABLES[self.config.record_kinds[0]]
+        await self._api.list_page(
+            table, {"sysparm_fields": "sys_id", "sysparm_limit": 1}, operation="check"
+        )
+        return f"{self.config.auth.flow.replace('_', ' ')} accepted; {table} readable"
 
     def _budget_fact(self) -> str:
         hourly = self._api.pacing.hourly

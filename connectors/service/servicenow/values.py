@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors.coerce import or_refuse, read_boolean, read_date
 from connectors.service.servicenow.catalog import Column, TableSchema
 
 INTEGER_TYPES = frozenset({"integer", "longint"})
@@ -149,23 +150,16 @@ def _plain(number: Decimal) -> str:
 
 
 def _boolean(value: Any, where: str) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    text = str(value).strip().lower()
-    if text in ("true", "false"):
-        return text
-    raise Rejected(f"{where} takes true or false; {value!r} is neither")
+    flag = or_refuse(
+        read_boolean(value), Rejected(f"{where} takes true or false; {value!r} is neither")
+    )
+    return "true" if flag else "false"
 
 
 def _date(value: Any, where: str) -> date:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
-    if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(str(value).strip()[:10])
-    except ValueError:
-        raise Rejected(f"{where} takes a date (YYYY-MM-DD); {value!r} is not one") from None
+    return or_refuse(
+        read_date(value), Rejected(f"{where} takes a date (YYYY-MM-DD); {value!r} is not one")
+    )
 
 
 def _datetime(value: Any, where: str) -> datetime:

@@ -43,6 +43,7 @@ from typing import Any
 import structlog
 
 from connectors.base import RecordChange, WriteResult
+from connectors.desk import PlannedChange
 from connectors.errors import ConnectorError, PermanentError, RecordError
 from connectors.service.servicenow.batch import BatchAnswer, BatchItem, ItemAnswer
 from connectors.service.servicenow.catalog import TableSchema
@@ -62,11 +63,9 @@ LEARNING = 0.3
 
 
 @dataclass(frozen=True)
-class Planned:
+class Planned(PlannedChange):
     """A checked change: its table, the body to PATCH and its position in the call."""
 
-    index: int
-    change: RecordChange
     schema: TableSchema
     body: dict[str, str]
 

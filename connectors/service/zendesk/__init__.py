@@ -52,14 +52,8 @@ def create(name: str, config: ZendeskConfig, options: ConnectorOptions) -> Zende
     return ZendeskTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec(
-    kind="zendesk",
-    role="target",
-    config_model=ZendeskConfig,
-    factory=create,
-    simulator="sandbox.zendesk:demo_app",
-    contract_harness="sandbox.zendesk:contract_harness",
-    webhook="connectors.service.zendesk.webhook:WEBHOOK",
+CONNECTOR = ConnectorSpec.desk(
+    "zendesk", ZendeskConfig, create, "sandbox.zendesk", webhook=f"{__name__}.webhook:WEBHOOK"
 )
 
 __all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from connectors.base import FieldInfo
+from connectors.record_values import option_values
 from connectors.service.zendesk.payloads import BUILT_INS, CUSTOM
 
 LABELS = {"notes": "Notes", "details": "Details"}
@@ -52,16 +53,5 @@ def field_info(kind: str, raw: Any) -> FieldInfo | None:
         label=str(raw.get("title") or raw.get("raw_title") or key),
         custom=True,
         writable=True,
-        choices=parse_choices(raw.get("custom_field_options")),
-    )
-
-
-def parse_choices(raw: Any) -> tuple[str, ...]:
-    """Dropdown and multiselect option values (what the API accepts, not the names)."""
-    if not isinstance(raw, list):
-        return ()
-    return tuple(
-        str(item["value"])
-        for item in raw
-        if isinstance(item, dict) and item.get("value") not in (None, "")
+        choices=option_values(raw.get("custom_field_options")),
     )

@@ -15,7 +15,6 @@ import httpx
 from connectors.auth import StaticHeaderAuth
 from connectors.errors import PermanentError
 from connectors.http import VendorClient
-from connectors.redact import register_secret
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.errors import classify, read_limits
 from connectors.service.zendesk.pacing import Pacing
@@ -37,19 +36,10 @@ class ZendeskApi:
         self, name: str, config: ZendeskConfig, options: ConnectorOptions, pacing: Pacing
     ) -> None:
         token = config.api_token.get_secret_value()
-        register_secret(token)
+        auth = StaticHeaderAuth.basic(f"{config.email}/token", token)
         self.pacing = pacing
-        self.http = VendorClient(
-            connector=name,
-            base_url=config.base_url,
-            auth=StaticHeaderAuth.basic(f"{config.email}/token", token),
-            classify=classify,
-            read_limits=read_limits,
-            gate=pacing.gate,
-            transport=options.transport,
-            timeout=config.timeout,
-            headers={"Accept": "application/json"},
-            sleep=pacing.retry_sleep,
+        self.http = VendorClient.for_json_api(
+            name, config, options, pacing, auth=auth, classify=classify, read_limits=read_limits
         )
 
     async def incremental(self, kind: str, params: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,26 +165,10 @@ class ZendeskApi:
         """Close pooled connections."""
         await self.http.aclose()
 
-    async def _object(
-        self,
-        method: str,
-        url: str,
-        operation: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-    ) -> dict[str, Any]:
-        response = await self.http.request(
-            method, url, operation=operation, params=params, json=json
-        )
-        body = self.http.decode(response, operation)
-        if not isinstance(body, dict):
-            raise PermanentError(
-                f"Zendesk answered {type(body).__name__} where an object was expected",
-                connector=self.http.connector,
-                operation=operation,
-            )
-        return body
+    async def _object(self, method: str, url: str, operation: str, **sent: Any) -> dict[str, Any]:
+        """One request whose answer must be a JSON object (``sent``: params, json)."""
+        response = await self.http.request(method, url, operation=operation, **sent)
+        return self.http.decode_object(response, operation, "Zendesk")
 
     def _job(self, body: Any, operation: str) -> dict[str, Any]:
         job = body.get("job_status") if isinstance(body, dict) else None

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from connectors.settings import ConnectorConfig, Secret
+from connectors.settings import ConnectorConfig, Secret, api_root
 
 ZendeskKind = Literal["organization", "user"]
 
@@ -67,10 +67,7 @@ class ZendeskConfig(ConnectorConfig):
     @classmethod
     def _account_root(cls, value: str) -> str:
         """Accept ``https://acme.zendesk.com`` with or without a trailing ``/api/v2``."""
-        root = value.strip().rstrip("/").removesuffix("/api/v2")
-        if not root.startswith(("https://", "http://")):
-            raise ValueError("base_url must start with https:// (e.g. https://acme.zendesk.com)")
-        return root
+        return api_root(value, example="https://acme.zendesk.com", api_suffix="/api/v2")
 
     @property
     def steady_rate(self) -> float:

@@ -23,92 +23,68 @@ from typing import Any
 
 import httpx
 
-from connectors.error_table import (
-    ErrorFactory,
-    admin_error,
-    auth_error,
-    developer_error,
-    record_error,
-    transient_error,
-)
-from connectors.errors import (
-    ConnectorError,
-    RateLimited,
-)
+from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
+from connectors.errors import ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import header_int, json_body, short_text, text_or_none
 
 TOO_MANY_JOBS_WAIT = 10.0
 """Seconds to wait when Zendesk refuses a job with TooManyJobs and no Retry-After."""
 
-_ONE_RECORD = re.compile(r"/api/v2/(organizations|users)/\d+(\.json)?/?$")
-_JOB_STATUS = re.compile(r"/api/v2/job_statuses/[^/]+?(\.json)?/?$")
+_ONE_RECORD_OR_JOB = re.compile(
+    r"/api/v2/(organizations|users|tickets)/\d+(\.json)?/?$"
+    r"|/api/v2/job_statuses/[^/]+?(\.json)?/?$"
+)
+"""One record (or ticket), or one job's status: their 404/422 concern that one only."""
 
 
-_auth = auth_error(" (check email, API token and the agent's role)")
+AUTH_HINT = " (check email, API token and the agent's role)"
 
-
-BY_STATUS: dict[int, ErrorFactory] = {
-    400: developer_error,
-    401: _auth,
-    403: _auth,
-    404: admin_error,  # on a list path: base_url points at no Zendesk account
-    409: transient_error,  # concurrent update of the same record: try again
-    413: developer_error,
-    422: developer_error,  # on one record's PUT it is that record's problem (see RECORD_STATUSES)
-    500: transient_error,
-    502: transient_error,
-    503: transient_error,
-    504: transient_error,
+BY_STATUS: dict[int, Verdict] = {
+    401: "auth",
+    403: "auth",
+    404: "admin",  # on a list path: base_url points at no Zendesk account
+    409: "transient",  # concurrent update of the same record: try again
+    # 400, 413 and 422: a request we built wrongly (422 on one record's PUT: that record's)
 }
 """Status -> class, for responses the path rules below do not settle."""
 
 RECORD_STATUSES = frozenset({404, 422})
 
 
-def classify(response: httpx.Response) -> ConnectorError | None:
-    """Map one Zendesk response to a typed error (None when it succeeded)."""
-    status = response.status_code
-    if status < 300:
-        return None
-    if status < 400:
-        text = f"Zendesk redirected the request (HTTP {status}); base_url must be the account URL"
-        return admin_error(text, status, None, None)
-    body = _json_body(response)
-    message, code, field = describe(body, response)
+def _throttled(response: httpx.Response, described: Described) -> ConnectorError | None:
+    """429, or 503 with ``Retry-After``; TooManyJobs without one waits a fixed while."""
+    status, (message, code, _) = response.status_code, described
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     if status == 429 or (status == 503 and retry_after is not None):
         if code == "TooManyJobs" and retry_after is None:
             retry_after = TOO_MANY_JOBS_WAIT
         return RateLimited(message, retry_after=retry_after, status=status, vendor_code=code)
-    path = response.request.url.path
-    if status in RECORD_STATUSES and (_ONE_RECORD.search(path) or _JOB_STATUS.search(path)):
-        return record_error(message, status, code, field)
-    factory = BY_STATUS.get(status) or (transient_error if status >= 500 else developer_error)
-    return factory(message, status, code, field)
+    return None
 
 
-def describe(body: Any, response: httpx.Response) -> tuple[str, str | None, str | None]:
+def describe(response: httpx.Response) -> Described:
     """The vendor's message, error code and first offending field, secret-free."""
     status = response.status_code
+    body = json_body(response)
     if not isinstance(body, dict):
-        text = " ".join(_text_body(response).split())[:300]
-        return redact(text or f"Zendesk answered HTTP {status}"), None, None
-    code = _text(body.get("error")) if isinstance(body.get("error"), str) else None
+        return Described(short_text(response, f"Zendesk answered HTTP {status}"))
+    code = text_or_none(body.get("error")) if isinstance(body.get("error"), str) else None
     details = body.get("details")
     if isinstance(details, dict) and details:
         parts, first = _field_errors(details)
         head = str(body.get("description") or code or "Record validation errors")
-        return redact(f"{head}: {'; '.join(parts)}"), code, first
+        return Described(redact(f"{head}: {'; '.join(parts)}"), code, first)
     error = body.get("error")
     if isinstance(error, dict):  # OAuth-style {"error": {"title", "message"}}
-        code = _text(error.get("title"))
+        code = text_or_none(error.get("title"))
         text = str(error.get("message") or error.get("title") or f"HTTP {status}")
-        return redact(text), code, None
+        return Described(redact(text), code)
     text = str(body.get("description") or body.get("error") or f"HTTP {status}")
     if code and text != code:
         text = f"{code}: {text}"
-    return redact(text), code, None
+    return Described(redact(text), code)
 
 
 def _field_errors(details: dict[str, Any]) -> tuple[list[str], str | None]:
@@ -122,22 +98,16 @@ def _field_errors(details: dict[str, Any]) -> tuple[list[str], str | None]:
     return parts, next(iter(details), None)
 
 
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
-def _json_body(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _text_body(response: httpx.Response) -> str:
-    try:
-        return response.text
-    except (httpx.ResponseNotRead, UnicodeDecodeError):
-        return ""
+TABLE = ErrorTable(
+    vendor="Zendesk",
+    describe=describe,
+    by_status=BY_STATUS,
+    auth_hint=AUTH_HINT,
+    redirect_hint="base_url must be the account URL",
+    record=one_record_rule(_ONE_RECORD_OR_JOB, RECORD_STATUSES),
+    special=_throttled,
+)
+classify = TABLE.classify
 
 
 def read_limits(response: httpx.Response) -> LimitSignal:
@@ -151,11 +121,11 @@ def read_limits(response: httpx.Response) -> LimitSignal:
     retry_after = None
     if response.status_code in (429, 503):
         retry_after = parse_retry_after(headers.get("retry-after"))
-    limit = _int(headers.get("x-rate-limit")) or _int(headers.get("ratelimit-limit"))
-    remaining = _int(headers.get("x-rate-limit-remaining"))
+    limit = header_int(headers.get("x-rate-limit")) or header_int(headers.get("ratelimit-limit"))
+    remaining = header_int(headers.get("x-rate-limit-remaining"))
     if remaining is None:
-        remaining = _int(headers.get("ratelimit-remaining"))
-    reset = _int(headers.get("ratelimit-reset"))
+        remaining = header_int(headers.get("ratelimit-remaining"))
+    reset = header_int(headers.get("ratelimit-reset"))
     return LimitSignal(
         limit=limit,
         remaining=remaining,
@@ -172,19 +142,10 @@ def endpoint_budget(response: httpx.Response, name: str) -> tuple[int, int, floa
     pairs = (item.partition("=") for item in raw.split(";"))
     parts = {k.strip().lower(): v.strip() for k, _, v in pairs}
     total, remaining, resets = (
-        _int(parts.get("total")),
-        _int(parts.get("remaining")),
-        _int(parts.get("resets")),
+        header_int(parts.get("total")),
+        header_int(parts.get("remaining")),
+        header_int(parts.get("resets")),
     )
     if total is None or remaining is None:
         return None
     return total, remaining, float(resets or 0)
-
-
-def _int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        return int(float(raw.split(",")[0].strip()))
-    except ValueError:
-        return None

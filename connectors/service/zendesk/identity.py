@@ -24,23 +24,18 @@ Each page's checkpoint already holds that page's position, so a crash re-reads a
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
 from connectors.errors import PermanentError
+from connectors.paging import CursorPaging, KeysetPaging, Page, Where
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
-from connectors.service.zendesk.payloads import (
-    ORGANIZATION,
-    USER,
-    organization_record,
-    user_record,
-)
+from connectors.service.zendesk.payloads import ORGANIZATION, USER, organization_record, user_record
 
 MIN_AGE = 61
 """Seconds a ``start_time`` must lie in the past (Zendesk asks for one minute)."""
@@ -60,16 +55,12 @@ class IdentityCursor:
             ORGANIZATION: {"start_time": self.org_start},
             USER: {"cursor": self.user_cursor, "start_time": self.user_start},
         }
-        return Cursor(value=json.dumps(payload, sort_keys=True))
+        return Cursor.of(payload)
 
     @classmethod
     def decode(cls, cursor: Cursor | None) -> IdentityCursor:
         """Read a stored cursor; anything unreadable means "export everything again"."""
-        try:
-            payload = json.loads(cursor.value) if cursor else {}
-        except ValueError:
-            payload = {}
-        payload = payload if isinstance(payload, dict) else {}
+        payload = Cursor.payload(cursor)
         orgs, users = payload.get(ORGANIZATION), payload.get(USER)
         orgs = orgs if isinstance(orgs, dict) else {}
         users = users if isinstance(users, dict) else {}
@@ -81,26 +72,18 @@ class IdentityCursor:
         )
 
 
-@dataclass
-class _Seen:
-    """Records yielded at the edge of the last page. Time-based pages overlap at ``end_time``
-    (the next page starts there), so only records updated at or after it can come again;
-    older ones are forgotten, and memory stays a page's worth however large the desk."""
+@dataclass(frozen=True)
+class _UserPage:
+    """One page of the user export: end-users, the next cursor while the stream goes on, and
+    the ``after_cursor`` to keep (also at the end of the stream, for the next run)."""
 
-    versions: dict[str, Any] = field(default_factory=dict)
+    items: list[CustomerRecord]
+    following: str | None
+    after: str | None
 
-    def fresh(self, records: list[CustomerRecord], edge: int) -> list[CustomerRecord]:
-        kept = []
-        for record in records:
-            if self.versions.get(record.ref.id, object()) != record.updated_at:
-                self.versions[record.ref.id] = record.updated_at
-                kept.append(record)
-        self.versions = {
-            key: when
-            for key, when in self.versions.items()
-            if isinstance(when, datetime) and when.timestamp() >= edge
-        }
-        return kept
+
+class _StartTooRecent(Exception):
+    """Zendesk refused the ``start_time`` as too recent: the read ends where it is."""
 
 
 class IdentityFeed:
@@ -126,56 +109,80 @@ class IdentityFeed:
     async def _organizations(
         self, cursor: IdentityCursor
     ) -> AsyncIterator[tuple[list[CustomerRecord], IdentityCursor]]:
-        start, seen = self._recent_enough(cursor.org_start), _Seen()
-        while True:
+        """Time-based pages. The next page starts at ``end_time``, so the boundary second
+        comes twice (the strategy drops what it already yielded); a page that one second's
+        ties fill ends at its own ``start_time``: Zendesk answers a second whole, so the read
+        goes on from the next second."""
+        reached: list[int] = []
+
+        async def fetch(start: int) -> Page[CustomerRecord, int]:
             params = {"start_time": start, "per_page": self._config.per_page}
             body = await self._export(ORGANIZATION, params)
-            if body is None:
-                return
-            rows = _rows(body, "organizations")
             end = _whole(body.get("end_time"), default=start)
-            records = seen.fresh([organization_record(r) for r in rows], edge=end)
-            cursor = replace(cursor, org_start=max(start, end))
-            yield records, cursor
-            if body.get("end_of_stream") is not False or end <= start:
-                return  # end <= start: no progress possible, the next run resumes here
-            if end > int(self._now()) - MIN_AGE:
-                return  # Zendesk refuses a start_time under a minute old: resume next run
-            start = end
+            reached.append(max(start, end))
+            records = [organization_record(r) for r in _rows(body, "organizations")]
+            going_on = body.get("end_of_stream") is False and end >= start
+            return Page(items=records, following=end if going_on else None)
+
+        paging = KeysetPaging(
+            fetch,
+            where=Where(self._api.http.connector, "export_organizations", "Zendesk"),
+            step_past=lambda second: second + 1,
+            key_of=_second,
+            identity=_version,
+        )
+        try:
+            async for page in paging.pages(self._recent_enough(cursor.org_start)):
+                position = page.following if page.following is not None else reached[-1]
+                cursor = replace(cursor, org_start=position)
+                yield list(page.items), cursor
+                if page.following is None or page.following > int(self._now()) - MIN_AGE:
+                    return  # Zendesk refuses a start_time under a minute old: resume next run
+        except _StartTooRecent:
+            return
 
     async def _users(
         self, cursor: IdentityCursor
     ) -> AsyncIterator[tuple[list[CustomerRecord], IdentityCursor]]:
-        params: dict[str, Any] = {"per_page": self._config.per_page}
-        if cursor.user_cursor:
-            params["cursor"] = cursor.user_cursor
-        else:
-            params["start_time"] = self._recent_enough(cursor.user_start)
-        while True:
+        """Cursor pages from the stored ``after_cursor`` (or from ``start_time`` at first)."""
+        per_page = self._config.per_page
+
+        async def fetch(token: str | None) -> _UserPage:
+            params: dict[str, Any] = {"per_page": per_page}
+            if token is None:
+                params["start_time"] = self._recent_enough(cursor.user_start)
+            else:
+                params["cursor"] = token
             body = await self._export(USER, params)
-            if body is None:
-                return
             identities = body.get("identities")
             records = [
                 user_record(r, _identities_of(r, identities))
                 for r in _rows(body, "users")
                 if r.get("role", "end-user") == "end-user"
             ]
-            after = body.get("after_cursor")
-            if isinstance(after, str) and after:
-                cursor = replace(cursor, user_cursor=after)
-            yield records, cursor
-            if body.get("end_of_stream") is not False or not isinstance(after, str) or not after:
-                return
-            params = {"per_page": self._config.per_page, "cursor": after}
+            found = body.get("after_cursor")
+            after = found if isinstance(found, str) and found else None
+            going_on = body.get("end_of_stream") is False and after is not None
+            return _UserPage(items=records, following=after if going_on else None, after=after)
 
-    async def _export(self, kind: str, params: dict[str, Any]) -> dict[str, Any] | None:
-        """One export page, or None when Zendesk finds the start too recent (clock skew)."""
+        where = Where(self._api.http.connector, "export_users", "Zendesk")
+        paging = CursorPaging(fetch, where=where, position="export cursor")
+        try:
+            async for page in paging.pages(cursor.user_cursor):
+                if page.after is not None:
+                    cursor = replace(cursor, user_cursor=page.after)
+                yield page.items, cursor
+        except _StartTooRecent:
+            return
+
+    async def _export(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
+        """One export page; :class:`_StartTooRecent` when Zendesk finds the start too recent
+        (clock skew)."""
         try:
             return await self._api.incremental(kind, params)
         except PermanentError as exc:
             if exc.status == 422 and "too recent start_time" in exc.message.lower():
-                return None
+                raise _StartTooRecent from exc
             raise
 
     def _recent_enough(self, start: int) -> int:
@@ -187,6 +194,17 @@ def _rows(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
     if not isinstance(rows, list):
         return []
     return [r for r in rows if isinstance(r, dict) and r.get("id") is not None]
+
+
+def _second(record: CustomerRecord) -> int:
+    """The export's ordering key: the record's update second (-1 when it has none)."""
+    when = record.updated_at
+    return int(when.timestamp()) if isinstance(when, datetime) else -1
+
+
+def _version(record: CustomerRecord) -> tuple[str, Any]:
+    """One version of one record: the same record updated again is news."""
+    return (record.ref.id, record.updated_at)
 
 
 def _identities_of(user: dict[str, Any], identities: Any) -> list[Any]:

@@ -24,13 +24,13 @@ domains) cost nothing.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
 import structlog
 
 from connectors.base import CustomerRecord, IdentityKey
+from connectors.desk import wanted_keys
 from connectors.errors import PermanentError
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.payloads import (
@@ -56,12 +56,7 @@ class Lookup:
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live customer records carrying any of ``keys`` (each record once)."""
-        wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
-        for key in dict.fromkeys(keys):
-            if key.kind in PLURAL and (
-                key.match == "external_id" or (key.kind, key.match) in SEARCHED
-            ):
-                wanted[(key.kind, key.match)].append(key.value)
+        wanted = wanted_keys(keys, _askable)
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for (kind, match), values in sorted(wanted.items()):
             found = (
@@ -137,3 +132,8 @@ def _record(kind: str, row: dict[str, Any]) -> CustomerRecord | None:
         return None
     record = organization_record(row) if kind == ORGANIZATION else user_record(row)
     return None if record.deleted else record
+
+
+def _askable(key: IdentityKey) -> bool:
+    """External ids of both kinds, and the (kind, match) pairs search can find."""
+    return key.kind in PLURAL and (key.match == "external_id" or (key.kind, key.match) in SEARCHED)

@@ -11,7 +11,6 @@ nothing while the gates still see the time pass.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -35,39 +34,22 @@ class Pacing:
 
     async def take(self, gate: VendorGate) -> None:
         """Wait for a slot in a secondary budget (the main gate is taken per request)."""
-        gate.name = gate.name or self.gate.name
-        await gate.acquire()
-        gate.release()
+        await gate.take_turn(self.gate.name)
 
 
 def build_pacing(config: ZendeskConfig, sleep: Sleep | None) -> Pacing:
     """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
-    clock: Callable[[], float] = time.monotonic
-    sleeper: Sleep = asyncio.sleep
-    retry_sleep: Sleep | None = None
-    if sleep is not None:
-        virtual = VirtualClock(sleep)
-        clock, sleeper, retry_sleep = virtual.now, virtual.sleep, virtual.sleep
-
-    def gate(
-        rate: float | None = None, window: Window | None = None, in_flight: int = 1
-    ) -> VendorGate:
-        return VendorGate(
-            rate_per_second=rate,
-            window=window,
-            max_in_flight=in_flight,
-            clock=clock,
-            sleep=sleeper,
-        )
-
+    timing = VirtualClock(sleep)
     return Pacing(
         # Zendesk counts both budgets per minute: a sliding window spends a fresh minute at once
         # (a small run is not paced out) and never puts more than the budget into one minute.
-        gate=gate(window=Window.per_minute(config.steady_rate), in_flight=config.max_in_flight),
-        incremental=gate(window=Window(config.incremental_per_minute)),
-        single_users=gate(config.single_user_updates_per_second),
+        gate=timing.gate(
+            window=Window.per_minute(config.steady_rate), max_in_flight=config.max_in_flight
+        ),
+        incremental=timing.gate(window=Window(config.incremental_per_minute)),
+        single_users=timing.gate(rate_per_second=config.single_user_updates_per_second),
         jobs=asyncio.Semaphore(config.max_jobs_in_flight),
-        clock=clock,
-        sleep=sleeper,
-        retry_sleep=retry_sleep,
+        clock=timing.now,
+        sleep=timing.sleep,
+        retry_sleep=timing.retry_sleep,
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
+from connectors.record_values import clean_list, identity_text, iso_time
 
 ORGANIZATION, USER = "organization", "user"
 KINDS = (ORGANIZATION, USER)
@@ -35,13 +36,7 @@ def parse_time(value: Any) -> datetime | None:
     """ISO 8601 (``Z`` or offset) or unix seconds -> aware UTC; garbage -> None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, UTC)
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return iso_time(value)
 
 
 def record_id(raw: Mapping[str, Any]) -> str:
@@ -49,7 +44,7 @@ def record_id(raw: Mapping[str, Any]) -> str:
     value = raw.get("id")
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = _text(value)
+    text = identity_text(value)
     if text is None:
         raise ValueError("Zendesk record without an id")
     return text
@@ -69,7 +64,7 @@ def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
     return CustomerRecord(
         ref=RecordRef(kind=ORGANIZATION, id=record_id(raw)),
         name=str(raw.get("name") or ""),
-        external_id=_text(raw.get("external_id")),
+        external_id=identity_text(raw.get("external_id")),
         domains=clean_list(raw.get("domain_names")),
         fields=writable_values(ORGANIZATION, raw),
         updated_at=parse_time(raw.get("updated_at")),
@@ -86,7 +81,7 @@ def user_record(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> Custo
     return CustomerRecord(
         ref=RecordRef(kind=USER, id=record_id(raw)),
         name=str(raw.get("name") or ""),
-        external_id=_text(raw.get("external_id")),
+        external_id=identity_text(raw.get("external_id")),
         emails=clean_list(emails),
         fields=writable_values(USER, raw),
         updated_at=parse_time(raw.get("updated_at")),
@@ -132,17 +127,3 @@ def path_of(kind: str, field: str | None, sent: Mapping[str, Any]) -> str | None
         if candidate in sent:
             return candidate
     return field
-
-
-def clean_list(values: Any) -> tuple[str, ...]:
-    """Lower-cased, trimmed, de-duplicated strings (emails, domain names)."""
-    items = values if isinstance(values, list | tuple) else []
-    cleaned = (v.strip().lower() for v in items if isinstance(v, str))
-    return tuple(dict.fromkeys(v for v in cleaned if v))
-
-
-def _text(value: Any) -> str | None:
-    if value is None or isinstance(value, bool):
-        return None
-    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
-    return text.strip() or None

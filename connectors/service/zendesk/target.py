@@ -1,28 +1,19 @@
-"""``ZendeskTarget``: the ServiceTarget protocol over organizations and end-users.
+"""``ZendeskTarget``: the ServiceTarget protocol (and ``TicketDesk``) over organizations and
+end-users.
 
 ``read`` batches ids through ``show_many`` (100 a call); ``write`` goes through bulk
 ``update_many`` jobs (see ``writer``); the identity index is kept from incremental exports
 (see ``identity``), never by searching once per deal; only its misses are looked up directly
-(see ``lookup``), in batches.
+(see ``lookup``), in batches. Alerts become tickets with private comments (see ``tickets``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from connectors.base import (
-    Cursor,
-    CustomerPage,
-    CustomerRecord,
-    FieldInfo,
-    Health,
-    IdentityKey,
-    RecordChange,
-    RecordRef,
-    WriteResult,
-)
-from connectors.errors import AuthError, ConnectorError
+from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
+from connectors.desk import AlertTickets, DeskTarget
 from connectors.service.zendesk.catalog import build_catalog
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
@@ -30,29 +21,28 @@ from connectors.service.zendesk.identity import IdentityFeed
 from connectors.service.zendesk.lookup import Lookup
 from connectors.service.zendesk.pacing import build_pacing
 from connectors.service.zendesk.payloads import KINDS, record_id, to_record
+from connectors.service.zendesk.tickets import ZendeskTickets
 from connectors.service.zendesk.writer import Writer
 from connectors.settings import ConnectorOptions
 
 
-class ZendeskTarget:
-    """A Zendesk Support account as the contact center's service desk."""
+class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
+    """A Zendesk Support account as the contact center's service desk.
+
+    Customers come from incremental exports of organizations then end-users (``identity``);
+    lookups read external ids 100 a call and search emails and domains one each, hits read
+    again through ``show_many`` (``lookup``)."""
 
     system = "zendesk"
 
     def __init__(self, name: str, config: ZendeskConfig, options: ConnectorOptions) -> None:
-        self.name = name
-        self.config = config
-        self.write_batch_size = config.write_batch_size
-        self.text_limit = config.note_max_length
+        super().__init__(name, config, config.write_batch_size, config.note_max_length)
         self._api = ZendeskApi(name, config, options, build_pacing(config, options.sleep))
+        self._budget = (self._api.pacing.gate, "this minute")
         self._feed = IdentityFeed(self._api, config)
         self._writer = Writer(self._api, config)
         self._lookup = Lookup(self._api)
-
-    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
-        """Organizations then end-users changed since the cursor (incremental exports)."""
-        async for page in self._feed.pages(since):
-            yield page
+        self._tickets = ZendeskTickets(self._api.http)
 
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         """Current values via ``show_many`` (100 ids a call); missing records are left out."""
@@ -63,11 +53,6 @@ class ZendeskTarget:
                 rows = await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
                 found.update({f"{kind}:{record_id(row)}": to_record(kind, row) for row in rows})
         return [found[r.key] for r in refs if r.key in found]
-
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
-        """Records carrying any of ``keys``: external ids 100 a call, emails and domains one
-        search each (hits read again through ``show_many``); see ``lookup``."""
-        return await self._lookup.records(keys)
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Bulk ``update_many`` jobs; one result per change, in order."""
@@ -80,16 +65,6 @@ class ZendeskTarget:
             kind: await self._api.field_definitions(kind) for kind in kinds
         }
         return build_catalog(definitions, kinds, self.text_limit)
-
-    async def check(self) -> Health:
-        """``GET /api/v2/users/me.json``: proves email, token and base URL in one call."""
-        try:
-            await self._api.ping()
-        except AuthError as exc:
-            return Health(ok=False, detail=f"credentials refused: {exc}")
-        except ConnectorError as exc:
-            return Health(ok=False, detail=str(exc))
-        return Health(ok=True, detail="API token accepted", api_usage=self._usage())
 
     def notices(self) -> list[str]:
         """Facts an admin should see in ``status``."""
@@ -112,12 +87,7 @@ class ZendeskTarget:
             )
         return facts
 
-    async def aclose(self) -> None:
-        """Release connections."""
-        await self._api.aclose()
-
-    def _usage(self) -> str | None:
-        signal = self._api.pacing.gate.last_signal
-        if signal.limit is None or signal.remaining is None:
-            return None
-        return f"{signal.limit - signal.remaining}/{signal.limit} requests used this minute"
+    async def _prove_access(self) -> str:
+        """``GET /api/v2/users/me.json``: proves email, token and base URL in one call."""
+        await self._api.ping()
+        return "API token accepted"

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.errors import RateLimited
 from sync_jobs.alerts.base import Alert, Phase
 
 ACME_EDIT = Alert(
@@ -162,3 +163,8 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def retry_after(error: BaseException) -> float | None:
+    """The wait a throttled receiver asked for (None: it did not say, or it was no throttle)."""
+    return error.retry_after if isinstance(error, RateLimited) else None

@@ -7,17 +7,16 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-import respx
 from pydantic import ValidationError
 
 from sync_jobs.alerts import render
 from sync_jobs.alerts.base import Channel
 from sync_jobs.alerts.channels import build_channel, parse_channel_config
-from sync_jobs.alerts.desk import FreshdeskTicketChannel, ZendeskTicketChannel
 from sync_jobs.alerts.email import EmailChannel
-from sync_jobs.alerts.outbox import _send
+from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.alerts.slack import SlackChannel
 from sync_jobs.alerts.teams import TeamsChannel
+from sync_jobs.alerts.ticket import TicketChannel
 from sync_jobs.alerts.webhook import WebhookChannel
 from tests.unit.alerts.helpers import ACME_EDIT, follow_up
 
@@ -32,16 +31,7 @@ def sections(env_secret: Callable[[str, str], str]) -> dict[str, dict[str, Any]]
         "teams": {"webhook_url": env_secret("T", "https://prod.westus.logic.azure.com/wf?sig=Z")},
         "email": {"host": "smtp.example.com", "sender": "alerts@example.com", "to": ["a@b.co"]},
         "webhook": {"url": "https://hooks.example.com/db", "secret": env_secret("W", "whsec_c2Vj")},
-        "zendesk_ticket": {
-            "base_url": "https://acme.zendesk.com",
-            "email": "bot@acme.com",
-            "api_token": env_secret("Z", "zendesk-token"),
-        },
-        "freshdesk_ticket": {
-            "base_url": "https://acme.freshdesk.com",
-            "api_key": env_secret("F", "freshdesk-key"),
-            "requester_id": 42,
-        },
+        "ticket": {"connector": "desk", "group": "ops", "requester_email": "ops@acme.example"},
     }
 
 
@@ -50,8 +40,7 @@ EXPECTED = {
     "teams": TeamsChannel,
     "email": EmailChannel,
     "webhook": WebhookChannel,
-    "zendesk_ticket": ZendeskTicketChannel,
-    "freshdesk_ticket": FreshdeskTicketChannel,
+    "ticket": TicketChannel,
 }
 
 
@@ -88,8 +77,6 @@ def test_unknown_field_is_refused(sections: dict[str, dict[str, Any]]) -> None:
         ("slack", "webhook_url"),
         ("teams", "webhook_url"),
         ("webhook", "secret"),
-        ("zendesk_ticket", "api_token"),
-        ("freshdesk_ticket", "api_key"),
     ],
 )
 def test_inline_secrets_are_refused(
@@ -99,23 +86,6 @@ def test_inline_secrets_are_refused(
 
     with pytest.raises(ValidationError, match="inline secrets are refused"):
         parse_channel_config({"type": kind, **section})
-
-
-async def test_outbox_passes_the_thread_reference_to_the_ticket_channel(
-    sections: dict[str, dict[str, Any]], respx_mock: respx.MockRouter
-) -> None:
-    config = parse_channel_config({"type": "zendesk_ticket", **sections["zendesk_ticket"]})
-    channel = build_channel("desk", config)
-    route = respx_mock.put("https://acme.zendesk.com/api/v2/tickets/77.json").respond(
-        200, json={"ticket": {"id": 77}}
-    )
-    try:
-        delivery = await _send(channel, follow_up(ACME_EDIT, "updated"), "77")
-    finally:
-        await channel.aclose()
-
-    assert route.called
-    assert delivery.reference == "77"
 
 
 def test_phase_prefix_is_added_once_even_when_the_title_has_it() -> None:
@@ -143,3 +113,13 @@ def test_only_http_links_are_rendered() -> None:
     for bad in ("javascript:alert(1)", "data:text/html,x", "ftp://files.example.com", "/relative"):
         assert render.safe_link(replace(ACME_EDIT, link=bad)) is None
     assert render.safe_link(ACME_EDIT) == "https://dealbridge.example.com/conflicts/12"
+
+
+def test_a_desk_specific_ticket_type_of_an_older_config_says_what_replaced_it() -> None:
+    with pytest.raises(ValidationError) as caught:
+        AlertsConfig.model_validate(
+            {"channels": {"desk": {"type": "zendesk_ticket", "subdomain": "acme"}}}
+        )
+    message = str(caught.value)
+    assert "channel 'desk'" in message
+    assert "`type: ticket` with `connector:" in message

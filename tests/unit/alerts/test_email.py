@@ -12,7 +12,7 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from sync_jobs.alerts.base import DeliveryError
+from connectors.errors import ConnectorError, PermanentError, TransientError
 from sync_jobs.alerts.email import EmailChannel, EmailConfig
 from tests.unit.alerts.helpers import ACME_EDIT, follow_up, free_port
 from tests.unit.alerts.smtp_server import (
@@ -182,10 +182,10 @@ async def test_wrong_password_is_permanent_and_never_quoted(
     channel = email(plain_relay, login=True)
     monkeypatch.setattr(channel, "_password", "not-the-password")
 
-    with capture_logs() as logs, pytest.raises(DeliveryError) as caught:
+    with capture_logs() as logs, pytest.raises(ConnectorError) as caught:
         await channel.send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "535" in str(caught.value)
     assert "check username and password" in str(caught.value)
     assert "not-the-password" not in str(caught.value) + repr(logs)
@@ -211,10 +211,10 @@ async def test_untrusted_relay_certificate_is_permanent(
     tls = server_tls(*tls_files)
     with smtp_server(mailbox, tls_context=tls, require_starttls=True) as port:
         channel = email(port, starttls=True)
-        with pytest.raises(DeliveryError) as caught:
+        with pytest.raises(ConnectorError) as caught:
             await channel.send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "not trusted" in str(caught.value)
     assert "ca_file" in str(caught.value)
     assert mailbox.received == []
@@ -223,10 +223,10 @@ async def test_untrusted_relay_certificate_is_permanent(
 async def test_relay_without_starttls_is_permanent_and_never_falls_back_to_plain(
     mailbox: Mailbox, plain_relay: int, email: MakeEmail
 ) -> None:
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await email(plain_relay, starttls=True, login=True).send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "does not offer STARTTLS" in str(caught.value)
     assert mailbox.logins == []
     assert mailbox.received == []
@@ -237,10 +237,10 @@ async def test_recipient_refused_with_5xx_is_permanent(
 ) -> None:
     mailbox.refuse["service-leads@example.com"] = "550 5.1.1 No such user"
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await email(plain_relay).send(replace(ACME_EDIT, recipients=()))
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "service-leads@example.com (550)" in str(caught.value)
 
 
@@ -249,10 +249,10 @@ async def test_recipient_refused_with_4xx_is_transient(
 ) -> None:
     mailbox.refuse["service-leads@example.com"] = "450 4.2.1 Mailbox busy, try later"
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await email(plain_relay).send(replace(ACME_EDIT, recipients=()))
 
-    assert caught.value.permanent is False
+    assert isinstance(caught.value, TransientError)
 
 
 async def test_one_refused_recipient_does_not_fail_the_others(
@@ -268,20 +268,20 @@ async def test_one_refused_recipient_does_not_fail_the_others(
 
 
 async def test_connection_refused_is_transient(email: MakeEmail) -> None:
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await email(free_port()).send(ACME_EDIT)
 
-    assert caught.value.permanent is False
+    assert isinstance(caught.value, TransientError)
     assert "cannot reach the SMTP server" in str(caught.value)
 
 
 async def test_no_recipients_at_all_is_permanent(email: MakeEmail) -> None:
     channel = email(free_port(), to=[], include_alert_recipients=False)
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await channel.send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "no recipients" in str(caught.value)
 
 

@@ -10,9 +10,10 @@ import pytest
 from pydantic import ValidationError
 from structlog.testing import capture_logs
 
-from sync_jobs.alerts.base import Alert, DeliveryError, Phase
+from connectors.errors import ConnectorError, PermanentError, TransientError
+from sync_jobs.alerts.base import Alert, Phase
 from sync_jobs.alerts.slack import SlackChannel, SlackConfig
-from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up, free_port
+from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up, free_port, retry_after
 
 pytestmark = pytest.mark.anyio
 
@@ -141,11 +142,11 @@ async def test_throttle_429_with_retry_after_is_transient_with_retry_after(
     receiver.reply(Reply(429, "rate_limited", headers={"Retry-After": "30"}))
     channel = slack(receiver.url(HOOK_PATH))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await channel.send(ACME_EDIT)
 
-    assert caught.value.permanent is False
-    assert caught.value.retry_after == 30.0
+    assert isinstance(caught.value, TransientError)
+    assert retry_after(caught.value) == 30.0
 
 
 @pytest.mark.parametrize(
@@ -169,11 +170,11 @@ async def test_refusals_are_permanent_with_slack_code_and_what_to_do(
     receiver.reply(Reply(status, code))
     channel = slack(receiver.url(HOOK_PATH))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await channel.send(ACME_EDIT)
 
-    assert caught.value.permanent is True
-    assert caught.value.retry_after is None
+    assert isinstance(caught.value, PermanentError)
+    assert retry_after(caught.value) is None
     assert f"HTTP {status}" in str(caught.value)
     assert code in str(caught.value)
     assert hint in str(caught.value)
@@ -181,19 +182,19 @@ async def test_refusals_are_permanent_with_slack_code_and_what_to_do(
 
 async def test_slack_500_rollup_error_is_transient(receiver: Receiver, slack: MakeSlack) -> None:
     receiver.reply(Reply(500, "rollup_error"))
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await slack(receiver.url(HOOK_PATH)).send(ACME_EDIT)
 
-    assert caught.value.permanent is False
+    assert isinstance(caught.value, TransientError)
 
 
 async def test_connection_refused_is_transient(slack: MakeSlack) -> None:
     channel = slack(f"http://127.0.0.1:{free_port()}{HOOK_PATH}")
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await channel.send(ACME_EDIT)
 
-    assert caught.value.permanent is False
+    assert isinstance(caught.value, TransientError)
     assert "could not reach" in str(caught.value)
 
 
@@ -201,10 +202,10 @@ async def test_no_answer_within_timeout_is_transient(receiver: Receiver, slack: 
     receiver.reply(Reply(200, "ok", delay=0.5))
     channel = slack(receiver.url(HOOK_PATH), timeout=0.1)
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await channel.send(ACME_EDIT)
 
-    assert caught.value.permanent is False
+    assert isinstance(caught.value, TransientError)
     assert "no answer in time" in str(caught.value)
 
 
@@ -216,7 +217,7 @@ async def test_webhook_url_never_appears_in_logs_or_errors(
 
     with capture_logs() as logs:
         await channel.send(ACME_EDIT)
-        with pytest.raises(DeliveryError) as caught:
+        with pytest.raises(ConnectorError) as caught:
             await channel.send(ACME_EDIT)
 
     assert [e["event"] for e in logs] == ["channel_delivered", "channel_refused"]

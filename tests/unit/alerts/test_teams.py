@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from sync_jobs.alerts.base import DeliveryError
+from connectors.errors import ConnectorError, PermanentError, TransientError
 from sync_jobs.alerts.teams import TeamsChannel, TeamsConfig
-from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up
+from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up, retry_after
 
 pytestmark = pytest.mark.anyio
 
@@ -120,10 +120,10 @@ async def test_legacy_connector_200_with_body_1_is_delivered(
 async def test_legacy_200_hiding_a_429_is_transient(receiver: Receiver, teams: MakeTeams) -> None:
     receiver.reply(Reply(200, LEGACY_FAILURE.format(status=429)))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await teams(workflow_url(receiver)).send(ACME_EDIT)
 
-    assert caught.value.permanent is False
+    assert isinstance(caught.value, TransientError)
     assert "HTTP 429" in str(caught.value)
 
 
@@ -133,10 +133,10 @@ async def test_legacy_200_hiding_a_client_error_is_permanent(
 ) -> None:
     receiver.reply(Reply(200, LEGACY_FAILURE.format(status=status)))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await teams(workflow_url(receiver)).send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert f"HTTP {status}" in str(caught.value)
 
 
@@ -151,10 +151,10 @@ async def test_workflow_json_error_is_permanent_with_its_code_and_message(
     }
     receiver.reply(Reply(400, json.dumps(error), media_type="application/json"))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await teams(workflow_url(receiver)).send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "TriggerInputSchemaMismatch" in str(caught.value)
     assert "did not match" in str(caught.value)
 
@@ -164,10 +164,10 @@ async def test_throttle_429_with_retry_after_is_transient(
 ) -> None:
     receiver.reply(Reply(429, "", headers={"Retry-After": "12"}))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await teams(workflow_url(receiver)).send(ACME_EDIT)
 
-    assert (caught.value.permanent, caught.value.retry_after) == (False, 12.0)
+    assert (isinstance(caught.value, TransientError), retry_after(caught.value)) == (True, 12.0)
 
 
 @pytest.mark.parametrize(("status", "permanent"), [(401, True), (404, True), (502, False)])
@@ -176,10 +176,10 @@ async def test_statuses_sort_into_park_or_retry(
 ) -> None:
     receiver.reply(Reply(status, "WorkflowNotFound"))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await teams(workflow_url(receiver)).send(ACME_EDIT)
 
-    assert caught.value.permanent is permanent
+    assert isinstance(caught.value, PermanentError) is permanent
 
 
 async def test_signature_in_webhook_url_never_reaches_errors(
@@ -187,7 +187,7 @@ async def test_signature_in_webhook_url_never_reaches_errors(
 ) -> None:
     receiver.reply(Reply(403, f"bad request to {WORKFLOW_PATH}?{WORKFLOW_QUERY}"))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await teams(workflow_url(receiver)).send(replace(ACME_EDIT, link=None))
 
     assert "S3cr3tS1gnatureValue" not in str(caught.value)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 
 import pytest
 
-from sync_jobs.alerts.base import DeliveryError
+from connectors.errors import ConnectorError, PermanentError, TransientError
 from sync_jobs.alerts.webhook import WebhookChannel, WebhookConfig, sign, verify_signature
-from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up
+from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up, retry_after
 
 pytestmark = pytest.mark.anyio
 
@@ -165,20 +165,20 @@ async def test_410_gone_is_permanent_and_says_the_endpoint_was_retired(
 ) -> None:
     receiver.reply(Reply(410, ""))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await webhook(receiver.url("/dealbridge")).send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "retired this endpoint" in str(caught.value)
 
 
 async def test_503_with_retry_after_is_transient(receiver: Receiver, webhook: MakeWebhook) -> None:
     receiver.reply(Reply(503, "maintenance", headers={"Retry-After": "120"}))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await webhook(receiver.url("/dealbridge")).send(ACME_EDIT)
 
-    assert (caught.value.permanent, caught.value.retry_after) == (False, 120.0)
+    assert (isinstance(caught.value, TransientError), retry_after(caught.value)) == (True, 120.0)
 
 
 async def test_400_is_permanent_and_quotes_the_receiver(
@@ -186,10 +186,10 @@ async def test_400_is_permanent_and_quotes_the_receiver(
 ) -> None:
     receiver.reply(Reply(400, "unknown kind target_edited"))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await webhook(receiver.url("/dealbridge")).send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "unknown kind target_edited" in str(caught.value)
 
 
@@ -198,8 +198,8 @@ async def test_redirect_is_permanent_because_the_url_moved(
 ) -> None:
     receiver.reply(Reply(301, "", headers={"Location": "https://elsewhere.example.com/"}))
 
-    with pytest.raises(DeliveryError) as caught:
+    with pytest.raises(ConnectorError) as caught:
         await webhook(receiver.url("/dealbridge")).send(ACME_EDIT)
 
-    assert caught.value.permanent is True
+    assert isinstance(caught.value, PermanentError)
     assert "final URL" in str(caught.value)

@@ -19,10 +19,11 @@ from structlog.testing import capture_logs
 
 from connectors.base import Cursor, CustomerPage, RecordRef, ServiceTarget
 from connectors.errors import AuthError, PermanentError, RateLimited, RecordError, TransientError
+from connectors.paging import next_link
 from connectors.registry import get_spec
 from connectors.service.freshdesk import FreshdeskConfig, FreshdeskTarget, create
 from connectors.service.freshdesk.errors import classify
-from connectors.service.freshdesk.paging import IdentityCursor, next_page_path
+from connectors.service.freshdesk.paging import IdentityCursor
 from connectors.settings import ConnectorOptions
 
 pytestmark = pytest.mark.anyio
@@ -279,9 +280,9 @@ async def test_the_same_next_link_twice_stops_with_a_permanent_error(
 
 def test_next_link_keeps_only_path_and_query_so_the_key_never_leaves_the_host() -> None:
     link = '<https://evil.example/api/v2/contacts?page=3&per_page=100>; rel="next", <x>; rel="prev"'
-    assert next_page_path(link) == "/api/v2/contacts?page=3&per_page=100"
-    assert next_page_path('<https://a.example/api/v2/contacts?page=1>; rel="prev"') is None
-    assert next_page_path(None) is None
+    assert next_link(link) == "/api/v2/contacts?page=3&per_page=100"
+    assert next_link('<https://a.example/api/v2/contacts?page=1>; rel="prev"') is None
+    assert next_link(None) is None
 
 
 async def test_contact_listings_are_spaced_by_the_contact_list_budget(

@@ -16,9 +16,10 @@ from structlog.testing import capture_logs
 
 from connectors.base import Cursor, CustomerPage, RecordRef, ServiceTarget
 from connectors.errors import AuthError, PermanentError, TransientError
+from connectors.paging import Boundary
 from connectors.registry import get_spec
 from connectors.service.zendesk import ZendeskConfig, ZendeskTarget, create
-from connectors.service.zendesk.identity import _Seen
+from connectors.service.zendesk.identity import _second, _version
 from connectors.service.zendesk.payloads import organization_record
 from connectors.settings import ConnectorOptions
 
@@ -179,11 +180,12 @@ async def test_organizations_sharing_the_end_time_are_yielded_once_per_read(
 
 
 def test_an_export_remembers_only_the_records_at_the_edge_of_its_last_page() -> None:
-    seen = _Seen()
+    seen = Boundary(_second, _version)
     page = [organization_record(org(n, "2024-05-01T09:00:00Z")) for n in range(1000)]
     page.append(organization_record(org(1000, "2024-05-01T10:00:00Z")))
-    assert len(seen.fresh(page, edge=1714557600)) == 1001
-    assert list(seen.versions) == ["1000"], "only records at end_time can come again"
+    assert len(seen.fresh(page, 1714557600)) == 1001
+    edge = ("1000", page[-1].updated_at)
+    assert seen.remembered == [edge], "only records at end_time can come again"
 
 
 async def test_resuming_uses_the_stored_start_time_and_after_cursor(

@@ -206,5 +206,14 @@ def contract_harness() -> ContractHarness:
         auth_fault=auth_fault(),
         seed_customers=seed_customers,
         page_size=page_size,
-        extra={"simulator": sim, "record_kinds": (COMPANY, CONTACT), "restart": RESTART_MESSAGE},
+        extra={
+            "simulator": sim,
+            "record_kinds": (COMPANY, CONTACT),
+            "restart": RESTART_MESSAGE,
+            # what alert tickets need on top of the config (a ticket type and a contact)
+            "ticket_config": {
+                "ticket_type_id": sim.alert_type["id"],
+                "alert_contact_email": "ops@contact-center.example",
+            },
+        },
     )

@@ -1,0 +1,195 @@
+"""What every service-desk target shares, so a desk connector writes only what is its own.
+
+A desk target delegates the identity feed (``customers``), direct lookups and closing its API
+to its own modules; its health check proves access with one cheap call and reports the budget
+the vendor says is left. :class:`DeskTarget` holds that skeleton; a connector subclasses it and
+writes its ``read``, ``write``, ``field_catalog``, ``notices`` and the call that proves access
+(:meth:`DeskTarget._prove_access`). :class:`AlertTickets` adds the ``TicketDesk`` capability
+for a desk whose ``tickets`` module opens alert tickets (``created_ticket_id`` checks what a
+create answered).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+from connectors.base import (
+    Cursor,
+    CustomerPage,
+    CustomerRecord,
+    DeskTicket,
+    Health,
+    IdentityKey,
+    RecordChange,
+)
+from connectors.errors import AuthError, ConnectorError, PermanentError
+from connectors.ratelimit import LimitSignal, VendorGate
+from connectors.settings import ConnectorConfig
+
+
+class IdentityPages(Protocol):
+    """A connector's identity feed: customers changed since a cursor, page by page."""
+
+    def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]: ...
+
+
+class RecordLookup(Protocol):
+    """A connector's direct lookups of records by identity key."""
+
+    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]: ...
+
+
+class Closable(Protocol):
+    """A connector's API layer: pooled connections to release."""
+
+    async def aclose(self) -> None: ...
+
+
+T = TypeVar("T")
+Config = TypeVar("Config", bound=ConnectorConfig)
+Api = TypeVar("Api", bound=Closable)
+
+
+class DeskTarget(Generic[Config, Api]):
+    """The ServiceTarget skeleton a desk connector fills in (see the module docstring), typed
+    by the connector's config model and API layer."""
+
+    credentials: str = "credentials"
+    """What a 401/403 at check time names as refused ("API token", "access token", ...)."""
+    config: Config
+    _api: Api
+    _feed: IdentityPages
+    _lookup: RecordLookup
+    _budget: tuple[VendorGate, str] | None = None
+    """The gate whose limit headers the check reports, and the period they count."""
+
+    def __init__(self, name: str, config: Config, write_batch_size: int, text_limit: int) -> None:
+        self.name = name
+        self.config = config
+        self.write_batch_size = write_batch_size
+        """Changes the engine hands to one ``write`` call."""
+        self.text_limit = text_limit
+        """Characters the agent note may hold on this desk."""
+
+    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        """Customers changed since the cursor, page by page with safe checkpoints (the
+        connector's ``identity`` module says which calls)."""
+        async for page in self._feed.pages(since):
+            yield page
+
+    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+        """Records carrying any of ``keys`` (the connector's ``lookup`` module says how)."""
+        return await self._lookup.records(keys)
+
+    async def check(self) -> Health:
+        """One cheap call that proves credentials, base URL and access; the budget left."""
+        try:
+            detail = await self._prove_access()
+        except AuthError as exc:
+            return Health(ok=False, detail=f"{self.credentials} refused: {exc}")
+        except ConnectorError as exc:
+            return Health(ok=False, detail=str(exc))
+        return Health(ok=True, detail=detail, api_usage=self._usage())
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        await self._api.aclose()
+
+    async def _prove_access(self) -> str:
+        """Make the check's call; return what it proved, for people."""
+        raise NotImplementedError
+
+    def _usage(self) -> str | None:
+        """The vendor's budget as the check reports it (None: nothing known)."""
+        if self._budget is None:
+            return None
+        gate, period = self._budget
+        return budget_used(gate.last_signal, period)
+
+
+def wanted_keys(
+    keys: Iterable[IdentityKey], askable: Callable[[IdentityKey], bool]
+) -> dict[tuple[str, str], list[str]]:
+    """The values to look up, each once, grouped by (kind, match); keys ``askable`` refuses
+    (a kind not configured, a match the desk cannot search, a value it cannot take) are
+    left out."""
+    wanted: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for key in dict.fromkeys(keys):
+        if askable(key):
+            wanted[(key.kind, key.match)].append(key.value)
+    return wanted
+
+
+@dataclass(frozen=True)
+class PlannedChange:
+    """A change a writer has checked and will send, with its position in the write call (the
+    results come back in the changes' order)."""
+
+    index: int
+    change: RecordChange
+
+
+def budget_used(signal: LimitSignal, period: str) -> str | None:
+    """``"12/700 requests used this minute"`` from the vendor's last limit headers."""
+    if signal.limit is None or signal.remaining is None:
+        return None
+    return f"{signal.limit - signal.remaining}/{signal.limit} requests used {period}"
+
+
+class TicketOpener(Protocol):
+    """A connector's ``tickets`` module: alerts as tickets (cases) with internal notes."""
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str: ...
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str: ...
+
+
+class AlertTickets:
+    """The ``TicketDesk`` capability, delegated to the connector's ``tickets`` module."""
+
+    _tickets: TicketOpener
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
+        """Open an alert ticket with the body as its first internal note (``TicketDesk``)."""
+        return await self._tickets.open_ticket(ticket, follows=follows)
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
+        """Add the alert as an internal note; the id the thread continues on (``TicketDesk``)."""
+        return await self._tickets.add_internal_note(ticket_id, ticket)
+
+
+def merged_by_name(
+    entries: Iterable[tuple[str, str, T]], combine: Callable[[T, T], T] = lambda first, _: first
+) -> list[tuple[T, list[str]]]:
+    """Fields of several record kinds as one catalog: each name once, first seen first, with
+    the kinds that have it (``entries`` are (kind, name, field); two fields of one name become
+    ``combine(first, later)``, the first by default)."""
+    merged: dict[str, tuple[T, list[str]]] = {}
+    for kind, name, entry in entries:
+        if name in merged:
+            first, kinds = merged[name]
+            merged[name] = (combine(first, entry), [*kinds, kind])
+        else:
+            merged[name] = (entry, [kind])
+    return list(merged.values())
+
+
+def labelled(label: str, kinds: Iterable[str]) -> str:
+    """A catalog label that says which kinds have the field: ``Tier (organization, user)``."""
+    return f"{label} ({', '.join(kinds)})"
+
+
+def created_ticket_id(found: object, *, desk: str, connector: str, status: int) -> str:
+    """The id a desk answered a ticket create with; an answer without one is a vendor or
+    connector defect, never worth repeating (a repeat could open a second ticket)."""
+    if isinstance(found, bool) or not isinstance(found, int | str) or str(found) == "":
+        raise PermanentError(
+            f"{desk} created the ticket without returning its id",
+            connector=connector,
+            operation="open_ticket",
+            status=status,
+        )
+    return str(found)

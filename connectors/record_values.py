@@ -1,0 +1,53 @@
+"""Identity values read out of a vendor's record: ids, numbers, emails and domain names as
+clean text, whatever JSON type the vendor chose for them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+
+def identity_text(value: Any) -> str | None:
+    """A value as trimmed text (``1234.0`` as ``"1234"``: vendors send customer numbers as
+    numbers too); None for nothing, booleans and blank text."""
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+    return text.strip() or None
+
+
+def as_list(value: Any) -> list[Any]:
+    """A JSON array (or tuple) as a list; anything else as no items."""
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def clean_list(values: Any) -> tuple[str, ...]:
+    """Lower-cased, trimmed, de-duplicated strings (emails, domain names), first seen first;
+    anything that is not a string is left out."""
+    cleaned = (v.strip().lower() for v in as_list(values) if isinstance(v, str))
+    return tuple(dict.fromkeys(v for v in cleaned if v))
+
+
+def iso_time(value: Any) -> datetime | None:
+    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; anything else -> None."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def option_values(raw: Any) -> tuple[str, ...]:
+    """The values a choice field accepts, from a vendor's option list (``[{"value": ...}]``):
+    options marked ``active: false`` and options without a value are left out."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        str(item["value"])
+        for item in raw
+        if isinstance(item, dict)
+        and item.get("active", True)
+        and item.get("value") not in (None, "")
+    )
