@@ -120,7 +120,8 @@ class Engine:
     progress: ProgressSink = field(default_factory=Silent)
     """Where runs report how far they got (the CLI's display, the daemon's log)."""
     desk_bells: DeskBells = field(default_factory=DeskBells)
-    """Desks whose webhooks rang: their next run refreshes the index now (``desk_edits``)."""
+    """Desks whose webhooks rang, with the records they named: their next run reads those
+    (or refreshes the index at once when none was named; ``desk_edits``)."""
 
     def today(self) -> date:
         """The date deals' validity is judged against."""

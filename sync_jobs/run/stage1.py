@@ -47,7 +47,8 @@ REPORTED = ("unmatched", "ambiguous")
 
 
 async def refresh_index(run: JobRun) -> IdentityIndex:
-    """Bring the target's stored identity index up to date (incrementally).
+    """Bring the target's stored identity index up to date (incrementally), and queue the
+    records an agent changed since dealbridge wrote them (:mod:`sync_jobs.run.desk_edits`).
 
     Returns what a dry run saw but did not store (empty otherwise); pages of deals look up
     the stored index with this laid over it."""
