@@ -326,6 +326,44 @@ def test_salesforce_the_15_character_org_id_may_be_configured() -> None:
     assert SERVICECLOUD.verify(note, settings(secret=SECRET, organization_id=ORG[:15])).reply
 
 
+def test_service_cloud_a_message_names_its_accounts_and_contacts_by_id() -> None:
+    accounts = outbound_message(sobject="Account").replace(
+        b"0065g00000WEST01AAA", b"0015e00000Acme1AAQ"
+    )
+    note = notification(accounts, url=f"{URL}?key={SECRET}")
+    assert SERVICECLOUD.verify(note, settings(**SF)).records == (
+        RecordRef(kind="account", id="0015e00000Acme1AAQ"),
+    )
+    mixed = notification(
+        accounts.replace(
+            b"</Notification>",
+            b"</Notification><Notification><Id>04l5e00000Gx7R0AAJ</Id>"
+            b'<sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+            b"<sf:Id>0035e00000Dana2AAQ</sf:Id></sObject></Notification>",
+        ),
+        url=f"{URL}?key={SECRET}",
+    )
+    assert SERVICECLOUD.verify(mixed, settings(**SF)).records == (
+        RecordRef(kind="account", id="0015e00000Acme1AAQ"),
+        RecordRef(kind="contact", id="0035e00000Dana2AAQ"),
+    )
+
+
+def test_service_cloud_an_object_it_does_not_sync_names_nothing_and_a_source_names_nothing() -> (
+    None
+):
+    lead = outbound_message(sobject="Lead").replace(b"0065g00000WEST01AAA", b"00Q5e00000Lead1AAQ")
+    assert (
+        SERVICECLOUD.verify(notification(lead, url=f"{URL}?key={SECRET}"), settings(**SF)).records
+        == ()
+    )
+    deal = outbound_message().replace(b"0065g00000WEST01AAA", b"0065g00000WEST1AAQ")
+    assert (
+        SALESFORCE.verify(notification(deal, url=f"{URL}?key={SECRET}"), settings(**SF)).records
+        == ()
+    )
+
+
 def test_salesforce_a_missing_or_wrong_key_is_refused() -> None:
     assert "key" in refused(SALESFORCE, notification(outbound_message()), settings(**SF))
     wrong = notification(outbound_message(), url=f"{URL}?key=guess")
