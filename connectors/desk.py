@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+import httpx
+
 from connectors.base import (
     Cursor,
     CustomerPage,
@@ -26,6 +28,7 @@ from connectors.base import (
     RecordChange,
 )
 from connectors.errors import AuthError, ConnectorError, PermanentError
+from connectors.http import VendorClient
 from connectors.ratelimit import LimitSignal, VendorGate
 from connectors.settings import ConnectorConfig
 
@@ -110,6 +113,15 @@ class DeskTarget(Generic[Config, Api]):
         return budget_used(gate.last_signal, period)
 
 
+class DeskPart(Generic[Config, Api]):
+    """One job of a desk connector (identity feed, lookup, writer) done through the
+    connector's API under its config."""
+
+    def __init__(self, api: Api, config: Config) -> None:
+        self._api = api
+        self._config = config
+
+
 def wanted_keys(
     keys: Iterable[IdentityKey], askable: Callable[[IdentityKey], bool]
 ) -> dict[tuple[str, str], list[str]]:
@@ -182,14 +194,18 @@ def labelled(label: str, kinds: Iterable[str]) -> str:
     return f"{label} ({', '.join(kinds)})"
 
 
-def created_ticket_id(found: object, *, desk: str, connector: str, status: int) -> str:
-    """The id a desk answered a ticket create with; an answer without one is a vendor or
-    connector defect, never worth repeating (a repeat could open a second ticket)."""
+def created_ticket_id(http: VendorClient, response: httpx.Response, desk: str, *path: str) -> str:
+    """The id ``desk`` answered a ticket create with, at ``path`` in the JSON answer; an
+    answer without one is a vendor or connector defect, never worth repeating (a repeat could
+    open a second ticket)."""
+    found: object = http.decode(response, "open_ticket")
+    for key in path:
+        found = found.get(key) if isinstance(found, dict) else None
     if isinstance(found, bool) or not isinstance(found, int | str) or str(found) == "":
         raise PermanentError(
             f"{desk} created the ticket without returning its id",
-            connector=connector,
+            connector=http.connector,
             operation="open_ticket",
-            status=status,
+            status=response.status_code,
         )
     return str(found)

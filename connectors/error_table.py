@@ -37,6 +37,24 @@ def auth_error(hint: str) -> ErrorFactory:
     return build
 
 
+def hinted(factory: ErrorFactory, hint: str) -> ErrorFactory:
+    """``factory`` with ``hint`` (what the person who acts should check) after the message."""
+
+    def build(message: str, status: int, code: str | None, field: str | None) -> ConnectorError:
+        return factory(message + hint, status, code, field)
+
+    return build
+
+
+def meaning(factory: ErrorFactory, what: str) -> ErrorFactory:
+    """``factory`` with ``what`` the answer means put before the vendor's own words."""
+
+    def build(message: str, status: int, code: str | None, field: str | None) -> ConnectorError:
+        return factory(f"{what}: {message}", status, code, field)
+
+    return build
+
+
 def admin_error(message: str, status: int, code: str | None, _field: str | None) -> ConnectorError:
     """Account or plan settings an admin must change."""
     return PermanentError(message, who_acts="admin", status=status, vendor_code=code)
@@ -131,6 +149,9 @@ class ErrorTable:
     by_code: Mapping[str, Verdict | ErrorFactory] = field(default_factory=dict)
     record: RecordRule = _never
     special: Special = _nothing_special
+    otherwise: ErrorFactory | None = None
+    """For a status neither table lists, instead of the default (transient from 500, a
+    developer's bug below): a vendor that words those answers itself."""
 
     def classify(self, response: httpx.Response) -> ConnectorError | None:
         """Map one response to a typed error (None when it succeeded)."""
@@ -149,7 +170,7 @@ class ErrorTable:
         message, code, blamed = described
         if self.record(response, described):
             return record_error(message, status, code, blamed)
-        verdict = self.by_code.get(code or "") or self.by_status.get(status)
+        verdict = self.by_code.get(code or "") or self.by_status.get(status) or self.otherwise
         if verdict is None:
             verdict = "transient" if status >= 500 else "developer"
         return self._factory(verdict)(message, status, code, blamed)

@@ -72,11 +72,8 @@ ANYWHERE = Where()
 
 
 class Answer(Protocol[P_co]):
-    """What a cursor read needs of the connector's own page type: its items and the vendor's
-    next-page position (None on the last page). :class:`Page` is the plain one."""
-
-    @property
-    def items(self) -> Sequence[object]: ...
+    """What a read needs of the connector's own page type: the vendor's next-page position
+    (None on the last page). :class:`Page` is the plain one."""
 
     @property
     def following(self) -> P_co | None: ...
@@ -90,10 +87,9 @@ class CursorPaging(Generic[A]):
 
     ``fetch(None)`` asks for the first page (or ``fetch(start)`` when resuming); every later
     request passes the token the page before answered (``position`` names it in the error).
-    ``fetch`` may answer the connector's
-    own page type (anything with ``items`` and ``following``), which is what is yielded.
-    ``stop_when_empty``: an empty page ends the read even if it carries a token (vendors whose
-    scrolls end that way).
+    ``fetch`` may answer the connector's own page type (anything with ``following``), which is
+    what is yielded. ``is_last``: a page that ends the read even though it names a next
+    position (vendors whose listings end with an empty page).
     """
 
     def __init__(
@@ -102,12 +98,12 @@ class CursorPaging(Generic[A]):
         *,
         where: Where = ANYWHERE,
         position: str = "next-page position",
-        stop_when_empty: bool = False,
+        is_last: Callable[[A], bool] | None = None,
     ) -> None:
         self._fetch = fetch
         self._where = where
         self._position = position
-        self._stop_when_empty = stop_when_empty
+        self._is_last = is_last
 
     async def pages(self, start: str | None = None) -> AsyncIterator[A]:
         """Every page, first to last; :class:`NoProgress` on a token seen before."""
@@ -117,7 +113,7 @@ class CursorPaging(Generic[A]):
             page = await self._fetch(token)
             yield page
             following = page.following
-            if following is None or (self._stop_when_empty and not page.items):
+            if following is None or (self._is_last is not None and self._is_last(page)):
                 return
             if following in seen:
                 raise self._where.stuck(
@@ -163,7 +159,7 @@ class OffsetPaging(Generic[N]):
     not the last means only that rows were hidden. ``max_offset`` is the vendor's ceiling
     (HubSpot's 10,000 results): the read ends before asking past it. Vendors that number
     pages instead (``page=1, 2, ...``) are the same walk with ``limit=1``. ``fetch`` may
-    answer the connector's own page type (anything with ``items`` and ``following``).
+    answer the connector's own page type (anything with ``following``).
     """
 
     def __init__(

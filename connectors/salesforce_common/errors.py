@@ -30,6 +30,7 @@ from typing import Any
 
 import httpx
 
+from connectors.error_table import Described, ErrorFactory, ErrorTable, Verdict
 from connectors.errors import (
     AuthError,
     BudgetExhausted,
@@ -37,40 +38,74 @@ from connectors.errors import (
     PermanentError,
     RateLimited,
     TransientError,
-    WhoActs,
 )
 from connectors.http import default_limits
 from connectors.ratelimit import LimitSignal
 from connectors.redact import redact
 
-ErrorClass = type[ConnectorError]
-
-ERROR_CODES: dict[str, tuple[ErrorClass, WhoActs | None]] = {
+ERROR_CODES: dict[str, Verdict] = {
     # Credentials and permissions: an admin renews or grants them.
-    "INVALID_SESSION_ID": (AuthError, "admin"),
-    "INSUFFICIENT_ACCESS": (AuthError, "admin"),
-    "INSUFFICIENT_ACCESS_OR_READONLY": (AuthError, "admin"),
-    "API_DISABLED_FOR_ORG": (AuthError, "admin"),
-    "API_CURRENTLY_DISABLED": (AuthError, "admin"),
-    "INVALID_OPERATION_WITH_EXPIRED_PASSWORD": (AuthError, "admin"),
+    **dict.fromkeys(
+        (
+            "INVALID_SESSION_ID",
+            "INSUFFICIENT_ACCESS",
+            "INSUFFICIENT_ACCESS_OR_READONLY",
+            "API_DISABLED_FOR_ORG",
+            "API_CURRENTLY_DISABLED",
+            "INVALID_OPERATION_WITH_EXPIRED_PASSWORD",
+        ),
+        "auth",
+    ),
     # The query names something the org does not have: the mapping or select needs fixing.
-    "INVALID_FIELD": (PermanentError, "admin"),
-    "MALFORMED_QUERY": (PermanentError, "admin"),
-    "INVALID_TYPE": (PermanentError, "admin"),
-    "INVALID_QUERY_FILTER_OPERATOR": (PermanentError, "admin"),
-    "NOT_FOUND": (PermanentError, "admin"),
-    "FUNCTIONALITY_NOT_ENABLED": (PermanentError, "admin"),
-    "OPERATION_TOO_LARGE": (PermanentError, "admin"),
-    "EXCEEDED_ID_LIMIT": (PermanentError, "developer"),
+    **dict.fromkeys(
+        (
+            "INVALID_FIELD",
+            "MALFORMED_QUERY",
+            "INVALID_TYPE",
+            "INVALID_QUERY_FILTER_OPERATOR",
+            "NOT_FOUND",
+            "FUNCTIONALITY_NOT_ENABLED",
+            "OPERATION_TOO_LARGE",
+        ),
+        "admin",
+    ),
+    "EXCEEDED_ID_LIMIT": "developer",
     # Salesforce-side hiccups: the same request later is expected to work.
-    "QUERY_TIMEOUT": (TransientError, None),
-    "SERVER_UNAVAILABLE": (TransientError, None),
-    "UNABLE_TO_LOCK_ROW": (TransientError, None),
-    "UNKNOWN_EXCEPTION": (TransientError, None),
-    "INVALID_QUERY_LOCATOR": (TransientError, None),
+    **dict.fromkeys(
+        (
+            "QUERY_TIMEOUT",
+            "SERVER_UNAVAILABLE",
+            "UNABLE_TO_LOCK_ROW",
+            "UNKNOWN_EXCEPTION",
+            "INVALID_QUERY_LOCATOR",
+        ),
+        "transient",
+    ),
 }
-"""errorCode -> error class (and who acts, for permanent ones). REQUEST_LIMIT_EXCEEDED is
-handled apart because it needs a wait time."""
+"""errorCode -> who acts. REQUEST_LIMIT_EXCEEDED is handled apart because it needs a wait."""
+
+
+def _access_refused(message: str, status: int, code: str | None, _: str | None) -> ConnectorError:
+    return AuthError(f"access refused: {message}", status=status, vendor_code=code)
+
+
+def _url_too_long(message: str, status: int, code: str | None, _: str | None) -> ConnectorError:
+    return PermanentError(
+        f"query too long for the URL limit (16,384 bytes); map fewer fields: {message}",
+        who_acts="admin",
+        status=status,
+        vendor_code=code,
+    )
+
+
+BY_STATUS: dict[int, Verdict | ErrorFactory] = {
+    401: "auth",
+    403: _access_refused,
+    408: "transient",
+    414: _url_too_long,
+    431: _url_too_long,
+}
+"""Status -> class for what the errorCode does not settle."""
 
 THROTTLE_CODE = "REQUEST_LIMIT_EXCEEDED"
 DAILY_TOTAL_MESSAGE = "TotalRequests"
@@ -107,26 +142,38 @@ def make_classifier(
     """A classifier for REQUEST_LIMIT_EXCEEDED: the spent 24-hour allocation stops the job
     for ``daily_recheck`` seconds; the concurrent limit waits ``throttle_wait`` seconds."""
 
-    def classify(response: httpx.Response) -> ConnectorError | None:
-        status = response.status_code
-        if status < 400:
+    def throttled(response: httpx.Response, described: Described) -> ConnectorError | None:
+        message, code, _ = described
+        if code != THROTTLE_CODE:
             return None
-        items = vendor_errors(response)
-        code = str(items[0].get("errorCode") or items[0].get("error") or "") if items else ""
-        message = describe_error(items[0]) if items else f"HTTP {status} without an error body"
-        if code == THROTTLE_CODE:
-            usage = parse_api_usage(response.headers.get("sforce-limit-info"))
-            if DAILY_TOTAL_MESSAGE in message or (usage is not None and usage[0] >= usage[1]):
-                return _allocation_spent(message, usage, clock() + timedelta(seconds=daily_recheck))
-            return RateLimited(
-                f"API request limit reached: {message}",
-                retry_after=throttle_wait,
-                status=status,
-                vendor_code=code,
-            )
-        return _by_code(code, message, status) or _by_status(code, message, status)
+        usage = parse_api_usage(response.headers.get("sforce-limit-info"))
+        if DAILY_TOTAL_MESSAGE in message or (usage is not None and usage[0] >= usage[1]):
+            return _allocation_spent(message, usage, clock() + timedelta(seconds=daily_recheck))
+        return RateLimited(
+            f"API request limit reached: {message}",
+            retry_after=throttle_wait,
+            status=response.status_code,
+            vendor_code=code,
+        )
 
-    return classify
+    table = ErrorTable(
+        vendor="Salesforce",
+        describe=describe,
+        by_status=BY_STATUS,
+        by_code=ERROR_CODES,
+        redirect_hint=None,  # a redirect is not an error here
+        special=throttled,
+    )
+    return table.classify
+
+
+def describe(response: httpx.Response) -> Described:
+    """The first error item's words (with the fields it names) and its errorCode."""
+    items = vendor_errors(response)
+    if not items:
+        return Described(f"HTTP {response.status_code} without an error body")
+    code = str(items[0].get("errorCode") or items[0].get("error") or "") or None
+    return Described(describe_error(items[0]), code)
 
 
 def _allocation_spent(
@@ -142,34 +189,6 @@ def _allocation_spent(
         status=403,
         vendor_code=THROTTLE_CODE,
     )
-
-
-def _by_code(code: str, message: str, status: int) -> ConnectorError | None:
-    entry = ERROR_CODES.get(code)
-    if entry is None:
-        return None
-    cls, who = entry
-    if issubclass(cls, PermanentError):
-        return cls(message, who_acts=who, status=status, vendor_code=code)
-    return cls(message, status=status, vendor_code=code)
-
-
-def _by_status(code: str, message: str, status: int) -> ConnectorError:
-    vendor_code = code or None
-    if status == 401:
-        return AuthError(message, status=status, vendor_code=vendor_code)
-    if status == 403:
-        return AuthError(f"access refused: {message}", status=status, vendor_code=vendor_code)
-    if status in (414, 431):
-        return PermanentError(
-            f"query too long for the URL limit (16,384 bytes); map fewer fields: {message}",
-            who_acts="admin",
-            status=status,
-            vendor_code=vendor_code,
-        )
-    if status >= 500 or status == 408:
-        return TransientError(message, status=status, vendor_code=vendor_code)
-    return PermanentError(message, status=status, vendor_code=vendor_code)
 
 
 def token_classifier(flow: str) -> Callable[[httpx.Response], ConnectorError | None]:

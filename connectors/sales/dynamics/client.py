@@ -25,6 +25,7 @@ import httpx
 from connectors.clock import VirtualClock
 from connectors.errors import PermanentError
 from connectors.http import VendorClient
+from connectors.paging import CursorPaging, Where
 from connectors.ratelimit import LimitSignal, VendorGate, Window
 from connectors.sales.dynamics.auth import ClientCredentialsGrant, RenewingTokenAuth
 from connectors.sales.dynamics.config import DynamicsConfig
@@ -54,6 +55,11 @@ class ODataPage:
     delta_link: str | None
     tracking: bool
     """The server applied ``odata.track-changes`` (``Preference-Applied``)."""
+
+    @property
+    def following(self) -> str | None:
+        """The ``@odata.nextLink`` the paging strategy follows."""
+        return self.next_link
 
 
 class DataverseApi:
@@ -139,28 +145,17 @@ class DataverseApi:
         operation: str,
     ) -> AsyncIterator[ODataPage]:
         """Every page of a read: the first, then each nextLink with the same ``Prefer``."""
-        current = await self.page(
-            url, params, page_size=page_size, track_changes=track_changes, operation=operation
-        )
-        seen = {url}
-        while True:
-            yield current
-            following = current.next_link
-            if following is None:
-                return
-            if following in seen:
-                raise PermanentError(
-                    "Dataverse sent the same @odata.nextLink twice; stopping instead of looping",
-                    operation=operation,
-                )
-            seen.add(following)
-            current = await self.page(
-                following,
-                None,
-                page_size=page_size,
-                track_changes=track_changes,
-                operation=operation,
+
+        async def fetch(link: str | None) -> ODataPage:
+            # the first request carries the query; a nextLink carries the whole query itself
+            target, query = (url, params) if link is None else (link, None)
+            return await self.page(
+                target, query, page_size=page_size, track_changes=track_changes, operation=operation
             )
+
+        where = Where(self.http.connector, operation, "Dataverse")
+        async for page in CursorPaging(fetch, where=where, position="@odata.nextLink").pages():
+            yield page
 
     async def aclose(self) -> None:
         """Close both HTTP clients."""

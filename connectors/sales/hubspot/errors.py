@@ -31,14 +31,13 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from connectors.error_table import Described, ErrorTable, Verdict
 from connectors.errors import (
     AuthError,
     BudgetExhausted,
     ConnectorError,
-    PermanentError,
     RateLimited,
     TransientError,
-    WhoActs,
 )
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
@@ -63,53 +62,63 @@ def make_classifier(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> Classifier:
     """:func:`classify` with the account's time zone, for the daily budget's reset time."""
-
-    def classify_answer(response: httpx.Response) -> ConnectorError | None:
-        return _classify(response, time_zone, daily_recheck, clock)
-
-    return classify_answer
+    return _table(time_zone, daily_recheck, clock).classify
 
 
-CATEGORY_TABLE: dict[str, tuple[type[ConnectorError], WhoActs]] = {
-    "INVALID_AUTHENTICATION": (AuthError, "admin"),
-    "EXPIRED_AUTHENTICATION": (AuthError, "admin"),
-    "MISSING_SCOPES": (AuthError, "admin"),
-    "VALIDATION_ERROR": (PermanentError, "admin"),  # a mapped property or the select filter
-    "OBJECT_NOT_FOUND": (PermanentError, "admin"),  # base_url or object type is wrong
-    "CONFLICT": (PermanentError, "developer"),
-    "BAD_REQUEST": (PermanentError, "developer"),
+CATEGORY_TABLE: dict[str, Verdict] = {
+    "INVALID_AUTHENTICATION": "auth",
+    "EXPIRED_AUTHENTICATION": "auth",
+    "MISSING_SCOPES": "auth",
+    "VALIDATION_ERROR": "admin",  # a mapped property or the select filter
+    "OBJECT_NOT_FOUND": "admin",  # base_url or object type is wrong
+    "CONFLICT": "developer",
+    "BAD_REQUEST": "developer",
 }
 """Categories HubSpot reports on 4xx answers, and who has to act on them."""
 
-STATUS_TABLE: dict[int, tuple[type[ConnectorError], WhoActs]] = {
-    401: (AuthError, "admin"),
-    403: (AuthError, "admin"),  # missing scopes or a locked account: the admin grants access
-    404: (PermanentError, "admin"),
-    414: (PermanentError, "developer"),  # too many properties in a GET URL
+STATUS_TABLE: dict[int, Verdict] = {
+    404: "admin",
+    414: "developer",  # too many properties in a GET URL
 }
-"""Fallback by status when the body carries no known category."""
+"""Fallback by status when the body carries no known category (401 and 403 are always the
+admin's credentials or scopes, whatever the category: see ``_special``)."""
 
 
-def classify(response: httpx.Response) -> ConnectorError | None:
-    """Turn a HubSpot error answer into the error class that says what must happen next."""
-    return _classify(response, None, 3600.0, lambda: datetime.now(UTC))
+def _table(
+    time_zone: str | None, daily_recheck: float, clock: Callable[[], datetime]
+) -> ErrorTable:
+    def special(answer: httpx.Response, described: Described) -> ConnectorError | None:
+        return _special(answer, described, time_zone, daily_recheck, clock)
+
+    return ErrorTable(
+        vendor="HubSpot",
+        describe=_described,
+        by_status=STATUS_TABLE,
+        by_code=CATEGORY_TABLE,
+        redirect_hint=None,  # a redirect is not an error here
+        special=special,
+    )
 
 
-def _classify(
+def _described(response: httpx.Response) -> Described:
+    body = json_body(response)
+    return Described(describe(body, response), str(body.get("category") or "") or None)
+
+
+def _special(
     response: httpx.Response,
+    described: Described,
     time_zone: str | None,
     daily_recheck: float,
-    clock: Callable[[], datetime],
+    now: Callable[[], datetime],
 ) -> ConnectorError | None:
-    status = response.status_code
-    if status < 400:
-        return None
-    body = json_body(response)
-    text = describe(body, response)
+    """Throttling (the daily budget apart), outages, and credentials or scopes refused."""
+    status, text = response.status_code, described.message
     if status == 429:
+        body = json_body(response)
         policy = str(body.get("policyName") or "")
         if policy.upper() == "DAILY":
-            return _daily_spent(text, policy, time_zone, daily_recheck, clock())
+            return _daily_spent(text, policy, time_zone, daily_recheck, now())
         return RateLimited(
             text, retry_after=throttle_wait(response, body), status=429, vendor_code=policy or None
         )
@@ -118,13 +127,9 @@ def _classify(
         if retry_after is not None:
             return RateLimited(text, retry_after=retry_after, status=status)
         return TransientError(text, status=status)
-    category = str(body.get("category") or "")
-    cls, who = CATEGORY_TABLE.get(category) or STATUS_TABLE.get(
-        status, (PermanentError, "developer")
-    )
     if status in (401, 403):
-        cls, who = AuthError, "admin"
-    return _build(cls, text, who=who, status=status, vendor_code=category or None)
+        return AuthError(text, status=status, vendor_code=described.code)
+    return None
 
 
 def read_limits(response: httpx.Response) -> LimitSignal:
@@ -193,14 +198,6 @@ def _daily_spent(
     )
 
 
-def _build(
-    cls: type[ConnectorError], text: str, *, who: WhoActs, status: int, vendor_code: str | None
-) -> ConnectorError:
-    if issubclass(cls, PermanentError):
-        return cls(text, who_acts=who, status=status, vendor_code=vendor_code)
-    return cls(text, status=status, vendor_code=vendor_code)
-
-
 def _required_scopes(body: dict[str, Any]) -> list[str]:
     found: list[str] = []
     contexts = [body.get("context")] + [e.get("context") for e in _details(body)]
@@ -239,3 +236,7 @@ def _int(raw: str | None) -> int | None:
         return int(float(raw.strip()))
     except ValueError:
         return None
+
+
+classify = _table(None, 3600.0, lambda: datetime.now(UTC)).classify
+"""Turn a HubSpot error answer into the error class that says what must happen next."""

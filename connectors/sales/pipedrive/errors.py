@@ -27,10 +27,13 @@ from typing import Any
 import httpx
 
 from connectors.error_table import (
+    Described,
     ErrorFactory,
+    ErrorTable,
     admin_error,
     auth_error,
     developer_error,
+    meaning,
     transient_error,
 )
 from connectors.errors import ConnectorError, PermanentError, RateLimited
@@ -44,31 +47,33 @@ LONGEST_BURST_WAIT = 60.0
 BURST_STRIKES = 3
 """Consecutive 429s after which the burst window cannot be the reason."""
 
-STATUS_TABLE: dict[int, tuple[ErrorFactory, str]] = {
-    400: (developer_error, "Pipedrive did not accept a parameter dealbridge sent"),
-    401: (
+STATUS_TABLE: dict[int, ErrorFactory] = {
+    400: meaning(developer_error, "Pipedrive did not accept a parameter dealbridge sent"),
+    401: meaning(
         auth_error(
             " (check the API token in Pipedrive under Settings > Personal preferences > API, "
             "or reinstall the OAuth app)"
         ),
         "Pipedrive refused the credentials",
     ),
-    402: (admin_error, "the Pipedrive company account is not open (trial ended or unpaid)"),
-    403: (
+    402: meaning(admin_error, "the Pipedrive company account is not open (trial ended or unpaid)"),
+    403: meaning(
         auth_error(
             " (the app needs the scopes deals:read, contacts:read and users:read, or the "
             "token's user cannot see these records: use an admin user's token)"
         ),
         "Pipedrive refused access",
     ),
-    404: (admin_error, "not found: check base_url (https://<company>.pipedrive.com)"),
-    405: (developer_error, "method not allowed"),
-    410: (developer_error, "Pipedrive removed this endpoint: the connector needs an update"),
-    415: (admin_error, "a feature this call needs is not enabled for the company"),
-    422: (developer_error, "Pipedrive could not process the request"),
-    501: (developer_error, "Pipedrive does not implement this call"),
+    404: meaning(admin_error, "not found: check base_url (https://<company>.pipedrive.com)"),
+    405: meaning(developer_error, "method not allowed"),
+    408: meaning(transient_error, "Pipedrive is unavailable"),
+    410: meaning(developer_error, "Pipedrive removed this endpoint: the connector needs an update"),
+    415: meaning(admin_error, "a feature this call needs is not enabled for the company"),
+    422: meaning(developer_error, "Pipedrive could not process the request"),
+    501: meaning(developer_error, "Pipedrive does not implement this call"),
 }
-"""Status -> (factory, what it means); 5xx not listed here are transient."""
+"""Status -> what it means, before Pipedrive's own words (unlisted: 5xx "Pipedrive is
+unavailable", transient; 4xx "Pipedrive rejected the request", a developer's bug)."""
 
 
 def json_body(response: httpx.Response) -> dict[str, Any]:
@@ -93,25 +98,46 @@ def vendor_message(body: dict[str, Any], response: httpx.Response) -> str:
     return redact(text) or f"HTTP {response.status_code} with no message"
 
 
+def describe(response: httpx.Response) -> Described:
+    """Pipedrive's own words and its error code (``code`` or ``errorCode``), if any."""
+    body = json_body(response)
+    code = str(body.get("code") or body.get("errorCode") or "") or None
+    return Described(vendor_message(body, response), code)
+
+
+def _unlisted(message: str, status: int, code: str | None, field: str | None) -> ConnectorError:
+    if status >= 500:
+        return transient_error(f"Pipedrive is unavailable: {message}", status, code, field)
+    return developer_error(f"Pipedrive rejected the request: {message}", status, code, field)
+
+
 class Classifier:
     """Classifies API answers; remembers consecutive 429s to tell the two limits apart."""
 
     def __init__(self, now: Callable[[], datetime]) -> None:
         self._now = now
         self.strikes = 0
+        self._table = ErrorTable(
+            vendor="Pipedrive",
+            describe=describe,
+            by_status=STATUS_TABLE,
+            redirect_hint=None,  # a redirect is not an error here
+            special=self._special,
+            otherwise=_unlisted,
+        )
 
     def __call__(self, response: httpx.Response) -> ConnectorError | None:
-        status = response.status_code
-        if status != 429:
+        if response.status_code != 429:
             self.strikes = 0
-        if status < 400:
-            return None
-        body = json_body(response)
-        message = vendor_message(body, response)
+        return self._table.classify(response)
+
+    def _special(self, response: httpx.Response, described: Described) -> ConnectorError | None:
+        """A 429 (burst window or daily budget); Cloudflare's bare 403 after repeated 429s."""
+        status, message = response.status_code, described.message
         if status == 429:
             self.strikes += 1
             return self._throttled(response, message)
-        if status == 403 and not body:
+        if status == 403 and not json_body(response):
             return PermanentError(
                 "Pipedrive's edge (Cloudflare) blocked this integration, which happens after "
                 f"repeated 429s: {message[:80]}. Wait an hour before the next run, and check "
@@ -119,13 +145,7 @@ class Classifier:
                 who_acts="admin",
                 status=status,
             )
-        code = str(body.get("code") or body.get("errorCode") or "") or None
-        factory, meaning = STATUS_TABLE.get(status) or (
-            (transient_error, "Pipedrive is unavailable")
-            if status >= 500 or status == 408
-            else (developer_error, "Pipedrive rejected the request")
-        )
-        return factory(f"{meaning}: {message}", status, code, None)
+        return None
 
     def _throttled(self, response: httpx.Response, message: str) -> ConnectorError:
         signal = read_limits(response)

@@ -21,10 +21,14 @@ from typing import Any
 import httpx
 
 from connectors.error_table import (
+    Described,
     ErrorFactory,
+    ErrorTable,
+    Verdict,
     admin_error,
     auth_error,
     developer_error,
+    hinted,
     transient_error,
 )
 from connectors.errors import (
@@ -54,9 +58,16 @@ ERROR_TABLE: dict[str, ErrorFactory] = {
         "; the Zoho user behind the refresh token needs read access to the module and fields"
     ),
     # The query names something the org does not have: the mapping, select or config is wrong.
-    "INVALID_MODULE": admin_error,
-    "INVALID_QUERY": admin_error,
-    "SYNTAX_ERROR": admin_error,
+    "INVALID_MODULE": hinted(
+        admin_error, " (check the connector's module: the API name of the deals module)"
+    ),
+    "INVALID_QUERY": hinted(
+        admin_error, " (check the mapping's select and field API names against the catalog)"
+    ),
+    "SYNTAX_ERROR": hinted(
+        admin_error,
+        " (check the mapping's select: a COQL condition such as Stage = 'Closed Won')",
+    ),
     # Requests dealbridge should never send: a bug to fix here.
     "INVALID_DATA": developer_error,
     "REQUIRED_PARAM_MISSING": developer_error,
@@ -76,12 +87,6 @@ ERROR_TABLE: dict[str, ErrorFactory] = {
     "INTERNAL_ERROR": transient_error,
 }
 """Zoho error code -> the error that decides what happens next (FACTS.md §2.6, §3.2, §4.6, §9.2)."""
-
-ADMIN_HINTS: dict[str, str] = {
-    "INVALID_MODULE": " (check the connector's module: the API name of the deals module)",
-    "INVALID_QUERY": " (check the mapping's select and field API names against the catalog)",
-    "SYNTAX_ERROR": " (check the mapping's select: a COQL condition such as Stage = 'Closed Won')",
-}
 
 RESTARTABLE_PAGING = frozenset(
     {
@@ -229,33 +234,39 @@ def make_classifier(
 ) -> Callable[[httpx.Response], ConnectorError | None]:
     """The API classifier: code table, 429 by the credit meter, wrong-DC diagnosis on 401."""
 
-    def classify(response: httpx.Response) -> ConnectorError | None:
-        status = response.status_code
-        if status < 400:
-            return None
-        body = error_body(response)
-        code = str(body.get("code") or "")
-        text = describe(body, response)
+    def special(response: httpx.Response, described: Described) -> ConnectorError | None:
+        """Throttling by the credit meter; a refused token diagnosed (a wrong data centre)."""
+        status, (text, code, _) = response.status_code, described
         if status == 429 or code == THROTTLE_CODE:
             return meter.throttled(response, text)
         if code == "INVALID_TOKEN" or (status == 401 and not code):
             diagnosis = diagnose_token(response)
             if diagnosis is not None:
-                return AuthError(f"{diagnosis} ({text})", status=status, vendor_code=code or None)
-        factory = ERROR_TABLE.get(code)
-        if factory is not None:
-            return factory(text + ADMIN_HINTS.get(code, ""), status, code, None)
-        return _by_status(text, status, code or None)
+                return AuthError(f"{diagnosis} ({text})", status=status, vendor_code=code)
+        return None
 
-    return classify
+    table = ErrorTable(
+        vendor="Zoho",
+        describe=_described,
+        by_status=BY_STATUS,
+        by_code=ERROR_TABLE,
+        redirect_hint=None,  # a redirect is not an error here
+        special=special,
+    )
+    return table.classify
 
 
-def _by_status(text: str, status: int, code: str | None) -> ConnectorError:
-    if status in (401, 403):
-        return AuthError(f"Zoho refused access: {text}", status=status, vendor_code=code)
-    if status >= 500 or status == 408:
-        return transient_error(text, status, code, None)
-    return developer_error(text, status, code, None)
+def _described(response: httpx.Response) -> Described:
+    body = error_body(response)
+    return Described(describe(body, response), str(body.get("code") or "") or None)
+
+
+def _refused(text: str, status: int, code: str | None, _: str | None) -> ConnectorError:
+    return AuthError(f"Zoho refused access: {text}", status=status, vendor_code=code)
+
+
+BY_STATUS: dict[int, Verdict | ErrorFactory] = {401: _refused, 403: _refused, 408: "transient"}
+"""Status -> class for answers whose code the table does not list."""
 
 
 def classify_token(response: httpx.Response) -> ConnectorError | None:

@@ -43,11 +43,6 @@ class ListPage:
     following: str | None
 
     @property
-    def items(self) -> list[dict[str, Any]]:
-        """The records (what the paging strategy looks at)."""
-        return self.rows
-
-    @property
     def last(self) -> bool:
         """No further page."""
         return self.following is None
@@ -62,11 +57,6 @@ class SearchPage:
     total: int
     response: httpx.Response
     following: int | None = None
-
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        """The records (what the paging strategy looks at)."""
-        return self.rows
 
 
 class FreshdeskApi:

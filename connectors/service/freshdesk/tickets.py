@@ -55,11 +55,7 @@ class FreshdeskTickets:
         response = await self._http.request(
             "POST", "/api/v2/tickets", operation="open_ticket", json=fields
         )
-        body = self._http.decode(response, "open_ticket")
-        found = body.get("id") if isinstance(body, dict) else None
-        return created_ticket_id(
-            found, desk="Freshdesk", connector=self._http.connector, status=response.status_code
-        )
+        return created_ticket_id(self._http, response, "Freshdesk", "id")
 
     async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
         """A private note on ``ticket_id``; a deleted ticket gets a new one."""

@@ -37,11 +37,6 @@ class Page:
     vendor_time: float | None
     """Unix time of the answer's ``Date`` header (None without one)."""
 
-    @property
-    def items(self) -> list[dict[str, Any]]:
-        """The rows (what the paging strategy looks at)."""
-        return self.rows
-
 
 class IntercomApi:
     """Typed access to the endpoints the target uses."""

@@ -31,13 +31,15 @@ seconds; ``scrolled_at`` by our clock, ``since`` by Intercom's).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
+from connectors.desk import DeskPart
+from connectors.ratelimit import Clock
 from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.errors import ScrollBusy, ScrollLost
@@ -81,14 +83,11 @@ class IdentityCursor:
         return cls(scrolled_at=_number(scrolled), contacts_since=_whole(since))
 
 
-class IdentityFeed:
+class IdentityFeed(DeskPart[IntercomConfig, IntercomApi]):
     """Reads companies and contacts for ``customers(since)``."""
 
-    def __init__(
-        self, api: IntercomApi, config: IntercomConfig, now: Callable[[], float] = time.time
-    ) -> None:
-        self._api = api
-        self._config = config
+    def __init__(self, api: IntercomApi, config: IntercomConfig, now: Clock = time.time) -> None:
+        super().__init__(api, config)
         self._now = now
         self.events: list[str] = []
         """What the last refresh could not do (for ``notices``)."""

@@ -43,6 +43,8 @@ async def search_pages(
         return await api.search_contacts(query, per_page, cursor)
 
     where = Where(api.http.connector, "search_contacts", "Intercom's contact search")
-    paging = CursorPaging(fetch, where=where, position="page cursor", stop_when_empty=True)
+    paging = CursorPaging(
+        fetch, where=where, position="page cursor", is_last=lambda page: not page.rows
+    )
     async for page in paging.pages():
         yield page

@@ -29,6 +29,7 @@ from typing import Any
 import structlog
 
 from connectors.base import RecordChange, WriteResult
+from connectors.desk import DeskPart
 from connectors.errors import RecordError
 from connectors.service.intercom.catalog import (
     AttributeCatalog,
@@ -62,14 +63,13 @@ class Planned:
     note: str | None
 
 
-class Writer:
+class Writer(DeskPart[IntercomConfig, IntercomApi]):
     """Applies ``RecordChange`` batches."""
 
     def __init__(
         self, api: IntercomApi, config: IntercomConfig, catalog: CatalogCache, admin_id: AdminId
     ) -> None:
-        self._api = api
-        self._config = config
+        super().__init__(api, config)
         self._catalog = catalog
         self._admin_id = admin_id
 

@@ -29,6 +29,7 @@ from datetime import datetime
 import structlog
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
+from connectors.desk import DeskPart
 from connectors.errors import PermanentError
 from connectors.service.servicecloud.catalog import ObjectSchema
 from connectors.service.servicecloud.client import ServiceCloudApi
@@ -150,15 +151,12 @@ class FeedCursor:
         return cls(tuple(positions))
 
 
-class IdentityFeed:
+class IdentityFeed(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
     """Reads changed accounts and contacts for ``customers(since)``."""
 
-    def __init__(
-        self, api: ServiceCloudApi, config: ServiceCloudConfig, identity_of: IdentityOf
-    ) -> None:
-        self._api = api
-        self._config = config
-        self._identity_of = identity_of
+    def __init__(self, api: ServiceCloudApi, config: ServiceCloudConfig, of: IdentityOf) -> None:
+        super().__init__(api, config)
+        self._identity_of = of
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Account pages, then contact pages, each with a checkpoint safe to store."""

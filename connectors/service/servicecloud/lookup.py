@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from connectors.base import CustomerRecord, IdentityKey
-from connectors.desk import wanted_keys
+from connectors.desk import DeskPart, wanted_keys
 from connectors.service.servicecloud.client import ServiceCloudApi
 from connectors.service.servicecloud.config import ServiceCloudConfig
 from connectors.service.servicecloud.identity import IdentityOf
@@ -41,15 +41,12 @@ from connectors.service.servicecloud.queries import (
 )
 
 
-class Lookup:
+class Lookup(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
     """Answers ``ServiceCloudTarget.lookup``."""
 
-    def __init__(
-        self, api: ServiceCloudApi, config: ServiceCloudConfig, identity_of: IdentityOf
-    ) -> None:
-        self._api = api
-        self._config = config
-        self._identity_of = identity_of
+    def __init__(self, api: ServiceCloudApi, config: ServiceCloudConfig, of: IdentityOf) -> None:
+        super().__init__(api, config)
+        self._identity_of = of
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""

@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 from connectors.base import CustomerRecord, IdentityKey
-from connectors.desk import wanted_keys
+from connectors.desk import DeskPart, wanted_keys
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.client import ServiceNowApi
 from connectors.service.servicenow.config import ServiceNowConfig
@@ -44,12 +44,11 @@ DOMAINS_PER_QUERY = 20
 """LIKE conditions are OR-ed one by one; fewer of them keep the URL short."""
 
 
-class Lookup:
+class Lookup(DeskPart[ServiceNowConfig, ServiceNowApi]):
     """Answers ``ServiceNowTarget.lookup``."""
 
     def __init__(self, api: ServiceNowApi, config: ServiceNowConfig, catalog: Catalog) -> None:
-        self._api = api
-        self._config = config
+        super().__init__(api, config)
         self._catalog = catalog
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:

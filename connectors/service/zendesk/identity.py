@@ -25,14 +25,16 @@ Each page's checkpoint already holds that page's position, so a crash re-reads a
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
+from connectors.desk import DeskPart
 from connectors.errors import PermanentError
 from connectors.paging import CursorPaging, KeysetPaging, Page, Where
+from connectors.ratelimit import Clock
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.payloads import ORGANIZATION, USER, organization_record, user_record
@@ -86,14 +88,11 @@ class _StartTooRecent(Exception):
     """Zendesk refused the ``start_time`` as too recent: the read ends where it is."""
 
 
-class IdentityFeed:
+class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
     """Reads changed organizations and users for ``customers(since)``."""
 
-    def __init__(
-        self, api: ZendeskApi, config: ZendeskConfig, now: Callable[[], float] = time.time
-    ) -> None:
-        self._api = api
-        self._config = config
+    def __init__(self, api: ZendeskApi, config: ZendeskConfig, now: Clock = time.time) -> None:
+        super().__init__(api, config)
         self._now = now
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:

@@ -65,11 +65,7 @@ class ZendeskTickets:
             headers={"Idempotency-Key": f"dealbridge-{ticket.key}{tail}"},
             idempotent=True,  # the key makes a repeated create answer the first ticket
         )
-        body = self._http.decode(response, "open_ticket")
-        found = body.get("ticket", {}).get("id") if isinstance(body, dict) else None
-        return created_ticket_id(
-            found, desk="Zendesk", connector=self._http.connector, status=response.status_code
-        )
+        return created_ticket_id(self._http, response, "Zendesk", "ticket", "id")
 
     async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
         """A private comment on ``ticket_id``; a deleted or closed ticket gets a new one."""

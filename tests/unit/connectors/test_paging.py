@@ -99,7 +99,7 @@ def test_a_scroll_that_ends_with_an_empty_page_stops_there() -> None:
     async def fetch(token: str | None) -> Page[int, str]:
         return Page(items=[] if token else [1, 2], following="again")
 
-    assert collect(CursorPaging(fetch, stop_when_empty=True).pages()) == [1, 2]
+    assert collect(CursorPaging(fetch, is_last=lambda page: not page.items).pages()) == [1, 2]
 
 
 def test_the_next_link_keeps_only_path_and_query() -> None:
