@@ -28,16 +28,16 @@ each queued record (one desk read per batch of records, as for any queued custom
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection
-
-from connectors.base import CustomerRecord
+from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.domain.values import same_value
-from sync_jobs.run.context import JobRun
+from sync_jobs.run.context import RunState
+from sync_jobs.run.control import Clock
 from sync_jobs.store import work
-from sync_jobs.store.db import read_tx, write_tx
-from sync_jobs.store.records import Written, note_hash, written_to
+from sync_jobs.store.bases import Written, note_hash, written_to
+from sync_jobs.store.db import Connection, Store, read_tx, write_tx
 
 
 def differs(record: CustomerRecord, written: Written, note_field: str) -> bool | None:
@@ -57,13 +57,19 @@ def differs(record: CustomerRecord, written: Written, note_field: str) -> bool |
     return None if unknown else False
 
 
+@dataclass
 class DeskEdits:
     """One index refresh's search for agent edits (see the module's docstring)."""
 
-    def __init__(self, run: JobRun) -> None:
-        self.run = run
-        self.named = None if run.state.dry_run else run.engine.desk_bells.take(run.target_name)
-        self.queued: set[str] = set()
+    target_name: str
+    note_field: str
+    """Where the target's note lives (every job of a target agrees on it)."""
+    named: set[RecordRef] | None
+    """What the desk's notifications named since its last run (None: it did not ring)."""
+    store: Store
+    clock: Clock
+    state: RunState
+    queued: set[str] = field(default_factory=set)
 
     @property
     def rung(self) -> bool:
@@ -76,16 +82,15 @@ class DeskEdits:
         return self.named is not None and not self.named
 
     async def page(
-        self, conn: AsyncConnection, records: Sequence[CustomerRecord], now: datetime
+        self, conn: Connection, records: Sequence[CustomerRecord], now: datetime
     ) -> None:
         """Queue the records of one index page that an agent changed since we wrote them."""
         live = [r for r in records if not r.deleted]
-        written = await written_to(conn, self.run.target_name, [r.ref.key for r in live])
-        note_field = self.run.mapping.spec.note.field
+        written = await written_to(conn, self.target_name, [r.ref.key for r in live])
         keys = []
         for record in live:
             mine = written.get(record.ref.key)
-            verdict = None if mine is None else differs(record, mine, note_field)
+            verdict = None if mine is None else differs(record, mine, self.note_field)
             if mine is not None and (verdict or (verdict is None and self.rung)):
                 keys.append(record.ref.key)
         await self._queue(conn, keys, now)
@@ -95,17 +100,16 @@ class DeskEdits:
         keys = [ref.key for ref in self.named or ()]
         if not keys:
             return
-        store, target = self.run.engine.store, self.run.target_name
-        async with read_tx(store) as conn:
-            mine = list(await written_to(conn, target, keys))
+        async with read_tx(self.store) as conn:
+            mine = list(await written_to(conn, self.target_name, keys))
         if mine:
-            async with write_tx(store) as conn:
-                await self._queue(conn, mine, self.run.engine.clock())
+            async with write_tx(self.store) as conn:
+                await self._queue(conn, mine, self.clock())
 
-    async def _queue(self, conn: AsyncConnection, keys: list[str], now: datetime) -> None:
+    async def _queue(self, conn: Connection, keys: list[str], now: datetime) -> None:
         fresh = set(keys) - self.queued
         if not fresh:
             return
-        await work.enqueue(conn, self.run.target_name, fresh, now)
+        await work.enqueue(conn, self.target_name, fresh, now)
         self.queued |= fresh
-        self.run.state.counts["desk_edits_queued"] += len(fresh)
+        self.state.counts["desk_edits_queued"] += len(fresh)

@@ -8,7 +8,7 @@ from typing import Any
 from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.run.desk_bells import DeskBells
 from sync_jobs.run.desk_edits import differs
-from sync_jobs.store.records import Written, note_hash
+from sync_jobs.store.bases import Written, note_hash
 
 NOTE = "notes"
 WRITTEN = Written({"organization_fields.special_discount": 10}, note_hash("=== terms ==="))
