@@ -204,6 +204,10 @@ class NoteTemplates:
         return clean(text)
 
 
+NOTE_HEADER = "Special terms:"
+"""How every note begins, with markers (a block in agents' text) or without (a whole field)."""
+
+
 @dataclass(frozen=True)
 class RenderedNote:
     """The whole field as it should read, and why it could not fit, if it could not."""
@@ -232,13 +236,16 @@ def render_note(
     if not deals and not alerts:
         return RenderedNote("" if mode == "whole" else place(current, None, layout))
     escape = for_html if fmt == "html" else _same
+    # A field dealbridge alone writes needs no markers: in a 255-character attribute they
+    # would take the room of a deal line.
+    wrap = layout.block if mode == "block" else layout.line_end.join
 
     def size(lines: Sequence[str]) -> int:
-        return len(layout.block([escape(line) for line in lines]))
+        return len(wrap([escape(line) for line in lines]))
 
-    header = f"Special terms: {len(deals)} active deal(s), updated {updated}"
+    header = f"{NOTE_HEADER} {len(deals)} active deal(s), updated {updated}"
     fitted = fit(header, deals, alerts, limit - around.size, size)
-    text = around.before + layout.block([escape(line) for line in fitted.lines]) + around.after
+    text = around.before + wrap([escape(line) for line in fitted.lines]) + around.after
     if fitted.fits:
         return RenderedNote(text)
     agents = len(around.before.removesuffix(layout.separator)) + len(around.after)

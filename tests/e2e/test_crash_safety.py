@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from connectors.http import ALL_STATS
 from sandbox.world import build_world
-from sync_jobs.domain.notes import BLOCK_START
+from sync_jobs.domain.notes import NOTE_HEADER
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.store import tables as t
@@ -90,7 +90,7 @@ async def test_a_crash_at_any_commit_point_converges(
     assert desk_writes(sandbox.world.target) - start <= clean_writes, "no record written twice"
     for name, fields in expected.items():
         note = str(fields.get(sandbox.note_field) or "")
-        assert note.count(BLOCK_START) <= 1, f"{name} has one note"
+        assert note.count(NOTE_HEADER) <= 1, f"{name} has one note"
     before = desk_writes(sandbox.world.target)
     await sandbox.run()
     assert desk_writes(sandbox.world.target) == before, "converged: a further run writes nothing"

@@ -159,7 +159,9 @@ def test_whole_field_mode_owns_the_field() -> None:
         fields={"organization_fields.deal_note": "old"},
         note=NoteRule(field="organization_fields.deal_note", mode="whole"),
     )
-    assert result.fields["organization_fields.deal_note"].startswith(BLOCK_START)
+    note = result.fields["organization_fields.deal_note"]
+    assert note.startswith("Special terms: 1 active deal(s)"), "the agents' old text is replaced"
+    assert BLOCK_START not in note, "a field dealbridge alone writes carries no markers"
 
 
 def test_a_field_already_holding_the_wanted_value_is_confirmed_for_the_audit() -> None:
