@@ -10,10 +10,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import httpx
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
 from connectors.base import Frozen
 from connectors.ratelimit import Sleep
@@ -91,6 +91,22 @@ class ConnectorConfig(Frozen):
     webhook: WebhookSettings | None = Field(
         None, description="change notifications from the vendor (docs/webhooks.md)"
     )
+
+
+class DeskConfig(ConnectorConfig):
+    """A service desk's config: ``base_url`` is read as its API root (see :func:`api_root`),
+    so a desk names only the example an admin is shown and the API path it may be pasted
+    with."""
+
+    base_url_example: ClassVar[str]
+    """A right ``base_url`` for this desk, shown when a configured one has no scheme."""
+    api_suffix: ClassVar[str] = ""
+    """The API path admins often paste after the root (``/api/v2``); trimmed off."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _api_root(cls, value: str) -> str:
+        return api_root(value, example=cls.base_url_example, api_suffix=cls.api_suffix)
 
 
 @dataclass(frozen=True)
