@@ -12,7 +12,7 @@ create answered).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -133,6 +133,14 @@ def wanted_keys(
         if askable(key):
             wanted[(key.kind, key.match)].append(key.value)
     return wanted
+
+
+def of_kinds(
+    kinds: Collection[str], takes: Callable[[str], bool] = bool
+) -> Callable[[IdentityKey], bool]:
+    """The usual ``askable`` of :func:`wanted_keys`: keys of a configured kind whose value the
+    desk ``takes`` (by default, any value that is not empty)."""
+    return lambda key: key.kind in kinds and takes(key.value)
 
 
 @dataclass(frozen=True)
