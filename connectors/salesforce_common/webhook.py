@@ -81,10 +81,8 @@ class OutboundMessageVerifier:
     objects: tuple[str, ...]
     why: str
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "Salesforce Outbound Messages (SOAP, unsigned: org id + shared key in the URL)"
+    scheme = "Salesforce Outbound Messages (SOAP, unsigned: org id + shared key in the URL)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """Shared key in the URL, then the configured org in the message; answer the Ack."""

@@ -20,8 +20,6 @@ raised as a conflict when the run writes that customer; see docs/webhooks.md, "N
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from connectors.settings import WebhookSettings
 from connectors.webhooks import (
     Accepted,
@@ -46,14 +44,11 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return b64(hmac_sha256(secret.encode(), timestamp.encode() + body))
 
 
-@dataclass(frozen=True)
 class ZendeskWebhook:
     """Verifier for Zendesk's signed webhooks."""
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "Zendesk webhooks, X-Zendesk-Webhook-Signature (HMAC-SHA256 of timestamp+body)"
+    scheme = "Zendesk webhooks, X-Zendesk-Webhook-Signature (HMAC-SHA256 of timestamp+body)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """Timestamp within five minutes, then the signature over it and the body."""
