@@ -15,7 +15,6 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs.app import logging as dblog
@@ -25,6 +24,7 @@ from sync_jobs.config.app import AppConfig, load_config
 from sync_jobs.config.yamlio import line_of, load_yaml
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import compile_mappings, open_engine, run_job
+from sync_jobs.store.db import StoreError
 
 app = typer.Typer(
     add_completion=False,
@@ -167,7 +167,7 @@ def run(
     async def go() -> int:
         try:
             engine = await open_engine(cfg)
-        except (OSError, SQLAlchemyError) as exc:
+        except (OSError, StoreError) as exc:
             print_problems(console, [_store_problem(config, exc)])
             return 2
         connections = Connections(cfg.connectors)

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -28,7 +27,7 @@ from sync_jobs.app.resolve import resolve
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import Engine, utcnow
 from sync_jobs.run.runner import open_engine, run_job
-from sync_jobs.store import tables as t
+from sync_jobs.store import conflicts, identity
 from sync_jobs.store.db import read_tx
 
 JOBS = ("west", "emea", "apac")
@@ -107,16 +106,10 @@ async def _run_all(
 
 async def _record_key(engine: Engine, target: str, name: str) -> str:
     async with read_tx(engine.store) as conn:
-        row = (
-            await conn.execute(
-                sa.select(t.identity.c.kind, t.identity.c.record_id).where(
-                    t.identity.c.target == target, t.identity.c.name == name
-                )
-            )
-        ).first()
-    if row is None:
+        key = await identity.record_key_named(conn, target, name)
+    if key is None:
         raise LookupError(f"{name} is not in {target}'s identity index")
-    return f"{row.kind}:{row.record_id}"
+    return key
 
 
 async def _show_record(
@@ -143,11 +136,7 @@ async def _show_record(
 
 async def _show_conflicts(console: Console, engine: Engine) -> None:
     async with read_tx(engine.store) as conn:
-        rows = list(
-            await conn.execute(
-                sa.select(t.conflict).where(t.conflict.c.status == "open").order_by(t.conflict.c.id)
-            )
-        )
+        rows = await conflicts.open_conflicts_in_order(conn)
     for row in rows:
         summary = (row.details or {}).get("summary") or _deal_line(row.details or {})
         console.print(f"  [yellow]#{row.id} {row.kind}[/] {escape(str(summary))}")
@@ -188,17 +177,7 @@ def _edit_sheet(path: Path, deal_id: str, column: str, value: str) -> None:
 
 async def _resolve(console: Console, engine: Engine, kind: str, key: str, take: str) -> None:
     async with read_tx(engine.store) as conn:
-        conflict_id = (
-            await conn.execute(
-                sa.select(t.conflict.c.id)
-                .where(
-                    t.conflict.c.kind == kind,
-                    t.conflict.c.customer_key == key,
-                    t.conflict.c.status == "open",
-                )
-                .order_by(t.conflict.c.id)
-            )
-        ).scalar()
+        conflict_id = await conflicts.oldest_open_conflict(conn, kind, key)
     if conflict_id is None:
         console.print(f"  [red]expected an open {kind} conflict on {key}[/]")
         return

@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 import structlog
 from prometheus_client import CollectorRegistry, Counter
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -256,8 +255,7 @@ def daemon_doorbell(daemon: Any, poll: float = 0.1) -> Doorbell:
     return Doorbell(wait_free, run)
 
 
-def mount_hooks(app: Starlette, daemon: Any) -> None:
-    """Add the ``/hooks`` routes to the daemon's health server (its one hook-up point)."""
-    receiver = HookReceiver(_DaemonSite(daemon), daemon_doorbell(daemon), daemon.metrics.registry)
-    app.router.routes.extend(receiver.routes())
-    app.state.hooks = receiver
+def daemon_hooks(daemon: Any) -> HookReceiver:
+    """The daemon's ``/hooks`` receiver; the daemon mounts its :meth:`~HookReceiver.routes` on
+    the health server (:meth:`sync_jobs.app.daemon.Daemon.mount`)."""
+    return HookReceiver(_DaemonSite(daemon), daemon_doorbell(daemon), daemon.metrics.registry)

@@ -10,8 +10,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from connectors.base import FieldInfo
 from connectors.errors import ConfigError, ConfigProblem, ConnectorError
 from sync_jobs.config.app import AppConfig, load_config
@@ -20,6 +18,7 @@ from sync_jobs.domain.mapping import Mapping
 from sync_jobs.run.catalog import Catalog, recall, remember, write_field_problems
 from sync_jobs.run.context import utcnow
 from sync_jobs.run.runner import compile_mappings
+from sync_jobs.store.db import Store
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -77,7 +76,7 @@ def load_candidate(config_path: Path) -> Candidate:
 FetchCatalog = Callable[[str], Awaitable[list[FieldInfo]]]
 
 
-async def check_write_fields(candidate: Candidate, store: AsyncEngine, fetch: FetchCatalog) -> None:
+async def check_write_fields(candidate: Candidate, store: Store, fetch: FetchCatalog) -> None:
     """The check ``validate --offline`` makes, on the daemon's candidate: every job's write
     fields against the target's kept catalog; a job writing a field the catalog lacks is
     moved to ``broken``.
@@ -108,7 +107,7 @@ async def check_write_fields(candidate: Candidate, store: AsyncEngine, fetch: Fe
 
 
 async def _fetch_live(
-    store: AsyncEngine, target: str, candidate: Candidate, fetch: FetchCatalog
+    store: Store, target: str, candidate: Candidate, fetch: FetchCatalog
 ) -> Catalog | None:
     try:
         fields = await fetch(target)

@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from textwrap import indent
 from typing import Any
 
-import sqlalchemy as sa
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -16,11 +15,11 @@ from connectors.errors import ConfigProblem
 from sync_jobs.config.app import AppConfig
 from sync_jobs.run.context import CustomerPreview, utcnow
 from sync_jobs.run.runner import RunReport
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import make_engine, migrate_async, read_tx
+from sync_jobs.store import conflicts, cursors, deals, outbox, runs
+from sync_jobs.store.conflicts import open_conflicts
+from sync_jobs.store.db import Connection, make_engine, migrate_async, read_tx
 from sync_jobs.store.holds import all_holds
-from sync_jobs.store.records import open_conflicts
-from sync_jobs.store.repo import record_names
+from sync_jobs.store.identity import record_names
 from sync_jobs.store.work import failing, pending_count
 
 MAX_SHOWN = 40
@@ -134,12 +133,7 @@ async def gather_status(config: AppConfig) -> dict[str, Any]:
         async with read_tx(engine) as conn:
             jobs = {name: await _job_status(conn, name) for name in config.jobs}
             queue = await pending_count(conn)
-            conflicts = await conn.execute(
-                sa.select(t.conflict.c.kind, sa.func.count())
-                .where(t.conflict.c.status == "open")
-                .group_by(t.conflict.c.kind)
-            )
-            by_kind = {r[0]: int(r[1]) for r in conflicts}
+            by_kind = await conflicts.open_counts(conn)
             failing_records = await _failing_records(conn)
             on_hold = [h for h in await all_holds(conn) if h.until > now]
     finally:
@@ -163,7 +157,7 @@ async def gather_status(config: AppConfig) -> dict[str, Any]:
     }
 
 
-async def _failing_records(conn: Any) -> list[dict[str, Any]]:
+async def _failing_records(conn: Connection) -> list[dict[str, Any]]:
     """Customers whose write failed (waiting to be retried, or parked), with the last error."""
     rows = await failing(conn)
     names: dict[str, str] = {}
@@ -184,53 +178,17 @@ async def _failing_records(conn: Any) -> list[dict[str, Any]]:
     ]
 
 
-async def _job_status(conn: Any, job: str) -> dict[str, Any]:
-    runs = list(
-        await conn.execute(
-            sa.select(t.sync_run)
-            .where(t.sync_run.c.job == job)
-            .order_by(t.sync_run.c.started_at.desc())
-            .limit(5)
-        )
-    )
-    ok = (
-        await conn.execute(
-            sa.select(sa.func.max(t.sync_run.c.finished_at)).where(
-                t.sync_run.c.job == job, t.sync_run.c.status == "ok"
-            )
-        )
-    ).scalar()
-    cursor = (
-        await conn.execute(
-            sa.select(t.source_cursor.c.updated_at).where(t.source_cursor.c.job == job)
-        )
-    ).scalar()
-    failing = (
-        await conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.deal)
-            .where(t.deal.c.job == job, t.deal.c.error.is_not(None))
-        )
-    ).scalar()
-    customers = sa.select(t.deal.c.customer_key).where(t.deal.c.job == job)
-    conflicts = (
-        await conn.execute(
-            sa.select(sa.func.count())
-            .select_from(t.conflict)
-            .where(
-                t.conflict.c.status == "open",
-                sa.or_(
-                    t.conflict.c.customer_key.in_(customers),
-                    t.conflict.c.identity.like(f"%|{job}/%"),
-                ),
-            )
-        )
-    ).scalar()
+async def _job_status(conn: Connection, job: str) -> dict[str, Any]:
+    recent = await runs.recent_runs(conn, job, limit=5)
+    ok = await runs.last_success(conn, job)
+    cursor = await cursors.cursor_moved_at(conn, job)
+    failing = await deals.failing_deal_count(conn, job)
+    open_count = await conflicts.open_count_of_job(conn, job)
     return {
-        "open_conflicts": int(conflicts or 0),
+        "open_conflicts": open_count,
         "last_success": ok,
         "lag_seconds": int((utcnow() - cursor).total_seconds()) if cursor else None,
-        "failing_records": int(failing or 0),
+        "failing_records": failing,
         "runs": [
             {
                 "started": r.started_at,
@@ -239,7 +197,7 @@ async def _job_status(conn: Any, job: str) -> dict[str, Any]:
                 "errors": r.errors[:3],
                 "notices": r.notices,
             }
-            for r in runs
+            for r in recent
         ],
     }
 
@@ -304,7 +262,7 @@ async def print_deal(console: Console, config: AppConfig, deal_id: str) -> bool:
     engine = make_engine(config.state.url)
     try:
         async with read_tx(engine) as conn:
-            rows = list(await conn.execute(sa.select(t.deal).where(t.deal.c.deal_id == deal_id)))
+            rows = await deals.deals_with_id(conn, deal_id)
     finally:
         await engine.dispose()
     if not rows:
@@ -366,9 +324,7 @@ async def print_conflict(console: Console, config: AppConfig, conflict_id: int) 
     engine = make_engine(config.state.url)
     try:
         async with read_tx(engine) as conn:
-            row = (
-                await conn.execute(sa.select(t.conflict).where(t.conflict.c.id == conflict_id))
-            ).first()
+            row = await conflicts.conflict(conn, conflict_id)
     finally:
         await engine.dispose()
     if row is None:
@@ -401,10 +357,7 @@ async def print_outbox(console: Console, config: AppConfig, status: str | None) 
     engine = make_engine(config.state.url)
     try:
         async with read_tx(engine) as conn:
-            query = sa.select(t.outbox).order_by(t.outbox.c.id.desc()).limit(200)
-            if status is not None:
-                query = query.where(t.outbox.c.status == status)
-            rows = list(await conn.execute(query))
+            rows = await outbox.newest(conn, status, limit=200)
     finally:
         await engine.dispose()
     table = Table(title="alert outbox")

@@ -10,17 +10,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from sync_jobs.alerts.outbox import notify
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.domain.decisions import TAKES
 from sync_jobs.domain.values import comparable
-from sync_jobs.store import tables as t
-from sync_jobs.store import work
-from sync_jobs.store.db import write_tx
-from sync_jobs.store.records import AuditEntry, audit
+from sync_jobs.store import audit, conflicts, deals, identity, work
+from sync_jobs.store.audit import AuditEntry
+from sync_jobs.store.db import Connection, Store, write_tx
 
 
 class ResolveRefused(ValueError):
@@ -38,7 +34,7 @@ def parse_take(text: str) -> tuple[str, str | None]:
 
 
 async def resolve(
-    engine: AsyncEngine,
+    engine: Store,
     conflict_id: int,
     take_text: str,
     *,
@@ -50,9 +46,7 @@ async def resolve(
     """Record the decision; return a sentence saying what the next run will do."""
     take, value = parse_take(take_text)
     async with write_tx(engine) as conn:
-        row = (
-            await conn.execute(sa.select(t.conflict).where(t.conflict.c.id == conflict_id))
-        ).first()
+        row = await conflicts.conflict(conn, conflict_id)
         _check(row, conflict_id, take, expect_version)
         assert row is not None
         pinned = _pin(row, take, value)
@@ -64,17 +58,13 @@ async def resolve(
             "at": now.isoformat(),
             "version": row.version,
         }
-        await conn.execute(
-            sa.update(t.conflict)
-            .where(t.conflict.c.id == conflict_id)
-            .values(status="resolved", resolution=decision, last_seen=now)
-        )
+        await conflicts.record_decision(conn, conflict_id, decision, now)
         key = await _apply_now(conn, row, value, now)
         if alerts is not None:  # the closing message, where the channel threads it
             await notify(conn, alerts, now, closed=[conflict_id])
         if key:
             await work.enqueue(conn, row.target, [key], now)
-        await audit(
+        await audit.record(
             conn,
             row.target,
             None,
@@ -141,42 +131,19 @@ def _typed(value: str | None) -> Any:
     return int(number) if text is not None and "." not in text else number
 
 
-async def _apply_now(conn: Any, row: Any, value: str | None, now: datetime) -> str | None:
+async def _apply_now(conn: Connection, row: Any, value: str | None, now: datetime) -> str | None:
     """Manual links take effect in the local store at once; everything else next run."""
     if row.kind not in ("unmatched", "ambiguous"):
         return str(row.customer_key) if row.customer_key else None
     assert value is not None
     kind, _, record_id = value.partition(":")
-    exists = (
-        await conn.execute(
-            sa.select(t.identity.c.record_id).where(
-                t.identity.c.target == row.target,
-                t.identity.c.kind == kind,
-                t.identity.c.record_id == record_id,
-            )
-        )
-    ).first()
-    if not record_id or exists is None:
+    if not record_id or not await identity.is_indexed(conn, row.target, kind, record_id):
         raise ResolveRefused(
             f"no {row.target} record {value!r} in the identity index; give "
             "kind:id, e.g. organization:361 (see the candidates)"
         )
     job, _, deal_id = row.identity.rsplit("|", 1)[1].partition("/")
-    await conn.execute(
-        sa.update(t.deal)
-        .where(t.deal.c.job == job, t.deal.c.deal_id == deal_id)
-        .values(
-            customer_key=value,
-            match_status="matched",
-            updated_at=now,
-            match_detail={
-                "status": "matched",
-                "record_kind": kind,
-                "record_id": record_id,
-                "method": "manual",
-            },
-        )
-    )
+    await deals.link_by_hand(conn, job, deal_id, kind, record_id, now)
     return value
 
 

@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
-
 from connectors.base import FieldInfo
 from connectors.errors import ConfigError, ConfigProblem, ConnectorError
 from sync_jobs.config.app import AppConfig
@@ -25,7 +23,7 @@ from sync_jobs.run import catalog as catalogs_store
 from sync_jobs.run.catalog import Catalog, write_field_problems
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import utcnow
-from sync_jobs.store.db import make_engine, migrate_async
+from sync_jobs.store.db import StoreError, make_engine, migrate_async
 
 NOT_VERIFIED = "target fields not verified (offline, no cached catalog)"
 
@@ -124,7 +122,7 @@ async def _keep_target_catalogs(
                 )
         finally:
             await store.dispose()
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, StoreError) as exc:
         notices.append(
             f"the target field catalogs were checked but not kept: the state store could not "
             f"be written ({type(exc).__name__}); validate --offline will not have them"

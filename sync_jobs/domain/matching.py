@@ -35,6 +35,11 @@ def identity_keys(record: CustomerRecord) -> list[IndexKey]:
     return list(dict.fromkeys(keys))
 
 
+def keyed(records: Iterable[CustomerRecord]) -> list[tuple[CustomerRecord, list[IndexKey]]]:
+    """Records with the keys the stored index should hold for them (none once deleted)."""
+    return [(r, [] if r.deleted else identity_keys(r)) for r in records]
+
+
 def wanted_keys(account: AccountIdentity, rules: Sequence[IdentityRule]) -> set[IndexKey]:
     """The index keys matching ``account`` by ``rules`` may look up."""
     values = _values(account)
@@ -75,6 +80,14 @@ class IdentityIndex:
 
     def __len__(self) -> int:
         return len(self._by_key)
+
+    @classmethod
+    def of(cls, hits: Iterable[tuple[str, str, str, str]]) -> IdentityIndex:
+        """An index of stored claims, each ``(match, value, kind, record_id)``."""
+        index = cls()
+        for match, value, kind, record_id in hits:
+            index.add(kind, record_id, [(match, value)])
+        return index
 
     def add(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
         """Index a record under each of its keys."""

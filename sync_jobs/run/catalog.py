@@ -27,17 +27,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from connectors.base import FieldInfo
 from connectors.errors import ConfigProblem
 from connectors.settings import ConnectorConfig
 from sync_jobs.config.yamlio import line_of
 from sync_jobs.domain.mapping import MappingSpec
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import is_sqlite, make_engine, read_tx, write_tx
+from sync_jobs.store import catalogs
+from sync_jobs.store.db import Store, StoreError, is_sqlite, make_engine, read_tx, write_tx
 
 
 @dataclass(frozen=True)
@@ -166,7 +162,7 @@ def _choices(
 
 
 async def remember(
-    store: AsyncEngine,
+    store: Store,
     name: str,
     config: ConnectorConfig,
     fields: Sequence[FieldInfo],
@@ -175,22 +171,13 @@ async def remember(
     """Keep the catalog just fetched (replacing the previous one of this connector)."""
     rows = [f.model_dump(mode="json") for f in fields]
     async with write_tx(store) as conn:
-        await conn.execute(sa.delete(t.field_catalog).where(t.field_catalog.c.connector == name))
-        await conn.execute(
-            sa.insert(t.field_catalog).values(
-                connector=name, identity=identity(config), fields=rows, fetched_at=now
-            )
-        )
+        await catalogs.keep(conn, name, identity(config), rows, now)
 
 
-async def recall(store: AsyncEngine, name: str, config: ConnectorConfig) -> Catalog | None:
+async def recall(store: Store, name: str, config: ConnectorConfig) -> Catalog | None:
     """The catalog last fetched from this connector's desk (None: never, or another desk)."""
     async with read_tx(store) as conn:
-        row = (
-            await conn.execute(
-                sa.select(t.field_catalog).where(t.field_catalog.c.connector == name)
-            )
-        ).first()
+        row = await catalogs.kept(conn, name)
     if row is None or row.identity != identity(config):
         return None
     fields = tuple(FieldInfo.model_validate(f) for f in row.fields)
@@ -212,7 +199,7 @@ async def recall_offline(
             catalog = await recall(store, name, config)
             if catalog is not None:
                 found[name] = catalog
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, StoreError) as exc:
         # An older schema (no field_catalog table yet) or an unreachable PostgreSQL.
         return {}, f"the state store could not be read ({type(exc).__name__})"
     finally:

@@ -10,25 +10,23 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import IdentityKey, SalesSource, ServiceTarget
 from sync_jobs.config.app import AppConfig, JobConfig
 from sync_jobs.domain.mapping import Mapping
 from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run.catalog import LiveCatalog
+from sync_jobs.run.control import Checkpoint, QueueSignal, RunControl
 from sync_jobs.run.progress import Phase, Progress, ProgressSink, Silent
+from sync_jobs.store.db import Connection, Store
 from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
 
 log = structlog.get_logger("dealbridge.run")
-
-Checkpoint = Callable[[str], None]
-"""Called at each named commit point; tests use it to simulate a crash there."""
 
 
 def utcnow() -> datetime:
@@ -104,7 +102,7 @@ class Engine:
     """Shared, long-lived pieces: config, compiled mappings, store engine, clock."""
 
     config: AppConfig
-    store: AsyncEngine
+    store: Store
     mappings: dict[str, Mapping]
     checkpoint: Checkpoint = lambda _name: None
     clock: Callable[[], datetime] = utcnow
@@ -118,10 +116,6 @@ class Engine:
     config_hash: str = ""
     progress: ProgressSink = field(default_factory=Silent)
     """Where runs report how far they got (the CLI's display, the daemon's log)."""
-
-    def today(self) -> date:
-        """The date deals' validity is judged against."""
-        return self.clock().date()
 
     def jobs_for_target(self, target: str) -> list[str]:
         """Jobs whose deals land in ``target`` (their mappings are needed in stage 2)."""
@@ -142,26 +136,6 @@ class Engine:
         return self.config.mapping_path(job).parent
 
 
-class QueueSignal:
-    """A count of stage-1 commits that waiters can wait past, so no wake-up is ever missed
-    (an Event cleared by one worker could swallow another's)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self._next = asyncio.Event()
-
-    def notify(self) -> None:
-        """Customers may have been queued."""
-        self.count += 1
-        self._next.set()
-        self._next = asyncio.Event()
-
-    async def wait_past(self, count: int) -> None:
-        """Return once ``notify`` was called after ``count`` was read."""
-        while self.count <= count:
-            await self._next.wait()
-
-
 @dataclass
 class JobRun:
     """One job's run: the engine plus this run's connectors and state."""
@@ -180,7 +154,7 @@ class JobRun:
     catalog: LiveCatalog = field(default_factory=LiveCatalog)
     """The target's field catalog, fetched by the first batch with changes (once per run)."""
 
-    async def fence(self, conn: AsyncConnection) -> None:
+    async def fence(self, conn: Connection) -> None:
         """Refuse the commit in progress unless this run still holds its job lease."""
         if self.grant is not None:
             await fence(conn, self.grant, self.engine.clock())
@@ -220,6 +194,17 @@ class JobRun:
                 return
             except Exception as exc:  # noqa: BLE001 - a store hiccup: the next beat retries
                 log.warning("lease_heartbeat_failed", job=self.job, error=str(exc))
+
+    def control(self) -> RunControl:
+        """The hooks this run's stages are steered by (lease, shutdown, commit points)."""
+        return RunControl(
+            checkpoint=self.engine.checkpoint,
+            stopping=self.engine.stopping,
+            queued=self.queued,
+            fence=self.fence,
+            check_lease=self.check_lease,
+            progress=self.report_progress,
+        )
 
     def report_progress(
         self, phase: Phase, waiting_for: str | None = None, until: datetime | None = None

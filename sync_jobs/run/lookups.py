@@ -28,9 +28,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import CustomerRecord, IdentityKey, RecordRef
+from connectors.base import CustomerRecord, IdentityKey, RecordRef, ServiceTarget
 from sync_jobs.domain.mapping import IdentityRule
 from sync_jobs.domain.matching import (
     IdentityIndex,
@@ -38,14 +37,31 @@ from sync_jobs.domain.matching import (
     carries,
     desk_keys,
     identity_keys,
+    keyed,
     rule_order,
 )
 from sync_jobs.domain.model import AccountIdentity
-from sync_jobs.run.context import JobRun
-from sync_jobs.store import repo, work
-from sync_jobs.store.db import write_tx
+from sync_jobs.run.context import RunState
+from sync_jobs.run.control import Clock
+from sync_jobs.store import deals, identity, work
+from sync_jobs.store.db import Connection, Store, write_tx
 
 log = structlog.get_logger("dealbridge.lookups")
+
+
+@dataclass(frozen=True)
+class Desk:
+    """What asking the desk about identities needs: the target, the store its index lives
+    in, and the run whose budget and counters the questions count against."""
+
+    job: str
+    target_name: str
+    target: ServiceTarget
+    store: Store
+    clock: Clock
+    state: RunState
+    """Its ``asked`` keys (each asked once per run), counters and dry-run flag."""
+    lookups_per_run: int
 
 
 @dataclass
@@ -61,7 +77,7 @@ class Settled:
 
 
 async def settle(
-    run: JobRun,
+    desk: Desk,
     index: IdentityIndex,
     accounts: Sequence[AccountIdentity],
     *,
@@ -84,14 +100,14 @@ async def settle(
         for match in rule_order(rules):
             asking = {i: desk_keys(accounts[i], match, kind) for i in waiting}
             keyed = {i: keys for i, keys in asking.items() if keys}
-            decided = await _rule(run, index, keyed, outcome, read)
+            decided = await _rule(desk, index, keyed, outcome, read)
             waiting = [i for i in waiting if i not in decided]
         if index.version == version:
             return outcome
 
 
 async def _rule(
-    run: JobRun,
+    desk: Desk,
     index: IdentityIndex,
     keyed: dict[int, set[IdentityKey]],
     outcome: Settled,
@@ -110,11 +126,11 @@ async def _rule(
         # Several holders: read them, drop what the desk denies. That can leave an account
         # with none, and what a lookup reports can join another's holders: so round again
         # until every account holds something or has been asked about.
-        await _verify(run, index, {i: keyed[i] for i in keyed if len(held(i)) > 1}, read)
+        await _verify(desk, index, {i: keyed[i] for i in keyed if len(held(i)) > 1}, read)
         asks = {i: keyed[i] for i in keyed if not held(i) and i not in asked}
         if not asks:
             break
-        denied |= await _ask(run, index, set().union(*asks.values()), outcome)
+        denied |= await _ask(desk, index, set().union(*asks.values()), outcome)
         asked |= set(asks)
     decided = set()
     for i, keys in keyed.items():
@@ -127,20 +143,20 @@ async def _rule(
 
 
 async def _ask(
-    run: JobRun, index: IdentityIndex, wanted: set[IdentityKey], outcome: Settled
+    desk: Desk, index: IdentityIndex, wanted: set[IdentityKey], outcome: Settled
 ) -> set[IdentityKey]:
     """Look up the keys not asked yet this run, within budget; return those left unasked."""
-    state = run.state
+    state = desk.state
     fresh = sorted(wanted - state.asked, key=lambda k: (k.kind, k.match, k.value))
-    room = max(0, run.engine.config.engine.lookups_per_run - len(state.asked))
+    room = max(0, desk.lookups_per_run - len(state.asked))
     allowed, denied = fresh[:room], set(fresh[room:])
     if denied - outcome.deferred:
         state.counts["lookups_deferred"] += len(denied - outcome.deferred)
-        log.info("lookup_budget_spent", job=run.job, deferred=len(denied))
+        log.info("lookup_budget_spent", job=desk.job, deferred=len(denied))
         outcome.deferred |= denied
     if not allowed:
         return denied
-    records = await run.target.lookup(allowed)
+    records = await desk.target.lookup(allowed)
     state.asked |= set(allowed)
     state.counts["lookup_keys"] += len(allowed)
     for record in records:
@@ -153,7 +169,7 @@ async def _ask(
 
 
 async def _verify(
-    run: JobRun,
+    desk: Desk,
     index: IdentityIndex,
     claims: dict[int, set[IdentityKey]],
     read: dict[RecordId, CustomerRecord | None],
@@ -170,9 +186,9 @@ async def _verify(
     unread = sorted(c for c in candidates if c not in read)
     if unread:
         refs = [RecordRef(kind=kind, id=record_id) for kind, record_id in unread]
-        current = {r.ref.key: r for r in await run.target.read(refs)}
+        current = {r.ref.key: r for r in await desk.target.read(refs)}
         read.update({(r.kind, r.id): current.get(r.key) for r in refs})
-        run.state.counts["identity_rechecked"] += len(refs)
+        desk.state.counts["identity_rechecked"] += len(refs)
     for (kind, record_id), keys in candidates.items():
         record = read[(kind, record_id)]
         denied = [
@@ -183,26 +199,26 @@ async def _verify(
         index.refute(kind, record_id, denied)
 
 
-async def keep_found(run: JobRun, unsaved: IdentityIndex, found: Sequence[CustomerRecord]) -> None:
+async def keep_found(desk: Desk, unsaved: IdentityIndex, found: Sequence[CustomerRecord]) -> None:
     """Records a lookup found join the index (a dry run keeps them in memory only)."""
     if not found:
         return
-    if run.state.dry_run:
+    if desk.state.dry_run:
         for record in found:
             unsaved.add(record.ref.kind, record.ref.id, identity_keys(record))
         return
-    async with write_tx(run.engine.store) as conn:
-        await index_records(run, conn, found, run.engine.clock())
+    async with write_tx(desk.store) as conn:
+        await index_records(desk, conn, found, desk.clock())
 
 
 async def index_records(
-    run: JobRun, conn: AsyncConnection, records: Sequence[CustomerRecord], now: datetime
+    desk: Desk, conn: Connection, records: Sequence[CustomerRecord], now: datetime
 ) -> None:
     """Index records as the desk reported them; customers whose record lost an identity key
     (or was deleted) are queued, so deals matched through that key are checked and, if the key
     moved, follow it before anything else is written there (:mod:`sync_jobs.run.recheck`)."""
-    lost = await repo.index_records(conn, run.target_name, records, now)
-    linked = await repo.linked_customers(conn, run.target_name, [r.key for r in lost])
+    lost = await identity.index_records(conn, desk.target_name, keyed(records), now)
+    linked = await deals.linked_customers(conn, desk.target_name, [r.key for r in lost])
     if linked:
-        await work.enqueue(conn, run.target_name, linked, now)
-        run.state.counts["customers_rechecked"] += len(linked)
+        await work.enqueue(conn, desk.target_name, linked, now)
+        desk.state.counts["customers_rechecked"] += len(linked)

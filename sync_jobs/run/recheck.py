@@ -29,21 +29,29 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord
-from sync_jobs.domain.mapping import IdentityRule
+from sync_jobs.domain.mapping import IdentityRule, Mapping
 from sync_jobs.domain.matching import IdentityIndex, carries, identity_keys, wanted_keys
 from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.run import lookups
-from sync_jobs.run.context import JobRun
-from sync_jobs.run.stage1 import REPORTED, match_conflict, settle_deal_conflicts
-from sync_jobs.store import repo, work
-from sync_jobs.store.db import read_tx
+from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
+from sync_jobs.store import deals, identity, work
+from sync_jobs.store.db import Connection, read_tx
 
 log = structlog.get_logger("dealbridge.recheck")
 
 KEYED = ("external_id", "email", "domain")
+
+
+@dataclass(frozen=True)
+class Relinking:
+    """What following a moved key needs: every job's mapping (a record carries deals of
+    several jobs), the desk to settle identities at, and the target's deal conflicts."""
+
+    mappings: dict[str, Mapping]
+    desk: lookups.Desk
+    conflicts: DealConflicts
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,7 @@ def still_linked(row: Any, record: CustomerRecord) -> bool:
 
 
 async def stale_links(
-    run: JobRun, rows: Sequence[Any], records: dict[str, CustomerRecord]
+    relink: Relinking, rows: Sequence[Any], records: dict[str, CustomerRecord]
 ) -> list[Move]:
     """Deals of ``rows`` whose record (in ``records``) lost their key, each resolved again."""
     stale: dict[str, list[tuple[Any, DealTerms]]] = defaultdict(list)
@@ -86,27 +94,28 @@ async def stale_links(
             stale[row.job].append((row, DealTerms.model_validate(row.terms)))
     moves: list[Move] = []
     for job, found in sorted(stale.items()):
-        moves += await _resolve(run, job, found, records)
+        moves += await _resolve(relink, job, found, records)
     return moves
 
 
 async def _resolve(
-    run: JobRun,
+    relink: Relinking,
     job: str,
     stale: list[tuple[Any, DealTerms]],
     records: dict[str, CustomerRecord],
 ) -> list[Move]:
-    mapping = run.engine.mappings.get(job)
+    desk = relink.desk
+    mapping = relink.mappings.get(job)
     if mapping is None:  # the job was removed from config: nothing to match by any more
         return [Move(row, terms, MatchResult(status="pending"), None) for row, terms in stale]
     spec = mapping.spec
     wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in stale))
-    async with read_tx(run.engine.store) as conn:
-        index = await repo.index_for(conn, run.target_name, wanted)
+    async with read_tx(desk.store) as conn:
+        index = IdentityIndex.of(await identity.index_hits(conn, desk.target_name, wanted))
     pairs = [(records[row.customer_key], terms.account) for row, terms in stale]
-    settled, results = await reresolve(run, index, pairs, rules=spec.identity, kind=spec.record)
-    await lookups.keep_found(run, IdentityIndex(), settled.found)
-    now = run.engine.clock()
+    settled, results = await reresolve(desk, index, pairs, rules=spec.identity, kind=spec.record)
+    await lookups.keep_found(desk, IdentityIndex(), settled.found)
+    now = desk.clock()
     moves = []
     for (row, terms), result in zip(stale, results, strict=True):
         moves.append(Move(row, terms, result, None if result.status == "pending" else now))
@@ -121,7 +130,7 @@ async def _resolve(
 
 
 async def reresolve(
-    run: JobRun,
+    desk: lookups.Desk,
     index: IdentityIndex,
     stale: Sequence[tuple[CustomerRecord, AccountIdentity]],
     *,
@@ -135,7 +144,7 @@ async def reresolve(
     for record, account in stale:
         _strike(index, record, wanted_keys(account, rules))
     accounts = [account for _, account in stale]
-    settled = await lookups.settle(run, index, accounts, rules=rules, kind=kind)
+    settled = await lookups.settle(desk, index, accounts, rules=rules, kind=kind)
     results = [
         MatchResult(status="pending")
         if position in settled.undecided
@@ -151,13 +160,14 @@ def _strike(index: IdentityIndex, record: CustomerRecord, keys: set[tuple[str, s
     index.refute(record.ref.kind, record.ref.id, [k for k in keys if k not in carried])
 
 
-async def commit(run: JobRun, conn: AsyncConnection, moves: Sequence[Move]) -> set[str]:
+async def commit(relink: Relinking, conn: Connection, moves: Sequence[Move]) -> set[str]:
     """Record the moves with the batch (C3): rows, work for the new records, conflicts.
 
     Returns the customers queued (the caller wakes the workers once committed)."""
     if not moves:
         return set()
-    now = run.engine.clock()
+    desk, conflicts = relink.desk, relink.conflicts
+    now = desk.clock()
     rows, queued, found, settled = [], set(), [], []
     for move in moves:
         row, result = move.row, move.result
@@ -175,14 +185,14 @@ async def commit(run: JobRun, conn: AsyncConnection, moves: Sequence[Move]) -> s
         settled.append(scope)
         if result.status in REPORTED:
             why = {"left_record": row.customer_key, "left_key": _key_text(row)}
-            found.append(match_conflict(run, move.terms, result, why))
+            found.append(conflicts.match_conflict(move.terms, result, why))
         if result.customer_key and move.leaves:
             queued.add(result.customer_key)
         counter = "deals_relinked" if result.customer_key else "deals_unlinked"
-        run.state.counts[counter if move.leaves else "deals_rekeyed"] += 1
-    await repo.save_deals(conn, rows)
-    await work.enqueue(conn, run.target_name, queued, now)
-    await settle_deal_conflicts(run, conn, found, settled, kinds=REPORTED)
+        desk.state.counts[counter if move.leaves else "deals_rekeyed"] += 1
+    await deals.save_deals(conn, rows)
+    await work.enqueue(conn, desk.target_name, queued, now)
+    await conflicts.settle(conn, found, settled, kinds=REPORTED)
     return queued
 
 

@@ -19,10 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.errors import (
     AuthError,
@@ -44,16 +41,24 @@ from sync_jobs.run import stage1, stage2
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import (
     KEPT,
-    Checkpoint,
     CustomerPreview,
     Engine,
     JobRun,
     RunInterrupted,
     RunState,
 )
-from sync_jobs.store import holds, repo, work
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.run.control import Checkpoint
+from sync_jobs.run.wiring import stage1_of, stage2_of
+from sync_jobs.store import deals, holds, identity, work
+from sync_jobs.store.db import (
+    Connection,
+    Store,
+    StoreError,
+    make_engine,
+    migrate_async,
+    read_tx,
+    write_tx,
+)
 from sync_jobs.store.leases import (
     Grant,
     LeaseLost,
@@ -63,7 +68,7 @@ from sync_jobs.store.leases import (
     holder_of,
     release,
 )
-from sync_jobs.store.records import finish_run, mark_died, previous_status, start_run
+from sync_jobs.store.runs import finish_run, mark_died, previous_status, start_run
 
 log = structlog.get_logger("dealbridge.run")
 
@@ -135,7 +140,7 @@ def compile_mappings(config: AppConfig) -> tuple[dict[str, Mapping], dict[str, C
 
 
 async def open_engine(
-    config: AppConfig, checkpoint: Checkpoint | None = None, store: AsyncEngine | None = None
+    config: AppConfig, checkpoint: Checkpoint | None = None, store: Store | None = None
 ) -> Engine:
     """Migrate the store and compile mappings: everything a run needs but connectors."""
     await migrate_async(config.state.url)
@@ -306,7 +311,7 @@ def after_takeover(engine: Engine) -> Any:
     """What taking a lease from a dead (or lapsed) holder also does, in the same transaction:
     its claims go back to the queue at once, and its unfinished runs are closed as died."""
 
-    async def clean_up(conn: AsyncConnection, takeover: Takeover) -> None:
+    async def clean_up(conn: Connection, takeover: Takeover) -> None:
         now = engine.clock()
         released = await work.release_claims_of(conn, takeover.previous.holder, now)
         await mark_died(conn, takeover.previous.holder, takeover.describe(), now)
@@ -330,16 +335,18 @@ async def _reap_dead_holders(engine: Engine) -> None:
 
 
 async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
-    unsaved = await stage1.refresh_index(run)
+    first = stage1_of(run)
+    unsaved = await stage1.refresh_index(first)
     if run.state.dry_run:
-        await stage2.preview(run, await stage1.pull(run, unsaved, full=full))
+        await stage2.preview(stage2_of(run), await stage1.pull(first, unsaved, full=full))
     elif write:  # stage 2 writes while stage 1 still reads, except in a backfill
         if run.state.retry_now:
             await _retry_failed_now(run)
-        backfill = await stage1.reads_everything(run, full=full)
-        await stage2.drain(run, stage1.pull(run, unsaved, full=full), overlap=not backfill)
+        backfill = await stage1.reads_everything(first, full=full)
+        pulling = stage1.pull(first, unsaved, full=full)
+        await stage2.drain(stage2_of(run), pulling, overlap=not backfill)
     else:
-        await stage1.pull(run, unsaved, full=full)
+        await stage1.pull(first, unsaved, full=full)
         run.state.notices.append(
             f"customers stay queued for {run.target_name}: a later job on it writes them"
         )
@@ -360,29 +367,16 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
     A run that writes answers for every failed customer of its target (it drains the whole
     queue); every run answers for its own job's deals that could not be mapped."""
     state = run.state
-    failing_deals = (
-        t.deal.c.job == run.job,
-        t.deal.c.error.is_not(None),
-        t.deal.c.updated_at < state.started_at,
-    )
     async with read_tx(run.engine.store) as conn:
         items = (
             await work.failing(conn, run.target_name, before=state.started_at, limit=KEPT)
             if write
             else []
         )
-        names = await repo.record_names(conn, run.target_name, [i.customer_key for i in items])
-        deals = list(
-            await conn.execute(
-                # Unordered: ordering by deal id would make SQLite walk the job's whole book
-                # in key order instead of the few failing deals (ix_deal_failing).
-                sa.select(t.deal.c.deal_id, t.deal.c.error).where(*failing_deals).limit(KEPT)
-            )
+        names = await identity.record_names(conn, run.target_name, [i.customer_key for i in items])
+        failing_deals, more_deals = await deals.still_failing_deals(
+            conn, run.job, state.started_at, KEPT
         )
-        more_deals = 0
-        if len(deals) == KEPT:
-            count = sa.select(sa.func.count()).select_from(t.deal).where(*failing_deals)
-            more_deals = int((await conn.execute(count)).scalar() or 0) - KEPT
     for item in items:
         who = f"{names.get(item.customer_key) or item.customer_key} ({item.customer_key})"
         if item.status == "dead":
@@ -395,7 +389,7 @@ async def _still_failing(run: JobRun, *, write: bool) -> None:
                 f"{who}: still failing after {item.attempts} attempt(s), next try "
                 f"{item.not_before:%Y-%m-%d %H:%M:%S} UTC: {item.last_error}"
             )
-    for deal in deals:
+    for deal in failing_deals:
         state.still_failing(f"{run.job} deal {deal.deal_id} still fails: {deal.error}")
     if more_deals:
         state.counts["records_still_failing"] += more_deals
@@ -412,7 +406,7 @@ def failure_kind(exc: Exception) -> str:
 
 
 async def _health_alerts(
-    conn: AsyncConnection, engine: Engine, job: str, failure: Exception | None
+    conn: Connection, engine: Engine, job: str, failure: Exception | None
 ) -> None:
     """A failing job alerts once per interval; the first good run after failures closes it."""
     config = engine.config.alerts
@@ -463,16 +457,14 @@ async def _record_end(
                 await _end_holds(conn, engine, run)
         if grant is not None and not isinstance(failure, LeaseLost):
             await release(engine.store, grant, engine.clock())
-    except (OSError, SQLAlchemyError) as exc:
+    except (OSError, StoreError) as exc:
         log.error("run_not_recorded", job=state.job, error=redact(str(exc))[:300])
         state.errors.append(f"the state store is unreachable: {type(exc).__name__}")
         return "failed"
     return status
 
 
-async def _hold(
-    conn: AsyncConnection, engine: Engine, run: JobRun, exc: BudgetExhausted
-) -> datetime:
+async def _hold(conn: Connection, engine: Engine, run: JobRun, exc: BudgetExhausted) -> datetime:
     """Hold every job of the spent connector until it can succeed; alert once an episode."""
     connector = exc.connector or engine.job(run.job).source
     now = engine.clock()
@@ -485,7 +477,7 @@ async def _hold(
     return kept.until
 
 
-async def _end_holds(conn: AsyncConnection, engine: Engine, run: JobRun) -> None:
+async def _end_holds(conn: Connection, engine: Engine, run: JobRun) -> None:
     """A run completed on its connectors: any budget episode on them is over (say so)."""
     job = engine.job(run.job)
     ended = await holds.end(conn, (job.source, job.target))

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import (
     Cursor,
@@ -23,55 +22,73 @@ from connectors.base import (
     CustomerRecord,
     DealQuery,
     RecordRef,
+    SalesSource,
+    ServiceTarget,
     SourceDeal,
 )
-from sync_jobs.alerts.outbox import notify
-from sync_jobs.domain.durations import parse_duration
 from sync_jobs.domain.guardrails import violations
-from sync_jobs.domain.mapping import MappingFailed
+from sync_jobs.domain.mapping import Mapping, MappingFailed
 from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys, wanted_keys
 from sync_jobs.domain.model import DealTerms, MatchResult
 from sync_jobs.run import lookups
-from sync_jobs.run.context import JobRun, RunInterrupted
-from sync_jobs.store import repo, work
-from sync_jobs.store import tables as t
-from sync_jobs.store.db import read_tx, write_tx
-from sync_jobs.store.records import ConflictRecord, close_missing, raise_conflicts
+from sync_jobs.run.context import RunInterrupted, RunState
+from sync_jobs.run.control import Clock, RunControl, today
+from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
+from sync_jobs.store import cursors, deals, identity, work
+from sync_jobs.store.conflicts import ConflictRecord
+from sync_jobs.store.db import Connection, Store, read_tx, write_tx
 
 log = structlog.get_logger("dealbridge.stage1")
 
-DEAL_KINDS = ("unmatched", "ambiguous", "out_of_policy")
-REPORTED = ("unmatched", "ambiguous")
-"""Match outcomes raised as conflicts (``pending`` waits, silently, for its lookup)."""
+
+@dataclass(frozen=True)
+class Stage1:
+    """What stage 1 of one job needs, and nothing else."""
+
+    job: str
+    mapping: Mapping
+    """This job's compiled mapping (source paths, identity rules, guardrails, territory)."""
+    source: SalesSource
+    target_name: str
+    target: ServiceTarget
+    """Read for its identity feed (``customers``); asked through ``desk`` for lookups."""
+    store: Store
+    clock: Clock
+    state: RunState
+    control: RunControl
+    desk: lookups.Desk
+    conflicts: DealConflicts
+    index_fresh_for: float
+    """Seconds a target's stored identity index counts as fresh (shared by its jobs)."""
 
 
-async def refresh_index(run: JobRun) -> IdentityIndex:
+async def refresh_index(ctx: Stage1) -> IdentityIndex:
     """Bring the target's stored identity index up to date (incrementally).
 
     Returns what a dry run saw but did not store (empty otherwise); pages of deals look up
     the stored index with this laid over it."""
-    store, name = run.engine.store, run.target_name
+    store, name = ctx.store, ctx.target_name
     async with read_tx(store) as conn:
-        raw = await repo.get_cursor(conn, t.target_cursor, name)
-        age = await repo.cursor_age(conn, t.target_cursor, name, run.engine.clock())
-    fresh = age is not None and age < parse_duration(run.engine.config.engine.index_refresh_every)
+        raw = await cursors.get_cursor(conn, "target", name)
+        age = await cursors.cursor_age(conn, "target", name, ctx.clock())
+    fresh = age is not None and age < ctx.index_fresh_for
     since = Cursor(value=raw) if raw else None
     pending: list[CustomerRecord] = []
     # Several jobs share one target: the index is refreshed at most once per interval, so the
     # desk's export budget (Zendesk: 10 a minute) is not spent once per job.
-    pages = _no_pages() if fresh and not run.state.dry_run else run.target.customers(since)
+    pages = _no_pages() if fresh and not ctx.state.dry_run else ctx.target.customers(since)
     async for page in pages:
-        run.state.counts["index_records"] += len(page.records)
-        run.state.progress["export_pages"] += 1
-        run.report_progress("index")
-        if run.state.dry_run:
+        ctx.state.counts["index_records"] += len(page.records)
+        ctx.state.progress["export_pages"] += 1
+        ctx.control.progress("index")
+        if ctx.state.dry_run:
             pending += page.records  # a dry run changes nothing, so index in memory only
             continue
         async with write_tx(store) as conn:
-            now = run.engine.clock()
-            await lookups.index_records(run, conn, page.records, now)
-            await repo.set_cursor(conn, t.target_cursor, name, page.checkpoint.value, now)
-        run.check_lease()
+            now = ctx.clock()
+            await lookups.index_records(ctx.desk, conn, page.records, now)
+            await cursors.set_cursor(conn, "target", name, page.checkpoint.value, now)
+        ctx.control.check_lease()
     unsaved = IdentityIndex()
     for record in pending:
         unsaved.add(record.ref.kind, record.ref.id, [] if record.deleted else identity_keys(record))
@@ -83,42 +100,42 @@ async def _no_pages() -> AsyncIterator[CustomerPage]:
     yield  # an empty async generator
 
 
-async def reads_everything(run: JobRun, *, full: bool) -> bool:
+async def reads_everything(ctx: Stage1, *, full: bool) -> bool:
     """Whether this run reads the whole book: the job's first run, or one asked to (--full)."""
     if full:
         return True
-    async with read_tx(run.engine.store) as conn:
-        return await repo.get_cursor(conn, t.source_cursor, run.job) is None
+    async with read_tx(ctx.store) as conn:
+        return await cursors.get_cursor(conn, "source", ctx.job) is None
 
 
-async def pull(run: JobRun, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
+async def pull(ctx: Stage1, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
     """Read changed deals page by page; return the customers touched (dry runs only: a real
     run queues them page by page, and keeping them all would grow with the book)."""
-    store = run.engine.store
+    store = ctx.store
     async with read_tx(store) as conn:
-        raw = None if full else await repo.get_cursor(conn, t.source_cursor, run.job)
-    touched = await rematch(run, unsaved)
-    query = DealQuery(fields=run.mapping.source_paths(), select=run.mapping.spec.select, full=full)
+        raw = None if full else await cursors.get_cursor(conn, "source", ctx.job)
+    touched = await rematch(ctx, unsaved)
+    query = DealQuery(fields=ctx.mapping.source_paths(), select=ctx.mapping.spec.select, full=full)
     since = Cursor(value=raw) if raw else None
-    async for page in run.source.changed_deals(query, since):
-        changed = await _commit_page(run, unsaved, page.deals, page.checkpoint.value)
-        if run.state.dry_run:
+    async for page in ctx.source.changed_deals(query, since):
+        changed = await _commit_page(ctx, unsaved, page.deals, page.checkpoint.value)
+        if ctx.state.dry_run:
             touched |= changed
-        run.engine.checkpoint("after_stage1_commit")
-        if run.engine.stopping.is_set():
+        ctx.control.checkpoint("after_stage1_commit")
+        if ctx.control.stopping.is_set():
             raise RunInterrupted("shutting down after committing this page")
-        run.check_lease()
-    touched |= await _expire(run)
-    _collect_source_problems(run)
+        ctx.control.check_lease()
+    touched |= await _expire(ctx)
+    _collect_source_problems(ctx)
     return touched
 
 
-def _collect_source_problems(run: JobRun) -> None:
+def _collect_source_problems(ctx: Stage1) -> None:
     """Sources that read files report bad rows and files after a read (which sheet, row)."""
-    problems = getattr(run.source, "problems", None)
+    problems = getattr(ctx.source, "problems", None)
     if callable(problems):
         for problem in problems():
-            run.state.record_error(f"{run.job}: {problem}")
+            ctx.state.record_error(f"{ctx.job}: {problem}")
 
 
 @dataclass
@@ -136,70 +153,72 @@ class _Page:
 
 
 async def _commit_page(
-    run: JobRun, unsaved: IdentityIndex, deals: Sequence[SourceDeal], checkpoint: str
+    ctx: Stage1, unsaved: IdentityIndex, page_deals: Sequence[SourceDeal], checkpoint: str
 ) -> set[str]:
-    store, job = run.engine.store, run.job
-    mapped = [(deal, _map(run, deal)) for deal in deals]
+    store, job = ctx.store, ctx.job
+    mapped = [(deal, _map(ctx, deal)) for deal in page_deals]
     wanted: set[IndexKey] = set()
     for _deal_read, terms in mapped:
         if isinstance(terms, DealTerms):
-            wanted |= wanted_keys(terms.account, run.mapping.spec.identity)
+            wanted |= wanted_keys(terms.account, ctx.mapping.spec.identity)
     async with read_tx(store) as conn:
-        known = await repo.deal_states(conn, job, [d.id for d in deals])
-        index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
+        known = await deals.deal_states(conn, job, [d.id for d in page_deals])
+        index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
+            unsaved
+        )
     to_match = [
         terms
         for deal, terms in mapped
         if isinstance(terms, DealTerms) and _needs_matching(terms, known.get(deal.id))
     ]
-    spec = run.mapping.spec
+    spec = ctx.mapping.spec
     settled = await lookups.settle(
-        run, index, [t.account for t in to_match], rules=spec.identity, kind=spec.record
+        ctx.desk, index, [t.account for t in to_match], rules=spec.identity, kind=spec.record
     )
-    await lookups.keep_found(run, unsaved, settled.found)
+    await lookups.keep_found(ctx.desk, unsaved, settled.found)
     undecided = {to_match[i].deal.id for i in settled.undecided}
     page = _Page()
     for deal, terms in mapped:
-        run.state.counts["deals_read"] += 1
-        _deal(run, index, deal, terms, known.get(deal.id), page, deal.id in undecided)
-    run.state.progress["deals_mapped"] += sum(
+        ctx.state.counts["deals_read"] += 1
+        _deal(ctx, index, deal, terms, known.get(deal.id), page, deal.id in undecided)
+    ctx.state.progress["deals_mapped"] += sum(
         isinstance(terms, DealTerms) for _deal_read, terms in mapped
     )
-    run.report_progress("read")
-    if run.state.dry_run:
-        run.state.counts["deals_changed"] += len(page.rows)
+    ctx.control.progress("read")
+    if ctx.state.dry_run:
+        ctx.state.counts["deals_changed"] += len(page.rows)
         for row in page.rows:
-            run.state.overlay[(job, row["deal_id"])] = row
+            ctx.state.overlay[(job, row["deal_id"])] = row
         for deal_id in page.deleted:
-            run.state.overlay[(job, deal_id)] = {"deleted": True}
+            ctx.state.overlay[(job, deal_id)] = {"deleted": True}
         return page.touched
     async with write_tx(store) as conn:
-        await run.fence(conn)
-        now = run.engine.clock()
+        await ctx.control.fence(conn)
+        now = ctx.clock()
         for row in page.rows:
             row["updated_at"] = now
-        await repo.save_deals(conn, page.rows)
-        await repo.mark_deleted(conn, job, page.deleted, now)
-        await repo.mark_failed(conn, job, page.failed, now)
-        await work.enqueue(conn, run.target_name, page.touched, now)
-        await _settle_deal_conflicts(run, conn, page)
-        await repo.set_cursor(conn, t.source_cursor, job, checkpoint, now)
-    run.queued.notify()
-    run.state.counts["deals_changed"] += len(page.rows)
+        await deals.save_deals(conn, page.rows)
+        await deals.mark_deleted(conn, job, page.deleted, now)
+        await deals.mark_failed(conn, job, page.failed, now)
+        await work.enqueue(conn, ctx.target_name, page.touched, now)
+        await _settle_deal_conflicts(ctx, conn, page)
+        await cursors.set_cursor(conn, "source", job, checkpoint, now)
+    ctx.control.queued.notify()
+    ctx.state.counts["deals_changed"] += len(page.rows)
     return page.touched
 
 
-def _map(run: JobRun, deal: SourceDeal) -> DealTerms | MappingFailed | None:
+def _map(ctx: Stage1, deal: SourceDeal) -> DealTerms | MappingFailed | None:
     """A deal's terms, why they could not be mapped, or None for a deleted deal."""
     if deal.deleted:
         return None
     try:
-        return run.mapping.apply(deal)
+        return ctx.mapping.apply(deal)
     except MappingFailed as exc:
         return exc
 
 
-def _needs_matching(terms: DealTerms, known: repo.KnownDeal | None) -> bool:
+def _needs_matching(terms: DealTerms, known: deals.KnownDeal | None) -> bool:
     """New or changed terms are matched (and looked up) again, unless a person linked them."""
     if known is None:
         return True
@@ -207,58 +226,56 @@ def _needs_matching(terms: DealTerms, known: repo.KnownDeal | None) -> bool:
 
 
 def _deal(
-    run: JobRun,
+    ctx: Stage1,
     index: IdentityIndex,
     deal: SourceDeal,
     terms: DealTerms | MappingFailed | None,
-    known: repo.KnownDeal | None,
+    known: deals.KnownDeal | None,
     page: _Page,
     undecided: bool,
 ) -> None:
     old_key = known.customer_key if known else None
     if terms is None:
         if known is not None:
-            run.state.counts["deals_deleted"] += 1
+            ctx.state.counts["deals_deleted"] += 1
             page.deleted.append(deal.id)
             page.touched |= {old_key} if old_key else set()
         return
     if isinstance(terms, MappingFailed):
         exc = terms
-        run.state.record_error(f"{run.job} {exc}")
-        log.warning("deal_mapping_failed", job=run.job, deal=deal.id, error=str(exc))
+        ctx.state.record_error(f"{ctx.job} {exc}")
+        log.warning("deal_mapping_failed", job=ctx.job, deal=deal.id, error=str(exc))
         if known is not None:
             page.failed[deal.id] = str(exc)  # keep the last good terms; report the error
         else:
-            row = _base_row(run, deal.id, deal, _raw_hash(deal), None)
+            row = _base_row(ctx, deal.id, deal, _raw_hash(deal), None)
             page.rows.append(row | {"error": str(exc), "match_status": "pending"})
         return
     digest = terms.fingerprint()
     if known is not None and known.payload_hash == digest:
-        run.state.counts["deals_unchanged"] += 1
+        ctx.state.counts["deals_unchanged"] += 1
         return
-    match = _match(run, index, terms, known, undecided)
+    match = _match(ctx, index, terms, known, undecided)
     # Only terms that would reach agents are policed: lost or open deals never show.
-    rails = (
-        violations(terms, run.mapping.spec.guardrails, run.engine.today()) if terms.active else []
-    )
-    page.settled.append(f"{run.job}/{deal.id}")
+    rails = violations(terms, ctx.mapping.spec.guardrails, today(ctx.clock)) if terms.active else []
+    page.settled.append(f"{ctx.job}/{deal.id}")
     if match.status in REPORTED:
-        page.found.append(match_conflict(run, terms, match))
+        page.found.append(ctx.conflicts.match_conflict(terms, match))
     if rails:
-        page.found.append(_policy_conflict(run, terms, rails, match))
-    row = _base_row(run, deal.id, deal, digest, match.customer_key)
-    looked = None if undecided else run.engine.clock()
+        page.found.append(_policy_conflict(ctx, terms, rails, match))
+    row = _base_row(ctx, deal.id, deal, digest, match.customer_key)
+    looked = None if undecided else ctx.clock()
     page.rows.append(
-        row | _terms_columns(run, terms, match) | {"violations": rails or None, "lookup_at": looked}
+        row | _terms_columns(ctx, terms, match) | {"violations": rails or None, "lookup_at": looked}
     )
     page.touched |= {k for k in (old_key, match.customer_key) if k}
 
 
 def _match(
-    run: JobRun,
+    ctx: Stage1,
     index: IdentityIndex,
     terms: DealTerms,
-    known: repo.KnownDeal | None,
+    known: deals.KnownDeal | None,
     undecided: bool,
 ) -> MatchResult:
     """Match by identity, except a deal a person linked by hand keeps that link, and a deal
@@ -271,23 +288,23 @@ def _match(
     elif undecided:
         result = MatchResult(status="pending")
     else:
-        result = index.match(terms.account, run.mapping.spec.identity, run.mapping.spec.record)
-    _count_match(run, result)
+        result = index.match(terms.account, ctx.mapping.spec.identity, ctx.mapping.spec.record)
+    _count_match(ctx, result)
     return result
 
 
 def _policy_conflict(
-    run: JobRun, terms: DealTerms, rails: list[str], match: MatchResult
+    ctx: Stage1, terms: DealTerms, rails: list[str], match: MatchResult
 ) -> ConflictRecord:
     return ConflictRecord(
         kind="out_of_policy",
-        target=run.target_name,
+        target=ctx.target_name,
         customer_key=None,
         field=None,
-        scope=f"{run.job}/{terms.deal.id}",
+        scope=f"{ctx.job}/{terms.deal.id}",
         details={
             "deal": terms.deal.id,
-            "job": run.job,
+            "job": ctx.job,
             "territory": terms.deal.territory,
             "deal_name": terms.name,
             "account": terms.account.name,
@@ -301,13 +318,13 @@ def _policy_conflict(
 
 
 def _base_row(
-    run: JobRun, deal_id: str, deal: SourceDeal, digest: str, key: str | None
+    ctx: Stage1, deal_id: str, deal: SourceDeal, digest: str, key: str | None
 ) -> dict[str, Any]:
     return {
-        "job": run.job,
+        "job": ctx.job,
         "deal_id": deal_id,
-        "target": run.target_name,
-        "territory": run.mapping.territory,
+        "target": ctx.target_name,
+        "territory": ctx.mapping.territory,
         "customer_key": key,
         "payload_hash": digest,
         "modified_at": deal.modified_at,
@@ -324,10 +341,10 @@ def _base_row(
     }
 
 
-def _terms_columns(run: JobRun, terms: DealTerms, match: MatchResult) -> dict[str, Any]:
+def _terms_columns(ctx: Stage1, terms: DealTerms, match: MatchResult) -> dict[str, Any]:
     return {
         "terms": terms.model_dump(mode="json"),
-        "live": terms.is_live(run.engine.today()),
+        "live": terms.is_live(today(ctx.clock)),
         "valid_until": terms.valid_until,
         "match_status": match.status,
         "match_detail": match.model_dump(mode="json"),
@@ -339,85 +356,40 @@ def _raw_hash(deal: SourceDeal) -> str:
     return "raw:" + hashlib.sha256(raw.encode()).hexdigest()[:28]
 
 
-def _count_match(run: JobRun, match: MatchResult) -> None:
-    run.state.counts[f"deals_{match.status}"] += 1
+def _count_match(ctx: Stage1, match: MatchResult) -> None:
+    ctx.state.counts[f"deals_{match.status}"] += 1
 
 
-def match_conflict(
-    run: JobRun, terms: DealTerms, match: MatchResult, why: dict[str, Any] | None = None
-) -> ConflictRecord:
-    """An unmatched or ambiguous deal, to be resolved by a person (of any job of the target)."""
-    account = terms.account
-    return ConflictRecord(
-        kind=match.status,
-        target=run.target_name,
-        customer_key=None,
-        field=None,
-        scope=f"{terms.deal.job}/{terms.deal.id}",
-        details=(why or {})
-        | {
-            "deal": terms.deal.id,
-            "job": terms.deal.job,
-            "territory": terms.deal.territory,
-            "deal_name": terms.name,
-            "account": account.name,
-            "identity": account.model_dump(mode="json", exclude={"name", "phone"}),
-            "candidates": list(match.candidates),
-            "owner": terms.owner_email,
-            "url": terms.deal.url,
-        },
-    )
+async def _settle_deal_conflicts(ctx: Stage1, conn: Connection, page: _Page) -> None:
+    await ctx.conflicts.settle(conn, page.found, page.settled)
 
 
-async def _settle_deal_conflicts(run: JobRun, conn: AsyncConnection, page: _Page) -> None:
-    await settle_deal_conflicts(run, conn, page.found, page.settled)
-
-
-async def settle_deal_conflicts(
-    run: JobRun,
-    conn: AsyncConnection,
-    found: list[ConflictRecord],
-    settled: list[str],
-    *,
-    kinds: tuple[str, ...] = DEAL_KINDS,
-) -> None:
-    """Raise (or update) deal conflicts and close those (of ``kinds``) of ``settled`` deals
-    not found again."""
-    now = run.engine.clock()
-    changed = await raise_conflicts(conn, found, now)
-    run.state.counts["conflicts_raised"] += len(changed)
-    closed = await close_missing(
-        conn,
-        run.target_name,
-        settled,
-        kinds,
-        [c.identity for c in found],
-        now,
-        by_customer=False,
-    )
-    await notify(conn, run.engine.config.alerts, now, changed=changed, closed=closed)
-
-
-async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
+async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     """Try deals that found no single record last time against the refreshed index; those
     never looked up at the desk (from before lookups, or whose record vanished or whose lookup
     was deferred) are looked up first."""
-    spec = run.mapping.spec
-    async with read_tx(run.engine.store) as conn:
+    spec = ctx.mapping.spec
+    async with read_tx(ctx.store) as conn:
         waiting = [
             (row, DealTerms.model_validate(row.terms))
-            for row in await repo.unmatched_deals(conn, run.job, run.target_name)
+            for row in await deals.unmatched_deals(conn, ctx.job, ctx.target_name)
         ]
         wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
-        index = (await repo.index_for(conn, run.target_name, wanted)).overlaid(unsaved)
+        index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
+            unsaved
+        )
     unasked = [i for i, (row, _) in enumerate(waiting) if row.lookup_at is None]
     settled = await lookups.settle(
-        run, index, [waiting[i][1].account for i in unasked], rules=spec.identity, kind=spec.record
+        ctx.desk,
+        index,
+        [waiting[i][1].account for i in unasked],
+        rules=spec.identity,
+        kind=spec.record,
     )
-    await lookups.keep_found(run, unsaved, settled.found)
+    await lookups.keep_found(ctx.desk, unsaved, settled.found)
     deferred = {unasked[i] for i in settled.undecided}
     asked = set(unasked) - deferred
-    now = run.engine.clock()
+    now = ctx.clock()
     page = _Page()
     for position, (row, terms) in enumerate(waiting):
         if position in deferred:
@@ -427,38 +399,38 @@ async def rematch(run: JobRun, unsaved: IdentityIndex) -> set[str]:
         if result.status == row.match_status and looked == row.lookup_at:
             continue  # still unmatched (or still ambiguous): its open conflict stands
         if result.status != row.match_status:
-            page.settled.append(f"{run.job}/{row.deal_id}")
+            page.settled.append(f"{ctx.job}/{row.deal_id}")
             if result.status in REPORTED:
-                page.found.append(match_conflict(run, terms, result))
+                page.found.append(ctx.conflicts.match_conflict(terms, result))
             if row.violations:
-                page.found.append(_policy_conflict(run, terms, row.violations, result))
+                page.found.append(_policy_conflict(ctx, terms, row.violations, result))
         page.rows.append(
             dict(row._mapping)
-            | _terms_columns(run, terms, result)
+            | _terms_columns(ctx, terms, result)
             | {"customer_key": result.customer_key, "lookup_at": looked}
         )
         if result.customer_key:
             page.touched.add(result.customer_key)
-            run.state.counts["deals_rematched"] += 1
-    if page.rows and not run.state.dry_run:
-        async with write_tx(run.engine.store) as conn:
+            ctx.state.counts["deals_rematched"] += 1
+    if page.rows and not ctx.state.dry_run:
+        async with write_tx(ctx.store) as conn:
             for data in page.rows:
                 data["updated_at"] = now
-            await repo.save_deals(conn, page.rows)
-            await work.enqueue(conn, run.target_name, page.touched, now)
-            await _settle_deal_conflicts(run, conn, page)
-        run.queued.notify()
+            await deals.save_deals(conn, page.rows)
+            await work.enqueue(conn, ctx.target_name, page.touched, now)
+            await _settle_deal_conflicts(ctx, conn, page)
+        ctx.control.queued.notify()
     return page.touched
 
 
-async def _expire(run: JobRun) -> set[str]:
+async def _expire(ctx: Stage1) -> set[str]:
     """Customers whose terms expired since the last run must be re-planned (terms drop out)."""
-    today = run.engine.today()
-    async with read_tx(run.engine.store) as conn:
-        keys = await repo.expiring_customers(conn, run.target_name, today)
-    if keys and not run.state.dry_run:
-        async with write_tx(run.engine.store) as conn:
-            await work.enqueue(conn, run.target_name, keys, run.engine.clock())
-            await repo.mark_expired(conn, run.target_name, today)
-    run.state.counts["customers_expired"] += len(keys)
+    day = today(ctx.clock)
+    async with read_tx(ctx.store) as conn:
+        keys = await deals.expiring_customers(conn, ctx.target_name, day)
+    if keys and not ctx.state.dry_run:
+        async with write_tx(ctx.store) as conn:
+            await work.enqueue(conn, ctx.target_name, keys, ctx.clock())
+            await deals.mark_expired(conn, ctx.target_name, day)
+    ctx.state.counts["customers_expired"] += len(keys)
     return set(keys)

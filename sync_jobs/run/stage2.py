@@ -12,42 +12,46 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import defaultdict
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
+from connectors.base import CustomerRecord, RecordChange, RecordRef, ServiceTarget, WriteResult
 from connectors.errors import BudgetExhausted, ConnectorError, PermanentError
+from connectors.settings import ConnectorConfig
 from sync_jobs.alerts.outbox import notify
-from sync_jobs.domain.durations import parse_duration
-from sync_jobs.domain.mapping import NoteRule
+from sync_jobs.alerts.routing import AlertsConfig
+from sync_jobs.domain.mapping import Mapping, NoteRule
 from sync_jobs.domain.model import DealTerms
-from sync_jobs.domain.notes import template_location
+from sync_jobs.domain.notes import NoteTemplates, template_location
 from sync_jobs.domain.planner import CustomerState, DealView, Plan, Resolution, plan_customer
 from sync_jobs.run import recheck
-from sync_jobs.run.catalog import Catalog, missing_field_message, refused_fields, remember
-from sync_jobs.run.context import CustomerPreview, JobRun
-from sync_jobs.store import repo, work
-from sync_jobs.store.db import read_tx, write_tx
-from sync_jobs.store.records import (
-    AuditEntry,
+from sync_jobs.run.catalog import (
+    Catalog,
+    LiveCatalog,
+    missing_field_message,
+    refused_fields,
+    remember,
+)
+from sync_jobs.run.context import CustomerPreview, RunState
+from sync_jobs.run.control import Clock, RunControl, today
+from sync_jobs.store import audit, deals, identity, work
+from sync_jobs.store.audit import AuditEntry
+from sync_jobs.store.bases import drop_bases, load_bases, save_bases, save_note_states
+from sync_jobs.store.conflicts import (
     ConflictRecord,
-    audit,
     close_missing,
     deal_decisions,
-    drop_bases,
-    load_bases,
     mark_applied,
     raise_conflicts,
     resolved_conflicts,
-    save_bases,
-    save_note_states,
 )
+from sync_jobs.store.db import Connection, Store, read_tx, write_tx
 
 log = structlog.get_logger("dealbridge.stage2")
 PLAN_KINDS = ("target_edited", "territory_disagreement", "expired_terms_present")
@@ -57,7 +61,39 @@ class StaleClaim(RuntimeError):
     """Another worker took these customers over; our results must not be recorded."""
 
 
-async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool = True) -> None:
+@dataclass(frozen=True)
+class Stage2:
+    """What stage 2 needs to work one target's queue for a run, and nothing else."""
+
+    job: str
+    """The job whose run drains the queue (its name goes into the audit trail)."""
+    target_name: str
+    target: ServiceTarget
+    target_config: ConnectorConfig
+    """Identifies the desk whose field catalog is kept."""
+    store: Store
+    clock: Clock
+    state: RunState
+    control: RunControl
+    replica_id: str
+    """Who claims the work items (a dead replica's claims are released by its successor)."""
+    write_workers: int
+    claim_timeout: timedelta
+    max_attempts: int
+    alerts: AlertsConfig
+    mappings: dict[str, Mapping]
+    """Every job's mapping: a record carries the deals of every job of the target."""
+    note: NoteRule
+    """The note placement every job of the target shares."""
+    mapping_folder: Callable[[str], Path]
+    """Where a job's mapping (and so its note template) lives."""
+    templates: Callable[[str], NoteTemplates]
+    """The note renderer for a note format."""
+    catalog: LiveCatalog
+    relink: recheck.Relinking
+
+
+async def drain(ctx: Stage2, pulling: Awaitable[object], *, overlap: bool = True) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
 
     ``engine.write_workers`` workers each claim and finish their own batches, exactly as
@@ -81,14 +117,14 @@ async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool = True
             raise
         finally:
             pulled.set()
-            run.queued.notify()
+            ctx.control.queued.notify()
 
     async def work() -> None:
         if not overlap:
             await pulled.wait()
-        await _work(run, halt, pulled)
+        await _work(ctx, halt, pulled)
 
-    workers = max(1, run.engine.config.engine.write_workers)
+    workers = max(1, ctx.write_workers)
     outcomes = await asyncio.gather(
         pull(), *(work() for _ in range(workers)), return_exceptions=True
     )
@@ -97,38 +133,38 @@ async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool = True
             raise outcome
 
 
-async def _work(run: JobRun, halt: asyncio.Event, pulled: asyncio.Event) -> None:
-    timeout = timedelta(seconds=parse_duration(run.engine.config.engine.work_claim_timeout))
-    size = max(1, run.target.write_batch_size)
-    while not (run.engine.stopping.is_set() or halt.is_set()):
+async def _work(ctx: Stage2, halt: asyncio.Event, pulled: asyncio.Event) -> None:
+    timeout = ctx.claim_timeout
+    size = max(1, ctx.target.write_batch_size)
+    while not (ctx.control.stopping.is_set() or halt.is_set()):
         finished = pulled.is_set()  # read before claiming: a later page may be in the queue
-        seen = run.queued.count
+        seen = ctx.control.queued.count
         items = await work.claim(
-            run.engine.store,
-            run.target_name,
+            ctx.store,
+            ctx.target_name,
             size,
-            run.engine.clock(),
+            ctx.clock(),
             timeout,
-            holder=run.engine.replica_id,
+            holder=ctx.replica_id,
         )
         if not items:
             if finished:
                 return
-            await run.queued.wait_past(seen)  # the next page (or the end of stage 1)
+            await ctx.control.queued.wait_past(seen)  # the next page (or the end of stage 1)
             continue
-        run.engine.checkpoint("after_claim")
-        run.check_lease()
+        ctx.control.checkpoint("after_claim")
+        ctx.control.check_lease()
         try:
-            await _batch(run, items)
+            await _batch(ctx, items)
         except BudgetExhausted:
             halt.set()  # the desk will refuse every batch until then: not the customers' fault
-            async with write_tx(run.engine.store) as conn:
-                await work.release(conn, items, run.engine.clock())
+            async with write_tx(ctx.store) as conn:
+                await work.release(conn, items, ctx.clock())
             raise
         except ConnectorError as exc:
             halt.set()
-            await _fail(run, items, str(exc))
-            run.state.errors.append(f"{run.target_name}: {exc}")
+            await _fail(ctx, items, str(exc))
+            ctx.state.errors.append(f"{ctx.target_name}: {exc}")
             if isinstance(exc, PermanentError):
                 raise
             return
@@ -137,17 +173,17 @@ async def _work(run: JobRun, halt: asyncio.Event, pulled: asyncio.Event) -> None
             raise
 
 
-async def preview(run: JobRun, keys: set[str]) -> None:
+async def preview(ctx: Stage2, keys: set[str]) -> None:
     """Dry run: plan the given customers (plus everything queued) and keep the diffs."""
-    async with read_tx(run.engine.store) as conn:
-        queued = await work.queued_keys(conn, run.target_name)
-    for part in _chunks(sorted(keys | set(queued)), max(1, run.target.write_batch_size)):
-        plans, names, moves = await _plans(run, part)
+    async with read_tx(ctx.store) as conn:
+        queued = await work.queued_keys(conn, ctx.target_name)
+    for part in _chunks(sorted(keys | set(queued)), max(1, ctx.target.write_batch_size)):
+        plans, names, moves = await _plans(ctx, part)
         for key, plan in plans.items():
-            run.state.add_preview(_preview(key, names.get(key, ""), plan))
+            ctx.state.add_preview(_preview(key, names.get(key, ""), plan))
         for move in moves:
             if move.leaves:
-                run.state.notices.append(_moved(move))
+                ctx.state.notices.append(_moved(move))
 
 
 MOVED_REPLANS = 2
@@ -156,45 +192,46 @@ MOVED_REPLANS = 2
 holds it as a conflict, so a race costs one more read, not a failed record."""
 
 
-async def _batch(run: JobRun, items: Sequence[work.WorkItem]) -> None:
-    plans, names, moves = await _plans(run, [i.customer_key for i in items])
-    by_key = await _write(run, plans)
+async def _batch(ctx: Stage2, items: Sequence[work.WorkItem]) -> None:
+    plans, names, moves = await _plans(ctx, [i.customer_key for i in items])
+    by_key = await _write(ctx, plans)
     for _ in range(MOVED_REPLANS):
         moved = [key for key, result in by_key.items() if result.moved]
         if not moved:
             break
-        log.info("records_moved_since_read", target=run.target_name, records=len(moved))
-        again, again_names, again_moves = await _plans(run, moved)
+        log.info("records_moved_since_read", target=ctx.target_name, records=len(moved))
+        again, again_names, again_moves = await _plans(ctx, moved)
         plans.update(again)
         names.update(again_names)
         moves = [m for m in moves if m.row.customer_key not in moved] + again_moves
         for key in moved:
             del by_key[key]  # the new plan decides: it may hold the edit and write nothing
-        by_key.update(await _write(run, again))
-    async with write_tx(run.engine.store) as conn:
+        by_key.update(await _write(ctx, again))
+    async with write_tx(ctx.store) as conn:
         done = [i for i in items if _succeeded(plans.get(i.customer_key), by_key)]
         if await work.finish(conn, done) != len(done):
             raise StaleClaim("claim expired and was taken over; results not recorded")
-        await _record_batch(run, conn, items, plans, by_key, names)
+        await _record_batch(ctx, conn, items, plans, by_key, names)
         gone = [i.customer_key for i in items if i.customer_key not in plans]
-        await repo.unlink(conn, run.target_name, gone, run.engine.clock())
-        queued = await recheck.commit(run, conn, moves)
+        await identity.forget(conn, ctx.target_name, gone)
+        await deals.unlink(conn, ctx.target_name, gone, ctx.clock())
+        queued = await recheck.commit(ctx.relink, conn, moves)
     if queued:
-        run.queued.notify()  # the records deals moved to are written by this same drain
-    run.engine.checkpoint("after_stage2_commit")
-    run.report_progress("write")
+        ctx.control.queued.notify()  # the records deals moved to are written by this same drain
+    ctx.control.checkpoint("after_stage2_commit")
+    ctx.control.progress("write")
 
 
-async def _write(run: JobRun, plans: dict[str, Plan]) -> dict[str, WriteResult]:
+async def _write(ctx: Stage2, plans: dict[str, Plan]) -> dict[str, WriteResult]:
     """Write the plans' changes, each carrying the version its plan was made on."""
     changes = [
         RecordChange(ref=p.ref, fields=p.fields, expected_version=p.version)
         for p in plans.values()
         if p.changes and p.error is None
     ]
-    results = await run.target.write(changes) if changes else []
-    run.state.counts["write_calls"] += 1 if changes else 0
-    run.engine.checkpoint("after_target_write")
+    results = await ctx.target.write(changes) if changes else []
+    ctx.state.counts["write_calls"] += 1 if changes else 0
+    ctx.control.checkpoint("after_target_write")
     return {r.ref.key: r for r in results}
 
 
@@ -208,55 +245,55 @@ def _succeeded(plan: Plan | None, results: dict[str, WriteResult]) -> bool:
 
 
 async def _plans(
-    run: JobRun, keys: Sequence[str]
+    ctx: Stage2, keys: Sequence[str]
 ) -> tuple[dict[str, Plan], dict[str, str], list[recheck.Move]]:
-    target = run.target_name
-    async with read_tx(run.engine.store) as conn:
-        rows = await repo.deals_of(conn, target, keys)
+    target = ctx.target_name
+    async with read_tx(ctx.store) as conn:
+        rows = await deals.deals_of(conn, target, keys)
         bases = await load_bases(conn, target, keys)
-        names = await repo.record_names(conn, target, keys)
+        names = await identity.record_names(conn, target, keys)
         resolutions = _resolutions(await resolved_conflicts(conn, target, keys))
         decisions = await deal_decisions(conn, target, [f"{r.job}/{r.deal_id}" for r in rows])
     refs = [RecordRef.from_key(k) for k in keys]
-    records = {r.ref.key: r for r in await run.target.read(refs)}
-    current = _with_overlay(run, rows, keys)
+    records = {r.ref.key: r for r in await ctx.target.read(refs)}
+    current = _with_overlay(ctx, rows, keys)
     # The record just read must still carry the key each deal was matched by; a deal whose
     # key moved is resolved again and, if it now belongs elsewhere, planned off this record.
-    moves = await recheck.stale_links(run, current, records)
+    moves = await recheck.stale_links(ctx.relink, current, records)
     left = {(m.row.job, m.row.deal_id) for m in moves if m.leaves}
-    deals: dict[str, list[DealView]] = defaultdict(list)
+    views: dict[str, list[DealView]] = defaultdict(list)
     for row in current:
         if (row.job, row.deal_id) in left:
             continue
-        view = _view(run, row, decisions.get(f"{row.job}/{row.deal_id}"))
+        view = _view(ctx, row, decisions.get(f"{row.job}/{row.deal_id}"))
         if view is not None:
-            deals[row.customer_key].append(view)
+            views[row.customer_key].append(view)
     names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
-    note = _note_rule(run)
+    note = ctx.note
     plans = {}
     for key in keys:
         record = records.get(key)
         if record is None:
-            run.state.record_error(
+            ctx.state.record_error(
                 f"{target} record {key} no longer exists; its deals will "
                 "be matched again after the next index refresh"
             )
             continue
         plans[key] = _plan(
-            run, record, deals.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
+            ctx, record, views.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
         )
-    return await _refuse_unknown_fields(run, plans), names, moves
+    return await _refuse_unknown_fields(ctx, plans), names, moves
 
 
-async def _refuse_unknown_fields(run: JobRun, plans: dict[str, Plan]) -> dict[str, Plan]:
+async def _refuse_unknown_fields(ctx: Stage2, plans: dict[str, Plan]) -> dict[str, Plan]:
     """A field the desk's live catalog lacks is never written: the record fails, naming it.
 
     (Zendesk drops unknown custom-field keys without an error, so a misspelled write field
-    would otherwise be lost silently, and look "unchanged" to every later run.) The catalog
-    is fetched by the first batch that has changes, once per run."""
+    would otherwise be lost silently, and look "unchanged" to every later ctx.) The catalog
+    is fetched by the first batch that has changes, once per ctx."""
     if not any(p.changes and p.error is None for p in plans.values()):
         return plans
-    catalog = await run.catalog.get(lambda: _fetch_catalog(run))
+    catalog = await ctx.catalog.get(lambda: _fetch_catalog(ctx))
     for key, plan in plans.items():
         if plan.error is not None:
             continue
@@ -267,18 +304,18 @@ async def _refuse_unknown_fields(run: JobRun, plans: dict[str, Plan]) -> dict[st
     return plans
 
 
-async def _fetch_catalog(run: JobRun) -> Catalog:
-    fields = await run.target.field_catalog()
-    log.info("target_catalog_fetched", target=run.target_name, fields=len(fields))
-    if not run.state.dry_run:  # kept for validate --offline and the daemon's reload
-        config = run.engine.config.connectors[run.target_name]
-        await remember(run.engine.store, run.target_name, config, fields, run.engine.clock())
-    return Catalog(run.target_name, tuple(fields))
+async def _fetch_catalog(ctx: Stage2) -> Catalog:
+    fields = await ctx.target.field_catalog()
+    log.info("target_catalog_fetched", target=ctx.target_name, fields=len(fields))
+    if not ctx.state.dry_run:  # kept for validate --offline and the daemon's reload
+        config = ctx.target_config
+        await remember(ctx.store, ctx.target_name, config, fields, ctx.clock())
+    return Catalog(ctx.target_name, tuple(fields))
 
 
-def _with_overlay(run: JobRun, rows: Sequence[Any], keys: Sequence[str]) -> list[Any]:
+def _with_overlay(ctx: Stage2, rows: Sequence[Any], keys: Sequence[str]) -> list[Any]:
     """Dry runs: replace stored deal rows by what stage 1 would have written."""
-    overlay = run.state.overlay
+    overlay = ctx.state.overlay
     if not overlay:
         return list(rows)
     kept = [r for r in rows if (r.job, r.deal_id) not in overlay]
@@ -292,7 +329,7 @@ def _with_overlay(run: JobRun, rows: Sequence[Any], keys: Sequence[str]) -> list
 
 
 def _plan(
-    run: JobRun,
+    ctx: Stage2,
     record: CustomerRecord,
     deals: list[DealView],
     base: dict[str, Any],
@@ -300,22 +337,22 @@ def _plan(
     resolutions: dict[str, Resolution],
 ) -> Plan:
     state = CustomerState(
-        target=run.target_name,
+        target=ctx.target_name,
         record=record,
         deals=deals,
         base=base,
         note=note,
-        text_limit=run.target.text_limit,
-        today=run.engine.today(),
+        text_limit=ctx.target.text_limit,
+        today=today(ctx.clock),
         resolutions=resolutions,
     )
-    templates = run.engine.note_templates(note.format)
+    templates = ctx.templates(note.format)
     return plan_customer(state, lambda d: templates.line(d.terms, d.template, d.folder))
 
 
-def _view(run: JobRun, row: Any, decision: dict[str, Any] | None) -> DealView | None:
+def _view(ctx: Stage2, row: Any, decision: dict[str, Any] | None) -> DealView | None:
     """A stored deal as the planner sees it; None when a person rejected its terms."""
-    mapping = run.engine.mappings.get(row.job)
+    mapping = ctx.mappings.get(row.job)
     terms = DealTerms.model_validate(row.terms)
     review = False
     if getattr(row, "violations", None):
@@ -325,9 +362,7 @@ def _view(run: JobRun, row: Any, decision: dict[str, Any] | None) -> DealView | 
         review = not (current and decision is not None and decision.get("take") == "source")
     if mapping is None:  # the job was removed from config: its deals still describe terms
         return DealView(terms=terms, rules={}, under_review=review)
-    folder, template = template_location(
-        run.engine.mapping_folder(row.job), mapping.spec.note.template
-    )
+    folder, template = template_location(ctx.mapping_folder(row.job), mapping.spec.note.template)
     return DealView(
         terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
     )
@@ -349,14 +384,6 @@ def _resolutions(rows: Sequence[Any]) -> dict[str, dict[str, Resolution]]:
     return found
 
 
-def _note_rule(run: JobRun) -> NoteRule:
-    """The note placement shared by every job of this target (validate checks they agree)."""
-    for job in run.engine.jobs_for_target(run.target_name):
-        if job in run.engine.mappings:
-            return run.engine.mappings[job].spec.note
-    return run.mapping.spec.note
-
-
 @dataclass
 class _Outcome:
     """Everything one batch commits at C3, gathered first so each table is written once."""
@@ -371,15 +398,15 @@ class _Outcome:
 
 
 async def _record_batch(
-    run: JobRun,
-    conn: AsyncConnection,
+    ctx: Stage2,
+    conn: Connection,
     items: Sequence[work.WorkItem],
     plans: dict[str, Plan],
     results: dict[str, WriteResult],
     names: dict[str, str],
 ) -> None:
     """C3 for a whole batch: bases, notes, audit, conflicts and alerts in a few statements."""
-    now, target = run.engine.clock(), run.target_name
+    now, target = ctx.clock(), ctx.target_name
     outcome = _Outcome()
     for item in items:
         plan = plans.get(item.customer_key)
@@ -388,27 +415,27 @@ async def _record_batch(
         result = results.get(plan.ref.key)
         if plan.error or (result is not None and not result.ok):
             reason = plan.error or (result.error if result else None) or "write failed"
-            run.state.record_error(f"{names.get(item.customer_key) or item.customer_key}: {reason}")
-            await work.fail(conn, item, reason, now, run.engine.config.engine.max_attempts)
+            ctx.state.record_error(f"{names.get(item.customer_key) or item.customer_key}: {reason}")
+            await work.fail(conn, item, reason, now, ctx.max_attempts)
             continue
-        _gather(run, item.customer_key, plan, result, names, outcome)
-    await save_bases(conn, target, outcome.bases, now, run.state.run_id)
+        _gather(ctx, item.customer_key, plan, result, names, outcome)
+    await save_bases(conn, target, outcome.bases, now, ctx.state.run_id)
     await drop_bases(conn, target, outcome.drops)
     await save_note_states(conn, target, outcome.notes, now)
-    await audit(conn, target, run.state.run_id, f"job:{run.job}", outcome.audit, now)
+    await audit.record(conn, target, ctx.state.run_id, f"job:{ctx.job}", outcome.audit, now)
     new = await raise_conflicts(conn, outcome.found, now)
     for conflict_id in await mark_applied(conn, outcome.applied, now):
-        run.state.counts["resolutions_applied"] += 1
+        ctx.state.counts["resolutions_applied"] += 1
         log.info("resolution_applied", conflict=conflict_id)
     closed = await close_missing(
         conn, target, outcome.settled, PLAN_KINDS, [c.identity for c in outcome.found], now
     )
-    await notify(conn, run.engine.config.alerts, now, changed=new, closed=closed)
-    run.state.counts["conflicts_raised"] += len(new)
+    await notify(conn, ctx.alerts, now, changed=new, closed=closed)
+    ctx.state.counts["conflicts_raised"] += len(new)
 
 
 def _gather(
-    run: JobRun,
+    ctx: Stage2,
     key: str,
     plan: Plan,
     result: WriteResult | None,
@@ -417,7 +444,7 @@ def _gather(
 ) -> None:
     """One successfully planned (and written) customer's share of the batch commit."""
     stored = result.fields if result is not None else {}
-    note_field = _note_rule(run).field
+    note_field = ctx.note.field
     written = {c.field: stored.get(c.field, c.new) for c in plan.changes if c.field != note_field}
     keep = {f: v for f, v in written.items() if v is not None}
     outcome.bases += [
@@ -435,7 +462,7 @@ def _gather(
     outcome.found += [
         ConflictRecord(
             kind=f.kind,
-            target=run.target_name,
+            target=ctx.target_name,
             customer_key=key,
             field=f.field,
             details=f.details | {"summary": f.summary, "customer": names.get(key)},
@@ -446,19 +473,17 @@ def _gather(
     outcome.applied += plan.applied
     outcome.settled.append(key)
     for problem in plan.problems:  # written anyway: the rest of the record was fine
-        run.state.record_error(f"{names.get(key) or key}: {problem}")
-    run.state.counts["customers_written"] += 1 if plan.changes else 0
-    run.state.counts["fields_written"] += len(plan.changes)
-    run.state.counts["customers_planned"] += 1
-    run.state.add_preview(_preview(key, names.get(key, ""), plan))
+        ctx.state.record_error(f"{names.get(key) or key}: {problem}")
+    ctx.state.counts["customers_written"] += 1 if plan.changes else 0
+    ctx.state.counts["fields_written"] += len(plan.changes)
+    ctx.state.counts["customers_planned"] += 1
+    ctx.state.add_preview(_preview(key, names.get(key, ""), plan))
 
 
-async def _fail(run: JobRun, items: Sequence[work.WorkItem], error: str) -> None:
-    async with write_tx(run.engine.store) as conn:
+async def _fail(ctx: Stage2, items: Sequence[work.WorkItem], error: str) -> None:
+    async with write_tx(ctx.store) as conn:
         for item in items:
-            await work.fail(
-                conn, item, error, run.engine.clock(), run.engine.config.engine.max_attempts
-            )
+            await work.fail(conn, item, error, ctx.clock(), ctx.max_attempts)
 
 
 def _preview(key: str, name: str, plan: Plan) -> CustomerPreview:

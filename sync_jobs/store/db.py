@@ -14,14 +14,27 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
+
+from sync_jobs.store.tables import lease, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+# The names the rest of the code types the store by, so that only this package imports
+# SQLAlchemy: a run or a command holds a Store, passes a Connection (one open transaction) to
+# repository functions, and catches StoreError when the database itself fails.
+Store: TypeAlias = AsyncEngine
+Connection: TypeAlias = AsyncConnection
+StoreError: TypeAlias = SQLAlchemyError
+UNREACHABLE: tuple[type[Exception], ...] = (OSError, OperationalError, InterfaceError)
+"""What a store that is not (yet) reachable raises: worth retrying at start-up."""
 BUSY_TIMEOUT_MS = 30_000
 
 
@@ -85,6 +98,19 @@ def make_engine(url: str) -> AsyncEngine:
     )
 
 
+async def memory_engine() -> AsyncEngine:
+    """A private in-memory SQLite store with the current schema (unit tests, tools).
+
+    The tables come from ``tables.metadata``, which a test keeps equal to the migrations. It
+    is one connection, so its transactions run one at a time (as a single worker's do)."""
+    engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
+    sa.event.listen(engine.sync_engine, "connect", _sqlite_setup)
+    sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    return engine
+
+
 def migrate(url: str) -> None:
     """Bring the schema to the newest revision (idempotent; safe to call at every start)."""
     cfg = AlembicConfig()
@@ -142,3 +168,13 @@ async def read_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A read-only transaction."""
     async with engine.connect() as conn, conn.begin():
         yield conn
+
+
+async def reachable(engine: AsyncEngine) -> bool:
+    """Whether the store answers a query on its schema (readiness probes)."""
+    try:
+        async with read_tx(engine) as conn:
+            await conn.execute(sa.select(sa.func.count()).select_from(lease))
+    except (OSError, SQLAlchemyError):
+        return False
+    return True

@@ -1,4 +1,5 @@
-"""The alert outbox table: queue, claim, thread references and delivery outcomes.
+"""The alert outbox table: queue, claim, thread references and delivery outcomes, and what
+status, metrics and ``alerts outbox`` show of it.
 
 Rows are claimed with a token so that two dispatchers (replicas) never send the same row, and
 a claim older than ``claim_timeout`` (a dispatcher that died mid-send) is taken over. Every
@@ -156,3 +157,19 @@ async def retry_now(store: AsyncEngine, outbox_id: int, now: datetime) -> bool:
             .values(status="pending", next_attempt_at=now, attempts=0, claim_token=None)
         )
         return bool(result.rowcount)
+
+
+async def counts_by_status(conn: AsyncConnection) -> dict[str, int]:
+    """Alerts by delivery status (the metrics' outbox gauge)."""
+    rows = await conn.execute(sa.select(OUT.c.status, sa.func.count()).group_by(OUT.c.status))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def newest(
+    conn: AsyncConnection, status: str | None = None, limit: int = 200
+) -> list[sa.Row[Any]]:
+    """The newest alerts (of one status, if given), newest first."""
+    query = sa.select(OUT).order_by(OUT.c.id.desc()).limit(limit)
+    if status is not None:
+        query = query.where(OUT.c.status == status)
+    return list(await conn.execute(query))

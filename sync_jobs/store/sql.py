@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -14,6 +15,11 @@ from connectors.base import RecordRef
 
 # SQLite allows 32766 bound variables per statement; rows of ~16 columns stay well under it.
 CHUNK = 500
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as JSON columns hold it (dates and decimals as text)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def chunks(rows: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:

@@ -290,3 +290,11 @@ async def unpark(conn: AsyncConnection, now: datetime, customer_key: str | None 
         for row in rows:
             await enqueue(conn, row.target, [row.customer_key], now)
     return len(rows)
+
+
+async def counts_by_status(conn: AsyncConnection) -> dict[str, int]:
+    """Work items by status, every target together (the metrics' queue gauge)."""
+    rows = await conn.execute(
+        sa.select(t.customer_work.c.status, sa.func.count()).group_by(t.customer_work.c.status)
+    )
+    return {r[0]: int(r[1]) for r in rows}

@@ -12,7 +12,8 @@ import pytest
 from connectors.base import CustomerRecord, RecordRef, ServiceTarget
 from sandbox.world import SandboxWorld, build_world, credentials
 from sync_jobs.run.connections import Connections
-from sync_jobs.run.context import Checkpoint, Engine, utcnow
+from sync_jobs.run.context import Engine, utcnow
+from sync_jobs.run.control import Checkpoint
 from sync_jobs.run.runner import RunReport, open_engine, run_job
 
 JOBS = ("west", "emea", "apac")

@@ -9,6 +9,10 @@ The control port answers ``GET /writes`` with the writes each simulator accepted
 other than GET that it answered with a success), by vendor: what a "no duplicate write" test
 counts. A write whose client was killed before the simulator handled it is not one: it never
 took effect, and the rerun must make it.
+
+``--stall S`` holds the answer to each simulator's second write for S seconds, once (the write
+has taken effect; its answer waits): a test that sees a run's first write then knows the run is
+still writing, however late a loaded machine lets it look.
 """
 
 from __future__ import annotations
@@ -41,17 +45,24 @@ def _bound() -> socket.socket:
     return sock
 
 
-def _counting(app: ASGIApp, accepted: list[str]) -> ASGIApp:
-    """``app``, noting each write it answers with a success (it took effect)."""
+def _counting(app: ASGIApp, accepted: list[str], stall: float = 0.0) -> ASGIApp:
+    """``app``, noting each write it answers with a success (it took effect), and holding the
+    answer to its second write ``stall`` seconds."""
+    arrived = 0
 
     async def counted(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal arrived
         if scope["type"] != "http" or scope["method"] == "GET":
             await app(scope, receive, send)
             return
+        arrived += 1
+        held = stall if arrived == 2 else 0.0
 
         async def noting(message: Message) -> None:
-            if message["type"] == "http.response.start" and int(message["status"]) < 400:
-                accepted.append(f"{scope['method']} {scope['path']}")
+            if message["type"] == "http.response.start":
+                if int(message["status"]) < 400:
+                    accepted.append(f"{scope['method']} {scope['path']}")
+                await asyncio.sleep(held)  # counted at once: it has taken effect
             await send(message)
 
         await app(scope, receive, noting)
@@ -66,7 +77,7 @@ def _control(accepted: dict[str, list[str]]) -> Starlette:
     return Starlette(routes=[Route("/writes", writes)])
 
 
-async def serve(latency: float) -> None:
+async def serve(latency: float, stall: float = 0.0) -> None:
     """Serve every simulator (and the control API) until killed."""
     accepted: dict[str, list[str]] = {kind: [] for kind in VENDORS}
     apps: dict[str, Any] = {}
@@ -75,7 +86,7 @@ async def serve(latency: float) -> None:
         sim = spec.make(importlib.import_module(spec.module), True)
         sim.controls.latency = latency
         sim.controls.keep_log = False
-        apps[kind] = _counting(sim.app, accepted[kind])
+        apps[kind] = _counting(sim.app, accepted[kind], stall)
     apps["control"] = _control(accepted)
     servers, ports = [], {}
     for name, app in apps.items():
@@ -93,8 +104,9 @@ def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--stall", type=float, default=0.0)
     args = parser.parse_args()
-    asyncio.run(serve(args.latency))
+    asyncio.run(serve(args.latency, args.stall))
 
 
 if __name__ == "__main__":

@@ -39,8 +39,10 @@ DEALBRIDGE = str(Path(sys.executable).parent / "dealbridge")
 JOBS = ("west", "emea", "apac")
 RESTART_WITHIN = 5.0
 LATENCY = 0.15
-"""Each simulator answer takes this long: a run lasts long enough to be killed mid-write, even
-when a loaded machine notices the first write late."""
+"""Each simulator answer takes this long: a run lasts long enough to be killed mid-write."""
+STALL = 3.0
+"""A desk's second write is held this long: a loaded machine that notices the first write late
+still kills the run mid-write (the premise each test asserts)."""
 
 
 @dataclass
@@ -90,7 +92,15 @@ def env() -> dict[str, str]:
 
 @pytest.fixture
 def served(env: dict[str, str]) -> Iterator[Served]:
-    command = [sys.executable, "-m", "tests.e2e.served", "--latency", str(LATENCY)]
+    command = [
+        sys.executable,
+        "-m",
+        "tests.e2e.served",
+        "--latency",
+        str(LATENCY),
+        "--stall",
+        str(STALL),
+    ]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, cwd=REPO_ROOT, env=env, start_new_session=True
     )

@@ -18,7 +18,6 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
-from starlette.applications import Starlette
 from structlog.testing import capture_logs
 
 from connectors.sales.hubspot.webhook import signature_v3
@@ -92,12 +91,7 @@ class Hooked:
         await asyncio.sleep(seconds)
 
     def daemon_receiver(self) -> HookReceiver:
-        server = self.daemon._server
-        assert server is not None
-        app = server.config.app
-        assert isinstance(app, Starlette)
-        receiver: HookReceiver = app.state.hooks
-        return receiver
+        return self.daemon.hooks
 
 
 def hooked_config(folder: Path) -> Path:

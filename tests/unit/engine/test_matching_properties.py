@@ -12,19 +12,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import cast
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CustomerRecord, IdentityKey, MatchType, RecordRef
+from connectors.base import CustomerRecord, IdentityKey, MatchType, RecordRef, ServiceTarget
 from sync_jobs.domain.mapping import IdentityRule
 from sync_jobs.domain.matching import IdentityIndex, carries, identity_keys, rule_order
 from sync_jobs.domain.model import AccountIdentity, MatchResult
-from sync_jobs.run.context import JobRun, RunState
+from sync_jobs.run import lookups
+from sync_jobs.run.context import RunState, utcnow
 from sync_jobs.run.lookups import settle
 from sync_jobs.run.recheck import reresolve
+from sync_jobs.store.db import Store
 
 KIND = "organization"
 NUMBERS = ("c-1", "c-2", "c-3")
@@ -103,12 +104,17 @@ def rules_of(matches: Sequence[str]) -> list[IdentityRule]:
     return [IdentityRule.model_validate({"from": f"field_{m}", "match": m}) for m in matches]
 
 
-def run_on(desk: Desk, budget: int = 1000) -> JobRun:
-    """Just what matching reads of a run: its state, the desk, the lookup budget."""
-    engine = SimpleNamespace(config=SimpleNamespace(engine=SimpleNamespace(lookups_per_run=budget)))
-    return cast(
-        "JobRun",
-        SimpleNamespace(job="west", target=desk, engine=engine, state=RunState("r", "west")),
+def run_on(desk: Desk, budget: int = 1000) -> lookups.Desk:
+    """Just what matching reads of a run: its state, the desk, the lookup budget (settling
+    never touches the store)."""
+    return lookups.Desk(
+        job="west",
+        target_name="desk",
+        target=cast("ServiceTarget", desk),
+        store=cast("Store", None),
+        clock=utcnow,
+        state=RunState("r", "west"),
+        lookups_per_run=budget,
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from sync_jobs.run.context import QueueSignal
+from sync_jobs.run.control import QueueSignal
 
 pytestmark = pytest.mark.anyio
 

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.domain.mapping import IdentityRule
-from sync_jobs.domain.matching import IdentityIndex, identity_keys, wanted_keys
+from sync_jobs.domain.matching import IdentityIndex, identity_keys, keyed, wanted_keys
 from sync_jobs.domain.model import AccountIdentity
-from sync_jobs.store import repo
+from sync_jobs.store import identity
 from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
 from tests.stores import store_url
 
@@ -42,7 +42,7 @@ async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
     records = [org(str(n), external_id=f"CUST-{n}", domain=f"c{n}.example") for n in range(50)]
     records.append(org("twin", domain="c7.example"))  # a second record on one domain
     async with write_tx(eng) as conn:
-        await repo.index_records(conn, "zd", records, NOW)
+        await identity.index_records(conn, "zd", keyed(records), NOW)
     yield eng
     await eng.dispose()
 
@@ -50,7 +50,7 @@ async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
 async def test_only_the_keys_a_page_asks_for_are_loaded(engine: AsyncEngine) -> None:
     account = AccountIdentity(external_ids=("cust-3",), domains=("c4.example",))
     async with read_tx(engine) as conn:
-        index = await repo.index_for(conn, "zd", wanted_keys(account, RULES))
+        index = IdentityIndex.of(await identity.index_hits(conn, "zd", wanted_keys(account, RULES)))
     assert len(index) == 2, "one external id and one domain, not the 101 stored keys"
     result = index.match(account, RULES, "organization")
     assert (result.status, result.record_id, result.method) == ("matched", "3", "external_id")
@@ -61,7 +61,7 @@ async def test_rules_fall_through_and_ambiguity_survives_the_partial_load(
 ) -> None:
     account = AccountIdentity(external_ids=("CUST-404",), domains=("c7.example",))
     async with read_tx(engine) as conn:
-        index = await repo.index_for(conn, "zd", wanted_keys(account, RULES))
+        index = IdentityIndex.of(await identity.index_hits(conn, "zd", wanted_keys(account, RULES)))
     result = index.match(account, RULES, "organization")
     assert result.status == "ambiguous"
     assert result.candidates == ("organization:7", "organization:twin")
@@ -70,7 +70,7 @@ async def test_rules_fall_through_and_ambiguity_survives_the_partial_load(
 async def test_a_large_page_is_looked_up_in_chunks(engine: AsyncEngine) -> None:
     keys = {("external_id", f"cust-{n}") for n in range(5000)}
     async with read_tx(engine) as conn:
-        index = await repo.index_for(conn, "zd", keys)
+        index = IdentityIndex.of(await identity.index_hits(conn, "zd", keys))
     assert len(index) == 50
 
 
@@ -98,16 +98,16 @@ async def test_reindexing_reports_the_records_that_lost_a_key(engine: AsyncEngin
         org("999", external_id="CUST-999"),  # first seen: nothing to lose
     ]
     async with write_tx(engine) as conn:
-        lost = await repo.index_records(conn, "zd", changed, NOW)
+        lost = await identity.index_records(conn, "zd", keyed(changed), NOW)
     assert sorted(r.key for r in lost) == ["organization:2", "organization:3", "organization:4"]
     async with write_tx(engine) as conn:
-        again = await repo.index_records(conn, "zd", changed, NOW)
+        again = await identity.index_records(conn, "zd", keyed(changed), NOW)
     assert again == [], "the same keys again lose nothing"
 
 
 async def test_a_match_names_the_key_it_used(engine: AsyncEngine) -> None:
     account = AccountIdentity(external_ids=("cust-9", "cust-404"), domains=("c9.example",))
     async with read_tx(engine) as conn:
-        index = await repo.index_for(conn, "zd", wanted_keys(account, RULES))
+        index = IdentityIndex.of(await identity.index_hits(conn, "zd", wanted_keys(account, RULES)))
     result = index.match(account, RULES, "organization")
     assert (result.record_id, result.method, result.key) == ("9", "external_id", "cust-9")

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import CustomerRecord, RecordRef
-from sync_jobs.store import records, repo, work
+from sync_jobs.domain.matching import keyed
+from sync_jobs.store import bases, conflicts, deals, identity, work
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
 
@@ -100,20 +101,23 @@ def whole_target_reads(plans: dict[str, list[str]]) -> list[str]:
 
 
 async def test_loading_a_batchs_deals_reads_only_its_customers(engine: AsyncEngine) -> None:
-    plans = await plans_of(engine, lambda conn: repo.deals_of(conn, "zd", KEYS))
+    plans = await plans_of(engine, lambda conn: deals.deals_of(conn, "zd", KEYS))
     assert whole_target_reads(plans) == []
 
 
 async def test_reindexing_records_finds_their_old_keys_by_record(engine: AsyncEngine) -> None:
     changed = [org(1), org(2, deleted=True)]
-    plans = await plans_of(engine, lambda conn: repo.index_records(conn, "zd", changed, NOW))
+    plans = await plans_of(
+        engine, lambda conn: identity.index_records(conn, "zd", keyed(changed), NOW)
+    )
     assert whole_target_reads(plans) == []
 
 
 async def test_record_names_and_unlinking_look_records_up_by_id(engine: AsyncEngine) -> None:
     async def names_then_unlink(conn: AsyncConnection) -> None:
-        await repo.record_names(conn, "zd", KEYS)
-        await repo.unlink(conn, "zd", KEYS[:2], NOW)
+        await identity.record_names(conn, "zd", KEYS)
+        await identity.forget(conn, "zd", KEYS[:2])
+        await deals.unlink(conn, "zd", KEYS[:2], NOW)
 
     plans = await plans_of(engine, names_then_unlink)
     assert whole_target_reads(plans) == []
@@ -121,9 +125,9 @@ async def test_record_names_and_unlinking_look_records_up_by_id(engine: AsyncEng
 
 async def test_bases_and_resolved_conflicts_are_found_by_customer(engine: AsyncEngine) -> None:
     async def stage2_reads(conn: AsyncConnection) -> None:
-        await records.load_bases(conn, "zd", KEYS)
-        await records.drop_bases(conn, "zd", [(KEYS[0], "discount"), (KEYS[1], "sla")])
-        await records.resolved_conflicts(conn, "zd", KEYS)
+        await bases.load_bases(conn, "zd", KEYS)
+        await bases.drop_bases(conn, "zd", [(KEYS[0], "discount"), (KEYS[1], "sla")])
+        await conflicts.resolved_conflicts(conn, "zd", KEYS)
 
     plans = await plans_of(engine, stage2_reads)
     assert whole_target_reads(plans) == []
@@ -136,8 +140,8 @@ async def test_closing_conflicts_finds_them_by_customer_or_by_identity(
     await _seed_conflict(engine, "unmatched|zd|-|-|west/D1")
 
     async def close_both_ways(conn: AsyncConnection) -> None:
-        await records.close_missing(conn, "zd", KEYS, kinds, ["x"], NOW)
-        await records.close_missing(conn, "zd", ["west/D1"], kinds, [], NOW, by_customer=False)
+        await conflicts.close_missing(conn, "zd", KEYS, kinds, ["x"], NOW)
+        await conflicts.close_missing(conn, "zd", ["west/D1"], kinds, [], NOW, by_customer=False)
 
     plans = await plans_of(engine, close_both_ways)
     assert whole_target_reads(plans) == []
@@ -198,5 +202,5 @@ async def test_the_check_catches_a_lookup_without_its_index(engine: AsyncEngine)
 async def test_deals_of_records_that_lost_a_key_are_found_by_customer(
     engine: AsyncEngine,
 ) -> None:
-    plans = await plans_of(engine, lambda conn: repo.linked_customers(conn, "zd", KEYS))
+    plans = await plans_of(engine, lambda conn: deals.linked_customers(conn, "zd", KEYS))
     assert whole_target_reads(plans) == []

@@ -1,10 +1,10 @@
-"""Stage 2's records: merge bases, note hashes, conflicts, the audit trail and run history."""
+"""Conflicts: raised, updated in place and closed by the stages; listed, shown and decided
+by people."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,114 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.sql import chunks, pairs_in, upsert
-
-
-async def load_bases(
-    conn: AsyncConnection, target: str, keys: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """What we last wrote, per customer and field (the merge base of the three-way compare)."""
-    found: dict[str, dict[str, Any]] = defaultdict(dict)
-    for part in chunks(keys):
-        rows = await conn.execute(
-            sa.select(t.field_base).where(
-                t.field_base.c.target == target, t.field_base.c.customer_key.in_(part)
-            )
-        )
-        for row in rows:
-            found[row.customer_key][row.field] = row.value
-    return found
-
-
-async def save_bases(
-    conn: AsyncConnection, target: str, rows: Sequence[dict[str, Any]], now: datetime, run_id: str
-) -> None:
-    """Record the values the target now holds for fields we own ({customer_key, field,
-    value} rows, any number of customers)."""
-    full = [{"target": target, "written_at": now, "run_id": run_id, **row} for row in rows]
-    await upsert(
-        conn,
-        t.field_base,
-        full,
-        ["target", "customer_key", "field"],
-        ["value", "written_at", "run_id"],
-    )
-
-
-async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[str, str]]) -> None:
-    """Forget (customer, field) pairs we no longer own."""
-    for part in chunks(list(pairs)):
-        await conn.execute(
-            sa.delete(t.field_base).where(
-                t.field_base.c.target == target,
-                pairs_in(t.field_base.c.customer_key, t.field_base.c.field, part),
-            )
-        )
-
-
-async def save_note_states(
-    conn: AsyncConnection, target: str, notes: Sequence[tuple[str, str, int]], now: datetime
-) -> None:
-    """Remember each note we wrote (hash only): (customer, note text, live deals)."""
-    rows = [
-        {
-            "target": target,
-            "customer_key": key,
-            "content_hash": hashlib.sha256(text.encode()).hexdigest(),
-            "deals": deals,
-            "written_at": now,
-        }
-        for key, text, deals in notes
-    ]
-    await upsert(
-        conn,
-        t.note_state,
-        rows,
-        ["target", "customer_key"],
-        ["content_hash", "deals", "written_at"],
-    )
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    """One field written: who (the job or person), what, old and new value, and why."""
-
-    customer_key: str
-    field: str
-    old: Any
-    new: Any
-    reason: str
-
-
-async def audit(
-    conn: AsyncConnection,
-    target: str,
-    run_id: str | None,
-    actor: str,
-    entries: Sequence[AuditEntry],
-    now: datetime,
-) -> None:
-    """Append audit rows (never updated, never deleted by the engine)."""
-    rows = [
-        {
-            "run_id": run_id,
-            "at": now,
-            "actor": actor,
-            "target": target,
-            "customer_key": e.customer_key,
-            "field": e.field,
-            "old_value": _jsonable(e.old),
-            "new_value": _jsonable(e.new),
-            "reason": e.reason,
-        }
-        for e in entries
-    ]
-    for part in chunks(rows):
-        await conn.execute(sa.insert(t.audit), list(part))
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+from sync_jobs.store.sql import chunks, jsonable
 
 
 @dataclass(frozen=True)
@@ -155,7 +48,7 @@ async def raise_conflicts(
     changed: list[tuple[int, str]] = []
     c = t.conflict.c
     for item in found:
-        details = _jsonable(item.details)
+        details = jsonable(item.details)
         digest = hashlib.sha256(json.dumps(details, sort_keys=True).encode()).hexdigest()
         row = (
             await conn.execute(
@@ -257,47 +150,6 @@ async def open_conflicts(
     return list(await conn.execute(query))
 
 
-async def start_run(
-    conn: AsyncConnection, run_id: str, job: str, now: datetime, replica: str | None = None
-) -> None:
-    """Record that a run began (so a crashed run is visible as never finished)."""
-    await conn.execute(
-        sa.insert(t.sync_run).values(
-            id=run_id,
-            job=job,
-            replica=replica,
-            started_at=now,
-            status="running",
-            counts={},
-            errors=[],
-            notices=[],
-        )
-    )
-
-
-async def finish_run(
-    conn: AsyncConnection,
-    run_id: str,
-    status: str,
-    counts: dict[str, int],
-    errors: Sequence[str],
-    notices: Sequence[str],
-    now: datetime,
-) -> None:
-    """Record a run's outcome, counts and (bounded) error list."""
-    await conn.execute(
-        sa.update(t.sync_run)
-        .where(t.sync_run.c.id == run_id)
-        .values(
-            finished_at=now,
-            status=status,
-            counts=counts,
-            errors=list(errors)[:200],
-            notices=list(notices),
-        )
-    )
-
-
 async def resolved_conflicts(
     conn: AsyncConnection, target: str, keys: Sequence[str]
 ) -> list[sa.Row[Any]]:
@@ -350,23 +202,68 @@ async def mark_applied(conn: AsyncConnection, ids: Sequence[int], now: datetime)
     return fresh
 
 
-async def mark_died(conn: AsyncConnection, replica: str, message: str, now: datetime) -> int:
-    """Close the runs a dead replica left ``running`` (status ``died``), saying so."""
-    result = await conn.execute(
-        sa.update(t.sync_run)
-        .where(t.sync_run.c.replica == replica, t.sync_run.c.status == "running")
-        .values(finished_at=now, status="died", errors=[message])
-    )
-    return int(result.rowcount or 0)
+async def conflict(conn: AsyncConnection, conflict_id: int) -> sa.Row[Any] | None:
+    """One conflict by id."""
+    return (await conn.execute(sa.select(t.conflict).where(t.conflict.c.id == conflict_id))).first()
 
 
-async def previous_status(conn: AsyncConnection, job: str) -> str | None:
-    """Status of the job's run before the newest one (to notice a recovery)."""
+async def open_counts(conn: AsyncConnection) -> dict[str, int]:
+    """Open conflicts by kind."""
     rows = await conn.execute(
-        sa.select(t.sync_run.c.status)
-        .where(t.sync_run.c.job == job, t.sync_run.c.finished_at.is_not(None))
-        .order_by(t.sync_run.c.started_at.desc())
-        .limit(2)
+        sa.select(t.conflict.c.kind, sa.func.count())
+        .where(t.conflict.c.status == "open")
+        .group_by(t.conflict.c.kind)
     )
-    statuses = [r.status for r in rows]
-    return statuses[1] if len(statuses) > 1 else None
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def open_count_of_job(conn: AsyncConnection, job: str) -> int:
+    """Open conflicts that concern a job: on customers its deals reach, or on its deals."""
+    customers = sa.select(t.deal.c.customer_key).where(t.deal.c.job == job)
+    count = await conn.execute(
+        sa.select(sa.func.count())
+        .select_from(t.conflict)
+        .where(
+            t.conflict.c.status == "open",
+            sa.or_(
+                t.conflict.c.customer_key.in_(customers),
+                t.conflict.c.identity.like(f"%|{job}/%"),
+            ),
+        )
+    )
+    return int(count.scalar() or 0)
+
+
+async def oldest_open_conflict(conn: AsyncConnection, kind: str, customer_key: str) -> int | None:
+    """The id of the first open conflict of ``kind`` on a customer, if there is one."""
+    found = await conn.execute(
+        sa.select(t.conflict.c.id)
+        .where(
+            t.conflict.c.kind == kind,
+            t.conflict.c.customer_key == customer_key,
+            t.conflict.c.status == "open",
+        )
+        .order_by(t.conflict.c.id)
+    )
+    value = found.scalar()
+    return None if value is None else int(value)
+
+
+async def open_conflicts_in_order(conn: AsyncConnection) -> list[sa.Row[Any]]:
+    """Every open conflict, oldest first."""
+    return list(
+        await conn.execute(
+            sa.select(t.conflict).where(t.conflict.c.status == "open").order_by(t.conflict.c.id)
+        )
+    )
+
+
+async def record_decision(
+    conn: AsyncConnection, conflict_id: int, decision: dict[str, Any], now: datetime
+) -> None:
+    """A person decided a conflict: it is resolved, the decision kept for the next runs."""
+    await conn.execute(
+        sa.update(t.conflict)
+        .where(t.conflict.c.id == conflict_id)
+        .values(status="resolved", resolution=decision, last_seen=now)
+    )

@@ -1,0 +1,52 @@
+"""The audit trail: one row per value written or decided (appended, never changed)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sync_jobs.store import tables as t
+from sync_jobs.store.sql import chunks, jsonable
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One field written: who (the job or person), what, old and new value, and why."""
+
+    customer_key: str
+    field: str
+    old: Any
+    new: Any
+    reason: str
+
+
+async def record(
+    conn: AsyncConnection,
+    target: str,
+    run_id: str | None,
+    actor: str,
+    entries: Sequence[AuditEntry],
+    now: datetime,
+) -> None:
+    """Append audit rows (never updated, never deleted by the engine)."""
+    rows = [
+        {
+            "run_id": run_id,
+            "at": now,
+            "actor": actor,
+            "target": target,
+            "customer_key": e.customer_key,
+            "field": e.field,
+            "old_value": jsonable(e.old),
+            "new_value": jsonable(e.new),
+            "reason": e.reason,
+        }
+        for e in entries
+    ]
+    for part in chunks(rows):
+        await conn.execute(sa.insert(t.audit), list(part))

@@ -1,0 +1,81 @@
+"""Merge bases and note states: what dealbridge last wrote to each record, for the next
+three-way compare."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sync_jobs.store import tables as t
+from sync_jobs.store.sql import chunks, pairs_in, upsert
+
+
+async def load_bases(
+    conn: AsyncConnection, target: str, keys: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    """What we last wrote, per customer and field (the merge base of the three-way compare)."""
+    found: dict[str, dict[str, Any]] = defaultdict(dict)
+    for part in chunks(keys):
+        rows = await conn.execute(
+            sa.select(t.field_base).where(
+                t.field_base.c.target == target, t.field_base.c.customer_key.in_(part)
+            )
+        )
+        for row in rows:
+            found[row.customer_key][row.field] = row.value
+    return found
+
+
+async def save_bases(
+    conn: AsyncConnection, target: str, rows: Sequence[dict[str, Any]], now: datetime, run_id: str
+) -> None:
+    """Record the values the target now holds for fields we own ({customer_key, field,
+    value} rows, any number of customers)."""
+    full = [{"target": target, "written_at": now, "run_id": run_id, **row} for row in rows]
+    await upsert(
+        conn,
+        t.field_base,
+        full,
+        ["target", "customer_key", "field"],
+        ["value", "written_at", "run_id"],
+    )
+
+
+async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[str, str]]) -> None:
+    """Forget (customer, field) pairs we no longer own."""
+    for part in chunks(list(pairs)):
+        await conn.execute(
+            sa.delete(t.field_base).where(
+                t.field_base.c.target == target,
+                pairs_in(t.field_base.c.customer_key, t.field_base.c.field, part),
+            )
+        )
+
+
+async def save_note_states(
+    conn: AsyncConnection, target: str, notes: Sequence[tuple[str, str, int]], now: datetime
+) -> None:
+    """Remember each note we wrote (hash only): (customer, note text, live deals)."""
+    rows = [
+        {
+            "target": target,
+            "customer_key": key,
+            "content_hash": hashlib.sha256(text.encode()).hexdigest(),
+            "deals": deals,
+            "written_at": now,
+        }
+        for key, text, deals in notes
+    ]
+    await upsert(
+        conn,
+        t.note_state,
+        rows,
+        ["target", "customer_key"],
+        ["content_hash", "deals", "written_at"],
+    )

@@ -1,0 +1,37 @@
+"""Kept field catalogs: the last catalog fetched from each target, for offline checks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sync_jobs.store import tables as t
+
+
+async def keep(
+    conn: AsyncConnection,
+    connector: str,
+    identity: str,
+    fields: list[dict[str, Any]],
+    now: datetime,
+) -> None:
+    """Replace the connector's kept catalog by the one just fetched from the desk
+    ``identity`` names."""
+    await conn.execute(sa.delete(t.field_catalog).where(t.field_catalog.c.connector == connector))
+    await conn.execute(
+        sa.insert(t.field_catalog).values(
+            connector=connector, identity=identity, fields=fields, fetched_at=now
+        )
+    )
+
+
+async def kept(conn: AsyncConnection, connector: str) -> sa.Row[Any] | None:
+    """The connector's kept catalog (``identity``, ``fields``, ``fetched_at``), if any."""
+    return (
+        await conn.execute(
+            sa.select(t.field_catalog).where(t.field_catalog.c.connector == connector)
+        )
+    ).first()

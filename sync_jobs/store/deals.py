@@ -1,0 +1,251 @@
+"""Deal rows: each deal's latest terms, its match, and whether it is live, failing or gone."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sync_jobs.store import tables as t
+from sync_jobs.store.sql import chunks, upsert
+
+
+async def linked_customers(
+    conn: AsyncConnection, target: str, customer_keys: Sequence[str]
+) -> list[str]:
+    """Those of these customers that live deals are linked to."""
+    found: list[str] = []
+    for part in chunks(customer_keys):
+        rows = await conn.execute(
+            sa.select(t.deal.c.customer_key)
+            .distinct()
+            .where(
+                t.deal.c.target == target,
+                t.deal.c.customer_key.in_(part),
+                t.deal.c.deleted.is_(False),
+            )
+        )
+        found += [r.customer_key for r in rows]
+    return found
+
+
+@dataclass(frozen=True)
+class KnownDeal:
+    """What stage 1 needs to know about a deal it has seen before."""
+
+    payload_hash: str
+    customer_key: str | None
+    match_method: str | None
+
+
+async def deal_states(conn: AsyncConnection, job: str, ids: Sequence[str]) -> dict[str, KnownDeal]:
+    """Already-stored deals by id, to skip unchanged re-reads and keep manual links."""
+    found: dict[str, KnownDeal] = {}
+    for part in chunks(ids):
+        rows = await conn.execute(
+            sa.select(
+                t.deal.c.deal_id,
+                t.deal.c.payload_hash,
+                t.deal.c.customer_key,
+                t.deal.c.match_detail,
+            ).where(t.deal.c.job == job, t.deal.c.deal_id.in_(part))
+        )
+        for r in rows:
+            method = (r.match_detail or {}).get("method")
+            found[r.deal_id] = KnownDeal(r.payload_hash, r.customer_key, method)
+    return found
+
+
+async def mark_failed(
+    conn: AsyncConnection, job: str, errors: dict[str, str], now: datetime
+) -> None:
+    """Record why a deal's newest version could not be mapped (its last good terms stay)."""
+    for deal_id, error in errors.items():
+        await conn.execute(
+            sa.update(t.deal)
+            .where(
+                t.deal.c.job == job,
+                t.deal.c.deal_id == deal_id,
+            )
+            .values(error=error[:4000], attempts=t.deal.c.attempts + 1, updated_at=now)
+        )
+
+
+DEAL_UPDATE = [
+    "target",
+    "territory",
+    "customer_key",
+    "match_status",
+    "match_detail",
+    "lookup_at",
+    "terms",
+    "violations",
+    "payload_hash",
+    "live",
+    "valid_until",
+    "deleted",
+    "error",
+    "attempts",
+    "modified_at",
+    "updated_at",
+]
+
+
+async def save_deals(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert deal rows (their full latest state)."""
+    await upsert(conn, t.deal, rows, ["job", "deal_id"], DEAL_UPDATE)
+
+
+async def mark_deleted(
+    conn: AsyncConnection, job: str, deal_ids: Sequence[str], now: datetime
+) -> None:
+    """Deals deleted (or archived) at the source leave every note; their rows stay for audit."""
+    for part in chunks(deal_ids):
+        await conn.execute(
+            sa.update(t.deal)
+            .where(
+                t.deal.c.job == job,
+                t.deal.c.deal_id.in_(part),
+            )
+            .values(deleted=True, live=False, updated_at=now)
+        )
+
+
+async def unmatched_deals(conn: AsyncConnection, job: str, target: str) -> list[sa.Row[Any]]:
+    """Deals of a job that found no single record last time (re-tried after index refresh)."""
+    rows = await conn.execute(
+        sa.select(t.deal).where(
+            t.deal.c.target == target,  # the (target, status) index: not every deal of the job
+            t.deal.c.job == job,
+            t.deal.c.match_status.in_(["unmatched", "ambiguous", "pending"]),
+            t.deal.c.deleted.is_(False),
+            t.deal.c.terms.is_not(None),
+        )
+    )
+    return list(rows)
+
+
+async def expiring_customers(conn: AsyncConnection, target: str, today: Any) -> list[str]:
+    """Customers with deals marked live whose terms have now expired (they must drop out)."""
+    rows = await conn.execute(
+        sa.select(t.deal.c.customer_key)
+        .distinct()
+        .where(
+            t.deal.c.target == target,
+            t.deal.c.live.is_(True),
+            t.deal.c.valid_until < today,
+            t.deal.c.customer_key.is_not(None),
+        )
+    )
+    return [r.customer_key for r in rows]
+
+
+async def mark_expired(conn: AsyncConnection, target: str, today: Any) -> None:
+    """Record that expired deals are no longer live (after their customers were enqueued)."""
+    await conn.execute(
+        sa.update(t.deal)
+        .where(
+            t.deal.c.target == target,
+            t.deal.c.live.is_(True),
+            t.deal.c.valid_until < today,
+        )
+        .values(live=False)
+    )
+
+
+async def deals_of(
+    conn: AsyncConnection, target: str, customer_keys: Sequence[str]
+) -> list[sa.Row[Any]]:
+    """Every stored deal (all jobs, all territories) attached to these customers."""
+    rows: list[sa.Row[Any]] = []
+    for part in chunks(customer_keys):
+        result = await conn.execute(
+            sa.select(t.deal).where(
+                t.deal.c.target == target,
+                t.deal.c.customer_key.in_(part),
+                t.deal.c.terms.is_not(None),
+                t.deal.c.deleted.is_(False),
+            )
+        )
+        rows.extend(result)
+    return rows
+
+
+async def unlink(
+    conn: AsyncConnection, target: str, customer_keys: Sequence[str], now: datetime
+) -> None:
+    """The desk records are gone: their deals are matched again next run (the records leave
+    the identity index through :func:`sync_jobs.store.identity.forget`)."""
+    for part in chunks(customer_keys):
+        await conn.execute(
+            sa.update(t.deal)
+            .where(
+                t.deal.c.target == target,
+                t.deal.c.customer_key.in_(part),
+            )
+            .values(customer_key=None, match_status="pending", lookup_at=None, updated_at=now)
+        )
+
+
+async def link_by_hand(
+    conn: AsyncConnection, job: str, deal_id: str, kind: str, record_id: str, now: datetime
+) -> None:
+    """A person linked this deal to a desk record: later runs keep the link (``manual``)."""
+    await conn.execute(
+        sa.update(t.deal)
+        .where(t.deal.c.job == job, t.deal.c.deal_id == deal_id)
+        .values(
+            customer_key=f"{kind}:{record_id}",
+            match_status="matched",
+            updated_at=now,
+            match_detail={
+                "status": "matched",
+                "record_kind": kind,
+                "record_id": record_id,
+                "method": "manual",
+            },
+        )
+    )
+
+
+async def deals_with_id(conn: AsyncConnection, deal_id: str) -> list[sa.Row[Any]]:
+    """Every stored deal of this id (one per job that reads it)."""
+    return list(await conn.execute(sa.select(t.deal).where(t.deal.c.deal_id == deal_id)))
+
+
+async def failing_deal_count(conn: AsyncConnection, job: str) -> int:
+    """Deals of a job whose newest version could not be mapped."""
+    count = await conn.execute(
+        sa.select(sa.func.count())
+        .select_from(t.deal)
+        .where(t.deal.c.job == job, t.deal.c.error.is_not(None))
+    )
+    return int(count.scalar() or 0)
+
+
+async def still_failing_deals(
+    conn: AsyncConnection, job: str, before: datetime, limit: int
+) -> tuple[list[sa.Row[Any]], int]:
+    """Up to ``limit`` deals of a job that failed mapping before ``before`` and were not
+    mapped since (their ``deal_id`` and ``error``), and how many more there are."""
+    failing = (
+        t.deal.c.job == job,
+        t.deal.c.error.is_not(None),
+        t.deal.c.updated_at < before,
+    )
+    deals = list(
+        await conn.execute(
+            # Unordered: ordering by deal id would make SQLite walk the job's whole book
+            # in key order instead of the few failing deals (ix_deal_failing).
+            sa.select(t.deal.c.deal_id, t.deal.c.error).where(*failing).limit(limit)
+        )
+    )
+    more = 0
+    if len(deals) == limit:
+        count = sa.select(sa.func.count()).select_from(t.deal).where(*failing)
+        more = int((await conn.execute(count)).scalar() or 0) - limit
+    return deals, more

@@ -1,0 +1,191 @@
+"""A target's identity index: which desk record carries which key, and its display name.
+
+The store knows records only as the desk reported them and the keys the caller says they are
+found by: which keys a record carries (normalisation, matching) is the domain's business
+(:mod:`sync_jobs.domain.matching`), so callers pass each record with its keys and build their
+:class:`~sync_jobs.domain.matching.IdentityIndex` from :func:`index_hits`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import NamedTuple
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from connectors.base import CustomerRecord, RecordRef
+from sync_jobs.store import tables as t
+from sync_jobs.store.sql import chunks, insert_ignore, records_in, upsert
+
+IndexKey = tuple[str, str]
+
+
+"""(match type, normalised value), as :func:`sync_jobs.domain.matching.identity_keys` says."""
+
+
+IndexedRecord = tuple[CustomerRecord, Sequence[IndexKey]]
+
+
+"""A desk record and the keys it is found by (none once it is deleted)."""
+
+
+class IndexHit(NamedTuple):
+    """One stored claim: the record ``kind:record_id`` carries ``(match, value)``."""
+
+    match: str
+    value: str
+    kind: str
+    record_id: str
+
+
+async def index_records(
+    conn: AsyncConnection, target: str, indexed: Sequence[IndexedRecord], now: datetime
+) -> list[RecordRef]:
+    """Replace the identity keys of the given records (deleted records leave the index).
+
+    Returns the records that lost a key they were indexed under (or were deleted): deals
+    matched through such a key must be checked before their next write. Safe to run
+    concurrently for the same records (the daemon's replicas may do so).
+    """
+    lost: list[RecordRef] = []
+    for part in chunks(indexed):
+        lost += await _lost_keys(conn, target, part)
+        await conn.execute(
+            sa.delete(t.identity_key).where(
+                t.identity_key.c.target == target,
+                records_in(t.identity_key, [i[0].ref for i in part]),
+            )
+        )
+        gone = [i[0].ref for i in part if i[0].deleted]
+        if gone:
+            await conn.execute(
+                sa.delete(t.identity).where(
+                    t.identity.c.target == target, records_in(t.identity, gone)
+                )
+            )
+        live = [i for i in part if not i[0].deleted]
+        rows = [
+            {
+                "target": target,
+                "kind": record.ref.kind,
+                "record_id": record.ref.id,
+                "name": record.name,
+                "keys": [list(k) for k in keys],
+                "updated_at": now,
+            }
+            for record, keys in live
+        ]
+        # Upserts, not delete-then-insert: replicas running different jobs of one target may
+        # refresh the same records at the same moment.
+        await upsert(
+            conn, t.identity, rows, ["target", "kind", "record_id"], ["name", "keys", "updated_at"]
+        )
+        keys = [
+            {
+                "target": target,
+                "match": m,
+                "value": v[:320],
+                "kind": record.ref.kind,
+                "record_id": record.ref.id,
+            }
+            for record, keys in live
+            for m, v in keys
+        ]
+        await insert_ignore(
+            conn, t.identity_key, keys, ["target", "match", "value", "kind", "record_id"]
+        )
+    return lost
+
+
+async def _lost_keys(
+    conn: AsyncConnection, target: str, indexed: Sequence[IndexedRecord]
+) -> list[RecordRef]:
+    """Records whose stored keys include one they no longer carry (by the identity key)."""
+    rows = await conn.execute(
+        sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c["keys"]).where(
+            t.identity.c.target == target, records_in(t.identity, [i[0].ref for i in indexed])
+        )
+    )
+    before = {(r.kind, r.record_id): {(m, v) for m, v in r._mapping["keys"] or ()} for r in rows}
+    lost = []
+    for record, keys in indexed:
+        old = before.get((record.ref.kind, record.ref.id))
+        now_keys = set() if record.deleted else set(keys)
+        if old and old - now_keys:
+            lost.append(record.ref)
+    return lost
+
+
+async def index_hits(
+    conn: AsyncConnection, target: str, keys: Iterable[IndexKey]
+) -> list[IndexHit]:
+    """The part of one target's identity index that ``keys`` name (one query per match type
+    and chunk; the primary key serves the lookup)."""
+    hits: list[IndexHit] = []
+    by_match: dict[str, list[str]] = defaultdict(list)
+    for match, value in keys:
+        by_match[match].append(value)
+    k = t.identity_key.c
+    for match, values in by_match.items():
+        for part in chunks(values):
+            rows = await conn.execute(
+                sa.select(k.value, k.kind, k.record_id).where(
+                    k.target == target, k.match == match, k.value.in_(part)
+                )
+            )
+            hits += [IndexHit(match, row.value, row.kind, row.record_id) for row in rows]
+    return hits
+
+
+async def record_names(conn: AsyncConnection, target: str, keys: Iterable[str]) -> dict[str, str]:
+    """Display names of records by customer key (``kind:id``), for output and alerts."""
+    wanted = [RecordRef.from_key(k) for k in keys]
+    names: dict[str, str] = {}
+    for part in chunks(wanted):
+        rows = await conn.execute(
+            sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c.name).where(
+                t.identity.c.target == target, records_in(t.identity, part)
+            )
+        )
+        names.update((f"{r.kind}:{r.record_id}", r.name or "") for r in rows)
+    return names
+
+
+async def record_key_named(conn: AsyncConnection, target: str, name: str) -> str | None:
+    """The customer key (``kind:id``) of the indexed record called ``name``, if any."""
+    row = (
+        await conn.execute(
+            sa.select(t.identity.c.kind, t.identity.c.record_id).where(
+                t.identity.c.target == target, t.identity.c.name == name
+            )
+        )
+    ).first()
+    return None if row is None else f"{row.kind}:{row.record_id}"
+
+
+async def is_indexed(conn: AsyncConnection, target: str, kind: str, record_id: str) -> bool:
+    """Whether the identity index holds this desk record."""
+    row = (
+        await conn.execute(
+            sa.select(t.identity.c.record_id).where(
+                t.identity.c.target == target,
+                t.identity.c.kind == kind,
+                t.identity.c.record_id == record_id,
+            )
+        )
+    ).first()
+    return row is not None
+
+
+async def forget(conn: AsyncConnection, target: str, customer_keys: Sequence[str]) -> None:
+    """The desk records are gone: they leave the identity index (some desks never report
+    deletions in their listings)."""
+    gone = [RecordRef.from_key(k) for k in customer_keys]
+    for part in chunks(gone):
+        for table in (t.identity, t.identity_key):
+            await conn.execute(
+                sa.delete(table).where(table.c.target == target, records_in(table, part))
+            )
