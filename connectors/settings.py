@@ -57,6 +57,12 @@ def resolve_secret_ref(value: object) -> object:
 Secret = Annotated[SecretStr, BeforeValidator(resolve_secret_ref)]
 """A credential given by reference (``${ENV_VAR}`` or ``file:PATH``), never inline."""
 
+WriteConcurrency = Annotated[
+    int,
+    Field(ge=1, le=50, description="Records updated at once (one PUT each: no bulk endpoint)"),
+]
+"""``write_concurrency`` of a desk without a bulk update (Freshdesk, Intercom)."""
+
 
 class WebhookSettings(Frozen):
     """``connectors.<name>.webhook``: what the vendor's change notifications are checked with.

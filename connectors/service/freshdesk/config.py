@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from connectors.settings import DeskConfig, Secret
+from connectors.settings import DeskConfig, Secret, WriteConcurrency
 
 CONTACT_LIST_SHARE = 0.1
 """Contact-list budget as a share of the account budget when not configured (Growth: 20/200)."""
@@ -39,9 +39,7 @@ class FreshdeskConfig(DeskConfig):
         "(default: a tenth of the steady rate)",
     )
     per_page: int = Field(100, ge=1, le=100, description="List page size (Freshdesk max 100)")
-    write_concurrency: int = Field(
-        10, ge=1, le=50, description="Records updated at once (one PUT each: no bulk endpoint)"
-    )
+    write_concurrency: WriteConcurrency = 10
     note_max_length: int = Field(
         10_000, ge=200, description="Longest description/note text dealbridge writes"
     )

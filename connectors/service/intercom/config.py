@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.settings import DeskConfig, Secret
+from connectors.settings import DeskConfig, Secret, WriteConcurrency
 
 IntercomKind = Literal["company", "contact"]
 ContactRole = Literal["user", "lead"]
@@ -82,9 +82,7 @@ class IntercomConfig(DeskConfig):
         description="How far the contact search may lag behind changes ('can take a few "
         "minutes'); each identity refresh reads that window again",
     )
-    write_concurrency: int = Field(
-        10, ge=1, le=50, description="Records updated at once (one PUT each: no bulk endpoint)"
-    )
+    write_concurrency: WriteConcurrency = 10
     verify_before_write: bool = Field(
         True,
         description="Read a record again just before writing it when the engine passes the "
