@@ -417,7 +417,9 @@ def freshness(sizes: Sizes, results: Results) -> None:
         config = _config(w.folder, sizes.scale, {"every": f"{poll}s", "jitter": "0s"})
         with _daemon(config, w.folder / "daemon.log"):
             last = int(sizes.freshness * RECORDS_PER_DEAL) - 1
-            if w.seen(last, "discount", timeout=poll * 3 + sizes.freshness / 20) is None:
+            # A precondition, not a figure: a loaded machine may start the daemon slowly.
+            backfill_timeout = max(120.0, poll * 3 + sizes.freshness / 20)
+            if w.seen(last, "discount", timeout=backfill_timeout) is None:
                 raise RuntimeError(f"the daemon's backfill did not finish: {w.folder}/daemon.log")
             delays = _edit_and_watch(w, sizes.edits, poll)
     ordered = sorted(delays)

@@ -118,8 +118,17 @@ def _summary(kind: str, details: dict[str, Any]) -> str:
     return f"{kind} on {deal or 'a customer record'}"
 
 
-def failure_alert(kind: str, job: str, message: str, bucket: str, phase: Phase = "opened") -> Alert:
-    """A run or connector failure, keyed per time bucket so it repeats at a capped interval."""
+def failure_alert(
+    kind: str,
+    job: str,
+    message: str,
+    bucket: str,
+    phase: Phase = "opened",
+    *,
+    run_id: str | None = None,
+) -> Alert:
+    """A run or connector failure, keyed per time bucket so it repeats at a capped interval
+    (``run_id``: the run it is about, which the console's link opens)."""
     title = {
         "run_failed": "Sync job failing",
         "auth_expired": "Credentials refused",
@@ -137,7 +146,7 @@ def failure_alert(kind: str, job: str, message: str, bucket: str, phase: Phase =
         action=_failure_action(kind, job, phase),
         phase=phase,
         job=job,
-        extra={"thread": f"{kind}:{job}"},
+        extra={"thread": f"{kind}:{job}"} | ({"run_id": run_id} if run_id else {}),
     )
 
 

@@ -49,6 +49,7 @@ an hour."""
 
 async def enqueue(conn: AsyncConnection, alert: Alert, config: AlertsConfig, now: datetime) -> int:
     """Queue ``alert`` for every routed channel; an alert already queued is not queued again."""
+    alert = with_console_link(alert, config.base_url)
     targets = route(alert, config)
     queued = [
         {
@@ -65,6 +66,16 @@ async def enqueue(conn: AsyncConnection, alert: Alert, config: AlertsConfig, now
     ]
     await rows.queue(conn, queued)
     return len(queued)
+
+
+def with_console_link(alert: Alert, base_url: str | None) -> Alert:
+    """Every alert links to the console when its address is known: a conflict to its page
+    (set where it is made), a failed run to the run, anything else to the overview."""
+    if alert.link or not base_url:
+        return alert
+    run_id = alert.extra.get("run_id")
+    base = base_url.rstrip("/")
+    return dataclasses.replace(alert, link=f"{base}/runs/{run_id}" if run_id else f"{base}/")
 
 
 def _digest_time(config: AlertsConfig, channel: str, now: datetime) -> datetime:

@@ -39,6 +39,8 @@ app.add_typer(conflicts_app, name="conflicts")
 app.add_typer(sandbox_app, name="sandbox")
 alerts_app = typer.Typer(help="Alert outbox and channels.", no_args_is_help=True)
 app.add_typer(alerts_app, name="alerts")
+users_app = typer.Typer(help="People who may sign in to the web console.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 quarantine_app = typer.Typer(
     help="Customers parked after repeated write failures.", no_args_is_help=True
 )
@@ -484,12 +486,88 @@ def daemon(
     health_host: Annotated[
         str, typer.Option(help="bind address of the health server")
     ] = "127.0.0.1",
+    web_port: Annotated[
+        int | None, typer.Option(help="also serve the web console on this port")
+    ] = None,
+    web_host: Annotated[str, typer.Option(help="bind address of the web console")] = "127.0.0.1",
 ) -> None:
     """Run every job on its schedule until SIGTERM; health and metrics over HTTP."""
     from sync_jobs.app.daemon import Daemon, DaemonOptions
 
-    options = DaemonOptions(health_host=health_host, health_port=health_port)
+    options = DaemonOptions(
+        health_host=health_host, health_port=health_port, web_host=web_host, web_port=web_port
+    )
     raise typer.Exit(_run(Daemon(config, options).run()))
+
+
+@app.command()
+def web(
+    config: ConfigOption = DEFAULT_CONFIG,
+    port: Annotated[int, typer.Option(help="port of the web console")] = 8090,
+    host: Annotated[
+        str, typer.Option(help="bind address (loopback only by default)")
+    ] = "127.0.0.1",
+) -> None:
+    """Serve the web console (overview, conflicts, customers, mappings, alerts) alone."""
+    from sync_jobs.app.web.serve import serve_console
+
+    _config(config)  # a broken config.yaml is reported here, not as a traceback at start
+    _run(serve_console(config, host, port))
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="viewer, lead or admin")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input")
+    ] = False,
+    config: ConfigOption = DEFAULT_CONFIG,
+) -> None:
+    """Add a console user (or set an existing one's role and password)."""
+    import sys
+
+    from sync_jobs.app.web.users_admin import MIN_PASSWORD, add_user
+    from sync_jobs.store.console import ROLES
+
+    if role not in ROLES:
+        console.print(f"[red]--role {escape(role)}[/]: use one of {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    if not password_stdin:
+        console.print("[red]give the password on standard input with --password-stdin[/]")
+        raise typer.Exit(2)
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < MIN_PASSWORD:
+        console.print(f"[red]a password has at least {MIN_PASSWORD} characters[/]")
+        raise typer.Exit(2)
+    cfg = _config(config)
+    created = _run(add_user(cfg.state.url, name, role, password))
+    console.print(f"{'added' if created else 'updated'} {escape(name)} ({role})")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Console users and their roles."""
+    from sync_jobs.app.web.users_admin import all_users
+
+    cfg = _config(config)
+    rows = _run(all_users(cfg.state.url))
+    if not rows:
+        console.print("no users yet: dealbridge users add NAME --role admin --password-stdin")
+    for user in rows:
+        console.print(f"{escape(user.name)}\t{user.role}\tsince {user.created_at:%Y-%m-%d}")
+
+
+@users_app.command("remove")
+def users_remove(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
+    """Remove a console user; their sessions stop working at once."""
+    from sync_jobs.app.web.users_admin import drop_user
+
+    cfg = _config(config)
+    if not _run(drop_user(cfg.state.url, name)):
+        console.print(f"[red]no user {escape(name)}[/]")
+        raise typer.Exit(1)
+    console.print(f"removed {escape(name)}")
 
 
 @app.command()

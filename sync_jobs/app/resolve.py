@@ -80,7 +80,16 @@ async def resolve(
             ],
             now,
         )
-    return _outcome(row.kind, take, value)
+    return describe_outcome(row.kind, take, value)
+
+
+def foresee(row: Any, take_text: str) -> str:
+    """What recording ``take_text`` on this conflict row would do, or ResolveRefused saying
+    why it cannot be recorded (the console shows this before the person confirms)."""
+    take, value = parse_take(take_text)
+    _check(row, int(row.id), take, None)
+    _pin(row, take, value)
+    return describe_outcome(row.kind, take, value)
 
 
 def _check(row: Any, conflict_id: int, take: str, expect_version: int | None) -> None:
@@ -147,7 +156,8 @@ async def _apply_now(conn: Connection, row: Any, value: str | None, now: datetim
     return value
 
 
-def _outcome(kind: str, take: str, value: str | None) -> str:
+def describe_outcome(kind: str, take: str, value: str | None) -> str:
+    """What the next run will do once this decision is recorded (the console shows it first)."""
     if kind in ("unmatched", "ambiguous"):
         return f"deal linked to {value}; the next run writes its terms there"
     what = {

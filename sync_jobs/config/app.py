@@ -19,7 +19,7 @@ from connectors.base import Frozen
 from connectors.errors import ConfigError, ConfigProblem
 from connectors.redact import register_inline_secret
 from connectors.registry import UnknownConnectorKind, get_spec
-from connectors.settings import ConnectorConfig
+from connectors.settings import ConnectorConfig, Secret
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.alerts.ticket import TicketConfig
 from sync_jobs.config.yamlio import (
@@ -124,6 +124,51 @@ class EngineConfig(Frozen):
     )
 
 
+class OidcConfig(Frozen):
+    """Sign-in through the company's identity provider (OpenID Connect, code flow with PKCE)."""
+
+    issuer: str = Field(description="the provider's issuer URL (its discovery document is read)")
+    client_id: str
+    client_secret: Secret = Field(description="a reference: ${ENV_VAR} or file:/path")
+    claim: str = Field(
+        "email", description="the ID-token claim that names the console user (users add NAME)"
+    )
+    label: str = Field("your company account", description="shown on the sign-in button")
+
+    @field_validator("issuer")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("give the issuer's URL, e.g. https://login.example.com/realms/acme")
+        return value.rstrip("/")
+
+
+class WebConfig(Frozen):
+    """The web console (``dealbridge web``, ``dealbridge daemon --web-port``)."""
+
+    base_url: str | None = Field(
+        None,
+        description="the console's address as people reach it (https://dealbridge.example.com):"
+        " alerts then link to the conflict or run they are about",
+    )
+    trusted_proxy: bool = Field(
+        False,
+        description="the console is behind a reverse proxy whose X-Forwarded-Proto and "
+        "X-Forwarded-For headers are believed (cookies marked Secure, throttling by client)",
+    )
+    session_minutes: int = Field(480, ge=1, description="how long a sign-in lasts")
+    oidc: OidcConfig | None = Field(
+        None, description="optional single sign-on; users still need a role"
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError("give the full address, e.g. https://dealbridge.example.com")
+        return None if value is None else value.rstrip("/")
+
+
 class AppConfig(Frozen):
     """The whole of config.yaml after validation."""
 
@@ -132,6 +177,7 @@ class AppConfig(Frozen):
     jobs: dict[str, JobConfig]
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     engine: EngineConfig = Field(default_factory=EngineConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
     base_dir: Path = Path()
     """Folder of config.yaml; relative paths in it resolve from here."""
 
@@ -149,10 +195,11 @@ class _Sections(Frozen):
     jobs: dict[str, dict[str, Any]]
     alerts: dict[str, Any] = Field(default_factory=dict)
     engine: dict[str, Any] = Field(default_factory=dict)
+    web: dict[str, Any] = Field(default_factory=dict)
 
 
 _KNOWN_KEYS = {
-    "": ["state", "connectors", "jobs", "alerts", "engine"],
+    "": ["state", "connectors", "jobs", "alerts", "engine", "web"],
 }
 
 
@@ -257,6 +304,7 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
     state = _section(StateConfig, top.state, ("state",), file, doc, problems)
     alerts = _section(AlertsConfig, top.alerts, ("alerts",), file, doc, problems)
     engine = _section(EngineConfig, top.engine, ("engine",), file, doc, problems)
+    web = _section(WebConfig, top.web, ("web",), file, doc, problems)
     connectors: dict[str, ConnectorConfig] = {}
     roles: dict[str, str] = {}
     for name, raw in top.connectors.items():
@@ -271,8 +319,10 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
             problems += _check_job(name, job, roles, set(top.connectors), file, doc, base_dir)
     if alerts is not None:
         problems += _check_ticket_channels(alerts, roles, set(top.connectors), file, doc)
-    if problems or state is None or alerts is None or engine is None:
+    if problems or state is None or alerts is None or engine is None or web is None:
         raise ConfigError(problems)
+    if web.base_url and not alerts.base_url:  # alerts link to the console by default
+        alerts = alerts.model_copy(update={"base_url": web.base_url})
     if state.url.startswith("sqlite:///") and not state.url.startswith("sqlite:////"):
         state = StateConfig(url=f"sqlite:///{base_dir / state.url.removeprefix('sqlite:///')}")
     return AppConfig(
@@ -281,6 +331,7 @@ def parse_config(doc: dict[str, Any], file: str, base_dir: Path) -> AppConfig:
         jobs=jobs,
         alerts=alerts,
         engine=engine,
+        web=web,
         base_dir=base_dir,
     )
 

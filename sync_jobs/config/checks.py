@@ -15,7 +15,7 @@ from typing import Any
 from connectors.errors import ConfigError, ConfigProblem
 from connectors.registry import UnknownConnectorKind, get_spec
 from sync_jobs.config.app import AppConfig
-from sync_jobs.config.yamlio import line_of, load_yaml
+from sync_jobs.config.yamlio import line_of, load_yaml, parse_yaml
 from sync_jobs.domain.mapping import MappingSpec, parse_mapping_spec
 from sync_jobs.domain.notes import NoteTemplates, template_location
 
@@ -33,7 +33,17 @@ class CheckedMapping:
 def check_job(config: AppConfig, job: str) -> CheckedMapping:
     """The job's mapping, or a ConfigError listing every problem with file:line."""
     path = config.mapping_path(job)
-    doc = load_yaml(path)
+    return _check_document(config, job, path, load_yaml(path))
+
+
+def check_job_text(config: AppConfig, job: str, text: str) -> CheckedMapping:
+    """:func:`check_job` on an edited mapping not yet saved (the console's editor), with
+    line numbers of ``text`` and the mapping's own path (its template resolves from there)."""
+    path = config.mapping_path(job)
+    return _check_document(config, job, path, parse_yaml(text, str(path)))
+
+
+def _check_document(config: AppConfig, job: str, path: Path, doc: Any) -> CheckedMapping:
     spec = parse_mapping_spec(doc, path)
     problems = template_problems(spec, path, doc)
     problems += select_problems(config, job, spec, path, doc)

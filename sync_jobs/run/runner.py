@@ -406,7 +406,7 @@ def failure_kind(exc: Exception) -> str:
 
 
 async def _health_alerts(
-    conn: Connection, engine: Engine, job: str, failure: Exception | None
+    conn: Connection, engine: Engine, job: str, failure: Exception | None, run_id: str
 ) -> None:
     """A failing job alerts once per interval; the first good run after failures closes it."""
     config = engine.config.alerts
@@ -416,12 +416,14 @@ async def _health_alerts(
     every = parse_duration(config.repeat_failures_every)
     bucket = str(int(now.timestamp()) // every)
     if failure is not None:
-        alert = failure_alert(failure_kind(failure), job, str(failure), bucket)
+        alert = failure_alert(failure_kind(failure), job, str(failure), bucket, run_id=run_id)
         await enqueue(conn, alert, config, now)
         return
     previous = await previous_status(conn, job)
     if previous == "failed":
-        alert = failure_alert("run_failed", job, "the job ran cleanly again", bucket, "closed")
+        alert = failure_alert(
+            "run_failed", job, "the job ran cleanly again", bucket, "closed", run_id=run_id
+        )
         await enqueue(conn, alert, config, now)
 
 
@@ -452,7 +454,7 @@ async def _record_end(
             if isinstance(failure, BudgetExhausted):
                 await _hold(conn, engine, run, failure)
             else:
-                await _health_alerts(conn, engine, state.job, failure)
+                await _health_alerts(conn, engine, state.job, failure, state.run_id)
             if status in ("ok", "record_errors"):
                 await _end_holds(conn, engine, run)
         if grant is not None and not isinstance(failure, LeaseLost):

@@ -173,10 +173,13 @@ async def _work(ctx: Stage2, halt: asyncio.Event, pulled: asyncio.Event) -> None
             raise
 
 
-async def preview(ctx: Stage2, keys: set[str]) -> None:
-    """Dry run: plan the given customers (plus everything queued) and keep the diffs."""
-    async with read_tx(ctx.store) as conn:
-        queued = await work.queued_keys(conn, ctx.target_name)
+async def preview(ctx: Stage2, keys: set[str], *, with_queued: bool = True) -> None:
+    """Dry run: plan the given customers (plus everything queued, unless the console asks
+    about one customer) and keep the diffs."""
+    queued: list[str] = []
+    if with_queued:
+        async with read_tx(ctx.store) as conn:
+            queued = list(await work.queued_keys(conn, ctx.target_name))
     for part in _chunks(sorted(keys | set(queued)), max(1, ctx.target.write_batch_size)):
         plans, names, moves = await _plans(ctx, part)
         for key, plan in plans.items():

@@ -298,3 +298,52 @@ field_catalog = sa.Table(
     sa.Column("fields", sa.JSON, nullable=False),
     sa.Column("fetched_at", UTCDateTime, nullable=False),
 )
+
+# The web console (sync_jobs/app/web): its people, their failed sign-ins, what they changed,
+# and the key that signs their session cookies (kept here so every replica shares it).
+console_user = sa.Table(
+    "console_user",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("role", sa.String(20), nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # Sessions signed before this moment are void (set when the password changes).
+    sa.Column("sessions_after", UTCDateTime, nullable=False),
+)
+
+console_login_failure = sa.Table(
+    "console_login_failure",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("account", sa.String(200), nullable=False),
+    sa.Column("address", sa.String(100), nullable=False),
+)
+# Throttling counts the recent failures of one account, and of one address.
+sa.Index(
+    "ix_console_login_failure_account", console_login_failure.c.account, console_login_failure.c.at
+)
+sa.Index(
+    "ix_console_login_failure_address", console_login_failure.c.address, console_login_failure.c.at
+)
+
+console_audit = sa.Table(
+    "console_audit",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("subject", sa.String(600), nullable=False),
+    sa.Column("detail", sa.JSON, nullable=True),
+)
+sa.Index("ix_console_audit_at", console_audit.c.at)
+
+console_secret = sa.Table(
+    "console_secret",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)

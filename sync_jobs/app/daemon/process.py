@@ -44,6 +44,9 @@ class DaemonOptions:
 
     health_host: str = "127.0.0.1"
     health_port: int = 8080
+    web_host: str = "127.0.0.1"
+    web_port: int | None = None
+    """Also serve the web console (sync_jobs/app/web) on this port."""
     reload_every: float = 5.0
     dispatch_every: float = 10.0
     drain_seconds: float = 30.0
@@ -134,16 +137,31 @@ class Daemon:
         server = asyncio.create_task(
             self.server.serve(self.metrics, self.ready, self.refresh_gauges, self)
         )
+        console = self._mount_console()
         log.info(
             "daemon_started", replica=self.engine.replica_id, jobs=sorted(candidate.config.jobs)
         )
         await self._stopped.wait()
         await self._shutdown()
+        if console is not None:  # it stops by itself once _stopped is set
+            await asyncio.wait([console], timeout=5)
         try:  # let uvicorn close its sockets itself; cancel only if it hangs
             await asyncio.wait_for(server, timeout=5)
         except TimeoutError:
             server.cancel()
         return 0
+
+    def _mount_console(self) -> asyncio.Task[None] | None:
+        """The web console on ``--web-port`` (sync_jobs/app/web), stopped with the daemon."""
+        if self.options.web_port is None:
+            return None
+        from sync_jobs.app.web.serve import serve_console
+
+        return asyncio.create_task(
+            serve_console(
+                self.config_path, self.options.web_host, self.options.web_port, self._stopped
+            )
+        )
 
     def stop(self) -> None:
         """Begin a graceful shutdown (what SIGTERM and SIGINT do)."""
