@@ -33,7 +33,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from sandbox import salesforce, zendesk
+from connectors.sales.salesforce import simulator as salesforce
+from connectors.service.zendesk import simulator as zendesk
 from sandbox.controls import ASGIApp, Message, Receive, Scope, Send
 
 ID_IN_PATH = re.compile(r"/\d+|/[0-9a-f]{16,}|/[0-9A-Za-z]{15,18}(?=/|$)")

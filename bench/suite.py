@@ -31,7 +31,8 @@ from bench.servers import (
     ZENDESK_RPM,
     customer_number,
 )
-from sandbox import salesforce, zendesk
+from connectors.sales.salesforce import simulator as salesforce
+from connectors.service.zendesk import simulator as zendesk
 from sandbox.world import credentials, world_doc
 
 PORT = int(os.environ.get("DEALBRIDGE_BENCH_PORT", "8811"))

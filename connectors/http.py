@@ -195,6 +195,9 @@ class RequestStats:
     by_status: Counter[int] = field(default_factory=Counter)
     retries: int = 0
     throttled: int = 0
+    reads_by_post: int = 0
+    """Requests sent with a changing method that the connector declared change nothing
+    (searches and token requests sent as POST)."""
 
     @property
     def total(self) -> int:
@@ -204,7 +207,8 @@ class RequestStats:
     @property
     def writes(self) -> int:
         """Requests that may change vendor data."""
-        return sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD"))
+        changing = sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD"))
+        return changing - self.reads_by_post
 
 
 ALL_STATS: dict[str, RequestStats] = {}
@@ -300,8 +304,12 @@ class VendorClient:
         data: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
+        changes: bool | None = None,
     ) -> httpx.Response:
-        """Send with pacing and retries; return a 2xx/3xx response or raise a typed error."""
+        """Send with pacing and retries; return a 2xx/3xx response or raise a typed error.
+
+        ``changes=False`` declares that a POST (a search, a token request) changes no vendor
+        data, so it is not counted among the writes (default: any method but GET and HEAD)."""
         may_repeat = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
 
         def retryable(exc: BaseException) -> bool:
@@ -329,6 +337,7 @@ class VendorClient:
                     json=json,
                     data=data,
                     headers=headers,
+                    changes=changes,
                 )
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
@@ -389,7 +398,7 @@ class VendorClient:
             error=redact(str(exc)),
         )
 
-    async def _send_once(
+    async def _send_once(  # noqa: PLR0913 - request's arguments, passed on
         self,
         method: str,
         url: str,
@@ -399,6 +408,7 @@ class VendorClient:
         json: Any,
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
+        changes: bool | None = None,
     ) -> httpx.Response:
         await self.gate.acquire()
         started = time.monotonic()
@@ -417,6 +427,9 @@ class VendorClient:
         finally:
             self.gate.release()
         self._account(method, response, operation, time.monotonic() - started)
+        if changes is False and method.upper() not in ("GET", "HEAD"):
+            self.stats.reads_by_post += 1
+            self._totals.reads_by_post += 1
         error = (self._classify(response) if self._classify else None) or default_classify(response)
         if error is not None:
             error.connector = error.connector or self.connector

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
 
@@ -50,6 +51,52 @@ class SelectForm:
 
 
 @dataclass(frozen=True)
+class DemoTerritory:
+    """A territory the demo world runs from this source: one job and its mapping."""
+
+    job: str
+    """The job's name in config.yaml (``west``)."""
+    connector: str
+    """The connector's name in config.yaml (``salesforce_west``)."""
+    territory: str
+    """The territory label on the customer's note (``West``)."""
+    mapping: str
+    """The mapping's file name (``west-salesforce.yaml``), under ``mappings/`` and, for a
+    target other than the default one, under its ``DemoSpec.mappings`` folder."""
+
+
+@dataclass(frozen=True)
+class DemoSpec:
+    """How the sandbox plays this kind: the seeded simulator, the demo credentials and the
+    connector section that points dealbridge at it (``dealbridge demo``, ``sandbox serve``,
+    the end-to-end tests)."""
+
+    simulator: str | None
+    """``module:function`` taking ``fast: bool`` (vendor budgets lifted for tests) and returning
+    a simulator seeded with the demo world, with ``.app`` and ``.controls``; None: no HTTP
+    (the spreadsheet)."""
+    credentials: str | None = None
+    """``module:attribute``: the ``{DEALBRIDGE_* variable: demo credential}`` mapping the
+    connector section's ``${...}`` references resolve against."""
+    connector: Mapping[str, Any] = field(default_factory=dict)
+    """The connector's config.yaml section (secrets as ``${DEALBRIDGE_*}``), used when the
+    shipped config.yaml has none for this kind; ``base_url`` is the loopback URL ``sandbox
+    serve`` gives it (in process any host reaches the simulator)."""
+    fast: Mapping[str, Any] = field(default_factory=dict)
+    """Connector settings that lift the vendor's budgets for tests (the simulator matches)."""
+    port: int | None = None
+    """Its ``sandbox serve`` port at the default base port (None: not served)."""
+    territory: DemoTerritory | None = None
+    """Sources: the territory the demo world can run from it."""
+    mappings: str | None = None
+    """Targets: the folder under ``mappings/`` holding the territories' mappings for this desk
+    (``""``: the top-level files)."""
+    prepare: str | None = None
+    """``module:function(folder: Path, *, write: bool) -> dict``: the connector settings that
+    point at local demo data under ``folder`` (the APAC sheets), written first with ``write``."""
+
+
+@dataclass(frozen=True)
 class ConnectorSpec:
     """How to configure and build one connector kind, and which simulator plays its vendor."""
 
@@ -65,21 +112,31 @@ class ConnectorSpec:
     contract suite (tests/contract) runs every registered kind that names one."""
     select: SelectForm | None = None
     """Sources: the form of a mapping's ``select`` (None: this source takes no select)."""
+    label: str = ""
+    """How agents know the system, on the customer's note (``HubSpot``); empty: the kind."""
+    bulk_write: str | None = None
+    """Targets: the vendor's bulk endpoint writes go through (None: one request a record)."""
     webhook: str | None = None
     """``module:attribute`` naming a :class:`connectors.webhooks.Verifier` for the vendor's change
     notifications (None: polling only); see docs/webhooks.md."""
+    demo: DemoSpec | None = None
+    """How the sandbox plays it (None: not in the demo world)."""
 
     @classmethod
-    def desk(
+    def desk(  # noqa: PLR0913 - the spec's fields a desk names
         cls,
         kind: str,
         config_model: type[ConnectorConfig],
         factory: Callable[[str, Any, ConnectorOptions], Any],
         simulated_by: str,
         webhook: str | None = None,
+        *,
+        label: str = "",
+        bulk_write: str | None = None,
+        demo: DemoSpec | None = None,
     ) -> ConnectorSpec:
         """A service-desk target whose simulator module ``simulated_by`` offers the usual
-        ``demo_app`` and ``contract_harness``; ``webhook`` as in the spec's field."""
+        ``demo_app`` and ``contract_harness``; the other arguments as in the spec's fields."""
         return cls(
             kind=kind,
             role="target",
@@ -88,6 +145,9 @@ class ConnectorSpec:
             simulator=f"{simulated_by}:demo_app",
             contract_harness=f"{simulated_by}:contract_harness",
             webhook=webhook,
+            label=label,
+            bulk_write=bulk_write,
+            demo=demo,
         )
 
 
@@ -110,6 +170,11 @@ def _present(module_name: str) -> bool:
     return spec is not None and spec.origin is not None
 
 
+def origin(kind: str) -> str:
+    """``built-in`` or ``plugin`` (a ``dealbridge.connectors`` entry point)."""
+    return "built-in" if kind in BUILTIN else "plugin"
+
+
 def known_kinds() -> list[str]:
     """Every kind that config.yaml may name."""
     available = [k for k in BUILTIN if _present(BUILTIN[k])]
@@ -126,6 +191,28 @@ def get_spec(kind: str) -> ConnectorSpec:
     module = importlib.import_module(module_name.split(":")[0])
     spec: ConnectorSpec = module.CONNECTOR
     return spec
+
+
+def specs(role: Role | None = None) -> list[ConnectorSpec]:
+    """Every registered kind's spec (of one role), in the order of ``known_kinds``."""
+    found = [get_spec(kind) for kind in known_kinds()]
+    return [spec for spec in found if role is None or spec.role == role]
+
+
+def demo_targets() -> list[str]:
+    """The desks the demo world can run into (targets with a demo)."""
+    return [spec.kind for spec in specs("target") if spec.demo is not None]
+
+
+@cache
+def system_label(kind: str) -> str:
+    """How agents know a system: the kind's ``label`` (``hubspot`` -> ``HubSpot``); a kind
+    that is not registered (a store written by another version) is shown title-cased."""
+    try:
+        spec = get_spec(kind)
+    except UnknownConnectorKind:
+        return kind.title()
+    return spec.label or kind.title()
 
 
 def load_object(reference: str) -> Any:

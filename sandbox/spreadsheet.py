@@ -29,6 +29,8 @@ COLUMNS = (
 CSV_NAME = "apac-deals.csv"
 XLSX_NAME = "apac-deals.xlsx"
 XLSX_FORMATS = {"Amount": "#,##0.00", "Discount %": "0.0%", "Valid Until": "yyyy-mm-dd"}
+DEMO_FOLDER = "apac-sheets"
+"""Where the demo world keeps the APAC sheets, under its folder."""
 LEAK_MARKER = "spreadsheet-sources-have-no-credentials"
 """Stands in for the harness's secret: sheets need no credential, so nothing can leak."""
 
@@ -127,6 +129,15 @@ def write_demo_sheets(folder: Path) -> list[Path]:
     write_csv(csv_path, rows[:half])
     write_xlsx(xlsx_path, rows[half:])
     return [csv_path, xlsx_path]
+
+
+def prepare_demo(folder: Path, *, write: bool) -> dict[str, str]:
+    """The connector setting that reads the demo world's APAC sheets under ``folder``; with
+    ``write``, the sheets are written (afresh) first."""
+    sheets = folder / DEMO_FOLDER
+    if write:
+        write_demo_sheets(sheets)
+    return {"path": str(sheets)}
 
 
 def equal_timestamp_rows(count: int, when: datetime, *, prefix: str = "APAC-EQ") -> list[Cells]:

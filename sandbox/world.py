@@ -3,77 +3,139 @@ config.yaml pointed at them, and the credentials they accept.
 
 ``dealbridge demo`` and the end-to-end tests both start from :func:`build_world`, so the demo a
 newcomer watches is the path the tests check.
+
+Which vendors exist is the registry's business (:mod:`connectors.registry`): each kind's
+``demo`` entry names its seeded simulator, its demo credentials, the connector section that
+reaches it (when the shipped config.yaml has none), the settings that lift its budgets for
+tests and, for a source, the territory it plays. The world is the shipped config.yaml's three
+territories aimed at one desk, plus any other registered territory asked for.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from sandbox.spreadsheet import write_demo_sheets
+from connectors.registry import (
+    ConnectorSpec,
+    DemoSpec,
+    DemoTerritory,
+    demo_targets,
+    get_spec,
+    load_object,
+    specs,
+)
 from sync_jobs.config.app import AppConfig, parse_config
 from sync_jobs.config.yamlio import load_yaml
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-TARGETS = ("zendesk", "freshdesk")
+SHIPPED_CONFIG = REPO_ROOT / "config.yaml"
+SCHEDULE = {"every": "5m"}
+"""The schedule of a territory the shipped config does not list (the daemon needs one)."""
 
 
-@dataclass(frozen=True)
-class SimulatorKind:
-    """How to start one vendor's simulator and which env vars its demo credentials fill."""
-
-    module: str
-    make: Callable[[Any, bool], Any]
-    """Given the imported module (and whether budgets are lifted for tests), return a seeded
-    simulator object with ``.app``."""
-    env: Callable[[Any], dict[str, str]]
-    """Given the imported module, the DEALBRIDGE_* variables config.yaml references."""
+@cache
+def _shipped() -> Any:
+    return load_yaml(SHIPPED_CONFIG)
 
 
-def _salesforce(module: Any, _fast: bool) -> Any:
-    return module.SalesforceSimulator(seed=True)
+def default_target() -> str:
+    """The desk the shipped config.yaml's jobs write to."""
+    return str(next(iter(_shipped()["jobs"].values()))["target"])
 
 
-def _salesforce_env(module: Any) -> dict[str, str]:
+def default_territories() -> tuple[str, ...]:
+    """The shipped config.yaml's jobs: the three territories of the demo."""
+    return tuple(_shipped()["jobs"])
+
+
+def territories() -> dict[str, DemoTerritory]:
+    """Every territory a registered source can play, by job name (``west``, ``nordics``...)."""
+    found: dict[str, DemoTerritory] = {}
+    for spec in specs("source"):
+        if spec.demo is not None and spec.demo.territory is not None:
+            found[spec.demo.territory.job] = spec.demo.territory
+    return found
+
+
+def _demo(kind: str) -> DemoSpec:
+    demo = get_spec(kind).demo
+    if demo is None:
+        raise ValueError(f"{kind} has no demo simulator")
+    return demo
+
+
+def simulator(kind: str, *, fast: bool = False) -> Any:
+    """A simulator of ``kind`` seeded with the demo world (``fast``: budgets lifted)."""
+    demo = _demo(kind)
+    if demo.simulator is None:
+        raise ValueError(f"{kind} has no simulator")
+    return load_object(demo.simulator)(fast)
+
+
+def _check(target: str, jobs: Sequence[str]) -> None:
+    if target not in demo_targets():
+        raise ValueError(f"target must be one of {', '.join(demo_targets())}")
+    known = {*default_territories(), *territories()}
+    if unknown := [job for job in jobs if job not in known]:
+        raise ValueError(
+            f"unknown territory {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+
+
+def _connectors(target: str, jobs: Sequence[str]) -> dict[str, str]:
+    """Connector name -> kind, for the desk and every job's source."""
+    shipped = _shipped()
+    kinds = {target: target}
+    for job in jobs:
+        if job in shipped["jobs"]:
+            source = shipped["jobs"][job]["source"]
+            kinds[source] = shipped["connectors"][source]["kind"]
+        else:
+            territory = territories()[job]
+            kinds[territory.connector] = _kind_of(territory)
+    return kinds
+
+
+def _kind_of(territory: DemoTerritory) -> str:
+    return next(
+        spec.kind
+        for spec in specs("source")
+        if spec.demo is not None and spec.demo.territory == territory
+    )
+
+
+def _section(name: str, kind: str, folder: Path, *, fast: bool) -> dict[str, Any]:
+    """The connector's config section: the shipped one, else the registry's demo one."""
+    shipped = _shipped()["connectors"].get(name)
+    demo = _demo(kind)
+    section = dict(shipped) if shipped is not None else dict(demo.connector)
+    if not section:
+        section = {"kind": kind}
+    if demo.prepare is not None:
+        section.update(load_object(demo.prepare)(folder, write=False))
+    if fast:  # tests: same behaviour, vendor budgets raised so runs need not wait
+        section.update(demo.fast)
+    return section
+
+
+def _job(job: str, target: str) -> dict[str, Any]:
+    shipped = _shipped()["jobs"].get(job)
+    if shipped is not None:
+        return dict(shipped) | {"target": target}
+    territory = territories()[job]
     return {
-        "DEALBRIDGE_SF_CLIENT_SECRET": module.DEMO_CLIENT_SECRET,
-        "DEALBRIDGE_SF_REFRESH_TOKEN": module.DEMO_REFRESH_TOKEN,
+        "source": territory.connector,
+        "target": target,
+        "mapping": f"mappings/{territory.mapping}",
+        "territory": territory.territory,
+        "schedule": dict(SCHEDULE),
     }
-
-
-def _zendesk(module: Any, fast: bool) -> Any:
-    limits = {"incremental_per_minute": 6_000, "job_delay": 0.0} if fast else {}
-    return module.ZendeskSimulator(**limits).seed_demo()
-
-
-def _zendesk_env(module: Any) -> dict[str, str]:
-    return {"DEALBRIDGE_ZENDESK_TOKEN": module.DEMO_API_TOKEN}
-
-
-def _freshdesk(module: Any, fast: bool) -> Any:
-    limits = {"requests_per_minute": 60_000, "contact_list_per_minute": 60_000} if fast else {}
-    return module.FreshdeskSimulator(**limits).seed_demo()
-
-
-SIMULATORS: dict[str, SimulatorKind] = {
-    "salesforce": SimulatorKind("sandbox.salesforce", _salesforce, _salesforce_env),
-    "hubspot": SimulatorKind(
-        "sandbox.hubspot",
-        lambda m, _fast: m.HubSpotSimulator(),
-        lambda m: {"DEALBRIDGE_HUBSPOT_TOKEN": m.DEMO_ACCESS_TOKEN},
-    ),
-    "zendesk": SimulatorKind("sandbox.zendesk", _zendesk, _zendesk_env),
-    "freshdesk": SimulatorKind(
-        "sandbox.freshdesk",
-        _freshdesk,
-        lambda m: {"DEALBRIDGE_FRESHDESK_KEY": m.DEMO_API_KEY},
-    ),
-}
 
 
 @dataclass
@@ -102,57 +164,54 @@ class SandboxWorld:
         return self.folder / "apac-sheets"
 
 
-FAST_SETTINGS: dict[str, dict[str, Any]] = {
-    "freshdesk": {"requests_per_minute": 60_000, "contact_list_per_minute": 60_000},
-    "zendesk": {"incremental_per_minute": 6_000, "job_seconds": 0.01, "job_poll_initial": 0.01},
-}
-"""Connector settings that lift the vendors' budgets, for tests (the simulators match)."""
-
-
 def world_doc(
     folder: Path,
-    target: str = "zendesk",
+    target: str | None = None,
     *,
+    jobs: Sequence[str] | None = None,
     state_url: str | None = None,
     fast: bool = False,
     base_urls: dict[str, str] | None = None,
     mappings: Path | None = None,
 ) -> Any:
-    """config.yaml as a document, with state and sheets in ``folder``, jobs aimed at ``target``
-    and every relative path made absolute (so the document may be saved anywhere)."""
-    doc = load_yaml(REPO_ROOT / "config.yaml")
+    """config.yaml as a document, with state and local data in ``folder``, the ``jobs``
+    (territories; default: the shipped three) aimed at ``target`` and every relative path made
+    absolute (so the document may be saved anywhere)."""
+    target = target or default_target()
+    jobs = tuple(jobs or default_territories())
+    _check(target, jobs)
+    doc = load_yaml(SHIPPED_CONFIG)
     doc["state"]["url"] = state_url or f"sqlite:///{folder / 'state.db'}"
-    doc["connectors"]["sheets_apac"]["path"] = str(folder / "apac-sheets")
-    for other in TARGETS:
-        if other != target:
-            doc["connectors"].pop(other, None)  # only the desk in play needs credentials
+    # only the desk in play and the sources of the jobs run need credentials
+    doc["connectors"] = {
+        name: _section(name, kind, folder, fast=fast)
+        for name, kind in _connectors(target, jobs).items()
+    }
     for name, section in doc["connectors"].items():
-        if fast:  # tests: same behaviour, vendor budgets raised so runs need not wait
-            section.update(FAST_SETTINGS.get(name, {}))
         if base_urls and name in base_urls:
             section["base_url"] = base_urls[name]
+    folder_of_target = _demo(target).mappings or ""
+    doc["jobs"] = {job: _job(job, target) for job in jobs}
     for job in doc["jobs"].values():
-        job["target"] = target
-        mapping = Path(job["mapping"]).relative_to("mappings")
-        if target != "zendesk":
-            mapping = Path(target) / mapping
+        mapping = Path(folder_of_target) / Path(job["mapping"]).relative_to("mappings")
         job["mapping"] = str((mappings or REPO_ROOT / "mappings") / mapping)
     return doc
 
 
 def world_config(
     folder: Path,
-    target: str = "zendesk",
+    target: str | None = None,
     *,
+    jobs: Sequence[str] | None = None,
     state_url: str | None = None,
     fast: bool = False,
 ) -> AppConfig:
-    """The repo's config.yaml with state and sheets in ``folder`` and jobs aimed at ``target``."""
-    doc = world_doc(folder, target, state_url=state_url, fast=fast)
-    return parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
+    """The repo's config.yaml with state and local data in ``folder``, aimed at ``target``."""
+    doc = world_doc(folder, target, jobs=jobs, state_url=state_url, fast=fast)
+    return parse_config(doc, str(SHIPPED_CONFIG), REPO_ROOT)
 
 
-def write_world_config(path: Path, folder: Path, target: str = "zendesk", **kw: Any) -> Path:
+def write_world_config(path: Path, folder: Path, target: str | None = None, **kw: Any) -> Path:
     """Save a world's config.yaml (for the daemon, which reads its config from a file)."""
     from ruamel.yaml import YAML
 
@@ -161,41 +220,64 @@ def write_world_config(path: Path, folder: Path, target: str = "zendesk", **kw: 
     return path
 
 
-def _kinds(target: str) -> dict[str, str]:
-    if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}")
-    return {"salesforce_west": "salesforce", "hubspot_emea": "hubspot", target: target}
-
-
-def credentials(target: str = "zendesk") -> dict[str, str]:
-    """The DEALBRIDGE_* variables config.yaml needs to reach this sandbox (demo credentials)."""
+def _credentials_of(kinds: Iterable[str]) -> dict[str, str]:
     env: dict[str, str] = {}
-    for kind in _kinds(target).values():
-        spec = SIMULATORS[kind]
-        env |= spec.env(importlib.import_module(spec.module))
+    for kind in kinds:
+        demo = _demo(kind)
+        if demo.credentials is not None:
+            env |= dict(load_object(demo.credentials))
     return env
 
 
+def credentials(target: str | None = None, jobs: Sequence[str] | None = None) -> dict[str, str]:
+    """The DEALBRIDGE_* variables the world's config needs to reach this sandbox (demo
+    credentials, not secrets)."""
+    target = target or default_target()
+    jobs = tuple(jobs or default_territories())
+    _check(target, jobs)
+    return _credentials_of(set(_connectors(target, jobs).values()))
+
+
 def all_credentials() -> dict[str, str]:
-    """Every DEALBRIDGE_* variable the shipped config.yaml references (both desks)."""
-    return credentials("zendesk") | credentials("freshdesk")
+    """Every DEALBRIDGE_* variable any registered demo kind references (the shipped
+    config.yaml's among them)."""
+    return _credentials_of(spec.kind for spec in specs() if spec.demo is not None)
+
+
+def demo_specs() -> list[ConnectorSpec]:
+    """Every registered kind with a demo simulator (``sandbox serve``)."""
+    return [spec for spec in specs() if spec.demo is not None and spec.demo.simulator]
 
 
 def build_world(
-    folder: Path, target: str = "zendesk", *, state_url: str | None = None, fast: bool = False
+    folder: Path,
+    target: str | None = None,
+    *,
+    jobs: Sequence[str] | None = None,
+    state_url: str | None = None,
+    fast: bool = False,
 ) -> SandboxWorld:
-    """Seed every simulator the jobs need, write the APAC sheets, and load the config.
+    """Seed every simulator the jobs need, write their local data, and load the config.
 
     The sandbox credentials must be in the environment first (see :func:`credentials`),
     because the config's secret references are resolved while it is validated.
     """
+    target = target or default_target()
+    jobs = tuple(jobs or default_territories())
+    _check(target, jobs)
     folder.mkdir(parents=True, exist_ok=True)
-    write_demo_sheets(folder / "apac-sheets")
     simulators: dict[str, Any] = {}
-    for name, kind in _kinds(target).items():
-        spec = SIMULATORS[kind]
-        simulators[name] = spec.make(importlib.import_module(spec.module), fast)
-    config = world_config(folder, target, state_url=state_url, fast=fast)
+    for name, kind in _connectors(target, jobs).items():
+        demo = _demo(kind)
+        if demo.prepare is not None:
+            load_object(demo.prepare)(folder, write=True)
+        if demo.simulator is not None:
+            simulators[name] = simulator(kind, fast=fast)
+    config = world_config(folder, target, jobs=jobs, state_url=state_url, fast=fast)
     return SandboxWorld(
-        folder=folder, target=target, config=config, simulators=simulators, env=credentials(target)
+        folder=folder,
+        target=target,
+        config=config,
+        simulators=simulators,
+        env=credentials(target, jobs),
     )

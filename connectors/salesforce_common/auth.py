@@ -111,7 +111,12 @@ class SalesforceLogin:
     async def _grant(self) -> Session:
         form = self._form()
         response = await self._client.request(
-            "POST", TOKEN_PATH, operation=f"oauth {self.flow}", data=form, idempotent=True
+            "POST",
+            TOKEN_PATH,
+            operation=f"oauth {self.flow}",
+            data=form,
+            idempotent=True,
+            changes=False,  # a token request changes no vendor data
         )
         self.grants += 1
         body = self._client.decode(response, f"oauth {self.flow}")

@@ -1,4 +1,5 @@
-"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, hooks, sandbox.
+"""The ``dealbridge`` command: demo, validate, run, status, deals, conflicts, connectors, hooks,
+sandbox.
 
 Exit codes: 0 ok; 1 a run finished with record errors (or failed); 2 bad config or mapping.
 Human output on a terminal, JSON log lines with ``--log-format json``.
@@ -215,6 +216,19 @@ def status(
         console.print_json(json.dumps(data, default=str))
     else:
         print_status(console, data)
+
+
+@app.command()
+def connectors(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Every registered connector kind (built-in and plugins) with its role and capabilities."""
+    from sync_jobs.app.connector_list import as_json as rows_json
+    from sync_jobs.app.connector_list import print_table, rows
+
+    found = rows()
+    if as_json:
+        console.print_json(json.dumps(rows_json(found)))
+    else:
+        print_table(console, found)
 
 
 @deals_app.command("show")
@@ -468,7 +482,7 @@ def sandbox_serve(
         str, typer.Option(help="bind address (loopback only by default)")
     ] = "127.0.0.1",
     base_port: Annotated[int, typer.Option(help="first port; one port per vendor")] = 8701,
-    sheets: Annotated[Path, typer.Option(help="where to write the APAC spreadsheet")] = Path(
+    sheets: Annotated[Path, typer.Option(help="where to write the APAC sheets")] = Path(
         ".dealbridge/apac-sheets"
     ),
     latency: Annotated[float, typer.Option(help="seconds added to every answer")] = 0.0,
@@ -498,6 +512,32 @@ def daemon(
         health_host=health_host, health_port=health_port, web_host=web_host, web_port=web_port
     )
     raise typer.Exit(_run(Daemon(config, options).run()))
+
+
+def _demo_targets() -> list[str]:
+    from connectors.registry import demo_targets
+
+    return demo_targets()
+
+
+def _default_target() -> str:
+    from sandbox.world import default_target
+
+    return default_target()
+
+
+def _demo_jobs(extra: str) -> list[str]:
+    """The shipped territories plus ``extra`` (comma-separated job names, or ``all``)."""
+    from sandbox.world import default_territories, territories
+
+    jobs = list(default_territories())
+    wanted = [*territories()] if extra.strip() == "all" else extra.split(",")
+    jobs += [job.strip() for job in wanted if job.strip() and job.strip() not in jobs]
+    if unknown := [job for job in jobs if job not in territories()]:
+        known = ", ".join(territories())
+        console.print(f"[red]unknown territory {', '.join(unknown)}; known: {known}, all[/]")
+        raise typer.Exit(2)
+    return jobs
 
 
 @app.command()
@@ -572,18 +612,33 @@ def users_remove(name: str, config: ConfigOption = DEFAULT_CONFIG) -> None:
 
 @app.command()
 def demo(
-    target: Annotated[str, typer.Option(help="zendesk or freshdesk")] = "zendesk",
+    target: Annotated[
+        str | None,
+        typer.Option(
+            help="the desk to write to: any registered desk with a simulator "
+            "(`dealbridge connectors` lists them); default: config.yaml's"
+        ),
+    ] = None,
     state_dir: Annotated[Path, typer.Option(help="where the demo keeps its SQLite state")] = Path(
         ".dealbridge-demo"
     ),
+    territories: Annotated[
+        str,
+        typer.Option(
+            help="more territories beside config.yaml's three, comma-separated (nordics, "
+            "central, latam: the other registered CRMs), or all"
+        ),
+    ] = "",
 ) -> None:
     """Run the whole sync on in-process simulators: no accounts, no network."""
     from sync_jobs.app.demo import run_demo
 
-    if target not in ("zendesk", "freshdesk"):
-        console.print("[red]--target must be zendesk or freshdesk[/]")
+    target = target or _default_target()
+    if target not in (choices := _demo_targets()):
+        console.print(f"[red]--target must be one of {', '.join(choices)}[/]")
         raise typer.Exit(2)
-    raise typer.Exit(_run(run_demo(console, target, state_dir)))
+    jobs = _demo_jobs(territories)
+    raise typer.Exit(_run(run_demo(console, target, state_dir, jobs)))
 
 
 def main() -> None:

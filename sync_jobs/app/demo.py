@@ -1,9 +1,10 @@
 """``dealbridge demo``: the whole product on in-process simulators, narrated for a newcomer.
 
-Three territories (Salesforce West, HubSpot EMEA, a spreadsheet kept by APAC) flow into one
-simulated service desk. The demo shows deals pulled, matched and written; the note an agent
-reads; what dealbridge refuses to guess; a re-run that writes nothing; an agent edit that is
-held instead of overwritten; two territories that disagree; and both conflicts resolved.
+The shipped config's territories (Salesforce West, HubSpot EMEA, a spreadsheet kept by APAC)
+flow into one simulated service desk, any desk the registry has a simulator for. The demo
+shows deals pulled, matched and written; the note an agent reads; what dealbridge refuses to
+guess; a re-run that writes nothing; an agent edit that is held instead of overwritten; two
+territories that disagree; and both conflicts resolved.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,15 +32,23 @@ from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.store import conflicts, identity
 from sync_jobs.store.db import read_tx
 
-JOBS = ("west", "emea", "apac")
 SEEN: set[str] = set()
 
 
-async def run_demo(console: Console, target: str, state_dir: Path) -> int:
-    """Run the narrated demo; return 0 when every step behaved as described."""
+async def run_demo(
+    console: Console,
+    target: str,
+    state_dir: Path,
+    jobs: Sequence[str] | None = None,
+    *,
+    fast: bool = False,
+) -> int:
+    """Run the narrated demo of ``jobs`` (default: the shipped territories) into ``target``
+    (``fast``: the vendors' budgets lifted, for tests); return 0 when every step behaved as
+    described."""
     shutil.rmtree(state_dir, ignore_errors=True)
-    os.environ.update(credentials(target))  # the sandbox's demo credentials, not secrets
-    world = build_world(state_dir.resolve(), target)
+    os.environ.update(credentials(target, jobs))  # the sandbox's demo credentials, not secrets
+    world = build_world(state_dir.resolve(), target, jobs=jobs, fast=fast)
     engine = await open_engine(world.config)
     connections = Connections(world.config.connectors, world.transports())
     try:
@@ -54,12 +64,14 @@ async def _story(
     desk = connections.target(world.target)
     console.print(
         Panel.fit(
-            f"dealbridge demo: three territories -> {world.target}, every system simulated in "
+            f"dealbridge demo: {len(world.config.jobs)} territories -> {world.target}, every "
+            "system simulated in "
             f"this process (nothing leaves the machine). State: {world.folder}/state.db"
         )
     )
     _step(console, 1, "First sync: pull, map, match and write every territory's deals")
-    await _run_all(console, engine, connections)
+    jobs = tuple(world.config.jobs)
+    await _run_all(console, engine, connections, jobs)
     acme = await _record_key(engine, world.target, "Acme Corporation")
     _step(console, 2, "What the agent sees on Acme Corporation (deals from West and EMEA)")
     await _show_record(console, desk, acme)
@@ -67,7 +79,7 @@ async def _story(
     await _show_conflicts(console, engine)
     _step(console, 4, "Re-run with nothing changed")
     writes = _write_requests(world.target)
-    await _run_all(console, engine, connections, quiet=True)
+    await _run_all(console, engine, connections, jobs, quiet=True)
     extra = _write_requests(world.target) - writes
     console.print(f"  write requests to {world.target}: [bold]{extra}[/] (nothing changed)")
     _step(console, 5, "An agent edits Hooli's discount; then the APAC rep changes the deal")
@@ -81,7 +93,7 @@ async def _story(
     _step(console, 6, "Service lead resolves both conflicts; the next run applies them")
     await _resolve(console, engine, "target_edited", hooli, "source")
     await _resolve(console, engine, "territory_disagreement", acme, "territory=West")
-    await _run_all(console, engine, connections, quiet=True)
+    await _run_all(console, engine, connections, jobs, quiet=True)
     await _show_record(console, desk, hooli, fields=(field,))
     await _show_record(console, desk, acme, fields=(field,))
     _step(console, 7, "Cost")
@@ -94,9 +106,14 @@ def _step(console: Console, number: int, title: str) -> None:
 
 
 async def _run_all(
-    console: Console, engine: Engine, connections: Connections, *, quiet: bool = False
+    console: Console,
+    engine: Engine,
+    connections: Connections,
+    jobs: tuple[str, ...],
+    *,
+    quiet: bool = False,
 ) -> None:
-    for job in JOBS:
+    for job in jobs:
         report = await run_job(engine, connections, job)
         if quiet:
             console.print(f"  {job}: {report.status}")
@@ -201,7 +218,7 @@ def _show_cost(console: Console, world: SandboxWorld) -> None:
         f"({desk.writes} writes, {desk.total - desk.writes} reads), "
         f"{desk.throttled} throttled"
     )
-    for name in ("salesforce_west", "hubspot_emea"):
+    for name in dict.fromkeys(job.source for job in world.config.jobs.values()):
         stats = ALL_STATS.get(name)
         if stats is not None:
             console.print(f"  {name}: {stats.total} requests")

@@ -18,7 +18,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from connectors.base import Frozen
 from connectors.errors import ConfigError, ConfigProblem
 from connectors.redact import register_inline_secret
-from connectors.registry import UnknownConnectorKind, get_spec
+from connectors.registry import UnknownConnectorKind, get_spec, known_kinds
 from connectors.settings import ConnectorConfig, Secret
 from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.alerts.ticket import TicketConfig
@@ -107,7 +107,7 @@ class EngineConfig(Frozen):
         ge=1,
         description="identity keys a run may look up at the desk for index misses (a deal "
         "needing more waits, unreported, for the next run); a key costs about one request "
-        "(Zendesk external ids: 100 a request), see docs/operations.md",
+        "or less (desks that look up many ids in one request), see docs/operations.md",
     )
     lease_ttl: str = Field(
         "30s",
@@ -368,7 +368,7 @@ def _connector(
                 line_of(doc, loc),
                 f"connectors.{name}.kind",
                 "missing connector kind",
-                "add kind: salesforce, zendesk...",
+                f"add kind: one of {', '.join(known_kinds())}",
             )
         )
         return None
@@ -479,6 +479,6 @@ def _check_job(
 
 
 MAPPING_HINT = (
-    "name a .yaml file (relative to config.yaml); start from a shipped one such as "
-    "mappings/west-salesforce.yaml and see mappings/README.md"
+    "name a .yaml file (relative to config.yaml); start from a shipped one in mappings/ "
+    "and see mappings/README.md"
 )

@@ -25,6 +25,7 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNot
 from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.errors import ConfigError, ConfigProblem
+from connectors.registry import system_label
 from sync_jobs.domain.model import DealTerms
 from sync_jobs.domain.note_block import (
     BLOCK_END,
@@ -44,7 +45,6 @@ __all__ = [
     "BLOCK_START",
     "BUILTIN_TEMPLATES",
     "DEFAULT_TEMPLATE",
-    "VENDOR_NAMES",
     "DealLine",
     "NoteBlockDamaged",
     "NoteFormat",
@@ -82,19 +82,9 @@ def _terms_text(value: str) -> str:
     return f"Net {match.group(1)}" if match else value
 
 
-VENDOR_NAMES = {
-    "salesforce": "Salesforce",
-    "hubspot": "HubSpot",
-    "spreadsheet": "Sheet",
-    "pipedrive": "Pipedrive",
-    "dynamics": "Dynamics 365",
-    "zoho": "Zoho CRM",
-}
-
-
 def vendor_name(system: str) -> str:
-    """How agents know the CRM: ``hubspot`` -> ``HubSpot``."""
-    return VENDOR_NAMES.get(system, system.title())
+    """How agents know the CRM: ``hubspot`` -> ``HubSpot`` (the connector registry's label)."""
+    return system_label(system)
 
 
 def summary(deal: DealTerms) -> str:

@@ -255,15 +255,6 @@ async def test_more_deals_sharing_one_instant_than_the_search_cap_are_all_read(
 # --- change tracking ------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector defect: pages one search with `after` offsets while the result list is "
-    "re-evaluated for every page, so a deal edited mid-read moves to the end, the next deal "
-    "slides below the offset and is skipped, and the 300 s overlap cannot bring it back when "
-    "deals are further apart; HubSpot search: after is a numeric offset capped at 10,000 "
-    "(sales-apis.md s.2, fixtures search_deals_page1.json, hubspot-api-nodejs #132) - live "
-    "re-evaluation is inferred, not stated by HubSpot",
-)
 async def test_deal_edited_during_the_read_costs_no_other_deal(
     world: World, source: SalesSource
 ) -> None:
@@ -647,3 +638,79 @@ async def _replay(
         assert held[deal_id].deleted == (truth.archived_at is not None)
         if truth.archived_at is None:
             assert held[deal_id].payload["properties"]["amount"] == truth.properties["amount"]
+
+
+class EditsBetweenSearches(httpx.AsyncBaseTransport):
+    """Serves the fake and, right after the n-th search, edits the deals scheduled for it: an
+    edit lands while the connector is between two pages of one read."""
+
+    def __init__(self, world: World, schedule: dict[int, list[tuple[str, int]]]) -> None:
+        self._inner = httpx.ASGITransport(app=hubspot_app(world.account))
+        self._world = world
+        self._schedule = schedule
+        self._searches = 0
+        self.edits = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if request.url.path.endswith("/search"):
+            self._searches += 1
+            account = self._world.account
+            for deal_id, lag in self._schedule.get(self._searches, []):
+                self.edits += 1
+                saved, account.search_lag = account.search_lag, timedelta(seconds=lag)
+                account.update("deals", deal_id, amount=1000 + self.edits)
+                account.search_lag = saved
+        return response
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    seconds=st.lists(st.integers(0, 40), min_size=1, max_size=30),
+    page_size=st.integers(1, 7),
+    edits=st.lists(
+        st.tuples(st.integers(1, 12), st.integers(0, 1000), st.sampled_from([0, 5])),
+        max_size=15,
+    ),
+)
+def test_deals_edited_at_random_moments_of_one_read_are_each_read_and_none_skipped(
+    seconds: list[int], page_size: int, edits: list[tuple[int, int, int]]
+) -> None:
+    """Deals share instants (seconds drawn from a small range); edits land after random
+    searches of the same read, each moving a deal to the fake clock's now (as an edit does),
+    and reach the search index at once or after HubSpot's usual lag (5 s: the old version
+    stays in the results meanwhile)."""
+    asyncio.run(_read_while_editing(seconds, page_size, edits))
+
+
+async def _read_while_editing(
+    seconds: list[int], page_size: int, edits: list[tuple[int, int, int]]
+) -> None:
+    world = _world()
+    base = world.clock.now() - timedelta(minutes=10)
+    ids = [world.deal(f"Deal {i}", at=base + timedelta(seconds=s)) for i, s in enumerate(seconds)]
+    schedule: dict[int, list[tuple[str, int]]] = {}
+    for after_search, target, lag in edits:
+        schedule.setdefault(after_search, []).append((ids[target % len(ids)], lag))
+    transport = EditsBetweenSearches(world, schedule)
+    spec = get_spec("hubspot")
+    config = spec.config_model.model_validate(
+        {
+            "kind": "hubspot",
+            "base_url": "https://api.hubapi.example",
+            "access_token": "${DOCFAKE_HS_TOKEN}",
+            "page_size": page_size,
+            "read_archived": False,
+        }
+    )
+    options = ConnectorOptions(transport=transport, sleep=world.clock.sleep)
+    source: SalesSource = spec.factory("emea", config, options)
+    try:
+        result = await read(source, QUERY)
+    finally:
+        await source.aclose()
+
+    assert set(result.ids) == set(ids), "a deal was skipped"
+    edited = {deal_id for batch in schedule.values() for deal_id, _ in batch}
+    unchanged = [deal_id for deal_id in result.ids if deal_id not in edited]
+    assert len(unchanged) == len(set(unchanged)), "an unchanged deal was yielded twice"

@@ -10,13 +10,14 @@ from pathlib import Path
 import pytest
 
 from connectors.base import CustomerRecord, RecordRef, ServiceTarget
-from sandbox.world import SandboxWorld, build_world, credentials
+from connectors.registry import demo_targets
+from sandbox.world import SandboxWorld, build_world, credentials, default_territories
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import Engine, utcnow
 from sync_jobs.run.control import Checkpoint
 from sync_jobs.run.runner import RunReport, open_engine, run_job
 
-JOBS = ("west", "emea", "apac")
+JOBS = default_territories()
 
 
 @dataclass
@@ -51,11 +52,11 @@ class Sandbox:
     async def ref(self, name: str) -> RecordRef:
         """Find a record by name the way an agent would: in the desk itself (not through an
         export, which leaves out the last minute's changes)."""
-        for kind, records in self.world.desk.store.records.items():
-            for record_id, record in records.items():
-                if record.get("name") == name:
-                    return RecordRef(kind=kind, id=str(record_id))
-        raise AssertionError(f"{name} is not in {self.world.target}")
+        try:
+            kind, record_id = self.world.desk.named(name)
+        except KeyError:
+            raise AssertionError(f"{name} is not in {self.world.target}") from None
+        return RecordRef(kind=kind, id=record_id)
 
     @property
     def desk(self) -> ServiceTarget:
@@ -69,12 +70,40 @@ class Sandbox:
     def note_field(self) -> str:
         return self.engine.mappings["apac"].spec.note.field
 
+    @property
+    def short_note(self) -> bool:
+        """The note is a whole short attribute (the deal lines that fit, then "+K more"),
+        not a block inside the agents' own text."""
+        return self.engine.mappings["apac"].spec.note.mode == "whole"
+
 
 def _shifted(delta: timedelta) -> Callable[[], datetime]:
     return lambda: utcnow() + delta
 
 
-@pytest.fixture(params=["zendesk", "freshdesk"])
+REFERENCE_DESKS = ("zendesk", "freshdesk")
+"""The desks every test taking ``sandbox`` runs on. A test marked ``every_desk`` runs on every
+registered desk with a demo simulator (``registry.demo_targets()``): the scenarios each desk
+must pass (first sync, no-op, agent edit held, disagreement, crash at each commit point...);
+``desks(...)`` names others."""
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``sandbox`` by desk: the reference desks, every registered desk, or the
+    desks a ``desks`` marker names."""
+    if "sandbox" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("desks")
+    if metafunc.definition.get_closest_marker("every_desk") is not None:
+        desks = demo_targets()
+    elif marker is not None:
+        desks = list(marker.args)
+    else:
+        desks = list(REFERENCE_DESKS)
+    metafunc.parametrize("sandbox", desks, indirect=True)
+
+
+@pytest.fixture
 async def sandbox(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Sandbox]:

@@ -1,9 +1,10 @@
 """The demo world's simulators as servers on free loopback ports, for tests with real processes.
 
-``python -m tests.e2e.served --latency 0.05`` seeds every simulator (budgets lifted, as
-``build_world(fast=True)`` does), binds each to a port the kernel picks (never a fixed one, so
-parallel test runs cannot collide), serves them, and prints one JSON line once listening:
-``{"salesforce": port, "hubspot": port, "zendesk": port, "freshdesk": port, "control": port}``.
+``python -m tests.e2e.served --latency 0.05`` seeds the simulators of the shipped config's
+territories and of every demo desk (budgets lifted, as ``build_world(fast=True)`` does), binds
+each to a port the kernel picks (never a fixed one, so parallel test runs cannot collide),
+serves them, and prints one JSON line once listening: ``{"salesforce": port, ...,
+"zendesk": port, "freshdesk": port, ..., "control": port}``.
 
 The control port answers ``GET /writes`` with the writes each simulator accepted (requests
 other than GET that it answered with a success), by vendor: what a "no duplicate write" test
@@ -19,10 +20,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -31,10 +32,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from connectors.registry import demo_targets
 from sandbox.controls import ASGIApp, Message, Receive, Scope, Send
-from sandbox.world import SIMULATORS
+from sandbox.world import default_territories, simulator, world_doc
 
-VENDORS = ("salesforce", "hubspot", "zendesk", "freshdesk")
+
+def vendors() -> list[str]:
+    """The kinds served: the shipped territories' sources and every demo desk."""
+    sources = world_doc(Path(), jobs=default_territories())["connectors"]
+    kinds = [section["kind"] for name, section in sources.items() if "base_url" in section]
+    return list(dict.fromkeys([*kinds, *demo_targets()]))
 
 
 def _bound() -> socket.socket:
@@ -79,11 +86,11 @@ def _control(accepted: dict[str, list[str]]) -> Starlette:
 
 async def serve(latency: float, stall: float = 0.0) -> None:
     """Serve every simulator (and the control API) until killed."""
-    accepted: dict[str, list[str]] = {kind: [] for kind in VENDORS}
+    kinds = vendors()
+    accepted: dict[str, list[str]] = {kind: [] for kind in kinds}
     apps: dict[str, Any] = {}
-    for kind in VENDORS:
-        spec = SIMULATORS[kind]
-        sim = spec.make(importlib.import_module(spec.module), True)
+    for kind in kinds:
+        sim = simulator(kind, fast=True)
         sim.controls.latency = latency
         sim.controls.keep_log = False
         apps[kind] = _counting(sim.app, accepted[kind], stall)

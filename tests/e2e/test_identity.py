@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.base import RecordRef
-from sandbox.salesforce.schema import OPPORTUNITY
+from connectors.sales.salesforce.simulator.schema import OPPORTUNITY
 from sync_jobs.domain.notes import BLOCK_START
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx

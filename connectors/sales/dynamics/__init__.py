@@ -52,7 +52,7 @@ by default, and the URL length a batch of ids may reach (hence 50 ids per call).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec, SelectForm
+from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectForm
 from connectors.sales.dynamics.config import ClientCredentials, DynamicsConfig
 from connectors.sales.dynamics.odata import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.dynamics.source import DynamicsSource
@@ -72,6 +72,26 @@ CONNECTOR = ConnectorSpec(
     simulator="connectors.sales.dynamics.simulator:demo_app",
     contract_harness="connectors.sales.dynamics.simulator:contract_harness",
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
+    label="Dynamics 365",
+    demo=DemoSpec(
+        simulator="connectors.sales.dynamics.simulator:demo_simulator",
+        credentials="connectors.sales.dynamics.simulator:DEMO_CREDENTIALS",
+        connector={
+            "kind": "dynamics",
+            "base_url": "https://central-sales.crm4.dynamics.test",
+            "auth": {
+                "tenant_id": "7d1c2f3a-5b6e-4c7d-8e9f-0a1b2c3d4e5f",
+                "client_id": "51f81489-12ee-4a9e-aaae-a2591f45987d",
+                "client_secret": "${DEALBRIDGE_DYNAMICS_SECRET}",
+            },
+        },
+        territory=DemoTerritory(
+            job="central",
+            connector="dynamics_central",
+            territory="Central",
+            mapping="central-dynamics.yaml",
+        ),
+    ),
     webhook="connectors.sales.dynamics.webhook:WEBHOOK",
 )
 

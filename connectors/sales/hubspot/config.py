@@ -47,7 +47,8 @@ class HubSpotConfig(ConnectorConfig):
         SEARCH_RESULT_CAP,
         ge=1,
         le=SEARCH_RESULT_CAP,
-        description="Results one search query may page through before it is re-sliced",
+        description="Results HubSpot lets one search query page through (10,000); the reader "
+        "never pages a query with `after` (keyset reads), so it stays below any cap",
     )
     read_archived: bool = Field(
         True, description="List archived deals each run so they arrive as deletions"

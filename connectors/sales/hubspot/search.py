@@ -1,33 +1,39 @@
-"""Reading one time window of deals through the search API, without ever losing a deal.
+"""Reading one time window of deals through the search API by keyset, never by offset.
 
 HubSpot's search (``POST /crm/v3/objects/deals/search``) has three traits this module works
 around (search guide "limitations"; activepieces PR #10160; estuary/connectors #1906, #2100):
 
-1. **10,000 results per query.** Paging past it answers HTTP 400. So a query is never paged past
-   ``cap``: before the next page would cross it, the query is *re-sliced* at the newest
-   instant read so far (below).
-2. **One reliable sort key.** Results are ordered by ``hs_lastmodifieddate``; the order among
-   deals that share an instant is unspecified. So the window is never re-entered with ``GT``
-   on a timestamp that may still hold unread deals.
-3. **Offset paging.** ``paging.next.after`` is a position: if a deal in the window changes while
-   we page (it moves past the window's upper bound), every later deal shifts up one place and
-   one would be skipped. ``total`` shrinks when that happens, so a changed ``total`` discards
-   the page and re-slices at the last instant fully before it.
+1. **Offset paging.** ``paging.next.after`` is a position in a list the vendor evaluates again
+   for every page: a deal edited while we page moves to the end and every later deal slides
+   one place up, so the next ``after`` skips one. So ``after`` is never sent. Every page is a
+   new search that starts at a *key*: ``hs_lastmodifieddate GTE`` the instant the previous page
+   ended at. An edit can then only move a deal later (it is read again there, or by the next
+   run), never hide another.
+2. **One sort key.** Only one sorting rule applies to a search (search guide; the api-evangelist
+   schema has ``sorts`` ``maxItems: 1``), and the order among deals sharing an instant is not
+   promised. So a page never resumes with ``GT`` an instant that may hold unread deals: it
+   resumes ``GTE`` it and drops the deals it has already yielded (``KeysetPaging``'s boundary,
+   by id and instant, so an edited deal that comes back at a new instant is yielded again).
+   A page filled by one instant's ties is read by ``hs_object_id`` instead: ``EQ T`` +
+   ``hs_object_id GT <last id>`` sorted by id, then the window continues ``GT T``.
+3. **10,000 results per query.** Paging past it answers HTTP 400. Without ``after`` no query
+   is paged at all, so the cap is never reached, however many deals share one instant.
 
-Re-slicing at instant ``T``: read every deal modified exactly at ``T`` ordered by
-``hs_object_id`` (``EQ T`` + ``hs_object_id GT <last id>``, so even more than ``cap`` deals at
-one instant make progress), skipping ids already yielded; then continue with ``GT T``. Each
-page reports ``complete_through``: the greatest (instant, id) such that every deal at or
-before it has been read, which is what the checkpoint may safely store.
+Cost: each page re-sends the deals at the instant it starts at (usually the one deal the page
+before ended with), so N changed deals take about ``N / (P - 1)`` searches, not ``N / P``.
+
+Each batch reports ``complete_through``: the greatest (instant, id) read such that every deal
+at or before it has been read, which is what the checkpoint may safely store.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
 
-from connectors.paging import CursorPaging, Where
+from connectors.paging import KeysetPaging, Page, Where
 from connectors.sales.hubspot.select import Group, combine
 from connectors.sales.hubspot.timefmt import parse_time, to_ms
 
@@ -37,40 +43,59 @@ OBJECT_ID = "hs_object_id"
 SearchCall = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
-@dataclass(frozen=True)
-class Slice:
-    """One search query: a modified-date range, or one instant read in id order."""
+class Phase(IntEnum):
+    """Where in one instant a search starts; the order is the order of reading."""
 
-    lower_ms: int
-    upper_ms: int
-    lower_op: Literal["GTE", "GT"] = "GTE"
-    at_ms: int | None = None
+    FROM = 0
+    """Every deal modified at or after the instant (``GTE``), by modified date."""
+    TIES = 1
+    """The deals modified exactly at the instant with an id above ``after_id``, by id."""
+    PAST = 2
+    """Every deal modified after the instant (``GT``): its ties are all read."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """Where a search starts: the keyset key. Positions only grow while a window is read."""
+
+    ms: int
+    phase: Phase = Phase.FROM
     after_id: int = 0
 
-    def own_filters(self) -> list[dict[str, Any]]:
-        """The connector's filters for this slice (ANDed with the admin's select)."""
-        if self.at_ms is None:
-            return [
-                _filter(LASTMOD, self.lower_op, self.lower_ms),
-                _filter(LASTMOD, "LTE", self.upper_ms),
-            ]
-        return [_filter(LASTMOD, "EQ", self.at_ms), _filter(OBJECT_ID, "GT", self.after_id)]
+    def own_filters(self, upper_ms: int) -> list[dict[str, Any]]:
+        """The connector's filters for this search (ANDed with the admin's select)."""
+        if self.phase is Phase.TIES:
+            return [_filter(LASTMOD, "EQ", self.ms), _filter(OBJECT_ID, "GT", self.after_id)]
+        lower = "GTE" if self.phase is Phase.FROM else "GT"
+        return [_filter(LASTMOD, lower, self.ms), _filter(LASTMOD, "LTE", upper_ms)]
 
     def sort_key(self) -> str:
-        """Range slices sort by modified date, instant slices by object id."""
-        return LASTMOD if self.at_ms is None else OBJECT_ID
+        """Ranges sort by modified date, one instant's ties by object id."""
+        return OBJECT_ID if self.phase is Phase.TIES else LASTMOD
 
-    def when_done(self) -> Slice | None:
-        """After an instant is drained, the rest of the range strictly after it."""
-        if self.at_ms is None:
+    def following(self, hits: list[Hit], more: bool) -> Position | None:
+        """Where the next search starts after a page of ``hits`` (None: the window is read).
+
+        ``more``: the vendor said more results match this search than the page held."""
+        if self.phase is Phase.TIES:
+            if not more:
+                return Position(self.ms, Phase.PAST)
+            return Position(self.ms, Phase.TIES, max((h.numeric_id for h in hits), default=0))
+        if not more:
             return None
-        return Slice(lower_ms=self.at_ms, upper_ms=self.upper_ms, lower_op="GT")
+        if not hits:
+            return self  # "more" with an empty page: KeysetPaging stops the read (no progress)
+        if hits[0].ms == hits[-1].ms:
+            return Position(hits[-1].ms, Phase.TIES)  # a page filled by one instant's ties
+        return Position(hits[-1].ms)
 
-    def resume_at(self, at_ms: int, last_id: int) -> Slice:
-        """Re-slice at the last instant read (range) or after the last id read (instant)."""
-        if self.at_ms is None:
-            return Slice(lower_ms=at_ms, upper_ms=self.upper_ms, at_ms=at_ms)
-        return replace(self, after_id=last_id)
+    def covers(self, hit: Hit) -> bool:
+        """True when every deal at or before ``hit`` is read once a search may start here."""
+        if self.phase is Phase.FROM:
+            return hit.ms < self.ms
+        if self.phase is Phase.TIES:
+            return hit.ms < self.ms or (hit.ms == self.ms and hit.numeric_id <= self.after_id)
+        return hit.ms <= self.ms
 
 
 @dataclass(frozen=True)
@@ -91,6 +116,16 @@ class Hit:
         """The id as the ``hs_object_id GT`` filter compares it."""
         return int(self.id) if self.id.isdigit() else 0
 
+    @property
+    def version(self) -> tuple[str, int]:
+        """A deal at one instant: the same deal edited since is a new version to yield."""
+        return (self.id, self.ms)
+
+    @property
+    def instant_end(self) -> Position:
+        """The last position whose search may send this deal again."""
+        return Position(self.ms, Phase.PAST)
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -100,37 +135,25 @@ class Batch:
     complete_through: tuple[int, str] | None
 
 
-@dataclass(frozen=True)
-class _Answer:
-    """One search page: its hits in key order, the ``after`` token and the stated total."""
+class _Completion:
+    """The deals yielded but not yet known to be preceded only by read deals."""
 
-    items: list[Hit]
-    following: str | None
-    total: Any
+    def __init__(self) -> None:
+        self._open: list[Hit] = []
 
-
-@dataclass
-class _Newest:
-    """Ids already read at the newest instant seen, to skip them when an instant is re-read."""
-
-    ms: int = -1
-    ids: set[str] = field(default_factory=set)
-
-    def fresh(self, hits: list[Hit]) -> list[Hit]:
-        kept = [h for h in hits if not (h.ms == self.ms and h.id in self.ids)]
-        for hit in hits:
-            if hit.ms > self.ms:
-                self.ms, self.ids = hit.ms, {hit.id}
-            elif hit.ms == self.ms:
-                self.ids.add(hit.id)
-        return kept
-
-    def last_id(self) -> str:
-        return max(self.ids, key=lambda i: (len(i), i)) if self.ids else ""
+    def after(self, fresh: tuple[Hit, ...], following: Position | None) -> tuple[int, str] | None:
+        """The greatest yielded point everything before which is read, once at ``following``."""
+        waiting = [*self._open, *fresh]
+        done = [h for h in waiting if following is None or following.covers(h)]
+        self._open = [h for h in waiting if following is not None and not following.covers(h)]
+        if not done:
+            return None
+        last = max(done, key=lambda h: h.key)
+        return (last.ms, last.id)
 
 
 class WindowReader:
-    """Pages through every live deal modified in a window, re-slicing as the module explains."""
+    """Reads every live deal modified in a window, page by page, as the module explains."""
 
     def __init__(
         self,
@@ -139,81 +162,40 @@ class WindowReader:
         properties: list[str],
         select: list[Group],
         limit: int,
-        cap: int,
     ) -> None:
         self._search = search
         self._properties = properties
         self._select = select
         self._limit = limit
-        self._cap = max(cap, limit)
-        self._newest = _Newest()
-        self._next: Slice | None = None
         self.queries = 0
 
-    async def batches(self, window: Slice) -> AsyncIterator[Batch]:
-        """Batches oldest-first until the window is read to its upper bound."""
-        query: Slice | None = window
-        while query is not None:
+    async def batches(self, lower_ms: int, upper_ms: int) -> AsyncIterator[Batch]:
+        """Batches oldest-first until every deal modified in [lower, upper] is read."""
+
+        async def fetch(position: Position) -> Page[Hit, Position]:
             self.queries += 1
-            self._next = None
-            async for batch in self._query(query):
-                yield batch
-            query = self._next
-
-    async def _query(self, query: Slice) -> AsyncIterator[Batch]:
-        read, total, previous = 0, None, None
-
-        async def fetch(after: str | None) -> _Answer:
-            data = await self._search(self._body(query, after))
+            data = await self._search(self._body(position, upper_ms))
             hits = sorted(parse_hits(data), key=lambda h: h.key)
-            return _Answer(items=hits, following=_next_after(data), total=data.get("total"))
+            return Page(items=hits, following=position.following(hits, _has_more(data)))
 
-        where = Where(operation="search", vendor="HubSpot search")
-        async for answer in CursorPaging(fetch, where=where, position="paging token").pages():
-            hits = answer.items
-            if previous is not None and answer.total != total:
-                self._next = query.resume_at(*previous)  # results shifted under us: re-read
-                return
-            total, read = answer.total, read + len(hits)
-            finished = answer.following is None or not hits
-            capped = not finished and read + self._limit > self._cap
-            if finished:
-                self._next = query.when_done()
-            elif capped:
-                self._next = query.resume_at(hits[-1].ms, _resume_id(query, hits))
-            yield self._batch(query, hits, finished=finished)
-            if finished or capped:
-                return
-            previous = (hits[-1].ms, _resume_id(query, hits))
+        paging = KeysetPaging(
+            fetch,
+            where=Where(operation="search", vendor="HubSpot search"),
+            key_of=lambda hit: hit.instant_end,
+            identity=lambda hit: hit.version,
+        )
+        completion = _Completion()
+        async for page in paging.pages(Position(lower_ms)):
+            fresh = tuple(page.items)
+            yield Batch(hits=fresh, complete_through=completion.after(fresh, page.following))
 
-    def _batch(self, query: Slice, hits: list[Hit], *, finished: bool) -> Batch:
-        fresh = self._newest.fresh(hits)
-        return Batch(hits=tuple(fresh), complete_through=self._complete(query, hits, finished))
-
-    def _complete(self, query: Slice, hits: list[Hit], finished: bool) -> tuple[int, str] | None:
-        """How far every deal is read once this page is: see the module docstring."""
-        if query.at_ms is not None:
-            if not finished:
-                return None
-            newest = self._newest
-            return (query.at_ms, newest.last_id() if newest.ms == query.at_ms else "")
-        if not hits:
-            return None
-        if finished:
-            return (hits[-1].ms, self._newest.last_id())
-        earlier = [h for h in hits if h.ms < hits[-1].ms]
-        return (earlier[-1].ms, earlier[-1].id) if earlier else None
-
-    def _body(self, query: Slice, after: str | None) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "filterGroups": combine(query.own_filters(), self._select),
-            "sorts": [{"propertyName": query.sort_key(), "direction": "ASCENDING"}],
+    def _body(self, position: Position, upper_ms: int) -> dict[str, Any]:
+        return {
+            "filterGroups": combine(position.own_filters(upper_ms), self._select),
+            "sorts": [{"propertyName": position.sort_key(), "direction": "ASCENDING"}],
             "properties": self._properties,
             "limit": self._limit,
         }
-        if after is not None:
-            body["after"] = after
-        return body
 
 
 def parse_hits(data: dict[str, Any]) -> list[Hit]:
@@ -238,16 +220,13 @@ def modified_ms(raw: dict[str, Any]) -> int:
     return 0
 
 
-def _resume_id(query: Slice, hits: list[Hit]) -> int:
-    """For an instant slice, the greatest id read; a range slice re-reads its instant from 0."""
-    return max(h.numeric_id for h in hits) if query.at_ms is not None else 0
-
-
-def _next_after(data: dict[str, Any]) -> str | None:
+def _has_more(data: dict[str, Any]) -> bool:
+    """HubSpot names a next page (``paging.next.after``) when more results match the search;
+    the token itself is never sent back (it is an offset)."""
     paging = data.get("paging")
     nxt = paging.get("next") if isinstance(paging, dict) else None
     after = nxt.get("after") if isinstance(nxt, dict) else None
-    return None if after is None or after == "" else str(after)
+    return after is not None and after != ""
 
 
 def _filter(name: str, operator: str, value: int) -> dict[str, Any]:

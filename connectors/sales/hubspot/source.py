@@ -28,7 +28,7 @@ from connectors.sales.hubspot.payloads import (
     source_deal,
 )
 from connectors.sales.hubspot.related import RelatedReader, related_for
-from connectors.sales.hubspot.search import Batch, Hit, Slice, WindowReader
+from connectors.sales.hubspot.search import Batch, Hit, WindowReader
 from connectors.sales.hubspot.select import parse_select
 from connectors.sales.hubspot.timefmt import to_ms
 from connectors.settings import ConnectorOptions
@@ -109,10 +109,9 @@ class HubSpotSource:
             properties=list(needs.deal),
             select=select,
             limit=self.config.page_size,
-            cap=self.config.search_result_cap,
         )
         owners: dict[str, dict[str, Any]] | None = None
-        async for batch in reader.batches(Slice(lower_ms=lower_ms, upper_ms=upper_ms)):
+        async for batch in reader.batches(lower_ms, upper_ms):
             moved = progress.advance(batch.complete_through)
             if not batch.hits and not moved:
                 continue

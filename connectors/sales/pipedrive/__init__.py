@@ -67,7 +67,7 @@ list endpoint's read-after-write lag (``overlap_seconds`` covers it when set).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec, SelectForm
+from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectForm
 from connectors.sales.pipedrive.config import ApiTokenAuth, OAuthAuth, PipedriveConfig
 from connectors.sales.pipedrive.select import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.pipedrive.source import PipedriveSource
@@ -87,6 +87,23 @@ CONNECTOR = ConnectorSpec(
     simulator="connectors.sales.pipedrive.simulator:demo_app",
     contract_harness="connectors.sales.pipedrive.simulator:contract_harness",
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
+    label="Pipedrive",
+    demo=DemoSpec(
+        simulator="connectors.sales.pipedrive.simulator:demo_simulator",
+        credentials="connectors.sales.pipedrive.simulator:DEMO_CREDENTIALS",
+        connector={
+            "kind": "pipedrive",
+            "base_url": "http://127.0.0.1:8705",
+            "auth": {"flow": "api_token", "api_token": "${DEALBRIDGE_PIPEDRIVE_TOKEN}"},
+        },
+        port=8705,
+        territory=DemoTerritory(
+            job="nordics",
+            connector="pipedrive_nordics",
+            territory="Nordics",
+            mapping="nordics-pipedrive.yaml",
+        ),
+    ),
     webhook="connectors.sales.pipedrive.webhook:WEBHOOK",
 )
 

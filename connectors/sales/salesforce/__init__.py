@@ -47,7 +47,7 @@ honoured if present).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec, SelectForm
+from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectForm
 from connectors.sales.salesforce.config import (
     ClientCredentialsAuth,
     JwtBearerAuth,
@@ -69,12 +69,24 @@ CONNECTOR = ConnectorSpec(
     role="source",
     config_model=SalesforceConfig,
     factory=create,
-    simulator="sandbox.salesforce:demo_app",
-    contract_harness="sandbox.salesforce:contract_harness",
+    simulator="connectors.sales.salesforce.simulator:demo_app",
+    contract_harness="connectors.sales.salesforce.simulator:contract_harness",
     select=SelectForm(
         language="a SOQL condition on the Opportunity (what follows WHERE, without WHERE)",
         example="select: \"Has_Special_Terms__c = true AND StageName = 'Closed Won'\"",
         check=select_problem,
+    ),
+    label="Salesforce",
+    demo=DemoSpec(
+        simulator="connectors.sales.salesforce.simulator:demo_simulator",
+        credentials="connectors.sales.salesforce.simulator:DEMO_CREDENTIALS",
+        port=8701,
+        territory=DemoTerritory(
+            job="west",
+            connector="salesforce_west",
+            territory="West",
+            mapping="west-salesforce.yaml",
+        ),
     ),
     webhook="connectors.sales.salesforce.webhook:WEBHOOK",
 )

@@ -33,7 +33,7 @@ Facts behind the choices:
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory
 from connectors.sales.spreadsheet.config import SpreadsheetConfig
 from connectors.sales.spreadsheet.source import SpreadsheetSource
 from connectors.settings import ConnectorOptions
@@ -54,5 +54,13 @@ CONNECTOR = ConnectorSpec(
     factory=create,
     simulator=None,
     contract_harness="sandbox.spreadsheet:contract_harness",
+    label="Sheet",
+    demo=DemoSpec(
+        simulator=None,
+        prepare="sandbox.spreadsheet:prepare_demo",
+        territory=DemoTerritory(
+            job="apac", connector="sheets_apac", territory="APAC", mapping="apac-spreadsheet.yaml"
+        ),
+    ),
     webhook="connectors.sales.spreadsheet.webhook:WEBHOOK",
 )

@@ -58,7 +58,7 @@ deleted (both shapes are handled).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec, SelectForm
+from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectForm
 from connectors.sales.zoho.config import ZohoConfig
 from connectors.sales.zoho.coql import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.zoho.source import ZohoSource
@@ -78,6 +78,21 @@ CONNECTOR = ConnectorSpec(
     simulator="connectors.sales.zoho.simulator:demo_app",
     contract_harness="connectors.sales.zoho.simulator:contract_harness",
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
+    label="Zoho CRM",
+    demo=DemoSpec(
+        simulator="connectors.sales.zoho.simulator:demo_simulator",
+        credentials="connectors.sales.zoho.simulator:DEMO_CREDENTIALS",
+        connector={
+            "kind": "zoho",
+            "data_centre": "eu",
+            "client_id": "1000.SIMZOHOCLIENT7Q2R8KX3LATAM",
+            "client_secret": "${DEALBRIDGE_ZOHO_CLIENT_SECRET}",
+            "refresh_token": "${DEALBRIDGE_ZOHO_REFRESH_TOKEN}",
+        },
+        territory=DemoTerritory(
+            job="latam", connector="zoho_latam", territory="LATAM", mapping="latam-zoho.yaml"
+        ),
+    ),
 )
 
 __all__ = ["CONNECTOR", "ZohoConfig", "ZohoSource", "create"]

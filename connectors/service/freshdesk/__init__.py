@@ -45,7 +45,7 @@ it cites):
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.target import FreshdeskTarget
 from connectors.settings import ConnectorOptions
@@ -57,7 +57,19 @@ def create(name: str, config: FreshdeskConfig, options: ConnectorOptions) -> Fre
 
 
 CONNECTOR = ConnectorSpec.desk(
-    "freshdesk", FreshdeskConfig, create, "sandbox.freshdesk", webhook=f"{__name__}.webhook:WEBHOOK"
+    "freshdesk",
+    FreshdeskConfig,
+    create,
+    f"{__name__}.simulator",
+    webhook=f"{__name__}.webhook:WEBHOOK",
+    label="Freshdesk",
+    demo=DemoSpec(
+        simulator="connectors.service.freshdesk.simulator:demo_simulator",
+        credentials="connectors.service.freshdesk.simulator:DEMO_CREDENTIALS",
+        fast={"requests_per_minute": 60_000, "contact_list_per_minute": 60_000},
+        port=8704,
+        mappings="freshdesk",
+    ),
 )
 
 __all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget", "create"]

@@ -61,7 +61,7 @@ Field paths written: ``custom_attributes.<name>`` (companies and contacts), ``no
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.target import IntercomTarget
 from connectors.settings import ConnectorOptions
@@ -72,6 +72,24 @@ def create(name: str, config: IntercomConfig, options: ConnectorOptions) -> Inte
     return IntercomTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec.desk("intercom", IntercomConfig, create, f"{__name__}.simulator")
+CONNECTOR = ConnectorSpec.desk(
+    "intercom",
+    IntercomConfig,
+    create,
+    f"{__name__}.simulator",
+    label="Intercom",
+    demo=DemoSpec(
+        simulator="connectors.service.intercom.simulator:demo_simulator",
+        credentials="connectors.service.intercom.simulator:DEMO_CREDENTIALS",
+        connector={
+            "kind": "intercom",
+            "base_url": "http://127.0.0.1:8708",
+            "access_token": "${DEALBRIDGE_INTERCOM_TOKEN}",
+        },
+        fast={"requests_per_minute": 10_000},
+        port=8708,
+        mappings="intercom",
+    ),
+)
 
 __all__ = ["CONNECTOR", "IntercomConfig", "IntercomTarget", "create"]

@@ -119,6 +119,7 @@ class IntercomApi:
             operation="search_contacts",
             json={"query": dict(query), "pagination": pagination},
             idempotent=True,  # a search changes nothing: safe to send again
+            changes=False,
         )
         body = self._object(response, "search_contacts")
         pages = body.get("pages")
@@ -160,11 +161,22 @@ class IntercomApi:
     # -- tickets (alerts) ------------------------------------------------------------------
 
     async def post(
-        self, path: str, body: Mapping[str, Any], *, operation: str, idempotent: bool = False
+        self,
+        path: str,
+        body: Mapping[str, Any],
+        *,
+        operation: str,
+        idempotent: bool = False,
+        changes: bool = True,
     ) -> dict[str, Any]:
-        """A JSON POST whose answer is an object."""
+        """A JSON POST whose answer is an object (``changes=False``: a search)."""
         response = await self.http.request(
-            "POST", path, operation=operation, json=dict(body), idempotent=idempotent
+            "POST",
+            path,
+            operation=operation,
+            json=dict(body),
+            idempotent=idempotent,
+            changes=changes,
         )
         return self._object(response, operation)
 

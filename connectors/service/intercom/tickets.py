@@ -123,6 +123,7 @@ class Tickets:
             "/tickets/search",
             {"query": query, "pagination": {"per_page": 5}},
             operation="find_ticket",
+            changes=False,
             idempotent=True,
         )
         tickets = found.get("tickets")

@@ -62,7 +62,7 @@ kind. ``RecordRef.kind`` is ``account`` or ``contact``.
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.servicecloud.config import ServiceCloudConfig
 from connectors.service.servicecloud.target import ServiceCloudTarget
 from connectors.settings import ConnectorOptions
@@ -79,6 +79,27 @@ CONNECTOR = ConnectorSpec.desk(
     create,
     f"{__name__}.simulator",
     webhook=f"{__name__}.webhook:WEBHOOK",
+    bulk_write="sObject Collections (200 records a call)",
+    label="Service Cloud",
+    demo=DemoSpec(
+        simulator="connectors.service.servicecloud.simulator:demo_simulator",
+        credentials="connectors.service.servicecloud.simulator:DEMO_CREDENTIALS",
+        connector={
+            "kind": "servicecloud",
+            "base_url": "http://127.0.0.1:8707",
+            "auth": {
+                "flow": "client_credentials",
+                "client_id": "3MVG9dealbridgeDemoServiceCloudConsumerKey",
+                "client_secret": "${DEALBRIDGE_SERVICECLOUD_SECRET}",
+            },
+            "account_external_id_field": "Customer_Number__c",
+            "note_field": "Deal_Terms__c",
+            "case_key_field": "Dealbridge_Key__c",
+        },
+        fast={"throttle_retry_after": 0.01},
+        port=8707,
+        mappings="servicecloud",
+    ),
 )
 
 __all__ = ["CONNECTOR", "ServiceCloudConfig", "ServiceCloudTarget", "create"]

@@ -59,7 +59,7 @@ paths are column names (``notes``, ``u_special_discount``).
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.servicenow.config import ServiceNowConfig
 from connectors.service.servicenow.target import ServiceNowTarget
 from connectors.settings import ConnectorOptions
@@ -70,6 +70,29 @@ def create(name: str, config: ServiceNowConfig, options: ConnectorOptions) -> Se
     return ServiceNowTarget(name, config, options)
 
 
-CONNECTOR = ConnectorSpec.desk("servicenow", ServiceNowConfig, create, f"{__name__}.simulator")
+CONNECTOR = ConnectorSpec.desk(
+    "servicenow",
+    ServiceNowConfig,
+    create,
+    f"{__name__}.simulator",
+    bulk_write="Batch API (several PATCHes a call)",
+    label="ServiceNow",
+    demo=DemoSpec(
+        simulator="connectors.service.servicenow.simulator:demo_simulator",
+        credentials="connectors.service.servicenow.simulator:DEMO_CREDENTIALS",
+        connector={
+            "kind": "servicenow",
+            "base_url": "http://127.0.0.1:8706",
+            "auth": {
+                "flow": "client_credentials",
+                "client_id": "dealbridge-demo-client",
+                "client_secret": "${DEALBRIDGE_SERVICENOW_SECRET}",
+            },
+            "external_id_fields": {"account": "u_customer_number"},
+        },
+        port=8706,
+        mappings="servicenow",
+    ),
+)
 
 __all__ = ["CONNECTOR", "ServiceNowConfig", "ServiceNowTarget", "create"]

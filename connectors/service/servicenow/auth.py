@@ -48,7 +48,7 @@ class ClientCredentialsGrant:
             form["scope"] = self._auth.scope
         operation = "oauth client_credentials"
         response = await self._client.request(
-            "POST", TOKEN_PATH, operation=operation, data=form, idempotent=True
+            "POST", TOKEN_PATH, operation=operation, data=form, idempotent=True, changes=False
         )
         self.grants += 1
         body: Any = self._client.decode(response, operation)

@@ -41,7 +41,7 @@ Zendesk documents no length limit for ``notes``/``details`` [gap]; ``note_max_le
 
 from __future__ import annotations
 
-from connectors.registry import ConnectorSpec
+from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.target import ZendeskTarget
 from connectors.settings import ConnectorOptions
@@ -53,7 +53,20 @@ def create(name: str, config: ZendeskConfig, options: ConnectorOptions) -> Zende
 
 
 CONNECTOR = ConnectorSpec.desk(
-    "zendesk", ZendeskConfig, create, "sandbox.zendesk", webhook=f"{__name__}.webhook:WEBHOOK"
+    "zendesk",
+    ZendeskConfig,
+    create,
+    f"{__name__}.simulator",
+    webhook=f"{__name__}.webhook:WEBHOOK",
+    bulk_write="organizations/users update_many (100 a job)",
+    label="Zendesk",
+    demo=DemoSpec(
+        simulator="connectors.service.zendesk.simulator:demo_simulator",
+        credentials="connectors.service.zendesk.simulator:DEMO_CREDENTIALS",
+        fast={"incremental_per_minute": 6_000, "job_seconds": 0.01, "job_poll_initial": 0.01},
+        port=8703,
+        mappings="",
+    ),
 )
 
 __all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]

@@ -13,17 +13,16 @@ import tempfile
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs.config.app import AppConfig
 from sync_jobs.config.checks import CheckedMapping, check_job_text
 from sync_jobs.domain.mapping import Mapping
 from sync_jobs.run.catalog import recall, write_field_problems
+from sync_jobs.store.db import Store
 
 
 async def check_text(
-    config: AppConfig, store: AsyncEngine, job: str, text: str
+    config: AppConfig, store: Store, job: str, text: str
 ) -> tuple[CheckedMapping | None, list[ConfigProblem]]:
     """The edited mapping and every problem in it (write fields checked against the target's
     kept catalog, when there is one)."""

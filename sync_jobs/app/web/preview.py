@@ -19,6 +19,7 @@ from sync_jobs.domain.mapping import Mapping
 from sync_jobs.run import stage2
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import CustomerPreview, Engine, JobRun, RunState
+from sync_jobs.run.wiring import stage2_of
 
 
 @dataclass
@@ -63,7 +64,7 @@ async def dry_run(
         (record,) = await run.target.read([RecordRef.from_key(customer_key)]) or (None,)
         if mapping is None:
             return DryRun(record, None, None, [f"job {job} has no valid mapping"])
-        await stage2.preview(run, {customer_key}, with_queued=False)
+        await stage2.preview(stage2_of(run), {customer_key}, with_queued=False)
     except ConnectorError as exc:
         return DryRun(None, note_field, None, [f"the desk could not be read: {exc}"])
     finally:

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.requests import Request
 
 from sync_jobs.app.web.auth import Sessions
 from sync_jobs.config.app import AppConfig, load_config
+from sync_jobs.store.db import Store
 
 
 @dataclass
@@ -22,7 +22,7 @@ class ConsoleState:
 
     config_path: Path
     config: AppConfig
-    store: AsyncEngine
+    store: Store
     sessions: Sessions
     clock: Callable[[], datetime]
     transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)

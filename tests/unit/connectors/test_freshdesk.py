@@ -106,7 +106,7 @@ def test_freshdesk_is_registered_as_a_target_with_its_simulator() -> None:
     spec = get_spec("freshdesk")
     assert spec.role == "target"
     assert spec.config_model is FreshdeskConfig
-    assert spec.simulator == "sandbox.freshdesk:demo_app"
+    assert spec.simulator == "connectors.service.freshdesk.simulator:demo_app"
 
 
 def test_target_satisfies_the_service_target_protocol() -> None:

@@ -12,8 +12,8 @@ import pytest
 
 from connectors.base import DeskTicket, TicketDesk
 from connectors.errors import AuthError, PermanentError, RateLimited
+from connectors.service.freshdesk.simulator import FreshdeskSimulator, auth_fault, throttle_fault
 from connectors.service.freshdesk.target import FreshdeskTarget
-from sandbox.freshdesk import FreshdeskSimulator, auth_fault, throttle_fault
 from tests.unit.connectors.desk_support import desk_target
 
 pytestmark = pytest.mark.anyio

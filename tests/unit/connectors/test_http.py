@@ -223,3 +223,18 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
     assert parse_retry_after("12") == 12
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10
     assert parse_retry_after("soon") is None
+
+
+async def test_a_post_declared_changeless_is_not_counted_among_the_writes(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A search or a token request sent as POST changes nothing at the vendor: "0 write
+    requests on a re-run" must not count it."""
+    respx_mock.post(f"{BASE}/search").mock(return_value=httpx.Response(200, json={}))
+    respx_mock.post(f"{BASE}/items").mock(return_value=httpx.Response(201, json={}))
+    vc = client(Sleeps())
+    await vc.request("POST", "/search", operation="search", json={}, changes=False)
+    assert vc.stats.writes == 0
+    assert vc.stats.total == 1
+    await vc.request("POST", "/items", operation="create", json={})
+    assert vc.stats.writes == 1

@@ -89,7 +89,7 @@ async def test_registry_builds_a_source_that_satisfies_the_sales_source_protocol
     typed: SalesSource = create("emea", config(), ConnectorOptions())
     assert isinstance(built, SalesSource)
     assert spec.role == "source"
-    assert spec.simulator == "sandbox.hubspot:demo_app"
+    assert spec.simulator == "connectors.sales.hubspot.simulator:demo_app"
     await built.aclose()
     await typed.aclose()
 
@@ -179,7 +179,15 @@ async def test_search_filters_modified_date_from_cursor_minus_overlap_to_now_asc
     assert first["sorts"] == [{"propertyName": "hs_lastmodifieddate", "direction": "ASCENDING"}]
     assert first["limit"] == 200
     assert "after" not in first
-    assert second["after"] == "2"
+    # Keyset paging: the second page is a new search from the instant the first one ended at
+    # (HubSpot's `after` is an offset that an edit mid-read shifts), never `after`.
+    assert "after" not in second
+    assert second["filterGroups"][0]["filters"][0] == {
+        "propertyName": "hs_lastmodifieddate",
+        "operator": "GTE",
+        "value": "1743153302550",
+    }
+    assert second["filterGroups"][0]["filters"][1] == first["filterGroups"][0]["filters"][1]
     assert {"special_discount", "payment_terms", "hs_lastmodifieddate", "hs_object_id"} <= set(
         first["properties"]
     )
@@ -202,45 +210,84 @@ async def test_full_read_ignores_the_stored_cursor(respx_mock: respx.MockRouter)
     assert search_bodies(route)[0]["filterGroups"][0]["filters"][0]["value"] == "0"
 
 
-async def test_a_changed_total_mid_query_re_reads_from_the_last_complete_instant(
+def _deal(deal_id: str, modified: str = "2025-03-28T09:15:02.550Z") -> dict[str, Any]:
+    base: dict[str, Any] = load("search_deals_page2.json")["results"][0]
+    return base | {
+        "id": deal_id,
+        "properties": base["properties"]
+        | {"hs_object_id": deal_id, "hs_lastmodifieddate": modified},
+    }
+
+
+def _answer(*deals: dict[str, Any], more: bool = False) -> httpx.Response:
+    body: dict[str, Any] = {"total": len(deals) + int(more), "results": list(deals)}
+    if more:
+        body["paging"] = {"next": {"after": str(len(deals)), "link": f"?after={len(deals)}"}}
+    return httpx.Response(200, json=body)
+
+
+async def test_a_page_filled_by_one_instants_ties_is_read_by_object_id_then_past_the_instant(
     respx_mock: respx.MockRouter,
 ) -> None:
-    """A deal that changes while we page shifts every later position: `total` reveals it."""
-    shifted = load("search_deals_page2.json") | {"total": 2}
-    drained = {
-        "total": 2,
-        "results": load("search_deals_page1.json")["results"][1:] + shifted["results"],
-    }
-    rest = {"total": 0, "results": []}
+    """HubSpot sorts by one property and promises no order among ties: the instant is read
+    in id order (EQ + hs_object_id GT), then the window continues strictly after it."""
     route = respx_mock.post(SEARCH).mock(
         side_effect=[
-            httpx.Response(200, json=load("search_deals_page1.json")),
-            httpx.Response(200, json=shifted),
-            httpx.Response(200, json=drained),
-            httpx.Response(200, json=rest),
+            _answer(_deal("18452339077"), _deal("18452339101"), more=True),
+            _answer(_deal("18452339077"), _deal("18452339101"), more=True),
+            _answer(_deal("18452339102")),
+            _answer(),
         ]
     )
     mock_related(respx_mock)
     pages = await read_all(source(read_archived=False), DealQuery(fields=MAPPED))
     bodies = search_bodies(route)
-    instant = bodies[2]["filterGroups"][0]["filters"]
-    assert instant[0] == {
-        "propertyName": "hs_lastmodifieddate",
-        "operator": "EQ",
-        "value": "1743153302550",
-    }
-    assert instant[1] == {"propertyName": "hs_object_id", "operator": "GT", "value": "0"}
-    assert bodies[2]["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
-    assert bodies[3]["filterGroups"][0]["filters"][0]["operator"] == "GT"
+    ties = [b["filterGroups"][0]["filters"][:2] for b in bodies[1:3]]
+    instant = {"propertyName": "hs_lastmodifieddate", "operator": "EQ", "value": "1743153302550"}
+    assert ties == [
+        [instant, {"propertyName": "hs_object_id", "operator": "GT", "value": "0"}],
+        [instant, {"propertyName": "hs_object_id", "operator": "GT", "value": "18452339101"}],
+    ]
+    assert bodies[1]["sorts"] == [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+    assert bodies[3]["filterGroups"][0]["filters"][0] == instant | {"operator": "GT"}
+    assert all("after" not in body for body in bodies)
     ids = [d.id for p in pages for d in p.deals]
-    assert ids == ["18452339012", "18452339077", "18452339101"]
+    assert ids == ["18452339077", "18452339101", "18452339102"], "each tie once"
 
 
-async def test_repeated_paging_token_stops_with_an_error(respx_mock: respx.MockRouter) -> None:
+async def test_a_deal_edited_during_the_read_is_read_again_and_hides_no_other(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """The page boundary's deal comes back on the next page (dropped: already read); a deal
+    edited since its page comes back at its new instant (yielded again, newer version)."""
+    route = respx_mock.post(SEARCH).mock(
+        side_effect=[
+            _answer(
+                _deal("1", "2025-03-28T09:00:00Z"), _deal("2", "2025-03-28T09:01:00Z"), more=True
+            ),
+            _answer(
+                _deal("2", "2025-03-28T09:01:00Z"), _deal("3", "2025-03-28T09:02:00Z"), more=True
+            ),
+            _answer(_deal("3", "2025-03-28T09:02:00Z"), _deal("1", "2025-03-28T09:30:00Z")),
+        ]
+    )
+    mock_related(respx_mock)
+    pages = await read_all(source(read_archived=False), DealQuery(fields=MAPPED))
+    read = [(d.id, d.modified_at.minute) for p in pages for d in p.deals]
+    assert read == [("1", 0), ("2", 1), ("3", 2), ("1", 30)]
+    assert [b["filterGroups"][0]["filters"][0]["value"] for b in search_bodies(route)[1:]] == [
+        str(to_ms(datetime(2025, 3, 28, 9, 1, tzinfo=UTC))),
+        str(to_ms(datetime(2025, 3, 28, 9, 2, tzinfo=UTC))),
+    ]
+
+
+async def test_a_search_that_does_not_move_past_its_key_stops_with_an_error(
+    respx_mock: respx.MockRouter,
+) -> None:
     page = load("search_deals_page1.json")
     respx_mock.post(SEARCH).mock(return_value=httpx.Response(200, json=page))
     mock_related(respx_mock)
-    with pytest.raises(PermanentError, match="same paging token"):
+    with pytest.raises(PermanentError, match="did not move past"):
         await read_all(source(read_archived=False), DealQuery(fields=MAPPED))
 
 

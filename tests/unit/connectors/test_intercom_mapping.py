@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from connectors.base import RecordChange, RecordRef
+from sandbox.world import territories
 from sync_jobs.config.yamlio import load_yaml
 from sync_jobs.domain.mapping import load_mapping_spec
 from sync_jobs.domain.model import DealRef, DealTerms
@@ -27,11 +28,7 @@ TEMPLATES = NoteTemplates("text")
 
 
 def test_there_is_a_mapping_per_demo_territory() -> None:
-    assert [f.name for f in FILES] == [
-        "apac-spreadsheet.yaml",
-        "emea-hubspot.yaml",
-        "west-salesforce.yaml",
-    ]
+    assert [f.name for f in FILES] == sorted(t.mapping for t in territories().values())
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.name)

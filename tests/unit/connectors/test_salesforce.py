@@ -476,7 +476,7 @@ async def test_a_related_object_the_user_cannot_describe_is_left_out(
 def test_registry_builds_a_sales_source(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = get_spec("salesforce")
     assert spec.role == "source"
-    assert spec.simulator == "sandbox.salesforce:demo_app"
+    assert spec.simulator == "connectors.sales.salesforce.simulator:demo_app"
     source: SalesSource = make_source(monkeypatch)
     assert isinstance(source, SalesSource)
     assert source.system == "salesforce"

@@ -15,6 +15,7 @@ from connectors.service.servicecloud.simulator import (
     connector_config,
 )
 from connectors.settings import ConnectorOptions
+from sandbox.world import territories
 from sync_jobs.config.yamlio import load_yaml
 from sync_jobs.domain.mapping import load_mapping_spec
 from sync_jobs.domain.notes import NoteTemplates, template_location
@@ -27,11 +28,7 @@ EXAMPLES = sorted((Path(__file__).parents[3] / "mappings" / "servicecloud").glob
 
 
 def test_there_is_an_example_for_every_territory() -> None:
-    assert [p.name for p in EXAMPLES] == [
-        "apac-spreadsheet.yaml",
-        "emea-hubspot.yaml",
-        "west-salesforce.yaml",
-    ]
+    assert [p.name for p in EXAMPLES] == sorted(t.mapping for t in territories().values())
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)

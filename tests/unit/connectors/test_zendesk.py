@@ -102,7 +102,7 @@ def test_zendesk_is_registered_as_a_target_with_its_simulator() -> None:
     assert (spec.role, spec.config_model, spec.simulator) == (
         "target",
         ZendeskConfig,
-        "sandbox.zendesk:demo_app",
+        "connectors.service.zendesk.simulator:demo_app",
     )
 
 

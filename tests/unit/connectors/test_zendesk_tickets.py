@@ -13,8 +13,7 @@ import pytest
 
 from connectors.base import DeskTicket, TicketDesk
 from connectors.errors import AuthError, RateLimited
-from connectors.service.zendesk.target import ZendeskTarget
-from sandbox.zendesk import (
+from connectors.service.zendesk.simulator import (
     DEMO_API_TOKEN,
     DEMO_BASE_URL,
     DEMO_EMAIL,
@@ -22,6 +21,7 @@ from sandbox.zendesk import (
     auth_fault,
     throttle_fault,
 )
+from connectors.service.zendesk.target import ZendeskTarget
 from tests.unit.connectors.desk_support import desk_target
 
 pytestmark = pytest.mark.anyio

@@ -14,14 +14,14 @@ from connectors.base import Cursor, CustomerRecord, IdentityKey, RecordChange, R
 from connectors.errors import AuthError
 from connectors.registry import get_spec
 from connectors.service.freshdesk import FreshdeskConfig, FreshdeskTarget, create
-from connectors.settings import ConnectorOptions
-from sandbox.freshdesk import (
+from connectors.service.freshdesk.simulator import (
     DEMO_API_KEY,
     DEMO_BASE_URL,
     FreshdeskSimulator,
     contract_harness,
     demo_app,
 )
+from connectors.settings import ConnectorOptions
 
 pytestmark = pytest.mark.anyio
 KEY_ENV = "FD_SIM_API_KEY"

@@ -15,8 +15,7 @@ import pytest
 from connectors.base import Cursor, DealPage, DealQuery
 from connectors.registry import get_spec
 from connectors.sales.hubspot import HubSpotConfig, HubSpotSource
-from connectors.settings import ConnectorOptions
-from sandbox.hubspot import (
+from connectors.sales.hubspot.simulator import (
     DEMO_ACCESS_TOKEN,
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
@@ -25,6 +24,7 @@ from sandbox.hubspot import (
     contract_harness,
     throttle_fault,
 )
+from connectors.settings import ConnectorOptions
 
 pytestmark = pytest.mark.anyio
 
@@ -144,7 +144,10 @@ async def test_small_pages_are_followed_to_the_end() -> None:
         connect(sim, time, page_size=5, read_archived=False), DealQuery(fields=MAPPED)
     )
     assert ids(pages) == added
-    assert sim.controls.count("POST", "/search") == 5
+    # Keyset paging: each search starts at the instant the page before ended at, so it sends
+    # that page's last deal again (dropped): 5 + 4 + 4 + 4 + 4 + 2 = 23 in 6 searches. Offset
+    # paging took 5 but skipped a deal whenever one was edited during the read.
+    assert sim.controls.count("POST", "/search") == 6
 
 
 async def test_search_cap_is_resliced_so_a_backfill_never_stops_at_the_cap() -> None:
@@ -215,7 +218,10 @@ async def test_a_deal_changed_while_paging_does_not_push_another_deal_out_of_the
     src = connect(sim, time, page_size=5, read_archived=False, transport=transport)
     read_ids = ids(await read(src, DealQuery(fields=("properties.dealname",))))
     assert read_ids == added[:5] + added[5:]  # nothing skipped, nothing twice
-    assert sim.controls.count("POST", "/search") == 5  # page 2 discarded, then re-sliced
+    # Keyset paging never sends `after`, so the edit shifts nothing: 3 searches (5 + 4 + 4
+    # deals, each page starting at the last one's instant); offset paging needed 5 (a page
+    # discarded on the changed total, then re-sliced).
+    assert sim.controls.count("POST", "/search") == 3
 
 
 class ChangeAfterSearch(httpx.AsyncBaseTransport):

@@ -14,10 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from connectors.base import Cursor, DealPage, DealQuery
 from connectors.errors import AuthError, BudgetExhausted
 from connectors.sales.salesforce import SalesforceConfig, SalesforceSource
-from connectors.settings import ConnectorOptions
-from sandbox import demo_data
-from sandbox.controls import Fault
-from sandbox.salesforce import (
+from connectors.sales.salesforce.simulator import (
     DEMO_CLIENT_ID,
     DEMO_CLIENT_SECRET,
     DEMO_ENV,
@@ -28,6 +25,9 @@ from sandbox.salesforce import (
     connector_config,
     contract_harness,
 )
+from connectors.settings import ConnectorOptions
+from sandbox import demo_data
+from sandbox.controls import Fault
 from tests.fixtures.salesforce.support import FakeSleep
 
 pytestmark = pytest.mark.anyio

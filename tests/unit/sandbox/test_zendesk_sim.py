@@ -12,8 +12,7 @@ import pytest
 from connectors.base import RecordChange, RecordRef
 from connectors.errors import AuthError, RateLimited
 from connectors.service.zendesk import ZendeskConfig, ZendeskTarget, create
-from connectors.settings import ConnectorOptions
-from sandbox.zendesk import (
+from connectors.service.zendesk.simulator import (
     DEMO_API_TOKEN,
     DEMO_BASE_URL,
     DEMO_EMAIL,
@@ -21,7 +20,8 @@ from sandbox.zendesk import (
     contract_harness,
     demo_app,
 )
-from sandbox.zendesk.store import USER
+from connectors.service.zendesk.simulator.store import USER
+from connectors.settings import ConnectorOptions
 
 pytestmark = pytest.mark.anyio
 TOKEN_ENV = "ZD_SIM_TOKEN"

@@ -99,6 +99,16 @@ def _discard(_ids: list[str]) -> None:
     """The harness seeder returns nothing; the ids are the simulator's business."""
 
 
+DEMO_CREDENTIALS = {"DEALBRIDGE_DYNAMICS_SECRET": DEMO_CLIENT_SECRET}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> DynamicsSimulator:
+    """The Central territory's environment (``fast`` changes nothing here)."""
+    del fast
+    return DynamicsSimulator(seed=True)
+
+
 __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",

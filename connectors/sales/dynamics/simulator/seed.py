@@ -185,7 +185,7 @@ def seed_equal_timestamps(sim: DynamicsSimulator, count: int, at: datetime) -> l
 
 def seed_bulk(sim: DynamicsSimulator, count: int, start: datetime, seed: int = 7) -> list[str]:
     """``count`` synthetic deals over a pool of 200 accounts; every three share a second."""
-    rng = random.Random(seed)  # noqa: S311 - seeded demo data, not cryptography
+    rng = random.Random(seed)
     accounts = [
         sim.add_account(
             f"Bulk Customer {n}",

@@ -84,6 +84,15 @@ def _discard(_: object) -> None:
     """The harness wants a callable returning None; the seeding helper returns the new ids."""
 
 
+DEMO_CREDENTIALS = {"DEALBRIDGE_PIPEDRIVE_TOKEN": DEMO_API_TOKEN}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> PipedriveSimulator:
+    """The Nordics territory's company; ``fast`` turns off the 2-second burst window."""
+    return PipedriveSimulator(burst=not fast)
+
+
 __all__ = [
     "DEMO_API_TOKEN",
     "DEMO_CLIENT_ID",

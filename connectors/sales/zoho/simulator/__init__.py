@@ -87,6 +87,19 @@ def _discard(_ids: list[str]) -> None:
     """The harness seeder returns nothing; the ids are the simulator's business."""
 
 
+DEMO_CREDENTIALS = {
+    "DEALBRIDGE_ZOHO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+    "DEALBRIDGE_ZOHO_REFRESH_TOKEN": DEMO_REFRESH_TOKEN,
+}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> ZohoSimulator:
+    """The LATAM territory's org (``fast`` changes nothing here)."""
+    del fast
+    return ZohoSimulator()
+
+
 __all__ = [
     "DEMO_CLIENT_ID",
     "DEMO_CLIENT_SECRET",

@@ -118,6 +118,18 @@ class IntercomSimulator:
         """What a teammate saving the record in Intercom's inbox does (no API validation)."""
         return self.store.apply(kind, record_id, fields)
 
+    def named(self, name: str) -> tuple[str, str]:
+        """The record an agent finds by ``name`` (companies first): (kind, id)."""
+        for kind in (COMPANY, CONTACT):
+            for record_id, record in self.store.records(kind).items():
+                if record.get("name") == name:
+                    return kind, record_id
+        raise KeyError(f"no record named {name}")
+
+    def remove(self, kind: str, record_id: str) -> None:
+        """An agent deletes the record (``kind`` and id as the connector names them)."""
+        self.delete(kind, record_id)
+
     def record(self, kind: str, record_id: str) -> dict[str, Any]:
         """The stored company or contact (KeyError when absent)."""
         return self.store.records(kind)[record_id]
@@ -217,3 +229,13 @@ def contract_harness() -> ContractHarness:
             },
         },
     )
+
+
+DEMO_CREDENTIALS = {"DEALBRIDGE_INTERCOM_TOKEN": DEMO_TOKEN}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> IntercomSimulator:
+    """The demo world's contact center (its budget is already above the connector's)."""
+    del fast
+    return IntercomSimulator().seed_demo()

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from connectors.sales.salesforce.simulator.oauth import OAuthServer, OAuthSettings
 from connectors.service.servicecloud.simulator.app import Allocation, ApiState, build_app
 from connectors.service.servicecloud.simulator.schema import FieldSpec, Schema
 from connectors.service.servicecloud.simulator.seed import seed_bulk, seed_demo
@@ -43,7 +44,6 @@ from connectors.service.servicecloud.simulator.store import Clock, OrgStore, Rec
 from connectors.service.servicecloud.simulator.writes import RecordFailure, ValidationRule
 from sandbox.controls import ASGIApp, Fault, SimControls, SimTime
 from sandbox.harness import ContractHarness
-from sandbox.salesforce.oauth import OAuthServer, OAuthSettings
 
 DEMO_BASE_URL = "https://contact-center.my.salesforce.test"
 """The org's My Domain URL, on a reserved TLD: with the simulator's transport nothing leaves
@@ -173,6 +173,18 @@ class ServiceCloudSimulator:
     def purge(self, sobject: str, record_id: str) -> None:
         """Empty a record out of the recycle bin."""
         self.store.purge(sobject, record_id)
+
+    def named(self, name: str) -> tuple[str, str]:
+        """The record an agent finds by ``name`` (accounts first): (kind, Id)."""
+        for kind, sobject in (("account", "Account"), ("contact", "Contact")):
+            for record in self.store.live(sobject):
+                if record.get("Name") == name:
+                    return kind, str(record["Id"])
+        raise KeyError(f"no record named {name}")
+
+    def remove(self, kind: str, record_id: str) -> None:
+        """An agent deletes the record (to the recycle bin, as the UI does)."""
+        self.delete("Account" if kind == "account" else "Contact", record_id)
 
     def record(self, sobject: str, record_id: str) -> Record:
         """The stored record (Python values; KeyError when absent)."""
@@ -311,3 +323,13 @@ def contract_harness() -> ContractHarness:
         page_size=HARNESS_BATCH,
         extra={"simulator": sim, "record_kinds": ("account",)},
     )
+
+
+DEMO_CREDENTIALS = {"DEALBRIDGE_SERVICECLOUD_SECRET": DEMO_CLIENT_SECRET}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> ServiceCloudSimulator:
+    """The demo world's contact center (``fast`` changes nothing here)."""
+    del fast
+    return ServiceCloudSimulator().seed_demo()

@@ -2,7 +2,7 @@
 
 ===========================================================  ======================================
 ``POST /services/oauth2/token``                               the three grants (sales simulator's
-                                                              :mod:`sandbox.salesforce.oauth`)
+                                                              :mod:`connectors.sales.salesforce.simulator.oauth`)
 ``GET /services/data/vXX.X/sobjects/{name}/describe``         Account, Contact, Case, CaseComment
 ``GET /services/data/vXX.X/query?q=`` and ``/queryAll``       SOQL (``queryAll`` adds deleted rows)
 ``GET /services/data/vXX.X/query/{locator}-{offset}``         queryMore (``nextRecordsUrl``)
@@ -42,12 +42,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from connectors.sales.salesforce.simulator.oauth import OAuthServer
+from connectors.sales.salesforce.simulator.soql import SoqlError
 from connectors.service.servicecloud.simulator import writes
 from connectors.service.servicecloud.simulator.query import Checked, check, project, select_ids
 from connectors.service.servicecloud.simulator.schema import describe
 from connectors.service.servicecloud.simulator.store import OrgStore
-from sandbox.salesforce.oauth import OAuthServer
-from sandbox.salesforce.soql import SoqlError
 
 VERSIONS = tuple(f"{n}.0" for n in range(31, 67))
 BATCH_MIN, BATCH_MAX = 200, 2000

@@ -1,7 +1,8 @@
 """SOQL over the simulated org: the queries a service-desk connector sends, checked like Salesforce.
 
-The text is parsed by the sales simulator's SOQL parser (:mod:`sandbox.salesforce.soql`: the
-grammar is the platform's, not the object set's); this module checks it against this org's
+The text is parsed by the sales simulator's SOQL parser
+(:mod:`connectors.sales.salesforce.simulator.soql`: the grammar is the platform's, not the
+object set's); this module checks it against this org's
 schema and runs it over flat objects (no relationship paths: the target reads one object at a
 time). What Salesforce does and connectors rely on [FACTS.md 4.1-4.3]:
 
@@ -26,9 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from connectors.service.servicecloud.simulator.schema import IDS, NUMBERS, FieldSpec, SObjectSpec
-from connectors.service.servicecloud.simulator.store import OrgStore, Record
-from sandbox.salesforce.soql import (
+from connectors.sales.salesforce.simulator.soql import (
     Condition,
     Expr,
     Literal,
@@ -39,6 +38,8 @@ from sandbox.salesforce.soql import (
     SoqlError,
     parse,
 )
+from connectors.service.servicecloud.simulator.schema import IDS, NUMBERS, FieldSpec, SObjectSpec
+from connectors.service.servicecloud.simulator.store import OrgStore, Record
 
 STATEMENT_MAX = 100_000
 STRING_LITERAL_MAX = 4_000

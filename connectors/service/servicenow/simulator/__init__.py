@@ -103,6 +103,18 @@ class ServiceNowSimulator:
         row, _ = self.store.update(KINDS[kind], sys_id, values, user="agent")
         return row
 
+    def named(self, name: str) -> tuple[str, str]:
+        """The record an agent finds by ``name`` (accounts first): (kind, sys_id)."""
+        for kind, table in KINDS.items():
+            for sys_id, row in self.store.rows.get(table, {}).items():
+                if row.get("name") == name:
+                    return kind, sys_id
+        raise KeyError(f"no record named {name}")
+
+    def remove(self, kind: str, record_id: str) -> None:
+        """An agent deletes the record (``kind`` and id as the connector names them)."""
+        self.delete(kind, record_id)
+
     def record(self, kind: str, sys_id: str) -> dict[str, str]:
         """The stored row (KeyError when deleted)."""
         return self.store.rows[KINDS.get(kind, kind)][sys_id]
@@ -218,3 +230,12 @@ def contract_harness() -> ContractHarness:
         page_size=page_size,
         extra={"simulator": sim, "record_kinds": ("account",)},
     )
+
+
+DEMO_CREDENTIALS = {DEMO_ENV: DEMO_CLIENT_SECRET}
+"""The variables the demo config's secret references read (demo credentials, not secrets)."""
+
+
+def demo_simulator(fast: bool = False) -> ServiceNowSimulator:
+    """The demo world's contact center; ``fast``: Batch API items take no simulated time."""
+    return ServiceNowSimulator(item_seconds=0.0 if fast else 0.05).seed_demo()
