@@ -2,7 +2,9 @@
 
 A notification never carries data into the store: once its sender is proven it only schedules
 an immediate incremental run of its job (``sync_jobs.app.hooks``). So a verifier answers one
-question, "did the vendor send this, just now?", with :class:`Accepted` or :class:`Rejected`.
+question, "did the vendor send this, just now?", with :class:`Accepted` or :class:`Rejected`;
+a desk's verifier may add which records the notification names (``Accepted.records``), so the
+run reads those from the desk at once (their values still come only from the desk's answer).
 
 Each connector's verifier lives in its own folder (``connectors/<role>/<kind>/webhook.py``) and
 is named by :attr:`connectors.registry.ConnectorSpec.webhook`; what they share is here: HMAC
@@ -27,6 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from connectors.base import RecordRef
 from connectors.settings import WebhookSettings
 
 WINDOW_SECONDS = 300.0
@@ -70,6 +73,9 @@ class Accepted:
     """What the replay cache remembers (the signature); None for schemes that sign nothing
     (basic auth, a shared key): their protection is TLS and the secret itself."""
     reply: Reply | None = None
+    records: tuple[RecordRef, ...] = ()
+    """Desk records the notification says an agent changed (ids only, never values): the run
+    re-reads those dealbridge wrote to, even before the desk's change feed shows the change."""
 
 
 class Rejected(Exception):

@@ -26,8 +26,10 @@ would only make Salesforce retry it for a day.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
+from connectors.base import RecordRef
 from connectors.settings import WebhookSettings
 from connectors.webhooks import (
     Accepted,
@@ -46,6 +48,12 @@ _NOTIFICATIONS = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?notifications[\s>]")
 _ORGANIZATION_ID = re.compile(
     rb"<(?:[A-Za-z_][\w.-]*:)?OrganizationId>\s*([A-Za-z0-9]{15,18})\s*</"
 )
+_SOBJECT = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?sObject\b([^>]{0,500})>(.{0,5000}?)</(?:[A-Za-z_][\w.-]*:)?sObject>",
+    re.DOTALL,
+)
+_TYPE = re.compile(rb"""\btype=["'](?:[A-Za-z_][\w.-]*:)?([A-Za-z_]\w{0,80})["']""")
+_SOBJECT_ID = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?Id>\s*([A-Za-z0-9]{15,18})\s*</")
 ACK = (
     '<?xml version="1.0" encoding="UTF-8"?>\n'
     '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/">'
@@ -68,6 +76,19 @@ def organization_id(body: bytes) -> str:
     return found.group(1).decode("ascii")
 
 
+def named_records(body: bytes, kinds: Mapping[str, str]) -> tuple[RecordRef, ...]:
+    """The records of the ``kinds`` objects (sObject type -> record kind) a message names, by
+    their ``Id`` (the Outbound Message is set up to send ``Id`` only); others are left out."""
+    found: dict[RecordRef, None] = {}
+    for attributes, inner in _SOBJECT.findall(body):
+        sobject = _TYPE.search(attributes)
+        record_id = _SOBJECT_ID.search(inner)
+        kind = kinds.get(sobject.group(1).decode("ascii")) if sobject else None
+        if kind is not None and record_id is not None:
+            found[RecordRef(kind=kind, id=record_id.group(1).decode("ascii"))] = None
+    return tuple(found)
+
+
 def same_org(configured: str, given: str) -> bool:
     """Org ids match on their 15 case-sensitive characters (the 18-character form adds a
     case-insensitive checksum), so either form may be configured."""
@@ -80,6 +101,9 @@ class OutboundMessageVerifier:
 
     objects: tuple[str, ...]
     why: str
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    """For a desk: sObject type -> record kind, so the run re-reads the records a message
+    names (``Accepted.records``); empty for the sales source (its run reads changed deals)."""
 
     scheme = "Salesforce Outbound Messages (SOAP, unsigned: org id + shared key in the URL)"
     """One line for ``hooks show``."""
@@ -94,7 +118,8 @@ class OutboundMessageVerifier:
             raise Rejected("webhook.organization_id is not configured for this connector")
         if not same_org(settings.organization_id, organization_id(notification.body)):
             raise Rejected("OrganizationId is not the configured org")
-        return Accepted(reply=Reply(200, "text/xml; charset=utf-8", ACK))
+        records = named_records(notification.body, self.kinds) if self.kinds else ()
+        return Accepted(reply=Reply(200, "text/xml; charset=utf-8", ACK), records=records)
 
     def setup(self, url: str, settings: WebhookSettings | None) -> Setup:
         """The Outbound Message and its trigger to create in Salesforce."""

@@ -70,7 +70,9 @@ class AlertsConfig(Frozen):
         # Before desk tickets went through the target connectors, each desk had its own
         # channel type with its own credentials; say what replaced it rather than only
         # listing the types that exist now.
-        for name, section in (value or {}).items():
+        if not isinstance(value, dict):
+            return value  # pydantic says what is wrong with it
+        for name, section in value.items():
             kind = section.get("type") if isinstance(section, dict) else None
             if isinstance(kind, str) and kind.endswith("_ticket"):
                 raise ValueError(

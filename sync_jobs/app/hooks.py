@@ -11,9 +11,12 @@ A notification is checked in this order, cheapest first, and answered at once:
 5. a paused job (``enabled: false``, or stopped for a broken mapping) answers 202 and runs
    nothing (a 4xx would make the vendor retry, or drop the subscription, for a pause);
 6. otherwise the job's :class:`~sync_jobs.app.doorbell.Doorbell` rings: 202, or the vendor's
-   expected answer (Salesforce's SOAP Ack).
+   expected answer (Salesforce's SOAP Ack). A desk notification first rings the desk
+   (:mod:`sync_jobs.run.desk_bells`) with the records its verifier found named in it, so the
+   run re-reads those dealbridge wrote to (:mod:`sync_jobs.run.desk_edits`).
 
-Nothing in the body reaches the store or a log. Every outcome is counted in
+Nothing in the body reaches the store or a log, but the ids a desk's verifier names (values
+come only from the desk's own read). Every outcome is counted in
 ``dealbridge_webhooks_total{job, outcome}``; a refusal is logged once a minute per job and
 outcome (with how many were not logged), so a storm of forgeries cannot flood the log.
 """
@@ -33,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from connectors.base import RecordRef
 from connectors.registry import UnknownConnectorKind, get_spec, load_object
 from connectors.settings import ConnectorConfig
 from connectors.webhooks import Notification, Rejected, ReplayCache, Verifier
@@ -60,6 +64,10 @@ class HookSite(Protocol):
 
     def paused(self, job: str) -> bool:
         """True when ``job`` must not run now (disabled, or stopped for its mapping)."""
+        ...
+
+    def desk_rung(self, job: str, records: tuple[RecordRef, ...]) -> None:
+        """``job``'s desk notified a change (of ``records``, when it named them)."""
         ...
 
 
@@ -152,6 +160,8 @@ class HookReceiver:
             outcome = "paused"
             self._note(job, outcome, "job is paused; nothing scheduled")
         else:
+            if side == "desk":
+                self.site.desk_rung(job, accepted.records)
             outcome = self.doorbell.ring(job)
         self.counts.labels(job, outcome).inc()
         if accepted.reply is not None:
@@ -232,6 +242,11 @@ class _DaemonSite:
             return True
         health = self.daemon.health.get(job)
         return health is not None and health.last_status == "config_invalid"
+
+    def desk_rung(self, job: str, records: tuple[RecordRef, ...]) -> None:
+        engine = self.daemon.engine
+        if engine is not None:
+            engine.desk_bells.ring(engine.config.jobs[job].target, records)
 
 
 def daemon_doorbell(daemon: Any, poll: float = 0.1) -> Doorbell:

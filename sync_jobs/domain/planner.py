@@ -312,10 +312,9 @@ def _field(name: str, wanted: dict[str, tuple[Any, DealView]], work: _Work) -> N
     policy = view.rules[name].on_conflict
     res = work.resolution(name, "target_edited", comparable(source))
     if res is not None:
-        if res.take == "target":
-            return
-        source = res.value if res.take == "value" else source
-        policy = "source_wins"
+        if res.take != "target":  # a person chose the deal's value, or a value of their own
+            _decided(name, current, res.value if res.take == "value" else source, work)
+        return
     decision = decide(
         base=base,
         target=current,
@@ -324,16 +323,29 @@ def _field(name: str, wanted: dict[str, tuple[Any, DealView]], work: _Work) -> N
         source_time=view.terms.modified_at,
         target_time=state.record.updated_at,
     )
-    if decision.conflict and res is None:
+    if decision.conflict:
         work.findings.append(_edited(name, current, source, view, decision, policy, state))
     if decision.action == "write":
-        work.changes.append(
-            Change(name, current, decision.value, "resolution" if res else "deal terms")
-        )
+        work.changes.append(Change(name, current, decision.value, "deal terms"))
     elif decision.adopt_base:
-        work.adopt[name] = decision.value
-        if name not in state.base or not same_value(state.base[name], decision.value):
-            work.confirmed.append(name)
+        _adopt(name, decision.value, work)
+
+
+def _decided(name: str, current: Any, value: Any, work: _Work) -> None:
+    """A person's decision for ``value`` is written (whichever side changed), or adopted as
+    the base when the record already holds it."""
+    if same_value(current, value):
+        _adopt(name, current, work)
+    else:
+        work.changes.append(Change(name, current, value, "resolution"))
+
+
+def _adopt(name: str, value: Any, work: _Work) -> None:
+    """The record holds what we want: record it as the base (audited when it was not)."""
+    work.adopt[name] = value
+    base = work.state.base
+    if name not in base or not same_value(base[name], value):
+        work.confirmed.append(name)
 
 
 def _release(name: str, current: Any, base: Any, work: _Work) -> None:

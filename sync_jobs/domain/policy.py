@@ -10,9 +10,15 @@ T == S                         nothing to write; base := T                      
 no base, T empty               write S                                             no
 no base, T set, T != S         pre-existing value: policy decides                  target_edited
 T == B                         only the source changed: write S                    no
-S == B                         only the agent changed it: keep T                   no
+S == B, policy ``manual``      only the agent changed it: hold T for a person      target_edited
+S == B, other policies         only the agent changed it: keep T                   no
 T, S, B all differ             both changed: policy decides                        target_edited
 =============================  ==================================================  ==========
+
+An agent's edit of a field whose deal did not change is held for a person under ``manual``
+(the default, "a person decides"): the desk no longer shows the deal's terms, and whoever
+owns them should know now (issue 19), not at the deal's next change. The automatic policies
+keep the agent's value quietly, as before: they say in advance what happens when both change.
 
 Policies for a conflicting field: ``source_wins`` writes S; ``target_wins`` keeps T (the base
 stays what we wrote, so the record is never flipped back on a later run); ``manual`` holds
@@ -31,6 +37,7 @@ from sync_jobs.domain.values import comparable, same_value
 
 Action = Literal["none", "write", "hold", "keep"]
 _ABSENT = object()
+AGENT_EDIT = "agent changed the field since dealbridge wrote it"
 
 
 @dataclass(frozen=True)
@@ -67,16 +74,10 @@ def decide(
         )
     if same_value(target, base):
         return FieldDecision("write", source)
-    if same_value(source, base):
-        return FieldDecision("keep", target)
-    return _settle(
-        policy,
-        target,
-        source,
-        "agent changed the field since dealbridge wrote it",
-        source_time,
-        target_time,
-    )
+    if same_value(source, base):  # only the agent changed it: a person decides under manual
+        held = policy == "manual"
+        return FieldDecision("hold" if held else "keep", target, AGENT_EDIT if held else None)
+    return _settle(policy, target, source, AGENT_EDIT, source_time, target_time)
 
 
 def _settle(

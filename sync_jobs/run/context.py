@@ -22,6 +22,7 @@ from sync_jobs.domain.mapping import Mapping
 from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run.catalog import LiveCatalog
 from sync_jobs.run.control import Checkpoint, QueueSignal, RunControl
+from sync_jobs.run.desk_bells import DeskBells
 from sync_jobs.run.progress import Phase, Progress, ProgressSink, Silent
 from sync_jobs.store.db import Connection, Store
 from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
@@ -116,6 +117,9 @@ class Engine:
     config_hash: str = ""
     progress: ProgressSink = field(default_factory=Silent)
     """Where runs report how far they got (the CLI's display, the daemon's log)."""
+    desk_bells: DeskBells = field(default_factory=DeskBells)
+    """Desks whose webhooks rang, with the records they named: their next run reads those
+    (or refreshes the index at once when none was named; ``desk_edits``)."""
 
     def jobs_for_target(self, target: str) -> list[str]:
         """Jobs whose deals land in ``target`` (their mappings are needed in stage 2)."""

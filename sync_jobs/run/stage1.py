@@ -34,6 +34,7 @@ from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
+from sync_jobs.run.desk_edits import DeskEdits
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
@@ -60,10 +61,13 @@ class Stage1:
     conflicts: DealConflicts
     index_fresh_for: float
     """Seconds a target's stored identity index counts as fresh (shared by its jobs)."""
+    edits: DeskEdits
+    """Agent edits of what we wrote, found by the refresh and queued for stage 2."""
 
 
 async def refresh_index(ctx: Stage1) -> IdentityIndex:
-    """Bring the target's stored identity index up to date (incrementally).
+    """Bring the target's stored identity index up to date (incrementally), and queue the
+    records an agent changed since dealbridge wrote them (:mod:`sync_jobs.run.desk_edits`).
 
     Returns what a dry run saw but did not store (empty otherwise); pages of deals look up
     the stored index with this laid over it."""
@@ -74,9 +78,12 @@ async def refresh_index(ctx: Stage1) -> IdentityIndex:
     fresh = age is not None and age < ctx.index_fresh_for
     since = Cursor(value=raw) if raw else None
     pending: list[CustomerRecord] = []
+    edits = ctx.edits  # agent edits of what we wrote are queued for stage 2 (desk_edits)
     # Several jobs share one target: the index is refreshed at most once per interval, so the
-    # desk's export budget (Zendesk: 10 a minute) is not spent once per job.
-    pages = _no_pages() if fresh and not ctx.state.dry_run else ctx.target.customers(since)
+    # desk's export budget (Zendesk: 10 a minute) is not spent once per job; a desk doorbell
+    # that did not name its records asks for it now.
+    skip = fresh and not edits.refresh_now and not ctx.state.dry_run
+    pages = _no_pages() if skip else ctx.target.customers(since)
     async for page in pages:
         ctx.state.counts["index_records"] += len(page.records)
         ctx.state.progress["export_pages"] += 1
@@ -87,8 +94,10 @@ async def refresh_index(ctx: Stage1) -> IdentityIndex:
         async with write_tx(store) as conn:
             now = ctx.clock()
             await lookups.index_records(ctx.desk, conn, page.records, now)
+            await edits.page(conn, page.records, now)
             await cursors.set_cursor(conn, "target", name, page.checkpoint.value, now)
         ctx.control.check_lease()
+    await edits.finish()
     unsaved = IdentityIndex()
     for record in pending:
         unsaved.add(record.ref.kind, record.ref.id, [] if record.deleted else identity_keys(record))

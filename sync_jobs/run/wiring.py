@@ -12,6 +12,7 @@ from sync_jobs.domain.durations import parse_duration
 from sync_jobs.domain.mapping import NoteRule
 from sync_jobs.run.context import JobRun
 from sync_jobs.run.deal_conflicts import DealConflicts
+from sync_jobs.run.desk_edits import DeskEdits
 from sync_jobs.run.lookups import Desk
 from sync_jobs.run.recheck import Relinking
 from sync_jobs.run.stage1 import Stage1
@@ -54,6 +55,22 @@ def stage1_of(run: JobRun) -> Stage1:
         desk=desk_of(run),
         conflicts=conflicts_of(run),
         index_fresh_for=parse_duration(engine.config.engine.index_refresh_every),
+        edits=desk_edits_of(run),
+    )
+
+
+def desk_edits_of(run: JobRun) -> DeskEdits:
+    """The run's search for agent edits, with the desk's doorbell rings taken (a dry run
+    leaves them for a real one)."""
+    engine = run.engine
+    named = None if run.state.dry_run else engine.desk_bells.take(run.target_name)
+    return DeskEdits(
+        target_name=run.target_name,
+        note_field=run.mapping.spec.note.field,
+        named=named,
+        store=engine.store,
+        clock=engine.clock,
+        state=run.state,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,38 @@ async def load_bases(
         for row in rows:
             found[row.customer_key][row.field] = row.value
     return found
+
+
+@dataclass(frozen=True)
+class Written:
+    """What dealbridge last wrote to one record: field bases and the note's hash."""
+
+    bases: dict[str, Any]
+    note_hash: str | None
+
+
+async def written_to(conn: AsyncConnection, target: str, keys: Sequence[str]) -> dict[str, Written]:
+    """Of these records, those dealbridge wrote to (a field base or a note), with what it wrote;
+    the others are left out."""
+    bases = await load_bases(conn, target, keys)
+    notes: dict[str, str] = {}
+    for part in chunks(keys):
+        rows = await conn.execute(
+            sa.select(t.note_state.c.customer_key, t.note_state.c.content_hash).where(
+                t.note_state.c.target == target, t.note_state.c.customer_key.in_(part)
+            )
+        )
+        notes.update({row.customer_key: row.content_hash for row in rows})
+    return {
+        key: Written(bases.get(key, {}), notes.get(key))
+        for key in dict.fromkeys(keys)
+        if key in bases or key in notes
+    }
+
+
+def note_hash(text: str) -> str:
+    """The hash ``note_state`` keeps of a note as written."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 async def save_bases(
@@ -66,7 +99,7 @@ async def save_note_states(
         {
             "target": target,
             "customer_key": key,
-            "content_hash": hashlib.sha256(text.encode()).hexdigest(),
+            "content_hash": note_hash(text),
             "deals": deals,
             "written_at": now,
         }

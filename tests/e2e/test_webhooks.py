@@ -13,11 +13,14 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from ruamel.yaml import YAML
+from sqlalchemy.ext.asyncio import AsyncEngine
 from structlog.testing import capture_logs
 
 from connectors.sales.hubspot.webhook import signature_v3
@@ -25,6 +28,9 @@ from connectors.service.zendesk.webhook import signature as zendesk_signature
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, world_doc
 from sync_jobs.app.daemon import Daemon, DaemonOptions
 from sync_jobs.app.hooks import HookReceiver
+from sync_jobs.domain.values import same_value
+from sync_jobs.store import tables as t
+from sync_jobs.store.db import read_tx
 from tests.e2e.test_daemon import free_port, wait_until_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -84,10 +90,10 @@ class Hooked:
     def emea_runs(self) -> list[tuple[str, float, float]]:
         return [r for r in self.runs if r[0] == "emea"]
 
-    async def quiet(self, seconds: float = 0.6) -> None:
-        """Wait until no doorbell run is due or going, then ``seconds`` more."""
+    async def quiet(self, seconds: float = 0.6, job: str = "emea") -> None:
+        """Wait until no doorbell run of ``job`` is due or going, then ``seconds`` more."""
         receiver = self.daemon_receiver()
-        await until(lambda: not receiver.doorbell.busy("emea"), 20)
+        await until(lambda: not receiver.doorbell.busy(job), 20)
         await asyncio.sleep(seconds)
 
     def daemon_receiver(self) -> HookReceiver:
@@ -287,3 +293,126 @@ async def test_a_notification_during_a_scheduled_run_waits_for_it_then_runs_once
     skipped = [e for e in logs if "skipped" in str(e.get("reason", ""))]
     assert skipped == [], "it waited for the lease instead of being turned away"
     assert SECRET not in str(logs)
+
+
+async def _written(store: AsyncEngine, field: str) -> tuple[str, Any]:
+    """An organization dealbridge wrote ``field`` to, with no conflict open, and the value."""
+    async with read_tx(store) as conn:
+        held = sa.select(t.conflict.c.customer_key).where(
+            t.conflict.c.status == "open", t.conflict.c.customer_key.is_not(None)
+        )
+        row = (
+            await conn.execute(
+                sa.select(t.field_base.c.customer_key, t.field_base.c.value)
+                .where(
+                    t.field_base.c.field == field,
+                    t.field_base.c.customer_key.like("organization:%"),
+                    t.field_base.c.customer_key.not_in(held),
+                )
+                .order_by(t.field_base.c.customer_key)
+                .limit(1)
+            )
+        ).one()
+    return str(row.customer_key), row.value
+
+
+async def _deals(store: AsyncEngine) -> set[tuple[Any, ...]]:
+    async with read_tx(store) as conn:
+        rows = await conn.execute(
+            sa.select(t.deal.c.job, t.deal.c.deal_id, t.deal.c.payload_hash, t.deal.c.updated_at)
+        )
+        return {tuple(r) for r in rows}
+
+
+async def _edit_conflicts(store: AsyncEngine, key: str) -> list[str]:
+    async with read_tx(store) as conn:
+        rows = await conn.execute(
+            sa.select(t.conflict.c.field).where(
+                t.conflict.c.kind == "target_edited",
+                t.conflict.c.status == "open",
+                t.conflict.c.customer_key == key,
+            )
+        )
+        return [str(r.field) for r in rows]
+
+
+def zendesk_event(kind: str, record_id: str, field: str, previous: Any, current: Any) -> bytes:
+    """A ``<kind>.custom_field_changed`` event as Zendesk's webhooks send it (the shape of
+    developer.zendesk.com "Webhook event types": type, subject, detail, event)."""
+    return json.dumps(
+        {
+            "type": f"zen:event-type:{kind}.custom_field_changed",
+            "account_id": 10973248,
+            "id": f"evt-{time.monotonic_ns()}",
+            "subject": f"zen:{kind}:{record_id}",
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "zendesk_event_version": "2022-06-20",
+            "detail": {"id": record_id, "name": "an organization"},
+            "event": {
+                "current": str(current),
+                "previous": str(previous),
+                "field": {"id": "360001", "title": field, "type": "decimal"},
+            },
+        }
+    ).encode()
+
+
+def zendesk_headers(body: bytes) -> dict[str, str]:
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "X-Zendesk-Webhook-Signature": zendesk_signature(DESK_SECRET, stamp, body),
+        "X-Zendesk-Webhook-Signature-Timestamp": stamp,
+        "Content-Type": "application/json",
+    }
+
+
+async def test_an_agent_edit_of_a_synced_field_is_held_within_a_second_of_zendesks_event(
+    hooked: Hooked,
+) -> None:
+    engine = hooked.daemon.engine
+    assert engine is not None
+    field = "organization_fields.special_discount"
+    key, base = await _written(engine.store, field)
+    record_id = key.removeprefix("organization:")
+    edited = 7 if not same_value(base, 7) else 8
+    deals_before = await _deals(engine.store)
+    # The agent saves the profile just now: Zendesk's exports leave it out for a minute, so
+    # only the event's subject can make the run read it.
+    hooked.world.desk.agent_edit(
+        "organization", int(record_id), organization_fields={"special_discount": edited}
+    )
+    body = zendesk_event("organization", record_id, "special_discount", base, edited)
+    async with httpx.AsyncClient() as client:
+        posted = time.monotonic()
+        answer = await client.post(
+            f"{hooked.base}/hooks/west/desk", content=body, headers=zendesk_headers(body)
+        )
+        assert answer.status_code == 202
+        async with asyncio.timeout(1.0):
+            while field not in await _edit_conflicts(engine.store, key):  # noqa: ASYNC110
+                await asyncio.sleep(0.02)  # (the store has no event to wait on)
+        held_after = time.monotonic() - posted
+    await hooked.quiet(job="west")
+    assert held_after < 1.0
+    assert [r[0] for r in hooked.runs] == ["west"], "one run of the rung job"
+    stored = hooked.world.desk.record("organization", int(record_id))
+    assert same_value(stored["organization_fields"]["special_discount"], edited), "kept"
+    assert "! " in stored["notes"], "the note flags the held edit"
+    assert await _deals(engine.store) == deals_before, "no deal changed"
+
+
+async def test_a_desk_event_naming_a_record_dealbridge_never_wrote_queues_nothing(
+    hooked: Hooked,
+) -> None:
+    engine = hooked.daemon.engine
+    assert engine is not None
+    stranger = hooked.world.desk.add_organization("Nobody We Know")
+    body = zendesk_event("organization", str(stranger["id"]), "special_discount", None, 3)
+    async with httpx.AsyncClient() as client:
+        answer = await client.post(
+            f"{hooked.base}/hooks/west/desk", content=body, headers=zendesk_headers(body)
+        )
+    assert answer.status_code == 202
+    await hooked.quiet(job="west")
+    assert [r[0] for r in hooked.runs] == ["west"]
+    assert await _edit_conflicts(engine.store, f"organization:{stranger['id']}") == []

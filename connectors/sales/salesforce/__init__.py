@@ -22,9 +22,13 @@ cites):
   ``expired_session_response.json``]. See :mod:`connectors.salesforce_common.auth`, shared with
   the Service Cloud target.
 * Incremental: SOQL on ``SystemModstamp`` (it also moves on system changes; tap-salesforce
-  prefers it), ``>=`` cursor minus ``overlap_seconds``, ``ORDER BY SystemModstamp, Id``; the
-  checkpoint is the last record's (SystemModstamp, Id). Deletions: ``queryAll`` returns
-  recycle-bin rows with ``IsDeleted = true`` (kept about 15 days) [REST API guide, QueryAll].
+  prefers it), ``>=`` the cursor (the records at its own timestamp are read again),
+  ``ORDER BY SystemModstamp, Id``; the checkpoint is the last record's (SystemModstamp, Id).
+  Once every ``overlap_seconds`` a read reaches ``overlap_seconds`` behind the position the
+  previous such read started from, for saves that became visible after a later one (long
+  transactions; the reason getUpdated returns ``latestDateCovered``). Deletions: ``queryAll``
+  returns recycle-bin rows with ``IsDeleted = true`` (kept about 15 days) [REST API guide,
+  QueryAll].
 * Paging: ``done``/``nextRecordsUrl`` until ``done`` is true; batch size by
   ``Sforce-Query-Options: batchSize=N``, 200..2000, a hint Salesforce may lower [REST API guide,
   Query and Query Options Header]. Child subquery results may also be cut short with their own

@@ -48,7 +48,10 @@ class SalesforceConfig(SalesforceOrgConfig):
         description="Records per query batch, sent as Sforce-Query-Options: batchSize=N",
     )
     overlap_seconds: int = Field(
-        300, ge=0, description="Re-read this much before the cursor (ties, clock skew, lag)"
+        300,
+        ge=0,
+        description="Once per this many seconds, re-read this far behind the previous such "
+        "re-read's start, for saves that became visible late (long transactions)",
     )
     child_relationships: tuple[str, ...] = Field(
         ("OpportunityContactRoles",),

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -69,9 +70,34 @@ def parse_datetime(value: object) -> datetime | None:
     return moment.astimezone(UTC)
 
 
-def encode_cursor(modstamp: datetime, record_id: str) -> Cursor:
-    """The checkpoint after a record: ``{"ts": "<iso>", "id": "<Id>"}``."""
-    return Cursor(value=json.dumps({"ts": modstamp.astimezone(UTC).isoformat(), "id": record_id}))
+@dataclass(frozen=True)
+class Sweep:
+    """The last overlap re-read (see ``SalesforceSource.changed_deals``): the cursor's
+    SystemModstamp when it started, and our clock then (epoch seconds)."""
+
+    anchor: datetime
+    at: float
+
+
+def encode_cursor(modstamp: datetime, record_id: str, sweep: Sweep | None = None) -> Cursor:
+    """The checkpoint after a record: ``{"ts": "<iso>", "id": "<Id>"}``, plus the last overlap
+    re-read's ``{"anchor": "<iso>", "swept": <epoch seconds>}`` when there was one."""
+    data: dict[str, Any] = {"ts": modstamp.astimezone(UTC).isoformat(), "id": record_id}
+    if sweep is not None:
+        data |= {"anchor": sweep.anchor.astimezone(UTC).isoformat(), "swept": sweep.at}
+    return Cursor(value=json.dumps(data))
+
+
+def decode_sweep(cursor: Cursor) -> Sweep | None:
+    """The last overlap re-read a checkpoint records (None: none, or a cursor from before)."""
+    try:
+        data = json.loads(cursor.value)
+        anchor, swept = parse_datetime(data.get("anchor")), data.get("swept")
+    except (ValueError, TypeError, AttributeError):
+        return None
+    if anchor is None or not isinstance(swept, int | float) or isinstance(swept, bool):
+        return None
+    return Sweep(anchor, float(swept))
 
 
 def decode_cursor(cursor: Cursor) -> tuple[datetime, str]:

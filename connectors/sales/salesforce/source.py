@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,10 +19,12 @@ from connectors.ratelimit import LimitSignal, VendorGate
 from connectors.sales.salesforce.catalog import Describer, field_catalog
 from connectors.sales.salesforce.config import SalesforceConfig
 from connectors.sales.salesforce.payloads import (
+    Sweep,
     clean,
     clean_record,
     deal_url,
     decode_cursor,
+    decode_sweep,
     encode_cursor,
     is_child_result,
     parse_datetime,
@@ -47,17 +50,19 @@ def session_expired(response: httpx.Response) -> bool:
 
 
 class _Progress:
-    """The checkpoint to hand out: the furthest (SystemModstamp, Id) read, never moving back."""
+    """The checkpoint to hand out: the furthest (SystemModstamp, Id) read, never moving back,
+    with the last overlap re-read."""
 
-    def __init__(self, since: Point | None) -> None:
+    def __init__(self, since: Point | None, sweep: Sweep | None) -> None:
         self.best = since
+        self.sweep = sweep
 
     def advance(self, point: Point) -> None:
         if self.best is None or point > self.best:
             self.best = point
 
     def cursor(self, fallback: Cursor | None) -> Cursor | None:
-        return fallback if self.best is None else encode_cursor(*self.best)
+        return fallback if self.best is None else encode_cursor(*self.best, self.sweep)
 
 
 class SalesforceSource:
@@ -78,18 +83,30 @@ class SalesforceSource:
         classify = make_classifier(config.throttle_retry_after, config.daily_limit_recheck)
         self.api = self._client(options, self.auth, classify)
         self.describer = Describer(self._describe)
+        self.clock: Callable[[], float] = time.time
+        """Our clock, for when the next overlap re-read is due (tests move it)."""
 
     async def changed_deals(
         self, query: DealQuery, since: Cursor | None
     ) -> AsyncIterator[DealPage]:
-        """Deals with SystemModstamp >= cursor - overlap (all of them when ``full``), oldest
-        first and tie-broken by Id, deleted ones flagged; each page's checkpoint is its last
-        record. With a select condition, deals that stopped matching it come first, as
-        deletions (read before the main query so no change between the two is lost)."""
+        """Deals with SystemModstamp >= the cursor's (all of them when ``full``), oldest first
+        and tie-broken by Id, deleted ones flagged; each page's checkpoint is its last record.
+        With a select condition, deals that stopped matching it come first, as deletions (read
+        before the main query so no change between the two is lost).
+
+        The overlap: a record saved in a long transaction can become visible after a later
+        one, with an earlier SystemModstamp (Salesforce's getUpdated returns
+        ``latestDateCovered`` for this reason), so it may sit behind a cursor already past
+        it. Once every ``overlap_seconds`` (our clock), a read starts ``overlap_seconds``
+        before the cursor position the previous such read started from (``Sweep``): every
+        record that became visible late since then is behind that bound, as long as no
+        transaction takes longer than ``overlap_seconds`` to commit. Reads in between start
+        at the cursor itself, so a doorbell run reads the new changes and the records at the
+        cursor's own timestamp, not every change of the last five minutes again."""
         start = None if since is None else decode_cursor(since)
-        lower = None if query.full or start is None else self._overlap(start[0])
+        lower, sweep = (None, None) if query.full or start is None else self._window(start, since)
         fields = select_list(query.fields, self.config.child_relationships)
-        progress = _Progress(start)
+        progress = _Progress(start, sweep)
         if (
             since is not None
             and lower is not None
@@ -246,8 +263,17 @@ class SalesforceSource:
         url = f"{session.instance_url}{self.config.api_root}/sobjects/{sobject}/describe"
         return await self.api.get_json(url, operation=f"describe {sobject}")
 
-    def _overlap(self, moment: datetime) -> datetime:
-        return moment - timedelta(seconds=self.config.overlap_seconds)
+    def _window(self, start: Point, since: Cursor | None) -> tuple[datetime, Sweep | None]:
+        """Where an incremental read starts, and the sweep its checkpoints record."""
+        overlap = self.config.overlap_seconds
+        last = None if since is None else decode_sweep(since)
+        if overlap == 0:
+            return start[0], None
+        now = self.clock()
+        if last is not None and 0 <= now - last.at < overlap:
+            return start[0], last  # swept recently: from the cursor, ties included
+        anchor = start[0] if last is None else min(last.anchor, start[0])
+        return anchor - timedelta(seconds=overlap), Sweep(start[0], now)
 
     def _read_limits(self, response: httpx.Response) -> LimitSignal:
         usage = parse_api_usage(response.headers.get("sforce-limit-info"))

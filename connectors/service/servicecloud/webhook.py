@@ -7,9 +7,11 @@ The scheme, its sources and why Outbound Messages are in
 from __future__ import annotations
 
 from connectors.salesforce_common.webhook import OutboundMessageVerifier
+from connectors.service.servicecloud.payloads import ACCOUNT, CONTACT
 
 WEBHOOK = OutboundMessageVerifier(
     objects=("Account", "Contact"),
-    why="an agent's edit or a new customer record is seen by the next run at once (the run "
-    "refreshes the desk's identity index and matches unmatched deals again)",
+    why="an agent's edit of a field dealbridge wrote is held as a conflict by the next run, "
+    "which reads the records the message names at once",
+    kinds={"Account": ACCOUNT, "Contact": CONTACT},
 )

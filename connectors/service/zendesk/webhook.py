@@ -14,12 +14,20 @@ window of the other schemes is used, with the replay cache.
 Subscribe the webhook to ``zen:event-type:organization.custom_field_changed`` and
 ``zen:event-type:user.custom_field_changed`` (and ``user.notes_changed`` when the note lives in
 user notes; Zendesk has no organization-notes event): the job then runs at once, refreshing the
-desk's identity index and matching waiting deals again. (An agent's edit of a synced field is
-raised as a conflict when the run writes that customer; see docs/webhooks.md, "Not yet".)
+desk's identity index and matching waiting deals again. Every event names its record
+(``"subject": "zen:organization:6607619104125"``, or ``zen:user:<id>``; developer.zendesk.com
+"Webhook event types", organization and user events): the run reads that record from Zendesk
+at once and, when dealbridge wrote to it, plans it again, so an agent's edit of a synced field
+is held as a conflict in that run. The incremental exports the index reads leave out the last
+minute, so the id is what makes "at once" possible; only Zendesk's own read supplies values.
 """
 
 from __future__ import annotations
 
+import json
+import re
+
+from connectors.base import RecordRef
 from connectors.settings import WebhookSettings
 from connectors.webhooks import (
     Accepted,
@@ -37,6 +45,8 @@ from connectors.webhooks import (
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
+SUBJECT = re.compile(r"zen:(organization|user):(\d{1,20})")
+"""An event's ``subject``: the record it is about (Zendesk ids are integers)."""
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -58,7 +68,7 @@ class ZendeskWebhook:
         expected = signature(secret, timestamp, notification.body)
         if not same(expected, notification.header(SIGNATURE_HEADER)):
             raise Rejected("signature does not match")
-        return Accepted(replay_key=expected)
+        return Accepted(replay_key=expected, records=named_records(notification.body))
 
     def setup(self, url: str, settings: WebhookSettings | None) -> Setup:
         """The webhook to create in Zendesk."""
@@ -73,6 +83,18 @@ class ZendeskWebhook:
                 configured(settings, "secret"),
             ],
         )
+
+
+def named_records(body: bytes) -> tuple[RecordRef, ...]:
+    """The organization or user a (verified) event is about; none when the body names none
+    (a webhook a trigger sends, a custom payload): the run then refreshes the index only."""
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return ()
+    subject = event.get("subject") if isinstance(event, dict) else None
+    found = SUBJECT.fullmatch(subject) if isinstance(subject, str) else None
+    return (RecordRef(kind=found[1], id=found[2]),) if found else ()
 
 
 WEBHOOK = ZendeskWebhook()

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from connectors.base import RecordRef
 from connectors.registry import get_spec, load_object
 from connectors.sales.dynamics.webhook import WEBHOOK as DYNAMICS
 from connectors.sales.hubspot.webhook import WEBHOOK as HUBSPOT
@@ -218,6 +219,32 @@ def test_zendesk_a_wrong_signing_secret_is_refused() -> None:
     assert refused(ZENDESK, note, settings(secret="rotated")) == "signature does not match"
 
 
+def test_zendesk_an_event_names_the_record_it_is_about_and_nothing_else() -> None:
+    accepted = ZENDESK.verify(zendesk_notification(), settings(secret=SECRET))
+    assert accepted.records == (RecordRef(kind="organization", id="16486788"),)
+    user = ZENDESK_EVENT.replace(b"zen:organization:16486788", b"zen:user:4242")
+    assert ZENDESK.verify(zendesk_notification(user), settings(secret=SECRET)).records == (
+        RecordRef(kind="user", id="4242"),
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"type": "zen:event-type:organization.custom_field_changed"}',
+        b'{"subject": "zen:ticket:12"}',
+        b'{"subject": "zen:organization:12; drop"}',
+        b'{"subject": ["zen:organization:12"]}',
+        b"[1, 2]",
+        b"not json",
+    ],
+)
+def test_zendesk_a_body_naming_no_customer_record_names_none(body: bytes) -> None:
+    accepted = ZENDESK.verify(zendesk_notification(body), settings(secret=SECRET))
+    assert accepted.replay_key
+    assert accepted.records == ()
+
+
 # --- Pipedrive: HTTP basic auth --------------------------------------------------------------
 
 
@@ -297,6 +324,44 @@ def test_salesforce_an_outbound_message_with_the_key_is_acknowledged_as_document
 def test_salesforce_the_15_character_org_id_may_be_configured() -> None:
     note = notification(outbound_message(), url=f"{URL}?key={SECRET}")
     assert SERVICECLOUD.verify(note, settings(secret=SECRET, organization_id=ORG[:15])).reply
+
+
+def test_service_cloud_a_message_names_its_accounts_and_contacts_by_id() -> None:
+    accounts = outbound_message(sobject="Account").replace(
+        b"0065g00000WEST01AAA", b"0015e00000Acme1AAQ"
+    )
+    note = notification(accounts, url=f"{URL}?key={SECRET}")
+    assert SERVICECLOUD.verify(note, settings(**SF)).records == (
+        RecordRef(kind="account", id="0015e00000Acme1AAQ"),
+    )
+    mixed = notification(
+        accounts.replace(
+            b"</Notification>",
+            b"</Notification><Notification><Id>04l5e00000Gx7R0AAJ</Id>"
+            b'<sObject xsi:type="sf:Contact" xmlns:sf="urn:sobject.enterprise.soap.sforce.com">'
+            b"<sf:Id>0035e00000Dana2AAQ</sf:Id></sObject></Notification>",
+        ),
+        url=f"{URL}?key={SECRET}",
+    )
+    assert SERVICECLOUD.verify(mixed, settings(**SF)).records == (
+        RecordRef(kind="account", id="0015e00000Acme1AAQ"),
+        RecordRef(kind="contact", id="0035e00000Dana2AAQ"),
+    )
+
+
+def test_service_cloud_an_object_it_does_not_sync_names_nothing_and_a_source_names_nothing() -> (
+    None
+):
+    lead = outbound_message(sobject="Lead").replace(b"0065g00000WEST01AAA", b"00Q5e00000Lead1AAQ")
+    assert (
+        SERVICECLOUD.verify(notification(lead, url=f"{URL}?key={SECRET}"), settings(**SF)).records
+        == ()
+    )
+    deal = outbound_message().replace(b"0065g00000WEST01AAA", b"0065g00000WEST1AAQ")
+    assert (
+        SALESFORCE.verify(notification(deal, url=f"{URL}?key={SECRET}"), settings(**SF)).records
+        == ()
+    )
 
 
 def test_salesforce_a_missing_or_wrong_key_is_refused() -> None:

@@ -46,6 +46,29 @@ def test_a_resolved_agent_edit_applies_the_decision(take: str, value: Any, writt
     assert result.applied == (7,)
 
 
+def test_an_agent_only_edit_is_held_for_a_person_without_a_write() -> None:
+    """The deal still says what we wrote (20); an agent typed 12: held, flagged in the note."""
+    result = plan(terms(discount="20"), fields={FIELD: 12}, base={FIELD: 20})
+    assert FIELD not in result.fields, "the agent's value stays"
+    assert [f.kind for f in result.findings] == ["target_edited"]
+    assert "! " in result.fields["notes"]
+
+
+@pytest.mark.parametrize(
+    ("take", "value", "written"), [("source", None, 20), ("value", 18, 18), ("target", None, None)]
+)
+def test_a_resolved_agent_only_edit_applies_the_decision(
+    take: str, value: Any, written: Any
+) -> None:
+    """Deciding for the deal writes its value back, though only the agent changed the field."""
+    result = plan(
+        terms(discount="20"), fields={FIELD: 12}, base={FIELD: 20}, resolutions=edited(take, value)
+    )
+    assert result.fields.get(FIELD) == written
+    assert result.findings == ()
+    assert result.applied == (7,)
+
+
 @pytest.mark.parametrize("take", ["source", "value", "target"])
 def test_a_decision_is_stable_over_repeated_runs(take: str) -> None:
     """After the decision is written, further runs write nothing and raise nothing."""

@@ -33,10 +33,19 @@ def test_only_the_source_changed_writes_the_new_value(policy: str) -> None:
     assert (decision.action, decision.value, decision.conflict) == ("write", 15, None)
 
 
-@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("policy", ["source_wins", "target_wins", "newest_wins"])
 def test_only_the_agent_changed_keeps_the_agent_value_without_conflict(policy: str) -> None:
     decision = decide(base=10, target=12, source=10, policy=policy)
     assert (decision.action, decision.value, decision.conflict) == ("keep", 12, None)
+
+
+def test_only_the_agent_changed_under_manual_holds_the_agent_value_for_a_person() -> None:
+    """The desk no longer shows the deal's terms: whoever owns them hears of it now, not at
+    the deal's next change; the agent's value stays and nothing is written."""
+    decision = decide(base=10, target=12, source=10, policy="manual")
+    assert (decision.action, decision.value) == ("hold", 12)
+    assert decision.conflict == "agent changed the field since dealbridge wrote it"
+    assert not decision.adopt_base, "the base stays what we wrote"
 
 
 @pytest.mark.parametrize(

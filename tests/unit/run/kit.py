@@ -33,6 +33,7 @@ from sync_jobs.run.catalog import LiveCatalog
 from sync_jobs.run.context import RunState
 from sync_jobs.run.control import RunControl
 from sync_jobs.run.deal_conflicts import DealConflicts
+from sync_jobs.run.desk_edits import DeskEdits
 from sync_jobs.run.lookups import Desk
 from sync_jobs.run.recheck import Relinking
 from sync_jobs.run.stage1 import Stage1
@@ -212,7 +213,18 @@ class World:
     def conflicts(self) -> DealConflicts:
         return DealConflicts(TARGET, AlertsConfig(), self.clock, self.state)
 
-    def stage1(self, *, lookups_per_run: int = 100, index_fresh_for: float = 0.0) -> Stage1:
+    def edits(self, named: set[RecordRef] | None = None) -> DeskEdits:
+        """The refresh's search for agent edits; ``named``: what a desk doorbell named."""
+        notes = self.mapping.spec.note.field
+        return DeskEdits(TARGET, notes, named, self.store, self.clock, self.state)
+
+    def stage1(
+        self,
+        *,
+        lookups_per_run: int = 100,
+        index_fresh_for: float = 0.0,
+        named: set[RecordRef] | None = None,
+    ) -> Stage1:
         return Stage1(
             job=JOB,
             mapping=self.mapping,
@@ -226,6 +238,7 @@ class World:
             desk=self.lookups(lookups_per_run),
             conflicts=self.conflicts(),
             index_fresh_for=index_fresh_for,
+            edits=self.edits(named),
         )
 
     def stage2(self, *, max_attempts: int = 3) -> Stage2:

@@ -212,6 +212,70 @@ async def test_incremental_read_sees_updates_and_recycle_bin_deletions() -> None
     )
 
 
+class Clock:
+    """Our clock, moved by hand (when the next overlap re-read is due)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def read_at(
+    sim: SalesforceSimulator, clock: Clock, since: Cursor | None
+) -> tuple[list[str], Cursor | None]:
+    """One incremental read at ``clock``: the deal ids read and the last checkpoint."""
+    source = connect(sim)
+    source.clock = clock
+    try:
+        pages = [page async for page in source.changed_deals(DealQuery(fields=("Name",)), since)]
+    finally:
+        await source.aclose()
+    return ids(pages), (pages[-1].checkpoint if pages else since)
+
+
+async def test_reads_between_overlap_sweeps_read_only_new_changes_and_the_cursors_ties() -> None:
+    sim = SalesforceSimulator(seed=True)
+    clock = Clock()
+    _, cursor = await read_at(sim, clock, None)  # the first, full read
+    base = datetime.now(UTC).replace(microsecond=0)
+    read_per_run = []
+    for n in range(6):  # two new deals, then a doorbell run, every two seconds
+        clock.now += 2
+        sim.add_deal(f"Early {n}", modstamp=base + timedelta(seconds=2 * n))
+        sim.add_deal(f"Late {n}", modstamp=base + timedelta(seconds=2 * n + 1))
+        read, cursor = await read_at(sim, clock, cursor)
+        read_per_run.append(len(read))
+    # The first incremental read sweeps the overlap (five minutes before the cursor); each
+    # later one reads the two new deals and the one at the cursor's own timestamp, not every
+    # deal of the last five minutes again.
+    assert read_per_run[1:] == [3, 3, 3, 3, 3]
+
+
+async def test_a_deal_that_became_visible_late_behind_the_cursor_is_read_by_the_next_sweep() -> (
+    None
+):
+    sim = SalesforceSimulator(seed=True)
+    clock = Clock()
+    _, cursor = await read_at(sim, clock, None)
+    now = datetime.now(UTC).replace(microsecond=0)
+    sim.update_deal("0065g00000WEST02", modstamp=now)
+    clock.now += 1
+    _, cursor = await read_at(sim, clock, cursor)  # sweeps; the cursor is at ``now``
+    sim.update_deal("0065g00000WEST04", modstamp=now + timedelta(seconds=30))
+    clock.now += 30
+    _, cursor = await read_at(sim, clock, cursor)  # the cursor moves to now + 30 s
+    # A long transaction commits a save stamped before the cursor, after the read passed it.
+    sim.update_deal("0065g00000WEST03", modstamp=now + timedelta(seconds=10), Amount=7)
+    clock.now += 10
+    read, cursor = await read_at(sim, clock, cursor)
+    assert "0065g00000WEST03" not in read, "between sweeps, reads start at the cursor"
+    clock.now += 300  # overlap_seconds on our clock since the last sweep
+    read, _ = await read_at(sim, clock, cursor)
+    assert "0065g00000WEST03" in read, "the sweep reaches back behind the earlier cursor"
+
+
 async def test_a_deal_leaving_the_select_condition_comes_back_as_a_deletion() -> None:
     sim = SalesforceSimulator(seed=True)
     first = await read(sim)
