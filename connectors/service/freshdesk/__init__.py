@@ -52,7 +52,7 @@ from connectors.service.freshdesk.target import FreshdeskTarget
 CONNECTOR = ConnectorSpec.desk(
     "freshdesk",
     FreshdeskConfig,
-    FreshdeskTarget,  # the target class builds itself from (name, config, options)
+    FreshdeskTarget,
     f"{__name__}.simulator",
     webhook=f"{__name__}.webhook:WEBHOOK",
     label="Freshdesk",

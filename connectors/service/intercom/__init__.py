@@ -68,7 +68,7 @@ from connectors.service.intercom.target import IntercomTarget
 CONNECTOR = ConnectorSpec.desk(
     "intercom",
     IntercomConfig,
-    IntercomTarget,  # the target class builds itself from (name, config, options)
+    IntercomTarget,
     f"{__name__}.simulator",
     label="Intercom",
     demo=DemoSpec(

@@ -69,7 +69,7 @@ from connectors.service.servicecloud.target import ServiceCloudTarget
 CONNECTOR = ConnectorSpec.desk(
     "servicecloud",
     ServiceCloudConfig,
-    ServiceCloudTarget,  # the target class builds itself from (name, config, options)
+    ServiceCloudTarget,
     f"{__name__}.simulator",
     webhook=f"{__name__}.webhook:WEBHOOK",
     bulk_write="sObject Collections (200 records a call)",

@@ -66,7 +66,7 @@ from connectors.service.servicenow.target import ServiceNowTarget
 CONNECTOR = ConnectorSpec.desk(
     "servicenow",
     ServiceNowConfig,
-    ServiceNowTarget,  # the target class builds itself from (name, config, options)
+    ServiceNowTarget,
     f"{__name__}.simulator",
     bulk_write="Batch API (several PATCHes a call)",
     label="ServiceNow",

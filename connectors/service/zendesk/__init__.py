@@ -48,7 +48,7 @@ from connectors.service.zendesk.target import ZendeskTarget
 CONNECTOR = ConnectorSpec.desk(
     "zendesk",
     ZendeskConfig,
-    ZendeskTarget,  # the target class builds itself from (name, config, options)
+    ZendeskTarget,
     f"{__name__}.simulator",
     webhook=f"{__name__}.webhook:WEBHOOK",
     bulk_write="organizations/users update_many (100 a job)",
