@@ -6,15 +6,16 @@ the vendor says is left. :class:`DeskTarget` holds that skeleton; a connector su
 writes its ``read``, ``write``, ``field_catalog``, ``notices`` and the call that proves access
 (:meth:`DeskTarget._prove_access`). :class:`AlertTickets` adds the ``TicketDesk`` capability
 for a desk whose ``tickets`` module opens alert tickets (``created_ticket_id`` checks what a
-create answered).
+create answered; :class:`RestTickets` is the flow of a desk whose tickets are plain REST
+calls).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -27,7 +28,7 @@ from connectors.base import (
     IdentityKey,
     RecordChange,
 )
-from connectors.errors import AuthError, ConnectorError, PermanentError
+from connectors.errors import AuthError, ConnectorError, PermanentError, RecordError
 from connectors.http import VendorClient
 from connectors.ratelimit import LimitSignal, VendorGate
 from connectors.settings import ConnectorConfig
@@ -135,6 +136,14 @@ def wanted_keys(
     return wanted
 
 
+def of_kinds(
+    kinds: Collection[str], takes: Callable[[str], bool] = bool
+) -> Callable[[IdentityKey], bool]:
+    """The usual ``askable`` of :func:`wanted_keys`: keys of a configured kind whose value the
+    desk ``takes`` (by default, any value that is not empty)."""
+    return lambda key: key.kind in kinds and takes(key.value)
+
+
 @dataclass(frozen=True)
 class PlannedChange:
     """A change a writer has checked and will send, with its position in the write call (the
@@ -209,3 +218,56 @@ def created_ticket_id(http: VendorClient, response: httpx.Response, desk: str, *
             status=response.status_code,
         )
     return str(found)
+
+
+class RestTickets:
+    """A desk's ``tickets`` module where opening a ticket and noting on it are plain REST calls
+    through the target's own client.
+
+    A note goes on its ticket; where the desk refuses it because of the ticket (gone, closed:
+    the vendor's :meth:`_successor` says which refusals mean that), a new ticket takes over and
+    its id is what the alert thread continues on. A vendor writes ``open_ticket``, the note's
+    request (:meth:`_note`) and :meth:`_successor`."""
+
+    desk: ClassVar[str]
+    """The desk's name in errors ("Zendesk")."""
+    created_id_at: ClassVar[tuple[str, ...]]
+    """Where a create's JSON answer holds the new ticket's id (``("ticket", "id")``)."""
+
+    def __init__(self, http: VendorClient) -> None:
+        self._http = http
+
+    async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
+        """Open an alert ticket with the body as its first internal note (``TicketDesk``)."""
+        raise NotImplementedError
+
+    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
+        """The alert as an internal note on ``ticket_id``, or on the ticket that succeeds it;
+        the id the thread continues on (``TicketDesk``)."""
+        method, path, body = self._note(ticket_id, ticket)
+        try:
+            await self._http.request(method, path, operation="note_ticket", json=body)
+        except RecordError as exc:
+            successor = self._successor(ticket_id, ticket, exc)
+            if successor is None:
+                raise
+            return await successor
+        return ticket_id
+
+    async def _created(self, path: str, fields: object, **options: Any) -> str:
+        """POST a new ticket; the id the desk answered (see :func:`created_ticket_id`)."""
+        response = await self._http.request(
+            "POST", path, operation="open_ticket", json=fields, **options
+        )
+        return created_ticket_id(self._http, response, self.desk, *self.created_id_at)
+
+    def _note(self, ticket_id: str, ticket: DeskTicket) -> tuple[str, str, object]:
+        """The request that adds the note: method, path and JSON body."""
+        raise NotImplementedError
+
+    def _successor(
+        self, ticket_id: str, ticket: DeskTicket, refused: RecordError
+    ) -> Awaitable[str] | None:
+        """The new ticket that takes over when the desk refused the note because of its
+        ticket; None where the refusal is not about the ticket (it is raised)."""
+        raise NotImplementedError

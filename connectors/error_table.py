@@ -21,9 +21,11 @@ from connectors.errors import (
     AuthError,
     ConnectorError,
     PermanentError,
+    RateLimited,
     RecordError,
     TransientError,
 )
+from connectors.ratelimit import parse_retry_after
 
 ErrorFactory = Callable[[str, int, str | None, str | None], ConnectorError]
 
@@ -135,8 +137,9 @@ class ErrorTable:
     In order: success is None; a redirect means ``base_url`` is wrong (admin); ``special``
     settles what needs more than a status (throttling, a scroll's own answers); ``record``
     says which failures concern one record; then the vendor's code, then the status, decide
-    the class. A status the table does not list is transient from 500 up and a developer's
-    bug below, so a table lists only what differs from that.
+    the class. A status the table does not list is transient from 500 up, throttling at 429
+    (waiting what ``Retry-After`` says) and a developer's bug below, so a table lists only
+    what differs from that.
     """
 
     vendor: str
@@ -150,8 +153,8 @@ class ErrorTable:
     record: RecordRule = _never
     special: Special = _nothing_special
     otherwise: ErrorFactory | None = None
-    """For a status neither table lists, instead of the default (transient from 500, a
-    developer's bug below): a vendor that words those answers itself."""
+    """For a status neither table lists, instead of the default (transient from 500,
+    throttling at 429, a developer's bug below): a vendor that words those answers itself."""
 
     def classify(self, response: httpx.Response) -> ConnectorError | None:
         """Map one response to a typed error (None when it succeeded)."""
@@ -170,10 +173,29 @@ class ErrorTable:
         message, code, blamed = described
         if self.record(response, described):
             return record_error(message, status, code, blamed)
-        verdict = self.by_code.get(code or "") or self.by_status.get(status) or self.otherwise
-        if verdict is None:
-            verdict = "transient" if status >= 500 else "developer"
+        verdict = (
+            self.by_code.get(code or "")
+            or self.by_status.get(status)
+            or self.otherwise
+            or self._unlisted(response)
+        )
         return self._factory(verdict)(message, status, code, blamed)
+
+    def _unlisted(self, response: httpx.Response) -> Verdict | ErrorFactory:
+        """A status no rule or table settles: throttling at 429 (waiting what ``Retry-After``
+        says), transient from 500 up, a developer's bug otherwise."""
+        status = response.status_code
+        if status != 429:
+            return "transient" if status >= 500 else "developer"
+        retry_after = parse_retry_after(response.headers.get("retry-after"))
+        vendor = self.vendor
+
+        def throttled(_message: str, status: int, _code: str | None, _f: str | None) -> RateLimited:
+            return RateLimited(
+                f"{vendor} rate limit reached", retry_after=retry_after, status=status
+            )
+
+        return throttled
 
     def _factory(self, verdict: Verdict | ErrorFactory) -> ErrorFactory:
         if callable(verdict):

@@ -136,7 +136,8 @@ class ConnectorSpec:
         demo: DemoSpec | None = None,
     ) -> ConnectorSpec:
         """A service-desk target whose simulator module ``simulated_by`` offers the usual
-        ``demo_app`` and ``contract_harness``; the other arguments as in the spec's fields."""
+        ``demo_app`` and ``contract_harness``; the other arguments as in the spec's fields
+        (``factory`` is usually the target class, built from (name, config, options))."""
         return cls(
             kind=kind,
             role="target",

@@ -10,10 +10,10 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import httpx
-from pydantic import BeforeValidator, Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
 from connectors.base import Frozen
 from connectors.ratelimit import Sleep
@@ -57,6 +57,12 @@ def resolve_secret_ref(value: object) -> object:
 Secret = Annotated[SecretStr, BeforeValidator(resolve_secret_ref)]
 """A credential given by reference (``${ENV_VAR}`` or ``file:PATH``), never inline."""
 
+WriteConcurrency = Annotated[
+    int,
+    Field(ge=1, le=50, description="Records updated at once (one PUT each: no bulk endpoint)"),
+]
+"""``write_concurrency`` of a desk without a bulk update (Freshdesk, Intercom)."""
+
 
 class WebhookSettings(Frozen):
     """``connectors.<name>.webhook``: what the vendor's change notifications are checked with.
@@ -91,6 +97,22 @@ class ConnectorConfig(Frozen):
     webhook: WebhookSettings | None = Field(
         None, description="change notifications from the vendor (docs/webhooks.md)"
     )
+
+
+class DeskConfig(ConnectorConfig):
+    """A service desk's config: ``base_url`` is read as its API root (see :func:`api_root`),
+    so a desk names only the example an admin is shown and the API path it may be pasted
+    with."""
+
+    base_url_example: ClassVar[str]
+    """A right ``base_url`` for this desk, shown when a configured one has no scheme."""
+    api_suffix: ClassVar[str] = ""
+    """The API path admins often paste after the root (``/api/v2``); trimmed off."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _api_root(cls, value: str) -> str:
+        return api_root(value, example=cls.base_url_example, api_suffix=cls.api_suffix)
 
 
 @dataclass(frozen=True)

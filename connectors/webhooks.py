@@ -250,10 +250,8 @@ class SignedWebhook:
 
     what: str = "a script that saves the territory's files"
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "dealbridge signed webhook (HMAC-SHA256 of timestamp.body, 5-minute window)"
+    scheme = "dealbridge signed webhook (HMAC-SHA256 of timestamp.body, 5-minute window)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """Timestamp within the window, then the signature over it and the body."""

@@ -105,10 +105,8 @@ class OutboundMessageVerifier:
     """For a desk: sObject type -> record kind, so the run re-reads the records a message
     names (``Accepted.records``); empty for the sales source (its run reads changed deals)."""
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "Salesforce Outbound Messages (SOAP, unsigned: org id + shared key in the URL)"
+    scheme = "Salesforce Outbound Messages (SOAP, unsigned: org id + shared key in the URL)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """Shared key in the URL, then the configured org in the message; answer the Ack."""

@@ -42,7 +42,10 @@ class ConnectorRow:
 
 
 def connector_class(spec: ConnectorSpec) -> type[Any] | None:
-    """The class ``spec.factory`` returns, from its annotation (None: not annotated)."""
+    """The class ``spec.factory`` builds: the factory itself when it is that class, else what
+    its return annotation names (None: not annotated)."""
+    if inspect.isclass(spec.factory):
+        return spec.factory
     try:
         returned = typing.get_type_hints(spec.factory).get("return")
     except (NameError, TypeError):  # an annotation that does not resolve: say nothing

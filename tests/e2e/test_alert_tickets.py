@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +22,7 @@ from sandbox.harness import ContractHarness
 from sandbox.world import REPO_ROOT, build_world, credentials, world_doc
 from sync_jobs.alerts.channels import build_channel
 from sync_jobs.alerts.outbox import Dispatcher, notify
+from sync_jobs.app.connector_list import connector_class
 from sync_jobs.config.app import parse_config
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import Engine, utcnow
@@ -43,8 +44,8 @@ def _ticket_desks() -> list[str]:
         spec = get_spec(kind)
         if spec.role != "target" or spec.contract_harness is None:
             continue
-        built = get_type_hints(spec.factory).get("return")
-        if isinstance(built, type) and issubclass(built, TicketDesk):
+        built = connector_class(spec)
+        if built is not None and issubclass(built, TicketDesk):
             found.append(kind)
     return found
 

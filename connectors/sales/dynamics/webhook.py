@@ -19,8 +19,6 @@ schedules one more run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from connectors.settings import WebhookSettings
 from connectors.webhooks import (
     Accepted,
@@ -35,14 +33,11 @@ from connectors.webhooks import (
 QUERY_KEY = "code"
 
 
-@dataclass(frozen=True)
 class DynamicsWebhook:
     """Verifier for a Dataverse service endpoint's WebhookKey / HttpHeader key."""
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "Dataverse webhook service endpoint, shared key (?code= or a header)"
+    scheme = "Dataverse webhook service endpoint, shared key (?code= or a header)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """The key must come where it was configured: the named header, else ``?code=``."""

@@ -18,7 +18,6 @@ properties). The body is never read for data: the run that follows reads HubSpot
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from urllib.parse import unquote
 
 from connectors.settings import WebhookSettings
@@ -53,14 +52,11 @@ def signature_v3(secret: str, method: str, url: str, body: bytes, timestamp: str
     return b64(hmac_sha256(secret.encode(), message))
 
 
-@dataclass(frozen=True)
 class HubSpotWebhook:
     """Verifier for HubSpot's v3 request signature."""
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "HubSpot webhooks, X-HubSpot-Signature-v3 (HMAC-SHA256, 5-minute window)"
+    scheme = "HubSpot webhooks, X-HubSpot-Signature-v3 (HMAC-SHA256, 5-minute window)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """Timestamp within five minutes, then the v3 signature over the URL HubSpot called."""

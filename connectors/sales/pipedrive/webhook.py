@@ -11,20 +11,15 @@ schedule one more incremental run, which the debounce folds into the next.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from connectors.settings import WebhookSettings
 from connectors.webhooks import Accepted, Notification, Setup, check_basic_auth, configured
 
 
-@dataclass(frozen=True)
 class PipedriveWebhook:
     """Verifier for Pipedrive's basic-auth webhooks."""
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "Pipedrive webhooks, HTTP basic auth (Pipedrive signs nothing)"
+    scheme = "Pipedrive webhooks, HTTP basic auth (Pipedrive signs nothing)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """The configured user and password must come in ``Authorization: Basic``."""

@@ -48,18 +48,11 @@ from __future__ import annotations
 from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.target import FreshdeskTarget
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: FreshdeskConfig, options: ConnectorOptions) -> FreshdeskTarget:
-    """Build a Freshdesk target from its validated config."""
-    return FreshdeskTarget(name, config, options)
-
 
 CONNECTOR = ConnectorSpec.desk(
     "freshdesk",
     FreshdeskConfig,
-    create,
+    FreshdeskTarget,
     f"{__name__}.simulator",
     webhook=f"{__name__}.webhook:WEBHOOK",
     label="Freshdesk",
@@ -72,4 +65,4 @@ CONNECTOR = ConnectorSpec.desk(
     ),
 )
 
-__all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget", "create"]
+__all__ = ["CONNECTOR", "FreshdeskConfig", "FreshdeskTarget"]

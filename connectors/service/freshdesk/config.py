@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from connectors.settings import ConnectorConfig, Secret, api_root
+from connectors.settings import DeskConfig, Secret, WriteConcurrency
 
 CONTACT_LIST_SHARE = 0.1
 """Contact-list budget as a share of the account budget when not configured (Growth: 20/200)."""
 
 
-class FreshdeskConfig(ConnectorConfig):
+class FreshdeskConfig(DeskConfig):
     """A Freshdesk helpdesk (``https://<domain>.freshdesk.com``) written through API v2."""
+
+    base_url_example = "https://acme.freshdesk.com"
+    api_suffix = "/api/v2"
 
     kind: Literal["freshdesk"]
     api_key: Secret = Field(
@@ -36,9 +39,7 @@ class FreshdeskConfig(ConnectorConfig):
         "(default: a tenth of the steady rate)",
     )
     per_page: int = Field(100, ge=1, le=100, description="List page size (Freshdesk max 100)")
-    write_concurrency: int = Field(
-        10, ge=1, le=50, description="Records updated at once (one PUT each: no bulk endpoint)"
-    )
+    write_concurrency: WriteConcurrency = 10
     note_max_length: int = Field(
         10_000, ge=200, description="Longest description/note text dealbridge writes"
     )
@@ -62,12 +63,6 @@ class FreshdeskConfig(ConnectorConfig):
         description="Find changed companies through the filter API (at most 300 results, "
         "minutes behind changes) instead of listing them all at every identity refresh",
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _api_root(cls, value: str) -> str:
-        """Accept ``https://acme.freshdesk.com`` with or without a trailing ``/api/v2``."""
-        return api_root(value, example="https://acme.freshdesk.com", api_suffix="/api/v2")
 
     @property
     def steady_rate(self) -> float:

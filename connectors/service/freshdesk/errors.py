@@ -19,7 +19,6 @@ from typing import Any
 import httpx
 
 from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
-from connectors.errors import ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
 from connectors.responses import header_int, json_body, text_or_none
@@ -47,13 +46,6 @@ BY_STATUS: dict[int, Verdict] = {
 """Status -> class, for everything the vendor code does not settle."""
 
 RECORD_STATUSES = frozenset({400, 404, 409})
-
-
-def _throttled(response: httpx.Response, _: Described) -> ConnectorError | None:
-    if response.status_code != 429:
-        return None
-    retry_after = parse_retry_after(response.headers.get("retry-after"))
-    return RateLimited("Freshdesk rate limit reached", retry_after=retry_after, status=429)
 
 
 def describe(response: httpx.Response) -> Described:
@@ -92,8 +84,7 @@ TABLE = ErrorTable(
     by_code=BY_CODE,
     redirect_hint="base_url must be the https://<domain>.freshdesk.com helpdesk address",
     record=one_record_rule(_ONE_RECORD, RECORD_STATUSES),
-    special=_throttled,
-)
+)  # a 429 waits what its Retry-After says: the table's default
 classify = TABLE.classify
 
 

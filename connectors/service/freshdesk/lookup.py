@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 from connectors.base import CustomerRecord, IdentityKey
+from connectors.desk import DeskPart
 from connectors.errors import PermanentError
 from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
@@ -51,12 +52,8 @@ _NUMBER = re.compile(r"[^'\"\\]{1,200}")
 CONTACT_FILTERS = {"email": "email", "external_id": "unique_external_id"}
 
 
-class Lookup:
+class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
     """Answers ``FreshdeskTarget.lookup``."""
-
-    def __init__(self, api: FreshdeskApi, config: FreshdeskConfig) -> None:
-        self._api = api
-        self._config = config
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` (each record once, in the order found)."""

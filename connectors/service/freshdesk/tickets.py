@@ -11,14 +11,14 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable
 from typing import Any
 
 import structlog
 
 from connectors.base import DeskTicket
-from connectors.desk import created_ticket_id
+from connectors.desk import RestTickets
 from connectors.errors import PermanentError, RecordError
-from connectors.http import VendorClient
 
 log = structlog.get_logger("dealbridge.freshdesk")
 
@@ -27,11 +27,11 @@ PRIORITY = {"info": 1, "warning": 2, "critical": 4}
 OPEN = 2
 
 
-class FreshdeskTickets:
+class FreshdeskTickets(RestTickets):
     """Opens alert tickets and adds private notes through the target's client."""
 
-    def __init__(self, http: VendorClient) -> None:
-        self._http = http
+    desk = "Freshdesk"
+    created_id_at = ("id",)
 
     async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
         """Create an open ticket whose description is the alert; return its id."""
@@ -52,26 +52,21 @@ class FreshdeskTickets:
         }
         if ticket.group is not None:
             fields["group_id"] = int(ticket.group) if ticket.group.isdigit() else ticket.group
-        response = await self._http.request(
-            "POST", "/api/v2/tickets", operation="open_ticket", json=fields
-        )
-        return created_ticket_id(self._http, response, "Freshdesk", "id")
+        return await self._created("/api/v2/tickets", fields)
 
-    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
-        """A private note on ``ticket_id``; a deleted ticket gets a new one."""
-        try:
-            await self._http.request(
-                "POST",
-                f"/api/v2/tickets/{ticket_id}/notes",
-                operation="note_ticket",
-                json={"body": as_html(ticket.body), "private": True},
-            )
-        except RecordError as exc:
-            if exc.status != 404:
-                raise
-            log.warning("freshdesk_ticket_gone", ticket=ticket_id)
-            return await self.open_ticket(ticket, follows=ticket_id)
-        return ticket_id
+    def _note(self, ticket_id: str, ticket: DeskTicket) -> tuple[str, str, object]:
+        """A private note on ``ticket_id``."""
+        body = {"body": as_html(ticket.body), "private": True}
+        return "POST", f"/api/v2/tickets/{ticket_id}/notes", body
+
+    def _successor(
+        self, ticket_id: str, ticket: DeskTicket, refused: RecordError
+    ) -> Awaitable[str] | None:
+        """A deleted ticket (404) gets a new one; closed tickets take notes."""
+        if refused.status != 404:
+            return None
+        log.warning("freshdesk_ticket_gone", ticket=ticket_id)
+        return self.open_ticket(ticket, follows=ticket_id)
 
 
 def as_html(text: str, follows: str | None = None) -> str:

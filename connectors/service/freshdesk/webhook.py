@@ -16,8 +16,6 @@ and company fields are still found by the poll.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from connectors.settings import WebhookSettings
 from connectors.webhooks import (
     Accepted,
@@ -30,14 +28,11 @@ from connectors.webhooks import (
 )
 
 
-@dataclass(frozen=True)
 class FreshdeskWebhook:
     """Verifier for Freshdesk's custom-header or basic-auth webhooks."""
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "Freshdesk automation webhooks, custom header secret or HTTP basic auth"
+    scheme = "Freshdesk automation webhooks, custom header secret or HTTP basic auth"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """A configured header carries the secret; otherwise basic auth must match."""

@@ -64,18 +64,11 @@ from __future__ import annotations
 from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.target import IntercomTarget
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: IntercomConfig, options: ConnectorOptions) -> IntercomTarget:
-    """Build an Intercom target from its validated config."""
-    return IntercomTarget(name, config, options)
-
 
 CONNECTOR = ConnectorSpec.desk(
     "intercom",
     IntercomConfig,
-    create,
+    IntercomTarget,
     f"{__name__}.simulator",
     label="Intercom",
     demo=DemoSpec(
@@ -92,4 +85,4 @@ CONNECTOR = ConnectorSpec.desk(
     ),
 )
 
-__all__ = ["CONNECTOR", "IntercomConfig", "IntercomTarget", "create"]
+__all__ = ["CONNECTOR", "IntercomConfig", "IntercomTarget"]

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from connectors.settings import ConnectorConfig, Secret, api_root
+from connectors.settings import DeskConfig, Secret, WriteConcurrency
 
 IntercomKind = Literal["company", "contact"]
 ContactRole = Literal["user", "lead"]
@@ -30,8 +30,10 @@ TEXT_ATTRIBUTE_MAX = 255
 """Characters a string custom attribute holds (FACTS.md §6.4: a third-party figure)."""
 
 
-class IntercomConfig(ConnectorConfig):
+class IntercomConfig(DeskConfig):
     """An Intercom workspace, written through the REST API with an access token."""
+
+    base_url_example = "https://api.intercom.io"
 
     kind: Literal["intercom"]
     base_url: str = Field(
@@ -80,9 +82,7 @@ class IntercomConfig(ConnectorConfig):
         description="How far the contact search may lag behind changes ('can take a few "
         "minutes'); each identity refresh reads that window again",
     )
-    write_concurrency: int = Field(
-        10, ge=1, le=50, description="Records updated at once (one PUT each: no bulk endpoint)"
-    )
+    write_concurrency: WriteConcurrency = 10
     verify_before_write: bool = Field(
         True,
         description="Read a record again just before writing it when the engine passes the "
@@ -127,11 +127,6 @@ class IntercomConfig(ConnectorConfig):
     catalog_ttl_seconds: float = Field(
         600.0, ge=0, description="How long the data attribute catalog is trusted before writes"
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _api_root(cls, value: str) -> str:
-        return api_root(value, example="https://api.intercom.io")
 
     @field_validator("intercom_version")
     @classmethod

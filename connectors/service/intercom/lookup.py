@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.base import CustomerRecord, IdentityKey
-from connectors.desk import wanted_keys
+from connectors.desk import DeskPart, of_kinds, wanted_keys
 from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.paging import search_pages
@@ -40,17 +40,12 @@ from connectors.service.intercom.payloads import (
 EMAILS_PER_QUERY = 15
 
 
-class Lookup:
+class Lookup(DeskPart[IntercomConfig, IntercomApi]):
     """Answers ``IntercomTarget.lookup``."""
-
-    def __init__(self, api: IntercomApi, config: IntercomConfig) -> None:
-        self._api = api
-        self._config = config
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` now (each once)."""
-        kinds = self._config.record_kinds
-        wanted = wanted_keys(keys, lambda key: key.kind in kinds and bool(key.value))
+        wanted = wanted_keys(keys, of_kinds(self._config.record_kinds))
         found: dict[str, CustomerRecord] = {}
         for value in wanted.get((COMPANY, "external_id"), []):
             for row in await self._companies(value):

@@ -65,18 +65,11 @@ from __future__ import annotations
 from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.servicecloud.config import ServiceCloudConfig
 from connectors.service.servicecloud.target import ServiceCloudTarget
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: ServiceCloudConfig, options: ConnectorOptions) -> ServiceCloudTarget:
-    """Build a Service Cloud target from its validated config."""
-    return ServiceCloudTarget(name, config, options)
-
 
 CONNECTOR = ConnectorSpec.desk(
     "servicecloud",
     ServiceCloudConfig,
-    create,
+    ServiceCloudTarget,
     f"{__name__}.simulator",
     webhook=f"{__name__}.webhook:WEBHOOK",
     bulk_write="sObject Collections (200 records a call)",
@@ -102,4 +95,4 @@ CONNECTOR = ConnectorSpec.desk(
     ),
 )
 
-__all__ = ["CONNECTOR", "ServiceCloudConfig", "ServiceCloudTarget", "create"]
+__all__ = ["CONNECTOR", "ServiceCloudConfig", "ServiceCloudTarget"]

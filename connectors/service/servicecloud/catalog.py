@@ -19,8 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.base import FieldInfo
-from connectors.desk import labelled, merged_by_name
+from connectors.desk import DeskPart, labelled, merged_by_name
 from connectors.record_values import option_values
+from connectors.service.servicecloud.client import ServiceCloudApi
+from connectors.service.servicecloud.config import ServiceCloudConfig
 
 NUMBER_TYPES = frozenset({"double", "currency", "percent", "int", "long"})
 TEXT_TYPES = frozenset(
@@ -218,3 +220,14 @@ def _narrower(first: Column, second: Column) -> Column:
         restricted=first.restricted or second.restricted,
         choices=choices,
     )
+
+
+class DescribedPart(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
+    """One job of the connector (writer, alert cases) that reads objects' fields through the
+    target's shared :class:`Describes` cache."""
+
+    def __init__(
+        self, api: ServiceCloudApi, config: ServiceCloudConfig, describes: Describes
+    ) -> None:
+        super().__init__(api, config)
+        self._describes = describes

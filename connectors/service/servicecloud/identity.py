@@ -151,12 +151,17 @@ class FeedCursor:
         return cls(tuple(positions))
 
 
-class IdentityFeed(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
-    """Reads changed accounts and contacts for ``customers(since)``."""
+class IdentityPart(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
+    """One job of the connector (identity feed, lookup) that reads each kind's identity
+    fields through the target's describe cache (``of``)."""
 
     def __init__(self, api: ServiceCloudApi, config: ServiceCloudConfig, of: IdentityOf) -> None:
         super().__init__(api, config)
         self._identity_of = of
+
+
+class IdentityFeed(IdentityPart):
+    """Reads changed accounts and contacts for ``customers(since)``."""
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Account pages, then contact pages, each with a checkpoint safe to store."""

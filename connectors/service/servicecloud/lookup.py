@@ -24,10 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from connectors.base import CustomerRecord, IdentityKey
-from connectors.desk import DeskPart, wanted_keys
-from connectors.service.servicecloud.client import ServiceCloudApi
-from connectors.service.servicecloud.config import ServiceCloudConfig
-from connectors.service.servicecloud.identity import IdentityOf
+from connectors.desk import of_kinds, wanted_keys
+from connectors.service.servicecloud.identity import IdentityPart
 from connectors.service.servicecloud.payloads import CONTACT, SOBJECT, to_record
 from connectors.service.servicecloud.queries import (
     LIKES_MAX,
@@ -41,17 +39,12 @@ from connectors.service.servicecloud.queries import (
 )
 
 
-class Lookup(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
+class Lookup(IdentityPart):
     """Answers ``ServiceCloudTarget.lookup``."""
-
-    def __init__(self, api: ServiceCloudApi, config: ServiceCloudConfig, of: IdentityOf) -> None:
-        super().__init__(api, config)
-        self._identity_of = of
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""
-        kinds = self._config.record_kinds
-        wanted = wanted_keys(keys, lambda key: key.kind in kinds and bool(key.value))
+        wanted = wanted_keys(keys, of_kinds(self._config.record_kinds))
         for (kind, match), values in list(wanted.items()):
             if match == "external_id" and (await self._identity_of(kind)).exact_external_id:
                 wanted[(kind, match)] = list(

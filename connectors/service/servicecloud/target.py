@@ -55,8 +55,8 @@ class ServiceCloudTarget(AlertTickets, DeskTarget[ServiceCloudConfig, ServiceClo
         self._describes = Describes(self._api.describe, config.describe_refresh)
         self._feed = IdentityFeed(self._api, config, self._identity_of)
         self._lookup = Lookup(self._api, config, self._identity_of)
-        self._writer = Writer(self._api, self._describes, config)
-        self._tickets = CaseTickets(self._api, self._describes, config)
+        self._writer = Writer(self._api, config, self._describes)
+        self._tickets = CaseTickets(self._api, config, self._describes)
         self._note_problem: str | None = None
 
     @property

@@ -26,9 +26,7 @@ import re
 
 from connectors.base import DeskTicket
 from connectors.errors import PermanentError
-from connectors.service.servicecloud.catalog import Describes
-from connectors.service.servicecloud.client import ServiceCloudApi
-from connectors.service.servicecloud.config import ServiceCloudConfig
+from connectors.service.servicecloud.catalog import DescribedPart
 from connectors.service.servicecloud.errors import save_error
 from connectors.service.servicecloud.payloads import literal
 from connectors.service.servicecloud.queries import select
@@ -40,15 +38,8 @@ CUT = "\n[... cut to fit Salesforce's comment limit; the full alert is in dealbr
 _RECORD_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
 
 
-class CaseTickets:
+class CaseTickets(DescribedPart):
     """The ``TicketDesk`` capability of the Service Cloud target."""
-
-    def __init__(
-        self, api: ServiceCloudApi, describes: Describes, config: ServiceCloudConfig
-    ) -> None:
-        self._api = api
-        self._describes = describes
-        self._config = config
 
     async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
         """A new case (a follow-up of ``follows``) with ``ticket.body`` as its internal comment."""

@@ -43,7 +43,7 @@ import structlog
 from connectors.base import RecordChange, WriteResult
 from connectors.desk import PlannedChange
 from connectors.errors import PermanentError
-from connectors.service.servicecloud.catalog import Column, Describes
+from connectors.service.servicecloud.catalog import Column, DescribedPart, Describes
 from connectors.service.servicecloud.client import ServiceCloudApi
 from connectors.service.servicecloud.config import ServiceCloudConfig
 from connectors.service.servicecloud.errors import SaveError, describe_refusal, save_error
@@ -95,15 +95,13 @@ class WriteStats:
     refused: int = 0
 
 
-class Writer:
+class Writer(DescribedPart):
     """Applies ``RecordChange`` batches; one result per change, in order."""
 
     def __init__(
-        self, api: ServiceCloudApi, describes: Describes, config: ServiceCloudConfig
+        self, api: ServiceCloudApi, config: ServiceCloudConfig, describes: Describes
     ) -> None:
-        self._api = api
-        self._describes = describes
-        self._config = config
+        super().__init__(api, config, describes)
         self.stats = WriteStats()
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:

@@ -62,18 +62,11 @@ from __future__ import annotations
 from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.servicenow.config import ServiceNowConfig
 from connectors.service.servicenow.target import ServiceNowTarget
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: ServiceNowConfig, options: ConnectorOptions) -> ServiceNowTarget:
-    """Build a ServiceNow target from its validated config."""
-    return ServiceNowTarget(name, config, options)
-
 
 CONNECTOR = ConnectorSpec.desk(
     "servicenow",
     ServiceNowConfig,
-    create,
+    ServiceNowTarget,
     f"{__name__}.simulator",
     bulk_write="Batch API (several PATCHes a call)",
     label="ServiceNow",
@@ -95,4 +88,4 @@ CONNECTOR = ConnectorSpec.desk(
     ),
 )
 
-__all__ = ["CONNECTOR", "ServiceNowConfig", "ServiceNowTarget", "create"]
+__all__ = ["CONNECTOR", "ServiceNowConfig", "ServiceNowTarget"]

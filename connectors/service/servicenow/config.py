@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from connectors.base import Frozen
-from connectors.settings import ConnectorConfig, Secret, api_root
+from connectors.settings import DeskConfig, Secret
 
 COLUMN_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 """Dictionary column names: lowercase ASCII letters, digits and ``_`` (FACTS.md 6.2)."""
@@ -62,8 +62,11 @@ def _column(value: str) -> str:
     return value
 
 
-class ServiceNowConfig(ConnectorConfig):
+class ServiceNowConfig(DeskConfig):
     """A ServiceNow instance (``https://<instance>.service-now.com``) with CSM installed."""
+
+    base_url_example = "https://acme.service-now.com"
+    api_suffix = "/api/now"
 
     kind: Literal["servicenow"]
     auth: ServiceNowAuth
@@ -171,12 +174,6 @@ class ServiceNowConfig(ConnectorConfig):
         description="Case column that holds the alert key, so a retried create finds the case "
         "it already opened (checked against sys_dictionary before use)",
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _instance_root(cls, value: str) -> str:
-        """Accept ``https://acme.service-now.com`` with or without a trailing ``/api/now``."""
-        return api_root(value, example="https://acme.service-now.com", api_suffix="/api/now")
 
     @field_validator("external_id_fields")
     @classmethod

@@ -25,6 +25,7 @@ from typing import Any
 
 import structlog
 
+from connectors.desk import DeskPart
 from connectors.errors import AuthError, PermanentError
 from connectors.service.servicenow.catalog import (
     CHOICE_FIELDS,
@@ -34,7 +35,7 @@ from connectors.service.servicenow.catalog import (
     text,
 )
 from connectors.service.servicenow.client import ServiceNowApi
-from connectors.service.servicenow.config import COLUMN_NAME
+from connectors.service.servicenow.config import COLUMN_NAME, ServiceNowConfig
 from connectors.service.servicenow.paging import SYS_ID
 
 log = structlog.get_logger("dealbridge.servicenow")
@@ -200,3 +201,12 @@ class Catalog:
             chain.append(parent)
             parent = self._parents.get(parent)
         return tuple(chain)
+
+
+class CatalogPart(DeskPart[ServiceNowConfig, ServiceNowApi]):
+    """One job of the connector (identity feed, lookup, writer, cases) that reads the tables'
+    schemas from the instance's shared :class:`Catalog`."""
+
+    def __init__(self, api: ServiceNowApi, config: ServiceNowConfig, catalog: Catalog) -> None:
+        super().__init__(api, config)
+        self._catalog = catalog

@@ -26,9 +26,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from connectors.base import Cursor, CustomerPage
-from connectors.service.servicenow.client import ListPage, ServiceNowApi
-from connectors.service.servicenow.config import ServiceNowConfig
-from connectors.service.servicenow.dictionary import Catalog
+from connectors.service.servicenow.client import ListPage
+from connectors.service.servicenow.dictionary import CatalogPart
 from connectors.service.servicenow.paging import SYS_ID, FeedCursor, Position, parse_stamp
 from connectors.service.servicenow.payloads import TABLES, identity_columns, to_record
 from connectors.service.servicenow.query import updated_after
@@ -37,13 +36,8 @@ MAX_EMPTY_STEPS = 1000
 """Pages emptied by ACLs stepped over in a row before the listing is called finished."""
 
 
-class IdentityFeed:
+class IdentityFeed(CatalogPart):
     """Reads changed accounts, contacts and consumers for ``customers(since)``."""
-
-    def __init__(self, api: ServiceNowApi, config: ServiceNowConfig, catalog: Catalog) -> None:
-        self._api = api
-        self._config = config
-        self._catalog = catalog
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Each kind's pages in turn, each with a checkpoint safe to store."""

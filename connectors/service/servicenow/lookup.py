@@ -24,11 +24,9 @@ from typing import Any
 import structlog
 
 from connectors.base import CustomerRecord, IdentityKey
-from connectors.desk import DeskPart, wanted_keys
+from connectors.desk import of_kinds, wanted_keys
 from connectors.service.servicenow.catalog import TableSchema
-from connectors.service.servicenow.client import ServiceNowApi
-from connectors.service.servicenow.config import ServiceNowConfig
-from connectors.service.servicenow.dictionary import Catalog
+from connectors.service.servicenow.dictionary import CatalogPart
 from connectors.service.servicenow.payloads import (
     TABLES,
     IdentityColumns,
@@ -44,17 +42,13 @@ DOMAINS_PER_QUERY = 20
 """LIKE conditions are OR-ed one by one; fewer of them keep the URL short."""
 
 
-class Lookup(DeskPart[ServiceNowConfig, ServiceNowApi]):
+class Lookup(CatalogPart):
     """Answers ``ServiceNowTarget.lookup``."""
-
-    def __init__(self, api: ServiceNowApi, config: ServiceNowConfig, catalog: Catalog) -> None:
-        super().__init__(api, config)
-        self._catalog = catalog
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""
         configured = self._config.record_kinds
-        wanted = wanted_keys(keys, lambda key: key.kind in configured and safe(key.value))
+        wanted = wanted_keys(keys, of_kinds(configured, safe))
         for key in dict.fromkeys(keys):
             if key.kind in configured and not safe(key.value):
                 log.warning("servicenow_lookup_unaskable", kind=key.kind, match=key.match)

@@ -30,7 +30,7 @@ from connectors.errors import PermanentError, RecordError
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.client import ServiceNowApi
 from connectors.service.servicenow.config import ServiceNowConfig
-from connectors.service.servicenow.dictionary import Catalog
+from connectors.service.servicenow.dictionary import Catalog, CatalogPart
 from connectors.service.servicenow.query import safe
 
 log = structlog.get_logger("dealbridge.servicenow")
@@ -39,13 +39,11 @@ SHORT_DESCRIPTION = 160
 JOURNAL_ENTRY = 4000
 
 
-class CaseDesk:
+class CaseDesk(CatalogPart):
     """Opens cases and adds work notes through the connector's client."""
 
     def __init__(self, api: ServiceNowApi, config: ServiceNowConfig, catalog: Catalog) -> None:
-        self._api = api
-        self._config = config
-        self._catalog = catalog
+        super().__init__(api, config, catalog)
         self.dedupe_off: str | None = None
         """Why creates are not de-duplicated (None while they are)."""
 

@@ -49,7 +49,7 @@ from connectors.service.servicenow.batch import BatchAnswer, BatchItem, ItemAnsw
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.client import TABLE, ServiceNowApi
 from connectors.service.servicenow.config import ServiceNowConfig
-from connectors.service.servicenow.dictionary import Catalog
+from connectors.service.servicenow.dictionary import Catalog, CatalogPart
 from connectors.service.servicenow.paging import SYS_ID
 from connectors.service.servicenow.payloads import TABLES
 from connectors.service.servicenow.values import Rejected, decode, encode_fields, same_stored
@@ -85,13 +85,11 @@ class Planned(PlannedChange):
         return f"{TABLE}/{self.schema.table}/{self.change.ref.id}"
 
 
-class Writer:
+class Writer(CatalogPart):
     """Applies ``RecordChange`` batches; remembers whether the Batch API is usable."""
 
     def __init__(self, api: ServiceNowApi, config: ServiceNowConfig, catalog: Catalog) -> None:
-        self._api = api
-        self._config = config
-        self._catalog = catalog
+        super().__init__(api, config, catalog)
         self.batch_refused: str | None = None
         """Why the Batch API is not used (None while it is)."""
         self.item_seconds = config.batch_item_seconds

@@ -44,18 +44,11 @@ from __future__ import annotations
 from connectors.registry import ConnectorSpec, DemoSpec
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.target import ZendeskTarget
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: ZendeskConfig, options: ConnectorOptions) -> ZendeskTarget:
-    """Build a Zendesk target from its validated config."""
-    return ZendeskTarget(name, config, options)
-
 
 CONNECTOR = ConnectorSpec.desk(
     "zendesk",
     ZendeskConfig,
-    create,
+    ZendeskTarget,
     f"{__name__}.simulator",
     webhook=f"{__name__}.webhook:WEBHOOK",
     bulk_write="organizations/users update_many (100 a job)",
@@ -69,4 +62,4 @@ CONNECTOR = ConnectorSpec.desk(
     ),
 )
 
-__all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget", "create"]
+__all__ = ["CONNECTOR", "ZendeskConfig", "ZendeskTarget"]

@@ -54,27 +54,21 @@ class ZendeskApi:
 
     async def show_many(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         """``GET /api/v2/{plural}/show_many.json?ids=1,2`` (at most 100 ids); missing ids vanish."""
-        plural = PLURAL[kind]
-        body = await self._object(
-            "GET",
-            f"/api/v2/{plural}/show_many.json",
-            f"read_{plural}",
-            params={"ids": ",".join(ids)},
-        )
-        rows = body.get(plural)
-        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        return await self._show_many(kind, "ids", ids, f"read_{PLURAL[kind]}")
 
     async def show_many_external(
         self, kind: str, external_ids: Sequence[str]
     ) -> list[dict[str, Any]]:
         """``GET /api/v2/{plural}/show_many.json?external_ids=a,b`` (at most 100; Zendesk
         compares external ids case-insensitively); unknown ids vanish."""
+        return await self._show_many(kind, "external_ids", external_ids, f"lookup_{PLURAL[kind]}")
+
+    async def _show_many(
+        self, kind: str, by: str, values: Sequence[str], operation: str
+    ) -> list[dict[str, Any]]:
         plural = PLURAL[kind]
         body = await self._object(
-            "GET",
-            f"/api/v2/{plural}/show_many.json",
-            f"lookup_{plural}",
-            params={"external_ids": ",".join(external_ids)},
+            "GET", f"/api/v2/{plural}/show_many.json", operation, params={by: ",".join(values)}
         )
         rows = body.get(plural)
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []

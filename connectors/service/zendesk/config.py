@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from connectors.settings import ConnectorConfig, Secret, api_root
+from connectors.settings import DeskConfig, Secret
 
 ZendeskKind = Literal["organization", "user"]
 
 
-class ZendeskConfig(ConnectorConfig):
+class ZendeskConfig(DeskConfig):
     """A Zendesk Support account (``https://<subdomain>.zendesk.com``), API token auth."""
+
+    base_url_example = "https://acme.zendesk.com"
+    api_suffix = "/api/v2"
 
     kind: Literal["zendesk"]
     email: str = Field(
@@ -62,12 +65,6 @@ class ZendeskConfig(ConnectorConfig):
     note_max_length: int = Field(
         30_000, ge=200, description="Longest notes/details text dealbridge writes"
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _account_root(cls, value: str) -> str:
-        """Accept ``https://acme.zendesk.com`` with or without a trailing ``/api/v2``."""
-        return api_root(value, example="https://acme.zendesk.com", api_suffix="/api/v2")
 
     @property
     def steady_rate(self) -> float:

@@ -13,25 +13,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from typing import Any
 
 import structlog
 
 from connectors.base import DeskTicket
-from connectors.desk import created_ticket_id
+from connectors.desk import RestTickets
 from connectors.errors import RecordError
-from connectors.http import VendorClient
 
 log = structlog.get_logger("dealbridge.zendesk")
 
 PRIORITY = {"info": "low", "warning": "normal", "critical": "urgent"}
 
 
-class ZendeskTickets:
+class ZendeskTickets(RestTickets):
     """Opens alert tickets and adds private comments through the target's client."""
 
-    def __init__(self, http: VendorClient) -> None:
-        self._http = http
+    desk = "Zendesk"
+    created_id_at = ("ticket", "id")
 
     async def open_ticket(self, ticket: DeskTicket, *, follows: str | None = None) -> str:
         """Create the ticket (idempotently) with the alert as a private first comment."""
@@ -57,34 +57,30 @@ class ZendeskTickets:
         # opened after another one needs a key of its own.
         after = follows or replaces
         tail = f"-after-{after}" if after else ""
-        response = await self._http.request(
-            "POST",
+        return await self._created(
             "/api/v2/tickets.json",
-            operation="open_ticket",
-            json={"ticket": fields},
+            {"ticket": fields},
             headers={"Idempotency-Key": f"dealbridge-{ticket.key}{tail}"},
             idempotent=True,  # the key makes a repeated create answer the first ticket
         )
-        return created_ticket_id(self._http, response, "Zendesk", "ticket", "id")
 
-    async def add_internal_note(self, ticket_id: str, ticket: DeskTicket) -> str:
-        """A private comment on ``ticket_id``; a deleted or closed ticket gets a new one."""
-        try:
-            await self._http.request(
-                "PUT",
-                f"/api/v2/tickets/{ticket_id}.json",
-                operation="note_ticket",
-                json={"ticket": {"comment": {"body": ticket.body, "public": False}}},
-            )
-        except RecordError as exc:
-            if exc.status == 404:
-                log.warning("zendesk_ticket_gone", ticket=ticket_id)
-                return await self._create(ticket, replaces=ticket_id)
-            if exc.status == 422 and "closed" in exc.message.lower():
-                log.info("zendesk_ticket_closed", ticket=ticket_id)
-                return await self._create(ticket, follows=ticket_id)
-            raise
-        return ticket_id
+    def _note(self, ticket_id: str, ticket: DeskTicket) -> tuple[str, str, object]:
+        """A private comment on ``ticket_id``."""
+        body = {"ticket": {"comment": {"body": ticket.body, "public": False}}}
+        return "PUT", f"/api/v2/tickets/{ticket_id}.json", body
+
+    def _successor(
+        self, ticket_id: str, ticket: DeskTicket, refused: RecordError
+    ) -> Awaitable[str] | None:
+        """A deleted ticket (404) gets a new one; a closed one (422 "Status: closed prevents
+        ticket update") a follow-up."""
+        if refused.status == 404:
+            log.warning("zendesk_ticket_gone", ticket=ticket_id)
+            return self._create(ticket, replaces=ticket_id)
+        if refused.status == 422 and "closed" in refused.message.lower():
+            log.info("zendesk_ticket_closed", ticket=ticket_id)
+            return self._create(ticket, follows=ticket_id)
+        return None
 
 
 def tags(raw: tuple[str, ...]) -> list[str]:

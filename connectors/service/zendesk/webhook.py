@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 
 from connectors.base import RecordRef
 from connectors.settings import WebhookSettings
@@ -55,14 +54,11 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return b64(hmac_sha256(secret.encode(), timestamp.encode() + body))
 
 
-@dataclass(frozen=True)
 class ZendeskWebhook:
     """Verifier for Zendesk's signed webhooks."""
 
-    @property
-    def scheme(self) -> str:
-        """One line for ``hooks show``."""
-        return "Zendesk webhooks, X-Zendesk-Webhook-Signature (HMAC-SHA256 of timestamp+body)"
+    scheme = "Zendesk webhooks, X-Zendesk-Webhook-Signature (HMAC-SHA256 of timestamp+body)"
+    """One line for ``hooks show``."""
 
     def verify(self, notification: Notification, settings: WebhookSettings | None) -> Accepted:
         """Timestamp within five minutes, then the signature over it and the body."""

@@ -102,3 +102,13 @@ def test_a_table_without_a_redirect_hint_lets_a_redirect_through() -> None:
     followed = ErrorTable(vendor="Acme", describe=describe, by_status={}, redirect_hint=None)
     assert followed.classify(answer(302)) is None
     assert isinstance(followed.classify(answer(500, body={"message": "down"})), TransientError)
+
+
+def test_a_429_no_rule_settles_is_throttling_that_waits_what_retry_after_says() -> None:
+    plain = ErrorTable(vendor="Acme", describe=describe, by_status={})
+    request = httpx.Request("GET", "https://vendor.example/api/things")
+    refused = plain.classify(httpx.Response(429, request=request, headers={"Retry-After": "7"}))
+    assert isinstance(refused, RateLimited)
+    assert refused.retry_after == 7
+    assert refused.status == 429
+    assert "Acme rate limit reached" in str(refused)

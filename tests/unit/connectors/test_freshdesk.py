@@ -21,7 +21,7 @@ from connectors.base import Cursor, CustomerPage, RecordRef, ServiceTarget
 from connectors.errors import AuthError, PermanentError, RateLimited, RecordError, TransientError
 from connectors.paging import next_link
 from connectors.registry import get_spec
-from connectors.service.freshdesk import FreshdeskConfig, FreshdeskTarget, create
+from connectors.service.freshdesk import FreshdeskConfig, FreshdeskTarget
 from connectors.service.freshdesk.errors import classify
 from connectors.service.freshdesk.paging import IdentityCursor
 from connectors.settings import ConnectorOptions
@@ -76,7 +76,7 @@ def make_target(sleeps: Sleeps | None = None, **overrides: Any) -> FreshdeskTarg
         **overrides,
     }
     config = FreshdeskConfig.model_validate(raw)
-    return create("helpdesk", config, ConnectorOptions(sleep=sleeps or Sleeps()))
+    return FreshdeskTarget("helpdesk", config, ConnectorOptions(sleep=sleeps or Sleeps()))
 
 
 def listing(body: Any, *, next_url: str | None = None, date: str = VENDOR_DATE) -> httpx.Response:

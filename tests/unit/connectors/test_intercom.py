@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from connectors.base import RecordRef, ServiceTarget, TicketDesk
 from connectors.errors import AuthError, PermanentError, RateLimited, RecordError, TransientError
 from connectors.registry import get_spec, known_kinds
-from connectors.service.intercom import IntercomConfig, IntercomTarget, create
+from connectors.service.intercom import IntercomConfig, IntercomTarget
 from connectors.service.intercom.catalog import (
     AttributeCatalog,
     AttributeProblem,
@@ -50,7 +50,7 @@ VENDOR_NOW = 1709546400
 
 def make_target(sleeps: Sleeps | None = None, **overrides: Any) -> IntercomTarget:
     raw = {"kind": "intercom", "access_token": "${" + TOKEN_ENV + "}", **overrides}
-    return create(
+    return IntercomTarget(
         "intercom", IntercomConfig.model_validate(raw), ConnectorOptions(sleep=sleeps or Sleeps())
     )
 

@@ -18,7 +18,7 @@ from connectors.base import Cursor, CustomerPage, RecordRef, ServiceTarget
 from connectors.errors import AuthError, PermanentError, TransientError
 from connectors.paging import Boundary
 from connectors.registry import get_spec
-from connectors.service.zendesk import ZendeskConfig, ZendeskTarget, create
+from connectors.service.zendesk import ZendeskConfig, ZendeskTarget
 from connectors.service.zendesk.identity import _second, _version
 from connectors.service.zendesk.payloads import organization_record
 from connectors.settings import ConnectorOptions
@@ -62,7 +62,7 @@ def make_target(sleeps: Sleeps | None = None, **overrides: Any) -> ZendeskTarget
         "api_token": "${" + TOKEN_ENV + "}",
     } | overrides
     config = ZendeskConfig.model_validate(raw)
-    return create("desk", config, ConnectorOptions(sleep=sleeps or Sleeps()))
+    return ZendeskTarget("desk", config, ConnectorOptions(sleep=sleeps or Sleeps()))
 
 
 def org(org_id: int, updated: str = "2024-05-01T10:00:00Z", **extra: Any) -> dict[str, Any]:

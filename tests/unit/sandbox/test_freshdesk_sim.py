@@ -13,7 +13,7 @@ import pytest
 from connectors.base import Cursor, CustomerRecord, IdentityKey, RecordChange, RecordRef
 from connectors.errors import AuthError
 from connectors.registry import get_spec
-from connectors.service.freshdesk import FreshdeskConfig, FreshdeskTarget, create
+from connectors.service.freshdesk import FreshdeskConfig, FreshdeskTarget
 from connectors.service.freshdesk.simulator import (
     DEMO_API_KEY,
     DEMO_BASE_URL,
@@ -82,7 +82,7 @@ def connect(
     options = ConnectorOptions(
         transport=httpx.ASGITransport(app=sim.app), sleep=(clock or VirtualTime()).sleep
     )
-    return create("sim", FreshdeskConfig.model_validate(raw), options)
+    return FreshdeskTarget("sim", FreshdeskConfig.model_validate(raw), options)
 
 
 def raw_client(sim: FreshdeskSimulator, key: str = DEMO_API_KEY) -> httpx.AsyncClient:

@@ -11,7 +11,7 @@ import pytest
 
 from connectors.base import RecordChange, RecordRef
 from connectors.errors import AuthError, RateLimited
-from connectors.service.zendesk import ZendeskConfig, ZendeskTarget, create
+from connectors.service.zendesk import ZendeskConfig, ZendeskTarget
 from connectors.service.zendesk.simulator import (
     DEMO_API_TOKEN,
     DEMO_BASE_URL,
@@ -46,7 +46,7 @@ def connect(sim: ZendeskSimulator, **overrides: Any) -> ZendeskTarget:
         "incremental_per_minute": 10_000,
     } | overrides
     transport = httpx.ASGITransport(app=sim.app)
-    return create(
+    return ZendeskTarget(
         "zendesk", ZendeskConfig.model_validate(raw), ConnectorOptions(transport, no_sleep)
     )
 
