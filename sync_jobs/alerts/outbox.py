@@ -38,7 +38,7 @@ from sync_jobs.store import outbox as rows
 from sync_jobs.store.outbox import Queued
 
 if TYPE_CHECKING:  # the store's handles, passed through: this module issues no SQL
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sync_jobs.store.db import Connection, Store
 
 log = structlog.get_logger("dealbridge.alerts")
 CLAIM_TIMEOUT = timedelta(minutes=5)
@@ -47,7 +47,7 @@ BACKOFF_FIRST, BACKOFF_MAX = 30.0, 3600.0
 an hour."""
 
 
-async def enqueue(conn: AsyncConnection, alert: Alert, config: AlertsConfig, now: datetime) -> int:
+async def enqueue(conn: Connection, alert: Alert, config: AlertsConfig, now: datetime) -> int:
     """Queue ``alert`` for every routed channel; an alert already queued is not queued again."""
     alert = with_console_link(alert, config.base_url)
     targets = route(alert, config)
@@ -89,7 +89,7 @@ def _digest_time(config: AlertsConfig, channel: str, now: datetime) -> datetime:
 
 
 async def notify(
-    conn: AsyncConnection,
+    conn: Connection,
     config: AlertsConfig,
     now: datetime,
     *,
@@ -138,7 +138,7 @@ class Dispatcher:
 
     def __init__(
         self,
-        store: AsyncEngine,
+        store: Store,
         config: AlertsConfig,
         channels: Mapping[str, Channel],
         clock: Callable[[], datetime],
@@ -245,6 +245,6 @@ def digest_alert(channel: str, alerts: Sequence[Alert], every: str) -> Alert:
     )
 
 
-async def retry_now(store: AsyncEngine, outbox_id: int, now: datetime) -> bool:
+async def retry_now(store: Store, outbox_id: int, now: datetime) -> bool:
     """``dealbridge alerts retry ID``: put a parked or failing alert back in the queue."""
     return await rows.retry_now(store, outbox_id, now)

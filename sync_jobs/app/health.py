@@ -5,7 +5,7 @@ Mounting a route (a console page, a webhook receiver): hand the daemon a Starlet
 a function that builds routes once the daemon's store and config are open, before it runs::
 
     daemon = Daemon(config_path, options)
-    daemon.mount(Route("/hooks/zendesk", receive_zendesk, methods=["POST"]))
+    daemon.mount(Route("/hooks/example", receive_example, methods=["POST"]))
     daemon.mount(lambda running: [Mount("/console", app=console_app(running.engine))])
 
 (``DaemonOptions.routes`` takes the same things.) Mounted routes are served on the health
