@@ -76,9 +76,12 @@ def _pct(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():f}%"
 
 
+_NET_DAYS = re.compile(r"net\s*(\d+)", re.IGNORECASE)
+
+
 def _terms_text(value: str) -> str:
     """Canonical payment-term tokens read better spelled out: ``net60`` -> ``Net 60``."""
-    match = re.fullmatch(r"net\s*(\d+)", value.strip(), re.IGNORECASE)
+    match = _NET_DAYS.fullmatch(value.strip())
     return f"Net {match.group(1)}" if match else value
 
 
