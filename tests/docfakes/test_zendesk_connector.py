@@ -387,13 +387,6 @@ async def test_clearing_a_field_writes_null(fake: ZendeskFake, target: ServiceTa
     assert acme.custom["sla_promise"] is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="connector defect: WriteResult.fields reports a date field as sent ('2027-04-22') "
-    "and read() returns Zendesk's printed form ('2027-04-22T00:00:00+00:00'), so the stored "
-    "base never equals the next read; Zendesk prints date fields as timestamps [ORG] examples "
-    "('datepudding': '2018-11-04T00:00:00+00:00')",
-)
 async def test_a_written_date_reads_back_equal_to_what_the_write_reported(
     fake: ZendeskFake, target: ServiceTarget
 ) -> None:
