@@ -268,7 +268,7 @@ async def test_a_date_written_to_zendesk_is_neither_rewritten_nor_taken_for_an_a
     assert stored["organization_fields"][key] == "2031-05-17T00:00:00+00:00", "as Zendesk prints"
     assert (await sandbox.record("Hooli")).fields[field] == "2031-05-17"
     async with read_tx(sandbox.engine.store) as conn:
-        base = (
+        base: object = (
             await conn.execute(
                 sa.select(t.field_base.c.value)
                 .where(t.field_base.c.field == field)

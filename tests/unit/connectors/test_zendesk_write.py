@@ -226,8 +226,8 @@ async def test_dates_are_reported_as_the_day_zendesk_reads_them_back_as(
     # Zendesk prints a date field as a midnight-UTC timestamp ("2018-11-04T00:00:00+00:00" in
     # the Organizations API examples); a write and the next read must give the same value.
     respx_mock.put(ORG_UPDATE).mock(return_value=job("completed", [updated(1)]))
-    printed = {"organization_fields": {"terms_valid_until": "2027-01-31T00:00:00+00:00"}}
-    respx_mock.get(ORG_SHOW).mock(return_value=shown(org(1, **printed)))
+    printed = {"terms_valid_until": "2027-01-31T00:00:00+00:00"}
+    respx_mock.get(ORG_SHOW).mock(return_value=shown(org(1, organization_fields=printed)))
     target = make_target()
     (result,) = await target.write(
         [change("organization", "1", org__terms_valid_until="2027-01-31T00:00:00Z")]
@@ -243,8 +243,10 @@ async def test_a_read_back_holding_the_printed_date_confirms_the_written_day(
 ) -> None:
     respx_mock.put(ORG_UPDATE).mock(return_value=job("queued"))
     respx_mock.get(JOBS_URL).mock(return_value=httpx.Response(200, json={"job_statuses": []}))
-    printed = {"organization_fields": {"terms_valid_until": "2027-01-31T00:00:00+00:00"}}
-    respx_mock.get(ORG_SHOW).mock(return_value=shown(org(1, notes="n", **printed)))
+    printed = {"terms_valid_until": "2027-01-31T00:00:00+00:00"}
+    respx_mock.get(ORG_SHOW).mock(
+        return_value=shown(org(1, notes="n", organization_fields=printed))
+    )
     (result,) = await make_target().write(
         [change("organization", "1", notes="n", org__terms_valid_until=date(2027, 1, 31))]
     )
