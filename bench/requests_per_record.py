@@ -1,28 +1,29 @@
 """Requests per record for every source/target pair of the demo world, first run and re-run.
 
-Usage: python -m bench.requests_per_record
+Usage: python -m bench.requests_per_record [DESK ...]     (default: every desk with a simulator)
 
-Runs each job twice through the in-process simulators and prints, per job and run, the deals
-read, the customers written, and the requests each side received (from the HTTP layer's
-counters). The second run shows the cost of doing nothing: no desk request at all.
-"""
+Every territory a registered source plays (the shipped three plus the Pipedrive, Dynamics 365
+and Zoho territories) runs into each desk, twice, through the in-process simulators; per job
+and run it prints the deals read, the customers written, and the requests each side received
+(from the HTTP layer's counters). The second run shows the cost of doing nothing: no desk
+request at all."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import structlog
 
 from connectors.http import ALL_STATS
-from sandbox.world import build_world, credentials
+from connectors.registry import demo_targets
+from sandbox.world import build_world, credentials, territories
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import open_engine, run_job
-
-JOBS = ("west", "emea", "apac")
 
 
 def _totals() -> dict[str, tuple[int, int]]:
@@ -31,14 +32,15 @@ def _totals() -> dict[str, tuple[int, int]]:
 
 async def measure(target: str, folder: Path) -> list[str]:
     """One line per job and run."""
-    os.environ.update(credentials(target))
-    world = build_world(folder, target, fast=True)
+    jobs = sorted(territories())
+    os.environ.update(credentials(target, jobs))
+    world = build_world(folder, target, jobs=jobs, fast=True)
     engine = await open_engine(world.config)
     connections = Connections(world.config.connectors, world.transports())
     lines = []
     try:
         for label in ("first run", "re-run"):
-            for job in JOBS:
+            for job in jobs:
                 before = _totals()
                 report = await run_job(engine, connections, job)
                 after = _totals()
@@ -70,7 +72,7 @@ def main() -> None:
         "| desk requests per written customer | source requests |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for target in ("zendesk", "freshdesk"):
+    for target in sys.argv[1:] or demo_targets():
         ALL_STATS.clear()
         with tempfile.TemporaryDirectory() as folder:
             for line in asyncio.run(measure(target, Path(folder))):

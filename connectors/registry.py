@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib.metadata import entry_points
 from typing import Any, Literal
@@ -71,17 +71,19 @@ class DemoSpec:
     connector section that points dealbridge at it (``dealbridge demo``, ``sandbox serve``,
     the end-to-end tests)."""
 
-    simulator: str | None
+    simulator: str | None = None
     """``module:function`` taking ``fast: bool`` (vendor budgets lifted for tests) and returning
     a simulator seeded with the demo world, with ``.app`` and ``.controls``; None: no HTTP
-    (the spreadsheet)."""
+    (the spreadsheet). ``ConnectorSpec.played_by`` (so ``.desk`` too) names the simulator
+    module's ``demo_simulator`` where this is not said."""
     credentials: str | None = None
     """``module:attribute``: the ``{DEALBRIDGE_* variable: demo credential}`` mapping the
-    connector section's ``${...}`` references resolve against."""
+    connector section's ``${...}`` references resolve against. ``ConnectorSpec.played_by``
+    names the simulator module's ``DEMO_CREDENTIALS`` where this is not said."""
     connector: Mapping[str, Any] = field(default_factory=dict)
-    """The connector's config.yaml section (secrets as ``${DEALBRIDGE_*}``), used when the
-    shipped config.yaml has none for this kind; ``base_url`` is the loopback URL ``sandbox
-    serve`` gives it (in process any host reaches the simulator)."""
+    """The connector's config.yaml settings (secrets as ``${DEALBRIDGE_*}``), used when the
+    shipped config.yaml has no section for this kind; ``kind`` and, for a served kind, ``base_url``
+    need not be said: :meth:`section` adds them."""
     fast: Mapping[str, Any] = field(default_factory=dict)
     """Connector settings that lift the vendor's budgets for tests (the simulator matches)."""
     port: int | None = None
@@ -94,6 +96,24 @@ class DemoSpec:
     prepare: str | None = None
     """``module:function(folder: Path, *, write: bool) -> dict``: the connector settings that
     point at local demo data under ``folder`` (the APAC sheets), written first with ``write``."""
+
+    def played_by(self, simulated_by: str) -> DemoSpec:
+        """This demo, with the simulator module's usual ``demo_simulator`` and
+        ``DEMO_CREDENTIALS`` where it names none of its own."""
+        return replace(
+            self,
+            simulator=self.simulator or f"{simulated_by}:demo_simulator",
+            credentials=self.credentials or f"{simulated_by}:DEMO_CREDENTIALS",
+        )
+
+    def section(self, kind: str) -> dict[str, Any]:
+        """The config.yaml section reaching this demo's simulator: ``connector`` with the kind
+        and, for a served kind, the loopback URL ``sandbox serve`` gives it at the default base
+        port (in process any host reaches the simulator)."""
+        derived: dict[str, Any] = {"kind": kind}
+        if self.port is not None:
+            derived["base_url"] = f"http://127.0.0.1:{self.port}"
+        return derived | dict(self.connector)
 
 
 @dataclass(frozen=True)
@@ -122,6 +142,17 @@ class ConnectorSpec:
     demo: DemoSpec | None = None
     """How the sandbox plays it (None: not in the demo world)."""
 
+    def played_by(self, simulated_by: str) -> ConnectorSpec:
+        """This spec as the simulator module ``simulated_by`` plays it: that module offers the
+        usual ``demo_app`` and ``contract_harness`` and, for the demo, ``demo_simulator`` and
+        ``DEMO_CREDENTIALS`` (see :meth:`DemoSpec.played_by`)."""
+        return replace(
+            self,
+            simulator=f"{simulated_by}:demo_app",
+            contract_harness=f"{simulated_by}:contract_harness",
+            demo=None if self.demo is None else self.demo.played_by(simulated_by),
+        )
+
     @classmethod
     def desk(  # noqa: PLR0913 - the spec's fields a desk names
         cls,
@@ -135,21 +166,19 @@ class ConnectorSpec:
         bulk_write: str | None = None,
         demo: DemoSpec | None = None,
     ) -> ConnectorSpec:
-        """A service-desk target whose simulator module ``simulated_by`` offers the usual
-        ``demo_app`` and ``contract_harness``; the other arguments as in the spec's fields
-        (``factory`` is usually the target class, built from (name, config, options))."""
+        """A service-desk target :meth:`played_by` the simulator module ``simulated_by``; the
+        other arguments as in the spec's fields (``factory`` is usually the target class, built
+        from (name, config, options)). A source is declared in full and then ``played_by``."""
         return cls(
             kind=kind,
             role="target",
             config_model=config_model,
             factory=factory,
-            simulator=f"{simulated_by}:demo_app",
-            contract_harness=f"{simulated_by}:contract_harness",
             webhook=webhook,
             label=label,
             bulk_write=bulk_write,
             demo=demo,
-        )
+        ).played_by(simulated_by)
 
 
 class UnknownConnectorKind(LookupError):

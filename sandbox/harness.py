@@ -35,6 +35,8 @@ class ContractHarness:
     """Sources: add ``n`` deals that share one modification time (cursor tie-break check)."""
     seed_customers: Callable[[int], None] | None = None
     """Targets: add ``n`` customer records (identity paging check)."""
+    text_field: tuple[str, str] | None = None
+    """Targets: a record kind and a writable text field of it, for the read/write/lookup checks."""
     page_size: int = 5
     """The page size the harness config asks for, so a few records span several pages."""
     extra: dict[str, Any] = field(default_factory=dict)

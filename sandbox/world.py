@@ -114,9 +114,7 @@ def _section(name: str, kind: str, folder: Path, *, fast: bool) -> dict[str, Any
     """The connector's config section: the shipped one, else the registry's demo one."""
     shipped = _shipped()["connectors"].get(name)
     demo = _demo(kind)
-    section = dict(shipped) if shipped is not None else dict(demo.connector)
-    if not section:
-        section = {"kind": kind}
+    section = dict(shipped) if shipped is not None else demo.section(kind)
     if demo.prepare is not None:
         section.update(load_object(demo.prepare)(folder, write=False))
     if fast:  # tests: same behaviour, vendor budgets raised so runs need not wait

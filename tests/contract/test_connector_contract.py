@@ -14,7 +14,14 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from connectors.base import Cursor, DealQuery, SalesSource, ServiceTarget
+from connectors.base import (
+    Cursor,
+    DealQuery,
+    IdentityKey,
+    RecordChange,
+    SalesSource,
+    ServiceTarget,
+)
 from connectors.errors import AuthError, PermanentError
 from connectors.registry import get_spec, known_kinds, load_object
 from connectors.settings import ConnectorOptions
@@ -210,3 +217,32 @@ async def test_source_leaks_no_secret(source: tuple[SalesSource, ContractHarness
 
 async def test_target_leaks_no_secret(target: tuple[ServiceTarget, ContractHarness]) -> None:
     await _secrets_stay_out(*target)
+
+
+async def test_target_checks_reads_writes_and_looks_up_a_record(
+    target: tuple[ServiceTarget, ContractHarness],
+) -> None:
+    """What stage 2 and the lookups rely on: a healthy check, a record read back as indexed, a
+    write whose reported values are what the next read returns, and a direct lookup by the
+    external id the index holds."""
+    tgt, harness = target
+    assert harness.text_field is not None, f"{harness.kind}'s harness names no text field"
+    assert harness.seed_customers is not None
+    kind, field = harness.text_field
+    harness.seed_customers(2)
+    assert (await tgt.check()).ok
+    indexed = [r async for page in tgt.customers(None) for r in page.records]
+    record = next(r for r in indexed if r.ref.kind == kind and r.external_id)
+
+    (read,) = await tgt.read([record.ref])
+    assert (read.ref, read.name, read.external_id) == (record.ref, record.name, record.external_id)
+
+    text = "Contract check: 10% off until 2027-06-30"
+    (result,) = await tgt.write([RecordChange(ref=record.ref, fields={field: text})])
+    assert result.ok, result.error
+    (after,) = await tgt.read([record.ref])
+    assert after.fields[field] == result.fields.get(field, text) == text
+
+    assert record.external_id is not None
+    key = IdentityKey(match="external_id", value=record.external_id.lower(), kind=kind)
+    assert record.ref in [r.ref for r in await tgt.lookup([key])]

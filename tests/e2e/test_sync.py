@@ -252,6 +252,37 @@ async def test_a_rerun_with_no_change_writes_nothing(sandbox: Sandbox) -> None:
     assert all(r.counts.get("customers_written", 0) == 0 for r in reports)
 
 
+@pytest.mark.desks("zendesk")
+async def test_a_date_written_to_zendesk_is_neither_rewritten_nor_taken_for_an_agent_edit(
+    sandbox: Sandbox,
+) -> None:
+    """Zendesk prints a date field as a midnight-UTC timestamp; the base stored for it is the
+    day the next read gives back, so later runs see no change and no agent edit."""
+    field = sandbox.field("valid_until")
+    await sandbox.run("apac")
+    edit_sheet(sandbox.world.sheets / "apac-deals.csv", "APAC-17", **{"Valid Until": "2031-05-17"})
+    await sandbox.run("apac")
+    hooli = await sandbox.ref("Hooli")
+    stored = sandbox.world.desk.record(hooli.kind, int(hooli.id))
+    key = field.split(".", 1)[1]
+    assert stored["organization_fields"][key] == "2031-05-17T00:00:00+00:00", "as Zendesk prints"
+    assert (await sandbox.record("Hooli")).fields[field] == "2031-05-17"
+    async with read_tx(sandbox.engine.store) as conn:
+        base: object = (
+            await conn.execute(
+                sa.select(t.field_base.c.value)
+                .where(t.field_base.c.field == field)
+                .where(t.field_base.c.customer_key.contains(hooli.id))
+            )
+        ).scalar_one()
+    assert base == "2031-05-17", "the stored base is what the next read returns"
+    before = _writes(sandbox.world.target)
+    (report,) = await sandbox.run("apac")
+    assert _writes(sandbox.world.target) == before
+    assert report.counts.get("customers_written", 0) == 0
+    assert await _open_conflicts(sandbox, "target_edited") == []
+
+
 async def test_expired_and_deleted_deals_leave_the_record(sandbox: Sandbox) -> None:
     await sandbox.run()
     initech = await sandbox.record("Initech")

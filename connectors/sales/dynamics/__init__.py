@@ -56,28 +56,16 @@ from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectFo
 from connectors.sales.dynamics.config import ClientCredentials, DynamicsConfig
 from connectors.sales.dynamics.odata import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.dynamics.source import DynamicsSource
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: DynamicsConfig, options: ConnectorOptions) -> DynamicsSource:
-    """Build the source for one ``connectors.<name>`` section of config.yaml."""
-    return DynamicsSource(name, config, options)
-
 
 CONNECTOR = ConnectorSpec(
     kind="dynamics",
     role="source",
     config_model=DynamicsConfig,
-    factory=create,
-    simulator="connectors.sales.dynamics.simulator:demo_app",
-    contract_harness="connectors.sales.dynamics.simulator:contract_harness",
+    factory=DynamicsSource,
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
     label="Dynamics 365",
     demo=DemoSpec(
-        simulator="connectors.sales.dynamics.simulator:demo_simulator",
-        credentials="connectors.sales.dynamics.simulator:DEMO_CREDENTIALS",
         connector={
-            "kind": "dynamics",
             "base_url": "https://central-sales.crm4.dynamics.test",
             "auth": {
                 "tenant_id": "7d1c2f3a-5b6e-4c7d-8e9f-0a1b2c3d4e5f",
@@ -92,7 +80,7 @@ CONNECTOR = ConnectorSpec(
             mapping="central-dynamics.yaml",
         ),
     ),
-    webhook="connectors.sales.dynamics.webhook:WEBHOOK",
-)
+    webhook=f"{__name__}.webhook:WEBHOOK",
+).played_by(f"{__name__}.simulator")
 
-__all__ = ["CONNECTOR", "ClientCredentials", "DynamicsConfig", "DynamicsSource", "create"]
+__all__ = ["CONNECTOR", "ClientCredentials", "DynamicsConfig", "DynamicsSource"]

@@ -63,21 +63,12 @@ from connectors.sales.hubspot.config import HubSpotConfig
 from connectors.sales.hubspot.errors import classify, make_classifier, read_limits
 from connectors.sales.hubspot.select import EXAMPLE, select_problem
 from connectors.sales.hubspot.source import HubSpotSource
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: HubSpotConfig, options: ConnectorOptions) -> HubSpotSource:
-    """Build the source for one ``connectors.<name>`` section of config.yaml."""
-    return HubSpotSource(name, config, options)
-
 
 CONNECTOR = ConnectorSpec(
     kind="hubspot",
     role="source",
     config_model=HubSpotConfig,
-    factory=create,
-    simulator="connectors.sales.hubspot.simulator:demo_app",
-    contract_harness="connectors.sales.hubspot.simulator:contract_harness",
+    factory=HubSpotSource,
     select=SelectForm(
         language='HubSpot search filters as JSON: a list of filters, {"filters": [...]} or '
         '{"filterGroups": [{"filters": [...]}, ...]} (groups are ORed)',
@@ -86,22 +77,19 @@ CONNECTOR = ConnectorSpec(
     ),
     label="HubSpot",
     demo=DemoSpec(
-        simulator="connectors.sales.hubspot.simulator:demo_simulator",
-        credentials="connectors.sales.hubspot.simulator:DEMO_CREDENTIALS",
         port=8702,
         territory=DemoTerritory(
             job="emea", connector="hubspot_emea", territory="EMEA", mapping="emea-hubspot.yaml"
         ),
     ),
-    webhook="connectors.sales.hubspot.webhook:WEBHOOK",
-)
+    webhook=f"{__name__}.webhook:WEBHOOK",
+).played_by(f"{__name__}.simulator")
 
 __all__ = [
     "CONNECTOR",
     "HubSpotConfig",
     "HubSpotSource",
     "classify",
-    "create",
     "make_classifier",
     "read_limits",
 ]

@@ -71,31 +71,16 @@ from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectFo
 from connectors.sales.pipedrive.config import ApiTokenAuth, OAuthAuth, PipedriveConfig
 from connectors.sales.pipedrive.select import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.pipedrive.source import PipedriveSource
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: PipedriveConfig, options: ConnectorOptions) -> PipedriveSource:
-    """Build the source for one ``connectors.<name>`` section of config.yaml."""
-    return PipedriveSource(name, config, options)
-
 
 CONNECTOR = ConnectorSpec(
     kind="pipedrive",
     role="source",
     config_model=PipedriveConfig,
-    factory=create,
-    simulator="connectors.sales.pipedrive.simulator:demo_app",
-    contract_harness="connectors.sales.pipedrive.simulator:contract_harness",
+    factory=PipedriveSource,
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
     label="Pipedrive",
     demo=DemoSpec(
-        simulator="connectors.sales.pipedrive.simulator:demo_simulator",
-        credentials="connectors.sales.pipedrive.simulator:DEMO_CREDENTIALS",
-        connector={
-            "kind": "pipedrive",
-            "base_url": "http://127.0.0.1:8705",
-            "auth": {"flow": "api_token", "api_token": "${DEALBRIDGE_PIPEDRIVE_TOKEN}"},
-        },
+        connector={"auth": {"flow": "api_token", "api_token": "${DEALBRIDGE_PIPEDRIVE_TOKEN}"}},
         port=8705,
         territory=DemoTerritory(
             job="nordics",
@@ -104,8 +89,8 @@ CONNECTOR = ConnectorSpec(
             mapping="nordics-pipedrive.yaml",
         ),
     ),
-    webhook="connectors.sales.pipedrive.webhook:WEBHOOK",
-)
+    webhook=f"{__name__}.webhook:WEBHOOK",
+).played_by(f"{__name__}.simulator")
 
 __all__ = [
     "CONNECTOR",
@@ -113,5 +98,4 @@ __all__ = [
     "OAuthAuth",
     "PipedriveConfig",
     "PipedriveSource",
-    "create",
 ]

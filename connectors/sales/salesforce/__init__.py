@@ -60,21 +60,12 @@ from connectors.sales.salesforce.config import (
 )
 from connectors.sales.salesforce.soql import select_problem
 from connectors.sales.salesforce.source import SalesforceSource
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: SalesforceConfig, options: ConnectorOptions) -> SalesforceSource:
-    """Build a Salesforce source from its validated config."""
-    return SalesforceSource(name, config, options)
-
 
 CONNECTOR = ConnectorSpec(
     kind="salesforce",
     role="source",
     config_model=SalesforceConfig,
-    factory=create,
-    simulator="connectors.sales.salesforce.simulator:demo_app",
-    contract_harness="connectors.sales.salesforce.simulator:contract_harness",
+    factory=SalesforceSource,
     select=SelectForm(
         language="a SOQL condition on the Opportunity (what follows WHERE, without WHERE)",
         example="select: \"Has_Special_Terms__c = true AND StageName = 'Closed Won'\"",
@@ -82,8 +73,6 @@ CONNECTOR = ConnectorSpec(
     ),
     label="Salesforce",
     demo=DemoSpec(
-        simulator="connectors.sales.salesforce.simulator:demo_simulator",
-        credentials="connectors.sales.salesforce.simulator:DEMO_CREDENTIALS",
         port=8701,
         territory=DemoTerritory(
             job="west",
@@ -92,8 +81,8 @@ CONNECTOR = ConnectorSpec(
             mapping="west-salesforce.yaml",
         ),
     ),
-    webhook="connectors.sales.salesforce.webhook:WEBHOOK",
-)
+    webhook=f"{__name__}.webhook:WEBHOOK",
+).played_by(f"{__name__}.simulator")
 
 __all__ = [
     "CONNECTOR",
@@ -102,5 +91,4 @@ __all__ = [
     "RefreshTokenAuth",
     "SalesforceConfig",
     "SalesforceSource",
-    "create",
 ]

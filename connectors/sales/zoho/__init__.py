@@ -62,28 +62,16 @@ from connectors.registry import ConnectorSpec, DemoSpec, DemoTerritory, SelectFo
 from connectors.sales.zoho.config import ZohoConfig
 from connectors.sales.zoho.coql import SELECT_EXAMPLE, SELECT_LANGUAGE, select_problem
 from connectors.sales.zoho.source import ZohoSource
-from connectors.settings import ConnectorOptions
-
-
-def create(name: str, config: ZohoConfig, options: ConnectorOptions) -> ZohoSource:
-    """Build a Zoho CRM source from its validated config."""
-    return ZohoSource(name, config, options)
-
 
 CONNECTOR = ConnectorSpec(
     kind="zoho",
     role="source",
     config_model=ZohoConfig,
-    factory=create,
-    simulator="connectors.sales.zoho.simulator:demo_app",
-    contract_harness="connectors.sales.zoho.simulator:contract_harness",
+    factory=ZohoSource,
     select=SelectForm(language=SELECT_LANGUAGE, example=SELECT_EXAMPLE, check=select_problem),
     label="Zoho CRM",
     demo=DemoSpec(
-        simulator="connectors.sales.zoho.simulator:demo_simulator",
-        credentials="connectors.sales.zoho.simulator:DEMO_CREDENTIALS",
         connector={
-            "kind": "zoho",
             "data_centre": "eu",
             "client_id": "1000.SIMZOHOCLIENT7Q2R8KX3LATAM",
             "client_secret": "${DEALBRIDGE_ZOHO_CLIENT_SECRET}",
@@ -93,6 +81,6 @@ CONNECTOR = ConnectorSpec(
             job="latam", connector="zoho_latam", territory="LATAM", mapping="latam-zoho.yaml"
         ),
     ),
-)
+).played_by(f"{__name__}.simulator")
 
-__all__ = ["CONNECTOR", "ZohoConfig", "ZohoSource", "create"]
+__all__ = ["CONNECTOR", "ZohoConfig", "ZohoSource"]

@@ -72,13 +72,7 @@ CONNECTOR = ConnectorSpec.desk(
     f"{__name__}.simulator",
     label="Intercom",
     demo=DemoSpec(
-        simulator="connectors.service.intercom.simulator:demo_simulator",
-        credentials="connectors.service.intercom.simulator:DEMO_CREDENTIALS",
-        connector={
-            "kind": "intercom",
-            "base_url": "http://127.0.0.1:8708",
-            "access_token": "${DEALBRIDGE_INTERCOM_TOKEN}",
-        },
+        connector={"access_token": "${DEALBRIDGE_INTERCOM_TOKEN}"},
         fast={"requests_per_minute": 10_000},
         port=8708,
         mappings="intercom",

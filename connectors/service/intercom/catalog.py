@@ -31,6 +31,7 @@ from typing import Any
 
 from connectors.base import FieldInfo
 from connectors.coerce import read_boolean, read_number
+from connectors.desk import labelled, merged_by_name
 from connectors.jsonvalue import json_value
 from connectors.service.intercom.payloads import COMPANY, CONTACT, CUSTOM_PREFIX, NOTES_PATH
 
@@ -112,14 +113,12 @@ class AttributeCatalog:
 
     def field_infos(self) -> list[FieldInfo]:
         """One entry per path; a path both kinds have says so in its label."""
-        merged: dict[str, tuple[Attribute, list[str]]] = {}
-        for kind, attributes in self._by_kind.items():
-            for attribute in attributes.values():
-                if attribute.path in merged:
-                    merged[attribute.path][1].append(kind)
-                else:
-                    merged[attribute.path] = (attribute, [kind])
-        infos = [self._info(attribute, kinds) for attribute, kinds in merged.values()]
+        entries = (
+            (kind, attribute.path, attribute)
+            for kind, attributes in self._by_kind.items()
+            for attribute in attributes.values()
+        )
+        infos = [self._info(attribute, kinds) for attribute, kinds in merged_by_name(entries)]
         if self.contact_notes is not None:
             infos.append(
                 FieldInfo(
@@ -136,7 +135,7 @@ class AttributeCatalog:
         return FieldInfo(
             path=attribute.path,
             type=attribute.data_type,
-            label=f"{attribute.label} ({', '.join(sorted(set(kinds)))})",
+            label=labelled(attribute.label, sorted(set(kinds))),
             custom=attribute.custom,
             writable=attribute.writable,
             choices=attribute.options,

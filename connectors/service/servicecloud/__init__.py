@@ -75,11 +75,7 @@ CONNECTOR = ConnectorSpec.desk(
     bulk_write="sObject Collections (200 records a call)",
     label="Service Cloud",
     demo=DemoSpec(
-        simulator="connectors.service.servicecloud.simulator:demo_simulator",
-        credentials="connectors.service.servicecloud.simulator:DEMO_CREDENTIALS",
         connector={
-            "kind": "servicecloud",
-            "base_url": "http://127.0.0.1:8707",
             "auth": {
                 "flow": "client_credentials",
                 "client_id": "3MVG9dealbridgeDemoServiceCloudConsumerKey",

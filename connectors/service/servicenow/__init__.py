@@ -71,11 +71,7 @@ CONNECTOR = ConnectorSpec.desk(
     bulk_write="Batch API (several PATCHes a call)",
     label="ServiceNow",
     demo=DemoSpec(
-        simulator="connectors.service.servicenow.simulator:demo_simulator",
-        credentials="connectors.service.servicenow.simulator:DEMO_CREDENTIALS",
         connector={
-            "kind": "servicenow",
-            "base_url": "http://127.0.0.1:8706",
             "auth": {
                 "flow": "client_credentials",
                 "client_id": "dealbridge-demo-client",

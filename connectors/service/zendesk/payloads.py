@@ -9,10 +9,20 @@ Field paths (what mappings write), per record kind:
 
 Payloads are read defensively: ids may arrive as strings, custom field maps may be null,
 timestamps may carry any offset or be missing.
+
+Date custom fields are written as ``YYYY-MM-DD`` but Zendesk prints them back as midnight-UTC
+timestamps (``"2018-11-04T00:00:00+00:00"`` in the Organizations API examples; the User Fields
+write example sends ``"2019-07-23T00:00:00Z"``). Custom values in that exact midnight-UTC shape
+are reported as the calendar day, on reads and in write results alike, so what a write
+reports is what the next read returns (the stored base then equals the next read). Telling
+the shape rather than the field type apart costs no field-definition request on reads; a text
+field holding exactly a midnight-UTC timestamp reads as its day too, which the engine already
+treats as the same value.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +36,8 @@ KINDS = (ORGANIZATION, USER)
 PLURAL = {ORGANIZATION: "organizations", USER: "users"}
 CUSTOM = {ORGANIZATION: "organization_fields", USER: "user_fields"}
 BUILT_INS = ("notes", "details")
+PRINTED_DATE = re.compile(r"(\d{4}-\d{2}-\d{2})T00:00:00(?:\.0+)?(?:Z|\+00:?00)")
+"""How Zendesk prints a date custom field: midnight UTC, ``Z`` or ``+00:00``."""
 
 
 class UnwritablePath(ValueError):
@@ -50,13 +62,30 @@ def record_id(raw: Mapping[str, Any]) -> str:
     return text
 
 
+def custom_value(value: Any) -> Any:
+    """A custom field value in canonical form: a printed date (midnight UTC) as its day."""
+    if isinstance(value, str) and (printed := PRINTED_DATE.fullmatch(value.strip())):
+        return printed.group(1)
+    return value
+
+
 def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Current values of every writable path, keyed the way mappings write them."""
     fields: dict[str, Any] = {name: raw.get(name) for name in BUILT_INS}
     custom = raw.get(CUSTOM[kind])
     if isinstance(custom, dict):
-        fields.update({f"{CUSTOM[kind]}.{k}": v for k, v in custom.items()})
+        fields.update({f"{CUSTOM[kind]}.{k}": custom_value(v) for k, v in custom.items()})
     return fields
+
+
+def reported_values(kind: str, sent: Mapping[str, Any]) -> dict[str, Any]:
+    """What a write reports for values Zendesk accepted: as sent, in the form a read gives
+    them back (custom dates as the day)."""
+    prefix = CUSTOM[kind] + "."
+    return {
+        path: custom_value(json_value(value)) if path.startswith(prefix) else json_value(value)
+        for path, value in sent.items()
+    }
 
 
 def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:

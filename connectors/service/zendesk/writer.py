@@ -10,7 +10,8 @@ Per batch of up to 100 records of one kind:
    or ``killed``; ``results[]`` hold ``{id, status: Updated|Failed, error, details}`` per
    record.
 3. Records the job reported ``Updated`` hold what was sent (Zendesk stores custom field and
-   ``notes`` values as given; the engine compares values ignoring number and date formatting).
+   ``notes`` values as given, and prints date fields as midnight-UTC timestamps: results
+   report custom dates as the day, the form ``read`` gives them back in, see ``payloads``).
    Only records the job gave no verdict for (an expired status, a result list cut short) are
    read back with ``show_many`` and judged by what Zendesk holds. Skipping the read-back for
    reported records saves one request in four per batch, which is most of the gap to the
@@ -36,7 +37,6 @@ import structlog
 
 from connectors.base import RecordChange, WriteResult
 from connectors.errors import ConnectorError, RecordError
-from connectors.jsonvalue import json_value
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.errors import endpoint_budget
@@ -47,6 +47,7 @@ from connectors.service.zendesk.payloads import (
     UnwritablePath,
     path_of,
     record_id,
+    reported_values,
     stored_values,
     update_row,
 )
@@ -190,11 +191,10 @@ def _result(
         text = f"{message} ({code})" if code and code not in message else message
         return _rejected(change, text, _named_field(ref.kind, message, change.fields), None)
     if verdict is not None:  # reported Updated: Zendesk holds what was sent
-        sent = {path: json_value(value) for path, value in change.fields.items()}
-        return WriteResult(ref=ref, ok=True, fields=sent)
+        return WriteResult(ref=ref, ok=True, fields=reported_values(ref.kind, change.fields))
     assert stored is not None  # no verdict and not missing
     fields = stored_values(ref.kind, stored, change.fields)
-    if not _matches(fields, change.fields):
+    if not _matches(ref.kind, fields, change.fields):
         state = "expired" if job is None else str(job.get("status"))
         error = f"Zendesk job {state} without a result for this record, and it does not hold "
         return WriteResult(ref=ref, ok=False, error=error + "the written values", fields=fields)
@@ -206,8 +206,9 @@ def _failed(verdict: dict[str, Any]) -> bool:
     return status == "failed" or verdict.get("success") is False or bool(verdict.get("error"))
 
 
-def _matches(stored: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
-    return all(_same(stored.get(path), json_value(value)) for path, value in sent.items())
+def _matches(kind: str, stored: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
+    expected = reported_values(kind, sent)
+    return all(_same(stored.get(path), value) for path, value in expected.items())
 
 
 def _same(stored: Any, sent: Any) -> bool:

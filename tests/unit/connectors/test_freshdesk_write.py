@@ -146,6 +146,21 @@ async def test_dates_decimals_and_clears_are_sent_the_way_freshdesk_reads_them(
     }
 
 
+async def test_a_written_date_is_reported_in_the_form_the_next_read_gives_back(
+    respx_mock: respx.MockRouter,
+) -> None:
+    # Freshdesk documents custom dates as YYYY-MM-DD but prints the default renewal_date as
+    # "2020-12-31T00:00:00Z" (python-freshdesk's company.json): whatever form it prints, a
+    # write reports what the PUT answered, which is what the next GET answers.
+    printed = load("company.json") | {"custom_fields": {"cf_until": "2027-03-31T00:00:00Z"}}
+    respx_mock.put(f"{COMPANIES}/1").mock(return_value=stored(printed))
+    respx_mock.get(f"{COMPANIES}/1").mock(return_value=stored(printed))
+    target = make_target()
+    (result,) = await target.write([change("company", "1", custom__cf_until=date(2027, 3, 31))])
+    (after,) = await target.read([RecordRef(kind="company", id="1")])
+    assert result.fields == {"custom_fields.cf_until": after.fields["custom_fields.cf_until"]}
+
+
 async def test_writes_run_in_batches_of_write_batch_size_in_the_changes_order(
     respx_mock: respx.MockRouter,
 ) -> None:

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from connectors.base import Cursor, DealPage, DealQuery, SalesSource
 from connectors.errors import PermanentError
 from connectors.registry import get_spec
-from connectors.sales.hubspot import HubSpotConfig, HubSpotSource, create
+from connectors.sales.hubspot import HubSpotConfig, HubSpotSource
 from connectors.sales.hubspot.timefmt import to_ms
 from connectors.settings import ConnectorOptions
 from tests.fixtures.hubspot.builders import (
@@ -86,7 +86,7 @@ async def test_registry_builds_a_source_that_satisfies_the_sales_source_protocol
     built = spec.factory(
         "emea", spec.config_model.model_validate(config().model_dump()), ConnectorOptions()
     )
-    typed: SalesSource = create("emea", config(), ConnectorOptions())
+    typed: SalesSource = HubSpotSource("emea", config(), ConnectorOptions())
     assert isinstance(built, SalesSource)
     assert spec.role == "source"
     assert spec.simulator == "connectors.sales.hubspot.simulator:demo_app"

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from connectors.base import Cursor, DealPage, DealQuery, SalesSource, unreadable_reason
 from connectors.errors import PermanentError
 from connectors.registry import get_spec
-from connectors.sales.pipedrive import PipedriveConfig, PipedriveSource, create
+from connectors.sales.pipedrive import PipedriveConfig, PipedriveSource
 from connectors.sales.pipedrive.catalog import parse_catalog, slug
 from connectors.sales.pipedrive.cursor import digest
 from connectors.settings import ConnectorOptions
@@ -100,7 +100,7 @@ def fixture_deal(deal_id: int) -> dict[str, Any]:
 async def test_registry_builds_a_source_that_satisfies_the_sales_source_protocol() -> None:
     spec = get_spec("pipedrive")
     built = spec.factory("nordics", config(), ConnectorOptions())
-    typed: SalesSource = create("nordics", config(), ConnectorOptions())
+    typed: SalesSource = PipedriveSource("nordics", config(), ConnectorOptions())
     assert isinstance(built, SalesSource)
     assert spec.role == "source"
     assert spec.simulator == "connectors.sales.pipedrive.simulator:demo_app"

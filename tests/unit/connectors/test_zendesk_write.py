@@ -220,6 +220,60 @@ async def test_an_expired_job_status_is_decided_per_record_by_reading_back(
     assert "expired" in (results[1].error or "")
 
 
+async def test_dates_are_reported_as_the_day_zendesk_reads_them_back_as(
+    respx_mock: respx.MockRouter,
+) -> None:
+    # Zendesk prints a date field as a midnight-UTC timestamp ("2018-11-04T00:00:00+00:00" in
+    # the Organizations API examples); a write and the next read must give the same value.
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("completed", [updated(1)]))
+    printed = {"terms_valid_until": "2027-01-31T00:00:00+00:00"}
+    respx_mock.get(ORG_SHOW).mock(return_value=shown(org(1, organization_fields=printed)))
+    target = make_target()
+    (result,) = await target.write(
+        [change("organization", "1", org__terms_valid_until="2027-01-31T00:00:00Z")]
+    )
+    (after,) = await target.read([RecordRef(kind="organization", id="1")])
+    path = "organization_fields.terms_valid_until"
+    assert result.fields == {path: "2027-01-31"}
+    assert after.fields[path] == "2027-01-31"
+
+
+async def test_a_read_back_holding_the_printed_date_confirms_the_written_day(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("queued"))
+    respx_mock.get(JOBS_URL).mock(return_value=httpx.Response(200, json={"job_statuses": []}))
+    printed = {"terms_valid_until": "2027-01-31T00:00:00+00:00"}
+    respx_mock.get(ORG_SHOW).mock(
+        return_value=shown(org(1, notes="n", organization_fields=printed))
+    )
+    (result,) = await make_target().write(
+        [change("organization", "1", notes="n", org__terms_valid_until=date(2027, 1, 31))]
+    )
+    assert result.ok, result.error
+    assert result.fields == {"notes": "n", "organization_fields.terms_valid_until": "2027-01-31"}
+
+
+async def test_text_that_only_looks_like_a_date_is_reported_as_sent(
+    respx_mock: respx.MockRouter,
+) -> None:
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("completed", [updated(1)]))
+    (result,) = await make_target().write(
+        [
+            change(
+                "organization",
+                "1",
+                notes="2027-01-31T00:00:00Z",
+                org__sla_promise="2027-01-31T09:00:00Z",
+            )
+        ]
+    )
+    assert result.fields == {
+        "notes": "2027-01-31T00:00:00Z",
+        "organization_fields.sla_promise": "2027-01-31T09:00:00Z",
+    }, "only custom fields in the printed midnight-UTC form are dates"
+
+
 async def test_too_many_jobs_is_waited_out_and_the_job_submitted_again(
     respx_mock: respx.MockRouter,
 ) -> None:

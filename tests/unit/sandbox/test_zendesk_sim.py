@@ -146,6 +146,20 @@ async def test_write_runs_a_job_that_applies_values_and_bumps_updated_at(
     assert sim.requests("GET", "/organizations/show_many") == 0, "no read-back when reported"
 
 
+async def test_date_fields_are_printed_as_midnight_utc_timestamps_and_read_as_the_day(
+    target: ZendeskTarget, sim: ZendeskSimulator
+) -> None:
+    # Zendesk's Organizations API examples print a date field as "2018-11-04T00:00:00+00:00".
+    ref = org_ref(sim, "globex")
+    path = "organization_fields.terms_valid_until"
+    (result,) = await target.write([RecordChange(ref=ref, fields={path: "2027-03-01"})])
+    assert result.ok, result.error
+    stored = sim.record("organization", int(ref.id))
+    assert stored["organization_fields"]["terms_valid_until"] == "2027-03-01T00:00:00+00:00"
+    (after,) = await target.read([ref])
+    assert after.fields[path] == result.fields[path] == "2027-03-01"
+
+
 async def test_bad_dropdown_date_and_decimal_values_fail_per_record_naming_the_field(
     target: ZendeskTarget, sim: ZendeskSimulator
 ) -> None:

@@ -176,6 +176,7 @@ def contract_harness() -> ContractHarness:
                 sim.add_contact(f"Contract Person {n}", f"person{n}@contract.example")
 
     return ContractHarness(
+        text_field=("company", "description"),
         kind="freshdesk",
         app=sim.app,
         controls=sim.controls,

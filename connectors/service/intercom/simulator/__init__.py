@@ -202,6 +202,7 @@ def contract_harness() -> ContractHarness:
                 sim.add_contact(f"Contract Person {n}", f"person{n}@contract.example", indexed=True)
 
     return ContractHarness(
+        text_field=("company", "custom_attributes.sla_promise"),
         kind="intercom",
         app=sim.app,
         controls=sim.controls,

@@ -306,6 +306,7 @@ def contract_harness() -> ContractHarness:
             )
 
     return ContractHarness(
+        text_field=("account", "Description"),
         kind="servicecloud",
         app=sim.app,
         controls=sim.controls,

@@ -208,6 +208,7 @@ def contract_harness() -> ContractHarness:
             sim.set_updated_on("account", row["sys_id"], base + timedelta(seconds=n // 3))
 
     return ContractHarness(
+        text_field=("account", "notes"),
         kind="servicenow",
         app=sim.app,
         controls=sim.controls,

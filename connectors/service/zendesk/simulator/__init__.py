@@ -199,6 +199,7 @@ def contract_harness() -> ContractHarness:
                 sim.add_user(f"Contract Person {n}", f"person{n}@contract.example", updated_at=when)
 
     return ContractHarness(
+        text_field=("organization", "notes"),
         kind="zendesk",
         app=sim.app,
         controls=sim.controls,

@@ -7,7 +7,8 @@ position, custom_field_options[{id, name, raw_name, value}]`` for dropdowns.
 Validation mirrors what Zendesk refuses with ``RecordInvalid``: dropdown values that are not
 an option's ``value``, non-numeric decimals and integers, unparseable dates, text longer than
 the column (65,535 characters assumed: Zendesk documents no limit). Unknown custom field keys
-are ignored, as Zendesk does.
+are ignored, as Zendesk does. Date fields are stored and printed as midnight-UTC timestamps
+(``"2018-11-04T00:00:00+00:00"``), as the Organizations API examples show them.
 """
 
 from __future__ import annotations
@@ -141,15 +142,19 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def _date(value: Any) -> str:
+    """The day, printed the way Zendesk reads a date field back: a midnight-UTC timestamp
+    (Organizations API examples: ``"2018-11-04T00:00:00+00:00"``), whatever form was sent."""
     text = str(value).strip()
     if not _DATE.match(text):
         raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
     try:
         if len(text) == 10:
-            return date.fromisoformat(text).isoformat()
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).date().isoformat()
+            day = date.fromisoformat(text)
+        else:
+            day = datetime.fromisoformat(text.replace("Z", "+00:00")).date()
     except ValueError:
         raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return f"{day.isoformat()}T00:00:00+00:00"
 
 
 def _problem(description: str, error: str) -> dict[str, str]:
