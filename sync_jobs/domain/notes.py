@@ -21,7 +21,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateNotFound
+from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.errors import ConfigError, ConfigProblem
@@ -76,9 +76,12 @@ def _pct(value: Decimal | None) -> str:
     return "" if value is None else f"{value.normalize():f}%"
 
 
+_NET_DAYS = re.compile(r"net\s*(\d+)", re.IGNORECASE)
+
+
 def _terms_text(value: str) -> str:
     """Canonical payment-term tokens read better spelled out: ``net60`` -> ``Net 60``."""
-    match = re.fullmatch(r"net\s*(\d+)", value.strip(), re.IGNORECASE)
+    match = _NET_DAYS.fullmatch(value.strip())
     return f"Net {match.group(1)}" if match else value
 
 
@@ -116,6 +119,7 @@ class NoteTemplates:
     def __init__(self, fmt: NoteFormat = "text") -> None:
         self.format = fmt
         self._envs: dict[str, SandboxedEnvironment] = {}
+        self._templates: dict[tuple[str, str], Template] = {}
 
     def _env(self, folder: Path) -> SandboxedEnvironment:
         key = str(folder)  # str keys: hashing a Path per render costs more than the lookup
@@ -185,10 +189,19 @@ class NoteTemplates:
             ]
         return []
 
+    def _template(self, folder: Path, name: str) -> Template:
+        """The compiled template, looked up once: Jinja's own lookup per render (loader
+        cache key, globals) cost about a third of rendering a line."""
+        key = (str(folder), name)
+        found = self._templates.get(key)
+        if found is None:
+            found = self._templates[key] = self._env(folder).get_template(name)
+        return found
+
     def line(self, deal: DealTerms, template: str | None, folder: Path) -> str:
         """Render one deal's line: the template's output as one clean line of text."""
         try:
-            text = self._env(folder).get_template(template or DEFAULT_TEMPLATE).render(deal=deal)
+            text = self._template(folder, template or DEFAULT_TEMPLATE).render(deal=deal)
         except TemplateError as exc:
             raise ConfigError(
                 [

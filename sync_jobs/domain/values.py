@@ -50,9 +50,16 @@ def to_percent(value: Any) -> Decimal:
     return number.normalize() if number == number.to_integral() else number
 
 
+# Compiled once: these run per value of every deal and every compared field.
+_NOT_NUMERIC = re.compile(r"[^\d.,\-]")
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
+_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_MIDNIGHT = re.compile(r"\d{4}-\d{2}-\d{2}T00:00:00(\.0+)?(Z|[+-]00:?00)?")
+
+
 def to_money(value: Any) -> Decimal:
     """An amount: a number, optionally with a currency symbol or code around it."""
-    text = re.sub(r"[^\d.,\-]", "", str(value)) if isinstance(value, str) else value
+    text = _NOT_NUMERIC.sub("", str(value)) if isinstance(value, str) else value
     return to_decimal(text).quantize(Decimal("0.01"))
 
 
@@ -114,7 +121,7 @@ def normalize_domain(value: str) -> str:
     text = value.strip().lower()
     if "@" in text and "/" not in text:
         text = text.rsplit("@", 1)[1]
-    text = re.sub(r"^[a-z][a-z0-9+.-]*://", "", text)
+    text = _SCHEME.sub("", text)
     text = text.split("/", 1)[0].split(":", 1)[0].split("?", 1)[0]
     return text.removeprefix("www.").strip(".")
 
@@ -151,9 +158,9 @@ def comparable(value: Any) -> str | None:
     if isinstance(value, int | float | Decimal):
         return _number_text(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
     text = str(value).strip()
-    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+    if _NUMBER.fullmatch(text):
         return _number_text(Decimal(text))
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}T00:00:00(\.0+)?(Z|[+-]00:?00)?", text):
+    if _MIDNIGHT.fullmatch(text):
         return text[:10]
     return text
 

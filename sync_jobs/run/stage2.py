@@ -265,10 +265,11 @@ async def _plans(
     moves = await recheck.stale_links(ctx.relink, current, records)
     left = {(m.row.job, m.row.deal_id) for m in moves if m.leaves}
     views: dict[str, list[DealView]] = defaultdict(list)
+    templates: dict[str, tuple[Path, str | None]] = {}
     for row in current:
         if (row.job, row.deal_id) in left:
             continue
-        view = _view(ctx, row, decisions.get(f"{row.job}/{row.deal_id}"))
+        view = _view(ctx, row, decisions.get(f"{row.job}/{row.deal_id}"), templates)
         if view is not None:
             views[row.customer_key].append(view)
     names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
@@ -353,8 +354,16 @@ def _plan(
     return plan_customer(state, lambda d: templates.line(d.terms, d.template, d.folder))
 
 
-def _view(ctx: Stage2, row: Any, decision: dict[str, Any] | None) -> DealView | None:
-    """A stored deal as the planner sees it; None when a person rejected its terms."""
+def _view(
+    ctx: Stage2,
+    row: Any,
+    decision: dict[str, Any] | None,
+    templates: dict[str, tuple[Path, str | None]],
+) -> DealView | None:
+    """A stored deal as the planner sees it; None when a person rejected its terms.
+
+    ``templates`` keeps each job's note template location for the batch: building and
+    hashing its path per deal cost a tenth of planning."""
     mapping = ctx.mappings.get(row.job)
     terms = DealTerms.model_validate(row.terms)
     review = False
@@ -365,7 +374,12 @@ def _view(ctx: Stage2, row: Any, decision: dict[str, Any] | None) -> DealView | 
         review = not (current and decision is not None and decision.get("take") == "source")
     if mapping is None:  # the job was removed from config: its deals still describe terms
         return DealView(terms=terms, rules={}, under_review=review)
-    folder, template = template_location(ctx.mapping_folder(row.job), mapping.spec.note.template)
+    location = templates.get(row.job)
+    if location is None:
+        location = templates[row.job] = template_location(
+            ctx.mapping_folder(row.job), mapping.spec.note.template
+        )
+    folder, template = location
     return DealView(
         terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
     )

@@ -60,7 +60,9 @@ def parse_datetime(value: object) -> datetime | None:
     """An aware UTC datetime from Salesforce's forms (``.000+0000``, ``Z``, ``+00:00``), or None."""
     if not isinstance(value, str) or len(value) < 10:
         return None
-    text = _COMPACT_OFFSET.sub(r"\1:\2", value.strip())
+    text = value.strip()
+    if compact := _COMPACT_OFFSET.search(text):  # a template replacement costs more per call
+        text = f"{text[: compact.start()]}{compact[1]}:{compact[2]}"
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
