@@ -6,5 +6,6 @@ but type their fields, describe them and check filter literals the way the one r
 does. That behaviour lives once here so the two fakes cannot drift apart:
 
 * :mod:`.field_types`: the field-type families, describe's ``soapType`` and the WHERE-clause
-  literal checks (expected literal kind, Salesforce's type-mismatch message, comparison operators).
+  literal checks (expected literal kind, Salesforce's type-mismatch message, comparison operators);
+* :mod:`.responses`: the JSON and ``[{message, errorCode}]`` error answers.
 """
