@@ -18,7 +18,6 @@ size as a hint, so a smaller batch is faithful and lets tests page through a few
 
 from __future__ import annotations
 
-import json
 import re
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -37,6 +36,7 @@ from connectors.sales.salesforce.simulator.oauth import OAuthServer
 from connectors.sales.salesforce.simulator.schema import describe, lookup
 from connectors.sales.salesforce.simulator.soql import SoqlError, parse
 from connectors.sales.salesforce.simulator.store import Org
+from connectors.salesforce_common.simulator.responses import error_response, json_response
 
 VERSIONS = tuple(f"{n}.0" for n in range(31, 67))
 BATCH_MIN, BATCH_MAX = 200, 2000
@@ -67,20 +67,6 @@ class ApiState:
         while len(self.locators) > LOCATORS_KEPT:
             self.locators.popitem(last=False)
         return locator
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """A JSON answer the way Salesforce sends it."""
-    return Response(
-        json.dumps(body), status, headers=headers, media_type="application/json;charset=UTF-8"
-    )
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response:
-    """Salesforce's error body: a JSON array of ``{message, errorCode}``."""
-    return json_response(status, [{"message": message, "errorCode": code}], headers)
 
 
 def release_label(version: str) -> str:

@@ -21,7 +21,6 @@ from typing import Any
 
 from connectors.sales.salesforce.simulator.schema import (
     IDS,
-    NUMBERS,
     TEXT,
     FieldSpec,
     ObjectSpec,
@@ -38,6 +37,11 @@ from connectors.sales.salesforce.simulator.soql import (
     SoqlError,
 )
 from connectors.sales.salesforce.simulator.store import Org, Record
+from connectors.salesforce_common.simulator.field_types import (
+    COMPARISONS,
+    expected_kind,
+    type_message,
+)
 
 Getter = Callable[[Record], Any]
 Predicate = Callable[[Record], bool]
@@ -212,7 +216,7 @@ def _compare(field: FieldSpec, read: Getter, op: str, value: Any) -> Predicate:
         if op not in ("=", "!="):
             raise SoqlError("MALFORMED_QUERY", f"null can only be compared with = or != ({op})")
         return (lambda r: read(r) is None) if op == "=" else (lambda r: read(r) is not None)
-    test = _OPS[op]
+    test = COMPARISONS[op]
 
     def check(record: Record) -> bool:
         current = _norm(field, read(record))
@@ -221,16 +225,6 @@ def _compare(field: FieldSpec, read: Getter, op: str, value: Any) -> Predicate:
         return test(current, value)
 
     return check
-
-
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
 
 
 def _in_range(field: FieldSpec, read: Getter, op: str, bounds: tuple[Any, Any]) -> Predicate:
@@ -301,30 +295,12 @@ def _coerce(field: FieldSpec, literal: Literal) -> Any:
         return None
     if kind == "dateliteral" and field.type in ("date", "datetime"):
         return date_range(value, datetime_field=field.type == "datetime")
-    expected = _expected_kind(field)
+    expected = expected_kind(field)
     if kind != expected:
-        raise SoqlError("INVALID_FIELD", _type_message(field, expected))
+        raise SoqlError("INVALID_FIELD", type_message(field, expected))
     if kind == "string" and field.type not in IDS:
         return str(value).casefold()
     return float(value) if kind == "number" else value
-
-
-def _expected_kind(field: FieldSpec) -> str:
-    if field.type in NUMBERS:
-        return "number"
-    if field.type in ("boolean", "date", "datetime"):
-        return field.type
-    return "string"
-
-
-def _type_message(field: FieldSpec, expected: str) -> str:
-    soap = {"datetime": "dateTime", "number": "double"}.get(expected, expected)
-    quotes = (
-        "should be enclosed in quotes"
-        if expected == "string"
-        else "should not be enclosed in quotes"
-    )
-    return f"value of filter criterion for field '{field.name}' must be of type {soap} and {quotes}"
 
 
 def date_range(literal: tuple[str, int], *, datetime_field: bool) -> tuple[Any, Any]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-TEXT = frozenset({"string", "textarea", "email", "url", "phone", "picklist", "multipicklist"})
-IDS = frozenset({"id", "reference"})
-NUMBERS = frozenset({"double", "currency", "percent", "int"})
+from connectors.salesforce_common.simulator.field_types import IDS, NUMBERS, TEXT, soap_type
+
+__all__ = ["IDS", "NUMBERS", "TEXT"]
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,7 @@ def _describe_field(spec: FieldSpec) -> dict[str, Any]:
         "inlineHelpText": None,
         "controllerName": None,
         "calculatedFormula": None,
-        "soapType": _soap_type(spec.type),
+        "soapType": soap_type(spec.type),
         "picklistValues": [
             {"active": True, "defaultValue": False, "label": v, "validFor": None, "value": v}
             for v in spec.picklist
@@ -330,13 +330,3 @@ def _describe_field(spec: FieldSpec) -> dict[str, Any]:
         "writeRequiresMasterRead": False,
         "cascadeDelete": False,
     }
-
-
-def _soap_type(kind: str) -> str:
-    if kind in IDS:
-        return "tns:ID"
-    if kind in NUMBERS:
-        return "xsd:double"
-    return {"boolean": "xsd:boolean", "date": "xsd:date", "datetime": "xsd:dateTime"}.get(
-        kind, "xsd:string"
-    )

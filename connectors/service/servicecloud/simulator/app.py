@@ -44,6 +44,7 @@ from starlette.routing import Route
 
 from connectors.sales.salesforce.simulator.oauth import OAuthServer
 from connectors.sales.salesforce.simulator.soql import SoqlError
+from connectors.salesforce_common.simulator.responses import error_response, json_response
 from connectors.service.servicecloud.simulator import writes
 from connectors.service.servicecloud.simulator.query import Checked, check, project, select_ids
 from connectors.service.servicecloud.simulator.schema import describe
@@ -119,20 +120,6 @@ class ApiState:
         while len(self.cursors) > LOCATORS_KEPT:
             self.cursors.popitem(last=False)
         return locator
-
-
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
-    """A JSON answer the way Salesforce sends it."""
-    return Response(
-        json.dumps(body), status, headers=headers, media_type="application/json;charset=UTF-8"
-    )
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response:
-    """Salesforce's top-level error body: a JSON array of ``{message, errorCode}``."""
-    return json_response(status, [{"message": message, "errorCode": code}], headers)
 
 
 class _Handlers:

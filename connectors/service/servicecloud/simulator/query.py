@@ -38,6 +38,11 @@ from connectors.sales.salesforce.simulator.soql import (
     SoqlError,
     parse,
 )
+from connectors.salesforce_common.simulator.field_types import (
+    COMPARISONS,
+    expected_kind,
+    type_message,
+)
 from connectors.service.servicecloud.simulator.schema import IDS, NUMBERS, FieldSpec, SObjectSpec
 from connectors.service.servicecloud.simulator.store import OrgStore, Record
 
@@ -192,7 +197,7 @@ def _compare(column: FieldSpec, op: str, value: Any) -> Predicate:
         if op not in ("=", "!="):
             raise SoqlError("MALFORMED_QUERY", f"null can only be compared with = or != ({op})")
         return (lambda r: r.get(name) is None) if op == "=" else (lambda r: r.get(name) is not None)
-    test = _OPS[op]
+    test = COMPARISONS[op]
 
     def check_one(record: Record) -> bool:
         current = _comparable(column, record.get(name))
@@ -203,23 +208,13 @@ def _compare(column: FieldSpec, op: str, value: Any) -> Predicate:
     return check_one
 
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
 def _value(column: FieldSpec, literal: Literal) -> Any:
     """The literal as a value comparable with the column, or Salesforce's type error."""
     if literal.kind == "null":
         return None
-    expected = _expected_kind(column)
+    expected = expected_kind(column)
     if literal.kind != expected:
-        raise SoqlError("INVALID_FIELD", _type_message(column, expected))
+        raise SoqlError("INVALID_FIELD", type_message(column, expected))
     if literal.kind == "string" and len(str(literal.value)) > STRING_LITERAL_MAX:
         raise SoqlError(
             "MALFORMED_QUERY",
@@ -238,31 +233,11 @@ def _comparable(column: FieldSpec, value: Any) -> Any:
     return value
 
 
-def _expected_kind(column: FieldSpec) -> str:
-    if column.type in NUMBERS:
-        return "number"
-    if column.type in ("boolean", "date", "datetime"):
-        return column.type
-    return "string"
-
-
-def _type_message(column: FieldSpec, expected: str) -> str:
-    soap = {"datetime": "dateTime", "number": "double"}.get(expected, expected)
-    quotes = (
-        "should be enclosed in quotes"
-        if expected == "string"
-        else "should not be enclosed in quotes"
-    )
-    return (
-        f"value of filter criterion for field '{column.name}' must be of type {soap} and {quotes}"
-    )
-
-
 def _like(column: FieldSpec, literal: Literal) -> re.Pattern[str]:
     if column.type in NUMBERS or column.type in ("boolean", "date", "datetime"):
         raise SoqlError("INVALID_FIELD", f"invalid operator on field '{column.name}' for LIKE")
     if literal.kind != "string":
-        raise SoqlError("INVALID_FIELD", _type_message(column, "string"))
+        raise SoqlError("INVALID_FIELD", type_message(column, "string"))
     out, text, i = [], str(literal.value), 0
     while i < len(text):
         char = text[i]

@@ -23,9 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-TEXT = frozenset({"string", "textarea", "email", "url", "phone", "picklist", "multipicklist"})
-NUMBERS = frozenset({"double", "currency", "percent", "int"})
-IDS = frozenset({"id", "reference"})
+from connectors.salesforce_common.simulator.field_types import IDS, NUMBERS, TEXT, soap_type
+
+__all__ = ["IDS", "NUMBERS", "TEXT"]
+
 LONG_TEXT = 32_768
 """The demo's Long Text Area length (Setup offers 256..131,072; FACTS.md 2.3)."""
 
@@ -346,15 +347,5 @@ def _describe_field(spec: FieldSpec) -> dict[str, Any]:
         ],
         "referenceTo": list(spec.reference_to),
         "relationshipName": spec.name.removesuffix("Id") if spec.type == "reference" else None,
-        "soapType": _soap_type(spec.type),
+        "soapType": soap_type(spec.type),
     }
-
-
-def _soap_type(kind: str) -> str:
-    if kind in IDS:
-        return "tns:ID"
-    if kind in NUMBERS:
-        return "xsd:double"
-    return {"boolean": "xsd:boolean", "date": "xsd:date", "datetime": "xsd:dateTime"}.get(
-        kind, "xsd:string"
-    )
