@@ -35,6 +35,7 @@ from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
 from sync_jobs.run.desk_edits import DeskEdits
+from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
@@ -273,6 +274,7 @@ def _deal(
     if rails:
         page.found.append(_policy_conflict(ctx, terms, rails, match))
     row = _base_row(ctx, deal.id, deal, digest, match.customer_key)
+    TERMS.put(digest, deal.modified_at, terms)  # stage 2 plans it without validating again
     looked = None if undecided else ctx.clock()
     page.rows.append(
         row | _terms_columns(ctx, terms, match) | {"violations": rails or None, "lookup_at": looked}

@@ -40,6 +40,7 @@ from sync_jobs.run.catalog import (
 )
 from sync_jobs.run.context import CustomerPreview, RunState
 from sync_jobs.run.control import Clock, RunControl, today
+from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import audit, deals, identity, work
 from sync_jobs.store.audit import AuditEntry
 from sync_jobs.store.bases import drop_bases, load_bases, save_bases, save_note_states
@@ -365,7 +366,7 @@ def _view(
     ``templates`` keeps each job's note template location for the batch: building and
     hashing its path per deal cost a tenth of planning."""
     mapping = ctx.mappings.get(row.job)
-    terms = DealTerms.model_validate(row.terms)
+    terms = _terms(row)
     review = False
     if getattr(row, "violations", None):
         current = decision is not None and decision.get("pinned") == row.payload_hash
@@ -383,6 +384,19 @@ def _view(
     return DealView(
         terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
     )
+
+
+def _terms(row: Any) -> DealTerms:
+    """A stored deal's terms: as stage 1 validated them if still cached, else validated from
+    the stored JSON text in one step (a dry run's overlay rows hold them as a dict)."""
+    text = getattr(row, "terms_text", None)
+    if text is None:
+        return DealTerms.model_validate(row.terms)
+    terms = TERMS.get(row.payload_hash, row.modified_at)
+    if terms is None:
+        terms = DealTerms.model_validate_json(text)
+        TERMS.put(row.payload_hash, row.modified_at, terms)
+    return terms
 
 
 def _resolutions(rows: Sequence[Any]) -> dict[str, dict[str, Resolution]]:
