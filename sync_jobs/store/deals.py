@@ -163,35 +163,33 @@ class StoredDeal:
 
     Stage 2 takes most deals' terms already validated from the terms cache, or validates the
     JSON text (``terms_text``) in one step: decoding every row's terms into dicts first was
-    a tenth of loading a batch. Every other column reads as the row's."""
-
-    __slots__ = ("_row", "_terms")
+    a tenth of loading a batch. Every other column is an attribute, as on the row."""
 
     def __init__(self, row: sa.Row[Any]) -> None:
-        self._row = row
-        self._terms: Any = _UNREAD
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._row, name)
-
-    @property
-    def terms_text(self) -> str:
-        """The terms column as stored (JSON text)."""
-        return str(self._row.terms_text)
+        self.__dict__.update(row._mapping)  # plain attributes: read several times a deal
 
     @property
     def terms(self) -> Any:
         """The terms as SQLAlchemy's JSON column would hand them back."""
-        if self._terms is _UNREAD:
-            self._terms = json.loads(self._row.terms_text)
-        return self._terms
+        found = self.__dict__.get("_terms", _UNREAD)
+        if found is _UNREAD:
+            found = self.__dict__["_terms"] = json.loads(self.terms_text)
+        return found
 
     @property
     def _mapping(self) -> dict[str, Any]:
         """The row's columns (``terms`` decoded), as ``sa.Row._mapping`` gives them."""
-        values = dict(self._row._mapping)
-        del values["terms_text"]
+        values = {k: v for k, v in self.__dict__.items() if k not in ("terms_text", "_terms")}
         return values | {"terms": self.terms}
+
+    # Every column of the deal table but ``terms`` is set from the row; those read by name:
+    job: str
+    deal_id: str
+    customer_key: str | None
+    payload_hash: str
+    modified_at: datetime
+    terms_text: str
+    """The terms column as stored (JSON text)."""
 
 
 _UNREAD = object()
