@@ -136,6 +136,8 @@ def _where_text(
 ) -> str | None:
     if where is None:
         return None
+    if isinstance(where, sa.TextClause):  # as written: compiling it per call cost more
+        return where.text
     return str(where.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
