@@ -47,6 +47,7 @@ import structlog
 
 from bench.servers import World
 from sandbox.world import REPO_ROOT, credentials, world_doc
+from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import parse_config
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import open_engine, run_job
@@ -168,6 +169,7 @@ def run_one(count: int, in_process: bool) -> dict[str, float]:
 def main() -> None:
     """Print one line per N (each N in a fresh process would isolate memory; see README)."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    tune_collector()  # as the dealbridge command does
     args = sys.argv[1:]
     in_process = "--in-process" in args
     sizes = [int(a) for a in args if a != "--in-process"] or [2000, 10000]
