@@ -51,3 +51,15 @@ def test_a_template_reads_the_fields_of_the_deal_its_ref_and_its_account(tmp_pat
 def test_internal_attributes_stay_out_of_reach(tmp_path: Path, expression: str) -> None:
     with pytest.raises(ConfigError, match="unsafe"):
         render(tmp_path, "{{ " + expression + " }}")
+
+
+def test_jinja_globals_stay_available_render_after_render(tmp_path: Path) -> None:
+    (tmp_path / "line.j2").write_text(
+        "{% set ns = namespace(n=0) %}{% for i in range(3) %}{% set ns.n = ns.n + i %}"
+        "{% endfor %}{{ ns.n }} {{ dict(a=1).a }} {{ deal.deal.id }}",
+        encoding="utf-8",
+    )
+    templates = NoteTemplates()
+    first = templates.line(TERMS, "line.j2", tmp_path)
+    assert first == "3 1 006A"
+    assert templates.line(TERMS, "line.j2", tmp_path) == first
