@@ -125,6 +125,8 @@ def _build(
     if update is None:
         return sql
     target = ", ".join(quote(k) for k in keys)
+    if where and not sqlite:
+        where = where.replace("%", "%%")  # psycopg's placeholders: a literal % is doubled
     sql += f" ON CONFLICT ({target})" + (f" WHERE {where}" if where else "")
     if not update:
         return sql + " DO NOTHING"
@@ -146,8 +148,11 @@ def _defaults(table: sa.Table, given: Sequence[str]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for column in table.columns:
         default = column.default
-        if column.name not in given and isinstance(default, sa.ColumnDefault) and default.is_scalar:
-            found[column.name] = default.arg
+        if column.name in given or default is None:
+            continue
+        if not (isinstance(default, sa.ColumnDefault) and default.is_scalar):
+            raise ValueError(f"{table.name}.{column.name}: only scalar defaults are filled here")
+        found[column.name] = default.arg
     return found
 
 
