@@ -26,6 +26,7 @@ import pickle
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.process import BaseProcess
 from multiprocessing.sharedctypes import Synchronized
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from connectors.errors import DealbridgeError
+from connectors.errors import BudgetExhausted, DealbridgeError
 from connectors.redact import redact
 from sync_jobs.config.app import AppConfig
 from sync_jobs.run import stage2
@@ -100,9 +101,38 @@ class HelperReport:
     notices: list[str]
     previews: list[CustomerPreview]
     previews_omitted: int
-    failure: BaseException | str | None = None
-    """What stopped it early: the exception itself when it pickles (a spent budget stays a
-    ``BudgetExhausted``), else its message."""
+    failure: BaseException | SpentBudget | str | None = None
+    """What stopped it early: the exception itself when it travels between processes, a
+    spent budget as its parts (it stays a ``BudgetExhausted`` on the lead), else its message."""
+
+
+@dataclass(frozen=True)
+class SpentBudget:
+    """A helper's ``BudgetExhausted`` on its way to the lead (its keyword-only constructor
+    does not unpickle)."""
+
+    message: str
+    until: datetime
+    exact: bool
+    budget: str
+    connector: str
+    operation: str
+
+    @classmethod
+    def of(cls, exc: BudgetExhausted) -> SpentBudget:
+        """The parts of ``exc``."""
+        return cls(exc.message, exc.until, exc.exact, exc.budget, exc.connector, exc.operation)
+
+    def error(self) -> BudgetExhausted:
+        """The exception again, as the lead's run records it (a hold until ``until``)."""
+        return BudgetExhausted(
+            self.message,
+            until=self.until,
+            exact=self.exact,
+            budget=self.budget,
+            connector=self.connector,
+            operation=self.operation,
+        )
 
 
 @dataclass
@@ -217,6 +247,8 @@ class Team:
         """The first helper failure, as an exception the runner records."""
         for helper in self.helpers:
             failed = helper.report.failure if helper.report else None
+            if isinstance(failed, SpentBudget):
+                return failed.error()
             if isinstance(failed, BaseException):
                 return failed
             if failed is not None:
@@ -320,6 +352,8 @@ def helper_main(
     fmt, level = spec.log
     dblog.configure("json" if fmt == "json" else "console", level)
     report = asyncio.run(_help(spec, _Signals(go, pulled, stop, started)))
+    if isinstance(report.failure, BudgetExhausted):
+        report.failure = SpentBudget.of(report.failure)
     try:
         pickle.loads(pickle.dumps(report.failure))  # noqa: S301 - our own object; some pickle but do not load
     except Exception:  # noqa: BLE001 - any exception that does not travel goes as text

@@ -1,19 +1,23 @@
 """Worker processes spend a desk's budgets together: each gets its share, never more, and a
-budget only the lead process uses (the identity export, the source) stays whole."""
+budget only the lead process uses (the identity export, the source) stays whole; a helper's
+spent daily budget reaches the lead as one."""
 
 from __future__ import annotations
 
+import pickle
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from connectors.clock import VirtualClock, share_of
+from connectors.errors import BudgetExhausted
 from connectors.ratelimit import Window
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.pacing import build_pacing
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.config.app import parse_config
-from sync_jobs.run.workers import budget_shares
+from sync_jobs.run.workers import SpentBudget, budget_shares
 
 
 def test_a_window_split_among_processes_never_adds_up_to_more_than_the_budget() -> None:
@@ -82,3 +86,16 @@ def test_every_desk_of_a_run_with_workers_is_shared_and_no_source_is(
     doc["engine"] = {"workers": 1}
     alone = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
     assert budget_shares(alone) == {}, "one process spends the whole budget"
+
+
+def test_a_helpers_spent_budget_reaches_the_lead_as_a_spent_budget() -> None:
+    until = datetime(2026, 12, 7, tzinfo=UTC)
+    spent = BudgetExhausted(
+        "daily limit reached", until=until, exact=False, connector="zendesk", operation="write"
+    )
+
+    travelled = pickle.loads(pickle.dumps(SpentBudget.of(spent))).error()
+
+    assert isinstance(travelled, BudgetExhausted)
+    assert (travelled.until, travelled.exact, travelled.connector) == (until, False, "zendesk")
+    assert str(travelled) == str(spent)
