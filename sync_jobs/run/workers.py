@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import pickle
+import signal
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ from sync_jobs.run.context import KEPT, CustomerPreview, JobRun, RunState
 from sync_jobs.run.control import Checkpoint
 from sync_jobs.run.wiring import stage2_of
 from sync_jobs.store import work
-from sync_jobs.store.db import write_tx
+from sync_jobs.store.db import make_engine, write_tx
 
 if TYPE_CHECKING:
     from sync_jobs.run.context import Engine
@@ -349,6 +350,11 @@ def helper_main(
     queue is empty; send the report to the lead."""
     from sync_jobs.app import logging as dblog
 
+    # The lead decides when its helpers stop (a terminal's Ctrl-C or systemd's SIGTERM reach
+    # the whole process group): they finish the batch in hand when it tells them, or when
+    # it is gone.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     fmt, level = spec.log
     dblog.configure("json" if fmt == "json" else "console", level)
     report = asyncio.run(_help(spec, _Signals(go, pulled, stop, started)))
@@ -363,12 +369,9 @@ def helper_main(
 
 
 async def _help(spec: HelperSpec, signals: _Signals) -> HelperReport:
-    from sync_jobs.run.runner import open_engine  # the runner imports this module
-
     state = RunState(run_id=spec.run_id, job=spec.job)
     failure: BaseException | None = None
-    engine = await open_engine(spec.config, spec.checkpoint)
-    engine.replica_id = spec.holder
+    engine = _engine(spec)
     connections = Connections(spec.config.connectors, budget_shares=budget_shares(spec.config))
     with structlog.contextvars.bound_contextvars(job=spec.job, run_id=spec.run_id):
         try:
@@ -403,6 +406,23 @@ async def _help(spec: HelperSpec, signals: _Signals) -> HelperReport:
         previews_omitted=state.previews_omitted,
         failure=failure,
     )
+
+
+def _engine(spec: HelperSpec) -> Engine:
+    """The helper's engine: its own database connections, the lead's config (the lead has
+    migrated the store already)."""
+    from sync_jobs.run.context import Engine
+    from sync_jobs.run.runner import compile_mappings  # the runner imports this module
+
+    engine = Engine(
+        config=spec.config,
+        store=make_engine(spec.config.state.url),
+        mappings=compile_mappings(spec.config)[0],
+        replica_id=spec.holder,
+    )
+    if spec.checkpoint is not None:
+        engine.checkpoint = spec.checkpoint
+    return engine
 
 
 async def _until(check: Callable[[], bool]) -> None:
