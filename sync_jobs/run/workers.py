@@ -25,7 +25,8 @@ import multiprocessing
 import pickle
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing.connection import Connection as Pipe
@@ -305,11 +306,37 @@ class WorkerFailed(DealbridgeError):
 
 async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool) -> None:
     """``stage2.drain`` for the run, with ``engine.workers - 1`` helper processes."""
-    ctx = stage2_of(run)
-    helpers = run.engine.config.engine.workers - 1
-    if helpers <= 0:
-        await stage2.drain(ctx, pulling, overlap=overlap)
+    with team_size(run.engine, run.target_name) as helpers:
+        if helpers <= 0:
+            await stage2.drain(stage2_of(run), pulling, overlap=overlap)
+            return
+        await _drain_with_helpers(run, pulling, helpers, overlap=overlap)
+
+
+@contextmanager
+def team_size(engine: Engine, target: str) -> Iterator[int]:
+    """How many helpers a run of ``target`` starts: ``engine.workers - 1``, or none while
+    another run of the same target in this process has its team (the daemon runs a target's
+    jobs at once; their shared connector already spends the lead's share, and one team
+    spends the rest: a second would spend the desk's budget twice). The others' customers
+    are in the same queue, so that team writes them too."""
+    if target in engine.teams:
+        yield 0
         return
+    helpers = max(0, engine.config.engine.workers - 1)
+    if helpers:
+        engine.teams.add(target)
+    try:
+        yield helpers
+    finally:
+        if helpers:
+            engine.teams.discard(target)
+
+
+async def _drain_with_helpers(
+    run: JobRun, pulling: Awaitable[object], helpers: int, *, overlap: bool
+) -> None:
+    ctx = stage2_of(run)
     team = Team(run, helpers)
     team.start(overlap=overlap)
     try:

@@ -17,7 +17,9 @@ from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.pacing import build_pacing
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.config.app import parse_config
-from sync_jobs.run.workers import SpentBudget, budget_shares
+from sync_jobs.run.context import Engine
+from sync_jobs.run.workers import SpentBudget, budget_shares, team_size
+from sync_jobs.store.db import make_engine
 
 
 def test_a_window_split_among_processes_never_adds_up_to_more_than_the_budget() -> None:
@@ -99,3 +101,23 @@ def test_a_helpers_spent_budget_reaches_the_lead_as_a_spent_budget() -> None:
     assert isinstance(travelled, BudgetExhausted)
     assert (travelled.until, travelled.exact, travelled.connector) == (until, False, "zendesk")
     assert str(travelled) == str(spent)
+
+
+def test_one_team_of_workers_per_desk_so_its_budget_is_split_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in credentials("zendesk").items():
+        monkeypatch.setenv(name, value)
+    doc = world_doc(tmp_path, "zendesk")
+    doc["engine"] = {"workers": 3}
+    config = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
+    engine = Engine(config=config, store=make_engine(f"sqlite:///{tmp_path}/s.db"), mappings={})
+
+    with (
+        team_size(engine, "zendesk") as first,
+        team_size(engine, "zendesk") as concurrent,  # the daemon's next job of the same desk
+        team_size(engine, "freshdesk") as other,
+    ):
+        assert (first, concurrent, other) == (2, 0, 2)
+    with team_size(engine, "zendesk") as later:
+        assert later == 2, "the desk's team has ended: the next run starts its own"
