@@ -228,13 +228,16 @@ class Team:
         claimed. Returns how many customers went back to the queue. ``grace``: kill helpers
         still running after that many seconds."""
         deadline = None if grace is None else time.monotonic() + grace
-        while not all(h.ended for h in self.helpers):
+        # Until each has sent its report (or died) and exited: joining a process that is
+        # still tearing down would block the event loop (the daemon's other jobs).
+        while not all(h.ended and not h.process.is_alive() for h in self.helpers):
             self._collect()
             if deadline is not None and time.monotonic() > deadline:
                 for helper in self.helpers:
-                    if not helper.ended:
+                    if helper.process.is_alive():
                         helper.process.kill()
             await asyncio.sleep(POLL)
+        self._collect()
         released = 0
         for helper in self.helpers:
             helper.process.join()
@@ -280,7 +283,8 @@ class Team:
         for message in report.errors:
             if len(state.errors) < KEPT:
                 state.errors.append(message)
-        state.notices += report.notices
+        # the desk's own notices (its pacing, its limits) are the same in every process
+        state.notices += [n for n in report.notices if n not in state.notices]
         for preview in report.previews:
             state.add_preview(preview)
         state.previews_omitted += report.previews_omitted
