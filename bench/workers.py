@@ -43,6 +43,7 @@ import httpx
 import structlog
 
 from bench.local_overhead import UNLIMITED, UNLIMITED_SCALE
+from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_RPM
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.config.app import AppConfig, parse_config
 from sync_jobs.run.connections import Connections
@@ -120,13 +121,13 @@ class Served:
 
 
 @contextmanager
-def served(deals: int) -> Iterator[Served]:
+def served(deals: int, scale: float = UNLIMITED_SCALE) -> Iterator[Served]:
     """A fresh world on three ports (Salesforce, Zendesk, control)."""
     port = _free_port()
     server = subprocess.Popen(
         [
             *(sys.executable, "-m", "bench.servers", "--deals", str(deals)),
-            *("--records", str(deals), "--scale", str(UNLIMITED_SCALE)),
+            *("--records", str(deals), "--scale", str(scale)),
             *("--latency", "0", "--port", str(port)),
         ],
         stdout=subprocess.PIPE,
@@ -160,15 +161,24 @@ def state_store(kind: str, folder: Path) -> Iterator[str]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def config_for(folder: Path, port: int, state_url: str, workers: int) -> AppConfig:
-    """The West job into the served Zendesk, every budget lifted, ``workers`` processes."""
+def config_for(
+    folder: Path, port: int, state_url: str, workers: int, scale: float | None = None
+) -> AppConfig:
+    """The West job into the served Zendesk, ``workers`` processes; every budget lifted, or
+    Zendesk's documented budgets times ``scale`` (as the simulators were started with)."""
     urls = {
         "salesforce_west": f"http://127.0.0.1:{port}",
         "zendesk": f"http://127.0.0.1:{port + 1}",
     }
     doc = world_doc(folder, "zendesk", base_urls=urls, state_url=state_url)
     doc["connectors"] = {name: doc["connectors"][name] for name in urls}
-    doc["connectors"]["zendesk"].update(UNLIMITED["zendesk"], record_kinds=["organization"])
+    budgets: dict[str, float] = dict(UNLIMITED["zendesk"])
+    if scale is not None:
+        budgets = {
+            "plan_rpm": int(ZENDESK_RPM * scale),
+            "incremental_per_minute": int(ZENDESK_EXPORTS_PER_MINUTE * scale),
+        }
+    doc["connectors"]["zendesk"].update(budgets, record_kinds=["organization"])
     doc["jobs"] = {"west": doc["jobs"]["west"]}
     doc.pop("alerts", None)
     doc["engine"] = {"workers": workers}
@@ -209,14 +219,14 @@ def too_many_requests(port: int) -> int:
     return sum(n for key, n in counts.items() if key.startswith("zendesk") and key.endswith(" 429"))
 
 
-def trial(deals: int, workers: int, store: str) -> Trial:
-    """A fresh world and store, one run."""
+def trial(deals: int, workers: int, store: str, scale: float | None = None) -> Trial:
+    """A fresh world and store, one run (budgets lifted, or ``scale`` times Zendesk's)."""
     with (
         tempfile.TemporaryDirectory() as tmp,
-        served(deals) as world,
+        served(deals, UNLIMITED_SCALE if scale is None else scale) as world,
         state_store(store, Path(tmp)) as url,
     ):
-        config = config_for(Path(tmp), world.port, url, workers)
+        config = config_for(Path(tmp), world.port, url, workers, scale)
         seeded = process_cpu(world.pid)
         result = asyncio.run(measure(config, deals))
         return Trial(
@@ -239,6 +249,13 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=3, help="rounds of every worker count")
     parser.add_argument("--workers", default="1,2", help="worker counts, comma-separated")
     parser.add_argument("--store", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="keep Zendesk's budgets, times this (default: lifted): do N workers stay within "
+        "them? (the 429s column)",
+    )
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     os.environ.update(credentials("zendesk"))
@@ -253,7 +270,7 @@ def main() -> None:
     trials: list[Trial] = []
     for _ in range(args.pairs):
         for workers in counts:
-            row = trial(args.deals, workers, args.store)
+            row = trial(args.deals, workers, args.store, args.scale)
             trials.append(row)
             print(
                 f"| {row.workers} | {row.seconds:.1f} | {row.rate:.0f} | {row.stage1:.1f} "
