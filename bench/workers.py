@@ -45,6 +45,7 @@ import structlog
 from bench.local_overhead import UNLIMITED, UNLIMITED_SCALE
 from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_RPM
 from sandbox.world import REPO_ROOT, credentials, world_doc
+from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import AppConfig, parse_config
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import open_engine, run_job
@@ -259,6 +260,7 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     os.environ.update(credentials("zendesk"))
+    tune_collector()  # as the dealbridge command does (its helpers do it themselves)
     counts = [int(k) for k in args.workers.split(",")]
     print(f"{args.deals} deals, {args.store}, {os.cpu_count()} cores")
     print(

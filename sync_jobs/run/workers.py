@@ -380,6 +380,7 @@ def helper_main(
     """A helper process: claim and write the job's target until told stage 1 is done and the
     queue is empty; send the report to the lead."""
     from sync_jobs.app import logging as dblog
+    from sync_jobs.app.collector import tune_collector
 
     # The lead decides when its helpers stop (a terminal's Ctrl-C or systemd's SIGTERM reach
     # the whole process group): they finish the batch in hand when it tells them, or when
@@ -388,6 +389,7 @@ def helper_main(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     fmt, level = spec.log
     dblog.configure("json" if fmt == "json" else "console", level)
+    tune_collector()  # as the dealbridge command does for the lead
     report = asyncio.run(_help(spec, _Signals(go, pulled, stop, started)))
     if isinstance(report.failure, BudgetExhausted):
         report.failure = SpentBudget.of(report.failure)
