@@ -37,7 +37,7 @@ from sync_jobs.config.app import AppConfig
 from sync_jobs.config.checks import check_job
 from sync_jobs.domain.durations import parse_duration
 from sync_jobs.domain.mapping import Mapping
-from sync_jobs.run import stage1, stage2
+from sync_jobs.run import stage1, stage2, workers
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import (
     KEPT,
@@ -344,7 +344,7 @@ async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
             await _retry_failed_now(run)
         backfill = await stage1.reads_everything(first, full=full)
         pulling = stage1.pull(first, unsaved, full=full)
-        await stage2.drain(stage2_of(run), pulling, overlap=not backfill)
+        await workers.drain(run, pulling, overlap=not backfill)  # engine.workers processes
     else:
         await stage1.pull(first, unsaved, full=full)
         run.state.notices.append(

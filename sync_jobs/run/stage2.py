@@ -94,7 +94,13 @@ class Stage2:
     relink: recheck.Relinking
 
 
-async def drain(ctx: Stage2, pulling: Awaitable[object], *, overlap: bool = True) -> None:
+async def drain(
+    ctx: Stage2,
+    pulling: Awaitable[object],
+    *,
+    overlap: bool = True,
+    ready: Callable[[], Awaitable[object]] | None = None,
+) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
 
     ``engine.write_workers`` workers each claim and finish their own batches, exactly as
@@ -106,6 +112,8 @@ async def drain(ctx: Stage2, pulling: Awaitable[object], *, overlap: bool = True
     a customer whose deals sit on several pages would be written once per page. The first
     worker to hit a connector error stops the others at their next claim, and so does a
     failing stage 1; errors are raised once everyone has stopped, stage 1's first.
+    ``ready``, when given, is awaited before the first claim (worker processes: the lead's
+    workers start with its helpers', so the queue is shared from the first batch).
     """
     halt = asyncio.Event()
     pulled = asyncio.Event()
@@ -123,6 +131,8 @@ async def drain(ctx: Stage2, pulling: Awaitable[object], *, overlap: bool = True
     async def work() -> None:
         if not overlap:
             await pulled.wait()
+        if ready is not None:
+            await ready()
         await _work(ctx, halt, pulled)
 
     workers = max(1, ctx.write_workers)
