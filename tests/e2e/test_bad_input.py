@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -222,9 +223,11 @@ def test_run_all_with_one_broken_mapping_runs_the_other_jobs_and_exits_2(
 
 
 def _routed(
-    transports: dict[str, httpx.AsyncBaseTransport], configs: dict[str, ConnectorConfig]
+    transports: dict[str, httpx.AsyncBaseTransport],
+    configs: dict[str, ConnectorConfig],
+    budget_shares: Mapping[str, float] | None = None,
 ) -> Connections:
-    return Connections(configs, transports)
+    return Connections(configs, transports, budget_shares=budget_shares or {})
 
 
 def test_every_file_a_hint_names_exists() -> None:
