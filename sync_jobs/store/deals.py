@@ -115,18 +115,27 @@ async def mark_deleted(
         )
 
 
-async def unmatched_deals(conn: AsyncConnection, job: str, target: str) -> list[sa.Row[Any]]:
-    """Deals of a job that found no single record last time (re-tried after index refresh)."""
-    rows = await conn.execute(
-        sa.select(t.deal).where(
-            t.deal.c.target == target,  # the (target, status) index: not every deal of the job
-            t.deal.c.job == job,
-            t.deal.c.match_status.in_(["unmatched", "ambiguous", "pending"]),
-            t.deal.c.deleted.is_(False),
-            t.deal.c.terms.is_not(None),
-        )
+UNDECIDED = ("unmatched", "ambiguous", "pending")
+"""Match statuses the match pass tries again, in the order it pages through them: a deal it
+moves from ``pending`` to ``unmatched`` is not read a second time in the same pass."""
+
+
+async def undecided_page(
+    conn: AsyncConnection, job: str, target: str, status: str, after: str | None, limit: int
+) -> list[sa.Row[Any]]:
+    """Up to ``limit`` deals of a job with this match status and terms to match, in deal id
+    order after ``after`` (keyset paging: each page is a range search of
+    ``ix_deal_match_queue``, however many deals wait)."""
+    query = sa.select(t.deal).where(
+        t.deal.c.target == target,
+        t.deal.c.match_status == status,
+        t.deal.c.job == job,
+        t.deal.c.deleted.is_(False),
+        t.deal.c.terms.is_not(None),
     )
-    return list(rows)
+    if after is not None:
+        query = query.where(t.deal.c.deal_id > after)
+    return list(await conn.execute(query.order_by(t.deal.c.deal_id).limit(limit)))
 
 
 async def expiring_customers(conn: AsyncConnection, target: str, today: Any) -> list[str]:
