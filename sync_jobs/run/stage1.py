@@ -31,7 +31,7 @@ from connectors.waits import also_listening
 from sync_jobs.domain.guardrails import violations
 from sync_jobs.domain.mapping import Mapping, MappingFailed
 from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys, wanted_keys
-from sync_jobs.domain.model import DealTerms, MatchResult
+from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
@@ -502,10 +502,14 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
 
 async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]) -> set[str]:
     spec = ctx.mapping.spec
-    # A new deal that failed mapping has no terms: JSON null, which ``terms IS NOT NULL``
-    # lets through.
-    waiting = [(row, DealTerms.model_validate(row.terms)) for row in rows if row.terms is not None]
-    wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
+    # Only the account is needed to match; the whole terms only for a conflict. A new deal
+    # that failed mapping has no terms: JSON null, which ``terms IS NOT NULL`` lets through.
+    waiting = [
+        (row, AccountIdentity.model_validate(row.terms["account"]))
+        for row in rows
+        if row.terms is not None
+    ]
+    wanted = set().union(*(wanted_keys(account, spec.identity) for _, account in waiting))
     async with read_tx(ctx.store) as conn:
         index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
             unsaved
@@ -514,7 +518,7 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
     settled = await lookups.settle(
         ctx.desk,
         index,
-        [waiting[i][1].account for i in unasked],
+        [waiting[i][1] for i in unasked],
         rules=spec.identity,
         kind=spec.record,
     )
@@ -523,10 +527,10 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
     asked = set(unasked) - deferred
     now = ctx.clock()
     page = _Page()
-    for position, (row, terms) in enumerate(waiting):
+    for position, (row, account) in enumerate(waiting):
         if position in deferred:
             continue  # its lookup waits for the next run's budget; nothing is reported
-        result = index.match(terms.account, spec.identity, spec.record)
+        result = index.match(account, spec.identity, spec.record)
         looked = now if position in asked else row.lookup_at
         if result.status == row.match_status and looked == row.lookup_at:
             continue  # still unmatched (or still ambiguous): its open conflict stands
@@ -535,28 +539,37 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
         elif result.customer_key:
             ctx.state.counts["deals_rematched"] += 1
         if result.status != row.match_status:
-            page.settled.append(f"{ctx.job}/{row.deal_id}")
-            if result.status in REPORTED:
-                page.found.append(ctx.conflicts.match_conflict(terms, result))
-            if row.violations:
-                page.found.append(_policy_conflict(ctx, terms, row.violations, result))
+            _rematched_conflicts(ctx, row, result, page)
         page.rows.append(
-            dict(row._mapping)
-            | _terms_columns(ctx, terms, result)
-            | {"customer_key": result.customer_key, "lookup_at": looked}
+            {
+                "deal_id": row.deal_id,
+                "customer_key": result.customer_key,
+                "match_status": result.status,
+                "match_detail": result.model_dump(mode="json"),
+                "lookup_at": looked,
+            }
         )
         if result.customer_key:
             page.touched.add(result.customer_key)
     if page.rows and not ctx.state.dry_run:
         async with write_tx(ctx.store) as conn:
             await ctx.control.fence(conn)
-            for data in page.rows:
-                data["updated_at"] = now
-            await deals.save_deals(conn, page.rows)
+            await deals.save_matches(conn, ctx.job, page.rows, now)
             await work.enqueue(conn, ctx.target_name, page.touched, now)
             await _settle_deal_conflicts(ctx, conn, page)
         ctx.control.queued.notify()
     return page.touched
+
+
+def _rematched_conflicts(ctx: Stage1, row: Any, result: MatchResult, page: _Page) -> None:
+    """A deal whose match changed: its match and policy conflicts are decided again."""
+    page.settled.append(f"{ctx.job}/{row.deal_id}")
+    if result.status in REPORTED or row.violations:
+        terms = DealTerms.model_validate(row.terms)
+        if result.status in REPORTED:
+            page.found.append(ctx.conflicts.match_conflict(terms, result))
+        if row.violations:
+            page.found.append(_policy_conflict(ctx, terms, row.violations, result))
 
 
 async def _expire(ctx: Stage1) -> set[str]:

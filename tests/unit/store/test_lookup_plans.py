@@ -214,6 +214,7 @@ async def test_a_page_of_the_match_pass_is_a_range_search_in_deal_id_order(
 
     plans = await plans_of(engine, one_page, tables=("deal",))
     steps = [step for steps in plans.values() for step in steps]
-    assert steps and all("ix_deal_match_queue" in s for s in steps), steps
+    assert steps, "the page was planned"
+    assert all("ix_deal_match_queue" in s for s in steps), steps
     assert all(re.search(r"deal_id>\?", s) for s in steps), "starts where the last page ended"
     assert not [s for s in steps if "TEMP B-TREE" in s], "no sort of every waiting deal"
