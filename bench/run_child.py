@@ -17,6 +17,7 @@ from pathlib import Path
 
 import structlog
 
+from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import load_config
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import open_engine, run_job
@@ -44,6 +45,7 @@ async def run(config_path: Path, job: str) -> dict[str, object]:
 def main() -> None:
     """Command line: see the module doc."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    tune_collector()  # as the dealbridge command does
     print(json.dumps(asyncio.run(run(Path(sys.argv[1]), sys.argv[2]))))
 
 

@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs.app import logging as dblog
+from sync_jobs.app.collector import tune_collector
 from sync_jobs.app.progress_view import progress_for
 from sync_jobs.app.report import print_problems, print_report
 from sync_jobs.config.app import AppConfig, load_config
@@ -643,4 +644,5 @@ def demo(
 
 def main() -> None:
     """Console-script entry point."""
+    tune_collector()
     app()

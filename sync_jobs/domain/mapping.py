@@ -9,12 +9,14 @@ source path and the value, so one bad deal is reported and the rest of the run g
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, ValidationError, model_validator
 
-from connectors.base import Frozen, SourceDeal, unreadable_reason
+from connectors.base import UNREADABLE, Frozen, SourceDeal, unreadable_reason
 from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs.config.yamlio import load_yaml, problems_from_validation
 from sync_jobs.domain.guardrails import Guardrail
@@ -153,13 +155,22 @@ def resolve_path(payload: Any, path: str) -> Any:
     The answer is a list whenever the path crossed a list (even one holding a single item),
     so a mapping sees the same shape for one contact as for three. An unreadable marker met on
     the way is the answer for its branch (the value behind it cannot be known)."""
-    # Most paths cross no list: walk them node by node (a mapping reads about 20 paths a deal,
-    # and the general walk's lists cost a tenth of mapping). A list hands over to that walk.
+    return _walk(payload, _parts(path), path)
+
+
+def _walk(payload: Any, parts: tuple[str, ...], path: str) -> Any:
+    """:func:`resolve_path` with the path already split (a compiled mapping splits once).
+
+    Most paths cross no list: they are walked node by node (a mapping reads about 20 paths a
+    deal). A list hands over to the general walk. Only a dict can be an unreadable marker, so
+    the marker test is a length check on dicts, not a call per node."""
     node = payload
-    for part in _parts(path):
-        if unreadable_reason(node) is not None:
-            return node
-        node = node.get(part) if isinstance(node, dict) else None
+    for part in parts:
+        if not isinstance(node, dict):
+            return None
+        if len(node) == 1 and isinstance(node.get(UNREADABLE), str):
+            return node  # an unreadable marker: the answer for this branch
+        node = node.get(part)
         if node is None:
             return None
         if isinstance(node, list):
@@ -194,6 +205,17 @@ def _parts(path: str) -> tuple[str, ...]:
     return tuple(path.split("."))
 
 
+@dataclass(frozen=True)
+class _Reader:
+    """One term rule, compiled: its path split and its converter looked up once."""
+
+    name: str
+    rule: TermRule
+    parts: tuple[str, ...] | None
+    convert: Callable[[Any], Any] | None
+    """None for enum and list rules (read by their own branches)."""
+
+
 class Mapping:
     """A compiled mapping for one job: pure, reusable, cheap to apply per deal."""
 
@@ -213,6 +235,20 @@ class Mapping:
         self.system = system
         self.territory = territory
         self.base_dir = base_dir
+        # What is the same for every deal is worked out here, once per mapping.
+        self._readers = tuple(
+            _Reader(
+                name,
+                rule,
+                _parts(rule.from_) if rule.from_ else None,
+                CONVERTERS.get(rule.type) if rule.type not in ("enum", "list") else None,
+            )
+            for name, rule in spec.terms.items()
+        )
+        self._identities = tuple((rule, _parts(rule.from_)) for rule in spec.identity)
+        self._custom = {
+            name: name.removeprefix("custom.") for name in spec.terms if name.startswith("custom.")
+        }
 
     def source_paths(self) -> tuple[str, ...]:
         """Every source path the mapping reads (the source fetches at least these)."""
@@ -222,55 +258,67 @@ class Mapping:
 
     def apply(self, deal: SourceDeal) -> DealTerms:
         """Map one deal; raise MappingFailed listing every field that could not be read."""
+        payload = deal.payload
         values: dict[str, Any] = {}
         problems: list[FieldProblem] = []
-        for name, rule in self.spec.terms.items():
+        for reader in self._readers:
             try:
-                values[name] = self._read(rule, deal.payload)
+                values[reader.name] = self._read(reader, payload)
             except ValueError as exc:
-                raw = resolve_path(deal.payload, rule.from_) if rule.from_ else None
+                rule = reader.rule
+                raw = resolve_path(payload, rule.from_) if rule.from_ else None
                 problems.append(
-                    FieldProblem(field=name, path=rule.from_, value=_shown(raw), message=str(exc))
+                    FieldProblem(
+                        field=reader.name, path=rule.from_, value=_shown(raw), message=str(exc)
+                    )
                 )
-        problems += self._identity_problems(deal.payload)
+        # Each identity path is resolved once: checked for unreadable values, then used.
+        identities = [(rule, _walk(payload, parts, rule.from_)) for rule, parts in self._identities]
+        problems += _identity_problems(identities)
         if problems:
             raise MappingFailed(deal.id, problems)
-        return self._terms(deal, values)
+        return self._terms(deal, values, identities)
 
-    def _read(self, rule: TermRule, payload: dict[str, Any]) -> Any:
-        raw = resolve_path(payload, rule.from_) if rule.from_ else None
-        _refuse_unreadable(raw)
+    def _read(self, reader: _Reader, payload: dict[str, Any]) -> Any:
+        rule = reader.rule
+        raw = _walk(payload, reader.parts, rule.from_ or "") if reader.parts is not None else None
+        if isinstance(raw, dict | list):  # only these can be (or hold) unreadable markers
+            _refuse_unreadable(raw)
         if raw is None or raw in ("", []):
             if rule.required and rule.default is None:
                 raise ValueError("is required but empty")
             raw = rule.default
             if raw is None:
                 return () if rule.type == "list" else None
+        if reader.convert is not None:
+            return reader.convert(raw[0] if isinstance(raw, list) else raw)
         if rule.type == "list":
             items = raw if isinstance(raw, list) else str(raw).split(rule.separator)
             return tuple(t for t in (to_text(i) for i in items) if t)
         if isinstance(raw, list):
             raw = raw[0]
-        if rule.type == "enum":
-            assert rule.values is not None
-            key = to_text(raw)
-            if key not in rule.values:
-                raise ValueError(
-                    f"{key!r} is not in the value map; add it under values "
-                    f"(known: {', '.join(rule.values)})"
-                )
-            return rule.values[key]
-        return CONVERTERS[rule.type](raw)
+        assert rule.values is not None  # enum (TermRule requires its values)
+        key = to_text(raw)
+        if key not in rule.values:
+            raise ValueError(
+                f"{key!r} is not in the value map; add it under values "
+                f"(known: {', '.join(rule.values)})"
+            )
+        return rule.values[key]
 
-    def _terms(self, deal: SourceDeal, values: dict[str, Any]) -> DealTerms:
-        custom = {
-            k.removeprefix("custom."): v for k, v in values.items() if k.startswith("custom.")
-        }
-        known = {k: v for k, v in values.items() if not k.startswith("custom.")}
+    def _terms(
+        self,
+        deal: SourceDeal,
+        values: dict[str, Any],
+        identities: list[tuple[IdentityRule, Any]],
+    ) -> DealTerms:
+        custom_names = self._custom
+        custom = {short: values[name] for name, short in custom_names.items()}
+        known = {k: v for k, v in values.items() if k not in custom_names}
         account = AccountIdentity(
             name=known.pop("account_name", None),
             phone=known.pop("account_phone", None),
-            **self._identity(deal.payload),
+            **_identity(identities),
         )
         active = True
         rule = self.spec.active_when
@@ -305,37 +353,37 @@ class Mapping:
             ]
             raise MappingFailed(deal.id, problems) from None
 
-    def _identity_problems(self, payload: dict[str, Any]) -> list[FieldProblem]:
-        """Identity paths that reach a value the source could not read: matching on the rest
-        would be a guess, so the deal fails instead."""
-        problems = []
-        for index, rule in enumerate(self.spec.identity):
-            raw = resolve_path(payload, rule.from_)
-            try:
-                _refuse_unreadable(raw)
-            except ValueError as exc:
-                problems.append(
-                    FieldProblem(
-                        field=f"identity[{index}]",
-                        path=rule.from_,
-                        value=_shown(raw),
-                        message=str(exc),
-                    )
-                )
-        return problems
 
-    def _identity(self, payload: dict[str, Any]) -> dict[str, tuple[str, ...]]:
-        found: dict[str, list[str]] = {"external_id": [], "email": [], "domain": []}
-        for rule in self.spec.identity:
-            raw = resolve_path(payload, rule.from_)
-            for item in raw if isinstance(raw, list) else [raw]:
-                if item not in (None, ""):
-                    found[rule.match].append(normalize_identity(rule.match, to_text(item)))
-        return {
-            "external_ids": tuple(dict.fromkeys(found["external_id"])),
-            "emails": tuple(dict.fromkeys(found["email"])),
-            "domains": tuple(dict.fromkeys(found["domain"])),
-        }
+def _identity_problems(identities: list[tuple[IdentityRule, Any]]) -> list[FieldProblem]:
+    """Identity paths that reach a value the source could not read: matching on the rest
+    would be a guess, so the deal fails instead."""
+    problems = []
+    for index, (rule, raw) in enumerate(identities):
+        try:
+            _refuse_unreadable(raw)
+        except ValueError as exc:
+            problems.append(
+                FieldProblem(
+                    field=f"identity[{index}]",
+                    path=rule.from_,
+                    value=_shown(raw),
+                    message=str(exc),
+                )
+            )
+    return problems
+
+
+def _identity(identities: list[tuple[IdentityRule, Any]]) -> dict[str, tuple[str, ...]]:
+    found: dict[str, list[str]] = {"external_id": [], "email": [], "domain": []}
+    for rule, raw in identities:
+        for item in raw if isinstance(raw, list) else [raw]:
+            if item not in (None, ""):
+                found[rule.match].append(normalize_identity(rule.match, to_text(item)))
+    return {
+        "external_ids": tuple(dict.fromkeys(found["external_id"])),
+        "emails": tuple(dict.fromkeys(found["email"])),
+        "domains": tuple(dict.fromkeys(found["domain"])),
+    }
 
 
 def _shown(raw: Any) -> Any:

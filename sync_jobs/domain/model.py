@@ -17,6 +17,9 @@ from pydantic import Field
 
 from connectors.base import Frozen
 
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+"""What ``json.dumps(sort_keys=True, separators=(",", ":"))`` builds per call, built once."""
+
 CANONICAL_TERMS = (
     "discount_percent",
     "payment_terms",
@@ -103,7 +106,7 @@ class DealTerms(Frozen):
     def fingerprint(self) -> str:
         """Stable hash of everything but the modification time (re-reads are free)."""
         data = self.model_dump(mode="json", exclude={"modified_at"})
-        raw = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        raw = _CANONICAL_JSON.encode(data)
         return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 

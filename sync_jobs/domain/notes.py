@@ -19,14 +19,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound
 from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.errors import ConfigError, ConfigProblem
 from connectors.registry import system_label
-from sync_jobs.domain.model import DealTerms
+from sync_jobs.domain.model import AccountIdentity, DealRef, DealTerms
 from sync_jobs.domain.note_block import (
     BLOCK_END,
     BLOCK_START,
@@ -109,6 +109,28 @@ def summary(deal: DealTerms) -> str:
     return "; ".join(parts) or "special terms (see deal)"
 
 
+_DATA_FIELDS: dict[type, frozenset[str]] = {
+    model: frozenset(model.model_fields) for model in (DealTerms, DealRef, AccountIdentity)
+}
+"""The declared fields of the values a template sees: plain data (text, numbers, dates,
+tuples and the nested values themselves), never a callable or an internal attribute."""
+
+
+class _NoteSandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, with a declared field of the deal's values read at once.
+
+    The sandbox checks every attribute a template reads (is it internal? a ``str.format``?)
+    about ten times a deal line. A declared field of DealTerms, DealRef or AccountIdentity is
+    data by construction, so those checks cannot refuse it; everything else (methods,
+    ``__class__``, attributes of other objects) still goes through them."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        fields = _DATA_FIELDS.get(type(obj))
+        if fields is not None and attribute in fields:
+            return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
+
+
 class NoteTemplates:
     """Loads and renders the per-job deal-line templates in Jinja2's sandbox.
 
@@ -124,7 +146,7 @@ class NoteTemplates:
     def _env(self, folder: Path) -> SandboxedEnvironment:
         key = str(folder)  # str keys: hashing a Path per render costs more than the lookup
         if key not in self._envs:
-            env = SandboxedEnvironment(
+            env = _NoteSandbox(
                 loader=FileSystemLoader([folder, BUILTIN_TEMPLATES]),
                 autoescape=False,
                 undefined=StrictUndefined,
@@ -196,6 +218,11 @@ class NoteTemplates:
         found = self._templates.get(key)
         if found is None:
             found = self._templates[key] = self._env(folder).get_template(name)
+            # Jinja chains the template's globals (none) to the environment's in a ChainMap,
+            # and each render copies it into the context key by key, every key a KeyError in
+            # the empty first map: half the render. The same globals as one dict (nothing
+            # changes them after the environment is built) render the same, twice as fast.
+            found.globals = dict(found.globals)
         return found
 
     def line(self, deal: DealTerms, template: str | None, folder: Path) -> str:

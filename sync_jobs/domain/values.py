@@ -7,6 +7,7 @@ forms and raises ``ValueError`` with a message an admin can act on.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -151,18 +152,36 @@ def same_value(left: Any, right: Any) -> bool:
 
 def comparable(value: Any) -> str | None:
     """Canonical text of a value: numbers normalised, empties unified, dates as ISO."""
-    if value is None or value in ("", []):
+    if type(value) is str:  # the common case: desks report most values as text
+        if len(value) <= _SHORT_TEXT:
+            return _comparable_short_text(value)
+        return _comparable_text(value)
+    if value is None or value == []:
         return None
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float | Decimal):
         return _number_text(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
-    text = str(value).strip()
+    return _comparable_text(str(value))
+
+
+_SHORT_TEXT = 64
+"""Texts up to this long are remembered: the same few values (a discount, a payment term, a
+date) are compared for every customer of a run, and a long text is rarely seen twice."""
+
+
+def _comparable_text(value: str) -> str | None:
+    if value == "":
+        return None
+    text = value.strip()
     if _NUMBER.fullmatch(text):
         return _number_text(Decimal(text))
     if _MIDNIGHT.fullmatch(text):
         return text[:10]
     return text
+
+
+_comparable_short_text = functools.lru_cache(maxsize=4096)(_comparable_text)
 
 
 def _number_text(number: Decimal) -> str:

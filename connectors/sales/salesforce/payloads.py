@@ -14,6 +14,7 @@ Datetimes arrive as ``2026-11-23T14:05:00.000+0000`` (note ``+0000``, not ``+00:
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -34,8 +35,9 @@ def is_child_result(value: object) -> bool:
 def clean(value: Any) -> Any:
     """Drop ``attributes`` keys everywhere and replace child query results by their records."""
     if isinstance(value, dict):
-        if is_child_result(value):
-            return [clean(item) for item in value["records"]]
+        records = value.get("records")
+        if isinstance(records, list) and "done" in value:  # is_child_result, inlined
+            return [clean(item) for item in records]
         return {
             key: clean(item) if isinstance(item, dict | list) else item
             for key, item in value.items()
@@ -49,11 +51,17 @@ def clean(value: Any) -> Any:
 def clean_record(raw: dict[str, Any], child_relationships: tuple[str, ...]) -> dict[str, Any]:
     """The deal payload: cleaned, and every configured child relationship a list (never null)."""
     payload: dict[str, Any] = clean(raw)
-    wanted = {name.lower() for name in child_relationships}
+    wanted = _lowered(child_relationships)
     for key, value in payload.items():
-        if key.lower() in wanted and value is None:
+        if value is None and key.lower() in wanted:
             payload[key] = []
     return payload
+
+
+@functools.lru_cache(maxsize=64)
+def _lowered(names: tuple[str, ...]) -> frozenset[str]:
+    """The configured relationship names, lower-cased once per configuration, not per deal."""
+    return frozenset(name.lower() for name in names)
 
 
 def parse_datetime(value: object) -> datetime | None:
