@@ -10,7 +10,8 @@ and gives the others a later due time (backing off from ``job_poll_initial``).
 A job is first due after about as long as recent jobs took (jobs of one account take similar
 times; before any has finished, ``job_seconds``). A job done at its first look shortens the
 next estimate a little; one that needed more looks sets it to the middle between its last
-pending look and its done look.
+pending look and its done look, taken as of when that look was meant to be asked (a poll the
+account's per-minute budget held back says nothing more about the job).
 """
 
 from __future__ import annotations
