@@ -14,12 +14,20 @@ import time
 from connectors.ratelimit import Sleep, VendorGate, Window
 
 
+def share_of(count: int, share: float) -> int:
+    """A process's part of ``count`` slots (at least one): ``share`` of them, rounded down,
+    so that the parts of processes splitting a budget never add up to more than it."""
+    return max(1, int(count * share))
+
+
 class VirtualClock:
     """A clock and a sleep that agree with each other."""
 
-    def __init__(self, fake_sleep: Sleep | None = None) -> None:
+    def __init__(self, fake_sleep: Sleep | None = None, share: float = 1.0) -> None:
         self._fake_sleep = fake_sleep
         self._slept = 0.0
+        self.share = share
+        """This process's share of the vendor's budgets (``ConnectorOptions.budget_share``)."""
 
     @property
     def is_virtual(self) -> bool:
@@ -50,11 +58,17 @@ class VirtualClock:
         rate_per_second: float | None = None,
         window: Window | None = None,
         max_in_flight: int = 1,
+        shared: bool = True,
     ) -> VendorGate:
-        """A gate that reads and sleeps on this clock, so virtual time paces it too."""
+        """A gate that reads and sleeps on this clock, so virtual time paces it too.
+
+        A ``shared`` budget is one several worker processes spend together: this process
+        gets its ``share`` of it. ``shared=False`` for a budget only one process uses (the
+        lead's identity export)."""
+        share = self.share if shared else 1.0
         return VendorGate(
-            rate_per_second=rate_per_second,
-            window=window,
+            rate_per_second=None if rate_per_second is None else rate_per_second * share,
+            window=None if window is None else window.shared(share),
             max_in_flight=max_in_flight,
             clock=self.now,
             sleep=self.sleep,

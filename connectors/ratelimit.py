@@ -46,6 +46,13 @@ class Window:
     seconds: float = 60.0
     margin: float = 1.0
 
+    def shared(self, share: float) -> Window:
+        """This window's part for a process spending ``share`` of the budget (at least one
+        request, rounded down: the processes' parts never add up to more than the budget)."""
+        if share >= 1.0:
+            return self
+        return Window(max(1, int(self.limit * share)), self.seconds, self.margin)
+
     @classmethod
     def per_minute(cls, rate_per_second: float) -> Window:
         """The minute's budget of a documented rate (at least one request)."""

@@ -121,6 +121,10 @@ class ConnectorOptions:
 
     transport: httpx.AsyncBaseTransport | None = None
     sleep: Sleep | None = None
+    budget_share: float = 1.0
+    """This process's share of the vendor's request budgets (``engine.workers``: N processes
+    write to one desk, each spends 1/N of its per-minute budget and bulk-job slots, so that
+    together they never exceed it; a gate only the lead process uses keeps its whole budget)."""
 
 
 def api_root(value: str, *, example: str, api_suffix: str = "") -> str:

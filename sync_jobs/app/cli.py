@@ -26,6 +26,7 @@ from sync_jobs.config.app import AppConfig, load_config
 from sync_jobs.config.yamlio import line_of, load_yaml
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import compile_mappings, open_engine, run_job
+from sync_jobs.run.workers import MAX_WORKERS, budget_shares
 from sync_jobs.store.db import StoreError
 
 app = typer.Typer(
@@ -151,9 +152,25 @@ def run(
     full: Annotated[
         bool, typer.Option("--full", help="ignore the cursor; re-read all deals")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="processes that write the customers together (default: engine.workers, 1); "
+            "each spends 1/N of the desk's request budget",
+        ),
+    ] = None,
 ) -> None:
     """Run one job (or all) once: pull, match, plan, write."""
+    if workers is not None and not 1 <= workers <= MAX_WORKERS:
+        console.print(
+            f"[red]--workers must be between 1 and {MAX_WORKERS}[/] (got {workers}): "
+            "1 is this process alone"
+        )
+        raise typer.Exit(2)
     cfg = _config(config)
+    if workers is not None:
+        cfg = cfg.model_copy(update={"engine": cfg.engine.model_copy(update={"workers": workers})})
     names = list(cfg.jobs) if job == "all" else [job]
     unknown = [n for n in names if n not in cfg.jobs]
     if unknown:
@@ -174,7 +191,7 @@ def run(
         except (OSError, StoreError) as exc:
             print_problems(console, [_store_problem(config, exc)])
             return 2
-        connections = Connections(cfg.connectors)
+        connections = Connections(cfg.connectors, budget_shares=budget_shares(cfg))
         code = refused
         # Each target is written by the last of its jobs, after every job read its deals.
         last_of_target = {cfg.jobs[name].target: name for name in names}

@@ -42,8 +42,18 @@ class _Stderr:
         sys.stderr.flush()
 
 
+_current: tuple[LogFormat, str] = ("console", "warning")
+
+
+def current() -> tuple[LogFormat, str]:
+    """The format and level this process was configured with (worker processes take them)."""
+    return _current
+
+
 def configure(fmt: LogFormat = "console", level: str = "info") -> None:
     """Set up logging once per process (CLI or daemon)."""
+    global _current  # noqa: PLW0603 - one process-wide setting, as structlog's own
+    _current = (fmt, level)
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if fmt == "json"

@@ -122,6 +122,14 @@ class EngineConfig(Frozen):
         description="batches of customers one run reads, writes and records at once "
         "(hides the desk's latency and bulk-job time; the connector's rate gate still paces)",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="processes that write a run's customers (stage 2) together: the run's own "
+        "and workers - 1 more, claiming from the same queue; each spends 1/workers of the "
+        "desk's request budget (docs/operations.md, Worker processes)",
+    )
 
 
 class OidcConfig(Frozen):

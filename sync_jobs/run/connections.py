@@ -22,13 +22,20 @@ class Connections:
     transports: Mapping[str, httpx.AsyncBaseTransport] = field(default_factory=dict)
     """Per connector name: route its HTTP to a simulator (demo, tests, benchmarks)."""
     sleep: Sleep | None = None
+    budget_shares: Mapping[str, float] = field(default_factory=dict)
+    """Per connector name: this process's share of the vendor's budgets, when several
+    worker processes use it (``sync_jobs.run.workers.budget_shares``); 1 when absent."""
     _built: dict[str, Any] = field(default_factory=dict)
 
     def _build(self, name: str) -> Any:
         if name not in self._built:
             config = self.configs[name]
             spec = get_spec(config.kind)
-            options = ConnectorOptions(transport=self.transports.get(name), sleep=self.sleep)
+            options = ConnectorOptions(
+                transport=self.transports.get(name),
+                sleep=self.sleep,
+                budget_share=self.budget_shares.get(name, 1.0),
+            )
             self._built[name] = spec.factory(name, config, options)
         return self._built[name]
 

@@ -106,6 +106,12 @@ class Engine:
     store: Store
     mappings: dict[str, Mapping]
     checkpoint: Checkpoint = lambda _name: None
+    helper_checkpoint: Checkpoint | None = None
+    teams: set[str] = field(default_factory=set)
+    """Targets whose worker processes are running now (one team per target: the daemon
+    runs jobs at once, and a second team would spend the desk's budget a second time)."""
+    """What worker processes (``engine.workers``) call at their commit points; pickled into
+    them, so a module-level function (tests simulate a worker's crash with it)."""
     clock: Callable[[], datetime] = utcnow
     templates: dict[str, NoteTemplates] = field(default_factory=dict)
     replica_id: str = field(

@@ -38,7 +38,7 @@ from sync_jobs.config.app import AppConfig
 from sync_jobs.config.checks import check_job
 from sync_jobs.domain.durations import parse_duration
 from sync_jobs.domain.mapping import Mapping
-from sync_jobs.run import stage1, stage2
+from sync_jobs.run import stage1, stage2, workers
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import (
     KEPT,
@@ -353,7 +353,7 @@ async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
     else:
         pulling = stage1.pull(first, await stage1.refresh_index(first), full=full)
     if write:  # stage 2 writes while stage 1 still reads, except in a backfill
-        await stage2.drain(stage2_of(run), pulling, overlap=not backfill)
+        await workers.drain(run, pulling, overlap=not backfill)  # engine.workers processes
     else:
         await pulling
         run.state.notices.append(

@@ -37,6 +37,7 @@ from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
 from sync_jobs.run.desk_edits import DeskEdits
+from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
@@ -355,6 +356,7 @@ def _deal(
     if rails:
         page.found.append(_policy_conflict(ctx, terms, rails, match))
     row = _base_row(ctx, deal.id, deal, digest, match.customer_key)
+    TERMS.put(digest, deal.modified_at, terms)  # stage 2 plans it without validating again
     looked = None if undecided else ctx.clock()
     page.rows.append(
         row | _terms_columns(ctx, terms, match) | {"violations": rails or None, "lookup_at": looked}
@@ -370,6 +372,7 @@ def _defer(ctx: Stage1, deal: SourceDeal, terms: DealTerms, digest: str, page: _
     rails = violations(terms, ctx.mapping.spec.guardrails, today(ctx.clock)) if terms.active else []
     pending = MatchResult(status="pending")
     row = _base_row(ctx, deal.id, deal, digest, None)
+    TERMS.put(digest, deal.modified_at, terms)  # as for a deal matched at once
     page.rows.append(
         row | _terms_columns(ctx, terms, pending) | {"violations": rails or None, "lookup_at": None}
     )

@@ -40,6 +40,7 @@ from sync_jobs.run.catalog import (
 )
 from sync_jobs.run.context import CustomerPreview, RunState
 from sync_jobs.run.control import Clock, RunControl, today
+from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import audit, deals, identity, work
 from sync_jobs.store.audit import AuditEntry
 from sync_jobs.store.bases import drop_bases, load_bases, save_bases, save_note_states
@@ -93,7 +94,13 @@ class Stage2:
     relink: recheck.Relinking
 
 
-async def drain(ctx: Stage2, pulling: Awaitable[object], *, overlap: bool = True) -> None:
+async def drain(
+    ctx: Stage2,
+    pulling: Awaitable[object],
+    *,
+    overlap: bool = True,
+    ready: Callable[[], Awaitable[object]] | None = None,
+) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
 
     ``engine.write_workers`` workers each claim and finish their own batches, exactly as
@@ -105,6 +112,8 @@ async def drain(ctx: Stage2, pulling: Awaitable[object], *, overlap: bool = True
     a customer whose deals sit on several pages would be written once per page. The first
     worker to hit a connector error stops the others at their next claim, and so does a
     failing stage 1; errors are raised once everyone has stopped, stage 1's first.
+    ``ready``, when given, is awaited before the first claim (worker processes: the lead's
+    workers start with its helpers', so the queue is shared from the first batch).
     """
     halt = asyncio.Event()
     pulled = asyncio.Event()
@@ -122,6 +131,8 @@ async def drain(ctx: Stage2, pulling: Awaitable[object], *, overlap: bool = True
     async def work() -> None:
         if not overlap:
             await pulled.wait()
+        if ready is not None:
+            await ready()
         await _work(ctx, halt, pulled)
 
     workers = max(1, ctx.write_workers)
@@ -365,7 +376,7 @@ def _view(
     ``templates`` keeps each job's note template location for the batch: building and
     hashing its path per deal cost a tenth of planning."""
     mapping = ctx.mappings.get(row.job)
-    terms = DealTerms.model_validate(row.terms)
+    terms = _terms(row)
     review = False
     if getattr(row, "violations", None):
         current = decision is not None and decision.get("pinned") == row.payload_hash
@@ -383,6 +394,19 @@ def _view(
     return DealView(
         terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
     )
+
+
+def _terms(row: Any) -> DealTerms:
+    """A stored deal's terms: as stage 1 validated them if still cached, else validated from
+    the stored JSON text in one step (a dry run's overlay rows hold them as a dict)."""
+    text = getattr(row, "terms_text", None)
+    if text is None:
+        return DealTerms.model_validate(row.terms)
+    terms = TERMS.get(row.payload_hash, row.modified_at)
+    if terms is None:
+        terms = DealTerms.model_validate_json(text)
+        TERMS.put(row.payload_hash, row.modified_at, terms)
+    return terms
 
 
 def _resolutions(rows: Sequence[Any]) -> dict[str, dict[str, Resolution]]:

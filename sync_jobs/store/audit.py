@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.sql import chunks, jsonable
+from sync_jobs.store.bulk import insert_rows
+from sync_jobs.store.sql import jsonable
 
 
 @dataclass(frozen=True)
@@ -48,5 +48,4 @@ async def record(
         }
         for e in entries
     ]
-    for part in chunks(rows):
-        await conn.execute(sa.insert(t.audit), list(part))
+    await insert_rows(conn, t.audit, rows)

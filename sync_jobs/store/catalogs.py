@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
+from sync_jobs.store.sql import upsert
 
 
 async def keep(
@@ -19,13 +20,13 @@ async def keep(
     now: datetime,
 ) -> None:
     """Replace the connector's kept catalog by the one just fetched from the desk
-    ``identity`` names."""
-    await conn.execute(sa.delete(t.field_catalog).where(t.field_catalog.c.connector == connector))
-    await conn.execute(
-        sa.insert(t.field_catalog).values(
-            connector=connector, identity=identity, fields=fields, fetched_at=now
-        )
-    )
+    ``identity`` names.
+
+    One upsert: processes writing one desk (worker processes, replicas) fetch its catalog at
+    the same moment, and a delete then insert of each lets the second insert collide on
+    PostgreSQL (READ COMMITTED: neither delete sees the other's row)."""
+    row = {"connector": connector, "identity": identity, "fields": fields, "fetched_at": now}
+    await upsert(conn, t.field_catalog, [row], ["connector"], ["identity", "fields", "fetched_at"])
 
 
 async def kept(conn: AsyncConnection, connector: str) -> sa.Row[Any] | None:

@@ -187,6 +187,8 @@ async def deal_decisions(
 
 async def mark_applied(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> list[int]:
     """Stamp resolutions the first time a run applies them; return the ids newly applied."""
+    if not ids:  # most batches apply none: no statement
+        return []
     fresh = []
     for row in await conn.execute(
         sa.select(t.conflict.c.id, t.conflict.c.resolution).where(t.conflict.c.id.in_(list(ids)))

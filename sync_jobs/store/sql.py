@@ -8,10 +8,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import RecordRef
+from sync_jobs.store.bulk import insert_rows
 
 # SQLite allows 32766 bound variables per statement; rows of ~16 columns stay well under it.
 CHUNK = 500
@@ -54,12 +54,6 @@ def records_in(table: sa.Table, refs: Iterable[RecordRef]) -> sa.ColumnElement[b
     return pairs_in(table.c.kind, table.c.record_id, ((r.kind, r.id) for r in refs))
 
 
-def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 async def upsert(
     conn: AsyncConnection,
     table: sa.Table,
@@ -69,17 +63,11 @@ async def upsert(
 ) -> None:
     """Insert rows, updating ``update`` columns where the ``keys`` already exist.
 
-    One compiled statement run as executemany (SQLAlchemy batches it into multi-row VALUES
-    itself): compiling a fresh multi-row statement per call costs more than the database work.
+    One statement through the driver's executemany, values prepared as the column types bind
+    them (:mod:`sync_jobs.store.bulk`): SQLAlchemy's per-row parameter processing cost more
+    than the database work.
     """
-    if not rows:
-        return
-    stmt = _insert(conn, table)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=list(keys), set_={c: stmt.excluded[c] for c in update}
-    )
-    for part in chunks(rows):
-        await conn.execute(stmt, list(part))
+    await insert_rows(conn, table, rows, keys=keys, update=update)
 
 
 async def insert_ignore(
@@ -90,8 +78,4 @@ async def insert_ignore(
     where: sa.ColumnElement[bool] | sa.TextClause | None = None,
 ) -> None:
     """Insert rows, skipping those that collide on ``keys`` (optionally a partial index)."""
-    if not rows:
-        return
-    stmt = _insert(conn, table).on_conflict_do_nothing(index_elements=list(keys), index_where=where)
-    for part in chunks(rows):
-        await conn.execute(stmt, list(part))
+    await insert_rows(conn, table, rows, keys=keys, update=(), where=where)

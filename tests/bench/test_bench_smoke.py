@@ -67,6 +67,7 @@ def test_every_scenario_runs_and_writes_the_table_and_the_plot(tmp_path: Path) -
         "no-op re-run",
         "1% change",
         "local overhead",
+        "workers (local part)",
         "memory",
         "versus the in-house script",
         "freshness",
@@ -76,6 +77,7 @@ def test_every_scenario_runs_and_writes_the_table_and_the_plot(tmp_path: Path) -
     assert rows["no-op re-run"].endswith("| yes |"), rows["no-op re-run"]
     assert rows["1% change"].endswith("| yes |"), rows["1% change"]
     assert "240 records (240 record writes)" in rows["backfill"], "each customer written once"
+    assert "429s 0" in rows["workers (local part)"], "worker processes kept the desk's budget"
     assert "3 edits" in rows["freshness"], "every edit reached its note through the daemon"
     webhooks = rows["freshness with webhooks"]
     assert "3 edits" in webhooks, "every edit's Outbound Message rang the doorbell"

@@ -33,9 +33,10 @@ class Pacing:
         await self.contact_lists.take_turn(self.gate.name)
 
 
-def build_pacing(config: FreshdeskConfig, sleep: Sleep | None) -> Pacing:
-    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
-    timing = VirtualClock(sleep)
+def build_pacing(config: FreshdeskConfig, sleep: Sleep | None, share: float = 1.0) -> Pacing:
+    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc).
+    ``share``: this process's part of the budgets (worker processes spend them together)."""
+    timing = VirtualClock(sleep, share)
     # Freshdesk counts both budgets per minute: a sliding window spends a fresh minute at once
     # and never puts more than the budget into one of its minutes.
     return Pacing(

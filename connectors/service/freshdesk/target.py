@@ -55,7 +55,9 @@ class FreshdeskTarget(AlertTickets, DeskTarget[FreshdeskConfig, FreshdeskApi]):
 
     def __init__(self, name: str, config: FreshdeskConfig, options: ConnectorOptions) -> None:
         super().__init__(name, config, config.write_concurrency, config.note_max_length)
-        self._api = FreshdeskApi(name, config, options, build_pacing(config, options.sleep))
+        self._api = FreshdeskApi(
+            name, config, options, build_pacing(config, options.sleep, options.budget_share)
+        )
         self._budget = (self._api.pacing.gate, "this minute")
         self._feed = IdentityFeed(self._api, config)
         self._lookup = Lookup(self._api, config)

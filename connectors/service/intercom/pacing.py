@@ -31,9 +31,10 @@ class Pacing:
     """What the HTTP client's retries sleep with (None: tenacity's own asyncio sleep)."""
 
 
-def build_pacing(config: IntercomConfig, sleep: Sleep | None) -> Pacing:
-    """The gate for ``config``; a given ``sleep`` makes its time virtual (see module doc)."""
-    timing = VirtualClock(sleep)
+def build_pacing(config: IntercomConfig, sleep: Sleep | None, share: float = 1.0) -> Pacing:
+    """The gate for ``config``; a given ``sleep`` makes its time virtual (see module doc).
+    ``share``: this process's part of the budget (worker processes spend it together)."""
+    timing = VirtualClock(sleep, share)
     gate = timing.gate(
         window=Window(config.window_limit, seconds=WINDOW_SECONDS, margin=1.0),
         max_in_flight=config.max_in_flight,

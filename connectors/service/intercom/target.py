@@ -51,7 +51,9 @@ class IntercomTarget(AlertTickets, DeskTarget[IntercomConfig, IntercomApi]):
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name, config, config.write_concurrency, config.text_limit)
-        self._api = IntercomApi(name, config, options, build_pacing(config, options.sleep))
+        self._api = IntercomApi(
+            name, config, options, build_pacing(config, options.sleep, options.budget_share)
+        )
         self._budget = (self._api.pacing.gate, "this 10-second window")
         self._admin: str | None = config.admin_id
         contact_notes = config.note_max_length if config.note_place == "contact_note" else None

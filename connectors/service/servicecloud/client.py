@@ -51,7 +51,8 @@ class ServiceCloudApi:
         clock: Callable[[], float] = virtual.now if virtual.is_virtual else time.monotonic
         sleeper: Sleep = virtual.sleep if virtual.is_virtual else asyncio.sleep
         self.gate = VendorGate(
-            rate_per_second=config.rate_per_second,
+            # this process's part when worker processes write to the org together
+            rate_per_second=_part(config.rate_per_second, options.budget_share),
             max_in_flight=config.max_in_flight,
             clock=clock,
             sleep=sleeper,
@@ -224,3 +225,8 @@ class ServiceCloudApi:
         if usage is not None:
             self.usage = usage
         return read_limits(response)
+
+
+def _part(rate: float | None, share: float) -> float | None:
+    """This process's part of a configured rate (None: paced by the org's headers alone)."""
+    return None if rate is None else rate * share

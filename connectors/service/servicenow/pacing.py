@@ -132,13 +132,16 @@ class Pacing:
     """What the HTTP client's retries sleep with (None: tenacity's own asyncio sleep)."""
 
 
-def build_pacing(config: ServiceNowConfig, sleep: Sleep | None, name: str = "") -> Pacing:
-    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
-    timing = VirtualClock(sleep)
+def build_pacing(
+    config: ServiceNowConfig, sleep: Sleep | None, name: str = "", share: float = 1.0
+) -> Pacing:
+    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc).
+    ``share``: this process's part of the budgets (worker processes spend them together)."""
+    timing = VirtualClock(sleep, share)
     gate = timing.gate(rate_per_second=config.rate_per_second, max_in_flight=config.max_in_flight)
     hourly = HourlyBudget(
         configured=config.requests_per_hour,
-        share=config.hourly_share,
+        share=config.hourly_share * share,
         max_wait=config.max_throttle_wait,
         clock=timing.now,
         sleep=timing.sleep,

@@ -38,7 +38,9 @@ class ServiceNowTarget(AlertTickets, DeskTarget[ServiceNowConfig, ServiceNowApi]
 
     def __init__(self, name: str, config: ServiceNowConfig, options: ConnectorOptions) -> None:
         super().__init__(name, config, config.write_batch_size, config.note_max_length)
-        self._api = ServiceNowApi(name, config, options, build_pacing(config, options.sleep, name))
+        self._api = ServiceNowApi(
+            name, config, options, build_pacing(config, options.sleep, name, options.budget_share)
+        )
         self._catalog = Catalog(self._api)
         self._feed = IdentityFeed(self._api, config, self._catalog)
         self._lookup = Lookup(self._api, config, self._catalog)

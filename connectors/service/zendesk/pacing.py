@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from connectors.clock import VirtualClock
+from connectors.clock import VirtualClock, share_of
 from connectors.ratelimit import Sleep, VendorGate, Window
 from connectors.service.zendesk.config import ZendeskConfig
 
@@ -37,18 +37,20 @@ class Pacing:
         await gate.take_turn(self.gate.name)
 
 
-def build_pacing(config: ZendeskConfig, sleep: Sleep | None) -> Pacing:
-    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc)."""
-    timing = VirtualClock(sleep)
+def build_pacing(config: ZendeskConfig, sleep: Sleep | None, share: float = 1.0) -> Pacing:
+    """Gates for ``config``; a given ``sleep`` makes their time virtual (see module doc).
+    ``share``: this process's part of the account's budgets and job slots (worker processes);
+    the export's budget is whole, as only the lead process refreshes the identity index."""
+    timing = VirtualClock(sleep, share)
     return Pacing(
         # Zendesk counts both budgets per minute: a sliding window spends a fresh minute at once
         # (a small run is not paced out) and never puts more than the budget into one minute.
         gate=timing.gate(
             window=Window.per_minute(config.steady_rate), max_in_flight=config.max_in_flight
         ),
-        incremental=timing.gate(window=Window(config.incremental_per_minute)),
+        incremental=timing.gate(window=Window(config.incremental_per_minute), shared=False),
         single_users=timing.gate(rate_per_second=config.single_user_updates_per_second),
-        jobs=asyncio.Semaphore(config.max_jobs_in_flight),
+        jobs=asyncio.Semaphore(share_of(config.max_jobs_in_flight, share)),
         clock=timing.now,
         sleep=timing.sleep,
         retry_sleep=timing.retry_sleep,

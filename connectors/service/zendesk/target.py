@@ -37,7 +37,9 @@ class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
 
     def __init__(self, name: str, config: ZendeskConfig, options: ConnectorOptions) -> None:
         super().__init__(name, config, config.write_batch_size, config.note_max_length)
-        self._api = ZendeskApi(name, config, options, build_pacing(config, options.sleep))
+        self._api = ZendeskApi(
+            name, config, options, build_pacing(config, options.sleep, options.budget_share)
+        )
         self._budget = (self._api.pacing.gate, "this minute")
         self._feed = IdentityFeed(self._api, config)
         self._writer = Writer(self._api, config)

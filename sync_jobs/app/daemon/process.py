@@ -30,6 +30,7 @@ from sync_jobs.run.context import Engine, utcnow
 from sync_jobs.run.progress import Periodic
 from sync_jobs.run.runner import config_fingerprint, open_engine
 from sync_jobs.run.scheduler import Timer
+from sync_jobs.run.workers import budget_shares
 from sync_jobs.store.db import reachable
 
 log = structlog.get_logger("dealbridge.daemon")
@@ -183,7 +184,11 @@ class Daemon:
         self.engine.templates = {}  # renderers cache compiled templates: start afresh
         self.engine.config_hash = config_fingerprint(candidate.config)
         self.engine.lease_ttl = timedelta(seconds=parse_duration(candidate.config.engine.lease_ttl))
-        self.connections = Connections(candidate.config.connectors, self.options.transports)
+        self.connections = Connections(
+            candidate.config.connectors,
+            self.options.transports,
+            budget_shares=budget_shares(candidate.config),
+        )
         if old is not None:
             self.jobs.keep(asyncio.create_task(old.aclose()))
         channels = self.options.channels

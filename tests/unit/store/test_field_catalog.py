@@ -16,13 +16,15 @@ from connectors.service.zendesk.config import ZendeskConfig
 from sync_jobs.run.catalog import (
     Catalog,
     LiveCatalog,
+    identity,
     missing_field_message,
     recall,
     recall_offline,
     refused_fields,
     remember,
 )
-from sync_jobs.store.db import make_engine, migrate_async
+from sync_jobs.store import catalogs
+from sync_jobs.store.db import make_engine, migrate_async, write_tx
 from tests.stores import store_url
 
 pytestmark = pytest.mark.anyio
@@ -134,3 +136,23 @@ async def test_the_live_catalog_is_fetched_once_however_many_workers_ask() -> No
     results = await asyncio.gather(*(live.get(fetch) for _ in range(16)))
     assert fetches == 1
     assert all(r is results[0] for r in results)
+
+
+async def test_two_processes_keeping_the_catalog_at_once_both_succeed(store_url: str) -> None:
+    # Worker processes (and replicas) fetch a desk's catalog at the same moment: the second
+    # keep waits for the first's transaction and then replaces its row; it does not collide.
+    await migrate_async(store_url)
+    first, second = make_engine(store_url), make_engine(store_url)
+    rows = [f.model_dump(mode="json") for f in FIELDS]
+    try:
+        async with write_tx(first) as conn:
+            await catalogs.keep(conn, "zendesk", identity(desk()), rows, WHEN)
+            other = asyncio.create_task(remember(second, "zendesk", desk(), FIELDS[:1], WHEN))
+            await asyncio.sleep(0.3)  # the other process's keep is waiting for this one
+        await other
+        kept = await recall(first, "zendesk", desk())
+    finally:
+        await first.dispose()
+        await second.dispose()
+    assert kept is not None
+    assert [f.path for f in kept.fields] == ["notes"], "the later fetch is kept"

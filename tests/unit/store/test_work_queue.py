@@ -70,6 +70,28 @@ async def test_an_expired_claim_returns_to_the_queue_and_the_old_token_is_fenced
         assert await work.finish(conn, fresh) == 1
 
 
+async def test_stale_claims_are_looked_for_once_per_tenth_of_the_claim_timeout(
+    engine: AsyncEngine,
+) -> None:
+    sweep = TIMEOUT / work.SWEEPS_PER_TIMEOUT
+    keys = [f"organization:{n}" for n in range(1, 5)]
+    async with write_tx(engine) as conn:
+        await work.enqueue(conn, "zd", keys[:1], NOW)
+    await work.claim(engine, "zd", 1, NOW, TIMEOUT)  # looks for stale claims; this worker dies
+    async with write_tx(engine) as conn:  # more customers, so each claim has one to take
+        await work.enqueue(conn, "zd", keys[1:], NOW)
+
+    async def claim(at: datetime, limit: int = 1) -> set[str]:
+        return {i.customer_key for i in await work.claim(engine, "zd", limit, at, TIMEOUT)}
+
+    looked = NOW + TIMEOUT - timedelta(seconds=1)
+    assert await claim(looked) == {keys[1]}, "looked a sweep later: nothing stale yet"
+    assert await claim(NOW + TIMEOUT + timedelta(seconds=1)) == {keys[2]}, (
+        "stale now, but the last look is less than a sweep ago"
+    )
+    assert await claim(looked + sweep, limit=3) == {keys[0], keys[3]}, "back a sweep later"
+
+
 async def test_failures_back_off_then_park_the_item(engine: AsyncEngine) -> None:
     async with write_tx(engine) as conn:
         await work.enqueue(conn, "zd", ["user:3"], NOW)
