@@ -36,3 +36,17 @@ def listening(listener: WaitListener) -> Iterator[None]:
         yield
     finally:
         _listener.reset(token)
+
+
+@contextmanager
+def also_listening(listener: WaitListener) -> Iterator[None]:
+    """Hear the waits announced inside this block too, beside whoever listens already."""
+    outer = _listener.get()
+
+    def both(connector: str, seconds: float) -> None:
+        listener(connector, seconds)
+        if outer is not None:
+            outer(connector, seconds)
+
+    with listening(both):
+        yield

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -336,17 +337,25 @@ async def _reap_dead_holders(engine: Engine) -> None:
 
 async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
     first = stage1_of(run)
-    unsaved = await stage1.refresh_index(first)
     if run.state.dry_run:
+        unsaved = await stage1.refresh_index(first)
         await stage2.preview(stage2_of(run), await stage1.pull(first, unsaved, full=full))
-    elif write:  # stage 2 writes while stage 1 still reads, except in a backfill
-        if run.state.retry_now:
-            await _retry_failed_now(run)
-        backfill = await stage1.reads_everything(first, full=full)
-        pulling = stage1.pull(first, unsaved, full=full)
+        run.report_progress("done")
+        return
+    if write and run.state.retry_now:
+        await _retry_failed_now(run)
+    # A backfill reads the source while the desk's export runs and matches after it
+    # (stage1.backfill); other runs read their few changes against the refreshed index.
+    backfill = await stage1.reads_everything(first, full=full)
+    pulling: Awaitable[object]
+    if backfill:
+        pulling = stage1.backfill(first, full=full)
+    else:
+        pulling = stage1.pull(first, await stage1.refresh_index(first), full=full)
+    if write:  # stage 2 writes while stage 1 still reads, except in a backfill
         await workers.drain(run, pulling, overlap=not backfill)  # engine.workers processes
     else:
-        await stage1.pull(first, unsaved, full=full)
+        await pulling
         run.state.notices.append(
             f"customers stay queued for {run.target_name}: a later job on it writes them"
         )

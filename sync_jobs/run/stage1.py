@@ -8,11 +8,12 @@ fingerprint) cost nothing. A deal that fails mapping keeps its last good terms a
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
@@ -26,10 +27,11 @@ from connectors.base import (
     ServiceTarget,
     SourceDeal,
 )
+from connectors.waits import also_listening
 from sync_jobs.domain.guardrails import violations
 from sync_jobs.domain.mapping import Mapping, MappingFailed
 from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys, wanted_keys
-from sync_jobs.domain.model import DealTerms, MatchResult
+from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
@@ -41,6 +43,10 @@ from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
 
 log = structlog.get_logger("dealbridge.stage1")
+A = TypeVar("A")
+B = TypeVar("B")
+MATCH_PAGE = 500
+"""Deals the match pass decides per transaction: memory stays flat however many wait."""
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,20 @@ class Stage1:
     """Agent edits of what we wrote, found by the refresh and queued for stage 2."""
 
 
-async def refresh_index(ctx: Stage1) -> IdentityIndex:
+async def refresh_index(ctx: Stage1, ended: asyncio.Event | None = None) -> IdentityIndex:
     """Bring the target's stored identity index up to date (incrementally), and queue the
     records an agent changed since dealbridge wrote them (:mod:`sync_jobs.run.desk_edits`).
 
     Returns what a dry run saw but did not store (empty otherwise); pages of deals look up
-    the stored index with this laid over it."""
+    the stored index with this laid over it. ``ended`` is set when it returns or fails."""
+    try:
+        return await _refresh_index(ctx)
+    finally:
+        if ended is not None:
+            ended.set()
+
+
+async def _refresh_index(ctx: Stage1) -> IdentityIndex:
     store, name = ctx.store, ctx.target_name
     async with read_tx(store) as conn:
         raw = await cursors.get_cursor(conn, "target", name)
@@ -121,22 +135,77 @@ async def reads_everything(ctx: Stage1, *, full: bool) -> bool:
 async def pull(ctx: Stage1, unsaved: IdentityIndex, *, full: bool = False) -> set[str]:
     """Read changed deals page by page; return the customers touched (dry runs only: a real
     run queues them page by page, and keeping them all would grow with the book)."""
-    store = ctx.store
-    async with read_tx(store) as conn:
-        raw = None if full else await cursors.get_cursor(conn, "source", ctx.job)
     touched = await rematch(ctx, unsaved)
+    touched |= await _read(ctx, unsaved, full=full, defer=False)
+    touched |= await _expire(ctx)
+    _collect_source_problems(ctx)
+    return touched
+
+
+async def backfill(ctx: Stage1, *, full: bool = False) -> None:
+    """Stage 1 of a run that reads the whole book: read the source while the desk's identity
+    export waits for its budget, and match once the index is complete.
+
+    The export is paced by the desk (Zendesk: 10 pages a minute, so 40,000 records take five
+    export minutes), and while it waits for its next minute the CPU is idle. From its first
+    announced wait (:mod:`connectors.waits`) on, or once it ended, the source's pages are
+    read, mapped and stored as ``pending`` deals, each page with its cursor (as :func:`pull`
+    commits them). A deal is matched only against the whole index ("matched twice" and "not
+    found" are true only once every record was seen), so matching waits for the export's
+    last page and then runs as the keyset-paged match pass (:func:`rematch`), which queues
+    the customers it decides. An export that never waits (a small desk, an incremental
+    refresh) is read whole first, as in any other run."""
+    export_waits = asyncio.Event()
+
+    def heard(connector: str, _seconds: float) -> None:
+        if connector == ctx.target_name:
+            export_waits.set()
+
+    with also_listening(heard):
+        unsaved, _ = await _together(
+            refresh_index(ctx, export_waits), _read_after(ctx, export_waits, full=full)
+        )
+    await rematch(ctx, unsaved)
+    await _expire(ctx)
+    _collect_source_problems(ctx)
+
+
+async def _read_after(ctx: Stage1, export_waits: asyncio.Event, *, full: bool) -> None:
+    await export_waits.wait()
+    await _read(ctx, IdentityIndex(), full=full, defer=True)
+
+
+async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results; when one fails (or stops the run), the other is cancelled and the first
+    failure is raised as it is. Cancelling is safe at any point: every page commits with its
+    cursor, and a transaction cut short rolls back."""
+    one, two = asyncio.ensure_future(first), asyncio.ensure_future(second)
+    try:
+        await asyncio.gather(one, two)
+    except BaseException:
+        for task in (one, two):
+            task.cancel()
+        await asyncio.gather(one, two, return_exceptions=True)
+        raise
+    return one.result(), two.result()
+
+
+async def _read(ctx: Stage1, unsaved: IdentityIndex, *, full: bool, defer: bool) -> set[str]:
+    """The source's changed deals, committed page by page; ``defer``: stored pending, to be
+    matched by the match pass (the index is still being read)."""
+    touched: set[str] = set()
+    async with read_tx(ctx.store) as conn:
+        raw = None if full else await cursors.get_cursor(conn, "source", ctx.job)
     query = DealQuery(fields=ctx.mapping.source_paths(), select=ctx.mapping.spec.select, full=full)
     since = Cursor(value=raw) if raw else None
     async for page in ctx.source.changed_deals(query, since):
-        changed = await _commit_page(ctx, unsaved, page.deals, page.checkpoint.value)
+        changed = await _commit_page(ctx, unsaved, page.deals, page.checkpoint.value, defer)
         if ctx.state.dry_run:
             touched |= changed
         ctx.control.checkpoint("after_stage1_commit")
         if ctx.control.stopping.is_set():
             raise RunInterrupted("shutting down after committing this page")
         ctx.control.check_lease()
-    touched |= await _expire(ctx)
-    _collect_source_problems(ctx)
     return touched
 
 
@@ -160,17 +229,24 @@ class _Page:
     found: list[ConflictRecord] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     """Deal scopes whose unmatched/ambiguous/out_of_policy conflicts are re-decided here."""
+    deferred: bool = False
+    """Read while the index still is: its deals are stored pending for the match pass."""
 
 
 async def _commit_page(
-    ctx: Stage1, unsaved: IdentityIndex, page_deals: Sequence[SourceDeal], checkpoint: str
+    ctx: Stage1,
+    unsaved: IdentityIndex,
+    page_deals: Sequence[SourceDeal],
+    checkpoint: str,
+    defer: bool = False,
 ) -> set[str]:
     store, job = ctx.store, ctx.job
     mapped = [(deal, _map(ctx, deal)) for deal in page_deals]
     wanted: set[IndexKey] = set()
-    for _deal_read, terms in mapped:
-        if isinstance(terms, DealTerms):
-            wanted |= wanted_keys(terms.account, ctx.mapping.spec.identity)
+    if not defer:
+        for _deal_read, terms in mapped:
+            if isinstance(terms, DealTerms):
+                wanted |= wanted_keys(terms.account, ctx.mapping.spec.identity)
     async with read_tx(store) as conn:
         known = await deals.deal_states(conn, job, [d.id for d in page_deals])
         index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
@@ -181,13 +257,15 @@ async def _commit_page(
         for deal, terms in mapped
         if isinstance(terms, DealTerms) and _needs_matching(terms, known.get(deal.id))
     ]
-    spec = ctx.mapping.spec
-    settled = await lookups.settle(
-        ctx.desk, index, [t.account for t in to_match], rules=spec.identity, kind=spec.record
-    )
-    await lookups.keep_found(ctx.desk, unsaved, settled.found)
-    undecided = {to_match[i].deal.id for i in settled.undecided}
-    page = _Page()
+    undecided: set[str] = set()
+    if not defer:  # a deferred page is matched by the match pass, against the whole index
+        spec = ctx.mapping.spec
+        settled = await lookups.settle(
+            ctx.desk, index, [t.account for t in to_match], rules=spec.identity, kind=spec.record
+        )
+        await lookups.keep_found(ctx.desk, unsaved, settled.found)
+        undecided = {to_match[i].deal.id for i in settled.undecided}
+    page = _Page(deferred=defer)
     for deal, terms in mapped:
         ctx.state.counts["deals_read"] += 1
         _deal(ctx, index, deal, terms, known.get(deal.id), page, deal.id in undecided)
@@ -265,6 +343,10 @@ def _deal(
     if known is not None and known.payload_hash == digest:
         ctx.state.counts["deals_unchanged"] += 1
         return
+    if page.deferred and not _linked_by_hand(known):
+        _defer(ctx, deal, terms, digest, page)
+        page.touched |= {old_key} if old_key else set()
+        return
     match = _match(ctx, index, terms, known, undecided)
     # Only terms that would reach agents are policed: lost or open deals never show.
     rails = violations(terms, ctx.mapping.spec.guardrails, today(ctx.clock)) if terms.active else []
@@ -282,6 +364,24 @@ def _deal(
     page.touched |= {k for k in (old_key, match.customer_key) if k}
 
 
+def _defer(ctx: Stage1, deal: SourceDeal, terms: DealTerms, digest: str, page: _Page) -> None:
+    """Store the deal ``pending``, its violations with it: the match pass decides its match
+    and raises its conflicts (a policy conflict names the customer) once the index is whole.
+    Its previous customer (queued by the caller) drops it until then; stage 2 of a backfill
+    starts after the match pass, so no note shows it missing."""
+    rails = violations(terms, ctx.mapping.spec.guardrails, today(ctx.clock)) if terms.active else []
+    pending = MatchResult(status="pending")
+    row = _base_row(ctx, deal.id, deal, digest, None)
+    TERMS.put(digest, deal.modified_at, terms)  # as for a deal matched at once
+    page.rows.append(
+        row | _terms_columns(ctx, terms, pending) | {"violations": rails or None, "lookup_at": None}
+    )
+
+
+def _linked_by_hand(known: deals.KnownDeal | None) -> bool:
+    return known is not None and known.match_method == "manual" and bool(known.customer_key)
+
+
 def _match(
     ctx: Stage1,
     index: IdentityIndex,
@@ -291,7 +391,7 @@ def _match(
 ) -> MatchResult:
     """Match by identity, except a deal a person linked by hand keeps that link, and a deal
     whose lookups the run's budget deferred stays pending (never called unmatched unasked)."""
-    if known is not None and known.match_method == "manual" and known.customer_key:
+    if known is not None and _linked_by_hand(known) and known.customer_key:
         ref = RecordRef.from_key(known.customer_key)
         result = MatchResult(
             status="matched", record_kind=ref.kind, record_id=ref.id, method="manual"
@@ -376,16 +476,44 @@ async def _settle_deal_conflicts(ctx: Stage1, conn: Connection, page: _Page) -> 
 
 
 async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
-    """Try deals that found no single record last time against the refreshed index; those
-    never looked up at the desk (from before lookups, or whose record vanished or whose lookup
-    was deferred) are looked up first."""
+    """The match pass: try every deal that found no single record last time (or was stored
+    ``pending``: read while the index was, or its lookup deferred) against the refreshed
+    index, a page of deals at a time in deal id order (keyset paging: memory stays flat, each
+    page is one range search). Those never looked up at the desk (new, or whose record
+    vanished, or whose lookup was deferred) are looked up first, a page's keys in one batch.
+    Each page commits its decisions, conflicts and queued customers; returns the customers
+    touched in a dry run only (a real run queues them page by page)."""
+    touched: set[str] = set()
+    for status in deals.UNDECIDED:
+        after: str | None = None
+        while True:
+            async with read_tx(ctx.store) as conn:
+                rows = await deals.undecided_page(
+                    conn, ctx.job, ctx.target_name, status, after, MATCH_PAGE
+                )
+            if not rows:
+                break
+            after = rows[-1].deal_id
+            changed = await _rematch_page(ctx, unsaved, rows)
+            if ctx.state.dry_run:
+                touched |= changed
+            if ctx.control.stopping.is_set():
+                raise RunInterrupted("shutting down after committing this page of matches")
+            ctx.control.check_lease()
+    return touched
+
+
+async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]) -> set[str]:
     spec = ctx.mapping.spec
+    # Only the account is needed to match; the whole terms only for a conflict. A new deal
+    # that failed mapping has no terms: JSON null, which ``terms IS NOT NULL`` lets through.
+    waiting = [
+        (row, AccountIdentity.model_validate(row.terms["account"]))
+        for row in rows
+        if row.terms is not None
+    ]
+    wanted = set().union(*(wanted_keys(account, spec.identity) for _, account in waiting))
     async with read_tx(ctx.store) as conn:
-        waiting = [
-            (row, DealTerms.model_validate(row.terms))
-            for row in await deals.unmatched_deals(conn, ctx.job, ctx.target_name)
-        ]
-        wanted = set().union(*(wanted_keys(terms.account, spec.identity) for _, terms in waiting))
         index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
             unsaved
         )
@@ -393,7 +521,7 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     settled = await lookups.settle(
         ctx.desk,
         index,
-        [waiting[i][1].account for i in unasked],
+        [waiting[i][1] for i in unasked],
         rules=spec.identity,
         kind=spec.record,
     )
@@ -402,36 +530,49 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     asked = set(unasked) - deferred
     now = ctx.clock()
     page = _Page()
-    for position, (row, terms) in enumerate(waiting):
+    for position, (row, account) in enumerate(waiting):
         if position in deferred:
             continue  # its lookup waits for the next run's budget; nothing is reported
-        result = index.match(terms.account, spec.identity, spec.record)
+        result = index.match(account, spec.identity, spec.record)
         looked = now if position in asked else row.lookup_at
         if result.status == row.match_status and looked == row.lookup_at:
             continue  # still unmatched (or still ambiguous): its open conflict stands
+        if row.match_status == "pending" and row.lookup_at is None:
+            _count_match(ctx, result)  # first decided here (read while the index was)
+        elif result.customer_key:
+            ctx.state.counts["deals_rematched"] += 1
         if result.status != row.match_status:
-            page.settled.append(f"{ctx.job}/{row.deal_id}")
-            if result.status in REPORTED:
-                page.found.append(ctx.conflicts.match_conflict(terms, result))
-            if row.violations:
-                page.found.append(_policy_conflict(ctx, terms, row.violations, result))
+            _rematched_conflicts(ctx, row, result, page)
         page.rows.append(
-            dict(row._mapping)
-            | _terms_columns(ctx, terms, result)
-            | {"customer_key": result.customer_key, "lookup_at": looked}
+            {
+                "deal_id": row.deal_id,
+                "customer_key": result.customer_key,
+                "match_status": result.status,
+                "match_detail": result.model_dump(mode="json"),
+                "lookup_at": looked,
+            }
         )
         if result.customer_key:
             page.touched.add(result.customer_key)
-            ctx.state.counts["deals_rematched"] += 1
     if page.rows and not ctx.state.dry_run:
         async with write_tx(ctx.store) as conn:
-            for data in page.rows:
-                data["updated_at"] = now
-            await deals.save_deals(conn, page.rows)
+            await ctx.control.fence(conn)
+            await deals.save_matches(conn, ctx.job, page.rows, now)
             await work.enqueue(conn, ctx.target_name, page.touched, now)
             await _settle_deal_conflicts(ctx, conn, page)
         ctx.control.queued.notify()
     return page.touched
+
+
+def _rematched_conflicts(ctx: Stage1, row: Any, result: MatchResult, page: _Page) -> None:
+    """A deal whose match changed: its match and policy conflicts are decided again."""
+    page.settled.append(f"{ctx.job}/{row.deal_id}")
+    if result.status in REPORTED or row.violations:
+        terms = DealTerms.model_validate(row.terms)
+        if result.status in REPORTED:
+            page.found.append(ctx.conflicts.match_conflict(terms, result))
+        if row.violations:
+            page.found.append(_policy_conflict(ctx, terms, row.violations, result))
 
 
 async def _expire(ctx: Stage1) -> set[str]:

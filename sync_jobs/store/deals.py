@@ -101,6 +101,33 @@ async def save_deals(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> N
     await upsert(conn, t.deal, rows, ["job", "deal_id"], DEAL_UPDATE)
 
 
+async def save_matches(
+    conn: AsyncConnection, job: str, matches: Sequence[dict[str, Any]], now: datetime
+) -> None:
+    """Record what the match pass decided for these deals (``deal_id`` with the new
+    ``customer_key``, ``match_status``, ``match_detail`` and ``lookup_at``): only those
+    columns, in one executemany, as their terms were stored when they were read."""
+    if not matches:
+        return
+    statement = sa.update(t.deal).where(
+        t.deal.c.job == sa.bindparam("b_job"), t.deal.c.deal_id == sa.bindparam("b_deal_id")
+    )
+    rows = [
+        {
+            "b_job": job,
+            "b_deal_id": m["deal_id"],
+            "customer_key": m["customer_key"],
+            "match_status": m["match_status"],
+            "match_detail": m["match_detail"],
+            "lookup_at": m["lookup_at"],
+            "updated_at": now,
+        }
+        for m in matches
+    ]
+    for part in chunks(rows):
+        await conn.execute(statement, list(part))
+
+
 async def mark_deleted(
     conn: AsyncConnection, job: str, deal_ids: Sequence[str], now: datetime
 ) -> None:
@@ -116,18 +143,33 @@ async def mark_deleted(
         )
 
 
-async def unmatched_deals(conn: AsyncConnection, job: str, target: str) -> list[sa.Row[Any]]:
-    """Deals of a job that found no single record last time (re-tried after index refresh)."""
-    rows = await conn.execute(
-        sa.select(t.deal).where(
-            t.deal.c.target == target,  # the (target, status) index: not every deal of the job
-            t.deal.c.job == job,
-            t.deal.c.match_status.in_(["unmatched", "ambiguous", "pending"]),
-            t.deal.c.deleted.is_(False),
-            t.deal.c.terms.is_not(None),
-        )
+UNDECIDED = ("unmatched", "ambiguous", "pending")
+"""Match statuses the match pass tries again, in the order it pages through them: a deal it
+moves from ``pending`` to ``unmatched`` is not read a second time in the same pass."""
+
+
+async def undecided_page(
+    conn: AsyncConnection, job: str, target: str, status: str, after: str | None, limit: int
+) -> list[sa.Row[Any]]:
+    """Up to ``limit`` deals of a job with this match status and terms to match (what the
+    match pass needs of them), in deal id order after ``after`` (keyset paging: each page is
+    a range search of ``ix_deal_match_queue``, however many deals wait)."""
+    query = sa.select(
+        t.deal.c.deal_id,
+        t.deal.c.terms,
+        t.deal.c.match_status,
+        t.deal.c.lookup_at,
+        t.deal.c.violations,
+    ).where(
+        t.deal.c.target == target,
+        t.deal.c.match_status == status,
+        t.deal.c.job == job,
+        t.deal.c.deleted.is_(False),
+        t.deal.c.terms.is_not(None),
     )
-    return list(rows)
+    if after is not None:
+        query = query.where(t.deal.c.deal_id > after)
+    return list(await conn.execute(query.order_by(t.deal.c.deal_id).limit(limit)))
 
 
 async def expiring_customers(conn: AsyncConnection, target: str, today: Any) -> list[str]:

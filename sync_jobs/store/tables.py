@@ -87,7 +87,8 @@ deal = sa.Table(
     sa.Column("modified_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
 )
-sa.Index("ix_deal_target_status", deal.c.target, deal.c.match_status)
+# The match pass pages through a job's undecided deals by id (migration 0008).
+sa.Index("ix_deal_match_queue", deal.c.target, deal.c.match_status, deal.c.job, deal.c.deal_id)
 # Stage 2 loads a batch's deals by customer; target first, so the planner never prefers the
 # expiry index (which would read every deal of the target for each batch).
 sa.Index("ix_deal_target_customer", deal.c.target, deal.c.customer_key)

@@ -10,7 +10,8 @@ and gives the others a later due time (backing off from ``job_poll_initial``).
 A job is first due after about as long as recent jobs took (jobs of one account take similar
 times; before any has finished, ``job_seconds``). A job done at its first look shortens the
 next estimate a little; one that needed more looks sets it to the middle between its last
-pending look and its done look.
+pending look and its done look, taken as of when that look was meant to be asked (a poll the
+account's per-minute budget held back says nothing more about the job).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ class JobWatch:
                 continue
             # Every open job rides along (one request either way), the most overdue first.
             ids = sorted(self._open, key=lambda i: self._open[i].due)[:MAX_IDS]
+            asked = pacing.clock()
             try:
                 statuses = await self._api.job_statuses(ids)
             except Exception as exc:  # noqa: BLE001 - handed to the writers waiting on these jobs
@@ -87,9 +89,9 @@ class JobWatch:
                     self._settle(job_id, exc)
                 continue
             for job_id in ids:
-                self._look(job_id, statuses.get(job_id))
+                self._look(job_id, statuses.get(job_id), asked)
 
-    def _look(self, job_id: str, status: dict[str, Any] | None) -> None:
+    def _look(self, job_id: str, status: dict[str, Any] | None, asked: float) -> None:
         job = self._open.get(job_id)
         if job is None:
             return
@@ -98,9 +100,13 @@ class JobWatch:
         if status is None:  # expired: the writer reads the records back instead
             self._settle(job_id, None)
         elif str(status.get("status")) in DONE:
+            # Done between the pending look and this one, as this one was meant to be asked:
+            # a poll the account's budget held back (a full minute of writes) says nothing
+            # about the job beyond that, and counting the hold would make every later job
+            # wait that long for its first poll.
             first = job.looks == 1
             estimate = (
-                self.job_seconds * 0.97 if first else (job.pending_at + now - job.started) / 2
+                self.job_seconds * 0.97 if first else (job.pending_at + asked - job.started) / 2
             )
             self.job_seconds = self._clamp(estimate)
             self._settle(job_id, status)

@@ -125,6 +125,30 @@ async def test_the_first_poll_of_a_job_waits_about_as_long_as_the_last_job_took(
     assert polls.call_count == 4, "so the second job needed one poll"
 
 
+async def test_a_poll_the_budget_held_back_does_not_lengthen_the_next_jobs_wait(
+    respx_mock: respx.MockRouter,
+) -> None:
+    sleeps = Sleeps()
+    target = make_target(sleeps, job_seconds=0.5)
+    gate = target._api.pacing.gate  # the account's per-minute budget
+
+    done = polled("completed", [updated(1)])
+    answers = [polled("working"), done, done]  # job one: working, done; job two: done
+
+    def poll(_request: httpx.Request) -> httpx.Response:
+        if len(answers) == 3:
+            gate.block_for(30.0)  # the minute's budget is spent: the next poll waits 30 s
+        return answers.pop(0)
+
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("queued"))
+    respx_mock.get(JOBS_URL).mock(side_effect=poll)
+    await target.write([change("organization", "1", notes="one")])
+    assert 30.0 in [round(s) for s in sleeps.calls], "premise: the second poll was held 30 s"
+    await target.write([change("organization", "1", notes="two")])
+    # pending at 0.5 s, done when asked at 0.75 s (answered 30 s later): about 0.6 s
+    assert sleeps.calls[-1] < 1.0, "the next job is polled after the job's time, not the hold"
+
+
 async def test_jobs_done_at_the_first_poll_shorten_the_next_wait(
     respx_mock: respx.MockRouter,
 ) -> None:

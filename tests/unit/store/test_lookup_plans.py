@@ -204,3 +204,17 @@ async def test_deals_of_records_that_lost_a_key_are_found_by_customer(
 ) -> None:
     plans = await plans_of(engine, lambda conn: deals.linked_customers(conn, "zd", KEYS))
     assert whole_target_reads(plans) == []
+
+
+async def test_a_page_of_the_match_pass_is_a_range_search_in_deal_id_order(
+    engine: AsyncEngine,
+) -> None:
+    async def one_page(conn: AsyncConnection) -> None:
+        await deals.undecided_page(conn, "west", "zd", "pending", "D0500", 500)
+
+    plans = await plans_of(engine, one_page, tables=("deal",))
+    steps = [step for steps in plans.values() for step in steps]
+    assert steps, "the page was planned"
+    assert all("ix_deal_match_queue" in s for s in steps), steps
+    assert all(re.search(r"deal_id>\?", s) for s in steps), "starts where the last page ended"
+    assert not [s for s in steps if "TEMP B-TREE" in s], "no sort of every waiting deal"
