@@ -73,7 +73,7 @@ def plot(results: Results, out: Path) -> Path | None:
     axes.bar(labels, [results.series[k] for k in labels], color=["#999", "#2a7", "#27a"])
     if "bound" in results.series:
         axes.axhline(
-            results.series["bound"] * 0.9, color="#c33", linestyle="--", label="0.9 x bound"
+            results.series["bound"] * 0.95, color="#c33", linestyle="--", label="0.95 x bound"
         )
         axes.legend()
     axes.set_ylabel("records per second")

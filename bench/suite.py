@@ -273,8 +273,8 @@ def backfill(sizes: Sizes, results: Results) -> None:
                 f"{rate:.0f}/s; bound "
                 f"{bound:.0f}/s ({served} export pages); ratio {rate / bound:.2f}; "
                 f"429s {throttled}/{total} requests",
-                ">= 0.90 of the bound, <= 1% 429",
-                written == records and rate / bound >= 0.9 and throttled <= 0.01 * total,
+                ">= 0.95 of the bound, <= 1% 429",
+                written == records and rate / bound >= 0.95 and throttled <= 0.01 * total,
             )
         )
         exports = _sum(counts, "zendesk", route="/incremental/")
