@@ -33,7 +33,6 @@ import logging
 import os
 import resource
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ from typing import Any
 import httpx
 import structlog
 
-from bench.servers import World
+from bench.servers import World, serving
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import parse_config
@@ -97,26 +96,11 @@ def served_world(count: int) -> Iterator[dict[str, str]]:
     """bench.servers in a child process, seeded with ``count`` deals and organizations and
     every budget lifted; yields the connectors' base URLs."""
     port = _free_ports(3)
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bench.servers", "--deals", str(count)),
-            *("--records", str(count), "--scale", str(UNLIMITED_SCALE)),
-            *("--latency", "0", "--port", str(port)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            raise RuntimeError("bench.servers did not start")
+    with serving(count, count, scale=UNLIMITED_SCALE, latency=0, port=port):
         yield {
             "salesforce_west": f"http://127.0.0.1:{port}",
             "zendesk": f"http://127.0.0.1:{port + 1}",
         }
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 async def measure(

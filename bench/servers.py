@@ -22,8 +22,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import subprocess
+import sys
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -208,6 +212,32 @@ async def serve(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.05)
     print("ready", flush=True)
     await asyncio.gather(*tasks)
+
+
+@contextmanager
+def serving(
+    deals: int, records: int, *, scale: float, latency: float, port: int
+) -> Iterator[subprocess.Popen[str]]:
+    """This module as a child process (Salesforce on ``port``, Zendesk on ``port + 1``, the
+    control API on ``port + 2``), yielded once it has seeded its world and printed ``ready``;
+    stopped on leaving."""
+    server = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "bench.servers", "--deals", str(deals)),
+            *("--records", str(records), "--scale", str(scale)),
+            *("--latency", str(latency), "--port", str(port)),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        if server.stdout.readline().strip() != "ready":
+            raise RuntimeError("bench.servers did not start")
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from bench.servers import (
     ZENDESK_JOB_SECONDS,
     ZENDESK_RPM,
     customer_number,
+    serving,
 )
 from connectors.sales.salesforce import simulator as salesforce
 from connectors.service.zendesk import simulator as zendesk
@@ -159,25 +160,12 @@ class World:
 def world(deals: int, scale: float, latency: float) -> Iterator[World]:
     """Servers seeded with ``deals`` over ``RECORDS_PER_DEAL`` as many records, plus config."""
     records = max(1, int(deals * RECORDS_PER_DEAL))
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bench.servers", "--deals", str(deals)),
-            *("--records", str(records), "--scale", str(scale)),
-            *("--latency", str(latency), "--port", str(PORT)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            raise RuntimeError("bench.servers did not start")
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            yield World(folder, _config(folder, scale), f"http://127.0.0.1:{PORT + 2}")
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    with (
+        serving(deals, records, scale=scale, latency=latency, port=PORT),
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        folder = Path(tmp)
+        yield World(folder, _config(folder, scale), f"http://127.0.0.1:{PORT + 2}")
 
 
 def _config(folder: Path, scale: float, schedule: dict[str, str] | None = None) -> Path:

@@ -30,8 +30,6 @@ import random
 import resource
 import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -43,7 +41,7 @@ import httpx
 import structlog
 
 from bench.local_overhead import UNLIMITED, UNLIMITED_SCALE
-from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_RPM
+from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_RPM, serving
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import AppConfig, parse_config
@@ -125,23 +123,8 @@ class Served:
 def served(deals: int, scale: float = UNLIMITED_SCALE) -> Iterator[Served]:
     """A fresh world on three ports (Salesforce, Zendesk, control)."""
     port = _free_port()
-    server = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "bench.servers", "--deals", str(deals)),
-            *("--records", str(deals), "--scale", str(scale)),
-            *("--latency", "0", "--port", str(port)),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stdout is not None
-        if server.stdout.readline().strip() != "ready":
-            raise RuntimeError("bench.servers did not start")
+    with serving(deals, deals, scale=scale, latency=0, port=port) as server:
         yield Served(port, server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @contextmanager
