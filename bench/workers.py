@@ -85,6 +85,12 @@ class Trial:
         return max(self.lead_cpu - self.stage1_cpu, self.helpers_cpu / max(1, self.workers - 1))
 
     @property
+    def stage2_rate(self) -> float:
+        """Deals per wall second of stage 2 (a tiny run's stage 2 can round to no time: a
+        millisecond at least)."""
+        return self.deals / max(self.seconds - self.stage1, 0.001)
+
+    @property
     def rate(self) -> float:
         """Deals per wall second."""
         return self.deals / self.seconds
@@ -267,15 +273,13 @@ def main() -> None:
                 flush=True,
             )
     base = statistics.median(t.rate for t in trials if t.workers == counts[0])
-    base_stage2 = statistics.median(
-        t.deals / (t.seconds - t.stage1) for t in trials if t.workers == counts[0]
-    )
+    base_stage2 = statistics.median(t.stage2_rate for t in trials if t.workers == counts[0])
     base_busiest = statistics.median(t.busiest for t in trials if t.workers == counts[0])
     base_busiest2 = statistics.median(t.busiest_stage2 for t in trials if t.workers == counts[0])
     for workers in counts:
         mine = [t for t in trials if t.workers == workers]
         rate = statistics.median(t.rate for t in mine)
-        stage2 = statistics.median(t.deals / (t.seconds - t.stage1) for t in mine)
+        stage2 = statistics.median(t.stage2_rate for t in mine)
         busiest = statistics.median(t.busiest for t in mine)
         busiest2 = statistics.median(t.busiest_stage2 for t in mine)
         print(
