@@ -29,8 +29,14 @@ from connectors.base import (
 )
 from connectors.waits import also_listening
 from sync_jobs.domain.guardrails import violations
-from sync_jobs.domain.mapping import Mapping, MappingFailed
-from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys, wanted_keys
+from sync_jobs.domain.mapping import IdentityRule, Mapping, MappingFailed
+from sync_jobs.domain.matching import (
+    IdentityIndex,
+    IndexKey,
+    identity_keys,
+    rule_order,
+    wanted_keys,
+)
 from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
@@ -142,7 +148,9 @@ async def pull(ctx: Stage1, unsaved: IdentityIndex, *, full: bool = False) -> se
     return touched
 
 
-async def backfill(ctx: Stage1, *, full: bool = False) -> None:
+async def backfill(
+    ctx: Stage1, *, full: bool = False, matching: asyncio.Event | None = None
+) -> None:
     """Stage 1 of a run that reads the whole book: read the source while the desk's identity
     export waits for its budget, and match once the index is complete.
 
@@ -154,7 +162,11 @@ async def backfill(ctx: Stage1, *, full: bool = False) -> None:
     found" are true only once every record was seen), so matching waits for the export's
     last page and then runs as the keyset-paged match pass (:func:`rematch`), which queues
     the customers it decides. An export that never waits (a small desk, an incremental
-    refresh) is read whole first, as in any other run."""
+    refresh) is read whole first, as in any other run.
+
+    ``matching`` is set when the match pass starts: from then on every page it commits
+    queues customers with all their deals decided (it pages by account), so stage 2 may
+    write them while the pass goes on."""
     export_waits = asyncio.Event()
 
     def heard(connector: str, _seconds: float) -> None:
@@ -165,6 +177,8 @@ async def backfill(ctx: Stage1, *, full: bool = False) -> None:
         unsaved, _ = await _together(
             refresh_index(ctx, export_waits), _read_after(ctx, export_waits, full=full)
         )
+    if matching is not None:
+        matching.set()
     await rematch(ctx, unsaved)
     await _expire(ctx)
     _collect_source_problems(ctx)
@@ -344,8 +358,7 @@ def _deal(
         ctx.state.counts["deals_unchanged"] += 1
         return
     if page.deferred and not _linked_by_hand(known):
-        _defer(ctx, deal, terms, digest, page)
-        page.touched |= {old_key} if old_key else set()
+        _defer(ctx, deal, terms, digest, old_key, page)
         return
     match = _match(ctx, index, terms, known, undecided)
     # Only terms that would reach agents are policed: lost or open deals never show.
@@ -364,14 +377,17 @@ def _deal(
     page.touched |= {k for k in (old_key, match.customer_key) if k}
 
 
-def _defer(ctx: Stage1, deal: SourceDeal, terms: DealTerms, digest: str, page: _Page) -> None:
+def _defer(
+    ctx: Stage1, deal: SourceDeal, terms: DealTerms, digest: str, old_key: str | None, page: _Page
+) -> None:
     """Store the deal ``pending``, its violations with it: the match pass decides its match
     and raises its conflicts (a policy conflict names the customer) once the index is whole.
-    Its previous customer (queued by the caller) drops it until then; stage 2 of a backfill
-    starts after the match pass, so no note shows it missing."""
+    It stays on its previous customer until then, unqueued: stage 2 of a backfill writes
+    from the match pass on, and a note written before the pass decides the deal still shows
+    it where it was; the pass queues both customers if it moves."""
     rails = violations(terms, ctx.mapping.spec.guardrails, today(ctx.clock)) if terms.active else []
     pending = MatchResult(status="pending")
-    row = _base_row(ctx, deal.id, deal, digest, None)
+    row = _base_row(ctx, deal.id, deal, digest, None) | {"customer_key": old_key}
     TERMS.put(digest, deal.modified_at, terms)  # as for a deal matched at once
     page.rows.append(
         row | _terms_columns(ctx, terms, pending) | {"violations": rails or None, "lookup_at": None}
@@ -449,17 +465,32 @@ def _base_row(
         "valid_until": None,
         "terms": None,
         "violations": None,
+        "account_key": "",
     }
 
 
 def _terms_columns(ctx: Stage1, terms: DealTerms, match: MatchResult) -> dict[str, Any]:
     return {
+        "account_key": account_key(terms.account, ctx.mapping.spec.identity),
         "terms": terms.model_dump(mode="json"),
         "live": terms.is_live(today(ctx.clock)),
         "valid_until": terms.valid_until,
         "match_status": match.status,
         "match_detail": match.model_dump(mode="json"),
     }
+
+
+def account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:
+    """A digest of the first identity key ``rules`` try for ``account`` (empty: it has none).
+    Deals of one account share it and land on one customer: the match pass reads them on
+    one page. Only a grouping: two accounts that reach one customer by different keys are
+    still right (that customer is queued by both pages)."""
+    wanted = wanted_keys(account, rules)
+    for match in rule_order(rules):
+        values = sorted(value for kind, value in wanted if kind == match)
+        if values:
+            return hashlib.blake2b(f"{match}:{values[0]}".encode(), digest_size=16).hexdigest()
+    return ""
 
 
 def _raw_hash(deal: SourceDeal) -> str:
@@ -485,7 +516,7 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     touched in a dry run only (a real run queues them page by page)."""
     touched: set[str] = set()
     for status in deals.UNDECIDED:
-        after: str | None = None
+        after: deals.PageEnd | None = None
         while True:
             async with read_tx(ctx.store) as conn:
                 rows = await deals.undecided_page(
@@ -493,7 +524,7 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
                 )
             if not rows:
                 break
-            after = rows[-1].deal_id
+            after = deals.PageEnd(rows[-1].account_key, rows[-1].deal_id)
             changed = await _rematch_page(ctx, unsaved, rows)
             if ctx.state.dry_run:
                 touched |= changed
@@ -552,8 +583,9 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
                 "lookup_at": looked,
             }
         )
-        if result.customer_key:
-            page.touched.add(result.customer_key)
+        # A deal read by a backfill stays on its previous customer until decided here: a
+        # customer it leaves is written again too.
+        page.touched |= {k for k in (row.customer_key, result.customer_key) if k}
     if page.rows and not ctx.state.dry_run:
         async with write_tx(ctx.store) as conn:
             await ctx.control.fence(conn)

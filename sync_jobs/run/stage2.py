@@ -99,6 +99,7 @@ async def drain(
     pulling: Awaitable[object],
     *,
     overlap: bool = True,
+    begin: asyncio.Event | None = None,
     ready: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
@@ -109,7 +110,9 @@ async def drain(
     still reads, on its first committed page, so reading the source and writing the desk
     overlap; an empty queue means "wait for the next page" until stage 1 is done. Without it
     they start when stage 1 ends: a backfill reads the whole book in the source's order, and
-    a customer whose deals sit on several pages would be written once per page. The first
+    a customer whose deals sit on several pages would be written once per page; ``begin``,
+    when given, starts them earlier, once it is set (a backfill's match pass: it decides a
+    customer's deals on one page, and queues it as that page commits). The first
     worker to hit a connector error stops the others at their next claim, and so does a
     failing stage 1; errors are raised once everyone has stopped, stage 1's first.
     ``ready``, when given, is awaited before the first claim (worker processes: the lead's
@@ -130,7 +133,7 @@ async def drain(
 
     async def work() -> None:
         if not overlap:
-            await pulled.wait()
+            await _first_of(pulled, begin)
         if ready is not None:
             await ready()
         await _work(ctx, halt, pulled)
@@ -142,6 +145,19 @@ async def drain(
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
+
+
+async def _first_of(one: asyncio.Event, other: asyncio.Event | None) -> None:
+    """Until either event is set."""
+    if other is None:
+        await one.wait()
+        return
+    waits = [asyncio.ensure_future(one.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 async def _work(ctx: Stage2, halt: asyncio.Event, pulled: asyncio.Event) -> None:

@@ -308,13 +308,16 @@ class WorkerFailed(DealbridgeError):
     """A helper process stopped on an error that could not be carried over as itself."""
 
 
-async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool) -> None:
-    """``stage2.drain`` for the run, with ``engine.workers - 1`` helper processes."""
+async def drain(
+    run: JobRun, pulling: Awaitable[object], *, overlap: bool, begin: asyncio.Event | None = None
+) -> None:
+    """``stage2.drain`` for the run, with ``engine.workers - 1`` helper processes (they
+    start claiming with the lead's workers, or, for ``begin``, when stage 1 ends)."""
     with team_size(run.engine, run.target_name) as helpers:
         if helpers <= 0:
-            await stage2.drain(stage2_of(run), pulling, overlap=overlap)
+            await stage2.drain(stage2_of(run), pulling, overlap=overlap, begin=begin)
             return
-        await _drain_with_helpers(run, pulling, helpers, overlap=overlap)
+        await _drain_with_helpers(run, pulling, helpers, overlap=overlap, begin=begin)
 
 
 @contextmanager
@@ -338,13 +341,18 @@ def team_size(engine: Engine, target: str) -> Iterator[int]:
 
 
 async def _drain_with_helpers(
-    run: JobRun, pulling: Awaitable[object], helpers: int, *, overlap: bool
+    run: JobRun,
+    pulling: Awaitable[object],
+    helpers: int,
+    *,
+    overlap: bool,
+    begin: asyncio.Event | None,
 ) -> None:
     ctx = stage2_of(run)
     team = Team(run, helpers)
     team.start(overlap=overlap)
     try:
-        await stage2.drain(ctx, team.after(pulling), overlap=overlap, ready=team.ready)
+        await stage2.drain(ctx, team.after(pulling), overlap=overlap, begin=begin, ready=team.ready)
     except BaseException:
         team.stop()
         await team.join(grace=STOP_GRACE)
