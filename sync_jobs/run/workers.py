@@ -5,9 +5,10 @@ and drains the queue as always. ``workers - 1`` helpers, started with ``spawn`` 
 own interpreter, event loop, database engine and connector clients), only claim and write.
 They hold no job lease: claims are exclusive and fenced by their token, so no customer is
 worked by two processes and a helper whose claim was taken over cannot record its batch. They
-start claiming when the lead's stage 2 does (at once in an incremental run, after stage 1 in
-a backfill), and stop when the queue is empty and the lead's stage 1 is done. Each sends its
-counts, errors and previews to the lead, which adds them to its run before recording it.
+start claiming when the lead's stage 2 does (at once in an incremental run, with the match
+pass in a backfill), and stop when the queue is empty and the lead's stage 1 is done. Each
+sends its counts, errors and previews to the lead, which adds them to its run before
+recording it.
 
 A helper that ends without a report (killed, crashed) is noticed when the lead's drain ends:
 what it had claimed goes back to the queue at once and the lead drains again, so the run
@@ -167,7 +168,8 @@ class Team:
 
     def start(self, *, overlap: bool) -> None:
         """Spawn the helpers (they start while stage 1 reads); ``overlap``: they may claim at
-        once, else after stage 1 (a backfill writes a customer once, after its last page)."""
+        once, else after stage 1 or when :meth:`go_when` says (a backfill writes a customer
+        once all its deals are decided)."""
         mp = multiprocessing.get_context("spawn")
         signals = _Signals(mp.Event(), mp.Event(), mp.Event(), mp.Value("i", 0))
         self._signals = signals
@@ -195,6 +197,12 @@ class Team:
             writer.close()  # the helper holds the only writing end: EOF tells us it ended
             self.helpers.append(_Helper(number, holder, process, reader))
         log.info("workers_started", job=self.run.job, helpers=self.size)
+
+    async def go_when(self, begin: asyncio.Event) -> None:
+        """Let the helpers claim once ``begin`` is set (a backfill's match pass started)."""
+        await begin.wait()
+        assert self._signals is not None
+        self._signals.go.set()
 
     async def after(self, pulling: Awaitable[object]) -> None:
         """Stage 1, then tell the helpers it is done (they drain what is left and stop)."""
@@ -312,7 +320,7 @@ async def drain(
     run: JobRun, pulling: Awaitable[object], *, overlap: bool, begin: asyncio.Event | None = None
 ) -> None:
     """``stage2.drain`` for the run, with ``engine.workers - 1`` helper processes (they
-    start claiming with the lead's workers, or, for ``begin``, when stage 1 ends)."""
+    start claiming with the lead's workers)."""
     with team_size(run.engine, run.target_name) as helpers:
         if helpers <= 0:
             await stage2.drain(stage2_of(run), pulling, overlap=overlap, begin=begin)
@@ -351,12 +359,16 @@ async def _drain_with_helpers(
     ctx = stage2_of(run)
     team = Team(run, helpers)
     team.start(overlap=overlap)
+    going = None if overlap or begin is None else asyncio.ensure_future(team.go_when(begin))
     try:
         await stage2.drain(ctx, team.after(pulling), overlap=overlap, begin=begin, ready=team.ready)
     except BaseException:
         team.stop()
         await team.join(grace=STOP_GRACE)
         raise
+    finally:
+        if going is not None:
+            going.cancel()
     if run.engine.stopping.is_set():  # shutting down: helpers stop after the batch in hand
         team.stop()
     released = await team.join()
