@@ -131,12 +131,14 @@ async def drain(
             pulled.set()
             ctx.control.queued.notify()
 
+    claims = _Claims()
+
     async def work() -> None:
         if not overlap:
             await _first_of(pulled, begin)
         if ready is not None:
             await ready()
-        await _work(ctx, halt, pulled)
+        await _work(ctx, halt, pulled, claims)
 
     workers = max(1, ctx.write_workers)
     outcomes = await asyncio.gather(
@@ -160,20 +162,47 @@ async def _first_of(one: asyncio.Event, other: asyncio.Event | None) -> None:
             waiting.cancel()
 
 
-async def _work(ctx: Stage2, halt: asyncio.Event, pulled: asyncio.Event) -> None:
-    timeout = ctx.claim_timeout
-    size = max(1, ctx.target.write_batch_size)
+@dataclass
+class _Claims:
+    """How one drain's workers claim: one at a time, and not while the queue is known to be
+    short. Each commit of stage 1 wakes every idle worker; without this, all but the first
+    few would each spend a write transaction finding nothing (a backfill's match pass
+    commits a hundred pages while sixteen workers wait)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    short_at: int = -1
+    """Stage 1's commit count when a claim last found fewer customers than a batch: until
+    its next commit, the queue holds nothing more of this run's that is due and free (a
+    customer queued again while a worker writes it waits for that commit; the end of stage
+    1 counts as one, and from then on every worker claims until the queue is empty)."""
+
+    async def claim(
+        self, ctx: Stage2, pulled: asyncio.Event
+    ) -> tuple[list[work.WorkItem], bool, int]:
+        """A batch (maybe empty), whether stage 1 had ended before it was claimed, and
+        stage 1's commit count then (an empty batch waits past it)."""
+        size = max(1, ctx.target.write_batch_size)
+        async with self.lock:
+            finished = pulled.is_set()  # read before claiming: a later page may be queued
+            seen = ctx.control.queued.count
+            if not finished and self.short_at == seen:
+                return [], finished, seen
+            items = await work.claim(
+                ctx.store,
+                ctx.target_name,
+                size,
+                ctx.clock(),
+                ctx.claim_timeout,
+                holder=ctx.replica_id,
+            )
+            if len(items) < size:
+                self.short_at = seen
+            return items, finished, seen
+
+
+async def _work(ctx: Stage2, halt: asyncio.Event, pulled: asyncio.Event, claims: _Claims) -> None:
     while not (ctx.control.stopping.is_set() or halt.is_set()):
-        finished = pulled.is_set()  # read before claiming: a later page may be in the queue
-        seen = ctx.control.queued.count
-        items = await work.claim(
-            ctx.store,
-            ctx.target_name,
-            size,
-            ctx.clock(),
-            timeout,
-            holder=ctx.replica_id,
-        )
+        items, finished, seen = await claims.claim(ctx, pulled)
         if not items:
             if finished:
                 return

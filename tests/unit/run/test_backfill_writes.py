@@ -6,16 +6,15 @@ on different pages still leave it right: it is queued again and written with bot
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from sync_jobs.run import stage1, stage2
 from sync_jobs.store import deals, work
-from sync_jobs.store.db import make_engine, migrate_async, read_tx
-from tests.unit.run.kit import TARGET, FakeCrm, FakeDesk, World, deal, org
+from sync_jobs.store.db import read_tx
+from tests.unit.run.kit import TARGET, World, deal, org
 
 pytestmark = pytest.mark.anyio
 WAIT = 5.0
@@ -24,13 +23,9 @@ writes before the pass ends: the test fails after this, instead of hanging)."""
 
 
 @pytest.fixture
-async def world(tmp_path: Path) -> AsyncIterator[World]:
-    """On a store in a file: stage 1 and stage 2 hold transactions at once, as in a run."""
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    await migrate_async(url)
-    store = make_engine(url)
-    yield World(store, FakeCrm(), FakeDesk())
-    await store.dispose()
+def world(world_on_file: World) -> World:
+    """Stage 1 and stage 2 hold transactions at once, as in a run."""
+    return world_on_file
 
 
 def pages_seen(monkeypatch: pytest.MonkeyPatch, *, hold: Any = None) -> list[list[str]]:
