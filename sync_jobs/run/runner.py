@@ -351,7 +351,7 @@ async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
     pulling: Awaitable[object]
     matching = asyncio.Event()
     if backfill:
-        pulling = stage1.backfill(first, full=full, matching=matching if write else None)
+        pulling = stage1.backfill(first, full=full, matching=matching)
     else:
         pulling = stage1.pull(first, await stage1.refresh_index(first), full=full)
     if write:  # stage 2 writes while stage 1 still reads; in a backfill, from its match pass

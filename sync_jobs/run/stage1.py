@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import time
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -54,14 +53,6 @@ A = TypeVar("A")
 B = TypeVar("B")
 MATCH_PAGE = 500
 """Deals the match pass decides per transaction: memory stays flat however many wait."""
-AHEAD = 2_000
-"""Customers a backfill's match pass keeps queued ahead of stage 2 while stage 2 takes them
-as fast as it can: enough for every write worker's next batch (16 of 100 at Zendesk)."""
-PACE = 0.05
-"""How often the paced match pass looks at the queue again (seconds)."""
-STALL = 0.5
-"""The queue not shrinking for this long ends the pacing (seconds): stage 2 then waits for
-the desk's budget (or stopped), and the pass goes on at full speed."""
 
 
 @dataclass(frozen=True)
@@ -188,7 +179,7 @@ async def backfill(
         )
     if matching is not None:
         matching.set()
-    await rematch(ctx, unsaved, _Pace() if matching is not None else None)
+    await rematch(ctx, unsaved)
     await _expire(ctx)
     _collect_source_problems(ctx)
 
@@ -515,15 +506,14 @@ async def _settle_deal_conflicts(ctx: Stage1, conn: Connection, page: _Page) -> 
     await ctx.conflicts.settle(conn, page.found, page.settled)
 
 
-async def rematch(ctx: Stage1, unsaved: IdentityIndex, pace: _Pace | None = None) -> set[str]:
+async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     """The match pass: try every deal that found no single record last time (or was stored
     ``pending``: read while the index was, or its lookup deferred) against the refreshed
     index, a page of deals at a time in deal id order (keyset paging: memory stays flat, each
     page is one range search). Those never looked up at the desk (new, or whose record
     vanished, or whose lookup was deferred) are looked up first, a page's keys in one batch.
     Each page commits its decisions, conflicts and queued customers; returns the customers
-    touched in a dry run only (a real run queues them page by page). ``pace``: stage 2
-    writes from this pass's pages as they commit (a backfill's), see :class:`_Pace`."""
+    touched in a dry run only (a real run queues them page by page)."""
     touched: set[str] = set()
     for status in deals.UNDECIDED:
         after: deals.PageEnd | None = None
@@ -538,8 +528,6 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex, pace: _Pace | None = None
             changed = await _rematch_page(ctx, unsaved, rows)
             if ctx.state.dry_run:
                 touched |= changed
-            if pace is not None:
-                await pace.between_pages(ctx)
             if ctx.control.stopping.is_set():
                 raise RunInterrupted("shutting down after committing this page of matches")
             ctx.control.check_lease()
@@ -606,34 +594,6 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
             await _settle_deal_conflicts(ctx, conn, page)
         ctx.control.queued.notify()
     return page.touched
-
-
-@dataclass
-class _Pace:
-    """A backfill's match pass gives stage 2 the CPU first while stage 2 takes customers as
-    fast as it can: its first minute of requests goes out sooner, and its second budget
-    minute (Zendesk: 700 requests) follows the pace of the first. Between pages the pass
-    waits while :data:`AHEAD` customers are queued; once the queue stops shrinking for
-    :data:`STALL` (stage 2 waits for the desk's budget, or stopped), it runs unpaced to its
-    end, using the time stage 2 waits anyway."""
-
-    on: bool = True
-
-    async def between_pages(self, ctx: Stage1) -> None:
-        """Until stage 2 has taken the queue below :data:`AHEAD`, or the pacing ended."""
-        fewest, since = None, time.monotonic()
-        while self.on:
-            async with read_tx(ctx.store) as conn:
-                queued = await work.waiting(conn, ctx.target_name, AHEAD)
-            now = time.monotonic()
-            if queued < AHEAD or ctx.control.stopping.is_set():
-                return
-            if fewest is None or queued < fewest:
-                fewest, since = queued, now
-            elif now - since >= STALL:
-                self.on = False
-            else:
-                await asyncio.sleep(PACE)
 
 
 def _rematched_conflicts(ctx: Stage1, row: Any, result: MatchResult, page: _Page) -> None:

@@ -59,16 +59,6 @@ async def enqueue(conn: AsyncConnection, target: str, keys: Iterable[str], now: 
     return len(rows)
 
 
-async def waiting(conn: AsyncConnection, target: str, at_most: int) -> int:
-    """How many customers of ``target`` wait to be claimed, counted up to ``at_most`` (a
-    range of the claim index however long the queue)."""
-    pending = (
-        sa.select(W.c.id).where(W.c.target == target, W.c.status == "pending").limit(at_most)
-    ).subquery()
-    count = await conn.execute(sa.select(sa.func.count()).select_from(pending))
-    return int(count.scalar() or 0)
-
-
 async def _give_back(conn: AsyncConnection, rows: Sequence[Any], now: datetime) -> int:
     """Claimed items back to the queue as they were (attempts kept): merged into a waiting
     item of the same customer, or waiting again."""

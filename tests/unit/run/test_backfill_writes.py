@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from sync_jobs.run import stage1, stage2
 from sync_jobs.store import deals, work
-from sync_jobs.store.db import read_tx, write_tx
+from sync_jobs.store.db import read_tx
 from tests.unit.run.kit import TARGET, World, deal, org
 
 pytestmark = pytest.mark.anyio
@@ -182,53 +181,3 @@ async def test_a_deal_read_again_by_a_full_backfill_stays_on_its_customer_until_
     assert held["queued"] == [], "its customer waits for the match pass to queue it"
     assert sorted(customers_written(world)) == ["organization:1", "organization:2"]
     assert "15" in note_of(world, "organization:1")
-
-
-async def queue_length(world: World) -> int:
-    async with read_tx(world.store) as conn:
-        return len(await work.queued_keys(conn, TARGET))
-
-
-def eight_accounts(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stage1, "MATCH_PAGE", 1)
-    monkeypatch.setattr(stage1, "AHEAD", 2)
-    world.desk.holding(*(org(str(n), number=f"CUST-{n}") for n in range(8)))
-    world.crm.pages = [[deal(f"D{n}", customer_number=f"CUST-{n}") for n in range(8)]]
-
-
-async def test_the_match_pass_keeps_only_a_few_customers_ahead_of_a_busy_stage_2(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    eight_accounts(world, monkeypatch)
-    seen: list[int] = []
-
-    async def at_each_page(_page: int) -> None:
-        seen.append(await queue_length(world))
-
-    pages_seen(monkeypatch, hold=at_each_page)
-    matching = asyncio.Event()
-    passing = asyncio.ensure_future(stage1.backfill(world.stage1(), matching=matching))
-    await matching.wait()
-    while not passing.done():  # a stage 2 that takes one customer at a time, steadily
-        await asyncio.sleep(0.05)
-        await written_one(world)
-    await passing
-
-    assert len(seen) == 8
-    assert max(seen) <= 3, f"the pass waited for stage 2 to take them: {seen}"
-
-
-async def test_the_match_pass_goes_on_when_stage_2_stops_taking_customers(
-    world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    eight_accounts(world, monkeypatch)
-
-    await stage1.backfill(world.stage1(), matching=asyncio.Event())  # nobody writes
-
-    assert await queue_length(world) == 8, "every customer decided and queued"
-
-
-async def written_one(world: World) -> None:
-    items = await work.claim(world.store, TARGET, 1, world.now, timedelta(minutes=10))
-    async with write_tx(world.store) as conn:
-        await work.finish(conn, items)
