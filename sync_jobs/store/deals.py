@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -207,8 +207,8 @@ class StoredDeal:
     JSON text (``terms_text``) in one step: decoding every row's terms into dicts first was
     a tenth of loading a batch. Every other column is an attribute, as on the row."""
 
-    def __init__(self, row: sa.Row[Any]) -> None:
-        self.__dict__.update(row._mapping)  # plain attributes: read several times a deal
+    def __init__(self, columns: Mapping[Any, Any]) -> None:
+        self.__dict__.update(columns)  # plain attributes: read several times a deal
 
     @property
     def terms(self) -> Any:
@@ -259,7 +259,7 @@ async def deals_of(
                 d.deleted.is_(False),
             )
         )
-        rows.extend(map(StoredDeal, result))
+        rows.extend(StoredDeal(row._mapping) for row in result)
     return rows
 
 
