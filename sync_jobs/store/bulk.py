@@ -32,7 +32,14 @@ from sync_jobs.store.tables import UTCDateTime
 Convert = Callable[[Any], Any]
 
 
+_JSON_STRING = json.encoder.encode_basestring_ascii
+"""What ``json.dumps`` does with a str (ASCII, quoted), called directly: most JSON values
+written are texts (audit values, notes), and ``dumps``' Python layers cost more than this."""
+
+
 def _json_text(value: Any) -> str:
+    if type(value) is str:
+        return _JSON_STRING(value)
     return json.dumps(value)
 
 

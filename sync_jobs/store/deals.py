@@ -237,32 +237,6 @@ class StoredDeal:
 _UNREAD = object()
 
 
-async def deals_of(
-    conn: AsyncConnection, target: str, customer_keys: Sequence[str]
-) -> list[StoredDeal]:
-    """Every stored deal (all jobs, all territories) attached to these customers."""
-    d = t.deal.c
-    # The JSON as text: SQLite hands it back as stored, PostgreSQL's json keeps it verbatim.
-    text = (
-        sa.type_coerce(d.terms, sa.Text)
-        if conn.dialect.name == "sqlite"
-        else sa.cast(d.terms, sa.Text)
-    )
-    columns = [c for c in t.deal.columns if c.name != "terms"]
-    rows: list[StoredDeal] = []
-    for part in chunks(customer_keys):
-        result = await conn.execute(
-            sa.select(*columns, text.label("terms_text")).where(
-                d.target == target,
-                d.customer_key.in_(part),
-                d.terms.is_not(None),
-                d.deleted.is_(False),
-            )
-        )
-        rows.extend(StoredDeal(row._mapping) for row in result)
-    return rows
-
-
 async def unlink(
     conn: AsyncConnection, target: str, customer_keys: Sequence[str], now: datetime
 ) -> None:

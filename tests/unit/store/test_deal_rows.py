@@ -1,5 +1,6 @@
-"""Stage 2's deal rows read like the table's rows: every column, the terms decoded only when
-asked (and then exactly as the JSON column decodes them), on SQLite and PostgreSQL."""
+"""Stage 2's deal rows (read through the driver with the batch's state) read like the table's
+rows: every column, the terms decoded only when asked (and then exactly as the JSON column
+decodes them), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sync_jobs.store import deals
+from sync_jobs.store import batch_state, deals
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
 from tests.stores import store_url
@@ -64,7 +65,7 @@ async def test_a_customers_deals_read_as_their_table_rows(engine: AsyncEngine) -
             ],
         )
     async with read_tx(engine) as conn:
-        [stored] = await deals.deals_of(conn, "zd", ["organization:1"])
+        [stored] = (await batch_state.load(conn, "zd", ["organization:1"])).deals
         [plain] = list(await conn.execute(sa.select(t.deal).where(t.deal.c.deal_id == "D1")))
     assert (stored.job, stored.deal_id, stored.payload_hash) == ("west", "D1", "hash-D1")
     assert stored.modified_at == NOW
@@ -76,7 +77,7 @@ async def test_the_terms_text_is_the_stored_json(engine: AsyncEngine) -> None:
     async with write_tx(engine) as conn:
         await deals.save_deals(conn, [row("D1", "organization:1")])
     async with read_tx(engine) as conn:
-        [stored] = await deals.deals_of(conn, "zd", ["organization:1"])
+        [stored] = (await batch_state.load(conn, "zd", ["organization:1"])).deals
     assert "terms" not in vars(stored), "not decoded until asked"
     assert stored.terms_text.replace(" ", "") == (
         '{"deal":{"id":"D1"},"amount":"10.50","free_services":["onboarding"],"x":null}'
