@@ -37,9 +37,17 @@ _JSON_STRING = json.encoder.encode_basestring_ascii
 written are texts (audit values, notes), and ``dumps``' Python layers cost more than this."""
 
 
+_JSON_SCALARS: dict[Any, str] = {None: "null", True: "true", False: "false"}
+
+
 def _json_text(value: Any) -> str:
-    if type(value) is str:
+    kind = type(value)
+    if kind is str:
         return _JSON_STRING(value)
+    if value is None or kind is bool:
+        return _JSON_SCALARS[value]
+    if kind is int:
+        return int.__repr__(value)
     return json.dumps(value)
 
 
