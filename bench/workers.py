@@ -42,14 +42,13 @@ import structlog
 
 from bench.local_overhead import UNLIMITED, UNLIMITED_SCALE
 from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_RPM, serving
+from sandbox.stores import StoreKind, throwaway_store
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import AppConfig, parse_config
 from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.run.workers import budget_shares
-
-PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 @dataclass(frozen=True)
@@ -133,24 +132,6 @@ def served(deals: int, scale: float = UNLIMITED_SCALE) -> Iterator[Served]:
         yield Served(port, server.pid)
 
 
-@contextmanager
-def state_store(kind: str, folder: Path) -> Iterator[str]:
-    """A fresh state store: a SQLite file, or a new PostgreSQL database (dropped after)."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'state.db'}"
-        return
-    import psycopg
-
-    name = f"bench_workers_{os.getpid()}_{int(time.time() * 1000)}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def config_for(
     folder: Path, port: int, state_url: str, workers: int, scale: float | None = None
 ) -> AppConfig:
@@ -209,12 +190,12 @@ def too_many_requests(port: int) -> int:
     return sum(n for key, n in counts.items() if key.startswith("zendesk") and key.endswith(" 429"))
 
 
-def trial(deals: int, workers: int, store: str, scale: float | None = None) -> Trial:
+def trial(deals: int, workers: int, store: StoreKind, scale: float | None = None) -> Trial:
     """A fresh world and store, one run (budgets lifted, or ``scale`` times Zendesk's)."""
     with (
         tempfile.TemporaryDirectory() as tmp,
         served(deals, UNLIMITED_SCALE if scale is None else scale) as world,
-        state_store(store, Path(tmp)) as url,
+        throwaway_store(store, Path(tmp), prefix="bench_workers") as url,
     ):
         config = config_for(Path(tmp), world.port, url, workers, scale)
         seeded = process_cpu(world.pid)
