@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -23,6 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from sync_jobs.store import sqlite_writers
 from sync_jobs.store.tables import lease, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -148,11 +149,20 @@ def _writer_lock(engine: AsyncEngine) -> asyncio.Lock:
 async def write_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success, else rolls back."""
     if engine.dialect.name == "sqlite":
-        async with _writer_lock(engine), _transaction(engine) as conn:
+        async with _writer_lock(engine), _other_processes(engine), _transaction(engine) as conn:
             yield conn
     else:
         async with _transaction(engine) as conn:
             yield conn
+
+
+def _other_processes(engine: AsyncEngine) -> AbstractAsyncContextManager[None]:
+    """Writers of other processes on the same file queue beside this one (``sqlite_writers``:
+    SQLite's busy handler does not queue them)."""
+    path = sqlite_writers.lock_file(engine.url.database)
+    if path is None:
+        return nullcontext()
+    return sqlite_writers.turn(path, BUSY_TIMEOUT_MS / 1000)
 
 
 @asynccontextmanager
