@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import OperationalError
 
+from sync_jobs.app import event_loop
 from sync_jobs.store import sqlite_writers
 from sync_jobs.store.db import make_engine, write_tx
 from tests.stores import sqlite_url
@@ -103,8 +104,12 @@ async def fail_inside_a_transaction(
         raise RuntimeError("the batch failed")
 
 
-@pytest.fixture
-def database(tmp_path: Path) -> Path:
+@pytest.fixture(params=event_loop.CHOICES)
+def database(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A state file with the turns table; the test's loop is each one a process may run."""
+    monkeypatch.setenv(event_loop.ENV, request.param)
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as db:
         db.execute(TURNS)
@@ -126,7 +131,7 @@ def test_a_writer_waits_for_another_process_and_then_writes(database: Path) -> N
         with sqlite3.connect(database) as db:
             return [w for (w,) in db.execute("SELECT writer FROM turns ORDER BY id")]
 
-    assert sorted(asyncio.run(go())) == [f"w{n}" for n in range(5)]
+    assert sorted(event_loop.run(go())) == [f"w{n}" for n in range(5)]
     assert free(database)
 
 
@@ -143,7 +148,7 @@ def test_a_failed_transaction_lets_the_lock_go(database: Path) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(go())
+    event_loop.run(go())
     with sqlite3.connect(database) as db:
         assert [w for (w,) in db.execute("SELECT writer FROM turns")] == ["after"]
 
@@ -164,7 +169,7 @@ def test_a_cancelled_wait_leaves_the_lock_to_no_one(database: Path) -> None:
         finally:
             await engine.dispose()
 
-    asyncio.run(go())
+    event_loop.run(go())
     with sqlite3.connect(database) as db:
         assert [w for (w,) in db.execute("SELECT writer FROM turns")] == ["next"]
 
@@ -187,7 +192,7 @@ def test_a_wait_longer_than_the_busy_timeout_fails_as_sqlite_would(
         finally:
             await engine.dispose()
 
-    asyncio.run(go())
+    event_loop.run(go())
 
 
 def test_an_in_memory_store_needs_no_lock_file() -> None:

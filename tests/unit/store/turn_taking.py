@@ -10,6 +10,7 @@ from multiprocessing.synchronize import Barrier
 
 import sqlalchemy as sa
 
+from sync_jobs.app import event_loop
 from sync_jobs.store.db import make_engine, write_tx
 
 TURNS = "CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, writer TEXT NOT NULL)"
@@ -20,7 +21,7 @@ def write_turns(url: str, writer: str, transactions: int, hold: float, start: Ba
     """``transactions`` write transactions one after the other, each holding the write lock
     for ``hold`` seconds (as a batch's commit does its work), as fast as they go; begins when
     every writer is ready."""
-    asyncio.run(_write(url, writer, transactions, hold, start))
+    event_loop.run(_write(url, writer, transactions, hold, start))  # as a dealbridge process
 
 
 async def _write(url: str, writer: str, transactions: int, hold: float, start: Barrier) -> None:
