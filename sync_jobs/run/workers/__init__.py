@@ -5,9 +5,11 @@ and drains the queue as always. ``workers - 1`` helpers, started with ``spawn`` 
 own interpreter, event loop, database engine and connector clients), only claim and write.
 They hold no job lease: claims are exclusive and fenced by their token, so no customer is
 worked by two processes and a helper whose claim was taken over cannot record its batch. They
-start claiming when the lead's stage 2 does (at once in an incremental run, after stage 1 in
-a backfill), and stop when the queue is empty and the lead's stage 1 is done. Each sends its
-counts, errors and previews to the lead, which adds them to its run before recording it.
+start claiming at once in an incremental run (from stage 1's first committed page) and after
+stage 1 in a backfill, and stop when the queue is empty and the lead's stage 1 is done; the
+lead's own workers claim once its stage 1 is done (the run's serial part: writing beside it
+would slow it). Each sends its counts, errors and previews to the lead, which adds them to
+its run before recording it.
 
 A helper that ends without a report (killed, crashed) is noticed when the lead's drain ends:
 what it had claimed goes back to the queue at once and the lead drains again, so the run

@@ -54,7 +54,10 @@ async def _drain_with_helpers(
     team = Team(run, helpers)
     team.start(overlap=overlap)
     try:
-        await stage2.drain(ctx, team.after(pulling), overlap=overlap, ready=team.ready)
+        # The lead's stage 1 is the run's serial part and feeds everyone's queue: while it
+        # reads, its helpers write (from the first page in an incremental run) and its own
+        # workers join them when the reading is done, rather than slow it down.
+        await stage2.drain(ctx, team.after(pulling), overlap=False, ready=team.ready)
     except BaseException:
         team.stop()
         await team.join(grace=STOP_GRACE)
