@@ -18,9 +18,9 @@ transaction, and by the kernel when a process dies holding it.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import os
 import sqlite3
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -28,13 +28,18 @@ from pathlib import Path
 
 from sqlalchemy.exc import OperationalError
 
+if sys.platform != "win32":
+    import fcntl
+
 SUFFIX = "-writers"
 """The lock file's name is the database's and this (as SQLite's own ``-wal`` and ``-shm``)."""
 
 
 def lock_file(database: str | None) -> Path | None:
     """The lock file beside a SQLite database file; ``None`` for an in-memory database (one
-    process only)."""
+    process only) and on Windows (no ``flock``: writers meet in SQLite's busy handler)."""
+    if sys.platform == "win32":
+        return None
     if not database or database == ":memory:" or database.startswith("file:"):
         return None
     return Path(database + SUFFIX)
