@@ -37,7 +37,8 @@ SUFFIX = "-writers"
 
 def lock_file(database: str | None) -> Path | None:
     """The lock file beside a SQLite database file; ``None`` for an in-memory database (one
-    process only) and on Windows (no ``flock``: writers meet in SQLite's busy handler)."""
+    process only) or a ``file:`` URI (SQLite's name, not a path), and on Windows (no
+    ``flock``: writers meet in SQLite's busy handler)."""
     if sys.platform == "win32":
         return None
     if not database or database == ":memory:" or database.startswith("file:"):
@@ -51,7 +52,9 @@ async def turn(path: Path, patience: float) -> AsyncIterator[None]:
 
     Waits at most ``patience`` seconds, then fails as SQLite's busy timeout does ("database is
     locked"); a waiter that is cancelled or times out leaves the lock to no one."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    # flock needs only a readable file: a command run by another user of the database's
+    # group (the daemon's files are usually theirs too) can take its turn
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
     if not _taken_at_once(fd):
         await _wait_for(fd, path, patience)  # on failure the fd is closed for us
     try:
