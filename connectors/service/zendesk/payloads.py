@@ -92,11 +92,20 @@ def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 def reported_values(kind: str, sent: Mapping[str, Any]) -> dict[str, Any]:
     """What a write reports for values Zendesk accepted: as sent, in the form a read gives
     them back (custom dates as the day)."""
-    prefix = CUSTOM[kind] + "."
+    prefix = _PREFIX[kind]
     return {
-        path: custom_value(json_value(value)) if path.startswith(prefix) else json_value(value)
+        path: custom_value(_json(value)) if path.startswith(prefix) else _json(value)
         for path, value in sent.items()
     }
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _json(value: Any) -> Any:
+    """``json_value`` for one written value; the plain text and numbers almost every field
+    holds are JSON already (asked first: every written field of every record passes here)."""
+    return value if type(value) in _JSON_SCALARS else json_value(value)
 
 
 def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
@@ -138,13 +147,13 @@ def update_row(kind: str, record: str, fields: Mapping[str, Any]) -> dict[str, A
     """One ``update_many`` row (``{"id", "notes", "organization_fields": {...}}``)."""
     row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
     custom: dict[str, Any] = {}
-    prefix = CUSTOM[kind] + "."
+    prefix = _PREFIX[kind]
     for path, value in fields.items():
         key = path.removeprefix(prefix)
         if path.startswith(prefix) and key and "." not in key:
-            custom[key] = json_value(value)
+            custom[key] = _json(value)
         elif path in BUILT_INS:
-            row[path] = json_value(value)
+            row[path] = _json(value)
         else:
             writable = f"notes, details, {prefix}<key>"
             raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given
@@ -15,6 +16,8 @@ from connectors.service.zendesk.payloads import (
     USER,
     organization_record,
     record_id,
+    reported_values,
+    update_row,
     writable_values,
 )
 
@@ -115,3 +118,33 @@ def test_an_organization_reads_its_identity_and_every_writable_field() -> None:
         "organization_fields.terms_valid_until": "2027-03-01",
     }
     assert record.updated_at == datetime(2026, 12, 1, 10, tzinfo=UTC)
+
+
+def test_an_update_row_carries_values_as_json_and_a_write_reports_them_as_a_read_would() -> None:
+    sent = {
+        "notes": "note",
+        "organization_fields.special_discount": Decimal("15"),
+        "organization_fields.rate": Decimal("2.5"),
+        "organization_fields.terms_valid_until": date(2027, 3, 1),
+        "organization_fields.reviewed_at": datetime(2027, 3, 1, 0, 0, tzinfo=UTC),
+        "organization_fields.free_services": ("Onsite training", "Priority support"),
+        "organization_fields.active": True,
+        "organization_fields.sla_promise": None,
+    }
+    assert update_row(ORGANIZATION, "7", sent) == {
+        "id": 7,
+        "notes": "note",
+        "organization_fields": {
+            "special_discount": 15,
+            "rate": 2.5,
+            "terms_valid_until": "2027-03-01",
+            "reviewed_at": "2027-03-01T00:00:00Z",
+            "free_services": ["Onsite training", "Priority support"],
+            "active": True,
+            "sla_promise": None,
+        },
+    }
+    reported = reported_values(ORGANIZATION, sent)
+    assert reported["organization_fields.reviewed_at"] == "2027-03-01"  # printed midnight: a day
+    assert reported["organization_fields.special_discount"] == 15
+    assert reported["notes"] == "note"
