@@ -70,7 +70,8 @@ def test_custom_values_read_as_sent_except_printed_dates_which_read_as_their_day
 
 
 def test_a_custom_field_map_that_is_null_or_not_a_map_gives_only_the_built_in_fields() -> None:
-    for custom in (None, [], "x"):
+    customs: tuple[Any, ...] = (None, [], "x")
+    for custom in customs:
         raw = {"notes": None, "details": "d", "organization_fields": custom}
         assert writable_values(ORGANIZATION, raw) == {"notes": None, "details": "d"}
 
