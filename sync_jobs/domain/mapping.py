@@ -23,7 +23,6 @@ from sync_jobs.domain.model import (
     CANONICAL_DEAL,
     CANONICAL_TERMS,
     AccountIdentity,
-    DealRef,
     DealTerms,
 )
 from sync_jobs.domain.values import CONVERTERS, normalize_identity, to_text
@@ -377,27 +376,35 @@ class Mapping:
         custom = {short: values[name] for name, short in custom_names.items()}
         # ``values`` is this deal's own dict: without custom terms it is the known terms.
         known = {k: v for k, v in values.items() if k not in custom_names} if custom else values
-        account = AccountIdentity(
-            name=known.pop("account_name", None),
-            phone=known.pop("account_phone", None),
+        name, phone = known.pop("account_name", None), known.pop("account_phone", None)
+        account: AccountIdentity | dict[str, Any] = {
+            "name": name,
+            "phone": phone,
             **_identity(identities),
-        )
-        ref = DealRef(
-            system=self.system,
-            source=self.source,
-            job=self.job,
-            id=deal.id,
-            territory=self.territory,
-            url=deal.url,
-        )
+        }
+        if not (_text_or_none(name) and _text_or_none(phone)):
+            # Built on its own, as it always was: its error is not one of the deal's problems.
+            account = AccountIdentity.model_validate(account)
+        ref = {
+            "system": self.system,
+            "source": self.source,
+            "job": self.job,
+            "id": deal.id,
+            "territory": self.territory,
+            "url": deal.url,
+        }
         try:
-            return DealTerms(
-                deal=ref,
-                account=account,
-                active=active,
-                custom=custom,
-                modified_at=deal.modified_at,
-                **known,
+            # One validation builds the terms with their deal and account (one call into
+            # pydantic's core, not three): the same values, checks and error locations.
+            return DealTerms.model_validate(
+                {
+                    **known,
+                    "deal": ref,
+                    "account": account,
+                    "active": active,
+                    "custom": custom,
+                    "modified_at": deal.modified_at,
+                }
             )
         except ValidationError as exc:
             problems = [
@@ -410,6 +417,12 @@ class Mapping:
                 for e in exc.errors()
             ]
             raise MappingFailed(deal.id, problems) from None
+
+
+def _text_or_none(value: Any) -> bool:
+    """Whether an account's name or phone can be validated with the terms: text and None are
+    always valid there, and an identity's values are normalised text."""
+    return value is None or type(value) is str
 
 
 def _identity_problems(identities: list[tuple[IdentityRule, Any]]) -> list[FieldProblem]:
