@@ -11,7 +11,6 @@ a wrong figure. The last line is the ratio to the bound the scenario reports.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import os
@@ -26,6 +25,7 @@ import structlog
 
 from bench.suite import RECORDS_PER_DEAL, Sizes, _sum, bound_records_per_second, world
 from sandbox.world import credentials
+from sync_jobs.app import event_loop
 
 Mark = tuple[float, float]
 
@@ -92,7 +92,7 @@ def main() -> None:
     marks = Marks()
     with world(deals, sizes.scale, sizes.latency) as w:
         os.environ.update(credentials("zendesk"))
-        report = asyncio.run(run_once(w.config, marks))
+        report = event_loop.run(run_once(w.config, marks))
         counts = w.counts()
     for name, seen in marks.seen.items():
         (wall, cpu), (last_wall, last_cpu) = seen[0], seen[-1]

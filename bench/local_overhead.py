@@ -28,7 +28,6 @@ Compare figures as ratios between runs made in the same minutes, not as absolute
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import resource
@@ -46,6 +45,7 @@ import structlog
 
 from bench.servers import World, serving
 from sandbox.world import REPO_ROOT, credentials, world_doc
+from sync_jobs.app import event_loop
 from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import parse_config
 from sync_jobs.run.connections import Connections
@@ -145,9 +145,9 @@ def run_one(count: int, in_process: bool) -> dict[str, float]:
     """One measured run over a fresh world and a fresh state database."""
     with tempfile.TemporaryDirectory() as folder:
         if in_process:
-            return asyncio.run(measure(count, Path(folder)))
+            return event_loop.run(measure(count, Path(folder)))
         with served_world(count) as urls:
-            return asyncio.run(measure(count, Path(folder), urls))
+            return event_loop.run(measure(count, Path(folder), urls))
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ and prints ``{"seconds", "counts", "errors", "peak_rss_mb"}``: peak RSS is this 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import resource
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import structlog
 
+from sync_jobs.app import event_loop
 from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import load_config
 from sync_jobs.run.connections import Connections
@@ -46,7 +46,7 @@ def main() -> None:
     """Command line: see the module doc."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
     tune_collector()  # as the dealbridge command does
-    print(json.dumps(asyncio.run(run(Path(sys.argv[1]), sys.argv[2]))))
+    print(json.dumps(event_loop.run(run(Path(sys.argv[1]), sys.argv[2]))))
 
 
 if __name__ == "__main__":

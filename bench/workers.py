@@ -23,7 +23,6 @@ median wall rate per K, and of stage 2 alone, with its ratio to K = 1.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import os
 import random
@@ -43,6 +42,7 @@ import structlog
 from bench.local_overhead import UNLIMITED, UNLIMITED_SCALE
 from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_RPM, serving
 from sandbox.world import REPO_ROOT, credentials, world_doc
+from sync_jobs.app import event_loop
 from sync_jobs.app.collector import tune_collector
 from sync_jobs.config.app import AppConfig, parse_config
 from sync_jobs.run.connections import Connections
@@ -218,7 +218,7 @@ def trial(deals: int, workers: int, store: str, scale: float | None = None) -> T
     ):
         config = config_for(Path(tmp), world.port, url, workers, scale)
         seeded = process_cpu(world.pid)
-        result = asyncio.run(measure(config, deals))
+        result = event_loop.run(measure(config, deals))
         return Trial(
             result.workers,
             deals,

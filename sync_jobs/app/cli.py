@@ -7,7 +7,6 @@ Human output on a terminal, JSON log lines with ``--log-format json``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Coroutine
 from pathlib import Path
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from connectors.errors import ConfigError, ConfigProblem
+from sync_jobs.app import event_loop
 from sync_jobs.app import logging as dblog
 from sync_jobs.app.collector import tune_collector
 from sync_jobs.app.progress_view import progress_for
@@ -73,7 +73,12 @@ def _global(
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    try:
+        return event_loop.run(coro)
+    except event_loop.EventLoopChoiceError as error:
+        coro.close()  # never started: close it rather than leave a never-awaited warning
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(2) from None
 
 
 def _config(path: Path) -> AppConfig:

@@ -379,6 +379,7 @@ def helper_main(
 ) -> None:
     """A helper process: claim and write the job's target until told stage 1 is done and the
     queue is empty; send the report to the lead."""
+    from sync_jobs.app import event_loop
     from sync_jobs.app import logging as dblog
     from sync_jobs.app.collector import tune_collector
 
@@ -390,7 +391,7 @@ def helper_main(
     fmt, level = spec.log
     dblog.configure("json" if fmt == "json" else "console", level)
     tune_collector()  # as the dealbridge command does for the lead
-    report = asyncio.run(_help(spec, _Signals(go, pulled, stop, started)))
+    report = event_loop.run(_help(spec, _Signals(go, pulled, stop, started)))
     if isinstance(report.failure, BudgetExhausted):
         report.failure = SpentBudget.of(report.failure)
     try:

@@ -7,6 +7,7 @@ written there too, and the console reaches the simulated desk in process.
 from __future__ import annotations
 
 import asyncio
+import functools
 import shutil
 from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -25,7 +26,7 @@ from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import utcnow
 from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.store.console import save_user
-from sync_jobs.store.db import make_engine, migrate_async, write_tx
+from sync_jobs.store.db import make_engine, write_tx
 from tests.console.testclient import TestClient
 
 T = TypeVar("T")
@@ -82,13 +83,20 @@ async def _run_jobs(config_path: Path, world: SandboxWorld) -> None:
         await engine.store.dispose()
 
 
+@functools.cache
+def _password_hash() -> str:
+    """One argon2id hash of PASSWORD for every person of every test: hashing is slow on
+    purpose (about 0.25 s here), and three a test added about a minute to the suite."""
+    return hash_password(PASSWORD)
+
+
 async def _add_people(url: str) -> None:
-    await migrate_async(url)
+    """The three people, in a store the jobs' run has migrated already."""
     store = make_engine(url)
     try:
         async with write_tx(store) as conn:
             for name, role in PEOPLE.items():
-                await save_user(conn, name, role, hash_password(PASSWORD), utcnow())
+                await save_user(conn, name, role, _password_hash(), utcnow())
     finally:
         await store.dispose()
 
