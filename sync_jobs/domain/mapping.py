@@ -213,8 +213,8 @@ when it is ``""``: the value most paths end on, converted without the general ch
 
 
 def _compile_rule(rule: TermRule) -> Read:
-    """``rule`` as a function of the payload: its path split, its converter looked up and its
-    emptiness rule worked out once (a mapping reads about 15 terms a deal).
+    """``rule`` as a function of the payload, its path split and its conversion looked up
+    once (a mapping reads about 15 terms a deal).
 
     A path of one or two parts that ends on a plain non-empty value through plain dicts (the
     usual Salesforce field and parent field) is read directly; anything else (a list, a
