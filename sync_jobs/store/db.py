@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import PoolResetState, StaticPool
 from sqlalchemy.util import await_only
 
+from sync_jobs.store import sqlite_writers
 from sync_jobs.store.tables import lease, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -177,11 +178,20 @@ def _writer_lock(engine: AsyncEngine) -> asyncio.Lock:
 async def write_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success, else rolls back."""
     if engine.dialect.name == "sqlite":
-        async with _writer_lock(engine), _transaction(engine) as conn:
+        async with _writer_lock(engine), _other_processes(engine), _transaction(engine) as conn:
             yield conn
     else:
         async with _transaction(engine) as conn:
             yield conn
+
+
+def _other_processes(engine: AsyncEngine) -> AbstractAsyncContextManager[None]:
+    """Writers of other processes on the same file queue beside this one (``sqlite_writers``:
+    SQLite's busy handler does not queue them)."""
+    path = sqlite_writers.lock_file(engine.url.database)
+    if path is None:
+        return nullcontext()
+    return sqlite_writers.turn(path, BUSY_TIMEOUT_MS / 1000)
 
 
 @asynccontextmanager
