@@ -4,7 +4,6 @@ commit is fenced by the claim (a batch whose claim was taken over records nothin
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -18,7 +17,7 @@ from sync_jobs.store.audit import AuditEntry
 from sync_jobs.store.bases import note_hash
 from sync_jobs.store.batch_state import Commit, ResolvedConflict
 from sync_jobs.store.conflicts import ConflictRecord
-from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.store.db import read_tx, write_tx
 from sync_jobs.store.sql import upsert
 from tests.stores import store_url
 
@@ -28,14 +27,6 @@ __all__ = ["store_url"]
 NOW = datetime(2026, 12, 6, 12, 30, 15, 123456, tzinfo=UTC)
 ONE, TWO, USER = "organization:1", "organization:2", "user:7"
 PLAN_KINDS = ("target_edited", "territory_disagreement", "expired_terms_present")
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 def deal(deal_id: str, customer_key: str | None, **changes: object) -> dict[str, object]:

@@ -4,7 +4,6 @@ decodes them), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 
 import pytest
@@ -13,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sync_jobs.store import batch_state, deals
 from sync_jobs.store import tables as t
-from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.store.db import read_tx, write_tx
 from tests.stores import store_url
 
 pytestmark = pytest.mark.anyio
@@ -21,14 +20,6 @@ __all__ = ["store_url"]
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 TERMS = {"deal": {"id": "D1"}, "amount": "10.50", "free_services": ["onboarding"], "x": None}
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 def row(deal_id: str, customer_key: str, **changes: object) -> dict[str, object]:

@@ -4,7 +4,6 @@ SQLAlchemy raises them; on SQLite, all of them in one trip to aiosqlite's thread
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,21 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sync_jobs.store import hop
 from sync_jobs.store import tables as t
 from sync_jobs.store.bulk import bound
-from sync_jobs.store.db import StoreError, make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.store.db import StoreError, read_tx, write_tx
 from tests.stores import store_url
 
 pytestmark = pytest.mark.anyio
 __all__ = ["store_url"]
 
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 def cursor_rows(engine: AsyncEngine, jobs: list[str]) -> hop.Statement:
