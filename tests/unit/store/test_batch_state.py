@@ -20,6 +20,7 @@ from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import read_tx, write_tx
 from sync_jobs.store.sql import upsert
 from tests.stores import store_url
+from tests.unit.store.rows import deal_row
 
 pytestmark = pytest.mark.anyio
 __all__ = ["store_url"]
@@ -30,26 +31,18 @@ PLAN_KINDS = ("target_edited", "territory_disagreement", "expired_terms_present"
 
 
 def deal(deal_id: str, customer_key: str | None, **changes: object) -> dict[str, object]:
-    return {
-        "job": "west",
-        "deal_id": deal_id,
-        "target": "zd",
-        "territory": "West",
-        "customer_key": customer_key,
-        "match_status": "matched",
-        "match_detail": {"method": "email", "key": "a@b.example"},
-        "lookup_at": None,
-        "terms": {"deal": {"id": deal_id}, "discount": 10},
-        "violations": None,
-        "payload_hash": f"hash-{deal_id}",
-        "live": True,
-        "valid_until": date(2027, 1, 31),
-        "deleted": False,
-        "error": None,
-        "attempts": 0,
-        "modified_at": NOW - timedelta(days=1),
-        "updated_at": NOW,
-    } | changes
+    return (
+        deal_row(
+            deal_id,
+            customer_key,
+            NOW,
+            match_detail={"method": "email", "key": "a@b.example"},
+            lookup_at=None,
+            valid_until=date(2027, 1, 31),
+            modified_at=NOW - timedelta(days=1),
+        )
+        | changes
+    )
 
 
 def conflict(kind: str, customer_key: str | None, field: str | None, scope: str = "") -> Any:

@@ -4,7 +4,7 @@ decodes them), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +14,7 @@ from sync_jobs.store import batch_state, deals
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx, write_tx
 from tests.stores import store_url
+from tests.unit.store.rows import deal_row
 
 pytestmark = pytest.mark.anyio
 __all__ = ["store_url"]
@@ -23,26 +24,7 @@ TERMS = {"deal": {"id": "D1"}, "amount": "10.50", "free_services": ["onboarding"
 
 
 def row(deal_id: str, customer_key: str, **changes: object) -> dict[str, object]:
-    return {
-        "job": "west",
-        "deal_id": deal_id,
-        "target": "zd",
-        "territory": "West",
-        "customer_key": customer_key,
-        "match_status": "matched",
-        "match_detail": {"method": "external_id", "key": "cust-1"},
-        "lookup_at": NOW,
-        "terms": TERMS,
-        "violations": None,
-        "payload_hash": f"hash-{deal_id}",
-        "live": True,
-        "valid_until": date(2099, 12, 31),
-        "deleted": False,
-        "error": None,
-        "attempts": 0,
-        "modified_at": NOW,
-        "updated_at": NOW,
-    } | changes
+    return deal_row(deal_id, customer_key, NOW, terms=TERMS, **changes)
 
 
 async def test_a_customers_deals_read_as_their_table_rows(engine: AsyncEngine) -> None:
