@@ -13,11 +13,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
-from sandbox.world import REPO_ROOT, credentials, world_doc
-from sync_jobs.config.app import parse_config
-from sync_jobs.run.context import Engine
 from sync_jobs.run.workers import lead
-from sync_jobs.store.db import make_engine
+from tests.unit.engine.worker_world import engine_with_workers
 
 if TYPE_CHECKING:
     from sync_jobs.run.context import JobRun
@@ -68,12 +65,7 @@ def test_the_helpers_write_while_the_lead_reads(
     monkeypatch.setattr(lead, "Team", Team)
     monkeypatch.setattr("sync_jobs.run.stage2.drain", lead_drains)
     monkeypatch.setattr(lead, "stage2_of", lambda run: run)
-    for name, value in credentials("zendesk").items():
-        monkeypatch.setenv(name, value)
-    doc = world_doc(tmp_path, "zendesk")
-    doc["engine"] = {"workers": 2}
-    config = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
-    engine = Engine(config=config, store=make_engine(f"sqlite:///{tmp_path}/s.db"), mappings={})
+    engine = engine_with_workers(tmp_path, monkeypatch, 2)
     run = cast("JobRun", SimpleNamespace(engine=engine, target_name="zendesk"))
 
     async def stage1() -> None:
