@@ -24,8 +24,13 @@ def as_list(value: Any) -> list[Any]:
 def clean_list(values: Any) -> tuple[str, ...]:
     """Lower-cased, trimmed, de-duplicated strings (emails, domain names), first seen first;
     anything that is not a string is left out."""
-    cleaned = (v.strip().lower() for v in as_list(values) if isinstance(v, str))
-    return tuple(dict.fromkeys(v for v in cleaned if v))
+    if not isinstance(values, list | tuple):
+        return ()
+    cleaned: dict[str, None] = {}  # a plain loop: every desk record passes here, most with one
+    for value in values:
+        if isinstance(value, str) and (text := value.strip().lower()):
+            cleaned[text] = None
+    return tuple(cleaned)
 
 
 def iso_time(value: Any) -> datetime | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +23,6 @@ from sync_jobs.domain.model import (
     CANONICAL_DEAL,
     CANONICAL_TERMS,
     AccountIdentity,
-    DealRef,
     DealTerms,
 )
 from sync_jobs.domain.values import CONVERTERS, normalize_identity, to_text
@@ -174,7 +172,8 @@ def _walk(payload: Any, parts: tuple[str, ...], path: str) -> Any:
         if node is None:
             return None
         if isinstance(node, list):
-            return _resolve_across_lists(payload, path)
+            # An empty list ends the only branch walked so far: nothing is there.
+            return _resolve_across_lists(payload, path) if node else None
     return node
 
 
@@ -205,15 +204,108 @@ def _parts(path: str) -> tuple[str, ...]:
     return tuple(path.split("."))
 
 
-@dataclass(frozen=True)
-class _Reader:
-    """One term rule, compiled: its path split and its converter looked up once."""
+Read = Callable[[dict[str, Any]], Any]
+"""One term rule compiled: the payload in, the canonical value out (ValueError if unreadable)."""
 
-    name: str
-    rule: TermRule
-    parts: tuple[str, ...] | None
-    convert: Callable[[Any], Any] | None
-    """None for enum and list rules (read by their own branches)."""
+_PLAIN = frozenset({str, int, float, bool})
+"""Classes of a value that is neither an unreadable marker nor a list, and that is empty only
+when it is ``""``: the value most paths end on, converted without the general checks."""
+
+
+def _compile_rule(rule: TermRule) -> Read:
+    """``rule`` as a function of the payload, its path split and its conversion looked up
+    once (a mapping reads about 15 terms a deal).
+
+    A path of one or two parts that ends on a plain non-empty value through plain dicts (the
+    usual Salesforce field and parent field) is read directly; anything else (a list, a
+    marker, an empty or missing value, a longer path) takes :func:`_read_rule`, the general
+    reading, so both answer alike."""
+    parts = _parts(rule.from_) if rule.from_ else None
+    finish = _finisher(rule)
+    general = functools.partial(_read_rule, rule, parts, finish)
+    if parts is None or len(parts) > 2 or UNREADABLE in parts:
+        return general  # (a part named like the marker key could read a marker's reason)
+    if len(parts) == 1 and rule.type == "text":
+        (key,) = parts
+
+        def read_text_field(payload: dict[str, Any]) -> Any:
+            raw = payload.get(key)
+            if raw.__class__ is str and raw:
+                return raw.strip()  # what ``to_text`` makes of a string
+            return general(payload)
+
+        return read_text_field
+    if len(parts) == 1:
+        (key,) = parts
+
+        def read_field(payload: dict[str, Any]) -> Any:
+            raw = payload.get(key)
+            if raw.__class__ in _PLAIN and raw != "":
+                return finish(raw)
+            return general(payload)
+
+        return read_field
+    parent, key = parts
+
+    def read_parent_field(payload: dict[str, Any]) -> Any:
+        node = payload.get(parent)
+        if type(node) is dict:  # a marker holds no ``key``: it falls to the general reading
+            raw = node.get(key)
+            if raw.__class__ in _PLAIN and raw != "":
+                return finish(raw)
+        return general(payload)
+
+    return read_parent_field
+
+
+def _finisher(rule: TermRule) -> Callable[[Any], Any]:
+    """The rule's conversion of one non-empty value that is not a list."""
+    if rule.type == "list":
+        return functools.partial(_split, rule.separator)
+    if rule.type == "enum":
+        assert rule.values is not None  # TermRule requires an enum's values
+        return functools.partial(_translated, rule.values)
+    return CONVERTERS[rule.type]
+
+
+def _read_rule(
+    rule: TermRule,
+    parts: tuple[str, ...] | None,
+    finish: Callable[[Any], Any],
+    payload: dict[str, Any],
+) -> Any:
+    """The general reading of one term rule: any path, lists, markers, empties, defaults."""
+    raw = _walk(payload, parts, rule.from_ or "") if parts is not None else None
+    if isinstance(raw, dict | list):  # only these can be (or hold) unreadable markers
+        _refuse_unreadable(raw)
+    if raw is None or raw in ("", []):
+        if rule.required and rule.default is None:
+            raise ValueError("is required but empty")
+        raw = rule.default
+        if raw is None:
+            return () if rule.type == "list" else None
+    if isinstance(raw, list):
+        if rule.type == "list":
+            return _items(raw)
+        raw = raw[0]
+    return finish(raw)
+
+
+def _split(separator: str, raw: Any) -> tuple[str, ...]:
+    return _items(str(raw).split(separator))
+
+
+def _items(items: list[Any]) -> tuple[str, ...]:
+    return tuple(t for t in (to_text(i) for i in items) if t)
+
+
+def _translated(values: dict[str, str], raw: Any) -> str:
+    key = to_text(raw)
+    if key not in values:
+        raise ValueError(
+            f"{key!r} is not in the value map; add it under values (known: {', '.join(values)})"
+        )
+    return values[key]
 
 
 class Mapping:
@@ -237,13 +329,7 @@ class Mapping:
         self.base_dir = base_dir
         # What is the same for every deal is worked out here, once per mapping.
         self._readers = tuple(
-            _Reader(
-                name,
-                rule,
-                _parts(rule.from_) if rule.from_ else None,
-                CONVERTERS.get(rule.type) if rule.type not in ("enum", "list") else None,
-            )
-            for name, rule in spec.terms.items()
+            (name, rule, _compile_rule(rule)) for name, rule in spec.terms.items()
         )
         self._identities = tuple((rule, _parts(rule.from_)) for rule in spec.identity)
         self._custom = {
@@ -261,16 +347,13 @@ class Mapping:
         payload = deal.payload
         values: dict[str, Any] = {}
         problems: list[FieldProblem] = []
-        for reader in self._readers:
+        for name, rule, read in self._readers:
             try:
-                values[reader.name] = self._read(reader, payload)
+                values[name] = read(payload)
             except ValueError as exc:
-                rule = reader.rule
                 raw = resolve_path(payload, rule.from_) if rule.from_ else None
                 problems.append(
-                    FieldProblem(
-                        field=reader.name, path=rule.from_, value=_shown(raw), message=str(exc)
-                    )
+                    FieldProblem(field=name, path=rule.from_, value=_shown(raw), message=str(exc))
                 )
         # Each identity path is resolved once: checked for unreadable values, then used.
         identities = [(rule, _walk(payload, parts, rule.from_)) for rule, parts in self._identities]
@@ -279,67 +362,49 @@ class Mapping:
             raise MappingFailed(deal.id, problems)
         return self._terms(deal, values, identities)
 
-    def _read(self, reader: _Reader, payload: dict[str, Any]) -> Any:
-        rule = reader.rule
-        raw = _walk(payload, reader.parts, rule.from_ or "") if reader.parts is not None else None
-        if isinstance(raw, dict | list):  # only these can be (or hold) unreadable markers
-            _refuse_unreadable(raw)
-        if raw is None or raw in ("", []):
-            if rule.required and rule.default is None:
-                raise ValueError("is required but empty")
-            raw = rule.default
-            if raw is None:
-                return () if rule.type == "list" else None
-        if reader.convert is not None:
-            return reader.convert(raw[0] if isinstance(raw, list) else raw)
-        if rule.type == "list":
-            items = raw if isinstance(raw, list) else str(raw).split(rule.separator)
-            return tuple(t for t in (to_text(i) for i in items) if t)
-        if isinstance(raw, list):
-            raw = raw[0]
-        assert rule.values is not None  # enum (TermRule requires its values)
-        key = to_text(raw)
-        if key not in rule.values:
-            raise ValueError(
-                f"{key!r} is not in the value map; add it under values "
-                f"(known: {', '.join(rule.values)})"
-            )
-        return rule.values[key]
-
     def _terms(
         self,
         deal: SourceDeal,
         values: dict[str, Any],
         identities: list[tuple[IdentityRule, Any]],
     ) -> DealTerms:
-        custom_names = self._custom
-        custom = {short: values[name] for name, short in custom_names.items()}
-        known = {k: v for k, v in values.items() if k not in custom_names}
-        account = AccountIdentity(
-            name=known.pop("account_name", None),
-            phone=known.pop("account_phone", None),
-            **_identity(identities),
-        )
         active = True
         rule = self.spec.active_when
         if rule is not None:
             active = to_text(values.get(rule.field) or "") in rule.in_
-        ref = DealRef(
-            system=self.system,
-            source=self.source,
-            job=self.job,
-            id=deal.id,
-            territory=self.territory,
-            url=deal.url,
-        )
+        custom_names = self._custom
+        custom = {short: values[name] for name, short in custom_names.items()}
+        # ``values`` is this deal's own dict: without custom terms it is the known terms.
+        known = {k: v for k, v in values.items() if k not in custom_names} if custom else values
+        name, phone = known.pop("account_name", None), known.pop("account_phone", None)
+        account: AccountIdentity | dict[str, Any] = {
+            "name": name,
+            "phone": phone,
+            **_identity(identities),
+        }
+        if not (_text_or_none(name) and _text_or_none(phone)):
+            # Built on its own, as it always was: its error is not one of the deal's problems.
+            account = AccountIdentity.model_validate(account)
+        ref = {
+            "system": self.system,
+            "source": self.source,
+            "job": self.job,
+            "id": deal.id,
+            "territory": self.territory,
+            "url": deal.url,
+        }
         try:
-            return DealTerms(
-                deal=ref,
-                account=account,
-                active=active,
-                custom=custom,
-                modified_at=deal.modified_at,
-                **known,
+            # One validation builds the terms with their deal and account (one call into
+            # pydantic's core, not three): the same values, checks and error locations.
+            return DealTerms.model_validate(
+                {
+                    **known,
+                    "deal": ref,
+                    "account": account,
+                    "active": active,
+                    "custom": custom,
+                    "modified_at": deal.modified_at,
+                }
             )
         except ValidationError as exc:
             problems = [
@@ -354,11 +419,19 @@ class Mapping:
             raise MappingFailed(deal.id, problems) from None
 
 
+def _text_or_none(value: Any) -> bool:
+    """Whether an account's name or phone can be validated with the terms: text and None are
+    always valid there, and an identity's values are normalised text."""
+    return value is None or type(value) is str
+
+
 def _identity_problems(identities: list[tuple[IdentityRule, Any]]) -> list[FieldProblem]:
     """Identity paths that reach a value the source could not read: matching on the rest
     would be a guess, so the deal fails instead."""
     problems = []
     for index, (rule, raw) in enumerate(identities):
+        if not isinstance(raw, dict | list):
+            continue  # only these can be (or hold) unreadable markers
         try:
             _refuse_unreadable(raw)
         except ValueError as exc:

@@ -105,9 +105,19 @@ class DealTerms(Frozen):
 
     def fingerprint(self) -> str:
         """Stable hash of everything but the modification time (re-reads are free)."""
-        data = self.model_dump(mode="json", exclude={"modified_at"})
-        raw = _CANONICAL_JSON.encode(data)
-        return hashlib.sha256(raw.encode()).hexdigest()[:32]
+        return terms_fingerprint(self.model_dump(mode="json"))
+
+
+def terms_fingerprint(stored: dict[str, Any]) -> str:
+    """:meth:`DealTerms.fingerprint` from the terms' JSON form (``model_dump(mode="json")``),
+    for a caller that needs that form anyway: stage 1 stores it, so it dumps once, not twice.
+
+    Stored fingerprints must stay valid across upgrades (a changed one rewrites the customer),
+    so the text hashed is exactly what it always was: the JSON form without the modification
+    time, keys sorted, no spaces, non-ASCII escaped."""
+    data = {key: value for key, value in stored.items() if key != "modified_at"}
+    raw = _CANONICAL_JSON.encode(data)
+    return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
 MatchStatus = Literal["matched", "unmatched", "ambiguous", "pending"]

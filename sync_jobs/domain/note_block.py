@@ -72,6 +72,8 @@ class Span:
 
 def find_block(text: str, layout: Layout) -> Span | None:
     """Our block in ``text``; None when there is none; raises when it cannot be told apart."""
+    if BLOCK_START not in text and BLOCK_END not in text:
+        return None  # a marker line holds one of them: no line of this text can be a marker
     markers: list[tuple[str, int]] = []  # (marker, offset of its line)
     offset = 0
     for line in text.split("\n"):

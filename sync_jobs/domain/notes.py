@@ -280,12 +280,21 @@ def render_note(
     # would take the room of a deal line.
     wrap = layout.block if mode == "block" else layout.line_end.join
 
+    last: list[tuple[tuple[str, ...], str]] = []
+
+    def block(lines: Sequence[str]) -> str:
+        # The body the fitting returns is usually the last one it measured: wrapped once.
+        key = tuple(lines)
+        if not last or last[0][0] != key:
+            last[:] = [(key, wrap([escape(line) for line in lines]))]
+        return last[0][1]
+
     def size(lines: Sequence[str]) -> int:
-        return len(wrap([escape(line) for line in lines]))
+        return len(block(lines))
 
     header = f"{NOTE_HEADER} {len(deals)} active deal(s), updated {updated}"
     fitted = fit(header, deals, alerts, limit - around.size, size)
-    text = around.before + wrap([escape(line) for line in fitted.lines]) + around.after
+    text = around.before + block(fitted.lines) + around.after
     if fitted.fits:
         return RenderedNote(text)
     agents = len(around.before.removesuffix(layout.separator)) + len(around.after)

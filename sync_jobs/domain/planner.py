@@ -219,6 +219,9 @@ def _desired(
     for name, found in per_field.items():
         if name in held:
             continue
+        if len(found) == 1:  # most customers have one deal: nothing to compare or choose
+            wanted[name] = found[0]
+            continue
         if len({comparable(v) for v, _ in found}) == 1:
             wanted[name] = max(found, key=lambda item: _newest(item[1]))
             continue
@@ -310,7 +313,12 @@ def _field(name: str, wanted: dict[str, tuple[Any, DealView]], work: _Work) -> N
             _release(name, current, state.base[name], work)
         return
     policy = view.rules[name].on_conflict
-    res = work.resolution(name, "target_edited", comparable(source))
+    # A decision on this field is rare: only then is the deal's value put in comparable form.
+    res = (
+        work.resolution(name, "target_edited", comparable(source))
+        if name in state.resolutions
+        else None
+    )
     if res is not None:
         if res.take != "target":  # a person chose the deal's value, or a value of their own
             _decided(name, current, res.value if res.take == "value" else source, work)

@@ -125,9 +125,16 @@ async def _rule(
     while True:
         # Several holders: read them, drop what the desk denies. That can leave an account
         # with none, and what a lookup reports can join another's holders: so round again
-        # until every account holds something or has been asked about.
-        await _verify(desk, index, {i: keyed[i] for i in keyed if len(held(i)) > 1}, read)
-        asks = {i: keyed[i] for i in keyed if not held(i) and i not in asked}
+        # until every account holds something or has been asked about. Holders are worked
+        # out again only after the index changed (its version moves with every change).
+        holding = {i: held(i) for i in keyed}
+        several = {i: keyed[i] for i, holders in holding.items() if len(holders) > 1}
+        if several:
+            version = index.version
+            await _verify(desk, index, several, read)
+            if index.version != version:
+                holding = {i: held(i) for i in keyed}
+        asks = {i: keyed[i] for i in keyed if not holding[i] and i not in asked}
         if not asks:
             break
         denied |= await _ask(desk, index, set().union(*asks.values()), outcome)
@@ -137,7 +144,7 @@ async def _rule(
         if i in asked and keys & denied:
             outcome.undecided.add(i)  # nothing more can be said about it this run
             decided.add(i)
-        elif held(i):
+        elif holding[i]:  # the index is as it was when ``holding`` was worked out
             decided.add(i)
     return decided
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, TypeVar
 
 import structlog
@@ -37,7 +38,7 @@ from sync_jobs.domain.matching import (
     rule_order,
     wanted_keys,
 )
-from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
+from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult, terms_fingerprint
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
@@ -53,6 +54,8 @@ A = TypeVar("A")
 B = TypeVar("B")
 MATCH_PAGE = 500
 """Deals the match pass decides per transaction: memory stays flat however many wait."""
+PENDING = MatchResult(status="pending")
+_PENDING_DETAIL = PENDING.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,25 @@ def _collect_source_problems(ctx: Stage1) -> None:
             ctx.state.record_error(f"{ctx.job}: {problem}")
 
 
+@dataclass(frozen=True, slots=True)
+class _Mapped:
+    """One deal of a page as mapped: its terms, why they could not be mapped, or None for a
+    deleted deal; terms come with their stored JSON form and fingerprint, made once."""
+
+    deal: SourceDeal
+    terms: DealTerms | MappingFailed | None
+    stored: dict[str, Any] | None = None
+    """``terms.model_dump(mode="json")``: the row's terms column, and what is fingerprinted."""
+    digest: str = ""
+
+    @classmethod
+    def of(cls, deal: SourceDeal, terms: DealTerms | MappingFailed | None) -> _Mapped:
+        if not isinstance(terms, DealTerms):
+            return cls(deal, terms)
+        stored = terms.model_dump(mode="json")
+        return cls(deal, terms, stored, terms_fingerprint(stored))
+
+
 @dataclass
 class _Page:
     """What one page of deals changes locally, committed together at C1."""
@@ -255,21 +277,21 @@ async def _commit_page(
     defer: bool = False,
 ) -> set[str]:
     store, job = ctx.store, ctx.job
-    mapped = [(deal, _map(ctx, deal)) for deal in page_deals]
+    mapped = [_Mapped.of(deal, _map(ctx, deal)) for deal in page_deals]
     wanted: set[IndexKey] = set()
     if not defer:
-        for _deal_read, terms in mapped:
-            if isinstance(terms, DealTerms):
-                wanted |= wanted_keys(terms.account, ctx.mapping.spec.identity)
+        for one in mapped:
+            if isinstance(one.terms, DealTerms):
+                wanted |= wanted_keys(one.terms.account, ctx.mapping.spec.identity)
     async with read_tx(store) as conn:
         known = await deals.deal_states(conn, job, [d.id for d in page_deals])
         index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
             unsaved
         )
     to_match = [
-        terms
-        for deal, terms in mapped
-        if isinstance(terms, DealTerms) and _needs_matching(terms, known.get(deal.id))
+        one.terms
+        for one in mapped
+        if isinstance(one.terms, DealTerms) and _needs_matching(one.digest, known.get(one.deal.id))
     ]
     undecided: set[str] = set()
     if not defer:  # a deferred page is matched by the match pass, against the whole index
@@ -280,12 +302,11 @@ async def _commit_page(
         await lookups.keep_found(ctx.desk, unsaved, settled.found)
         undecided = {to_match[i].deal.id for i in settled.undecided}
     page = _Page(deferred=defer)
-    for deal, terms in mapped:
+    day = today(ctx.clock)
+    for one in mapped:
         ctx.state.counts["deals_read"] += 1
-        _deal(ctx, index, deal, terms, known.get(deal.id), page, deal.id in undecided)
-    ctx.state.progress["deals_mapped"] += sum(
-        isinstance(terms, DealTerms) for _deal_read, terms in mapped
-    )
+        _deal(ctx, index, one, known.get(one.deal.id), page, one.deal.id in undecided, day)
+    ctx.state.progress["deals_mapped"] += sum(isinstance(one.terms, DealTerms) for one in mapped)
     ctx.control.progress("read")
     if ctx.state.dry_run:
         ctx.state.counts["deals_changed"] += len(page.rows)
@@ -320,22 +341,25 @@ def _map(ctx: Stage1, deal: SourceDeal) -> DealTerms | MappingFailed | None:
         return exc
 
 
-def _needs_matching(terms: DealTerms, known: deals.KnownDeal | None) -> bool:
+def _needs_matching(digest: str, known: deals.KnownDeal | None) -> bool:
     """New or changed terms are matched (and looked up) again, unless a person linked them."""
     if known is None:
         return True
-    return known.payload_hash != terms.fingerprint() and known.match_method != "manual"
+    return known.payload_hash != digest and known.match_method != "manual"
 
 
 def _deal(
     ctx: Stage1,
     index: IdentityIndex,
-    deal: SourceDeal,
-    terms: DealTerms | MappingFailed | None,
+    mapped: _Mapped,
     known: deals.KnownDeal | None,
     page: _Page,
     undecided: bool,
+    day: date,
 ) -> None:
+    """One deal of a page: its row, conflicts and touched customers; ``day`` is the page's
+    today (validity and guardrails are judged against it)."""
+    deal, terms = mapped.deal, mapped.terms
     old_key = known.customer_key if known else None
     if terms is None:
         if known is not None:
@@ -353,45 +377,45 @@ def _deal(
             row = _base_row(ctx, deal.id, deal, _raw_hash(deal), None)
             page.rows.append(row | {"error": str(exc), "match_status": "pending"})
         return
-    digest = terms.fingerprint()
+    digest = mapped.digest
     if known is not None and known.payload_hash == digest:
         ctx.state.counts["deals_unchanged"] += 1
         return
     if page.deferred and not _linked_by_hand(known):
-        _defer(ctx, deal, terms, digest, old_key, page)
+        _defer(ctx, mapped, terms, old_key, page, day)
         return
     match = _match(ctx, index, terms, known, undecided)
     # Only terms that would reach agents are policed: lost or open deals never show.
-    rails = violations(terms, ctx.mapping.spec.guardrails, today(ctx.clock)) if terms.active else []
+    rails = violations(terms, ctx.mapping.spec.guardrails, day) if terms.active else []
     page.settled.append(f"{ctx.job}/{deal.id}")
     if match.status in REPORTED:
         page.found.append(ctx.conflicts.match_conflict(terms, match))
     if rails:
-        page.found.append(_policy_conflict(ctx, terms, rails, match))
+        page.found.append(_policy_conflict(ctx, terms, rails, match, digest))
     row = _base_row(ctx, deal.id, deal, digest, match.customer_key)
     TERMS.put(digest, deal.modified_at, terms)  # stage 2 plans it without validating again
-    looked = None if undecided else ctx.clock()
-    page.rows.append(
-        row | _terms_columns(ctx, terms, match) | {"violations": rails or None, "lookup_at": looked}
-    )
+    _fill_terms(ctx, row, mapped, terms, match.status, match.model_dump(mode="json"), day)
+    row["violations"] = rails or None
+    row["lookup_at"] = None if undecided else ctx.clock()
+    page.rows.append(row)
     page.touched |= {k for k in (old_key, match.customer_key) if k}
 
 
 def _defer(
-    ctx: Stage1, deal: SourceDeal, terms: DealTerms, digest: str, old_key: str | None, page: _Page
+    ctx: Stage1, mapped: _Mapped, terms: DealTerms, old_key: str | None, page: _Page, day: date
 ) -> None:
     """Store the deal ``pending``, its violations with it: the match pass decides its match
     and raises its conflicts (a policy conflict names the customer) once the index is whole.
     It stays on its previous customer until then, unqueued: stage 2 of a backfill writes
     from the match pass on, and a note written before the pass decides the deal still shows
     it where it was; the pass queues both customers if it moves."""
-    rails = violations(terms, ctx.mapping.spec.guardrails, today(ctx.clock)) if terms.active else []
-    pending = MatchResult(status="pending")
-    row = _base_row(ctx, deal.id, deal, digest, None) | {"customer_key": old_key}
-    TERMS.put(digest, deal.modified_at, terms)  # as for a deal matched at once
-    page.rows.append(
-        row | _terms_columns(ctx, terms, pending) | {"violations": rails or None, "lookup_at": None}
-    )
+    deal = mapped.deal
+    rails = violations(terms, ctx.mapping.spec.guardrails, day) if terms.active else []
+    row = _base_row(ctx, deal.id, deal, mapped.digest, None) | {"customer_key": old_key}
+    TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
+    _fill_terms(ctx, row, mapped, terms, PENDING.status, dict(_PENDING_DETAIL), day)
+    row["violations"] = rails or None
+    page.rows.append(row)
 
 
 def _linked_by_hand(known: deals.KnownDeal | None) -> bool:
@@ -421,8 +445,13 @@ def _match(
 
 
 def _policy_conflict(
-    ctx: Stage1, terms: DealTerms, rails: list[str], match: MatchResult
+    ctx: Stage1,
+    terms: DealTerms,
+    rails: list[str],
+    match: MatchResult,
+    digest: str | None = None,
 ) -> ConflictRecord:
+    """``digest``: the terms' fingerprint when the caller has it."""
     return ConflictRecord(
         kind="out_of_policy",
         target=ctx.target_name,
@@ -437,7 +466,7 @@ def _policy_conflict(
             "account": terms.account.name,
             "violations": rails,
             "customer_key": match.customer_key,
-            "fingerprint": terms.fingerprint(),
+            "fingerprint": digest or terms.fingerprint(),
             "owner": terms.owner_email,
             "url": terms.deal.url,
         },
@@ -469,15 +498,22 @@ def _base_row(
     }
 
 
-def _terms_columns(ctx: Stage1, terms: DealTerms, match: MatchResult) -> dict[str, Any]:
-    return {
-        "account_key": account_key(terms.account, ctx.mapping.spec.identity),
-        "terms": terms.model_dump(mode="json"),
-        "live": terms.is_live(today(ctx.clock)),
-        "valid_until": terms.valid_until,
-        "match_status": match.status,
-        "match_detail": match.model_dump(mode="json"),
-    }
+def _fill_terms(
+    ctx: Stage1,
+    row: dict[str, Any],
+    mapped: _Mapped,
+    terms: DealTerms,
+    status: str,
+    detail: dict[str, Any],
+    day: date,
+) -> None:
+    """The row's columns of mapped terms and their match."""
+    row["account_key"] = account_key(terms.account, ctx.mapping.spec.identity)
+    row["terms"] = mapped.stored
+    row["live"] = terms.is_live(day)
+    row["valid_until"] = terms.valid_until
+    row["match_status"] = status
+    row["match_detail"] = detail
 
 
 def account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:

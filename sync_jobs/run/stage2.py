@@ -41,17 +41,10 @@ from sync_jobs.run.catalog import (
 from sync_jobs.run.context import CustomerPreview, RunState
 from sync_jobs.run.control import Clock, RunControl, today
 from sync_jobs.run.terms_cache import TERMS
-from sync_jobs.store import audit, deals, identity, work
+from sync_jobs.store import batch_state, deals, identity, work
 from sync_jobs.store.audit import AuditEntry
-from sync_jobs.store.bases import drop_bases, load_bases, save_bases, save_note_states
-from sync_jobs.store.conflicts import (
-    ConflictRecord,
-    close_missing,
-    deal_decisions,
-    mark_applied,
-    raise_conflicts,
-    resolved_conflicts,
-)
+from sync_jobs.store.batch_state import ResolvedConflict
+from sync_jobs.store.conflicts import ConflictRecord, mark_applied, raise_conflicts
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
 
 log = structlog.get_logger("dealbridge.stage2")
@@ -268,9 +261,7 @@ async def _batch(ctx: Stage2, items: Sequence[work.WorkItem]) -> None:
         by_key.update(await _write(ctx, again))
     async with write_tx(ctx.store) as conn:
         done = [i for i in items if _succeeded(plans.get(i.customer_key), by_key)]
-        if await work.finish(conn, done) != len(done):
-            raise StaleClaim("claim expired and was taken over; results not recorded")
-        await _record_batch(ctx, conn, items, plans, by_key, names)
+        await _record_batch(ctx, conn, items, done, plans, by_key, names)
         gone = [i.customer_key for i in items if i.customer_key not in plans]
         await identity.forget(conn, ctx.target_name, gone)
         await deals.unlink(conn, ctx.target_name, gone, ctx.clock())
@@ -308,11 +299,9 @@ async def _plans(
 ) -> tuple[dict[str, Plan], dict[str, str], list[recheck.Move]]:
     target = ctx.target_name
     async with read_tx(ctx.store) as conn:
-        rows = await deals.deals_of(conn, target, keys)
-        bases = await load_bases(conn, target, keys)
-        names = await identity.record_names(conn, target, keys)
-        resolutions = _resolutions(await resolved_conflicts(conn, target, keys))
-        decisions = await deal_decisions(conn, target, [f"{r.job}/{r.deal_id}" for r in rows])
+        state = await batch_state.load(conn, target, keys)
+    rows, bases, names, decisions = state.deals, state.bases, state.names, state.decisions
+    resolutions = _resolutions(state.resolved)
     refs = [RecordRef.from_key(k) for k in keys]
     records = {r.ref.key: r for r in await ctx.target.read(refs)}
     current = _with_overlay(ctx, rows, keys)
@@ -454,12 +443,12 @@ def _terms(row: Any) -> DealTerms:
     return terms
 
 
-def _resolutions(rows: Sequence[Any]) -> dict[str, dict[str, Resolution]]:
+def _resolutions(rows: Sequence[ResolvedConflict]) -> dict[str, dict[str, Resolution]]:
     """Resolved plan conflicts by customer and field."""
     found: dict[str, dict[str, Resolution]] = defaultdict(dict)
     for row in rows:
         res = row.resolution or {}
-        if row.kind in PLAN_KINDS and row.field and "take" in res:
+        if row.kind in PLAN_KINDS and row.field and row.customer_key and "take" in res:
             found[row.customer_key][row.field] = Resolution(
                 conflict_id=int(row.id),
                 kind=row.kind,
@@ -470,54 +459,57 @@ def _resolutions(rows: Sequence[Any]) -> dict[str, dict[str, Resolution]]:
     return found
 
 
-@dataclass
-class _Outcome:
-    """Everything one batch commits at C3, gathered first so each table is written once."""
-
-    bases: list[dict[str, Any]] = field(default_factory=list)
-    drops: list[tuple[str, str]] = field(default_factory=list)
-    notes: list[tuple[str, str, int]] = field(default_factory=list)
-    audit: list[AuditEntry] = field(default_factory=list)
-    found: list[ConflictRecord] = field(default_factory=list)
-    applied: list[int] = field(default_factory=list)
-    settled: list[str] = field(default_factory=list)
-
-
 async def _record_batch(
     ctx: Stage2,
     conn: Connection,
     items: Sequence[work.WorkItem],
+    done: Sequence[work.WorkItem],
     plans: dict[str, Plan],
     results: dict[str, WriteResult],
     names: dict[str, str],
 ) -> None:
-    """C3 for a whole batch: bases, notes, audit, conflicts and alerts in a few statements."""
+    """C3 for a whole batch: the work items done (fenced by their claim), bases, notes, audit
+    and closed conflicts in one hop (:mod:`sync_jobs.store.batch_state`); failures, raised
+    conflicts and alerts, which most batches have none of, after it. The run's counts and
+    errors are taken once the batch is recorded."""
     now, target = ctx.clock(), ctx.target_name
-    outcome = _Outcome()
+    commit = batch_state.Commit(done, kinds=PLAN_KINDS)
+    failed: dict[str, str] = {}
+    found: list[ConflictRecord] = []
+    applied: list[int] = []
     for item in items:
         plan = plans.get(item.customer_key)
         if plan is None:
             continue
         result = results.get(plan.ref.key)
         if plan.error or (result is not None and not result.ok):
-            reason = plan.error or (result.error if result else None) or "write failed"
-            ctx.state.record_error(f"{names.get(item.customer_key) or item.customer_key}: {reason}")
-            await work.fail(conn, item, reason, now, ctx.max_attempts)
+            failed[item.customer_key] = (
+                plan.error or (result.error if result else None) or "write failed"
+            )
             continue
-        _gather(ctx, item.customer_key, plan, result, names, outcome)
-    await save_bases(conn, target, outcome.bases, now, ctx.state.run_id)
-    await drop_bases(conn, target, outcome.drops)
-    await save_note_states(conn, target, outcome.notes, now)
-    await audit.record(conn, target, ctx.state.run_id, f"job:{ctx.job}", outcome.audit, now)
-    new = await raise_conflicts(conn, outcome.found, now)
-    for conflict_id in await mark_applied(conn, outcome.applied, now):
+        _gather(ctx, item.customer_key, plan, result, names, commit, found)
+        applied += plan.applied
+    commit.still_open = [c.identity for c in found]
+    recorded = await batch_state.record(
+        conn, target, commit, now=now, run_id=ctx.state.run_id, actor=f"job:{ctx.job}"
+    )
+    if not recorded.fenced:
+        raise StaleClaim("claim expired and was taken over; results not recorded")
+    for item in items:
+        if item.customer_key in failed:
+            await work.fail(conn, item, failed[item.customer_key], now, ctx.max_attempts)
+    new = await raise_conflicts(conn, found, now)
+    for conflict_id in await mark_applied(conn, applied, now):
         ctx.state.counts["resolutions_applied"] += 1
         log.info("resolution_applied", conflict=conflict_id)
-    closed = await close_missing(
-        conn, target, outcome.settled, PLAN_KINDS, [c.identity for c in outcome.found], now
-    )
-    await notify(conn, ctx.alerts, now, changed=new, closed=closed)
+    await notify(conn, ctx.alerts, now, changed=new, closed=recorded.closed)
     ctx.state.counts["conflicts_raised"] += len(new)
+    for item in items:
+        key = item.customer_key
+        if key in failed:
+            ctx.state.record_error(f"{names.get(key) or key}: {failed[key]}")
+        elif key in plans:
+            _account(ctx, key, plans[key], names)
 
 
 def _gather(
@@ -526,26 +518,27 @@ def _gather(
     plan: Plan,
     result: WriteResult | None,
     names: dict[str, str],
-    outcome: _Outcome,
+    commit: batch_state.Commit,
+    found: list[ConflictRecord],
 ) -> None:
     """One successfully planned (and written) customer's share of the batch commit."""
     stored = result.fields if result is not None else {}
     note_field = ctx.note.field
     written = {c.field: stored.get(c.field, c.new) for c in plan.changes if c.field != note_field}
     keep = {f: v for f, v in written.items() if v is not None}
-    outcome.bases += [
+    commit.bases += [
         {"customer_key": key, "field": f, "value": v} for f, v in (keep | plan.adopt).items()
     ]
-    outcome.drops += [(key, f) for f in (*plan.drop_base, *(f for f in written if f not in keep))]
-    outcome.notes += [
+    commit.drops += [(key, f) for f in (*plan.drop_base, *(f for f in written if f not in keep))]
+    commit.notes += [
         (key, str(c.new), plan.live_deals) for c in plan.changes if c.field == note_field
     ]
-    outcome.audit += [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes]
-    outcome.audit += [
+    commit.audit += [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes]
+    commit.audit += [
         AuditEntry(key, f, None, plan.adopt[f], "already on the record; recorded as base")
         for f in plan.confirmed
     ]
-    outcome.found += [
+    found += [
         ConflictRecord(
             kind=f.kind,
             target=ctx.target_name,
@@ -556,8 +549,11 @@ def _gather(
         )
         for f in plan.findings
     ]
-    outcome.applied += plan.applied
-    outcome.settled.append(key)
+    commit.settled.append(key)
+
+
+def _account(ctx: Stage2, key: str, plan: Plan, names: dict[str, str]) -> None:
+    """A recorded customer in the run's counts, errors and preview."""
     for problem in plan.problems:  # written anyway: the rest of the record was fine
         ctx.state.record_error(f"{names.get(key) or key}: {problem}")
     ctx.state.counts["customers_written"] += 1 if plan.changes else 0

@@ -25,16 +25,11 @@ class AuditEntry:
     reason: str
 
 
-async def record(
-    conn: AsyncConnection,
-    target: str,
-    run_id: str | None,
-    actor: str,
-    entries: Sequence[AuditEntry],
-    now: datetime,
-) -> None:
-    """Append audit rows (never updated, never deleted by the engine)."""
-    rows = [
+def audit_rows(
+    target: str, run_id: str | None, actor: str, entries: Sequence[AuditEntry], now: datetime
+) -> list[dict[str, Any]]:
+    """The ``audit`` rows of ``entries``: one per field written or decided."""
+    return [
         {
             "run_id": run_id,
             "at": now,
@@ -48,4 +43,15 @@ async def record(
         }
         for e in entries
     ]
-    await insert_rows(conn, t.audit, rows)
+
+
+async def record(
+    conn: AsyncConnection,
+    target: str,
+    run_id: str | None,
+    actor: str,
+    entries: Sequence[AuditEntry],
+    now: datetime,
+) -> None:
+    """Append audit rows (never updated, never deleted by the engine)."""
+    await insert_rows(conn, t.audit, audit_rows(target, run_id, actor, entries, now))

@@ -65,16 +65,22 @@ def note_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def base_rows(
+    target: str, rows: Sequence[dict[str, Any]], now: datetime, run_id: str | None
+) -> list[dict[str, Any]]:
+    """``field_base`` rows for {customer_key, field, value} rows."""
+    return [{"target": target, "written_at": now, "run_id": run_id, **row} for row in rows]
+
+
 async def save_bases(
     conn: AsyncConnection, target: str, rows: Sequence[dict[str, Any]], now: datetime, run_id: str
 ) -> None:
     """Record the values the target now holds for fields we own ({customer_key, field,
     value} rows, any number of customers)."""
-    full = [{"target": target, "written_at": now, "run_id": run_id, **row} for row in rows]
     await upsert(
         conn,
         t.field_base,
-        full,
+        base_rows(target, rows, now, run_id),
         ["target", "customer_key", "field"],
         ["value", "written_at", "run_id"],
     )
@@ -91,11 +97,11 @@ async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[s
         )
 
 
-async def save_note_states(
-    conn: AsyncConnection, target: str, notes: Sequence[tuple[str, str, int]], now: datetime
-) -> None:
-    """Remember each note we wrote (hash only): (customer, note text, live deals)."""
-    rows = [
+def note_rows(
+    target: str, notes: Sequence[tuple[str, str, int]], now: datetime
+) -> list[dict[str, Any]]:
+    """``note_state`` rows for (customer, note text, live deals): the note's hash only."""
+    return [
         {
             "target": target,
             "customer_key": key,
@@ -105,10 +111,16 @@ async def save_note_states(
         }
         for key, text, deals in notes
     ]
+
+
+async def save_note_states(
+    conn: AsyncConnection, target: str, notes: Sequence[tuple[str, str, int]], now: datetime
+) -> None:
+    """Remember each note we wrote (hash only): (customer, note text, live deals)."""
     await upsert(
         conn,
         t.note_state,
-        rows,
+        note_rows(target, notes, now),
         ["target", "customer_key"],
         ["content_hash", "deals", "written_at"],
     )

@@ -32,7 +32,22 @@ from sync_jobs.store.tables import UTCDateTime
 Convert = Callable[[Any], Any]
 
 
+_JSON_STRING = json.encoder.encode_basestring_ascii
+"""What ``json.dumps`` does with a str (ASCII, quoted), called directly: most JSON values
+written are texts (audit values, notes), and ``dumps``' Python layers cost more than this."""
+
+
+_JSON_SCALARS: dict[Any, str] = {None: "null", True: "true", False: "false"}
+
+
 def _json_text(value: Any) -> str:
+    kind = type(value)
+    if kind is str:
+        return _JSON_STRING(value)
+    if value is None or kind is bool:
+        return _JSON_SCALARS[value]
+    if kind is int:
+        return int.__repr__(value)
     return json.dumps(value)
 
 
@@ -156,23 +171,17 @@ def _defaults(table: sa.Table, given: Sequence[str]) -> dict[str, Any]:
     return found
 
 
-async def insert_rows(
-    conn: AsyncConnection,
+def prepared_insert(
+    dialect: Dialect,
     table: sa.Table,
     rows: Sequence[dict[str, Any]],
     *,
     keys: Sequence[str] = (),
     update: Sequence[str] | None = None,
     where: sa.ColumnElement[bool] | sa.TextClause | None = None,
-) -> None:
-    """Insert ``rows`` (dicts with the same keys) in one driver ``executemany``.
-
-    With ``update`` given, rows colliding on ``keys`` (a unique index, partial when ``where``
-    is its predicate) update those columns instead, or are skipped when ``update`` is empty.
-    """
-    if not rows:
-        return
-    dialect = conn.dialect
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """The statement text and the driver's rows for :func:`insert_rows` (``rows`` not
+    empty), for callers that run it with others (:mod:`sync_jobs.store.hop`)."""
     sqlite = dialect.name == "sqlite"
     given = tuple(rows[0])
     defaults = _defaults(table, given)
@@ -193,5 +202,33 @@ async def insert_rows(
         tuple(keys),
         None if update is None else tuple(update),
         _where_text(dialect, where),
+    )
+    return sql, prepared
+
+
+def bound(column: sa.Column[Any], dialect: Dialect, value: Any) -> Any:
+    """One value as the driver takes it for ``column`` (what its type would bind)."""
+    convert = _converter(column, dialect.name == "sqlite")
+    return value if convert is None else convert(value)
+
+
+async def insert_rows(
+    conn: AsyncConnection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    keys: Sequence[str] = (),
+    update: Sequence[str] | None = None,
+    where: sa.ColumnElement[bool] | sa.TextClause | None = None,
+) -> None:
+    """Insert ``rows`` (dicts with the same keys) in one driver ``executemany``.
+
+    With ``update`` given, rows colliding on ``keys`` (a unique index, partial when ``where``
+    is its predicate) update those columns instead, or are skipped when ``update`` is empty.
+    """
+    if not rows:
+        return
+    sql, prepared = prepared_insert(
+        conn.dialect, table, rows, keys=keys, update=update, where=where
     )
     await conn.exec_driver_sql(sql, prepared)

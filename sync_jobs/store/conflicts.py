@@ -150,41 +150,6 @@ async def open_conflicts(
     return list(await conn.execute(query))
 
 
-async def resolved_conflicts(
-    conn: AsyncConnection, target: str, keys: Sequence[str]
-) -> list[sa.Row[Any]]:
-    """Resolved conflicts on these customers, whose decisions the planner applies."""
-    rows: list[sa.Row[Any]] = []
-    for part in chunks(keys):
-        result = await conn.execute(
-            sa.select(t.conflict).where(
-                t.conflict.c.target == target,
-                t.conflict.c.customer_key.in_(part),
-                t.conflict.c.status == "resolved",
-            )
-        )
-        rows.extend(result)
-    return rows
-
-
-async def deal_decisions(
-    conn: AsyncConnection, target: str, scopes: Sequence[str]
-) -> dict[str, dict[str, Any]]:
-    """Decisions on out-of-policy deals (``job/deal`` -> resolution), for stage 2."""
-    identities = {f"out_of_policy|{target}|-|-|{s}": s for s in scopes}
-    found: dict[str, dict[str, Any]] = {}
-    for part in chunks(list(identities)):
-        rows = await conn.execute(
-            sa.select(t.conflict.c.identity, t.conflict.c.resolution).where(
-                t.conflict.c.identity.in_(part), t.conflict.c.status == "resolved"
-            )
-        )
-        for row in rows:
-            if row.resolution:
-                found[identities[row.identity]] = row.resolution
-    return found
-
-
 async def mark_applied(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> list[int]:
     """Stamp resolutions the first time a run applies them; return the ids newly applied."""
     if not ids:  # most batches apply none: no statement

@@ -10,19 +10,22 @@ PostgreSQL runs at READ COMMITTED through psycopg 3. Both get the same Alembic m
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
+from sqlalchemy.pool import PoolResetState, StaticPool
+from sqlalchemy.util import await_only
 
+from sync_jobs.store import sqlite_writers
 from sync_jobs.store.tables import lease, metadata
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -76,8 +79,33 @@ def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
+    """BEGIN as one call in aiosqlite's thread: as a statement through SQLAlchemy it took
+    three trips there (cursor, execute, close) and the statement machinery, every
+    transaction."""
     immediate = conn.get_execution_options().get("immediate", False)
-    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    sql = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+    driver: Any = conn.connection.driver_connection
+    try:
+        await_only(driver._execute(driver._conn.execute, sql))
+    except sqlite3.Error as exc:  # as SQLAlchemy would raise it (a busy store: OperationalError)
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from exc
+
+
+def _sqlite_reset(dbapi_connection: Any, _record: Any, state: PoolResetState) -> None:
+    """A connection back in the pool is rolled back only when a transaction is open: after a
+    commit (nearly always) the rollback was one more trip to aiosqlite's thread for nothing.
+    (SQLAlchemy's documented custom reset: ``pool_reset_on_return=None`` and this event.)"""
+    if state.terminate_only:
+        return
+    driver: Any = dbapi_connection.driver_connection
+    if driver is None or driver._connection is None or driver.in_transaction:
+        dbapi_connection.rollback()
+
+
+def _sqlite_events(engine: AsyncEngine) -> None:
+    sa.event.listen(engine.sync_engine, "connect", _sqlite_setup)
+    sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    sa.event.listen(engine.sync_engine, "reset", _sqlite_reset)
 
 
 def make_engine(url: str) -> AsyncEngine:
@@ -85,9 +113,10 @@ def make_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         path = Path(_split(url)[1])
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
-        sa.event.listen(engine.sync_engine, "connect", _sqlite_setup)
-        sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        engine = create_async_engine(
+            async_url(url), connect_args={"timeout": 30}, pool_reset_on_return=None
+        )
+        _sqlite_events(engine)
         return engine
     return create_async_engine(
         async_url(url),
@@ -103,9 +132,10 @@ async def memory_engine() -> AsyncEngine:
 
     The tables come from ``tables.metadata``, which a test keeps equal to the migrations. It
     is one connection, so its transactions run one at a time (as a single worker's do)."""
-    engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
-    sa.event.listen(engine.sync_engine, "connect", _sqlite_setup)
-    sa.event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    engine = create_async_engine(
+        "sqlite+aiosqlite://", poolclass=StaticPool, pool_reset_on_return=None
+    )
+    _sqlite_events(engine)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.create_all)
     return engine
@@ -148,11 +178,20 @@ def _writer_lock(engine: AsyncEngine) -> asyncio.Lock:
 async def write_tx(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """One write transaction (BEGIN IMMEDIATE on SQLite); commits on success, else rolls back."""
     if engine.dialect.name == "sqlite":
-        async with _writer_lock(engine), _transaction(engine) as conn:
+        async with _writer_lock(engine), _other_processes(engine), _transaction(engine) as conn:
             yield conn
     else:
         async with _transaction(engine) as conn:
             yield conn
+
+
+def _other_processes(engine: AsyncEngine) -> AbstractAsyncContextManager[None]:
+    """Writers of other processes on the same file queue beside this one (``sqlite_writers``:
+    SQLite's busy handler does not queue them)."""
+    path = sqlite_writers.lock_file(engine.url.database)
+    if path is None:
+        return nullcontext()
+    return sqlite_writers.turn(path, BUSY_TIMEOUT_MS / 1000)
 
 
 @asynccontextmanager

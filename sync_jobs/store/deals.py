@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -236,8 +236,8 @@ class StoredDeal:
     JSON text (``terms_text``) in one step: decoding every row's terms into dicts first was
     a tenth of loading a batch. Every other column is an attribute, as on the row."""
 
-    def __init__(self, row: sa.Row[Any]) -> None:
-        self.__dict__.update(row._mapping)  # plain attributes: read several times a deal
+    def __init__(self, columns: Mapping[Any, Any]) -> None:
+        self.__dict__.update(columns)  # plain attributes: read several times a deal
 
     @property
     def terms(self) -> Any:
@@ -264,32 +264,6 @@ class StoredDeal:
 
 
 _UNREAD = object()
-
-
-async def deals_of(
-    conn: AsyncConnection, target: str, customer_keys: Sequence[str]
-) -> list[StoredDeal]:
-    """Every stored deal (all jobs, all territories) attached to these customers."""
-    d = t.deal.c
-    # The JSON as text: SQLite hands it back as stored, PostgreSQL's json keeps it verbatim.
-    text = (
-        sa.type_coerce(d.terms, sa.Text)
-        if conn.dialect.name == "sqlite"
-        else sa.cast(d.terms, sa.Text)
-    )
-    columns = [c for c in t.deal.columns if c.name != "terms"]
-    rows: list[StoredDeal] = []
-    for part in chunks(customer_keys):
-        result = await conn.execute(
-            sa.select(*columns, text.label("terms_text")).where(
-                d.target == target,
-                d.customer_key.in_(part),
-                d.terms.is_not(None),
-                d.deleted.is_(False),
-            )
-        )
-        rows.extend(map(StoredDeal, result))
-    return rows
 
 
 async def unlink(

@@ -22,7 +22,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sync_jobs.store import hop
 from sync_jobs.store import tables as t
+from sync_jobs.store.bulk import bound
 from sync_jobs.store.db import write_tx
 from sync_jobs.store.sql import insert_ignore
 
@@ -159,8 +161,22 @@ async def claim(
     Stale claims are given back first, at most :data:`SWEEPS_PER_TIMEOUT` times a timeout."""
     token = uuid.uuid4().hex
     sweep = _sweep_due(engine, target, now, claim_timeout)
+    async with write_tx(engine) as conn:
+        if sweep:
+            await requeue_stale(conn, target, now, claim_timeout)
+        if conn.dialect.name == "sqlite":
+            claimed = await _take_sqlite(conn, target, limit, token, now, holder)
+        else:
+            claimed = await _take(conn, _due(target, limit, now), target, token, now, holder)
+    if sweep:  # committed: the next sweep is due a tenth of a timeout from now
+        _SWEPT.setdefault(engine, {})[target] = now
+    return sorted(claimed, key=lambda w: w.id)
+
+
+def _due(target: str, limit: int, now: datetime) -> sa.Select[Any]:
+    """The ``limit`` longest-due items of ``target`` whose customer nobody is working on."""
     busy = sa.select(W.c.customer_key).where(W.c.target == target, W.c.status == "doing")
-    due = (
+    return (
         sa.select(W.c.id)
         .where(
             W.c.target == target,
@@ -171,13 +187,29 @@ async def claim(
         .order_by(W.c.not_before, W.c.id)
         .limit(limit)
     )
-    async with write_tx(engine) as conn:
-        if sweep:
-            await requeue_stale(conn, target, now, claim_timeout)
-        claimed = await _take(conn, due, target, token, now, holder)
-    if sweep:  # committed: the next sweep is due a tenth of a timeout from now
-        _SWEPT.setdefault(engine, {})[target] = now
-    return claimed
+
+
+_CLAIM_SQLITE = (
+    "UPDATE customer_work SET status = 'doing', claim_token = ?, claimed_at = ?, "
+    "claimed_by = ?, updated_at = ? "
+    "WHERE id IN (SELECT id FROM customer_work WHERE target = ? AND status = 'pending' "
+    "AND not_before <= ? AND customer_key NOT IN "
+    "(SELECT customer_key FROM customer_work WHERE target = ? AND status = 'doing') "
+    "ORDER BY not_before, id LIMIT ?) AND status = 'pending' "
+    "RETURNING id, customer_key, attempts"
+)
+"""What :func:`_due` and :func:`_take` say, as one statement (SQLite: the write lock is
+already held, BEGIN IMMEDIATE), its text written once: through SQLAlchemy Core, building and
+compiling it cost more than SQLite's work."""
+
+
+async def _take_sqlite(
+    conn: AsyncConnection, target: str, limit: int, token: str, now: datetime, holder: str | None
+) -> list[WorkItem]:
+    at = bound(W.c.claimed_at, conn.dialect, now)
+    params = [token, at, holder, at, target, at, target, limit]
+    [outcome] = await hop.run(conn, [hop.Statement(_CLAIM_SQLITE, params, fetch=True)])
+    return [WorkItem(i, target, key, attempts, token) for i, key, attempts in outcome.rows]
 
 
 async def _take(
@@ -188,16 +220,12 @@ async def _take(
     now: datetime,
     holder: str | None,
 ) -> list[WorkItem]:
-    """Mark the ``due`` items claimed by ``token``; return them by id."""
-    ids: Any
-    if conn.dialect.name == "postgresql":
-        # Chosen first, then claimed: PostgreSQL does not keep a LIMIT inside the UPDATE's
-        # IN (...) with SKIP LOCKED (a test saw it claim the whole queue).
-        ids = [r.id for r in await conn.execute(due.with_for_update(skip_locked=True))]
-        if not ids:
-            return []
-    else:  # SQLite: one statement, the write lock is already held (BEGIN IMMEDIATE)
-        ids = due.scalar_subquery()
+    """Mark the ``due`` items claimed by ``token`` (PostgreSQL)."""
+    # Chosen first, then claimed: PostgreSQL does not keep a LIMIT inside the UPDATE's
+    # IN (...) with SKIP LOCKED (a test saw it claim the whole queue).
+    ids = [r.id for r in await conn.execute(due.with_for_update(skip_locked=True))]
+    if not ids:
+        return []
     rows = await conn.execute(
         sa.update(W)
         .where(W.c.id.in_(ids), W.c.status == "pending")
@@ -206,10 +234,7 @@ async def _take(
         )
         .returning(W.c.id, W.c.customer_key, W.c.attempts)
     )
-    return sorted(
-        (WorkItem(r.id, target, r.customer_key, r.attempts, token) for r in rows),
-        key=lambda w: w.id,
-    )
+    return [WorkItem(r.id, target, r.customer_key, r.attempts, token) for r in rows]
 
 
 async def finish(conn: AsyncConnection, items: Sequence[WorkItem]) -> int:

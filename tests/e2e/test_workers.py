@@ -35,8 +35,9 @@ from sync_jobs.run.workers import budget_shares
 from sync_jobs.store import tables as t
 from tests.e2e import crashing
 from tests.e2e.test_kill_recovery import reference, served_desk
-from tests.stores import fresh_postgres, sqlite_url
+from tests.stores import store_url
 
+__all__ = ["store_url"]  # the fixture: every test here runs on SQLite and PostgreSQL
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 DEALBRIDGE = str(Path(sys.executable).parent / "dealbridge")
 TARGET = "freshdesk"
@@ -79,16 +80,7 @@ def served(env: dict[str, str]) -> Iterator[Served]:
         proc.stdout.close()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
-    else:
-        with fresh_postgres() as url:
-            yield url
-
-
-def write_config(folder: Path, served: Served, state_url: str) -> Path:
+def write_config(folder: Path, served: Served, store_url: str) -> Path:
     """The West job into the served Freshdesk, a customer per batch and one batch at a time
     per process: two processes take turns with the queue from its first customer."""
     ports = served.ports
@@ -96,7 +88,7 @@ def write_config(folder: Path, served: Served, state_url: str) -> Path:
         folder,
         TARGET,
         fast=True,
-        state_url=state_url,
+        state_url=store_url,
         base_urls={
             "salesforce_west": f"http://127.0.0.1:{ports['salesforce']}",
             "hubspot_emea": f"http://127.0.0.1:{ports['hubspot']}",
@@ -111,20 +103,12 @@ def write_config(folder: Path, served: Served, state_url: str) -> Path:
     return path
 
 
-def audit_rows(state_url: str) -> list[Any]:
-    db = sa.create_engine(state_url.replace("postgresql://", "postgresql+psycopg://"))
+def rows(store_url: str, table: sa.Table) -> list[Any]:
+    """Every row of ``table`` in the store, read by this (test) process."""
+    db = sa.create_engine(store_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with db.connect() as conn:
-            return list(conn.execute(sa.select(t.audit)))
-    finally:
-        db.dispose()
-
-
-def queue(state_url: str) -> list[Any]:
-    db = sa.create_engine(state_url.replace("postgresql://", "postgresql+psycopg://"))
-    try:
-        with db.connect() as conn:
-            return list(conn.execute(sa.select(t.customer_work)))
+            return list(conn.execute(sa.select(table)))
     finally:
         db.dispose()
 
@@ -137,10 +121,10 @@ def each_company_written_once(served: Served, clean_writes: int) -> None:
 
 
 def test_two_workers_write_every_customer_exactly_once(
-    tmp_path: Path, served: Served, env: dict[str, str], state_url: str
+    tmp_path: Path, served: Served, env: dict[str, str], store_url: str
 ) -> None:
     expected, clean_writes = reference(tmp_path / "reference", TARGET, ("west",))
-    config = write_config(tmp_path, served, state_url)
+    config = write_config(tmp_path, served, store_url)
 
     done = subprocess.run(
         [DEALBRIDGE, "run", "west", "--workers", "2", "-c", str(config)],
@@ -159,21 +143,21 @@ def test_two_workers_write_every_customer_exactly_once(
     assert int(helped.group(1)) >= 1, f"the second process planned customers too:\n{output}"
     assert served_desk(config, TARGET) == expected
     each_company_written_once(served, clean_writes)
-    fields_written_once_in(state_url)
-    assert queue(state_url) == [], "the work is finished"
+    fields_written_once_in(store_url)
+    assert rows(store_url, t.customer_work) == [], "the work is finished"
 
 
-def fields_written_once_in(state_url: str) -> None:
-    audit = Counter((r.customer_key, r.field) for r in audit_rows(state_url))
+def fields_written_once_in(store_url: str) -> None:
+    audit = Counter((r.customer_key, r.field) for r in rows(store_url, t.audit))
     assert audit, "fields were written"
     assert set(audit.values()) == {1}, "no field was written twice"
 
 
 def test_a_killed_workers_customers_are_still_written(
-    tmp_path: Path, served: Served, state_url: str
+    tmp_path: Path, served: Served, store_url: str
 ) -> None:
     expected, clean_writes = reference(tmp_path / "reference", TARGET, ("west",))
-    config = load_config(write_config(tmp_path, served, state_url))
+    config = load_config(write_config(tmp_path, served, store_url))
     config = config.model_copy(update={"engine": config.engine.model_copy(update={"workers": 2})})
 
     async def go() -> RunReport:
@@ -198,7 +182,7 @@ def test_a_killed_workers_customers_are_still_written(
     assert served_desk(config_path(tmp_path), TARGET) == expected
     each_company_written_once(served, clean_writes)
     assert report.counts["customers_written"] == clean_writes
-    assert queue(state_url) == []
+    assert rows(store_url, t.customer_work) == []
 
 
 def config_path(folder: Path) -> Path:

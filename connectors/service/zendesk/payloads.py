@@ -54,6 +54,8 @@ def parse_time(value: Any) -> datetime | None:
 def record_id(raw: Mapping[str, Any]) -> str:
     """Zendesk ids are integers; some payloads send them as strings or floats."""
     value = raw.get("id")
+    if type(value) is int:  # as Zendesk sends them: the rest is for strings and floats
+        return str(value)
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     text = identity_text(value)
@@ -64,9 +66,16 @@ def record_id(raw: Mapping[str, Any]) -> str:
 
 def custom_value(value: Any) -> Any:
     """A custom field value in canonical form: a printed date (midnight UTC) as its day."""
-    if isinstance(value, str) and (printed := PRINTED_DATE.fullmatch(value.strip())):
+    if (
+        isinstance(value, str)
+        and "T00:00:00" in value  # the regex's cheap precondition, asked in C first
+        and (printed := PRINTED_DATE.fullmatch(value.strip()))
+    ):
         return printed.group(1)
     return value
+
+
+_PREFIX = {kind: f"{custom}." for kind, custom in CUSTOM.items()}
 
 
 def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -74,18 +83,29 @@ def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {name: raw.get(name) for name in BUILT_INS}
     custom = raw.get(CUSTOM[kind])
     if isinstance(custom, dict):
-        fields.update({f"{CUSTOM[kind]}.{k}": custom_value(v) for k, v in custom.items()})
+        prefix = _PREFIX[kind]
+        for key, value in custom.items():  # every organization's record: kept lean
+            fields[prefix + key] = custom_value(value) if type(value) is str else value
     return fields
 
 
 def reported_values(kind: str, sent: Mapping[str, Any]) -> dict[str, Any]:
     """What a write reports for values Zendesk accepted: as sent, in the form a read gives
     them back (custom dates as the day)."""
-    prefix = CUSTOM[kind] + "."
+    prefix = _PREFIX[kind]
     return {
-        path: custom_value(json_value(value)) if path.startswith(prefix) else json_value(value)
+        path: custom_value(_json(value)) if path.startswith(prefix) else _json(value)
         for path, value in sent.items()
     }
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _json(value: Any) -> Any:
+    """``json_value`` for one written value; the plain text and numbers almost every field
+    holds are JSON already (asked first: every written field of every record passes here)."""
+    return value if type(value) in _JSON_SCALARS else json_value(value)
 
 
 def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
@@ -127,13 +147,13 @@ def update_row(kind: str, record: str, fields: Mapping[str, Any]) -> dict[str, A
     """One ``update_many`` row (``{"id", "notes", "organization_fields": {...}}``)."""
     row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
     custom: dict[str, Any] = {}
-    prefix = CUSTOM[kind] + "."
+    prefix = _PREFIX[kind]
     for path, value in fields.items():
         key = path.removeprefix(prefix)
         if path.startswith(prefix) and key and "." not in key:
-            custom[key] = json_value(value)
+            custom[key] = _json(value)
         elif path in BUILT_INS:
-            row[path] = json_value(value)
+            row[path] = _json(value)
         else:
             writable = f"notes, details, {prefix}<key>"
             raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")

@@ -15,11 +15,8 @@ from connectors.errors import BudgetExhausted
 from connectors.ratelimit import Window
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.pacing import build_pacing
-from sandbox.world import REPO_ROOT, credentials, world_doc
-from sync_jobs.config.app import parse_config
-from sync_jobs.run.context import Engine
 from sync_jobs.run.workers import SpentBudget, budget_shares, team_size
-from sync_jobs.store.db import make_engine
+from tests.unit.engine.worker_world import config_with_workers, engine_with_workers
 
 
 def test_a_window_split_among_processes_never_adds_up_to_more_than_the_budget() -> None:
@@ -75,18 +72,13 @@ def test_zendesk_splits_the_account_budget_and_job_slots_but_not_the_export(
 def test_every_desk_of_a_run_with_workers_is_shared_and_no_source_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in credentials("zendesk").items():
-        monkeypatch.setenv(name, value)
-    doc = world_doc(tmp_path, "zendesk")
-    doc["engine"] = {"workers": 4}
-    config = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
+    config = config_with_workers(tmp_path, monkeypatch, 4)
 
     shares = budget_shares(config)
 
     assert shares == {"zendesk": 0.25}
     assert not set(shares) & {job.source for job in config.jobs.values()}
-    doc["engine"] = {"workers": 1}
-    alone = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
+    alone = config_with_workers(tmp_path, monkeypatch, 1)
     assert budget_shares(alone) == {}, "one process spends the whole budget"
 
 
@@ -106,12 +98,7 @@ def test_a_helpers_spent_budget_reaches_the_lead_as_a_spent_budget() -> None:
 def test_one_team_of_workers_per_desk_so_its_budget_is_split_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for name, value in credentials("zendesk").items():
-        monkeypatch.setenv(name, value)
-    doc = world_doc(tmp_path, "zendesk")
-    doc["engine"] = {"workers": 3}
-    config = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
-    engine = Engine(config=config, store=make_engine(f"sqlite:///{tmp_path}/s.db"), mappings={})
+    engine = engine_with_workers(tmp_path, monkeypatch, 3)
 
     with (
         team_size(engine, "zendesk") as first,

@@ -4,7 +4,6 @@ same defaults, same upsert and skip-on-conflict behaviour, on SQLite and Postgre
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -14,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sync_jobs.store import tables as t
 from sync_jobs.store.bulk import insert_rows
-from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.store.db import read_tx, write_tx
 from tests.stores import store_url
 
 pytestmark = pytest.mark.anyio
@@ -22,14 +21,6 @@ __all__ = ["store_url"]
 
 NOW = datetime(2026, 11, 23, 12, 30, 1, 250, tzinfo=UTC)
 BERLIN = timezone(timedelta(hours=1))
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 def deal_row(deal_id: str, **changes: Any) -> dict[str, Any]:

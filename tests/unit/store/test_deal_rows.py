@@ -1,19 +1,20 @@
-"""Stage 2's deal rows read like the table's rows: every column, the terms decoded only when
-asked (and then exactly as the JSON column decodes them), on SQLite and PostgreSQL."""
+"""Stage 2's deal rows (read through the driver with the batch's state) read like the table's
+rows: every column, the terms decoded only when asked (and then exactly as the JSON column
+decodes them), on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sync_jobs.store import deals
+from sync_jobs.store import batch_state, deals
 from sync_jobs.store import tables as t
-from sync_jobs.store.db import make_engine, migrate_async, read_tx, write_tx
+from sync_jobs.store.db import read_tx, write_tx
 from tests.stores import store_url
+from tests.unit.store.rows import deal_row
 
 pytestmark = pytest.mark.anyio
 __all__ = ["store_url"]
@@ -22,35 +23,8 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 TERMS = {"deal": {"id": "D1"}, "amount": "10.50", "free_services": ["onboarding"], "x": None}
 
 
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
-
-
 def row(deal_id: str, customer_key: str, **changes: object) -> dict[str, object]:
-    return {
-        "job": "west",
-        "deal_id": deal_id,
-        "target": "zd",
-        "territory": "West",
-        "customer_key": customer_key,
-        "match_status": "matched",
-        "match_detail": {"method": "external_id", "key": "cust-1"},
-        "lookup_at": NOW,
-        "terms": TERMS,
-        "violations": None,
-        "payload_hash": f"hash-{deal_id}",
-        "live": True,
-        "valid_until": date(2099, 12, 31),
-        "deleted": False,
-        "error": None,
-        "attempts": 0,
-        "modified_at": NOW,
-        "updated_at": NOW,
-    } | changes
+    return deal_row(deal_id, customer_key, NOW, terms=TERMS, **changes)
 
 
 async def test_a_customers_deals_read_as_their_table_rows(engine: AsyncEngine) -> None:
@@ -64,7 +38,7 @@ async def test_a_customers_deals_read_as_their_table_rows(engine: AsyncEngine) -
             ],
         )
     async with read_tx(engine) as conn:
-        [stored] = await deals.deals_of(conn, "zd", ["organization:1"])
+        [stored] = (await batch_state.load(conn, "zd", ["organization:1"])).deals
         [plain] = list(await conn.execute(sa.select(t.deal).where(t.deal.c.deal_id == "D1")))
     assert (stored.job, stored.deal_id, stored.payload_hash) == ("west", "D1", "hash-D1")
     assert stored.modified_at == NOW
@@ -76,7 +50,7 @@ async def test_the_terms_text_is_the_stored_json(engine: AsyncEngine) -> None:
     async with write_tx(engine) as conn:
         await deals.save_deals(conn, [row("D1", "organization:1")])
     async with read_tx(engine) as conn:
-        [stored] = await deals.deals_of(conn, "zd", ["organization:1"])
+        [stored] = (await batch_state.load(conn, "zd", ["organization:1"])).deals
     assert "terms" not in vars(stored), "not decoded until asked"
     assert stored.terms_text.replace(" ", "") == (
         '{"deal":{"id":"D1"},"amount":"10.50","free_services":["onboarding"],"x":null}'

@@ -4,7 +4,6 @@ and the live one fetched once per run however many write workers ask."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -46,14 +45,6 @@ def desk(base_url: str = "https://acme.zendesk.com") -> ZendeskConfig:
 @pytest.fixture(autouse=True)
 def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ZD_TEST_TOKEN", "token-for-tests")
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 FIELDS = [

@@ -7,7 +7,6 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sync_jobs.store.db import make_engine, migrate_async, write_tx
+from sync_jobs.store.db import write_tx
 from sync_jobs.store.leases import (
     LeaseLost,
     Takeover,
@@ -32,14 +31,6 @@ from tests.stores import store_url
 pytestmark = pytest.mark.anyio
 __all__ = ["store_url"]
 TTL = timedelta(seconds=2)
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 def now() -> datetime:

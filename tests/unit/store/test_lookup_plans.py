@@ -5,7 +5,7 @@ million (SQLite's own query plans, asked with EXPLAIN QUERY PLAN)."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.domain.matching import keyed
-from sync_jobs.store import bases, conflicts, deals, identity, work
+from sync_jobs.store import bases, batch_state, conflicts, deals, hop, identity, work
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
 
@@ -100,8 +100,60 @@ def whole_target_reads(plans: dict[str, list[str]]) -> list[str]:
     return bad
 
 
-async def test_loading_a_batchs_deals_reads_only_its_customers(engine: AsyncEngine) -> None:
-    plans = await plans_of(engine, lambda conn: deals.deals_of(conn, "zd", KEYS))
+@contextmanager
+def driver_statements(
+    tables: tuple[str, ...] = LOOKED_UP,
+) -> Iterator[list[tuple[str, Any]]]:
+    """Collect the statements run through the driver itself (``sync_jobs.store.hop``, which
+    SQLAlchemy's events do not see) on ``tables``, with their (first row's) parameters."""
+    statements: list[tuple[str, Any]] = []
+    run = hop.run
+
+    async def collect(conn: AsyncConnection, batch: Sequence[hop.Statement]) -> Any:
+        for statement in batch:
+            if re.search(rf"\b(FROM|UPDATE)\s+\"?({'|'.join(tables)})\b", statement.sql):
+                params = statement.params[0] if statement.many else statement.params
+                statements.append((statement.sql, tuple(params)))
+        return await run(conn, batch)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(hop, "run", collect)
+        yield statements
+
+
+async def driver_plans_of(
+    engine: AsyncEngine, call: Callable[[AsyncConnection], Awaitable[Any]]
+) -> dict[str, list[str]]:
+    """Plans of the statements ``call`` ran through the driver in one write transaction."""
+    with driver_statements() as statements:
+        async with write_tx(engine) as conn:
+            await call(conn)
+    return await planned(engine, statements)
+
+
+async def test_a_batchs_state_reads_only_its_customers(engine: AsyncEngine) -> None:
+    plans = await driver_plans_of(engine, lambda conn: batch_state.load(conn, "zd", KEYS))
+    assert len(plans) == 5, "deals, bases, resolved conflicts, decisions, names"
+    assert whole_target_reads(plans) == []
+
+
+async def test_a_batchs_commit_finds_what_it_changes_by_customer_or_id(
+    engine: AsyncEngine,
+) -> None:
+    async with write_tx(engine) as conn:
+        await work.enqueue(conn, "zd", KEYS, NOW)
+    items = await work.claim(engine, "zd", len(KEYS), NOW, timedelta(minutes=5))
+    commit = batch_state.Commit(
+        items,
+        drops=[(KEYS[0], "discount"), (KEYS[1], "sla")],
+        settled=KEYS,
+        kinds=["target_edited", "territory_disagreement", "expired_terms_present"],
+        still_open=["x"],
+    )
+    plans = await driver_plans_of(
+        engine, lambda conn: batch_state.record(conn, "zd", commit, now=NOW, run_id=None, actor="t")
+    )
+    assert len(plans) == 2, "the bases dropped and the conflicts closed"
     assert whole_target_reads(plans) == []
 
 
@@ -123,11 +175,10 @@ async def test_record_names_and_unlinking_look_records_up_by_id(engine: AsyncEng
     assert whole_target_reads(plans) == []
 
 
-async def test_bases_and_resolved_conflicts_are_found_by_customer(engine: AsyncEngine) -> None:
+async def test_bases_are_found_by_customer(engine: AsyncEngine) -> None:
     async def stage2_reads(conn: AsyncConnection) -> None:
         await bases.load_bases(conn, "zd", KEYS)
         await bases.drop_bases(conn, "zd", [(KEYS[0], "discount"), (KEYS[1], "sla")])
-        await conflicts.resolved_conflicts(conn, "zd", KEYS)
 
     plans = await plans_of(engine, stage2_reads)
     assert whole_target_reads(plans) == []
@@ -150,8 +201,12 @@ async def test_closing_conflicts_finds_them_by_customer_or_by_identity(
 async def test_a_claim_reads_the_queue_in_its_index_order(engine: AsyncEngine) -> None:
     async with write_tx(engine) as conn:
         await work.enqueue(conn, "zd", KEYS, NOW)
-    with capturing(engine, ("customer_work",)) as statements:
+    with (
+        capturing(engine, ("customer_work",)) as statements,
+        driver_statements(("customer_work",)) as driven,
+    ):
         claimed = await work.claim(engine, "zd", 2, NOW, timedelta(minutes=5))
+    statements += driven
     plans = await planned(engine, statements)
     steps = [step for steps in plans.values() for step in steps]
     assert [i.customer_key for i in claimed] == KEYS[:2], "oldest first, then by id"

@@ -4,7 +4,6 @@ its newest reference."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sync_jobs.store import outbox
-from sync_jobs.store.db import make_engine, migrate_async, write_tx
+from sync_jobs.store.db import write_tx
 from tests.stores import store_url
 
 pytestmark = pytest.mark.anyio
@@ -20,14 +19,6 @@ __all__ = ["store_url"]
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 CLAIM = timedelta(minutes=5)
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 def row(key: str, channel: str = "desk", thread: str = "conflict:1") -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,14 +22,6 @@ __all__ = ["store_url"]
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 TIMEOUT = timedelta(minutes=10)
-
-
-@pytest.fixture
-async def engine(store_url: str) -> AsyncIterator[AsyncEngine]:
-    await migrate_async(store_url)
-    eng = make_engine(store_url)
-    yield eng
-    await eng.dispose()
 
 
 async def test_repeated_changes_to_one_customer_coalesce_into_one_item(engine: AsyncEngine) -> None:

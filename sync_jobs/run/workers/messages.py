@@ -1,0 +1,72 @@
+"""What crosses between a run's processes: the spec a helper is spawned with, and the report
+it sends back to the lead (both pickled)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from connectors.errors import BudgetExhausted
+from sync_jobs.config.app import AppConfig
+from sync_jobs.run.context import CustomerPreview
+from sync_jobs.run.control import Checkpoint
+
+
+@dataclass(frozen=True)
+class HelperSpec:
+    """What a helper process needs: pickled into it when it is spawned."""
+
+    config: AppConfig
+    job: str
+    run_id: str
+    """The lead's run: the helper's audit rows carry it."""
+    holder: str
+    """Who the helper claims as (the lead's replica id and the helper's number): the lead
+    releases a dead helper's claims by it."""
+    log: tuple[str, str]
+    """Log format and level, as the lead's process was configured."""
+    checkpoint: Checkpoint | None = None
+    """Called at the helper's commit points (tests: a module-level function, so it pickles)."""
+
+
+@dataclass
+class HelperReport:
+    """What a helper did, sent to the lead when it ends."""
+
+    counts: dict[str, int]
+    errors: list[str]
+    notices: list[str]
+    previews: list[CustomerPreview]
+    previews_omitted: int
+    failure: BaseException | SpentBudget | str | None = None
+    """What stopped it early: the exception itself when it travels between processes, a
+    spent budget as its parts (it stays a ``BudgetExhausted`` on the lead), else its message."""
+
+
+@dataclass(frozen=True)
+class SpentBudget:
+    """A helper's ``BudgetExhausted`` on its way to the lead (its keyword-only constructor
+    does not unpickle)."""
+
+    message: str
+    until: datetime
+    exact: bool
+    budget: str
+    connector: str
+    operation: str
+
+    @classmethod
+    def of(cls, exc: BudgetExhausted) -> SpentBudget:
+        """The parts of ``exc``."""
+        return cls(exc.message, exc.until, exc.exact, exc.budget, exc.connector, exc.operation)
+
+    def error(self) -> BudgetExhausted:
+        """The exception again, as the lead's run records it (a hold until ``until``)."""
+        return BudgetExhausted(
+            self.message,
+            until=self.until,
+            exact=self.exact,
+            budget=self.budget,
+            connector=self.connector,
+            operation=self.operation,
+        )
