@@ -17,7 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordRef
+from sync_jobs.store import hop
 from sync_jobs.store import tables as t
+from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.sql import chunks, insert_ignore, pairs_in, records_in, upsert
 
 IndexKey = tuple[str, str]
@@ -123,20 +125,28 @@ async def index_hits(
     conn: AsyncConnection, target: str, keys: Iterable[IndexKey]
 ) -> list[IndexHit]:
     """The part of one target's identity index that ``keys`` name (one query per match type
-    and chunk; the primary key serves the lookup)."""
-    hits: list[IndexHit] = []
+    and chunk, all in one trip to the driver: :mod:`sync_jobs.store.hop`; the primary key
+    serves the lookup)."""
     by_match: dict[str, list[str]] = defaultdict(list)
     for match, value in keys:
         by_match[match].append(value)
+    sql = DriverSql(conn.dialect)
     k = t.identity_key.c
-    for match, values in by_match.items():
-        for part in chunks(values):
-            rows = await conn.execute(
-                sa.select(k.value, k.kind, k.record_id).where(
-                    k.target == target, k.match == match, k.value.in_(part)
-                )
-            )
-            hits += [IndexHit(match, row.value, row.kind, row.record_id) for row in rows]
+    text = (
+        f"SELECT {sql.names([k.value, k.kind, k.record_id])} "  # noqa: S608
+        f"FROM {sql.table(t.identity_key)} "
+        f"WHERE {sql.quote('target')} = {sql.mark} AND {sql.quote('match')} = {sql.mark} AND "
+    )
+    asked = [(match, part) for match, values in by_match.items() for part in chunks(values)]
+    statements = [
+        hop.Statement(
+            text + sql.among("value", len(part)), [target, match, *sql.values(part)], fetch=True
+        )
+        for match, part in asked
+    ]
+    hits: list[IndexHit] = []
+    for (match, _), outcome in zip(asked, await hop.run(conn, statements), strict=True):
+        hits += [IndexHit(match, value, kind, record_id) for value, kind, record_id in outcome.rows]
     return hits
 
 
