@@ -171,9 +171,10 @@ async def test_stage1s_reads_find_deals_by_id_and_index_keys_by_value(
 
 async def test_reindexing_records_finds_their_old_keys_by_record(engine: AsyncEngine) -> None:
     changed = [org(1), org(2, deleted=True)]
-    plans = await plans_of(
+    plans = await driver_plans_of(
         engine, lambda conn: identity.index_records(conn, "zd", keyed(changed), NOW)
     )
+    assert len(plans) == 3, "the old keys read; the keys and the deleted record removed"
     assert whole_target_reads(plans) == []
 
 

@@ -95,3 +95,44 @@ async def test_index_hits_are_the_stored_keys_asked_for(engine: AsyncEngine) -> 
     assert len(hits) == len(set(hits)), "each hit once"
     assert ("domain", "c5.example") in {(h.match, h.value) for h in hits}
     assert sum(h.value == "c1.example" for h in hits) == 0, "c1 was not asked for"
+
+
+async def test_reindexing_replaces_the_keys_of_every_chunk_and_kind(engine: AsyncEngine) -> None:
+    """The index refresh writes through the driver too: after it, the index holds exactly the
+    live records' keys (other targets' untouched), deleted records are gone, and the records
+    that lost a key are reported."""
+    first = [org(n) for n in range(MANY)] + [
+        CustomerRecord(ref=RecordRef(kind="user", id="u1"), emails=("a@x.example",))
+    ]
+    async with write_tx(engine) as conn:
+        assert await identity.index_records(conn, "zd", keyed(first), NOW) == []
+        await identity.index_records(conn, "other", keyed([org(1)]), NOW)
+    moved = [org(n, "moved.example") for n in range(0, MANY, 2)]  # lose their own domain
+    deleted = [CustomerRecord(ref=RecordRef(kind="user", id="u1"), deleted=True)]
+    deleted += [CustomerRecord(ref=RecordRef(kind="organization", id="1"), deleted=True)]
+    later = datetime(2026, 12, 7, tzinfo=UTC)
+    async with write_tx(engine) as conn:
+        lost = await identity.index_records(conn, "zd", keyed(moved + deleted), later)
+    assert sorted(r.key for r in lost) == sorted(r.ref.key for r in moved + deleted)
+    live = {r.ref.key: r for r in first if r.ref.key not in {d.ref.key for d in deleted}}
+    live |= {r.ref.key: r for r in moved}
+    async with read_tx(engine) as conn:
+        i, k = t.identity.c, t.identity_key.c
+        records = list(await conn.execute(sa.select(i.target, i.kind, i.record_id, i.updated_at)))
+        stored_keys = list(
+            await conn.execute(sa.select(k.target, k.match, k.value, k.kind, k.record_id))
+        )
+    assert sorted((r.kind, r.record_id) for r in records if r.target == "zd") == sorted(
+        (r.ref.kind, r.ref.id) for r in live.values()
+    )
+    assert {(r.target, r.kind, r.record_id) for r in records if r.target == "other"} == {
+        ("other", "organization", "1")
+    }
+    assert {r.record_id for r in records if r.updated_at == later} == {r.ref.id for r in moved}
+    expected = {
+        ("zd", match, value, record.ref.kind, record.ref.id)
+        for record, keys in keyed(list(live.values()))
+        for match, value in keys
+    }
+    assert {tuple(r) for r in stored_keys if r.target == "zd"} == expected
+    assert any(r.target == "other" for r in stored_keys)
