@@ -5,8 +5,10 @@ documented budgets, in their own process), runs the ``west`` job once in this pr
 prints when each stage started and ended: wall seconds since the run started, and this
 process's CPU seconds (``time.process_time()``, which includes SQLite's thread). The stages are
 found by wrapping the functions that do them (the identity export's pages, the source's pages,
-the match pass, stage 2's batches), so a stage renamed is a stage missing from the table, not
-a wrong figure. The last line is the ratio to the bound the scenario reports.
+the match pass, stage 2's batches and writes), so a stage renamed is a stage missing from the
+table, not a wrong figure. A line gives when stage 2's first, sixth, half and last writes
+were asked: its requests beyond the account's minute follow, 61 s later, the pace of its first
+ones. The last line is the ratio to the bound the scenario reports.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ async def run_once(config: Path, marks: Marks) -> Any:
     marks.wrap(stage1, "_commit_page", "source page")
     marks.wrap(stage1, "rematch", "match pass")
     marks.wrap(stage2, "_batch", "stage 2 batch")
+    marks.wrap(stage2, "_write", "stage 2 write")
     loaded = load_config(config)
     engine = await open_engine(loaded)
     connections = Connections(loaded.connectors)
@@ -100,6 +103,10 @@ def main() -> None:
             f"{name:22s} x{len(seen):<5d} first {wall:7.1f} s ({cpu:5.1f} CPU)"
             f"  last {last_wall:7.1f} s ({last_cpu:5.1f} CPU)"
         )
+    writes = [wall for wall, _cpu in marks.seen.get("stage 2 write:start", [])]
+    if writes:  # the second budget minute follows the first: when the early writes went
+        steps = sorted({0, len(writes) // 6, len(writes) // 2, len(writes) - 1})
+        print("stage 2 writes asked: " + ", ".join(f"#{i + 1} {writes[i]:.1f} s" for i in steps))
     records = max(1, int(deals * RECORDS_PER_DEAL))
     served = _sum(counts, "zendesk", route="/incremental/organizations", status="200")
     bound, _formula = bound_records_per_second(records, sizes.scale, served)

@@ -10,9 +10,11 @@ window are a few lines each and keep the gate dependency-free.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from connectors.waits import announce_wait
@@ -40,23 +42,33 @@ class Window:
     Unlike a token bucket, a sliding window spends a fresh budget at once (a small run is not
     paced out over the minute) and can never put more than ``limit`` requests into one of the
     vendor's fixed minutes. ``margin`` widens the window for latency and clock skew between our
-    send times and the vendor's arrival times."""
+    send times and the vendor's arrival times.
+
+    ``answered``: each request counts from when its answer came, not from when it was sent
+    (a request in flight counts too). The vendor saw it between the two, so no ``limit + 1``
+    requests can reach the vendor within any ``seconds`` without a margin, however long
+    each one took: the next request in a slot is sent ``seconds`` after the answer that
+    freed it, so it arrives after that too. Measured on our clock alone; a clock running a
+    few parts per million apart from the vendor's moves a minute by microseconds."""
 
     limit: int
     seconds: float = 60.0
     margin: float = 1.0
+    answered: bool = False
 
     def shared(self, share: float) -> Window:
         """This window's part for a process spending ``share`` of the budget (at least one
         request, rounded down: the processes' parts never add up to more than the budget)."""
         if share >= 1.0:
             return self
-        return Window(max(1, int(self.limit * share)), self.seconds, self.margin)
+        return dataclasses.replace(self, limit=max(1, int(self.limit * share)))
 
     @classmethod
-    def per_minute(cls, rate_per_second: float) -> Window:
-        """The minute's budget of a documented rate (at least one request)."""
-        return cls(max(1, round(rate_per_second * 60)))
+    def per_minute(cls, rate_per_second: float, *, answered: bool = False) -> Window:
+        """The minute's budget of a documented rate (at least one request); ``answered``:
+        counted from each answer, without a margin (see the class doc)."""
+        limit = max(1, round(rate_per_second * 60))
+        return cls(limit, margin=0.0, answered=True) if answered else cls(limit)
 
 
 class VendorGate:
@@ -78,6 +90,11 @@ class VendorGate:
         self._rate = rate_per_second
         self._window = window
         self._sent: deque[float] = deque()
+        """When each request of the window was sent (or answered, for an ``answered`` one)."""
+        self._unanswered = 0
+        """Requests of an ``answered`` window in flight: they count until their answer."""
+        self._answer = asyncio.Event()
+        """Set when a request of an ``answered`` window is answered."""
         self._burst = max(1, burst)
         self._tokens = float(self._burst)
         self._clock = clock
@@ -99,6 +116,9 @@ class VendorGate:
     async def acquire(self) -> None:
         """Wait for a slot: vendor back-off first, then the steady rate, then in-flight room."""
         async with self._lock:
+            while self._all_in_flight():  # a slot frees only when an answer comes
+                self._answer.clear()
+                await self._answer.wait()
             # Re-check after sleeping (another caller may have raised the block), but a bounded
             # number of times: an injected test sleep returns without time passing.
             for _ in range(3):
@@ -109,13 +129,29 @@ class VendorGate:
                 await self._sleep(wait)
             if self._rate is not None:
                 self._tokens -= 1
-            if self._window is not None:
+            if self._window is not None and self._window.answered:
+                self._unanswered += 1
+            elif self._window is not None:
                 self._sent.append(self._clock())
         await self._in_flight.acquire()
 
     def release(self) -> None:
-        """Give back the in-flight slot taken by :meth:`acquire`."""
+        """Give back the in-flight slot taken by :meth:`acquire` (the request was answered,
+        or failed: an ``answered`` window counts it from now)."""
         self._in_flight.release()
+        if self._window is not None and self._window.answered:
+            self._unanswered -= 1
+            self._sent.append(self._clock())
+            self._answer.set()
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """One request's slot, held until the request is answered (or failed)."""
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
 
     async def take_turn(self, name: str = "") -> None:
         """Spend one unit of a secondary budget (an endpoint's own cap) and give the slot back
@@ -161,9 +197,13 @@ class VendorGate:
         span = window.seconds + window.margin
         while self._sent and self._sent[0] <= now - span:
             self._sent.popleft()
-        if len(self._sent) < window.limit:
-            return 0.0
+        if len(self._sent) + self._unanswered < window.limit or not self._sent:
+            return 0.0  # room, or every slot in flight (acquire waits for an answer first)
         return self._sent[0] + span - now
+
+    def _all_in_flight(self) -> bool:
+        window = self._window
+        return window is not None and window.answered and self._unanswered >= window.limit
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:

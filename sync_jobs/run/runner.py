@@ -12,6 +12,7 @@ is responsible for waits in failure, so an operator's run never exits 0 over a f
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 import uuid
@@ -348,12 +349,13 @@ async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
     # (stage1.backfill); other runs read their few changes against the refreshed index.
     backfill = await stage1.reads_everything(first, full=full)
     pulling: Awaitable[object]
+    matching = asyncio.Event()
     if backfill:
-        pulling = stage1.backfill(first, full=full)
+        pulling = stage1.backfill(first, full=full, matching=matching)
     else:
         pulling = stage1.pull(first, await stage1.refresh_index(first), full=full)
-    if write:  # stage 2 writes while stage 1 still reads, except in a backfill
-        await workers.drain(run, pulling, overlap=not backfill)  # engine.workers processes
+    if write:  # stage 2 writes while stage 1 still reads; in a backfill, from its match pass
+        await workers.drain(run, pulling, overlap=not backfill, begin=matching)
     else:
         await pulling
         run.state.notices.append(

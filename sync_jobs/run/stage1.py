@@ -30,8 +30,14 @@ from connectors.base import (
 )
 from connectors.waits import also_listening
 from sync_jobs.domain.guardrails import violations
-from sync_jobs.domain.mapping import Mapping, MappingFailed
-from sync_jobs.domain.matching import IdentityIndex, IndexKey, identity_keys, wanted_keys
+from sync_jobs.domain.mapping import IdentityRule, Mapping, MappingFailed
+from sync_jobs.domain.matching import (
+    IdentityIndex,
+    IndexKey,
+    identity_keys,
+    rule_order,
+    wanted_keys,
+)
 from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult, terms_fingerprint
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
@@ -146,7 +152,9 @@ async def pull(ctx: Stage1, unsaved: IdentityIndex, *, full: bool = False) -> se
     return touched
 
 
-async def backfill(ctx: Stage1, *, full: bool = False) -> None:
+async def backfill(
+    ctx: Stage1, *, full: bool = False, matching: asyncio.Event | None = None
+) -> None:
     """Stage 1 of a run that reads the whole book: read the source while the desk's identity
     export waits for its budget, and match once the index is complete.
 
@@ -158,7 +166,11 @@ async def backfill(ctx: Stage1, *, full: bool = False) -> None:
     found" are true only once every record was seen), so matching waits for the export's
     last page and then runs as the keyset-paged match pass (:func:`rematch`), which queues
     the customers it decides. An export that never waits (a small desk, an incremental
-    refresh) is read whole first, as in any other run."""
+    refresh) is read whole first, as in any other run.
+
+    ``matching`` is set when the match pass starts: from then on every page it commits
+    queues customers with all their deals decided (it pages by account), so stage 2 may
+    write them while the pass goes on."""
     export_waits = asyncio.Event()
 
     def heard(connector: str, _seconds: float) -> None:
@@ -169,6 +181,8 @@ async def backfill(ctx: Stage1, *, full: bool = False) -> None:
         unsaved, _ = await _together(
             refresh_index(ctx, export_waits), _read_after(ctx, export_waits, full=full)
         )
+    if matching is not None:
+        matching.set()
     await rematch(ctx, unsaved)
     await _expire(ctx)
     _collect_source_problems(ctx)
@@ -370,8 +384,7 @@ def _deal(
         ctx.state.counts["deals_unchanged"] += 1
         return
     if page.deferred and not _linked_by_hand(known):
-        _defer(ctx, mapped, terms, page, day)
-        page.touched |= {old_key} if old_key else set()
+        _defer(ctx, mapped, terms, old_key, page, day)
         return
     match = _match(ctx, index, terms, known, undecided)
     # Only terms that would reach agents are policed: lost or open deals never show.
@@ -383,23 +396,26 @@ def _deal(
         page.found.append(_policy_conflict(ctx, terms, rails, match, digest))
     row = _base_row(ctx, deal.id, deal, digest, match.customer_key)
     TERMS.put(digest, deal.modified_at, terms)  # stage 2 plans it without validating again
-    _fill_terms(row, mapped, terms, match.status, match.model_dump(mode="json"), day)
+    _fill_terms(ctx, row, mapped, terms, match.status, match.model_dump(mode="json"), day)
     row["violations"] = rails or None
     row["lookup_at"] = None if undecided else ctx.clock()
     page.rows.append(row)
     page.touched |= {k for k in (old_key, match.customer_key) if k}
 
 
-def _defer(ctx: Stage1, mapped: _Mapped, terms: DealTerms, page: _Page, day: date) -> None:
+def _defer(
+    ctx: Stage1, mapped: _Mapped, terms: DealTerms, old_key: str | None, page: _Page, day: date
+) -> None:
     """Store the deal ``pending``, its violations with it: the match pass decides its match
     and raises its conflicts (a policy conflict names the customer) once the index is whole.
-    Its previous customer (queued by the caller) drops it until then; stage 2 of a backfill
-    starts after the match pass, so no note shows it missing."""
+    It stays on its previous customer until then, unqueued: stage 2 of a backfill writes
+    from the match pass on, and a note written before the pass decides the deal still shows
+    it where it was; the pass queues both customers if it moves."""
     deal = mapped.deal
     rails = violations(terms, ctx.mapping.spec.guardrails, day) if terms.active else []
-    row = _base_row(ctx, deal.id, deal, mapped.digest, None)
+    row = _base_row(ctx, deal.id, deal, mapped.digest, None) | {"customer_key": old_key}
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
-    _fill_terms(row, mapped, terms, PENDING.status, dict(_PENDING_DETAIL), day)
+    _fill_terms(ctx, row, mapped, terms, PENDING.status, dict(_PENDING_DETAIL), day)
     row["violations"] = rails or None
     page.rows.append(row)
 
@@ -480,10 +496,12 @@ def _base_row(
         "valid_until": None,
         "terms": None,
         "violations": None,
+        "account_key": "",
     }
 
 
 def _fill_terms(
+    ctx: Stage1,
     row: dict[str, Any],
     mapped: _Mapped,
     terms: DealTerms,
@@ -492,11 +510,25 @@ def _fill_terms(
     day: date,
 ) -> None:
     """The row's columns of mapped terms and their match."""
+    row["account_key"] = account_key(terms.account, ctx.mapping.spec.identity)
     row["terms"] = mapped.stored
     row["live"] = terms.is_live(day)
     row["valid_until"] = terms.valid_until
     row["match_status"] = status
     row["match_detail"] = detail
+
+
+def account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:
+    """A digest of the first identity key ``rules`` try for ``account`` (empty: it has none).
+    Deals of one account share it and land on one customer: the match pass reads them on
+    one page. Only a grouping: two accounts that reach one customer by different keys are
+    still right (that customer is queued by both pages)."""
+    wanted = wanted_keys(account, rules)
+    for match in rule_order(rules):
+        values = sorted(value for kind, value in wanted if kind == match)
+        if values:
+            return hashlib.blake2b(f"{match}:{values[0]}".encode(), digest_size=16).hexdigest()
+    return ""
 
 
 def _raw_hash(deal: SourceDeal) -> str:
@@ -522,7 +554,7 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     touched in a dry run only (a real run queues them page by page)."""
     touched: set[str] = set()
     for status in deals.UNDECIDED:
-        after: str | None = None
+        after: deals.PageEnd | None = None
         while True:
             async with read_tx(ctx.store) as conn:
                 rows = await deals.undecided_page(
@@ -530,7 +562,7 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
                 )
             if not rows:
                 break
-            after = rows[-1].deal_id
+            after = deals.PageEnd(rows[-1].account_key, rows[-1].deal_id)
             changed = await _rematch_page(ctx, unsaved, rows)
             if ctx.state.dry_run:
                 touched |= changed
@@ -589,8 +621,9 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
                 "lookup_at": looked,
             }
         )
-        if result.customer_key:
-            page.touched.add(result.customer_key)
+        # A deal read by a backfill stays on its previous customer until decided here: a
+        # customer it leaves is written again too.
+        page.touched |= {k for k in (row.customer_key, result.customer_key) if k}
     if page.rows and not ctx.state.dry_run:
         async with write_tx(ctx.store) as conn:
             await ctx.control.fence(conn)

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -92,6 +92,7 @@ async def drain(
     pulling: Awaitable[object],
     *,
     overlap: bool = True,
+    begin: asyncio.Event | None = None,
     ready: Callable[[], Awaitable[object]] | None = None,
 ) -> None:
     """Work the target's queue until it is empty (or the target refuses us).
@@ -102,7 +103,9 @@ async def drain(
     still reads, on its first committed page, so reading the source and writing the desk
     overlap; an empty queue means "wait for the next page" until stage 1 is done. Without it
     they start when stage 1 ends: a backfill reads the whole book in the source's order, and
-    a customer whose deals sit on several pages would be written once per page. The first
+    a customer whose deals sit on several pages would be written once per page; ``begin``,
+    when given, starts them earlier, once it is set (a backfill's match pass: it decides a
+    customer's deals on one page, and queues it as that page commits). The first
     worker to hit a connector error stops the others at their next claim, and so does a
     failing stage 1; errors are raised once everyone has stopped, stage 1's first.
     ``ready``, when given, is awaited before the first claim (worker processes: the lead's
@@ -121,12 +124,14 @@ async def drain(
             pulled.set()
             ctx.control.queued.notify()
 
+    claims = _Claims()
+
     async def work() -> None:
         if not overlap:
-            await pulled.wait()
+            await _first_of(pulled, begin)
         if ready is not None:
             await ready()
-        await _work(ctx, halt, pulled)
+        await _work(ctx, halt, pulled, claims)
 
     workers = max(1, ctx.write_workers)
     outcomes = await asyncio.gather(
@@ -137,20 +142,60 @@ async def drain(
             raise outcome
 
 
-async def _work(ctx: Stage2, halt: asyncio.Event, pulled: asyncio.Event) -> None:
-    timeout = ctx.claim_timeout
-    size = max(1, ctx.target.write_batch_size)
+async def _first_of(one: asyncio.Event, other: asyncio.Event | None) -> None:
+    """Until either event is set."""
+    if other is None:
+        await one.wait()
+        return
+    waits = [asyncio.ensure_future(one.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
+@dataclass
+class _Claims:
+    """How one drain's workers claim: one at a time, and not while the queue is known to be
+    short. Each commit of stage 1 wakes every idle worker; without this, all but the first
+    few would each spend a write transaction finding nothing (a backfill's match pass
+    commits a hundred pages while sixteen workers wait)."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    short_at: int = -1
+    """Stage 1's commit count when a claim last found fewer customers than a batch: until
+    its next commit, the queue holds nothing more of this run's that is due and free (a
+    customer queued again while a worker writes it waits for that commit; the end of stage
+    1 counts as one, and from then on every worker claims until the queue is empty)."""
+
+    async def claim(
+        self, ctx: Stage2, pulled: asyncio.Event
+    ) -> tuple[list[work.WorkItem], bool, int]:
+        """A batch (maybe empty), whether stage 1 had ended before it was claimed, and
+        stage 1's commit count then (an empty batch waits past it)."""
+        size = max(1, ctx.target.write_batch_size)
+        async with self.lock:
+            finished = pulled.is_set()  # read before claiming: a later page may be queued
+            seen = ctx.control.queued.count
+            if not finished and self.short_at == seen:
+                return [], finished, seen
+            items = await work.claim(
+                ctx.store,
+                ctx.target_name,
+                size,
+                ctx.clock(),
+                ctx.claim_timeout,
+                holder=ctx.replica_id,
+            )
+            if len(items) < size:
+                self.short_at = seen
+            return items, finished, seen
+
+
+async def _work(ctx: Stage2, halt: asyncio.Event, pulled: asyncio.Event, claims: _Claims) -> None:
     while not (ctx.control.stopping.is_set() or halt.is_set()):
-        finished = pulled.is_set()  # read before claiming: a later page may be in the queue
-        seen = ctx.control.queued.count
-        items = await work.claim(
-            ctx.store,
-            ctx.target_name,
-            size,
-            ctx.clock(),
-            timeout,
-            holder=ctx.replica_id,
-        )
+        items, finished, seen = await claims.claim(ctx, pulled)
         if not items:
             if finished:
                 return

@@ -108,6 +108,7 @@ DEAL_UPDATE = [
     "attempts",
     "modified_at",
     "updated_at",
+    "account_key",
 ]
 
 
@@ -163,28 +164,56 @@ UNDECIDED = ("unmatched", "ambiguous", "pending")
 moves from ``pending`` to ``unmatched`` is not read a second time in the same pass."""
 
 
+@dataclass(frozen=True)
+class PageEnd:
+    """Where a page of the match pass ended: the next page starts after it."""
+
+    account_key: str
+    deal_id: str
+
+
 async def undecided_page(
-    conn: AsyncConnection, job: str, target: str, status: str, after: str | None, limit: int
+    conn: AsyncConnection,
+    job: str,
+    target: str,
+    status: str,
+    after: PageEnd | None,
+    limit: int,
 ) -> list[sa.Row[Any]]:
-    """Up to ``limit`` deals of a job with this match status and terms to match (what the
-    match pass needs of them), in deal id order after ``after`` (keyset paging: each page is
-    a range search of ``ix_deal_match_queue``, however many deals wait)."""
-    query = sa.select(
-        t.deal.c.deal_id,
-        t.deal.c.terms,
-        t.deal.c.match_status,
-        t.deal.c.lookup_at,
-        t.deal.c.violations,
-    ).where(
-        t.deal.c.target == target,
-        t.deal.c.match_status == status,
-        t.deal.c.job == job,
-        t.deal.c.deleted.is_(False),
-        t.deal.c.terms.is_not(None),
+    """About ``limit`` deals of a job with this match status and terms to match (what the
+    match pass needs of them), in account then deal id order after ``after`` (keyset paging:
+    each page is a range search of ``ix_deal_match_account``, however many deals wait).
+
+    A page never ends inside an account (up to ``limit`` more of its deals are added): its
+    deals land on one customer, which is then decided on one page and can be written as soon
+    as that page commits. Deals stored without an account key (before migration 0009) page
+    by id alone."""
+    d = t.deal.c
+    columns = (d.deal_id, d.account_key, d.customer_key, d.terms, d.match_status)
+    waiting = (
+        d.target == target,
+        d.match_status == status,
+        d.job == job,
+        d.deleted.is_(False),
+        d.terms.is_not(None),
     )
+    query = sa.select(*columns, d.lookup_at, d.violations).where(*waiting)
     if after is not None:
-        query = query.where(t.deal.c.deal_id > after)
-    return list(await conn.execute(query.order_by(t.deal.c.deal_id).limit(limit)))
+        query = query.where(
+            sa.tuple_(d.account_key, d.deal_id) > sa.tuple_(after.account_key, after.deal_id)
+        )
+    order = (d.account_key, d.deal_id)
+    rows = list(await conn.execute(query.order_by(*order).limit(limit)))
+    if len(rows) < limit or not rows[-1].account_key:
+        return rows
+    last = rows[-1]
+    rest = (
+        sa.select(*columns, d.lookup_at, d.violations)
+        .where(*waiting, d.account_key == last.account_key, d.deal_id > last.deal_id)
+        .order_by(*order)
+        .limit(limit)
+    )
+    return rows + list(await conn.execute(rest))
 
 
 async def expiring_customers(conn: AsyncConnection, target: str, today: Any) -> list[str]:

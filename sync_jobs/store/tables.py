@@ -86,9 +86,20 @@ deal = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("modified_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A digest of the identity key the deal's account is matched by first (empty: stored
+    # before migration 0009, or no terms): deals of one account land on one customer.
+    sa.Column("account_key", sa.String(64), nullable=False, default="", server_default=""),
 )
-# The match pass pages through a job's undecided deals by id (migration 0008).
-sa.Index("ix_deal_match_queue", deal.c.target, deal.c.match_status, deal.c.job, deal.c.deal_id)
+# The match pass pages through a job's undecided deals by account, then id (migration 0009):
+# a page holds every deal of its accounts, so their customers can be written once it commits.
+sa.Index(
+    "ix_deal_match_account",
+    deal.c.target,
+    deal.c.match_status,
+    deal.c.job,
+    deal.c.account_key,
+    deal.c.deal_id,
+)
 # Stage 2 loads a batch's deals by customer; target first, so the planner never prefers the
 # expiry index (which would read every deal of the target for each batch).
 sa.Index("ix_deal_target_customer", deal.c.target, deal.c.customer_key)

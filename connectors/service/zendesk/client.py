@@ -49,8 +49,8 @@ class ZendeskApi:
             if kind == "user"
             else "/api/v2/incremental/organizations.json"
         )
-        await self.pacing.take(self.pacing.incremental)
-        return await self._object("GET", path, f"export_{PLURAL[kind]}", params=params)
+        async with self.pacing.during(self.pacing.incremental):
+            return await self._object("GET", path, f"export_{PLURAL[kind]}", params=params)
 
     async def show_many(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
         """``GET /api/v2/{plural}/show_many.json?ids=1,2`` (at most 100 ids); missing ids vanish."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -18,11 +19,15 @@ STOP_GRACE = 30.0
 """After a failed run, how long a helper may take to finish its batch before it is killed."""
 
 
-async def drain(run: JobRun, pulling: Awaitable[object], *, overlap: bool) -> None:
-    """``stage2.drain`` for the run, with ``engine.workers - 1`` helper processes."""
+async def drain(
+    run: JobRun, pulling: Awaitable[object], *, overlap: bool, begin: asyncio.Event | None = None
+) -> None:
+    """``stage2.drain`` for the run, with ``engine.workers - 1`` helper processes. ``begin``
+    (a backfill's match pass started) lets a run without helpers write from then on; with
+    helpers, the lead writes once its stage 1 is done, as they do."""
     with team_size(run.engine, run.target_name) as helpers:
         if helpers <= 0:
-            await stage2.drain(stage2_of(run), pulling, overlap=overlap)
+            await stage2.drain(stage2_of(run), pulling, overlap=overlap, begin=begin)
             return
         await _drain_with_helpers(run, pulling, helpers, overlap=overlap)
 

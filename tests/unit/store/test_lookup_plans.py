@@ -274,15 +274,43 @@ async def test_deals_of_records_that_lost_a_key_are_found_by_customer(
     assert whole_target_reads(plans) == []
 
 
-async def test_a_page_of_the_match_pass_is_a_range_search_in_deal_id_order(
+def pending_deal(deal_id: str, account_key: str) -> dict[str, Any]:
+    return {
+        "job": "west",
+        "deal_id": deal_id,
+        "target": "zd",
+        "territory": "West",
+        "customer_key": None,
+        "match_status": "pending",
+        "match_detail": None,
+        "terms": {"deal": {"id": deal_id}},
+        "payload_hash": f"hash-{deal_id}",
+        "live": True,
+        "deleted": False,
+        "attempts": 0,
+        "modified_at": NOW,
+        "updated_at": NOW,
+        "account_key": account_key,
+    }
+
+
+async def test_a_page_of_the_match_pass_is_a_range_search_in_account_order(
     engine: AsyncEngine,
 ) -> None:
+    async with write_tx(engine) as conn:  # one account on two pages of one: both queries run
+        await deals.save_deals(conn, [pending_deal("D0501", "a2"), pending_deal("D0502", "a2")])
+
     async def one_page(conn: AsyncConnection) -> None:
-        await deals.undecided_page(conn, "west", "zd", "pending", "D0500", 500)
+        after = deals.PageEnd(account_key="a1", deal_id="D0500")
+        assert len(await deals.undecided_page(conn, "west", "zd", "pending", after, 1)) == 2
 
     plans = await plans_of(engine, one_page, tables=("deal",))
-    steps = [step for steps in plans.values() for step in steps]
-    assert steps, "the page was planned"
-    assert all("ix_deal_match_queue" in s for s in steps), steps
-    assert all(re.search(r"deal_id>\?", s) for s in steps), "starts where the last page ended"
-    assert not [s for s in steps if "TEMP B-TREE" in s], "no sort of every waiting deal"
+    first, rest = plans.values()
+    assert first == [
+        "SEARCH deal USING INDEX ix_deal_match_account (target=? AND match_status=? AND job=? "
+        "AND (account_key,deal_id)>(?,?))"
+    ], "starts where the last page ended, in the index's order: no sort of every waiting deal"
+    assert rest == [
+        "SEARCH deal USING INDEX ix_deal_match_account (target=? AND match_status=? AND job=? "
+        "AND account_key=? AND deal_id>?)"
+    ], "the rest of the page's last account"

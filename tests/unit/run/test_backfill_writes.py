@@ -1,0 +1,183 @@
+"""A backfill's stage 2 writes from the match pass's first page on: the pass pages through the
+waiting deals by account, so every deal of one account is decided on one page and its
+customer can be written as soon as that page commits. Two accounts that reach one customer
+on different pages still leave it right: it is queued again and written with both deals."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from sync_jobs.run import stage1, stage2
+from sync_jobs.store import deals, work
+from sync_jobs.store.db import read_tx
+from tests.unit.run.kit import TARGET, World, deal, org
+
+pytestmark = pytest.mark.anyio
+WAIT = 5.0
+"""How long a page of the match pass waits for stage 2 (a run without the overlap never
+writes before the pass ends: the test fails after this, instead of hanging)."""
+
+
+@pytest.fixture
+def world(world_on_file: World) -> World:
+    """Stage 1 and stage 2 hold transactions at once, as in a run."""
+    return world_on_file
+
+
+def pages_seen(monkeypatch: pytest.MonkeyPatch, *, hold: Any = None) -> list[list[str]]:
+    """The deal ids of each page the match pass decides, in order; ``hold(page_number)``,
+    when given, is awaited after each page commits."""
+    pages: list[list[str]] = []
+    decide = stage1._rematch_page
+
+    async def recorded(ctx: stage1.Stage1, unsaved: Any, rows: Sequence[Any]) -> set[str]:
+        pages.append(sorted(row.deal_id for row in rows))
+        touched = await decide(ctx, unsaved, rows)
+        if hold is not None:
+            await hold(len(pages))
+        return touched
+
+    monkeypatch.setattr(stage1, "_rematch_page", recorded)
+    return pages
+
+
+def first_write(world: World) -> asyncio.Event:
+    """Set once the desk took its first write."""
+    wrote = asyncio.Event()
+    write = world.desk.write
+
+    async def writing(changes: Sequence[Any]) -> Any:
+        results = await write(changes)
+        wrote.set()
+        return results
+
+    world.desk.write = writing  # type: ignore[method-assign]
+    return wrote
+
+
+async def backfill_and_write(world: World) -> None:
+    """Stage 1 of a backfill with stage 2 starting at its match pass, as a run does."""
+    matching = asyncio.Event()
+    pulling = stage1.backfill(world.stage1(), matching=matching)
+    await stage2.drain(world.stage2(), pulling, overlap=False, begin=matching)
+
+
+def note_of(world: World, key: str) -> str:
+    return str(world.desk.records[key].fields.get("notes", ""))
+
+
+def customers_written(world: World) -> list[str]:
+    return [change.ref.key for batch in world.desk.writes for change in batch]
+
+
+async def test_a_page_of_the_match_pass_holds_every_deal_of_its_accounts(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage1, "MATCH_PAGE", 2)
+    world.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-2"))
+    # In id order, pages of two would put D1 and D2 on one page and D3 with D4.
+    world.crm.pages = [
+        [deal("D1"), deal("D2"), deal("D3"), deal("D4", customer_number="CUST-2")],
+    ]
+    pages = pages_seen(monkeypatch)
+
+    await stage1.backfill(world.stage1())
+
+    assert any({"D1", "D2", "D3"} <= set(page) for page in pages), pages
+    assert sorted(d for page in pages for d in page) == ["D1", "D2", "D3", "D4"], "each once"
+
+
+async def test_stage_2_writes_a_customer_while_the_match_pass_goes_on(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage1, "MATCH_PAGE", 1)
+    world.desk.holding(*(org(str(n), number=f"CUST-{n}") for n in range(1, 4)))
+    world.crm.pages = [[deal(f"D{n}", customer_number=f"CUST-{n % 3 + 1}") for n in range(6)]]
+
+    wrote = first_write(world)
+
+    async def first_page_written(page: int) -> None:
+        if page == 1:  # the pass goes on only once stage 2 wrote that page's customer
+            await asyncio.wait_for(wrote.wait(), WAIT)
+
+    pages = pages_seen(monkeypatch, hold=first_page_written)
+
+    await backfill_and_write(world)
+
+    assert len(pages) == 3, "one page an account: its two deals together"
+    assert sorted(customers_written(world)) == [f"organization:{n}" for n in range(1, 4)], (
+        "each customer written once, with every deal it has"
+    )
+    for n in range(1, 4):
+        assert note_of(world, f"organization:{n}").count("| Fake D") == 2
+
+
+async def test_a_customer_two_accounts_reach_on_different_pages_is_written_with_both(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage1, "MATCH_PAGE", 1)
+    world.desk.holding(org("1", number="CUST-1", domain="acme.example"))
+    # Two accounts: one known by its customer number, one by its website only. Both are org 1.
+    world.crm.pages = [[deal("DA", website=""), deal("DB", customer_number="")]]
+
+    wrote = first_write(world)
+
+    async def written_in_between(page: int) -> None:
+        if page == 1:  # stage 2 writes org 1 with the first page's deal alone
+            await asyncio.wait_for(wrote.wait(), WAIT)
+
+    pages = pages_seen(monkeypatch, hold=written_in_between)
+
+    await backfill_and_write(world)
+
+    assert pages in (
+        [["DA"], ["DB"]],
+        [["DB"], ["DA"]],
+    ), "two accounts, two pages"
+    assert customers_written(world) == ["organization:1", "organization:1"], "queued again"
+    note = note_of(world, "organization:1")
+    assert "Fake DA" in note, note
+    assert "Fake DB" in note, note
+    async with read_tx(world.store) as conn:
+        assert await work.queued_keys(conn, TARGET) == []
+        stored = await deals.deal_states(conn, "west", ["DA", "DB"])
+    assert {d: k.customer_key for d, k in stored.items()} == {
+        "DA": "organization:1",
+        "DB": "organization:1",
+    }
+
+
+async def test_a_deal_read_again_by_a_full_backfill_stays_on_its_customer_until_decided(
+    world: World,
+) -> None:
+    world.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-2"))
+    world.crm.pages = [[deal("D1")]]
+    await backfill_and_write(world)
+    assert customers_written(world) == ["organization:1"]
+    world.desk.writes.clear()
+    # The rep changes the deal's terms, and another rep's deal sits on org 2 alone.
+    world.crm.pages = [[deal("D1", discount=15), deal("D2", customer_number="CUST-2")]]
+    held: dict[str, Any] = {}
+    read_page = stage1._commit_page
+
+    async def after_read(*args: Any, **kwargs: Any) -> set[str]:
+        touched = await read_page(*args, **kwargs)
+        async with read_tx(world.store) as conn:
+            held.update(await deals.deal_states(conn, "west", ["D1"]))
+            held["queued"] = await work.queued_keys(conn, TARGET)
+        return touched
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(stage1, "_commit_page", after_read)
+        matching = asyncio.Event()
+        pulling = stage1.backfill(world.stage1(), full=True, matching=matching)
+        await stage2.drain(world.stage2(), pulling, overlap=False, begin=matching)
+
+    assert held["D1"].customer_key == "organization:1", "still on its customer while pending"
+    assert held["queued"] == [], "its customer waits for the match pass to queue it"
+    assert sorted(customers_written(world)) == ["organization:1", "organization:2"]
+    assert "15" in note_of(world, "organization:1")
