@@ -92,17 +92,20 @@ def vendor_name(system: str) -> str:
 
 def summary(deal: DealTerms) -> str:
     """The terms of one deal in one short clause list (each value clean before it is joined,
-    so a tag at the end of one value cannot leave a gap before the next clause)."""
+    so a tag at the end of one value cannot leave a gap before the next clause).
+
+    A value that is None or empty is skipped before cleaning (it cleans to nothing): most
+    deals leave most of these terms out, and this runs for every deal line."""
     parts = []
     if deal.discount_percent is not None:
         parts.append(f"{_pct(deal.discount_percent)} discount")
-    if payment := clean(deal.payment_terms):
+    if deal.payment_terms and (payment := clean(deal.payment_terms)):
         parts.append(f"payment {_terms_text(payment)}")
-    if free := ", ".join(filter(None, map(clean, deal.free_services))):
+    if deal.free_services and (free := ", ".join(filter(None, map(clean, deal.free_services)))):
         parts.append(f"free: {free}")
-    if sla := clean(deal.sla):
+    if deal.sla and (sla := clean(deal.sla)):
         parts.append(f"SLA: {sla}")
-    if instructions := clean(deal.special_instructions):
+    if deal.special_instructions and (instructions := clean(deal.special_instructions)):
         parts.append(f"note: {instructions}")
     if deal.valid_until:
         parts.append(f"until {deal.valid_until.isoformat()}")

@@ -48,6 +48,7 @@ from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
+from sync_jobs.store.encoded import EncodedJson, model_json
 
 log = structlog.get_logger("dealbridge.stage1")
 A = TypeVar("A")
@@ -241,15 +242,16 @@ class _Mapped:
 
     deal: SourceDeal
     terms: DealTerms | MappingFailed | None
-    stored: dict[str, Any] | None = None
-    """``terms.model_dump(mode="json")``: the row's terms column, and what is fingerprinted."""
+    stored: EncodedJson | None = None
+    """``terms.model_dump(mode="json")`` with its JSON text (pydantic's, written by the store as
+    it is, not encoded again): the row's terms column, and what is fingerprinted."""
     digest: str = ""
 
     @classmethod
     def of(cls, deal: SourceDeal, terms: DealTerms | MappingFailed | None) -> _Mapped:
         if not isinstance(terms, DealTerms):
             return cls(deal, terms)
-        stored = terms.model_dump(mode="json")
+        stored = model_json(terms)
         return cls(deal, terms, stored, terms_fingerprint(stored))
 
 

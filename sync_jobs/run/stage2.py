@@ -304,17 +304,17 @@ async def _plans(
     resolutions = _resolutions(state.resolved)
     refs = [RecordRef.from_key(k) for k in keys]
     records = {r.ref.key: r for r in await ctx.target.read(refs)}
-    current = _with_overlay(ctx, rows, keys)
+    readable, unreadable = _readable(_with_overlay(ctx, rows, keys))
     # The record just read must still carry the key each deal was matched by; a deal whose
     # key moved is resolved again and, if it now belongs elsewhere, planned off this record.
-    moves = await recheck.stale_links(ctx.relink, current, records)
+    moves = await recheck.stale_links(ctx.relink, [row for row, _ in readable], records)
     left = {(m.row.job, m.row.deal_id) for m in moves if m.leaves}
     views: dict[str, list[DealView]] = defaultdict(list)
     templates: dict[str, tuple[Path, str | None]] = {}
-    for row in current:
+    for row, terms in readable:
         if (row.job, row.deal_id) in left:
             continue
-        view = _view(ctx, row, decisions.get(f"{row.job}/{row.deal_id}"), templates)
+        view = _view(ctx, row, terms, decisions.get(f"{row.job}/{row.deal_id}"), templates)
         if view is not None:
             views[row.customer_key].append(view)
     names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
@@ -331,7 +331,27 @@ async def _plans(
         plans[key] = _plan(
             ctx, record, views.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
         )
+        if key in unreadable:  # planned without that deal: must not be written
+            plans[key] = dataclasses.replace(plans[key], error=unreadable[key])
     return await _refuse_unknown_fields(ctx, plans), names, moves
+
+
+def _readable(rows: Sequence[Any]) -> tuple[list[tuple[Any, DealTerms]], dict[str, str]]:
+    """The rows with their terms, and the customers with a deal whose stored terms are not
+    valid terms (a row changed by hand, or written by an incompatible version), each with
+    the reason: that customer's record fails, naming the deal, and the batch goes on."""
+    readable: list[tuple[Any, DealTerms]] = []
+    unreadable: dict[str, str] = {}
+    for row in rows:
+        try:
+            readable.append((row, _terms(row)))
+        except ValueError as exc:  # pydantic's ValidationError, or JSON that does not parse
+            reason = str(exc).splitlines()[0]
+            unreadable.setdefault(
+                row.customer_key,
+                f"stored terms of deal {row.job}/{row.deal_id} unreadable: {reason}",
+            )
+    return readable, unreadable
 
 
 async def _refuse_unknown_fields(ctx: Stage2, plans: dict[str, Plan]) -> dict[str, Plan]:
@@ -402,15 +422,16 @@ def _plan(
 def _view(
     ctx: Stage2,
     row: Any,
+    terms: DealTerms,
     decision: dict[str, Any] | None,
     templates: dict[str, tuple[Path, str | None]],
 ) -> DealView | None:
-    """A stored deal as the planner sees it; None when a person rejected its terms.
+    """A stored deal (its ``terms`` read) as the planner sees it; None when a person rejected
+    its terms.
 
     ``templates`` keeps each job's note template location for the batch: building and
     hashing its path per deal cost a tenth of planning."""
     mapping = ctx.mappings.get(row.job)
-    terms = _terms(row)
     review = False
     if getattr(row, "violations", None):
         current = decision is not None and decision.get("pinned") == row.payload_hash

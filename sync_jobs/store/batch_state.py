@@ -32,6 +32,7 @@ from sync_jobs.store.bases import base_rows, note_rows
 from sync_jobs.store.bulk import bound, prepared_insert
 from sync_jobs.store.deals import StoredDeal
 from sync_jobs.store.decode import decoder
+from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.sql import chunks
 from sync_jobs.store.work import WorkItem
 
@@ -74,32 +75,7 @@ class BatchState:
     """Decisions on the deals' out-of-policy conflicts, by ``job/deal``."""
 
 
-class _Sql:
-    """Placeholders and lists in one dialect's driver style."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        self.sqlite = dialect.name == "sqlite"
-        self.quote = dialect.identifier_preparer.quote
-        self.mark = "?" if self.sqlite else "%s"
-
-    def table(self, table: sa.Table) -> str:
-        return self.quote(table.name)
-
-    def names(self, columns: Sequence[sa.Column[Any]]) -> str:
-        return ", ".join(self.quote(c.name) for c in columns)
-
-    def among(self, column: str, count: int, array: str = "text") -> str:
-        """``column`` is one of the next ``count`` values (given one by one on SQLite, as one
-        ``array`` on PostgreSQL: :meth:`values`)."""
-        if self.sqlite:
-            return f"{self.quote(column)} IN ({', '.join('?' * count)})"
-        return f"{self.quote(column)} = ANY({self.mark}::{array}[])"
-
-    def values(self, items: Sequence[Any]) -> list[Any]:
-        return list(items) if self.sqlite else [list(items)]
-
-
-def _deals_statement(sql: _Sql, target: str, keys: Sequence[str]) -> hop.Statement:
+def _deals_statement(sql: DriverSql, target: str, keys: Sequence[str]) -> hop.Statement:
     terms = '"terms"' if sql.sqlite else 'CAST("terms" AS TEXT)'
     text = (
         f"SELECT {sql.names(_DEAL_COLUMNS)}, {terms} FROM {sql.table(t.deal)} "  # noqa: S608
@@ -109,7 +85,7 @@ def _deals_statement(sql: _Sql, target: str, keys: Sequence[str]) -> hop.Stateme
     return hop.Statement(text, [target, *sql.values(keys)], fetch=True)
 
 
-def _decisions_statement(sql: _Sql, target: str, keys: Sequence[str]) -> hop.Statement:
+def _decisions_statement(sql: DriverSql, target: str, keys: Sequence[str]) -> hop.Statement:
     """The out-of-policy conflicts of the deals :func:`_deals_statement` reads, by identity
     (``out_of_policy|target|-|-|job/deal``). Their status is filtered after the read: beside
     it, SQLite's planner (without statistics) would rather read every conflict of that
@@ -126,7 +102,11 @@ def _decisions_statement(sql: _Sql, target: str, keys: Sequence[str]) -> hop.Sta
 
 
 def _by_customer(
-    sql: _Sql, table: sa.Table, columns: Sequence[sa.Column[Any]], target: str, keys: Sequence[str]
+    sql: DriverSql,
+    table: sa.Table,
+    columns: Sequence[sa.Column[Any]],
+    target: str,
+    keys: Sequence[str],
 ) -> hop.Statement:
     text = (
         f"SELECT {sql.names(columns)} FROM {sql.table(table)} "  # noqa: S608
@@ -135,7 +115,7 @@ def _by_customer(
     return hop.Statement(text, [target, *sql.values(keys)], fetch=True)
 
 
-def _names_statements(sql: _Sql, target: str, keys: Sequence[str]) -> list[hop.Statement]:
+def _names_statements(sql: DriverSql, target: str, keys: Sequence[str]) -> list[hop.Statement]:
     """Records by kind and id (``kind:id`` keys, as ``RecordRef.from_key`` splits them)."""
     by_kind: dict[str, list[str]] = defaultdict(list)
     for kind, _, record_id in (k.partition(":") for k in keys):
@@ -154,7 +134,7 @@ def _names_statements(sql: _Sql, target: str, keys: Sequence[str]) -> list[hop.S
 async def load(conn: AsyncConnection, target: str, keys: Sequence[str]) -> BatchState:
     """Everything planning these customers reads, in one hop (per 500 customers)."""
     dialect = conn.dialect
-    sql = _Sql(dialect)
+    sql = DriverSql(dialect)
     state = BatchState([], defaultdict(dict), {}, [], {})
     for part in chunks(list(keys)):
         resolved = _by_customer(sql, t.conflict, _RESOLVED_COLUMNS, target, part)
@@ -240,7 +220,7 @@ async def record(
     any was taken over, nothing after it runs and ``fenced`` is False), then bases, note
     states and audit rows, then the conflicts closed."""
     dialect = conn.dialect
-    sql = _Sql(dialect)
+    sql = DriverSql(dialect)
     statements: list[hop.Statement] = []
     if commit.done:
         statements.append(_finish(sql, commit.done))
@@ -275,7 +255,7 @@ async def record(
     return Recorded(fenced=True, closed=closed)
 
 
-def _finish(sql: _Sql, done: Sequence[WorkItem]) -> hop.Statement:
+def _finish(sql: DriverSql, done: Sequence[WorkItem]) -> hop.Statement:
     """Delete the items done, fenced: one whose claim was taken over is not touched."""
     text = (
         f"DELETE FROM {sql.table(t.customer_work)} "  # noqa: S608
@@ -287,7 +267,7 @@ def _finish(sql: _Sql, done: Sequence[WorkItem]) -> hop.Statement:
 
 
 def _close(
-    sql: _Sql, dialect: Dialect, target: str, commit: Commit, now: datetime
+    sql: DriverSql, dialect: Dialect, target: str, commit: Commit, now: datetime
 ) -> list[hop.Statement]:
     """Close the open conflicts of ``kinds`` on the settled customers that were not found."""
     if not commit.settled:

@@ -9,7 +9,8 @@ column, exactly as SQLAlchemy's types bind them:
 
 - SQLite: a datetime as UTC text in SQLAlchemy's storage format (``2026-12-06 09:08:39.799093``,
   so stored values compare as before), a date as ISO text, JSON as its text (``None`` as
-  JSON ``null``, as ``sa.JSON`` does by default), booleans as they are (sqlite3 stores 1/0);
+  JSON ``null``, as ``sa.JSON`` does by default; an :class:`~sync_jobs.store.encoded.EncodedJson`
+  as the text it carries), booleans as they are (sqlite3 stores 1/0);
 - PostgreSQL: datetimes converted to UTC and dates as they are (psycopg adapts them), JSON as
   text cast to ``json`` in the statement.
 
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sync_jobs.store.encoded import EncodedJson
 from sync_jobs.store.tables import UTCDateTime
 
 Convert = Callable[[Any], Any]
@@ -48,6 +50,8 @@ def _json_text(value: Any) -> str:
         return _JSON_SCALARS[value]
     if kind is int:
         return int.__repr__(value)
+    if kind is EncodedJson:  # its text is made already (a deal's terms, by pydantic)
+        return value.text  # type: ignore[no-any-return]
     return json.dumps(value)
 
 

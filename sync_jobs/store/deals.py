@@ -11,7 +11,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sync_jobs.store import hop
 from sync_jobs.store import tables as t
+from sync_jobs.store.decode import decoder
+from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.sql import chunks, upsert
 
 
@@ -43,21 +46,33 @@ class KnownDeal:
     match_method: str | None
 
 
+_STATE_COLUMNS = [
+    t.deal.c.deal_id,
+    t.deal.c.payload_hash,
+    t.deal.c.customer_key,
+    t.deal.c.match_detail,
+]
+
+
 async def deal_states(conn: AsyncConnection, job: str, ids: Sequence[str]) -> dict[str, KnownDeal]:
-    """Already-stored deals by id, to skip unchanged re-reads and keep manual links."""
+    """Already-stored deals by id, to skip unchanged re-reads and keep manual links (every
+    chunk of ids in one trip to the driver: :mod:`sync_jobs.store.hop`)."""
+    sql = DriverSql(conn.dialect)
+    text = (
+        f"SELECT {sql.names(_STATE_COLUMNS)} FROM {sql.table(t.deal)} "  # noqa: S608
+        f"WHERE job = {sql.mark} AND "
+    )
+    statements = [
+        hop.Statement(text + sql.among("deal_id", len(part)), [job, *sql.values(part)], fetch=True)
+        for part in chunks(ids)
+    ]
+    decode = decoder(conn.dialect, _STATE_COLUMNS)
     found: dict[str, KnownDeal] = {}
-    for part in chunks(ids):
-        rows = await conn.execute(
-            sa.select(
-                t.deal.c.deal_id,
-                t.deal.c.payload_hash,
-                t.deal.c.customer_key,
-                t.deal.c.match_detail,
-            ).where(t.deal.c.job == job, t.deal.c.deal_id.in_(part))
-        )
-        for r in rows:
-            method = (r.match_detail or {}).get("method")
-            found[r.deal_id] = KnownDeal(r.payload_hash, r.customer_key, method)
+    for outcome in await hop.run(conn, statements):
+        for row in outcome.rows:
+            deal_id, payload_hash, customer_key, detail = decode(row)
+            method = (detail or {}).get("method")
+            found[deal_id] = KnownDeal(payload_hash, customer_key, method)
     return found
 
 

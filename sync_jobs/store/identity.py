@@ -14,11 +14,16 @@ from datetime import datetime
 from typing import NamedTuple
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from connectors.base import CustomerRecord, RecordRef
+from sync_jobs.store import hop
 from sync_jobs.store import tables as t
-from sync_jobs.store.sql import chunks, insert_ignore, pairs_in, records_in, upsert
+from sync_jobs.store.bulk import prepared_insert
+from sync_jobs.store.decode import decoder
+from sync_jobs.store.driver_sql import DriverSql
+from sync_jobs.store.sql import chunks, pairs_in, records_in
 
 IndexKey = tuple[str, str]
 
@@ -48,68 +53,106 @@ async def index_records(
 
     Returns the records that lost a key they were indexed under (or were deleted): deals
     matched through such a key must be checked before their next write. Safe to run
-    concurrently for the same records (the daemon's replicas may do so).
+    concurrently for the same records (the daemon's replicas may do so). Each chunk of
+    records is one trip to the driver (:mod:`sync_jobs.store.hop`): the old keys read, the
+    keys and deleted records removed, the records and their keys written.
     """
+    sql = DriverSql(conn.dialect)
     lost: list[RecordRef] = []
     for part in chunks(indexed):
-        lost += await _lost_keys(conn, target, part)
-        await conn.execute(
-            sa.delete(t.identity_key).where(
-                t.identity_key.c.target == target,
-                records_in(t.identity_key, [i[0].ref for i in part]),
-            )
-        )
-        gone = [i[0].ref for i in part if i[0].deleted]
-        if gone:
-            await conn.execute(
-                sa.delete(t.identity).where(
-                    t.identity.c.target == target, records_in(t.identity, gone)
-                )
-            )
-        live = [i for i in part if not i[0].deleted]
-        rows = [
-            {
-                "target": target,
-                "kind": record.ref.kind,
-                "record_id": record.ref.id,
-                "name": record.name,
-                "keys": [list(k) for k in keys],
-                "updated_at": now,
-            }
-            for record, keys in live
+        columns = f"SELECT {sql.names(_KEYS_COLUMNS)} FROM"
+        reads = _by_record(sql, columns, t.identity, target, part)
+        statements = [
+            *reads,
+            *_by_record(sql, "DELETE FROM", t.identity_key, target, part),
+            *_by_record(sql, "DELETE FROM", t.identity, target, [i for i in part if i[0].deleted]),
+            *_writes(conn.dialect, target, [i for i in part if not i[0].deleted], now),
         ]
-        # Upserts, not delete-then-insert: replicas running different jobs of one target may
-        # refresh the same records at the same moment.
-        await upsert(
-            conn, t.identity, rows, ["target", "kind", "record_id"], ["name", "keys", "updated_at"]
-        )
-        keys = [
-            {
-                "target": target,
-                "match": m,
-                "value": v[:320],
-                "kind": record.ref.kind,
-                "record_id": record.ref.id,
-            }
-            for record, keys in live
-            for m, v in keys
-        ]
-        await insert_ignore(
-            conn, t.identity_key, keys, ["target", "match", "value", "kind", "record_id"]
-        )
+        outcomes = await hop.run(conn, statements)
+        decode = decoder(conn.dialect, _KEYS_COLUMNS)
+        before = {
+            (kind, record_id): {(m, v) for m, v in keys or ()}
+            for outcome in outcomes[: len(reads)]
+            for kind, record_id, keys in map(decode, outcome.rows)
+        }
+        lost += _lost(before, part)
     return lost
 
 
-async def _lost_keys(
-    conn: AsyncConnection, target: str, indexed: Sequence[IndexedRecord]
+_KEYS_COLUMNS = [t.identity.c.kind, t.identity.c.record_id, t.identity.c["keys"]]
+
+
+def _by_record(
+    sql: DriverSql, verb: str, table: sa.Table, target: str, indexed: Sequence[IndexedRecord]
+) -> list[hop.Statement]:
+    """``verb`` (a read of some columns, or a delete) of these records' rows: one statement
+    per record kind, so the index on (target, kind, record_id) serves it."""
+    by_kind: dict[str, list[str]] = defaultdict(list)
+    for record, _ in indexed:
+        by_kind[record.ref.kind].append(record.ref.id)
+    return [
+        hop.Statement(
+            f"{verb} {sql.table(table)} WHERE target = {sql.mark} "
+            f"AND kind = {sql.mark} AND {sql.among('record_id', len(ids))}",
+            [target, kind, *sql.values(ids)],
+            fetch=verb.startswith("SELECT"),
+        )
+        for kind, ids in by_kind.items()
+    ]
+
+
+def _writes(
+    dialect: Dialect, target: str, live: Sequence[IndexedRecord], now: datetime
+) -> list[hop.Statement]:
+    """The live records and their keys. Upserts, not delete-then-insert: replicas running
+    different jobs of one target may refresh the same records at the same moment."""
+    if not live:
+        return []
+    rows = [
+        {
+            "target": target,
+            "kind": record.ref.kind,
+            "record_id": record.ref.id,
+            "name": record.name,
+            "keys": [list(k) for k in keys],
+            "updated_at": now,
+        }
+        for record, keys in live
+    ]
+    text, values = prepared_insert(
+        dialect, t.identity, rows, keys=_RECORD_KEY, update=["name", "keys", "updated_at"]
+    )
+    statements = [hop.Statement(text, values, many=True)]
+    keys = [
+        {
+            "target": target,
+            "match": m,
+            "value": v[:320],
+            "kind": record.ref.kind,
+            "record_id": record.ref.id,
+        }
+        for record, keys in live
+        for m, v in keys
+    ]
+    if keys:
+        text, values = prepared_insert(
+            dialect,
+            t.identity_key,
+            keys,
+            keys=["target", "match", "value", "kind", "record_id"],
+            update=(),
+        )
+        statements.append(hop.Statement(text, values, many=True))
+    return statements
+
+
+_RECORD_KEY = ["target", "kind", "record_id"]
+
+
+def _lost(
+    before: dict[tuple[str, str], set[tuple[str, str]]], indexed: Sequence[IndexedRecord]
 ) -> list[RecordRef]:
     """Records whose stored keys include one they no longer carry (by the identity key)."""
-    rows = await conn.execute(
-        sa.select(t.identity.c.kind, t.identity.c.record_id, t.identity.c["keys"]).where(
-            t.identity.c.target == target, records_in(t.identity, [i[0].ref for i in indexed])
-        )
-    )
-    before = {(r.kind, r.record_id): {(m, v) for m, v in r._mapping["keys"] or ()} for r in rows}
     lost = []
     for record, keys in indexed:
         old = before.get((record.ref.kind, record.ref.id))
@@ -123,20 +166,28 @@ async def index_hits(
     conn: AsyncConnection, target: str, keys: Iterable[IndexKey]
 ) -> list[IndexHit]:
     """The part of one target's identity index that ``keys`` name (one query per match type
-    and chunk; the primary key serves the lookup)."""
-    hits: list[IndexHit] = []
+    and chunk, all in one trip to the driver: :mod:`sync_jobs.store.hop`; the primary key
+    serves the lookup)."""
     by_match: dict[str, list[str]] = defaultdict(list)
     for match, value in keys:
         by_match[match].append(value)
+    sql = DriverSql(conn.dialect)
     k = t.identity_key.c
-    for match, values in by_match.items():
-        for part in chunks(values):
-            rows = await conn.execute(
-                sa.select(k.value, k.kind, k.record_id).where(
-                    k.target == target, k.match == match, k.value.in_(part)
-                )
-            )
-            hits += [IndexHit(match, row.value, row.kind, row.record_id) for row in rows]
+    text = (
+        f"SELECT {sql.names([k.value, k.kind, k.record_id])} "  # noqa: S608
+        f"FROM {sql.table(t.identity_key)} "
+        f"WHERE {sql.quote('target')} = {sql.mark} AND {sql.quote('match')} = {sql.mark} AND "
+    )
+    asked = [(match, part) for match, values in by_match.items() for part in chunks(values)]
+    statements = [
+        hop.Statement(
+            text + sql.among("value", len(part)), [target, match, *sql.values(part)], fetch=True
+        )
+        for match, part in asked
+    ]
+    hits: list[IndexHit] = []
+    for (match, _), outcome in zip(asked, await hop.run(conn, statements), strict=True):
+        hits += [IndexHit(match, value, kind, record_id) for value, kind, record_id in outcome.rows]
     return hits
 
 

@@ -120,6 +120,33 @@ async def test_a_field_the_desk_lacks_fails_the_record_naming_it_and_writes_noth
     assert failed.attempts == 1
 
 
+@pytest.mark.parametrize(
+    "stored",
+    [
+        '{"deal": 5}',  # JSON, but not terms (a row changed by hand, another version's shape)
+        "{not json",
+    ],
+)
+async def test_a_deal_whose_stored_terms_are_unreadable_fails_only_its_record(
+    world: World, stored: str
+) -> None:
+    world.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-2"))
+    await queue(world, deal("D1"), deal("D2", customer_number="CUST-2", website="globex.example"))
+    async with write_tx(world.store) as conn:
+        await conn.exec_driver_sql(
+            "UPDATE deal SET terms = ?, payload_hash = 'tampered' WHERE deal_id = 'D1'", (stored,)
+        )
+
+    await drain(world)  # no exception: the batch goes on
+
+    written = [change.ref.key for batch in world.desk.writes for change in batch]
+    assert written == ["organization:2"], "Acme's record is not written without its deal"
+    assert any("D1" in error and "unreadable" in error for error in world.state.errors)
+    async with read_tx(world.store) as conn:
+        (failed,) = await work.failing(conn, TARGET)
+    assert (failed.customer_key, failed.attempts) == (ACME, 1)
+
+
 async def test_a_record_gone_from_the_desk_is_reported_and_its_deals_unlinked(
     world: World,
 ) -> None:

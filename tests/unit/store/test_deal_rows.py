@@ -10,10 +10,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sync_jobs.domain.model import DealTerms
 from sync_jobs.store import batch_state, deals
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx, write_tx
+from sync_jobs.store.encoded import model_json
 from tests.stores import store_url
+from tests.unit.engine.test_terms_fingerprint import RICH as RICH_TERMS
 from tests.unit.store.rows import deal_row
 
 pytestmark = pytest.mark.anyio
@@ -55,3 +58,18 @@ async def test_the_terms_text_is_the_stored_json(engine: AsyncEngine) -> None:
     assert stored.terms_text.replace(" ", "") == (
         '{"deal":{"id":"D1"},"amount":"10.50","free_services":["onboarding"],"x":null}'
     )
+
+
+async def test_terms_given_with_their_text_read_back_equal(engine: AsyncEngine) -> None:
+    """Stage 1 hands over pydantic's text (compact, non-ASCII as it is): every reader, the
+    batch read's text and the JSON column alike, finds the same terms."""
+    terms = RICH_TERMS.model_copy(update={"name": "Zürich — Ærø 😀"})
+    async with write_tx(engine) as conn:
+        given = deal_row("D1", "organization:1", NOW, terms=model_json(terms))
+        await deals.save_deals(conn, [given])
+    async with read_tx(engine) as conn:
+        [stored] = (await batch_state.load(conn, "zd", ["organization:1"])).deals
+        [plain] = list(await conn.execute(sa.select(t.deal.c.terms)))
+    form = terms.model_dump(mode="json")
+    assert stored.terms == plain.terms == form
+    assert DealTerms.model_validate_json(stored.terms_text) == DealTerms.model_validate(form)

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 KEYS = [f"organization:{n}" for n in range(5)]
 LOOKED_UP = ("deal", "identity", "identity_key", "conflict", "field_base")
-NARROW = r"\b(customer_key|record_id|value|identity|rowid)=\?"
+NARROW = r"\b(customer_key|record_id|value|identity|deal_id|rowid)=\?"
 """What a lookup's index search must name: the customers, records, keys or ids it asks for."""
 
 
@@ -157,11 +157,24 @@ async def test_a_batchs_commit_finds_what_it_changes_by_customer_or_id(
     assert whole_target_reads(plans) == []
 
 
+async def test_stage1s_reads_find_deals_by_id_and_index_keys_by_value(
+    engine: AsyncEngine,
+) -> None:
+    async def page_reads(conn: AsyncConnection) -> None:
+        await deals.deal_states(conn, "west", ["D0001", "D0002"])
+        await identity.index_hits(conn, "zd", [("external_id", "c1"), ("domain", "c1.example")])
+
+    plans = await driver_plans_of(engine, page_reads)
+    assert len(plans) == 2, "the deals; the keys (one statement text for every match type)"
+    assert whole_target_reads(plans) == []
+
+
 async def test_reindexing_records_finds_their_old_keys_by_record(engine: AsyncEngine) -> None:
     changed = [org(1), org(2, deleted=True)]
-    plans = await plans_of(
+    plans = await driver_plans_of(
         engine, lambda conn: identity.index_records(conn, "zd", keyed(changed), NOW)
     )
+    assert len(plans) == 3, "the old keys read; the keys and the deleted record removed"
     assert whole_target_reads(plans) == []
 
 
