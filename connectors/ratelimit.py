@@ -195,7 +195,10 @@ class VendorGate:
 
     def _window_wait(self, now: float, window: Window) -> float:
         span = window.seconds + window.margin
-        while self._sent and self._sent[0] <= now - span:
+        # A slot expires at ``sent + span``: the same sum decides both whether it has expired
+        # and how long to wait for it. (``sent <= now - span`` rounds differently: a slot
+        # could then be kept while its wait came out as zero, letting a request through.)
+        while self._sent and self._sent[0] + span <= now:
             self._sent.popleft()
         if len(self._sent) + self._unanswered < window.limit or not self._sent:
             return 0.0  # room, or every slot in flight (acquire waits for an answer first)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.ratelimit import VendorGate, Window
@@ -77,6 +77,9 @@ async def test_a_window_counted_at_send_keeps_its_margin() -> None:
 
 
 @settings(deadline=None, max_examples=60)
+@example(
+    limit=1, calls=[(1.7370220079753373, 1.0587361226260708, 0.0), (0.0, 0.0, 0.0), (0.0, 0.0, 0.0)]
+)
 @given(
     limit=st.integers(1, 5),
     calls=st.lists(
