@@ -30,3 +30,18 @@ def deal_row(
         "modified_at": now,
         "updated_at": now,
     } | changes
+
+
+def pending_row(deal_id: str, account_key: str, now: datetime) -> dict[str, Any]:
+    """A deal stage 1 stored for the match pass to decide, of the account ``account_key``."""
+    return deal_row(
+        deal_id,
+        None,
+        now,
+        match_status="pending",
+        match_detail=None,
+        lookup_at=None,
+        terms={"deal": {"id": deal_id}},
+        valid_until=None,
+        account_key=account_key,
+    )

@@ -20,6 +20,7 @@ from sync_jobs.domain.matching import keyed
 from sync_jobs.store import bases, batch_state, conflicts, deals, hop, identity, work
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import make_engine, migrate_async, write_tx
+from tests.unit.store.rows import pending_row
 
 pytestmark = pytest.mark.anyio
 
@@ -275,23 +276,7 @@ async def test_deals_of_records_that_lost_a_key_are_found_by_customer(
 
 
 def pending_deal(deal_id: str, account_key: str) -> dict[str, Any]:
-    return {
-        "job": "west",
-        "deal_id": deal_id,
-        "target": "zd",
-        "territory": "West",
-        "customer_key": None,
-        "match_status": "pending",
-        "match_detail": None,
-        "terms": {"deal": {"id": deal_id}},
-        "payload_hash": f"hash-{deal_id}",
-        "live": True,
-        "deleted": False,
-        "attempts": 0,
-        "modified_at": NOW,
-        "updated_at": NOW,
-        "account_key": account_key,
-    }
+    return pending_row(deal_id, account_key, NOW)
 
 
 async def test_a_page_of_the_match_pass_is_a_range_search_in_account_order(

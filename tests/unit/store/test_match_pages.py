@@ -13,28 +13,13 @@ from hypothesis import strategies as st
 
 from sync_jobs.store import deals
 from sync_jobs.store.db import memory_engine, read_tx, write_tx
+from tests.unit.store.rows import pending_row
 
 NOW = datetime(2026, 12, 6, 12, tzinfo=UTC)
 
 
 def pending(deal_id: str, account_key: str) -> dict[str, Any]:
-    return {
-        "job": "west",
-        "deal_id": deal_id,
-        "target": "zd",
-        "territory": "West",
-        "customer_key": None,
-        "match_status": "pending",
-        "match_detail": None,
-        "terms": {"deal": {"id": deal_id}},
-        "payload_hash": f"hash-{deal_id}",
-        "live": True,
-        "deleted": False,
-        "attempts": 0,
-        "modified_at": NOW,
-        "updated_at": NOW,
-        "account_key": account_key,
-    }
+    return pending_row(deal_id, account_key, NOW)
 
 
 async def pages_of(accounts: list[str], limit: int) -> list[list[tuple[str, str]]]:
