@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.sql import chunks, pairs_in, upsert
+from sync_jobs.store.sql import chunks, pairs_in
 
 
 async def load_bases(
@@ -72,20 +72,6 @@ def base_rows(
     return [{"target": target, "written_at": now, "run_id": run_id, **row} for row in rows]
 
 
-async def save_bases(
-    conn: AsyncConnection, target: str, rows: Sequence[dict[str, Any]], now: datetime, run_id: str
-) -> None:
-    """Record the values the target now holds for fields we own ({customer_key, field,
-    value} rows, any number of customers)."""
-    await upsert(
-        conn,
-        t.field_base,
-        base_rows(target, rows, now, run_id),
-        ["target", "customer_key", "field"],
-        ["value", "written_at", "run_id"],
-    )
-
-
 async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[str, str]]) -> None:
     """Forget (customer, field) pairs we no longer own."""
     for part in chunks(list(pairs)):
@@ -111,16 +97,3 @@ def note_rows(
         }
         for key, text, deals in notes
     ]
-
-
-async def save_note_states(
-    conn: AsyncConnection, target: str, notes: Sequence[tuple[str, str, int]], now: datetime
-) -> None:
-    """Remember each note we wrote (hash only): (customer, note text, live deals)."""
-    await upsert(
-        conn,
-        t.note_state,
-        note_rows(target, notes, now),
-        ["target", "customer_key"],
-        ["content_hash", "deals", "written_at"],
-    )
