@@ -1,8 +1,9 @@
 """Opening the state store: URL handling, SQLite settings, migrations, and write transactions.
 
 SQLite (the single-instance default) runs in WAL mode with ``synchronous=NORMAL`` (durable
-across process crashes), a busy timeout, and ``BEGIN IMMEDIATE`` for write transactions so a
-read-then-write never fails with SQLITE_BUSY_SNAPSHOT. The Python 3.11 sqlite3 driver issues
+across process crashes), a checkpoint every :data:`WAL_CHECKPOINT_PAGES` pages of log, a busy
+timeout, and ``BEGIN IMMEDIATE`` for write transactions so a read-then-write never fails with
+SQLITE_BUSY_SNAPSHOT. The Python 3.11 sqlite3 driver issues
 no BEGIN of its own, so we take over transaction control (SQLAlchemy's documented recipe).
 PostgreSQL runs at READ COMMITTED through psycopg 3. Both get the same Alembic migrations.
 """
@@ -39,6 +40,15 @@ StoreError: TypeAlias = SQLAlchemyError
 UNREACHABLE: tuple[type[Exception], ...] = (OSError, OperationalError, InterfaceError)
 """What a store that is not (yet) reachable raises: worth retrying at start-up."""
 BUSY_TIMEOUT_MS = 30_000
+WAL_CHECKPOINT_PAGES = 10_000
+"""Pages of write-ahead log (4 KiB each, so about 40 MB) before a commit copies them into the
+database. SQLite's default, 1,000, checkpointed a backfill's log every two or three stage-2
+batches: each checkpoint copies the pages again (the same index pages over and over) and, at
+``synchronous=NORMAL``, syncs both files, 70 of 415 commits at 10,000 deals took 5 to 130 ms
+in the database's thread. At 10,000 pages the commits' CPU fell by a third (about 10 us a
+deal) and their wall time from 2.3 to 0.7 s. The cost: the ``-wal`` file grows to about 40 MB
+and stays that size (SQLite reuses it), and a process that dies replays up to that much log
+when the store is next opened."""
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -71,6 +81,7 @@ def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
     for pragma in (
         "journal_mode=WAL",
         "synchronous=NORMAL",
+        f"wal_autocheckpoint={WAL_CHECKPOINT_PAGES}",
         "foreign_keys=ON",
         f"busy_timeout={BUSY_TIMEOUT_MS}",
     ):

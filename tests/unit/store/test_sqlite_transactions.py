@@ -78,3 +78,11 @@ async def test_a_store_whose_write_lock_is_held_raises_sqlalchemys_error(
                 await begin_immediate()
     finally:
         await other.dispose()
+
+
+async def test_a_store_connection_checkpoints_its_log_every_n_pages(engine: AsyncEngine) -> None:
+    """SQLite's default of 1,000 pages checkpointed a backfill every few batches (db.py)."""
+    async with read_tx(engine) as conn:
+        pages = (await conn.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar_one()
+        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar_one()
+    assert (pages, mode) == (db.WAL_CHECKPOINT_PAGES, "wal")
