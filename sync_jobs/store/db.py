@@ -3,9 +3,9 @@
 SQLite (the single-instance default) runs in WAL mode with ``synchronous=NORMAL`` (durable
 across process crashes), a checkpoint every :data:`WAL_CHECKPOINT_PAGES` pages of log, a busy
 timeout, and ``BEGIN IMMEDIATE`` for write transactions so a read-then-write never fails with
-SQLITE_BUSY_SNAPSHOT. The Python 3.11 sqlite3 driver issues
-no BEGIN of its own, so we take over transaction control (SQLAlchemy's documented recipe).
-PostgreSQL runs at READ COMMITTED through psycopg 3. Both get the same Alembic migrations.
+SQLITE_BUSY_SNAPSHOT. The Python 3.11 sqlite3 driver issues no BEGIN of its own, so we take
+over transaction control (SQLAlchemy's documented recipe). PostgreSQL runs at READ COMMITTED
+through psycopg 3. Both get the same Alembic migrations.
 """
 
 from __future__ import annotations
