@@ -42,11 +42,11 @@ UNREACHABLE: tuple[type[Exception], ...] = (OSError, OperationalError, Interface
 BUSY_TIMEOUT_MS = 30_000
 WAL_CHECKPOINT_PAGES = 10_000
 """Pages of write-ahead log (4 KiB each, so about 40 MB) before a commit copies them into the
-database. SQLite's default, 1,000, checkpointed a backfill's log every two or three stage-2
-batches: each checkpoint copies the pages again (the same index pages over and over) and, at
-``synchronous=NORMAL``, syncs both files, 70 of 415 commits at 10,000 deals took 5 to 130 ms
-in the database's thread. At 10,000 pages the commits' CPU fell by a third (about 10 us a
-deal) and their wall time from 2.3 to 0.7 s. The cost: the ``-wal`` file grows to about 40 MB
+database. At SQLite's default, 1,000, 70 of the 415 commits of a 10,000-deal backfill took 5
+to 130 ms in the database's thread: each checkpoint copies the log's pages again (the same
+index pages over and over) and, at ``synchronous=NORMAL``, syncs both files. At 10,000 pages
+the commits' CPU fell by about a third (about 10 us a deal) and their wall time from 2.3 to
+0.7 s a run (19 commits over 5 ms). The cost: the ``-wal`` file grows to about 40 MB
 and stays that size (SQLite reuses it), and a process that dies replays up to that much log
 when the store is next opened."""
 
