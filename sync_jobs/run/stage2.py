@@ -460,7 +460,7 @@ def _terms(row: Any) -> DealTerms:
     terms = TERMS.get(row.payload_hash, row.modified_at)
     if terms is None:
         terms = DealTerms.model_validate_json(text)
-        TERMS.put(row.payload_hash, row.modified_at, terms)
+        TERMS.offer(row.payload_hash, row.modified_at, terms)
     return terms
 
 
