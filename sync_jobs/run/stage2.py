@@ -580,7 +580,7 @@ def _account(ctx: Stage2, key: str, plan: Plan, names: dict[str, str]) -> None:
     ctx.state.counts["customers_written"] += 1 if plan.changes else 0
     ctx.state.counts["fields_written"] += len(plan.changes)
     ctx.state.counts["customers_planned"] += 1
-    ctx.state.add_preview(_preview(key, names.get(key, ""), plan))
+    ctx.state.add_preview_of(lambda: _preview(key, names.get(key, ""), plan))
 
 
 async def _fail(ctx: Stage2, items: Sequence[work.WorkItem], error: str) -> None:
