@@ -416,7 +416,9 @@ def _plan(
         resolutions=resolutions,
     )
     templates = ctx.templates(note.format)
-    return plan_customer(state, lambda d: templates.line(d.terms, d.template, d.folder))
+    return plan_customer(
+        state, lambda d: templates.line(d.terms, d.template, d.folder, stored=d.stored)
+    )
 
 
 def _view(
@@ -438,8 +440,12 @@ def _view(
         if current and decision is not None and decision.get("take") == "target":
             return None
         review = not (current and decision is not None and decision.get("take") == "source")
+    # A dry run's overlay row holds its terms as a dict, not as stored text: not reused.
+    stored = None
+    if getattr(row, "terms_text", None) is not None:
+        stored = (row.payload_hash, row.modified_at)
     if mapping is None:  # the job was removed from config: its deals still describe terms
-        return DealView(terms=terms, rules={}, under_review=review)
+        return DealView(terms=terms, rules={}, under_review=review, stored=stored)
     location = templates.get(row.job)
     if location is None:
         location = templates[row.job] = template_location(
@@ -447,7 +453,12 @@ def _view(
         )
     folder, template = location
     return DealView(
-        terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
+        terms=terms,
+        rules=mapping.spec.write,
+        template=template,
+        folder=folder,
+        under_review=review,
+        stored=stored,
     )
 
 
