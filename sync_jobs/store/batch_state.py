@@ -39,8 +39,8 @@ from sync_jobs.store.work import WorkItem
 
 _DEAL_COLUMNS = [c for c in t.deal.columns if c.name != "terms"]
 _DEAL_LATER = ("lookup_at", "live", "valid_until", "deleted", "updated_at")
-"""Deal columns planning never reads (the query filters on them): decoded only if a moved
-deal's row is written back (:class:`~sync_jobs.store.deals.StoredDeal`)."""
+"""Deal columns planning never reads: decoded only when read, which is when a moved deal's
+row is written back (:class:`~sync_jobs.store.deals.StoredDeal`)."""
 _BASE_COLUMNS = [t.field_base.c.customer_key, t.field_base.c.field, t.field_base.c.value]
 _NAME_COLUMNS = [t.identity.c.kind, t.identity.c.record_id, t.identity.c.name]
 _RESOLVED_COLUMNS = [
