@@ -54,6 +54,29 @@ def test_any_bytes_decode_or_fail_as_json_loads_does(body: bytes) -> None:
     assert outcome(decode_json, body) == outcome(json.loads, body)
 
 
+def number_text(whole: int, fraction: str, exponent: int | None) -> str:
+    """A JSON number: ``whole[.fraction][e exponent]``."""
+    return (
+        f"{whole}{'.' + fraction if fraction else ''}{'' if exponent is None else f'e{exponent}'}"
+    )
+
+
+NUMBER_TEXT = st.builds(
+    number_text,
+    st.integers(-(10**30), 10**30),
+    st.text("0123456789", max_size=25),
+    st.none() | st.integers(-400, 400),
+)
+"""JSON numbers of any length and exponent: the parsers must round each to the same float."""
+
+
+@settings(max_examples=300)
+@given(NUMBER_TEXT)
+def test_any_number_decodes_as_json_loads_does(number: str) -> None:
+    body = number.encode()
+    assert outcome(decode_json, body) == outcome(json.loads, body)
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
