@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import structlog
@@ -522,13 +523,24 @@ def account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:
     """A digest of the first identity key ``rules`` try for ``account`` (empty: it has none).
     Deals of one account share it and land on one customer: the match pass reads them on
     one page. Only a grouping: two accounts that reach one customer by different keys are
-    still right (that customer is queued by both pages)."""
-    wanted = wanted_keys(account, rules)
+    still right (that customer is queued by both pages).
+
+    The first key a rule tries is the least value of the first match type (in the rules'
+    order) the account has values of: read from the account's own tuples, not from the set
+    of every key ``wanted_keys`` builds (a deal's hot path)."""
     for match in rule_order(rules):
-        values = sorted(value for kind, value in wanted if kind == match)
+        values = _ACCOUNT_VALUES[match](account)
         if values:
-            return hashlib.blake2b(f"{match}:{values[0]}".encode(), digest_size=16).hexdigest()
+            return hashlib.blake2b(f"{match}:{min(values)}".encode(), digest_size=16).hexdigest()
     return ""
+
+
+_ACCOUNT_VALUES: dict[str, Callable[[AccountIdentity], tuple[str, ...]]] = {
+    "external_id": attrgetter("external_ids"),
+    "email": attrgetter("emails"),
+    "domain": attrgetter("domains"),
+}
+"""An account's identity values of each match type (as ``wanted_keys`` reads them)."""
 
 
 def _raw_hash(deal: SourceDeal) -> str:
