@@ -57,7 +57,11 @@ B = TypeVar("B")
 MATCH_PAGE = 500
 """Deals the match pass decides per transaction: memory stays flat however many wait."""
 PENDING = MatchResult(status="pending")
-_PENDING_DETAIL = PENDING.model_dump(mode="json")
+_PENDING_DETAIL = EncodedJson(
+    PENDING.model_dump(mode="json"), json.dumps(PENDING.model_dump(mode="json"))
+)
+"""The match column of every deal stored pending: one object (read-only, as every row's
+columns are), with the text the store's encoder made of it per row before."""
 
 
 @dataclass(frozen=True)
@@ -416,7 +420,7 @@ def _defer(
     rails = violations(terms, ctx.mapping.spec.guardrails, day) if terms.active else []
     row = _base_row(ctx, deal.id, deal, mapped.digest, None) | {"customer_key": old_key}
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
-    _fill_terms(ctx, row, mapped, terms, PENDING.status, dict(_PENDING_DETAIL), day)
+    _fill_terms(ctx, row, mapped, terms, PENDING.status, _PENDING_DETAIL, day)
     row["violations"] = rails or None
     page.rows.append(row)
 
