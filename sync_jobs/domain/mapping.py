@@ -485,9 +485,15 @@ def _identity_problems(identities: list[tuple[IdentityRule, Any]]) -> list[Field
 def _identity(identities: list[tuple[IdentityRule, Any]]) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {"external_id": [], "email": [], "domain": []}
     for rule, raw in identities:
-        for item in raw if isinstance(raw, list) else [raw]:
-            if item not in (None, ""):
-                found[rule.match].append(normalize_identity(rule.match, to_text(item)))
+        if raw is None:
+            continue  # (most deals lack one of their identity paths: no contact roles)
+        match = rule.match
+        values = found[match]
+        for item in raw if isinstance(raw, list) else (raw,):
+            if item is not None and item != "":
+                # ``to_text`` of a text is the text stripped
+                text = item.strip() if type(item) is str else to_text(item)
+                values.append(normalize_identity(match, text))
     return {
         "external_ids": tuple(dict.fromkeys(found["external_id"])),
         "emails": tuple(dict.fromkeys(found["email"])),
