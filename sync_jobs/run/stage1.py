@@ -418,7 +418,8 @@ def _defer(
     it where it was; the pass queues both customers if it moves."""
     deal = mapped.deal
     rails = violations(terms, ctx.mapping.spec.guardrails, day) if terms.active else []
-    row = _base_row(ctx, deal.id, deal, mapped.digest, None) | {"customer_key": old_key}
+    row = _base_row(ctx, deal.id, deal, mapped.digest, None)
+    row["customer_key"] = old_key  # (after: the row's match stays pending whatever its key)
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
     _fill_terms(ctx, row, mapped, terms, PENDING.status, _PENDING_DETAIL, day)
     row["violations"] = rails or None
