@@ -122,7 +122,8 @@ def normalize_domain(value: str) -> str:
     text = value.strip().lower()
     if "@" in text and "/" not in text:
         text = text.rsplit("@", 1)[1]
-    text = _SCHEME.sub("", text)
+    if "://" in text:  # (``_SCHEME`` cannot match without it)
+        text = _SCHEME.sub("", text)
     text = text.split("/", 1)[0].split(":", 1)[0].split("?", 1)[0]
     return text.removeprefix("www.").strip(".")
 
