@@ -36,6 +36,7 @@ from connectors.errors import (
     RateLimited,
     TransientError,
 )
+from connectors.jsonbody import decode_json
 from connectors.ratelimit import LimitSignal, Sleep, VendorGate, parse_retry_after
 from connectors.redact import redact
 from connectors.settings import ConnectorConfig, ConnectorOptions
@@ -351,7 +352,7 @@ class VendorClient:
     def decode(self, response: httpx.Response, operation: str) -> Any:
         """Decode a JSON body or say clearly that the vendor sent something else."""
         try:
-            return response.json()
+            return decode_json(response.content)
         except ValueError as exc:
             raise TransientError(
                 f"expected JSON, got {response.headers.get('content-type', 'no content type')}: "

@@ -472,8 +472,8 @@ def _check_job(
                 )
             )
     mapping = job.mapping if job.mapping.is_absolute() else base_dir / job.mapping
-    if not mapping.is_file():
-        what = "is a directory, not a mapping file" if mapping.is_dir() else "not found"
+    what = _not_a_mapping_file(mapping)
+    if what is not None:
         found.append(
             ConfigProblem(
                 file,
@@ -484,6 +484,16 @@ def _check_job(
             )
         )
     return found
+
+
+def _not_a_mapping_file(path: Path) -> str | None:
+    """What is wrong with ``path`` as a mapping file, or None when it is a file."""
+    try:
+        if path.is_file():
+            return None
+        return "is a directory, not a mapping file" if path.is_dir() else "not found"
+    except OSError as exc:  # a name too long for the file system, a folder we may not read
+        return f"cannot be read ({exc.strerror or type(exc).__name__})"
 
 
 MAPPING_HINT = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -217,35 +218,68 @@ def _compile_rule(rule: TermRule) -> Read:
     once (a mapping reads about 15 terms a deal).
 
     A path of one or two parts that ends on a plain non-empty value through plain dicts (the
-    usual Salesforce field and parent field) is read directly; anything else (a list, a
-    marker, an empty or missing value, a longer path) takes :func:`_read_rule`, the general
+    usual Salesforce field and parent field) is read directly, and so is one that ends on
+    nothing (a null or missing field: Salesforce sends every empty field as null) when the
+    rule has no default and is not required; anything else (a list, a marker, an empty
+    text, a default to convert, a longer path) takes :func:`_read_rule`, the general
     reading, so both answer alike."""
     parts = _parts(rule.from_) if rule.from_ else None
     finish = _finisher(rule)
     general = functools.partial(_read_rule, rule, parts, finish)
     if parts is None or len(parts) > 2 or UNREADABLE in parts:
         return general  # (a part named like the marker key could read a marker's reason)
+    # What the general reading answers for nothing there, when that is a constant.
+    nothing = _Nothing(
+        rule.default is None and not rule.required, () if rule.type == "list" else None
+    )
     if len(parts) == 1 and rule.type == "text":
-        (key,) = parts
-
-        def read_text_field(payload: dict[str, Any]) -> Any:
-            raw = payload.get(key)
-            if raw.__class__ is str and raw:
-                return raw.strip()  # what ``to_text`` makes of a string
-            return general(payload)
-
-        return read_text_field
+        return _text_field_reader(parts[0], general, nothing)
     if len(parts) == 1:
-        (key,) = parts
+        return _field_reader(parts[0], finish, general, nothing)
+    return _parent_field_reader(parts[0], parts[1], finish, general, nothing)
 
-        def read_field(payload: dict[str, Any]) -> Any:
-            raw = payload.get(key)
-            if raw.__class__ in _PLAIN and raw != "":
-                return finish(raw)
-            return general(payload)
 
-        return read_field
-    parent, key = parts
+@dataclass(frozen=True, slots=True)
+class _Nothing:
+    """What a rule reads from a null or missing value: ``value``, when ``known`` (no default
+    to convert, not required); else the general reading decides."""
+
+    known: bool
+    value: tuple[()] | None
+
+
+def _text_field_reader(key: str, general: Read, nothing: _Nothing) -> Read:
+    known, empty = nothing.known, nothing.value
+
+    def read_text_field(payload: dict[str, Any]) -> Any:
+        raw = payload.get(key)
+        if raw.__class__ is str and raw:
+            return raw.strip()  # what ``to_text`` makes of a string
+        if raw is None and known and UNREADABLE not in payload:
+            return empty  # (a payload that is a marker is the marker's answer)
+        return general(payload)
+
+    return read_text_field
+
+
+def _field_reader(key: str, finish: Callable[[Any], Any], general: Read, nothing: _Nothing) -> Read:
+    known, empty = nothing.known, nothing.value
+
+    def read_field(payload: dict[str, Any]) -> Any:
+        raw = payload.get(key)
+        if raw.__class__ in _PLAIN and raw != "":
+            return finish(raw)
+        if raw is None and known and UNREADABLE not in payload:
+            return empty
+        return general(payload)
+
+    return read_field
+
+
+def _parent_field_reader(
+    parent: str, key: str, finish: Callable[[Any], Any], general: Read, nothing: _Nothing
+) -> Read:
+    known, empty = nothing.known, nothing.value
 
     def read_parent_field(payload: dict[str, Any]) -> Any:
         node = payload.get(parent)
@@ -253,6 +287,8 @@ def _compile_rule(rule: TermRule) -> Read:
             raw = node.get(key)
             if raw.__class__ in _PLAIN and raw != "":
                 return finish(raw)
+            if raw is None and known and UNREADABLE not in node:
+                return empty  # (``payload``, holding ``parent``, is no marker)
         return general(payload)
 
     return read_parent_field
@@ -449,9 +485,15 @@ def _identity_problems(identities: list[tuple[IdentityRule, Any]]) -> list[Field
 def _identity(identities: list[tuple[IdentityRule, Any]]) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {"external_id": [], "email": [], "domain": []}
     for rule, raw in identities:
-        for item in raw if isinstance(raw, list) else [raw]:
-            if item not in (None, ""):
-                found[rule.match].append(normalize_identity(rule.match, to_text(item)))
+        if raw is None:
+            continue  # (most deals lack one of their identity paths: no contact roles)
+        match = rule.match
+        values = found[match]
+        for item in raw if isinstance(raw, list) else (raw,):
+            if item is not None and item != "":
+                # ``to_text`` of a text is the text stripped
+                text = item.strip() if type(item) is str else to_text(item)
+                values.append(normalize_identity(match, text))
     return {
         "external_ids": tuple(dict.fromkeys(found["external_id"])),
         "emails": tuple(dict.fromkeys(found["email"])),

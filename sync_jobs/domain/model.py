@@ -8,7 +8,6 @@ serialise predictably.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -16,9 +15,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from connectors.base import Frozen
-
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
-"""What ``json.dumps(sort_keys=True, separators=(",", ":"))`` builds per call, built once."""
+from sync_jobs.domain.canonical_json import SortedForm
 
 CANONICAL_TERMS = (
     "discount_percent",
@@ -114,10 +111,18 @@ def terms_fingerprint(stored: dict[str, Any]) -> str:
 
     Stored fingerprints must stay valid across upgrades (a changed one rewrites the customer),
     so the text hashed is exactly what it always was: the JSON form without the modification
-    time, keys sorted, no spaces, non-ASCII escaped."""
-    data = {key: value for key, value in stored.items() if key != "modified_at"}
-    raw = _CANONICAL_JSON.encode(data)
-    return hashlib.sha256(raw.encode()).hexdigest()[:32]
+    time, keys sorted, no spaces, non-ASCII escaped (:mod:`sync_jobs.domain.canonical_json`
+    writes it faster, byte for byte the same)."""
+    raw = _SORTED_TERMS.text(stored)
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+_SORTED_TERMS = SortedForm(
+    DealTerms.model_fields,
+    nested={"deal": DealRef.model_fields, "account": AccountIdentity.model_fields},
+    free="custom",
+    leave_out="modified_at",
+)
 
 
 MatchStatus = Literal["matched", "unmatched", "ambiguous", "pending"]

@@ -122,7 +122,8 @@ def normalize_domain(value: str) -> str:
     text = value.strip().lower()
     if "@" in text and "/" not in text:
         text = text.rsplit("@", 1)[1]
-    text = _SCHEME.sub("", text)
+    if "://" in text:  # (``_SCHEME`` cannot match without it)
+        text = _SCHEME.sub("", text)
     text = text.split("/", 1)[0].split(":", 1)[0].split("?", 1)[0]
     return text.removeprefix("www.").strip(".")
 
@@ -136,6 +137,8 @@ def normalize_identity(match: str, value: str) -> str:
 
 def to_target(value: Any) -> Any:
     """A canonical value as JSON a service desk accepts (dates ISO, lists comma-joined)."""
+    if type(value) is str:  # the common case (payment terms, SLA text): asked first
+        return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral() else float(value)
     if isinstance(value, datetime | date):

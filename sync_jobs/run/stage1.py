@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import structlog
@@ -56,7 +57,11 @@ B = TypeVar("B")
 MATCH_PAGE = 500
 """Deals the match pass decides per transaction: memory stays flat however many wait."""
 PENDING = MatchResult(status="pending")
-_PENDING_DETAIL = PENDING.model_dump(mode="json")
+_PENDING_DETAIL = EncodedJson(
+    PENDING.model_dump(mode="json"), json.dumps(PENDING.model_dump(mode="json"))
+)
+"""The match column of every deal stored pending: one object (read-only, as every row's
+columns are), with the text the store's encoder made of it per row before."""
 
 
 @dataclass(frozen=True)
@@ -413,9 +418,10 @@ def _defer(
     it where it was; the pass queues both customers if it moves."""
     deal = mapped.deal
     rails = violations(terms, ctx.mapping.spec.guardrails, day) if terms.active else []
-    row = _base_row(ctx, deal.id, deal, mapped.digest, None) | {"customer_key": old_key}
+    row = _base_row(ctx, deal.id, deal, mapped.digest, None)
+    row["customer_key"] = old_key  # (after: the row's match stays pending whatever its key)
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
-    _fill_terms(ctx, row, mapped, terms, PENDING.status, dict(_PENDING_DETAIL), day)
+    _fill_terms(ctx, row, mapped, terms, PENDING.status, _PENDING_DETAIL, day)
     row["violations"] = rails or None
     page.rows.append(row)
 
@@ -522,13 +528,24 @@ def account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:
     """A digest of the first identity key ``rules`` try for ``account`` (empty: it has none).
     Deals of one account share it and land on one customer: the match pass reads them on
     one page. Only a grouping: two accounts that reach one customer by different keys are
-    still right (that customer is queued by both pages)."""
-    wanted = wanted_keys(account, rules)
+    still right (that customer is queued by both pages).
+
+    The first key a rule tries is the least value of the first match type (in the rules'
+    order) the account has values of: read from the account's own tuples, not from the set
+    of every key ``wanted_keys`` builds (a deal's hot path)."""
     for match in rule_order(rules):
-        values = sorted(value for kind, value in wanted if kind == match)
+        values = _ACCOUNT_VALUES[match](account)
         if values:
-            return hashlib.blake2b(f"{match}:{values[0]}".encode(), digest_size=16).hexdigest()
+            return hashlib.blake2b(f"{match}:{min(values)}".encode(), digest_size=16).hexdigest()
     return ""
+
+
+_ACCOUNT_VALUES: dict[str, Callable[[AccountIdentity], tuple[str, ...]]] = {
+    "external_id": attrgetter("external_ids"),
+    "email": attrgetter("emails"),
+    "domain": attrgetter("domains"),
+}
+"""An account's identity values of each match type (as ``wanted_keys`` reads them)."""
 
 
 def _raw_hash(deal: SourceDeal) -> str:

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 
 class EncodedJson(dict[str, Any]):
@@ -31,11 +32,15 @@ def model_json(model: BaseModel) -> EncodedJson:
     """``model``'s JSON form (``model_dump(mode="json")``) with its text from the same
     serializer (keys in the same order, no spaces, non-ASCII characters as they are).
 
+    The text is pydantic's of the form (``to_json``), the same as ``model_dump_json()`` makes
+    of the model, at about half the cost: the form holds only JSON's own types, so the
+    serializer has no model to walk again.
+
     A text holding a lone surrogate (``"\\ud800"``, which JSON can carry but UTF-8 cannot)
     makes pydantic's encoder refuse; the standard encoder escapes it, as it always did."""
     value = model.model_dump(mode="json")
     try:
-        text = model.model_dump_json()
+        text = to_json(value).decode()
     except ValueError:
         text = json.dumps(value)
     return EncodedJson(value, text)

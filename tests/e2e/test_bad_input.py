@@ -108,6 +108,18 @@ def test_a_directory_instead_of_a_file_is_an_error_not_a_crash(folder: Path) -> 
     assert "is a directory, not a mapping file" in output
 
 
+def test_a_mapping_name_too_long_for_the_file_system_is_reported_at_its_line(
+    folder: Path,
+) -> None:
+    config = folder / "config.yaml"
+    too_long = "mappings/" + "w" * 300 + ".yaml"  # past NAME_MAX (255) on every file system
+    edit(config, "mapping: mappings/apac-spreadsheet.yaml", f"mapping: {too_long}")
+    output = assert_clean_exit_2(validate(config))
+    assert f"{config}:{line_of(config, too_long)} jobs.apac.mapping" in output
+    assert "cannot be read" in output
+    assert "internal error" not in output
+
+
 def test_a_missing_note_template_is_reported_at_its_line(folder: Path) -> None:
     mapping = folder / "mappings" / "west-salesforce.yaml"
     edit(mapping, "template: templates/deal-line.j2", "template: templates/deal-lines.j2")

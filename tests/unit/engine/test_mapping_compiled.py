@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from hypothesis import assume, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -43,7 +43,7 @@ PATHS = st.sampled_from(["a", "b", "a.b", "b.a", "a.a"]) | st.lists(
 FLAT = st.dictionaries(st.sampled_from(KEYS), SCALARS | MARKERS, max_size=3)
 """Most payloads are fields and parent records of fields: the shapes the fast readers take."""
 DEAL_PAYLOADS = st.fixed_dictionaries(
-    {}, optional={"a": SCALARS | FLAT, "b": SCALARS | FLAT | PAYLOADS}
+    {}, optional={"a": SCALARS | FLAT | MARKERS, "b": SCALARS | FLAT | PAYLOADS}
 ) | st.dictionaries(st.sampled_from(KEYS), SCALARS | FLAT | PAYLOADS, max_size=4)
 TYPES = [
     "text",
@@ -134,6 +134,9 @@ def test_a_compiled_mapping_maps_every_deal_as_the_plain_reading(
 
 @settings(max_examples=1000, deadline=None)
 @given(doc=rules(), payload=DEAL_PAYLOADS)
+@example(doc={"from": "a.b"}, payload={"a": unreadable("gone")})
+@example(doc={"from": "b"}, payload={"$unreadable": "gone"})
+@example(doc={"from": "b", "type": "list"}, payload={"$unreadable": "gone"})
 def test_each_compiled_rule_reads_a_payload_as_the_plain_reading(
     doc: dict[str, Any], payload: dict[str, Any]
 ) -> None:

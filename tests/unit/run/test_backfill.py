@@ -5,6 +5,7 @@ twice" or "not found" only against every record), a page of deals at a time."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord, DealPage, DealQuery
 from connectors.waits import announce_wait
+from sync_jobs.domain.model import MatchResult
 from sync_jobs.run import stage1
 from sync_jobs.run.context import RunInterrupted
 from sync_jobs.store import conflicts, deals, work
@@ -140,6 +142,11 @@ async def test_deals_of_a_backfill_stopped_before_its_match_pass_are_matched_by_
         await stage1.backfill(world.stage1())
 
     assert await match_states(world) == {"D1": None}, "the first page, pending"
+    async with read_tx(world.store) as conn:
+        stored = (await conn.exec_driver_sql("SELECT match_detail FROM deal")).scalar_one()
+    assert stored == json.dumps(MatchResult(status="pending").model_dump(mode="json")), (
+        "the pending match's text as the store's encoder always wrote it"
+    )
     world.control.stopping.clear()
     ctx = world.stage1()
     await stage1.pull(ctx, await stage1.refresh_index(ctx))

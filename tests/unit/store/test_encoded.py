@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from sync_jobs.domain.model import DealTerms, terms_fingerprint
 from sync_jobs.store.bulk import _json_text
 from sync_jobs.store.encoded import EncodedJson, model_json
+from tests.unit.engine.test_canonical_json import terms as any_terms
 from tests.unit.engine.test_terms_fingerprint import PLAIN, RICH
 
 CUSTOM_VALUES = st.recursive(
@@ -67,3 +68,15 @@ def test_a_lone_surrogate_is_escaped_as_the_standard_encoder_does() -> None:
 def test_the_store_writes_the_carried_text_as_it_is() -> None:
     assert _json_text(EncodedJson({"a": 1}, '{"a":1}')) == '{"a":1}'
     assert _json_text({"a": 1}) == '{"a": 1}', "a plain dict is encoded as json.dumps does"
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_terms())
+def test_the_text_is_what_pydantic_makes_of_the_model(terms: DealTerms) -> None:
+    """The text comes from the dumped form (``to_json``), and must be what the model's own
+    serializer (``model_dump_json``, which stage 1 called before) makes of the terms."""
+    try:
+        expected = terms.model_dump_json()
+    except ValueError:  # a lone surrogate: the standard encoder's text, as always
+        expected = json.dumps(terms.model_dump(mode="json"))
+    assert model_json(terms).text == expected

@@ -1,0 +1,131 @@
+"""The fingerprint's text made by pydantic's serializer is byte for byte the standard encoder's
+(``json.dumps(form less modified_at, sort_keys=True, separators=(",", ":"))``, as every
+earlier version hashed it): over any terms, any text (control characters, DEL, beyond the
+basic plane, lone surrogates) and any custom values, and for forms of another shape."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sync_jobs.domain.model import _SORTED_TERMS, DealTerms, terms_fingerprint
+from tests.unit.engine.test_terms_fingerprint import PLAIN, RICH
+
+_REFERENCE = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def reference_text(form: dict[str, Any]) -> bytes:
+    """The text stage 1 hashed before pydantic's serializer wrote it (kept plain here)."""
+    data = {key: value for key, value in form.items() if key != "modified_at"}
+    return _REFERENCE.encode(data).encode()
+
+
+def reference_fingerprint(form: dict[str, Any]) -> str:
+    return hashlib.sha256(reference_text(form)).hexdigest()[:32]
+
+
+ANY_TEXT = st.text(st.characters(codec=None, categories=None, exclude_categories=()), max_size=12)
+"""Any code point, surrogates included."""
+SOME_TEXT = st.one_of(st.text(max_size=12), ANY_TEXT, st.sampled_from(["a\x7fb", "é", "😀", ""]))
+MAYBE_TEXT = st.none() | SOME_TEXT
+KEYS = st.text(max_size=8) | st.sampled_from(["é", "😀", "a\x7f"])
+"""A custom term's name or an object's key (a lone surrogate in a key fails pydantic's dump
+itself, before any fingerprint)."""
+CUSTOM_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | SOME_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+    max_leaves=6,
+)
+PLAIN_CUSTOM = st.none() | st.booleans() | SOME_TEXT | st.lists(SOME_TEXT, max_size=3)
+"""Custom values pydantic's serializer writes as the standard encoder does (the fast way)."""
+
+
+@st.composite
+def terms(draw: st.DrawFn) -> DealTerms:
+    texts = st.lists(SOME_TEXT, max_size=3).map(tuple)
+    return DealTerms.model_validate(
+        {
+            "deal": {
+                "system": draw(SOME_TEXT),
+                "source": "salesforce_west",
+                "job": draw(SOME_TEXT),
+                "id": draw(SOME_TEXT),
+                "territory": draw(SOME_TEXT),
+                "url": draw(MAYBE_TEXT),
+            },
+            "name": draw(MAYBE_TEXT),
+            "stage": draw(MAYBE_TEXT),
+            "active": draw(st.booleans()),
+            "deleted": draw(st.booleans()),
+            "close_date": draw(st.none() | st.dates()),
+            "amount": draw(st.none() | st.decimals(allow_nan=False, allow_infinity=False)),
+            "currency": draw(MAYBE_TEXT),
+            "owner_email": draw(MAYBE_TEXT),
+            "account": {
+                "name": draw(MAYBE_TEXT),
+                "external_ids": draw(texts),
+                "domains": draw(texts),
+                "emails": draw(texts),
+                "phone": draw(MAYBE_TEXT),
+            },
+            "discount_percent": draw(st.none() | st.decimals(min_value=0, max_value=100, places=3)),
+            "free_services": draw(texts),
+            "sla": draw(MAYBE_TEXT),
+            "valid_until": draw(st.none() | st.dates()),
+            "custom": draw(
+                st.dictionaries(KEYS, PLAIN_CUSTOM, max_size=3)
+                | st.dictionaries(KEYS, CUSTOM_VALUES, max_size=3)
+            ),
+            "modified_at": draw(st.datetimes(timezones=st.just(UTC))),
+        }
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(terms())
+def test_the_text_is_the_standard_encoders(one: DealTerms) -> None:
+    form = one.model_dump(mode="json")
+    assert _SORTED_TERMS.text(form) == reference_text(form)
+    assert terms_fingerprint(form) == reference_fingerprint(form)
+
+
+@settings(max_examples=200, deadline=None)
+@given(form=st.dictionaries(SOME_TEXT, CUSTOM_VALUES, max_size=5), keep=st.booleans())
+def test_a_form_of_another_shape_is_written_by_the_standard_encoder(
+    form: dict[str, Any], keep: bool
+) -> None:
+    if keep:
+        form["modified_at"] = "2026-12-06T00:00:00Z"
+    assert _SORTED_TERMS.text(form) == reference_text(form)
+
+
+def test_terms_of_the_model_shape_go_the_fast_way() -> None:
+    """Else the property above would hold trivially: plain terms are written by pydantic."""
+    ascii_only = PLAIN.model_copy(update={"custom": {"tier": "gold", "tags": ["a", "b"]}})
+    for one in (PLAIN, ascii_only, PLAIN.model_copy(update={"name": "Zürich \x7f 😀"})):
+        assert _SORTED_TERMS._ordered(one.model_dump(mode="json")) is not None
+    assert _SORTED_TERMS._ordered(RICH.model_dump(mode="json")) is None, "numbers in custom"
+
+
+def test_a_changed_form_keeps_nothing_from_the_last_one() -> None:
+    """Forms that differ only where a fast path could merge them hash apart."""
+    base = PLAIN.model_dump(mode="json")
+    other = json.loads(json.dumps(base))
+    other["deal"]["url"] = None
+    assert terms_fingerprint(base) != terms_fingerprint(other)
+    missing = {key: value for key, value in base.items() if key != "sla"}
+    assert _SORTED_TERMS.text(missing) == reference_text(missing)
+    extra = base | {"later_field": 1}
+    assert _SORTED_TERMS.text(extra) == reference_text(extra)
+
+
+def test_the_pinned_value_holds_on_the_fast_way_whatever_the_modification_time() -> None:
+    plain = DealTerms.model_validate(
+        PLAIN.model_dump() | {"modified_at": datetime(2020, 1, 1, tzinfo=UTC)}
+    )
+    assert terms_fingerprint(plain.model_dump(mode="json")) == "dd13b6df457865d93d9e68efa76c259d"
