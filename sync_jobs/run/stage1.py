@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 import structlog
+from pydantic import BaseModel, ValidationError
 
 from connectors.base import (
     Cursor,
@@ -581,15 +582,32 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     return touched
 
 
-async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]) -> set[str]:
+class _StoredAccount(BaseModel):
+    """A deal's stored terms as the match pass reads them: the account alone, validated from
+    the JSON text (pydantic skips the rest without making Python objects of it)."""
+
+    account: AccountIdentity
+
+
+def stored_account(terms_text: str) -> AccountIdentity:
+    """The account of a deal's stored terms, as ``AccountIdentity.model_validate`` makes it
+    from the decoded terms' ``account`` (decoding every page's terms into dicts first cost
+    as much as the rest of reading it)."""
+    try:
+        return _StoredAccount.model_validate_json(terms_text).account
+    except ValidationError:
+        # Pydantic's parser refuses a lone surrogate's escape (``"\ud800"``), which the
+        # standard decoder reads (and the store writes): what else fails, fails as before.
+        return AccountIdentity.model_validate(json.loads(terms_text)["account"])
+
+
+async def _rematch_page(
+    ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[deals.Undecided]
+) -> set[str]:
     spec = ctx.mapping.spec
     # Only the account is needed to match; the whole terms only for a conflict. A new deal
     # that failed mapping has no terms: JSON null, which ``terms IS NOT NULL`` lets through.
-    waiting = [
-        (row, AccountIdentity.model_validate(row.terms["account"]))
-        for row in rows
-        if row.terms is not None
-    ]
+    waiting = [(row, stored_account(row.terms_text)) for row in rows if row.terms_text != "null"]
     wanted = set().union(*(wanted_keys(account, spec.identity) for _, account in waiting))
     async with read_tx(ctx.store) as conn:
         index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
@@ -626,7 +644,7 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
                 "deal_id": row.deal_id,
                 "customer_key": result.customer_key,
                 "match_status": result.status,
-                "match_detail": result.model_dump(mode="json"),
+                "match_detail": model_json(result),
                 "lookup_at": looked,
             }
         )
@@ -643,11 +661,13 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
     return page.touched
 
 
-def _rematched_conflicts(ctx: Stage1, row: Any, result: MatchResult, page: _Page) -> None:
+def _rematched_conflicts(
+    ctx: Stage1, row: deals.Undecided, result: MatchResult, page: _Page
+) -> None:
     """A deal whose match changed: its match and policy conflicts are decided again."""
     page.settled.append(f"{ctx.job}/{row.deal_id}")
     if result.status in REPORTED or row.violations:
-        terms = DealTerms.model_validate(row.terms)
+        terms = DealTerms.model_validate(json.loads(row.terms_text))
         if result.status in REPORTED:
             page.found.append(ctx.conflicts.match_conflict(terms, result))
         if row.violations:

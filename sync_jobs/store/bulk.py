@@ -210,6 +210,37 @@ def prepared_insert(
     return sql, prepared
 
 
+def prepared_update(
+    dialect: Dialect, table: sa.Table, rows: Sequence[dict[str, Any]], *, keys: Sequence[str]
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """``UPDATE table SET ... WHERE`` each of ``keys`` equals the row's, for every row
+    (dicts with the same keys, ``rows`` not empty): the statement text and the driver's rows
+    for one ``executemany`` (through :mod:`sync_jobs.store.hop`). Every column the rows name
+    besides ``keys`` is set; values are prepared as for :func:`prepared_insert`."""
+    sqlite = dialect.name == "sqlite"
+    columns = tuple(name for name in rows[0] if name not in keys) + tuple(keys)
+    values = []
+    for name in columns:
+        convert = _converter(table.c[name], sqlite)
+        column = [row[name] for row in rows]
+        values.append(column if convert is None else list(map(convert, column)))
+    shape = (dialect.name, table.name, columns, tuple(keys), "update")
+    sql = _STATEMENTS.get(shape)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+
+        def slot(name: str) -> str:
+            if sqlite:
+                return "?"
+            return "%s::JSON" if isinstance(table.c[name].type, sa.JSON) else "%s"
+
+        sets = ", ".join(f"{quote(c)} = {slot(c)}" for c in columns[: -len(keys)])
+        where = " AND ".join(f"{quote(k)} = {slot(k)}" for k in keys)
+        into = dialect.identifier_preparer.format_table(table)
+        sql = _STATEMENTS[shape] = f"UPDATE {into} SET {sets} WHERE {where}"  # noqa: S608
+    return sql, list(zip(*values, strict=True))
+
+
 def bound(column: sa.Column[Any], dialect: Dialect, value: Any) -> Any:
     """One value as the driver takes it for ``column`` (what its type would bind)."""
     convert = _converter(column, dialect.name == "sqlite")

@@ -289,7 +289,7 @@ async def test_a_page_of_the_match_pass_is_a_range_search_in_account_order(
         after = deals.PageEnd(account_key="a1", deal_id="D0500")
         assert len(await deals.undecided_page(conn, "west", "zd", "pending", after, 1)) == 2
 
-    plans = await plans_of(engine, one_page, tables=("deal",))
+    plans = await driver_plans_of(engine, one_page)
     first, rest = plans.values()
     assert first == [
         "SEARCH deal USING INDEX ix_deal_match_account (target=? AND match_status=? AND job=? "
