@@ -208,7 +208,11 @@ async def test_closing_conflicts_finds_them_by_customer_or_by_identity(
         await conflicts.close_missing(conn, "zd", KEYS, kinds, ["x"], NOW)
         await conflicts.close_missing(conn, "zd", ["west/D1"], kinds, [], NOW, by_customer=False)
 
-    plans = await plans_of(engine, close_both_ways)
+    with capturing(engine, LOOKED_UP) as statements, driver_statements() as driven:
+        async with write_tx(engine) as conn:
+            await close_both_ways(conn)
+    plans = await planned(engine, statements + driven)
+    assert len(plans) == 3, "by customer; by deal: the ids by identity, then the update"
     assert whole_target_reads(plans) == []
 
 
