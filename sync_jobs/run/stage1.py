@@ -49,7 +49,7 @@ from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
-from sync_jobs.store.encoded import EncodedJson, model_json
+from sync_jobs.store.encoded import EncodedJson, model_json, model_text
 
 log = structlog.get_logger("dealbridge.stage1")
 A = TypeVar("A")
@@ -644,7 +644,7 @@ async def _rematch_page(
                 "deal_id": row.deal_id,
                 "customer_key": result.customer_key,
                 "match_status": result.status,
-                "match_detail": model_json(result),
+                "match_detail": model_text(result),  # only written: its text alone
                 "lookup_at": looked,
             }
         )

@@ -10,7 +10,8 @@ column, exactly as SQLAlchemy's types bind them:
 - SQLite: a datetime as UTC text in SQLAlchemy's storage format (``2026-12-06 09:08:39.799093``,
   so stored values compare as before), a date as ISO text, JSON as its text (``None`` as
   JSON ``null``, as ``sa.JSON`` does by default; an :class:`~sync_jobs.store.encoded.EncodedJson`
-  as the text it carries), booleans as they are (sqlite3 stores 1/0);
+  as the text it carries, a :class:`~sync_jobs.store.encoded.JsonText` as it is), booleans
+  as they are (sqlite3 stores 1/0);
 - PostgreSQL: datetimes converted to UTC and dates as they are (psycopg adapts them), JSON as
   text cast to ``json`` in the statement.
 
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sync_jobs.store.encoded import EncodedJson
+from sync_jobs.store.encoded import EncodedJson, JsonText
 from sync_jobs.store.tables import UTCDateTime
 
 Convert = Callable[[Any], Any]
@@ -52,6 +53,8 @@ def _json_text(value: Any) -> str:
         return int.__repr__(value)
     if kind is EncodedJson:  # its text is made already (a deal's terms, by pydantic)
         return value.text  # type: ignore[no-any-return]
+    if kind is JsonText:  # the text alone (a match pass's match detail)
+        return str(value)
     return json.dumps(value)
 
 

@@ -124,8 +124,8 @@ async def save_matches(
     """Record what the match pass decided for these deals (``deal_id`` with the new
     ``customer_key``, ``match_status``, ``match_detail`` and ``lookup_at``): only those
     columns, in one executemany through the driver, as their terms were stored when they
-    were read (``match_detail`` may come as :class:`~sync_jobs.store.encoded.EncodedJson`,
-    whose text is written as it is)."""
+    were read (``match_detail`` may come as its text made already,
+    :class:`~sync_jobs.store.encoded.JsonText` or ``EncodedJson``, written as it is)."""
     if not matches:
         return
     rows = [

@@ -16,7 +16,7 @@ from sync_jobs.domain.model import MatchResult
 from sync_jobs.store import deals
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx, write_tx
-from sync_jobs.store.encoded import model_json
+from sync_jobs.store.encoded import model_json, model_text
 from tests.stores import store_url
 from tests.unit.store.rows import deal_row, pending_row
 from tests.unit.store.test_bulk_rows import raw
@@ -100,7 +100,7 @@ async def test_decisions_are_stored_as_sqlalchemys_update_stored_them(
             conn,
             [
                 pending_row(d, "", NOW) | {"terms": TERMS, "payload_hash": "h"}
-                for d in ("sa", "ours", "encoded", "other")
+                for d in ("sa", "ours", "encoded", "text", "other")
             ],
         )
         reference = sa.update(t.deal).where(t.deal.c.job == "west", t.deal.c.deal_id == "sa")
@@ -116,7 +116,11 @@ async def test_decisions_are_stored_as_sqlalchemys_update_stored_them(
         await deals.save_matches(
             conn,
             "west",
-            [decided("ours", plain), decided("encoded", model_json(detail("7")))],
+            [
+                decided("ours", plain),
+                decided("encoded", model_json(detail("7"))),
+                decided("text", model_text(detail("7"))),
+            ],
             LATER,
         )
     async with read_tx(engine) as conn:
@@ -126,5 +130,5 @@ async def test_decisions_are_stored_as_sqlalchemys_update_stored_them(
             for r in await conn.execute(sa.select(t.deal.c.deal_id, t.deal.c.match_detail))
         }
     assert stored["ours"][2:] == stored["sa"][2:], "the same values, the same stored text"
-    assert details["encoded"] == details["sa"] == plain, "a detail given with its text"
+    assert details["encoded"] == details["text"] == details["sa"] == plain, "given as text"
     assert stored["other"][2:] != stored["sa"][2:], "only the deals named"
