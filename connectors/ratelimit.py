@@ -119,12 +119,9 @@ class VendorGate:
             while self._all_in_flight():  # a slot frees only when an answer comes
                 self._answer.clear()
                 await self._answer.wait()
-            # Re-check after sleeping (another caller may have raised the block), but a bounded
-            # number of times: an injected test sleep returns without time passing.
-            for _ in range(3):
-                wait = self._wait_needed()
-                if wait <= 0:
-                    break
+            # Re-check after every sleep: another caller's answer may have raised the block
+            # meanwhile, and a request sent before it ends would be spent on a 429.
+            while (wait := self._wait_needed()) > 0:
                 announce_wait(self.name, wait)
                 await self._sleep(wait)
             if self._rate is not None:

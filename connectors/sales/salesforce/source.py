@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -13,9 +12,10 @@ import structlog
 
 from connectors.auth import TokenAuth
 from connectors.base import Cursor, DealPage, DealQuery, FieldInfo, Health, SourceDeal
+from connectors.clock import VirtualClock
 from connectors.errors import ConnectorError
 from connectors.http import VendorClient
-from connectors.ratelimit import LimitSignal, VendorGate
+from connectors.ratelimit import LimitSignal
 from connectors.sales.salesforce.catalog import Describer, field_catalog
 from connectors.sales.salesforce.config import SalesforceConfig
 from connectors.sales.salesforce.payloads import (
@@ -284,10 +284,12 @@ class SalesforceSource:
     def _client(
         self, options: ConnectorOptions, auth: httpx.Auth | None, classify: Any
     ) -> VendorClient:
-        gate = VendorGate(
+        # Only the lead process reads the source: its gate keeps the whole budget.
+        clock = VirtualClock(options.sleep)
+        gate = clock.gate(
             rate_per_second=self.config.rate_per_second,
             max_in_flight=self.config.max_in_flight,
-            sleep=options.sleep or asyncio.sleep,
+            shared=False,
         )
         return VendorClient(
             connector=self.name,
@@ -299,5 +301,5 @@ class SalesforceSource:
             transport=options.transport,
             timeout=self.config.timeout,
             headers={"Accept": "application/json"},
-            sleep=options.sleep,
+            sleep=clock.retry_sleep,
         )

@@ -8,14 +8,14 @@ target its own token client and ``TokenAuth``, so that an expired session (401
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 import httpx
 
 from connectors.auth import TokenAuth
+from connectors.clock import VirtualClock
 from connectors.http import VendorClient
-from connectors.ratelimit import Sleep, VendorGate
+from connectors.ratelimit import Sleep
 from connectors.salesforce_common.auth import SalesforceLogin
 from connectors.salesforce_common.errors import token_classifier
 from connectors.service.servicecloud.config import ServiceCloudConfig
@@ -50,7 +50,7 @@ def org_login(
         connector=name,
         base_url=config.base_url,
         classify=token_classifier(config.auth.flow),
-        gate=VendorGate(max_in_flight=1, sleep=sleep or asyncio.sleep),
+        gate=VirtualClock(sleep).gate(max_in_flight=1, shared=False),
         transport=transport,
         timeout=config.timeout,
         headers={"Accept": "application/json"},

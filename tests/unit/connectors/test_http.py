@@ -175,6 +175,27 @@ async def test_the_gate_holds_every_caller_when_the_budget_is_spent() -> None:
     assert sleeps.calls == [30]
 
 
+async def test_a_caller_waits_out_every_block_raised_while_it_slept() -> None:
+    # Requests already in flight keep answering 429 while a caller sleeps: each answer pushes
+    # the block further. The caller is sent only once no block is left, however many there were.
+    sleeps = Sleeps()
+    extensions = iter([20.0, 20.0, 20.0, 20.0])
+
+    async def sleep_while_others_are_refused(seconds: float) -> None:
+        await sleeps(seconds)
+        extension = next(extensions, None)
+        if extension is not None:
+            gate.observe(LimitSignal(retry_after=extension))
+
+    gate = VendorGate(clock=sleeps.clock, sleep=sleep_while_others_are_refused)
+    gate.observe(LimitSignal(retry_after=10))
+    started = sleeps.now
+    await gate.acquire()
+    gate.release()
+    assert sleeps.now - started == pytest.approx(90.0)
+    assert gate.blocked_for == 0.0
+
+
 async def test_the_gate_paces_to_the_steady_rate() -> None:
     now = [0.0]
 
