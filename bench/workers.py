@@ -30,7 +30,6 @@ import multiprocessing
 import os
 import random
 import re
-import resource
 import socket
 import statistics
 import tempfile
@@ -54,7 +53,9 @@ from sync_jobs.run.connections import Connections
 from sync_jobs.run.runner import open_engine, run_job
 from sync_jobs.run.workers import budget_shares
 
-HELPER_WROTE = re.compile(r"^worker \d+ \(pid \d+\) planned \d+ customer\(s\) and wrote (\d+)")
+HELPER_WROTE = re.compile(
+    r"^worker \d+ \(pid \d+\) planned \d+ customer\(s\) and wrote (\d+) in ([\d.]+) s of CPU"
+)
 
 
 @dataclass(frozen=True)
@@ -194,12 +195,10 @@ async def measure(config: AppConfig, deals: int) -> Trial:
 
     engine.checkpoint = checkpoint
     connections = Connections(config.connectors, budget_shares=budget_shares(config))
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)  # the helpers, once joined
     started, cpu_started = time.perf_counter(), time.process_time()
     report = await run_job(engine, connections, "west")
     elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    helpers = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    helpers = helpers_cpu(report.notices)  # they fork from the fork server: not our children
     lead = time.process_time() - cpu_started
     await connections.aclose()
     await engine.store.dispose()
@@ -235,6 +234,11 @@ def helpers_cpu_now() -> float:
 def helpers_wrote(notices: list[str]) -> int:
     """Customers the helpers wrote, as the lead's notices say."""
     return sum(int(m.group(1)) for n in notices if (m := HELPER_WROTE.search(n)))
+
+
+def helpers_cpu(notices: list[str]) -> float:
+    """CPU seconds the helpers spent in all, as each reported it to the lead."""
+    return sum(float(m.group(2)) for n in notices if (m := HELPER_WROTE.search(n)))
 
 
 async def backfill(config: AppConfig) -> None:

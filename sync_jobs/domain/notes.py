@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import functools
 import re
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -50,6 +52,7 @@ __all__ = [
     "NoteFormat",
     "NoteTemplates",
     "RenderedNote",
+    "StoredAs",
     "render_note",
     "summary",
     "template_location",
@@ -134,17 +137,52 @@ class _NoteSandbox(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+StoredAs = tuple[str, datetime]
+"""Stored deal terms by their fingerprint (every term but the modification time, as stage 1
+stores it in ``payload_hash``) and modification time: together they name one stored terms
+text exactly (the key of :mod:`sync_jobs.run.terms_cache`, which hands stage 2 these very
+terms)."""
+
+LINES_KEPT = 2000
+"""Deal lines a renderer keeps for reuse (oldest out first): a daemon plans a customer
+again when any one of its deals changes, and its other deals' lines are then reused."""
+LINE_KEPT_MAX = 2000
+"""A longer line (hostile or pasted text) is rendered each time, never kept: the fitting cuts
+it anyway, and the cache's memory stays bounded (about 4 MB at most, far less for real lines)."""
+
+
 class NoteTemplates:
     """Loads and renders the per-job deal-line templates in Jinja2's sandbox.
 
     Templates produce plain text whatever the field's format: every value goes through
     :func:`~sync_jobs.domain.note_text.clean` as it is printed, and :func:`render_note` escapes the
-    finished lines for HTML fields (so a cut never splits an entity)."""
+    finished lines for HTML fields (so a cut never splits an entity).
+
+    A line rendered from stored terms is kept and reused for the same stored terms and the
+    same template. What a line depends on, and why the key covers it:
+
+    * the terms the template sees (every field, the modification time included): the
+      fingerprint and the modification time of the stored terms (``stored``). Terms that are
+      not a stored deal's exactly (a dry run's overlay, the fitting's shortened values) give
+      no ``stored`` and are always rendered;
+    * the template: its folder and file name, compiled once by this renderer and never
+      reloaded (``auto_reload`` is off); a daemon's reload builds new renderers, so an
+      edited template starts with no kept lines;
+    * nothing else: the sandbox hands a template only ``deal``, its globals and filters are
+      fixed when the environment is built, and nothing in them reads the date, the clock,
+      the locale or the time zone (``summary`` prints ISO dates; ``vendor`` reads the
+      connector registry, complete once the process has loaded its plugins). The note's
+      own date-dependent parts (which deals are live, the header's date, the review
+      suffix, HTML escaping, the fitting) are decided outside the line, every time.
+
+    A template that raises is never kept (the error goes to the caller every time), and
+    neither is a line longer than :data:`LINE_KEPT_MAX`."""
 
     def __init__(self, fmt: NoteFormat = "text") -> None:
         self.format = fmt
         self._envs: dict[str, SandboxedEnvironment] = {}
         self._templates: dict[tuple[str, str], Template] = {}
+        self._lines: OrderedDict[tuple[str, datetime, str, str], str] = OrderedDict()
 
     def _env(self, folder: Path) -> SandboxedEnvironment:
         key = str(folder)  # str keys: hashing a Path per render costs more than the lookup
@@ -228,8 +266,29 @@ class NoteTemplates:
             found.globals = dict(found.globals)
         return found
 
-    def line(self, deal: DealTerms, template: str | None, folder: Path) -> str:
-        """Render one deal's line: the template's output as one clean line of text."""
+    def line(
+        self,
+        deal: DealTerms,
+        template: str | None,
+        folder: Path,
+        *,
+        stored: StoredAs | None = None,
+    ) -> str:
+        """One deal's line: the template's output as one clean line of text; the line kept
+        for these stored terms and template, when ``stored`` names them (see the class)."""
+        if stored is None:
+            return self._render(deal, template, folder)
+        key = (*stored, str(folder), template or DEFAULT_TEMPLATE)
+        found = self._lines.get(key)
+        if found is None:
+            found = self._render(deal, template, folder)
+            if len(found) <= LINE_KEPT_MAX:
+                self._lines[key] = found
+                if len(self._lines) > LINES_KEPT:
+                    self._lines.popitem(last=False)
+        return found
+
+    def _render(self, deal: DealTerms, template: str | None, folder: Path) -> str:
         try:
             text = self._template(folder, template or DEFAULT_TEMPLATE).render(deal=deal)
         except TemplateError as exc:

@@ -21,7 +21,7 @@ from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.domain.mapping import NoteRule, WriteRule
 from sync_jobs.domain.model import DealTerms
 from sync_jobs.domain.note_fit import clean_terms, shorten_terms
-from sync_jobs.domain.notes import DealLine, NoteBlockDamaged, render_note
+from sync_jobs.domain.notes import DealLine, NoteBlockDamaged, StoredAs, render_note
 from sync_jobs.domain.policy import absent, decide
 from sync_jobs.domain.values import comparable, same_value, to_date, to_target
 
@@ -36,6 +36,9 @@ class DealView:
     folder: Path = Path()
     under_review: bool = False
     """Outside policy and not yet approved: shown in the note, not written to fields."""
+    stored: StoredAs | None = None
+    """Which stored terms ``terms`` are (fingerprint, modification time), when they are a
+    stored deal's exactly: the renderer may then reuse the line it rendered for them."""
 
 
 @dataclass(frozen=True)
@@ -484,4 +487,5 @@ class _Rendering:
         if self.cleaned is None:
             self.cleaned = clean_terms(self.view.terms)
         terms = shorten_terms(self.cleaned, cap)
-        return self.render_line(replace(self.view, terms=terms)) + suffix
+        # Shortened terms are no longer the stored ones: never a reused line.
+        return self.render_line(replace(self.view, terms=terms, stored=None)) + suffix

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sync_jobs.domain.values import comparable, same_value
+from sync_jobs.domain.values import comparable
 
 Action = Literal["none", "write", "hold", "keep"]
 _ABSENT = object()
@@ -62,19 +62,24 @@ def decide(
     source_time: datetime | None = None,
     target_time: datetime | None = None,
 ) -> FieldDecision:
-    """Apply the decision table to one field."""
-    has_base = base is not _ABSENT
-    if same_value(target, source):
+    """Apply the decision table to one field.
+
+    Each value is put in comparable form once (the table compares the target twice and the
+    base twice): this runs for every synced field of every customer planned."""
+    now = comparable(target)
+    wanted = comparable(source)
+    if now == wanted:
         return FieldDecision("none", target, adopt_base=True)
-    if not has_base:
-        if comparable(target) is None:
+    if base is _ABSENT:
+        if now is None:
             return FieldDecision("write", source)
         return _settle(
             policy, target, source, "pre-existing value on the record", source_time, target_time
         )
-    if same_value(target, base):
+    last = comparable(base)
+    if now == last:
         return FieldDecision("write", source)
-    if same_value(source, base):  # only the agent changed it: a person decides under manual
+    if wanted == last:  # only the agent changed it: a person decides under manual
         held = policy == "manual"
         return FieldDecision("hold" if held else "keep", target, AGENT_EDIT if held else None)
     return _settle(policy, target, source, AGENT_EDIT, source_time, target_time)

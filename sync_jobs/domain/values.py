@@ -136,6 +136,8 @@ def normalize_identity(match: str, value: str) -> str:
 
 def to_target(value: Any) -> Any:
     """A canonical value as JSON a service desk accepts (dates ISO, lists comma-joined)."""
+    if type(value) is str:  # the common case (payment terms, SLA text): asked first
+        return value
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral() else float(value)
     if isinstance(value, datetime | date):

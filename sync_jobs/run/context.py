@@ -97,6 +97,14 @@ class RunState:
         else:
             self.previews_omitted += 1
 
+    def add_preview_of(self, make: Callable[[], CustomerPreview]) -> None:
+        """:meth:`add_preview`, building the preview only when it is kept (stage 2 plans
+        every customer of a backfill, and keeps the first ``KEPT``)."""
+        if len(self.previews) < KEPT:
+            self.previews.append(make())
+        else:
+            self.previews_omitted += 1
+
 
 @dataclass
 class Engine:

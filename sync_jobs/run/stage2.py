@@ -416,7 +416,9 @@ def _plan(
         resolutions=resolutions,
     )
     templates = ctx.templates(note.format)
-    return plan_customer(state, lambda d: templates.line(d.terms, d.template, d.folder))
+    return plan_customer(
+        state, lambda d: templates.line(d.terms, d.template, d.folder, stored=d.stored)
+    )
 
 
 def _view(
@@ -438,8 +440,12 @@ def _view(
         if current and decision is not None and decision.get("take") == "target":
             return None
         review = not (current and decision is not None and decision.get("take") == "source")
+    # A dry run's overlay row holds its terms as a dict, not as stored text: not reused.
+    stored = None
+    if getattr(row, "terms_text", None) is not None:
+        stored = (row.payload_hash, row.modified_at)
     if mapping is None:  # the job was removed from config: its deals still describe terms
-        return DealView(terms=terms, rules={}, under_review=review)
+        return DealView(terms=terms, rules={}, under_review=review, stored=stored)
     location = templates.get(row.job)
     if location is None:
         location = templates[row.job] = template_location(
@@ -447,7 +453,12 @@ def _view(
         )
     folder, template = location
     return DealView(
-        terms=terms, rules=mapping.spec.write, template=template, folder=folder, under_review=review
+        terms=terms,
+        rules=mapping.spec.write,
+        template=template,
+        folder=folder,
+        under_review=review,
+        stored=stored,
     )
 
 
@@ -460,7 +471,7 @@ def _terms(row: Any) -> DealTerms:
     terms = TERMS.get(row.payload_hash, row.modified_at)
     if terms is None:
         terms = DealTerms.model_validate_json(text)
-        TERMS.put(row.payload_hash, row.modified_at, terms)
+        TERMS.offer(row.payload_hash, row.modified_at, terms)
     return terms
 
 
@@ -580,7 +591,7 @@ def _account(ctx: Stage2, key: str, plan: Plan, names: dict[str, str]) -> None:
     ctx.state.counts["customers_written"] += 1 if plan.changes else 0
     ctx.state.counts["fields_written"] += len(plan.changes)
     ctx.state.counts["customers_planned"] += 1
-    ctx.state.add_preview(_preview(key, names.get(key, ""), plan))
+    ctx.state.add_preview_of(lambda: _preview(key, names.get(key, ""), plan))
 
 
 async def _fail(ctx: Stage2, items: Sequence[work.WorkItem], error: str) -> None:

@@ -16,9 +16,10 @@ on them serves it (``tests/unit/store/test_lookup_plans.py``).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,13 +31,16 @@ from sync_jobs.store import tables as t
 from sync_jobs.store.audit import AuditEntry, audit_rows
 from sync_jobs.store.bases import base_rows, note_rows
 from sync_jobs.store.bulk import bound, prepared_insert
-from sync_jobs.store.deals import StoredDeal
-from sync_jobs.store.decode import decoder
+from sync_jobs.store.deals import Later, StoredDeal
+from sync_jobs.store.decode import decoder, processor
 from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.sql import chunks
 from sync_jobs.store.work import WorkItem
 
 _DEAL_COLUMNS = [c for c in t.deal.columns if c.name != "terms"]
+_DEAL_LATER = ("lookup_at", "live", "valid_until", "deleted", "updated_at")
+"""Deal columns planning never reads: decoded only when read, which is when a moved deal's
+row is written back (:class:`~sync_jobs.store.deals.StoredDeal`)."""
 _BASE_COLUMNS = [t.field_base.c.customer_key, t.field_base.c.field, t.field_base.c.value]
 _NAME_COLUMNS = [t.identity.c.kind, t.identity.c.record_id, t.identity.c.name]
 _RESOLVED_COLUMNS = [
@@ -156,13 +160,47 @@ async def load(conn: AsyncConnection, target: str, keys: Sequence[str]) -> Batch
     return state
 
 
+@dataclass(frozen=True)
+class _DealReader:
+    """How a deal row of :func:`_deals_statement` becomes a :class:`StoredDeal` on a dialect:
+    the columns planning reads decoded at once, the rest (:data:`_DEAL_LATER`) when read."""
+
+    pick: Callable[[Sequence[Any]], tuple[Any, ...]]
+    """The row's values of the columns decoded at once."""
+    names: tuple[str, ...]
+    decode: Callable[[tuple[Any, ...]], tuple[Any, ...]]
+    later: Later
+
+
+_READERS: dict[str, _DealReader] = {}
+
+
+def _deal_reader(dialect: Dialect) -> _DealReader:
+    found = _READERS.get(dialect.name)
+    if found is None:
+        now = [i for i, c in enumerate(_DEAL_COLUMNS) if c.name not in _DEAL_LATER]
+        columns = [_DEAL_COLUMNS[i] for i in now]
+        found = _READERS[dialect.name] = _DealReader(
+            pick=itemgetter(*now),
+            names=tuple(c.name for c in columns),
+            decode=decoder(dialect, columns),
+            later={
+                c.name: (i, processor(c, dialect))
+                for i, c in enumerate(_DEAL_COLUMNS)
+                if c.name in _DEAL_LATER
+            },
+        )
+    return found
+
+
 def _take(dialect: Dialect, state: BatchState, outcomes: Sequence[hop.Outcome]) -> None:
     deals, bases, resolved, decisions, *names = outcomes
-    columns = [c.name for c in _DEAL_COLUMNS] + ["terms_text"]
-    decode = decoder(dialect, _DEAL_COLUMNS)
+    reader = _deal_reader(dialect)
+    pick, columns, decode, later = reader.pick, reader.names, reader.decode, reader.later
     for row in deals.rows:
-        values = decode(row[:-1])
-        state.deals.append(StoredDeal(dict(zip(columns, (*values, row[-1]), strict=True))))
+        values = dict(zip(columns, decode(pick(row)), strict=True))
+        values["terms_text"] = row[-1]
+        state.deals.append(StoredDeal(values, later, row))
     decode = decoder(dialect, _BASE_COLUMNS)
     for row in bases.rows:
         key, name, value = decode(row)

@@ -35,11 +35,15 @@ def _utc_from_text(value: str) -> datetime:
 
 def _json_from_stored(value: Any) -> Any:
     """SQLite's JSON column as SQLAlchemy decodes it: the text parsed, but a number given
-    back as it is (the column's numeric affinity stores the text ``10`` as 10)."""
+    back as it is (the column's numeric affinity stores the text ``10`` as 10). JSON's
+    ``null`` (most deals' ``violations``) is answered without the parser."""
+    if value == "null":
+        return None
     return json.loads(value) if type(value) is str else value
 
 
-def _processor(column: sa.ColumnElement[Any], dialect: Dialect) -> Process | None:
+def processor(column: sa.ColumnElement[Any], dialect: Dialect) -> Process | None:
+    """How the driver's value of ``column`` becomes SQLAlchemy's (None: as it is)."""
     if dialect.name == "sqlite":
         if isinstance(column.type, UTCDateTime):
             return _utc_from_text
@@ -60,7 +64,7 @@ def decoder(dialect: Dialect, columns: Sequence[sa.Column[Any]]) -> Decode:
 
 
 def _build(dialect: Dialect, columns: Sequence[sa.Column[Any]]) -> Decode:
-    steps = [(i, p) for i, c in enumerate(columns) if (p := _processor(c, dialect)) is not None]
+    steps = [(i, p) for i, c in enumerate(columns) if (p := processor(c, dialect)) is not None]
     if not steps:
         return tuple
 

@@ -1,8 +1,9 @@
 """Worker processes: one run's stage 2 spread over ``engine.workers`` processes (issue 19).
 
 The run's own process is the lead: it holds the job lease, refreshes the index, runs stage 1
-and drains the queue as always. ``workers - 1`` helpers, started with ``spawn`` (each has its
-own interpreter, event loop, database engine and connector clients), only claim and write.
+and drains the queue as always. ``workers - 1`` helpers (forked from a fork server that
+imported dealbridge once, see ``launch``; spawned where there is none; each with its own
+interpreter, event loop, database engine and connector clients) only claim and write.
 They hold no job lease: claims are exclusive and fenced by their token, so no customer is
 worked by two processes and a helper whose claim was taken over cannot record its batch. They
 start claiming at once in an incremental run (from stage 1's first committed page) and after
@@ -26,6 +27,7 @@ The parts, one job each:
 - ``signals``: the cross-process events the lead raises and the helpers poll;
 - ``team``: the lead's side: spawning the helpers, collecting and merging their reports,
   giving back a dead helper's claims;
+- ``launch``: how helpers start (the fork server and what it imports first);
 - ``helper``: the helper process's entry point and its drain;
 - ``lead``: a run's stage 2 with its team (``drain``), one team per desk (``team_size``).
 """

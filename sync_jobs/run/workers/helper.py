@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import signal
+import time
 from typing import TYPE_CHECKING
 
 import structlog
@@ -16,6 +17,7 @@ from sync_jobs.run.connections import Connections
 from sync_jobs.run.context import JobRun, RunState
 from sync_jobs.run.wiring import stage2_of
 from sync_jobs.run.workers.budgets import budget_shares
+from sync_jobs.run.workers.launch import adopt_environment
 from sync_jobs.run.workers.messages import HelperReport, HelperSpec, SpentBudget
 from sync_jobs.run.workers.signals import Signals, orphaned, until
 from sync_jobs.store.db import make_engine
@@ -44,6 +46,7 @@ def helper_main(spec: HelperSpec, signals: Signals, out: Pipe) -> None:
     # it is gone.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    adopt_environment(spec.environment)  # the lead's of now, not the fork server's
     fmt, level = spec.log
     dblog.configure("json" if fmt == "json" else "console", level)
     tune_collector()  # as the dealbridge command does for the lead
@@ -54,6 +57,7 @@ def helper_main(spec: HelperSpec, signals: Signals, out: Pipe) -> None:
         pickle.loads(pickle.dumps(report.failure))  # noqa: S301 - our own object; some pickle but do not load
     except Exception:  # noqa: BLE001 - any exception that does not travel goes as text
         report.failure = f"{type(report.failure).__name__}: {redact(str(report.failure))[:500]}"
+    report.cpu_seconds = time.process_time()
     out.send(report)
     out.close()
 

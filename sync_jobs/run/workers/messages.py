@@ -3,7 +3,7 @@ it sends back to the lead (both pickled)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from connectors.errors import BudgetExhausted
@@ -27,6 +27,9 @@ class HelperSpec:
     """Log format and level, as the lead's process was configured."""
     checkpoint: Checkpoint | None = None
     """Called at the helper's commit points (tests: a module-level function, so it pickles)."""
+    environment: dict[str, str] = field(default_factory=dict, repr=False)
+    """The lead's environment when it started the helper (a helper forked from the fork
+    server would otherwise see the server's; see ``launch``). Never shown: it holds secrets."""
 
 
 @dataclass
@@ -38,6 +41,8 @@ class HelperReport:
     notices: list[str]
     previews: list[CustomerPreview]
     previews_omitted: int
+    cpu_seconds: float = 0.0
+    """The helper process's CPU time when it reported: all it spent (its own start-up too)."""
     failure: BaseException | SpentBudget | str | None = None
     """What stopped it early: the exception itself when it travels between processes, a
     spent budget as its parts (it stays a ``BudgetExhausted`` on the lead), else its message."""

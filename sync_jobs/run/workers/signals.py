@@ -7,7 +7,7 @@ import asyncio
 import multiprocessing
 from collections.abc import Callable
 from dataclasses import dataclass
-from multiprocessing.context import SpawnContext
+from multiprocessing.context import BaseContext
 from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event
 
@@ -29,7 +29,7 @@ class Signals:
     """How many helpers are ready to claim."""
 
     @classmethod
-    def new(cls, mp: SpawnContext) -> Signals:
+    def new(cls, mp: BaseContext) -> Signals:
         """Fresh signals, none raised."""
         return cls(mp.Event(), mp.Event(), mp.Event(), mp.Value("i", 0))
 

@@ -4,7 +4,7 @@ adding their reports to its run, and giving back what a dead one had claimed."""
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import os
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ import structlog
 from connectors.errors import DealbridgeError
 from sync_jobs.run.context import KEPT, JobRun
 from sync_jobs.run.workers.helper import helper_main
+from sync_jobs.run.workers.launch import helper_context
 from sync_jobs.run.workers.messages import HelperReport, HelperSpec, SpentBudget
 from sync_jobs.run.workers.signals import POLL, Signals
 from sync_jobs.store import work
@@ -54,7 +55,7 @@ class Team:
     def start(self, *, overlap: bool) -> None:
         """Spawn the helpers (they start while stage 1 reads); ``overlap``: they may claim at
         once, else after stage 1 (a backfill writes a customer once, after its last page)."""
-        mp = multiprocessing.get_context("spawn")
+        mp = helper_context()
         signals = Signals.new(mp)
         self._signals = signals
         if overlap:
@@ -68,6 +69,7 @@ class Team:
                 run_id=self.run.state.run_id,
                 holder=holder,
                 log=_log_settings(),
+                environment=dict(os.environ),
                 checkpoint=engine.helper_checkpoint,
             )
             reader, writer = mp.Pipe(duplex=False)
@@ -163,7 +165,7 @@ class Team:
         state.notices.append(
             f"worker {helper.number} (pid {helper.process.pid}) planned "
             f"{report.counts.get('customers_planned', 0)} customer(s) and wrote "
-            f"{report.counts.get('customers_written', 0)}"
+            f"{report.counts.get('customers_written', 0)} in {report.cpu_seconds:.1f} s of CPU"
         )
         state.counts.update(report.counts)
         for message in report.errors:

@@ -53,7 +53,7 @@ async def test_a_gate_holding_a_request_back_announces_the_wait_to_the_listener(
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    gate = VendorGate(clock=lambda: 100.0, sleep=sleep)
+    gate = VendorGate(clock=lambda: 100.0 + sum(slept), sleep=sleep)
     gate.name = "zendesk"
     gate.block_for(42.0)
     with listening(lambda connector, seconds: heard.append((connector, seconds))):

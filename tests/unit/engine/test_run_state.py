@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 
 from rich.console import Console
@@ -21,6 +22,21 @@ def test_a_run_keeps_the_first_previews_and_counts_the_rest() -> None:
         state.add_preview(_preview(n))
     assert len(state.previews) == KEPT
     assert state.previews[0].name == "Customer 0"
+    assert state.previews_omitted == 250
+
+
+def test_a_preview_past_the_kept_ones_is_counted_without_being_built() -> None:
+    state = RunState(run_id="r", job="west")
+    built: list[int] = []
+
+    def make(n: int) -> CustomerPreview:
+        built.append(n)
+        return _preview(n)
+
+    for n in range(KEPT + 250):
+        state.add_preview_of(functools.partial(make, n))
+    assert built == list(range(KEPT))
+    assert [p.name for p in state.previews] == [f"Customer {n}" for n in range(KEPT)]
     assert state.previews_omitted == 250
 
 

@@ -5,6 +5,7 @@ connectors; stage 1 queues the customers as it would in a run)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from connectors.base import FieldInfo
+from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run import stage1, stage2
 from sync_jobs.store import bases, conflicts, tables, work
 from sync_jobs.store.db import read_tx, write_tx
@@ -145,6 +147,25 @@ async def test_a_deal_whose_stored_terms_are_unreadable_fails_only_its_record(
     async with read_tx(world.store) as conn:
         (failed,) = await work.failing(conn, TARGET)
     assert (failed.customer_key, failed.attempts) == (ACME, 1)
+
+
+async def test_a_later_run_reuses_the_lines_of_unchanged_deals_and_renders_changed_ones(
+    world: World,
+) -> None:
+    world.desk.holding(org("1", number="CUST-1"))
+    renderer = NoteTemplates()  # a daemon's renderer lives from run to run
+    await queue(world, deal("D1"), deal("D2", discount=10))
+    await stage2.drain(replace(world.stage2(), templates=lambda _fmt: renderer), asyncio.sleep(0))
+    world.later(timedelta(hours=1))
+    await queue(world, deal("D2", discount=12))
+
+    await stage2.drain(replace(world.stage2(), templates=lambda _fmt: renderer), asyncio.sleep(0))
+
+    note = acme_fields(world)["notes"]
+    assert "10% discount; until 2027-12-31 | West | Fake D1" in note
+    assert "12% discount; until 2027-12-31 | West | Fake D2" in note
+    assert "10% discount; until 2027-12-31 | West | Fake D2" not in note
+    assert len(renderer._lines) == 3, "D1's line rendered once; D2's twice (its terms changed)"
 
 
 async def test_a_record_gone_from_the_desk_is_reported_and_its_deals_unlinked(

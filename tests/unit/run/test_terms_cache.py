@@ -49,6 +49,20 @@ def test_the_oldest_terms_leave_a_full_cache() -> None:
     assert cache.get(kept[2].fingerprint(), NOW) is kept[2]
 
 
+def test_terms_offered_are_kept_only_while_there_is_room() -> None:
+    cache = TermsCache(2)
+    handed = [terms(f"D{n}") for n in range(2)]
+    for one in handed:
+        cache.put(one.fingerprint(), NOW, one)
+    offered = terms("D9")
+    cache.offer(offered.fingerprint(), NOW, offered)
+    assert cache.get(offered.fingerprint(), NOW) is None, "a full cache keeps what it holds"
+    assert all(cache.get(one.fingerprint(), NOW) is one for one in handed)
+    roomy = TermsCache(3)
+    roomy.offer(offered.fingerprint(), NOW, offered)
+    assert roomy.get(offered.fingerprint(), NOW) is offered
+
+
 def test_validating_the_stored_text_gives_the_terms_stage_1_kept() -> None:
     kept = terms()
     text = json.dumps(kept.model_dump(mode="json"))  # the terms column, as stage 1 stores it

@@ -49,6 +49,22 @@ async def test_a_customers_deals_read_as_their_table_rows(engine: AsyncEngine) -
     assert stored._mapping == dict(plain._mapping), "a row written back is the row read"
 
 
+async def test_columns_planning_seldom_reads_are_decoded_when_read(engine: AsyncEngine) -> None:
+    async with write_tx(engine) as conn:
+        await deals.save_deals(conn, [row("D1", "organization:1")])
+    async with read_tx(engine) as conn:
+        [stored] = (await batch_state.load(conn, "zd", ["organization:1"])).deals
+        [plain] = list(await conn.execute(sa.select(t.deal).where(t.deal.c.deal_id == "D1")))
+    later = ["lookup_at", "live", "valid_until", "deleted", "updated_at"]
+    assert not set(later) & set(vars(stored)), "not decoded until read"
+    for name in later:  # one at a time, each as SQLAlchemy reads it
+        assert getattr(stored, name) == getattr(plain, name)
+        assert name in vars(stored)
+    assert stored.lookup_at == NOW
+    with pytest.raises(AttributeError):
+        _ = stored.no_such_column
+
+
 async def test_the_terms_text_is_the_stored_json(engine: AsyncEngine) -> None:
     async with write_tx(engine) as conn:
         await deals.save_deals(conn, [row("D1", "organization:1")])

@@ -1,0 +1,55 @@
+"""How helper processes start: forked from a fork server that imported dealbridge first, yet
+seeing the lead's environment of the moment, as a freshly spawned process would."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from multiprocessing.connection import Connection
+
+import pytest
+
+from sync_jobs.run.workers.launch import adopt_environment, helper_context
+
+PROBE = "DEALBRIDGE_LAUNCH_PROBE"
+needs_fork_server = pytest.mark.skipif(
+    "forkserver" not in multiprocessing.get_all_start_methods(),
+    reason="no fork server on this platform: helpers are spawned, each with its own imports",
+)
+
+
+def _report(environment: dict[str, str] | None, out: Connection) -> None:
+    if environment is not None:
+        adopt_environment(environment)
+    out.send((os.environ.get(PROBE), "connectors.service.zendesk" in sys.modules))
+    out.close()
+
+
+def _start(environment: dict[str, str] | None) -> tuple[str | None, bool]:
+    context = helper_context()
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_report, args=(environment, writer), daemon=True)
+    process.start()
+    writer.close()
+    answer: tuple[str | None, bool] = reader.recv()
+    process.join(timeout=30)
+    return answer
+
+
+@needs_fork_server
+def test_a_helper_begins_with_the_desk_connectors_already_imported() -> None:
+    _, imported = _start(None)
+    assert imported
+
+
+@needs_fork_server
+def test_a_helper_sees_the_leads_environment_of_now_not_the_fork_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _start(None)  # the fork server is running from here on, with the environment it had
+    monkeypatch.setenv(PROBE, "set after the fork server started")
+    unadopted, _ = _start(None)
+    adopted, _ = _start(dict(os.environ))
+    assert unadopted != "set after the fork server started", "the premise: forks inherit"
+    assert adopted == "set after the fork server started"
