@@ -53,7 +53,17 @@ def rule_order(rules: Sequence[IdentityRule]) -> list[MatchType]:
 
 def desk_keys(account: AccountIdentity, match: MatchType, kind: str) -> set[IdentityKey]:
     """The keys one rule asks the desk about for ``account``."""
-    return {IdentityKey(match=match, value=v, kind=kind) for v in _values(account)[match]}
+    return {IdentityKey(match=match, value=v, kind=kind) for v in match_values(account, match)}
+
+
+def match_values(account: AccountIdentity, match: MatchType) -> tuple[str, ...]:
+    """The (normalised) values of ``account`` that one rule's match type tries."""
+    values: tuple[str, ...] = getattr(account, _FIELDS[match])
+    return values
+
+
+_FIELDS = {"external_id": "external_ids", "email": "emails", "domain": "domains"}
+"""Each match type's field of :class:`AccountIdentity`."""
 
 
 def carries(record: CustomerRecord, match: str, value: str) -> bool:

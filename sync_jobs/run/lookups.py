@@ -29,7 +29,7 @@ from datetime import datetime
 
 import structlog
 
-from connectors.base import CustomerRecord, IdentityKey, RecordRef, ServiceTarget
+from connectors.base import CustomerRecord, IdentityKey, MatchType, RecordRef, ServiceTarget
 from sync_jobs.domain.mapping import IdentityRule
 from sync_jobs.domain.matching import (
     IdentityIndex,
@@ -38,6 +38,7 @@ from sync_jobs.domain.matching import (
     desk_keys,
     identity_keys,
     keyed,
+    match_values,
     rule_order,
 )
 from sync_jobs.domain.model import AccountIdentity
@@ -98,27 +99,56 @@ async def settle(
         outcome.undecided.clear()
         waiting = list(range(len(accounts)))
         for match in rule_order(rules):
-            asking = {i: desk_keys(accounts[i], match, kind) for i in waiting}
-            keyed = {i: keys for i, keys in asking.items() if keys}
-            decided = await _rule(desk, index, keyed, outcome, read)
+            rule = _Rule.of(accounts, waiting, match, kind)
+            decided = await _rule(desk, index, rule, outcome, read)
             waiting = [i for i in waiting if i not in decided]
         if index.version == version:
             return outcome
 
 
+@dataclass
+class _Rule:
+    """One identity rule for the accounts still open: each one's values for it (accounts
+    without any are not its business), and the keys the desk is asked about, made only for
+    accounts it is asked about or verifies (most are decided by the index alone, and an
+    :class:`IdentityKey` is a validated model each)."""
+
+    accounts: Sequence[AccountIdentity]
+    match: MatchType
+    kind: str
+    values: dict[int, tuple[str, ...]]
+    made: dict[int, set[IdentityKey]] = field(default_factory=dict)
+
+    @classmethod
+    def of(
+        cls,
+        accounts: Sequence[AccountIdentity],
+        waiting: Sequence[int],
+        match: MatchType,
+        kind: str,
+    ) -> _Rule:
+        found = {i: values for i in waiting if (values := match_values(accounts[i], match))}
+        return cls(accounts, match, kind, found)
+
+    def keys(self, i: int) -> set[IdentityKey]:
+        """What the desk is asked about for account ``i`` (``desk_keys``), made once."""
+        made = self.made.get(i)
+        if made is None:
+            made = self.made[i] = desk_keys(self.accounts[i], self.match, self.kind)
+        return made
+
+
 async def _rule(
     desk: Desk,
     index: IdentityIndex,
-    keyed: dict[int, set[IdentityKey]],
+    rule: _Rule,
     outcome: Settled,
     read: dict[RecordId, CustomerRecord | None],
 ) -> set[int]:
     """One identity rule for every account still open: which of them it decides."""
 
     def held(i: int) -> set[RecordId]:
-        keys = keyed[i]
-        first = next(iter(keys))
-        return index.holders(first.match, (k.value for k in keys), first.kind)
+        return index.holders(rule.match, rule.values[i], rule.kind)
 
     asked: set[int] = set()
     denied: set[IdentityKey] = set()
@@ -127,21 +157,21 @@ async def _rule(
         # with none, and what a lookup reports can join another's holders: so round again
         # until every account holds something or has been asked about. Holders are worked
         # out again only after the index changed (its version moves with every change).
-        holding = {i: held(i) for i in keyed}
-        several = {i: keyed[i] for i, holders in holding.items() if len(holders) > 1}
+        holding = {i: held(i) for i in rule.values}
+        several = {i: rule.keys(i) for i, holders in holding.items() if len(holders) > 1}
         if several:
             version = index.version
             await _verify(desk, index, several, read)
             if index.version != version:
-                holding = {i: held(i) for i in keyed}
-        asks = {i: keyed[i] for i in keyed if not holding[i] and i not in asked}
+                holding = {i: held(i) for i in rule.values}
+        asks = {i: rule.keys(i) for i in rule.values if not holding[i] and i not in asked}
         if not asks:
             break
         denied |= await _ask(desk, index, set().union(*asks.values()), outcome)
         asked |= set(asks)
     decided = set()
-    for i, keys in keyed.items():
-        if i in asked and keys & denied:
+    for i in rule.values:
+        if i in asked and rule.keys(i) & denied:
             outcome.undecided.add(i)  # nothing more can be said about it this run
             decided.add(i)
         elif holding[i]:  # the index is as it was when ``holding`` was worked out

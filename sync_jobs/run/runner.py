@@ -354,7 +354,9 @@ async def _stages(run: JobRun, *, full: bool, write: bool) -> None:
         pulling = stage1.backfill(first, full=full, matching=matching)
     else:
         pulling = stage1.pull(first, await stage1.refresh_index(first), full=full)
-    if write:  # stage 2 writes while stage 1 still reads; in a backfill, from its match pass
+    # Stage 2 writes while stage 1 still reads; in a backfill, from its match pass if that
+    # pages by account (pass_order.PassOrder), else once stage 1 is done.
+    if write:
         await workers.drain(run, pulling, overlap=not backfill, begin=matching)
     else:
         await pulling

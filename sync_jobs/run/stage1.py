@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from operator import attrgetter
 from typing import Any, TypeVar
 
 import structlog
+from pydantic import BaseModel, ValidationError
 
 from connectors.base import (
     Cursor,
@@ -31,12 +31,11 @@ from connectors.base import (
 )
 from connectors.waits import also_listening
 from sync_jobs.domain.guardrails import violations
-from sync_jobs.domain.mapping import IdentityRule, Mapping, MappingFailed
+from sync_jobs.domain.mapping import Mapping, MappingFailed
 from sync_jobs.domain.matching import (
     IdentityIndex,
     IndexKey,
     identity_keys,
-    rule_order,
     wanted_keys,
 )
 from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult, terms_fingerprint
@@ -45,11 +44,12 @@ from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
 from sync_jobs.run.desk_edits import DeskEdits
+from sync_jobs.run.pass_order import PassOrder
 from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
-from sync_jobs.store.encoded import EncodedJson, model_json
+from sync_jobs.store.encoded import EncodedJson, model_json, model_text
 
 log = structlog.get_logger("dealbridge.stage1")
 A = TypeVar("A")
@@ -151,7 +151,7 @@ async def pull(ctx: Stage1, unsaved: IdentityIndex, *, full: bool = False) -> se
     """Read changed deals page by page; return the customers touched (dry runs only: a real
     run queues them page by page, and keeping them all would grow with the book)."""
     touched = await rematch(ctx, unsaved)
-    touched |= await _read(ctx, unsaved, full=full, defer=False)
+    touched |= await _read(ctx, unsaved, full=full, defer=None)
     touched |= await _expire(ctx)
     _collect_source_problems(ctx)
     return touched
@@ -173,29 +173,46 @@ async def backfill(
     the customers it decides. An export that never waits (a small desk, an incremental
     refresh) is read whole first, as in any other run.
 
+    Whether the export waited decides the pass's order (:class:`PassOrder`). By account,
     ``matching`` is set when the match pass starts: from then on every page it commits
-    queues customers with all their deals decided (it pages by account), so stage 2 may
-    write them while the pass goes on."""
+    queues customers with all their deals decided, so stage 2 may write them while the pass
+    goes on. By deal id, it is never set: stage 2 writes once stage 1 is done."""
     export_waits = asyncio.Event()
 
     def heard(connector: str, _seconds: float) -> None:
         if connector == ctx.target_name:
             export_waits.set()
 
+    ended = asyncio.Event()
     with also_listening(heard):
-        unsaved, _ = await _together(
-            refresh_index(ctx, export_waits), _read_after(ctx, export_waits, full=full)
+        unsaved, order = await _together(
+            refresh_index(ctx, ended), _read_after(ctx, export_waits, ended, full=full)
         )
-    if matching is not None:
+    if matching is not None and order.writes_during_pass:
         matching.set()
     await rematch(ctx, unsaved)
     await _expire(ctx)
     _collect_source_problems(ctx)
 
 
-async def _read_after(ctx: Stage1, export_waits: asyncio.Event, *, full: bool) -> None:
-    await export_waits.wait()
-    await _read(ctx, IdentityIndex(), full=full, defer=True)
+async def _read_after(
+    ctx: Stage1, export_waits: asyncio.Event, ended: asyncio.Event, *, full: bool
+) -> PassOrder:
+    """Read once the export waits or ended; the order its deals are stored for."""
+    await _first_of(export_waits, ended)
+    order = PassOrder.of_backfill(export_waited=export_waits.is_set())
+    await _read(ctx, IdentityIndex(), full=full, defer=order)
+    return order
+
+
+async def _first_of(one: asyncio.Event, other: asyncio.Event) -> None:
+    """Until either event is set."""
+    waits = [asyncio.ensure_future(one.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
 
 
 async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
@@ -213,9 +230,11 @@ async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
     return one.result(), two.result()
 
 
-async def _read(ctx: Stage1, unsaved: IdentityIndex, *, full: bool, defer: bool) -> set[str]:
+async def _read(
+    ctx: Stage1, unsaved: IdentityIndex, *, full: bool, defer: PassOrder | None
+) -> set[str]:
     """The source's changed deals, committed page by page; ``defer``: stored pending, to be
-    matched by the match pass (the index is still being read)."""
+    matched by the match pass in this order (the index is still being read)."""
     touched: set[str] = set()
     async with read_tx(ctx.store) as conn:
         raw = None if full else await cursors.get_cursor(conn, "source", ctx.job)
@@ -272,8 +291,9 @@ class _Page:
     found: list[ConflictRecord] = field(default_factory=list)
     settled: list[str] = field(default_factory=list)
     """Deal scopes whose unmatched/ambiguous/out_of_policy conflicts are re-decided here."""
-    deferred: bool = False
-    """Read while the index still is: its deals are stored pending for the match pass."""
+    deferred: PassOrder | None = None
+    """Read while the index still is: its deals are stored pending for the match pass, which
+    reads them in this order."""
 
 
 async def _commit_page(
@@ -281,7 +301,7 @@ async def _commit_page(
     unsaved: IdentityIndex,
     page_deals: Sequence[SourceDeal],
     checkpoint: str,
-    defer: bool = False,
+    defer: PassOrder | None = None,
 ) -> set[str]:
     store, job = ctx.store, ctx.job
     mapped = [_Mapped.of(deal, _map(ctx, deal)) for deal in page_deals]
@@ -401,7 +421,7 @@ def _deal(
         page.found.append(_policy_conflict(ctx, terms, rails, match, digest))
     row = _base_row(ctx, deal.id, deal, digest, match.customer_key)
     TERMS.put(digest, deal.modified_at, terms)  # stage 2 plans it without validating again
-    _fill_terms(ctx, row, mapped, terms, match.status, match.model_dump(mode="json"), day)
+    _fill_terms(row, mapped, terms, match.status, match.model_dump(mode="json"), day)
     row["violations"] = rails or None
     row["lookup_at"] = None if undecided else ctx.clock()
     page.rows.append(row)
@@ -413,16 +433,20 @@ def _defer(
 ) -> None:
     """Store the deal ``pending``, its violations with it: the match pass decides its match
     and raises its conflicts (a policy conflict names the customer) once the index is whole.
-    It stays on its previous customer until then, unqueued: stage 2 of a backfill writes
-    from the match pass on, and a note written before the pass decides the deal still shows
-    it where it was; the pass queues both customers if it moves."""
+    It stays on its previous customer until then, unqueued: stage 2 of a backfill may write
+    from the match pass on (:class:`PassOrder`), and a note written before the pass decides
+    the deal still shows it where it was; the pass queues both customers if it moves. Its
+    ``account_key`` is what the pass's order (``page.deferred``) pages it by."""
     deal = mapped.deal
-    rails = violations(terms, ctx.mapping.spec.guardrails, day) if terms.active else []
+    spec = ctx.mapping.spec
+    rails = violations(terms, spec.guardrails, day) if terms.active else []
     row = _base_row(ctx, deal.id, deal, mapped.digest, None)
     row["customer_key"] = old_key  # (after: the row's match stays pending whatever its key)
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
-    _fill_terms(ctx, row, mapped, terms, PENDING.status, _PENDING_DETAIL, day)
+    _fill_terms(row, mapped, terms, PENDING.status, _PENDING_DETAIL, day)
     row["violations"] = rails or None
+    if page.deferred is not None:
+        row["account_key"] = page.deferred.key(terms.account, spec.identity)
     page.rows.append(row)
 
 
@@ -507,7 +531,6 @@ def _base_row(
 
 
 def _fill_terms(
-    ctx: Stage1,
     row: dict[str, Any],
     mapped: _Mapped,
     terms: DealTerms,
@@ -516,36 +539,11 @@ def _fill_terms(
     day: date,
 ) -> None:
     """The row's columns of mapped terms and their match."""
-    row["account_key"] = account_key(terms.account, ctx.mapping.spec.identity)
     row["terms"] = mapped.stored
     row["live"] = terms.is_live(day)
     row["valid_until"] = terms.valid_until
     row["match_status"] = status
     row["match_detail"] = detail
-
-
-def account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:
-    """A digest of the first identity key ``rules`` try for ``account`` (empty: it has none).
-    Deals of one account share it and land on one customer: the match pass reads them on
-    one page. Only a grouping: two accounts that reach one customer by different keys are
-    still right (that customer is queued by both pages).
-
-    The first key a rule tries is the least value of the first match type (in the rules'
-    order) the account has values of: read from the account's own tuples, not from the set
-    of every key ``wanted_keys`` builds (a deal's hot path)."""
-    for match in rule_order(rules):
-        values = _ACCOUNT_VALUES[match](account)
-        if values:
-            return hashlib.blake2b(f"{match}:{min(values)}".encode(), digest_size=16).hexdigest()
-    return ""
-
-
-_ACCOUNT_VALUES: dict[str, Callable[[AccountIdentity], tuple[str, ...]]] = {
-    "external_id": attrgetter("external_ids"),
-    "email": attrgetter("emails"),
-    "domain": attrgetter("domains"),
-}
-"""An account's identity values of each match type (as ``wanted_keys`` reads them)."""
 
 
 def _raw_hash(deal: SourceDeal) -> str:
@@ -589,15 +587,32 @@ async def rematch(ctx: Stage1, unsaved: IdentityIndex) -> set[str]:
     return touched
 
 
-async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]) -> set[str]:
+class _StoredAccount(BaseModel):
+    """A deal's stored terms as the match pass reads them: the account alone, validated from
+    the JSON text (pydantic skips the rest without making Python objects of it)."""
+
+    account: AccountIdentity
+
+
+def stored_account(terms_text: str) -> AccountIdentity:
+    """The account of a deal's stored terms, as ``AccountIdentity.model_validate`` makes it
+    from the decoded terms' ``account`` (decoding every page's terms into dicts first cost
+    as much as the rest of reading it)."""
+    try:
+        return _StoredAccount.model_validate_json(terms_text).account
+    except ValidationError:
+        # Pydantic's parser refuses a lone surrogate's escape (``"\ud800"``), which the
+        # standard decoder reads (and the store writes): what else fails, fails as before.
+        return AccountIdentity.model_validate(json.loads(terms_text)["account"])
+
+
+async def _rematch_page(
+    ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[deals.Undecided]
+) -> set[str]:
     spec = ctx.mapping.spec
     # Only the account is needed to match; the whole terms only for a conflict. A new deal
     # that failed mapping has no terms: JSON null, which ``terms IS NOT NULL`` lets through.
-    waiting = [
-        (row, AccountIdentity.model_validate(row.terms["account"]))
-        for row in rows
-        if row.terms is not None
-    ]
+    waiting = [(row, stored_account(row.terms_text)) for row in rows if row.terms_text != "null"]
     wanted = set().union(*(wanted_keys(account, spec.identity) for _, account in waiting))
     async with read_tx(ctx.store) as conn:
         index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
@@ -634,7 +649,7 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
                 "deal_id": row.deal_id,
                 "customer_key": result.customer_key,
                 "match_status": result.status,
-                "match_detail": result.model_dump(mode="json"),
+                "match_detail": model_text(result),  # only written: its text alone
                 "lookup_at": looked,
             }
         )
@@ -651,11 +666,13 @@ async def _rematch_page(ctx: Stage1, unsaved: IdentityIndex, rows: Sequence[Any]
     return page.touched
 
 
-def _rematched_conflicts(ctx: Stage1, row: Any, result: MatchResult, page: _Page) -> None:
+def _rematched_conflicts(
+    ctx: Stage1, row: deals.Undecided, result: MatchResult, page: _Page
+) -> None:
     """A deal whose match changed: its match and policy conflicts are decided again."""
     page.settled.append(f"{ctx.job}/{row.deal_id}")
     if result.status in REPORTED or row.violations:
-        terms = DealTerms.model_validate(row.terms)
+        terms = DealTerms.model_validate(json.loads(row.terms_text))
         if result.status in REPORTED:
             page.found.append(ctx.conflicts.match_conflict(terms, result))
         if row.violations:

@@ -10,7 +10,8 @@ column, exactly as SQLAlchemy's types bind them:
 - SQLite: a datetime as UTC text in SQLAlchemy's storage format (``2026-12-06 09:08:39.799093``,
   so stored values compare as before), a date as ISO text, JSON as its text (``None`` as
   JSON ``null``, as ``sa.JSON`` does by default; an :class:`~sync_jobs.store.encoded.EncodedJson`
-  as the text it carries), booleans as they are (sqlite3 stores 1/0);
+  as the text it carries, a :class:`~sync_jobs.store.encoded.JsonText` as it is), booleans
+  as they are (sqlite3 stores 1/0);
 - PostgreSQL: datetimes converted to UTC and dates as they are (psycopg adapts them), JSON as
   text cast to ``json`` in the statement.
 
@@ -28,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sync_jobs.store.encoded import EncodedJson
+from sync_jobs.store.encoded import EncodedJson, JsonText
 from sync_jobs.store.tables import UTCDateTime
 
 Convert = Callable[[Any], Any]
@@ -52,6 +53,8 @@ def _json_text(value: Any) -> str:
         return int.__repr__(value)
     if kind is EncodedJson:  # its text is made already (a deal's terms, by pydantic)
         return value.text  # type: ignore[no-any-return]
+    if kind is JsonText:  # the text alone (a match pass's match detail)
+        return str(value)
     return json.dumps(value)
 
 
@@ -208,6 +211,37 @@ def prepared_insert(
         _where_text(dialect, where),
     )
     return sql, prepared
+
+
+def prepared_update(
+    dialect: Dialect, table: sa.Table, rows: Sequence[dict[str, Any]], *, keys: Sequence[str]
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """``UPDATE table SET ... WHERE`` each of ``keys`` equals the row's, for every row
+    (dicts with the same keys, ``rows`` not empty): the statement text and the driver's rows
+    for one ``executemany`` (through :mod:`sync_jobs.store.hop`). Every column the rows name
+    besides ``keys`` is set; values are prepared as for :func:`prepared_insert`."""
+    sqlite = dialect.name == "sqlite"
+    columns = tuple(name for name in rows[0] if name not in keys) + tuple(keys)
+    values = []
+    for name in columns:
+        convert = _converter(table.c[name], sqlite)
+        column = [row[name] for row in rows]
+        values.append(column if convert is None else list(map(convert, column)))
+    shape = (dialect.name, table.name, columns, tuple(keys), "update")
+    sql = _STATEMENTS.get(shape)
+    if sql is None:
+        quote = dialect.identifier_preparer.quote
+
+        def slot(name: str) -> str:
+            if sqlite:
+                return "?"
+            return "%s::JSON" if isinstance(table.c[name].type, sa.JSON) else "%s"
+
+        sets = ", ".join(f"{quote(c)} = {slot(c)}" for c in columns[: -len(keys)])
+        where = " AND ".join(f"{quote(k)} = {slot(k)}" for k in keys)
+        into = dialect.identifier_preparer.format_table(table)
+        sql = _STATEMENTS[shape] = f"UPDATE {into} SET {sets} WHERE {where}"  # noqa: S608
+    return sql, list(zip(*values, strict=True))
 
 
 def bound(column: sa.Column[Any], dialect: Dialect, value: Any) -> Any:

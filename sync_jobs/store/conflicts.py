@@ -13,7 +13,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sync_jobs.store import hop
 from sync_jobs.store import tables as t
+from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.sql import chunks, jsonable
 
 
@@ -112,18 +114,16 @@ async def close_missing(
     )
     if still_open:
         query = query.where(c.identity.not_in(list(still_open)))
+    if by_customer:
+        scopes = [c.customer_key.in_(list(part)) for part in chunks(list(scope_keys), 200)]
+    else:  # deal-scoped identities are exact: kind|target|-|-|job/deal
+        identities = [f"{k}|{target}|-|-|{s}" for k in kinds for s in scope_keys]
+        ids = await _ids_of(conn, identities)  # most pages close none: no update at all
+        scopes = [c.id.in_(list(part)) for part in chunks(ids)]
     closed: list[int] = []
-    for part in chunks(list(scope_keys), 200):
-        if by_customer:
-            scoped = query.where(c.customer_key.in_(list(part)))
-        else:  # deal-scoped identities are exact: kind|target|-|-|job/deal
-            identities = [f"{k}|{target}|-|-|{s}" for k in kinds for s in part]
-            ids = await _ids_of(conn, identities)
-            if not ids:
-                continue
-            scoped = query.where(c.id.in_(ids))
+    for scoped in scopes:
         result = await conn.execute(
-            scoped.values(status="superseded", last_seen=now).returning(c.id)
+            query.where(scoped).values(status="superseded", last_seen=now).returning(c.id)
         )
         closed += [int(r[0]) for r in result]
     return closed
@@ -131,11 +131,16 @@ async def close_missing(
 
 async def _ids_of(conn: AsyncConnection, identities: Sequence[str]) -> list[int]:
     """Conflict ids by identity, asked alone: beside a status condition SQLite's planner
-    (without statistics) would rather read every open conflict than use the unique index."""
-    rows = await conn.execute(
-        sa.select(t.conflict.c.id).where(t.conflict.c.identity.in_(identities))
-    )
-    return [int(r.id) for r in rows]
+    (without statistics) would rather read every open conflict than use the unique index.
+    Every chunk in one trip to the driver (:mod:`sync_jobs.store.hop`): a match pass's page
+    asks about three identities for each of its 500 deals."""
+    sql = DriverSql(conn.dialect)
+    head = f"SELECT id FROM {sql.table(t.conflict)} WHERE "  # noqa: S608
+    statements = [
+        hop.Statement(head + sql.among("identity", len(part)), sql.values(part), fetch=True)
+        for part in chunks(identities)
+    ]
+    return [int(row[0]) for outcome in await hop.run(conn, statements) for row in outcome.rows]
 
 
 async def open_conflicts(

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import hop
 from sync_jobs.store import tables as t
+from sync_jobs.store.bulk import prepared_update
 from sync_jobs.store.decode import decoder
 from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.sql import chunks, upsert
@@ -122,26 +123,25 @@ async def save_matches(
 ) -> None:
     """Record what the match pass decided for these deals (``deal_id`` with the new
     ``customer_key``, ``match_status``, ``match_detail`` and ``lookup_at``): only those
-    columns, in one executemany, as their terms were stored when they were read."""
+    columns, in one executemany through the driver, as their terms were stored when they
+    were read (``match_detail`` may come as its text made already,
+    :class:`~sync_jobs.store.encoded.JsonText` or ``EncodedJson``, written as it is)."""
     if not matches:
         return
-    statement = sa.update(t.deal).where(
-        t.deal.c.job == sa.bindparam("b_job"), t.deal.c.deal_id == sa.bindparam("b_deal_id")
-    )
     rows = [
         {
-            "b_job": job,
-            "b_deal_id": m["deal_id"],
             "customer_key": m["customer_key"],
             "match_status": m["match_status"],
             "match_detail": m["match_detail"],
             "lookup_at": m["lookup_at"],
             "updated_at": now,
+            "job": job,
+            "deal_id": m["deal_id"],
         }
         for m in matches
     ]
-    for part in chunks(rows):
-        await conn.execute(statement, list(part))
+    sql, prepared = prepared_update(conn.dialect, t.deal, rows, keys=("job", "deal_id"))
+    await hop.run(conn, [hop.Statement(sql, prepared, many=True)])
 
 
 async def mark_deleted(
@@ -172,6 +172,31 @@ class PageEnd:
     deal_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class Undecided:
+    """What the match pass needs of a waiting deal. Its terms come as their stored JSON
+    text: the pass reads only the account of most deals, and the whole terms of the few
+    whose match changes into a conflict."""
+
+    deal_id: str
+    account_key: str
+    customer_key: str | None
+    match_status: str
+    lookup_at: datetime | None
+    violations: list[str] | None
+    terms_text: str
+
+
+_UNDECIDED_COLUMNS = [
+    t.deal.c.deal_id,
+    t.deal.c.account_key,
+    t.deal.c.customer_key,
+    t.deal.c.match_status,
+    t.deal.c.lookup_at,
+    t.deal.c.violations,
+]
+
+
 async def undecided_page(
     conn: AsyncConnection,
     job: str,
@@ -179,41 +204,57 @@ async def undecided_page(
     status: str,
     after: PageEnd | None,
     limit: int,
-) -> list[sa.Row[Any]]:
+) -> list[Undecided]:
     """About ``limit`` deals of a job with this match status and terms to match (what the
     match pass needs of them), in account then deal id order after ``after`` (keyset paging:
     each page is a range search of ``ix_deal_match_account``, however many deals wait).
 
     A page never ends inside an account (up to ``limit`` more of its deals are added): its
     deals land on one customer, which is then decided on one page and can be written as soon
-    as that page commits. Deals stored without an account key (before migration 0009) page
-    by id alone."""
-    d = t.deal.c
-    columns = (d.deal_id, d.account_key, d.customer_key, d.terms, d.match_status)
-    waiting = (
-        d.target == target,
-        d.match_status == status,
-        d.job == job,
-        d.deleted.is_(False),
-        d.terms.is_not(None),
-    )
-    query = sa.select(*columns, d.lookup_at, d.violations).where(*waiting)
+    as that page commits. Deals stored without an account key (before migration 0009, or
+    by a backfill bound by the CPU: ``sync_jobs.run.pass_order``) page by id alone.
+
+    Read through the driver (:mod:`sync_jobs.store.hop`), the terms as text: SQLAlchemy's
+    JSON type decoded every deal's whole terms into dicts, a third of the pass's reading."""
+    sql = DriverSql(conn.dialect)
+    head = _undecided_select(sql)
+    params: list[Any] = [target, status, job]
     if after is not None:
-        query = query.where(
-            sa.tuple_(d.account_key, d.deal_id) > sa.tuple_(after.account_key, after.deal_id)
-        )
-    order = (d.account_key, d.deal_id)
-    rows = list(await conn.execute(query.order_by(*order).limit(limit)))
-    if len(rows) < limit or not rows[-1].account_key:
-        return rows
-    last = rows[-1]
-    rest = (
-        sa.select(*columns, d.lookup_at, d.violations)
-        .where(*waiting, d.account_key == last.account_key, d.deal_id > last.deal_id)
-        .order_by(*order)
-        .limit(limit)
+        head += f" AND (account_key, deal_id) > ({sql.mark}, {sql.mark})"
+        params += [after.account_key, after.deal_id]
+    page = await _undecided(conn, head, params, limit)
+    if len(page) < limit or not page[-1].account_key:
+        return page
+    last = page[-1]
+    rest = _undecided_select(sql) + f" AND account_key = {sql.mark} AND deal_id > {sql.mark}"
+    return page + await _undecided(
+        conn, rest, [target, status, job, last.account_key, last.deal_id], limit
     )
-    return rows + list(await conn.execute(rest))
+
+
+def _undecided_select(sql: DriverSql) -> str:
+    terms = '"terms"' if sql.sqlite else 'CAST("terms" AS TEXT)'
+    return (
+        f"SELECT {sql.names(_UNDECIDED_COLUMNS)}, {terms} FROM {sql.table(t.deal)} "  # noqa: S608
+        f"WHERE target = {sql.mark} AND match_status = {sql.mark} AND job = {sql.mark} "
+        "AND NOT deleted AND terms IS NOT NULL"
+    )
+
+
+async def _undecided(
+    conn: AsyncConnection, head: str, params: list[Any], limit: int
+) -> list[Undecided]:
+    sql = DriverSql(conn.dialect)
+    text = f"{head} ORDER BY account_key, deal_id LIMIT {sql.mark}"
+    (outcome,) = await hop.run(conn, [hop.Statement(text, [*params, limit], fetch=True)])
+    decode = decoder(conn.dialect, _UNDECIDED_COLUMNS)
+    page = []
+    for row in outcome.rows:
+        deal_id, account_key, customer_key, status, lookup_at, violations = decode(row[:-1])
+        page.append(
+            Undecided(deal_id, account_key, customer_key, status, lookup_at, violations, row[-1])
+        )
+    return page
 
 
 async def expiring_customers(conn: AsyncConnection, target: str, today: Any) -> list[str]:

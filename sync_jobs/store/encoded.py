@@ -4,7 +4,8 @@ The state store writes a JSON column's value as ``json.dumps`` would make its te
 that has the text anyway, or can make it faster (pydantic's serializer runs in Rust, about a
 third of ``json.dumps``' cost for a deal's terms), hands both over in one
 :class:`EncodedJson`: the store writes the text as it is, and everything else (a dry run's
-overlay, tests, SQLAlchemy's own JSON type) sees the plain dict it always saw.
+overlay, tests, SQLAlchemy's own JSON type) sees the plain dict it always saw. A value
+only written (never read as an object first) may come as its text alone, a :class:`JsonText`.
 """
 
 from __future__ import annotations
@@ -44,3 +45,20 @@ def model_json(model: BaseModel) -> EncodedJson:
     except ValueError:
         text = json.dumps(value)
     return EncodedJson(value, text)
+
+
+class JsonText(str):
+    """The JSON text of a value that nothing reads back as an object before the store writes
+    it (as it is): made by pydantic's serializer alone, without the dict ``model_dump``
+    builds first (:func:`model_text`)."""
+
+    __slots__ = ()
+
+
+def model_text(model: BaseModel) -> JsonText:
+    """``model``'s JSON text, as :func:`model_json` makes it (a text holding a lone
+    surrogate from the standard encoder)."""
+    try:
+        return JsonText(model.model_dump_json())
+    except ValueError:
+        return JsonText(json.dumps(model.model_dump(mode="json")))

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from sync_jobs.domain.mapping import IdentityRule
 from sync_jobs.domain.matching import rule_order, wanted_keys
 from sync_jobs.domain.model import AccountIdentity
-from sync_jobs.run.stage1 import account_key
+from sync_jobs.run.pass_order import account_key
 
 
 def reference_account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:

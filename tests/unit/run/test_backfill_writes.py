@@ -1,20 +1,25 @@
-"""A backfill's stage 2 writes from the match pass's first page on: the pass pages through the
-waiting deals by account, so every deal of one account is decided on one page and its
-customer can be written as soon as that page commits. Two accounts that reach one customer
-on different pages still leave it right: it is queued again and written with both deals."""
+"""A budget-bound backfill's stage 2 writes from the match pass's first page on: the pass
+pages through the waiting deals by account, so every deal of one account is decided on one
+page and its customer can be written as soon as that page commits. Two accounts that reach
+one customer on different pages still leave it right: it is queued again and written with
+both deals. A backfill whose export never waited (bound by the CPU) pages by deal id and
+writes once the pass is done, as before account order existed (``stage1.PassOrder``)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from connectors.base import Cursor, CustomerPage
+from connectors.waits import announce_wait
 from sync_jobs.run import stage1, stage2
 from sync_jobs.store import deals, work
 from sync_jobs.store.db import read_tx
-from tests.unit.run.kit import TARGET, World, deal, org
+from tests.unit.run.kit import TARGET, FakeDesk, World, deal, org
 
 pytestmark = pytest.mark.anyio
 WAIT = 5.0
@@ -22,9 +27,28 @@ WAIT = 5.0
 writes before the pass ends: the test fails after this, instead of hanging)."""
 
 
+@dataclass
+class WaitingExport(FakeDesk):
+    """A desk whose identity export waits for its budget after its first page, as Zendesk's
+    (10 pages a minute) does in a large backfill: the desk's budgets bind the run."""
+
+    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        async for page in super().customers(since):
+            yield page
+            announce_wait(self.name, 60.0)
+
+
 @pytest.fixture
 def world(world_on_file: World) -> World:
-    """Stage 1 and stage 2 hold transactions at once, as in a run."""
+    """A budget-bound backfill's world: stage 1 and stage 2 hold transactions at once, as in
+    a run, and the export waits for its budget."""
+    world_on_file.desk = WaitingExport()
+    return world_on_file
+
+
+@pytest.fixture
+def quick(world_on_file: World) -> World:
+    """As ``world``, but the export never waits (a backfill bound by the CPU)."""
     return world_on_file
 
 
@@ -181,3 +205,75 @@ async def test_a_deal_read_again_by_a_full_backfill_stays_on_its_customer_until_
     assert held["queued"] == [], "its customer waits for the match pass to queue it"
     assert sorted(customers_written(world)) == ["organization:1", "organization:2"]
     assert "15" in note_of(world, "organization:1")
+
+
+async def account_keys(world: World, *deal_ids: str) -> dict[str, str]:
+    async with read_tx(world.store) as conn:
+        return {d: (await deals.deals_with_id(conn, d))[0].account_key for d in deal_ids}
+
+
+async def test_a_backfill_whose_export_never_waited_pages_the_match_pass_by_deal_id(
+    quick: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage1, "MATCH_PAGE", 2)
+    quick.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-2"))
+    quick.crm.pages = [
+        [deal("D1"), deal("D2"), deal("D3"), deal("D4", customer_number="CUST-2")],
+    ]
+    pages = pages_seen(monkeypatch)
+
+    await stage1.backfill(quick.stage1())
+
+    assert pages == [["D1", "D2"], ["D3", "D4"]], "pages of two, by deal id"
+    assert await account_keys(quick, "D1", "D2", "D3", "D4") == dict.fromkeys(
+        ("D1", "D2", "D3", "D4"), ""
+    ), "no account key stored"
+
+
+async def test_stage_2_of_a_backfill_whose_export_never_waited_writes_after_the_match_pass(
+    quick: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stage1, "MATCH_PAGE", 1)
+    quick.desk.holding(*(org(str(n), number=f"CUST-{n}") for n in range(1, 4)))
+    quick.crm.pages = [[deal(f"D{n}", customer_number=f"CUST-{n % 3 + 1}") for n in range(6)]]
+    writes_seen: list[int] = []
+
+    async def after_page(_page: int) -> None:
+        await asyncio.sleep(0.01)  # time enough for a worker that was free to write
+        writes_seen.append(len(quick.desk.writes))
+
+    pages_seen(monkeypatch, hold=after_page)
+
+    await backfill_and_write(quick)
+
+    assert writes_seen == [0] * 6, "nothing written while the pass went on"
+    assert sorted(customers_written(quick)) == [f"organization:{n}" for n in range(1, 4)], (
+        "each customer written once, with every deal it has"
+    )
+    for n in range(1, 4):
+        assert note_of(quick, f"organization:{n}").count("| Fake D") == 2
+
+
+async def test_a_budget_bound_backfill_stores_each_pending_deal_with_its_account_key(
+    world: World,
+) -> None:
+    world.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-2"))
+    world.crm.pages = [[deal("D1"), deal("D2"), deal("D3", customer_number="CUST-2")]]
+
+    await stage1.backfill(world.stage1())
+
+    keys = await account_keys(world, "D1", "D2", "D3")
+    assert keys["D1"] == keys["D2"] != keys["D3"], keys
+    assert all(keys.values()), keys
+
+
+async def test_deals_read_by_an_incremental_run_are_stored_without_an_account_key(
+    quick: World,
+) -> None:
+    quick.desk.holding(org("1", number="CUST-1"))
+    quick.crm.pages = [[deal("D1"), deal("D2", customer_number="CUST-7")]]
+    ctx = quick.stage1()
+
+    await stage1.pull(ctx, await stage1.refresh_index(ctx))
+
+    assert await account_keys(quick, "D1", "D2") == {"D1": "", "D2": ""}

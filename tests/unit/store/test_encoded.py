@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_jobs.domain.model import DealTerms, terms_fingerprint
+from sync_jobs.domain.model import DealTerms, MatchResult, terms_fingerprint
 from sync_jobs.store.bulk import _json_text
-from sync_jobs.store.encoded import EncodedJson, model_json
+from sync_jobs.store.encoded import EncodedJson, model_json, model_text
 from tests.unit.engine.test_canonical_json import terms as any_terms
 from tests.unit.engine.test_terms_fingerprint import PLAIN, RICH
 
@@ -80,3 +80,26 @@ def test_the_text_is_what_pydantic_makes_of_the_model(terms: DealTerms) -> None:
     except ValueError:  # a lone surrogate: the standard encoder's text, as always
         expected = json.dumps(terms.model_dump(mode="json"))
     assert model_json(terms).text == expected
+
+
+@given(
+    key=st.none() | st.text(),
+    candidates=st.lists(st.text(), max_size=3).map(tuple),
+    status=st.sampled_from(["matched", "ambiguous", "unmatched", "pending"]),
+)
+def test_a_models_text_alone_is_the_text_model_json_carries(
+    key: str | None, candidates: tuple[str, ...], status: str
+) -> None:
+    result = MatchResult.model_validate(
+        {"status": status, "record_kind": "organization", "key": key, "candidates": candidates}
+    )
+    text = model_text(result)
+    assert text == model_json(result).text
+    assert json.loads(text) == result.model_dump(mode="json")
+    assert _json_text(text) == text, "written as it is"
+    assert type(_json_text(text)) is str
+
+
+def test_a_lone_surrogate_in_a_models_text_is_escaped_as_the_standard_encoder_does() -> None:
+    result = MatchResult(status="matched", record_kind="organization", key="a\ud800b")
+    assert model_text(result) == json.dumps(result.model_dump(mode="json"))

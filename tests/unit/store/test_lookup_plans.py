@@ -208,7 +208,11 @@ async def test_closing_conflicts_finds_them_by_customer_or_by_identity(
         await conflicts.close_missing(conn, "zd", KEYS, kinds, ["x"], NOW)
         await conflicts.close_missing(conn, "zd", ["west/D1"], kinds, [], NOW, by_customer=False)
 
-    plans = await plans_of(engine, close_both_ways)
+    with capturing(engine, LOOKED_UP) as statements, driver_statements() as driven:
+        async with write_tx(engine) as conn:
+            await close_both_ways(conn)
+    plans = await planned(engine, statements + driven)
+    assert len(plans) == 3, "by customer; by deal: the ids by identity, then the update"
     assert whole_target_reads(plans) == []
 
 
@@ -289,7 +293,7 @@ async def test_a_page_of_the_match_pass_is_a_range_search_in_account_order(
         after = deals.PageEnd(account_key="a1", deal_id="D0500")
         assert len(await deals.undecided_page(conn, "west", "zd", "pending", after, 1)) == 2
 
-    plans = await plans_of(engine, one_page, tables=("deal",))
+    plans = await driver_plans_of(engine, one_page)
     first, rest = plans.values()
     assert first == [
         "SEARCH deal USING INDEX ix_deal_match_account (target=? AND match_status=? AND job=? "
