@@ -25,6 +25,19 @@ def today(clock: Clock) -> date:
     return clock().date()
 
 
+async def first_of(one: asyncio.Event, other: asyncio.Event | None) -> None:
+    """Until either event is set (``other`` None: until ``one`` is)."""
+    if other is None:
+        await one.wait()
+        return
+    waits = [asyncio.ensure_future(one.wait()), asyncio.ensure_future(other.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()
+
+
 class QueueSignal:
     """A count of stage-1 commits that waiters can wait past, so no wake-up is ever missed
     (an Event cleared by one worker could swallow another's)."""

@@ -41,7 +41,7 @@ from sync_jobs.domain.matching import (
 from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult, terms_fingerprint
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
-from sync_jobs.run.control import Clock, RunControl, today
+from sync_jobs.run.control import Clock, RunControl, first_of, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
 from sync_jobs.run.desk_edits import DeskEdits
 from sync_jobs.run.pass_order import PassOrder
@@ -199,20 +199,10 @@ async def _read_after(
     ctx: Stage1, export_waits: asyncio.Event, ended: asyncio.Event, *, full: bool
 ) -> PassOrder:
     """Read once the export waits or ended; the order its deals are stored for."""
-    await _first_of(export_waits, ended)
+    await first_of(export_waits, ended)
     order = PassOrder.of_backfill(export_waited=export_waits.is_set())
     await _read(ctx, IdentityIndex(), full=full, defer=order)
     return order
-
-
-async def _first_of(one: asyncio.Event, other: asyncio.Event) -> None:
-    """Until either event is set."""
-    waits = [asyncio.ensure_future(one.wait()), asyncio.ensure_future(other.wait())]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
 
 
 async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:

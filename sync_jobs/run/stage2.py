@@ -39,7 +39,7 @@ from sync_jobs.run.catalog import (
     remember,
 )
 from sync_jobs.run.context import CustomerPreview, RunState
-from sync_jobs.run.control import Clock, RunControl, today
+from sync_jobs.run.control import Clock, RunControl, first_of, today
 from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import batch_state, deals, identity, work
 from sync_jobs.store.audit import AuditEntry
@@ -128,7 +128,7 @@ async def drain(
 
     async def work() -> None:
         if not overlap:
-            await _first_of(pulled, begin)
+            await first_of(pulled, begin)
         if ready is not None:
             await ready()
         await _work(ctx, halt, pulled, claims)
@@ -140,19 +140,6 @@ async def drain(
     for outcome in outcomes:
         if isinstance(outcome, BaseException):
             raise outcome
-
-
-async def _first_of(one: asyncio.Event, other: asyncio.Event | None) -> None:
-    """Until either event is set."""
-    if other is None:
-        await one.wait()
-        return
-    waits = [asyncio.ensure_future(one.wait()), asyncio.ensure_future(other.wait())]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiting in waits:
-            waiting.cancel()
 
 
 @dataclass
