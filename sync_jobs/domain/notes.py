@@ -16,14 +16,20 @@ from __future__ import annotations
 import functools
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from jinja2 import FileSystemLoader, StrictUndefined, Template, TemplateError, TemplateNotFound
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateNotFound,
+)
 from jinja2.sandbox import SandboxedEnvironment
 
 from connectors.errors import ConfigError, ConfigProblem
@@ -137,6 +143,64 @@ class _NoteSandbox(SandboxedEnvironment):
         return super().getattr(obj, attribute)
 
 
+class _Loader(FileSystemLoader):
+    """Jinja's file loader, remembering the source text it handed over for each template name:
+    the renderer tells the shipped default template from an admin's by its text."""
+
+    def __init__(self, searchpath: Sequence[Path]) -> None:
+        super().__init__(searchpath)
+        self.sources: dict[str, str] = {}
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        self.sources[template] = source
+        return source, filename, uptodate
+
+
+DEFAULT_SOURCE = (
+    "{#- One line per active deal in the agent note. Variables: deal (canonical terms). -#}\n"
+    "- {{ deal | summary }} | {{ deal.deal.territory }}\n"
+    "{%- if deal.owner_name %}, {{ deal.owner_name }}"
+    "{% if deal.owner_email %} ({{ deal.owner_email }}){% endif %}{% endif %}"
+    " | {{ deal.deal.system | vendor }} {{ deal.deal.id }}\n"
+)
+"""The shipped ``deal-line.j2``, which :func:`default_line` renders without Jinja. The
+mappings' own copy (``mappings/templates/deal-line.j2``) differs in its comment only; a
+template that parses to anything else, either file edited in place included, is rendered by
+Jinja's sandbox (:func:`_renders_as_default`)."""
+
+
+def default_line(deal: DealTerms) -> str:
+    """What :data:`DEFAULT_SOURCE` renders for ``deal`` in the sandbox, byte for byte.
+
+    Most mappings use the shipped template, and in a backfill every deal's line is new:
+    Jinja's per-render context, its generator and the sandbox's attribute reads cost about
+    as much as the line's own work. These are the template's steps in its order: each
+    printed value through ``finalize`` (:func:`clean`), the owner's name and email only when
+    set (their truthiness, as ``{% if %}`` tests it), no whitespace where the comment,
+    ``{%-`` and the dropped final newline leave none. Only declared fields of the deal's
+    values are read, which the sandbox reads directly too (:class:`_NoteSandbox`)."""
+    ref = deal.deal
+    line = f"- {clean(summary(deal))} | {clean(ref.territory)}"
+    if deal.owner_name:
+        line += f", {clean(deal.owner_name)}"
+        if deal.owner_email:
+            line += f" ({clean(deal.owner_email)})"
+    return f"{line} | {clean(vendor_name(ref.system))} {clean(ref.id)}"
+
+
+def _renders_as_default(env: SandboxedEnvironment, source: str) -> bool:
+    """Whether ``source`` is :data:`DEFAULT_SOURCE` as the environment parses it: the same
+    tree renders the same output (Jinja's nodes compare their fields, not their line
+    numbers, and comments leave no node)."""
+    return source == DEFAULT_SOURCE or env.parse(source) == env.parse(DEFAULT_SOURCE)
+
+
+Render = Callable[[DealTerms], str]
+"""A compiled deal-line template: a deal's terms to the template's raw output."""
+
 StoredAs = tuple[str, datetime]
 """Stored deal terms by their fingerprint (every term but the modification time, as stage 1
 stores it in ``payload_hash``) and modification time: together they name one stored terms
@@ -181,14 +245,14 @@ class NoteTemplates:
     def __init__(self, fmt: NoteFormat = "text") -> None:
         self.format = fmt
         self._envs: dict[str, SandboxedEnvironment] = {}
-        self._templates: dict[tuple[str, str], Template] = {}
+        self._renderers: dict[tuple[str, str], Render] = {}
         self._lines: OrderedDict[tuple[str, datetime, str, str], str] = OrderedDict()
 
     def _env(self, folder: Path) -> SandboxedEnvironment:
         key = str(folder)  # str keys: hashing a Path per render costs more than the lookup
         if key not in self._envs:
             env = _NoteSandbox(
-                loader=FileSystemLoader([folder, BUILTIN_TEMPLATES]),
+                loader=_Loader([folder, BUILTIN_TEMPLATES]),
                 autoescape=False,
                 undefined=StrictUndefined,
                 finalize=clean,
@@ -252,18 +316,28 @@ class NoteTemplates:
             ]
         return []
 
-    def _template(self, folder: Path, name: str) -> Template:
+    def _renderer(self, folder: Path, name: str) -> Render:
         """The compiled template, looked up once: Jinja's own lookup per render (loader
-        cache key, globals) cost about a third of rendering a line."""
+        cache key, globals) cost about a third of rendering a line. The shipped default
+        template's text renders through :func:`default_line`."""
         key = (str(folder), name)
-        found = self._templates.get(key)
+        found = self._renderers.get(key)
         if found is None:
-            found = self._templates[key] = self._env(folder).get_template(name)
+            env = self._env(folder)
+            template = env.get_template(name)
+            loader = env.loader
+            # get_template loaded this name through this loader (now, or in ``check``), and
+            # the environment keeps what it compiled from that text: the two are one text.
+            source = loader.sources.get(name) if isinstance(loader, _Loader) else None
+            if source is not None and _renders_as_default(env, source):
+                found = self._renderers[key] = default_line
+                return found
             # Jinja chains the template's globals (none) to the environment's in a ChainMap,
             # and each render copies it into the context key by key, every key a KeyError in
             # the empty first map: half the render. The same globals as one dict (nothing
             # changes them after the environment is built) render the same, twice as fast.
-            found.globals = dict(found.globals)
+            template.globals = dict(template.globals)
+            found = self._renderers[key] = lambda deal: template.render(deal=deal)
         return found
 
     def line(
@@ -290,7 +364,7 @@ class NoteTemplates:
 
     def _render(self, deal: DealTerms, template: str | None, folder: Path) -> str:
         try:
-            text = self._template(folder, template or DEFAULT_TEMPLATE).render(deal=deal)
+            text = self._renderer(folder, template or DEFAULT_TEMPLATE)(deal)
         except TemplateError as exc:
             raise ConfigError(
                 [
