@@ -543,20 +543,21 @@ def _gather(
     """One successfully planned (and written) customer's share of the batch commit."""
     stored = result.fields if result is not None else {}
     note_field = ctx.note.field
-    written = {c.field: stored.get(c.field, c.new) for c in plan.changes if c.field != note_field}
-    keep = {f: v for f, v in written.items() if v is not None}
-    commit.bases += [
-        {"customer_key": key, "field": f, "value": v} for f, v in (keep | plan.adopt).items()
-    ]
-    commit.drops += [(key, f) for f in (*plan.drop_base, *(f for f in written if f not in keep))]
-    commit.notes += [
-        (key, str(c.new), plan.live_deals) for c in plan.changes if c.field == note_field
-    ]
-    commit.audit += [AuditEntry(key, c.field, c.old, c.new, c.reason) for c in plan.changes]
-    commit.audit += [
-        AuditEntry(key, f, None, plan.adopt[f], "already on the record; recorded as base")
-        for f in plan.confirmed
-    ]
+    written: dict[str, Any] = {}  # what each field written now holds (None: cleared)
+    for change in plan.changes:  # one pass: the changes feed the audit, the note and the bases
+        name = change.field
+        commit.audit.append(AuditEntry(key, name, change.old, change.new, change.reason))
+        if name == note_field:
+            commit.notes.append((key, str(change.new), plan.live_deals))
+        else:
+            written[name] = stored.get(name, change.new)
+    kept = {f: v for f, v in written.items() if v is not None} | plan.adopt
+    commit.bases += [(key, f, v) for f, v in kept.items()]
+    commit.drops += [(key, f) for f in plan.drop_base]
+    commit.drops += [(key, f) for f, v in written.items() if v is None]
+    for name in plan.confirmed:
+        reason = "already on the record; recorded as base"
+        commit.audit.append(AuditEntry(key, name, None, plan.adopt[name], reason))
     found += [
         ConflictRecord(
             kind=f.kind,

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.bulk import insert_rows
+from sync_jobs.store.bulk import Same, insert_rows
 from sync_jobs.store.sql import jsonable
 
 
-@dataclass(frozen=True)
-class AuditEntry:
-    """One field written: who (the job or person), what, old and new value, and why."""
+class AuditEntry(NamedTuple):
+    """One field written: who (the job or person), what, old and new value, and why.
+
+    A tuple (immutable, as a frozen dataclass was): a batch makes one per field written,
+    and its rows are taken column by column (:func:`audit_columns`)."""
 
     customer_key: str
     field: str
@@ -43,6 +44,25 @@ def audit_rows(
         }
         for e in entries
     ]
+
+
+def audit_columns(
+    target: str, run_id: str | None, actor: str, entries: Sequence[AuditEntry], now: datetime
+) -> dict[str, Sequence[Any] | Same]:
+    """:func:`audit_rows` column by column (``entries`` not empty), for
+    :func:`~sync_jobs.store.bulk.prepared_columns`: the same columns in the same order."""
+    keys, fields, olds, news, reasons = zip(*entries, strict=True)
+    return {
+        "run_id": Same(run_id),
+        "at": Same(now),
+        "actor": Same(actor),
+        "target": Same(target),
+        "customer_key": keys,
+        "field": fields,
+        "old_value": [jsonable(v) for v in olds],
+        "new_value": [jsonable(v) for v in news],
+        "reason": reasons,
+    }
 
 
 async def record(

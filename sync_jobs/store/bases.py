@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
+from sync_jobs.store.bulk import Same
 from sync_jobs.store.sql import chunks, pairs_in
 
 
@@ -65,11 +66,24 @@ def note_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def base_rows(
-    target: str, rows: Sequence[dict[str, Any]], now: datetime, run_id: str | None
-) -> list[dict[str, Any]]:
-    """``field_base`` rows for {customer_key, field, value} rows."""
-    return [{"target": target, "written_at": now, "run_id": run_id, **row} for row in rows]
+Base = tuple[str, str, Any]
+"""(customer, field, value): a value the record now holds for a field dealbridge owns."""
+
+
+def base_columns(
+    target: str, bases: Sequence[Base], now: datetime, run_id: str | None
+) -> dict[str, Sequence[Any] | Same]:
+    """``field_base`` rows for ``bases`` (not empty), column by column
+    (:func:`~sync_jobs.store.bulk.prepared_columns`)."""
+    keys, fields, values = zip(*bases, strict=True)
+    return {
+        "target": Same(target),
+        "written_at": Same(now),
+        "run_id": Same(run_id),
+        "customer_key": keys,
+        "field": fields,
+        "value": values,
+    }
 
 
 async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[str, str]]) -> None:
@@ -83,17 +97,16 @@ async def drop_bases(conn: AsyncConnection, target: str, pairs: Sequence[tuple[s
         )
 
 
-def note_rows(
+def note_columns(
     target: str, notes: Sequence[tuple[str, str, int]], now: datetime
-) -> list[dict[str, Any]]:
-    """``note_state`` rows for (customer, note text, live deals): the note's hash only."""
-    return [
-        {
-            "target": target,
-            "customer_key": key,
-            "content_hash": note_hash(text),
-            "deals": deals,
-            "written_at": now,
-        }
-        for key, text, deals in notes
-    ]
+) -> dict[str, Sequence[Any] | Same]:
+    """``note_state`` rows for (customer, note text, live deals), not empty, column by
+    column: the note's hash only."""
+    keys, texts, deals = zip(*notes, strict=True)
+    return {
+        "target": Same(target),
+        "customer_key": keys,
+        "content_hash": [note_hash(text) for text in texts],
+        "deals": deals,
+        "written_at": Same(now),
+    }

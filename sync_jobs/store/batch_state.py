@@ -28,9 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import hop
 from sync_jobs.store import tables as t
-from sync_jobs.store.audit import AuditEntry, audit_rows
-from sync_jobs.store.bases import base_rows, note_rows
-from sync_jobs.store.bulk import bound, prepared_insert
+from sync_jobs.store.audit import AuditEntry, audit_columns
+from sync_jobs.store.bases import Base, base_columns, note_columns
+from sync_jobs.store.bulk import Same, bound, prepared_columns
 from sync_jobs.store.deals import Later, StoredDeal
 from sync_jobs.store.decode import decoder, processor
 from sync_jobs.store.driver_sql import DriverSql
@@ -222,8 +222,8 @@ class Commit:
 
     done: Sequence[WorkItem]
     """Claimed items to mark done, all under one claim token."""
-    bases: list[dict[str, Any]] = field(default_factory=list)
-    """``{customer_key, field, value}``: the values the target now holds for fields we own."""
+    bases: list[Base] = field(default_factory=list)
+    """(customer, field, value): the values the target now holds for fields we own."""
     drops: list[tuple[str, str]] = field(default_factory=list)
     """(customer, field) bases to forget."""
     notes: list[tuple[str, str, int]] = field(default_factory=list)
@@ -262,17 +262,12 @@ async def record(
     statements: list[hop.Statement] = []
     if commit.done:
         statements.append(_finish(sql, commit.done))
-    inserts = [
-        (t.field_base, base_rows(target, commit.bases, now, run_id), ["customer_key", "field"]),
-        (t.note_state, note_rows(target, commit.notes, now), ["customer_key"]),
-    ]
-    for table, rows, keys in inserts:
-        if rows:
-            update = [c for c in rows[0] if c not in ("target", *keys)]
-            text, values = prepared_insert(
-                dialect, table, rows, keys=["target", *keys], update=update
-            )
-            statements.append(hop.Statement(text, values, many=True))
+    if commit.bases:
+        columns = base_columns(target, commit.bases, now, run_id)
+        statements.append(_upsert(dialect, t.field_base, columns, ["customer_key", "field"]))
+    if commit.notes:
+        columns = note_columns(target, commit.notes, now)
+        statements.append(_upsert(dialect, t.note_state, columns, ["customer_key"]))
     if commit.drops:
         text = (
             f"DELETE FROM {sql.table(t.field_base)} WHERE target = {sql.mark} "  # noqa: S608
@@ -281,8 +276,8 @@ async def record(
         params = [(target, key, name) for key, name in commit.drops]
         statements.append(hop.Statement(text, params, many=True))
     if commit.audit:
-        rows = audit_rows(target, run_id, actor, commit.audit, now)
-        text, values = prepared_insert(dialect, t.audit, rows)
+        columns = audit_columns(target, run_id, actor, commit.audit, now)
+        text, values = prepared_columns(dialect, t.audit, columns)
         statements.append(hop.Statement(text, values, many=True))
     closing = len(statements)
     statements += _close(sql, dialect, target, commit, now)
@@ -291,6 +286,15 @@ async def record(
         return Recorded(fenced=False, closed=[])
     closed = [int(row[0]) for outcome in outcomes[closing:] for row in outcome.rows]
     return Recorded(fenced=True, closed=closed)
+
+
+def _upsert(
+    dialect: Dialect, table: sa.Table, columns: dict[str, Sequence[Any] | Same], keys: list[str]
+) -> hop.Statement:
+    """Insert the rows, or update every column but the target and ``keys`` of a row there."""
+    update = [c for c in columns if c not in ("target", *keys)]
+    text, values = prepared_columns(dialect, table, columns, keys=["target", *keys], update=update)
+    return hop.Statement(text, values, many=True)
 
 
 def _finish(sql: DriverSql, done: Sequence[WorkItem]) -> hop.Statement:

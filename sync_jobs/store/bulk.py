@@ -21,7 +21,8 @@ A value the same datetime object as the one before (a batch's ``now``) is conver
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -189,23 +190,47 @@ def prepared_insert(
 ) -> tuple[str, list[tuple[Any, ...]]]:
     """The statement text and the driver's rows for :func:`insert_rows` (``rows`` not
     empty), for callers that run it with others (:mod:`sync_jobs.store.hop`)."""
+    columns = {name: [row[name] for row in rows] for name in rows[0]}
+    return prepared_columns(dialect, table, columns, keys=keys, update=update, where=where)
+
+
+@dataclass(frozen=True)
+class Same:
+    """One value for every row of a column (a batch's ``now``, its target): converted once."""
+
+    value: Any
+
+
+def prepared_columns(
+    dialect: Dialect,
+    table: sa.Table,
+    columns: Mapping[str, Sequence[Any] | Same],
+    *,
+    keys: Sequence[str] = (),
+    update: Sequence[str] | None = None,
+    where: sa.ColumnElement[bool] | sa.TextClause | None = None,
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """:func:`prepared_insert` for rows given column by column, in the rows' column order
+    (at least one column a sequence; all sequences as long): what a caller that has the
+    values by column already saves is a dict per row, built only to be taken apart."""
     sqlite = dialect.name == "sqlite"
-    given = tuple(rows[0])
+    given = tuple(columns)
+    count = next(len(v) for v in columns.values() if not isinstance(v, Same))
     defaults = _defaults(table, given)
-    columns = given + tuple(defaults)
-    converts = [_converter(table.c[name], sqlite) for name in columns]
+    names = given + tuple(defaults)
     # Column by column, then zipped into tuples (in C): a row at a time in Python cost more.
-    values: list[list[Any]] = []
-    for name, convert in zip(given, converts[: len(given)], strict=True):
-        column = [row[name] for row in rows]
-        values.append(column if convert is None else list(map(convert, column)))
-    for value, convert in zip(defaults.values(), converts[len(given) :], strict=True):
-        values.append([value if convert is None else convert(value)] * len(rows))
+    values: list[Sequence[Any]] = []
+    for name, column in (*columns.items(), *((n, Same(v)) for n, v in defaults.items())):
+        convert = _converter(table.c[name], sqlite)
+        if isinstance(column, Same):
+            values.append([column.value if convert is None else convert(column.value)] * count)
+        else:
+            values.append(column if convert is None else list(map(convert, column)))
     prepared = list(zip(*values, strict=True))
     sql = _statement(
         dialect,
         table,
-        columns,
+        names,
         tuple(keys),
         None if update is None else tuple(update),
         _where_text(dialect, where),

@@ -160,10 +160,7 @@ async def claimed(engine: AsyncEngine, keys: list[str]) -> list[work.WorkItem]:
 def batch_commit(items: list[work.WorkItem], still_open: list[str]) -> Commit:
     return Commit(
         items,
-        bases=[
-            {"customer_key": ONE, "field": "discount", "value": 15},
-            {"customer_key": TWO, "field": "terms", "value": {"days": 30}},
-        ],
+        bases=[(ONE, "discount", 15), (TWO, "terms", {"days": 30})],
         drops=[(ONE, "terms")],
         notes=[(ONE, "Deal D1: 15% off", 1)],
         audit=[
