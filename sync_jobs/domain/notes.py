@@ -88,8 +88,12 @@ def _pct(value: Decimal | None) -> str:
 _NET_DAYS = re.compile(r"net\s*(\d+)", re.IGNORECASE)
 
 
+@functools.lru_cache(maxsize=1024)
 def _terms_text(value: str) -> str:
-    """Canonical payment-term tokens read better spelled out: ``net60`` -> ``Net 60``."""
+    """Canonical payment-term tokens read better spelled out: ``net60`` -> ``Net 60``.
+
+    Remembered: a run's deals share a handful of payment terms, and this is asked for every
+    deal line."""
     match = _NET_DAYS.fullmatch(value.strip())
     return f"Net {match.group(1)}" if match else value
 

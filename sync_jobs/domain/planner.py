@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.domain.mapping import NoteRule, WriteRule
@@ -80,9 +80,11 @@ class Finding:
     details: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Change:
-    """One field to write, with the value it replaces and why (for the audit trail)."""
+class Change(NamedTuple):
+    """One field to write, with the value it replaces and why (for the audit trail).
+
+    A tuple (immutable, and made in a third of a frozen dataclass's time): a customer's plan
+    makes one per field written, the note included."""
 
     field: str
     old: Any

@@ -29,9 +29,8 @@ to ``manual`` when either time is unknown (clock skew must not make it flip-flop
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sync_jobs.domain.values import comparable
 
@@ -40,9 +39,11 @@ _ABSENT = object()
 AGENT_EDIT = "agent changed the field since dealbridge wrote it"
 
 
-@dataclass(frozen=True)
-class FieldDecision:
-    """What to do with one field of one record."""
+class FieldDecision(NamedTuple):
+    """What to do with one field of one record.
+
+    A tuple (immutable, as a frozen dataclass was, and made in a third of the time): one is
+    decided for every synced field of every customer planned."""
 
     action: Action
     value: Any = None

@@ -164,8 +164,14 @@ def comparable(value: Any) -> str | None:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int | float | Decimal):
-        return _number_text(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
+        return _comparable_number(value)
     return _comparable_text(str(value))
+
+
+def _comparable_number(value: int | float | Decimal) -> str:
+    if type(value) is int:  # a discount's write form, a desk's whole numbers: few a run
+        return _comparable_int(value)
+    return _number_text(Decimal(repr(value)) if isinstance(value, float) else Decimal(value))
 
 
 _SHORT_TEXT = 64
@@ -190,3 +196,10 @@ _comparable_short_text = functools.lru_cache(maxsize=4096)(_comparable_text)
 def _number_text(number: Decimal) -> str:
     normal = number.normalize()
     return format(normal, "f") if normal == normal.to_integral() else str(normal)
+
+
+@functools.lru_cache(maxsize=4096)
+def _comparable_int(value: int) -> str:
+    """An int's canonical text, remembered (only ever asked with an exact int: ``True``
+    equals ``1`` as a key, and reads ``true``)."""
+    return _number_text(Decimal(value))

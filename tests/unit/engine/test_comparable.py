@@ -53,3 +53,14 @@ def test_a_text_compares_the_same_the_second_time(text: str) -> None:
 def test_a_number_equals_its_text(number: Decimal) -> None:
     assert same_value(number, str(number))
     assert same_value(number, f" {number} ")
+
+
+@given(st.integers(), st.booleans())
+def test_a_whole_number_compares_as_its_number_and_a_boolean_never_as_one(
+    number: int, flag: bool
+) -> None:
+    """Whole numbers' texts are remembered; True and 1 are one key to a cache, not here."""
+    for _ in range(2):
+        assert comparable(number) == comparable(Decimal(number)) == comparable(str(number))
+        assert comparable(int(flag)) == str(int(flag))
+        assert comparable(flag) == str(flag).lower()
