@@ -21,7 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Literal
+from typing import Literal, NamedTuple
 
 BLOCK_START = "=== dealbridge: special terms - do not edit inside this block ==="
 BLOCK_END = "=== end dealbridge ==="
@@ -102,9 +102,8 @@ def find_block(text: str, layout: Layout) -> Span | None:
     return None
 
 
-@dataclass(frozen=True)
-class Outside:
-    """The agents' text around where the block goes."""
+class Outside(NamedTuple):
+    """The agents' text around where the block goes (a tuple: one a note)."""
 
     before: str
     after: str

@@ -20,8 +20,7 @@ so rendering again from the note it wrote gives the same note.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pydantic import BaseModel
 
@@ -36,18 +35,16 @@ IDS_MAX = 60
 """The hidden deals' ids in the "+K more" line take at most this many characters."""
 
 
-@dataclass(frozen=True)
-class DealLine:
-    """One deal as the note lists it."""
+class DealLine(NamedTuple):
+    """One deal as the note lists it (a tuple: one is made per deal of every note)."""
 
     deal_id: str
     render: Callable[[int | None], str]
     """The deal's line with every text value cut to at most n characters (None: whole)."""
 
 
-@dataclass(frozen=True)
-class Fitted:
-    """The body of the block: clean, neutralised plain-text lines."""
+class Fitted(NamedTuple):
+    """The body of the block: clean, neutralised plain-text lines (a tuple: one a note)."""
 
     lines: tuple[str, ...]
     shown: int

@@ -17,11 +17,10 @@ import functools
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from jinja2 import (
     Environment,
@@ -388,9 +387,9 @@ NOTE_HEADER = "Special terms:"
 """How every note begins, with markers (a block in agents' text) or without (a whole field)."""
 
 
-@dataclass(frozen=True)
-class RenderedNote:
-    """The whole field as it should read, and why it could not fit, if it could not."""
+class RenderedNote(NamedTuple):
+    """The whole field as it should read, and why it could not fit, if it could not (a
+    tuple: one a note)."""
 
     text: str
     problem: str | None = None

@@ -173,10 +173,7 @@ class _Work:
 
 def plan_customer(state: CustomerState, render_line: LineRenderer) -> Plan:
     """Decide every synced field and the note for one record."""
-    live = sorted(
-        (d for d in state.deals if d.terms.is_live(state.today)),
-        key=lambda d: (d.terms.deal.territory, d.terms.deal.id),
-    )
+    live = _in_order([d for d in state.deals if d.terms.is_live(state.today)], _by_deal)
     scratch = _Work(state)
     wanted, held = _desired(live, scratch)
     for name in sorted(set(wanted) | set(state.base)):
@@ -195,6 +192,15 @@ def plan_customer(state: CustomerState, render_line: LineRenderer) -> Plan:
     return scratch.plan(len(live))
 
 
+def _by_deal(view: DealView) -> tuple[str, str]:
+    return view.terms.deal.territory, view.terms.deal.id
+
+
+def _in_order(views: Sequence[DealView], key: Callable[[DealView], Any]) -> list[DealView]:
+    """``views`` sorted by ``key``; most customers have one deal, and one needs no key."""
+    return sorted(views, key=key) if len(views) > 1 else list(views)
+
+
 Candidates = dict[str, tuple[Any, DealView]]
 """One field's wanted values by who wants them: a territory, or ``<territory> deal <id>`` for
 each deal of a territory whose own deals disagree."""
@@ -210,7 +216,8 @@ def _desired(
             continue
         for target_field, rule in view.rules.items():
             value = view.terms.value(rule.value)
-            if value is None or value == ():
+            # (A Decimal, the common value, is never an empty tuple; its == asks numbers' ABCs.)
+            if value is None or (type(value) is not Decimal and value == ()):
                 continue
             value = to_target(value)
             if rule.map is not None:
@@ -444,7 +451,7 @@ def _note(
     updated = max((d.terms.modified_at for d in live), default=None)
     rendered = render_note(
         current if isinstance(current, str) else None,
-        [_deal_line(view, render_line) for view in sorted(live, key=listing_order)],
+        [_deal_line(view, render_line) for view in _in_order(live, listing_order)],
         alerts,
         updated.date().isoformat() if updated else "-",
         state.text_limit,
