@@ -247,7 +247,7 @@ async def _batch(ctx: Stage2, items: Sequence[work.WorkItem]) -> None:
             del by_key[key]  # the new plan decides: it may hold the edit and write nothing
         by_key.update(await _write(ctx, again))
     async with write_tx(ctx.store) as conn:
-        done = [i for i in items if _succeeded(plans.get(i.customer_key), by_key)]
+        done = [i for i in items if _succeeded(i.customer_key, plans, by_key)]
         await _record_batch(ctx, conn, items, done, plans, by_key, names)
         gone = [i.customer_key for i in items if i.customer_key not in plans]
         await identity.forget(conn, ctx.target_name, gone)
@@ -272,12 +272,17 @@ async def _write(ctx: Stage2, plans: dict[str, Plan]) -> dict[str, WriteResult]:
     return {r.ref.key: r for r in results}
 
 
-def _succeeded(plan: Plan | None, results: dict[str, WriteResult]) -> bool:
+def _succeeded(key: str, plans: dict[str, Plan], results: dict[str, WriteResult]) -> bool:
+    """Whether the customer ``key`` was planned and written (or had nothing to write).
+
+    Plans are kept by their record's key (``plan.ref.key``, which is a pydantic property:
+    formatting it again per customer cost more than the lookup)."""
+    plan = plans.get(key)
     if plan is None:
         return True
     if plan.error is not None:
         return False
-    result = results.get(plan.ref.key)
+    result = results.get(key)
     return result is None or result.ok
 
 
@@ -500,7 +505,7 @@ async def _record_batch(
         plan = plans.get(item.customer_key)
         if plan is None:
             continue
-        result = results.get(plan.ref.key)
+        result = results.get(item.customer_key)  # plans are kept by their record's key
         if plan.error or (result is not None and not result.ok):
             failed[item.customer_key] = (
                 plan.error or (result.error if result else None) or "write failed"
