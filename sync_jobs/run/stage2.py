@@ -10,7 +10,6 @@ batch: the planner then sees the target already holding the desired values and w
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -324,7 +323,7 @@ async def _plans(
             ctx, record, views.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
         )
         if key in unreadable:  # planned without that deal: must not be written
-            plans[key] = dataclasses.replace(plans[key], error=unreadable[key])
+            plans[key] = plans[key]._replace(error=unreadable[key])
     return await _refuse_unknown_fields(ctx, plans), names, moves
 
 
@@ -361,7 +360,7 @@ async def _refuse_unknown_fields(ctx: Stage2, plans: dict[str, Plan]) -> dict[st
         refused = refused_fields((c.field for c in plan.changes), catalog)
         if refused:
             error = "; ".join(missing_field_message(name, catalog) for name in refused)
-            plans[key] = dataclasses.replace(plan, error=error)
+            plans[key] = plan._replace(error=error)
     return plans
 
 

@@ -5,7 +5,6 @@ HTML fields, deals under review)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -202,4 +201,4 @@ def test_shortened_values_are_never_served_a_kept_whole_line() -> None:
     ]
     assert plans == fresh
     assert "…[+" in str(plans[1].fields["notes"])
-    assert replace(plans[0], changes=()) == replace(fresh[0], changes=())
+    assert plans[0]._replace(changes=()) == fresh[0]._replace(changes=())
