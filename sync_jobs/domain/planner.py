@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -26,9 +26,9 @@ from sync_jobs.domain.policy import absent, decide
 from sync_jobs.domain.values import comparable, same_value, to_date, to_target
 
 
-@dataclass(frozen=True)
-class DealView:
-    """A stored deal plus the write rules and note template of the job it came from."""
+class DealView(NamedTuple):
+    """A stored deal plus the write rules and note template of the job it came from (a
+    tuple: one is made per deal planned)."""
 
     terms: DealTerms
     rules: Mapping[str, WriteRule]
@@ -499,4 +499,4 @@ class _Rendering:
             self.cleaned = clean_terms(self.view.terms)
         terms = shorten_terms(self.cleaned, cap)
         # Shortened terms are no longer the stored ones: never a reused line.
-        return self.render_line(replace(self.view, terms=terms, stored=None)) + suffix
+        return self.render_line(self.view._replace(terms=terms, stored=None)) + suffix
