@@ -101,16 +101,6 @@ def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def reported_values(kind: str, sent: Mapping[str, Any]) -> dict[str, Any]:
-    """What a write reports for values Zendesk accepted: as sent, in the form a read gives
-    them back (custom dates as the day)."""
-    prefix = _PREFIX[kind]
-    return {
-        path: custom_value(_json(value)) if path.startswith(prefix) else _json(value)
-        for path, value in sent.items()
-    }
-
-
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
@@ -170,23 +160,30 @@ def to_record(kind: str, raw: Mapping[str, Any]) -> CustomerRecord:
     return organization_record(raw) if kind == ORGANIZATION else user_record(raw)
 
 
-def update_row(kind: str, record: str, fields: Mapping[str, Any]) -> dict[str, Any]:
-    """One ``update_many`` row (``{"id", "notes", "organization_fields": {...}}``)."""
+def planned_update(
+    kind: str, record: str, fields: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One ``update_many`` row (``{"id", "notes", "organization_fields": {...}}``), and what a
+    write of it reports once Zendesk accepted it: each value as sent, in the form a read gives
+    it back (custom dates as the day), keyed and ordered as ``fields``. Both come from one
+    JSON form of each value, made once."""
     row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
     custom: dict[str, Any] = {}
+    reported: dict[str, Any] = {}
     prefix = _PREFIX[kind]
     for path, value in fields.items():
         key = path.removeprefix(prefix)
-        if path.startswith(prefix) and key and "." not in key:
-            custom[key] = _json(value)
-        elif path in BUILT_INS:
-            row[path] = _json(value)
+        if path in BUILT_INS:  # asked first: a note is in almost every write
+            row[path] = reported[path] = _json(value)
+        elif path.startswith(prefix) and key and "." not in key:
+            custom[key] = sent = _json(value)
+            reported[path] = custom_value(sent)
         else:
             writable = f"notes, details, {prefix}<key>"
             raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
     if custom:
         row[CUSTOM[kind]] = custom
-    return row
+    return row, reported
 
 
 def stored_values(kind: str, stored: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
