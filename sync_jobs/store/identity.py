@@ -171,11 +171,12 @@ def _lost(
     before: dict[tuple[str, str], set[tuple[str, str]]], indexed: Sequence[IndexedRecord]
 ) -> list[RecordRef]:
     """Records whose stored keys include one they no longer carry (by the identity key)."""
+    if not before:  # none of them was indexed (a first refresh, new records)
+        return []
     lost = []
     for record, keys in indexed:
         old = before.get((record.ref.kind, record.ref.id))
-        now_keys = set() if record.deleted else set(keys)
-        if old and old - now_keys:
+        if old and old - (set() if record.deleted else set(keys)):
             lost.append(record.ref)
     return lost
 
