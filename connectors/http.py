@@ -12,6 +12,9 @@ and ``read_limits`` (response -> :class:`LimitSignal`).
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -130,6 +133,25 @@ def error_for_status(
     return PermanentError(message, status=status)
 
 
+def verified_tls() -> ssl.SSLContext:
+    """httpx's default TLS verification (certifi's roots, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set), made once per process for every client.
+
+    Each ``httpx.AsyncClient`` otherwise loads the whole CA bundle into a context of its own
+    (about 20 ms of CPU, for every connector client of every run, ``http://`` URLs too). One
+    context serves them all: every client here speaks HTTP/1.1, so httpcore sets the same ALPN
+    list on it at each connect."""
+    return _tls_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    # The variables are the cache key only: httpx reads them itself, so the context is
+    # exactly the one it would have made (a process that changes them gets a new one).
+    del cert_file, cert_dir
+    return httpx.create_ssl_context()
+
+
 def plain_client(
     timeout: float, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -137,6 +159,7 @@ def plain_client(
     so a moved endpoint is reported as a config error instead of followed blindly."""
     return httpx.AsyncClient(
         transport=transport,
+        verify=verified_tls(),
         timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
         follow_redirects=False,
     )
@@ -257,6 +280,7 @@ class VendorClient:
             base_url=base_url,
             auth=auth,
             transport=transport,
+            verify=verified_tls(),
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             headers=dict(headers or {}),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
