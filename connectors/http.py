@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from typing import Any, Protocol
 
 import httpx
@@ -211,6 +212,42 @@ def short_body(response: httpx.Response, limit: int = 300) -> str:
     return redact(text[:limit] + ("..." if len(text) > limit else ""))
 
 
+class SetCookieStore(httpx.Cookies):
+    """httpx's cookie store, which reads a response only when it sets a cookie.
+
+    ``http.cookiejar`` takes cookies from ``Set-Cookie`` and ``Set-Cookie2`` alone and does
+    nothing with any other response, but httpx hands it every response wrapped in urllib's
+    request and message objects first (about 25 us a request: the URL parsed again, every
+    header copied). Cookies a vendor does set (a load balancer's, a session's) are kept and
+    sent back exactly as before."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+Cookies = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+"""What ``httpx.AsyncClient(cookies=...)`` accepts."""
+
+
+class CookieClient(httpx.AsyncClient):
+    """``httpx.AsyncClient`` whose ``cookies`` are a :class:`SetCookieStore` (httpx reads and
+    fills the client's store through this public property)."""
+
+    def __init__(self, *, cookies: Cookies | None = None, **kwargs: Any) -> None:
+        self._store = SetCookieStore(cookies)
+        super().__init__(**kwargs)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._store
+
+    @cookies.setter
+    def cookies(self, cookies: Cookies) -> None:
+        self._store = SetCookieStore(cookies)
+
+
 @dataclass
 class RequestStats:
     """Counts for metrics and benchmarks: requests by method and status, and retries."""
@@ -276,7 +313,7 @@ class VendorClient:
         self._read_limits = read_limits
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._client = httpx.AsyncClient(
+        self._client = CookieClient(
             base_url=base_url,
             auth=auth,
             transport=transport,
