@@ -65,7 +65,11 @@ async def both(base: str, calls: list[tuple[str, Any]]) -> tuple[list[Any], list
     theirs: list[Any] = []
 
     def recorder(into: list[Any]) -> httpx.MockTransport:
-        return httpx.MockTransport(lambda r: into.append(wire(r)) or httpx.Response(200))
+        def answer(request: httpx.Request) -> httpx.Response:
+            into.append(wire(request))
+            return httpx.Response(200)
+
+        return httpx.MockTransport(answer)
 
     vendor = VendorClient(connector="acme", base_url=base, transport=recorder(ours))
     plain = httpx.AsyncClient(base_url=base, transport=recorder(theirs))
