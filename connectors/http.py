@@ -17,7 +17,7 @@ import os
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import CookieJar
 from typing import Any, Protocol
@@ -29,7 +29,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
     wait_random_exponential,
 )
 
@@ -386,27 +385,62 @@ class VendorClient:
             # A throttled or never-sent request did not take effect: safe to send again.
             return may_repeat or isinstance(exc, RateLimited) or exc.status is None
 
+        def send() -> Awaitable[httpx.Response]:
+            return self._send_once(
+                method,
+                url,
+                operation=operation,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                changes=changes,
+            )
+
+        started = time.monotonic()
+        try:
+            return await send()  # most requests: no retry policy set up at all
+        except TransientError as exc:
+            if not retryable(exc):
+                raise
+            failed = exc
+        return await self._retry_after(failed, send, retryable, started)
+
+    async def _retry_after(
+        self,
+        failed: TransientError,
+        send: Callable[[], Awaitable[httpx.Response]],
+        retryable: Callable[[BaseException], bool],
+        started: float,
+    ) -> httpx.Response:
+        """Tenacity's retries of a request whose first attempt ``failed`` worth retrying: that
+        failure is tenacity's attempt 1 (its number, its wait, its log), and the time budget
+        counts from ``started``, the first send, exactly as if tenacity had sent it."""
+
+        attempts_spent = stop_after_attempt(self._retry.attempts)
+
+        def stop(state: RetryCallState) -> bool:
+            # with tenacity's stop_after_delay, timed from the first send instead of from here
+            finished = state.outcome_timestamp
+            spent = finished is not None and finished - started >= self._retry.max_delay
+            return attempts_spent(state) or spent
+
         kwargs: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
         retrying = AsyncRetrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self._retry.attempts) | stop_after_delay(self._retry.max_delay),
+            stop=stop,
             wait=self._wait,
             before_sleep=self._count_retry,
             reraise=True,
             **kwargs,
         )
+        first: TransientError | None = failed
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(
-                    method,
-                    url,
-                    operation=operation,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    changes=changes,
-                )
+                if first is not None:
+                    error, first = first, None
+                    raise error
+                return await send()
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def get_json(
