@@ -159,7 +159,7 @@ def plain_client(
     so a moved endpoint is reported as a config error instead of followed blindly."""
     return httpx.AsyncClient(
         transport=transport,
-        verify=verified_tls(),
+        verify=verified_tls() if transport is None else True,
         timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
         follow_redirects=False,
     )
@@ -320,7 +320,7 @@ class VendorClient:
             base_url=base_url,
             auth=auth,
             transport=transport,
-            verify=verified_tls(),
+            verify=verified_tls() if transport is None else True,  # unused beside a transport
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             headers=dict(headers or {}),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
