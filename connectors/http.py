@@ -226,7 +226,7 @@ class SetCookieStore(httpx.Cookies):
             super().extract_cookies(response)
 
 
-Cookies = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+CookieSource = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
 """What ``httpx.AsyncClient(cookies=...)`` accepts."""
 
 
@@ -234,7 +234,7 @@ class CookieClient(httpx.AsyncClient):
     """``httpx.AsyncClient`` whose ``cookies`` are a :class:`SetCookieStore` (httpx reads and
     fills the client's store through this public property)."""
 
-    def __init__(self, *, cookies: Cookies | None = None, **kwargs: Any) -> None:
+    def __init__(self, *, cookies: CookieSource | None = None, **kwargs: Any) -> None:
         self._store = SetCookieStore(cookies)
         super().__init__(**kwargs)
 
@@ -243,7 +243,7 @@ class CookieClient(httpx.AsyncClient):
         return self._store
 
     @cookies.setter
-    def cookies(self, cookies: Cookies) -> None:
+    def cookies(self, cookies: CookieSource) -> None:
         self._store = SetCookieStore(cookies)
 
 
