@@ -38,7 +38,7 @@ from sync_jobs.domain.matching import (
     identity_keys,
     wanted_keys,
 )
-from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult, terms_fingerprint
+from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, first_of, today
@@ -49,7 +49,7 @@ from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
-from sync_jobs.store.encoded import EncodedJson, model_json, model_text
+from sync_jobs.store.encoded import EncodedJson, JsonText, model_json, model_text
 
 log = structlog.get_logger("dealbridge.stage1")
 A = TypeVar("A")
@@ -256,17 +256,21 @@ class _Mapped:
 
     deal: SourceDeal
     terms: DealTerms | MappingFailed | None
-    stored: EncodedJson | None = None
-    """``terms.model_dump(mode="json")`` with its JSON text (pydantic's, written by the store as
-    it is, not encoded again): the row's terms column, and what is fingerprinted."""
+    stored: JsonText | EncodedJson | None = None
+    """The row's terms column: the terms' JSON text (pydantic's, written by the store as it
+    is); in a dry run with ``terms.model_dump(mode="json")``, which its overlay row holds."""
     digest: str = ""
 
     @classmethod
-    def of(cls, deal: SourceDeal, terms: DealTerms | MappingFailed | None) -> _Mapped:
+    def of(
+        cls, deal: SourceDeal, terms: DealTerms | MappingFailed | None, *, dry_run: bool
+    ) -> _Mapped:
         if not isinstance(terms, DealTerms):
             return cls(deal, terms)
-        stored = model_json(terms)
-        return cls(deal, terms, stored, terms_fingerprint(stored))
+        # A real run only writes the text: no JSON form is made (the fingerprint is written
+        # from the terms' values too), which was a third of this deal's cost here.
+        stored = model_json(terms) if dry_run else model_text(terms)
+        return cls(deal, terms, stored, terms.fingerprint())
 
 
 @dataclass
@@ -294,7 +298,8 @@ async def _commit_page(
     defer: PassOrder | None = None,
 ) -> set[str]:
     store, job = ctx.store, ctx.job
-    mapped = [_Mapped.of(deal, _map(ctx, deal)) for deal in page_deals]
+    dry_run = ctx.state.dry_run
+    mapped = [_Mapped.of(deal, _map(ctx, deal), dry_run=dry_run) for deal in page_deals]
     wanted: set[IndexKey] = set()
     if not defer:
         for one in mapped:
