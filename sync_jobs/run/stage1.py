@@ -249,10 +249,13 @@ def _collect_source_problems(ctx: Stage1) -> None:
             ctx.state.record_error(f"{ctx.job}: {problem}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Mapped:
     """One deal of a page as mapped: its terms, why they could not be mapped, or None for a
-    deleted deal; terms come with their stored JSON form and fingerprint, made once."""
+    deleted deal; terms come with their stored JSON form and fingerprint, made once.
+
+    Not frozen (nothing changes it): a frozen dataclass sets each field through
+    ``object.__setattr__``, three times the cost of making it, once a deal."""
 
     deal: SourceDeal
     terms: DealTerms | MappingFailed | None
@@ -435,14 +438,32 @@ def _defer(
     deal = mapped.deal
     spec = ctx.mapping.spec
     rails = violations(terms, spec.guardrails, day) if terms.active else []
-    row = _base_row(ctx, deal.id, deal, mapped.digest, None)
-    row["customer_key"] = old_key  # (after: the row's match stays pending whatever its key)
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
-    _fill_terms(row, mapped, terms, PENDING.status, _PENDING_DETAIL, day)
-    row["violations"] = rails or None
-    if page.deferred is not None:
-        row["account_key"] = page.deferred.key(terms.account, spec.identity)
-    page.rows.append(row)
+    order = page.deferred
+    # The row as _base_row and _fill_terms make it (the same columns in the same order),
+    # written at once: this runs for every deal a backfill reads.
+    page.rows.append(
+        {
+            "job": ctx.job,
+            "deal_id": deal.id,
+            "target": ctx.target_name,
+            "territory": ctx.mapping.territory,
+            "customer_key": old_key,  # its match stays pending whatever its key
+            "payload_hash": mapped.digest,
+            "modified_at": deal.modified_at,
+            "deleted": False,
+            "live": terms.is_live(day),
+            "error": None,
+            "attempts": 0,
+            "match_status": PENDING.status,
+            "match_detail": _PENDING_DETAIL,
+            "lookup_at": None,
+            "valid_until": terms.valid_until,
+            "terms": mapped.stored,
+            "violations": rails or None,
+            "account_key": "" if order is None else order.key(terms.account, spec.identity),
+        }
+    )
 
 
 def _linked_by_hand(known: deals.KnownDeal | None) -> bool:
