@@ -615,11 +615,13 @@ def stored_account(terms_text: str) -> AccountIdentity:
     from the decoded terms' ``account`` (decoding every page's terms into dicts first cost
     as much as the rest of reading it)."""
     try:
-        return _StoredAccount.model_validate_json(terms_text).account
+        # The validator itself, as ``model_validate_json`` calls it with no options.
+        stored: _StoredAccount = _StoredAccount.__pydantic_validator__.validate_json(terms_text)
     except ValidationError:
         # Pydantic's parser refuses a lone surrogate's escape (``"\ud800"``), which the
         # standard decoder reads (and the store writes): what else fails, fails as before.
         return AccountIdentity.model_validate(json.loads(terms_text)["account"])
+    return stored.account
 
 
 async def _rematch_page(

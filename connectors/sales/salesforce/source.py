@@ -221,13 +221,18 @@ class SalesforceSource:
                 payload = clean_record(raw, self.config.child_relationships)
         else:
             payload = clean(raw)
-        return SourceDeal(
-            id=record_id,
-            modified_at=modified,
-            payload=payload,
-            deleted=progress is None or raw.get("IsDeleted") in (True, "true"),
-            url=deal_url(instance_url, self.config.object, record_id),
+        # Validated as ``SourceDeal(...)`` validates it, by the validator itself (the model's
+        # Python ``__init__`` around it was a fifth of the cost; a page holds 2,000 records).
+        deal: SourceDeal = SourceDeal.__pydantic_validator__.validate_python(
+            {
+                "id": record_id,
+                "modified_at": modified,
+                "payload": payload,
+                "deleted": progress is None or raw.get("IsDeleted") in (True, "true"),
+                "url": deal_url(instance_url, self.config.object, record_id),
+            }
         )
+        return deal
 
     def _modstamp(
         self, raw: dict[str, Any], record_id: str, progress: _Progress | None
