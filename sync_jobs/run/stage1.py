@@ -656,16 +656,17 @@ async def _rematch_page(
         looked = now if position in asked else row.lookup_at
         if result.status == row.match_status and looked == row.lookup_at:
             continue  # still unmatched (or still ambiguous): its open conflict stands
+        key = result.customer_key  # (a property making its text: asked once a deal)
         if row.match_status == "pending" and row.lookup_at is None:
             _count_match(ctx, result)  # first decided here (read while the index was)
-        elif result.customer_key:
+        elif key:
             ctx.state.counts["deals_rematched"] += 1
         if result.status != row.match_status:
             _rematched_conflicts(ctx, row, result, page)
         page.rows.append(
             {
                 "deal_id": row.deal_id,
-                "customer_key": result.customer_key,
+                "customer_key": key,
                 "match_status": result.status,
                 "match_detail": model_text(result),  # only written: its text alone
                 "lookup_at": looked,
@@ -673,7 +674,10 @@ async def _rematch_page(
         )
         # A deal read by a backfill stays on its previous customer until decided here: a
         # customer it leaves is written again too.
-        page.touched |= {k for k in (row.customer_key, result.customer_key) if k}
+        if row.customer_key:
+            page.touched.add(row.customer_key)
+        if key:
+            page.touched.add(key)
     if page.rows and not ctx.state.dry_run:
         async with write_tx(ctx.store) as conn:
             await ctx.control.fence(conn)
