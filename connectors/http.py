@@ -12,10 +12,14 @@ and ``read_limits`` (response -> :class:`LimitSignal`).
 
 from __future__ import annotations
 
+import functools
+import os
+import ssl
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import CookieJar
 from typing import Any, Protocol
 
 import httpx
@@ -25,7 +29,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
-    stop_after_delay,
     wait_random_exponential,
 )
 
@@ -130,6 +133,25 @@ def error_for_status(
     return PermanentError(message, status=status)
 
 
+def verified_tls() -> ssl.SSLContext:
+    """httpx's default TLS verification (certifi's roots, or ``SSL_CERT_FILE`` /
+    ``SSL_CERT_DIR`` when set), made once per process for every client.
+
+    Each ``httpx.AsyncClient`` otherwise loads the whole CA bundle into a context of its own
+    (about 20 ms of CPU, for every connector client of every run, ``http://`` URLs too). One
+    context serves them all: every client here speaks HTTP/1.1, so httpcore sets the same ALPN
+    list on it at each connect."""
+    return _tls_for(os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_for(cert_file: str | None, cert_dir: str | None) -> ssl.SSLContext:
+    # The variables are the cache key only: httpx reads them itself, so the context is
+    # exactly the one it would have made (a process that changes them gets a new one).
+    del cert_file, cert_dir
+    return httpx.create_ssl_context()
+
+
 def plain_client(
     timeout: float, transport: httpx.AsyncBaseTransport | None = None
 ) -> httpx.AsyncClient:
@@ -137,6 +159,7 @@ def plain_client(
     so a moved endpoint is reported as a config error instead of followed blindly."""
     return httpx.AsyncClient(
         transport=transport,
+        verify=verified_tls() if transport is None else True,
         timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
         follow_redirects=False,
     )
@@ -145,7 +168,7 @@ def plain_client(
 async def send_once(
     client: httpx.AsyncClient,
     method: str,
-    url: str,
+    url: httpx.URL | str,
     *,
     connector: str,
     operation: str,
@@ -188,6 +211,42 @@ def short_body(response: httpx.Response, limit: int = 300) -> str:
     return redact(text[:limit] + ("..." if len(text) > limit else ""))
 
 
+class SetCookieStore(httpx.Cookies):
+    """httpx's cookie store, which reads a response only when it sets a cookie.
+
+    ``http.cookiejar`` takes cookies from ``Set-Cookie`` and ``Set-Cookie2`` alone and does
+    nothing with any other response, but httpx hands it every response wrapped in urllib's
+    request and message objects first (about 25 us a request: the URL parsed again, every
+    header copied). Cookies a vendor does set (a load balancer's, a session's) are kept and
+    sent back exactly as before."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        headers = response.headers
+        if "set-cookie" in headers or "set-cookie2" in headers:
+            super().extract_cookies(response)
+
+
+CookieSource = httpx.Cookies | CookieJar | dict[str, str] | list[tuple[str, str]]
+"""What ``httpx.AsyncClient(cookies=...)`` accepts."""
+
+
+class CookieClient(httpx.AsyncClient):
+    """``httpx.AsyncClient`` whose ``cookies`` are a :class:`SetCookieStore` (httpx reads and
+    fills the client's store through this public property)."""
+
+    def __init__(self, *, cookies: CookieSource | None = None, **kwargs: Any) -> None:
+        self._store = SetCookieStore(cookies)
+        super().__init__(**kwargs)
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._store
+
+    @cookies.setter
+    def cookies(self, cookies: CookieSource) -> None:
+        self._store = SetCookieStore(cookies)
+
+
 @dataclass
 class RequestStats:
     """Counts for metrics and benchmarks: requests by method and status, and retries."""
@@ -211,6 +270,10 @@ class RequestStats:
         changing = sum(n for m, n in self.by_method.items() if m not in ("GET", "HEAD"))
         return changing - self.reads_by_post
 
+
+MAX_ENDPOINTS = 256
+"""Resolved URLs a client keeps (a connector calls a dozen endpoints; paths naming one record
+each come and go)."""
 
 ALL_STATS: dict[str, RequestStats] = {}
 """Process-wide, ever-growing request counts per connector instance name, for metrics."""
@@ -253,14 +316,17 @@ class VendorClient:
         self._read_limits = read_limits
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
-        self._client = httpx.AsyncClient(
+        self._client = CookieClient(
             base_url=base_url,
             auth=auth,
             transport=transport,
+            verify=verified_tls() if transport is None else True,  # unused beside a transport
             timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
             headers=dict(headers or {}),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
         )
+        self._endpoints: dict[str, httpx.URL] = {}
+        """Paths resolved against the base URL, by the path as the connector gave it."""
 
     @classmethod
     def for_json_api(  # noqa: PLR0913 - a connector's seams, named once
@@ -319,27 +385,62 @@ class VendorClient:
             # A throttled or never-sent request did not take effect: safe to send again.
             return may_repeat or isinstance(exc, RateLimited) or exc.status is None
 
+        def send() -> Awaitable[httpx.Response]:
+            return self._send_once(
+                method,
+                url,
+                operation=operation,
+                params=params,
+                json=json,
+                data=data,
+                headers=headers,
+                changes=changes,
+            )
+
+        started = time.monotonic()
+        try:
+            return await send()  # most requests: no retry policy set up at all
+        except TransientError as exc:
+            if not retryable(exc):
+                raise
+            failed = exc
+        return await self._retry_after(failed, send, retryable, started)
+
+    async def _retry_after(
+        self,
+        failed: TransientError,
+        send: Callable[[], Awaitable[httpx.Response]],
+        retryable: Callable[[BaseException], bool],
+        started: float,
+    ) -> httpx.Response:
+        """Tenacity's retries of a request whose first attempt ``failed`` worth retrying: that
+        failure is tenacity's attempt 1 (its number, its wait, its log), and the time budget
+        counts from ``started``, the first send, exactly as if tenacity had sent it."""
+
+        attempts_spent = stop_after_attempt(self._retry.attempts)
+
+        def stop(state: RetryCallState) -> bool:
+            # with tenacity's stop_after_delay, timed from the first send instead of from here
+            finished = state.outcome_timestamp
+            spent = finished is not None and finished - started >= self._retry.max_delay
+            return attempts_spent(state) or spent
+
         kwargs: dict[str, Any] = {"sleep": self._sleep} if self._sleep else {}
         retrying = AsyncRetrying(
             retry=retry_if_exception(retryable),
-            stop=stop_after_attempt(self._retry.attempts) | stop_after_delay(self._retry.max_delay),
+            stop=stop,
             wait=self._wait,
             before_sleep=self._count_retry,
             reraise=True,
             **kwargs,
         )
+        first: TransientError | None = failed
         async for attempt in retrying:
             with attempt:
-                return await self._send_once(
-                    method,
-                    url,
-                    operation=operation,
-                    params=params,
-                    json=json,
-                    data=data,
-                    headers=headers,
-                    changes=changes,
-                )
+                if first is not None:
+                    error, first = first, None
+                    raise error
+                return await send()
         raise AssertionError("unreachable: tenacity reraises the last error")  # pragma: no cover
 
     async def get_json(
@@ -417,7 +518,7 @@ class VendorClient:
             response = await send_once(
                 self._client,
                 method,
-                url,
+                self._endpoint(url),
                 connector=self.connector,
                 operation=operation,
                 params=params,
@@ -442,6 +543,21 @@ class VendorClient:
                     self.gate.block_for(error.retry_after)
             raise error
         return response
+
+    def _endpoint(self, url: str) -> httpx.URL | str:
+        """``url`` as httpx resolves it against the base URL, worked out once per endpoint.
+
+        httpx parses a string URL twice a request to join it to the base URL (~20 us, its
+        every character checked in Python); a resolved ``httpx.URL`` it takes as it is. URLs
+        with a query (next-page links, each one different) are left to httpx."""
+        if "?" in url:
+            return url
+        resolved = self._endpoints.get(url)
+        if resolved is None:
+            if len(self._endpoints) >= MAX_ENDPOINTS:
+                self._endpoints.clear()  # record ids in paths: keep the memory bounded
+            resolved = self._endpoints[url] = self._client.build_request("GET", url).url
+        return resolved
 
     def _account(
         self, method: str, response: httpx.Response, operation: str, elapsed: float

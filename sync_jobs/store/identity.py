@@ -8,6 +8,7 @@ found by: which keys a record carries (normalisation, matching) is the domain's 
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -23,6 +24,7 @@ from sync_jobs.store import tables as t
 from sync_jobs.store.bulk import prepared_insert
 from sync_jobs.store.decode import decoder
 from sync_jobs.store.driver_sql import DriverSql
+from sync_jobs.store.encoded import JsonText
 from sync_jobs.store.sql import chunks, pairs_in, records_in
 
 IndexKey = tuple[str, str]
@@ -114,7 +116,7 @@ def _writes(
             "kind": record.ref.kind,
             "record_id": record.ref.id,
             "name": record.name,
-            "keys": [list(k) for k in keys],
+            "keys": keys_text(keys),
             "updated_at": now,
         }
         for record, keys in live
@@ -148,16 +150,33 @@ def _writes(
 
 _RECORD_KEY = ["target", "kind", "record_id"]
 
+_JSON_STRING = json.encoder.encode_basestring_ascii
+"""What ``json.dumps`` makes of a str (ASCII, quoted), called without its Python layers."""
+
+
+def keys_text(keys: Sequence[IndexKey]) -> JsonText:
+    """The ``keys`` column's text, as ``json.dumps([list(k) for k in keys])`` makes it
+    (``[["domain", "a.example"]]``). Every record of every index page is written with its
+    keys, and ``dumps``' Python layers cost twice this for two short pairs. The string
+    encoder refuses what is not text, and unpacking what is not a pair: such a key goes
+    through ``dumps`` itself, which writes it as it always did."""
+    try:
+        pairs = ", ".join([f"[{_JSON_STRING(m)}, {_JSON_STRING(v)}]" for m, v in keys])
+    except (TypeError, ValueError):
+        return JsonText(json.dumps([list(k) for k in keys]))
+    return JsonText(f"[{pairs}]")
+
 
 def _lost(
     before: dict[tuple[str, str], set[tuple[str, str]]], indexed: Sequence[IndexedRecord]
 ) -> list[RecordRef]:
     """Records whose stored keys include one they no longer carry (by the identity key)."""
+    if not before:  # none of them was indexed (a first refresh, new records)
+        return []
     lost = []
     for record, keys in indexed:
         old = before.get((record.ref.kind, record.ref.id))
-        now_keys = set() if record.deleted else set(keys)
-        if old and old - now_keys:
+        if old and old - (set() if record.deleted else set(keys)):
             lost.append(record.ref)
     return lost
 

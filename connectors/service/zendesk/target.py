@@ -20,7 +20,7 @@ from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.identity import IdentityFeed
 from connectors.service.zendesk.lookup import Lookup
 from connectors.service.zendesk.pacing import build_pacing
-from connectors.service.zendesk.payloads import KINDS, record_id, to_record
+from connectors.service.zendesk.payloads import KINDS, to_record
 from connectors.service.zendesk.tickets import ZendeskTickets
 from connectors.service.zendesk.writer import Writer
 from connectors.settings import ConnectorOptions
@@ -53,8 +53,9 @@ class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
             ids = list(dict.fromkeys(r.id for r in refs if r.kind == kind))
             for start in range(0, len(ids), SHOW_MANY_MAX):
                 rows = await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
-                found.update({f"{kind}:{record_id(row)}": to_record(kind, row) for row in rows})
-        return [found[r.key] for r in refs if r.key in found]
+                records = [to_record(kind, row) for row in rows]
+                found.update({record.ref.key: record for record in records})
+        return [record for r in refs if (record := found.get(r.key)) is not None]
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """Bulk ``update_many`` jobs; one result per change, in order."""

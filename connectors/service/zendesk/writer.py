@@ -35,7 +35,7 @@ from typing import Any
 
 import structlog
 
-from connectors.base import RecordChange, WriteResult
+from connectors.base import RecordChange, RecordRef, WriteResult
 from connectors.errors import ConnectorError, RecordError
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
@@ -46,16 +46,16 @@ from connectors.service.zendesk.payloads import (
     USER,
     UnwritablePath,
     path_of,
+    planned_update,
     record_id,
-    reported_values,
     stored_values,
-    update_row,
 )
 
 log = structlog.get_logger("dealbridge.zendesk")
 
-Planned = tuple[RecordChange, dict[str, Any]]
-"""A change and the ``update_many`` row that carries it."""
+Planned = tuple[RecordChange, dict[str, Any], dict[str, Any]]
+"""A change, the ``update_many`` row that carries it, and the values a write of it reports
+once Zendesk accepted it (:func:`~connectors.service.zendesk.payloads.planned_update`)."""
 
 
 class Writer:
@@ -91,7 +91,7 @@ class Writer:
             error = f"unknown Zendesk record kind {ref.kind!r} (use organization or user)"
             return WriteResult(ref=ref, ok=False, error=error)
         try:
-            return change, update_row(ref.kind, ref.id, change.fields)
+            return change, *planned_update(ref.kind, ref.id, change.fields)
         except UnwritablePath as exc:
             return WriteResult(ref=ref, ok=False, error=str(exc))
 
@@ -99,7 +99,7 @@ class Writer:
         if kind in self.fallback_kinds:
             return await self._singly(kind, batch)
         try:
-            job = await self._run_job(kind, [row for _, row in batch])
+            job = await self._run_job(kind, [row for _, row, _ in batch])
         except ConnectorError as exc:
             if exc.status != 403 or exc.operation.startswith("job_status"):
                 raise
@@ -123,13 +123,13 @@ class Writer:
         verdicts = _job_results(job)
         found = [
             verdicts.get(change.ref.id) or verdicts.get(f"#{index}")
-            for index, (change, _row) in enumerate(batch)
+            for index, (change, _, _) in enumerate(batch)
         ]
-        unsure = [change.ref.id for (change, _), v in zip(batch, found, strict=True) if v is None]
+        unsure = [p[0].ref.id for p, v in zip(batch, found, strict=True) if v is None]
         stored = await self._read_back(kind, unsure) if unsure else {}
         return [
-            _result(change, verdict, stored.get(change.ref.id), job)
-            for (change, _row), verdict in zip(batch, found, strict=True)
+            _result(planned, verdict, stored.get(planned[0].ref.id), job)
+            for planned, verdict in zip(batch, found, strict=True)
         ]
 
     async def _read_back(self, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -138,7 +138,7 @@ class Writer:
 
     async def _singly(self, kind: str, batch: list[Planned]) -> list[WriteResult]:
         results = []
-        for change, row in batch:  # one at a time: Update User allows ~1/s per account
+        for change, row, _ in batch:  # one at a time: Update User allows ~1/s per account
             if kind == USER:
                 await self._api.pacing.take(self._api.pacing.single_users)
             try:
@@ -176,11 +176,12 @@ def _job_results(job: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
 
 
 def _result(
-    change: RecordChange,
+    planned: Planned,
     verdict: dict[str, Any] | None,
     stored: dict[str, Any] | None,
     job: dict[str, Any] | None,
 ) -> WriteResult:
+    change, _, reported = planned
     ref = change.ref
     missing = stored is None if verdict is None else verdict.get("error") == "RecordNotFound"
     if missing:
@@ -191,10 +192,10 @@ def _result(
         text = f"{message} ({code})" if code and code not in message else message
         return _rejected(change, text, _named_field(ref.kind, message, change.fields), None)
     if verdict is not None:  # reported Updated: Zendesk holds what was sent
-        return WriteResult(ref=ref, ok=True, fields=reported_values(ref.kind, change.fields))
+        return _written(ref, reported)
     assert stored is not None  # no verdict and not missing
     fields = stored_values(ref.kind, stored, change.fields)
-    if not _matches(ref.kind, fields, change.fields):
+    if not _matches(fields, reported):
         state = "expired" if job is None else str(job.get("status"))
         error = f"Zendesk job {state} without a result for this record, and it does not hold "
         return WriteResult(ref=ref, ok=False, error=error + "the written values", fields=fields)
@@ -206,8 +207,18 @@ def _failed(verdict: dict[str, Any]) -> bool:
     return status == "failed" or verdict.get("success") is False or bool(verdict.get("error"))
 
 
-def _matches(kind: str, stored: Mapping[str, Any], sent: Mapping[str, Any]) -> bool:
-    expected = reported_values(kind, sent)
+_VALIDATE_RESULT = WriteResult.__pydantic_validator__.validate_python
+
+
+def _written(ref: RecordRef, fields: dict[str, Any]) -> WriteResult:
+    """``WriteResult(ref=ref, ok=True, fields=fields)`` in one call into pydantic-core (the
+    same validation without the model's Python ``__init__``: every record written passes
+    here)."""
+    result: WriteResult = _VALIDATE_RESULT({"ref": ref, "ok": True, "fields": fields})
+    return result
+
+
+def _matches(stored: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:
     return all(_same(stored.get(path), value) for path, value in expected.items())
 
 

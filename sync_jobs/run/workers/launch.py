@@ -29,10 +29,12 @@ PRELOAD = (
     "sync_jobs.app.event_loop",
     "sync_jobs.app.logging",
     "sync_jobs.app.collector",
+    "anyio._backends._asyncio",
     *sorted(module for module in BUILTIN.values() if module.startswith("connectors.service.")),
 )
 """What a helper imports before it claims: its own module, the runner (mappings), the event
-loop and logging it sets up, and every built-in desk's connector (a plugin desk's is
+loop and logging it sets up, the asyncio backend httpcore imports at a process's first
+request (about 30 ms of CPU), and every built-in desk's connector (a plugin desk's is
 imported by the helper itself)."""
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+from typing import Any
+
+import certifi
 import httpx
 import pytest
 import respx
@@ -9,7 +14,7 @@ from structlog.testing import capture_logs
 
 from connectors.auth import StaticHeaderAuth, TokenAuth
 from connectors.errors import AuthError, PermanentError, RateLimited, TransientError
-from connectors.http import RetryPolicy, VendorClient
+from connectors.http import RetryPolicy, VendorClient, plain_client, verified_tls
 from connectors.ratelimit import LimitSignal, VendorGate, Window, parse_retry_after
 
 pytestmark = pytest.mark.anyio
@@ -259,3 +264,61 @@ async def test_a_post_declared_changeless_is_not_counted_among_the_writes(
     assert vc.stats.total == 1
     await vc.request("POST", "/items", operation="create", json={})
     assert vc.stats.writes == 1
+
+
+def _tls_settings(context: ssl.SSLContext) -> tuple[object, ...]:
+    return (
+        context.verify_mode,
+        context.check_hostname,
+        context.minimum_version,
+        context.options,
+        context.cert_store_stats(),
+    )
+
+
+def test_clients_verify_tls_as_httpx_does_by_default() -> None:
+    assert _tls_settings(verified_tls()) == _tls_settings(httpx.create_ssl_context())
+    assert verified_tls().verify_mode == ssl.CERT_REQUIRED
+
+
+def count_tls_contexts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[ssl.SSLContext]:
+    """The TLS contexts made from now on (CA roots at a path no other test has used, so none
+    is made already)."""
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(Path(certifi.where()).read_bytes())
+    monkeypatch.setenv("SSL_CERT_FILE", str(roots))
+    made: list[ssl.SSLContext] = []
+    original = ssl.create_default_context
+
+    def counted(*args: Any, **kwargs: Any) -> ssl.SSLContext:
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(ssl, "create_default_context", counted)
+    return made
+
+
+async def test_every_client_shares_one_tls_context_per_ca_setting(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Loading the CA roots costs ~20 ms of CPU: once per process, not once per client. A
+    changed ``SSL_CERT_FILE`` is still honoured, as httpx honours it."""
+    made = count_tls_contexts(monkeypatch, tmp_path)
+    clients = [VendorClient(connector=f"c{n}", base_url=BASE) for n in range(3)]
+    webhook = plain_client(5.0)
+    for vc in clients:
+        await vc.aclose()
+    await webhook.aclose()
+    assert len(made) == 1
+    roots = str(tmp_path / "roots.pem")
+    assert _tls_settings(made[0]) == _tls_settings(ssl.create_default_context(cafile=roots))
+
+
+async def test_a_client_given_a_transport_makes_no_tls_context(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    made = count_tls_contexts(monkeypatch, tmp_path)
+    mock = httpx.MockTransport(lambda _: httpx.Response(200))
+    await VendorClient(connector="acme", base_url=BASE, transport=mock).aclose()
+    await plain_client(5.0, mock).aclose()
+    assert made == []

@@ -11,13 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from connectors.record_values import clean_list
+from connectors.service.zendesk import payloads
 from connectors.service.zendesk.payloads import (
     ORGANIZATION,
     USER,
     organization_record,
+    planned_update,
     record_id,
-    reported_values,
-    update_row,
     writable_values,
 )
 
@@ -132,7 +132,8 @@ def test_an_update_row_carries_values_as_json_and_a_write_reports_them_as_a_read
         "organization_fields.active": True,
         "organization_fields.sla_promise": None,
     }
-    assert update_row(ORGANIZATION, "7", sent) == {
+    row, reported = planned_update(ORGANIZATION, "7", sent)
+    assert row == {
         "id": 7,
         "notes": "note",
         "organization_fields": {
@@ -145,7 +146,20 @@ def test_an_update_row_carries_values_as_json_and_a_write_reports_them_as_a_read
             "sla_promise": None,
         },
     }
-    reported = reported_values(ORGANIZATION, sent)
+    assert list(reported) == list(sent), "reported under the paths sent, in their order"
     assert reported["organization_fields.reviewed_at"] == "2027-03-01"  # printed midnight: a day
     assert reported["organization_fields.special_discount"] == 15
     assert reported["notes"] == "note"
+
+
+def test_custom_field_keys_past_the_kept_paths_read_the_same_and_are_not_kept() -> None:
+    keys = [f"hostile_{n}" for n in range(payloads.PATHS_KEPT + 50)]
+    raw = {"organization_fields": dict.fromkeys(keys, "v")}
+    fields = writable_values(ORGANIZATION, raw)
+    assert fields == {
+        "notes": None,
+        "details": None,
+        **{f"organization_fields.{key}": "v" for key in keys},
+    }
+    assert len(payloads._PATHS[ORGANIZATION]) <= payloads.PATHS_KEPT
+    assert writable_values(ORGANIZATION, raw) == fields, "read again, kept paths and joined ones"

@@ -1,0 +1,224 @@
+"""The Zendesk connector's fast paths against their plain definitions (the references here):
+organizations and users read into the same records, and fail the same way, as when each was
+built through the models' constructors; an update's row and the values its write reports are
+what the row builder and the report of the values sent made separately."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from connectors.base import CustomerRecord, RecordRef
+from connectors.jsonvalue import json_value
+from connectors.record_values import clean_list, identity_text
+from connectors.service.zendesk.payloads import (
+    BUILT_INS,
+    CUSTOM,
+    ORGANIZATION,
+    USER,
+    UnwritablePath,
+    custom_value,
+    organization_record,
+    parse_time,
+    planned_update,
+    record_id,
+    to_record,
+    user_record,
+    writable_values,
+)
+
+
+def reference_organization(raw: Mapping[str, Any]) -> CustomerRecord:
+    return CustomerRecord(
+        ref=RecordRef(kind=ORGANIZATION, id=record_id(raw)),
+        name=str(raw.get("name") or ""),
+        external_id=identity_text(raw.get("external_id")),
+        domains=clean_list(raw.get("domain_names")),
+        fields=writable_values(ORGANIZATION, raw),
+        updated_at=parse_time(raw.get("updated_at")),
+        deleted=raw.get("deleted_at") is not None,
+    )
+
+
+def reference_user(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> CustomerRecord:
+    emails = [raw.get("email")]
+    emails += [
+        i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"
+    ]
+    return CustomerRecord(
+        ref=RecordRef(kind=USER, id=record_id(raw)),
+        name=str(raw.get("name") or ""),
+        external_id=identity_text(raw.get("external_id")),
+        emails=clean_list(emails),
+        fields=writable_values(USER, raw),
+        updated_at=parse_time(raw.get("updated_at")),
+        deleted=raw.get("active") is False or raw.get("deleted_at") is not None,
+    )
+
+
+SCALARS = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+IDS = st.integers(0, 10**15) | st.text(max_size=12) | st.floats() | st.none() | st.booleans()
+TIMES = (
+    st.datetimes().map(lambda d: d.isoformat() + "Z")
+    | st.datetimes().map(lambda d: d.isoformat() + "+02:00")
+    | st.integers(-(10**12), 10**12)
+    | st.floats()
+    | st.text(max_size=25)
+    | st.none()
+)
+LISTS = st.lists(st.text(max_size=15) | st.none() | st.integers(), max_size=4) | JSON
+
+
+def raw_record(custom: str) -> st.SearchStrategy[dict[str, Any]]:
+    """A Zendesk record as an answer may carry it: any member may be missing, of any JSON
+    type, or hostile text (surrogates, blanks, mixed case)."""
+    members = {
+        "id": IDS,
+        "name": JSON,
+        "external_id": JSON,
+        "email": JSON,
+        "domain_names": LISTS,
+        "notes": JSON,
+        "details": JSON,
+        custom: st.dictionaries(st.text(max_size=10), JSON, max_size=5) | JSON,
+        "updated_at": TIMES,
+        "deleted_at": JSON,
+        "active": JSON,
+    }
+    return st.fixed_dictionaries({}, optional=members)
+
+
+def outcome(build: Any, *args: Any) -> tuple[str, Any]:
+    """The record (its repr too: field order and types) and which fields were set, or the
+    error's type and message."""
+    try:
+        record = build(*args)
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return ("error", (type(exc).__name__, str(exc)))
+    return ("record", (record, repr(record), record.model_fields_set, record.ref.model_fields_set))
+
+
+@settings(max_examples=400)
+@given(raw_record("organization_fields"))
+@example({"id": 7, "name": "Acme", "domain_names": ["A.example ", "a.example"]})
+@example({"name": "no id"})
+@example({"id": 1, "updated_at": 1e20})
+def test_an_organization_reads_as_through_the_constructors(raw: dict[str, Any]) -> None:
+    assert outcome(organization_record, raw) == outcome(reference_organization, raw)
+    assert outcome(to_record, ORGANIZATION, raw) == outcome(reference_organization, raw)
+
+
+@settings(max_examples=400)
+@given(
+    raw_record("user_fields"),
+    st.lists(JSON | st.fixed_dictionaries({"type": JSON, "value": JSON}), max_size=3),
+)
+@example(
+    {"id": "12", "email": "A@x.example", "active": False},
+    [{"type": "email", "value": "b@x.example"}],
+)
+def test_a_user_reads_as_through_the_constructors(
+    raw: dict[str, Any], identities: list[Any]
+) -> None:
+    assert outcome(user_record, raw, identities) == outcome(reference_user, raw, identities)
+    assert outcome(to_record, USER, raw) == outcome(reference_user, raw)
+
+
+def reference_row(kind: str, record: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``update_many`` row as it was built on its own."""
+    row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
+    custom: dict[str, Any] = {}
+    prefix = f"{CUSTOM[kind]}."
+    for path, value in fields.items():
+        key = path.removeprefix(prefix)
+        if path.startswith(prefix) and key and "." not in key:
+            custom[key] = json_value(value)
+        elif path in BUILT_INS:
+            row[path] = json_value(value)
+        else:
+            writable = f"notes, details, {prefix}<key>"
+            raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
+    if custom:
+        row[CUSTOM[kind]] = custom
+    return row
+
+
+def reference_reported(kind: str, sent: Mapping[str, Any]) -> dict[str, Any]:
+    """What a write reported, worked out again from the values sent."""
+    prefix = f"{CUSTOM[kind]}."
+    return {
+        path: custom_value(json_value(value)) if path.startswith(prefix) else json_value(value)
+        for path, value in sent.items()
+    }
+
+
+def reference_update(kind: str, record: str, fields: Mapping[str, Any]) -> Any:
+    row = reference_row(kind, record, fields)
+    return row, reference_reported(kind, fields)
+
+
+WRITTEN = (
+    SCALARS
+    | st.decimals()  # sNaN too: comparing it raises
+    | st.dates()
+    | st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=-5))]))
+    | st.datetimes()  # naive
+    | st.tuples(st.text(max_size=5), st.integers())
+    | st.frozensets(st.text(max_size=5), max_size=2)
+    | st.lists(st.text(max_size=5), max_size=2)
+)
+PATHS = st.sampled_from(
+    [
+        "notes",
+        "details",
+        "name",
+        "organization_fields.",
+        "organization_fields.a.b",
+        "user_fields.",
+        "user_fields.a.b",
+    ]
+) | st.builds(
+    lambda custom, key: f"{custom}.{key}",
+    st.sampled_from(["organization_fields", "user_fields"]),
+    st.text(max_size=8),
+)
+RECORD_IDS = st.integers(0, 10**12).map(str) | st.text(max_size=6)
+
+
+def written(build: Any, *args: Any) -> tuple[str, Any]:
+    """The row and report (their reprs too: order and types), or the error's type and text."""
+    try:
+        row, reported = build(*args)
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return ("error", (type(exc).__name__, str(exc)))
+    return ("written", (repr(row), repr(reported)))
+
+
+@settings(max_examples=500)
+@given(
+    st.sampled_from([ORGANIZATION, USER]),
+    RECORD_IDS,
+    st.dictionaries(PATHS, WRITTEN, max_size=6),
+)
+@example(ORGANIZATION, "7", {"organization_fields.due": date(2027, 3, 1), "notes": None})
+@example(ORGANIZATION, "7", {"organization_fields.at": datetime(2027, 3, 1, tzinfo=UTC)})
+@example(ORGANIZATION, "7", {"name": Decimal("sNaN")})
+@example(ORGANIZATION, "7", {"organization_fields.x": Decimal("sNaN"), "name": 1})
+@example(USER, "\u00b2", {"notes": "n"})
+def test_an_update_and_its_report_are_what_they_were_made_apart(
+    kind: str, record: str, fields: dict[str, Any]
+) -> None:
+    assert written(planned_update, kind, record, fields) == written(
+        reference_update, kind, record, fields
+    )
