@@ -294,6 +294,49 @@ def _parent_field_reader(
     return read_parent_field
 
 
+_MAYBE_MARKED = (dict, list)
+"""What can be (or hold) an unreadable marker (a tuple: ``dict | list`` is built per test)."""
+
+
+def _compile_identity(rule: IdentityRule) -> Read:
+    """``_walk`` of the identity rule's path, as a function of the payload: a path of one or
+    two parts that ends on a text or on nothing through plain dicts (the usual customer
+    number and website) is read directly; anything else (a list, a marker, a longer path)
+    is walked. Each deal reads every identity path."""
+    path = rule.from_
+    parts = _parts(path)
+    general = functools.partial(_walk, parts=parts, path=path)
+    if len(parts) > 2 or UNREADABLE in parts:
+        return general
+    if len(parts) == 1:
+        (key,) = parts
+
+        def read_identity_field(payload: dict[str, Any]) -> Any:
+            raw = payload.get(key)
+            if raw.__class__ is str:  # (``payload``, holding ``key``, is no marker)
+                return raw
+            if raw is None and UNREADABLE not in payload:
+                return None
+            return general(payload)
+
+        return read_identity_field
+    parent, key = parts
+
+    def read_identity_parent_field(payload: dict[str, Any]) -> Any:
+        node = payload.get(parent)
+        if type(node) is dict:
+            raw = node.get(key)
+            if raw.__class__ is str:  # (neither dict on the way, holding a key, is a marker)
+                return raw
+            if raw is None and UNREADABLE not in node:
+                return None
+        elif node is None and UNREADABLE not in payload:
+            return None
+        return general(payload)
+
+    return read_identity_parent_field
+
+
 def _finisher(rule: TermRule) -> Callable[[Any], Any]:
     """The rule's conversion of one non-empty value that is not a list."""
     if rule.type == "list":
@@ -367,7 +410,7 @@ class Mapping:
         self._readers = tuple(
             (name, rule, _compile_rule(rule)) for name, rule in spec.terms.items()
         )
-        self._identities = tuple((rule, _parts(rule.from_)) for rule in spec.identity)
+        self._identities = tuple((rule, _compile_identity(rule)) for rule in spec.identity)
         self._custom = {
             name: name.removeprefix("custom.") for name in spec.terms if name.startswith("custom.")
         }
@@ -392,7 +435,7 @@ class Mapping:
                     FieldProblem(field=name, path=rule.from_, value=_shown(raw), message=str(exc))
                 )
         # Each identity path is resolved once: checked for unreadable values, then used.
-        identities = [(rule, _walk(payload, parts, rule.from_)) for rule, parts in self._identities]
+        identities = [(rule, walk(payload)) for rule, walk in self._identities]
         problems += _identity_problems(identities)
         if problems:
             raise MappingFailed(deal.id, problems)
@@ -429,19 +472,21 @@ class Mapping:
             "territory": self.territory,
             "url": deal.url,
         }
+        # ``known`` is this deal's own dict, holding canonical terms only (none of these
+        # names): completed in place, it is the dict a copy with them added would be.
+        known |= {
+            "deal": ref,
+            "account": account,
+            "active": active,
+            "custom": custom,
+            "modified_at": deal.modified_at,
+        }
         try:
             # One validation builds the terms with their deal and account (one call into
             # pydantic's core, not three): the same values, checks and error locations.
-            return DealTerms.model_validate(
-                {
-                    **known,
-                    "deal": ref,
-                    "account": account,
-                    "active": active,
-                    "custom": custom,
-                    "modified_at": deal.modified_at,
-                }
-            )
+            # The validator itself, as ``model_validate`` calls it with no options (its
+            # Python wrapper was a tenth of the validation's cost).
+            terms: DealTerms = DealTerms.__pydantic_validator__.validate_python(known)
         except ValidationError as exc:
             problems = [
                 FieldProblem(
@@ -453,6 +498,7 @@ class Mapping:
                 for e in exc.errors()
             ]
             raise MappingFailed(deal.id, problems) from None
+        return terms
 
 
 def _text_or_none(value: Any) -> bool:
@@ -466,7 +512,7 @@ def _identity_problems(identities: list[tuple[IdentityRule, Any]]) -> list[Field
     would be a guess, so the deal fails instead."""
     problems = []
     for index, (rule, raw) in enumerate(identities):
-        if not isinstance(raw, dict | list):
+        if not isinstance(raw, _MAYBE_MARKED):
             continue  # only these can be (or hold) unreadable markers
         try:
             _refuse_unreadable(raw)
@@ -489,16 +535,25 @@ def _identity(identities: list[tuple[IdentityRule, Any]]) -> dict[str, tuple[str
             continue  # (most deals lack one of their identity paths: no contact roles)
         match = rule.match
         values = found[match]
+        if raw.__class__ is str:  # one text (most identity paths): as the loop reads it
+            if raw != "":
+                values.append(normalize_identity(match, raw.strip()))
+            continue
         for item in raw if isinstance(raw, list) else (raw,):
             if item is not None and item != "":
                 # ``to_text`` of a text is the text stripped
                 text = item.strip() if type(item) is str else to_text(item)
                 values.append(normalize_identity(match, text))
     return {
-        "external_ids": tuple(dict.fromkeys(found["external_id"])),
-        "emails": tuple(dict.fromkeys(found["email"])),
-        "domains": tuple(dict.fromkeys(found["domain"])),
+        "external_ids": _unique(found["external_id"]),
+        "emails": _unique(found["email"]),
+        "domains": _unique(found["domain"]),
     }
+
+
+def _unique(values: list[str]) -> tuple[str, ...]:
+    """``values`` without repeats, in order (most hold one value or none: nothing to drop)."""
+    return tuple(values) if len(values) < 2 else tuple(dict.fromkeys(values))
 
 
 def _shown(raw: Any) -> Any:

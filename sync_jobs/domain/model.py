@@ -101,19 +101,28 @@ class DealTerms(Frozen):
         return self.valid_until is None or self.valid_until >= today
 
     def fingerprint(self) -> str:
-        """Stable hash of everything but the modification time (re-reads are free)."""
-        return terms_fingerprint(self.model_dump(mode="json"))
+        """Stable hash of everything but the modification time (re-reads are free): of the
+        text :func:`terms_fingerprint` hashes, written from the terms' own values where
+        that is the same text (stage 1 fingerprints every deal it reads; dumping the terms
+        first cost as much again)."""
+        raw = _SORTED_TERMS.model_text(self)
+        if raw is None:  # a value only the form decides (see SortedForm.model_text)
+            raw = _SORTED_TERMS.text(self.model_dump(mode="json"))
+        return _digest(raw)
 
 
 def terms_fingerprint(stored: dict[str, Any]) -> str:
     """:meth:`DealTerms.fingerprint` from the terms' JSON form (``model_dump(mode="json")``),
-    for a caller that needs that form anyway: stage 1 stores it, so it dumps once, not twice.
+    for a caller holding that form rather than the terms.
 
     Stored fingerprints must stay valid across upgrades (a changed one rewrites the customer),
     so the text hashed is exactly what it always was: the JSON form without the modification
     time, keys sorted, no spaces, non-ASCII escaped (:mod:`sync_jobs.domain.canonical_json`
     writes it faster, byte for byte the same)."""
-    raw = _SORTED_TERMS.text(stored)
+    return _digest(_SORTED_TERMS.text(stored))
+
+
+def _digest(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
@@ -122,6 +131,7 @@ _SORTED_TERMS = SortedForm(
     nested={"deal": DealRef.model_fields, "account": AccountIdentity.model_fields},
     free="custom",
     leave_out="modified_at",
+    models={"": DealTerms, "deal": DealRef, "account": AccountIdentity},
 )
 
 

@@ -38,7 +38,7 @@ from sync_jobs.domain.matching import (
     identity_keys,
     wanted_keys,
 )
-from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult, terms_fingerprint
+from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
 from sync_jobs.run import lookups
 from sync_jobs.run.context import RunInterrupted, RunState
 from sync_jobs.run.control import Clock, RunControl, first_of, today
@@ -49,7 +49,7 @@ from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
-from sync_jobs.store.encoded import EncodedJson, model_json, model_text
+from sync_jobs.store.encoded import EncodedJson, JsonText, model_json, model_text
 
 log = structlog.get_logger("dealbridge.stage1")
 A = TypeVar("A")
@@ -249,24 +249,31 @@ def _collect_source_problems(ctx: Stage1) -> None:
             ctx.state.record_error(f"{ctx.job}: {problem}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Mapped:
     """One deal of a page as mapped: its terms, why they could not be mapped, or None for a
-    deleted deal; terms come with their stored JSON form and fingerprint, made once."""
+    deleted deal; terms come with their stored JSON form and fingerprint, made once.
+
+    Not frozen (nothing changes it): a frozen dataclass sets each field through
+    ``object.__setattr__``, three times the cost of making it, once a deal."""
 
     deal: SourceDeal
     terms: DealTerms | MappingFailed | None
-    stored: EncodedJson | None = None
-    """``terms.model_dump(mode="json")`` with its JSON text (pydantic's, written by the store as
-    it is, not encoded again): the row's terms column, and what is fingerprinted."""
+    stored: JsonText | EncodedJson | None = None
+    """The row's terms column: the terms' JSON text (pydantic's, written by the store as it
+    is); in a dry run with ``terms.model_dump(mode="json")``, which its overlay row holds."""
     digest: str = ""
 
     @classmethod
-    def of(cls, deal: SourceDeal, terms: DealTerms | MappingFailed | None) -> _Mapped:
+    def of(
+        cls, deal: SourceDeal, terms: DealTerms | MappingFailed | None, *, dry_run: bool
+    ) -> _Mapped:
         if not isinstance(terms, DealTerms):
             return cls(deal, terms)
-        stored = model_json(terms)
-        return cls(deal, terms, stored, terms_fingerprint(stored))
+        # A real run only writes the text: no JSON form is made (the fingerprint is written
+        # from the terms' values too), which was a third of this deal's cost here.
+        stored = model_json(terms) if dry_run else model_text(terms)
+        return cls(deal, terms, stored, terms.fingerprint())
 
 
 @dataclass
@@ -294,7 +301,8 @@ async def _commit_page(
     defer: PassOrder | None = None,
 ) -> set[str]:
     store, job = ctx.store, ctx.job
-    mapped = [_Mapped.of(deal, _map(ctx, deal)) for deal in page_deals]
+    dry_run = ctx.state.dry_run
+    mapped = [_Mapped.of(deal, _map(ctx, deal), dry_run=dry_run) for deal in page_deals]
     wanted: set[IndexKey] = set()
     if not defer:
         for one in mapped:
@@ -430,14 +438,32 @@ def _defer(
     deal = mapped.deal
     spec = ctx.mapping.spec
     rails = violations(terms, spec.guardrails, day) if terms.active else []
-    row = _base_row(ctx, deal.id, deal, mapped.digest, None)
-    row["customer_key"] = old_key  # (after: the row's match stays pending whatever its key)
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
-    _fill_terms(row, mapped, terms, PENDING.status, _PENDING_DETAIL, day)
-    row["violations"] = rails or None
-    if page.deferred is not None:
-        row["account_key"] = page.deferred.key(terms.account, spec.identity)
-    page.rows.append(row)
+    order = page.deferred
+    # The row as _base_row and _fill_terms make it (the same columns in the same order),
+    # written at once: this runs for every deal a backfill reads.
+    page.rows.append(
+        {
+            "job": ctx.job,
+            "deal_id": deal.id,
+            "target": ctx.target_name,
+            "territory": ctx.mapping.territory,
+            "customer_key": old_key,  # its match stays pending whatever its key
+            "payload_hash": mapped.digest,
+            "modified_at": deal.modified_at,
+            "deleted": False,
+            "live": terms.is_live(day),
+            "error": None,
+            "attempts": 0,
+            "match_status": PENDING.status,
+            "match_detail": _PENDING_DETAIL,
+            "lookup_at": None,
+            "valid_until": terms.valid_until,
+            "terms": mapped.stored,
+            "violations": rails or None,
+            "account_key": "" if order is None else order.key(terms.account, spec.identity),
+        }
+    )
 
 
 def _linked_by_hand(known: deals.KnownDeal | None) -> bool:
@@ -589,11 +615,13 @@ def stored_account(terms_text: str) -> AccountIdentity:
     from the decoded terms' ``account`` (decoding every page's terms into dicts first cost
     as much as the rest of reading it)."""
     try:
-        return _StoredAccount.model_validate_json(terms_text).account
+        # The validator itself, as ``model_validate_json`` calls it with no options.
+        stored: _StoredAccount = _StoredAccount.__pydantic_validator__.validate_json(terms_text)
     except ValidationError:
         # Pydantic's parser refuses a lone surrogate's escape (``"\ud800"``), which the
         # standard decoder reads (and the store writes): what else fails, fails as before.
         return AccountIdentity.model_validate(json.loads(terms_text)["account"])
+    return stored.account
 
 
 async def _rematch_page(
@@ -628,16 +656,17 @@ async def _rematch_page(
         looked = now if position in asked else row.lookup_at
         if result.status == row.match_status and looked == row.lookup_at:
             continue  # still unmatched (or still ambiguous): its open conflict stands
+        key = result.customer_key  # (a property making its text: asked once a deal)
         if row.match_status == "pending" and row.lookup_at is None:
             _count_match(ctx, result)  # first decided here (read while the index was)
-        elif result.customer_key:
+        elif key:
             ctx.state.counts["deals_rematched"] += 1
         if result.status != row.match_status:
             _rematched_conflicts(ctx, row, result, page)
         page.rows.append(
             {
                 "deal_id": row.deal_id,
-                "customer_key": result.customer_key,
+                "customer_key": key,
                 "match_status": result.status,
                 "match_detail": model_text(result),  # only written: its text alone
                 "lookup_at": looked,
@@ -645,7 +674,10 @@ async def _rematch_page(
         )
         # A deal read by a backfill stays on its previous customer until decided here: a
         # customer it leaves is written again too.
-        page.touched |= {k for k in (row.customer_key, result.customer_key) if k}
+        if row.customer_key:
+            page.touched.add(row.customer_key)
+        if key:
+            page.touched.add(key)
     if page.rows and not ctx.state.dry_run:
         async with write_tx(ctx.store) as conn:
             await ctx.control.fence(conn)

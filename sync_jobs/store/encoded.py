@@ -59,6 +59,8 @@ def model_text(model: BaseModel) -> JsonText:
     """``model``'s JSON text, as :func:`model_json` makes it (a text holding a lone
     surrogate from the standard encoder)."""
     try:
-        return JsonText(model.model_dump_json())
+        # ``model_dump_json()``'s own call, without its Python wrapper (stage 1 makes one
+        # text a deal it reads, the match pass one a deal it decides).
+        return JsonText(model.__pydantic_serializer__.to_json(model).decode())
     except ValueError:
         return JsonText(json.dumps(model.model_dump(mode="json")))

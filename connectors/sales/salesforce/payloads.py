@@ -52,26 +52,44 @@ def clean(value: Any) -> Any:
     return value
 
 
-def clean_record(raw: dict[str, Any], child_relationships: tuple[str, ...]) -> dict[str, Any]:
+def clean_record(
+    raw: dict[str, Any], child_relationships: tuple[str, ...], cut_short: list[str] | None = None
+) -> dict[str, Any]:
     """The deal payload: cleaned, and every configured child relationship a list (never null).
 
     One pass over the record's own fields (about 20 a deal): a null field is looked up among
-    the relationships, a parent or child is cleaned, any other value is kept as it is."""
+    the relationships, a parent or child is cleaned, any other value is kept as it is.
+    ``cut_short``, when given, receives the keys (in the record's order) of the child results
+    Salesforce cut short (:func:`is_cut_short`): the same pass finds them, so a record whose
+    children are whole (nearly every one) is looked through once, not twice."""
     if is_child_result(raw):  # not a record (no Opportunity has these fields): as clean does
+        if cut_short is not None:
+            cut_short += [key for key, value in raw.items() if is_cut_short(value)]
         cleaned: dict[str, Any] = clean(raw)
         return cleaned
     wanted = _lowered(child_relationships)
     payload: dict[str, Any] = {}
     for key, value in raw.items():
         if key == "attributes":
+            if cut_short is not None and is_cut_short(value):
+                cut_short.append(key)
             continue
         if value is None:
             payload[key] = [] if key.lower() in wanted else None
         elif isinstance(value, _NESTED):
             payload[key] = clean(value)
+            if cut_short is not None and is_cut_short(value):
+                cut_short.append(key)
         else:
             payload[key] = value
     return payload
+
+
+def is_cut_short(value: object) -> bool:
+    """A child result Salesforce cut short: ``done`` not true, its rest behind a locator."""
+    if not isinstance(value, dict) or value.get("done", True) is True:
+        return False
+    return is_child_result(value)
 
 
 @functools.lru_cache(maxsize=64)

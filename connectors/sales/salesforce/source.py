@@ -26,7 +26,7 @@ from connectors.sales.salesforce.payloads import (
     decode_cursor,
     decode_sweep,
     encode_cursor,
-    is_child_result,
+    is_cut_short,
     parse_datetime,
 )
 from connectors.sales.salesforce.soql import deals_query, departures_query, select_list
@@ -214,17 +214,25 @@ class SalesforceSource:
         modified = self._modstamp(raw, record_id, progress)
         if progress is not None:
             progress.advance((modified, record_id))
-            await self._complete_children(raw)
-            payload = clean_record(raw, self.config.child_relationships)
+            cut_short: list[str] = []
+            payload = clean_record(raw, self.config.child_relationships, cut_short)
+            if cut_short:  # (rare) the rest of a child list is fetched, then cleaned with it
+                await self._complete_children(raw)
+                payload = clean_record(raw, self.config.child_relationships)
         else:
             payload = clean(raw)
-        return SourceDeal(
-            id=record_id,
-            modified_at=modified,
-            payload=payload,
-            deleted=progress is None or raw.get("IsDeleted") in (True, "true"),
-            url=deal_url(instance_url, self.config.object, record_id),
+        # Validated as ``SourceDeal(...)`` validates it, by the validator itself (the model's
+        # Python ``__init__`` around it was a fifth of the cost; a page holds 2,000 records).
+        deal: SourceDeal = SourceDeal.__pydantic_validator__.validate_python(
+            {
+                "id": record_id,
+                "modified_at": modified,
+                "payload": payload,
+                "deleted": progress is None or raw.get("IsDeleted") in (True, "true"),
+                "url": deal_url(instance_url, self.config.object, record_id),
+            }
         )
+        return deal
 
     def _modstamp(
         self, raw: dict[str, Any], record_id: str, progress: _Progress | None
@@ -247,9 +255,7 @@ class SalesforceSource:
     async def _complete_children(self, raw: dict[str, Any]) -> None:
         """Fetch the rest of a child list Salesforce cut short (``done: false`` + a locator)."""
         for key, value in list(raw.items()):
-            if not isinstance(value, dict) or value.get("done", True) is True:
-                continue
-            if not is_child_result(value):
+            if not is_cut_short(value):
                 continue
             records, next_url = list(value["records"]), value.get("nextRecordsUrl")
             while isinstance(next_url, str) and next_url:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sync_jobs.domain.model import _SORTED_TERMS, DealTerms, terms_fingerprint
+from sync_jobs.domain.model import _SORTED_TERMS, AccountIdentity, DealTerms, terms_fingerprint
 from tests.unit.engine.test_terms_fingerprint import PLAIN, RICH
 
 _REFERENCE = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
@@ -129,3 +130,56 @@ def test_the_pinned_value_holds_on_the_fast_way_whatever_the_modification_time()
         PLAIN.model_dump() | {"modified_at": datetime(2020, 1, 1, tzinfo=UTC)}
     )
     assert terms_fingerprint(plain.model_dump(mode="json")) == "dd13b6df457865d93d9e68efa76c259d"
+
+
+@settings(max_examples=400, deadline=None)
+@given(terms())
+def test_the_terms_own_values_give_the_standard_encoders_text(one: DealTerms) -> None:
+    """Stage 1 fingerprints the terms without dumping them (``SortedForm.model_text``): the
+    same text, byte for byte, as the dumped form's, or no text (then the form decides)."""
+    form = one.model_dump(mode="json")
+    raw = _SORTED_TERMS.model_text(one)
+    if raw is not None:
+        assert raw == reference_text(form)
+    assert one.fingerprint() == reference_fingerprint(form)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amount=st.decimals(allow_nan=False, allow_infinity=False),
+    discount=st.decimals(min_value=0, max_value=100),
+    day=st.dates(),
+)
+def test_decimals_and_dates_are_written_as_their_json_form_holds_them(
+    amount: Decimal, discount: Decimal, day: date
+) -> None:
+    """A decimal in any exponent or precision (``1E+2``, ``-0``, ``0.000``), any date."""
+    one = PLAIN.model_validate(
+        PLAIN.model_dump() | {"amount": amount, "discount_percent": discount, "valid_from": day}
+    )
+    form = one.model_dump(mode="json")
+    assert _SORTED_TERMS.model_text(one) == reference_text(form)
+
+
+class _Subclass(DealTerms):
+    later: str = "x"
+
+
+class _Account(AccountIdentity):
+    later: str = "x"
+
+
+def test_the_terms_own_values_are_written_only_of_the_models_own_classes() -> None:
+    """Plain terms go this way (else the properties above would hold trivially); terms of
+    another class, or holding an account of another class, or a number in ``custom``, take
+    the dumped form."""
+    for one in (PLAIN, PLAIN.model_copy(update={"name": "Zürich \x7f 😀", "custom": {"a": "b"}})):
+        assert _SORTED_TERMS.model_text(one) == reference_text(one.model_dump(mode="json"))
+    subclass = _Subclass.model_validate(PLAIN.model_dump())
+    account = PLAIN.model_copy(update={"account": _Account(name="x")})
+    for other in (subclass, account, RICH):
+        assert _SORTED_TERMS.model_text(other) is None
+        assert other.fingerprint() == reference_fingerprint(other.model_dump(mode="json"))
+    lone = PLAIN.model_copy(update={"name": "a\ud800"})
+    assert _SORTED_TERMS.model_text(lone) is None
+    assert lone.fingerprint() == reference_fingerprint(lone.model_dump(mode="json"))

@@ -115,8 +115,23 @@ def outcome(apply: Any, argument: Any) -> tuple[str, Any]:
         return type(exc).__name__, str(exc)
 
 
+ONE_IDENTITY = {
+    "record": "organization",
+    "identity": [{"from": "a", "match": "external_id"}, {"from": "a.b", "match": "domain"}],
+    "terms": {"name": {"from": "c"}},
+}
+"""Identity paths of one and two parts (read by functions made for them)."""
+
+
 @settings(max_examples=1000, deadline=None)
 @given(doc=specs(), payload=DEAL_PAYLOADS)
+@example(doc=ONE_IDENTITY, payload={"a": " "})
+@example(doc=ONE_IDENTITY, payload={"a": {"b": " Www.Acme.example "}})
+@example(doc=ONE_IDENTITY, payload={"a": {"b": ""}})
+@example(doc=ONE_IDENTITY, payload={"a": unreadable("gone")})
+@example(doc=ONE_IDENTITY, payload={"$unreadable": "gone"})
+@example(doc=ONE_IDENTITY, payload={"a": [" x ", {"b": "y"}]})
+@example(doc=ONE_IDENTITY, payload={"a": ["x", " X ", "y"]})
 def test_a_compiled_mapping_maps_every_deal_as_the_plain_reading(
     doc: dict[str, Any], payload: dict[str, Any]
 ) -> None:

@@ -80,6 +80,7 @@ def test_the_text_is_what_pydantic_makes_of_the_model(terms: DealTerms) -> None:
     except ValueError:  # a lone surrogate: the standard encoder's text, as always
         expected = json.dumps(terms.model_dump(mode="json"))
     assert model_json(terms).text == expected
+    assert model_text(terms) == expected, "the text alone, as stage 1 stores it"
 
 
 @given(
