@@ -24,6 +24,12 @@ LIBRARIES = re.compile(
 )
 TIMED = "run_one (bench/local_overhead.py"
 """Samples whose stack passes through the benchmark's run (its imports excluded)."""
+UNTIMED = re.compile(
+    r"^(credentials|world_doc|bulk_world) \(|^parse_config \(sync_jobs/config/|"
+    r"^open_engine \(sync_jobs/run/runner|^served_world \(bench/|^TemporaryDirectory\."
+)
+"""The run's setup and teardown around the timed ``run_job`` (``measure``'s clock does not
+count them): world and config building, the engine's opening, the servers, the folder."""
 ENTRY = re.compile(r"bench/local_overhead\.py|sync_jobs/app/event_loop\.py")
 """Frames that only lead to the work: the benchmark's and the event loop's entry."""
 
@@ -47,6 +53,8 @@ def by_path(raw: Path, depth: int) -> Counter[str]:
     groups: Counter[str] = Counter()
     for stack, count in samples(raw):
         if not any(TIMED in frame for frame in stack[:8]):
+            continue
+        if any(UNTIMED.search(frame) for frame in stack):
             continue
         ours = [_name(f) for f in stack if not LIBRARIES.search(f) and not ENTRY.search(f)]
         below = (

@@ -12,13 +12,16 @@ PLAN = "_plan (sync_jobs/run/stage2.py:354);plan_customer (sync_jobs/domain/plan
 HTTP = "_read (sync_jobs/run/stage1.py:300);send (httpx/_client.py:1629)"
 
 
-def test_samples_group_by_our_frames_naming_the_library_below(tmp_path: Path) -> None:
+def test_run_samples_group_by_our_frames_naming_the_library_below_setup_left_out(
+    tmp_path: Path,
+) -> None:
     raw = tmp_path / "spy.txt"
     raw.write_text(
         f"{RUN};{LOOP};{PLAN} 7\n"
         f"{RUN};{LOOP};{PLAN};render (jinja2/environment.py:1293) 2\n"
         f"{RUN};{LOOP};{HTTP} 5\n"
-        "<module> (sync_jobs/store/tables.py:10) 9\n",  # an import, outside the run
+        "<module> (sync_jobs/store/tables.py:10) 9\n"  # an import, outside the run
+        f"{RUN};measure (bench/local_overhead.py:113);credentials (sandbox/world.py:236) 4\n",
         encoding="utf-8",
     )
 
