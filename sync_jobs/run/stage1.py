@@ -399,8 +399,7 @@ def _deal(
         if known is not None:
             page.failed[deal.id] = str(exc)  # keep the last good terms; report the error
         else:
-            row = _base_row(ctx, deal.id, deal, _raw_hash(deal), None)
-            page.rows.append(row | {"error": str(exc), "match_status": "pending"})
+            page.rows.append(_deal_row(ctx, deal, _raw_hash(deal), None, error=str(exc)))
         return
     digest = mapped.digest
     if known is not None and known.payload_hash == digest:
@@ -417,12 +416,20 @@ def _deal(
         page.found.append(ctx.conflicts.match_conflict(terms, match))
     if rails:
         page.found.append(_policy_conflict(ctx, terms, rails, match, digest))
-    row = _base_row(ctx, deal.id, deal, digest, match.customer_key)
     TERMS.put(digest, deal.modified_at, terms)  # stage 2 plans it without validating again
-    _fill_terms(row, mapped, terms, match.status, match.model_dump(mode="json"), day)
-    row["violations"] = rails or None
-    row["lookup_at"] = None if undecided else ctx.clock()
-    page.rows.append(row)
+    page.rows.append(
+        _deal_row(
+            ctx,
+            deal,
+            digest,
+            match.customer_key,
+            **_terms_columns(mapped, terms, day),
+            match_status=match.status,
+            match_detail=match.model_dump(mode="json"),
+            violations=rails or None,
+            lookup_at=None if undecided else ctx.clock(),
+        )
+    )
     page.touched |= {k for k in (old_key, match.customer_key) if k}
 
 
@@ -440,29 +447,18 @@ def _defer(
     rails = violations(terms, spec.guardrails, day) if terms.active else []
     TERMS.put(mapped.digest, deal.modified_at, terms)  # as for a deal matched at once
     order = page.deferred
-    # The row as _base_row and _fill_terms make it (the same columns in the same order),
-    # written at once: this runs for every deal a backfill reads.
     page.rows.append(
-        {
-            "job": ctx.job,
-            "deal_id": deal.id,
-            "target": ctx.target_name,
-            "territory": ctx.mapping.territory,
-            "customer_key": old_key,  # its match stays pending whatever its key
-            "payload_hash": mapped.digest,
-            "modified_at": deal.modified_at,
-            "deleted": False,
-            "live": terms.is_live(day),
-            "error": None,
-            "attempts": 0,
-            "match_status": PENDING.status,
-            "match_detail": _PENDING_DETAIL,
-            "lookup_at": None,
-            "valid_until": terms.valid_until,
-            "terms": mapped.stored,
-            "violations": rails or None,
-            "account_key": "" if order is None else order.key(terms.account, spec.identity),
-        }
+        _deal_row(
+            ctx,
+            deal,
+            mapped.digest,
+            old_key,  # its match stays pending whatever its key
+            **_terms_columns(mapped, terms, day),
+            match_status=PENDING.status,
+            match_detail=_PENDING_DETAIL,
+            violations=rails or None,
+            account_key="" if order is None else order.key(terms.account, spec.identity),
+        )
     )
 
 
@@ -521,12 +517,14 @@ def _policy_conflict(
     )
 
 
-def _base_row(
-    ctx: Stage1, deal_id: str, deal: SourceDeal, digest: str, key: str | None
+def _deal_row(
+    ctx: Stage1, deal: SourceDeal, digest: str, key: str | None, **columns: Any
 ) -> dict[str, Any]:
-    return {
+    """A deal's row, every column in the table's order (the order names the statement's
+    columns): ``columns`` over the defaults of a deal stored without terms."""
+    row = {
         "job": ctx.job,
-        "deal_id": deal_id,
+        "deal_id": deal.id,
         "target": ctx.target_name,
         "territory": ctx.mapping.territory,
         "customer_key": key,
@@ -544,22 +542,13 @@ def _base_row(
         "violations": None,
         "account_key": "",
     }
+    row.update(columns)  # a key already there keeps its place
+    return row
 
 
-def _fill_terms(
-    row: dict[str, Any],
-    mapped: _Mapped,
-    terms: DealTerms,
-    status: str,
-    detail: dict[str, Any],
-    day: date,
-) -> None:
-    """The row's columns of mapped terms and their match."""
-    row["terms"] = mapped.stored
-    row["live"] = terms.is_live(day)
-    row["valid_until"] = terms.valid_until
-    row["match_status"] = status
-    row["match_detail"] = detail
+def _terms_columns(mapped: _Mapped, terms: DealTerms, day: date) -> dict[str, Any]:
+    """The row's columns of mapped terms."""
+    return {"terms": mapped.stored, "live": terms.is_live(day), "valid_until": terms.valid_until}
 
 
 def _raw_hash(deal: SourceDeal) -> str:

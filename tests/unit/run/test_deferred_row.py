@@ -1,7 +1,7 @@
-"""A deal a backfill stores pending (``_defer``) is the row stage 1 made before it wrote the
-row at once: the base row with its customer kept, the terms' columns filled as for any
-mapped deal, its violations and its account key, in the same columns and the same order
-(the order names the statement's columns)."""
+"""A deal a backfill stores pending (``_defer``) is the row stage 1 always made of it: its
+customer kept, the terms' columns filled as for any mapped deal, its violations and its
+account key, in the same columns and the same order (the order names the statement's
+columns)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,7 @@ from sync_jobs.run.pass_order import PassOrder
 from sync_jobs.run.stage1 import (
     _PENDING_DETAIL,
     PENDING,
-    _base_row,
     _defer,
-    _fill_terms,
     _Mapped,
     _Page,
 )
@@ -34,9 +32,32 @@ def reference_row(ctx: Any, mapped: _Mapped, old_key: str | None, page: _Page) -
     assert isinstance(terms, DealTerms)
     spec = ctx.mapping.spec
     rails = violations(terms, spec.guardrails, DAY) if terms.active else []
-    row = _base_row(ctx, mapped.deal.id, mapped.deal, mapped.digest, None)
+    row: dict[str, Any] = {
+        "job": ctx.job,
+        "deal_id": mapped.deal.id,
+        "target": ctx.target_name,
+        "territory": ctx.mapping.territory,
+        "customer_key": None,
+        "payload_hash": mapped.digest,
+        "modified_at": mapped.deal.modified_at,
+        "deleted": False,
+        "live": False,
+        "error": None,
+        "attempts": 0,
+        "match_status": "pending",
+        "match_detail": None,
+        "lookup_at": None,
+        "valid_until": None,
+        "terms": None,
+        "violations": None,
+        "account_key": "",
+    }
     row["customer_key"] = old_key
-    _fill_terms(row, mapped, terms, PENDING.status, _PENDING_DETAIL, DAY)
+    row["terms"] = mapped.stored
+    row["live"] = terms.is_live(DAY)
+    row["valid_until"] = terms.valid_until
+    row["match_status"] = PENDING.status
+    row["match_detail"] = _PENDING_DETAIL
     row["violations"] = rails or None
     if page.deferred is not None:
         row["account_key"] = page.deferred.key(terms.account, spec.identity)
