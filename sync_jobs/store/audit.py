@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.bulk import Same, insert_rows
+from sync_jobs.store.bulk import Same, prepared_columns
 from sync_jobs.store.sql import jsonable
 
 
@@ -26,31 +26,11 @@ class AuditEntry(NamedTuple):
     reason: str
 
 
-def audit_rows(
-    target: str, run_id: str | None, actor: str, entries: Sequence[AuditEntry], now: datetime
-) -> list[dict[str, Any]]:
-    """The ``audit`` rows of ``entries``: one per field written or decided."""
-    return [
-        {
-            "run_id": run_id,
-            "at": now,
-            "actor": actor,
-            "target": target,
-            "customer_key": e.customer_key,
-            "field": e.field,
-            "old_value": jsonable(e.old),
-            "new_value": jsonable(e.new),
-            "reason": e.reason,
-        }
-        for e in entries
-    ]
-
-
 def audit_columns(
     target: str, run_id: str | None, actor: str, entries: Sequence[AuditEntry], now: datetime
 ) -> dict[str, Sequence[Any] | Same]:
-    """:func:`audit_rows` column by column (``entries`` not empty), for
-    :func:`~sync_jobs.store.bulk.prepared_columns`: the same columns in the same order."""
+    """The ``audit`` rows of ``entries`` (not empty), one per field written or decided,
+    column by column (:func:`~sync_jobs.store.bulk.prepared_columns`)."""
     keys, fields, olds, news, reasons = zip(*entries, strict=True)
     return {
         "run_id": Same(run_id),
@@ -74,4 +54,6 @@ async def record(
     now: datetime,
 ) -> None:
     """Append audit rows (never updated, never deleted by the engine)."""
-    await insert_rows(conn, t.audit, audit_rows(target, run_id, actor, entries, now))
+    if entries:
+        columns = audit_columns(target, run_id, actor, entries, now)
+        await conn.exec_driver_sql(*prepared_columns(conn.dialect, t.audit, columns))

@@ -14,9 +14,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.audit import AuditEntry, audit_columns, audit_rows
+from sync_jobs.store.audit import AuditEntry, audit_columns
 from sync_jobs.store.bases import base_columns, note_columns, note_hash
 from sync_jobs.store.bulk import Same, prepared_columns, prepared_insert
+from sync_jobs.store.sql import jsonable
 
 DIALECTS: list[Dialect] = [sqlite.dialect(), postgresql.psycopg.dialect()]  # type: ignore[no-untyped-call]
 NOW = datetime(2026, 12, 6, 18, 30, 1, 250, tzinfo=UTC)
@@ -64,7 +65,20 @@ MOMENT = st.sampled_from([NOW, NOW.astimezone(timezone(timedelta(hours=-5)))])
 def test_audit_rows_by_column_are_the_rows_by_dict(
     dialect: Dialect, entries: list[AuditEntry], run_id: str | None, now: datetime
 ) -> None:
-    rows = audit_rows("zd", run_id, "job:west", entries, now)
+    rows = [
+        {
+            "run_id": run_id,
+            "at": now,
+            "actor": "job:west",
+            "target": "zd",
+            "customer_key": e.customer_key,
+            "field": e.field,
+            "old_value": jsonable(e.old),
+            "new_value": jsonable(e.new),
+            "reason": e.reason,
+        }
+        for e in entries
+    ]
     columns = audit_columns("zd", run_id, "job:west", entries, now)
     assert prepared_columns(dialect, t.audit, columns) == prepared_insert(dialect, t.audit, rows)
 
