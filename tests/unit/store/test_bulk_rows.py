@@ -5,15 +5,19 @@ same defaults, same upsert and skip-on-conflict behaviour, on SQLite and Postgre
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sync_jobs.store import audit
 from sync_jobs.store import tables as t
+from sync_jobs.store.audit import AuditEntry
 from sync_jobs.store.bulk import insert_rows
 from sync_jobs.store.db import read_tx, write_tx
+from sync_jobs.store.sql import jsonable
 from tests.stores import store_url
 
 pytestmark = pytest.mark.anyio
@@ -95,6 +99,35 @@ async def test_none_in_a_json_column_is_json_null_as_before(engine: AsyncEngine)
         )
     assert stored[2:] == stored[:2]
     assert nulls == 0, "JSON null, not SQL NULL"
+
+
+async def test_audit_record_stores_the_rows_sqlalchemy_stores(engine: AsyncEngine) -> None:
+    entries = [
+        AuditEntry("organization:1", "notes", None, "net30", "conflict 7 resolved: take ours"),
+        AuditEntry("organization:2", "discount", Decimal("10.5"), {"a": [1, None]}, "deal D2"),
+    ]
+    rows = [
+        {
+            "run_id": None,
+            "at": NOW,
+            "actor": "person:ana",
+            "target": "zd",
+            "customer_key": e.customer_key,
+            "field": e.field,
+            "old_value": jsonable(e.old),
+            "new_value": jsonable(e.new),
+            "reason": e.reason,
+        }
+        for e in entries
+    ]
+    async with write_tx(engine) as conn:
+        await conn.execute(sa.insert(t.audit), rows)
+        await audit.record(conn, "zd", None, "person:ana", entries, NOW)
+        await audit.record(conn, "zd", None, "person:ana", [], NOW)  # nothing to append
+    async with read_tx(engine) as conn:
+        stored = [row[1:] for row in await raw(conn, t.audit, "id")]
+    assert len(stored) == 4
+    assert stored[2:] == stored[:2]
 
 
 async def test_upsert_updates_only_the_named_columns(engine: AsyncEngine) -> None:
