@@ -248,6 +248,10 @@ class _Nothing:
     value: tuple[()] | None
 
 
+_NOTHING_THERE = _Nothing(known=True, value=None)
+"""A null or missing value read as nothing (``_walk``'s answer for it)."""
+
+
 def _text_field_reader(key: str, general: Read, nothing: _Nothing) -> Read:
     known, empty = nothing.known, nothing.value
 
@@ -300,41 +304,21 @@ _MAYBE_MARKED = (dict, list)
 
 def _compile_identity(rule: IdentityRule) -> Read:
     """``_walk`` of the identity rule's path, as a function of the payload: a path of one or
-    two parts that ends on a text or on nothing through plain dicts (the usual customer
-    number and website) is read directly; anything else (a list, a marker, a longer path)
-    is walked. Each deal reads every identity path."""
+    two parts through plain dicts (the usual customer number and website) is read by the
+    term rules' readers, keeping the value as it is found; anything else (a list, a marker,
+    a longer path) is walked. Each deal reads every identity path."""
     path = rule.from_
     parts = _parts(path)
     general = functools.partial(_walk, parts=parts, path=path)
     if len(parts) > 2 or UNREADABLE in parts:
         return general
     if len(parts) == 1:
-        (key,) = parts
+        return _field_reader(parts[0], _as_found, general, _NOTHING_THERE)
+    return _parent_field_reader(parts[0], parts[1], _as_found, general, _NOTHING_THERE)
 
-        def read_identity_field(payload: dict[str, Any]) -> Any:
-            raw = payload.get(key)
-            if raw.__class__ is str:  # (``payload``, holding ``key``, is no marker)
-                return raw
-            if raw is None and UNREADABLE not in payload:
-                return None
-            return general(payload)
 
-        return read_identity_field
-    parent, key = parts
-
-    def read_identity_parent_field(payload: dict[str, Any]) -> Any:
-        node = payload.get(parent)
-        if type(node) is dict:
-            raw = node.get(key)
-            if raw.__class__ is str:  # (neither dict on the way, holding a key, is a marker)
-                return raw
-            if raw is None and UNREADABLE not in node:
-                return None
-        elif node is None and UNREADABLE not in payload:
-            return None
-        return general(payload)
-
-    return read_identity_parent_field
+def _as_found(value: Any) -> Any:
+    return value
 
 
 def _finisher(rule: TermRule) -> Callable[[Any], Any]:
