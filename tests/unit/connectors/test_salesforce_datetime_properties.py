@@ -31,7 +31,7 @@ def reference_parse_datetime(value: object) -> datetime | None:
 
 
 FORM = "2026-11-23T14:05:00.000+0000"
-DIGITS = st.sampled_from("0123456789") | st.sampled_from("٠١٢٣٤٥٦٧٨٩０９")
+DIGITS = st.sampled_from("0123456789") | st.sampled_from("\u0660\u0661\u0669\uff10\uff19")
 """ASCII digits, and digits of other scripts (``\\d`` matches them unless ASCII-only)."""
 ANY_CHARACTER = st.characters(codec=None, exclude_categories=())
 """Any code point: control characters, bidi marks, lone surrogates."""
@@ -56,7 +56,7 @@ def near_salesforce_form(draw: st.DrawFn) -> str:
 @example(value="2026-11-23T14:05:00.000+2400")
 @example(value="2026-11-23T14:05:00.000+0060")
 @example(value="2026-02-30T14:05:00.000+0000")
-@example(value="2026-11-23T14:05:00.000+٠٠٠٠")
+@example(value="2026-11-23T14:05:00.000+\u0660\u0660\u0660\u0660")
 @example(value=" 026-11-23T14:05:00.000+0000")
 def test_a_datetime_reads_as_it_always_did(value: str | None) -> None:
     assert parse_datetime(value) == reference_parse_datetime(value)
