@@ -118,8 +118,14 @@ class IdentityIndex:
     def of(cls, hits: Iterable[tuple[str, str, str, str]]) -> IdentityIndex:
         """An index of stored claims, each ``(match, value, kind, record_id)``."""
         index = cls()
+        # ``add`` of each claim, inlined (a page's claims: two or three a deal).
+        by_key, records, added = index._by_key, index._records, 0
         for match, value, kind, record_id in hits:
-            index.add(kind, record_id, [(match, value)])
+            record = (kind, record_id)
+            records.add(record)
+            by_key[(match, value)].add(record)
+            added += 1
+        index.version += added
         return index
 
     def add(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:

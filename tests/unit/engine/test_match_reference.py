@@ -117,3 +117,30 @@ def test_a_matched_deal_names_its_record_and_key() -> None:
         method="domain",
         key="a.example",
     )
+
+
+def reference_of(hits: list[tuple[str, str, str, str]]) -> IdentityIndex:
+    index = IdentityIndex()
+    for match, value, kind, record_id in hits:
+        index.add(kind, record_id, [(match, value)])
+    return index
+
+
+@given(
+    hits=st.lists(
+        st.tuples(
+            st.sampled_from(MATCHES),
+            st.sampled_from(VALUES),
+            st.sampled_from(KINDS),
+            st.sampled_from(("1", "2", "3")),
+        ),
+        max_size=8,
+    )
+)
+def test_an_index_of_stored_claims_is_the_one_added_claim_by_claim(
+    hits: list[tuple[str, str, str, str]],
+) -> None:
+    ours, theirs = IdentityIndex.of(iter(hits)), reference_of(hits)
+    assert list(ours._by_key.items()) == list(theirs._by_key.items())
+    assert ours._records == theirs._records
+    assert ours.version == theirs.version == len(hits)
