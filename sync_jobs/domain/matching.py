@@ -137,9 +137,14 @@ class IdentityIndex:
 
     def holders(self, match: str, values: Iterable[str], kind: str) -> set[RecordId]:
         """Records of ``kind`` the index says carry any of these values."""
+        # A plain loop: a set built per value and merged cost twice this (asked twice a
+        # deal: settling its lookups, then matching it).
+        by_key = self._by_key
         found: set[RecordId] = set()
         for value in values:
-            found |= {r for r in self._by_key.get((match, value), ()) if r[0] == kind}
+            for record in by_key.get((match, value), ()):
+                if record[0] == kind:
+                    found.add(record)
         return found
 
     def refute(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:

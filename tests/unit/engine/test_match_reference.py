@@ -144,3 +144,32 @@ def test_an_index_of_stored_claims_is_the_one_added_claim_by_claim(
     assert list(ours._by_key.items()) == list(theirs._by_key.items())
     assert ours._records == theirs._records
     assert ours.version == theirs.version == len(hits)
+
+
+def reference_holders(
+    index: IdentityIndex, match: str, values: Sequence[str], kind: str
+) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for value in values:
+        found |= {r for r in index._by_key.get((match, value), ()) if r[0] == kind}
+    return found
+
+
+@given(
+    claims=claims,
+    match=st.sampled_from(MATCHES),
+    values=st.lists(st.sampled_from(VALUES), max_size=4),
+    kind=st.sampled_from(KINDS),
+)
+def test_holders_are_the_old_methods_holders(
+    claims: list[tuple[str, str, list[tuple[str, str]]]],
+    match: str,
+    values: list[str],
+    kind: str,
+) -> None:
+    index = IdentityIndex()
+    for record_kind, record_id, keys in claims:
+        index.add(record_kind, record_id, keys)
+    keys_before = list(index._by_key)
+    assert index.holders(match, values, kind) == reference_holders(index, match, values, kind)
+    assert list(index._by_key) == keys_before  # asking adds no key to the index
