@@ -48,7 +48,27 @@ def wanted_keys(account: AccountIdentity, rules: Sequence[IdentityRule]) -> set[
 
 def rule_order(rules: Sequence[IdentityRule]) -> list[MatchType]:
     """The match types in the order rules try them (a type listed twice counts once)."""
-    return list(dict.fromkeys(r.match for r in rules))
+    return list(match_order(rules))
+
+
+_ORDERS: dict[int, tuple[tuple[IdentityRule, ...], tuple[MatchType, ...]]] = {}
+"""Match orders of the rule tuples seen (a mapping's, by identity), with the tuple itself:
+kept alive, its id cannot name another tuple while it is here."""
+
+
+def match_order(rules: Sequence[IdentityRule]) -> tuple[MatchType, ...]:
+    """:func:`rule_order`, worked out once per rule tuple (a mapping's rules are one tuple
+    for the process's life: matching and the match pass's order ask for it once a deal)."""
+    if type(rules) is not tuple:  # a list could change after its order was remembered
+        return tuple(dict.fromkeys(r.match for r in rules))
+    known = _ORDERS.get(id(rules))
+    if known is not None and known[0] is rules:
+        return known[1]
+    order = tuple(dict.fromkeys(r.match for r in rules))
+    if len(_ORDERS) >= 64:
+        _ORDERS.clear()  # (a process holds a handful of mappings)
+    _ORDERS[id(rules)] = (rules, order)
+    return order
 
 
 def desk_keys(account: AccountIdentity, match: MatchType, kind: str) -> set[IdentityKey]:
@@ -79,6 +99,9 @@ def _values(account: AccountIdentity) -> dict[str, tuple[str, ...]]:
     }
 
 
+_VALIDATE_MATCH = MatchResult.__pydantic_validator__.validate_python
+
+
 class IdentityIndex:
     """In-memory view of part of one target's identity keys (what a page of deals asks for)."""
 
@@ -95,8 +118,14 @@ class IdentityIndex:
     def of(cls, hits: Iterable[tuple[str, str, str, str]]) -> IdentityIndex:
         """An index of stored claims, each ``(match, value, kind, record_id)``."""
         index = cls()
+        # ``add`` of each claim, inlined (a page's claims: two or three a deal).
+        by_key, records, added = index._by_key, index._records, 0
         for match, value, kind, record_id in hits:
-            index.add(kind, record_id, [(match, value)])
+            record = (kind, record_id)
+            records.add(record)
+            by_key[(match, value)].add(record)
+            added += 1
+        index.version += added
         return index
 
     def add(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
@@ -108,9 +137,14 @@ class IdentityIndex:
 
     def holders(self, match: str, values: Iterable[str], kind: str) -> set[RecordId]:
         """Records of ``kind`` the index says carry any of these values."""
+        # A plain loop: a set built per value and merged cost twice this (asked twice a
+        # deal: settling its lookups, then matching it).
+        by_key = self._by_key
         found: set[RecordId] = set()
         for value in values:
-            found |= {r for r in self._by_key.get((match, value), ()) if r[0] == kind}
+            for record in by_key.get((match, value), ()):
+                if record[0] == kind:
+                    found.add(record)
         return found
 
     def refute(self, kind: str, record_id: str, keys: Iterable[IndexKey]) -> None:
@@ -141,7 +175,7 @@ class IdentityIndex:
     ) -> MatchResult:
         """Apply the identity rules in order and say what was found."""
         values = _values(account)
-        for match_type in rule_order(rules):
+        for match_type in match_order(rules):
             found = self.holders(match_type, values[match_type], kind)
             if len(found) == 1:
                 ((record_kind, record_id),) = found
@@ -150,13 +184,18 @@ class IdentityIndex:
                     for v in values[match_type]
                     if (record_kind, record_id) in self._by_key.get((match_type, v), ())
                 ]
-                return MatchResult(
-                    status="matched",
-                    record_kind=record_kind,
-                    record_id=record_id,
-                    method=match_type,
-                    key=min(used),
+                # Validated as ``MatchResult(...)`` validates it, by the validator itself
+                # (the model's Python ``__init__`` around it was a fifth of a match's cost).
+                matched: MatchResult = _VALIDATE_MATCH(
+                    {
+                        "status": "matched",
+                        "record_kind": record_kind,
+                        "record_id": record_id,
+                        "method": match_type,
+                        "key": min(used),
+                    }
                 )
+                return matched
             if len(found) > 1:
                 return MatchResult(
                     status="ambiguous",

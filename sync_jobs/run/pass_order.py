@@ -20,7 +20,7 @@ from enum import Enum
 from operator import attrgetter
 
 from sync_jobs.domain.mapping import IdentityRule
-from sync_jobs.domain.matching import rule_order
+from sync_jobs.domain.matching import match_order
 from sync_jobs.domain.model import AccountIdentity
 
 
@@ -58,7 +58,7 @@ def account_key(account: AccountIdentity, rules: Sequence[IdentityRule]) -> str:
     The first key a rule tries is the least value of the first match type (in the rules'
     order) the account has values of: read from the account's own tuples, not from the set
     of every key ``wanted_keys`` builds (a deal's hot path)."""
-    for match in rule_order(rules):
+    for match in match_order(rules):
         values = _ACCOUNT_VALUES[match](account)
         if values:
             return hashlib.blake2b(f"{match}:{min(values)}".encode(), digest_size=16).hexdigest()

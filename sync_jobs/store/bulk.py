@@ -84,8 +84,13 @@ def _moment(name: str, sqlite: bool) -> Convert:
             return None
         if value is last[0]:
             return last[1]
-        utc = _utc(name, value)
-        out = utc.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else utc
+        if sqlite and value.__class__ is datetime and value.tzinfo is UTC:
+            # UTC already (every deal's modification time): the naive text is the aware
+            # one less its "+00:00", without a converted copy made first.
+            out: Any = value.isoformat(" ", "microseconds")[:-6]
+        else:
+            utc = _utc(name, value)
+            out = utc.replace(tzinfo=None).isoformat(" ", "microseconds") if sqlite else utc
         last[0], last[1] = value, out
         return out
 

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from connectors.base import CustomerRecord, RecordRef
 from sync_jobs.store import hop
 from sync_jobs.store import tables as t
-from sync_jobs.store.bulk import prepared_insert
+from sync_jobs.store.bulk import Same, prepared_columns
 from sync_jobs.store.decode import decoder
 from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.encoded import JsonText
@@ -110,37 +110,36 @@ def _writes(
     different jobs of one target may refresh the same records at the same moment."""
     if not live:
         return []
-    rows = [
+    # Column by column (``prepared_columns``): a dict a record and a dict a key, built only
+    # to be taken apart again, cost more than the rest of preparing them.
+    refs = [record.ref for record, _ in live]
+    text, values = prepared_columns(
+        dialect,
+        t.identity,
         {
-            "target": target,
-            "kind": record.ref.kind,
-            "record_id": record.ref.id,
-            "name": record.name,
-            "keys": keys_text(keys),
-            "updated_at": now,
-        }
-        for record, keys in live
-    ]
-    text, values = prepared_insert(
-        dialect, t.identity, rows, keys=_RECORD_KEY, update=["name", "keys", "updated_at"]
+            "target": Same(target),
+            "kind": [ref.kind for ref in refs],
+            "record_id": [ref.id for ref in refs],
+            "name": [record.name for record, _ in live],
+            "keys": [keys_text(keys) for _, keys in live],
+            "updated_at": Same(now),
+        },
+        keys=_RECORD_KEY,
+        update=["name", "keys", "updated_at"],
     )
     statements = [hop.Statement(text, values, many=True)]
-    keys = [
-        {
-            "target": target,
-            "match": m,
-            "value": v[:320],
-            "kind": record.ref.kind,
-            "record_id": record.ref.id,
-        }
-        for record, keys in live
-        for m, v in keys
-    ]
-    if keys:
-        text, values = prepared_insert(
+    claims = [(m, v, ref) for ref, (_, keys) in zip(refs, live, strict=True) for m, v in keys]
+    if claims:
+        text, values = prepared_columns(
             dialect,
             t.identity_key,
-            keys,
+            {
+                "target": Same(target),
+                "match": [m for m, _, _ in claims],
+                "value": [v[:320] for _, v, _ in claims],
+                "kind": [ref.kind for _, _, ref in claims],
+                "record_id": [ref.id for _, _, ref in claims],
+            },
             keys=["target", "match", "value", "kind", "record_id"],
             update=(),
         )

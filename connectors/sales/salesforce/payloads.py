@@ -98,10 +98,22 @@ def _lowered(names: tuple[str, ...]) -> frozenset[str]:
     return frozenset(name.lower() for name in names)
 
 
+_SALESFORCE_FORM = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d{4}", re.ASCII)
+"""How Salesforce writes every datetime (``2026-11-23T14:05:00.000+0000``): a form
+``datetime.fromisoformat`` reads as it is (Python 3.11 takes ``+0000`` as ``+00:00``)."""
+
+
 def parse_datetime(value: object) -> datetime | None:
     """An aware UTC datetime from Salesforce's forms (``.000+0000``, ``Z``, ``+00:00``), or None."""
     if not isinstance(value, str) or len(value) < 10:
         return None
+    if len(value) == 28 and _SALESFORCE_FORM.fullmatch(value):
+        # Salesforce's own form (every record's SystemModstamp, 2,000 a page): read without
+        # the offset rewritten first, which cost more than the reading itself.
+        try:
+            return datetime.fromisoformat(value).astimezone(UTC)
+        except ValueError:
+            pass  # (an hour or offset out of range) answered by the general reading below
     text = value.strip()
     if compact := _COMPACT_OFFSET.search(text):  # a template replacement costs more per call
         text = f"{text[: compact.start()]}{compact[1]}:{compact[2]}"
