@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import CustomerRecord
+from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text, iso_time
 
@@ -121,11 +121,26 @@ def _record(values: dict[str, Any]) -> CustomerRecord:
     return record
 
 
-def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
-    """An organization for the identity index: external id, domain names, name."""
+NO_REFS: Mapping[str, RecordRef] = {}
+
+
+def _ref(kind: str, raw: Mapping[str, Any], asked: Mapping[str, RecordRef]) -> Any:
+    """The record's ``ref``: the one it was asked for by (``asked``, by id, all of ``kind``)
+    when there is one, the same value; else as a dict for the record's validation to make."""
+    record = record_id(raw)
+    ref = asked.get(record)
+    return {"kind": kind, "id": record} if ref is None else ref
+
+
+def organization_record(
+    raw: Mapping[str, Any], asked: Mapping[str, RecordRef] = NO_REFS
+) -> CustomerRecord:
+    """An organization for the identity index: external id, domain names, name. ``asked``:
+    the refs a read asked for, by id; a record's own is taken as its ``ref`` (a ``ref``
+    validated again per record cost a third of the record's validation)."""
     return _record(
         {
-            "ref": {"kind": ORGANIZATION, "id": record_id(raw)},
+            "ref": _ref(ORGANIZATION, raw, asked),
             "name": str(raw.get("name") or ""),
             "external_id": identity_text(raw.get("external_id")),
             "domains": clean_list(raw.get("domain_names")),
@@ -136,15 +151,20 @@ def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
     )
 
 
-def user_record(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> CustomerRecord:
-    """An end-user: primary email plus email identities; inactive users are deleted."""
+def user_record(
+    raw: Mapping[str, Any],
+    identities: Iterable[Any] = (),
+    asked: Mapping[str, RecordRef] = NO_REFS,
+) -> CustomerRecord:
+    """An end-user: primary email plus email identities; inactive users are deleted
+    (``asked``: as for :func:`organization_record`)."""
     emails = [raw.get("email")]
     emails += [
         i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"
     ]
     return _record(
         {
-            "ref": {"kind": USER, "id": record_id(raw)},
+            "ref": _ref(USER, raw, asked),
             "name": str(raw.get("name") or ""),
             "external_id": identity_text(raw.get("external_id")),
             "emails": clean_list(emails),
@@ -155,9 +175,14 @@ def user_record(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> Custo
     )
 
 
-def to_record(kind: str, raw: Mapping[str, Any]) -> CustomerRecord:
-    """A record of either kind (read and show_many answers)."""
-    return organization_record(raw) if kind == ORGANIZATION else user_record(raw)
+def to_record(
+    kind: str, raw: Mapping[str, Any], asked: Mapping[str, RecordRef] = NO_REFS
+) -> CustomerRecord:
+    """A record of either kind (read and show_many answers); ``asked``: the refs of ``kind``
+    the read asked for, by id (see :func:`organization_record`)."""
+    if kind == ORGANIZATION:
+        return organization_record(raw, asked)
+    return user_record(raw, (), asked)
 
 
 def planned_update(

@@ -135,6 +135,38 @@ def test_a_user_reads_as_through_the_constructors(
     assert outcome(to_record, USER, raw) == outcome(reference_user, raw)
 
 
+def _id_of(raw: Mapping[str, Any]) -> str | None:
+    try:
+        return record_id(raw)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=400)
+@given(
+    st.sampled_from([ORGANIZATION, USER]),
+    st.data(),
+    st.lists(st.integers(0, 10**12).map(str) | st.text(max_size=6), max_size=3),
+    st.booleans(),
+)
+@example(ORGANIZATION, None, ["0123"], True)  # a ref "0123" is not record 123's
+def test_a_record_read_for_the_refs_asked_is_the_record_read_alone(
+    kind: str, data: st.DataObject | None, others: list[str], own: bool
+) -> None:
+    """``show_many``'s records take the ref they were asked for (the same value); refs of
+    other ids, or none, leave the record as it is read alone."""
+    raw: dict[str, Any] = (
+        data.draw(raw_record(CUSTOM[kind])) if data is not None else {"id": 123, "name": "A"}
+    )
+    ids = [*others, *([i] if own and (i := _id_of(raw)) is not None else [])]
+    asked = {i: RecordRef(kind=kind, id=i) for i in ids}
+    alone = reference_organization if kind == ORGANIZATION else reference_user
+    got = outcome(to_record, kind, raw, asked)
+    assert got == outcome(alone, raw)
+    if got[0] == "record" and record_id(raw) in asked:
+        assert got[1][0].ref is asked[record_id(raw)]
+
+
 def reference_row(kind: str, record: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The ``update_many`` row as it was built on its own."""
     row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
