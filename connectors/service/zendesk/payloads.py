@@ -102,12 +102,8 @@ def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _json(value: Any) -> Any:
-    """``json_value`` for one written value; the plain text and numbers almost every field
-    holds are JSON already (asked first: every written field of every record passes here)."""
-    return value if type(value) in _JSON_SCALARS else json_value(value)
+"""What ``json_value`` returns unchanged, asked before calling it: the plain text and numbers
+almost every written field holds."""
 
 
 _VALIDATE_RECORD = CustomerRecord.__pydantic_validator__.validate_python
@@ -185,6 +181,33 @@ def to_record(
     return user_record(raw, (), asked)
 
 
+_ROUTES: dict[str, dict[str, str]] = {kind: {} for kind in CUSTOM}
+"""Where each path a write names goes in an update row, per kind: ``""`` for a built-in
+field, else its custom field's key. A mapping writes the same few paths for every record,
+so each is worked out once (at most ``PATHS_KEPT`` a kind, as ``_PATHS``)."""
+
+
+def _route(kind: str, path: str) -> str:
+    """``""`` for ``notes`` and ``details``, the key of a custom field path; any other path
+    is not writable (:class:`UnwritablePath`)."""
+    routes = _ROUTES[kind]
+    route = routes.get(path)
+    if route is not None:
+        return route
+    prefix = _PREFIX[kind]
+    key = path.removeprefix(prefix)
+    if path in BUILT_INS:
+        route = ""
+    elif path.startswith(prefix) and key and "." not in key:
+        route = key
+    else:
+        writable = f"notes, details, {prefix}<key>"
+        raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
+    if len(routes) < PATHS_KEPT:
+        routes[path] = route
+    return route
+
+
 def planned_update(
     kind: str, record: str, fields: Mapping[str, Any]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -195,17 +218,17 @@ def planned_update(
     row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
     custom: dict[str, Any] = {}
     reported: dict[str, Any] = {}
-    prefix = _PREFIX[kind]
-    for path, value in fields.items():
-        key = path.removeprefix(prefix)
-        if path in BUILT_INS:  # asked first: a note is in almost every write
-            row[path] = reported[path] = _json(value)
-        elif path.startswith(prefix) and key and "." not in key:
-            custom[key] = sent = _json(value)
-            reported[path] = custom_value(sent)
+    routes = _ROUTES[kind]
+    for path, value in fields.items():  # every written field of every record passes here
+        key = routes.get(path)
+        if key is None:
+            key = _route(kind, path)
+        sent = value if type(value) in _JSON_SCALARS else json_value(value)
+        if not key:
+            row[path] = reported[path] = sent
         else:
-            writable = f"notes, details, {prefix}<key>"
-            raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
+            custom[key] = sent
+            reported[path] = custom_value(sent) if type(sent) is str else sent
     if custom:
         row[CUSTOM[kind]] = custom
     return row, reported
