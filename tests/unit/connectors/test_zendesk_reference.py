@@ -13,9 +13,10 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CustomerRecord, RecordRef
+from connectors.base import CustomerRecord, RecordChange, RecordRef
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text
+from connectors.service.zendesk import writer
 from connectors.service.zendesk.payloads import (
     BUILT_INS,
     CUSTOM,
@@ -256,3 +257,40 @@ def test_an_update_and_its_report_are_what_they_were_made_apart(
     assert written(planned_update, kind, record, fields) == written(
         reference_update, kind, record, fields
     )
+
+
+VERDICT_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-1, 2)
+    | st.text(max_size=8)
+    | (st.sampled_from(["Updated", "updated", "Failed", "RecordNotFound", "RecordInvalid", ""]))
+)
+
+
+@settings(max_examples=400)
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "index", "status", "success", "error", "details", "action"]),
+        VERDICT_VALUES,
+    ),
+    st.sampled_from([None, {"id": "j", "status": "completed"}]),
+)
+@example({"id": 7, "index": 0, "action": "update", "success": True, "status": "Updated"}, None)
+@example({"status": "Updated", "success": True, "error": "RecordInvalid"}, None)
+@example({"status": "Updated", "success": 1}, None)
+def test_a_result_taken_as_plainly_updated_is_the_one_judged_in_full(
+    verdict: dict[str, Any], job: dict[str, Any] | None
+) -> None:
+    """``_outcomes`` takes a plainly updated record's result without ``_result``: only where
+    ``_result`` would have found it written, the same values reported."""
+    ref = RecordRef(kind=ORGANIZATION, id="7")
+    fields = {"notes": "n", "organization_fields.due": date(2027, 3, 1)}
+    planned = (RecordChange(ref=ref, fields=fields), *planned_update(ORGANIZATION, "7", fields))
+    try:
+        judged: Any = writer._result(planned, verdict, None, job)
+    except TypeError as exc:  # a non-text ``error`` (Zendesk sends a code): as it always was
+        judged = exc
+    if writer._plainly_updated(verdict):
+        assert writer._written(ref, planned[2]) == judged
+        assert judged.ok
