@@ -555,7 +555,8 @@ def _gather(
     Every customer of every batch passes here (a note and a few fields each), so the common
     case is one pass over the changes with no comprehension made per customer: what a plan
     seldom has (adopted or confirmed bases, bases dropped, findings) is only looked at when
-    it is there. Rows come out in the order the audit, the bases and the drops always had."""
+    it is there. Rows come out in the order the audit, the bases and the drops always had
+    (a plan holds one change per field, as ``Plan.fields`` takes for granted too)."""
     stored = result.fields if result is not None else {}
     note_field = ctx.note.field
     audit = commit.audit
