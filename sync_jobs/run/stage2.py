@@ -42,6 +42,7 @@ from sync_jobs.run.control import Clock, RunControl, first_of, today
 from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import batch_state, deals, identity, work
 from sync_jobs.store.audit import AuditEntry
+from sync_jobs.store.bases import Base
 from sync_jobs.store.batch_state import ResolvedConflict
 from sync_jobs.store.conflicts import ConflictRecord, mark_applied, raise_conflicts
 from sync_jobs.store.db import Connection, Store, read_tx, write_tx
@@ -535,6 +536,11 @@ async def _record_batch(
             _account(ctx, key, plans[key], names)
 
 
+_NEW_TUPLE = tuple.__new__
+"""``AuditEntry(...)`` without the named tuple's own ``__new__`` in Python: the same tuple
+of the same type in half the time (one is made per field written)."""
+
+
 def _gather(
     ctx: Stage2,
     key: str,
@@ -544,35 +550,51 @@ def _gather(
     commit: batch_state.Commit,
     found: list[ConflictRecord],
 ) -> None:
-    """One successfully planned (and written) customer's share of the batch commit."""
+    """One successfully planned (and written) customer's share of the batch commit.
+
+    Every customer of every batch passes here (a note and a few fields each), so the common
+    case is one pass over the changes with no comprehension made per customer: what a plan
+    seldom has (adopted or confirmed bases, bases dropped, findings) is only looked at when
+    it is there. Rows come out in the order the audit, the bases and the drops always had
+    (a plan holds one change per field, as ``Plan.fields`` takes for granted too)."""
     stored = result.fields if result is not None else {}
     note_field = ctx.note.field
-    written: dict[str, Any] = {}  # what each field written now holds (None: cleared)
-    for change in plan.changes:  # one pass: the changes feed the audit, the note and the bases
-        name = change.field
-        commit.audit.append(AuditEntry(key, name, change.old, change.new, change.reason))
+    audit = commit.audit
+    bases: list[Base] = []
+    cleared: list[tuple[str, str]] = []  # written as None: the base is dropped
+    for name, old, new, reason in plan.changes:  # feeds the audit, the note and the bases
+        audit.append(_NEW_TUPLE(AuditEntry, (key, name, old, new, reason)))
         if name == note_field:
-            commit.notes.append((key, str(change.new), plan.live_deals))
+            commit.notes.append((key, str(new), plan.live_deals))
+            continue
+        value = stored.get(name, new)
+        if value is None:
+            cleared.append((key, name))
         else:
-            written[name] = stored.get(name, change.new)
-    kept = {f: v for f, v in written.items() if v is not None} | plan.adopt
-    commit.bases += [(key, f, v) for f, v in kept.items()]
-    commit.drops += [(key, f) for f in plan.drop_base]
-    commit.drops += [(key, f) for f, v in written.items() if v is None]
+            bases.append((key, name, value))
+    adopt = plan.adopt
+    if adopt:  # adopted values replace a written one in its place, the others follow
+        bases = [(key, f, v) for f, v in ({f: v for _, f, v in bases} | adopt).items()]
+    commit.bases += bases
+    if plan.drop_base:
+        commit.drops += [(key, f) for f in plan.drop_base]
+    if cleared:
+        commit.drops += cleared
     for name in plan.confirmed:
         reason = "already on the record; recorded as base"
-        commit.audit.append(AuditEntry(key, name, None, plan.adopt[name], reason))
-    found += [
-        ConflictRecord(
-            kind=f.kind,
-            target=ctx.target_name,
-            customer_key=key,
-            field=f.field,
-            details=f.details | {"summary": f.summary, "customer": names.get(key)},
-            scope="",
-        )
-        for f in plan.findings
-    ]
+        audit.append(AuditEntry(key, name, None, adopt[name], reason))
+    if plan.findings:
+        found += [
+            ConflictRecord(
+                kind=f.kind,
+                target=ctx.target_name,
+                customer_key=key,
+                field=f.field,
+                details=f.details | {"summary": f.summary, "customer": names.get(key)},
+                scope="",
+            )
+            for f in plan.findings
+        ]
     commit.settled.append(key)
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from connectors.base import CustomerRecord
+from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text, iso_time
 
@@ -102,12 +102,8 @@ def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _json(value: Any) -> Any:
-    """``json_value`` for one written value; the plain text and numbers almost every field
-    holds are JSON already (asked first: every written field of every record passes here)."""
-    return value if type(value) in _JSON_SCALARS else json_value(value)
+"""What ``json_value`` returns unchanged, asked before calling it: the plain text and numbers
+almost every written field holds."""
 
 
 _VALIDATE_RECORD = CustomerRecord.__pydantic_validator__.validate_python
@@ -121,11 +117,26 @@ def _record(values: dict[str, Any]) -> CustomerRecord:
     return record
 
 
-def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
-    """An organization for the identity index: external id, domain names, name."""
+NO_REFS: Mapping[str, RecordRef] = {}
+
+
+def _ref(kind: str, raw: Mapping[str, Any], asked: Mapping[str, RecordRef]) -> Any:
+    """The record's ``ref``: the one it was asked for by (``asked``, by id, all of ``kind``)
+    when there is one, the same value; else as a dict for the record's validation to make."""
+    record = record_id(raw)
+    ref = asked.get(record)
+    return {"kind": kind, "id": record} if ref is None else ref
+
+
+def organization_record(
+    raw: Mapping[str, Any], asked: Mapping[str, RecordRef] = NO_REFS
+) -> CustomerRecord:
+    """An organization for the identity index: external id, domain names, name. ``asked``:
+    the refs a read asked for, by id; a record's own is taken as its ``ref`` (a ``ref``
+    validated again per record cost a third of the record's validation)."""
     return _record(
         {
-            "ref": {"kind": ORGANIZATION, "id": record_id(raw)},
+            "ref": _ref(ORGANIZATION, raw, asked),
             "name": str(raw.get("name") or ""),
             "external_id": identity_text(raw.get("external_id")),
             "domains": clean_list(raw.get("domain_names")),
@@ -136,15 +147,20 @@ def organization_record(raw: Mapping[str, Any]) -> CustomerRecord:
     )
 
 
-def user_record(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> CustomerRecord:
-    """An end-user: primary email plus email identities; inactive users are deleted."""
+def user_record(
+    raw: Mapping[str, Any],
+    identities: Iterable[Any] = (),
+    asked: Mapping[str, RecordRef] = NO_REFS,
+) -> CustomerRecord:
+    """An end-user: primary email plus email identities; inactive users are deleted
+    (``asked``: as for :func:`organization_record`)."""
     emails = [raw.get("email")]
     emails += [
         i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"
     ]
     return _record(
         {
-            "ref": {"kind": USER, "id": record_id(raw)},
+            "ref": _ref(USER, raw, asked),
             "name": str(raw.get("name") or ""),
             "external_id": identity_text(raw.get("external_id")),
             "emails": clean_list(emails),
@@ -155,9 +171,41 @@ def user_record(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> Custo
     )
 
 
-def to_record(kind: str, raw: Mapping[str, Any]) -> CustomerRecord:
-    """A record of either kind (read and show_many answers)."""
-    return organization_record(raw) if kind == ORGANIZATION else user_record(raw)
+def to_record(
+    kind: str, raw: Mapping[str, Any], asked: Mapping[str, RecordRef] = NO_REFS
+) -> CustomerRecord:
+    """A record of either kind (read and show_many answers); ``asked``: the refs of ``kind``
+    the read asked for, by id (see :func:`organization_record`)."""
+    if kind == ORGANIZATION:
+        return organization_record(raw, asked)
+    return user_record(raw, (), asked)
+
+
+_ROUTES: dict[str, dict[str, str]] = {kind: {} for kind in CUSTOM}
+"""Where each path a write names goes in an update row, per kind: ``""`` for a built-in
+field, else its custom field's key. A mapping writes the same few paths for every record,
+so each is worked out once (at most ``PATHS_KEPT`` a kind, as ``_PATHS``)."""
+
+
+def _route(kind: str, path: str) -> str:
+    """``""`` for ``notes`` and ``details``, the key of a custom field path; any other path
+    is not writable (:class:`UnwritablePath`)."""
+    routes = _ROUTES[kind]
+    route = routes.get(path)
+    if route is not None:
+        return route
+    prefix = _PREFIX[kind]
+    key = path.removeprefix(prefix)
+    if path in BUILT_INS:
+        route = ""
+    elif path.startswith(prefix) and key and "." not in key:
+        route = key
+    else:
+        writable = f"notes, details, {prefix}<key>"
+        raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
+    if len(routes) < PATHS_KEPT:
+        routes[path] = route
+    return route
 
 
 def planned_update(
@@ -170,17 +218,17 @@ def planned_update(
     row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
     custom: dict[str, Any] = {}
     reported: dict[str, Any] = {}
-    prefix = _PREFIX[kind]
-    for path, value in fields.items():
-        key = path.removeprefix(prefix)
-        if path in BUILT_INS:  # asked first: a note is in almost every write
-            row[path] = reported[path] = _json(value)
-        elif path.startswith(prefix) and key and "." not in key:
-            custom[key] = sent = _json(value)
-            reported[path] = custom_value(sent)
+    routes = _ROUTES[kind]
+    for path, value in fields.items():  # every written field of every record passes here
+        key = routes.get(path)
+        if key is None:
+            key = _route(kind, path)
+        sent = value if type(value) in _JSON_SCALARS else json_value(value)
+        if not key:
+            row[path] = reported[path] = sent
         else:
-            writable = f"notes, details, {prefix}<key>"
-            raise UnwritablePath(f"{kind} has no writable field {path!r} (writable: {writable})")
+            custom[key] = sent
+            reported[path] = custom_value(sent) if type(sent) is str else sent
     if custom:
         row[CUSTOM[kind]] = custom
     return row, reported

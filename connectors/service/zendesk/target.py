@@ -50,10 +50,11 @@ class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
         """Current values via ``show_many`` (100 ids a call); missing records are left out."""
         found: dict[str, CustomerRecord] = {}
         for kind in KINDS:
-            ids = list(dict.fromkeys(r.id for r in refs if r.kind == kind))
+            asked = {r.id: r for r in refs if r.kind == kind}  # each record's ref: see to_record
+            ids = list(asked)
             for start in range(0, len(ids), SHOW_MANY_MAX):
                 rows = await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
-                records = [to_record(kind, row) for row in rows]
+                records = [to_record(kind, row, asked) for row in rows]
                 found.update({record.ref.key: record for record in records})
         return [record for r in refs if (record := found.get(r.key)) is not None]
 

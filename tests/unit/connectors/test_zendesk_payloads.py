@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from connectors.service.zendesk import payloads
 from connectors.service.zendesk.payloads import (
     ORGANIZATION,
     USER,
+    UnwritablePath,
     organization_record,
     planned_update,
     record_id,
@@ -163,3 +165,21 @@ def test_custom_field_keys_past_the_kept_paths_read_the_same_and_are_not_kept() 
     }
     assert len(payloads._PATHS[ORGANIZATION]) <= payloads.PATHS_KEPT
     assert writable_values(ORGANIZATION, raw) == fields, "read again, kept paths and joined ones"
+
+
+def test_written_paths_past_the_kept_routes_go_where_they_did_and_are_not_kept() -> None:
+    """Every path a write names is routed once and kept, up to ``PATHS_KEPT`` a kind; beyond
+    them, and for a path that is not writable, nothing is kept and the answer is the same."""
+    paths = [f"organization_fields.hostile_{n}" for n in range(payloads.PATHS_KEPT + 50)]
+    fields = dict.fromkeys(paths, "v") | {"notes": "n"}
+    want = (
+        {"id": 7, "notes": "n", "organization_fields": {p.split(".")[1]: "v" for p in paths}},
+        fields,
+    )
+    assert planned_update(ORGANIZATION, "7", fields) == want
+    assert planned_update(ORGANIZATION, "7", fields) == want, "again: kept routes and new ones"
+    assert len(payloads._ROUTES[ORGANIZATION]) <= payloads.PATHS_KEPT
+    for _ in range(2):
+        with pytest.raises(UnwritablePath, match=re.escape("organization_fields.a.b")):
+            planned_update(ORGANIZATION, "7", {"organization_fields.a.b": 1})
+    assert "organization_fields.a.b" not in payloads._ROUTES[ORGANIZATION]

@@ -13,9 +13,10 @@ from typing import Any
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CustomerRecord, RecordRef
+from connectors.base import CustomerRecord, RecordChange, RecordRef
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text
+from connectors.service.zendesk import writer
 from connectors.service.zendesk.payloads import (
     BUILT_INS,
     CUSTOM,
@@ -135,6 +136,38 @@ def test_a_user_reads_as_through_the_constructors(
     assert outcome(to_record, USER, raw) == outcome(reference_user, raw)
 
 
+def _id_of(raw: Mapping[str, Any]) -> str | None:
+    try:
+        return record_id(raw)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=400)
+@given(
+    st.sampled_from([ORGANIZATION, USER]),
+    st.data(),
+    st.lists(st.integers(0, 10**12).map(str) | st.text(max_size=6), max_size=3),
+    st.booleans(),
+)
+@example(ORGANIZATION, None, ["0123"], True)  # a ref "0123" is not record 123's
+def test_a_record_read_for_the_refs_asked_is_the_record_read_alone(
+    kind: str, data: st.DataObject | None, others: list[str], own: bool
+) -> None:
+    """``show_many``'s records take the ref they were asked for (the same value); refs of
+    other ids, or none, leave the record as it is read alone."""
+    raw: dict[str, Any] = (
+        data.draw(raw_record(CUSTOM[kind])) if data is not None else {"id": 123, "name": "A"}
+    )
+    ids = [*others, *([i] if own and (i := _id_of(raw)) is not None else [])]
+    asked = {i: RecordRef(kind=kind, id=i) for i in ids}
+    alone = reference_organization if kind == ORGANIZATION else reference_user
+    got = outcome(to_record, kind, raw, asked)
+    assert got == outcome(alone, raw)
+    if got[0] == "record" and record_id(raw) in asked:
+        assert got[1][0].ref is asked[record_id(raw)]
+
+
 def reference_row(kind: str, record: str, fields: Mapping[str, Any]) -> dict[str, Any]:
     """The ``update_many`` row as it was built on its own."""
     row: dict[str, Any] = {"id": int(record) if record.isdigit() else record}
@@ -177,6 +210,7 @@ WRITTEN = (
     | st.tuples(st.text(max_size=5), st.integers())
     | st.frozensets(st.text(max_size=5), max_size=2)
     | st.lists(st.text(max_size=5), max_size=2)
+    | st.sampled_from(["2027-03-01T00:00:00Z", " 2027-03-01T00:00:00+00:00", "T00:00:00"])
 )
 PATHS = st.sampled_from(
     [
@@ -216,9 +250,47 @@ def written(build: Any, *args: Any) -> tuple[str, Any]:
 @example(ORGANIZATION, "7", {"name": Decimal("sNaN")})
 @example(ORGANIZATION, "7", {"organization_fields.x": Decimal("sNaN"), "name": 1})
 @example(USER, "\u00b2", {"notes": "n"})
+@example(ORGANIZATION, "7", {"notes": "2027-03-01T00:00:00Z"})  # a printed date: only custom
 def test_an_update_and_its_report_are_what_they_were_made_apart(
     kind: str, record: str, fields: dict[str, Any]
 ) -> None:
     assert written(planned_update, kind, record, fields) == written(
         reference_update, kind, record, fields
     )
+
+
+VERDICT_VALUES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-1, 2)
+    | st.text(max_size=8)
+    | (st.sampled_from(["Updated", "updated", "Failed", "RecordNotFound", "RecordInvalid", ""]))
+)
+
+
+@settings(max_examples=400)
+@given(
+    st.dictionaries(
+        st.sampled_from(["id", "index", "status", "success", "error", "details", "action"]),
+        VERDICT_VALUES,
+    ),
+    st.sampled_from([None, {"id": "j", "status": "completed"}]),
+)
+@example({"id": 7, "index": 0, "action": "update", "success": True, "status": "Updated"}, None)
+@example({"status": "Updated", "success": True, "error": "RecordInvalid"}, None)
+@example({"status": "Updated", "success": 1}, None)
+def test_a_result_taken_as_plainly_updated_is_the_one_judged_in_full(
+    verdict: dict[str, Any], job: dict[str, Any] | None
+) -> None:
+    """``_outcomes`` takes a plainly updated record's result without ``_result``: only where
+    ``_result`` would have found it written, the same values reported."""
+    ref = RecordRef(kind=ORGANIZATION, id="7")
+    fields = {"notes": "n", "organization_fields.due": date(2027, 3, 1)}
+    planned = (RecordChange(ref=ref, fields=fields), *planned_update(ORGANIZATION, "7", fields))
+    try:
+        judged: Any = writer._result(planned, verdict, None, job)
+    except TypeError as exc:  # a non-text ``error`` (Zendesk sends a code): as it always was
+        judged = exc
+    if writer._plainly_updated(verdict):
+        assert writer._written(ref, planned[2]) == judged
+        assert judged.ok
