@@ -536,11 +536,6 @@ async def _record_batch(
             _account(ctx, key, plans[key], names)
 
 
-_NEW_TUPLE = tuple.__new__
-"""``AuditEntry(...)`` without the named tuple's own ``__new__`` in Python: the same tuple
-of the same type in half the time (one is made per field written)."""
-
-
 def _gather(
     ctx: Stage2,
     key: str,
@@ -563,7 +558,7 @@ def _gather(
     bases: list[Base] = []
     cleared: list[tuple[str, str]] = []  # written as None: the base is dropped
     for name, old, new, reason in plan.changes:  # feeds the audit, the note and the bases
-        audit.append(_NEW_TUPLE(AuditEntry, (key, name, old, new, reason)))
+        audit.append(AuditEntry(key, name, old, new, reason))
         if name == note_field:
             commit.notes.append((key, str(new), plan.live_deals))
             continue
