@@ -54,7 +54,7 @@ def clean(value: Any) -> Any:
 
 def clean_record(
     raw: dict[str, Any], child_relationships: tuple[str, ...], cut_short: list[str] | None = None
-) -> dict[str, Any]:
+) -> dict[str, Any] | list[Any]:
     """The deal payload: cleaned, and every configured child relationship a list (never null).
 
     One pass over the record's own fields (about 20 a deal): a null field is looked up among
@@ -62,11 +62,12 @@ def clean_record(
     ``cut_short``, when given, receives the keys (in the record's order) of the child results
     Salesforce cut short (:func:`is_cut_short`): the same pass finds them, so a record whose
     children are whole (nearly every one) is looked through once, not twice."""
-    if is_child_result(raw):  # not a record (no Opportunity has these fields): as clean does
+    if is_child_result(raw):  # not a record (no Opportunity has these fields): as clean does,
+        # its records' list (which SourceDeal's validation then refuses as a payload)
         if cut_short is not None:
             cut_short += [key for key, value in raw.items() if is_cut_short(value)]
-        cleaned: dict[str, Any] = clean(raw)
-        return cleaned
+        records: list[Any] = clean(raw)
+        return records
     wanted = _lowered(child_relationships)
     payload: dict[str, Any] = {}
     for key, value in raw.items():
