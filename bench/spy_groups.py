@@ -1,5 +1,5 @@
-"""``python -m bench.spy_groups RAW [--depth N] [--under REGEX]``: where a py-spy profile's
-samples went, grouped by dealbridge's own call path.
+"""``python -m bench.spy_groups RAW [--depth N] [--under REGEX] [--shares]``: where a py-spy
+profile's samples went, grouped by dealbridge's own call path.
 
 RAW is ``py-spy record --format raw -r 250 -o RAW -- python -m bench.local_overhead 10000``.
 py-spy shows a coroutine's frames under the event loop's, and libraries' frames between ours;
@@ -8,6 +8,13 @@ underneath named in brackets: ``[sqlalchemy]``, ``[http]``) says which of our st
 went to. ``--under REGEX`` groups only the samples under the first frame matching REGEX, by the
 frames just below it (drilling into one function). Counts are samples, comparable within one
 profile only.
+
+``--shares`` takes a profile recorded with ``py-spy record --native`` and says whose the run's
+CPU is: dealbridge's own Python (its bytecode), the C code our Python calls directly (JSON,
+Decimal, datetime, pydantic-core's validators, str and dict methods), and each library's
+(its Python and the C under it). A sample whose innermost frame is a wait (epoll, a condition
+variable: the loop idle, or waiting for the GIL) is counted apart, not as CPU. It is the
+ceiling argument of bench/analysis.md: however fast our own code got, the rest stays.
 """
 
 from __future__ import annotations
@@ -80,6 +87,37 @@ def under(raw: Path, pattern: str, depth: int) -> Counter[str]:
     return groups
 
 
+OURS = ("sync_jobs/", "connectors/")
+"""Where dealbridge's own frames come from (py-spy prints paths below the import root)."""
+WAIT = re.compile(r"^(epoll_pwait|epoll_wait|pthread_cond_(timed)?wait|sem_(timed)?wait|__futex)")
+"""Native frames where a thread sleeps: the loop with nothing to do, or a wait for the GIL."""
+_PYTHON_FRAME = re.compile(r"\(([^()]*\.py):\d+\)$")
+
+
+def shares(raw: Path) -> tuple[Counter[str], int]:
+    """The run's CPU samples by whose code ran (see the module doc), and the waits apart."""
+    groups: Counter[str] = Counter()
+    waits = 0
+    for stack, count in samples(raw):
+        if not any(TIMED in frame for frame in stack[:8]):
+            continue
+        if any(UNTIMED.search(frame) for frame in stack):
+            continue
+        if WAIT.search(stack[-1]):
+            waits += count
+            continue
+        files = [(i, m[1]) for i, f in enumerate(stack) if (m := _PYTHON_FRAME.search(f))]
+        if not files:
+            continue
+        innermost, path = files[-1]
+        native = innermost < len(stack) - 1
+        if path.startswith(OURS):
+            groups["ours: C our Python calls" if native else "ours: Python"] += count
+        else:
+            groups[f"{path.split('/')[0].removesuffix('.py')}"] += count
+    return groups, waits
+
+
 def main() -> None:
     """Command line: see the module doc."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -87,7 +125,15 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=3)
     parser.add_argument("--under", default=None)
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--shares", action="store_true")
     args = parser.parse_args()
+    if args.shares:
+        owners, waits = shares(args.raw)
+        total = sum(owners.values())
+        print(f"{total} CPU samples ({waits} more waiting, not counted)")
+        for owner, count in owners.most_common(args.top):
+            print(f"{count:6d} {100 * count / total:5.1f}% {owner}")
+        return
     groups = (
         under(args.raw, args.under, args.depth) if args.under else by_path(args.raw, args.depth)
     )
