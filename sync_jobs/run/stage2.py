@@ -480,9 +480,15 @@ def _terms(row: Any) -> DealTerms:
         return DealTerms.model_validate(row.terms)
     terms = TERMS.get(row.payload_hash, row.modified_at)
     if terms is None:
-        terms = DealTerms.model_validate_json(text)
+        terms = _validate_json(text)
         TERMS.offer(row.payload_hash, row.modified_at, terms)
     return terms
+
+
+_validate_json: Callable[[str], DealTerms] = DealTerms.__pydantic_validator__.validate_json
+"""``DealTerms.model_validate_json`` as it calls the validator with no options, without its
+Python wrapper: the same terms, the same errors (most of a backfill's stored terms are
+validated here, stage 1's having left the terms cache)."""
 
 
 def _resolutions(rows: Sequence[ResolvedConflict]) -> dict[str, dict[str, Resolution]]:

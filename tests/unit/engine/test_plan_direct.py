@@ -4,6 +4,8 @@ the old code kept here as the oracle):
 * the link check asks only the matched method's values of the record
   (:func:`sync_jobs.run.recheck.carries_key` against :func:`~sync_jobs.domain.matching.carries`,
   which lists all of the record's keys);
+* stored terms are validated by pydantic's validator without ``model_validate_json``'s
+  wrapper (the same terms, the same reason for unreadable ones);
 * one deal's wanted values are taken as they are (:func:`sync_jobs.domain.planner._desired`
   against the version that collected every deal's values per field first), with several
   deals, deals under review, values a write rule's map does not list, hostile text.
@@ -12,10 +14,12 @@ the old code kept here as the oracle):
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
+from uuid import uuid4
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,6 +39,7 @@ from sync_jobs.domain.planner import (
     _Work,
 )
 from sync_jobs.domain.values import comparable, to_target
+from sync_jobs.run import stage2
 from sync_jobs.run.recheck import carries_key
 from tests.unit.engine.test_note_properties import HOSTILE
 
@@ -178,3 +183,40 @@ def test_one_deal_s_values_are_what_the_general_choice_made(found: list[DealView
     for name in _Work.__slots__:
         if name != "state":
             assert getattr(new, name) == getattr(old, name), name
+
+
+def validated_or_reason(read: Callable[[], DealTerms]) -> DealTerms | str:
+    """The terms, or the reason stage 2 gives for unreadable ones (the error's first line)."""
+    try:
+        return read()
+    except ValueError as exc:
+        return str(exc).splitlines()[0]
+
+
+STORED = DealTerms(
+    deal=DealRef(system="salesforce", source="sf", job="west", id="1", territory="West"),
+    payment_terms="net30",
+    modified_at=datetime(2026, 12, 6, tzinfo=UTC),
+).model_dump_json()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    text=st.one_of(
+        st.just(STORED),
+        st.sampled_from(["", "{", "null", "[]", '{"deal": 1}', STORED[:-1], STORED + "x"]),
+        st.builds(
+            lambda a, b: STORED.replace(a, b),
+            st.sampled_from(['"net30"', '"West"', "2026"]),
+            st.sampled_from([*HOSTILE, "1", "null", '"x"', "\\ud800"]),
+        ),
+        st.text(max_size=40),
+    ),
+)
+def test_stored_terms_read_as_model_validate_json_reads_them(text: str) -> None:
+    # A fingerprint never used before: the terms cache names one text by it.
+    row = SimpleNamespace(
+        terms_text=text, payload_hash=str(uuid4()), modified_at=datetime(2026, 1, 1, tzinfo=UTC)
+    )
+    expected = validated_or_reason(lambda: DealTerms.model_validate_json(text))
+    assert validated_or_reason(lambda: stage2._terms(row)) == expected
