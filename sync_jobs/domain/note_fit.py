@@ -91,7 +91,7 @@ class _Body:
     ) -> None:
         self.header = header
         self.deals = deals
-        self.alerts = [shorten(note_line(f"! {a}"), ALERT_MAX) for a in alerts]
+        self.alerts = [alert_line(a) for a in alerts]
         self.condensed = (
             [f"! {len(alerts)} open conflict(s): see `dealbridge conflicts list`"] if alerts else []
         )
@@ -124,6 +124,22 @@ class _Body:
         return self.size(lines) <= self.budget
 
 
+def alert_line(alert: str) -> str:
+    """A conflict line as the body lists it (step 1 and on)."""
+    return shorten(note_line(f"! {alert}"), ALERT_MAX)
+
+
+def whole_lines(header: str, deals: Sequence[DealLine], alerts: Sequence[str]) -> list[str]:
+    """Step 1's body: the header, every deal's line whole and every conflict line; what
+    :func:`fit` returns whenever it fits (nearly every note), made without the machinery
+    the later steps need."""
+    return [
+        header,
+        *[note_line(deal.render(None)) for deal in deals],
+        *[alert_line(alert) for alert in alerts],
+    ]
+
+
 def _ids(hidden: Sequence[DealLine]) -> str:
     """Whole ids while they fit in :data:`IDS_MAX` characters, then an ellipsis."""
     listed: list[str] = []
@@ -135,11 +151,21 @@ def _ids(hidden: Sequence[DealLine]) -> str:
 
 
 def fit(
-    header: str, deals: Sequence[DealLine], alerts: Sequence[str], budget: int, size: Size
+    header: str,
+    deals: Sequence[DealLine],
+    alerts: Sequence[str],
+    budget: int,
+    size: Size,
+    whole: Sequence[str] | None = None,
 ) -> Fitted:
-    """The body lines for ``budget`` characters of block (markers included)."""
+    """The body lines for ``budget`` characters of block (markers included); ``whole``, when
+    given, is :func:`whole_lines` of the same deals, already made (no deal is rendered whole
+    again)."""
     body = _Body(header, deals, alerts, budget, size)
     count = len(deals)
+    if whole is not None:
+        for index, line in enumerate(whole[1 : count + 1]):
+            body._lines[(index, None)] = line
     whole = body.lines(count, None)
     if body.fits(whole):
         return Fitted(tuple(whole), count, fits=True)

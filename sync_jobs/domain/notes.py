@@ -38,13 +38,14 @@ from sync_jobs.domain.note_block import (
     BLOCK_END,
     BLOCK_START,
     LAYOUTS,
+    Layout,
     NoteBlockDamaged,
     NoteFormat,
     Outside,
     outside,
     place,
 )
-from sync_jobs.domain.note_fit import DealLine, fit
+from sync_jobs.domain.note_fit import DealLine, fit, whole_lines
 from sync_jobs.domain.note_text import clean, for_html
 
 __all__ = [
@@ -414,11 +415,31 @@ def render_note(
     around = Outside("", "") if mode == "whole" else outside(current, layout)
     if not deals and not alerts:
         return RenderedNote("" if mode == "whole" else place(current, None, layout))
-    escape = for_html if fmt == "html" else _same
+    is_html = fmt == "html"
     # A field dealbridge alone writes needs no markers: in a 255-character attribute they
     # would take the room of a deal line.
     wrap = layout.block if mode == "block" else layout.line_end.join
+    header = f"{NOTE_HEADER} {len(deals)} active deal(s), updated {updated}"
+    room = limit - around.size
+    # The fitting's first step, taken directly: every line whole nearly always fits.
+    whole = whole_lines(header, deals, alerts)
+    text = wrap([for_html(line) for line in whole] if is_html else whole)
+    if len(text) <= room:
+        return RenderedNote(around.before + text + around.after)
+    return _fitted(around, deals, alerts, limit, layout, whole, wrap)
 
+
+def _fitted(
+    around: Outside,
+    deals: Sequence[DealLine],
+    alerts: Sequence[str],
+    limit: int,
+    layout: Layout,
+    whole: list[str],
+    wrap: Callable[[Sequence[str]], str],
+) -> RenderedNote:
+    """The note when every line whole does not fit: the fitting's later steps."""
+    escape = for_html if layout.format == "html" else _same
     last: list[tuple[tuple[str, ...], str]] = []
 
     def block(lines: Sequence[str]) -> str:
@@ -431,8 +452,7 @@ def render_note(
     def size(lines: Sequence[str]) -> int:
         return len(block(lines))
 
-    header = f"{NOTE_HEADER} {len(deals)} active deal(s), updated {updated}"
-    fitted = fit(header, deals, alerts, limit - around.size, size)
+    fitted = fit(whole[0], deals, alerts, limit - around.size, size, whole)
     text = around.before + block(fitted.lines) + around.after
     if fitted.fits:
         return RenderedNote(text)

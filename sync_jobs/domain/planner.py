@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -131,19 +131,32 @@ LineRenderer = Callable[[DealView], str]
 UNDER_REVIEW = " [outside policy: under review]"
 
 
-@dataclass
 class _Work:
-    """Mutable scratch of one planning pass."""
+    """Mutable scratch of one planning pass (slots and a plain ``__init__``: one is made per
+    customer planned, and a dataclass's eight default factories cost as much again)."""
 
-    state: CustomerState
-    changes: list[Change] = field(default_factory=list)
-    adopt: dict[str, Any] = field(default_factory=dict)
-    drops: list[str] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
-    applied: list[int] = field(default_factory=list)
-    stale: list[int] = field(default_factory=list)
-    confirmed: list[str] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    __slots__ = (
+        "adopt",
+        "applied",
+        "changes",
+        "confirmed",
+        "drops",
+        "findings",
+        "problems",
+        "stale",
+        "state",
+    )
+
+    def __init__(self, state: CustomerState) -> None:
+        self.state = state
+        self.changes: list[Change] = []
+        self.adopt: dict[str, Any] = {}
+        self.drops: list[str] = []
+        self.findings: list[Finding] = []
+        self.applied: list[int] = []
+        self.stale: list[int] = []
+        self.confirmed: list[str] = []
+        self.problems: list[str] = []
 
     def resolution(self, name: str, kind: str, current: Any) -> Resolution | None:
         """The decision on this field's conflict, if it still applies to ``current``."""
@@ -211,29 +224,19 @@ each deal of a territory whose own deals disagree."""
 def _desired(
     live: Sequence[DealView], work: _Work
 ) -> tuple[dict[str, tuple[Any, DealView]], set[str]]:
-    per_field: dict[str, list[tuple[Any, DealView]]] = defaultdict(list)
     held: set[str] = set()
-    for view in live:
-        if view.under_review:
-            continue
-        for target_field, rule in view.rules.items():
-            value = view.terms.value(rule.value)
-            # (A Decimal, the common value, is never an empty tuple; its == asks numbers' ABCs.)
-            if value is None or (type(value) is not Decimal and value == ()):
-                continue
-            value = to_target(value)
-            if rule.map is not None:
-                if str(value) not in rule.map:
-                    work.problems.append(_unmapped(target_field, rule, value, view))
-                    held.add(target_field)
-                    continue
-                value = rule.map[str(value)]
-            per_field[target_field].append((value, view))
     wanted: dict[str, tuple[Any, DealView]] = {}
+    if len(live) == 1:  # most customers: one deal's values as they are, nothing to choose
+        for view in live:
+            _deal_values(view, work, held, wanted.__setitem__)
+        return wanted, held
+    per_field: dict[str, list[tuple[Any, DealView]]] = defaultdict(list)
+    for view in live:
+        _deal_values(view, work, held, lambda name, found: per_field[name].append(found))
     for name, found in per_field.items():
         if name in held:
             continue
-        if len(found) == 1:  # most customers have one deal: nothing to compare or choose
+        if len(found) == 1:  # one deal of several sets this field: nothing to choose
             wanted[name] = found[0]
             continue
         if len({comparable(v) for v, _ in found}) == 1:
@@ -245,6 +248,31 @@ def _desired(
         else:
             wanted[name] = chosen
     return wanted, held
+
+
+def _deal_values(
+    view: DealView,
+    work: _Work,
+    held: set[str],
+    want: Callable[[str, tuple[Any, DealView]], object],
+) -> None:
+    """Hand ``want`` each field the deal sets, with the value its write rule makes of it; a
+    value the rule's map does not list holds the field (a problem of the record)."""
+    if view.under_review:
+        return
+    for target_field, rule in view.rules.items():
+        value = view.terms.value(rule.value)
+        # (A Decimal, the common value, is never an empty tuple; its == asks numbers' ABCs.)
+        if value is None or (type(value) is not Decimal and value == ()):
+            continue
+        value = to_target(value)
+        if rule.map is not None:
+            if str(value) not in rule.map:
+                work.problems.append(_unmapped(target_field, rule, value, view))
+                held.add(target_field)
+                continue
+            value = rule.map[str(value)]
+        want(target_field, (value, view))
 
 
 def _newest(view: DealView) -> tuple[Any, ...]:
@@ -450,7 +478,10 @@ def _note(
     work: _Work,
 ) -> str:
     current = state.record.fields.get(state.note.field)
-    updated = max((d.terms.modified_at for d in live), default=None)
+    if len(live) == 1:  # most customers
+        updated: datetime | None = live[0].terms.modified_at
+    else:
+        updated = max((d.terms.modified_at for d in live), default=None)
     rendered = render_note(
         current if isinstance(current, str) else None,
         [_deal_line(view, render_line) for view in _in_order(live, listing_order)],
@@ -482,14 +513,16 @@ def _deal_line(view: DealView, render_line: LineRenderer) -> DealLine:
     return DealLine(view.terms.deal.id, _Rendering(view, render_line))
 
 
-@dataclass
 class _Rendering:
     """One deal's line at a given value cap; the deal's values are cleaned once, however
-    many caps the fitting tries."""
+    many caps the fitting tries (slots: one is made per deal of every note)."""
 
-    view: DealView
-    render_line: LineRenderer
-    cleaned: DealTerms | None = None
+    __slots__ = ("cleaned", "render_line", "view")
+
+    def __init__(self, view: DealView, render_line: LineRenderer) -> None:
+        self.view = view
+        self.render_line = render_line
+        self.cleaned: DealTerms | None = None
 
     def __call__(self, cap: int | None) -> str:
         suffix = UNDER_REVIEW if self.view.under_review else ""

@@ -28,7 +28,14 @@ from sync_jobs.alerts.routing import AlertsConfig
 from sync_jobs.domain.mapping import Mapping, NoteRule
 from sync_jobs.domain.model import DealTerms
 from sync_jobs.domain.notes import NoteTemplates, template_location
-from sync_jobs.domain.planner import CustomerState, DealView, Plan, Resolution, plan_customer
+from sync_jobs.domain.planner import (
+    CustomerState,
+    DealView,
+    LineRenderer,
+    Plan,
+    Resolution,
+    plan_customer,
+)
 from sync_jobs.run import recheck
 from sync_jobs.run.catalog import (
     Catalog,
@@ -311,6 +318,7 @@ async def _plans(
             views[row.customer_key].append(view)
     names = {key: names.get(key) or (records[key].name if key in records else "") for key in keys}
     note = ctx.note
+    render_line = _line_renderer(ctx, note)
     plans = {}
     for key in keys:
         record = records.get(key)
@@ -321,7 +329,13 @@ async def _plans(
             )
             continue
         plans[key] = _plan(
-            ctx, record, views.get(key, []), bases.get(key, {}), note, resolutions.get(key, {})
+            ctx,
+            record,
+            views.get(key, []),
+            bases.get(key, {}),
+            note,
+            resolutions.get(key, {}),
+            render_line,
         )
         if key in unreadable:  # planned without that deal: must not be written
             plans[key] = plans[key]._replace(error=unreadable[key])
@@ -396,6 +410,7 @@ def _plan(
     base: dict[str, Any],
     note: NoteRule,
     resolutions: dict[str, Resolution],
+    render_line: LineRenderer,
 ) -> Plan:
     state = CustomerState(
         target=ctx.target_name,
@@ -407,10 +422,14 @@ def _plan(
         today=today(ctx.clock),
         resolutions=resolutions,
     )
-    templates = ctx.templates(note.format)
-    return plan_customer(
-        state, lambda d: templates.line(d.terms, d.template, d.folder, stored=d.stored)
-    )
+    return plan_customer(state, render_line)
+
+
+def _line_renderer(ctx: Stage2, note: NoteRule) -> LineRenderer:
+    """How a batch's deal lines are rendered: by the note format's templates (looked up
+    once a batch, not once a customer)."""
+    line = ctx.templates(note.format).line
+    return lambda d: line(d.terms, d.template, d.folder, stored=d.stored)
 
 
 def _view(
@@ -462,9 +481,15 @@ def _terms(row: Any) -> DealTerms:
         return DealTerms.model_validate(row.terms)
     terms = TERMS.get(row.payload_hash, row.modified_at)
     if terms is None:
-        terms = DealTerms.model_validate_json(text)
+        terms = _validate_json(text)
         TERMS.offer(row.payload_hash, row.modified_at, terms)
     return terms
+
+
+_validate_json: Callable[[str], DealTerms] = DealTerms.__pydantic_validator__.validate_json
+"""``DealTerms.model_validate_json`` as it calls the validator with no options, without its
+Python wrapper: the same terms, the same errors (most of a backfill's stored terms are
+validated here, stage 1's having left the terms cache)."""
 
 
 def _resolutions(rows: Sequence[ResolvedConflict]) -> dict[str, dict[str, Resolution]]:
