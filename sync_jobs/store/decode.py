@@ -10,10 +10,9 @@ rows the same query through SQLAlchemy returns.
 from __future__ import annotations
 
 import json
-import json.scanner
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -43,22 +42,19 @@ def _json_from_stored(value: Any) -> Any:
     return _parsed(value) if type(value) is str else value
 
 
-_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
-    cast("Any", json.JSONDecoder())  # (typeshed's stub names the wrong argument type)
-)
-"""The scanner ``json.loads`` runs (the C one where there is one), with loads' defaults."""
+_DECODER = json.JSONDecoder()
+"""A decoder with ``json.loads``' defaults (the C scanner where there is one)."""
 
 
 def _parsed(text: str) -> Any:
-    """``json.loads(text)``, with the scanner called directly for a text that is one JSON
-    value from its first character to its last, as dealbridge stores them: loads' two
-    Python layers and its two whitespace matches were half of reading a deal's
-    ``match_detail``. Anything else (whitespace around the value, a byte order mark, more
-    after it, text that is not JSON) goes to ``json.loads``, which answers or raises as it
-    always has."""
+    """``json.loads(text)``, with the decoder's documented ``raw_decode`` for a text that is
+    one JSON value from its first character to its last, as dealbridge stores them: loads'
+    layers and its two whitespace matches were half of reading a deal's ``match_detail``.
+    Anything else (whitespace around the value, a byte order mark, more after it, text that
+    is not JSON) goes to ``json.loads``, which answers or raises as it always has."""
     try:
-        found, end = _scan(text, 0)
-    except (StopIteration, ValueError):
+        found, end = _DECODER.raw_decode(text)
+    except ValueError:
         return json.loads(text)
     return found if end == len(text) else json.loads(text)
 
