@@ -190,7 +190,9 @@ def _result(
         return _rejected(change, f"{ref.kind} {ref.id} not found in Zendesk", None, 404)
     if verdict is not None and _failed(verdict):
         message = str(verdict.get("details") or verdict.get("error") or "update failed")
-        code = verdict.get("error")
+        # Zendesk documents ``error`` as a text code; any other value is reported as text
+        # too, so an odd result fails its own record, not the whole job's.
+        code = str(verdict.get("error") or "")
         text = f"{message} ({code})" if code and code not in message else message
         return _rejected(change, text, _named_field(ref.kind, message, change.fields), None)
     if verdict is not None:  # reported Updated: Zendesk holds what was sent

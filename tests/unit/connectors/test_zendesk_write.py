@@ -218,6 +218,22 @@ async def test_a_failed_record_in_the_job_fails_alone_with_the_field_named(
     assert "organization_fields.payment_terms" in results[1].error
 
 
+@pytest.mark.parametrize("error", [True, 422, ["RecordInvalid"]])
+async def test_a_failed_result_whose_error_is_not_text_fails_its_record_alone(
+    respx_mock: respx.MockRouter, error: object
+) -> None:
+    odd = {"id": 2, "index": 1, "status": "Failed", "success": False, "error": error}
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("completed", [updated(1), odd]))
+    respx_mock.get(ORG_SHOW).mock(return_value=shown(org(1, notes="ok"), org(2)))
+    results = await make_target().write(
+        [change("organization", "1", notes="ok"), change("organization", "2", notes="x")]
+    )
+    assert results[0].ok
+    assert not results[1].ok
+    assert results[1].error is not None
+    assert results[1].error.startswith(str(error))
+
+
 async def test_a_record_missing_at_read_back_is_reported_not_found(
     respx_mock: respx.MockRouter,
 ) -> None:
