@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -75,18 +76,47 @@ def is_sqlite(url: str) -> bool:
     return _split(url)[0] == "sqlite"
 
 
+WAL_SWITCH_TRIES = 5
+"""Tries of ``PRAGMA journal_mode=WAL`` on a connection's first use (see :func:`_into_wal`)."""
+WAL_SWITCH_PAUSE = 0.02
+"""Seconds before the second try, growing with each (0.2 s in all at most): the other
+process's switch is a few milliseconds."""
+
+
 def _sqlite_setup(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # we emit BEGIN ourselves
     cursor = dbapi_connection.cursor()
-    for pragma in (
-        "journal_mode=WAL",
-        "synchronous=NORMAL",
-        f"wal_autocheckpoint={WAL_CHECKPOINT_PAGES}",
-        "foreign_keys=ON",
-        f"busy_timeout={BUSY_TIMEOUT_MS}",
-    ):
-        cursor.execute(f"PRAGMA {pragma}")
-    cursor.close()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # first: the rest may wait
+        _into_wal(cursor)
+        for pragma in (
+            "synchronous=NORMAL",
+            f"wal_autocheckpoint={WAL_CHECKPOINT_PAGES}",
+            "foreign_keys=ON",
+        ):
+            cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
+def _into_wal(cursor: Any) -> None:
+    """Put the database file in WAL mode (a no-op once it is).
+
+    Two processes opening a new file at once (a run's worker helpers, a CLI command beside
+    the daemon's first start) both read it in its old journal mode and both ask for the
+    exclusive lock that the switch needs: SQLite refuses one of them at once with "database
+    is locked", without waiting (two readers waiting for each other would never end). The
+    refused one's read lock is gone with its statement, so asked again, after a pause that
+    lets the other's switch end, it finds the file in WAL mode already. (The pause blocks the
+    event loop: it happens only in this race, on a new file's first connections.)"""
+    for attempt in range(1, WAL_SWITCH_TRIES + 1):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == WAL_SWITCH_TRIES:
+                raise
+            time.sleep(WAL_SWITCH_PAUSE * attempt)
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:

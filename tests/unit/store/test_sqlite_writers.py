@@ -45,9 +45,15 @@ def turns_taken(folder: Path, writers: int) -> list[str]:
     ]
     for process in processes:
         process.start()
-    for process in processes:
-        process.join(120)
-        assert process.exitcode == 0, f"a writer failed (exit code {process.exitcode})"
+    try:
+        for process in processes:
+            process.join(120)
+        codes = [process.exitcode for process in processes]
+        assert codes == [0] * writers, f"a writer failed (exit codes {codes}; see its stderr)"
+    finally:
+        for process in processes:
+            if process.is_alive():
+                process.kill()  # never left behind when the test fails
     with sqlite3.connect(database) as db:
         return [writer for (writer,) in db.execute("SELECT writer FROM turns ORDER BY id")]
 

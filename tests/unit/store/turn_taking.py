@@ -15,6 +15,8 @@ from sync_jobs.store.db import make_engine, write_tx
 
 TURNS = "CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, writer TEXT NOT NULL)"
 """Each write transaction adds a row: the ids are the order in which the writers committed."""
+START_WITHIN = 60.0
+"""Seconds a writer waits for the others to be ready (a broken barrier then fails it)."""
 
 
 def write_turns(url: str, writer: str, transactions: int, hold: float, start: Barrier) -> None:
@@ -29,7 +31,8 @@ async def _write(url: str, writer: str, transactions: int, hold: float, start: B
     try:
         async with engine.connect():
             pass  # connected (the pragmas run) before the race starts
-        await asyncio.to_thread(start.wait)
+        # A writer that died before the start must not leave this one waiting for ever.
+        await asyncio.to_thread(start.wait, START_WITHIN)
         for _ in range(transactions):
             async with write_tx(engine) as conn:
                 await conn.execute(sa.text("INSERT INTO turns (writer) VALUES (:w)"), {"w": writer})
