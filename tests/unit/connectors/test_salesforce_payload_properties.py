@@ -111,10 +111,12 @@ async def reference_deal(source: Any, raw: dict[str, Any]) -> SourceDeal:
     """``_deal`` as it was: every child result completed first, then the record cleaned."""
     modified = source._modstamp(raw, raw["Id"], None)
     await source._complete_children(raw)
+    payload: Any = clean_record(raw, RELATIONSHIPS)  # a list for a record that is a child
+    # result, which SourceDeal refuses here as the connector's own validation does
     return SourceDeal(
         id=raw["Id"],
         modified_at=modified,
-        payload=clean_record(raw, RELATIONSHIPS),
+        payload=payload,
         deleted=raw.get("IsDeleted") in (True, "true"),
         url=deal_url("https://i", "Opportunity", raw["Id"]),
     )
