@@ -25,14 +25,27 @@ IndexKey = tuple[str, str]
 RecordId = tuple[str, str]
 
 
+MATCH_TYPES: tuple[MatchType, ...] = ("external_id", "email", "domain")
+"""Every match type, in the order a record's keys are listed."""
+
+
 def identity_keys(record: CustomerRecord) -> list[IndexKey]:
     """Every (match type, normalised value) a record can be found by."""
-    keys: list[IndexKey] = []
-    if record.external_id:
-        keys.append(("external_id", normalize_identity("external_id", record.external_id)))
-    keys += [("email", normalize_identity("email", e)) for e in record.emails if e]
-    keys += [("domain", normalize_domain(d)) for d in record.domains if d]
+    keys = [(match, value) for match in MATCH_TYPES for value in record_keys(record, match)]
     return list(dict.fromkeys(keys))
+
+
+def record_keys(record: CustomerRecord, match: str) -> list[str]:
+    """The normalised values a record can be found by with one match type (none for a type
+    that is not one): a value's key is its own normalised form, whatever else it holds."""
+    if match == "external_id":
+        found = record.external_id
+        return [normalize_identity(match, found)] if found else []
+    if match == "email":
+        return [normalize_identity(match, email) for email in record.emails if email]
+    if match == "domain":
+        return [normalize_domain(domain) for domain in record.domains if domain]
+    return []
 
 
 def keyed(records: Iterable[CustomerRecord]) -> list[tuple[CustomerRecord, list[IndexKey]]]:
@@ -87,8 +100,9 @@ _FIELDS = {"external_id": "external_ids", "email": "emails", "domain": "domains"
 
 
 def carries(record: CustomerRecord, match: str, value: str) -> bool:
-    """Whether the record (as the desk holds it now) can be found by this key."""
-    return (match, value) in identity_keys(record)
+    """Whether the record (as the desk holds it now) can be found by this key (only that
+    match type's values are normalised: stage 2 asks it for every deal it writes)."""
+    return value in record_keys(record, match)
 
 
 def _values(account: AccountIdentity) -> dict[str, tuple[str, ...]]:

@@ -34,7 +34,6 @@ from connectors.base import CustomerRecord
 from sync_jobs.domain.mapping import IdentityRule, Mapping
 from sync_jobs.domain.matching import IdentityIndex, carries, identity_keys, wanted_keys
 from sync_jobs.domain.model import AccountIdentity, DealTerms, MatchResult
-from sync_jobs.domain.values import normalize_domain, normalize_identity
 from sync_jobs.run import lookups
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
 from sync_jobs.store import deals, identity, work
@@ -79,22 +78,9 @@ def still_linked(row: Any, record: CustomerRecord) -> bool:
         return True  # linked by a person, or not by a key
     key = detail.get("key")
     if key:
-        return carries_key(record, method, key)
+        return carries(record, method, key)
     account = DealTerms.model_validate(row.terms).account  # matched before keys were kept
     return any(carries(record, method, v) for v in _values(account, method))
-
-
-def carries_key(record: CustomerRecord, method: str, key: str) -> bool:
-    """:func:`~sync_jobs.domain.matching.carries` for a keyed method, asking only the record's
-    values of that method: each value's key is its own normalised form, so the record's
-    other values cannot make or unmake this one (every deal of every batch is checked: the
-    record's whole key list cost four times as much)."""
-    if method == "external_id":
-        found = record.external_id
-        return normalize_identity(method, found) == key if found else False
-    if method == "email":
-        return any(normalize_identity(method, email) == key for email in record.emails if email)
-    return any(normalize_domain(domain) == key for domain in record.domains if domain)
 
 
 async def stale_links(
