@@ -228,7 +228,7 @@ def planned_update(
             row[path] = reported[path] = sent
         else:
             custom[key] = sent
-            reported[path] = custom_value(sent) if type(sent) is str else sent
+            reported[path] = custom_value(sent)
     if custom:
         row[CUSTOM[kind]] = custom
     return row, reported
