@@ -32,7 +32,7 @@ from sync_jobs.store.audit import AuditEntry, audit_columns
 from sync_jobs.store.bases import Base, base_columns, note_columns
 from sync_jobs.store.bulk import Same, bound, prepared_columns
 from sync_jobs.store.deals import Later, StoredDeal
-from sync_jobs.store.decode import Process, decoder, processor
+from sync_jobs.store.decode import NamedDecode, decoder, named_decoder, processor
 from sync_jobs.store.driver_sql import DriverSql
 from sync_jobs.store.sql import chunks
 from sync_jobs.store.work import WorkItem
@@ -167,9 +167,8 @@ class _DealReader:
 
     pick: Callable[[Sequence[Any]], tuple[Any, ...]]
     """The row's values of the columns decoded at once."""
-    names: tuple[str, ...]
-    steps: tuple[tuple[str, Process], ...]
-    """Each of those columns the driver's value of which needs converting, with how."""
+    decode: NamedDecode
+    """Those values by column name, as SQLAlchemy would give them."""
     later: Later
 
 
@@ -183,8 +182,7 @@ def _deal_reader(dialect: Dialect) -> _DealReader:
         columns = [_DEAL_COLUMNS[i] for i in now]
         found = _READERS[dialect.name] = _DealReader(
             pick=itemgetter(*now),
-            names=tuple(c.name for c in columns),
-            steps=tuple((c.name, p) for c in columns if (p := processor(c, dialect)) is not None),
+            decode=named_decoder(dialect, columns),
             later={
                 c.name: (i, processor(c, dialect))
                 for i, c in enumerate(_DEAL_COLUMNS)
@@ -197,15 +195,9 @@ def _deal_reader(dialect: Dialect) -> _DealReader:
 def _take(dialect: Dialect, state: BatchState, outcomes: Sequence[hop.Outcome]) -> None:
     deals, bases, resolved, decisions, *names = outcomes
     reader = _deal_reader(dialect)
-    pick, columns, steps, later = reader.pick, reader.names, reader.steps, reader.later
+    pick, by_name, later = reader.pick, reader.decode, reader.later
     for row in deals.rows:
-        # The row's values by name, then converted in place where the column needs it (as
-        # ``decoder`` converts them, without a list and a tuple of them a row).
-        values = dict(zip(columns, pick(row), strict=True))
-        for name, process in steps:
-            value = values[name]
-            if value is not None:
-                values[name] = process(value)
+        values = by_name(pick(row))
         values["terms_text"] = row[-1]
         state.deals.append(StoredDeal(values, later, row))
     decode = decoder(dialect, _BASE_COLUMNS)

@@ -80,6 +80,27 @@ def decoder(dialect: Dialect, columns: Sequence[sa.Column[Any]]) -> Decode:
     return found
 
 
+NamedDecode = Callable[[Sequence[Any]], dict[str, Any]]
+
+
+def named_decoder(dialect: Dialect, columns: Sequence[sa.Column[Any]]) -> NamedDecode:
+    """A function turning a driver row of ``columns`` into its values by column name, each
+    as SQLAlchemy would give it: the dict made once and converted in place, for a caller
+    that wants the values by name anyway (no list and tuple of them a row first)."""
+    names = tuple(c.name for c in columns)
+    steps = [(c.name, p) for c in columns if (p := processor(c, dialect)) is not None]
+
+    def decode(row: Sequence[Any]) -> dict[str, Any]:
+        values = dict(zip(names, row, strict=True))
+        for name, process in steps:
+            value = values[name]
+            if value is not None:
+                values[name] = process(value)
+        return values
+
+    return decode
+
+
 def _build(dialect: Dialect, columns: Sequence[sa.Column[Any]]) -> Decode:
     steps = [(i, p) for i, c in enumerate(columns) if (p := processor(c, dialect)) is not None]
     if not steps:
