@@ -128,9 +128,7 @@ class Writer:
         unsure = [p[0].ref.id for p, v in zip(batch, found, strict=True) if v is None]
         stored = await self._read_back(kind, unsure) if unsure else {}
         return [
-            _written(planned[0].ref, planned[2])
-            if verdict is not None and _plainly_updated(verdict)
-            else _result(planned, verdict, stored.get(planned[0].ref.id), job)
+            _result(planned, verdict, stored.get(planned[0].ref.id), job)
             for planned, verdict in zip(batch, found, strict=True)
         ]
 
@@ -183,6 +181,20 @@ def _result(
     stored: dict[str, Any] | None,
     job: dict[str, Any] | None,
 ) -> WriteResult:
+    """What became of one record of a job (``verdict``: its result in the job, if any;
+    ``stored``: the record as read back, when the job did not say)."""
+    if verdict is not None and _plainly_updated(verdict):  # nearly every record: asked first
+        return _written(planned[0].ref, planned[2])
+    return _judged(planned, verdict, stored, job)
+
+
+def _judged(
+    planned: Planned,
+    verdict: dict[str, Any] | None,
+    stored: dict[str, Any] | None,
+    job: dict[str, Any] | None,
+) -> WriteResult:
+    """A record's result judged in full: missing, failed, reported written, or read back."""
     change, _, reported = planned
     ref = change.ref
     missing = stored is None if verdict is None else verdict.get("error") == "RecordNotFound"
@@ -208,8 +220,8 @@ def _result(
 
 def _plainly_updated(verdict: dict[str, Any]) -> bool:
     """A result as Zendesk reports almost every record of a job (``status: Updated``,
-    ``success: true``, no error): :func:`_result` would find it written. Asked first, as
-    every record written passes here; anything else is judged by :func:`_result`."""
+    ``success: true``, no error): written, as :func:`_judged` would find it. Asked first,
+    as every record written passes here."""
     return (
         verdict.get("status") == "Updated"
         and verdict.get("success") is True

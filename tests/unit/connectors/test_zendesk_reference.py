@@ -282,15 +282,12 @@ VERDICT_VALUES = (
 def test_a_result_taken_as_plainly_updated_is_the_one_judged_in_full(
     verdict: dict[str, Any], job: dict[str, Any] | None
 ) -> None:
-    """``_outcomes`` takes a plainly updated record's result without ``_result``: only where
-    ``_result`` would have found it written, the same values reported."""
+    """``_result`` takes a plainly updated record's result without judging it in full: only
+    where ``_judged`` would have found it written, the same values reported."""
     ref = RecordRef(kind=ORGANIZATION, id="7")
     fields = {"notes": "n", "organization_fields.due": date(2027, 3, 1)}
     planned = (RecordChange(ref=ref, fields=fields), *planned_update(ORGANIZATION, "7", fields))
-    try:
-        judged: Any = writer._result(planned, verdict, None, job)
-    except TypeError as exc:  # a non-text ``error`` (Zendesk sends a code): as it always was
-        judged = exc
+    judged = writer._judged(planned, verdict, None, job)
     if writer._plainly_updated(verdict):
         assert writer._written(ref, planned[2]) == judged
         assert judged.ok
