@@ -8,8 +8,10 @@ backfill needs: its desk's write budget is spent while the pass still runs (issu
 3). But it costs CPU: the pass then reads and updates deals, and stage 2 claims customers,
 in an order unrelated to where their rows and index entries sit (about 8 % of a CPU-bound
 run's deals per CPU second, bench/analysis.md). A backfill whose export never waited is
-bound by the CPU, where starting stage 2 early gains nothing on one core; its deals are
-stored with an empty key, which pages them by deal id, as before migration 0009.
+bound by the CPU, where starting stage 2 early gains nothing on one core: its export ended
+before the first deal was read, so its deals are matched as they are read and none waits
+for a pass (``stage1._read_after``). By deal id (an empty key) is left for deals read while
+an export that then failed ran: a later run's pass pages them as before migration 0009.
 """
 
 from __future__ import annotations

@@ -171,7 +171,8 @@ async def backfill(
     found" are true only once every record was seen), so matching waits for the export's
     last page and then runs as the keyset-paged match pass (:func:`rematch`), which queues
     the customers it decides. An export that never waits (a small desk, an incremental
-    refresh) is read whole first, as in any other run.
+    refresh) is read whole first, as in any other run, and so the deals read after it are
+    matched as each page is read, as any other run's are (:func:`_read_after`).
 
     Whether the export waited decides the pass's order (:class:`PassOrder`). By account,
     ``matching`` is set when the match pass starts: from then on every page it commits
@@ -185,10 +186,11 @@ async def backfill(
 
     ended = asyncio.Event()
     with also_listening(heard):
+        refreshing = asyncio.ensure_future(refresh_index(ctx, ended))
         unsaved, order = await _together(
-            refresh_index(ctx, ended), _read_after(ctx, export_waits, ended, full=full)
+            refreshing, _read_after(ctx, export_waits, refreshing, ended, full=full)
         )
-    if matching is not None and order.writes_during_pass:
+    if matching is not None and order is not None and order.writes_during_pass:
         matching.set()
     await rematch(ctx, unsaved)
     await _expire(ctx)
@@ -196,13 +198,34 @@ async def backfill(
 
 
 async def _read_after(
-    ctx: Stage1, export_waits: asyncio.Event, ended: asyncio.Event, *, full: bool
-) -> PassOrder:
-    """Read once the export waits or ended; the order its deals are stored for."""
+    ctx: Stage1,
+    export_waits: asyncio.Event,
+    refreshing: asyncio.Future[IdentityIndex],
+    ended: asyncio.Event,
+    *,
+    full: bool,
+) -> PassOrder | None:
+    """Read once the export waits or ended; the order its deals are stored pending for, or
+    None when they were matched as they were read.
+
+    An export that ended (whole, without failing) before it ever waited leaves nothing to
+    wait for: the deals are matched against the whole index as each page is read, as any
+    other run's are, and stored once with their match. Stored pending, each was written
+    twice (the match pass rewrote its row) and read back once more by the pass."""
     await first_of(export_waits, ended)
+    if not export_waits.is_set() and _whole(refreshing):
+        await _read(ctx, refreshing.result(), full=full, defer=None)
+        return None
     order = PassOrder.of_backfill(export_waited=export_waits.is_set())
     await _read(ctx, IdentityIndex(), full=full, defer=order)
     return order
+
+
+def _whole(refreshing: asyncio.Future[IdentityIndex]) -> bool:
+    """Whether the index refresh returned: every record of the export is indexed. (One that
+    failed or was cancelled also sets ``ended``; its run fails, and pages read meanwhile are
+    stored pending, matched by a later run's pass.)"""
+    return refreshing.done() and not refreshing.cancelled() and refreshing.exception() is None
 
 
 async def _together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:

@@ -131,9 +131,20 @@ async def test_the_match_pass_decides_every_waiting_deal_a_page_at_a_time(
     assert await queued(slow) == ["organization:1", "organization:2"]
 
 
+@dataclass
+class WaitingExport(FakeDesk):
+    """An export that waits for its budget after its page: deals are stored pending."""
+
+    async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        async for page in super().customers(since):
+            yield page
+        announce_wait(TARGET, 60.0)
+
+
 async def test_deals_of_a_backfill_stopped_before_its_match_pass_are_matched_by_the_next_run(
     world: World,
 ) -> None:
+    world.desk = WaitingExport()
     world.desk.holding(org("1", number="CUST-1"))
     world.crm.pages = [[deal("D1")], [deal("D2")]]
     world.control.stopping.set()  # SIGTERM: stop after the page in hand is committed

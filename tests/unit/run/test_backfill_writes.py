@@ -2,8 +2,8 @@
 pages through the waiting deals by account, so every deal of one account is decided on one
 page and its customer can be written as soon as that page commits. Two accounts that reach
 one customer on different pages still leave it right: it is queued again and written with
-both deals. A backfill whose export never waited (bound by the CPU) pages by deal id and
-writes once the pass is done, as before account order existed (``stage1.PassOrder``)."""
+both deals. A backfill whose export never waited (bound by the CPU) matches its deals as it
+reads them, as any other run does, and writes once stage 1 is done (``stage1.PassOrder``)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,8 @@ class WaitingExport(FakeDesk):
     (10 pages a minute) does in a large backfill: the desk's budgets bind the run."""
 
     async def customers(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        if since is not None:  # an incremental export may have no page: it waits first
+            announce_wait(self.name, 60.0)
         async for page in super().customers(since):
             yield page
             announce_wait(self.name, 60.0)
@@ -212,41 +214,97 @@ async def account_keys(world: World, *deal_ids: str) -> dict[str, str]:
         return {d: (await deals.deals_with_id(conn, d))[0].account_key for d in deal_ids}
 
 
-async def test_a_backfill_whose_export_never_waited_pages_the_match_pass_by_deal_id(
+async def test_a_backfill_whose_export_never_waited_matches_each_deal_as_it_is_read(
     quick: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(stage1, "MATCH_PAGE", 2)
     quick.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-2"))
     quick.crm.pages = [
-        [deal("D1"), deal("D2"), deal("D3"), deal("D4", customer_number="CUST-2")],
+        [deal("D1"), deal("D2")],
+        [deal("D3"), deal("D4", customer_number="CUST-2"), deal("D5", customer_number="X")],
     ]
     pages = pages_seen(monkeypatch)
+    held: list[dict[str, str | None]] = []
+    read_page = stage1._commit_page
+
+    async def after_read(*args: Any, **kwargs: Any) -> set[str]:
+        touched = await read_page(*args, **kwargs)
+        async with read_tx(quick.store) as conn:
+            stored = await deals.deal_states(conn, "west", ["D1", "D2", "D3", "D4", "D5"])
+        held.append({d: k.customer_key for d, k in stored.items()})
+        return touched
+
+    monkeypatch.setattr(stage1, "_commit_page", after_read)
 
     await stage1.backfill(quick.stage1())
 
-    assert pages == [["D1", "D2"], ["D3", "D4"]], "pages of two, by deal id"
-    assert await account_keys(quick, "D1", "D2", "D3", "D4") == dict.fromkeys(
-        ("D1", "D2", "D3", "D4"), ""
-    ), "no account key stored"
+    assert held[0] == {"D1": "organization:1", "D2": "organization:1"}, "matched as read"
+    assert held[1] == held[0] | {"D3": "organization:1", "D4": "organization:2", "D5": None}
+    assert pages == [["D5"]], "the pass pages only what found no record: no pending deal"
+    async with read_tx(quick.store) as conn:
+        stored = await deals.deal_states(conn, "west", ["D5"])
+        assert stored["D5"].match_method is None
+        assert await account_keys(quick, "D1", "D2", "D3", "D4", "D5") == dict.fromkeys(
+            ("D1", "D2", "D3", "D4", "D5"), ""
+        ), "no account key stored"
+        assert sorted(await work.queued_keys(conn, TARGET)) == [
+            "organization:1",
+            "organization:2",
+        ]
 
 
-async def test_stage_2_of_a_backfill_whose_export_never_waited_writes_after_the_match_pass(
+async def test_a_backfill_whose_export_failed_stores_what_it_read_meanwhile_pending(
     quick: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(stage1, "MATCH_PAGE", 1)
-    quick.desk.holding(*(org(str(n), number=f"CUST-{n}") for n in range(1, 4)))
-    quick.crm.pages = [[deal(f"D{n}", customer_number=f"CUST-{n % 3 + 1}") for n in range(6)]]
-    writes_seen: list[int] = []
+    """The index is not whole: nothing read while it was refreshed is matched against it."""
+    quick.desk.holding(org("1", number="CUST-1"))
+    quick.crm.pages = [[deal("D1")]]
+    failing = asyncio.Event()
 
-    async def after_page(_page: int) -> None:
+    async def refresh_failing(ctx: stage1.Stage1, ended: asyncio.Event | None = None) -> Any:
+        assert ended is not None
+        ended.set()  # as refresh_index's ``finally`` does when it fails
+        await asyncio.sleep(0)  # the reader wakes before the failure reaches the run
+        await failing.wait()
+        raise RuntimeError("export failed")
+
+    read_page = stage1._commit_page
+
+    async def after_read(*args: Any, **kwargs: Any) -> set[str]:
+        assert kwargs.get("defer", args[4] if len(args) > 4 else None) is not None, "pending"
+        touched = await read_page(*args, **kwargs)
+        failing.set()
+        return touched
+
+    monkeypatch.setattr(stage1, "refresh_index", refresh_failing)
+    monkeypatch.setattr(stage1, "_commit_page", after_read)
+
+    with pytest.raises(RuntimeError, match="export failed"):
+        await stage1.backfill(quick.stage1())
+
+
+async def test_stage_2_of_a_backfill_whose_export_never_waited_writes_after_stage_1(
+    quick: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    quick.desk.holding(*(org(str(n), number=f"CUST-{n}") for n in range(1, 4)))
+    quick.crm.pages = [
+        [deal(f"D{n}", customer_number=f"CUST-{n % 3 + 1}") for n in range(3)],
+        [deal(f"D{n}", customer_number=f"CUST-{n % 3 + 1}") for n in range(3, 6)],
+    ]
+    writes_seen: list[int] = []
+    read_page = stage1._commit_page
+
+    async def after_read(*args: Any, **kwargs: Any) -> set[str]:
+        touched = await read_page(*args, **kwargs)
         await asyncio.sleep(0.01)  # time enough for a worker that was free to write
         writes_seen.append(len(quick.desk.writes))
+        return touched
 
-    pages_seen(monkeypatch, hold=after_page)
+    monkeypatch.setattr(stage1, "_commit_page", after_read)
 
     await backfill_and_write(quick)
 
-    assert writes_seen == [0] * 6, "nothing written while the pass went on"
+    assert writes_seen == [0, 0], "nothing written while stage 1 went on"
     assert sorted(customers_written(quick)) == [f"organization:{n}" for n in range(1, 4)], (
         "each customer written once, with every deal it has"
     )
