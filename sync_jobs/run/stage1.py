@@ -270,8 +270,12 @@ class _Mapped:
     ) -> _Mapped:
         if not isinstance(terms, DealTerms):
             return cls(deal, terms)
-        # A real run only writes the text: no JSON form is made (the fingerprint is written
-        # from the terms' values too), which was a third of this deal's cost here.
+        # A real run only writes the text: no JSON form is made, and the text stored is the
+        # one the fingerprint hashes (with the modification time), made once.
+        if not dry_run:
+            both = terms.stored_text()
+            if both is not None:
+                return cls(deal, terms, JsonText(both[0]), both[1])
         stored = model_json(terms) if dry_run else model_text(terms)
         return cls(deal, terms, stored, terms.fingerprint())
 
