@@ -260,8 +260,10 @@ class _Mapped:
     deal: SourceDeal
     terms: DealTerms | MappingFailed | None
     stored: JsonText | EncodedJson | None = None
-    """The row's terms column: the terms' JSON text (pydantic's, written by the store as it
-    is); in a dry run with ``terms.model_dump(mode="json")``, which its overlay row holds."""
+    """The row's terms column: the terms' JSON text, written by the store as it is (the
+    fingerprint's sorted text with the modification time, :meth:`DealTerms.stored_text`; or
+    pydantic's, for terms only their dumped form can write); in a dry run with
+    ``terms.model_dump(mode="json")``, which its overlay row holds."""
     digest: str = ""
 
     @classmethod
