@@ -219,7 +219,8 @@ def test_the_stored_text_is_made_for_plain_terms() -> None:
     odd = PLAIN.model_copy(
         update={"name": "Zürich \x7f 😀", "custom": {"a": "b", "modified_at": "x"}}
     )
-    for one in (PLAIN, odd):
+    quoted = PLAIN.model_copy(update={"name": 'x","modified_at":"y', "sla": ',"modified_at":'})
+    for one in (PLAIN, odd, quoted):
         both = one.stored_text()
         assert both is not None
         assert both[1] == reference_fingerprint(one.model_dump(mode="json"))
