@@ -263,12 +263,28 @@ def default_line(deal: DealTerms) -> str:
     ``{%-`` and the dropped final newline leave none. Only declared fields of the deal's
     values are read, which the sandbox reads directly too (:class:`_NoteSandbox`)."""
     ref = deal.deal
-    line = f"- {_clean_summary(deal)} | {clean(ref.territory)}"
+    line = f"- {_clean_summary(deal)} | {_clean_shared(ref.territory)}"
     if deal.owner_name:
-        line += f", {clean(deal.owner_name)}"
+        line += f", {_clean_shared(deal.owner_name)}"
         if deal.owner_email:
-            line += f" ({clean(deal.owner_email)})"
-    return f"{line} | {clean(vendor_name(ref.system))} {clean(ref.id)}"
+            line += f" ({_clean_shared(deal.owner_email)})"
+    return f"{line} | {_clean_shared(vendor_name(ref.system))} {clean(ref.id)}"
+
+
+_clean_shared_text = functools.lru_cache(maxsize=1024)(clean)
+
+
+def _clean_shared(value: str) -> str:
+    """``clean(value)`` of a value many deals share (a territory, an owner, the CRM's label),
+    remembered when short: a run's deals have a handful of each. (A deal's id, new for every
+    deal of a backfill, is cleaned each time: remembering it would cost more than it saves.)"""
+    if len(value) <= SHARED_TEXT and type(value) is str:
+        return _clean_shared_text(value)
+    return clean(value)
+
+
+SHARED_TEXT = 64
+"""The longest shared value :func:`_clean_shared` remembers."""
 
 
 def _renders_as_default(env: SandboxedEnvironment, source: str) -> bool:
