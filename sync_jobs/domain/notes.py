@@ -17,7 +17,7 @@ import functools
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
@@ -46,7 +46,7 @@ from sync_jobs.domain.note_block import (
     place,
 )
 from sync_jobs.domain.note_fit import DealLine, fit, whole_lines
-from sync_jobs.domain.note_text import clean, for_html
+from sync_jobs.domain.note_text import clean, cleaned, for_html
 
 __all__ = [
     "BLOCK_END",
@@ -98,31 +98,107 @@ def _terms_text(value: str) -> str:
     return f"Net {match.group(1)}" if match else value
 
 
+@functools.lru_cache(maxsize=64)
 def vendor_name(system: str) -> str:
-    """How agents know the CRM: ``hubspot`` -> ``HubSpot`` (the connector registry's label)."""
+    """How agents know the CRM: ``hubspot`` -> ``HubSpot`` (the connector registry's label).
+
+    Remembered: every deal line asks it, and the registry's answer (a module lookup) does not
+    change while the process runs (its plugins are the installed packages' entry points)."""
     return system_label(system)
 
 
 def summary(deal: DealTerms) -> str:
     """The terms of one deal in one short clause list (each value clean before it is joined,
-    so a tag at the end of one value cannot leave a gap before the next clause).
+    so a tag at the end of one value cannot leave a gap before the next clause)."""
+    return _summary(
+        deal.discount_percent,
+        deal.payment_terms,
+        deal.free_services,
+        deal.sla,
+        deal.special_instructions,
+        deal.valid_until,
+    )
+
+
+def _summary(
+    discount: Decimal | None,
+    payment_terms: str | None,
+    free_services: tuple[str, ...],
+    sla: str | None,
+    special_instructions: str | None,
+    valid_until: date | None,
+) -> str:
+    """:func:`summary` of these values, the only ones it reads.
 
     A value that is None or empty is skipped before cleaning (it cleans to nothing): most
     deals leave most of these terms out, and this runs for every deal line."""
     parts = []
-    if deal.discount_percent is not None:
-        parts.append(f"{_pct(deal.discount_percent)} discount")
-    if deal.payment_terms and (payment := clean(deal.payment_terms)):
+    if discount is not None:
+        parts.append(f"{_pct(discount)} discount")
+    if payment_terms and (payment := clean(payment_terms)):
         parts.append(f"payment {_terms_text(payment)}")
-    if deal.free_services and (free := ", ".join(filter(None, map(clean, deal.free_services)))):
+    if free_services and (free := ", ".join(filter(None, map(clean, free_services)))):
         parts.append(f"free: {free}")
-    if deal.sla and (sla := clean(deal.sla)):
+    if sla and (sla := clean(sla)):
         parts.append(f"SLA: {sla}")
-    if deal.special_instructions and (instructions := clean(deal.special_instructions)):
+    if special_instructions and (instructions := clean(special_instructions)):
         parts.append(f"note: {instructions}")
-    if deal.valid_until:
-        parts.append(f"until {deal.valid_until.isoformat()}")
+    if valid_until:
+        parts.append(f"until {valid_until.isoformat()}")
     return "; ".join(parts) or "special terms (see deal)"
+
+
+SUMMARY_KEPT_TEXT = 200
+"""The longest text a remembered summary may hold in any of its values (see
+:func:`_clean_summary`): a longer one (pasted instructions) is summarised each time, and the
+remembered summaries stay small (at most a few MB)."""
+
+
+def _clean_summary(deal: DealTerms) -> str:
+    """``clean(summary(deal))``, remembered by the values it reads when each text among them
+    is short (a run's deals share a handful of terms: a discount, a payment term, an end
+    date; summarising and cleaning them was two fifths of a deal line).
+
+    The discount is remembered by its text as well as its value: equal Decimals can print
+    differently (``-0`` and ``0``), and the summary prints it."""
+    free, sla, notes = deal.free_services, deal.sla, deal.special_instructions
+    payment = deal.payment_terms
+    short = SUMMARY_KEPT_TEXT
+    if (
+        (payment is not None and len(payment) > short)
+        or (sla is not None and len(sla) > short)
+        or (notes is not None and len(notes) > short)
+        or (free and (len(free) > 8 or max(map(len, free)) > short))
+    ):
+        return clean(summary(deal))
+    discount = deal.discount_percent
+    return _remembered_summary(
+        None if discount is None else str(discount),
+        discount,
+        payment,
+        free,
+        sla,
+        notes,
+        deal.valid_until,
+    )
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _remembered_summary(
+    _: str | None,
+    discount: Decimal | None,
+    payment_terms: str | None,
+    free_services: tuple[str, ...],
+    sla: str | None,
+    special_instructions: str | None,
+    valid_until: date | None,
+) -> str:
+    """:func:`_clean_summary`'s text, remembered (the first argument is the discount's text:
+    the key tells apart discounts that are equal but print differently; ``typed``, values
+    of other types that compare equal)."""
+    return clean(
+        _summary(discount, payment_terms, free_services, sla, special_instructions, valid_until)
+    )
 
 
 _DATA_FIELDS: dict[type, frozenset[str]] = {
@@ -187,12 +263,28 @@ def default_line(deal: DealTerms) -> str:
     ``{%-`` and the dropped final newline leave none. Only declared fields of the deal's
     values are read, which the sandbox reads directly too (:class:`_NoteSandbox`)."""
     ref = deal.deal
-    line = f"- {clean(summary(deal))} | {clean(ref.territory)}"
+    line = f"- {_clean_summary(deal)} | {_clean_shared(ref.territory)}"
     if deal.owner_name:
-        line += f", {clean(deal.owner_name)}"
+        line += f", {_clean_shared(deal.owner_name)}"
         if deal.owner_email:
-            line += f" ({clean(deal.owner_email)})"
-    return f"{line} | {clean(vendor_name(ref.system))} {clean(ref.id)}"
+            line += f" ({_clean_shared(deal.owner_email)})"
+    return f"{line} | {_clean_shared(vendor_name(ref.system))} {clean(ref.id)}"
+
+
+_clean_shared_text = functools.lru_cache(maxsize=1024)(clean)
+
+
+def _clean_shared(value: str) -> str:
+    """``clean(value)`` of a value many deals share (a territory, an owner, the CRM's label),
+    remembered when short: a run's deals have a handful of each. (A deal's id, new for every
+    deal of a backfill, is cleaned each time: remembering it would cost more than it saves.)"""
+    if len(value) <= SHARED_TEXT and type(value) is str:
+        return _clean_shared_text(value)
+    return clean(value)
+
+
+SHARED_TEXT = 64
+"""The longest shared value :func:`_clean_shared` remembers."""
 
 
 def _renders_as_default(env: SandboxedEnvironment, source: str) -> bool:
@@ -381,7 +473,8 @@ class NoteTemplates:
                     )
                 ]
             ) from exc
-        return clean(text)
+        # Marked clean: the note body's own clean of the line then has nothing to scan.
+        return cleaned(text)
 
 
 NOTE_HEADER = "Special terms:"

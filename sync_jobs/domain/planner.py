@@ -349,11 +349,20 @@ def _field(name: str, wanted: dict[str, tuple[Any, DealView]], work: _Work) -> N
     state = work.state
     current = state.record.fields.get(name)
     source, view = wanted.get(name, (None, None))
-    base = state.base[name] if name in state.base else absent()
     if view is None:
         if name in state.base:
             _release(name, current, state.base[name], work)
         return
+    if current is None and name not in state.base and name not in state.resolutions:
+        # A first write (every field of a backfill): with no base and nothing on the record,
+        # the decision table (policy.decide) comes down to writing the deal's value, or
+        # recording agreement when that value is empty too; no conflict either way.
+        if comparable(source) is None:
+            _adopt(name, None, work)
+        else:
+            work.changes.append(Change(name, None, source, "deal terms"))
+        return
+    base = state.base[name] if name in state.base else absent()
     policy = view.rules[name].on_conflict
     # A decision on this field is rare: only then is the deal's value put in comparable form.
     res = (
