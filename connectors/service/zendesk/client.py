@@ -7,6 +7,7 @@ incremental exports also wait for their own 10-a-minute budget.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -68,7 +69,7 @@ class ZendeskApi:
     ) -> list[dict[str, Any]]:
         plural = PLURAL[kind]
         body = await self._object(
-            "GET", f"/api/v2/{plural}/show_many.json", operation, params={by: ",".join(values)}
+            "GET", f"/api/v2/{plural}/show_many.json", operation, **_listed(by, values)
         )
         rows = body.get(plural)
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
@@ -109,10 +110,7 @@ class ZendeskApi:
         an expired job (statuses live about an hour) is simply missing."""
         operation = "job_status"
         body = await self._object(
-            "GET",
-            "/api/v2/job_statuses/show_many.json",
-            operation,
-            params={"ids": ",".join(job_ids)},
+            "GET", "/api/v2/job_statuses/show_many.json", operation, **_listed("ids", job_ids)
         )
         rows = body.get("job_statuses")
         found = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
@@ -173,6 +171,21 @@ class ZendeskApi:
                 operation=operation,
             )
         return job
+
+
+PLAIN_ITEMS = re.compile(r"[A-Za-z0-9_.-]+(?:,[A-Za-z0-9_.-]+)*")
+"""A comma-joined list of plain items (Zendesk's numeric record ids, job ids in hex)."""
+
+
+def _listed(name: str, values: Sequence[str]) -> dict[str, Any]:
+    """A ``name=a,b`` list as request arguments: ids as the query text itself, the commas
+    as the docs write them (``?ids=1,2``; httpx's ``params`` would send each as ``%2C``,
+    which the server reads the same, and quotes every id apart, ~0.3 ms for 100 ids);
+    anything else (external ids are free text) as ``params`` for httpx to encode."""
+    joined = ",".join(values)
+    if PLAIN_ITEMS.fullmatch(joined):
+        return {"query": f"{name}={joined}"}
+    return {"params": {name: joined}}
 
 
 def _same_host(link: Any) -> str | None:
