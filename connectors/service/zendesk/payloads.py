@@ -27,6 +27,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
+
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text, iso_time
@@ -107,14 +109,91 @@ almost every written field holds."""
 
 
 _VALIDATE_RECORD = CustomerRecord.__pydantic_validator__.validate_python
+_RECORD_FIELDS = (
+    "ref",
+    "name",
+    "external_id",
+    "emails",
+    "domains",
+    "fields",
+    "updated_at",
+    "deleted",
+    "version",
+)
+_ORGANIZATION_SET = frozenset(_RECORD_FIELDS) - {"emails", "version"}
+_USER_SET = frozenset(_RECORD_FIELDS) - {"domains", "version"}
+_REF_SET = frozenset(("kind", "id"))
 
 
-def _record(values: dict[str, Any]) -> CustomerRecord:
-    """``CustomerRecord(**values)``, its ``ref`` given as a dict: the same validation, made in
-    one call into pydantic-core instead of through two models' Python ``__init__``s (every
-    record an export page or a read brings passes here; about 1 us of its 8)."""
-    record: CustomerRecord = _VALIDATE_RECORD(values)
-    return record
+def _plain(model: type[BaseModel], fields: tuple[str, ...]) -> bool:
+    """Whether ``model`` is exactly the plain value object :func:`_record` fills in: these
+    fields in this order, no validator, serializer or private attribute of its own."""
+    decorators = model.__pydantic_decorators__
+    hooks = (
+        decorators.validators,
+        decorators.field_validators,
+        decorators.root_validators,
+        decorators.model_validators,
+        decorators.field_serializers,
+        decorators.model_serializers,
+        decorators.computed_fields,
+    )
+    return (
+        tuple(model.model_fields) == fields
+        and not any(hooks)
+        and not model.__private_attributes__
+        and model.model_config.get("extra") == "forbid"
+    )
+
+
+DIRECT = _plain(CustomerRecord, _RECORD_FIELDS) and _plain(RecordRef, ("kind", "id"))
+"""Records are made by setting their values (see :func:`_record`); a change to either model
+turns this off, and every record is validated again."""
+
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _made(model: type[Any], values: dict[str, Any], given: frozenset[str]) -> Any:
+    """An instance of ``model`` holding ``values`` (every field, in order), ``given`` set, as
+    pydantic's validation leaves one (no extra, no private values)."""
+    made = _new(model)
+    _set(made, "__dict__", values)
+    _set(made, "__pydantic_fields_set__", set(given))
+    _set(made, "__pydantic_extra__", None)
+    _set(made, "__pydantic_private__", None)
+    return made
+
+
+def _record(values: dict[str, Any], emails: bool = False) -> CustomerRecord:
+    """``CustomerRecord(**values)`` (its ``ref`` a ``RecordRef`` or a dict; a user's values
+    have ``emails``, an organization's ``domains``).
+
+    Every value is already what the model's validation would keep (text, None, tuples of
+    text, an aware datetime, a bool; a dict with text keys, which validation only copies:
+    every record of an export page or a read passes here), so the record is made holding
+    them, without the validation's copy of each; the reference test compares the two."""
+    if not DIRECT:
+        record: CustomerRecord = _VALIDATE_RECORD(values)
+        return record
+    ref = values["ref"]
+    if type(ref) is dict:
+        ref = _made(RecordRef, {"kind": ref["kind"], "id": ref["id"]}, _REF_SET)
+    return _made(  # type: ignore[no-any-return]
+        CustomerRecord,
+        {
+            "ref": ref,
+            "name": values["name"],
+            "external_id": values["external_id"],
+            "emails": values["emails"] if emails else (),
+            "domains": () if emails else values["domains"],
+            "fields": values["fields"],
+            "updated_at": values["updated_at"],
+            "deleted": values["deleted"],
+            "version": None,
+        },
+        _USER_SET if emails else _ORGANIZATION_SET,
+    )
 
 
 NO_REFS: Mapping[str, RecordRef] = {}
@@ -167,7 +246,8 @@ def user_record(
             "fields": writable_values(USER, raw),
             "updated_at": parse_time(raw.get("updated_at")),
             "deleted": raw.get("active") is False or raw.get("deleted_at") is not None,
-        }
+        },
+        emails=True,
     )
 
 

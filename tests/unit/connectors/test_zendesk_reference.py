@@ -10,13 +10,16 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.base import CustomerRecord, RecordChange, RecordRef
+from connectors.http import with_plain_query
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text
-from connectors.service.zendesk import writer
+from connectors.service.zendesk import payloads, writer
+from connectors.service.zendesk.client import _listed
 from connectors.service.zendesk.payloads import (
     BUILT_INS,
     CUSTOM,
@@ -291,3 +294,39 @@ def test_a_result_taken_as_plainly_updated_is_the_one_judged_in_full(
     if writer._plainly_updated(verdict):
         assert writer._written(ref, planned[2]) == judged
         assert judged.ok
+
+
+ID_LISTS = st.lists(
+    st.integers(min_value=0, max_value=10**15).map(str)
+    | st.uuids().map(lambda u: u.hex)
+    | st.text(st.sampled_from(list("az09_.-,=&%+ é#?")) | st.characters(), max_size=6),
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["ids", "external_ids"]), ID_LISTS)
+@example("ids", ["1", "22"])
+@example("ids", [])
+@example("ids", [""])
+@example("ids", ["1", ""])
+@example("external_ids", ["a,b", "c"])
+@example("ids", ["1&ids=2"])
+@example("ids", ["١٢"])  # Arabic-Indic digits: not plain
+def test_a_listed_query_means_what_httpx_params_send(name: str, values: list[str]) -> None:
+    """An id list sent as query text reaches the server as the same parameter values as
+    ``params={name: ",".join(values)}`` would; any other list is sent as those params."""
+    base = httpx.URL("https://acme.zendesk.com/api/v2/organizations/show_many.json")
+    joined = ",".join(values)
+    old = httpx.Request("GET", base, params={name: joined}).url
+    sent = _listed(name, values)
+    if "params" in sent:
+        assert sent == {"params": {name: joined}}
+        return
+    new = with_plain_query(base, sent["query"])
+    assert new.params.multi_items() == old.params.multi_items() == [(name, joined)]
+
+
+def test_records_are_made_directly() -> None:
+    """The tests above compare the direct path (a model change turns it off silently)."""
+    assert payloads.DIRECT
