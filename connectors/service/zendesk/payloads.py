@@ -125,8 +125,8 @@ _USER_SET = frozenset(_RECORD_FIELDS) - {"domains", "version"}
 _REF_SET = frozenset(("kind", "id"))
 
 
-def _plain(model: type[BaseModel], fields: tuple[str, ...]) -> bool:
-    """Whether ``model`` is exactly the plain value object :func:`_record` fills in: these
+def plain_model(model: type[BaseModel], fields: tuple[str, ...]) -> bool:
+    """Whether ``model`` is exactly the plain value object :func:`made` fills in: these
     fields in this order, no validator, serializer or private attribute of its own."""
     decorators = model.__pydantic_decorators__
     hooks = (
@@ -146,7 +146,7 @@ def _plain(model: type[BaseModel], fields: tuple[str, ...]) -> bool:
     )
 
 
-DIRECT = _plain(CustomerRecord, _RECORD_FIELDS) and _plain(RecordRef, ("kind", "id"))
+DIRECT = plain_model(CustomerRecord, _RECORD_FIELDS) and plain_model(RecordRef, ("kind", "id"))
 """Records are made by setting their values (see :func:`_record`); a change to either model
 turns this off, and every record is validated again."""
 
@@ -154,15 +154,15 @@ _new = object.__new__
 _set = object.__setattr__
 
 
-def _made(model: type[Any], values: dict[str, Any], given: frozenset[str]) -> Any:
+def made(model: type[Any], values: dict[str, Any], given: frozenset[str]) -> Any:
     """An instance of ``model`` holding ``values`` (every field, in order), ``given`` set, as
     pydantic's validation leaves one (no extra, no private values)."""
-    made = _new(model)
-    _set(made, "__dict__", values)
-    _set(made, "__pydantic_fields_set__", set(given))
-    _set(made, "__pydantic_extra__", None)
-    _set(made, "__pydantic_private__", None)
-    return made
+    instance = _new(model)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(given))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
 
 
 def _record(values: dict[str, Any], emails: bool = False) -> CustomerRecord:
@@ -178,8 +178,8 @@ def _record(values: dict[str, Any], emails: bool = False) -> CustomerRecord:
         return record
     ref = values["ref"]
     if type(ref) is dict:
-        ref = _made(RecordRef, {"kind": ref["kind"], "id": ref["id"]}, _REF_SET)
-    return _made(  # type: ignore[no-any-return]
+        ref = made(RecordRef, {"kind": ref["kind"], "id": ref["id"]}, _REF_SET)
+    return made(  # type: ignore[no-any-return]
         CustomerRecord,
         {
             "ref": ref,
@@ -201,7 +201,7 @@ NO_REFS: Mapping[str, RecordRef] = {}
 
 def _ref(kind: str, raw: Mapping[str, Any], asked: Mapping[str, RecordRef]) -> Any:
     """The record's ``ref``: the one it was asked for by (``asked``, by id, all of ``kind``)
-    when there is one, the same value; else as a dict for the record's validation to make."""
+    when there is one, the same value; else as a dict for :func:`_record` to make."""
     record = record_id(raw)
     ref = asked.get(record)
     return {"kind": kind, "id": record} if ref is None else ref
