@@ -398,13 +398,15 @@ class VendorClient:
         idempotent: bool | None = None,
         changes: bool | None = None,
         query: str | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send with pacing and retries; return a 2xx/3xx response or raise a typed error.
 
         ``changes=False`` declares that a POST (a search, a token request) changes no vendor
         data, so it is not counted among the writes (default: any method but GET and HEAD).
         ``query``: the URL's query as the text to send (see :func:`with_plain_query`), instead
-        of ``params`` for httpx to encode."""
+        of ``params`` for httpx to encode. ``content``: a body already encoded (its headers
+        given by the caller), instead of ``json`` for httpx to encode."""
         may_repeat = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
 
         def retryable(exc: BaseException) -> bool:
@@ -424,6 +426,7 @@ class VendorClient:
                 headers=headers,
                 changes=changes,
                 query=query,
+                content=content,
             )
 
         started = time.monotonic()
@@ -541,6 +544,7 @@ class VendorClient:
         headers: Mapping[str, str] | None,
         changes: bool | None = None,
         query: str | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         target = self._endpoint(url)
         if query is not None:
@@ -558,6 +562,7 @@ class VendorClient:
                 json=json,
                 data=data,
                 headers=headers,
+                **({} if content is None else {"content": content}),
             )
         finally:
             self.gate.release()

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+from pydantic_core import to_json
 
 from connectors.auth import StaticHeaderAuth
 from connectors.errors import PermanentError
@@ -101,7 +102,7 @@ class ZendeskApi:
             "PUT",
             f"/api/v2/{plural}/update_many.json",
             operation=operation,
-            json={plural: [dict(r) for r in rows]},
+            **json_body({plural: [dict(r) for r in rows]}),
         )
         return self._job(self.http.decode(response, operation), operation), response
 
@@ -186,6 +187,44 @@ def _listed(name: str, values: Sequence[str]) -> dict[str, Any]:
     if PLAIN_ITEMS.fullmatch(joined):
         return {"query": f"{name}={joined}"}
     return {"params": {name: joined}}
+
+
+_PLAIN_VALUES = frozenset({str, int, bool, type(None)})
+
+
+def _plain_rows(rows: list[dict[str, Any]]) -> bool:
+    """Whether every member of every row is text, a whole number, a bool or null, or an
+    object of those under text keys (custom fields): values JSON writes one way only."""
+    plain = _PLAIN_VALUES
+    for row in rows:
+        for key, value in row.items():
+            if type(key) is not str:
+                return False
+            if type(value) in plain:
+                continue
+            if type(value) is dict and all(
+                type(k) is str and type(v) in plain for k, v in value.items()
+            ):
+                continue
+            return False
+    return True
+
+
+def json_body(body: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """An ``update_many`` body as request arguments: the bytes httpx's ``json=`` would send,
+    made by pydantic-core's encoder (about a fifth of the CPU of ``json.dumps`` for 100
+    rows) when every row is :func:`_plain_rows` (floats, NaN, odd keys or types would be
+    written differently, or refused by ``json.dumps``: those go to httpx as ``json``, as do
+    bodies pydantic-core cannot encode, such as lone surrogates)."""
+    (rows,) = body.values()
+    if _plain_rows(rows):
+        try:
+            content = to_json(body)
+        except ValueError:  # PydanticSerializationError: json.dumps then fails its own way
+            return {"json": body}
+        headers = {"Content-Length": str(len(content)), "Content-Type": "application/json"}
+        return {"content": content, "headers": headers}
+    return {"json": body}
 
 
 def _same_host(link: Any) -> str | None:

@@ -19,7 +19,7 @@ from connectors.http import with_plain_query
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text
 from connectors.service.zendesk import payloads, writer
-from connectors.service.zendesk.client import _listed
+from connectors.service.zendesk.client import _listed, json_body
 from connectors.service.zendesk.payloads import (
     BUILT_INS,
     CUSTOM,
@@ -359,3 +359,64 @@ def test_a_written_result_is_the_constructed_one(
         built.model_fields_set,
     )
     assert made.ref is ref
+
+
+PLAIN_MEMBERS = (
+    st.text()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.booleans()
+    | st.none()
+    | st.sampled_from(["\x00\x1f\x7f\u2028\ud800", '"\\/', "é✓𝄞", "\ud800"])
+)
+MEMBERS = (
+    PLAIN_MEMBERS
+    | st.floats()
+    | st.dictionaries(st.text(max_size=5), PLAIN_MEMBERS | st.floats(), max_size=3)
+    | st.lists(PLAIN_MEMBERS, max_size=2)
+    | st.dictionaries(st.integers() | st.none(), PLAIN_MEMBERS, max_size=2)
+    | st.sampled_from([date(2027, 3, 1), Decimal("1.5")])
+)
+ROWS = st.lists(
+    st.dictionaries(st.text(max_size=8), MEMBERS, max_size=4)
+    | st.fixed_dictionaries(
+        {"id": st.integers(0, 10**15), "notes": st.text()},
+        optional={"organization_fields": st.dictionaries(st.text(max_size=8), PLAIN_MEMBERS)},
+    ),
+    max_size=4,
+)
+
+
+def _put(**sent: Any) -> tuple[Any, ...]:
+    """What reaches the vendor of an ``update_many`` sent with these arguments, or the
+    error's type."""
+    got: list[Any] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        got.append((request.method, str(request.url), request.headers.raw, request.content))
+        return httpx.Response(200)
+
+    client = httpx.Client(
+        base_url="https://acme.zendesk.com",
+        headers={"Accept": "application/json"},
+        transport=httpx.MockTransport(answer),
+    )
+    try:
+        client.put("/api/v2/organizations/update_many.json", **sent)
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return ("error", type(exc).__name__)
+    return ("sent", got[0])
+
+
+@settings(max_examples=400, deadline=None)
+@given(ROWS)
+@example([{"id": 1, "notes": "n", "organization_fields": {"due": "2027-03-01"}}])
+@example([{"id": 1, "notes": "\ud800"}])
+@example([{"id": 1, "organization_fields": {"x": 1.5}}])
+@example([{"id": 1, "notes": float("nan")}])
+@example([{"id": 2**70, "notes": True, "details": None}])
+@example([])
+def test_an_update_body_is_sent_as_httpx_encodes_it(rows: list[dict[str, Any]]) -> None:
+    """The body encoded ahead is the request httpx's ``json=`` makes of it, byte for byte
+    and header for header (or fails as that does)."""
+    body = {"organizations": rows}
+    assert _put(**json_body(body)) == _put(json=body)
