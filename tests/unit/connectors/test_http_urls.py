@@ -103,7 +103,11 @@ def test_paths_past_the_kept_number_still_go_where_httpx_sends_them() -> None:
 @functools.lru_cache
 def _client(base: str) -> httpx.AsyncClient:
     """A client only to resolve paths (a transport given: no TLS context to load)."""
-    return httpx.AsyncClient(base_url=base, transport=httpx.MockTransport(httpx.Response))
+    return httpx.AsyncClient(base_url=base, transport=httpx.MockTransport(_empty))
+
+
+def _empty(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200)
 
 
 PLAIN = st.text(st.sampled_from(list("az09AZ,=&_.-")), max_size=40)
