@@ -165,46 +165,34 @@ def made(model: type[Any], values: dict[str, Any], given: frozenset[str]) -> Any
     return instance
 
 
-def _record(values: dict[str, Any], emails: bool = False) -> CustomerRecord:
-    """``CustomerRecord(**values)`` (its ``ref`` a ``RecordRef`` or a dict; a user's values
-    have ``emails``, an organization's ``domains``).
+def _record(values: dict[str, Any], given: frozenset[str]) -> CustomerRecord:
+    """``CustomerRecord`` of ``values`` (every field, in order; ``given``: those a record of
+    its kind sets, the rest at their defaults).
 
-    Every value is already what the model's validation would keep (text, None, tuples of
-    text, an aware datetime, a bool; a dict with text keys, which validation only copies:
-    every record of an export page or a read passes here), so the record is made holding
-    them, without the validation's copy of each; the reference test compares the two."""
-    if not DIRECT:
-        record: CustomerRecord = _VALIDATE_RECORD(values)
-        return record
-    ref = values["ref"]
-    if type(ref) is dict:
-        ref = made(RecordRef, {"kind": ref["kind"], "id": ref["id"]}, _REF_SET)
-    return made(  # type: ignore[no-any-return]
-        CustomerRecord,
-        {
-            "ref": ref,
-            "name": values["name"],
-            "external_id": values["external_id"],
-            "emails": values["emails"] if emails else (),
-            "domains": () if emails else values["domains"],
-            "fields": values["fields"],
-            "updated_at": values["updated_at"],
-            "deleted": values["deleted"],
-            "version": None,
-        },
-        _USER_SET if emails else _ORGANIZATION_SET,
-    )
+    Every value is already what the model's validation would keep (a ``RecordRef``, text,
+    None, tuples of text, an aware datetime, a bool; a dict with text keys, which validation
+    only copies: every record of an export page or a read passes here), so the record is
+    made holding them, without the validation's copy of each; the reference test compares
+    the two."""
+    if DIRECT:
+        return made(CustomerRecord, values, given)  # type: ignore[no-any-return]
+    record: CustomerRecord = _VALIDATE_RECORD({k: v for k, v in values.items() if k in given})
+    return record
 
 
 NO_REFS: Mapping[str, RecordRef] = {}
 
 
-def _ref(kind: str, raw: Mapping[str, Any], asked: Mapping[str, RecordRef]) -> Any:
+def _ref(kind: str, raw: Mapping[str, Any], asked: Mapping[str, RecordRef]) -> RecordRef:
     """The record's ``ref``: the one it was asked for by (``asked``, by id, all of ``kind``)
-    when there is one, the same value; else as a dict for :func:`_record` to make."""
+    when there is one, the same value; else a new one."""
     record = record_id(raw)
     ref = asked.get(record)
-    return {"kind": kind, "id": record} if ref is None else ref
+    if ref is not None:
+        return ref
+    if DIRECT:
+        return made(RecordRef, {"kind": kind, "id": record}, _REF_SET)  # type: ignore[no-any-return]
+    return RecordRef(kind=kind, id=record)
 
 
 def organization_record(
@@ -213,17 +201,18 @@ def organization_record(
     """An organization for the identity index: external id, domain names, name. ``asked``:
     the refs a read asked for, by id; a record's own is taken as its ``ref`` (a ``ref``
     validated again per record cost a third of the record's validation)."""
-    return _record(
-        {
-            "ref": _ref(ORGANIZATION, raw, asked),
-            "name": str(raw.get("name") or ""),
-            "external_id": identity_text(raw.get("external_id")),
-            "domains": clean_list(raw.get("domain_names")),
-            "fields": writable_values(ORGANIZATION, raw),
-            "updated_at": parse_time(raw.get("updated_at")),
-            "deleted": raw.get("deleted_at") is not None,
-        }
-    )
+    values = {
+        "ref": _ref(ORGANIZATION, raw, asked),
+        "name": str(raw.get("name") or ""),
+        "external_id": identity_text(raw.get("external_id")),
+        "emails": (),
+        "domains": clean_list(raw.get("domain_names")),
+        "fields": writable_values(ORGANIZATION, raw),
+        "updated_at": parse_time(raw.get("updated_at")),
+        "deleted": raw.get("deleted_at") is not None,
+        "version": None,
+    }
+    return _record(values, _ORGANIZATION_SET)
 
 
 def user_record(
@@ -237,18 +226,18 @@ def user_record(
     emails += [
         i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"
     ]
-    return _record(
-        {
-            "ref": _ref(USER, raw, asked),
-            "name": str(raw.get("name") or ""),
-            "external_id": identity_text(raw.get("external_id")),
-            "emails": clean_list(emails),
-            "fields": writable_values(USER, raw),
-            "updated_at": parse_time(raw.get("updated_at")),
-            "deleted": raw.get("active") is False or raw.get("deleted_at") is not None,
-        },
-        emails=True,
-    )
+    values = {
+        "ref": _ref(USER, raw, asked),
+        "name": str(raw.get("name") or ""),
+        "external_id": identity_text(raw.get("external_id")),
+        "emails": clean_list(emails),
+        "domains": (),
+        "fields": writable_values(USER, raw),
+        "updated_at": parse_time(raw.get("updated_at")),
+        "deleted": raw.get("active") is False or raw.get("deleted_at") is not None,
+        "version": None,
+    }
+    return _record(values, _USER_SET)
 
 
 def to_record(
