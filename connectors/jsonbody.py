@@ -7,22 +7,51 @@ a job status with 100 results. ``pydantic_core.from_json`` (pydantic's own Rust 
 new dependency) decodes those in about two thirds of the CPU of ``json.loads``, keys shared
 through its cache. It refuses a few bodies ``json.loads`` reads (lone surrogate escapes,
 byte-order-marked or UTF-16/32 bodies); those go to ``json.loads``, as does every body that
-is not JSON at all, so each body decodes to exactly what ``json.loads`` gives, or fails with
-its error. (orjson was measured too: faster still, but it reads integers past 64 bits as
+is not JSON at all, so each body decodes to what ``json.loads`` gives, or fails with its
+error. (orjson was measured too: faster still, but it reads integers past 64 bits as
 floats, which ``json.loads`` keeps exact.)
+
+One difference from ``json.loads``, on purpose: a lone surrogate escape (``"\\ud83d"``, what
+a UTF-16 system leaves when it cuts an emoji in half) becomes U+FFFD, the replacement
+character, in keys and values alike. JSON can carry it but UTF-8 cannot: the state store
+(SQLite, PostgreSQL) and every desk's API refuse it, so one such value in an identity key, an
+id or a name stopped the whole run instead of showing as "\ufffd" where the text was broken.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic_core import from_json
 
 
 def decode_json(body: bytes) -> Any:
-    """``json.loads(body)``, parsed by pydantic-core whenever it accepts the body."""
+    """``json.loads(body)``, parsed by pydantic-core whenever it accepts the body, with lone
+    surrogates replaced (see the module's note)."""
     try:
         return from_json(body, cache_strings="keys")
     except ValueError:
-        return json.loads(body)
+        # Only here can a lone surrogate be in the result: pydantic-core refuses its escape.
+        return without_lone_surrogates(json.loads(body))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+"""A surrogate code point in a ``str``: always lone there (``json.loads`` joins an escaped
+pair into the one character it encodes)."""
+
+
+def without_lone_surrogates(value: Any) -> Any:
+    """``value`` (decoded JSON) with every lone surrogate in its texts and keys replaced by
+    U+FFFD (a copy of every list and dict)."""
+    if isinstance(value, str):
+        return value if value.isascii() else _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [without_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {
+            without_lone_surrogates(key): without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    return value

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from connectors.errors import ConfigProblem
 from sync_jobs.config.app import AppConfig
+from sync_jobs.domain.model import DealTerms
 from sync_jobs.run.context import CustomerPreview, utcnow
 from sync_jobs.run.runner import RunReport
 from sync_jobs.store import conflicts, cursors, deals, outbox, runs
@@ -276,10 +277,21 @@ async def print_deal(console: Console, config: AppConfig, deal_id: str) -> bool:
         )
         if row.error:
             console.print(f"  [red]error:[/] {escape(row.error)}")
-        for key, value in (row.terms or {}).items():
+        for key, value in _in_field_order(row.terms or {}):
             if value not in (None, [], {}, ""):
                 console.print(f"  {key}: {escape(str(value))}")
     return True
+
+
+_FIELD_ORDER = {name: place for place, name in enumerate(DealTerms.model_fields)}
+
+
+def _in_field_order(terms: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Stored terms in the order of the terms' fields (stage 1 stores their keys sorted,
+    earlier versions in field order): a deal reads the same whichever stored it; a key that
+    is no field keeps its place after them."""
+    last = len(_FIELD_ORDER)
+    return sorted(terms.items(), key=lambda item: _FIELD_ORDER.get(item[0], last))
 
 
 async def print_conflicts(

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
@@ -68,6 +69,7 @@ class SortedForm:
     ) -> None:
         self.keys = tuple(sorted(key for key in keys if key != leave_out))
         self.leave_out = leave_out
+        self._last_key = f',"{leave_out}":'.encode()
         self._values = _getter(self.keys)
         self._nested = [
             (name, inner, _getter(inner))
@@ -102,15 +104,44 @@ class SortedForm:
         the field types, each written as its JSON form holds it."""
         if self._model is None or type(model) is not self._model:
             return None
+        ordered = self._model_ordered(model)
+        return None if ordered is None else _written(ordered)
+
+    def model_texts(self, model: BaseModel) -> tuple[bytes, bytes] | None:
+        """The model's whole JSON text and :meth:`model_text`'s, from one serialization
+        (stage 1 stores the one and fingerprints the other, for every deal it reads); None
+        as for :meth:`model_text`, or when ``leave_out`` holds no datetime.
+
+        The whole text is :meth:`model_text`'s form with ``leave_out`` added as its last key
+        (sorted keys, then ``leave_out``; non-ASCII escaped): it decodes to the model's JSON
+        form (``model_dump(mode="json")``), as pydantic's own text of the model does. A
+        datetime's text holds no quote, so the last ``,"<leave_out>":`` in the text is that
+        key's own, and the text cut there and closed is :meth:`model_text`'s, byte for byte
+        (any earlier occurrence is inside a value: a custom term of that name)."""
+        if self._model is None or type(model) is not self._model or not self.keys:
+            return None
+        last = model.__dict__[self.leave_out]
+        if type(last) is not datetime:
+            return None
+        ordered = self._model_ordered(model)
+        if ordered is None:
+            return None
+        ordered[self.leave_out] = last
+        whole = _written(ordered)
+        if whole is None:
+            return None
+        return whole, whole[: whole.rindex(self._last_key)] + b"}"
+
+    def _model_ordered(self, model: BaseModel) -> dict[str, Any] | None:
+        """The model's values under its sorted keys (nested models' too), or None when this
+        way cannot tell (see :meth:`model_text`)."""
         ordered = dict(zip(self.keys, self._values(model.__dict__)))  # noqa: B905 - its fields
         for name, inner, values, kind in self._nested_models:
             value = ordered[name]
             if kind is None or type(value) is not kind:
                 return None
             ordered[name] = dict(zip(inner, values(value.__dict__)))  # noqa: B905 - its fields
-        if not self._sort_free(ordered):
-            return None
-        return _written(ordered)
+        return ordered if self._sort_free(ordered) else None
 
     def _ordered(self, form: dict[str, Any]) -> dict[str, Any] | None:
         """``form`` less ``leave_out`` with every key in sorted order, or None when it is not

@@ -32,12 +32,18 @@ def violations(terms: DealTerms, rails: dict[str, Guardrail], today: date) -> li
     found = []
     for name, rail in sorted(rails.items()):
         value = terms.value(name)
-        if value in (None, "", ()):
+        if value is None or (type(value) not in _NEVER_EMPTY and value in ("", ())):
             if rail.required:
                 found.append(f"{name} is required but missing")
             continue
         found += _check(name, value, rail, today)
     return found
+
+
+_NEVER_EMPTY = frozenset({Decimal, date, bool, int})
+"""Classes none of whose values equals ``""`` or ``()``: a term of one is never missing. Asked
+first because a decimal's comparison with a text or a tuple asks the numeric ABCs before it
+answers False (most of the guardrails' cost: a deal's discount is checked on every read)."""
 
 
 def _check(name: str, value: object, rail: Guardrail, today: date) -> list[str]:

@@ -110,6 +110,20 @@ class DealTerms(Frozen):
             raw = _SORTED_TERMS.text(self.model_dump(mode="json"))
         return _digest(raw)
 
+    def stored_text(self) -> tuple[str, str] | None:
+        """The terms' JSON text to store and their :meth:`fingerprint`, from one serialization
+        (stage 1 stores and fingerprints every deal it reads: two serializations were a
+        third of that cost); None when only the dumped form can tell (a free-form value
+        of another kind, a lone surrogate): the caller then makes each on its own.
+
+        The text decodes to the terms' JSON form as pydantic's own text of them does, its
+        keys sorted (the modification time last) and non-ASCII characters escaped."""
+        texts = _SORTED_TERMS.model_texts(self)
+        if texts is None:
+            return None
+        whole, hashed = texts
+        return whole.decode(), _digest(hashed)
+
 
 def terms_fingerprint(stored: dict[str, Any]) -> str:
     """:meth:`DealTerms.fingerprint` from the terms' JSON form (``model_dump(mode="json")``),

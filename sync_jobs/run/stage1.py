@@ -260,8 +260,10 @@ class _Mapped:
     deal: SourceDeal
     terms: DealTerms | MappingFailed | None
     stored: JsonText | EncodedJson | None = None
-    """The row's terms column: the terms' JSON text (pydantic's, written by the store as it
-    is); in a dry run with ``terms.model_dump(mode="json")``, which its overlay row holds."""
+    """The row's terms column: the terms' JSON text, written by the store as it is (the
+    fingerprint's sorted text with the modification time, :meth:`DealTerms.stored_text`; or
+    pydantic's, for terms only their dumped form can write); in a dry run with
+    ``terms.model_dump(mode="json")``, which its overlay row holds."""
     digest: str = ""
 
     @classmethod
@@ -270,8 +272,12 @@ class _Mapped:
     ) -> _Mapped:
         if not isinstance(terms, DealTerms):
             return cls(deal, terms)
-        # A real run only writes the text: no JSON form is made (the fingerprint is written
-        # from the terms' values too), which was a third of this deal's cost here.
+        # A real run only writes the text: no JSON form is made, and the text stored is the
+        # one the fingerprint hashes (with the modification time), made once.
+        if not dry_run:
+            both = terms.stored_text()
+            if both is not None:
+                return cls(deal, terms, JsonText(both[0]), both[1])
         stored = model_json(terms) if dry_run else model_text(terms)
         return cls(deal, terms, stored, terms.fingerprint())
 
@@ -603,6 +609,9 @@ def stored_account(terms_text: str) -> AccountIdentity:
     """The account of a deal's stored terms, as ``AccountIdentity.model_validate`` makes it
     from the decoded terms' ``account`` (decoding every page's terms into dicts first cost
     as much as the rest of reading it)."""
+    account = _sorted_account(terms_text)
+    if account is not None:
+        return account
     try:
         # The validator itself, as ``model_validate_json`` calls it with no options.
         stored: _StoredAccount = _StoredAccount.__pydantic_validator__.validate_json(terms_text)
@@ -611,6 +620,32 @@ def stored_account(terms_text: str) -> AccountIdentity:
         # standard decoder reads (and the store writes): what else fails, fails as before.
         return AccountIdentity.model_validate(json.loads(terms_text)["account"])
     return stored.account
+
+
+_ACCOUNT_FIRST = '{"account":{'
+_AFTER_ACCOUNT = '},"active":'
+_validate_account = AccountIdentity.__pydantic_validator__.validate_json
+
+
+def _sorted_account(terms_text: str) -> AccountIdentity | None:
+    """The account of terms stored as stage 1 stores them (:meth:`DealTerms.stored_text`:
+    keys sorted, so ``account`` first and ``active`` next), validated from its own text
+    alone; None for any other text (terms stored in field order, ``deal`` first), or
+    when that text does not validate (the general reading then decides, as before).
+
+    Validating the whole terms text for its account was most of the match pass's cost of
+    a deal. The account's object holds no object, and no JSON text holds an unescaped
+    quote, so the object ends at the first ``},"active":``."""
+    if not terms_text.startswith(_ACCOUNT_FIRST):
+        return None
+    end = terms_text.find(_AFTER_ACCOUNT)
+    if end < 0:
+        return None
+    try:
+        account: AccountIdentity = _validate_account(terms_text[len(_ACCOUNT_FIRST) - 1 : end + 1])
+    except ValidationError:
+        return None
+    return account
 
 
 async def _rematch_page(

@@ -20,6 +20,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from connectors.jsonbody import decode_json
+
 BATCH_PATH = "/api/now/v1/batch"
 """The Batch API exists only under a versioned URL (FACTS.md 8.1)."""
 
@@ -100,7 +102,8 @@ def _decoded(raw: Any) -> Any:
     if not isinstance(raw, str) or not raw:
         return None
     try:
-        return json.loads(base64.b64decode(raw, validate=False))
+        # Each inner answer is a vendor body like any other: decoded as the client decodes.
+        return decode_json(base64.b64decode(raw, validate=False))
     except (binascii.Error, ValueError):
         return None
 

@@ -1,4 +1,5 @@
-"""Decoding vendor answers: exactly what ``json.loads`` gives, whichever parser did it."""
+"""Decoding vendor answers: what ``json.loads`` gives, whichever parser did it, except that a
+lone surrogate (which no store or desk can hold) reads as U+FFFD."""
 
 from __future__ import annotations
 
@@ -11,13 +12,40 @@ from hypothesis import strategies as st
 
 from connectors.jsonbody import decode_json
 
+
+def replaced(value: Any) -> Any:
+    """``value`` with each surrogate code point of its texts and keys replaced, one character
+    at a time (the plain reading of what ``decode_json`` promises)."""
+    if isinstance(value, str):
+        return "".join("\ufffd" if 0xD800 <= ord(c) <= 0xDFFF else c for c in value)
+    if isinstance(value, list):
+        return [replaced(item) for item in value]
+    if isinstance(value, dict):
+        return {replaced(key): replaced(item) for key, item in value.items()}
+    return value
+
+
+def loads(body: bytes) -> Any:
+    """The reference: ``json.loads`` with lone surrogates replaced."""
+    return replaced(json.loads(body))
+
+
+TEXT_WITH_SURROGATES = st.lists(
+    st.sampled_from(["\ud800", "\udbff", "\udc00", "\udfff", "\ud83d"]) | st.characters(),
+    max_size=8,
+).map("".join)
+"""Text holding lone surrogates (``st.text()`` never draws them), escaped by ``ensure_ascii``,
+or written as their bytes (``surrogatepass``)."""
+
 JSON_VALUES = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()  # past 64 bits too: json.loads keeps them exact
     | st.floats()  # NaN and Infinity too: json.dumps writes them, json.loads reads them
-    | st.text(),  # lone surrogates too (escaped by ensure_ascii)
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(), inner, max_size=5),
+    | st.text()
+    | TEXT_WITH_SURROGATES,
+    lambda inner: st.lists(inner, max_size=5)
+    | st.dictionaries(st.text() | TEXT_WITH_SURROGATES, inner, max_size=5),
     max_leaves=30,
 )
 
@@ -37,7 +65,14 @@ def test_any_json_text_decodes_as_json_loads_does(
     value: Any, ascii_only: bool, encoding: str
 ) -> None:
     body = json.dumps(value, ensure_ascii=ascii_only).encode(encoding, "surrogatepass")
-    assert outcome(decode_json, body) == outcome(json.loads, body)
+    assert outcome(decode_json, body) == outcome(loads, body)
+
+
+@settings(max_examples=150)
+@given(JSON_VALUES, st.booleans())
+def test_whatever_json_carries_decodes_to_text_utf8_can_hold(value: Any, ascii_only: bool) -> None:
+    body = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    json.dumps(decode_json(body), ensure_ascii=False).encode("utf-8")  # raises if it cannot
 
 
 @settings(max_examples=300)
@@ -51,7 +86,7 @@ def test_any_json_text_decodes_as_json_loads_does(
 @example(b"1e400")
 @example(b"2.2250738585072011e-308")
 def test_any_bytes_decode_or_fail_as_json_loads_does(body: bytes) -> None:
-    assert outcome(decode_json, body) == outcome(json.loads, body)
+    assert outcome(decode_json, body) == outcome(loads, body)
 
 
 def number_text(whole: int, fraction: str, exponent: int | None) -> str:
@@ -82,7 +117,9 @@ def test_any_number_decodes_as_json_loads_does(number: str) -> None:
     [
         (b"[360000000001, 12345678901234567890123]", "[360000000001, 12345678901234567890123]"),
         (b"[NaN, -Infinity, 1.0, 1]", "[nan, -inf, 1.0, 1]"),
-        (b'["\\ud800"]', "['\\ud800']"),
+        (b'["\\ud800"]', "['\ufffd']"),
+        (b'{"a\\udc00": "\\ud83d\\ude00 \\ud83d"}', "{'a\ufffd': '\U0001f600 \ufffd'}"),
+        (b'["\xed\xa0\x80"]', "['\ufffd']"),  # a surrogate's bytes, not escaped
         (b'\xef\xbb\xbf{"a": 1, "a": 2}', "{'a': 2}"),
     ],
 )

@@ -278,6 +278,25 @@ async def test_numbers_sent_as_strings_and_multiselect_values_pass_through_untou
     assert acme["CloseDate"] == "2026-11-18"
 
 
+async def test_a_lone_surrogate_in_a_deal_reads_as_the_replacement_character(
+    respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Half an emoji, as a UTF-16 system cuts it: JSON carries it, no store or desk can.
+    mock_login(respx_mock)
+    body = load("opportunities_page2.json")
+    body["records"][0]["Name"] = "Renewal \ud83d"
+    body["records"][0]["Account"] = {"Website": "acme\udc00.example"}
+    escaped = json.dumps(body).encode()  # ensure_ascii: the surrogates as \\u escapes
+    respx_mock.get(f"{API}/queryAll").mock(return_value=httpx.Response(200, content=escaped))
+    pages = await read_all(make_source(monkeypatch), DealQuery(fields=MAPPING_PATHS))
+    deals = [d for p in pages for d in p.deals]
+    assert len(deals) == len(body["records"]), "every record is read"
+    assert deals[0].payload["Name"] == "Renewal \ufffd"
+    assert deals[0].payload["Account"]["Website"] == "acme\ufffd.example"
+    for deal in deals:
+        json.dumps(deal.payload, ensure_ascii=False).encode("utf-8")  # raises if it cannot
+
+
 async def test_modstamp_forms_parse_to_aware_utc(
     respx_mock: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_jobs.domain.model import _SORTED_TERMS, AccountIdentity, DealTerms, terms_fingerprint
+from sync_jobs.store.encoded import model_text
 from tests.unit.engine.test_terms_fingerprint import PLAIN, RICH
 
 _REFERENCE = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
@@ -183,3 +184,49 @@ def test_the_terms_own_values_are_written_only_of_the_models_own_classes() -> No
     lone = PLAIN.model_copy(update={"name": "a\ud800"})
     assert _SORTED_TERMS.model_text(lone) is None
     assert lone.fingerprint() == reference_fingerprint(lone.model_dump(mode="json"))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    one=terms(),
+    named_like_the_time=st.none() | PLAIN_CUSTOM,
+)
+def test_the_stored_text_and_the_fingerprint_come_from_one_serialization(
+    one: DealTerms, named_like_the_time: Any
+) -> None:
+    """``DealTerms.stored_text``: the text decodes to the terms' JSON form (as pydantic's own
+    text of them does) and validates back to the same terms, and the fingerprint is the
+    reference's, whatever the text holds (a custom term named like the modification time,
+    whose key the text is cut at, included); None only where the terms' own values cannot
+    tell (then stage 1 makes the two as before)."""
+    if named_like_the_time is not None:
+        one = one.model_copy(update={"custom": one.custom | {"modified_at": named_like_the_time}})
+    form = one.model_dump(mode="json")
+    both = one.stored_text()
+    if both is None:
+        assert _SORTED_TERMS.model_text(one) is None
+        return
+    text, digest = both
+    assert digest == reference_fingerprint(form) == one.fingerprint()
+    assert json.loads(text) == form == json.loads(model_text(one))
+    assert DealTerms.model_validate_json(text) == one
+    assert text.isascii()
+
+
+def test_the_stored_text_is_made_for_plain_terms() -> None:
+    """Else the property above would hold trivially: plain terms (any text) take one
+    serialization; terms of another class, numbers in ``custom`` or a lone surrogate do not."""
+    odd = PLAIN.model_copy(
+        update={"name": "Zürich \x7f 😀", "custom": {"a": "b", "modified_at": "x"}}
+    )
+    quoted = PLAIN.model_copy(update={"name": 'x","modified_at":"y', "sla": ',"modified_at":'})
+    for one in (PLAIN, odd, quoted):
+        both = one.stored_text()
+        assert both is not None
+        assert both[1] == reference_fingerprint(one.model_dump(mode="json"))
+        assert json.loads(both[0]) == one.model_dump(mode="json")
+    assert PLAIN.stored_text() is not None
+    assert PLAIN.stored_text()[1] == "dd13b6df457865d93d9e68efa76c259d"  # type: ignore[index]
+    subclass = _Subclass.model_validate(PLAIN.model_dump())
+    for other in (subclass, RICH, PLAIN.model_copy(update={"name": "a\ud800"})):
+        assert other.stored_text() is None

@@ -8,13 +8,13 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from sync_jobs.domain.model import AccountIdentity, DealRef, DealTerms
-from sync_jobs.run.stage1 import stored_account
-from sync_jobs.store.encoded import model_json
+from sync_jobs.run.stage1 import _sorted_account, stored_account
+from sync_jobs.store.encoded import model_json, model_text
 
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)
 """Any code point, lone surrogates included (JSON carries them as escapes)."""
@@ -67,3 +67,56 @@ def test_terms_that_do_not_hold_an_account_fail_as_before(
         reference(text)
     with pytest.raises(error):
         stored_account(text)
+
+
+HOSTILE = st.sampled_from(['},"active":', '"},"active":true,', "}", '\\"', "\\", "é😀\x7f"])
+"""Texts that look like the end of the stored account's object, or escape into it."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    account=accounts,
+    tricky=st.lists(HOSTILE, max_size=3).map("".join),
+    custom=st.dictionaries(st.sampled_from(["active", "account", "a"]), HOSTILE, max_size=3),
+    active=st.booleans(),
+)
+def test_the_account_of_terms_stored_sorted_is_read_from_its_own_text(
+    account: AccountIdentity, tricky: str, custom: dict[str, str], active: bool
+) -> None:
+    """Stage 1 stores terms with their keys sorted (``DealTerms.stored_text``): the match
+    pass validates the account's own text alone (``_sorted_account``), and reads what the
+    decoded terms hold, whatever the account's texts or custom terms look like."""
+    if account.name is not None:
+        account = account.model_copy(update={"name": account.name + tricky})
+    terms = TERMS.model_copy(
+        update={"account": account, "custom": custom, "active": active, "name": tricky}
+    )
+    both = terms.stored_text()
+    if both is None:  # a lone surrogate: stored in field order, read the general way
+        assert stored_account(model_text(terms)) == account
+        return
+    text = both[0]
+    assert _sorted_account(text) == reference(text) == account
+    assert stored_account(text) == account
+    assert _sorted_account(model_text(terms)) is None  # field order: the general reading
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"account":{"name":"x","extra":1},"active":true}',
+        '{"account":{"name":"x"}}',
+        '{"account":{"name":"\\ud800"},"active":true}',
+    ],
+)
+def test_a_sorted_text_that_does_not_validate_is_read_the_general_way(text: str) -> None:
+    assert _sorted_account(text) is None
+    try:
+        expected: object = reference(text)
+    except (KeyError, ValidationError) as exc:
+        expected = type(exc)
+    try:
+        got: object = stored_account(text)
+    except (KeyError, ValidationError) as exc:
+        got = type(exc)
+    assert got == expected

@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sync_jobs.domain.model import DealTerms
+from sync_jobs.run.stage1 import _sorted_account
 from sync_jobs.store import batch_state, deals
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx, write_tx
-from sync_jobs.store.encoded import model_json
+from sync_jobs.store.encoded import JsonText, model_json
 from tests.stores import store_url
+from tests.unit.engine.test_terms_fingerprint import PLAIN as PLAIN_TERMS
 from tests.unit.engine.test_terms_fingerprint import RICH as RICH_TERMS
 from tests.unit.store.rows import deal_row
 
@@ -89,3 +91,27 @@ async def test_terms_given_with_their_text_read_back_equal(engine: AsyncEngine) 
     form = terms.model_dump(mode="json")
     assert stored.terms == plain.terms == form
     assert DealTerms.model_validate_json(stored.terms_text) == DealTerms.model_validate(form)
+
+
+async def test_terms_stored_sorted_read_back_equal(engine: AsyncEngine) -> None:
+    """Stage 1 stores the terms' sorted text (``DealTerms.stored_text``: non-ASCII escaped,
+    the modification time last): the batch read's text, the JSON column and the match pass's
+    account reading all find the same terms, on both stores."""
+    terms = PLAIN_TERMS.model_copy(
+        update={
+            "name": 'Zürich — Ærø 😀 "q" \\ \x00 \x7f },"active":',
+            "custom": {"a": "b", "modified_at": "x"},
+        }
+    )
+    both = terms.stored_text()
+    assert both is not None
+    async with write_tx(engine) as conn:
+        given = deal_row("D1", "organization:1", NOW, terms=JsonText(both[0]))
+        await deals.save_deals(conn, [given])
+    async with read_tx(engine) as conn:
+        [stored] = (await batch_state.load(conn, "zd", ["organization:1"])).deals
+        [plain] = list(await conn.execute(sa.select(t.deal.c.terms)))
+    form = terms.model_dump(mode="json")
+    assert stored.terms == plain.terms == form
+    assert DealTerms.model_validate_json(stored.terms_text) == terms
+    assert _sorted_account(stored.terms_text) == terms.account
