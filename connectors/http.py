@@ -546,12 +546,12 @@ class VendorClient:
         query: str | None = None,
         content: bytes | None = None,
     ) -> httpx.Response:
-        target = self._endpoint(url)
-        if query is not None:
-            target = with_plain_query(httpx.URL(target), query)
         await self.gate.acquire()
         started = time.monotonic()
         try:
+            target = self._endpoint(url)
+            if query is not None:
+                target = with_plain_query(httpx.URL(target), query)
             response = await send_once(
                 self._client,
                 method,
