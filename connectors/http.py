@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import ssl
 import time
 from collections import Counter
@@ -211,6 +212,30 @@ def short_body(response: httpx.Response, limit: int = 300) -> str:
     return redact(text[:limit] + ("..." if len(text) > limit else ""))
 
 
+PLAIN_QUERY = re.compile(r"[A-Za-z0-9,=&_.-]*")
+"""Query text httpx sends exactly as given: unreserved characters and the sub-delimiters
+``,=&`` (none of them percent-encoded, none a ``%``)."""
+
+
+def with_plain_query(url: httpx.URL, query: str) -> httpx.URL:
+    """``url.copy_with(query=query.encode())``; for :data:`PLAIN_QUERY` text, made without
+    httpx's parse of the whole URL again.
+
+    httpx checks and quotes every character of a URL in Python each time one is built: for
+    a ``show_many?ids=`` of 100 ids, giving ``params`` costs about 0.45 ms a request (the
+    commas percent-encoded, each id then quoted apart), the same query given as text about
+    0.15 ms. Text httpx would leave unchanged is set on the parsed URL directly; anything
+    else (or an httpx whose URL is built differently) goes through ``copy_with``."""
+    if PLAIN_QUERY.fullmatch(query):
+        parsed = getattr(url, "_uri_reference", None)
+        replace = getattr(parsed, "_replace", None)
+        if replace is not None:
+            fast = httpx.URL(url)  # shares the parsed form: no keyword, no parse
+            fast._uri_reference = replace(query=query)
+            return fast
+    return url.copy_with(query=query.encode("utf-8"))
+
+
 class SetCookieStore(httpx.Cookies):
     """httpx's cookie store, which reads a response only when it sets a cookie.
 
@@ -372,11 +397,16 @@ class VendorClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         changes: bool | None = None,
+        query: str | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         """Send with pacing and retries; return a 2xx/3xx response or raise a typed error.
 
         ``changes=False`` declares that a POST (a search, a token request) changes no vendor
-        data, so it is not counted among the writes (default: any method but GET and HEAD)."""
+        data, so it is not counted among the writes (default: any method but GET and HEAD).
+        ``query``: the URL's query as the text to send (see :func:`with_plain_query`), instead
+        of ``params`` for httpx to encode. ``content``: a body already encoded (its headers
+        given by the caller), instead of ``json`` for httpx to encode."""
         may_repeat = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
 
         def retryable(exc: BaseException) -> bool:
@@ -395,6 +425,8 @@ class VendorClient:
                 data=data,
                 headers=headers,
                 changes=changes,
+                query=query,
+                content=content,
             )
 
         started = time.monotonic()
@@ -511,20 +543,26 @@ class VendorClient:
         data: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
         changes: bool | None = None,
+        query: str | None = None,
+        content: bytes | None = None,
     ) -> httpx.Response:
         await self.gate.acquire()
         started = time.monotonic()
         try:
+            target = self._endpoint(url)
+            if query is not None:
+                target = with_plain_query(httpx.URL(target), query)
             response = await send_once(
                 self._client,
                 method,
-                self._endpoint(url),
+                target,
                 connector=self.connector,
                 operation=operation,
                 params=params,
                 json=json,
                 data=data,
                 headers=headers,
+                **({} if content is None else {"content": content}),
             )
         finally:
             self.gate.release()

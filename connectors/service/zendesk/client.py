@@ -7,10 +7,12 @@ incremental exports also wait for their own 10-a-minute budget.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
+from pydantic_core import to_json
 
 from connectors.auth import StaticHeaderAuth
 from connectors.errors import PermanentError
@@ -68,7 +70,7 @@ class ZendeskApi:
     ) -> list[dict[str, Any]]:
         plural = PLURAL[kind]
         body = await self._object(
-            "GET", f"/api/v2/{plural}/show_many.json", operation, params={by: ",".join(values)}
+            "GET", f"/api/v2/{plural}/show_many.json", operation, **_listed(by, values)
         )
         rows = body.get(plural)
         return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
@@ -100,7 +102,7 @@ class ZendeskApi:
             "PUT",
             f"/api/v2/{plural}/update_many.json",
             operation=operation,
-            json={plural: [dict(r) for r in rows]},
+            **json_body({plural: [dict(r) for r in rows]}),
         )
         return self._job(self.http.decode(response, operation), operation), response
 
@@ -109,10 +111,7 @@ class ZendeskApi:
         an expired job (statuses live about an hour) is simply missing."""
         operation = "job_status"
         body = await self._object(
-            "GET",
-            "/api/v2/job_statuses/show_many.json",
-            operation,
-            params={"ids": ",".join(job_ids)},
+            "GET", "/api/v2/job_statuses/show_many.json", operation, **_listed("ids", job_ids)
         )
         rows = body.get("job_statuses")
         found = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
@@ -173,6 +172,59 @@ class ZendeskApi:
                 operation=operation,
             )
         return job
+
+
+PLAIN_ITEMS = re.compile(r"[A-Za-z0-9_.-]+(?:,[A-Za-z0-9_.-]+)*")
+"""A comma-joined list of plain items (Zendesk's numeric record ids, job ids in hex)."""
+
+
+def _listed(name: str, values: Sequence[str]) -> dict[str, Any]:
+    """A ``name=a,b`` list as request arguments: ids as the query text itself, the commas
+    as the docs write them (``?ids=1,2``; httpx's ``params`` would send each as ``%2C``,
+    which the server reads the same, and quotes every id apart, ~0.3 ms for 100 ids);
+    anything else (external ids are free text) as ``params`` for httpx to encode."""
+    joined = ",".join(values)
+    if PLAIN_ITEMS.fullmatch(joined):
+        return {"query": f"{name}={joined}"}
+    return {"params": {name: joined}}
+
+
+_PLAIN_VALUES = frozenset({str, int, bool, type(None)})
+
+
+def _plain_rows(rows: list[dict[str, Any]]) -> bool:
+    """Whether every member of every row is text, a whole number, a bool or null, or an
+    object of those under text keys (custom fields): values JSON writes one way only."""
+    plain = _PLAIN_VALUES
+    for row in rows:
+        for key, value in row.items():
+            if type(key) is not str:
+                return False
+            if type(value) in plain:
+                continue
+            if type(value) is dict and all(
+                type(k) is str and type(v) in plain for k, v in value.items()
+            ):
+                continue
+            return False
+    return True
+
+
+def json_body(body: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """An ``update_many`` body as request arguments: the bytes httpx's ``json=`` would send,
+    made by pydantic-core's encoder (about a fifth of the CPU of ``json.dumps`` for 100
+    rows) when every row is :func:`_plain_rows` (floats, NaN, odd keys or types would be
+    written differently, or refused by ``json.dumps``: those go to httpx as ``json``, as do
+    bodies pydantic-core cannot encode, such as lone surrogates)."""
+    (rows,) = body.values()
+    if _plain_rows(rows):
+        try:
+            content = to_json(body)
+        except ValueError:  # PydanticSerializationError: json.dumps then fails its own way
+            return {"json": body}
+        headers = {"Content-Length": str(len(content)), "Content-Type": "application/json"}
+        return {"content": content, "headers": headers}
+    return {"json": body}
 
 
 def _same_host(link: Any) -> str | None:

@@ -4,13 +4,14 @@ resolved it (the endpoints a client calls again and again are resolved once)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import httpx
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from connectors.http import MAX_ENDPOINTS, VendorClient
+from connectors.http import MAX_ENDPOINTS, VendorClient, with_plain_query
 
 BASES = st.sampled_from(
     [
@@ -96,4 +97,91 @@ def test_paths_past_the_kept_number_still_go_where_httpx_sends_them() -> None:
     paths = [f"/api/v2/organizations/{n}.json" for n in range(MAX_ENDPOINTS + 3)]
     calls = [(path, None) for path in paths + paths[:5]]
     ours, theirs = asyncio.run(both("https://acme.zendesk.com", calls))
+    assert ours == theirs
+
+
+@functools.lru_cache
+def _client(base: str) -> httpx.AsyncClient:
+    """A client only to resolve paths (a transport given: no TLS context to load)."""
+    return httpx.AsyncClient(base_url=base, transport=httpx.MockTransport(_empty))
+
+
+def _empty(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200)
+
+
+PLAIN = st.text(st.sampled_from(list("az09AZ,=&_.-")), max_size=40)
+QUERIES = PLAIN | st.text(
+    st.sampled_from(list("az09,=&_.-%20 ?#/é+;:@[]")) | st.characters(codec="ascii"),
+    max_size=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(BASES, st.sampled_from(["", "/api/v2/job_statuses/show_many.json", "/x?old=1"]), QUERIES)
+@example("https://acme.zendesk.com", "/api/v2/organizations/show_many.json", "ids=1,22,333")
+@example("https://acme.zendesk.com", "/x", "")
+@example("https://acme.zendesk.com", "/x", "ids=%2C")
+@example("https://acme.zendesk.com", "/x", "a=b c")
+def test_a_plain_query_is_the_url_httpx_builds(base: str, path: str, query: str) -> None:
+    """The query set directly is the URL httpx makes of the same text, on the wire too."""
+    url = _client(base).build_request("GET", path).url
+    try:
+        expected: Any = url.copy_with(query=query.encode("utf-8"))
+    except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
+        expected = type(exc).__name__
+    try:
+        got: Any = with_plain_query(url, query)
+    except Exception as exc:  # noqa: BLE001
+        got = type(exc).__name__
+    if isinstance(expected, str):
+        assert got == expected
+        return
+    assert isinstance(got, httpx.URL)
+    assert (str(got), got.raw_path, got.params) == (
+        str(expected),
+        expected.raw_path,
+        expected.params,
+    )
+    request = httpx.Request("GET", got)
+    assert wire(request) == wire(httpx.Request("GET", expected))
+
+
+@settings(max_examples=100, deadline=None)
+@given(BASES, st.lists(st.tuples(PATHS, PLAIN), min_size=1, max_size=3))
+def test_a_request_with_query_text_goes_where_httpx_sends_that_url(
+    base: str, calls: list[tuple[str, str]]
+) -> None:
+    """``request(query=...)`` reaches the vendor as httpx sends the URL with that query."""
+
+    async def run() -> tuple[list[Any], list[Any]]:
+        ours: list[Any] = []
+        theirs: list[Any] = []
+
+        def recorder(into: list[Any]) -> httpx.MockTransport:
+            def answer(request: httpx.Request) -> httpx.Response:
+                into.append(wire(request))
+                return httpx.Response(200)
+
+            return httpx.MockTransport(answer)
+
+        vendor = VendorClient(connector="acme", base_url=base, transport=recorder(ours))
+        plain = httpx.AsyncClient(base_url=base, transport=recorder(theirs))
+        for path, query in calls + calls:
+            try:
+                await vendor.request("GET", path, operation="read", query=query)
+                ours.append(None)
+            except Exception as exc:  # noqa: BLE001
+                ours.append(type(exc).__name__)
+            try:
+                url = plain.build_request("GET", path).url
+                await plain.request("GET", url.copy_with(query=query.encode()))
+                theirs.append(None)
+            except Exception as exc:  # noqa: BLE001
+                theirs.append(type(exc).__name__)
+        await vendor.aclose()
+        await plain.aclose()
+        return ours, theirs
+
+    ours, theirs = asyncio.run(run())
     assert ours == theirs

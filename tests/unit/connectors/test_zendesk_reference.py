@@ -10,13 +10,16 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import httpx
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CustomerRecord, RecordChange, RecordRef
+from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
+from connectors.http import with_plain_query
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text
-from connectors.service.zendesk import writer
+from connectors.service.zendesk import payloads, writer
+from connectors.service.zendesk.client import _listed, json_body
 from connectors.service.zendesk.payloads import (
     BUILT_INS,
     CUSTOM,
@@ -291,3 +294,129 @@ def test_a_result_taken_as_plainly_updated_is_the_one_judged_in_full(
     if writer._plainly_updated(verdict):
         assert writer._written(ref, planned[2]) == judged
         assert judged.ok
+
+
+ID_LISTS = st.lists(
+    st.integers(min_value=0, max_value=10**15).map(str)
+    | st.uuids().map(lambda u: u.hex)
+    | st.text(st.sampled_from(list("az09_.-,=&%+ é#?")) | st.characters(), max_size=6),
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(["ids", "external_ids"]), ID_LISTS)
+@example("ids", ["1", "22"])
+@example("ids", [])
+@example("ids", [""])
+@example("ids", ["1", ""])
+@example("external_ids", ["a,b", "c"])
+@example("ids", ["1&ids=2"])
+@example("ids", ["١٢"])  # Arabic-Indic digits: not plain
+def test_a_listed_query_means_what_httpx_params_send(name: str, values: list[str]) -> None:
+    """An id list sent as query text reaches the server as the same parameter values as
+    ``params={name: ",".join(values)}`` would; any other list is sent as those params."""
+    base = httpx.URL("https://acme.zendesk.com/api/v2/organizations/show_many.json")
+    joined = ",".join(values)
+    old = httpx.Request("GET", base, params={name: joined}).url
+    sent = _listed(name, values)
+    if "params" in sent:
+        assert sent == {"params": {name: joined}}
+        return
+    new = with_plain_query(base, sent["query"])
+    assert new.params.multi_items() == old.params.multi_items() == [(name, joined)]
+
+
+def test_records_are_made_directly() -> None:
+    """The tests here compare the direct paths (a model change turns them off silently)."""
+    assert payloads.DIRECT
+    assert writer.DIRECT_RESULTS
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from([ORGANIZATION, USER]),
+    RECORD_IDS,
+    st.dictionaries(PATHS, WRITTEN, max_size=6),
+)
+@example(ORGANIZATION, "7", {"organization_fields.due": date(2027, 3, 1), "notes": None})
+@example(USER, "\ud800", {"notes": "\udfff"})
+def test_a_written_result_is_the_constructed_one(
+    kind: str, record: str, fields: dict[str, Any]
+) -> None:
+    """A written record's result, made directly, is the one the model's constructor makes
+    of the same report (its repr too, and which fields were set)."""
+    ref = RecordRef(kind=kind, id=record)
+    try:
+        _, reported = planned_update(kind, record, fields)
+    except Exception:  # noqa: BLE001 - refused before any write, as ever (tested above)
+        return
+    made = writer._written(ref, reported)
+    built = WriteResult(ref=ref, ok=True, fields=reported)
+    assert (made, repr(made), made.model_fields_set) == (
+        built,
+        repr(built),
+        built.model_fields_set,
+    )
+    assert made.ref is ref
+
+
+PLAIN_MEMBERS = (
+    st.text()
+    | st.integers(min_value=-(2**80), max_value=2**80)
+    | st.booleans()
+    | st.none()
+    | st.sampled_from(["\x00\x1f\x7f\u2028\ud800", '"\\/', "é✓𝄞", "\ud800"])
+)
+MEMBERS = (
+    PLAIN_MEMBERS
+    | st.floats()
+    | st.dictionaries(st.text(max_size=5), PLAIN_MEMBERS | st.floats(), max_size=3)
+    | st.lists(PLAIN_MEMBERS, max_size=2)
+    | st.dictionaries(st.integers() | st.none(), PLAIN_MEMBERS, max_size=2)
+    | st.sampled_from([date(2027, 3, 1), Decimal("1.5")])
+)
+ROWS = st.lists(
+    st.dictionaries(st.text(max_size=8), MEMBERS, max_size=4)
+    | st.fixed_dictionaries(
+        {"id": st.integers(0, 10**15), "notes": st.text()},
+        optional={"organization_fields": st.dictionaries(st.text(max_size=8), PLAIN_MEMBERS)},
+    ),
+    max_size=4,
+)
+
+
+def _put(**sent: Any) -> tuple[Any, ...]:
+    """What reaches the vendor of an ``update_many`` sent with these arguments, or the
+    error's type."""
+    got: list[Any] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        got.append((request.method, str(request.url), request.headers.raw, request.content))
+        return httpx.Response(200)
+
+    client = httpx.Client(
+        base_url="https://acme.zendesk.com",
+        headers={"Accept": "application/json"},
+        transport=httpx.MockTransport(answer),
+    )
+    try:
+        client.put("/api/v2/organizations/update_many.json", **sent)
+    except Exception as exc:  # noqa: BLE001 - the error itself is compared
+        return ("error", type(exc).__name__)
+    return ("sent", got[0])
+
+
+@settings(max_examples=400, deadline=None)
+@given(ROWS)
+@example([{"id": 1, "notes": "n", "organization_fields": {"due": "2027-03-01"}}])
+@example([{"id": 1, "notes": "\ud800"}])
+@example([{"id": 1, "organization_fields": {"x": 1.5}}])
+@example([{"id": 1, "notes": float("nan")}])
+@example([{"id": 2**70, "notes": True, "details": None}])
+@example([])
+def test_an_update_body_is_sent_as_httpx_encodes_it(rows: list[dict[str, Any]]) -> None:
+    """The body encoded ahead is the request httpx's ``json=`` makes of it, byte for byte
+    and header for header (or fails as that does)."""
+    body = {"organizations": rows}
+    assert _put(**json_body(body)) == _put(json=body)

@@ -250,6 +250,31 @@ async def test_show_many_job_statuses_answers_known_jobs_and_leaves_out_the_rest
     assert too_many.status_code == 400
 
 
+async def test_show_many_reads_ids_listed_with_plain_or_encoded_commas(
+    sim: ZendeskSimulator,
+) -> None:
+    """The docs write ``?ids=1,2`` (what the connector sends for numeric and hex ids); httpx's
+    ``params`` send the commas as ``%2C``: both are the same list to the server."""
+    job = sim.jobs.submit("organization", [{"id": 1, "notes": "a"}])
+    orgs = sorted(sim.store.records["organization"])[:3]
+    transport = httpx.ASGITransport(app=sim.app)
+    auth = (f"{DEMO_EMAIL}/token", DEMO_API_TOKEN)
+    async with httpx.AsyncClient(transport=transport, base_url=DEMO_BASE_URL, auth=auth) as client:
+        answers = []
+        for path, ids in [
+            ("/api/v2/organizations/show_many.json", ",".join(map(str, orgs))),
+            ("/api/v2/job_statuses/show_many.json", f"{job.id},gone"),
+        ]:
+            plain = await client.get(f"{path}?ids={ids}")
+            encoded = await client.get(path, params={"ids": ids})
+            assert plain.request.url.query == f"ids={ids}".encode()
+            assert plain.status_code == encoded.status_code == 200
+            assert plain.json() == encoded.json()
+            answers.append(plain.json())
+    assert [o["id"] for o in answers[0]["organizations"]] == orgs
+    assert [s["id"] for s in answers[1]["job_statuses"]] == [job.id]
+
+
 async def test_expired_job_statuses_answer_404_and_the_read_back_decides(
     sim: ZendeskSimulator,
 ) -> None:
