@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import ssl
 import time
 from collections import Counter
@@ -212,30 +211,6 @@ def short_body(response: httpx.Response, limit: int = 300) -> str:
     return redact(text[:limit] + ("..." if len(text) > limit else ""))
 
 
-PLAIN_QUERY = re.compile(r"[A-Za-z0-9,=&_.-]*")
-"""Query text httpx sends exactly as given: unreserved characters and the sub-delimiters
-``,=&`` (none of them percent-encoded, none a ``%``)."""
-
-
-def with_plain_query(url: httpx.URL, query: str) -> httpx.URL:
-    """``url.copy_with(query=query.encode())``; for :data:`PLAIN_QUERY` text, made without
-    httpx's parse of the whole URL again.
-
-    httpx checks and quotes every character of a URL in Python each time one is built: for
-    a ``show_many?ids=`` of 100 ids, giving ``params`` costs about 0.45 ms a request (the
-    commas percent-encoded, each id then quoted apart), the same query given as text about
-    0.15 ms. Text httpx would leave unchanged is set on the parsed URL directly; anything
-    else (or an httpx whose URL is built differently) goes through ``copy_with``."""
-    if PLAIN_QUERY.fullmatch(query):
-        parsed = getattr(url, "_uri_reference", None)
-        replace = getattr(parsed, "_replace", None)
-        if replace is not None:
-            fast = httpx.URL(url)  # shares the parsed form: no keyword, no parse
-            fast._uri_reference = replace(query=query)
-            return fast
-    return url.copy_with(query=query.encode("utf-8"))
-
-
 class SetCookieStore(httpx.Cookies):
     """httpx's cookie store, which reads a response only when it sets a cookie.
 
@@ -404,9 +379,11 @@ class VendorClient:
 
         ``changes=False`` declares that a POST (a search, a token request) changes no vendor
         data, so it is not counted among the writes (default: any method but GET and HEAD).
-        ``query``: the URL's query as the text to send (see :func:`with_plain_query`), instead
-        of ``params`` for httpx to encode. ``content``: a body already encoded (its headers
-        given by the caller), instead of ``json`` for httpx to encode."""
+        ``query``: the URL's query as the text to send, instead of ``params`` for httpx to
+        encode (httpx builds a URL from text in about 0.13 ms for 100 ids, from ``params``
+        in 0.3 ms: it percent-encodes each comma, then quotes each id apart). ``content``: a
+        body already encoded (its headers given by the caller), instead of ``json`` for httpx
+        to encode."""
         may_repeat = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
 
         def retryable(exc: BaseException) -> bool:
@@ -551,7 +528,7 @@ class VendorClient:
         try:
             target = self._endpoint(url)
             if query is not None:
-                target = with_plain_query(httpx.URL(target), query)
+                target = httpx.URL(target).copy_with(query=query.encode("utf-8"))
             response = await send_once(
                 self._client,
                 method,
