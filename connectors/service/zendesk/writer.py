@@ -42,13 +42,10 @@ from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.errors import endpoint_budget
 from connectors.service.zendesk.jobwatch import JobWatch
 from connectors.service.zendesk.payloads import (
-    DIRECT,
     KINDS,
     USER,
     UnwritablePath,
-    made,
     path_of,
-    plain_model,
     planned_update,
     record_id,
     stored_values,
@@ -238,21 +235,14 @@ def _failed(verdict: dict[str, Any]) -> bool:
 
 
 _VALIDATE_RESULT = WriteResult.__pydantic_validator__.validate_python
-_RESULT_SET = frozenset(("ref", "ok", "fields"))
-DIRECT_RESULTS = DIRECT and plain_model(WriteResult, ("ref", "ok", "error", "fields", "moved"))
-"""Results of written records are made by setting their values (see :func:`_written`)."""
 
 
 def _written(ref: RecordRef, fields: dict[str, Any]) -> WriteResult:
-    """``WriteResult(ref=ref, ok=True, fields=fields)``: every record written passes here.
-    ``ref`` is the change's own and ``fields`` the report :func:`planned_update` made for
-    this record alone (text keys), which validation would only copy: the result is made
-    holding them (or validated, should either model change; see ``payloads.DIRECT``)."""
-    if not DIRECT_RESULTS:
-        result: WriteResult = _VALIDATE_RESULT({"ref": ref, "ok": True, "fields": fields})
-        return result
-    values = {"ref": ref, "ok": True, "error": None, "fields": fields, "moved": False}
-    return made(WriteResult, values, _RESULT_SET)  # type: ignore[no-any-return]
+    """``WriteResult(ref=ref, ok=True, fields=fields)`` in one call into pydantic-core (the
+    same validation without the model's Python ``__init__``: every record written passes
+    here)."""
+    result: WriteResult = _VALIDATE_RESULT({"ref": ref, "ok": True, "fields": fields})
+    return result
 
 
 def _matches(stored: Mapping[str, Any], expected: Mapping[str, Any]) -> bool:

@@ -14,10 +14,10 @@ import httpx
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CustomerRecord, RecordChange, RecordRef, WriteResult
+from connectors.base import CustomerRecord, RecordChange, RecordRef
 from connectors.jsonvalue import json_value
 from connectors.record_values import clean_list, identity_text
-from connectors.service.zendesk import payloads, writer
+from connectors.service.zendesk import writer
 from connectors.service.zendesk.client import _listed, json_body
 from connectors.service.zendesk.payloads import (
     BUILT_INS,
@@ -324,40 +324,6 @@ def test_a_listed_query_means_what_httpx_params_send(name: str, values: list[str
         return
     new = base.copy_with(query=sent["query"].encode("utf-8"))
     assert new.params.multi_items() == old.params.multi_items() == [(name, joined)]
-
-
-def test_records_are_made_directly() -> None:
-    """The tests here compare the direct paths (a model change turns them off silently)."""
-    assert payloads.DIRECT
-    assert writer.DIRECT_RESULTS
-
-
-@settings(max_examples=300)
-@given(
-    st.sampled_from([ORGANIZATION, USER]),
-    RECORD_IDS,
-    st.dictionaries(PATHS, WRITTEN, max_size=6),
-)
-@example(ORGANIZATION, "7", {"organization_fields.due": date(2027, 3, 1), "notes": None})
-@example(USER, "\ud800", {"notes": "\udfff"})
-def test_a_written_result_is_the_constructed_one(
-    kind: str, record: str, fields: dict[str, Any]
-) -> None:
-    """A written record's result, made directly, is the one the model's constructor makes
-    of the same report (its repr too, and which fields were set)."""
-    ref = RecordRef(kind=kind, id=record)
-    try:
-        _, reported = planned_update(kind, record, fields)
-    except Exception:  # noqa: BLE001 - refused before any write, as ever (tested above)
-        return
-    made = writer._written(ref, reported)
-    built = WriteResult(ref=ref, ok=True, fields=reported)
-    assert (made, repr(made), made.model_fields_set) == (
-        built,
-        repr(built),
-        built.model_fields_set,
-    )
-    assert made.ref is ref
 
 
 PLAIN_MEMBERS = (
