@@ -47,11 +47,17 @@ def wire(request: httpx.Request) -> tuple[Any, ...]:
     return request.method, str(request.url), request.url.raw_path, request.headers.raw
 
 
-async def sent(client: httpx.AsyncClient | VendorClient, path: str, params: Any) -> Any:
-    """None, or the error's type: a bad URL must fail as httpx fails on it."""
+async def sent(
+    client: httpx.AsyncClient | VendorClient, path: str, params: Any, query: str | None = None
+) -> Any:
+    """None, or the error's type: a bad URL must fail as httpx fails on it. ``query``: the
+    query as text (VendorClient's ``query=``; for httpx, the resolved URL with that query)."""
     try:
         if isinstance(client, VendorClient):
-            await client.request("GET", path, operation="read", params=params)
+            await client.request("GET", path, operation="read", params=params, query=query)
+        elif query is not None:
+            url = client.build_request("GET", path).url
+            await client.request("GET", url.copy_with(query=query.encode()))
         else:
             await client.request("GET", path, params=params)
     except Exception as exc:  # noqa: BLE001 - the error itself is what is compared
@@ -59,8 +65,11 @@ async def sent(client: httpx.AsyncClient | VendorClient, path: str, params: Any)
     return None
 
 
-async def both(base: str, calls: list[tuple[str, Any]]) -> tuple[list[Any], list[Any]]:
-    """Each call through a VendorClient and through plain httpx: what reached the vendor."""
+async def both(
+    base: str, calls: list[tuple[str, Any]], *, as_query: bool = False
+) -> tuple[list[Any], list[Any]]:
+    """Each call through a VendorClient and through plain httpx: what reached the vendor.
+    A call is a path and its params, or (``as_query``) its query text."""
     ours: list[Any] = []
     theirs: list[Any] = []
 
@@ -73,9 +82,10 @@ async def both(base: str, calls: list[tuple[str, Any]]) -> tuple[list[Any], list
 
     vendor = VendorClient(connector="acme", base_url=base, transport=recorder(ours))
     plain = httpx.AsyncClient(base_url=base, transport=recorder(theirs))
-    for path, params in calls:
-        ours.append(await sent(vendor, path, params))
-        theirs.append(await sent(plain, path, params))
+    for path, value in calls:
+        params, query = (None, value) if as_query else (value, None)
+        ours.append(await sent(vendor, path, params, query))
+        theirs.append(await sent(plain, path, params, query))
     await vendor.aclose()
     await plain.aclose()
     return ours, theirs
@@ -109,35 +119,5 @@ def test_a_request_with_query_text_goes_where_httpx_sends_that_url(
     base: str, calls: list[tuple[str, str]]
 ) -> None:
     """``request(query=...)`` reaches the vendor as httpx sends the URL with that query."""
-
-    async def run() -> tuple[list[Any], list[Any]]:
-        ours: list[Any] = []
-        theirs: list[Any] = []
-
-        def recorder(into: list[Any]) -> httpx.MockTransport:
-            def answer(request: httpx.Request) -> httpx.Response:
-                into.append(wire(request))
-                return httpx.Response(200)
-
-            return httpx.MockTransport(answer)
-
-        vendor = VendorClient(connector="acme", base_url=base, transport=recorder(ours))
-        plain = httpx.AsyncClient(base_url=base, transport=recorder(theirs))
-        for path, query in calls + calls:
-            try:
-                await vendor.request("GET", path, operation="read", query=query)
-                ours.append(None)
-            except Exception as exc:  # noqa: BLE001
-                ours.append(type(exc).__name__)
-            try:
-                url = plain.build_request("GET", path).url
-                await plain.request("GET", url.copy_with(query=query.encode()))
-                theirs.append(None)
-            except Exception as exc:  # noqa: BLE001
-                theirs.append(type(exc).__name__)
-        await vendor.aclose()
-        await plain.aclose()
-        return ours, theirs
-
-    ours, theirs = asyncio.run(run())
+    ours, theirs = asyncio.run(both(base, calls + calls, as_query=True))
     assert ours == theirs
