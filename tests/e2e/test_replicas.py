@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
+from sandbox.serve import served_ports
 from sandbox.world import credentials, world_doc
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import migrate
@@ -31,12 +32,19 @@ TARGET = "freshdesk"
 JOBS = ("west", "emea", "apac")
 
 
-def free_base_port() -> int:
+SERVED_PORTS = max(served_ports(0).values()) + 1
+"""How many ports in a row ``sandbox serve`` takes from its base port (one a vendor)."""
+SERVE_TRIES = 3
+"""Starts of ``sandbox serve`` on a new base port when one of its ports was taken between
+the check and the bind (tests running beside this one open ports too)."""
+
+
+def free_base_port(count: int = 1) -> int:
     for _ in range(50):
         base = random.randint(20_000, 60_000)
-        if all(_free(base + i) for i in range(4)):
+        if all(_free(base + i) for i in range(count)):
             return base
-    raise RuntimeError("no four consecutive free ports")
+    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 def _free(port: int) -> bool:
@@ -59,9 +67,9 @@ def env() -> dict[str, str]:
     return {**os.environ, **credentials(TARGET)}
 
 
-@pytest.fixture
-def served(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
-    base = free_base_port()
+def serve(tmp_path: Path, env: dict[str, str], base: int) -> subprocess.Popen[bytes] | None:
+    """``sandbox serve`` from ``base``, once every simulator listens; None when one could
+    not (a port taken meanwhile: the log, named by its base port, says which)."""
     command = [
         DEALBRIDGE,
         "sandbox",
@@ -73,12 +81,32 @@ def served(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
         "--latency",
         "0.1",
     ]
-    with (tmp_path / "sandbox.log").open("w") as log:
+    with (tmp_path / f"sandbox-{base}.log").open("w") as log:  # the child keeps its own copy
         proc = subprocess.Popen(command, stdout=log, stderr=log, env=env)
-        wait_for(lambda: not _free(base + 3), 20, "the simulators to listen")
-        yield base
-        proc.terminate()
-        proc.wait(10)
+    deadline = time.monotonic() + 20
+    while proc.poll() is None and time.monotonic() < deadline:
+        if not any(_free(base + i) for i in range(SERVED_PORTS)):
+            time.sleep(0.5)  # one of them may be another test's: then this one exits now
+            if proc.poll() is None:
+                return proc
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait(10)
+    return None
+
+
+@pytest.fixture
+def served(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
+    for _ in range(SERVE_TRIES):
+        base = free_base_port(SERVED_PORTS)
+        proc = serve(tmp_path, env, base)
+        if proc is not None:
+            break
+    else:
+        raise AssertionError(f"sandbox serve exited {SERVE_TRIES} times: see {tmp_path}")
+    yield base
+    proc.terminate()
+    proc.wait(10)
 
 
 def write_config(tmp_path: Path, url: str, base: int) -> Path:
