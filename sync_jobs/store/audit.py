@@ -1,23 +1,30 @@
-"""The audit trail: one row per value written or decided (appended, never changed)."""
+"""The audit trail: what was written or decided, appended and never changed.
+
+Stored one row per customer written (a C3's customer, a decision recorded): who, when, why
+and every field's old and new value in its ``changes`` list. Readers show it as before, one
+:class:`AuditLine` a field (:func:`unfold`). A write's fields in one row, not one row each:
+C3 wrote four audit rows a deal, the largest share of its statements.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.bulk import Same, prepared_columns
+from sync_jobs.store.bulk import Same, json_text, prepared_columns
+from sync_jobs.store.encoded import JsonText
 from sync_jobs.store.sql import jsonable
 
 
 class AuditEntry(NamedTuple):
     """One field written: who (the job or person), what, old and new value, and why.
 
-    A tuple (immutable, as a frozen dataclass was): a batch makes one per field written,
-    and its rows are taken column by column (:func:`audit_columns`)."""
+    A tuple (immutable, as a frozen dataclass was): a batch makes one per field written;
+    a customer's entries, next to each other, become one row (:func:`audit_columns`)."""
 
     customer_key: str
     field: str
@@ -26,22 +33,55 @@ class AuditEntry(NamedTuple):
     reason: str
 
 
+class AuditLine(NamedTuple):
+    """One field's change as readers show it (the console's trail): an audit row's
+    columns and one of its changes, named as the columns of the one-row-a-field table were."""
+
+    id: int
+    run_id: str | None
+    at: datetime
+    actor: str
+    target: str
+    customer_key: str
+    field: str
+    old_value: Any
+    new_value: Any
+    reason: str
+
+
+def _change(entry: AuditEntry) -> str:
+    # A JSON text (compact) of {"field", "old", "new", "reason"}, each value as the
+    # old per-field columns held it (jsonable), without a dict per change built to be encoded.
+    return (
+        f'{{"field":{json_text(entry.field)},"old":{json_text(jsonable(entry.old))},'
+        f'"new":{json_text(jsonable(entry.new))},"reason":{json_text(entry.reason)}}}'
+    )
+
+
 def audit_columns(
     target: str, run_id: str | None, actor: str, entries: Sequence[AuditEntry], now: datetime
 ) -> dict[str, Sequence[Any] | Same]:
-    """The ``audit`` rows of ``entries`` (not empty), one per field written or decided,
-    column by column (:func:`~sync_jobs.store.bulk.prepared_columns`)."""
-    keys, fields, olds, news, reasons = zip(*entries, strict=True)
+    """The ``audit`` rows of ``entries`` (not empty), column by column
+    (:func:`~sync_jobs.store.bulk.prepared_columns`): one row for each run of entries of the
+    same customer, its changes in the entries' order."""
+    keys: list[str] = []
+    changes: list[JsonText] = []
+    key, texts = entries[0].customer_key, list[str]()
+    for entry in entries:
+        if entry.customer_key != key:
+            keys.append(key)
+            changes.append(JsonText(f"[{','.join(texts)}]"))
+            key, texts = entry.customer_key, []
+        texts.append(_change(entry))
+    keys.append(key)
+    changes.append(JsonText(f"[{','.join(texts)}]"))
     return {
         "run_id": Same(run_id),
         "at": Same(now),
         "actor": Same(actor),
         "target": Same(target),
         "customer_key": keys,
-        "field": fields,
-        "old_value": [jsonable(v) for v in olds],
-        "new_value": [jsonable(v) for v in news],
-        "reason": reasons,
+        "changes": changes,
     }
 
 
@@ -57,3 +97,25 @@ async def record(
     if entries:
         columns = audit_columns(target, run_id, actor, entries, now)
         await conn.exec_driver_sql(*prepared_columns(conn.dialect, t.audit, columns))
+
+
+def unfold(rows: Iterable[Any]) -> list[AuditLine]:
+    """Audit rows (with ``id``, ``run_id``, ``at``, ``actor``, ``target``, ``customer_key``
+    and ``changes`` as read) as one line a field change, in the rows' order and each row's
+    changes in the order made."""
+    return [
+        AuditLine(
+            row.id,
+            row.run_id,
+            row.at,
+            row.actor,
+            row.target,
+            row.customer_key,
+            change["field"],
+            change["old"],
+            change["new"],
+            change["reason"],
+        )
+        for row in rows
+        for change in row.changes
+    ]

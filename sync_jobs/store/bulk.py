@@ -44,7 +44,8 @@ written are texts (audit values, notes), and ``dumps``' Python layers cost more 
 _JSON_SCALARS: dict[Any, str] = {None: "null", True: "true", False: "false"}
 
 
-def _json_text(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """``value``'s text as ``json.dumps`` makes it (as a JSON column is written)."""
     kind = type(value)
     if kind is str:
         return _JSON_STRING(value)
@@ -101,7 +102,7 @@ def _converter(column: sa.Column[Any], sqlite: bool) -> Convert | None:
     """How a column's value goes to the driver; None when it goes as it is."""
     kind = column.type
     if isinstance(kind, sa.JSON):
-        return _json_text
+        return json_text
     if isinstance(kind, UTCDateTime | sa.DateTime):
         return _moment(column.name, sqlite)
     if isinstance(kind, sa.Date):

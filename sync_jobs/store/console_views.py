@@ -9,7 +9,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sync_jobs.store import audit
 from sync_jobs.store import tables as t
+from sync_jobs.store.audit import AuditLine
 
 RUNS_CHARTED = 50
 PAGE_ROWS = 200
@@ -163,16 +165,18 @@ async def owned_fields(conn: AsyncConnection, target: str, customer_key: str) ->
     return list(await conn.execute(query))
 
 
-async def customer_audit(conn: AsyncConnection, target: str, customer_key: str) -> list[Any]:
-    """A customer's audit trail, newest first (ix_audit_customer)."""
+async def customer_audit(conn: AsyncConnection, target: str, customer_key: str) -> list[AuditLine]:
+    """A customer's audit trail, one line a field change, newest first (ix_audit_customer):
+    the newest rows, each row's changes last made first, up to a page of lines."""
     a = t.audit
     query = (
         sa.select(a)
         .where(a.c.target == target, a.c.customer_key == customer_key)
         .order_by(a.c.id.desc())
-        .limit(PAGE_ROWS)
+        .limit(PAGE_ROWS)  # a row holds one line at least
     )
-    return list(await conn.execute(query))
+    rows = await conn.execute(query)
+    return [line for row in rows for line in reversed(audit.unfold([row]))][:PAGE_ROWS]
 
 
 async def customer_conflicts(conn: AsyncConnection, target: str, customer_key: str) -> list[Any]:

@@ -255,11 +255,11 @@ audit = sa.Table(
     sa.Column("actor", sa.String(200), nullable=False),
     sa.Column("target", sa.String(200), nullable=False),
     sa.Column("customer_key", sa.String(300), nullable=False),
-    sa.Column("field", sa.String(300), nullable=False),
-    sa.Column("old_value", sa.JSON, nullable=True),
-    sa.Column("new_value", sa.JSON, nullable=True),
-    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("changes", sa.JSON, nullable=False),
 )
+"""One row per customer written (or decision recorded): ``changes`` lists each field's
+change in the order made, ``{"field", "old", "new", "reason"}`` (:mod:`sync_jobs.store.audit`
+reads them back one line a field). One row, not one a field: a C3 wrote four a deal."""
 sa.Index("ix_audit_customer", audit.c.target, audit.c.customer_key)
 
 outbox = sa.Table(

@@ -17,6 +17,7 @@ from connectors.base import FieldInfo
 from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run import stage1, stage2
 from sync_jobs.store import bases, conflicts, tables, work
+from sync_jobs.store.audit import unfold
 from sync_jobs.store.db import read_tx, write_tx
 from tests.unit.run.kit import DISCOUNT, TARGET, World, deal, org
 
@@ -40,7 +41,7 @@ async def state(world: World) -> dict[str, Any]:
     """What the store holds for Acme after the batch."""
     async with read_tx(world.store) as conn:
         stored = await bases.load_bases(conn, TARGET, [ACME])
-        audit = await conn.execute(sa.select(tables.audit.c.field, tables.audit.c.reason))
+        audit = unfold(await conn.execute(sa.select(tables.audit)))
         return {
             "queued": await work.queued_keys(conn, TARGET),
             "bases": stored.get(ACME, {}),

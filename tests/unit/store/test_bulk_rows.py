@@ -78,33 +78,27 @@ async def test_deal_rows_are_stored_as_sqlalchemy_stores_them(engine: AsyncEngin
 
 
 async def test_none_in_a_json_column_is_json_null_as_before(engine: AsyncEngine) -> None:
-    entry = {
-        "run_id": "r1",
-        "at": NOW,
-        "actor": "job:west",
-        "target": "zd",
-        "customer_key": "organization:1",
-        "field": "notes",
-        "old_value": None,
-        "new_value": "net30",
-        "reason": "deal terms",
-    }
+    rows = [deal_row("sa", violations=None)]
+    ours = [deal_row("ours", violations=None)]
     async with write_tx(engine) as conn:
-        await conn.execute(sa.insert(t.audit), [entry, entry])
-        await insert_rows(conn, t.audit, [entry, entry])
+        await conn.execute(sa.insert(t.deal), rows)
+        await insert_rows(conn, t.deal, ours)
     async with read_tx(engine) as conn:
-        stored = [row[1:] for row in await raw(conn, t.audit, "id")]
+        stored = {row[1]: row[2:] for row in await raw(conn, t.deal, "deal_id")}
         nulls = await conn.scalar(
-            sa.select(sa.func.count()).select_from(t.audit).where(t.audit.c.old_value.is_(None))
+            sa.select(sa.func.count()).select_from(t.deal).where(t.deal.c.violations.is_(None))
         )
-    assert stored[2:] == stored[:2]
+    assert stored["ours"] == stored["sa"]
     assert nulls == 0, "JSON null, not SQL NULL"
 
 
-async def test_audit_record_stores_the_rows_sqlalchemy_stores(engine: AsyncEngine) -> None:
+async def test_audit_record_stores_what_sqlalchemy_reads_back_as_the_changes(
+    engine: AsyncEngine,
+) -> None:
     entries = [
         AuditEntry("organization:1", "notes", None, "net30", "conflict 7 resolved: take ours"),
         AuditEntry("organization:2", "discount", Decimal("10.5"), {"a": [1, None]}, "deal D2"),
+        AuditEntry("organization:2", "terms", date(2026, 1, 2), 'ä"<', "deal D2"),
     ]
     rows = [
         {
@@ -112,21 +106,27 @@ async def test_audit_record_stores_the_rows_sqlalchemy_stores(engine: AsyncEngin
             "at": NOW,
             "actor": "person:ana",
             "target": "zd",
-            "customer_key": e.customer_key,
-            "field": e.field,
-            "old_value": jsonable(e.old),
-            "new_value": jsonable(e.new),
-            "reason": e.reason,
+            "customer_key": key,
+            "changes": [
+                {
+                    "field": e.field,
+                    "old": jsonable(e.old),
+                    "new": jsonable(e.new),
+                    "reason": e.reason,
+                }
+                for e in entries
+                if e.customer_key == key
+            ],
         }
-        for e in entries
+        for key in ("organization:1", "organization:2")
     ]
     async with write_tx(engine) as conn:
         await conn.execute(sa.insert(t.audit), rows)
         await audit.record(conn, "zd", None, "person:ana", entries, NOW)
         await audit.record(conn, "zd", None, "person:ana", [], NOW)  # nothing to append
     async with read_tx(engine) as conn:
-        stored = [row[1:] for row in await raw(conn, t.audit, "id")]
-    assert len(stored) == 4
+        stored = [row[1:] for row in await conn.execute(sa.select(t.audit).order_by(t.audit.c.id))]
+    assert len(stored) == 4, "one row a customer"
     assert stored[2:] == stored[:2]
 
 

@@ -1,6 +1,6 @@
 """A batch's C3 rows given column by column go to the driver exactly as the same rows given one
-dict per row do (statement text and every prepared value, on SQLite and PostgreSQL): audit rows,
-field bases and note states, whatever the values (hostile text, numbers, dates, nested JSON)."""
+dict per row do (statement text and every prepared value, on SQLite and PostgreSQL): field bases
+and note states, whatever the values (hostile text, numbers, dates, nested JSON)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from sync_jobs.store import tables as t
-from sync_jobs.store.audit import AuditEntry, audit_columns
 from sync_jobs.store.bases import base_columns, note_columns, note_hash
 from sync_jobs.store.bulk import Same, prepared_columns, prepared_insert
-from sync_jobs.store.sql import jsonable
 
 DIALECTS: list[Dialect] = [sqlite.dialect(), postgresql.psycopg.dialect()]  # type: ignore[no-untyped-call]
 NOW = datetime(2026, 12, 6, 18, 30, 1, 250, tzinfo=UTC)
@@ -53,34 +51,6 @@ JSON_VALUE = st.recursive(
 KEY = st.sampled_from(["organization:1", "organization:2", "user:ä"])
 FIELD = st.sampled_from(["notes", "organization_fields.special_discount", "custom.x"])
 MOMENT = st.sampled_from([NOW, NOW.astimezone(timezone(timedelta(hours=-5)))])
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    entries=st.lists(st.builds(AuditEntry, KEY, FIELD, VALUE, VALUE, TEXT), min_size=1, max_size=6),
-    run_id=st.none() | st.just("run-1"),
-    now=MOMENT,
-)
-@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
-def test_audit_rows_by_column_are_the_rows_by_dict(
-    dialect: Dialect, entries: list[AuditEntry], run_id: str | None, now: datetime
-) -> None:
-    rows = [
-        {
-            "run_id": run_id,
-            "at": now,
-            "actor": "job:west",
-            "target": "zd",
-            "customer_key": e.customer_key,
-            "field": e.field,
-            "old_value": jsonable(e.old),
-            "new_value": jsonable(e.new),
-            "reason": e.reason,
-        }
-        for e in entries
-    ]
-    columns = audit_columns("zd", run_id, "job:west", entries, now)
-    assert prepared_columns(dialect, t.audit, columns) == prepared_insert(dialect, t.audit, rows)
 
 
 @settings(max_examples=150, deadline=None)
@@ -130,17 +100,16 @@ def test_note_states_by_column_are_the_rows_by_dict(
 
 @pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
 def test_a_column_of_one_value_is_that_value_in_every_row_converted_once(dialect: Dialect) -> None:
-    day = date(2026, 12, 6)
     columns: dict[str, Any] = {
         "run_id": Same("r"),
         "at": Same(NOW),
         "actor": Same("job:west"),
         "target": Same("zd"),
         "customer_key": ["a", "b"],
-        "field": ["f", "g"],
-        "old_value": [None, "1.50"],
-        "new_value": [day.isoformat(), {"x": [1]}],
-        "reason": ["r1", "r2"],
+        "changes": [
+            [{"field": "f", "old": None}],
+            [{"field": "g", "new": date(2026, 12, 6).isoformat()}],
+        ],
     }
     _, prepared = prepared_columns(dialect, t.audit, columns)
     assert [row[:4] for row in prepared] == [prepared[0][:4]] * 2

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sync_jobs.domain.model import DealTerms, MatchResult, terms_fingerprint
-from sync_jobs.store.bulk import _json_text
+from sync_jobs.store.bulk import json_text
 from sync_jobs.store.encoded import EncodedJson, model_json, model_text
 from tests.unit.engine.test_canonical_json import terms as any_terms
 from tests.unit.engine.test_terms_fingerprint import PLAIN, RICH
@@ -66,8 +66,8 @@ def test_a_lone_surrogate_is_escaped_as_the_standard_encoder_does() -> None:
 
 
 def test_the_store_writes_the_carried_text_as_it_is() -> None:
-    assert _json_text(EncodedJson({"a": 1}, '{"a":1}')) == '{"a":1}'
-    assert _json_text({"a": 1}) == '{"a": 1}', "a plain dict is encoded as json.dumps does"
+    assert json_text(EncodedJson({"a": 1}, '{"a":1}')) == '{"a":1}'
+    assert json_text({"a": 1}) == '{"a": 1}', "a plain dict is encoded as json.dumps does"
 
 
 @settings(max_examples=300, deadline=None)
@@ -97,8 +97,8 @@ def test_a_models_text_alone_is_the_text_model_json_carries(
     text = model_text(result)
     assert text == model_json(result).text
     assert json.loads(text) == result.model_dump(mode="json")
-    assert _json_text(text) == text, "written as it is"
-    assert type(_json_text(text)) is str
+    assert json_text(text) == text, "written as it is"
+    assert type(json_text(text)) is str
 
 
 def test_a_lone_surrogate_in_a_models_text_is_escaped_as_the_standard_encoder_does() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync_jobs.store.bulk import _json_text
+from sync_jobs.store.bulk import json_text
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
@@ -20,7 +20,7 @@ JSON_VALUES = st.recursive(
 
 @given(JSON_VALUES)
 def test_every_value_is_written_as_json_dumps_writes_it(value: Any) -> None:
-    assert _json_text(value) == json.dumps(value)
+    assert json_text(value) == json.dumps(value)
 
 
 def test_subclasses_of_int_and_str_go_the_long_way() -> None:
@@ -28,4 +28,4 @@ def test_subclasses_of_int_and_str_go_the_long_way() -> None:
         def __repr__(self) -> str:
             return "Level"
 
-    assert _json_text(Level(3)) == json.dumps(Level(3)) == "3"
+    assert json_text(Level(3)) == json.dumps(Level(3)) == "3"
