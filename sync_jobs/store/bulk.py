@@ -36,7 +36,7 @@ from sync_jobs.store.tables import UTCDateTime
 Convert = Callable[[Any], Any]
 
 
-_JSON_STRING = json.encoder.encode_basestring_ascii
+JSON_STRING = json.encoder.encode_basestring_ascii
 """What ``json.dumps`` does with a str (ASCII, quoted), called directly: most JSON values
 written are texts (audit values, notes), and ``dumps``' Python layers cost more than this."""
 
@@ -48,7 +48,7 @@ def json_text(value: Any) -> str:
     """``value``'s text as ``json.dumps`` makes it (as a JSON column is written)."""
     kind = type(value)
     if kind is str:
-        return _JSON_STRING(value)
+        return JSON_STRING(value)
     if value is None or kind is bool:
         return _JSON_SCALARS[value]
     if kind is int:
