@@ -5,6 +5,7 @@ stored with its work item; a lone surrogate there stopped the whole run)."""
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,17 +13,25 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connectors.errors import ConnectorError
 from connectors.responses import json_body, json_object
+from connectors.sales.dynamics.errors import classify_token as dynamics_token
 from connectors.sales.dynamics.errors import make_classifier as dynamics_classifier
+from connectors.sales.hubspot.auth import classify_token as hubspot_token
 from connectors.sales.hubspot.errors import classify as hubspot_classify
 from connectors.sales.pipedrive.errors import Classifier as PipedriveClassifier
+from connectors.sales.pipedrive.errors import classify_token as pipedrive_token
 from connectors.sales.zoho.errors import CreditMeter
+from connectors.sales.zoho.errors import classify_token as zoho_token
 from connectors.sales.zoho.errors import make_classifier as zoho_classifier
 from connectors.salesforce_common.errors import make_classifier as salesforce_classifier
+from connectors.salesforce_common.errors import token_classifier as salesforce_token
 from connectors.service.freshdesk.errors import classify as freshdesk_classify
 from connectors.service.intercom.errors import classify as intercom_classify
+from connectors.service.servicenow.auth import classify_token as servicenow_token
 from connectors.service.servicenow.errors import make_classifier as servicenow_classifier
 from connectors.service.zendesk.errors import classify as zendesk_classify
 
@@ -139,3 +148,79 @@ def test_a_vendor_code_the_message_already_ends_with_is_not_said_twice() -> None
     assert str(error) == "HTTP 400: Validation failed: name: bad (invalid_value)"
     assert error is not None
     assert error.vendor_code == "invalid_value"
+
+
+HOSTILE_TEXT = st.lists(
+    st.sampled_from(["\ud83d", "\udfff", "\x00", "\u202e", "é", "{{", "\n"]) | st.characters(),
+    max_size=6,
+).map("".join)
+"""Text as vendors may echo it: lone surrogates (``st.text()`` never draws them), NUL,
+bidirectional overrides, template braces."""
+
+ERROR_KEYS = st.sampled_from(
+    [
+        "error",
+        "errors",
+        "message",
+        "description",
+        "details",
+        "code",
+        "errorCode",
+        "data",
+        "status",
+        "category",
+        "error_description",
+        "fields",
+        "field",
+        "title",
+        "type",
+    ]
+)
+
+JSON_BODIES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | HOSTILE_TEXT,
+    lambda inner: st.lists(inner, max_size=3)
+    | st.dictionaries(ERROR_KEYS | HOSTILE_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vendor=st.sampled_from(sorted(ERROR_BODIES)),
+    status=st.sampled_from([400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503]),
+    body=JSON_BODIES.map(lambda value: json.dumps(value).encode()) | st.binary(max_size=40),
+)
+def test_any_error_body_is_classified_into_an_error_the_store_can_hold(
+    vendor: str, status: int, body: bytes
+) -> None:
+    classify, _ = ERROR_BODIES[vendor]
+    request = httpx.Request("PUT", "https://vendor.example/api/things/1")
+    error = classify(httpx.Response(status, content=body, request=request))
+    assert isinstance(error, ConnectorError)
+    str(error).encode("utf-8")
+
+
+TOKEN_CLASSIFIERS: dict[str, Classify] = {
+    "hubspot": hubspot_token,
+    "dynamics": dynamics_token,
+    "pipedrive": pipedrive_token,
+    "zoho": zoho_token,
+    "servicenow": servicenow_token,
+    "salesforce": salesforce_token("client_credentials"),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    vendor=st.sampled_from(sorted(TOKEN_CLASSIFIERS)),
+    status=st.sampled_from([400, 401, 403, 429, 500, 503]),
+    body=JSON_BODIES.map(lambda value: json.dumps(value).encode()) | st.binary(max_size=40),
+)
+def test_any_token_endpoint_refusal_is_classified_into_an_error_the_store_can_hold(
+    vendor: str, status: int, body: bytes
+) -> None:
+    request = httpx.Request("POST", "https://login.vendor.example/oauth/token")
+    error = TOKEN_CLASSIFIERS[vendor](httpx.Response(status, content=body, request=request))
+    if error is not None:
+        str(error).encode("utf-8")
