@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.errors import ConnectorError
@@ -185,12 +185,13 @@ JSON_BODIES = st.recursive(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     vendor=st.sampled_from(sorted(ERROR_BODIES)),
     status=st.sampled_from([400, 401, 403, 404, 409, 413, 422, 429, 500, 502, 503]),
     body=JSON_BODIES.map(lambda value: json.dumps(value).encode()) | st.binary(max_size=40),
 )
+@example(vendor="freshdesk", status=400, body=b'{"errors": true}')  # found by this test
 def test_any_error_body_is_classified_into_an_error_the_store_can_hold(
     vendor: str, status: int, body: bytes
 ) -> None:
@@ -211,7 +212,7 @@ TOKEN_CLASSIFIERS: dict[str, Classify] = {
 }
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     vendor=st.sampled_from(sorted(TOKEN_CLASSIFIERS)),
     status=st.sampled_from([400, 401, 403, 429, 500, 503]),
