@@ -34,14 +34,27 @@ def clean_list(values: Any) -> tuple[str, ...]:
 
 
 def iso_time(value: Any) -> datetime | None:
-    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; anything else -> None."""
+    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; anything else -> None
+    (a moment whose UTC date no calendar holds, such as year 1 at +01:00, included)."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except (ValueError, OverflowError):
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def unix_time(seconds: Any) -> datetime | None:
+    """Seconds since the epoch (an int or float) -> aware UTC; anything else -> None, and
+    so is a count outside the calendar's years 1-9999 (``fromtimestamp`` raises
+    ``OverflowError``, ``OSError`` or ``ValueError`` for those, by platform)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def option_values(raw: Any) -> tuple[str, ...]:
