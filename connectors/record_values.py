@@ -34,14 +34,25 @@ def clean_list(values: Any) -> tuple[str, ...]:
 
 
 def iso_time(value: Any) -> datetime | None:
-    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; anything else -> None
-    (a moment whose UTC date no calendar holds, such as year 1 at +01:00, included)."""
+    """ISO 8601 with ``Z`` or any offset -> aware UTC; naive -> UTC; anything else -> None."""
     if not isinstance(value, str) or not value.strip():
         return None
     try:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-    except (ValueError, OverflowError):
+    except ValueError:
+        return None
+    return as_utc(parsed)
+
+
+def as_utc(moment: datetime) -> datetime | None:
+    """``moment`` in UTC (a naive one taken as UTC); None when its UTC date is outside the
+    calendar's years 1-9999 (year 1 at +01:00, year 9999 at -01:00: ``astimezone`` raises
+    OverflowError there, and a vendor's or a person's text can say either)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
         return None
 
 

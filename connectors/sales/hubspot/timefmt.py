@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.record_values import unix_time
+from connectors.record_values import as_utc, unix_time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -28,9 +28,9 @@ def parse_time(raw: object) -> datetime | None:
         return _moment_of_ms(text)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    except (ValueError, OverflowError):  # not ISO, or its UTC date is outside the calendar
+    except ValueError:
         return None
+    return as_utc(parsed)
 
 
 def _moment_of_ms(millis: float | str) -> datetime | None:

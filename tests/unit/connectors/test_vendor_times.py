@@ -13,7 +13,13 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.record_values import iso_time, unix_time
+from connectors.sales.dynamics.payloads import parse_modifiedon as dynamics_time
 from connectors.sales.hubspot.timefmt import parse_time as hubspot_time
+from connectors.sales.pipedrive.client import _date as pipedrive_date_header
+from connectors.sales.pipedrive.payloads import parse_time as pipedrive_time
+from connectors.sales.salesforce.payloads import parse_datetime as salesforce_time
+from connectors.sales.spreadsheet.cells import parse_modified as spreadsheet_time
+from connectors.sales.zoho.payloads import parse_time as zoho_time
 from connectors.service.zendesk.payloads import parse_time as zendesk_time
 
 READERS: dict[str, Callable[[Any], datetime | None]] = {
@@ -21,6 +27,14 @@ READERS: dict[str, Callable[[Any], datetime | None]] = {
     "unix_time": unix_time,
     "hubspot": hubspot_time,
     "zendesk": zendesk_time,
+    "salesforce": salesforce_time,
+    "dynamics": dynamics_time,
+    "zoho": zoho_time,
+    "pipedrive": pipedrive_time,
+    "pipedrive Date header": lambda raw: pipedrive_date_header(
+        raw if isinstance(raw, str) else None
+    ),
+    "spreadsheet": lambda raw: spreadsheet_time(str(raw), "%d/%m/%Y"),
 }
 
 ODD_TIMES: st.SearchStrategy[Any] = st.sampled_from(
@@ -36,6 +50,8 @@ TIMES = (
     | st.floats()
     | st.text(max_size=30)
     | st.datetimes().map(lambda moment: moment.isoformat())
+    | st.datetimes(timezones=st.timezones()).map(lambda moment: moment.isoformat())
+    | st.sampled_from(["Mon, 01 Jan 0001 00:00:00 +0100", "Fri, 31 Dec 9999 23:59:59 -0100"])
 )
 
 
@@ -44,6 +60,9 @@ TIMES = (
 @example(reader="iso_time", raw="0001-01-01T00:00:00+01:00")
 @example(reader="zendesk", raw=10**20)
 @example(reader="hubspot", raw="99999999999999999999")
+@example(reader="salesforce", raw="0001-01-01T00:00:00.000+0100")
+@example(reader="spreadsheet", raw="9999-12-31T23:59:59-01:00")
+@example(reader="pipedrive Date header", raw="Mon, 01 Jan 0001 00:00:00 +0100")
 def test_a_vendors_time_reads_as_a_utc_moment_or_none(reader: str, raw: Any) -> None:
     moment = READERS[reader](raw)
     assert moment is None or moment.utcoffset() == UTC.utcoffset(None)
