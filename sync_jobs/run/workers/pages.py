@@ -119,6 +119,8 @@ class PageSpreader:
             for outlet in self.outlets:
                 if not outlet.out:
                     outlet.units.put(None)  # no more units: the helper goes on to stage 2
+        self._collect()
+        await self._redo_outs(ctx)
         for outlet in self.outlets:
             await self._take_back(ctx, outlet)
         while any(outlet.held for outlet in self.outlets):
@@ -246,8 +248,10 @@ async def take_units(
         ctx = stage1_of(
             JobRun(run.engine, run.job, run.source, run.target, state, grant, run.queued)
         )
+        ctx.control.checkpoint("helper_took_unit")
         try:
             await stage1.commit_deals(ctx, deals)
+            ctx.control.checkpoint("helper_committed_unit")
         except Exception as exc:  # noqa: BLE001 - the lead commits it itself (and fails if it must)
             log.error("worker_unit_failed", error=redact(str(exc))[:300])
             answers.send(Answer(number, {}, [], f"{type(exc).__name__}: {redact(str(exc))[:300]}"))
