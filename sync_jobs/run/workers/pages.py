@@ -244,7 +244,9 @@ async def take_units(
                 return
             continue
         number, deals = unit
-        state = RunState(run_id=run.state.run_id, job=run.job)
+        # The unit's counts and errors go to the lead with its answer; the keys asked at the
+        # desk are the helper's for the whole run (each asked once; its stage 2 shares them).
+        state = RunState(run_id=run.state.run_id, job=run.job, asked=run.state.asked)
         ctx = stage1_of(
             JobRun(run.engine, run.job, run.source, run.target, state, grant, run.queued)
         )
