@@ -85,6 +85,8 @@ class ConnectorError(DealbridgeError):
         parts = [p for p in (self.connector, self.operation) if p]
         prefix = f"[{' '.join(parts)}] " if parts else ""
         code = f" ({self.vendor_code})" if self.vendor_code else ""
+        if self.message.endswith(code):  # a vendor's own list of errors already named it
+            code = ""
         status = f"HTTP {self.status}: " if self.status else ""
         return f"{prefix}{status}{self.message}{code}"
 

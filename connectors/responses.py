@@ -10,15 +10,26 @@ from typing import Any
 
 import httpx
 
+from connectors.jsonbody import decode_json
 from connectors.redact import redact
 
 
 def json_body(response: httpx.Response) -> Any:
-    """The parsed JSON body, or None when it is not JSON."""
+    """The parsed JSON body, or None when it is not JSON (or was not read).
+
+    Decoded as every other vendor answer is (``decode_json``): an error body's texts reach
+    error messages and the state store, so a lone surrogate escape in them must read as
+    U+FFFD here too, not stop the run where the message is stored."""
     try:
-        return response.json()
-    except ValueError:
+        return decode_json(response.content)
+    except (ValueError, httpx.ResponseNotRead):
         return None
+
+
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The JSON object in the body, or {} for HTML, text or a JSON non-object."""
+    body = json_body(response)
+    return body if isinstance(body, dict) else {}
 
 
 def text_body(response: httpx.Response) -> str:

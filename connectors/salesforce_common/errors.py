@@ -42,6 +42,7 @@ from connectors.errors import (
 from connectors.http import default_limits
 from connectors.ratelimit import LimitSignal
 from connectors.redact import redact
+from connectors.responses import json_body
 
 ERROR_CODES: dict[str, Verdict] = {
     # Credentials and permissions: an admin renews or grants them.
@@ -116,10 +117,7 @@ _USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 
 def vendor_errors(response: httpx.Response) -> list[dict[str, Any]]:
     """The ``[{message, errorCode, fields}]`` items of an error body (empty when not JSON)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return []
+    body = json_body(response)
     if isinstance(body, dict):
         body = [body]
     return [item for item in body if isinstance(item, dict)] if isinstance(body, list) else []

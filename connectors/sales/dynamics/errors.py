@@ -38,6 +38,7 @@ from connectors.error_table import (
 from connectors.errors import BudgetExhausted, ConnectorError, PermanentError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import json_body
 
 THROTTLE_CODES: dict[str, str] = {
     "0x80072322": "requests per 5 minutes",
@@ -88,10 +89,7 @@ class DataverseBusy(BudgetExhausted):
 
 def describe(response: httpx.Response) -> Described:
     """The ``error.message`` and ``error.code`` (None when empty) of an error body."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body = json_body(response)
     error = body.get("error") if isinstance(body, dict) else None
     if not isinstance(error, dict):
         status = response.status_code
@@ -208,9 +206,8 @@ TOKEN_HINTS: dict[str, str] = {
 
 
 def _oauth_error(response: httpx.Response) -> tuple[str | None, str]:
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
+    body = json_body(response)
+    if body is None:
         return None, _text_of(response)
     if not isinstance(body, dict):
         return None, ""

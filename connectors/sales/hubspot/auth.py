@@ -24,9 +24,10 @@ from connectors.errors import AuthError, ConnectorError
 from connectors.http import VendorClient
 from connectors.ratelimit import Clock
 from connectors.redact import register_secret
+from connectors.responses import json_object
 from connectors.sales.hubspot.config import HubSpotConfig
 from connectors.sales.hubspot.errors import classify as classify_api
-from connectors.sales.hubspot.errors import describe, json_body
+from connectors.sales.hubspot.errors import describe
 
 log = structlog.get_logger("dealbridge.hubspot")
 
@@ -44,7 +45,7 @@ def classify_token(response: httpx.Response) -> ConnectorError | None:
     """
     status = response.status_code
     if status in (400, 401, 403):
-        body = json_body(response)
+        body = json_object(response)
         code = str(body.get("status") or "") or None
         return AuthError(
             f"HubSpot refused the OAuth refresh: {describe(body, response)}",

@@ -41,6 +41,7 @@ from connectors.errors import (
 )
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import json_object
 
 DEFAULT_INTERVAL_SECONDS = 10.0
 SECONDLY_WAIT = 1.0
@@ -101,7 +102,7 @@ def _table(
 
 
 def _described(response: httpx.Response) -> Described:
-    body = json_body(response)
+    body = json_object(response)
     return Described(describe(body, response), str(body.get("category") or "") or None)
 
 
@@ -115,7 +116,7 @@ def _special(
     """Throttling (the daily budget apart), outages, and credentials or scopes refused."""
     status, text = response.status_code, described.message
     if status == 429:
-        body = json_body(response)
+        body = json_object(response)
         policy = str(body.get("policyName") or "")
         if policy.upper() == "DAILY":
             return _daily_spent(text, policy, time_zone, daily_recheck, now())
@@ -137,7 +138,7 @@ def read_limits(response: httpx.Response) -> LimitSignal:
     headers = response.headers
     retry_after = None
     if response.status_code == 429:
-        retry_after = throttle_wait(response, json_body(response))
+        retry_after = throttle_wait(response, json_object(response))
     return LimitSignal(
         limit=_int(headers.get("x-hubspot-ratelimit-max")),
         remaining=_int(headers.get("x-hubspot-ratelimit-remaining")),
@@ -169,15 +170,6 @@ def describe(body: dict[str, Any], response: httpx.Response) -> str:
     if correlation:
         message += f" [correlationId {correlation}]"
     return redact(message)
-
-
-def json_body(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object in the body, or an empty dict for HTML, text or a JSON non-object."""
-    try:
-        data = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _daily_spent(

@@ -40,6 +40,7 @@ from connectors.errors import ConnectorError, PermanentError, RateLimited
 from connectors.http import default_limits
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import json_object
 from connectors.sales.pipedrive.limits import BURST_WINDOW_SECONDS, budget_exhausted
 
 LONGEST_BURST_WAIT = 60.0
@@ -76,15 +77,6 @@ STATUS_TABLE: dict[int, ErrorFactory] = {
 unavailable", transient; 4xx "Pipedrive rejected the request", a developer's bug)."""
 
 
-def json_body(response: httpx.Response) -> dict[str, Any]:
-    """The JSON object in the body, or {} for HTML, text or a JSON non-object."""
-    try:
-        data = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def vendor_message(body: dict[str, Any], response: httpx.Response) -> str:
     """Pipedrive's own words (``error``, else ``message``), or the start of the body."""
     for key in ("error", "message", "error_description"):
@@ -100,7 +92,7 @@ def vendor_message(body: dict[str, Any], response: httpx.Response) -> str:
 
 def describe(response: httpx.Response) -> Described:
     """Pipedrive's own words and its error code (``code`` or ``errorCode``), if any."""
-    body = json_body(response)
+    body = json_object(response)
     code = str(body.get("code") or body.get("errorCode") or "") or None
     return Described(vendor_message(body, response), code)
 
@@ -137,7 +129,7 @@ class Classifier:
         if status == 429:
             self.strikes += 1
             return self._throttled(response, message)
-        if status == 403 and not json_body(response):
+        if status == 403 and not json_object(response):
             return PermanentError(
                 "Pipedrive's edge (Cloudflare) blocked this integration, which happens after "
                 f"repeated 429s: {message[:80]}. Wait an hour before the next run, and check "
@@ -190,7 +182,7 @@ def classify_token(response: httpx.Response) -> ConnectorError | None:
     status = response.status_code
     if status < 400:
         return None
-    body = json_body(response)
+    body = json_object(response)
     message = vendor_message(body, response)
     if status >= 500 or status == 429:
         retry_after = parse_retry_after(response.headers.get("retry-after"))

@@ -33,6 +33,7 @@ import structlog
 from connectors.errors import AuthError, ConnectorError
 from connectors.http import VendorClient
 from connectors.redact import register_secret
+from connectors.responses import json_object
 from connectors.sales.zoho.config import ZohoConfig
 from connectors.sales.zoho.datacentres import (
     DATA_CENTRES,
@@ -241,11 +242,7 @@ class ZohoAuth(httpx.Auth):
 
 
 def _code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return ""
-    return str(body.get("code") or "") if isinstance(body, dict) else ""
+    return str(json_object(response).get("code") or "")
 
 
 def _seconds(raw: object) -> float:

@@ -40,6 +40,7 @@ from connectors.errors import (
 from connectors.http import default_limits
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import json_body
 
 CREDIT_RECHECK = timedelta(hours=1)
 """When a job stopped by spent credits is tried again: credits come back as they age out."""
@@ -127,10 +128,7 @@ def budget_exhausted(detail: str, *, now: datetime, status: int | None = None) -
 
 def error_body(response: httpx.Response) -> dict[str, Any]:
     """The JSON object of an error answer, or an empty dict for anything else."""
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        return {}
+    body = json_body(response)
     if isinstance(body, dict) and isinstance(body.get("data"), list) and body["data"]:
         first = body["data"][0]  # multi-record answers carry their errors per record
         return first if isinstance(first, dict) else {}
@@ -279,10 +277,7 @@ def classify_token(response: httpx.Response) -> ConnectorError | None:
     status = response.status_code
     if status >= 500:
         return transient_error(f"Zoho's token endpoint answered HTTP {status}", status, None, None)
-    try:
-        body = response.json()
-    except (ValueError, UnicodeDecodeError):
-        body = None
+    body = json_body(response)
     if isinstance(body, dict) and isinstance(body.get("access_token"), str):
         return None
     data = body if isinstance(body, dict) else {}

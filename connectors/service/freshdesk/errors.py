@@ -54,7 +54,8 @@ def describe(response: httpx.Response) -> Described:
     if not isinstance(body, dict):
         text = "record not found" if status == 404 else f"Freshdesk answered HTTP {status}"
         return Described(text)
-    errors = [e for e in body.get("errors") or [] if isinstance(e, dict)]
+    listed = body.get("errors")
+    errors = [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
     if errors:
         parts = [_one_error(e) for e in errors]
         head = str(body.get("description") or "Validation failed")
