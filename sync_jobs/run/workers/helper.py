@@ -91,7 +91,8 @@ async def _help(
             with signals.started.get_lock():
                 signals.started.value += 1
             watcher = asyncio.create_task(_stop_when_told(signals, engine))
-            stopped = lambda: signals.stop.is_set() or orphaned()  # noqa: E731
+            # No more units once the lead's stage 1 is done (it handed every unit before).
+            stopped = lambda: signals.pulled.is_set() or signals.stop.is_set() or orphaned()  # noqa: E731
             reading = asyncio.create_task(take_units(run, spec.grant, units, answers, stopped))
             try:
                 await until(lambda: signals.go.is_set() or orphaned())

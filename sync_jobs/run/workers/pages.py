@@ -109,16 +109,15 @@ class PageSpreader:
             self.next_number += 1
             last = position == len(cut) - 1
             self.pending[number] = _Pending(unit, checkpoint if last else None)
-            await self._one(ctx, number, unit)
+            if unit:
+                await self._one(ctx, number, unit)
+            else:  # an empty page: only its cursor
+                self.pending[number].done = True
         await self._advance(ctx)
 
     async def finish(self, ctx: stage1.Stage1) -> None:
         """Take back units still queued, commit them; wait for the helpers' answers."""
-        if not self.ended:
-            self.ended = True
-            for outlet in self.outlets:
-                if not outlet.out:
-                    outlet.units.put(None)  # no more units: the helper goes on to stage 2
+        self.end()
         self._collect()
         await self._redo_outs(ctx)
         for outlet in self.outlets:
@@ -129,6 +128,15 @@ class PageSpreader:
             if any(outlet.held for outlet in self.outlets):
                 await asyncio.sleep(WAIT)
         await self._advance(ctx)
+
+    def end(self) -> None:
+        """No more units: each helper goes on to stage 2 (also when stage 1 stored its
+        deals pending, or failed, and handed none)."""
+        if not self.ended:
+            self.ended = True
+            for outlet in self.outlets:
+                if not outlet.out:
+                    outlet.units.put(None)
 
     async def _one(self, ctx: stage1.Stage1, number: int, unit: list[SourceDeal]) -> None:
         self._collect()

@@ -54,6 +54,7 @@ class Team:
     helpers: list[_Helper] = field(default_factory=list)
     _signals: Signals | None = None
     _outlets: list[Outlet] = field(default_factory=list)
+    _spreader: PageSpreader | None = None
 
     def start(self, *, overlap: bool) -> None:
         """Spawn the helpers (they start while stage 1 reads); ``overlap``: they may claim at
@@ -92,7 +93,8 @@ class Team:
             self.helpers.append(_Helper(number, holder, process, reader))
             self._outlets.append(Outlet(number, units, answers, process))
         # Stage 1's pages go to the helpers too (mapping and committing them is most of it).
-        self.run.spreading.spreader = PageSpreader(self._outlets, self.run.state)
+        self._spreader = PageSpreader(self._outlets, self.run.state)
+        self.run.spreading.spreader = self._spreader
         log.info("workers_started", job=self.run.job, helpers=self.size)
 
     async def after(self, pulling: Awaitable[object]) -> None:
@@ -101,6 +103,8 @@ class Team:
             await pulling
         finally:
             assert self._signals is not None
+            if self._spreader is not None:
+                self._spreader.end()
             self._signals.go.set()
             self._signals.pulled.set()
 

@@ -7,6 +7,7 @@ answers are in-process stand-ins, and a "commit" is an entry in one log."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import queue
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -315,3 +316,36 @@ def test_spread_commits_what_one_process_would_in_an_order_it_would(
             pages_done.add(page)
     assert set(handed) <= set(committed_ids), "every deal read is committed"
     assert log.cursors()[-1] == f"page {len(read) - 1}", "the cursor ends past the last page"
+
+
+def test_a_helper_stops_taking_units_once_the_lead_is_done_though_it_handed_none() -> None:
+    """A backfill whose deals were stored pending hands no unit (and so sends no end mark
+    from its reading): the helper goes on to stage 2 once the lead's stage 1 is done."""
+    mp = multiprocessing.get_context("spawn")
+    units: Any = mp.Queue()
+    answers, _answering = mp.Pipe(duplex=False)
+    run = cast("Any", SimpleNamespace(state=RunState(run_id="r", job="west"), job="west"))
+    lead_done = [False]
+
+    async def go() -> None:
+        taking = asyncio.ensure_future(
+            pages.take_units(run, None, units, answers, lambda: lead_done[0])
+        )
+        await asyncio.sleep(0.3)
+        assert not taking.done(), "it waits for units while the lead reads"
+        lead_done[0] = True
+        await asyncio.wait_for(taking, 5)
+
+    asyncio.run(go())
+
+
+def test_the_end_mark_goes_once_to_each_helper_still_in(log: Log) -> None:
+    one, two = Helper(2, log), Helper(3, log)
+    two.outlet.out = True
+    spread = spreader(one, two)
+
+    spread.end()
+    spread.end()
+
+    assert one.units.items == [None]
+    assert two.units.items == []
