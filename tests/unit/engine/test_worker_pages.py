@@ -241,13 +241,14 @@ def test_spread_commits_what_one_process_would_in_an_order_it_would(
     spread = spreader(*team)
     committed_ids: list[tuple[str, int]] = []
     taken: dict[int, list[tuple[int, list[SourceDeal]]]] = {h.number: [] for h in team}
+    gave_up: set[int] = set()
 
     def move(code: int) -> None:
         helper = team[code % helpers]
         what = code // helpers % 6
-        if not helper.alive:
+        if not helper.alive or helper.number in gave_up:
             return
-        if what in (0, 1):  # take a unit
+        if what in (0, 1) and not taken[helper.number]:  # take a unit (one at a time)
             try:
                 unit = helper.take()
             except queue.Empty:
@@ -261,9 +262,10 @@ def test_spread_commits_what_one_process_would_in_an_order_it_would(
                 number, deals = taken[helper.number].pop(0)
                 log.deals(f"w{helper.number}", deals)
             helper.die()
-        elif what == 5 and taken[helper.number]:  # fails its oldest unit
+        elif what == 5 and taken[helper.number]:  # fails its unit, and takes no more
             number, _ = taken[helper.number].pop(0)
             helper.answers.append(Answer(number, {}, [], "failed"))
+            gave_up.add(helper.number)
 
     async def helpers_work() -> None:
         for code in moves:
@@ -273,8 +275,11 @@ def test_spread_commits_what_one_process_would_in_an_order_it_would(
             for helper in team:
                 if not helper.alive:
                     continue
+                if helper.number in gave_up:  # it went on to stage 2 and ends
+                    helper.die()
+                    continue
                 try:
-                    unit = helper.take()
+                    unit = helper.take() if not taken[helper.number] else None
                 except queue.Empty:
                     unit = None
                 if unit is not None:
