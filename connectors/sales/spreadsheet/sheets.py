@@ -111,9 +111,21 @@ def _csv_rows(path: Path, config: SpreadsheetConfig) -> list[Row]:
         ) from None
     text = text.removeprefix("\ufeff")  # a BOM left by encoding: utf-8 must not hide "Deal ID"
     delimiter = config.delimiter or _sniff_delimiter(text, config)
-    return [
-        [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)
-    ]
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        return [[cell.strip() for cell in row] for row in reader]
+    except csv.Error as exc:
+        raise SheetError(
+            f"{path.name} line {reader.line_num}: not readable as CSV ({exc}); "
+            "save the sheet again as CSV"
+        ) from None
+
+
+CELL_LIMIT = 16 * 1024 * 1024
+"""The longest CSV cell read, in characters: the csv module's own default (128 KiB) refuses a
+cell a person pasted a long text into, and the deal's other terms with it. (The limit is the
+module's, for the process: nothing else here reads CSV.)"""
+csv.field_size_limit(CELL_LIMIT)
 
 
 def _sniff_delimiter(text: str, config: SpreadsheetConfig) -> str:
@@ -126,7 +138,11 @@ def _sniff_delimiter(text: str, config: SpreadsheetConfig) -> str:
     widths: dict[str, int] = {}
     for delimiter in DELIMITERS:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-        head = [[c.strip() for c in row] for row in itertools.islice(reader, head_rows)]
+        try:
+            head = [[c.strip() for c in row] for row in itertools.islice(reader, head_rows)]
+        except csv.Error:  # unreadable this way; the read itself names the line if it is
+            widths[delimiter] = 0
+            continue
         if find_header(head, config.id_column, config.header_row) is not None:
             return delimiter
         widths[delimiter] = max((len(row) for row in head), default=0)

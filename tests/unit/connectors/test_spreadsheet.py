@@ -178,6 +178,23 @@ async def test_undecodable_csv_fails_that_file_with_the_encoding_fix(tmp_path: P
     assert cp1252[0].payload["Account"] == "Café Noir"
 
 
+async def test_a_cell_past_the_csv_modules_default_limit_is_read(tmp_path: Path) -> None:
+    """A person pastes a long text into a cell: the csv module refuses cells past 128 KiB."""
+    write_csv(tmp_path / "long.csv", [deal_row("L-1", account="A" * 200_000), deal_row("L-2")])
+    deals = await read_deals(make_source(tmp_path))
+    assert [d.id for d in deals] == ["L-1", "L-2"]
+    assert len(deals[0].payload["Account"]) == 200_000
+
+
+async def test_a_cell_past_every_limit_fails_that_file_naming_the_line(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a-huge.csv", [deal_row("H-1"), deal_row("H-2", account="A" * 17_000_000)])
+    write_csv(tmp_path / "b-good.csv", [deal_row("B-1")])
+    source = make_source(tmp_path)
+    assert [d.id for d in await read_deals(source)] == ["B-1"]
+    [problem] = source.problems()
+    assert problem.startswith("a-huge.csv line 3: not readable as CSV (field larger than field")
+
+
 async def test_folder_reads_sheets_only_skipping_lock_files_and_dotfiles(tmp_path: Path) -> None:
     write_csv(tmp_path / "deals.csv", [deal_row("D-1")])
     write_xlsx(tmp_path / "more.XLSX", [list(HEADER), deal_row("D-2")])
