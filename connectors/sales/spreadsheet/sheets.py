@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
@@ -155,20 +156,33 @@ def _xlsx_rows(path: Path, config: SpreadsheetConfig) -> list[Row]:
             # openpyxl warns about workbook features it drops (styles, extensions): not data.
             warnings.simplefilter("ignore", UserWarning)
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
-        raise SheetError(
-            f"{path.name}: cannot open as an .xlsx workbook ({type(exc).__name__}); "
-            "is it still being saved, or a different format renamed?"
-        ) from None
+    except UNREADABLE_XLSX as exc:
+        raise _unreadable(path, exc) from None
     try:
         if config.sheet is not None and config.sheet not in book.sheetnames:
             raise SheetError(
                 f"{path.name}: no sheet {config.sheet!r}; sheets: {', '.join(book.sheetnames)}"
             )
         sheet = book[config.sheet] if config.sheet else book.worksheets[0]
+        # read_only: the sheet's XML is parsed as its rows are read, so broken XML shows here
         return [_xlsx_row(cells) for cells in sheet.iter_rows()]
+    except UNREADABLE_XLSX as exc:
+        raise _unreadable(path, exc) from None
     finally:
         book.close()
+
+
+UNREADABLE_XLSX = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, ParseError)
+"""What openpyxl raises for a file that is not a whole workbook: a zip cut short, a part
+missing, XML cut off or not well-formed (``ParseError``), XML declaring entities (refused by
+defusedxml, a ``ValueError``: an entity expanding a billion times would take the memory)."""
+
+
+def _unreadable(path: Path, exc: Exception) -> SheetError:
+    return SheetError(
+        f"{path.name}: cannot open as an .xlsx workbook ({type(exc).__name__}); "
+        "is it still being saved, or a different format renamed?"
+    )
 
 
 def _xlsx_row(cells: Iterable[Any]) -> Row:
