@@ -42,6 +42,7 @@ from connectors.errors import (
 from connectors.jsonbody import decode_json
 from connectors.ratelimit import LimitSignal, Sleep, VendorGate, parse_retry_after
 from connectors.redact import redact
+from connectors.responses import header_int
 from connectors.settings import ConnectorConfig, ConnectorOptions
 from connectors.waits import announce_wait
 
@@ -85,13 +86,11 @@ def default_limits(response: httpx.Response) -> LimitSignal:
 
 
 def _int_header(headers: httpx.Headers, *names: str) -> int | None:
+    """The first of ``names`` that holds a number."""
     for name in names:
-        raw = headers.get(name)
-        if raw is not None:
-            try:
-                return int(float(raw.split(",")[0].strip()))
-            except ValueError:
-                continue
+        number = header_int(headers.get(name))
+        if number is not None:
+            return number
     return None
 
 

@@ -16,6 +16,9 @@ a UTF-16 system leaves when it cuts an emoji in half) becomes U+FFFD, the replac
 character, in keys and values alike. JSON can carry it but UTF-8 cannot: the state store
 (SQLite, PostgreSQL) and every desk's API refuse it, so one such value in an identity key, an
 id or a name stopped the whole run instead of showing as "\ufffd" where the text was broken.
+
+A body nested deeper than the fallback can walk (hundreds of levels; no vendor's answer comes
+near) fails as unreadable, a ValueError like any other, not a RecursionError.
 """
 
 from __future__ import annotations
@@ -33,8 +36,14 @@ def decode_json(body: bytes) -> Any:
     try:
         return from_json(body, cache_strings="keys")
     except ValueError:
-        # Only here can a lone surrogate be in the result: pydantic-core refuses its escape.
+        pass
+    # Only here can a lone surrogate be in the result: pydantic-core refuses its escape.
+    try:
         return without_lone_surrogates(json.loads(body))
+    except RecursionError:
+        # Arrays nested thousands deep: pydantic-core refuses them too (its own limit), and
+        # json.loads would raise out of every caller's ``except ValueError``.
+        raise ValueError("JSON nested too deeply to read") from None
 
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

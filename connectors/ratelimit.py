@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -21,6 +22,12 @@ from connectors.waits import announce_wait
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+LONGEST_RETRY_AFTER = 86_400.0
+"""The longest wait a Retry-After is taken for: no budget these vendors document takes longer
+than a day to refill, and a longer (or infinite) wait, held in the gate, would stop the
+connector for good. The vendor is asked again after it, and says so again if it must."""
 
 
 @dataclass(frozen=True)
@@ -172,9 +179,12 @@ class VendorGate:
             self.block_for(signal.reset_after, now=now)
 
     def block_for(self, seconds: float, *, now: float | None = None) -> None:
-        """Hold every caller for ``seconds`` (never shortens an existing block)."""
+        """Hold every caller for ``seconds``, at most :data:`LONGEST_RETRY_AFTER` (never
+        shortens an existing block). A budget's reset a vendor's header puts years away is
+        not waited for: the vendor is asked again after a day."""
         start = self._clock() if now is None else now
-        self._blocked_until = max(self._blocked_until, start + max(0.0, seconds))
+        seconds = 0.0 if math.isnan(seconds) else min(max(0.0, seconds), LONGEST_RETRY_AFTER)
+        self._blocked_until = max(self._blocked_until, start + seconds)
 
     def _wait_needed(self) -> float:
         now = self._clock()
@@ -207,19 +217,26 @@ class VendorGate:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); return seconds to wait."""
+    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 10.2.3); return seconds to wait,
+    at most :data:`LONGEST_RETRY_AFTER` (None for a value that is neither, NaN included)."""
     if value is None or not value.strip():
         return None
     text = value.strip()
+    seconds: float | None
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = _seconds_until(text, now)
+    if seconds is None or math.isnan(seconds):  # NaN is not a wait
+        return None
+    return min(max(0.0, seconds), LONGEST_RETRY_AFTER)
+
+
+def _seconds_until(http_date: str, now: float | None) -> float | None:
     from email.utils import parsedate_to_datetime
 
     try:
-        when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+        when = parsedate_to_datetime(http_date).timestamp()
+    except (TypeError, ValueError, OverflowError):
         return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
+    return when - (time.time() if now is None else now)

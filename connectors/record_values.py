@@ -41,7 +41,31 @@ def iso_time(value: Any) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return as_utc(parsed)
+
+
+def as_utc(moment: datetime) -> datetime | None:
+    """``moment`` in UTC (a naive one taken as UTC); None when its UTC date is outside the
+    calendar's years 1-9999 (year 1 at +01:00, year 9999 at -01:00: ``astimezone`` raises
+    OverflowError there, and a vendor's or a person's text can say either)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def unix_time(seconds: Any) -> datetime | None:
+    """Seconds since the epoch (an int or float) -> aware UTC; anything else -> None, and
+    so is a count outside the calendar's years 1-9999 (``fromtimestamp`` raises
+    ``OverflowError``, ``OSError`` or ``ValueError`` for those, by platform)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(seconds, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def option_values(raw: Any) -> tuple[str, ...]:

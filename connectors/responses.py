@@ -57,5 +57,5 @@ def header_int(raw: str | None) -> int | None:
         return None
     try:
         return int(float(raw.split(",")[0].strip()))
-    except ValueError:
+    except (ValueError, OverflowError):  # not a number; inf (or digits past a float's range)
         return None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
@@ -25,19 +26,50 @@ def to_text(value: Any) -> str:
     return str(value).strip()
 
 
+LARGEST = Decimal("1e18")
+"""Numbers this large are refused: no discount, amount or count in a deal's terms comes near
+it, and such a number is cheap to type (``1e999999999``) but written to a desk as an integer
+of as many digits."""
+
+_GROUPED = re.compile(r"[+-]?\d{1,3}(,\d{3})+(\.\d*)?")
+"""Commas as thousands separators: ``1,200`` and ``12,500,000.50``, never ``7,5``."""
+
+
 def to_decimal(value: Any) -> Decimal:
-    """``12``, ``"12.5"``, ``"1,200.00"`` -> Decimal; bools are refused."""
+    """``12``, ``"12.5"``, ``"1,200.00"`` -> Decimal; bools, infinities, NaN and numbers past
+    :data:`LARGEST` are refused, and so is a comma that does not group thousands (``"7,5"``
+    is seven and a half where a comma marks decimals: reading it as 75 would be wrong)."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is a yes/no value, not a number")
     if isinstance(value, int | Decimal):
-        return Decimal(value)
+        return _checked(Decimal(value), value)
     if isinstance(value, float):
-        return Decimal(repr(value))
-    text = str(value).strip().replace(",", "").replace(" ", "")
+        return _checked(Decimal(repr(value)), value)
+    return _number_of(str(value).strip().replace(" ", ""), value)
+
+
+def _number_of(text: str, value: Any) -> Decimal:
+    """``text`` as a number; errors name ``value``, what the source said."""
     try:
-        return Decimal(text)
+        number = Decimal(text.replace(",", ""))
     except InvalidOperation:
         raise ValueError(f"{value!r} is not a number") from None
+    if "," in text and not _GROUPED.fullmatch(text):
+        raise ValueError(
+            f"{value!r} is not a number: a comma may only group thousands (1,200.50); "
+            "write decimals with a dot"
+        )
+    return _checked(number, value)
+
+
+def _checked(number: Decimal, value: Any) -> Decimal:
+    if not number.is_finite():
+        raise ValueError(f"{value!r} is not a number")
+    # adjusted(): the leading digit's power of ten, asked without arithmetic (abs() of
+    # 1e999999999 would itself overflow the decimal context)
+    if number and number.adjusted() >= LARGEST.adjusted():
+        raise ValueError(f"{value!r} is too large a number for deal terms")
+    return number
 
 
 def to_percent(value: Any) -> Decimal:
@@ -52,27 +84,45 @@ def to_percent(value: Any) -> Decimal:
 
 
 # Compiled once: these run per value of every deal and every compared field.
-_NOT_NUMERIC = re.compile(r"[^\d.,\-]")
+_CURRENCY_CODE = re.compile(r"^([A-Za-z]{3})?(.*?)([A-Za-z]{3})?$")
+"""A three-letter currency code (``USD 1,200``, ``1200 eur``) on either side of an amount."""
+_MAGNITUDES = frozenset({"mio", "mil", "mln", "mrd", "bln", "tsd"})
+"""Three letters that scale a number rather than name a currency: refused, not dropped."""
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*://")
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _MIDNIGHT = re.compile(r"\d{4}-\d{2}-\d{2}T00:00:00(\.0+)?(Z|[+-]00:?00)?")
 
 
 def to_money(value: Any) -> Decimal:
-    """An amount: a number, optionally with a currency symbol or code around it."""
-    text = _NOT_NUMERIC.sub("", str(value)) if isinstance(value, str) else value
-    return to_decimal(text).quantize(Decimal("0.01"))
+    """An amount: a number, optionally with a currency sign (``$``, ``€``) or a three-letter
+    code around it, to the cent. Any other letter is refused rather than dropped: ``12k``
+    and ``1e3`` are not 12 and 13."""
+    if not isinstance(value, str):
+        return to_decimal(value).quantize(_CENT)
+    text = "".join(c for c in value if not c.isspace() and unicodedata.category(c) != "Sc")
+    code = _CURRENCY_CODE.fullmatch(text)
+    if code is not None and not {(code[1] or "").lower(), (code[3] or "").lower()} & _MAGNITUDES:
+        text = code[2]
+    if any(c.isalpha() for c in text):
+        raise ValueError(
+            f"{value!r} is not an amount; write the number with an optional currency sign or "
+            "code, such as 1,200.50 or USD 1200"
+        )
+    return _number_of(text, value).quantize(_CENT)
+
+
+_CENT = Decimal("0.01")
 
 
 def to_date(value: Any) -> date:
     """ISO dates, ISO datetimes (date part) and epoch milliseconds (HubSpot)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+        return _in_utc(value, value, "a date").date() if value.tzinfo else value.date()
     if isinstance(value, date):
         return value
     text = str(value).strip()
     if text.isdigit() and len(text) >= 12:
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC).date()
+        return _from_epoch_ms(text, value, "a date").date()
     try:
         return date.fromisoformat(text[:10])
     except ValueError:
@@ -85,13 +135,34 @@ def to_datetime(value: Any) -> datetime:
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     text = str(value).strip()
     if text.isdigit() and len(text) >= 12:
-        return datetime.fromtimestamp(int(text) / 1000, tz=UTC)
+        return _from_epoch_ms(text, value, "a date-time")
     text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text.replace("Z", "+00:00"))
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{value!r} is not a date-time; expected ISO 8601") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _from_epoch_ms(digits: str, value: Any, what: str) -> datetime:
+    """Epoch milliseconds as a UTC moment; a count no calendar date has (``fromtimestamp``
+    raises OverflowError, OSError or ValueError for those, by platform) is a ValueError that
+    says so, like any other unreadable value."""
+    try:
+        return datetime.fromtimestamp(int(digits) / 1000, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(
+            f"{value!r} is not {what}: as epoch milliseconds it is outside the years 1-9999"
+        ) from None
+
+
+def _in_utc(moment: datetime, value: Any, what: str) -> datetime:
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 at +01:00, year 9999 at -01:00
+        raise ValueError(
+            f"{value!r} is not {what}: in UTC it is outside the years 1-9999"
+        ) from None
 
 
 def to_bool(value: Any) -> bool:

@@ -38,7 +38,7 @@ from connectors.error_table import (
 from connectors.errors import BudgetExhausted, ConnectorError, PermanentError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
-from connectors.responses import json_body
+from connectors.responses import header_int, json_body
 
 THROTTLE_CODES: dict[str, str] = {
     "0x80072322": "requests per 5 minutes",
@@ -231,11 +231,7 @@ def read_limits(response: httpx.Response) -> LimitSignal:
 
 def remaining_requests(response: httpx.Response) -> int | None:
     """``x-ms-ratelimit-burst-remaining-xrm-requests`` as a number, for ``check`` (or None)."""
-    raw = response.headers.get("x-ms-ratelimit-burst-remaining-xrm-requests")
-    try:
-        return int(float(raw)) if raw is not None else None
-    except ValueError:
-        return None
+    return header_int(response.headers.get("x-ms-ratelimit-burst-remaining-xrm-requests"))
 
 
 def _text_of(response: httpx.Response) -> str:

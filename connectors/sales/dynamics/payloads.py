@@ -23,10 +23,11 @@ Two problems are the record's, not the run's (each is noted and the deal goes on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connectors.base import SourceDeal
+from connectors.record_values import as_utc
 from connectors.sales.dynamics.metadata import Column, TableSchema
 
 DEAL_KEY = "opportunityid"
@@ -122,7 +123,7 @@ def parse_modifiedon(value: object) -> datetime | None:
         moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    return as_utc(moment)
 
 
 def live_deal(payload: dict[str, Any], modified: datetime, url: str) -> SourceDeal:

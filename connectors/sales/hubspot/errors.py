@@ -41,7 +41,7 @@ from connectors.errors import (
 )
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
-from connectors.responses import json_object
+from connectors.responses import header_int, json_object
 
 DEFAULT_INTERVAL_SECONDS = 10.0
 SECONDLY_WAIT = 1.0
@@ -140,8 +140,8 @@ def read_limits(response: httpx.Response) -> LimitSignal:
     if response.status_code == 429:
         retry_after = throttle_wait(response, json_object(response))
     return LimitSignal(
-        limit=_int(headers.get("x-hubspot-ratelimit-max")),
-        remaining=_int(headers.get("x-hubspot-ratelimit-remaining")),
+        limit=header_int(headers.get("x-hubspot-ratelimit-max")),
+        remaining=header_int(headers.get("x-hubspot-ratelimit-remaining")),
         reset_after=_interval_seconds(headers),
         retry_after=retry_after,
     )
@@ -217,17 +217,8 @@ def _short_text(response: httpx.Response, limit: int = 200) -> str:
 
 
 def _interval_seconds(headers: httpx.Headers) -> float | None:
-    millis = _int(headers.get("x-hubspot-ratelimit-interval-milliseconds"))
+    millis = header_int(headers.get("x-hubspot-ratelimit-interval-milliseconds"))
     return millis / 1000 if millis else None
-
-
-def _int(raw: str | None) -> int | None:
-    if raw is None:
-        return None
-    try:
-        return int(float(raw.strip()))
-    except ValueError:
-        return None
 
 
 classify = _table(None, 3600.0, lambda: datetime.now(UTC)).classify

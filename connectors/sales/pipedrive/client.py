@@ -12,7 +12,7 @@ The host is ``base_url`` for an API token and the token answer's ``api_domain`` 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from connectors.clock import VirtualClock
 from connectors.errors import TransientError
 from connectors.http import VendorClient
 from connectors.ratelimit import VendorGate, Window
+from connectors.record_values import as_utc
 from connectors.sales.pipedrive.auth import OAuthBearer, OAuthGrant, api_token_auth
 from connectors.sales.pipedrive.config import DEFAULT_API_HOST, OAuthAuth, PipedriveConfig
 from connectors.sales.pipedrive.errors import Classifier, classify_token, read_limits
@@ -169,4 +170,4 @@ def _date(header: str | None) -> datetime | None:
         moment = parsedate_to_datetime(header)
     except (TypeError, ValueError):
         return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return as_utc(moment)

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import FieldInfo, SourceDeal, unreadable
+from connectors.record_values import as_utc
 from connectors.sales.pipedrive.catalog import EntityFields
 
 DEAL_FIELDS: dict[str, str] = {
@@ -75,7 +76,7 @@ def parse_time(raw: object) -> datetime | None:
         moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def rfc3339(moment: datetime) -> str:

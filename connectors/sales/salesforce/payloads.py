@@ -23,6 +23,7 @@ from typing import Any
 
 from connectors.base import Cursor
 from connectors.errors import PermanentError
+from connectors.record_values import as_utc
 
 _COMPACT_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
 
@@ -112,7 +113,7 @@ def parse_datetime(value: object) -> datetime | None:
         # Salesforce's own form (every record's SystemModstamp, 2,000 a page): read without
         # the offset rewritten first, which cost more than the reading itself.
         try:
-            return datetime.fromisoformat(value).astimezone(UTC)
+            return as_utc(datetime.fromisoformat(value))
         except ValueError:
             pass  # (an hour or offset out of range) answered by the general reading below
     text = value.strip()
@@ -122,9 +123,7 @@ def parse_datetime(value: object) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # Salesforce datetimes are UTC when unmarked
-    return moment.astimezone(UTC)
+    return as_utc(moment)  # Salesforce datetimes are UTC when unmarked
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,10 @@ percent-formatted numbers as ``12.5%``. The mapping then types every source the 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+
+from connectors.record_values import as_utc
 
 EXCEL_DIGITS = 15
 """Excel keeps and shows at most 15 significant digits; anything beyond is float noise."""
@@ -73,7 +75,7 @@ def parse_modified(text: str, date_format: str | None = None) -> datetime | None
             return None
     if parsed is None:
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return as_utc(parsed)
 
 
 def _iso(text: str) -> datetime | None:

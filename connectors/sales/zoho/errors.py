@@ -40,7 +40,7 @@ from connectors.errors import (
 from connectors.http import default_limits
 from connectors.ratelimit import LimitSignal, parse_retry_after
 from connectors.redact import redact
-from connectors.responses import json_body
+from connectors.responses import header_int, json_body
 
 CREDIT_RECHECK = timedelta(hours=1)
 """When a job stopped by spent credits is tried again: credits come back as they age out."""
@@ -153,13 +153,7 @@ def describe(body: dict[str, Any], response: httpx.Response) -> str:
 
 def credits_remaining(response: httpx.Response) -> int | None:
     """``X-API-CREDITS-REMAINING`` as a number (absent until half the credits are used)."""
-    raw = response.headers.get(CREDITS_HEADER)
-    if raw is None:
-        return None
-    try:
-        return int(float(raw.strip()))
-    except ValueError:
-        return None
+    return header_int(response.headers.get(CREDITS_HEADER))
 
 
 TokenDiagnosis = Callable[[httpx.Response], str | None]

@@ -30,6 +30,7 @@ import structlog
 
 from connectors.base import Cursor, SourceDeal
 from connectors.errors import PermanentError
+from connectors.record_values import as_utc
 from connectors.sales.zoho.catalog import DISPLAY
 from connectors.sales.zoho.plan import ReadPlan
 
@@ -49,7 +50,7 @@ def parse_time(value: object) -> datetime | None:
         return None
     if moment.tzinfo is None:
         return None  # Zoho always sends an offset; a bare time is not ours to guess
-    return moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def zoho_time(moment: datetime) -> str:

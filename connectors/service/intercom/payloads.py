@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
+from connectors.record_values import unix_time
 
 COMPANY, CONTACT = "company", "contact"
 KINDS = (COMPANY, CONTACT)
@@ -63,7 +63,7 @@ def company_record(raw: Mapping[str, Any]) -> CustomerRecord:
         external_id=_text(raw.get("company_id")),
         domains=(domain,) if domain else (),
         fields=writable_values(raw),
-        updated_at=from_unix(raw.get("updated_at")),
+        updated_at=unix_time(raw.get("updated_at")),
         version=version_of(raw),
     )
 
@@ -80,7 +80,7 @@ def contact_record(raw: Mapping[str, Any], *, notes: str | None = None) -> Custo
         external_id=_text(raw.get("external_id")),
         emails=(email.lower(),) if email else (),
         fields=fields,
-        updated_at=from_unix(raw.get("updated_at")),
+        updated_at=unix_time(raw.get("updated_at")),
         version=version_of(raw),
     )
 
@@ -137,16 +137,6 @@ def website_domain(website: Any) -> str | None:
     host = text.lower().split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split(":", 1)[0]
     host = host.removeprefix("www.").strip(".")
     return host or None
-
-
-def from_unix(value: Any) -> datetime | None:
-    """Unix seconds -> aware UTC datetime; anything else -> None."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        return datetime.fromtimestamp(value, UTC)
-    except (OverflowError, OSError, ValueError):
-        return None
 
 
 def _text(value: Any) -> str | None:

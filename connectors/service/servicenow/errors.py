@@ -25,6 +25,7 @@ import httpx
 from connectors.error_table import Described, ErrorTable, Verdict, one_record_rule
 from connectors.errors import BudgetExhausted, ConnectorError, RateLimited
 from connectors.ratelimit import LimitSignal, parse_retry_after
+from connectors.record_values import unix_time
 from connectors.redact import redact
 from connectors.responses import header_int, json_body, short_text
 
@@ -76,17 +77,16 @@ def _throttled(
 ) -> ConnectorError:
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     reset = header_int(response.headers.get("x-ratelimit-reset"))
+    reset_at = unix_time(reset)  # None too for a count no calendar date has: no reset given
+    if reset_at is None:
+        reset = None
     if retry_after is None and reset is not None:
         retry_after = max(0.0, reset - now.timestamp())
     if retry_after is not None and retry_after > max_wait:
         rule = response.headers.get("x-ratelimit-rule")
         named = f"rate-limit rule {rule}" if rule else "rate-limit rule"
         # The instance's own reset time when it gives one (its hours may not be ours, 9.6).
-        until = (
-            datetime.fromtimestamp(reset, UTC)
-            if reset is not None
-            else now + timedelta(seconds=retry_after)
-        )
+        until = reset_at or now + timedelta(seconds=retry_after)
         return BudgetExhausted(
             f"{message}; the {named} allows no more requests before its hour resets",
             until=until,

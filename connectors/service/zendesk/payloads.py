@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
-from connectors.record_values import clean_list, identity_text, iso_time
+from connectors.record_values import clean_list, identity_text, iso_time, unix_time
 
 ORGANIZATION, USER = "organization", "user"
 KINDS = (ORGANIZATION, USER)
@@ -47,7 +47,7 @@ class UnwritablePath(ValueError):
 def parse_time(value: Any) -> datetime | None:
     """ISO 8601 (``Z`` or offset) or unix seconds -> aware UTC; garbage -> None."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        return unix_time(value)
     return iso_time(value)
 
 

@@ -17,23 +17,33 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.errors import ConnectorError
+from connectors.http import default_limits
+from connectors.ratelimit import LONGEST_RETRY_AFTER, LimitSignal, VendorGate
 from connectors.responses import json_body, json_object
 from connectors.sales.dynamics.errors import classify_token as dynamics_token
 from connectors.sales.dynamics.errors import make_classifier as dynamics_classifier
+from connectors.sales.dynamics.errors import read_limits as dynamics_limits
 from connectors.sales.hubspot.auth import classify_token as hubspot_token
 from connectors.sales.hubspot.errors import classify as hubspot_classify
+from connectors.sales.hubspot.errors import read_limits as hubspot_limits
 from connectors.sales.pipedrive.errors import Classifier as PipedriveClassifier
 from connectors.sales.pipedrive.errors import classify_token as pipedrive_token
+from connectors.sales.pipedrive.errors import read_limits as pipedrive_limits
 from connectors.sales.zoho.errors import CreditMeter
 from connectors.sales.zoho.errors import classify_token as zoho_token
 from connectors.sales.zoho.errors import make_classifier as zoho_classifier
 from connectors.salesforce_common.errors import make_classifier as salesforce_classifier
+from connectors.salesforce_common.errors import read_limits as salesforce_limits
 from connectors.salesforce_common.errors import token_classifier as salesforce_token
 from connectors.service.freshdesk.errors import classify as freshdesk_classify
+from connectors.service.freshdesk.errors import read_limits as freshdesk_limits
 from connectors.service.intercom.errors import classify as intercom_classify
+from connectors.service.intercom.errors import read_limits as intercom_limits
 from connectors.service.servicenow.auth import classify_token as servicenow_token
 from connectors.service.servicenow.errors import make_classifier as servicenow_classifier
+from connectors.service.servicenow.errors import read_limits as servicenow_limits
 from connectors.service.zendesk.errors import classify as zendesk_classify
+from connectors.service.zendesk.errors import read_limits as zendesk_limits
 
 CONNECTORS = Path(__file__).resolve().parents[3] / "connectors"
 
@@ -225,3 +235,97 @@ def test_any_token_endpoint_refusal_is_classified_into_an_error_the_store_can_ho
     error = TOKEN_CLASSIFIERS[vendor](httpx.Response(status, content=body, request=request))
     if error is not None:
         str(error).encode("utf-8")
+
+
+HEADER_NAMES = st.sampled_from(
+    [
+        "retry-after",
+        "x-ratelimit-reset",
+        "x-ratelimit-remaining",
+        "x-ratelimit-limit",
+        "x-ratelimit-total",
+        "x-ratelimit-rule",
+        "x-rate-limit",
+        "x-rate-limit-remaining",
+        "ratelimit-reset",
+        "ratelimit-remaining",
+        "ratelimit-limit",
+        "sforce-limit-info",
+        "x-hubspot-ratelimit-remaining",
+        "x-hubspot-ratelimit-max",
+        "x-hubspot-ratelimit-interval-milliseconds",
+        "x-ms-ratelimit-burst-remaining-xrm-requests",
+        "x-ratelimit-day-limit",
+        "x-ratelimit-day-remaining",
+        "zendesk-ratelimit-organizations-update-many",
+        "x-rate-limit-remaining-seconds",
+        "date",
+    ]
+)
+NUMBERISH = st.sampled_from(
+    [
+        "inf",
+        "-inf",
+        "nan",
+        "1e400",
+        "-1e400",
+        "99999999999999999999",
+        "9" * 5000,
+        "-5",
+        "0",
+        "1.5",
+        "abc",
+        "",
+        "api-usage=5/1e400",
+        "total=30; remaining=-1; resets=1e400",
+        "Thu, 01 Jan 9999 23:59:59 GMT",
+        "Mon, 01 Jan 0001 00:00:00 +0100",
+    ]
+) | st.integers(-(10**30), 10**30).map(str)
+HOSTILE_HEADERS = st.dictionaries(HEADER_NAMES, NUMBERISH, max_size=4)
+
+LIMIT_READERS: dict[str, Callable[[httpx.Response], object]] = {
+    "default": default_limits,
+    "zendesk": zendesk_limits,
+    "freshdesk": freshdesk_limits,
+    "intercom": intercom_limits,
+    "servicenow": servicenow_limits,
+    "salesforce": salesforce_limits,
+    "hubspot": hubspot_limits,
+    "pipedrive": pipedrive_limits,
+    "dynamics": dynamics_limits,
+    "zoho": CreditMeter(reserve=0, throttle_wait=60.0).observe,
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    vendor=st.sampled_from(sorted(LIMIT_READERS)),
+    status=st.sampled_from([200, 429, 503]),
+    headers=HOSTILE_HEADERS,
+)
+def test_any_rate_limit_headers_are_read_into_a_signal_the_gate_takes(
+    vendor: str, status: int, headers: dict[str, str]
+) -> None:
+    request = httpx.Request("GET", "https://vendor.example/api/things")
+    signal = LIMIT_READERS[vendor](httpx.Response(status, headers=headers, request=request))
+    if isinstance(signal, LimitSignal):
+        gate = VendorGate()
+        gate.observe(signal)
+        assert gate.blocked_for <= LONGEST_RETRY_AFTER  # never a wait for ever
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    vendor=st.sampled_from(sorted(ERROR_BODIES)),
+    status=st.sampled_from([429, 503]),
+    headers=HOSTILE_HEADERS,
+)
+def test_any_rate_limit_headers_on_a_refusal_classify_into_an_error(
+    vendor: str, status: int, headers: dict[str, str]
+) -> None:
+    classify, _ = ERROR_BODIES[vendor]
+    request = httpx.Request("GET", "https://vendor.example/api/things")
+    error = classify(httpx.Response(status, headers=headers, request=request))
+    assert isinstance(error, ConnectorError)
+    str(error).encode("utf-8")

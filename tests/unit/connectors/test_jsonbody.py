@@ -125,3 +125,13 @@ def test_any_number_decodes_as_json_loads_does(number: str) -> None:
 )
 def test_corners_decode_as_json_loads_does(body: bytes, expected: str) -> None:
     assert repr(decode_json(body)) == expected
+
+
+@pytest.mark.parametrize("depth", [500, 100_000])
+def test_json_nested_past_what_can_be_read_fails_as_any_unreadable_body_does(depth: int) -> None:
+    """``json.loads`` raises RecursionError there, which no caller's ``except ValueError``
+    catches: one such answer stopped the run instead of failing its request."""
+    with pytest.raises(ValueError, match="nested too deeply"):
+        decode_json(b"[" * depth + b"]" * depth)
+    with pytest.raises(ValueError, match="nested too deeply"):
+        decode_json(b'{"a": ' * depth + b'"\\ud83d"' + b"}" * depth)
