@@ -24,6 +24,7 @@ from sync_jobs.run.catalog import LiveCatalog
 from sync_jobs.run.control import Checkpoint, QueueSignal, RunControl
 from sync_jobs.run.desk_bells import DeskBells
 from sync_jobs.run.progress import Phase, Progress, ProgressSink, Silent
+from sync_jobs.run.spreading import Spreading
 from sync_jobs.store.db import Connection, Store
 from sync_jobs.store.leases import Grant, LeaseLost, fence, renew
 
@@ -171,6 +172,8 @@ class JobRun:
     """Set by the heartbeat when another replica took the lease over."""
     catalog: LiveCatalog = field(default_factory=LiveCatalog)
     """The target's field catalog, fetched by the first batch with changes (once per run)."""
+    spreading: Spreading = field(default_factory=Spreading)
+    """Where stage 1 hands its pages while the run's helpers run (``workers.pages``)."""
 
     async def fence(self, conn: Connection) -> None:
         """Refuse the commit in progress unless this run still holds its job lease."""

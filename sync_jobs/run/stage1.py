@@ -45,6 +45,7 @@ from sync_jobs.run.control import Clock, RunControl, first_of, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
 from sync_jobs.run.desk_edits import DeskEdits
 from sync_jobs.run.pass_order import PassOrder
+from sync_jobs.run.spreading import Spreading
 from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
@@ -85,6 +86,8 @@ class Stage1:
     """Seconds a target's stored identity index counts as fresh (shared by its jobs)."""
     edits: DeskEdits
     """Agent edits of what we wrote, found by the refresh and queued for stage 2."""
+    spreading: Spreading = field(default_factory=Spreading)
+    """Pages read with helper processes beside: handed to the run's spreader."""
 
 
 async def refresh_index(ctx: Stage1, ended: asyncio.Event | None = None) -> IdentityIndex:
@@ -253,14 +256,24 @@ async def _read(
         raw = None if full else await cursors.get_cursor(conn, "source", ctx.job)
     query = DealQuery(fields=ctx.mapping.source_paths(), select=ctx.mapping.spec.select, full=full)
     since = Cursor(value=raw) if raw else None
+    # Deals matched as they are read may be spread over the run's helpers (pages deferred to
+    # the match pass are cheap to store: they stay here).
+    spreader = None if defer or ctx.state.dry_run else ctx.spreading.spreader
     async for page in ctx.source.changed_deals(query, since):
-        changed = await _commit_page(ctx, unsaved, page.deals, page.checkpoint.value, defer)
-        if ctx.state.dry_run:
-            touched |= changed
+        if spreader is not None:
+            await spreader.hand(ctx, page.deals, page.checkpoint.value)
+        else:
+            changed = await _commit_page(ctx, unsaved, page.deals, page.checkpoint.value, defer)
+            if ctx.state.dry_run:
+                touched |= changed
         ctx.control.checkpoint("after_stage1_commit")
         if ctx.control.stopping.is_set():
+            if spreader is not None:
+                await spreader.finish(ctx)
             raise RunInterrupted("shutting down after committing this page")
         ctx.control.check_lease()
+    if spreader is not None:
+        await spreader.finish(ctx)
     return touched
 
 
@@ -326,9 +339,11 @@ async def _commit_page(
     ctx: Stage1,
     unsaved: IdentityIndex,
     page_deals: Sequence[SourceDeal],
-    checkpoint: str,
+    checkpoint: str | None,
     defer: PassOrder | None = None,
 ) -> set[str]:
+    """Map, match and commit one page's deals (C1), with the page's cursor ``checkpoint``
+    (None: a spreader commits the cursor once every page up to this one is committed)."""
     store, job = ctx.store, ctx.job
     dry_run = ctx.state.dry_run
     mapped = [_Mapped.of(deal, _map(ctx, deal), dry_run=dry_run) for deal in page_deals]
@@ -379,10 +394,24 @@ async def _commit_page(
         await deals.mark_failed(conn, job, page.failed, now)
         await work.enqueue(conn, ctx.target_name, page.touched, now)
         await _settle_deal_conflicts(ctx, conn, page)
-        await cursors.set_cursor(conn, "source", job, checkpoint, now)
+        if checkpoint is not None:
+            await cursors.set_cursor(conn, "source", job, checkpoint, now)
     ctx.control.queued.notify()
     ctx.state.counts["deals_changed"] += len(page.rows)
     return page.touched
+
+
+async def commit_deals(ctx: Stage1, deals_read: Sequence[SourceDeal]) -> None:
+    """Map, match and commit deals read by the lead (a spreader's unit), without the
+    cursor: it advances once every deal read before them is committed too."""
+    await _commit_page(ctx, IdentityIndex(), deals_read, None)
+
+
+async def advance_cursor(ctx: Stage1, checkpoint: str) -> None:
+    """The job's source cursor to ``checkpoint``: every deal read up to it is committed."""
+    async with write_tx(ctx.store) as conn:
+        await ctx.control.fence(conn)
+        await cursors.set_cursor(conn, "source", ctx.job, checkpoint, ctx.clock())
 
 
 def _map(ctx: Stage1, deal: SourceDeal) -> DealTerms | MappingFailed | None:

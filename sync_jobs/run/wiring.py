@@ -56,6 +56,7 @@ def stage1_of(run: JobRun) -> Stage1:
         conflicts=conflicts_of(run),
         index_fresh_for=parse_duration(engine.config.engine.index_refresh_every),
         edits=desk_edits_of(run),
+        spreading=run.spreading,
     )
 
 

@@ -186,6 +186,41 @@ def test_a_killed_workers_customers_are_still_written(
     assert rows(store_url, t.customer_work) == []
 
 
+@pytest.mark.parametrize(
+    "dies", [crashing.die_holding_a_unit, crashing.die_before_answering_for_a_unit]
+)
+def test_a_worker_that_dies_in_stage_1_costs_no_deal_and_no_customer_twice(
+    tmp_path: Path, served: Served, store_url: str, dies: Any
+) -> None:
+    expected, clean_writes = reference(tmp_path / "reference", TARGET, ("west",))
+    config = load_config(write_config(tmp_path, served, store_url))
+    config = config.model_copy(update={"engine": config.engine.model_copy(update={"workers": 2})})
+
+    async def go() -> RunReport:
+        engine = await open_engine(config)
+        engine.helper_checkpoint = dies  # in the helper, with the lead's first unit of deals
+        engine.checkpoint = crashing.wait_for_the_helpers_to_end  # in the lead
+        connections = Connections(config.connectors, budget_shares=budget_shares(config))
+        try:
+            return await run_job(engine, connections, "west")
+        finally:
+            await connections.aclose()
+            await engine.store.dispose()
+
+    report = asyncio.run(go())
+
+    assert report.status == "ok", report
+    assert any("worker 2 stopped with 1 unit(s) of deals in hand" in n for n in report.notices), (
+        f"premise: the worker died with the lead's unit: {report.notices}"
+    )
+    assert served_desk(config_path(tmp_path), TARGET) == expected
+    each_company_written_once(served, clean_writes)
+    assert report.counts["customers_written"] == clean_writes
+    assert rows(store_url, t.customer_work) == []
+    cursors = [r for r in rows(store_url, t.source_cursor) if r.job == "west"]
+    assert len(cursors) == 1, "the job's cursor is past what it read"
+
+
 def config_path(folder: Path) -> Path:
     return folder / "config.yaml"
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.etree.ElementTree import ParseError
 
 import openpyxl
 from openpyxl.utils.exceptions import InvalidFileException
@@ -111,9 +112,21 @@ def _csv_rows(path: Path, config: SpreadsheetConfig) -> list[Row]:
         ) from None
     text = text.removeprefix("\ufeff")  # a BOM left by encoding: utf-8 must not hide "Deal ID"
     delimiter = config.delimiter or _sniff_delimiter(text, config)
-    return [
-        [cell.strip() for cell in row] for row in csv.reader(io.StringIO(text), delimiter=delimiter)
-    ]
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        return [[cell.strip() for cell in row] for row in reader]
+    except csv.Error as exc:
+        raise SheetError(
+            f"{path.name} line {reader.line_num}: not readable as CSV ({exc}); "
+            "save the sheet again as CSV"
+        ) from None
+
+
+CELL_LIMIT = 16 * 1024 * 1024
+"""The longest CSV cell read, in characters: the csv module's own default (128 KiB) refuses a
+cell a person pasted a long text into, and the deal's other terms with it. (The limit is the
+module's, for the process: nothing else here reads CSV.)"""
+csv.field_size_limit(CELL_LIMIT)
 
 
 def _sniff_delimiter(text: str, config: SpreadsheetConfig) -> str:
@@ -126,7 +139,11 @@ def _sniff_delimiter(text: str, config: SpreadsheetConfig) -> str:
     widths: dict[str, int] = {}
     for delimiter in DELIMITERS:
         reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-        head = [[c.strip() for c in row] for row in itertools.islice(reader, head_rows)]
+        try:
+            head = [[c.strip() for c in row] for row in itertools.islice(reader, head_rows)]
+        except csv.Error:  # unreadable this way; the read itself names the line if it is
+            widths[delimiter] = 0
+            continue
         if find_header(head, config.id_column, config.header_row) is not None:
             return delimiter
         widths[delimiter] = max((len(row) for row in head), default=0)
@@ -139,20 +156,33 @@ def _xlsx_rows(path: Path, config: SpreadsheetConfig) -> list[Row]:
             # openpyxl warns about workbook features it drops (styles, extensions): not data.
             warnings.simplefilter("ignore", UserWarning)
             book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError) as exc:
-        raise SheetError(
-            f"{path.name}: cannot open as an .xlsx workbook ({type(exc).__name__}); "
-            "is it still being saved, or a different format renamed?"
-        ) from None
+    except UNREADABLE_XLSX as exc:
+        raise _unreadable(path, exc) from None
     try:
         if config.sheet is not None and config.sheet not in book.sheetnames:
             raise SheetError(
                 f"{path.name}: no sheet {config.sheet!r}; sheets: {', '.join(book.sheetnames)}"
             )
         sheet = book[config.sheet] if config.sheet else book.worksheets[0]
+        # read_only: the sheet's XML is parsed as its rows are read, so broken XML shows here
         return [_xlsx_row(cells) for cells in sheet.iter_rows()]
+    except UNREADABLE_XLSX as exc:
+        raise _unreadable(path, exc) from None
     finally:
         book.close()
+
+
+UNREADABLE_XLSX = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, ParseError)
+"""What openpyxl raises for a file that is not a whole workbook: a zip cut short, a part
+missing, XML cut off or not well-formed (``ParseError``), XML declaring entities (refused by
+defusedxml, a ``ValueError``: an entity expanding a billion times would take the memory)."""
+
+
+def _unreadable(path: Path, exc: Exception) -> SheetError:
+    return SheetError(
+        f"{path.name}: cannot open as an .xlsx workbook ({type(exc).__name__}); "
+        "is it still being saved, or a different format renamed?"
+    )
 
 
 def _xlsx_row(cells: Iterable[Any]) -> Row:

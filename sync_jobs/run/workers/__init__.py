@@ -1,9 +1,12 @@
-"""Worker processes: one run's stage 2 spread over ``engine.workers`` processes (issue 19).
+"""Worker processes: one run spread over ``engine.workers`` processes (issue 19).
 
-The run's own process is the lead: it holds the job lease, refreshes the index, runs stage 1
-and drains the queue as always. ``workers - 1`` helpers (forked from a fork server that
-imported dealbridge once, see ``launch``; spawned where there is none; each with its own
-interpreter, event loop, database engine and connector clients) only claim and write.
+The run's own process is the lead: it holds the job lease, refreshes the index, reads the
+source (stage 1) and drains the queue as always. ``workers - 1`` helpers (forked from a fork
+server that imported dealbridge once, see ``launch``; spawned where there is none; each with
+its own interpreter, event loop, database engine and connector clients) commit the deals the
+lead reads, in units it hands them (``pages``: mapping, matching and storing them is most of
+stage 1; the job's cursor stays the lead's and advances in reading order), and claim and
+write.
 They hold no job lease: claims are exclusive and fenced by their token, so no customer is
 worked by two processes and a helper whose claim was taken over cannot record its batch. They
 start claiming at once in an incremental run (from stage 1's first committed page) and after
@@ -28,6 +31,7 @@ The parts, one job each:
 - ``team``: the lead's side: spawning the helpers, collecting and merging their reports,
   giving back a dead helper's claims;
 - ``launch``: how helpers start (the fork server and what it imports first);
+- ``pages``: stage 1's deals in units, committed by a helper or the lead, the cursor after;
 - ``helper``: the helper process's entry point and its drain;
 - ``lead``: a run's stage 2 with its team (``drain``), one team per desk (``team_size``).
 """

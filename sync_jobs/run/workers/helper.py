@@ -19,11 +19,13 @@ from sync_jobs.run.wiring import stage2_of
 from sync_jobs.run.workers.budgets import budget_shares
 from sync_jobs.run.workers.launch import adopt_environment
 from sync_jobs.run.workers.messages import HelperReport, HelperSpec, SpentBudget
+from sync_jobs.run.workers.pages import Unit, take_units
 from sync_jobs.run.workers.signals import Signals, orphaned, until
 from sync_jobs.store.db import make_engine
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection as Pipe
+    from multiprocessing.queues import Queue
 
     from sync_jobs.run.context import Engine
 
@@ -34,9 +36,16 @@ QUEUE_POLL = 0.5
 claim is a write transaction: on SQLite it queues behind every other writer)."""
 
 
-def helper_main(spec: HelperSpec, signals: Signals, out: Pipe) -> None:
-    """A helper process: claim and write the job's target until told stage 1 is done and the
-    queue is empty; send the report to the lead."""
+def helper_main(
+    spec: HelperSpec,
+    signals: Signals,
+    out: Pipe,
+    units: Queue[Unit | None],
+    answers: Pipe,
+) -> None:
+    """A helper process: commit the stage-1 units the lead hands it (``pages``), claim and
+    write the job's target until told stage 1 is done and the queue is empty; send the
+    report to the lead."""
     from sync_jobs.app import event_loop
     from sync_jobs.app import logging as dblog
     from sync_jobs.app.collector import tune_collector
@@ -50,7 +59,7 @@ def helper_main(spec: HelperSpec, signals: Signals, out: Pipe) -> None:
     fmt, level = spec.log
     dblog.configure("json" if fmt == "json" else "console", level)
     tune_collector()  # as the dealbridge command does for the lead
-    report = event_loop.run(_help(spec, signals))
+    report = event_loop.run(_help(spec, signals, units, answers))
     if isinstance(report.failure, BudgetExhausted):
         report.failure = SpentBudget.of(report.failure)
     try:
@@ -62,7 +71,9 @@ def helper_main(spec: HelperSpec, signals: Signals, out: Pipe) -> None:
     out.close()
 
 
-async def _help(spec: HelperSpec, signals: Signals) -> HelperReport:
+async def _help(
+    spec: HelperSpec, signals: Signals, units: Queue[Unit | None], answers: Pipe
+) -> HelperReport:
     state = RunState(run_id=spec.run_id, job=spec.job)
     failure: BaseException | None = None
     engine = _engine(spec)
@@ -80,12 +91,18 @@ async def _help(spec: HelperSpec, signals: Signals) -> HelperReport:
             with signals.started.get_lock():
                 signals.started.value += 1
             watcher = asyncio.create_task(_stop_when_told(signals, engine))
+            # No more units once the lead's stage 1 is done (it handed every unit before).
+            stopped = lambda: signals.pulled.is_set() or signals.stop.is_set() or orphaned()  # noqa: E731
+            reading = asyncio.create_task(take_units(run, spec.grant, units, answers, stopped))
             try:
                 await until(lambda: signals.go.is_set() or orphaned())
                 if not signals.stop.is_set():
                     await stage2.drain(stage2_of(run), _lead_pulling(signals, run), overlap=True)
+                await reading
             finally:
                 watcher.cancel()
+                reading.cancel()
+                answers.close()
         except Exception as exc:  # noqa: BLE001 - reported to the lead, which records it
             failure = exc
             log.error("worker_failed", error=redact(str(exc))[:300])

@@ -10,6 +10,7 @@ from connectors.errors import BudgetExhausted
 from sync_jobs.config.app import AppConfig
 from sync_jobs.run.context import CustomerPreview
 from sync_jobs.run.control import Checkpoint
+from sync_jobs.store.leases import Grant
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class HelperSpec:
     releases a dead helper's claims by it."""
     log: tuple[str, str]
     """Log format and level, as the lead's process was configured."""
+    grant: Grant | None = None
+    """The lead's job lease: the stage-1 units a helper commits are fenced on it."""
     checkpoint: Checkpoint | None = None
     """Called at the helper's commit points (tests: a module-level function, so it pickles)."""
     environment: dict[str, str] = field(default_factory=dict, repr=False)

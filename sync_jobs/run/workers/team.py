@@ -10,6 +10,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection as Pipe
 from multiprocessing.process import BaseProcess
+from multiprocessing.queues import Queue
 
 import structlog
 
@@ -18,6 +19,7 @@ from sync_jobs.run.context import KEPT, JobRun
 from sync_jobs.run.workers.helper import helper_main
 from sync_jobs.run.workers.launch import helper_context
 from sync_jobs.run.workers.messages import HelperReport, HelperSpec, SpentBudget
+from sync_jobs.run.workers.pages import Outlet, PageSpreader, Unit
 from sync_jobs.run.workers.signals import POLL, Signals
 from sync_jobs.store import work
 from sync_jobs.store.db import write_tx
@@ -51,6 +53,8 @@ class Team:
     """Helpers (``engine.workers - 1``)."""
     helpers: list[_Helper] = field(default_factory=list)
     _signals: Signals | None = None
+    _outlets: list[Outlet] = field(default_factory=list)
+    _spreader: PageSpreader | None = None
 
     def start(self, *, overlap: bool) -> None:
         """Spawn the helpers (they start while stage 1 reads); ``overlap``: they may claim at
@@ -71,17 +75,26 @@ class Team:
                 log=_log_settings(),
                 environment=dict(os.environ),
                 checkpoint=engine.helper_checkpoint,
+                grant=self.run.grant,
             )
             reader, writer = mp.Pipe(duplex=False)
+            units: Queue[Unit | None] = mp.Queue()
+            answers, answering = mp.Pipe(duplex=False)
             process = mp.Process(
                 target=helper_main,
-                args=(spec, signals, writer),
+                args=(spec, signals, writer, units, answering),
                 name=f"dealbridge-worker-{number}",
                 daemon=True,
             )
             process.start()
             writer.close()  # the helper holds the only writing end: EOF tells us it ended
+            answering.close()
+            units.cancel_join_thread()  # a dead helper's units are not waited for at exit
             self.helpers.append(_Helper(number, holder, process, reader))
+            self._outlets.append(Outlet(number, units, answers, process))
+        # Stage 1's pages go to the helpers too (mapping and committing them is most of it).
+        self._spreader = PageSpreader(self._outlets, self.run.state)
+        self.run.spreading.spreader = self._spreader
         log.info("workers_started", job=self.run.job, helpers=self.size)
 
     async def after(self, pulling: Awaitable[object]) -> None:
@@ -90,6 +103,8 @@ class Team:
             await pulling
         finally:
             assert self._signals is not None
+            if self._spreader is not None:
+                self._spreader.end()
             self._signals.go.set()
             self._signals.pulled.set()
 
@@ -126,6 +141,10 @@ class Team:
                         helper.process.kill()
             await asyncio.sleep(POLL)
         self._collect()
+        self.run.spreading.spreader = None
+        for outlet in self._outlets:
+            outlet.answers.close()
+            outlet.units.close()
         released = 0
         for helper in self.helpers:
             helper.process.join()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zipfile
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -178,6 +179,23 @@ async def test_undecodable_csv_fails_that_file_with_the_encoding_fix(tmp_path: P
     assert cp1252[0].payload["Account"] == "Café Noir"
 
 
+async def test_a_cell_past_the_csv_modules_default_limit_is_read(tmp_path: Path) -> None:
+    """A person pastes a long text into a cell: the csv module refuses cells past 128 KiB."""
+    write_csv(tmp_path / "long.csv", [deal_row("L-1", account="A" * 200_000), deal_row("L-2")])
+    deals = await read_deals(make_source(tmp_path))
+    assert [d.id for d in deals] == ["L-1", "L-2"]
+    assert len(deals[0].payload["Account"]) == 200_000
+
+
+async def test_a_cell_past_every_limit_fails_that_file_naming_the_line(tmp_path: Path) -> None:
+    write_csv(tmp_path / "a-huge.csv", [deal_row("H-1"), deal_row("H-2", account="A" * 17_000_000)])
+    write_csv(tmp_path / "b-good.csv", [deal_row("B-1")])
+    source = make_source(tmp_path)
+    assert [d.id for d in await read_deals(source)] == ["B-1"]
+    [problem] = source.problems()
+    assert problem.startswith("a-huge.csv line 3: not readable as CSV (field larger than field")
+
+
 async def test_folder_reads_sheets_only_skipping_lock_files_and_dotfiles(tmp_path: Path) -> None:
     write_csv(tmp_path / "deals.csv", [deal_row("D-1")])
     write_xlsx(tmp_path / "more.XLSX", [list(HEADER), deal_row("D-2")])
@@ -294,6 +312,39 @@ async def test_xlsx_named_sheet_is_read_and_a_missing_one_lists_the_sheets(
 
 async def test_half_saved_xlsx_fails_that_file_only(tmp_path: Path) -> None:
     (tmp_path / "a-broken.xlsx").write_bytes(b"PK\x03\x04 truncated while Excel saved it")
+    write_csv(tmp_path / "b-good.csv", [deal_row("B-1")])
+    source = make_source(tmp_path)
+    assert [d.id for d in await read_deals(source)] == ["B-1"]
+    assert source.problems()[0].startswith("a-broken.xlsx: cannot open as an .xlsx workbook")
+
+
+LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE w [<!ENTITY a "ha"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+    b'<row r="1"><c r="A1" t="inlineStr"><is><t>&b;</t></is></c></row></sheetData></worksheet>'
+)
+"""A sheet declaring XML entities: eight of them here; nested nine deep, a billion."""
+
+
+@pytest.mark.parametrize(
+    ("part", "xml"),
+    [
+        ("xl/worksheets/sheet1.xml", b"<worksheet><sheetData><row><c"),  # cut off mid-save
+        ("xl/workbook.xml", b"<workbook"),
+        ("xl/styles.xml", b"<styleSheet><<"),
+        ("xl/worksheets/sheet1.xml", LAUGHS),
+    ],
+)
+async def test_an_xlsx_with_broken_or_entity_laden_xml_fails_that_file_only(
+    tmp_path: Path, part: str, xml: bytes
+) -> None:
+    whole = write_xlsx(tmp_path / "whole.xlsx", [list(HEADER), deal_row("X-1")])
+    with zipfile.ZipFile(whole) as book:
+        parts = {name: book.read(name) for name in book.namelist()}
+    whole.unlink()
+    with zipfile.ZipFile(tmp_path / "a-broken.xlsx", "w") as broken:
+        for name, data in parts.items():
+            broken.writestr(name, xml if name == part else data)
     write_csv(tmp_path / "b-good.csv", [deal_row("B-1")])
     source = make_source(tmp_path)
     assert [d.id for d in await read_deals(source)] == ["B-1"]
