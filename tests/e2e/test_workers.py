@@ -28,8 +28,9 @@ from typer.testing import CliRunner
 
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.app.cli import app
-from sync_jobs.config.app import load_config
+from sync_jobs.config.app import AppConfig, load_config
 from sync_jobs.run.connections import Connections
+from sync_jobs.run.control import Checkpoint
 from sync_jobs.run.runner import RunReport, open_engine, run_job
 from sync_jobs.run.workers import budget_shares
 from sync_jobs.store import tables as t
@@ -154,16 +155,17 @@ def fields_written_once_in(store_url: str) -> None:
     assert set(audit.values()) == {1}, "no field was written twice"
 
 
-def test_a_killed_workers_customers_are_still_written(
-    tmp_path: Path, served: Served, store_url: str
-) -> None:
-    expected, clean_writes = reference(tmp_path / "reference", TARGET, ("west",))
-    config = load_config(write_config(tmp_path, served, store_url))
-    config = config.model_copy(update={"engine": config.engine.model_copy(update={"workers": 2})})
+def run_west(
+    config: AppConfig, *, in_helper: Checkpoint, in_lead: Checkpoint | None = None
+) -> RunReport:
+    """One run of the West job in this process (the lead), with ``in_helper`` called at the
+    helpers' commit points and ``in_lead`` at the lead's."""
 
     async def go() -> RunReport:
         engine = await open_engine(config)
-        engine.helper_checkpoint = crashing.die_after_first_claim  # in the worker process
+        engine.helper_checkpoint = in_helper
+        if in_lead is not None:
+            engine.checkpoint = in_lead
         connections = Connections(config.connectors, budget_shares=budget_shares(config))
         try:
             return await run_job(engine, connections, "west")
@@ -171,7 +173,17 @@ def test_a_killed_workers_customers_are_still_written(
             await connections.aclose()
             await engine.store.dispose()
 
-    report = asyncio.run(go())
+    return asyncio.run(go())
+
+
+def test_a_killed_workers_customers_are_still_written(
+    tmp_path: Path, served: Served, store_url: str
+) -> None:
+    expected, clean_writes = reference(tmp_path / "reference", TARGET, ("west",))
+    config = load_config(write_config(tmp_path, served, store_url))
+    config = config.model_copy(update={"engine": config.engine.model_copy(update={"workers": 2})})
+
+    report = run_west(config, in_helper=crashing.die_after_first_claim)
 
     assert report.status == "ok", report
     died = [n for n in report.notices if "ended without a report" in n]
@@ -196,18 +208,8 @@ def test_a_worker_that_dies_in_stage_1_costs_no_deal_and_no_customer_twice(
     config = load_config(write_config(tmp_path, served, store_url))
     config = config.model_copy(update={"engine": config.engine.model_copy(update={"workers": 2})})
 
-    async def go() -> RunReport:
-        engine = await open_engine(config)
-        engine.helper_checkpoint = dies  # in the helper, with the lead's first unit of deals
-        engine.checkpoint = crashing.wait_for_the_helpers_to_end  # in the lead
-        connections = Connections(config.connectors, budget_shares=budget_shares(config))
-        try:
-            return await run_job(engine, connections, "west")
-        finally:
-            await connections.aclose()
-            await engine.store.dispose()
-
-    report = asyncio.run(go())
+    # the helper dies with the lead's first unit of deals; the lead waits for it to end
+    report = run_west(config, in_helper=dies, in_lead=crashing.wait_for_the_helpers_to_end)
 
     assert report.status == "ok", report
     assert any("worker 2 stopped with 1 unit(s) of deals in hand" in n for n in report.notices), (
