@@ -100,7 +100,7 @@ class Helper:
 def log(monkeypatch: pytest.MonkeyPatch) -> Log:
     log = Log()
 
-    async def commit_here(_ctx: object, deals: list[SourceDeal]) -> None:
+    async def commit_here(_ctx: object, deals: list[SourceDeal], _defer: object = None) -> None:
         log.deals("lead", list(deals))
 
     async def advance(_ctx: object, checkpoint: str) -> None:
