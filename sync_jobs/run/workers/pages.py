@@ -257,11 +257,10 @@ class PageSpreader:
         self.pending[number].done = True
 
     async def _gather(self, ctx: stage1.Stage1) -> None:
-        """The answers that arrived; once decided, what helpers that are out held is
-        committed here."""
+        """The answers that arrived; what helpers that are out held is committed here (only
+        ever called once decided)."""
         self._collect()
-        if self.decided:
-            await self._redo_outs(ctx)
+        await self._redo_outs(ctx)
 
     def _collect(self) -> None:
         """Read every answer that arrived; a helper that ended without one is out."""

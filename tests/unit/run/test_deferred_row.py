@@ -17,8 +17,8 @@ from sync_jobs.run.pass_order import PassOrder
 from sync_jobs.run.stage1 import (
     _PENDING_DETAIL,
     PENDING,
-    _defer,
     MappedDeal,
+    _defer,
     _Page,
 )
 from tests.unit.run.kit import TARGET, deal, west_mapping
