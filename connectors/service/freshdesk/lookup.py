@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import structlog
@@ -32,6 +32,7 @@ import structlog
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import DeskPart
 from connectors.errors import PermanentError
+from connectors.record_values import RecordProblem, log_problems, read_each
 from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.paging import SEARCH_MAX_RESULTS
@@ -78,7 +79,7 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
         except PermanentError as exc:
             # One refused filter value (400) must not stop the other lookups of the run.
             log.warning("freshdesk_lookup_refused", filter=name, error=str(exc))
-        return [contact_record(row) for row in rows]
+        return self._read(rows, contact_record, CONTACT)
 
     async def _companies(self, match: str, values: list[str]) -> list[CustomerRecord]:
         ids: list[str] = []
@@ -86,10 +87,10 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
             async for page in self._api.search_companies(query, operation="lookup_company"):
                 if page.total > SEARCH_MAX_RESULTS:
                     log.warning("freshdesk_lookup_truncated", total=page.total, query=query[:80])
-                ids += [record_id(row) for row in page.rows]
+                ids += [i for row in page.rows if (i := _id_or_none(row)) is not None]
         unique = list(dict.fromkeys(ids))
         rows = await asyncio.gather(*(self._api.get_record(COMPANY, i) for i in unique))
-        found = [self._company(row) for row in rows if row]
+        found = self._read([row for row in rows if row], self._company, COMPANY)
         missing = {v for v in values if not any(_has(r, match, v) for r in found)}
         if missing and self._config.company_lookup_listing:
             found += await self._listed(match, missing)
@@ -100,7 +101,7 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
         params = {"per_page": self._config.per_page, "page": 1}
         found: list[CustomerRecord] = []
         async for page in self._api.pages(COMPANIES_PATH, params, operation="lookup_company"):
-            records = [self._company(row) for row in page.rows]
+            records = self._read(page.rows, self._company, COMPANY)
             found += [r for r in records if any(_has(r, match, v) for v in values)]
         return found
 
@@ -126,6 +127,24 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
 
     def _company(self, row: dict[str, Any]) -> CustomerRecord:
         return company_record(row, self._config.customer_number_field)
+
+    @staticmethod
+    def _read(
+        rows: list[Any], read: Callable[[dict[str, Any]], CustomerRecord], kind: str
+    ) -> list[CustomerRecord]:
+        """The rows that read; the others are logged (their deals stay unmatched)."""
+        problems: list[RecordProblem] = []
+        records = read_each(rows, read, desk="Freshdesk", kind=kind, problems=problems)
+        log_problems(problems)
+        return records
+
+
+def _id_or_none(row: Any) -> str | None:
+    """A search hit's id (None for one without a readable id: it cannot be read)."""
+    try:
+        return record_id(row) if isinstance(row, dict) else None
+    except ValueError:
+        return None
 
 
 def _has(record: CustomerRecord, match: str, value: str) -> bool:

@@ -35,6 +35,7 @@ from connectors.desk import DeskPart
 from connectors.errors import PermanentError
 from connectors.paging import CursorPaging, KeysetPaging, Page, Where
 from connectors.ratelimit import Clock
+from connectors.record_values import RecordProblem, read_each
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.payloads import ORGANIZATION, USER, organization_record, user_record
@@ -94,16 +95,27 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
     def __init__(self, api: ZendeskApi, config: ZendeskConfig, now: Clock = time.time) -> None:
         super().__init__(api, config)
         self._now = now
+        self._problems: list[RecordProblem] = []
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Organization pages, then user pages, each with a checkpoint safe to store."""
         position = IdentityCursor.decode(since)
         if ORGANIZATION in self._config.record_kinds:
             async for records, position in self._organizations(position):  # noqa: B020
-                yield CustomerPage(records=tuple(records), checkpoint=position.encode())
+                yield self._page(records, position)
         if USER in self._config.record_kinds:
             async for records, position in self._users(position):  # noqa: B020
-                yield CustomerPage(records=tuple(records), checkpoint=position.encode())
+                yield self._page(records, position)
+
+    def _page(self, records: list[CustomerRecord], position: IdentityCursor) -> CustomerPage:
+        """The page, with the problems of the records its reading left out (each page's
+        answer is read whole before it is yielded, so these are the page's own)."""
+        problems, self._problems = self._problems, []
+        return CustomerPage(
+            records=tuple(records),
+            checkpoint=position.encode(),
+            problems=tuple(problem.message for problem in problems),
+        )
 
     async def _organizations(
         self, cursor: IdentityCursor
@@ -119,7 +131,13 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
             body = await self._export(ORGANIZATION, params)
             end = _whole(body.get("end_time"), default=start)
             reached.append(max(start, end))
-            records = [organization_record(r) for r in _rows(body, "organizations")]
+            records = read_each(
+                _rows(body, "organizations"),
+                organization_record,
+                desk="Zendesk",
+                kind=ORGANIZATION,
+                problems=self._problems,
+            )
             going_on = body.get("end_of_stream") is False and end >= start
             return Page(items=records, following=end if going_on else None)
 
@@ -154,11 +172,13 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
                 params["cursor"] = token
             body = await self._export(USER, params)
             identities = body.get("identities")
-            records = [
-                user_record(r, _identities_of(r, identities))
-                for r in _rows(body, "users")
-                if r.get("role", "end-user") == "end-user"
-            ]
+            records = read_each(
+                (r for r in _rows(body, "users") if _end_user(r)),
+                lambda r: user_record(r, _identities_of(r, identities)),
+                desk="Zendesk",
+                kind=USER,
+                problems=self._problems,
+            )
             found = body.get("after_cursor")
             after = found if isinstance(found, str) and found else None
             going_on = body.get("end_of_stream") is False and after is not None
@@ -188,11 +208,17 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
         return max(0, min(start, int(self._now()) - MIN_AGE))
 
 
-def _rows(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _rows(body: dict[str, Any], key: str) -> list[Any]:
+    """The page's records as sent: one that is not an object, or has no id, is reported by
+    :func:`read_each`, not dropped unseen."""
     rows = body.get(key)
-    if not isinstance(rows, list):
-        return []
-    return [r for r in rows if isinstance(r, dict) and r.get("id") is not None]
+    return rows if isinstance(rows, list) else []
+
+
+def _end_user(row: Any) -> bool:
+    """Whether a user export row is an end-user (agents and admins are left out); a row that
+    is not an object is kept, for the reader to report."""
+    return not isinstance(row, dict) or row.get("role", "end-user") == "end-user"
 
 
 def _second(record: CustomerRecord) -> int:
