@@ -32,7 +32,7 @@ from typing import Any
 import structlog
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
-from connectors.record_values import RecordProblem, read_each
+from connectors.desk import DeskPart
 from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.paging import SEARCH_MAX_RESULTS, IdentityCursor, vendor_time
@@ -44,8 +44,10 @@ Batch = tuple[list[CustomerRecord], datetime | None]
 """Records of one page, and the kind's new watermark when this page completed the listing."""
 
 
-class IdentityFeed:
+class IdentityFeed(DeskPart[FreshdeskConfig, FreshdeskApi]):
     """Reads changed companies and contacts for ``customers(since)``."""
+
+    desk = "Freshdesk"
 
     def __init__(
         self,
@@ -53,11 +55,9 @@ class IdentityFeed:
         config: FreshdeskConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._api = api
-        self._config = config
+        super().__init__(api, config)
         self._clock = clock
         self.full_company_listings = 0
-        self._problems: list[RecordProblem] = []
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Company pages, then contact pages; each checkpoint is safe once its page is stored."""
@@ -65,25 +65,11 @@ class IdentityFeed:
         async for records, mark in self._companies(cursor.companies):
             if mark is not None:
                 cursor = cursor.advance("companies", mark)
-            yield self._page(records, cursor)
+            yield self._page(records, cursor.encode())
         async for records, mark in self._contacts(cursor.contacts):
             if mark is not None:
                 cursor = cursor.advance("contacts", mark)
-            yield self._page(records, cursor)
-
-    def _page(self, records: list[CustomerRecord], cursor: IdentityCursor) -> CustomerPage:
-        """The page, with the problems of the records its reading left out."""
-        problems, self._problems = self._problems, []
-        return CustomerPage(
-            records=tuple(records),
-            checkpoint=cursor.encode(),
-            problems=tuple(problem.message for problem in problems),
-        )
-
-    def _read(
-        self, rows: list[Any], read: Callable[[dict[str, Any]], CustomerRecord], kind: str
-    ) -> list[CustomerRecord]:
-        return read_each(rows, read, desk="Freshdesk", kind=kind, problems=self._problems)
+            yield self._page(records, cursor.encode())
 
     async def _companies(self, previous: datetime | None) -> AsyncIterator[Batch]:
         started = self._clock()

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -32,7 +32,6 @@ import structlog
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import DeskPart
 from connectors.errors import PermanentError
-from connectors.record_values import RecordProblem, log_problems, read_each
 from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.paging import SEARCH_MAX_RESULTS
@@ -55,6 +54,8 @@ CONTACT_FILTERS = {"email": "email", "external_id": "unique_external_id"}
 
 class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
     """Answers ``FreshdeskTarget.lookup``."""
+
+    desk = "Freshdesk"
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` (each record once, in the order found)."""
@@ -79,7 +80,7 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
         except PermanentError as exc:
             # One refused filter value (400) must not stop the other lookups of the run.
             log.warning("freshdesk_lookup_refused", filter=name, error=str(exc))
-        return self._read(rows, contact_record, CONTACT)
+        return self._read_logged(rows, contact_record, CONTACT)
 
     async def _companies(self, match: str, values: list[str]) -> list[CustomerRecord]:
         ids: list[str] = []
@@ -90,7 +91,7 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
                 ids += [i for row in page.rows if (i := _id_or_none(row)) is not None]
         unique = list(dict.fromkeys(ids))
         rows = await asyncio.gather(*(self._api.get_record(COMPANY, i) for i in unique))
-        found = self._read([row for row in rows if row], self._company, COMPANY)
+        found = self._read_logged([row for row in rows if row], self._company, COMPANY)
         missing = {v for v in values if not any(_has(r, match, v) for r in found)}
         if missing and self._config.company_lookup_listing:
             found += await self._listed(match, missing)
@@ -101,7 +102,7 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
         params = {"per_page": self._config.per_page, "page": 1}
         found: list[CustomerRecord] = []
         async for page in self._api.pages(COMPANIES_PATH, params, operation="lookup_company"):
-            records = self._read(page.rows, self._company, COMPANY)
+            records = self._read_logged(page.rows, self._company, COMPANY)
             found += [r for r in records if any(_has(r, match, v) for v in values)]
         return found
 
@@ -127,16 +128,6 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
 
     def _company(self, row: dict[str, Any]) -> CustomerRecord:
         return company_record(row, self._config.customer_number_field)
-
-    @staticmethod
-    def _read(
-        rows: list[Any], read: Callable[[dict[str, Any]], CustomerRecord], kind: str
-    ) -> list[CustomerRecord]:
-        """The rows that read; the others are logged (their deals stay unmatched)."""
-        problems: list[RecordProblem] = []
-        records = read_each(rows, read, desk="Freshdesk", kind=kind, problems=problems)
-        log_problems(problems)
-        return records
 
 
 def _id_or_none(row: Any) -> str | None:

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
-from connectors.record_values import unix_time
+from connectors.record_values import (
+    field_value,
+    identity_value,
+    object_value,
+    record_key,
+    text_value,
+    unix_time,
+)
 
 COMPANY, CONTACT = "company", "contact"
 KINDS = (COMPANY, CONTACT)
@@ -39,13 +46,16 @@ class UnwritablePath(ValueError):
 
 def custom_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The record's custom attributes (an absent or null map is empty)."""
-    values = raw.get("custom_attributes")
-    return dict(values) if isinstance(values, dict) else {}
+    return dict(object_value(raw.get("custom_attributes"), "custom_attributes"))
 
 
 def writable_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Current values of every writable path, keyed the way mappings write them."""
-    return {CUSTOM_PREFIX + name: value for name, value in custom_values(raw).items()}
+    fields: dict[str, Any] = {}
+    for name, value in custom_values(raw).items():
+        path = CUSTOM_PREFIX + name
+        fields[path] = field_value(value, path)
+    return fields
 
 
 def version_of(raw: Mapping[str, Any]) -> str:
@@ -56,11 +66,14 @@ def version_of(raw: Mapping[str, Any]) -> str:
 
 def company_record(raw: Mapping[str, Any]) -> CustomerRecord:
     """A company: ``company_id`` as external id, the website's host as its domain."""
-    domain = website_domain(raw.get("website"))
+    ref = RecordRef(kind=COMPANY, id=record_id(raw))
+    name = text_value(raw.get("name"), "name")
+    external_id = identity_value(raw.get("company_id"), "company_id")
+    domain = website_domain(text_value(raw.get("website"), "website"))
     return CustomerRecord(
-        ref=RecordRef(kind=COMPANY, id=record_id(raw)),
-        name=_text(raw.get("name")) or "",
-        external_id=_text(raw.get("company_id")),
+        ref=ref,
+        name=name.strip(),
+        external_id=external_id,
         domains=(domain,) if domain else (),
         fields=writable_values(raw),
         updated_at=unix_time(raw.get("updated_at")),
@@ -70,14 +83,17 @@ def company_record(raw: Mapping[str, Any]) -> CustomerRecord:
 
 def contact_record(raw: Mapping[str, Any], *, notes: str | None = None) -> CustomerRecord:
     """A contact: ``external_id`` and ``email``; ``notes`` when the note lives in notes."""
-    email = _text(raw.get("email"))
+    ref = RecordRef(kind=CONTACT, id=record_id(raw))
+    name = text_value(raw.get("name"), "name")
+    external_id = identity_value(raw.get("external_id"), "external_id")
+    email = text_value(raw.get("email"), "email").strip()
     fields = writable_values(raw)
     if notes is not None:
         fields[NOTES_PATH] = notes
     return CustomerRecord(
-        ref=RecordRef(kind=CONTACT, id=record_id(raw)),
-        name=_text(raw.get("name")) or "",
-        external_id=_text(raw.get("external_id")),
+        ref=ref,
+        name=name.strip(),
+        external_id=external_id,
         emails=(email.lower(),) if email else (),
         fields=fields,
         updated_at=unix_time(raw.get("updated_at")),
@@ -92,10 +108,7 @@ def to_record(kind: str, raw: Mapping[str, Any]) -> CustomerRecord:
 
 def record_id(raw: Mapping[str, Any]) -> str:
     """Intercom's own id (a string; never ``company_id`` or ``external_id``)."""
-    value = _text(raw.get("id"))
-    if value is None:
-        raise ValueError("Intercom record without an id")
-    return value
+    return record_key(raw.get("id"))
 
 
 def split_changes(kind: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:

@@ -35,7 +35,6 @@ from connectors.desk import DeskPart
 from connectors.errors import PermanentError
 from connectors.paging import CursorPaging, KeysetPaging, Page, Where
 from connectors.ratelimit import Clock
-from connectors.record_values import RecordProblem, read_each
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.payloads import ORGANIZATION, USER, organization_record, user_record
@@ -92,30 +91,21 @@ class _StartTooRecent(Exception):
 class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
     """Reads changed organizations and users for ``customers(since)``."""
 
+    desk = "Zendesk"
+
     def __init__(self, api: ZendeskApi, config: ZendeskConfig, now: Clock = time.time) -> None:
         super().__init__(api, config)
         self._now = now
-        self._problems: list[RecordProblem] = []
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Organization pages, then user pages, each with a checkpoint safe to store."""
         position = IdentityCursor.decode(since)
         if ORGANIZATION in self._config.record_kinds:
             async for records, position in self._organizations(position):  # noqa: B020
-                yield self._page(records, position)
+                yield self._page(records, position.encode())
         if USER in self._config.record_kinds:
             async for records, position in self._users(position):  # noqa: B020
-                yield self._page(records, position)
-
-    def _page(self, records: list[CustomerRecord], position: IdentityCursor) -> CustomerPage:
-        """The page, with the problems of the records its reading left out (each page's
-        answer is read whole before it is yielded, so these are the page's own)."""
-        problems, self._problems = self._problems, []
-        return CustomerPage(
-            records=tuple(records),
-            checkpoint=position.encode(),
-            problems=tuple(problem.message for problem in problems),
-        )
+                yield self._page(records, position.encode())
 
     async def _organizations(
         self, cursor: IdentityCursor
@@ -131,13 +121,7 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
             body = await self._export(ORGANIZATION, params)
             end = _whole(body.get("end_time"), default=start)
             reached.append(max(start, end))
-            records = read_each(
-                _rows(body, "organizations"),
-                organization_record,
-                desk="Zendesk",
-                kind=ORGANIZATION,
-                problems=self._problems,
-            )
+            records = self._read(_rows(body, "organizations"), organization_record, ORGANIZATION)
             going_on = body.get("end_of_stream") is False and end >= start
             return Page(items=records, following=end if going_on else None)
 
@@ -172,12 +156,10 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
                 params["cursor"] = token
             body = await self._export(USER, params)
             identities = body.get("identities")
-            records = read_each(
+            records = self._read(
                 (r for r in _rows(body, "users") if _end_user(r)),
                 lambda r: user_record(r, _identities_of(r, identities)),
-                desk="Zendesk",
-                kind=USER,
-                problems=self._problems,
+                USER,
             )
             found = body.get("after_cursor")
             after = found if isinstance(found, str) and found else None
