@@ -225,14 +225,22 @@ def read_each(
         try:
             read_rows.append(read(row))
         except ValueError as exc:  # MalformedRecord, or a check a desk's reader makes itself
-            try:
-                record: str | None = record_key(row.get(id_field), id_field)
-            except MalformedRecord:
-                record = None
+            record = _readable_id(row, id_field, exc)
             which = f"#{position}" if record is None else record
             what = str(exc).splitlines()[0]
             problems.append(RecordProblem(record, _problem(desk, kind, which, what)))
     return read_rows
+
+
+def _readable_id(row: dict[str, Any], id_field: str, exc: ValueError) -> str | None:
+    """The id a problem names its record by; None (its position, then) when the id is what
+    was refused, or is no id."""
+    if isinstance(exc, MalformedRecord) and exc.field == id_field:
+        return None
+    try:
+        return record_key(row.get(id_field), id_field)
+    except MalformedRecord:
+        return None
 
 
 def _problem(desk: str, kind: str, which: str, what: str) -> str:
@@ -260,3 +268,13 @@ def log_problems(problems: Iterable[RecordProblem]) -> None:
     """Log the records a lookup left out (their deals stay unmatched, and are reported so)."""
     for problem in problems:
         log.warning("desk_record_unreadable", problem=problem.message)
+
+
+def unreadable_answer(desk: str, ref: RecordRef, exc: MalformedRecord) -> str:
+    """The error of a write the desk accepted whose answer holds a value of the wrong kind
+    in a written field: the record fails (and is tried again) rather than such a value
+    becoming its stored base."""
+    return (
+        f"{desk} {ref.kind} {ref.id} was written, but in its answer {exc}; correct it at "
+        f"{desk}: the record's next attempt reads it again"
+    )

@@ -111,8 +111,18 @@ def update_body(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def stored_values(kind: str, stored: Mapping[str, Any], paths: Any) -> dict[str, Any]:
     """The written paths' values as Freshdesk stored them (read back from the PUT answer)."""
-    current = writable_values(kind, stored)
-    return {path: current.get(path) for path in paths}
+    custom = stored.get("custom_fields")
+    custom = custom if isinstance(custom, dict) else stored.get("custom_field")
+    custom = custom if isinstance(custom, dict) else {}
+    return {
+        path: field_value(
+            stored.get(path)
+            if path in TOP_LEVEL_FIELDS[kind]
+            else custom.get(path.removeprefix(CUSTOM_PREFIX)),
+            path,
+        )
+        for path in paths
+    }
 
 
 def path_of(error_field: str | None, sent: Mapping[str, Any]) -> str | None:

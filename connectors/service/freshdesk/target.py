@@ -21,7 +21,12 @@ import structlog
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
 from connectors.errors import RecordError
-from connectors.record_values import RecordProblem, read_each
+from connectors.record_values import (
+    MalformedRecord,
+    RecordProblem,
+    read_each,
+    unreadable_answer,
+)
 from connectors.service.freshdesk.catalog import build_catalog
 from connectors.service.freshdesk.client import FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
@@ -143,7 +148,11 @@ class FreshdeskTarget(AlertTickets, DeskTarget[FreshdeskConfig, FreshdeskApi]):
             stored = await self._api.put_record(ref.kind, ref.id, body)
         except RecordError as exc:
             return self._rejected(change, exc)
-        return WriteResult(ref=ref, ok=True, fields=stored_values(ref.kind, stored, change.fields))
+        try:
+            fields = stored_values(ref.kind, stored, change.fields)
+        except MalformedRecord as exc:
+            return WriteResult(ref=ref, ok=False, error=unreadable_answer("Freshdesk", ref, exc))
+        return WriteResult(ref=ref, ok=True, fields=fields)
 
     def _rejected(self, change: RecordChange, exc: RecordError) -> WriteResult:
         ref = change.ref

@@ -138,8 +138,13 @@ def split_changes(kind: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any],
 
 def stored_values(raw: Mapping[str, Any], paths: Any) -> dict[str, Any]:
     """The written paths' values as Intercom stored them (from the PUT answer)."""
-    current = writable_values(raw)
-    return {path: current.get(path) for path in paths if path != NOTES_PATH}
+    custom = raw.get("custom_attributes")
+    custom = custom if isinstance(custom, dict) else {}
+    return {
+        path: field_value(custom.get(path.removeprefix(CUSTOM_PREFIX)), path)
+        for path in paths
+        if path != NOTES_PATH
+    }
 
 
 def website_domain(website: Any) -> str | None:

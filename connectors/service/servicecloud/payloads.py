@@ -30,6 +30,7 @@ from connectors.record_values import (
     clean_list,
     field_value,
     identity_value,
+    record_key,
     text_value,
 )
 from connectors.service.servicecloud.catalog import NUMBER_TYPES, Column
@@ -97,8 +98,9 @@ def to_record(
 ) -> CustomerRecord:
     """One SOQL row as a customer record; ``fields`` are the writable values to carry."""
     record_id = raw.get("Id")
-    if not isinstance(record_id, str) or not record_id:
+    if not isinstance(record_id, str):  # Salesforce ids are text: a number is no record's
         raise MalformedRecord("Id", record_id, "a record id (text)")
+    record_id = record_key(record_id, "Id")
     name = text_value(raw.get("Name"), "Name")
     external = identity.external_id
     external_id = identity_value(raw.get(external), external) if external else None

@@ -237,9 +237,19 @@ def planned_update(
 
 
 def stored_values(kind: str, stored: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
-    """The written paths' values as Zendesk stored them."""
-    current = writable_values(kind, stored)
-    return {path: current.get(path) for path in paths}
+    """The written paths' values as Zendesk stored them (only those are read: a value of
+    the wrong kind in one of them is refused, :class:`MalformedRecord`)."""
+    custom = stored.get(CUSTOM[kind])
+    custom = custom if isinstance(custom, dict) else {}
+    prefix = _PREFIX[kind]
+    values: dict[str, Any] = {}
+    for path in paths:
+        if path.startswith(prefix):
+            value = field_value(custom.get(path.removeprefix(prefix)), path)
+            values[path] = custom_value(value) if type(value) is str else value
+        else:
+            values[path] = field_value(stored.get(path), path)
+    return values
 
 
 def path_of(kind: str, field: str | None, sent: Mapping[str, Any]) -> str | None:
