@@ -1,0 +1,158 @@
+"""A desk's answer with a malformed record among good ones, through the connector's own
+paths: the identity export page, the read before a write, a lookup and a write's answer.
+The good records come through as they would alone; the malformed one is a problem naming
+the desk, the record and the field (or fails its own write), and nothing raises.
+
+The bodies are JSON as a desk sends them (``NaN`` included: Python's JSON writes and reads
+it), decoded by the connectors' own client."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+from connectors.base import IdentityKey, RecordChange, RecordRef
+from tests.unit.connectors import test_freshdesk as fd
+from tests.unit.connectors import test_zendesk as zd
+
+pytestmark = pytest.mark.anyio
+
+token_env = zd.token_env
+api_key_env = fd.api_key_env
+
+
+def _raw_json(body: Any, **headers: str) -> httpx.Response:
+    """A JSON answer whose text may hold ``NaN`` (a desk's own serializer wrote it)."""
+    text = json.dumps(body, allow_nan=True)
+    return httpx.Response(200, text=text, headers={"Content-Type": "application/json", **headers})
+
+
+# -- Zendesk -----------------------------------------------------------------------------------
+
+
+async def test_a_zendesk_export_page_keeps_its_good_organizations_and_names_the_bad_ones(
+    respx_mock: respx.MockRouter,
+) -> None:
+    rows = [
+        zd.org(1),
+        zd.org(2) | {"id": True},
+        zd.org(3) | {"domain_names": 5},
+        zd.org(4) | {"organization_fields": {"tier": float("nan")}},
+        zd.org(5) | {"name": {"first": "Acme"}},
+        zd.org(6, external_id="C-6"),
+    ]
+    body = {"organizations": rows, "end_time": 1714557600, "end_of_stream": True}
+    respx_mock.get(zd.ORG_EXPORT).mock(return_value=_raw_json(body))
+    respx_mock.get(zd.USER_EXPORT).mock(return_value=zd.user_page([], "c1", end=True))
+    pages = await zd.collect(zd.make_target())
+    assert [r.ref.id for r in pages[0].records] == ["1", "6"]
+    assert pages[0].records[1] == zd.organization_record(zd.org(6, external_id="C-6"))
+    assert [p.split(":")[0] for p in pages[0].problems] == [
+        "Zendesk organization #2 of the page",
+        "Zendesk organization 3",
+        "Zendesk organization 4",
+        "Zendesk organization 5",
+    ]
+    assert "field id is True, not a record id" in pages[0].problems[0]
+    assert "field domain_names is 5, not a list of texts" in pages[0].problems[1]
+    assert "field organization_fields.tier is the number nan" in pages[0].problems[2]
+    assert "field name is an object {'first': 'Acme'}, not text" in pages[0].problems[3]
+    assert all("correct it at Zendesk" in p for p in pages[0].problems)
+    assert json.loads(pages[0].checkpoint.value)["organization"]["start_time"] == 1714557600
+
+
+async def test_a_zendesk_read_gives_the_malformed_record_asked_for_with_its_problem(
+    respx_mock: respx.MockRouter,
+) -> None:
+    rows = [zd.org(1), zd.org(2) | {"organization_fields": [1]}]
+    respx_mock.get(f"{zd.BASE}/api/v2/organizations/show_many.json").mock(
+        return_value=_raw_json({"organizations": rows})
+    )
+    refs = [RecordRef(kind="organization", id="1"), RecordRef(kind="organization", id="2")]
+    good, bad = await zd.make_target(record_kinds=["organization"]).read(refs)
+    assert good == zd.organization_record(zd.org(1))
+    assert good.problem is None
+    assert bad.ref == refs[1]
+    assert bad.problem is not None
+    assert bad.problem.startswith("Zendesk organization 2: field organization_fields is a list")
+
+
+async def test_a_zendesk_lookup_leaves_the_malformed_record_out(
+    respx_mock: respx.MockRouter,
+) -> None:
+    rows = [zd.org(1, external_id="C-1"), zd.org(2, external_id=float("inf"))]
+    respx_mock.get(f"{zd.BASE}/api/v2/organizations/show_many.json").mock(
+        return_value=_raw_json({"organizations": rows})
+    )
+    keys = [IdentityKey(match="external_id", value=v, kind="organization") for v in ("c-1", "x")]
+    found = await zd.make_target().lookup(keys)
+    assert [r.ref.id for r in found] == ["1"]
+
+
+async def test_a_zendesk_write_whose_answer_holds_nan_in_a_written_field_fails_that_record(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """Where the bulk endpoint is refused (403), updates go one at a time and each answer
+    is the stored record. NaN there would become the field's stored base, and PostgreSQL's
+    JSON column refuses it."""
+    respx_mock.put(f"{zd.BASE}/api/v2/users/update_many.json").mock(
+        return_value=httpx.Response(403, json={"error": "Forbidden"})
+    )
+    answer = zd.user(7, "a@x.example") | {"user_fields": {"tier": float("nan"), "other": "x"}}
+    respx_mock.put(f"{zd.BASE}/api/v2/users/7.json").mock(
+        return_value=_raw_json({"user": answer})
+    )
+    target = zd.make_target()
+    change = RecordChange(ref=RecordRef(kind="user", id="7"), fields={"user_fields.tier": "gold"})
+    (result,) = await target.write([change])
+    assert not result.ok
+    assert result.error is not None
+    assert result.error.startswith("Zendesk user 7 was written, but in its answer field ")
+    assert "user_fields.tier is the number nan" in result.error
+
+
+# -- Freshdesk ---------------------------------------------------------------------------------
+
+
+async def test_a_freshdesk_listing_keeps_its_good_companies_and_names_the_bad_ones(
+    respx_mock: respx.MockRouter,
+) -> None:
+    good = fd.load("company.json")
+    rows = [
+        good | {"id": 1},
+        good | {"id": [2]},
+        good | {"id": 3, "domains": "acme.example"},
+        good | {"id": 4, "custom_fields": {"cf_tier": float("-inf")}},
+        good | {"id": None},
+        good | {"id": 6},
+    ]
+    respx_mock.get(fd.COMPANIES).mock(return_value=_raw_json(rows, Date=fd.VENDOR_DATE))
+    respx_mock.get(fd.CONTACTS).mock(return_value=fd.listing([]))
+    pages = await fd.collect(fd.make_target())
+    assert [r.ref.key for r in pages[0].records] == ["company:1", "company:6"]
+    assert [p.split(":")[0] for p in pages[0].problems] == [
+        "Freshdesk company #2 of the page",
+        "Freshdesk company 3",
+        "Freshdesk company 4",
+        "Freshdesk company #5 of the page",
+    ]
+    assert "field custom_fields.cf_tier is the number -inf" in pages[0].problems[2]
+
+
+async def test_a_freshdesk_read_gives_the_malformed_record_asked_for_with_its_problem(
+    respx_mock: respx.MockRouter,
+) -> None:
+    good = fd.load("company.json")
+    respx_mock.get(f"{fd.COMPANIES}/1").mock(return_value=_raw_json(good | {"id": 1}))
+    respx_mock.get(f"{fd.COMPANIES}/2").mock(
+        return_value=_raw_json(good | {"id": 2, "name": 42})
+    )
+    refs = [RecordRef(kind="company", id="1"), RecordRef(kind="company", id="2")]
+    records = await fd.make_target().read(refs)
+    assert [(r.ref.id, r.problem is None) for r in records] == [("1", True), ("2", False)]
+    assert records[1].problem is not None
+    assert records[1].problem.startswith("Freshdesk company 2: field name is 42, not text")
