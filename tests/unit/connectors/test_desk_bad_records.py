@@ -103,9 +103,7 @@ async def test_a_zendesk_write_whose_answer_holds_nan_in_a_written_field_fails_t
         return_value=httpx.Response(403, json={"error": "Forbidden"})
     )
     answer = zd.user(7, "a@x.example") | {"user_fields": {"tier": float("nan"), "other": "x"}}
-    respx_mock.put(f"{zd.BASE}/api/v2/users/7.json").mock(
-        return_value=_raw_json({"user": answer})
-    )
+    respx_mock.put(f"{zd.BASE}/api/v2/users/7.json").mock(return_value=_raw_json({"user": answer}))
     target = zd.make_target()
     change = RecordChange(ref=RecordRef(kind="user", id="7"), fields={"user_fields.tier": "gold"})
     (result,) = await target.write([change])
@@ -148,9 +146,7 @@ async def test_a_freshdesk_read_gives_the_malformed_record_asked_for_with_its_pr
 ) -> None:
     good = fd.load("company.json")
     respx_mock.get(f"{fd.COMPANIES}/1").mock(return_value=_raw_json(good | {"id": 1}))
-    respx_mock.get(f"{fd.COMPANIES}/2").mock(
-        return_value=_raw_json(good | {"id": 2, "name": 42})
-    )
+    respx_mock.get(f"{fd.COMPANIES}/2").mock(return_value=_raw_json(good | {"id": 2, "name": 42}))
     refs = [RecordRef(kind="company", id="1"), RecordRef(kind="company", id="2")]
     records = await fd.make_target().read(refs)
     assert [(r.ref.id, r.problem is None) for r in records] == [("1", True), ("2", False)]
