@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Cursor, CustomerPage, IdentityKey
+from connectors.base import Cursor, CustomerPage, CustomerRecord, IdentityKey, RecordRef
 from sync_jobs.domain.matching import IdentityIndex
 from sync_jobs.run import stage1
 from sync_jobs.store import conflicts, cursors, deals, identity, work
@@ -83,6 +83,25 @@ async def test_records_an_index_page_left_out_are_reported_and_the_rest_indexed(
     assert world.state.counts["record_errors"] == 1
     assert (await stored(world))["deals"] == {"D1": "organization:1"}
     assert (await stored(world))["index_cursor"] == "1"
+
+
+async def test_a_holder_the_desk_answers_malformed_keeps_its_claim_when_holders_are_read(
+    world: World,
+) -> None:
+    """Two records claim one customer number; read again, one does not read. Nothing is
+    known against its claim, so the deal stays ambiguous rather than going to the other."""
+    world.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-1"))
+    await stage1.refresh_index(world.stage1())
+    problem = "Fake organization 2: field name is 5, not text"
+    world.desk.records["organization:2"] = CustomerRecord(
+        ref=RecordRef(kind="organization", id="2"), problem=problem
+    )
+    world.crm.pages = [[deal("D1")]]
+
+    await pull(world)
+
+    assert (await stored(world))["conflicts"] == [("ambiguous", "D1")]
+    assert (await stored(world))["deals"] == {"D1": None}
 
 
 async def test_the_identity_index_holds_every_desk_record_by_its_normalised_keys(
