@@ -78,6 +78,16 @@ def unix_time(seconds: Any) -> datetime | None:
         return None
 
 
+def unix_ms_time(millis: float | str) -> datetime | None:
+    """Epoch milliseconds (a number, or its digits) as a moment; None for a count no calendar
+    date has, however it fails: ``int`` of an infinity or of thousands of digits, a float
+    division of a huge integer, or ``fromtimestamp`` itself."""
+    try:
+        return unix_time(int(millis) / 1000)
+    except (ValueError, OverflowError):
+        return None
+
+
 def option_values(raw: Any) -> tuple[str, ...]:
     """The values a choice field accepts, from a vendor's option list (``[{"value": ...}]``):
     options marked ``active: false`` and options without a value are left out."""
