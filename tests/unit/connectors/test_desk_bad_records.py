@@ -16,6 +16,7 @@ import pytest
 import respx
 
 from connectors.base import IdentityKey, RecordChange, RecordRef
+from connectors.service.zendesk.payloads import organization_record
 from tests.unit.connectors import test_freshdesk as fd
 from tests.unit.connectors import test_zendesk as zd
 
@@ -50,7 +51,7 @@ async def test_a_zendesk_export_page_keeps_its_good_organizations_and_names_the_
     respx_mock.get(zd.USER_EXPORT).mock(return_value=zd.user_page([], "c1", end=True))
     pages = await zd.collect(zd.make_target())
     assert [r.ref.id for r in pages[0].records] == ["1", "6"]
-    assert pages[0].records[1] == zd.organization_record(zd.org(6, external_id="C-6"))
+    assert pages[0].records[1] == organization_record(zd.org(6, external_id="C-6"))
     assert [p.split(":")[0] for p in pages[0].problems] == [
         "Zendesk organization #2 of the page",
         "Zendesk organization 3",
@@ -74,7 +75,7 @@ async def test_a_zendesk_read_gives_the_malformed_record_asked_for_with_its_prob
     )
     refs = [RecordRef(kind="organization", id="1"), RecordRef(kind="organization", id="2")]
     good, bad = await zd.make_target(record_kinds=["organization"]).read(refs)
-    assert good == zd.organization_record(zd.org(1))
+    assert good == organization_record(zd.org(1))
     assert good.problem is None
     assert bad.ref == refs[1]
     assert bad.problem is not None

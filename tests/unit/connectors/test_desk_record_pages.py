@@ -173,7 +173,7 @@ SN_BAD_VALUES = [NAN, INF, [{"a": 1}], {"value": NAN}, {"value": {"a": 1}}, HUGE
 
 
 def _servicenow() -> DeskKind:
-    base = [
+    base: list[dict[str, Any]] = [
         {
             "sys_id": "a1b2c3d4e5f60718293a4b5c6d7e8f90",
             "sys_updated_on": "2026-02-01 09:30:00",
