@@ -121,6 +121,8 @@ class DeskPart(Generic[Config, Api]):
 
     desk: ClassVar[str] = ""
     """The desk's name in problem messages ("Zendesk")."""
+    id_field: ClassVar[str] = "id"
+    """The member holding a record's id in the desk's rows (named in problems)."""
 
     def __init__(self, api: Api, config: Config) -> None:
         self._api = api
@@ -130,7 +132,9 @@ class DeskPart(Generic[Config, Api]):
     def _read(self, rows: Iterable[Any], read: Callable[[dict[str, Any]], T], kind: str) -> list[T]:
         """``read`` of each row that reads (:func:`read_each`); the others' problems are kept
         for the next page this part yields (:meth:`_page`)."""
-        return read_each(rows, read, desk=self.desk, kind=kind, problems=self._problems)
+        return read_each(
+            rows, read, desk=self.desk, kind=kind, problems=self._problems, id_field=self.id_field
+        )
 
     def _page(self, records: Iterable[CustomerRecord], checkpoint: Cursor) -> CustomerPage:
         """An identity page of ``records``, carrying the problems of the rows its reading
@@ -148,7 +152,9 @@ class DeskPart(Generic[Config, Api]):
         """:meth:`_read` for a lookup: the rows left out are logged (a deal that needed one
         stays unmatched, and is reported so)."""
         problems: list[RecordProblem] = []
-        found = read_each(rows, read, desk=self.desk, kind=kind, problems=problems)
+        found = read_each(
+            rows, read, desk=self.desk, kind=kind, problems=problems, id_field=self.id_field
+        )
         log_problems(problems)
         return found
 

@@ -156,6 +156,7 @@ class IdentityPart(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
     fields through the target's describe cache (``of``)."""
 
     desk = "Service Cloud"
+    id_field = "Id"
 
     def __init__(self, api: ServiceCloudApi, config: ServiceCloudConfig, of: IdentityOf) -> None:
         super().__init__(api, config)

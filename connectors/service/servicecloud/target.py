@@ -159,7 +159,9 @@ class ServiceCloudTarget(AlertTickets, DeskTarget[ServiceCloudConfig, ServiceClo
                 continue
             problems: list[RecordProblem] = []
             read = reader(kind, identity, values)
-            records = read_each(rows, read, desk="Service Cloud", kind=kind, problems=problems)
+            records = read_each(
+                rows, read, desk="Service Cloud", kind=kind, problems=problems, id_field="Id"
+            )
             return records + unread_records(problems, {i: RecordRef(kind=kind, id=i) for i in ids})
         return []  # pragma: no cover - the loop returns or raises
 

@@ -40,6 +40,7 @@ class IdentityFeed(CatalogPart):
     """Reads changed accounts, contacts and consumers for ``customers(since)``."""
 
     desk = "ServiceNow"
+    id_field = "sys_id"
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Each kind's pages in turn, each with a checkpoint safe to store."""

@@ -46,6 +46,7 @@ class Lookup(CatalogPart):
     """Answers ``ServiceNowTarget.lookup``."""
 
     desk = "ServiceNow"
+    id_field = "sys_id"
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""

@@ -21,7 +21,7 @@ from typing import Any
 from connectors.base import CustomerRecord, RecordRef
 from connectors.errors import PermanentError
 from connectors.record_values import field_value, identity_value, record_key
-from connectors.service.servicenow.catalog import TableSchema
+from connectors.service.servicenow.catalog import Column, TableSchema
 from connectors.service.servicenow.config import ServiceNowConfig
 from connectors.service.servicenow.paging import parse_stamp
 from connectors.service.servicenow.values import decode
@@ -95,7 +95,7 @@ def to_record(
         for column_name, raw in row.items():
             column = schema.column(column_name)
             if column is not None and column.writable:
-                fields[column_name] = field_value(decode(column, raw), column_name)
+                fields[column_name] = _column_value(column, column_name, raw)
     return CustomerRecord(
         ref=RecordRef(kind=kind, id=sys_id),
         name=name,
@@ -126,8 +126,16 @@ def host_of(url: str) -> str:
 
 
 def _value(value: Any) -> Any:
-    """A column's value: a reference (``{"link", "value"}``) as its ``value``."""
-    return value.get("value") if isinstance(value, Mapping) else value
+    """A column's value: a reference (``{"link", "value"}``) as its ``value``; an object
+    without one is left as it is, for the reader to refuse."""
+    return value["value"] if isinstance(value, Mapping) and "value" in value else value
+
+
+def _column_value(column: Column, name: str, raw: Any) -> Any:
+    """A writable column's value as read (:func:`decode`), refused when it is not one
+    (an object that is no reference, NaN, ...)."""
+    value = _value(raw)
+    return field_value(value if isinstance(value, Mapping) else decode(column, value), name)
 
 
 def _text(row: Mapping[str, Any], column: str | None) -> str | None:

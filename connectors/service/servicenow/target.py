@@ -78,7 +78,9 @@ class ServiceNowTarget(AlertTickets, DeskTarget[ServiceNowConfig, ServiceNowApi]
                 )
                 problems: list[RecordProblem] = []
                 read = reader(kind, schema, columns)
-                records = read_each(rows, read, desk="ServiceNow", kind=kind, problems=problems)
+                records = read_each(
+                    rows, read, desk="ServiceNow", kind=kind, problems=problems, id_field="sys_id"
+                )
                 records += unread_records(problems, {r.id: r for r in refs if r.kind == kind})
                 found.update({record.ref.key: record for record in records})
         return [found[r.key] for r in refs if r.key in found]

@@ -16,9 +16,11 @@ import pytest
 import respx
 
 from connectors.base import IdentityKey, RecordChange, RecordRef
+from connectors.registry import demo_targets
 from connectors.service.zendesk.payloads import organization_record
 from tests.unit.connectors import test_freshdesk as fd
 from tests.unit.connectors import test_zendesk as zd
+from tests.unit.connectors.desk_support import desk_target
 
 pytestmark = pytest.mark.anyio
 
@@ -153,3 +155,46 @@ async def test_a_freshdesk_read_gives_the_malformed_record_asked_for_with_its_pr
     assert [(r.ref.id, r.problem is None) for r in records] == [("1", True), ("2", False)]
     assert records[1].problem is not None
     assert records[1].problem.startswith("Freshdesk company 2: field name is 42, not text")
+
+
+# -- every desk, through its simulator ---------------------------------------------------------
+
+DESK_LABEL = {
+    "zendesk": ("Zendesk", "name"),
+    "freshdesk": ("Freshdesk", "name"),
+    "intercom": ("Intercom", "name"),
+    "servicenow": ("ServiceNow", "name"),
+    "servicecloud": ("Service Cloud", "Name"),
+}
+
+
+@pytest.mark.parametrize("kind", demo_targets())
+async def test_every_desk_reads_around_a_record_whose_name_is_an_object(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The desk's simulator holds a record whose name is an object: the identity feed leaves
+    it out with its problem and reads the rest as before, and a read gives it back with its
+    problem beside a good record."""
+    label, name_field = DESK_LABEL[kind]
+    sim, target = desk_target(kind, monkeypatch)
+    try:
+        before = [r for page in [p async for p in target.customers(None)] for r in page.records]
+        bad, good = before[0], before[1]
+        stored_id: Any = int(bad.ref.id) if bad.ref.id.isdigit() else bad.ref.id
+        sim.record(bad.ref.kind, stored_id)[name_field] = {"text": "Acme"}
+
+        pages = [p async for p in target.customers(None)]
+
+        after = [r for page in pages for r in page.records]
+        assert after == [r for r in before if r.ref != bad.ref]
+        problems = [problem for page in pages for problem in page.problems]
+        (problem,) = problems
+        assert problem.startswith(
+            f"{label} {bad.ref.kind} {bad.ref.id}: field {name_field} is an object "
+            "{'text': 'Acme'}, not text"
+        )
+        assert problem.endswith(f"(correct it at {label}: the next read takes it)")
+        read = await target.read([bad.ref, good.ref])
+        assert {r.ref: r.problem is None for r in read} == {bad.ref: False, good.ref: True}
+    finally:
+        await target.aclose()

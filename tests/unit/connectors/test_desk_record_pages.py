@@ -168,8 +168,8 @@ SN_SCHEMA = TableSchema(
     },
 )
 SN_COLUMNS = servicenow.IdentityColumns(external_id="number", domain="website", name="name")
-SN_BAD_TEXTS = [[], ["acme"], NAN, INF, {"value": [1]}, {"value": {"a": 1}}, HUGE]
-SN_BAD_VALUES = [NAN, INF, [{"a": 1}], {"value": NAN}, {"value": {"a": 1}}, HUGE]
+SN_BAD_TEXTS = [[], ["acme"], NAN, INF, {"value": [1]}, {"value": {"a": 1}}, {"text": "A"}, HUGE]
+SN_BAD_VALUES = [NAN, INF, [{"a": 1}], {"value": NAN}, {"value": {"a": 1}}, {"a": 1}, HUGE]
 
 
 def _servicenow() -> DeskKind:
