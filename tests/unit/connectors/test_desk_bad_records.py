@@ -17,6 +17,7 @@ import respx
 
 from connectors.base import IdentityKey, RecordChange, RecordRef
 from connectors.registry import demo_targets
+from connectors.service.intercom.payloads import version_of
 from connectors.service.zendesk.payloads import organization_record
 from tests.unit.connectors import test_freshdesk as fd
 from tests.unit.connectors import test_zendesk as zd
@@ -204,3 +205,12 @@ async def test_every_desk_reads_around_a_record_whose_name_is_an_object(
         assert {r.ref: r.problem is None for r in read} == {bad.ref: False, good.ref: True}
     finally:
         await target.aclose()
+
+
+def test_intercoms_version_of_a_malformed_record_is_a_digest_not_an_error() -> None:
+    """The check before a write compares versions: a record whose attributes are not an
+    object has another version (the write is refused as moved, and the record read again
+    reports it), rather than the write raising."""
+    assert version_of({"custom_attributes": None}) == version_of({})
+    assert version_of({"custom_attributes": [1]}) != version_of({})
+    assert version_of({"custom_attributes": {"tier": float("nan")}}) != version_of({})
