@@ -31,7 +31,6 @@ from __future__ import annotations
 import logging
 import os
 import resource
-import socket
 import sys
 import tempfile
 import time
@@ -44,6 +43,7 @@ import httpx
 import structlog
 
 from bench.servers import World, serving
+from sandbox.ports import free_port_block
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.app import event_loop
 from sync_jobs.app.collector import tune_collector
@@ -73,29 +73,11 @@ def bulk_world(count: int) -> tuple[Any, Any]:
     return world.crm, world.desk
 
 
-def _free_ports(count: int) -> int:
-    """A port P with P .. P + count - 1 free now (bench.servers takes three in a row)."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + count > 65535:
-            continue
-        try:
-            for offset in range(count):
-                with socket.socket() as taken:
-                    taken.bind(("127.0.0.1", first + offset))
-        except OSError:
-            continue
-        return first
-    raise RuntimeError("no three consecutive free ports on 127.0.0.1")
-
-
 @contextmanager
 def served_world(count: int) -> Iterator[dict[str, str]]:
     """bench.servers in a child process, seeded with ``count`` deals and organizations and
     every budget lifted; yields the connectors' base URLs."""
-    port = _free_ports(3)
+    port = free_port_block(3)  # bench.servers takes three in a row
     with serving(count, count, scale=UNLIMITED_SCALE, latency=0, port=port):
         yield {
             "salesforce_west": f"http://127.0.0.1:{port}",

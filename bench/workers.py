@@ -28,9 +28,7 @@ import argparse
 import logging
 import multiprocessing
 import os
-import random
 import re
-import socket
 import statistics
 import tempfile
 import time
@@ -44,6 +42,7 @@ import structlog
 
 from bench.local_overhead import UNLIMITED, UNLIMITED_SCALE
 from bench.servers import ZENDESK_EXPORTS_PER_MINUTE, ZENDESK_RPM, serving
+from sandbox.ports import free_port_block
 from sandbox.stores import StoreKind, throwaway_store
 from sandbox.world import REPO_ROOT, credentials, world_doc
 from sync_jobs.app import event_loop
@@ -123,25 +122,10 @@ class Trial:
         return self.deals / self.seconds
 
 
-def _free_port() -> int:
-    """The first of three consecutive free loopback ports, below the kernel's ephemeral range
-    (where a port just seen free may be handed to an outgoing connection)."""
-    for _ in range(100):
-        base = random.randint(20_000, 32_000)
-        if all(_free(base + i) for i in range(3)):
-            return base
-    raise RuntimeError("no three consecutive free ports")
-
-
 def process_cpu(pid: int) -> float:
     """CPU seconds a live process has used so far (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 @dataclass(frozen=True)
@@ -155,7 +139,7 @@ class Served:
 @contextmanager
 def served(deals: int, scale: float = UNLIMITED_SCALE) -> Iterator[Served]:
     """A fresh world on three ports (Salesforce, Zendesk, control)."""
-    port = _free_port()
+    port = free_port_block(3)  # Salesforce, Zendesk, control
     with serving(deals, deals, scale=scale, latency=0, port=port) as server:
         yield Served(port, server.pid)
 

@@ -174,6 +174,11 @@ class CustomerRecord(Frozen):
     version: str | None = None
     """The desk's change counter or stamp for the record as read (ServiceNow ``sys_mod_count``,
     Salesforce ``SystemModstamp``), where it has one; see ``RecordChange.expected_version``."""
+    problem: str | None = None
+    """Set when the desk's answer for this record could not be read (a field of the wrong
+    kind: ``connectors.record_values.MalformedRecord``): the message names the desk, the
+    record and the field. Only ``ref`` is meaningful then; the engine fails the record's
+    write with the message, and tries again on its next attempt."""
 
 
 class CustomerPage(Frozen):
@@ -181,6 +186,9 @@ class CustomerPage(Frozen):
 
     records: tuple[CustomerRecord, ...]
     checkpoint: Cursor
+    problems: tuple[str, ...] = ()
+    """Records of the page that could not be read and were left out, one message each
+    (desk, record or position, field, what to do): reported in the run."""
 
 
 class RecordChange(Frozen):

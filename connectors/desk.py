@@ -31,6 +31,7 @@ from connectors.base import (
 from connectors.errors import AuthError, ConnectorError, PermanentError, RecordError
 from connectors.http import VendorClient
 from connectors.ratelimit import LimitSignal, VendorGate
+from connectors.record_values import RecordProblem, log_problems, read_each
 from connectors.settings import ConnectorConfig
 
 
@@ -118,9 +119,44 @@ class DeskPart(Generic[Config, Api]):
     """One job of a desk connector (identity feed, lookup, writer) done through the
     connector's API under its config."""
 
+    desk: ClassVar[str] = ""
+    """The desk's name in problem messages ("Zendesk")."""
+    id_field: ClassVar[str] = "id"
+    """The member holding a record's id in the desk's rows (named in problems)."""
+
     def __init__(self, api: Api, config: Config) -> None:
         self._api = api
         self._config = config
+        self._problems: list[RecordProblem] = []
+
+    def _read(self, rows: Iterable[Any], read: Callable[[dict[str, Any]], T], kind: str) -> list[T]:
+        """``read`` of each row that reads (:func:`read_each`); the others' problems are kept
+        for the next page this part yields (:meth:`_page`)."""
+        return read_each(
+            rows, read, desk=self.desk, kind=kind, problems=self._problems, id_field=self.id_field
+        )
+
+    def _page(self, records: Iterable[CustomerRecord], checkpoint: Cursor) -> CustomerPage:
+        """An identity page of ``records``, carrying the problems of the rows its reading
+        left out (each page's answers are read whole before it is yielded)."""
+        problems, self._problems = self._problems, []
+        return CustomerPage(
+            records=tuple(records),
+            checkpoint=checkpoint,
+            problems=tuple(problem.message for problem in problems),
+        )
+
+    def _read_logged(
+        self, rows: Iterable[Any], read: Callable[[dict[str, Any]], T], kind: str
+    ) -> list[T]:
+        """:meth:`_read` for a lookup: the rows left out are logged (a deal that needed one
+        stays unmatched, and is reported so)."""
+        problems: list[RecordProblem] = []
+        found = read_each(
+            rows, read, desk=self.desk, kind=kind, problems=problems, id_field=self.id_field
+        )
+        log_problems(problems)
+        return found
 
 
 def wanted_keys(

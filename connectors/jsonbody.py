@@ -17,6 +17,10 @@ character, in keys and values alike. JSON can carry it but UTF-8 cannot: the sta
 (SQLite, PostgreSQL) and every desk's API refuse it, so one such value in an identity key, an
 id or a name stopped the whole run instead of showing as "\ufffd" where the text was broken.
 
+An integer too long for Python's ``int`` to read from text (over 4,000 digits here) reads
+as a ``Decimal``, so one such value fails only the record holding it (every record reader
+refuses it), not the whole answer.
+
 A body nested deeper than the fallback can walk (hundreds of levels; no vendor's answer comes
 near) fails as unreadable, a ValueError like any other, not a RecursionError.
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from pydantic_core import from_json
@@ -39,12 +44,25 @@ def decode_json(body: bytes) -> Any:
         pass
     # Only here can a lone surrogate be in the result: pydantic-core refuses its escape.
     try:
-        return without_lone_surrogates(json.loads(body))
+        return without_lone_surrogates(json.loads(body, parse_int=_integer))
     except RecursionError:
         # Arrays nested thousands deep: pydantic-core refuses them too (its own limit), and
         # json.loads would raise out of every caller's ``except ValueError``.
         raise ValueError("JSON nested too deeply to read") from None
 
+
+def _integer(digits: str) -> int | Decimal:
+    """An integer of the body; one longer than ``int`` reads from text (4,300 digits by
+    default: ``json.loads`` raises, and one record's value failed its whole page) as a
+    ``Decimal``, which no record reader takes for an id or a field value, so that record is
+    reported and the rest of the page read."""
+    if len(digits) <= _INT_DIGITS:
+        return int(digits)
+    return Decimal(digits)
+
+
+_INT_DIGITS = 4_000
+"""Below ``sys.get_int_max_str_digits()``'s default (4,300), sign included."""
 
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 """A surrogate code point in a ``str``: always lone there (``json.loads`` joins an escaped

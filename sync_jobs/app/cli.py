@@ -20,6 +20,7 @@ from connectors.errors import ConfigError, ConfigProblem
 from sync_jobs.app import event_loop
 from sync_jobs.app import logging as dblog
 from sync_jobs.app.collector import tune_collector
+from sync_jobs.app.listening import PortUnavailable, listening_socket
 from sync_jobs.app.progress_view import progress_for
 from sync_jobs.app.report import print_problems, print_report
 from sync_jobs.config.app import AppConfig, load_config
@@ -575,7 +576,12 @@ def web(
     from sync_jobs.app.web.serve import serve_console
 
     _config(config)  # a broken config.yaml is reported here, not as a traceback at start
-    _run(serve_console(config, host, port))
+    try:
+        sock = listening_socket(host, port, "--port")
+    except PortUnavailable as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    _run(serve_console(config, host, port, sock=sock))
 
 
 @users_app.command("add")

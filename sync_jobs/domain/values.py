@@ -15,6 +15,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors.record_values import as_utc, unix_ms_time
+
 _TRUE = {"true", "yes", "y", "1", "x", "on"}
 _FALSE = {"false", "no", "n", "0", "", "off"}
 
@@ -145,24 +147,21 @@ def to_datetime(value: Any) -> datetime:
 
 
 def _from_epoch_ms(digits: str, value: Any, what: str) -> datetime:
-    """Epoch milliseconds as a UTC moment; a count no calendar date has (``fromtimestamp``
-    raises OverflowError, OSError or ValueError for those, by platform) is a ValueError that
+    """Epoch milliseconds as a UTC moment; a count no calendar date has is a ValueError that
     says so, like any other unreadable value."""
-    try:
-        return datetime.fromtimestamp(int(digits) / 1000, tz=UTC)
-    except (OverflowError, OSError, ValueError):
+    moment = unix_ms_time(digits)
+    if moment is None:
         raise ValueError(
             f"{value!r} is not {what}: as epoch milliseconds it is outside the years 1-9999"
-        ) from None
+        )
+    return moment
 
 
 def _in_utc(moment: datetime, value: Any, what: str) -> datetime:
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:  # year 1 at +01:00, year 9999 at -01:00
-        raise ValueError(
-            f"{value!r} is not {what}: in UTC it is outside the years 1-9999"
-        ) from None
+    in_utc = as_utc(moment)
+    if in_utc is None:  # year 1 at +01:00, year 9999 at -01:00
+        raise ValueError(f"{value!r} is not {what}: in UTC it is outside the years 1-9999")
+    return in_utc
 
 
 def to_bool(value: Any) -> bool:

@@ -228,6 +228,8 @@ async def _verify(
         desk.state.counts["identity_rechecked"] += len(refs)
     for (kind, record_id), keys in candidates.items():
         record = read[(kind, record_id)]
+        if record is not None and record.problem is not None:
+            continue  # the desk's answer did not read: nothing is known against its claims
         denied = [
             (k.match, k.value)
             for k in keys

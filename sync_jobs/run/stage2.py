@@ -303,6 +303,11 @@ async def _plans(
     resolutions = _resolutions(state.resolved)
     refs = [RecordRef.from_key(k) for k in keys]
     records = {r.ref.key: r for r in await ctx.target.read(refs)}
+    # A record the desk answered but that did not read (a field of the wrong kind) fails
+    # with the desk's message; it is neither gone nor moved, so its deals stay where they are.
+    malformed = {key: r.problem for key, r in records.items() if r.problem is not None}
+    if malformed:
+        records = {key: r for key, r in records.items() if key not in malformed}
     readable, unreadable = _readable(_with_overlay(ctx, rows, keys))
     # The record just read must still carry the key each deal was matched by; a deal whose
     # key moved is resolved again and, if it now belongs elsewhere, planned off this record.
@@ -322,6 +327,9 @@ async def _plans(
     plans = {}
     for key in keys:
         record = records.get(key)
+        if key in malformed:
+            plans[key] = Plan(RecordRef.from_key(key), (), {}, (), (), 0, error=malformed[key])
+            continue
         if record is None:
             ctx.state.record_error(
                 f"{target} record {key} no longer exists; its deals will "

@@ -9,10 +9,12 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from sandbox.ports import free_port_block
 
 pytestmark = pytest.mark.e2e
 
@@ -22,24 +24,6 @@ REPO = Path(__file__).resolve().parents[2]
 PORTS = 4
 """The suite serves Salesforce on its port, Zendesk on the next, its control API on the third,
 and the daemon's health server on the fourth."""
-
-
-def free_port_block(size: int) -> int:
-    """A first port with ``size`` consecutive ports free after it (each bound, then released)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            first = int(probe.getsockname()[1])
-        if first + size > 65_536:
-            continue
-        with ExitStack() as held:
-            try:
-                for port in range(first, first + size):
-                    held.enter_context(socket.socket()).bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return first
-    raise RuntimeError(f"no {size} consecutive free ports on 127.0.0.1")
 
 
 @contextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
+from sandbox.ports import free_port
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, write_world_config
 from sync_jobs.app.daemon import Daemon, DaemonOptions
 from sync_jobs.store import tables as t
@@ -23,12 +23,6 @@ from sync_jobs.store.db import make_engine, read_tx
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 TARGET = "freshdesk"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -167,6 +161,31 @@ async def test_a_second_daemon_on_the_same_sqlite_file_is_refused(running: Runni
         code = await asyncio.wait_for(second.run(), 10)
     assert code == 3
     assert "another dealbridge daemon" in str(logs)
+
+
+@pytest.mark.parametrize("taken", ["--health-port", "--web-port"])
+async def test_a_port_in_use_stops_the_daemon_before_any_job_runs_and_names_the_option(
+    running: Running, taken: str
+) -> None:
+    # uvicorn called sys.exit(3) from inside its task when it could not open its port: the
+    # daemon died a moment after starting its jobs, with the exit code of a second daemon.
+    in_use = running.port  # the running daemon's health port
+    options = (
+        DaemonOptions(health_port=in_use, transports=running.world.transports())
+        if taken == "--health-port"
+        else DaemonOptions(
+            health_port=free_port(), web_port=in_use, transports=running.world.transports()
+        )
+    )
+    second = Daemon(running.config, options)
+    with capture_logs() as logs:
+        code = await asyncio.wait_for(second.run(), 10)
+    assert code == 2
+    refused = [e for e in logs if e["event"] == "port_unavailable"]
+    assert len(refused) == 1
+    assert f"{taken}: cannot listen on 127.0.0.1:{in_use}" in refused[0]["error"]
+    assert second.engine is None, "stopped before opening the store or starting a job"
+    assert (await running.get("/healthz")).status_code == 200, "the first daemon still serves"
 
 
 async def test_stopping_mid_run_commits_what_is_in_hand_and_exits_promptly(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 from collections.abc import AsyncIterator, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import sqlalchemy as sa
 from ruamel.yaml import YAML
 from structlog.testing import capture_logs
 
+from sandbox.ports import free_port
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, world_doc
 from sync_jobs.app.daemon import Daemon, DaemonOptions
 from sync_jobs.store import tables as t
@@ -25,12 +25,6 @@ from sync_jobs.store.db import read_tx
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 TARGET = "zendesk"
 INLINE_SECRET = "Ht5rWq82mZpLx0vNc4Ky"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ import pytest
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
+from sandbox.ports import free_port
 from sandbox.spreadsheet import write_demo_sheets
 from sandbox.world import REPO_ROOT, build_world, credentials, world_doc
 from sync_jobs.config.app import load_config
@@ -78,12 +78,6 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

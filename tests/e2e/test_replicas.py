@@ -5,7 +5,6 @@ twice. Real processes, real servers on loopback, real PostgreSQL."""
 from __future__ import annotations
 
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from ruamel.yaml import YAML
 
+from sandbox.ports import free_port, free_port_block
 from sandbox.serve import served_ports
 from sandbox.world import credentials, world_doc
 from sync_jobs.store import tables as t
@@ -40,17 +40,9 @@ SERVE_TRIES = 3
 the check and the bind (tests running beside this one open ports too)."""
 
 
-def free_base_port(count: int = 1) -> int:
-    for _ in range(50):
-        base = random.randint(20_000, 60_000)
-        if all(_free(base + i) for i in range(count)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports")
-
-
-def _free(port: int) -> bool:
+def _listening(port: int) -> bool:
     with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) != 0
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def wait_for(check: Any, timeout: float, what: str) -> Any:
@@ -86,7 +78,7 @@ def serve(tmp_path: Path, env: dict[str, str], base: int) -> subprocess.Popen[by
         proc = subprocess.Popen(command, stdout=log, stderr=log, env=env)
     deadline = time.monotonic() + 20
     while proc.poll() is None and time.monotonic() < deadline:
-        if not any(_free(base + i) for i in range(SERVED_PORTS)):
+        if all(_listening(base + i) for i in range(SERVED_PORTS)):
             time.sleep(0.5)  # one of them may be another test's: then this one exits now
             if proc.poll() is None:
                 return proc
@@ -99,7 +91,7 @@ def serve(tmp_path: Path, env: dict[str, str], base: int) -> subprocess.Popen[by
 @pytest.fixture
 def served(tmp_path: Path, env: dict[str, str]) -> Iterator[int]:
     for _ in range(SERVE_TRIES):
-        base = free_base_port(SERVED_PORTS)
+        base = free_port_block(SERVED_PORTS)
         proc = serve(tmp_path, env, base)
         if proc is not None:
             break
@@ -144,7 +136,7 @@ def start_daemon(
         "-c",
         str(config),
         "--health-port",
-        str(free_base_port()),
+        str(free_port()),
     ]
     with (tmp_path / f"daemon-{index}.log").open("w") as log:  # the child keeps its own copy
         return subprocess.Popen(command, stdout=log, stderr=log, env=env)
@@ -209,6 +201,8 @@ def _kill_the_replica_running_west(db: sa.Engine, daemons: list[Any]) -> tuple[i
     holder = wait_for(running_holder, 60, "a replica to be running the west job")
     pid = int(holder.split("-")[-2])
     assert pid in {d.pid for d in daemons}
+    ended = {d.pid: d.returncode for d in daemons if d.poll() is not None}
+    assert not ended, f"replicas ended before the kill (pid: exit code; see daemon-*.log): {ended}"
     os.kill(pid, signal.SIGKILL)
     return pid, time.time()
 

@@ -25,13 +25,14 @@ from structlog.testing import capture_logs
 
 from connectors.sales.hubspot.webhook import signature_v3
 from connectors.service.zendesk.webhook import signature as zendesk_signature
+from sandbox.ports import free_port
 from sandbox.world import REPO_ROOT, SandboxWorld, build_world, credentials, world_doc
 from sync_jobs.app.daemon import Daemon, DaemonOptions
 from sync_jobs.app.hooks import HookReceiver
 from sync_jobs.domain.values import same_value
 from sync_jobs.store import tables as t
 from sync_jobs.store.db import read_tx
-from tests.e2e.test_daemon import free_port, wait_until_up
+from tests.e2e.test_daemon import wait_until_up
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 SECRET = "hubspot-app-client-secret-for-tests"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from connectors.record_values import as_utc, unix_time
+from connectors.record_values import as_utc, unix_ms_time
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -20,27 +20,17 @@ def parse_time(raw: object) -> datetime | None:
     if raw is None or isinstance(raw, bool):
         return None
     if isinstance(raw, int | float):
-        return _moment_of_ms(raw)
+        return unix_ms_time(raw)
     text = str(raw).strip()
     if not text:
         return None
     if text.lstrip("-").isdigit():
-        return _moment_of_ms(text)
+        return unix_ms_time(text)
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
         return None
     return as_utc(parsed)
-
-
-def _moment_of_ms(millis: float | str) -> datetime | None:
-    """Epoch milliseconds (a number, or its digits) as a moment; None for a count no calendar
-    date has, however it fails: ``int`` of an infinity or of thousands of digits, a float
-    division of a huge integer, or ``fromtimestamp`` itself."""
-    try:
-        return unix_time(int(millis) / 1000)
-    except (ValueError, OverflowError):
-        return None
 
 
 def to_ms(moment: datetime) -> int:

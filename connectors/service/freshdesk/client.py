@@ -164,7 +164,8 @@ class FreshdeskApi:
                 connector=self.http.connector,
                 operation=operation,
             )
-        rows = [row for row in body if isinstance(row, dict) and row.get("id") is not None]
+        # a row without an id is kept: the record reader reports it (read_each)
+        rows = [row for row in body if isinstance(row, dict)]
         if len(rows) != len(body):
             skipped = len(body) - len(rows)
             log.warning("freshdesk_rows_skipped", operation=operation, skipped=skipped)

@@ -26,15 +26,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import structlog
 
 from connectors.base import Cursor, CustomerPage, CustomerRecord
+from connectors.desk import DeskPart
 from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.paging import SEARCH_MAX_RESULTS, IdentityCursor, vendor_time
-from connectors.service.freshdesk.payloads import company_record, contact_record
+from connectors.service.freshdesk.payloads import COMPANY, CONTACT, company_record, contact_record
 
 log = structlog.get_logger("dealbridge.freshdesk")
 
@@ -42,8 +44,10 @@ Batch = tuple[list[CustomerRecord], datetime | None]
 """Records of one page, and the kind's new watermark when this page completed the listing."""
 
 
-class IdentityFeed:
+class IdentityFeed(DeskPart[FreshdeskConfig, FreshdeskApi]):
     """Reads changed companies and contacts for ``customers(since)``."""
+
+    desk = "Freshdesk"
 
     def __init__(
         self,
@@ -51,8 +55,7 @@ class IdentityFeed:
         config: FreshdeskConfig,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self._api = api
-        self._config = config
+        super().__init__(api, config)
         self._clock = clock
         self.full_company_listings = 0
 
@@ -62,11 +65,11 @@ class IdentityFeed:
         async for records, mark in self._companies(cursor.companies):
             if mark is not None:
                 cursor = cursor.advance("companies", mark)
-            yield CustomerPage(records=tuple(records), checkpoint=cursor.encode())
+            yield self._page(records, cursor.encode())
         async for records, mark in self._contacts(cursor.contacts):
             if mark is not None:
                 cursor = cursor.advance("contacts", mark)
-            yield CustomerPage(records=tuple(records), checkpoint=cursor.encode())
+            yield self._page(records, cursor.encode())
 
     async def _companies(self, previous: datetime | None) -> AsyncIterator[Batch]:
         started = self._clock()
@@ -80,7 +83,7 @@ class IdentityFeed:
         params = {"per_page": self._config.per_page, "page": 1}
         async for page in self._api.pages(COMPANIES_PATH, params, operation="list_companies"):
             mark = mark or vendor_time(page.response, started)
-            yield [self._company(row) for row in page.rows], (mark if page.last else None)
+            yield self._read(page.rows, self._company, COMPANY), (mark if page.last else None)
 
     async def _changed_companies(self, previous: datetime, started: datetime) -> Batch | None:
         """Companies updated since the watermark's UTC day, or None when too many for search."""
@@ -93,7 +96,7 @@ class IdentityFeed:
                 log.info("freshdesk_company_search_too_broad", total=page.total, since=day)
                 return None
             mark = mark or vendor_time(page.response, started)
-            records += [self._company(row) for row in page.rows]
+            records += self._read(page.rows, self._company, COMPANY)
         return records, mark or started
 
     async def _contacts(self, previous: datetime | None) -> AsyncIterator[Batch]:
@@ -108,7 +111,8 @@ class IdentityFeed:
             final = number == len(listings)
             async for page in self._api.pages(CONTACTS_PATH, query, operation="list_contacts"):
                 mark = mark or vendor_time(page.response, started)
-                records = [contact_record(row, deleted=deleted) for row in page.rows]
+                read = partial(contact_record, deleted=deleted)
+                records = self._read(page.rows, read, CONTACT)
                 yield records, (mark if final and page.last else None)
 
     @property

@@ -55,6 +55,8 @@ CONTACT_FILTERS = {"email": "email", "external_id": "unique_external_id"}
 class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
     """Answers ``FreshdeskTarget.lookup``."""
 
+    desk = "Freshdesk"
+
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` (each record once, in the order found)."""
         found: dict[str, CustomerRecord] = {}
@@ -78,7 +80,7 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
         except PermanentError as exc:
             # One refused filter value (400) must not stop the other lookups of the run.
             log.warning("freshdesk_lookup_refused", filter=name, error=str(exc))
-        return [contact_record(row) for row in rows]
+        return self._read_logged(rows, contact_record, CONTACT)
 
     async def _companies(self, match: str, values: list[str]) -> list[CustomerRecord]:
         ids: list[str] = []
@@ -86,10 +88,10 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
             async for page in self._api.search_companies(query, operation="lookup_company"):
                 if page.total > SEARCH_MAX_RESULTS:
                     log.warning("freshdesk_lookup_truncated", total=page.total, query=query[:80])
-                ids += [record_id(row) for row in page.rows]
+                ids += [i for row in page.rows if (i := _id_or_none(row)) is not None]
         unique = list(dict.fromkeys(ids))
         rows = await asyncio.gather(*(self._api.get_record(COMPANY, i) for i in unique))
-        found = [self._company(row) for row in rows if row]
+        found = self._read_logged([row for row in rows if row], self._company, COMPANY)
         missing = {v for v in values if not any(_has(r, match, v) for r in found)}
         if missing and self._config.company_lookup_listing:
             found += await self._listed(match, missing)
@@ -100,7 +102,7 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
         params = {"per_page": self._config.per_page, "page": 1}
         found: list[CustomerRecord] = []
         async for page in self._api.pages(COMPANIES_PATH, params, operation="lookup_company"):
-            records = [self._company(row) for row in page.rows]
+            records = self._read_logged(page.rows, self._company, COMPANY)
             found += [r for r in records if any(_has(r, match, v) for v in values)]
         return found
 
@@ -126,6 +128,14 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
 
     def _company(self, row: dict[str, Any]) -> CustomerRecord:
         return company_record(row, self._config.customer_number_field)
+
+
+def _id_or_none(row: Any) -> str | None:
+    """A search hit's id (None for one without a readable id: it cannot be read)."""
+    try:
+        return record_id(row) if isinstance(row, dict) else None
+    except ValueError:
+        return None
 
 
 def _has(record: CustomerRecord, match: str, value: str) -> bool:

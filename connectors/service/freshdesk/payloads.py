@@ -19,7 +19,15 @@ from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
-from connectors.record_values import as_list, clean_list, identity_text, iso_time
+from connectors.record_values import (
+    field_value,
+    identity_value,
+    iso_time,
+    object_value,
+    record_key,
+    text_list,
+    text_value,
+)
 
 COMPANY, CONTACT = "company", "contact"
 KINDS = (COMPANY, CONTACT)
@@ -38,16 +46,16 @@ class UnwritablePath(ValueError):
 
 def custom_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The record's custom field map, whatever spelling or null the payload used."""
-    values = raw.get("custom_fields")
-    if not isinstance(values, dict):
-        values = raw.get("custom_field")
-    return dict(values) if isinstance(values, dict) else {}
+    name = "custom_fields" if raw.get("custom_fields") is not None else "custom_field"
+    return dict(object_value(raw.get(name), name))
 
 
 def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Current values of every writable path, keyed the way mappings write them."""
-    fields = {name: raw.get(name) for name in sorted(TOP_LEVEL_FIELDS[kind])}
-    fields.update({CUSTOM_PREFIX + k: v for k, v in custom_values(raw).items()})
+    fields = {name: field_value(raw.get(name), name) for name in sorted(TOP_LEVEL_FIELDS[kind])}
+    for key, value in custom_values(raw).items():
+        path = CUSTOM_PREFIX + key
+        fields[path] = field_value(value, path)
     return fields
 
 
@@ -56,9 +64,9 @@ def company_record(raw: Mapping[str, Any], customer_number_field: str) -> Custom
     number = custom_values(raw).get(customer_number_field)
     return CustomerRecord(
         ref=RecordRef(kind=COMPANY, id=record_id(raw)),
-        name=str(raw.get("name") or ""),
-        external_id=identity_text(number),
-        domains=clean_list(raw.get("domains")),
+        name=text_value(raw.get("name"), "name"),
+        external_id=identity_value(number, CUSTOM_PREFIX + customer_number_field),
+        domains=text_list(raw.get("domains"), "domains"),
         fields=writable_values(COMPANY, raw),
         updated_at=iso_time(raw.get("updated_at")),
     )
@@ -66,11 +74,12 @@ def company_record(raw: Mapping[str, Any], customer_number_field: str) -> Custom
 
 def contact_record(raw: Mapping[str, Any], *, deleted: bool = False) -> CustomerRecord:
     """A contact for the identity index: primary and other emails, ``unique_external_id``."""
-    emails = clean_list([raw.get("email"), *(as_list(raw.get("other_emails")))])
+    email = text_value(raw.get("email"), "email")
+    emails = text_list([email, *text_list(raw.get("other_emails"), "other_emails")], "email")
     return CustomerRecord(
         ref=RecordRef(kind=CONTACT, id=record_id(raw)),
-        name=str(raw.get("name") or ""),
-        external_id=identity_text(raw.get("unique_external_id")),
+        name=text_value(raw.get("name"), "name"),
+        external_id=identity_value(raw.get("unique_external_id"), "unique_external_id"),
         emails=emails,
         fields=writable_values(CONTACT, raw),
         updated_at=iso_time(raw.get("updated_at")),
@@ -80,13 +89,7 @@ def contact_record(raw: Mapping[str, Any], *, deleted: bool = False) -> Customer
 
 def record_id(raw: Mapping[str, Any]) -> str:
     """Freshdesk ids are integers; some payloads send them as strings or floats."""
-    value = raw.get("id")
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    text = identity_text(value)
-    if text is None:
-        raise ValueError("Freshdesk record without an id")
-    return text
+    return record_key(raw.get("id"))
 
 
 def update_body(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
@@ -108,8 +111,18 @@ def update_body(kind: str, fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def stored_values(kind: str, stored: Mapping[str, Any], paths: Any) -> dict[str, Any]:
     """The written paths' values as Freshdesk stored them (read back from the PUT answer)."""
-    current = writable_values(kind, stored)
-    return {path: current.get(path) for path in paths}
+    custom = stored.get("custom_fields")
+    custom = custom if isinstance(custom, dict) else stored.get("custom_field")
+    custom = custom if isinstance(custom, dict) else {}
+    return {
+        path: field_value(
+            stored.get(path)
+            if path in TOP_LEVEL_FIELDS[kind]
+            else custom.get(path.removeprefix(CUSTOM_PREFIX)),
+            path,
+        )
+        for path in paths
+    }
 
 
 def path_of(error_field: str | None, sent: Mapping[str, Any]) -> str | None:

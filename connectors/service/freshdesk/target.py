@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import structlog
@@ -20,6 +21,12 @@ import structlog
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
 from connectors.errors import RecordError
+from connectors.record_values import (
+    MalformedRecord,
+    RecordProblem,
+    read_each,
+    unreadable_answer,
+)
 from connectors.service.freshdesk.catalog import build_catalog
 from connectors.service.freshdesk.client import FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
@@ -67,7 +74,16 @@ class FreshdeskTarget(AlertTickets, DeskTarget[FreshdeskConfig, FreshdeskApi]):
         """Current values, one GET per record, concurrently; missing records are left out."""
         wanted = [ref for ref in refs if ref.kind in KINDS]
         rows = await asyncio.gather(*(self._api.get_record(r.kind, r.id) for r in wanted))
-        return [self._record(ref.kind, row) for ref, row in zip(wanted, rows, strict=True) if row]
+        records: list[CustomerRecord] = []
+        for ref, row in zip(wanted, rows, strict=True):
+            if not row:
+                continue
+            problems: list[RecordProblem] = []
+            reader = partial(self._record, ref.kind)
+            records += read_each([row], reader, desk="Freshdesk", kind=ref.kind, problems=problems)
+            # asked by this ref: a record whose own id is unreadable is still this record
+            records += [CustomerRecord(ref=ref, problem=problem.message) for problem in problems]
+        return records
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:
         """One PUT per change, ``write_batch_size`` at a time; results in the changes' order."""
@@ -132,7 +148,11 @@ class FreshdeskTarget(AlertTickets, DeskTarget[FreshdeskConfig, FreshdeskApi]):
             stored = await self._api.put_record(ref.kind, ref.id, body)
         except RecordError as exc:
             return self._rejected(change, exc)
-        return WriteResult(ref=ref, ok=True, fields=stored_values(ref.kind, stored, change.fields))
+        try:
+            fields = stored_values(ref.kind, stored, change.fields)
+        except MalformedRecord as exc:
+            return WriteResult(ref=ref, ok=False, error=unreadable_answer("Freshdesk", ref, exc))
+        return WriteResult(ref=ref, ok=True, fields=fields)
 
     def _rejected(self, change: RecordChange, exc: RecordError) -> WriteResult:
         ref = change.ref

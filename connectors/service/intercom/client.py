@@ -205,7 +205,7 @@ def _items(body: Any, key: str) -> list[dict[str, Any]]:
     rows = body.get(key) if isinstance(body, dict) else None
     if not isinstance(rows, list):
         return []
-    return [r for r in rows if isinstance(r, dict) and r.get("id") is not None]
+    return [r for r in rows if isinstance(r, dict)]  # one without an id: read_each reports it
 
 
 def _segment(value: str) -> str:

@@ -86,6 +86,8 @@ class IdentityCursor:
 class IdentityFeed(DeskPart[IntercomConfig, IntercomApi]):
     """Reads companies and contacts for ``customers(since)``."""
 
+    desk = "Intercom"
+
     def __init__(self, api: IntercomApi, config: IntercomConfig, now: Clock = time.time) -> None:
         super().__init__(api, config)
         self._now = now
@@ -104,12 +106,12 @@ class IdentityFeed(DeskPart[IntercomConfig, IntercomApi]):
                 completed = completed or done
                 if done:
                     position = replace(position, scrolled_at=started)
-                yield CustomerPage(records=tuple(records), checkpoint=position.encode())
+                yield self._page(records, position.encode())
             if not completed:
                 log.warning("intercom_scroll_incomplete", events=self.events)
         if CONTACT in self._config.record_kinds:
             async for records, position in self._contacts(position):  # noqa: B020
-                yield CustomerPage(records=tuple(records), checkpoint=position.encode())
+                yield self._page(records, position.encode())
 
     def _scroll_due(self, position: IdentityCursor) -> bool:
         if position.scrolled_at is None:
@@ -131,7 +133,7 @@ class IdentityFeed(DeskPart[IntercomConfig, IntercomApi]):
             progressed = False
             try:
                 async for page in scroll_pages(self._api):
-                    records = [company_record(row) for row in page.rows]
+                    records = self._read(page.rows, company_record, COMPANY)
                     fresh = [r for r in records if r.ref.id not in yielded]
                     if fresh:
                         yielded.update(r.ref.id for r in fresh)
@@ -169,8 +171,7 @@ class IdentityFeed(DeskPart[IntercomConfig, IntercomApi]):
         async for page in search_pages(self._api, query, self._config.contact_page_size):
             vendor_now = vendor_now if vendor_now is not None else page.vendor_time
             records = []
-            for row in page.rows:
-                record = contact_record(row)
+            for row, record in self._read(page.rows, _with_contact, CONTACT):
                 if record.updated_at is not None:
                     newest = max(newest or 0.0, record.updated_at.timestamp())
                 if row.get("role") not in roles or record.ref.id in yielded:
@@ -221,3 +222,8 @@ def _number(value: Any) -> float | None:
 def _whole(value: Any) -> int | None:
     number = _number(value)
     return None if number is None else int(number)
+
+
+def _with_contact(row: dict[str, Any]) -> tuple[dict[str, Any], CustomerRecord]:
+    """A contact row with its record (the row's role decides whether it is yielded)."""
+    return row, contact_record(row)

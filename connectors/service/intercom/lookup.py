@@ -43,26 +43,28 @@ EMAILS_PER_QUERY = 15
 class Lookup(DeskPart[IntercomConfig, IntercomApi]):
     """Answers ``IntercomTarget.lookup``."""
 
+    desk = "Intercom"
+
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` now (each once)."""
         wanted = wanted_keys(keys, of_kinds(self._config.record_kinds))
         found: dict[str, CustomerRecord] = {}
         for value in wanted.get((COMPANY, "external_id"), []):
-            for row in await self._companies(value):
-                found[f"{COMPANY}:{record_id(row)}"] = company_record(row)
-        contacts: dict[str, dict[str, Any]] = {}
+            for record in self._read_logged(await self._companies(value), company_record, COMPANY):
+                found[record.ref.key] = record
+        contacts: dict[str, Any] = {}
         for value in wanted.get((CONTACT, "external_id"), []):
             by_id = await self._contact(value)
             if by_id is not None:
-                contacts[record_id(by_id)] = by_id
+                contacts[_id_or_position(by_id, len(contacts))] = by_id
         emails = wanted.get((CONTACT, "email"), [])
         for start in range(0, len(emails), EMAILS_PER_QUERY):
             for row in await self._by_email(emails[start : start + EMAILS_PER_QUERY], contacts):
-                contacts[record_id(row)] = row
+                contacts[_id_or_position(row, len(contacts))] = row
         roles = set(self._config.contact_roles)
-        for contact_id, row in contacts.items():
-            if row.get("role") in roles:
-                found[f"{CONTACT}:{contact_id}"] = contact_record(row)
+        wanted_rows = [row for row in contacts.values() if _role(row) in roles]
+        for record in self._read_logged(wanted_rows, contact_record, CONTACT):
+            found[record.ref.key] = record
         return list(found.values())
 
     async def _companies(self, value: str) -> list[dict[str, Any]]:
@@ -83,7 +85,7 @@ class Lookup(DeskPart[IntercomConfig, IntercomApi]):
         query = {"field": "email", "operator": "IN", "value": emails}
         hits: list[str] = []
         async for page in search_pages(self._api, query, self._config.contact_page_size):
-            hits += [record_id(row) for row in page.rows]
+            hits += [i for row in page.rows if not (i := _id_or_position(row, 0)).startswith("#")]
         current = []
         for contact_id in dict.fromkeys(hits):
             if contact_id in known:
@@ -92,3 +94,15 @@ class Lookup(DeskPart[IntercomConfig, IntercomApi]):
             if row is not None:
                 current.append(row)
         return current
+
+
+def _id_or_position(row: Any, position: int) -> str:
+    """A row's id, or ``#position`` for a row without a readable one (reported when read)."""
+    try:
+        return record_id(row) if isinstance(row, dict) else f"#{position}"
+    except ValueError:
+        return f"#{position}"
+
+
+def _role(row: Any) -> Any:
+    return row.get("role") if isinstance(row, dict) else None

@@ -24,7 +24,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
-from connectors.record_values import unix_time
+from connectors.record_values import (
+    field_value,
+    identity_value,
+    object_value,
+    record_key,
+    text_value,
+    unix_time,
+)
 
 COMPANY, CONTACT = "company", "contact"
 KINDS = (COMPANY, CONTACT)
@@ -39,28 +46,36 @@ class UnwritablePath(ValueError):
 
 def custom_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     """The record's custom attributes (an absent or null map is empty)."""
-    values = raw.get("custom_attributes")
-    return dict(values) if isinstance(values, dict) else {}
+    return dict(object_value(raw.get("custom_attributes"), "custom_attributes"))
 
 
 def writable_values(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Current values of every writable path, keyed the way mappings write them."""
-    return {CUSTOM_PREFIX + name: value for name, value in custom_values(raw).items()}
+    fields: dict[str, Any] = {}
+    for name, value in custom_values(raw).items():
+        path = CUSTOM_PREFIX + name
+        fields[path] = field_value(value, path)
+    return fields
 
 
 def version_of(raw: Mapping[str, Any]) -> str:
     """A digest of the custom attributes: moves when any of them changes, and only then."""
-    text = json.dumps(custom_values(raw), sort_keys=True, default=str, ensure_ascii=False)
+    values = raw.get("custom_attributes")  # as sent: a digest never refuses (the reader does)
+    values = {} if values is None else values
+    text = json.dumps(values, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
 def company_record(raw: Mapping[str, Any]) -> CustomerRecord:
     """A company: ``company_id`` as external id, the website's host as its domain."""
-    domain = website_domain(raw.get("website"))
+    ref = RecordRef(kind=COMPANY, id=record_id(raw))
+    name = text_value(raw.get("name"), "name")
+    external_id = identity_value(raw.get("company_id"), "company_id")
+    domain = website_domain(text_value(raw.get("website"), "website"))
     return CustomerRecord(
-        ref=RecordRef(kind=COMPANY, id=record_id(raw)),
-        name=_text(raw.get("name")) or "",
-        external_id=_text(raw.get("company_id")),
+        ref=ref,
+        name=name.strip(),
+        external_id=external_id,
         domains=(domain,) if domain else (),
         fields=writable_values(raw),
         updated_at=unix_time(raw.get("updated_at")),
@@ -70,14 +85,17 @@ def company_record(raw: Mapping[str, Any]) -> CustomerRecord:
 
 def contact_record(raw: Mapping[str, Any], *, notes: str | None = None) -> CustomerRecord:
     """A contact: ``external_id`` and ``email``; ``notes`` when the note lives in notes."""
-    email = _text(raw.get("email"))
+    ref = RecordRef(kind=CONTACT, id=record_id(raw))
+    name = text_value(raw.get("name"), "name")
+    external_id = identity_value(raw.get("external_id"), "external_id")
+    email = text_value(raw.get("email"), "email").strip()
     fields = writable_values(raw)
     if notes is not None:
         fields[NOTES_PATH] = notes
     return CustomerRecord(
-        ref=RecordRef(kind=CONTACT, id=record_id(raw)),
-        name=_text(raw.get("name")) or "",
-        external_id=_text(raw.get("external_id")),
+        ref=ref,
+        name=name.strip(),
+        external_id=external_id,
         emails=(email.lower(),) if email else (),
         fields=fields,
         updated_at=unix_time(raw.get("updated_at")),
@@ -92,10 +110,7 @@ def to_record(kind: str, raw: Mapping[str, Any]) -> CustomerRecord:
 
 def record_id(raw: Mapping[str, Any]) -> str:
     """Intercom's own id (a string; never ``company_id`` or ``external_id``)."""
-    value = _text(raw.get("id"))
-    if value is None:
-        raise ValueError("Intercom record without an id")
-    return value
+    return record_key(raw.get("id"))
 
 
 def split_changes(kind: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -125,8 +140,13 @@ def split_changes(kind: str, fields: Mapping[str, Any]) -> tuple[dict[str, Any],
 
 def stored_values(raw: Mapping[str, Any], paths: Any) -> dict[str, Any]:
     """The written paths' values as Intercom stored them (from the PUT answer)."""
-    current = writable_values(raw)
-    return {path: current.get(path) for path in paths if path != NOTES_PATH}
+    custom = raw.get("custom_attributes")
+    custom = custom if isinstance(custom, dict) else {}
+    return {
+        path: field_value(custom.get(path.removeprefix(CUSTOM_PREFIX)), path)
+        for path in paths
+        if path != NOTES_PATH
+    }
 
 
 def website_domain(website: Any) -> str | None:

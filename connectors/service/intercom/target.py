@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
 from connectors.errors import PermanentError
+from connectors.record_values import RecordProblem, read_each
 from connectors.service.intercom.catalog import CatalogCache
 from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
@@ -23,7 +25,13 @@ from connectors.service.intercom.contact_notes import current_note
 from connectors.service.intercom.identity import IdentityFeed
 from connectors.service.intercom.lookup import Lookup
 from connectors.service.intercom.pacing import build_pacing
-from connectors.service.intercom.payloads import COMPANY, KINDS, company_record, contact_record
+from connectors.service.intercom.payloads import (
+    COMPANY,
+    CONTACT,
+    KINDS,
+    company_record,
+    contact_record,
+)
 from connectors.service.intercom.tickets import Tickets
 from connectors.service.intercom.writer import Writer
 from connectors.settings import ConnectorOptions
@@ -123,13 +131,15 @@ class IntercomTarget(AlertTickets, DeskTarget[IntercomConfig, IntercomApi]):
         row = await self._api.get_record(ref.kind, ref.id)
         if row is None:
             return None
-        if ref.kind == COMPANY:
-            return company_record(row)
-        if self.config.note_place != "contact_note":
-            return contact_record(row)
-        notes = await self._api.contact_notes(ref.id)
-        text = current_note(notes or [], await self._admin_id())
-        return contact_record(row, notes=text or "")
+        notes: str | None = None
+        if ref.kind == CONTACT and self.config.note_place == "contact_note":
+            found = await self._api.contact_notes(ref.id)
+            notes = current_note(found or [], await self._admin_id()) or ""
+        problems: list[RecordProblem] = []
+        reader = company_record if ref.kind == COMPANY else partial(contact_record, notes=notes)
+        for record in read_each([row], reader, desk="Intercom", kind=ref.kind, problems=problems):
+            return record
+        return CustomerRecord(ref=ref, problem=problems[0].message)  # the record asked for
 
     async def _admin_id(self) -> str:
         """The admin dealbridge writes notes as: configured, else the token's own (GET /me)."""

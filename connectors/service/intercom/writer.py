@@ -31,6 +31,7 @@ import structlog
 from connectors.base import RecordChange, WriteResult
 from connectors.desk import DeskPart
 from connectors.errors import RecordError
+from connectors.record_values import MalformedRecord, unreadable_answer
 from connectors.service.intercom.catalog import (
     AttributeCatalog,
     AttributeProblem,
@@ -127,7 +128,11 @@ class Writer(DeskPart[IntercomConfig, IntercomApi]):
                 stored = await self._api.put_record(
                     ref.kind, ref.id, {"custom_attributes": planned.attributes}
                 )
-                fields = stored_values(stored, change.fields)
+                try:
+                    fields = stored_values(stored, change.fields)
+                except MalformedRecord as exc:
+                    error = unreadable_answer("Intercom", ref, exc)
+                    return WriteResult(ref=ref, ok=False, error=error)
             if planned.note is not None:
                 fields[NOTES_PATH] = await self._add_note(ref.id, planned.note)
         except RecordError as exc:

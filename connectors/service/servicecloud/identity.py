@@ -43,7 +43,7 @@ from connectors.service.servicecloud.payloads import (
     STAMP,
     IdentityFields,
     parse_stamp,
-    to_record,
+    reader,
 )
 from connectors.service.servicecloud.queries import ORDER, after, both, business_only, select
 
@@ -155,6 +155,9 @@ class IdentityPart(DeskPart[ServiceCloudConfig, ServiceCloudApi]):
     """One job of the connector (identity feed, lookup) that reads each kind's identity
     fields through the target's describe cache (``of``)."""
 
+    desk = "Service Cloud"
+    id_field = "Id"
+
     def __init__(self, api: ServiceCloudApi, config: ServiceCloudConfig, of: IdentityOf) -> None:
         super().__init__(api, config)
         self._identity_of = of
@@ -169,7 +172,7 @@ class IdentityFeed(IdentityPart):
         for kind in self._config.record_kinds:
             async for records, position in self._kind(kind, cursor.of(kind)):
                 cursor = cursor.moved(kind, position)
-                yield CustomerPage(records=tuple(records), checkpoint=cursor.encode())
+                yield self._page(records, cursor.encode())
 
     async def _kind(
         self, kind: str, position: Position
@@ -182,16 +185,15 @@ class IdentityFeed(IdentityPart):
             soql, f"index {kind}s", deleted=True, batch=self._config.page_size
         )
         async for rows in batches:
-            records = []
+            fresh = []
             for raw in rows:
                 stamp, record_id = parse_stamp(raw.get(STAMP)), raw.get("Id")
-                if not isinstance(record_id, str) or not record_id:
-                    continue
-                if stamp is None:
-                    log.warning("servicecloud_unreadable_stamp", record=record_id, kind=kind)
-                elif position.passed(stamp, record_id):
-                    continue
-                else:
-                    position = Position(stamp, record_id)
-                records.append(to_record(kind, raw, fields))
-            yield records, position
+                if isinstance(record_id, str) and record_id:  # else reported by _read
+                    if stamp is None:
+                        log.warning("servicecloud_unreadable_stamp", record=record_id, kind=kind)
+                    elif position.passed(stamp, record_id):
+                        continue
+                    else:
+                        position = Position(stamp, record_id)
+                fresh.append(raw)
+            yield self._read(fresh, reader(kind, fields), kind), position

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import of_kinds, wanted_keys
 from connectors.service.servicecloud.identity import IdentityPart
-from connectors.service.servicecloud.payloads import CONTACT, SOBJECT, to_record
+from connectors.service.servicecloud.payloads import CONTACT, SOBJECT, reader
 from connectors.service.servicecloud.queries import (
     LIKES_MAX,
     VALUES_MAX,
@@ -60,8 +60,8 @@ class Lookup(IdentityPart):
             query = _Query(SOBJECT[kind], fields.select(), column, match, people)
             most = LIKES_MAX if match == "domain" else VALUES_MAX
             for soql in fitting(values, query.render, self._api.fits, most):
-                for row in await self._api.query_rows(soql, f"lookup {kind}s"):
-                    record = to_record(kind, row, fields)
+                rows = await self._api.query_rows(soql, f"lookup {kind}s")
+                for record in self._read_logged(rows, reader(kind, fields), kind):
                     if not record.deleted:
                         found[record.ref.key] = record
         return list(found.values())

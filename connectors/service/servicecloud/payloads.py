@@ -25,7 +25,14 @@ from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.coerce import or_refuse, read_boolean, read_date, read_number
-from connectors.record_values import clean_list, identity_text
+from connectors.record_values import (
+    MalformedRecord,
+    clean_list,
+    field_value,
+    identity_value,
+    record_key,
+    text_value,
+)
 from connectors.service.servicecloud.catalog import NUMBER_TYPES, Column
 
 ACCOUNT, CONTACT = "account", "contact"
@@ -91,25 +98,36 @@ def to_record(
 ) -> CustomerRecord:
     """One SOQL row as a customer record; ``fields`` are the writable values to carry."""
     record_id = raw.get("Id")
-    if not isinstance(record_id, str) or not record_id:
-        raise ValueError("Salesforce row without an Id")
+    if not isinstance(record_id, str):  # Salesforce ids are text: a number is no record's
+        raise MalformedRecord("Id", record_id, "a record id (text)")
+    record_id = record_key(record_id, "Id")
+    name = text_value(raw.get("Name"), "Name")
+    external = identity.external_id
+    external_id = identity_value(raw.get(external), external) if external else None
     person = raw.get(PERSON_FLAG) is True
-    emails: list[Any] = []
+    emails: list[str] = []
     if identity.email and (kind == CONTACT or person):
-        emails.append(raw.get(identity.email))
-    domains = [raw.get(identity.domain)] if identity.domain else []
+        emails.append(text_value(raw.get(identity.email), identity.email))
+    domains = [text_value(raw.get(identity.domain), identity.domain)] if identity.domain else []
     stamp = raw.get(STAMP)
     return CustomerRecord(
         ref=RecordRef(kind=kind, id=record_id),
-        name=str(raw.get("Name") or ""),
-        external_id=identity_text(raw.get(identity.external_id)) if identity.external_id else None,
+        name=name,
+        external_id=external_id,
         emails=clean_list(emails),
         domains=clean_list(domains),
-        fields={name: raw.get(name) for name in fields},
+        fields={path: field_value(raw.get(path), path) for path in fields},
         updated_at=parse_stamp(stamp),
         deleted=raw.get("IsDeleted") is True,
         version=stamp if isinstance(stamp, str) and stamp else None,
     )
+
+
+def reader(
+    kind: str, identity: IdentityFields, fields: Sequence[str] = ()
+) -> Callable[[Mapping[str, Any]], CustomerRecord]:
+    """:func:`to_record` of one row, for reading a page row by row (``read_each``)."""
+    return lambda raw: to_record(kind, raw, identity, fields)
 
 
 # -- SOQL text --------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import structlog
 from connectors.base import CustomerRecord, FieldInfo, Health, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
 from connectors.errors import PermanentError
+from connectors.record_values import RecordProblem, read_each, unread_records
 from connectors.service.servicecloud.catalog import (
     BYTES_PER_CHAR_MAX,
     Describes,
@@ -26,7 +27,7 @@ from connectors.service.servicecloud.client import ServiceCloudApi
 from connectors.service.servicecloud.config import ServiceCloudConfig
 from connectors.service.servicecloud.identity import IdentityFeed, identity_fields
 from connectors.service.servicecloud.lookup import Lookup
-from connectors.service.servicecloud.payloads import SOBJECT, IdentityFields, to_record
+from connectors.service.servicecloud.payloads import SOBJECT, IdentityFields, reader
 from connectors.service.servicecloud.queries import VALUES_MAX, fitting, in_list, select
 from connectors.service.servicecloud.tickets import CaseTickets
 from connectors.service.servicecloud.writer import Writer
@@ -156,7 +157,12 @@ class ServiceCloudTarget(AlertTickets, DeskTarget[ServiceCloudConfig, ServiceClo
                     raise
                 self._describes.cache.pop(schema.name, None)  # a field was deleted: describe again
                 continue
-            return [to_record(kind, row, identity, values) for row in rows]
+            problems: list[RecordProblem] = []
+            read = reader(kind, identity, values)
+            records = read_each(
+                rows, read, desk="Service Cloud", kind=kind, problems=problems, id_field="Id"
+            )
+            return records + unread_records(problems, {i: RecordRef(kind=kind, id=i) for i in ids})
         return []  # pragma: no cover - the loop returns or raises
 
     async def _note_limit(self) -> None:

@@ -29,7 +29,7 @@ from connectors.base import Cursor, CustomerPage
 from connectors.service.servicenow.client import ListPage
 from connectors.service.servicenow.dictionary import CatalogPart
 from connectors.service.servicenow.paging import SYS_ID, FeedCursor, Position, parse_stamp
-from connectors.service.servicenow.payloads import TABLES, identity_columns, to_record
+from connectors.service.servicenow.payloads import TABLES, identity_columns, reader
 from connectors.service.servicenow.query import updated_after
 
 MAX_EMPTY_STEPS = 1000
@@ -38,6 +38,9 @@ MAX_EMPTY_STEPS = 1000
 
 class IdentityFeed(CatalogPart):
     """Reads changed accounts, contacts and consumers for ``customers(since)``."""
+
+    desk = "ServiceNow"
+    id_field = "sys_id"
 
     async def pages(self, since: Cursor | None) -> AsyncIterator[CustomerPage]:
         """Each kind's pages in turn, each with a checkpoint safe to store."""
@@ -49,14 +52,11 @@ class IdentityFeed(CatalogPart):
             columns = identity_columns(kind, self._config, schema)
             start = cursor.at(kind)
             async for rows, position, page in self._listing(TABLES[kind], columns.asked, start):
-                records = [
-                    to_record(kind, row, schema, columns, with_fields=False)
-                    for row in rows
-                    if isinstance(row.get("sys_id"), str)
-                ]
+                read = reader(kind, schema, columns, with_fields=False)
+                records = self._read(rows, read, kind)
                 stored = position.settled(page.vendor_time, self._config.settle_seconds)
                 cursor = cursor.moved(kind, stored)
-                yield CustomerPage(records=tuple(records), checkpoint=cursor.encode())
+                yield self._page(records, cursor.encode())
 
     async def _listing(
         self, table: str, fields: tuple[str, ...], start: Position

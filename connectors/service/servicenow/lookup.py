@@ -32,7 +32,7 @@ from connectors.service.servicenow.payloads import (
     IdentityColumns,
     host_of,
     identity_columns,
-    to_record,
+    reader,
 )
 from connectors.service.servicenow.query import any_of, contains_any, safe
 
@@ -44,6 +44,9 @@ DOMAINS_PER_QUERY = 20
 
 class Lookup(CatalogPart):
     """Answers ``ServiceNowTarget.lookup``."""
+
+    desk = "ServiceNow"
+    id_field = "sys_id"
 
     async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""
@@ -60,8 +63,9 @@ class Lookup(CatalogPart):
         for (kind, match), values in sorted(wanted.items()):
             schema = schemas[TABLES[kind]]
             columns = identity_columns(kind, self._config, schema)
-            for row in await self._rows(schema, columns, match, values):
-                record = to_record(kind, row, schema, columns)
+            rows = await self._rows(schema, columns, match, values)
+            read = reader(kind, schema, columns)
+            for record in self._read_logged(rows, read, kind):
                 if _carries(record, match, values):
                     found[record.ref.key] = record
         return list(found.values())

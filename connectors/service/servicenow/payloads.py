@@ -14,13 +14,14 @@ Field paths are column names as the dictionary spells them (``notes``, ``u_payme
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.errors import PermanentError
-from connectors.service.servicenow.catalog import TableSchema
+from connectors.record_values import field_value, identity_value, record_key
+from connectors.service.servicenow.catalog import Column, TableSchema
 from connectors.service.servicenow.config import ServiceNowConfig
 from connectors.service.servicenow.paging import parse_stamp
 from connectors.service.servicenow.values import decode
@@ -84,27 +85,34 @@ def to_record(
     with_fields: bool = True,
 ) -> CustomerRecord:
     """A record for the index (identity only) or for the planner (with writable values)."""
-    sys_id = _text(row.get("sys_id"))
-    if sys_id is None:
-        raise ValueError(f"a {schema.table} row without sys_id")
-    email = _text(row.get(identity.email)) if identity.email else None
-    website = _text(row.get(identity.domain)) if identity.domain else None
+    sys_id = record_key(_value(row.get("sys_id")), "sys_id")
+    name = _text(row, identity.name) or ""
+    external_id = _text(row, identity.external_id)
+    email = _text(row, identity.email)
+    website = _text(row, identity.domain)
     fields: dict[str, Any] = {}
     if with_fields:
-        for name, raw in row.items():
-            column = schema.column(name)
+        for column_name, raw in row.items():
+            column = schema.column(column_name)
             if column is not None and column.writable:
-                fields[name] = decode(column, raw)
+                fields[column_name] = _column_value(column, column_name, raw)
     return CustomerRecord(
         ref=RecordRef(kind=kind, id=sys_id),
-        name=_text(row.get(identity.name)) or "" if identity.name else "",
-        external_id=_text(row.get(identity.external_id)) if identity.external_id else None,
+        name=name,
+        external_id=external_id,
         emails=(email.lower(),) if email else (),
         domains=(host,) if website and (host := host_of(website)) else (),
         fields=fields,
-        updated_at=parse_stamp(_text(row.get("sys_updated_on"))),
-        version=_text(row.get("sys_mod_count")),
+        updated_at=parse_stamp(_text(row, "sys_updated_on")),
+        version=_text(row, "sys_mod_count"),
     )
+
+
+def reader(
+    kind: str, schema: TableSchema, identity: IdentityColumns, *, with_fields: bool = True
+) -> Callable[[Mapping[str, Any]], CustomerRecord]:
+    """:func:`to_record` of one row, for reading a page row by row (``read_each``)."""
+    return lambda row: to_record(kind, row, schema, identity, with_fields=with_fields)
 
 
 def host_of(url: str) -> str:
@@ -117,10 +125,23 @@ def host_of(url: str) -> str:
     return text.removeprefix("www.").strip(".")
 
 
-def _text(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        value = value.get("value")
-    if value is None:
+def _value(value: Any) -> Any:
+    """A column's value: a reference (``{"link", "value"}``) as its ``value``; an object
+    without one is left as it is, for the reader to refuse."""
+    return value["value"] if isinstance(value, Mapping) and "value" in value else value
+
+
+def _column_value(column: Column, name: str, raw: Any) -> Any:
+    """A writable column's value as read (:func:`decode`), refused when it is not one
+    (an object that is no reference, NaN, ...)."""
+    value = _value(raw)
+    return field_value(value if isinstance(value, Mapping) else decode(column, value), name)
+
+
+def _text(row: Mapping[str, Any], column: str | None) -> str | None:
+    """An identity column's text (None when not configured, empty or null); the Table API
+    sends text, so a list, an object without a ``value`` text, NaN or an infinity is
+    refused (:class:`~connectors.record_values.MalformedRecord`)."""
+    if not column:
         return None
-    text = str(value).strip()
-    return text or None
+    return identity_value(_value(row.get(column)), column)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
+from connectors.record_values import RecordProblem, read_each, unread_records
 from connectors.service.servicenow.catalog import field_infos
 from connectors.service.servicenow.client import ServiceNowApi
 from connectors.service.servicenow.config import ServiceNowConfig
@@ -20,7 +21,7 @@ from connectors.service.servicenow.identity import IdentityFeed
 from connectors.service.servicenow.lookup import Lookup
 from connectors.service.servicenow.pacing import build_pacing
 from connectors.service.servicenow.paging import SYS_ID
-from connectors.service.servicenow.payloads import TABLES, identity_columns, to_record
+from connectors.service.servicenow.payloads import TABLES, identity_columns, reader
 from connectors.service.servicenow.tickets import CaseDesk
 from connectors.service.servicenow.writer import Writer
 from connectors.settings import ConnectorOptions
@@ -75,9 +76,13 @@ class ServiceNowTarget(AlertTickets, DeskTarget[ServiceNowConfig, ServiceNowApi]
                     },
                     operation=f"read {schema.table}",
                 )
-                for row in rows:
-                    record = to_record(kind, row, schema, columns)
-                    found[record.ref.key] = record
+                problems: list[RecordProblem] = []
+                read = reader(kind, schema, columns)
+                records = read_each(
+                    rows, read, desk="ServiceNow", kind=kind, problems=problems, id_field="sys_id"
+                )
+                records += unread_records(problems, {r.id: r for r in refs if r.kind == kind})
+                found.update({record.ref.key: record for record in records})
         return [found[r.key] for r in refs if r.key in found]
 
     async def write(self, changes: Sequence[RecordChange]) -> list[WriteResult]:

@@ -91,6 +91,8 @@ class _StartTooRecent(Exception):
 class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
     """Reads changed organizations and users for ``customers(since)``."""
 
+    desk = "Zendesk"
+
     def __init__(self, api: ZendeskApi, config: ZendeskConfig, now: Clock = time.time) -> None:
         super().__init__(api, config)
         self._now = now
@@ -100,10 +102,10 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
         position = IdentityCursor.decode(since)
         if ORGANIZATION in self._config.record_kinds:
             async for records, position in self._organizations(position):  # noqa: B020
-                yield CustomerPage(records=tuple(records), checkpoint=position.encode())
+                yield self._page(records, position.encode())
         if USER in self._config.record_kinds:
             async for records, position in self._users(position):  # noqa: B020
-                yield CustomerPage(records=tuple(records), checkpoint=position.encode())
+                yield self._page(records, position.encode())
 
     async def _organizations(
         self, cursor: IdentityCursor
@@ -119,7 +121,7 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
             body = await self._export(ORGANIZATION, params)
             end = _whole(body.get("end_time"), default=start)
             reached.append(max(start, end))
-            records = [organization_record(r) for r in _rows(body, "organizations")]
+            records = self._read(_rows(body, "organizations"), organization_record, ORGANIZATION)
             going_on = body.get("end_of_stream") is False and end >= start
             return Page(items=records, following=end if going_on else None)
 
@@ -154,11 +156,11 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
                 params["cursor"] = token
             body = await self._export(USER, params)
             identities = body.get("identities")
-            records = [
-                user_record(r, _identities_of(r, identities))
-                for r in _rows(body, "users")
-                if r.get("role", "end-user") == "end-user"
-            ]
+            records = self._read(
+                (r for r in _rows(body, "users") if _end_user(r)),
+                lambda r: user_record(r, _identities_of(r, identities)),
+                USER,
+            )
             found = body.get("after_cursor")
             after = found if isinstance(found, str) and found else None
             going_on = body.get("end_of_stream") is False and after is not None
@@ -188,11 +190,17 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
         return max(0, min(start, int(self._now()) - MIN_AGE))
 
 
-def _rows(body: dict[str, Any], key: str) -> list[dict[str, Any]]:
+def _rows(body: dict[str, Any], key: str) -> list[Any]:
+    """The page's records as sent: one that is not an object, or has no id, is reported by
+    :func:`read_each`, not dropped unseen."""
     rows = body.get(key)
-    if not isinstance(rows, list):
-        return []
-    return [r for r in rows if isinstance(r, dict) and r.get("id") is not None]
+    return rows if isinstance(rows, list) else []
+
+
+def _end_user(row: Any) -> bool:
+    """Whether a user export row is an end-user (agents and admins are left out); a row that
+    is not an object is kept, for the reader to report."""
+    return not isinstance(row, dict) or row.get("role", "end-user") == "end-user"
 
 
 def _second(record: CustomerRecord) -> int:

@@ -25,6 +25,7 @@ domains) cost nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import structlog
@@ -32,8 +33,10 @@ import structlog
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import wanted_keys
 from connectors.errors import PermanentError
+from connectors.record_values import RecordProblem, log_problems, read_each
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.payloads import (
+    KINDS,
     ORGANIZATION,
     PLURAL,
     USER,
@@ -64,8 +67,14 @@ class Lookup:
                 if match == "external_id"
                 else await self._searched(kind, match, values)
             )
-            rows.update({(kind, record_id(row)): row for row in found})
-        records = [_record(kind, row) for (kind, _), row in rows.items()]
+            rows.update({(kind, _key(row, n)): row for n, row in enumerate(found)})
+        problems: list[RecordProblem] = []
+        records: list[CustomerRecord | None] = []
+        for kind in KINDS:
+            of_kind = (row for (each, _), row in rows.items() if each == kind)
+            reader = partial(_record, kind)
+            records += read_each(of_kind, reader, desk="Zendesk", kind=kind, problems=problems)
+        log_problems(problems)
         return [r for r in records if r is not None]
 
     async def _by_external_id(self, kind: str, values: list[str]) -> list[dict[str, Any]]:
@@ -98,7 +107,8 @@ class Lookup:
                 # Zendesk refusing one query (422) says that value is not searchable, which a
                 # real address or domain is; the other keys still get their answer.
                 log.warning("zendesk_lookup_refused", kind=kind, match=match, error=str(exc))
-        ids = list(dict.fromkeys(record_id(h) for h in hits if _is(kind, h)))
+        ids = list(dict.fromkeys(_key(h, 0) for h in hits if _is(kind, h)))
+        ids = [i for i in ids if not i.startswith("#")]  # a hit without an id cannot be read
         current: list[dict[str, Any]] = []
         for start in range(0, len(ids), SHOW_MANY_MAX):
             current += await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
@@ -124,6 +134,15 @@ def _is(kind: str, hit: dict[str, Any]) -> bool:
     """Unified search mixes result types; keep the kind asked for."""
     result_type = hit.get("result_type")
     return hit.get("id") is not None and (result_type is None or result_type == kind)
+
+
+def _key(row: Any, position: int) -> str:
+    """A row's id, or its position (``#n``) when its id is not one (it is reported when
+    read)."""
+    try:
+        return record_id(row) if isinstance(row, dict) else f"#{position}"
+    except ValueError:
+        return f"#{position}"
 
 
 def _record(kind: str, row: dict[str, Any]) -> CustomerRecord | None:

@@ -29,7 +29,17 @@ from typing import Any
 
 from connectors.base import CustomerRecord, RecordRef
 from connectors.jsonvalue import json_value
-from connectors.record_values import clean_list, identity_text, iso_time, unix_time
+from connectors.record_values import (
+    clean_list,
+    field_value,
+    identity_value,
+    iso_time,
+    object_value,
+    record_key,
+    text_list,
+    text_value,
+    unix_time,
+)
 
 ORGANIZATION, USER = "organization", "user"
 KINDS = (ORGANIZATION, USER)
@@ -52,16 +62,9 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def record_id(raw: Mapping[str, Any]) -> str:
-    """Zendesk ids are integers; some payloads send them as strings or floats."""
-    value = raw.get("id")
-    if type(value) is int:  # as Zendesk sends them: the rest is for strings and floats
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = identity_text(value)
-    if text is None:
-        raise ValueError("Zendesk record without an id")
-    return text
+    """Zendesk ids are integers; some payloads send them as strings or floats
+    (:class:`~connectors.record_values.MalformedRecord` for anything else)."""
+    return record_key(raw.get("id"))
 
 
 def custom_value(value: Any) -> Any:
@@ -87,17 +90,19 @@ def writable_values(kind: str, raw: Mapping[str, Any]) -> dict[str, Any]:
     """Current values of every writable path, keyed the way mappings write them."""
     # BUILT_INS spelt out: every organization's record passes here (a comprehension is a
     # function call of its own)
-    fields: dict[str, Any] = {"notes": raw.get("notes"), "details": raw.get("details")}
-    custom = raw.get(CUSTOM[kind])
-    if isinstance(custom, dict):
-        paths = _PATHS[kind]
-        for key, value in custom.items():
-            path = paths.get(key)
-            if path is None:
-                path = _PREFIX[kind] + key
-                if len(paths) < PATHS_KEPT:
-                    paths[key] = path
-            fields[path] = custom_value(value) if type(value) is str else value
+    fields: dict[str, Any] = {
+        "notes": field_value(raw.get("notes"), "notes"),
+        "details": field_value(raw.get("details"), "details"),
+    }
+    custom = object_value(raw.get(CUSTOM[kind]), CUSTOM[kind])
+    paths = _PATHS[kind]
+    for key, value in custom.items():
+        path = paths.get(key)
+        if path is None:
+            path = _PREFIX[kind] + key
+            if len(paths) < PATHS_KEPT:
+                paths[key] = path
+        fields[path] = custom_value(value) if type(value) is str else field_value(value, path)
     return fields
 
 
@@ -137,9 +142,9 @@ def organization_record(
     return _record(
         {
             "ref": _ref(ORGANIZATION, raw, asked),
-            "name": str(raw.get("name") or ""),
-            "external_id": identity_text(raw.get("external_id")),
-            "domains": clean_list(raw.get("domain_names")),
+            "name": text_value(raw.get("name"), "name"),
+            "external_id": identity_value(raw.get("external_id"), "external_id"),
+            "domains": text_list(raw.get("domain_names"), "domain_names"),
             "fields": writable_values(ORGANIZATION, raw),
             "updated_at": parse_time(raw.get("updated_at")),
             "deleted": raw.get("deleted_at") is not None,
@@ -154,16 +159,13 @@ def user_record(
 ) -> CustomerRecord:
     """An end-user: primary email plus email identities; inactive users are deleted
     (``asked``: as for :func:`organization_record`)."""
-    emails = [raw.get("email")]
-    emails += [
-        i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"
-    ]
+    more = [i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"]
     return _record(
         {
             "ref": _ref(USER, raw, asked),
-            "name": str(raw.get("name") or ""),
-            "external_id": identity_text(raw.get("external_id")),
-            "emails": clean_list(emails),
+            "name": text_value(raw.get("name"), "name"),
+            "external_id": identity_value(raw.get("external_id"), "external_id"),
+            "emails": clean_list([text_value(raw.get("email"), "email"), *more]),
             "fields": writable_values(USER, raw),
             "updated_at": parse_time(raw.get("updated_at")),
             "deleted": raw.get("active") is False or raw.get("deleted_at") is not None,
@@ -235,9 +237,19 @@ def planned_update(
 
 
 def stored_values(kind: str, stored: Mapping[str, Any], paths: Iterable[str]) -> dict[str, Any]:
-    """The written paths' values as Zendesk stored them."""
-    current = writable_values(kind, stored)
-    return {path: current.get(path) for path in paths}
+    """The written paths' values as Zendesk stored them (only those are read: a value of
+    the wrong kind in one of them is refused, :class:`MalformedRecord`)."""
+    custom = stored.get(CUSTOM[kind])
+    custom = custom if isinstance(custom, dict) else {}
+    prefix = _PREFIX[kind]
+    values: dict[str, Any] = {}
+    for path in paths:
+        if path.startswith(prefix):
+            value = field_value(custom.get(path.removeprefix(prefix)), path)
+            values[path] = custom_value(value) if type(value) is str else value
+        else:
+            values[path] = field_value(stored.get(path), path)
+    return values
 
 
 def path_of(kind: str, field: str | None, sent: Mapping[str, Any]) -> str | None:

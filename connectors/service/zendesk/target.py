@@ -10,10 +10,12 @@ end-users.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 from connectors.base import CustomerRecord, FieldInfo, RecordChange, RecordRef, WriteResult
 from connectors.desk import AlertTickets, DeskTarget
+from connectors.record_values import RecordProblem, read_each, unread_records
 from connectors.service.zendesk.catalog import build_catalog
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
@@ -54,7 +56,15 @@ class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
             ids = list(asked)
             for start in range(0, len(ids), SHOW_MANY_MAX):
                 rows = await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
-                records = [to_record(kind, row, asked) for row in rows]
+                problems: list[RecordProblem] = []
+                records = read_each(
+                    rows,
+                    partial(_to_record, kind, asked),
+                    desk="Zendesk",
+                    kind=kind,
+                    problems=problems,
+                )
+                records += unread_records(problems, asked)
                 found.update({record.ref.key: record for record in records})
         return [record for r in refs if (record := found.get(r.key)) is not None]
 
@@ -95,3 +105,7 @@ class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
         """``GET /api/v2/users/me.json``: proves email, token and base URL in one call."""
         await self._api.ping()
         return "API token accepted"
+
+
+def _to_record(kind: str, asked: dict[str, RecordRef], row: dict[str, Any]) -> CustomerRecord:
+    return to_record(kind, row, asked)

@@ -37,6 +37,7 @@ import structlog
 
 from connectors.base import RecordChange, RecordRef, WriteResult
 from connectors.errors import ConnectorError, RecordError
+from connectors.record_values import MalformedRecord, unreadable_answer
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.errors import endpoint_budget
@@ -134,7 +135,13 @@ class Writer:
 
     async def _read_back(self, kind: str, ids: list[str]) -> dict[str, dict[str, Any]]:
         rows = await self._api.show_many(kind, ids)
-        return {record_id(row): row for row in rows}
+        read: dict[str, dict[str, Any]] = {}
+        for row in rows:
+            try:
+                read[record_id(row)] = row
+            except ValueError:  # no id: not one of ours to read back (it shows as missing)
+                continue
+        return read
 
     async def _singly(self, kind: str, batch: list[Planned]) -> list[WriteResult]:
         results = []
@@ -146,7 +153,12 @@ class Writer:
             except RecordError as exc:
                 results.append(_rejected(change, exc.message, exc.field, exc.status))
                 continue
-            fields = stored_values(kind, stored, change.fields)
+            try:
+                fields = stored_values(kind, stored, change.fields)
+            except MalformedRecord as exc:
+                error = unreadable_answer("Zendesk", change.ref, exc)
+                results.append(WriteResult(ref=change.ref, ok=False, error=error))
+                continue
             results.append(WriteResult(ref=change.ref, ok=True, fields=fields))
         return results
 
@@ -210,7 +222,10 @@ def _judged(
     if verdict is not None:  # reported Updated: Zendesk holds what was sent
         return _written(ref, reported)
     assert stored is not None  # no verdict and not missing
-    fields = stored_values(ref.kind, stored, change.fields)
+    try:
+        fields = stored_values(ref.kind, stored, change.fields)
+    except MalformedRecord as exc:
+        return WriteResult(ref=ref, ok=False, error=unreadable_answer("Zendesk", ref, exc))
     if not _matches(fields, reported):
         state = "expired" if job is None else str(job.get("status"))
         error = f"Zendesk job {state} without a result for this record, and it does not hold "

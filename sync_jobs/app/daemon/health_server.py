@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeAlias
 
@@ -10,6 +11,7 @@ import uvicorn
 from starlette.routing import BaseRoute
 
 from sync_jobs.app.health import ReadyCheck, Refresh, health_app
+from sync_jobs.app.listening import listening_socket
 from sync_jobs.app.metrics import Metrics
 
 RouteSource: TypeAlias = BaseRoute | Callable[[Any], Iterable[BaseRoute]]
@@ -25,6 +27,18 @@ class HealthServer:
         self.port = port
         self._sources: list[RouteSource] = list(routes)
         self._server: uvicorn.Server | None = None
+        self._socket: socket.socket | None = None
+
+    def listen(self) -> None:
+        """Open the port now (:class:`~sync_jobs.app.listening.PortUnavailable` if it cannot
+        be), so a port in use stops the daemon before it runs anything."""
+        self._socket = listening_socket(self.host, self.port, "--health-port")
+
+    def close(self) -> None:
+        """Give the port back unserved (the daemon stopped before serving)."""
+        if self._socket is not None and self._server is None:
+            self._socket.close()
+            self._socket = None
 
     def mount(self, *routes: RouteSource) -> None:
         """Serve these routes too (before the server starts)."""
@@ -42,13 +56,16 @@ class HealthServer:
     async def serve(
         self, metrics: Metrics, ready: ReadyCheck, refresh: Refresh, owner: Any
     ) -> None:
-        """Serve until :meth:`stop`."""
+        """Serve until :meth:`stop`, on the socket :meth:`listen` opened."""
+        if self._socket is None:
+            self.listen()
+        assert self._socket is not None
         app = health_app(metrics, ready, refresh, self.routes(owner))
         config = uvicorn.Config(
             app, host=self.host, port=self.port, log_level="warning", lifespan="off"
         )
         self._server = _QuietServer(config)
-        await self._server.serve()
+        await self._server.serve(sockets=[self._socket])
 
     def stop(self) -> None:
         """Ask the server to close its sockets and return."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,6 +23,7 @@ from sync_jobs.app.daemon.jobs import JobHealth, Jobs, log_progress
 from sync_jobs.app.daemon.reloading import Reloader
 from sync_jobs.app.daemon.store_access import RENEW_EVERY, DaemonLease, SecondDaemon, open_store
 from sync_jobs.app.hooks import daemon_hooks
+from sync_jobs.app.listening import PortUnavailable, listening_socket
 from sync_jobs.app.metrics import Metrics
 from sync_jobs.app.reload import Candidate, load_candidate
 from sync_jobs.domain.durations import parse_duration
@@ -116,6 +118,13 @@ class Daemon:
         except ConfigError as exc:
             log.error("config_invalid", problems=[str(p) for p in exc.problems])
             return 2
+        try:
+            self.server.listen()
+            console_socket = self._console_socket()
+        except PortUnavailable as exc:
+            self.server.close()
+            log.error("port_unavailable", error=str(exc))
+            return 2
         await open_store(candidate.config.state.url)
         self.engine = await open_engine(candidate.config)
         self.engine.mappings = candidate.mappings
@@ -125,6 +134,9 @@ class Daemon:
         except SecondDaemon as exc:
             log.error("second_daemon_refused", error=str(exc))
             await self.engine.store.dispose()
+            self.server.close()
+            if console_socket is not None:
+                console_socket.close()
             return 3
         await self.reloader.check_write_fields(candidate, self.engine.store)
         self._swap(candidate)
@@ -138,7 +150,7 @@ class Daemon:
         server = asyncio.create_task(
             self.server.serve(self.metrics, self.ready, self.refresh_gauges, self)
         )
-        console = self._mount_console()
+        console = self._mount_console(console_socket)
         log.info(
             "daemon_started", replica=self.engine.replica_id, jobs=sorted(candidate.config.jobs)
         )
@@ -152,15 +164,25 @@ class Daemon:
             server.cancel()
         return 0
 
-    def _mount_console(self) -> asyncio.Task[None] | None:
-        """The web console on ``--web-port`` (sync_jobs/app/web), stopped with the daemon."""
+    def _console_socket(self) -> socket.socket | None:
+        """The web console's port, opened (``--web-port``), or None without a console."""
         if self.options.web_port is None:
+            return None
+        return listening_socket(self.options.web_host, self.options.web_port, "--web-port")
+
+    def _mount_console(self, sock: socket.socket | None) -> asyncio.Task[None] | None:
+        """The web console on ``--web-port`` (sync_jobs/app/web), stopped with the daemon."""
+        if sock is None:
             return None
         from sync_jobs.app.web.serve import serve_console
 
         return asyncio.create_task(
             serve_console(
-                self.config_path, self.options.web_host, self.options.web_port, self._stopped
+                self.config_path,
+                self.options.web_host,
+                self.options.web_port or 0,
+                self._stopped,
+                sock=sock,
             )
         )
 

@@ -62,6 +62,8 @@ async def dry_run(
             run_state,
         )
         (record,) = await run.target.read([RecordRef.from_key(customer_key)]) or (None,)
+        if record is not None and record.problem is not None:  # the desk's answer did not read
+            return DryRun(None, note_field, None, [record.problem])
         if mapping is None:
             return DryRun(record, None, None, [f"job {job} has no valid mapping"])
         await stage2.preview(stage2_of(run), {customer_key}, with_queued=False)

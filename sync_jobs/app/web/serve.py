@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,9 +30,14 @@ class _Server(uvicorn.Server):
 
 
 async def serve_console(
-    config_path: Path, host: str, port: int, stop: asyncio.Event | None = None
+    config_path: Path,
+    host: str,
+    port: int,
+    stop: asyncio.Event | None = None,
+    sock: socket.socket | None = None,
 ) -> None:
-    """Serve until Ctrl-C (alone) or until ``stop`` is set (in the daemon)."""
+    """Serve until Ctrl-C (alone) or until ``stop`` is set (in the daemon); on ``sock`` when
+    the caller opened the port already (the daemon does, before it starts any job)."""
     config = uvicorn.Config(
         console_app(config_path),
         host=host,
@@ -40,10 +46,11 @@ async def serve_console(
         proxy_headers=False,  # the console reads X-Forwarded-* itself, if web.trusted_proxy
     )
     server = _Server(config, own_signals=stop is None)
+    sockets = None if sock is None else [sock]
     if stop is None:
-        await server.serve()
+        await server.serve(sockets=sockets)
         return
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=sockets))
     await stop.wait()
     server.should_exit = True
     await serving

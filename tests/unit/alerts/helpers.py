@@ -158,13 +158,6 @@ def serve(receiver: Receiver) -> Iterator[Receiver]:
         sock.close()
 
 
-def free_port() -> int:
-    """A port with nothing listening on it (for connection-refused tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def retry_after(error: BaseException) -> float | None:
     """The wait a throttled receiver asked for (None: it did not say, or it was no throttle)."""
     return error.retry_after if isinstance(error, RateLimited) else None

@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.unit.alerts.helpers import free_port
+from sandbox.ports import free_port
 
 USER = "dealbridge"
 PASSWORD = "smtp-pa55word-for-tests"

@@ -13,8 +13,9 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from connectors.errors import ConnectorError, PermanentError, TransientError
+from sandbox.ports import free_port
 from sync_jobs.alerts.email import EmailChannel, EmailConfig
-from tests.unit.alerts.helpers import ACME_EDIT, follow_up, free_port
+from tests.unit.alerts.helpers import ACME_EDIT, follow_up
 from tests.unit.alerts.smtp_server import (
     PASSWORD,
     USER,

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 from structlog.testing import capture_logs
 
 from connectors.errors import ConnectorError, PermanentError, TransientError
+from sandbox.ports import free_port
 from sync_jobs.alerts.base import Alert, Phase
 from sync_jobs.alerts.slack import SlackChannel, SlackConfig
-from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up, free_port, retry_after
+from tests.unit.alerts.helpers import ACME_EDIT, Receiver, Reply, follow_up, retry_after
 
 pytestmark = pytest.mark.anyio
 

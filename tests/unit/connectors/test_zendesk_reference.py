@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from connectors.base import CustomerRecord, RecordChange, RecordRef
 from connectors.jsonvalue import json_value
-from connectors.record_values import clean_list, identity_text
+from connectors.record_values import clean_list, identity_value, text_list, text_value
 from connectors.service.zendesk import writer
 from connectors.service.zendesk.client import _listed, json_body
 from connectors.service.zendesk.payloads import (
@@ -39,9 +39,9 @@ from connectors.service.zendesk.payloads import (
 def reference_organization(raw: Mapping[str, Any]) -> CustomerRecord:
     return CustomerRecord(
         ref=RecordRef(kind=ORGANIZATION, id=record_id(raw)),
-        name=str(raw.get("name") or ""),
-        external_id=identity_text(raw.get("external_id")),
-        domains=clean_list(raw.get("domain_names")),
+        name=text_value(raw.get("name"), "name"),
+        external_id=identity_value(raw.get("external_id"), "external_id"),
+        domains=text_list(raw.get("domain_names"), "domain_names"),
         fields=writable_values(ORGANIZATION, raw),
         updated_at=parse_time(raw.get("updated_at")),
         deleted=raw.get("deleted_at") is not None,
@@ -49,15 +49,12 @@ def reference_organization(raw: Mapping[str, Any]) -> CustomerRecord:
 
 
 def reference_user(raw: Mapping[str, Any], identities: Iterable[Any] = ()) -> CustomerRecord:
-    emails = [raw.get("email")]
-    emails += [
-        i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"
-    ]
+    more = [i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"]
     return CustomerRecord(
         ref=RecordRef(kind=USER, id=record_id(raw)),
-        name=str(raw.get("name") or ""),
-        external_id=identity_text(raw.get("external_id")),
-        emails=clean_list(emails),
+        name=text_value(raw.get("name"), "name"),
+        external_id=identity_value(raw.get("external_id"), "external_id"),
+        emails=clean_list([text_value(raw.get("email"), "email"), *more]),
         fields=writable_values(USER, raw),
         updated_at=parse_time(raw.get("updated_at")),
         deleted=raw.get("active") is False or raw.get("deleted_at") is not None,

@@ -3,13 +3,14 @@ for stage 2 and which deal conflicts it raises (an in-memory store, fake connect
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from connectors.base import IdentityKey
+from connectors.base import Cursor, CustomerPage, CustomerRecord, IdentityKey, RecordRef
 from sync_jobs.domain.matching import IdentityIndex
 from sync_jobs.run import stage1
 from sync_jobs.store import conflicts, cursors, deals, identity, work
@@ -59,6 +60,48 @@ async def test_a_deal_is_matched_by_the_desks_identity_index_stored_and_its_reco
     }
     assert world.desk.looked_up == [], "the index answered: nothing asked at the desk"
     assert world.state.counts["deals_matched"] == 1
+
+
+async def test_records_an_index_page_left_out_are_reported_and_the_rest_indexed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed desk record is left out of its page by the connector (its problem rides
+    on the page): the run reports it, and indexes, matches and moves past the others."""
+    problem = "Fake organization #2 of the page: field id is True, not a record id"
+
+    async def customers(since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        if since is None:
+            page = (org("1", number="CUST-1"),)
+            yield CustomerPage(records=page, checkpoint=Cursor(value="1"), problems=(problem,))
+
+    monkeypatch.setattr(world.desk, "customers", customers)
+    world.crm.pages = [[deal("D1")]]
+
+    await pull(world)
+
+    assert world.state.errors == [problem]
+    assert world.state.counts["record_errors"] == 1
+    assert (await stored(world))["deals"] == {"D1": "organization:1"}
+    assert (await stored(world))["index_cursor"] == "1"
+
+
+async def test_a_holder_the_desk_answers_malformed_keeps_its_claim_when_holders_are_read(
+    world: World,
+) -> None:
+    """Two records claim one customer number; read again, one does not read. Nothing is
+    known against its claim, so the deal stays ambiguous rather than going to the other."""
+    world.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-1"))
+    await stage1.refresh_index(world.stage1())
+    problem = "Fake organization 2: field name is 5, not text"
+    world.desk.records["organization:2"] = CustomerRecord(
+        ref=RecordRef(kind="organization", id="2"), problem=problem
+    )
+    world.crm.pages = [[deal("D1")]]
+
+    await pull(world)
+
+    assert (await stored(world))["conflicts"] == [("ambiguous", "D1")]
+    assert (await stored(world))["deals"] == {"D1": None}
 
 
 async def test_the_identity_index_holds_every_desk_record_by_its_normalised_keys(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from connectors.base import FieldInfo
+from connectors.base import CustomerRecord, FieldInfo, RecordRef
 from sync_jobs.domain.notes import NoteTemplates
 from sync_jobs.run import stage1, stage2
 from sync_jobs.store import bases, conflicts, tables, work
@@ -148,6 +148,30 @@ async def test_a_deal_whose_stored_terms_are_unreadable_fails_only_its_record(
     async with read_tx(world.store) as conn:
         (failed,) = await work.failing(conn, TARGET)
     assert (failed.customer_key, failed.attempts) == (ACME, 1)
+
+
+async def test_a_record_the_desk_answers_malformed_fails_alone_and_keeps_its_deals(
+    world: World,
+) -> None:
+    """The connector hands such a record over with its problem (``CustomerRecord.problem``):
+    it is neither gone (its deals stay linked) nor moved, and it is tried again."""
+    world.desk.holding(org("1", number="CUST-1"), org("2", number="CUST-2"))
+    await queue(world, deal("D1"), deal("D2", customer_number="CUST-2", website="globex.example"))
+    problem = "Fake organization 1: field name is 5, not text; the record was left out"
+    world.desk.records[ACME] = CustomerRecord(ref=RecordRef.from_key(ACME), problem=problem)
+
+    await drain(world)
+
+    written = [change.ref.key for batch in world.desk.writes for change in batch]
+    assert written == ["organization:2"]
+    assert f"Org 1: {problem}" in world.state.errors
+    async with read_tx(world.store) as conn:
+        (failed,) = await work.failing(conn, TARGET)
+        (linked,) = await conn.execute(
+            sa.select(tables.deal.c.customer_key).where(tables.deal.c.deal_id == "D1")
+        )
+    assert (failed.customer_key, failed.attempts, failed.last_error) == (ACME, 1, problem)
+    assert linked.customer_key == ACME
 
 
 async def test_a_later_run_reuses_the_lines_of_unchanged_deals_and_renders_changed_ones(
