@@ -67,8 +67,9 @@ HELD_DEPTH = 16
 decision). Mapping is about 45% of a unit's work, so a helper that held many commits them
 alone after the decision while the lead, its held-back units done, waits: 16 balanced the
 lead and a helper best in a 10,000-deal backfill (20 units, the refresh about a third of the
-lead's stage 1; 12 left the lead 0.3 CPU s busier, 20 the helper; bench/analysis.md). A
-larger backfill reads on after the decision, and ``DEPTH`` balances the rest."""
+lead's stage 1; 12 left the lead 0.3 CPU s busier, 20 the helper; ``python -m
+bench.workers``). A larger backfill reads on after the decision, and ``DEPTH`` balances the
+rest."""
 AHEAD = 32
 """Undecided units at most (held by helpers or held back by the lead): the reading waits for
 the decision beyond them, so memory stays bounded however long the export runs."""
