@@ -33,7 +33,7 @@ import structlog
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import wanted_keys
 from connectors.errors import PermanentError
-from connectors.record_values import RecordProblem, log_problems, read_each
+from connectors.record_values import RecordProblem, read_each
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.payloads import (
     KINDS,
@@ -57,7 +57,9 @@ class Lookup:
     def __init__(self, api: ZendeskApi) -> None:
         self._api = api
 
-    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def records(
+        self, keys: Sequence[IdentityKey], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         """Live customer records carrying any of ``keys`` (each record once)."""
         wanted = wanted_keys(keys, _askable)
         rows: dict[tuple[str, str], dict[str, Any]] = {}
@@ -68,13 +70,11 @@ class Lookup:
                 else await self._searched(kind, match, values)
             )
             rows.update({(kind, _key(row, n)): row for n, row in enumerate(found)})
-        problems: list[RecordProblem] = []
         records: list[CustomerRecord | None] = []
         for kind in KINDS:
             of_kind = (row for (each, _), row in rows.items() if each == kind)
             reader = partial(_record, kind)
             records += read_each(of_kind, reader, desk="Zendesk", kind=kind, problems=problems)
-        log_problems(problems)
         return [r for r in records if r is not None]
 
     async def _by_external_id(self, kind: str, values: list[str]) -> list[dict[str, Any]]:

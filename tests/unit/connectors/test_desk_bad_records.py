@@ -97,6 +97,33 @@ async def test_a_zendesk_lookup_leaves_the_malformed_record_out(
     assert [r.ref.id for r in found] == ["1"]
 
 
+async def test_a_zendesk_lookup_hands_its_malformed_hits_problems_to_the_run(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """The run reports what a lookup left out: the desk, the record and the field. Both
+    kinds are looked up in one call: a bad organization does not stop the users' lookup."""
+    orgs = [zd.org(1, external_id="C-1"), zd.org(2, external_id=float("inf"))]
+    respx_mock.get(f"{zd.BASE}/api/v2/organizations/show_many.json").mock(
+        return_value=_raw_json({"organizations": orgs})
+    )
+    users = [zd.user(7, "a@x.example") | {"external_id": "U-7"}]
+    respx_mock.get(f"{zd.BASE}/api/v2/users/show_many.json").mock(
+        return_value=_raw_json({"users": users})
+    )
+    keys = [
+        IdentityKey(match="external_id", value="c-1", kind="organization"),
+        IdentityKey(match="external_id", value="c-2", kind="organization"),
+        IdentityKey(match="external_id", value="u-7", kind="user"),
+    ]
+    problems: list[str] = []
+    found = await zd.make_target().lookup(keys, problems)
+    assert [r.ref.key for r in found] == ["organization:1", "user:7"]
+    assert problems == [
+        "Zendesk organization 2: field external_id is the number inf, not text or a number; "
+        "the record was left out (correct it at Zendesk: the next read takes it)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("path", "stored"),
     [
