@@ -124,6 +124,41 @@ async def test_a_zendesk_lookup_hands_its_malformed_hits_problems_to_the_run(
     ]
 
 
+async def test_zendesk_side_loaded_identities_that_do_not_read_are_reported_not_skipped(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """An identity that names no user is the page's problem (its user reads without it); one
+    whose address is not text leaves its user out with a problem naming the identity (indexed
+    without that address, a deal keyed by it would go unmatched, or to another record)."""
+    identities = [
+        {"id": 70, "user_id": "7", "type": "email", "value": "second@acme.example"},
+        {"id": 71, "user_id": 8, "type": "email", "value": ["third@acme.example"]},
+        {"id": 72, "user_id": None, "type": "email", "value": "lost@acme.example"},
+        "not an identity",
+        {"id": 90, "user_id": 9, "type": "phone_number", "value": 15551234},
+        {"id": 100, "user_id": 10, "type": ["email"], "value": "fourth@acme.example"},
+    ]
+    users = [zd.user(n, f"{n}@acme.example") for n in (7, 8, 9, 10)]
+    respx_mock.get(zd.ORG_EXPORT).mock(return_value=zd.org_page([], 1714557600, end=True))
+    respx_mock.get(zd.USER_EXPORT).mock(
+        return_value=zd.user_page(users, "c1", end=True, identities=identities)
+    )
+    (_, page) = await zd.collect(zd.make_target())
+    assert [(r.ref.id, r.emails) for r in page.records] == [
+        ("7", ("7@acme.example", "second@acme.example")),
+        ("9", ("9@acme.example",)),
+    ]
+    left_out = "; the record was left out (correct it at Zendesk: the next read takes it)"
+    assert list(page.problems) == [
+        "Zendesk user identity 72: field user_id is None, not a record id (a whole number or "
+        "text)" + left_out,
+        "Zendesk user identity #4 of the page: is 'not an identity', not an object" + left_out,
+        "Zendesk user 8: field value of identity 71 is a list ['third@acme.example'], not text"
+        + left_out,
+        "Zendesk user 10: field type of identity 100 is a list ['email'], not text" + left_out,
+    ]
+
+
 @pytest.mark.parametrize(
     ("path", "stored"),
     [
