@@ -168,8 +168,15 @@ SN_SCHEMA = TableSchema(
     },
 )
 SN_COLUMNS = servicenow.IdentityColumns(external_id="number", domain="website", name="name")
-SN_BAD_TEXTS = [[], ["acme"], NAN, INF, {"value": [1]}, {"value": {"a": 1}}, {"text": "A"}, HUGE]
-SN_BAD_VALUES = [NAN, INF, [{"a": 1}], {"value": NAN}, {"value": {"a": 1}}, {"a": 1}, HUGE]
+SN_UNDOCUMENTED = {"value": "A", "text": "A"}  # a member no Table API object has
+SN_BAD_TEXTS = [
+    *([[], ["acme"], NAN, INF, {"value": [1]}, {"value": {"a": 1}}, {"text": "A"}, HUGE]),
+    SN_UNDOCUMENTED,
+]
+SN_BAD_VALUES = [
+    *([NAN, INF, [{"a": 1}], {"value": NAN}, {"value": {"a": 1}}, {"a": 1}, HUGE]),
+    SN_UNDOCUMENTED,
+]
 
 
 def _servicenow() -> DeskKind:
