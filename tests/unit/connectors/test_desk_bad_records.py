@@ -199,6 +199,7 @@ async def test_a_freshdesk_listing_keeps_its_good_companies_and_names_the_bad_on
         good | {"id": 4, "custom_fields": {"cf_tier": float("-inf")}},
         good | {"id": None},
         good | {"id": 6},
+        "company 7",  # not an object: reported by its position, not dropped unseen
     ]
     respx_mock.get(fd.COMPANIES).mock(return_value=_raw_json(rows, Date=fd.VENDOR_DATE))
     respx_mock.get(fd.CONTACTS).mock(return_value=fd.listing([]))
@@ -209,8 +210,11 @@ async def test_a_freshdesk_listing_keeps_its_good_companies_and_names_the_bad_on
         "Freshdesk company 3",
         "Freshdesk company 4",
         "Freshdesk company #5 of the page",
+        "Freshdesk company #7 of the page",
     ]
     assert "field custom_fields.cf_tier is the number -inf" in pages[0].problems[2]
+    not_an_object = "Freshdesk company #7 of the page: is 'company 7', not an object; the record"
+    assert pages[0].problems[4].startswith(not_an_object)
 
 
 async def test_a_freshdesk_read_gives_the_malformed_record_asked_for_with_its_problem(
@@ -229,11 +233,12 @@ async def test_a_freshdesk_read_gives_the_malformed_record_asked_for_with_its_pr
 # -- every desk, through its simulator ---------------------------------------------------------
 
 DESK_LABEL = {
-    "zendesk": ("Zendesk", "name"),
-    "freshdesk": ("Freshdesk", "name"),
-    "intercom": ("Intercom", "name"),
-    "servicenow": ("ServiceNow", "name"),
-    "servicecloud": ("Service Cloud", "Name"),
+    "zendesk": ("Zendesk", "name", "text"),
+    "freshdesk": ("Freshdesk", "name", "text"),
+    "intercom": ("Intercom", "name", "text"),
+    # the Table API sends objects of one shape only (a reference, a display value)
+    "servicenow": ("ServiceNow", "name", "a value or a {value, display_value, link} object"),
+    "servicecloud": ("Service Cloud", "Name", "text"),
 }
 
 
@@ -244,7 +249,7 @@ async def test_every_desk_reads_around_a_record_whose_name_is_an_object(
     """The desk's simulator holds a record whose name is an object: the identity feed leaves
     it out with its problem and reads the rest as before, and a read gives it back with its
     problem beside a good record."""
-    label, name_field = DESK_LABEL[kind]
+    label, name_field, expected = DESK_LABEL[kind]
     sim, target = desk_target(kind, monkeypatch)
     try:
         before = [r for page in [p async for p in target.customers(None)] for r in page.records]
@@ -260,7 +265,7 @@ async def test_every_desk_reads_around_a_record_whose_name_is_an_object(
         (problem,) = problems
         assert problem.startswith(
             f"{label} {bad.ref.kind} {bad.ref.id}: field {name_field} is an object "
-            "{'text': 'Acme'}, not text"
+            f"{{'text': 'Acme'}}, not {expected}"
         )
         assert problem.endswith(f"(correct it at {label}: the next read takes it)")
         read = await target.read([bad.ref, good.ref])
