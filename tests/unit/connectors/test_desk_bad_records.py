@@ -102,7 +102,7 @@ async def test_a_zendesk_lookup_hands_its_malformed_hits_problems_to_the_run(
 ) -> None:
     """The run reports what a lookup left out: the desk, the record and the field. Both
     kinds are looked up in one call: a bad organization does not stop the users' lookup."""
-    orgs = [zd.org(1, external_id="C-1"), zd.org(2, external_id=float("inf"))]
+    orgs = [zd.org(1, external_id="C-1"), zd.org(2, external_id=float("inf")), "org 3"]
     respx_mock.get(f"{zd.BASE}/api/v2/organizations/show_many.json").mock(
         return_value=_raw_json({"organizations": orgs})
     )
@@ -118,9 +118,11 @@ async def test_a_zendesk_lookup_hands_its_malformed_hits_problems_to_the_run(
     problems: list[str] = []
     found = await zd.make_target().lookup(keys, problems)
     assert [r.ref.key for r in found] == ["organization:1", "user:7"]
+    left_out = "; the record was left out (correct it at Zendesk: the next read takes it)"
     assert problems == [
-        "Zendesk organization 2: field external_id is the number inf, not text or a number; "
-        "the record was left out (correct it at Zendesk: the next read takes it)"
+        "Zendesk organization 2: field external_id is the number inf, not text or a number"
+        + left_out,
+        "Zendesk organization #3 of the page: is 'org 3', not an object" + left_out,
     ]
 
 
