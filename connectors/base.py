@@ -258,9 +258,15 @@ class ServiceTarget(Protocol):
         """Current values of the given records (batched; missing records are left out)."""
         ...
 
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def lookup(
+        self, keys: Sequence[IdentityKey], problems: list[str] | None = None
+    ) -> list[CustomerRecord]:
         """Records that carry any of ``keys`` now, asked of the desk directly (for misses of
         the local identity index, which can lag the desk).
+
+        A record the desk answered that could not be read (a field of the wrong kind) is left
+        out, the others returned; its message (desk, record or position, field, what to do) is
+        added to ``problems`` for the run's report, or logged when no list is given.
 
         Batched where the desk allows and paced by the connector's rate gate like every other
         call. A key no record carries contributes nothing; a key the desk's records of that

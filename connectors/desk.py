@@ -44,7 +44,11 @@ class IdentityPages(Protocol):
 class RecordLookup(Protocol):
     """A connector's direct lookups of records by identity key."""
 
-    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]: ...
+    async def records(
+        self, keys: Sequence[IdentityKey], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
+        """Records carrying any of ``keys``; the hits that did not read go to ``problems``."""
+        ...
 
 
 class Closable(Protocol):
@@ -85,9 +89,18 @@ class DeskTarget(Generic[Config, Api]):
         async for page in self._feed.pages(since):
             yield page
 
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
-        """Records carrying any of ``keys`` (the connector's ``lookup`` module says how)."""
-        return await self._lookup.records(keys)
+    async def lookup(
+        self, keys: Sequence[IdentityKey], problems: list[str] | None = None
+    ) -> list[CustomerRecord]:
+        """Records carrying any of ``keys`` (the connector's ``lookup`` module says how); the
+        messages of the hits that did not read go to ``problems``, or to the log."""
+        unread: list[RecordProblem] = []
+        records = await self._lookup.records(keys, unread)
+        if problems is None:
+            log_problems(unread)
+        else:
+            problems += (problem.message for problem in unread)
+        return records
 
     async def check(self) -> Health:
         """One cheap call that proves credentials, base URL and access; the budget left."""
@@ -146,17 +159,18 @@ class DeskPart(Generic[Config, Api]):
             problems=tuple(problem.message for problem in problems),
         )
 
-    def _read_logged(
-        self, rows: Iterable[Any], read: Callable[[dict[str, Any]], T], kind: str
+    def _read_into(
+        self,
+        rows: Iterable[Any],
+        read: Callable[[dict[str, Any]], T],
+        kind: str,
+        problems: list[RecordProblem],
     ) -> list[T]:
-        """:meth:`_read` for a lookup: the rows left out are logged (a deal that needed one
-        stays unmatched, and is reported so)."""
-        problems: list[RecordProblem] = []
-        found = read_each(
+        """:meth:`_read` for a lookup: the rows left out go to the lookup's own ``problems``
+        (the run reports them beside the deal left unmatched for want of the record)."""
+        return read_each(
             rows, read, desk=self.desk, kind=kind, problems=problems, id_field=self.id_field
         )
-        log_problems(problems)
-        return found
 
 
 def wanted_keys(

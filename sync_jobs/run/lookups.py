@@ -193,7 +193,10 @@ async def _ask(
         outcome.deferred |= denied
     if not allowed:
         return denied
-    records = await desk.target.lookup(allowed)
+    unread: list[str] = []
+    records = await desk.target.lookup(allowed, unread)
+    for problem in unread:  # a hit left out: the deal that needed it may be found unmatched
+        state.record_error(problem)
     state.asked |= set(allowed)
     state.counts["lookup_keys"] += len(allowed)
     for record in records:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import structlog
 
 from connectors.auth import StaticHeaderAuth
 from connectors.errors import PermanentError, RecordError
@@ -26,8 +25,6 @@ from connectors.service.freshdesk.paging import SEARCH_MAX_PAGES, SEARCH_PAGE_SI
 from connectors.service.freshdesk.payloads import PLURAL
 from connectors.settings import ConnectorOptions
 
-log = structlog.get_logger("dealbridge.freshdesk")
-
 CONTACTS_PATH = "/api/v2/contacts"
 COMPANIES_PATH = "/api/v2/companies"
 SEARCH_COMPANIES_PATH = "/api/v2/search/companies"
@@ -38,7 +35,8 @@ class ListPage:
     """One page of a list endpoint: its records, the raw response, and the ``rel="next"``
     link's path (None on the last page)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Any]
+    """As sent (read through ``read_each``, which reports a row that is not an object)."""
     response: httpx.Response
     following: str | None
 
@@ -53,7 +51,7 @@ class SearchPage:
     """One page of the filter API: its records, the total the query matched, and the next
     page's number (None on the last)."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Any]
     total: int
     response: httpx.Response
     following: int | None = None
@@ -157,19 +155,16 @@ class FreshdeskApi:
         """Close pooled connections."""
         await self.http.aclose()
 
-    def _rows(self, body: Any, operation: str) -> list[dict[str, Any]]:
+    def _rows(self, body: Any, operation: str) -> list[Any]:
+        """The page's rows as sent: one that is not an object, or has no id, is kept for the
+        record reader to report (``read_each``: desk, position, what it is), not dropped."""
         if not isinstance(body, list):
             raise PermanentError(
                 f"Freshdesk answered {type(body).__name__} where a list was expected",
                 connector=self.http.connector,
                 operation=operation,
             )
-        # a row without an id is kept: the record reader reports it (read_each)
-        rows = [row for row in body if isinstance(row, dict)]
-        if len(rows) != len(body):
-            skipped = len(body) - len(rows)
-            log.warning("freshdesk_rows_skipped", operation=operation, skipped=skipped)
-        return rows
+        return body
 
 
 def _int(value: Any, *, default: int) -> int:

@@ -32,6 +32,7 @@ import structlog
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import DeskPart
 from connectors.errors import PermanentError
+from connectors.record_values import RecordProblem
 from connectors.service.freshdesk.client import COMPANIES_PATH, CONTACTS_PATH, FreshdeskApi
 from connectors.service.freshdesk.config import FreshdeskConfig
 from connectors.service.freshdesk.paging import SEARCH_MAX_RESULTS
@@ -57,21 +58,26 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
 
     desk = "Freshdesk"
 
-    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def records(
+        self, keys: Sequence[IdentityKey], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` (each record once, in the order found)."""
         found: dict[str, CustomerRecord] = {}
         unique = list(dict.fromkeys(keys))
         for key in unique:
             if key.kind == CONTACT and key.match in CONTACT_FILTERS:
-                for record in await self._contacts(CONTACT_FILTERS[key.match], key.value):
+                contacts = await self._contacts(CONTACT_FILTERS[key.match], key.value, problems)
+                for record in contacts:
                     found.setdefault(record.ref.key, record)
         for match in ("external_id", "domain"):
             values = [k.value for k in unique if k.kind == COMPANY and k.match == match]
-            for record in await self._companies(match, values):
+            for record in await self._companies(match, values, problems):
                 found.setdefault(record.ref.key, record)
         return [r for r in found.values() if not r.deleted]
 
-    async def _contacts(self, name: str, value: str) -> list[CustomerRecord]:
+    async def _contacts(
+        self, name: str, value: str, problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         params = {name: value}
         rows: list[dict[str, Any]] = []
         try:
@@ -80,9 +86,11 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
         except PermanentError as exc:
             # One refused filter value (400) must not stop the other lookups of the run.
             log.warning("freshdesk_lookup_refused", filter=name, error=str(exc))
-        return self._read_logged(rows, contact_record, CONTACT)
+        return self._read_into(rows, contact_record, CONTACT, problems)
 
-    async def _companies(self, match: str, values: list[str]) -> list[CustomerRecord]:
+    async def _companies(
+        self, match: str, values: list[str], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         ids: list[str] = []
         for query in self._queries(match, values):
             async for page in self._api.search_companies(query, operation="lookup_company"):
@@ -91,18 +99,20 @@ class Lookup(DeskPart[FreshdeskConfig, FreshdeskApi]):
                 ids += [i for row in page.rows if (i := _id_or_none(row)) is not None]
         unique = list(dict.fromkeys(ids))
         rows = await asyncio.gather(*(self._api.get_record(COMPANY, i) for i in unique))
-        found = self._read_logged([row for row in rows if row], self._company, COMPANY)
+        found = self._read_into([row for row in rows if row], self._company, COMPANY, problems)
         missing = {v for v in values if not any(_has(r, match, v) for r in found)}
         if missing and self._config.company_lookup_listing:
-            found += await self._listed(match, missing)
+            found += await self._listed(match, missing, problems)
         return found
 
-    async def _listed(self, match: str, values: set[str]) -> list[CustomerRecord]:
+    async def _listed(
+        self, match: str, values: set[str], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         """Companies carrying ``values``, from a listing of all (the filter API lags)."""
         params = {"per_page": self._config.per_page, "page": 1}
         found: list[CustomerRecord] = []
         async for page in self._api.pages(COMPANIES_PATH, params, operation="lookup_company"):
-            records = self._read_logged(page.rows, self._company, COMPANY)
+            records = self._read_into(page.rows, self._company, COMPANY, problems)
             found += [r for r in records if any(_has(r, match, v) for v in values)]
         return found
 

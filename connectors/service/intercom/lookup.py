@@ -26,6 +26,7 @@ from typing import Any
 
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import DeskPart, of_kinds, wanted_keys
+from connectors.record_values import RecordProblem
 from connectors.service.intercom.client import IntercomApi
 from connectors.service.intercom.config import IntercomConfig
 from connectors.service.intercom.paging import search_pages
@@ -45,12 +46,15 @@ class Lookup(DeskPart[IntercomConfig, IntercomApi]):
 
     desk = "Intercom"
 
-    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def records(
+        self, keys: Sequence[IdentityKey], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         """Records carrying any of ``keys`` now (each once)."""
         wanted = wanted_keys(keys, of_kinds(self._config.record_kinds))
         found: dict[str, CustomerRecord] = {}
         for value in wanted.get((COMPANY, "external_id"), []):
-            for record in self._read_logged(await self._companies(value), company_record, COMPANY):
+            rows = await self._companies(value)
+            for record in self._read_into(rows, company_record, COMPANY, problems):
                 found[record.ref.key] = record
         contacts: dict[str, Any] = {}
         for value in wanted.get((CONTACT, "external_id"), []):
@@ -63,7 +67,7 @@ class Lookup(DeskPart[IntercomConfig, IntercomApi]):
                 contacts[_id_or_position(row, len(contacts))] = row
         roles = set(self._config.contact_roles)
         wanted_rows = [row for row in contacts.values() if _role(row) in roles]
-        for record in self._read_logged(wanted_rows, contact_record, CONTACT):
+        for record in self._read_into(wanted_rows, contact_record, CONTACT, problems):
             found[record.ref.key] = record
         return list(found.values())
 

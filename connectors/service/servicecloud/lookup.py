@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import of_kinds, wanted_keys
+from connectors.record_values import RecordProblem
 from connectors.service.servicecloud.identity import IdentityPart
 from connectors.service.servicecloud.payloads import CONTACT, SOBJECT, reader
 from connectors.service.servicecloud.queries import (
@@ -42,7 +43,9 @@ from connectors.service.servicecloud.queries import (
 class Lookup(IdentityPart):
     """Answers ``ServiceCloudTarget.lookup``."""
 
-    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def records(
+        self, keys: Sequence[IdentityKey], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""
         wanted = wanted_keys(keys, of_kinds(self._config.record_kinds))
         for (kind, match), values in list(wanted.items()):
@@ -61,7 +64,7 @@ class Lookup(IdentityPart):
             most = LIKES_MAX if match == "domain" else VALUES_MAX
             for soql in fitting(values, query.render, self._api.fits, most):
                 rows = await self._api.query_rows(soql, f"lookup {kind}s")
-                for record in self._read_logged(rows, reader(kind, fields), kind):
+                for record in self._read_into(rows, reader(kind, fields), kind, problems):
                     if not record.deleted:
                         found[record.ref.key] = record
         return list(found.values())

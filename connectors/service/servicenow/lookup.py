@@ -25,6 +25,7 @@ import structlog
 
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import of_kinds, wanted_keys
+from connectors.record_values import RecordProblem
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.dictionary import CatalogPart
 from connectors.service.servicenow.payloads import (
@@ -48,7 +49,9 @@ class Lookup(CatalogPart):
     desk = "ServiceNow"
     id_field = "sys_id"
 
-    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def records(
+        self, keys: Sequence[IdentityKey], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         """Live records carrying any of ``keys`` (each record once)."""
         configured = self._config.record_kinds
         wanted = wanted_keys(keys, of_kinds(configured, safe))
@@ -65,7 +68,7 @@ class Lookup(CatalogPart):
             columns = identity_columns(kind, self._config, schema)
             rows = await self._rows(schema, columns, match, values)
             read = reader(kind, schema, columns)
-            for record in self._read_logged(rows, read, kind):
+            for record in self._read_into(rows, read, kind, problems):
                 if _carries(record, match, values):
                     found[record.ref.key] = record
         return list(found.values())

@@ -24,7 +24,7 @@ from connectors.record_values import field_value, identity_value, record_key
 from connectors.service.servicenow.catalog import Column, TableSchema
 from connectors.service.servicenow.config import ServiceNowConfig
 from connectors.service.servicenow.paging import parse_stamp
-from connectors.service.servicenow.values import decode
+from connectors.service.servicenow.values import column_value, decode
 
 ACCOUNT, CONTACT, CONSUMER = "account", "contact", "consumer"
 TABLES = {ACCOUNT: "customer_account", CONTACT: "customer_contact", CONSUMER: "csm_consumer"}
@@ -85,7 +85,7 @@ def to_record(
     with_fields: bool = True,
 ) -> CustomerRecord:
     """A record for the index (identity only) or for the planner (with writable values)."""
-    sys_id = record_key(_value(row.get("sys_id")), "sys_id")
+    sys_id = record_key(column_value(row.get("sys_id"), "sys_id"), "sys_id")
     name = _text(row, identity.name) or ""
     external_id = _text(row, identity.external_id)
     email = _text(row, identity.email)
@@ -125,17 +125,10 @@ def host_of(url: str) -> str:
     return text.removeprefix("www.").strip(".")
 
 
-def _value(value: Any) -> Any:
-    """A column's value: a reference (``{"link", "value"}``) as its ``value``; an object
-    without one is left as it is, for the reader to refuse."""
-    return value["value"] if isinstance(value, Mapping) and "value" in value else value
-
-
 def _column_value(column: Column, name: str, raw: Any) -> Any:
     """A writable column's value as read (:func:`decode`), refused when it is not one
     (an object that is no reference, NaN, ...)."""
-    value = _value(raw)
-    return field_value(value if isinstance(value, Mapping) else decode(column, value), name)
+    return field_value(decode(column, raw), name)
 
 
 def _text(row: Mapping[str, Any], column: str | None) -> str | None:
@@ -144,4 +137,4 @@ def _text(row: Mapping[str, Any], column: str | None) -> str | None:
     refused (:class:`~connectors.record_values.MalformedRecord`)."""
     if not column:
         return None
-    return identity_value(_value(row.get(column)), column)
+    return identity_value(column_value(row.get(column), column), column)

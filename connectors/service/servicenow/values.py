@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from connectors.coerce import or_refuse, read_boolean, read_date
+from connectors.record_values import MalformedRecord
 from connectors.service.servicenow.catalog import Column, TableSchema
 
 INTEGER_TYPES = frozenset({"integer", "longint"})
@@ -112,10 +113,28 @@ def _typed(column: Column, value: Any, where: str) -> str:
     return str(value)
 
 
-def decode(column: Column | None, raw: Any) -> Any:
-    """A value as read: references as their sys_id, date-times as ISO 8601 UTC."""
+VALUE_MEMBERS = frozenset({"value", "display_value", "link"})
+"""What the Table API sends a column as when it sends an object: a reference as ``{"link",
+"value"}`` (FACTS.md 2.2), any column as ``{"display_value", "value"}`` with
+``sysparm_display_value=all`` (doc TableAPI)."""
+
+
+def column_value(raw: Any, name: str) -> Any:
+    """A column's value as sent: a bare value, or the ``value`` of an object of the documented
+    shape (:data:`VALUE_MEMBERS`). Another object (no ``value``, or members ServiceNow does not
+    send) is refused, :class:`~connectors.record_values.MalformedRecord` naming the column:
+    reading it as its ``value`` (or as null) would take a guess for what the record holds."""
     if isinstance(raw, Mapping):
-        raw = raw.get("value")
+        if "value" not in raw or not raw.keys() <= VALUE_MEMBERS:
+            raise MalformedRecord(name, raw, "a value or a {value, display_value, link} object")
+        return raw["value"]
+    return raw
+
+
+def decode(column: Column | None, raw: Any) -> Any:
+    """A value as read: references as their sys_id, date-times as ISO 8601 UTC; an object not
+    of the documented shape is refused (:func:`column_value`)."""
+    raw = column_value(raw, column.name if column is not None else "value")
     if column is not None and column.internal_type in DATETIME_TYPES and isinstance(raw, str):
         match = STAMP.match(raw.strip())
         if match:

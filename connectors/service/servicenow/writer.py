@@ -45,6 +45,7 @@ import structlog
 from connectors.base import RecordChange, WriteResult
 from connectors.desk import PlannedChange
 from connectors.errors import ConnectorError, PermanentError, RecordError
+from connectors.record_values import MalformedRecord, field_value, unreadable_answer
 from connectors.service.servicenow.batch import BatchAnswer, BatchItem, ItemAnswer
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.client import TABLE, ServiceNowApi
@@ -252,9 +253,12 @@ class Writer(CatalogPart):
                     f"ServiceNow did not return {name} after the write: the column may have "
                     f"been removed from {p.schema.table}; the catalog is read again",
                 )
+            try:  # the stored value's form first: a malformed object is no value to compare
+                fields[name] = field_value(decode(column, stored[name]), name)
+            except MalformedRecord as exc:
+                return _failed(p.change, unreadable_answer("ServiceNow", p.change.ref, exc))
             if not same_stored(sent, stored[name], column):
                 return _failed(p.change, _altered(name, sent, stored[name], column.max_length))
-            fields[name] = decode(column, stored[name])
         _note_version_jump(p, stored.get("sys_mod_count"))
         return WriteResult(ref=p.change.ref, ok=True, fields=fields)
 

@@ -54,26 +54,25 @@ class ZendeskApi:
         async with self.pacing.during(self.pacing.incremental):
             return await self._object("GET", path, f"export_{PLURAL[kind]}", params=params)
 
-    async def show_many(self, kind: str, ids: Sequence[str]) -> list[dict[str, Any]]:
-        """``GET /api/v2/{plural}/show_many.json?ids=1,2`` (at most 100 ids); missing ids vanish."""
+    async def show_many(self, kind: str, ids: Sequence[str]) -> list[Any]:
+        """``GET /api/v2/{plural}/show_many.json?ids=1,2`` (at most 100 ids); missing ids vanish.
+        The rows as sent: one that is not an object is for the reader to report (``read_each``)."""
         return await self._show_many(kind, "ids", ids, f"read_{PLURAL[kind]}")
 
-    async def show_many_external(
-        self, kind: str, external_ids: Sequence[str]
-    ) -> list[dict[str, Any]]:
+    async def show_many_external(self, kind: str, external_ids: Sequence[str]) -> list[Any]:
         """``GET /api/v2/{plural}/show_many.json?external_ids=a,b`` (at most 100; Zendesk
         compares external ids case-insensitively); unknown ids vanish."""
         return await self._show_many(kind, "external_ids", external_ids, f"lookup_{PLURAL[kind]}")
 
     async def _show_many(
         self, kind: str, by: str, values: Sequence[str], operation: str
-    ) -> list[dict[str, Any]]:
+    ) -> list[Any]:
         plural = PLURAL[kind]
         body = await self._object(
             "GET", f"/api/v2/{plural}/show_many.json", operation, **_listed(by, values)
         )
         rows = body.get(plural)
-        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        return rows if isinstance(rows, list) else []
 
     async def search(self, path: str, query: str, key: str, operation: str) -> list[dict[str, Any]]:
         """Every page of a search (``/api/v2/search.json`` answers ``results``,

@@ -37,7 +37,14 @@ from connectors.paging import CursorPaging, KeysetPaging, Page, Where
 from connectors.ratelimit import Clock
 from connectors.service.zendesk.client import ZendeskApi
 from connectors.service.zendesk.config import ZendeskConfig
-from connectors.service.zendesk.payloads import ORGANIZATION, USER, organization_record, user_record
+from connectors.service.zendesk.payloads import (
+    ORGANIZATION,
+    USER,
+    identity_owner,
+    organization_record,
+    record_id,
+    user_record,
+)
 
 MIN_AGE = 61
 """Seconds a ``start_time`` must lie in the past (Zendesk asks for one minute)."""
@@ -155,10 +162,10 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
             else:
                 params["cursor"] = token
             body = await self._export(USER, params)
-            identities = body.get("identities")
+            owned = self._identities(body)
             records = self._read(
                 (r for r in _rows(body, "users") if _end_user(r)),
-                lambda r: user_record(r, _identities_of(r, identities)),
+                lambda r: user_record(r, owned.get(record_id(r), ()) if owned else ()),
                 USER,
             )
             found = body.get("after_cursor")
@@ -175,6 +182,16 @@ class IdentityFeed(DeskPart[ZendeskConfig, ZendeskApi]):
                 yield page.items, cursor
         except _StartTooRecent:
             return
+
+    def _identities(self, body: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """The page's side-loaded identities (``include=identities``) by the user they belong
+        to; one that is not an object or names no user is reported as the page's problem
+        (its user is read without it)."""
+        owned: dict[str, list[dict[str, Any]]] = {}
+        rows = _rows(body, "identities")
+        for owner, identity in self._read(rows, _owned_identity, "user identity"):
+            owned.setdefault(owner, []).append(identity)
+        return owned
 
     async def _export(self, kind: str, params: dict[str, Any]) -> dict[str, Any]:
         """One export page; :class:`_StartTooRecent` when Zendesk finds the start too recent
@@ -214,11 +231,9 @@ def _version(record: CustomerRecord) -> tuple[str, Any]:
     return (record.ref.id, record.updated_at)
 
 
-def _identities_of(user: dict[str, Any], identities: Any) -> list[Any]:
-    """Side-loaded identities (``include=identities``) belonging to this user, if any."""
-    if not isinstance(identities, list):
-        return []
-    return [i for i in identities if isinstance(i, dict) and i.get("user_id") == user.get("id")]
+def _owned_identity(row: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A side-loaded identity with the id of the user it belongs to."""
+    return identity_owner(row), row
 
 
 def _whole(value: Any, default: int = 0) -> int:

@@ -33,7 +33,7 @@ import structlog
 from connectors.base import CustomerRecord, IdentityKey
 from connectors.desk import wanted_keys
 from connectors.errors import PermanentError
-from connectors.record_values import RecordProblem, log_problems, read_each
+from connectors.record_values import RecordProblem, read_each
 from connectors.service.zendesk.client import SHOW_MANY_MAX, ZendeskApi
 from connectors.service.zendesk.payloads import (
     KINDS,
@@ -57,10 +57,12 @@ class Lookup:
     def __init__(self, api: ZendeskApi) -> None:
         self._api = api
 
-    async def records(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def records(
+        self, keys: Sequence[IdentityKey], problems: list[RecordProblem]
+    ) -> list[CustomerRecord]:
         """Live customer records carrying any of ``keys`` (each record once)."""
         wanted = wanted_keys(keys, _askable)
-        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        rows: dict[tuple[str, str], Any] = {}
         for (kind, match), values in sorted(wanted.items()):
             found = (
                 await self._by_external_id(kind, values)
@@ -68,18 +70,16 @@ class Lookup:
                 else await self._searched(kind, match, values)
             )
             rows.update({(kind, _key(row, n)): row for n, row in enumerate(found)})
-        problems: list[RecordProblem] = []
         records: list[CustomerRecord | None] = []
         for kind in KINDS:
             of_kind = (row for (each, _), row in rows.items() if each == kind)
             reader = partial(_record, kind)
             records += read_each(of_kind, reader, desk="Zendesk", kind=kind, problems=problems)
-        log_problems(problems)
         return [r for r in records if r is not None]
 
-    async def _by_external_id(self, kind: str, values: list[str]) -> list[dict[str, Any]]:
+    async def _by_external_id(self, kind: str, values: list[str]) -> list[Any]:
         listable = [v for v in values if "," not in v]
-        found: list[dict[str, Any]] = []
+        found: list[Any] = []
         for start in range(0, len(listable), SHOW_MANY_MAX):
             found += await self._api.show_many_external(
                 kind, listable[start : start + SHOW_MANY_MAX]
@@ -89,14 +89,14 @@ class Lookup:
             found += await self._exact(path, kind, value)
         return found
 
-    async def _exact(self, path: str, kind: str, value: str) -> list[dict[str, Any]]:
+    async def _exact(self, path: str, kind: str, value: str) -> list[Any]:
         body = await self._api.http.get_json(
             path, operation=f"lookup_{PLURAL[kind]}", params={"external_id": value}
         )
         rows = body.get(PLURAL[kind]) if isinstance(body, dict) else None
-        return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        return rows if isinstance(rows, list) else []  # read_each reports a non-object
 
-    async def _searched(self, kind: str, match: str, values: list[str]) -> list[dict[str, Any]]:
+    async def _searched(self, kind: str, match: str, values: list[str]) -> list[Any]:
         hits: list[dict[str, Any]] = []
         for value in values:
             if not _searchable(value):
@@ -109,7 +109,7 @@ class Lookup:
                 log.warning("zendesk_lookup_refused", kind=kind, match=match, error=str(exc))
         ids = list(dict.fromkeys(_key(h, 0) for h in hits if _is(kind, h)))
         ids = [i for i in ids if not i.startswith("#")]  # a hit without an id cannot be read
-        current: list[dict[str, Any]] = []
+        current: list[Any] = []
         for start in range(0, len(ids), SHOW_MANY_MAX):
             current += await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
         return current

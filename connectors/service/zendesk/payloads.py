@@ -23,7 +23,7 @@ treats as the same value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +36,7 @@ from connectors.record_values import (
     iso_time,
     object_value,
     record_key,
+    shown,
     text_list,
     text_value,
     unix_time,
@@ -154,12 +155,13 @@ def organization_record(
 
 def user_record(
     raw: Mapping[str, Any],
-    identities: Iterable[Any] = (),
+    identities: Sequence[Mapping[str, Any]] = (),
     asked: Mapping[str, RecordRef] = NO_REFS,
 ) -> CustomerRecord:
-    """An end-user: primary email plus email identities; inactive users are deleted
-    (``asked``: as for :func:`organization_record`)."""
-    more = [i.get("value") for i in identities if isinstance(i, dict) and i.get("type") == "email"]
+    """An end-user: primary email plus the addresses of its email ``identities`` (side-loaded
+    rows, see :func:`identity_emails`); inactive users are deleted (``asked``: as for
+    :func:`organization_record`)."""
+    more = identity_emails(identities) if identities else ()
     return _record(
         {
             "ref": _ref(USER, raw, asked),
@@ -171,6 +173,25 @@ def user_record(
             "deleted": raw.get("active") is False or raw.get("deleted_at") is not None,
         }
     )
+
+
+def identity_owner(raw: Mapping[str, Any]) -> str:
+    """The user a side-loaded identity row belongs to (its ``user_id``;
+    :class:`~connectors.record_values.MalformedRecord` when that is no id)."""
+    return record_key(raw.get("user_id"), "user_id")
+
+
+def identity_emails(identities: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The addresses of a user's email identities. An identity whose ``type`` or email
+    ``value`` is not text is refused (:class:`~connectors.record_values.MalformedRecord`,
+    naming the identity): its user would otherwise be indexed without that address."""
+    emails: list[str] = []
+    for identity in identities:
+        which = identity.get("id")
+        of = f" of identity {shown(which)}" if which is not None else " of an identity"
+        if text_value(identity.get("type"), "type" + of) == "email":
+            emails.append(text_value(identity.get("value"), "value" + of))
+    return emails
 
 
 def to_record(

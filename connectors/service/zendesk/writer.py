@@ -137,6 +137,8 @@ class Writer:
         rows = await self._api.show_many(kind, ids)
         read: dict[str, dict[str, Any]] = {}
         for row in rows:
+            if not isinstance(row, dict):
+                continue  # no record: the change it was asked for shows as missing
             try:
                 read[record_id(row)] = row
             except ValueError:  # no id: not one of ours to read back (it shows as missing)

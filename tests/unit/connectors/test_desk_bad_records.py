@@ -97,6 +97,70 @@ async def test_a_zendesk_lookup_leaves_the_malformed_record_out(
     assert [r.ref.id for r in found] == ["1"]
 
 
+async def test_a_zendesk_lookup_hands_its_malformed_hits_problems_to_the_run(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """The run reports what a lookup left out: the desk, the record and the field. Both
+    kinds are looked up in one call: a bad organization does not stop the users' lookup."""
+    orgs = [zd.org(1, external_id="C-1"), zd.org(2, external_id=float("inf")), "org 3"]
+    respx_mock.get(f"{zd.BASE}/api/v2/organizations/show_many.json").mock(
+        return_value=_raw_json({"organizations": orgs})
+    )
+    users = [zd.user(7, "a@x.example") | {"external_id": "U-7"}]
+    respx_mock.get(f"{zd.BASE}/api/v2/users/show_many.json").mock(
+        return_value=_raw_json({"users": users})
+    )
+    keys = [
+        IdentityKey(match="external_id", value="c-1", kind="organization"),
+        IdentityKey(match="external_id", value="c-2", kind="organization"),
+        IdentityKey(match="external_id", value="u-7", kind="user"),
+    ]
+    problems: list[str] = []
+    found = await zd.make_target().lookup(keys, problems)
+    assert [r.ref.key for r in found] == ["organization:1", "user:7"]
+    left_out = "; the record was left out (correct it at Zendesk: the next read takes it)"
+    assert problems == [
+        "Zendesk organization 2: field external_id is the number inf, not text or a number"
+        + left_out,
+        "Zendesk organization #3 of the page: is 'org 3', not an object" + left_out,
+    ]
+
+
+async def test_zendesk_side_loaded_identities_that_do_not_read_are_reported_not_skipped(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """An identity that names no user is the page's problem (its user reads without it); one
+    whose address is not text leaves its user out with a problem naming the identity (indexed
+    without that address, a deal keyed by it would go unmatched, or to another record)."""
+    identities = [
+        {"id": 70, "user_id": "7", "type": "email", "value": "second@acme.example"},
+        {"id": 71, "user_id": 8, "type": "email", "value": ["third@acme.example"]},
+        {"id": 72, "user_id": None, "type": "email", "value": "lost@acme.example"},
+        "not an identity",
+        {"id": 90, "user_id": 9, "type": "phone_number", "value": 15551234},
+        {"id": 100, "user_id": 10, "type": ["email"], "value": "fourth@acme.example"},
+    ]
+    users = [zd.user(n, f"{n}@acme.example") for n in (7, 8, 9, 10)]
+    respx_mock.get(zd.ORG_EXPORT).mock(return_value=zd.org_page([], 1714557600, end=True))
+    respx_mock.get(zd.USER_EXPORT).mock(
+        return_value=zd.user_page(users, "c1", end=True, identities=identities)
+    )
+    (_, page) = await zd.collect(zd.make_target())
+    assert [(r.ref.id, r.emails) for r in page.records] == [
+        ("7", ("7@acme.example", "second@acme.example")),
+        ("9", ("9@acme.example",)),
+    ]
+    left_out = "; the record was left out (correct it at Zendesk: the next read takes it)"
+    assert list(page.problems) == [
+        "Zendesk user identity 72: field user_id is None, not a record id (a whole number or "
+        "text)" + left_out,
+        "Zendesk user identity #4 of the page: is 'not an identity', not an object" + left_out,
+        "Zendesk user 8: field value of identity 71 is a list ['third@acme.example'], not text"
+        + left_out,
+        "Zendesk user 10: field type of identity 100 is a list ['email'], not text" + left_out,
+    ]
+
+
 @pytest.mark.parametrize(
     ("path", "stored"),
     [
@@ -137,6 +201,7 @@ async def test_a_freshdesk_listing_keeps_its_good_companies_and_names_the_bad_on
         good | {"id": 4, "custom_fields": {"cf_tier": float("-inf")}},
         good | {"id": None},
         good | {"id": 6},
+        "company 7",  # not an object: reported by its position, not dropped unseen
     ]
     respx_mock.get(fd.COMPANIES).mock(return_value=_raw_json(rows, Date=fd.VENDOR_DATE))
     respx_mock.get(fd.CONTACTS).mock(return_value=fd.listing([]))
@@ -147,8 +212,11 @@ async def test_a_freshdesk_listing_keeps_its_good_companies_and_names_the_bad_on
         "Freshdesk company 3",
         "Freshdesk company 4",
         "Freshdesk company #5 of the page",
+        "Freshdesk company #7 of the page",
     ]
     assert "field custom_fields.cf_tier is the number -inf" in pages[0].problems[2]
+    not_an_object = "Freshdesk company #7 of the page: is 'company 7', not an object; the record"
+    assert pages[0].problems[4].startswith(not_an_object)
 
 
 async def test_a_freshdesk_read_gives_the_malformed_record_asked_for_with_its_problem(
@@ -167,11 +235,12 @@ async def test_a_freshdesk_read_gives_the_malformed_record_asked_for_with_its_pr
 # -- every desk, through its simulator ---------------------------------------------------------
 
 DESK_LABEL = {
-    "zendesk": ("Zendesk", "name"),
-    "freshdesk": ("Freshdesk", "name"),
-    "intercom": ("Intercom", "name"),
-    "servicenow": ("ServiceNow", "name"),
-    "servicecloud": ("Service Cloud", "Name"),
+    "zendesk": ("Zendesk", "name", "text"),
+    "freshdesk": ("Freshdesk", "name", "text"),
+    "intercom": ("Intercom", "name", "text"),
+    # the Table API sends objects of one shape only (a reference, a display value)
+    "servicenow": ("ServiceNow", "name", "a value or a {value, display_value, link} object"),
+    "servicecloud": ("Service Cloud", "Name", "text"),
 }
 
 
@@ -182,7 +251,7 @@ async def test_every_desk_reads_around_a_record_whose_name_is_an_object(
     """The desk's simulator holds a record whose name is an object: the identity feed leaves
     it out with its problem and reads the rest as before, and a read gives it back with its
     problem beside a good record."""
-    label, name_field = DESK_LABEL[kind]
+    label, name_field, expected = DESK_LABEL[kind]
     sim, target = desk_target(kind, monkeypatch)
     try:
         before = [r for page in [p async for p in target.customers(None)] for r in page.records]
@@ -198,7 +267,7 @@ async def test_every_desk_reads_around_a_record_whose_name_is_an_object(
         (problem,) = problems
         assert problem.startswith(
             f"{label} {bad.ref.kind} {bad.ref.id}: field {name_field} is an object "
-            "{'text': 'Acme'}, not text"
+            f"{{'text': 'Acme'}}, not {expected}"
         )
         assert problem.endswith(f"(correct it at {label}: the next read takes it)")
         read = await target.read([bad.ref, good.ref])

@@ -168,8 +168,15 @@ SN_SCHEMA = TableSchema(
     },
 )
 SN_COLUMNS = servicenow.IdentityColumns(external_id="number", domain="website", name="name")
-SN_BAD_TEXTS = [[], ["acme"], NAN, INF, {"value": [1]}, {"value": {"a": 1}}, {"text": "A"}, HUGE]
-SN_BAD_VALUES = [NAN, INF, [{"a": 1}], {"value": NAN}, {"value": {"a": 1}}, {"a": 1}, HUGE]
+SN_UNDOCUMENTED = {"value": "A", "text": "A"}  # a member no Table API object has
+SN_BAD_TEXTS = [
+    *([[], ["acme"], NAN, INF, {"value": [1]}, {"value": {"a": 1}}, {"text": "A"}, HUGE]),
+    SN_UNDOCUMENTED,
+]
+SN_BAD_VALUES = [
+    *([NAN, INF, [{"a": 1}], {"value": NAN}, {"value": {"a": 1}}, {"a": 1}, HUGE]),
+    SN_UNDOCUMENTED,
+]
 
 
 def _servicenow() -> DeskKind:
@@ -373,6 +380,29 @@ def test_a_row_that_is_not_an_object_is_one_problem_at_its_position(name: str, r
     assert records == [_alone(desk_kind, good)]
     assert [p.record for p in problems] == [None]
     assert f"{desk_kind.desk} {desk_kind.kind} #2 of the page: is " in problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("sent", "problem"),
+    [
+        ({"display_value": "Acme", "value": "Acme"}, None),  # sysparm_display_value=all
+        ({"link": "https://x.example/api/now/table/x", "value": "Acme"}, None),  # a reference
+        (SN_UNDOCUMENTED, f"field name is an object {SN_UNDOCUMENTED!r}, not a value or a"),
+        ({"display_value": "Acme"}, "field name is an object {'display_value': 'Acme'}, not"),
+    ],
+)
+def test_a_servicenow_column_object_reads_only_in_the_table_apis_documented_shapes(
+    sent: dict[str, Any], problem: str | None
+) -> None:
+    desk_kind = DESKS["ServiceNow/account"]
+    raw = desk_kind.base[0] | {"sys_id": desk_kind.new_id(0), "name": sent}
+    problems: list[RecordProblem] = []
+    records = read_each([raw], desk_kind.read, desk="ServiceNow", kind="account", problems=problems)
+    if problem is None:
+        assert [(r.name, problems) for r in records] == [("Acme", [])]
+    else:
+        assert records == []
+        assert [problem in p.message for p in problems] == [True]
 
 
 def test_the_examples_the_pages_are_made_of_read_as_they_are() -> None:

@@ -340,3 +340,46 @@ async def test_concurrent_writes_keep_at_most_the_configured_batches_in_flight(
     assert most == 2
     assert all(patched(sim, i) == 1 for i in ids)
     await target.aclose()
+
+
+@pytest.mark.parametrize(
+    ("answered", "documented"),
+    [
+        ({"display_value": "Deal A", "value": "deal note A"}, True),  # sysparm_display_value=all
+        ({"text": "deal note A"}, False),  # no value
+        ({"display_value": "deal note A", "link": "https://x"}, False),  # no value either
+        ({"value": "deal note A", "shown": "Deal A"}, False),  # a member ServiceNow never sends
+        ({"value": {"text": "deal note A"}}, False),  # a value that is an object
+    ],
+)
+async def test_a_write_answer_holding_an_object_of_no_documented_shape_fails_that_record(
+    sim: ServiceNowSimulator,
+    monkeypatch: pytest.MonkeyPatch,
+    answered: dict[str, Any],
+    documented: bool,
+) -> None:
+    """The instance answers a PATCH with the stored record. A column as an object is a
+    reference ({link, value}) or a display value ({display_value, value}); any other object
+    is no value to take as what was stored: its record fails (it is read again on its next
+    attempt), the other records of the batch are written."""
+    rendered = sim.instance._value
+
+    def answer(column: ColumnDef, value: str, links: bool) -> Any:
+        return answered if value == "deal note A" else rendered(column, value, links)
+
+    monkeypatch.setattr(sim.instance, "_value", answer)
+    target = connect(sim)
+    acme, globex = account(sim, "acme"), account(sim, "globex")
+    results = await target.write([change(acme, notes="deal note A"), change(globex, notes="B")])
+    assert results[1].ok
+    assert results[1].fields == {"notes": "B"}
+    if documented:
+        assert results[0].ok
+        assert results[0].fields == {"notes": "deal note A"}
+    else:
+        assert not results[0].ok
+        assert results[0].error is not None
+        assert results[0].error.startswith(
+            f"ServiceNow account {acme.id} was written, but in its answer field notes is an object"
+        )
+    await target.aclose()

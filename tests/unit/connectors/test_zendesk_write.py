@@ -245,6 +245,23 @@ async def test_a_record_missing_at_read_back_is_reported_not_found(
     assert result.error == "organization 9 not found in Zendesk (deleted or merged?)"
 
 
+async def test_a_read_back_row_that_is_not_an_object_counts_as_no_record(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """show_many answers rows as sent (the readers report one that is not an object); the
+    read-back that decides a write whose job status expired reads past it: the record it
+    cannot find is not found, the other is decided as usual."""
+    respx_mock.put(ORG_UPDATE).mock(return_value=job("queued"))
+    respx_mock.get(JOBS_URL).mock(return_value=httpx.Response(200, json={"job_statuses": []}))
+    rows = ["organization 1", org(2, notes="new")]
+    respx_mock.get(ORG_SHOW).mock(return_value=httpx.Response(200, json={"organizations": rows}))
+    results = await make_target().write(
+        [change("organization", "1", notes="new"), change("organization", "2", notes="new")]
+    )
+    assert [r.ok for r in results] == [False, True]
+    assert results[0].error == "organization 1 not found in Zendesk (deleted or merged?)"
+
+
 async def test_an_expired_job_status_is_decided_per_record_by_reading_back(
     respx_mock: respx.MockRouter,
 ) -> None:

@@ -41,7 +41,9 @@ class Desk:
     records: dict[str, CustomerRecord]
     asked: list[IdentityKey] = field(default_factory=list)
 
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def lookup(
+        self, keys: Sequence[IdentityKey], problems: list[str] | None = None
+    ) -> list[CustomerRecord]:
         self.asked += keys
         return [
             record

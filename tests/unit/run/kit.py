@@ -142,6 +142,9 @@ class FakeDesk:
     writes: list[list[RecordChange]] = field(default_factory=list)
     looked_up: list[IdentityKey] = field(default_factory=list)
     feed_reads: int = 0
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Records the desk holds but answers malformed: a lookup of a key whose value is here
+    reports the message as a problem instead of a record."""
 
     def holding(self, *records: CustomerRecord) -> FakeDesk:
         self.records |= {r.ref.key: r for r in records}
@@ -155,8 +158,12 @@ class FakeDesk:
     async def read(self, refs: Sequence[RecordRef]) -> list[CustomerRecord]:
         return [self.records[r.key] for r in refs if r.key in self.records]
 
-    async def lookup(self, keys: Sequence[IdentityKey]) -> list[CustomerRecord]:
+    async def lookup(
+        self, keys: Sequence[IdentityKey], problems: list[str] | None = None
+    ) -> list[CustomerRecord]:
         self.looked_up += keys
+        if problems is not None:
+            problems += [self.unreadable[k.value] for k in keys if k.value in self.unreadable]
         return [
             r
             for r in self.records.values()

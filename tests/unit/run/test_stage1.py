@@ -170,6 +170,27 @@ async def test_a_customer_the_index_lacks_is_looked_up_at_the_desk_before_matchi
     assert (await stored(world))["deals"] == {"D1": "organization:7"}
 
 
+async def test_a_lookup_hit_the_desk_answers_malformed_is_reported_and_other_deals_still_match(
+    world: World,
+) -> None:
+    """The record a deal needed is found at the desk but does not read: the run's report says
+    which record and field (the deal is unmatched for want of it), and the other deals'
+    lookups of the same page go on."""
+    problem = "Fake organization 9: field external_id is [1], not text or a number"
+    world.desk.unreadable["cust-1"] = problem
+    world.crm.pages = [[deal("D1"), deal("D2", customer_number="CUST-2", website="b.example")]]
+    await stage1.refresh_index(world.stage1())  # the index is empty
+    world.desk.holding(org("7", number="CUST-2"))  # created at the desk after the refresh
+
+    await stage1.pull(world.stage1(index_fresh_for=300), IdentityIndex())
+
+    assert world.state.errors == [problem]
+    assert world.state.counts["record_errors"] == 1
+    state = await stored(world)
+    assert state["deals"] == {"D1": None, "D2": "organization:7"}
+    assert state["conflicts"] == [("unmatched", "D1")]
+
+
 async def test_a_deal_no_desk_record_carries_is_reported_unmatched_and_queues_nothing(
     world: World,
 ) -> None:
