@@ -4,7 +4,12 @@ A run alone maps, matches and commits each page where it reads it. With helpers,
 ``workers.pages.PageSpreader`` takes the pages instead: each page's deals are committed by
 whichever process is free, and the job's cursor passes a page only once it and every page
 before it are committed (C1). The run holds the slot (``JobRun.spreading``); stage 1 reads
-it through its context, the team fills it when its helpers start."""
+it through its context, the team fills it when its helpers start.
+
+A backfill reads while the desk's identity export still runs (``stage1._read_spread``): its
+pages are handed *held* (mapped by the helpers at once, matched by nobody), until stage 1
+decides whether they are matched (the index is whole) or stored pending for the match pass
+(the export waited, or failed)."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol
 from connectors.base import SourceDeal
 
 if TYPE_CHECKING:
+    from sync_jobs.run.pass_order import PassOrder
     from sync_jobs.run.stage1 import Stage1
 
 
@@ -26,7 +32,16 @@ class Spreader(Protocol):
         they and every deal handed before them are committed."""
 
     async def finish(self, ctx: Stage1) -> None:
-        """Until every deal handed is committed and the cursor is past them all."""
+        """Until every deal handed is committed and the cursor is past them all (deals held
+        undecided: once decided)."""
+
+    def hold(self) -> None:
+        """Deals handed from now on are mapped but neither matched nor committed until
+        :meth:`decide`."""
+
+    def decide(self, defer: PassOrder | None) -> None:
+        """Deals held, and every deal handed from now on: matched against the whole index
+        (None), or stored pending for the match pass in ``defer``'s order."""
 
 
 @dataclass

@@ -45,7 +45,7 @@ from sync_jobs.run.control import Clock, RunControl, first_of, today
 from sync_jobs.run.deal_conflicts import REPORTED, DealConflicts
 from sync_jobs.run.desk_edits import DeskEdits
 from sync_jobs.run.pass_order import PassOrder
-from sync_jobs.run.spreading import Spreading
+from sync_jobs.run.spreading import Spreader, Spreading
 from sync_jobs.run.terms_cache import TERMS
 from sync_jobs.store import cursors, deals, identity, work
 from sync_jobs.store.conflicts import ConflictRecord
@@ -216,13 +216,60 @@ async def _read_after(
     An export that ended (whole, without failing) before it ever waited leaves nothing to
     wait for: the deals are matched against the whole index as each page is read, as any
     other run's are, and stored once with their match. Stored pending, each was written
-    twice (the match pass rewrote its row) and read back once more by the pass."""
+    twice (the match pass rewrote its row) and read back once more by the pass.
+
+    With helper processes (a spreader), the reading starts at once instead: the helpers map
+    the units they are handed while the export runs, and match (or store pending) and commit
+    them once it is decided which (:func:`_read_spread`)."""
+    spreader = None if ctx.state.dry_run else ctx.spreading.spreader
+    if spreader is not None:
+        return await _read_spread(ctx, spreader, export_waits, refreshing, ended, full=full)
     await first_of(export_waits, ended)
     if not export_waits.is_set() and _whole(refreshing):
         await _read(ctx, refreshing.result(), full=full, defer=None)
         return None
     order = PassOrder.of_backfill(export_waited=export_waits.is_set())
     await _read(ctx, IdentityIndex(), full=full, defer=order)
+    return order
+
+
+async def _read_spread(
+    ctx: Stage1,
+    spreader: Spreader,
+    export_waits: asyncio.Event,
+    refreshing: asyncio.Future[IdentityIndex],
+    ended: asyncio.Event,
+    *,
+    full: bool,
+) -> PassOrder | None:
+    """:func:`_read_after` with helpers: read from the start, the units held undecided (mapped
+    by the helpers, matched by nobody) until the export waits or ends; then decided as
+    :func:`_read_after` decides the pages it reads. The lead's own CPU is the refresh and
+    the reading either way; what the helpers map meanwhile is off its part of the run.
+
+    An export that ended whole: every unit is matched against the whole index. One that
+    waited, failed or was cancelled: every unit is stored pending (a failed one's run fails,
+    and what was not committed by then is read again by the next run: the cursor never
+    passes it). Nothing is ever matched against part of the index."""
+    spreader.hold()
+    reading = asyncio.ensure_future(_read(ctx, IdentityIndex(), full=full, defer=None))
+    try:
+        # (The reading ends before that only by failing: it waits for the decision.)
+        waits = [asyncio.ensure_future(export_waits.wait()), asyncio.ensure_future(ended.wait())]
+        try:
+            await asyncio.wait([*waits, reading], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        order: PassOrder | None = None
+        if export_waits.is_set() or not _whole(refreshing):
+            order = PassOrder.of_backfill(export_waited=export_waits.is_set())
+        if not reading.done():
+            spreader.decide(order)
+            ctx.control.checkpoint("stage1_decided")
+        await reading
+    finally:
+        reading.cancel()
     return order
 
 
@@ -288,7 +335,7 @@ def _collect_source_problems(ctx: Stage1) -> None:
 
 
 @dataclass(slots=True)
-class _Mapped:
+class MappedDeal:
     """One deal of a page as mapped: its terms, why they could not be mapped, or None for a
     deleted deal; terms come with their stored JSON form and fingerprint, made once.
 
@@ -307,7 +354,7 @@ class _Mapped:
     @classmethod
     def of(
         cls, deal: SourceDeal, terms: DealTerms | MappingFailed | None, *, dry_run: bool
-    ) -> _Mapped:
+    ) -> MappedDeal:
         if not isinstance(terms, DealTerms):
             return cls(deal, terms)
         # A real run only writes the text: no JSON form is made, and the text stored is the
@@ -346,16 +393,33 @@ async def _commit_page(
 ) -> set[str]:
     """Map, match and commit one page's deals (C1), with the page's cursor ``checkpoint``
     (None: a spreader commits the cursor once every page up to this one is committed)."""
-    store, job = ctx.store, ctx.job
+    return await _commit_mapped(ctx, unsaved, map_deals(ctx, page_deals), checkpoint, defer)
+
+
+def map_deals(ctx: Stage1, page_deals: Sequence[SourceDeal]) -> list[MappedDeal]:
+    """The deals' terms as mapped, with their stored text and fingerprint: the part of a
+    page's work that needs neither the identity index nor the store (a helper does it
+    while the lead's index refresh still runs)."""
     dry_run = ctx.state.dry_run
-    mapped = [_Mapped.of(deal, _map(ctx, deal), dry_run=dry_run) for deal in page_deals]
+    return [MappedDeal.of(deal, _map(ctx, deal), dry_run=dry_run) for deal in page_deals]
+
+
+async def _commit_mapped(
+    ctx: Stage1,
+    unsaved: IdentityIndex,
+    mapped: Sequence[MappedDeal],
+    checkpoint: str | None,
+    defer: PassOrder | None,
+) -> set[str]:
+    """Match and commit one page's mapped deals (C1); see :func:`_commit_page`."""
+    store, job = ctx.store, ctx.job
     wanted: set[IndexKey] = set()
     if not defer:
         for one in mapped:
             if isinstance(one.terms, DealTerms):
                 wanted |= wanted_keys(one.terms.account, ctx.mapping.spec.identity)
     async with read_tx(store) as conn:
-        known = await deals.deal_states(conn, job, [d.id for d in page_deals])
+        known = await deals.deal_states(conn, job, [one.deal.id for one in mapped])
         index = IdentityIndex.of(await identity.index_hits(conn, ctx.target_name, wanted)).overlaid(
             unsaved
         )
@@ -403,10 +467,21 @@ async def _commit_page(
     return page.touched
 
 
-async def commit_deals(ctx: Stage1, deals_read: Sequence[SourceDeal]) -> None:
+async def commit_deals(
+    ctx: Stage1, deals_read: Sequence[SourceDeal], defer: PassOrder | None = None
+) -> None:
     """Map, match and commit deals read by the lead (a spreader's unit), without the
-    cursor: it advances once every deal read before them is committed too."""
-    await _commit_page(ctx, IdentityIndex(), deals_read, None)
+    cursor: it advances once every deal read before them is committed too. ``defer``: store
+    them pending for the match pass, in that order (read while the index was)."""
+    await commit_mapped(ctx, map_deals(ctx, deals_read), defer)
+
+
+async def commit_mapped(
+    ctx: Stage1, mapped: Sequence[MappedDeal], defer: PassOrder | None = None
+) -> None:
+    """:func:`commit_deals` of deals already mapped (:func:`map_deals`). Spread units are
+    never a dry run's, so no index of unsaved records is laid over the stored one."""
+    await _commit_mapped(ctx, IdentityIndex(), mapped, None, defer)
 
 
 async def advance_cursor(ctx: Stage1, checkpoint: str) -> None:
@@ -436,7 +511,7 @@ def _needs_matching(digest: str, known: deals.KnownDeal | None) -> bool:
 def _deal(
     ctx: Stage1,
     index: IdentityIndex,
-    mapped: _Mapped,
+    mapped: MappedDeal,
     known: deals.KnownDeal | None,
     page: _Page,
     undecided: bool,
@@ -494,7 +569,7 @@ def _deal(
 
 
 def _defer(
-    ctx: Stage1, mapped: _Mapped, terms: DealTerms, old_key: str | None, page: _Page, day: date
+    ctx: Stage1, mapped: MappedDeal, terms: DealTerms, old_key: str | None, page: _Page, day: date
 ) -> None:
     """Store the deal ``pending``, its violations with it: the match pass decides its match
     and raises its conflicts (a policy conflict names the customer) once the index is whole.
@@ -606,7 +681,7 @@ def _deal_row(
     return row
 
 
-def _terms_columns(mapped: _Mapped, terms: DealTerms, day: date) -> dict[str, Any]:
+def _terms_columns(mapped: MappedDeal, terms: DealTerms, day: date) -> dict[str, Any]:
     """The row's columns of mapped terms."""
     return {"terms": mapped.stored, "live": terms.is_live(day), "valid_until": terms.valid_until}
 

@@ -28,13 +28,24 @@ def die_before_answering_for_a_unit(name: str) -> None:
         os._exit(9)
 
 
-def wait_for_the_helpers_to_end(name: str) -> None:
-    """In the lead, after it handed its first page: until its helpers ended (at most 60 s),
-    so that a helper takes that page's unit before the lead could take it back."""
-    if name != "after_stage1_commit":
-        return
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and any(
-        child.name.startswith("dealbridge-worker-") for child in multiprocessing.active_children()
-    ):
-        time.sleep(0.05)
+class WaitForTheHelpersToEnd:
+    """In the lead, once it handed its first page and decided how its units are committed
+    (a backfill reads while the index refresh runs, and its helpers commit nothing before
+    that): until its helpers ended (at most 60 s), so that a helper takes that page's unit,
+    and commits it, before the lead could take it back."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __call__(self, name: str) -> None:
+        if name not in ("after_stage1_commit", "stage1_decided") or name in self.seen:
+            return
+        self.seen.add(name)
+        if len(self.seen) < 2:
+            return
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and any(
+            child.name.startswith("dealbridge-worker-")
+            for child in multiprocessing.active_children()
+        ):
+            time.sleep(0.05)

@@ -209,7 +209,7 @@ def test_a_worker_that_dies_in_stage_1_costs_no_deal_and_no_customer_twice(
     config = config.model_copy(update={"engine": config.engine.model_copy(update={"workers": 2})})
 
     # the helper dies with the lead's first unit of deals; the lead waits for it to end
-    report = run_west(config, in_helper=dies, in_lead=crashing.wait_for_the_helpers_to_end)
+    report = run_west(config, in_helper=dies, in_lead=crashing.WaitForTheHelpersToEnd())
 
     assert report.status == "ok", report
     assert any("worker 2 stopped with 1 unit(s) of deals in hand" in n for n in report.notices), (

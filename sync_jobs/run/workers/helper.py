@@ -19,7 +19,7 @@ from sync_jobs.run.wiring import stage2_of
 from sync_jobs.run.workers.budgets import budget_shares
 from sync_jobs.run.workers.launch import adopt_environment
 from sync_jobs.run.workers.messages import HelperReport, HelperSpec, SpentBudget
-from sync_jobs.run.workers.pages import Unit, take_units
+from sync_jobs.run.workers.pages import Message, take_units
 from sync_jobs.run.workers.signals import Signals, orphaned, until
 from sync_jobs.store.db import make_engine
 
@@ -40,7 +40,7 @@ def helper_main(
     spec: HelperSpec,
     signals: Signals,
     out: Pipe,
-    units: Queue[Unit | None],
+    units: Queue[Message],
     answers: Pipe,
 ) -> None:
     """A helper process: commit the stage-1 units the lead hands it (``pages``), claim and
@@ -72,7 +72,7 @@ def helper_main(
 
 
 async def _help(
-    spec: HelperSpec, signals: Signals, units: Queue[Unit | None], answers: Pipe
+    spec: HelperSpec, signals: Signals, units: Queue[Message], answers: Pipe
 ) -> HelperReport:
     state = RunState(run_id=spec.run_id, job=spec.job)
     failure: BaseException | None = None

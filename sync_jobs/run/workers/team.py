@@ -19,7 +19,7 @@ from sync_jobs.run.context import KEPT, JobRun
 from sync_jobs.run.workers.helper import helper_main
 from sync_jobs.run.workers.launch import helper_context
 from sync_jobs.run.workers.messages import HelperReport, HelperSpec, SpentBudget
-from sync_jobs.run.workers.pages import Outlet, PageSpreader, Unit
+from sync_jobs.run.workers.pages import Message, Outlet, PageSpreader
 from sync_jobs.run.workers.signals import POLL, Signals
 from sync_jobs.store import work
 from sync_jobs.store.db import write_tx
@@ -78,7 +78,7 @@ class Team:
                 grant=self.run.grant,
             )
             reader, writer = mp.Pipe(duplex=False)
-            units: Queue[Unit | None] = mp.Queue()
+            units: Queue[Message] = mp.Queue()
             answers, answering = mp.Pipe(duplex=False)
             process = mp.Process(
                 target=helper_main,

@@ -1,8 +1,10 @@
 """Stage 1 spread over a run's processes (``sync_jobs.run.workers.pages``): whoever commits a
 unit of deals, the job's cursor passes a page only once every unit up to it is committed
 (C1); a helper that dies or fails leaves its units to the lead; an older version of a deal is
-never committed after a newer one. The helpers here are played by the test: its queue and
-answers are in-process stand-ins, and a "commit" is an entry in one log."""
+never committed after a newer one. Units read while the index refresh runs (held) are mapped
+by the helpers but committed by nobody before stage 1 decides how (matched, or stored
+pending), and never matched when the export failed. The helpers here are played by the test:
+its queue and answers are in-process stand-ins, and a "commit" is an entry in one log."""
 
 from __future__ import annotations
 
@@ -21,8 +23,9 @@ from hypothesis import strategies as st
 from connectors.base import SourceDeal
 from sync_jobs.run import stage1
 from sync_jobs.run.context import RunState
+from sync_jobs.run.pass_order import PassOrder
 from sync_jobs.run.workers import pages
-from sync_jobs.run.workers.pages import Answer, Outlet, PageSpreader
+from sync_jobs.run.workers.pages import Answer, Decided, Hold, Outlet, PageSpreader
 
 WHEN = datetime(2026, 12, 1, tzinfo=UTC)
 
@@ -31,14 +34,24 @@ def deal(deal_id: str, version: int = 0) -> SourceDeal:
     return SourceDeal(id=deal_id, modified_at=WHEN, payload={"version": version})
 
 
+MATCHED = "matched"
+
+
+def how(defer: PassOrder | None) -> str:
+    """How a unit was committed: matched, or stored pending in the pass's order."""
+    return MATCHED if defer is None else f"pending by {defer.value}"
+
+
 @dataclass
 class Log:
-    """What was committed, in order: ("deals", who, [(id, version)]) and ("cursor", page)."""
+    """What was committed, in order: ("deals", who, [(id, version)], how), ("cursor", page)
+    and ("decided", how): when stage 1 decided how the units read so far are committed."""
 
     entries: list[tuple[Any, ...]] = field(default_factory=list)
 
-    def deals(self, who: str, unit: list[SourceDeal]) -> None:
-        self.entries.append(("deals", who, [(d.id, d.payload["version"]) for d in unit]))
+    def deals(self, who: str, unit: list[SourceDeal], defer: PassOrder | None = None) -> None:
+        versions = [(d.id, d.payload["version"]) for d in unit]
+        self.entries.append(("deals", who, versions, how(defer)))
 
     def cursors(self) -> list[str]:
         return [e[1] for e in self.entries if e[0] == "cursor"]
@@ -60,7 +73,8 @@ class Units:
 
 
 class Helper:
-    """Plays one helper: takes units from its queue, commits (logs) and answers them."""
+    """Plays one helper: takes units from its queue (mapping them), commits (logs) and
+    answers them once it knows how (at once, unless the lead held them)."""
 
     def __init__(self, number: int, log: Log) -> None:
         self.number, self.log = number, log
@@ -68,6 +82,9 @@ class Helper:
         self.answers: list[Answer] = []
         self.alive = True
         self.outlet = Outlet(number, cast("Any", self.units), cast("Any", self), cast("Any", self))
+        self.decided: Decided | None = Decided(None)
+        self.mapped: list[tuple[int, list[SourceDeal]]] = []
+        """Units taken (mapped), not yet committed, in order."""
 
     # the answers pipe
     def poll(self) -> bool:
@@ -84,12 +101,25 @@ class Helper:
 
     # what the test makes it do
     def take(self) -> tuple[int, list[SourceDeal]] | None:
-        """The next unit, or None for the lead's end mark."""
-        return cast("tuple[int, list[SourceDeal]] | None", self.units.get_nowait())
+        """The next unit, or None for the lead's end mark (a Hold or a Decided message on
+        the way is read as the real helper reads it)."""
+        while True:
+            message = self.units.get_nowait()
+            if isinstance(message, Hold):
+                self.decided = None
+            elif isinstance(message, Decided):
+                self.decided = message
+            else:
+                return cast("tuple[int, list[SourceDeal]] | None", message)
+
+    def may_commit(self) -> bool:
+        """Whether the oldest unit it mapped may be committed: it knows how."""
+        return bool(self.mapped) and self.decided is not None
 
     def commit(self, unit: tuple[int, list[SourceDeal]]) -> None:
         number, deals = unit
-        self.log.deals(f"w{self.number}", deals)
+        defer = self.decided.defer if self.decided is not None else None
+        self.log.deals(f"w{self.number}", deals, defer)
         self.answers.append(Answer(number, {"deals_read": len(deals)}, []))
 
     def die(self) -> None:
@@ -100,8 +130,10 @@ class Helper:
 def log(monkeypatch: pytest.MonkeyPatch) -> Log:
     log = Log()
 
-    async def commit_here(_ctx: object, deals: list[SourceDeal]) -> None:
-        log.deals("lead", list(deals))
+    async def commit_here(
+        _ctx: object, deals: list[SourceDeal], defer: PassOrder | None = None
+    ) -> None:
+        log.deals("lead", list(deals), defer)
 
     async def advance(_ctx: object, checkpoint: str) -> None:
         log.entries.append(("cursor", checkpoint))
@@ -109,6 +141,8 @@ def log(monkeypatch: pytest.MonkeyPatch) -> Log:
     monkeypatch.setattr(stage1, "commit_deals", commit_here)
     monkeypatch.setattr(stage1, "advance_cursor", advance)
     monkeypatch.setattr(pages, "UNIT", 2)
+    monkeypatch.setattr(pages, "HELD_DEPTH", 2)
+    monkeypatch.setattr(pages, "AHEAD", 4)
     monkeypatch.setattr(pages, "WAIT", 0)
     return log
 
@@ -128,7 +162,7 @@ def test_the_cursor_passes_a_page_only_once_every_unit_up_to_it_is_committed(log
         await spread.hand(CTX, [deal("a"), deal("b"), deal("c"), deal("d")], "page A")
         assert log.entries == [], "both units of page A are in the helper's hands"
         await spread.hand(CTX, [deal("e")], "page B")
-        assert log.entries == [("deals", "lead", [("e", 0)])], "the helper has no room: here"
+        assert log.entries == [("deals", "lead", [("e", 0)], MATCHED)], "no room: here"
         first, second = helper.take(), helper.take()
         assert first is not None
         assert second is not None
@@ -157,7 +191,10 @@ def test_a_helper_that_dies_holding_units_leaves_them_to_the_lead(log: Log) -> N
     asyncio.run(go())
 
     committed = [e for e in log.entries if e[0] == "deals"]
-    assert committed == [("deals", "lead", [("a", 0), ("b", 0)]), ("deals", "lead", [("c", 0)])]
+    assert committed == [
+        ("deals", "lead", [("a", 0), ("b", 0)], MATCHED),
+        ("deals", "lead", [("c", 0)], MATCHED),
+    ]
     assert log.cursors() == ["page A"]
     assert any("worker 2 stopped with 2 unit(s)" in n for n in spread.state.notices)
 
@@ -178,8 +215,8 @@ def test_a_unit_a_helper_failed_is_committed_by_the_lead_and_it_gets_no_more(log
     asyncio.run(go())
 
     assert log.entries == [
-        ("deals", "lead", [("a", 0)]),
-        ("deals", "lead", [("b", 0)]),
+        ("deals", "lead", [("a", 0)], MATCHED),
+        ("deals", "lead", [("b", 0)], MATCHED),
         ("cursor", "page B"),
     ]
     assert helper.units.items == [], "nothing more went to it (it stopped taking units)"
@@ -224,23 +261,50 @@ def readings(draw: st.DrawFn) -> tuple[list[list[SourceDeal]], list[int]]:
     return read, moves
 
 
-@settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+@dataclass(frozen=True)
+class Export:
+    """The index refresh beside a backfill's reading: how it ends, and when (in event-loop
+    turns). None: no refresh runs beside the reading (the units are decided from the start)."""
+
+    outcome: str
+    """"whole", "waited" (for its budget: units are stored pending, by account), "failed"
+    (the run fails before anything is decided) or "failed_after" (stage 1 first decided the
+    units read so far are stored pending, by deal id, then the run failed)."""
+    turns: int
+    turns_to_fail: int = 0
+
+
+exports = st.none() | st.builds(
+    Export,
+    st.sampled_from(["whole", "waited", "failed", "failed_after"]),
+    st.integers(0, 60),
+    st.integers(0, 30),
 )
-@given(reading=readings(), helpers=st.integers(1, 2))
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(reading=readings(), helpers=st.integers(1, 2), export=exports)
 def test_spread_commits_what_one_process_would_in_an_order_it_would(
-    reading: tuple[list[list[SourceDeal]], list[int]], helpers: int, log: Log
+    reading: tuple[list[list[SourceDeal]], list[int]],
+    helpers: int,
+    export: Export | None,
+    log: Log,
 ) -> None:
-    """Oracle: one process commits every page in reading order, its cursor after each. Spread,
-    whatever the helpers do (commit, answer late, die before or after committing, fail):
-    every deal read is committed, no version after a newer one of the same deal, the cursor
-    only past pages whose deals are all committed, and at the end past the last page."""
+    """Oracle: one process commits every page in reading order, its cursor after each, once
+    the index is whole. Spread, with the units read while the index refresh runs held
+    (mapped by helpers, held back by the lead), whatever the helpers do (map, commit, answer
+    late, die holding units undecided or decided, die after committing, fail) and however
+    the refresh ends: nothing is committed before stage 1 decided how, and then only so
+    (never matched when the export failed or waited); no version after a newer one of the
+    same deal; the cursor only past pages whose deals are all committed; no more undecided
+    units in memory than ``AHEAD``; and when the run completes, every deal read committed
+    and the cursor past the last page."""
     log.entries.clear()
     read, moves = reading
     team = [Helper(n + 2, log) for n in range(helpers)]
     spread = spreader(*team)
-    committed_ids: list[tuple[str, int]] = []
-    taken: dict[int, list[tuple[int, list[SourceDeal]]]] = {h.number: [] for h in team}
     gave_up: set[int] = set()
 
     def move(code: int) -> None:
@@ -248,22 +312,24 @@ def test_spread_commits_what_one_process_would_in_an_order_it_would(
         what = code // helpers % 6
         if not helper.alive or helper.number in gave_up:
             return
-        if what in (0, 1) and not taken[helper.number]:  # take a unit (one at a time)
+        if what in (0, 1) and not helper.may_commit():  # take and map the next unit
             try:
                 unit = helper.take()
             except queue.Empty:
                 return
-            if unit is not None:
-                taken[helper.number].append(unit)
-        elif what in (2, 3) and taken[helper.number]:  # commit and answer the oldest taken
-            helper.commit(taken[helper.number].pop(0))
-        elif what == 4:  # dies, perhaps after committing what it took but before answering
-            if taken[helper.number] and code % 2:
-                number, deals = taken[helper.number].pop(0)
-                log.deals(f"w{helper.number}", deals)
+            if unit is None:
+                helper.die()  # the end mark: it drops what it holds undecided
+            else:
+                helper.mapped.append(unit)
+        elif what in (2, 3) and helper.may_commit():  # commit and answer the oldest mapped
+            helper.commit(helper.mapped.pop(0))
+        elif what == 4:  # dies: holding units (mapped, decided or not), or after committing
+            if helper.may_commit() and code % 2:  # one, before answering for it
+                number, deals = helper.mapped.pop(0)
+                log.deals(f"w{helper.number}", deals, cast("Decided", helper.decided).defer)
             helper.die()
-        elif what == 5 and taken[helper.number]:  # fails its unit, and takes no more
-            number, _ = taken[helper.number].pop(0)
+        elif what == 5 and helper.may_commit():  # fails its unit, and takes no more
+            number, _ = helper.mapped.pop(0)
             helper.answers.append(Answer(number, {}, [], "failed"))
             gave_up.add(helper.number)
 
@@ -271,42 +337,75 @@ def test_spread_commits_what_one_process_would_in_an_order_it_would(
         for code in moves:
             move(code)
             await asyncio.sleep(0)
-        while any(h.alive for h in team):  # then they drain what they hold, and end
+        while any(h.alive for h in team):  # then they work through what comes, and end
             for helper in team:
                 if not helper.alive:
                     continue
                 if helper.number in gave_up:  # it went on to stage 2 and ends
                     helper.die()
-                    continue
-                try:
-                    unit = helper.take() if not taken[helper.number] else None
-                except queue.Empty:
-                    unit = None
-                if unit is not None:
-                    taken[helper.number].append(unit)
-                elif not taken[helper.number] and helper.units.items == [] and spread.ended:
-                    helper.die()  # its end mark was taken back: nothing more comes
-                if taken[helper.number]:
-                    helper.commit(taken[helper.number].pop(0))
+                elif helper.may_commit():
+                    helper.commit(helper.mapped.pop(0))
+                else:
+                    move(helper.number - 2)  # takes the next unit, if one came
             await asyncio.sleep(0)
 
+    most_undecided = [0]
+
     async def lead() -> None:
+        if export is not None:
+            spread.hold()
         for number, page in enumerate(read):
             await spread.hand(CTX, page, f"page {number}")
+            if not spread.decided:
+                undecided = sum(not p.done for p in spread.pending.values())
+                most_undecided[0] = max(most_undecided[0], undecided)
         await spread.finish(CTX)
 
-    async def go() -> None:
+    def decide(defer: PassOrder | None) -> None:
+        log.entries.append(("decided", how(defer)))
+        spread.decide(defer)
+
+    async def refresh(reading: asyncio.Future[None]) -> bool:
+        """Whether the run failed."""
+        if export is None:
+            return False
+        for _ in range(export.turns):
+            await asyncio.sleep(0)
+        if export.outcome in ("whole", "waited"):
+            decide(None if export.outcome == "whole" else PassOrder.BY_ACCOUNT)
+            return False
+        if export.outcome == "failed_after":
+            decide(PassOrder.BY_DEAL)
+            for _ in range(export.turns_to_fail):
+                await asyncio.sleep(0)
+        reading.cancel()  # the run fails: stage 1 is cancelled, its helpers told to end
+        spread.end()
+        return True
+
+    async def go() -> bool:
         working = asyncio.ensure_future(helpers_work())
-        await asyncio.wait_for(lead(), 10)
+        reading = asyncio.ensure_future(lead())
+        failed = await asyncio.wait_for(refresh(reading), 10)
+        try:
+            await asyncio.wait_for(reading, 10)
+        except asyncio.CancelledError:
+            assert failed
+        if failed:  # the helpers end too (they are not waited for)
+            await asyncio.wait_for(working, 10)
         working.cancel()
+        return failed
 
-    asyncio.run(go())
+    failed = asyncio.run(go())
 
-    handed = [(d.id, d.payload["version"]) for page in read for d in page]
+    decided = MATCHED if export is None else None
+    committed_ids: list[tuple[str, int]] = []
     seen: dict[str, int] = {}
-    pages_done: set[int] = set()
     for entry in log.entries:
-        if entry[0] == "deals":
+        if entry[0] == "decided":
+            decided = entry[1]
+        elif entry[0] == "deals":
+            assert decided is not None, f"{entry} committed before stage 1 decided how"
+            assert entry[3] == decided, f"{entry} committed otherwise than decided ({decided})"
             for deal_id, version in entry[2]:
                 assert version >= seen.get(deal_id, 0), f"{deal_id} v{version} after a newer one"
                 seen[deal_id] = version
@@ -318,7 +417,11 @@ def test_spread_commits_what_one_process_would_in_an_order_it_would(
                     assert (d.id, d.payload["version"]) in committed_ids, (
                         f"the cursor passed page {page} before {d.id} v{d.payload['version']}"
                     )
-            pages_done.add(page)
+    assert most_undecided[0] <= pages.AHEAD, "the reading waits for the decision beyond AHEAD"
+    if failed:
+        assert all(e[3] != MATCHED for e in log.entries if e[0] == "deals")
+        return
+    handed = [(d.id, d.payload["version"]) for page in read for d in page]
     assert set(handed) <= set(committed_ids), "every deal read is committed"
     assert log.cursors()[-1] == f"page {len(read) - 1}", "the cursor ends past the last page"
 
@@ -354,3 +457,97 @@ def test_the_end_mark_goes_once_to_each_helper_still_in(log: Log) -> None:
 
     assert one.units.items == [None]
     assert two.units.items == []
+
+
+@dataclass
+class Committed:
+    """What a helper's ``take_units`` committed (the stage-1 work itself played here)."""
+
+    units: list[tuple[list[str], PassOrder | None]] = field(default_factory=list)
+    fail_on: str | None = None
+    """A deal whose unit's commit raises."""
+
+
+@pytest.fixture
+def helper_side(monkeypatch: pytest.MonkeyPatch) -> Committed:
+    committed = Committed()
+
+    def mapped(_ctx: object, deals: list[SourceDeal]) -> list[str]:
+        return [d.id for d in deals]
+
+    async def commit(_ctx: object, ids: list[str], defer: PassOrder | None = None) -> None:
+        if committed.fail_on in ids:
+            raise RuntimeError("disk full")
+        committed.units.append((ids, defer))
+
+    def own_stage1(run: Any, _grant: object) -> Any:
+        state = RunState(run_id="r", job="west")
+        return SimpleNamespace(state=state, control=SimpleNamespace(checkpoint=lambda _n: None))
+
+    monkeypatch.setattr(stage1, "map_deals", mapped)
+    monkeypatch.setattr(stage1, "commit_mapped", commit)
+    monkeypatch.setattr(pages, "_unit_stage1", own_stage1)
+    return committed
+
+
+def helper_takes(*messages: pages.Message) -> list[Answer]:
+    """Run a helper's ``take_units`` over ``messages`` (a real queue); its answers."""
+    mp = multiprocessing.get_context("spawn")
+    units: Any = mp.Queue()
+    answers, answering = mp.Pipe(duplex=False)
+    for message in messages:
+        units.put(message)
+    run = cast("Any", SimpleNamespace(queued=SimpleNamespace(notify=lambda: None)))
+
+    async def go() -> None:
+        await asyncio.wait_for(pages.take_units(run, None, units, answering, lambda: True), 5)
+
+    asyncio.run(go())
+    got = []
+    while answers.poll():
+        got.append(answers.recv())
+    return got
+
+
+def test_a_helper_commits_units_held_for_the_index_only_once_decided(
+    helper_side: Committed,
+) -> None:
+    answers = helper_takes(
+        (0, [deal("a")]),
+        Hold(),
+        (1, [deal("b")]),
+        (2, [deal("c")]),
+        Decided(PassOrder.BY_ACCOUNT),
+        (3, [deal("d")]),
+        None,
+    )
+
+    assert helper_side.units == [
+        (["a"], None),
+        (["b"], PassOrder.BY_ACCOUNT),
+        (["c"], PassOrder.BY_ACCOUNT),
+        (["d"], PassOrder.BY_ACCOUNT),
+    ]
+    assert [a.number for a in answers] == [0, 1, 2, 3]
+
+
+def test_a_helper_drops_units_still_undecided_at_the_end_mark(helper_side: Committed) -> None:
+    """The lead ends its helpers undecided only when its run failed (the export failed): what
+    they mapped is never matched against part of the index, nor answered for."""
+    answers = helper_takes(Hold(), (0, [deal("a")]), (1, [deal("b")]), None)
+
+    assert helper_side.units == []
+    assert answers == []
+
+
+def test_a_helper_whose_held_unit_fails_answers_so_and_takes_no_more(
+    helper_side: Committed,
+) -> None:
+    helper_side.fail_on = "b"
+
+    answers = helper_takes(
+        Hold(), (0, [deal("a")]), (1, [deal("b")]), (2, [deal("c")]), Decided(None), None
+    )
+
+    assert helper_side.units == [(["a"], None)]
+    assert [(a.number, a.failed) for a in answers] == [(0, None), (1, "RuntimeError: disk full")]

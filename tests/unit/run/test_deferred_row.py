@@ -17,8 +17,8 @@ from sync_jobs.run.pass_order import PassOrder
 from sync_jobs.run.stage1 import (
     _PENDING_DETAIL,
     PENDING,
+    MappedDeal,
     _defer,
-    _Mapped,
     _Page,
 )
 from tests.unit.run.kit import TARGET, deal, west_mapping
@@ -26,7 +26,7 @@ from tests.unit.run.kit import TARGET, deal, west_mapping
 DAY = date(2026, 12, 6)
 
 
-def reference_row(ctx: Any, mapped: _Mapped, old_key: str | None, page: _Page) -> dict[str, Any]:
+def reference_row(ctx: Any, mapped: MappedDeal, old_key: str | None, page: _Page) -> dict[str, Any]:
     """The row as ``_defer`` built it before (base row, then each column set in turn)."""
     terms = mapped.terms
     assert isinstance(terms, DealTerms)
@@ -76,7 +76,7 @@ def test_a_deferred_row_is_the_row_made_column_by_column(
     mapping = west_mapping()
     ctx = SimpleNamespace(job=mapping.job, target_name=TARGET, mapping=mapping)
     one = deal("006A", **payload)
-    mapped = _Mapped.of(one, mapping.apply(one), dry_run=False)
+    mapped = MappedDeal.of(one, mapping.apply(one), dry_run=False)
     assert isinstance(mapped.terms, DealTerms)
     page = _Page(deferred=order)
     _defer(ctx, mapped, mapped.terms, old_key, page, DAY)  # type: ignore[arg-type]
