@@ -106,8 +106,9 @@ class EngineConfig(Frozen):
         1000,
         ge=1,
         description="identity keys a run may look up at the desk for index misses (a deal "
-        "needing more waits, unreported, for the next run); a key costs about one request "
-        "or less (desks that look up many ids in one request), see docs/operations.md",
+        "needing more waits, unreported, for the next run; divided among a run's workers); "
+        "a key costs about one request or less (desks that look up many ids in one request), "
+        "see docs/operations.md",
     )
     lease_ttl: str = Field(
         "30s",
@@ -130,6 +131,13 @@ class EngineConfig(Frozen):
         "and workers - 1 more, claiming from the same queue; each spends 1/workers of the "
         "desk's request budget (docs/operations.md, Worker processes)",
     )
+
+    @property
+    def lookups_per_process(self) -> int:
+        """``lookups_per_run`` divided among a run's ``workers`` processes (at least one
+        each). Each process looks up the keys of the deals it commits, counting in its own
+        run state: undivided, a run of N workers could ask N times the configured keys."""
+        return max(1, self.lookups_per_run // self.workers)
 
 
 class OidcConfig(Frozen):

@@ -29,7 +29,7 @@ def desk_of(run: JobRun) -> Desk:
         store=engine.store,
         clock=engine.clock,
         state=run.state,
-        lookups_per_run=engine.config.engine.lookups_per_run,
+        lookups_per_run=engine.config.engine.lookups_per_process,
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import pickle
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
@@ -15,6 +17,8 @@ from connectors.errors import BudgetExhausted
 from connectors.ratelimit import Window
 from connectors.service.zendesk.config import ZendeskConfig
 from connectors.service.zendesk.pacing import build_pacing
+from sync_jobs.run.context import JobRun, RunState
+from sync_jobs.run.wiring import desk_of
 from sync_jobs.run.workers import SpentBudget, budget_shares, team_size
 from tests.unit.engine.worker_world import config_with_workers, engine_with_workers
 
@@ -80,6 +84,39 @@ def test_every_desk_of_a_run_with_workers_is_shared_and_no_source_is(
     assert not set(shares) & {job.source for job in config.jobs.values()}
     alone = config_with_workers(tmp_path, monkeypatch, 1)
     assert budget_shares(alone) == {}, "one process spends the whole budget"
+
+
+def test_the_lookups_a_run_may_ask_are_divided_among_its_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each process asks the keys of the deals it commits, counting in its own run state.
+    config = config_with_workers(tmp_path, monkeypatch, 4)
+    engine = config.engine.model_copy(update={"lookups_per_run": 1000})
+
+    assert engine.lookups_per_process == 250
+    assert engine.model_copy(update={"lookups_per_run": 3}).lookups_per_process == 1, (
+        "every process may ask at least one key"
+    )
+    alone = config_with_workers(tmp_path, monkeypatch, 1).engine
+    assert alone.lookups_per_process == alone.lookups_per_run
+
+
+def test_a_runs_desk_asks_within_its_process_share(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = engine_with_workers(tmp_path, monkeypatch, 4)
+    # desk_of reads only these of the run.
+    run = SimpleNamespace(
+        engine=engine,
+        job="west",
+        target_name="zendesk",
+        target=None,
+        state=RunState(run_id="r", job="west"),
+    )
+
+    desk = desk_of(cast("JobRun", run))
+
+    assert desk.lookups_per_run == engine.config.engine.lookups_per_run // 4
 
 
 def test_a_helpers_spent_budget_reaches_the_lead_as_a_spent_budget() -> None:
