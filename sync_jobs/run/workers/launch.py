@@ -31,11 +31,13 @@ PRELOAD = (
     "sync_jobs.app.collector",
     "anyio._backends._asyncio",
     *sorted(module for module in BUILTIN.values() if module.startswith("connectors.service.")),
+    "sync_jobs.run.workers.frozen_heap",  # last: freezes what the imports above built
 )
 """What a helper imports before it claims: its own module, the runner (mappings), the event
 loop and logging it sets up, the asyncio backend httpcore imports at a process's first
 request (about 30 ms of CPU), and every built-in desk's connector (a plugin desk's is
-imported by the helper itself)."""
+imported by the helper itself); then ``frozen_heap`` freezes the server's heap, so a helper's
+collections never walk what it inherited."""
 
 
 def helper_context() -> ForkServerContext | SpawnContext:

@@ -1,8 +1,10 @@
-"""How helper processes start: forked from a fork server that imported dealbridge first, yet
-seeing the lead's environment of the moment, as a freshly spawned process would."""
+"""How helper processes start: forked from a fork server that imported dealbridge first (and
+froze the heap it built, so a helper's collections never walk it), yet seeing the lead's
+environment of the moment, as a freshly spawned process would."""
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -53,3 +55,22 @@ def test_a_helper_sees_the_leads_environment_of_now_not_the_fork_servers(
     adopted, _ = _start(dict(os.environ))
     assert unadopted != "set after the fork server started", "the premise: forks inherit"
     assert adopted == "set after the fork server started"
+
+
+def _frozen(out: Connection) -> None:
+    out.send(gc.get_freeze_count())
+    out.close()
+
+
+@needs_fork_server
+def test_a_helper_begins_with_the_fork_servers_heap_frozen() -> None:
+    context = helper_context()
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_frozen, args=(writer,), daemon=True)
+    process.start()
+    writer.close()
+    frozen: int = reader.recv()
+    process.join(timeout=30)
+    # The imports of PRELOAD are over a hundred thousand objects: all in the permanent
+    # generation, so the helper's first full collection (tune_collector) has nothing to walk.
+    assert frozen > 50_000
