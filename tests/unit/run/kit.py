@@ -3,6 +3,7 @@ stage contexts built from them (no engine, no lease, no HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -105,6 +106,9 @@ class FakeCrm:
     name: str = "crm"
     system: str = "fake"
     asked_since: list[str | None] = field(default_factory=list)
+    read_all: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once the feed's last page was taken (and so committed: a page is asked for only
+    after the one before it was)."""
 
     async def changed_deals(
         self, query: DealQuery, since: Cursor | None
@@ -113,6 +117,7 @@ class FakeCrm:
         start = int(since.value) if since else 0
         for number, deals in enumerate(self.pages[start:], start=start + 1):
             yield DealPage(deals=tuple(deals), checkpoint=Cursor(value=str(number)))
+        self.read_all.set()
 
     async def field_catalog(self) -> list[FieldInfo]:
         return []

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from connectors.base import Cursor, CustomerPage, CustomerRecord, DealPage, DealQuery
+from connectors.base import Cursor, CustomerPage, CustomerRecord
 from connectors.waits import announce_wait
 from sync_jobs.domain.model import MatchResult
 from sync_jobs.run import stage1
@@ -22,20 +22,6 @@ from sync_jobs.store.db import read_tx
 from tests.unit.run.kit import JOB, TARGET, FakeCrm, FakeDesk, World, deal, org
 
 pytestmark = pytest.mark.anyio
-
-
-@dataclass
-class CrmTellingItsEnd(FakeCrm):
-    """Its change feed says when its last page has been committed."""
-
-    read_all: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def changed_deals(
-        self, query: DealQuery, since: Cursor | None
-    ) -> AsyncIterator[DealPage]:
-        async for page in super().changed_deals(query, since):
-            yield page  # resumed only once the page is committed
-        self.read_all.set()
 
 
 @dataclass
@@ -60,7 +46,7 @@ class SlowExport(FakeDesk):
 
 @pytest.fixture
 def slow(world: World) -> World:
-    crm = CrmTellingItsEnd()
+    crm = FakeCrm()
     world.crm = crm
     world.desk = SlowExport(crm_read=crm.read_all, peek=lambda: match_states(world))
     return world

@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import Cursor, CustomerPage, CustomerRecord, DealPage, DealQuery
+from connectors.base import Cursor, CustomerPage, CustomerRecord
 from sync_jobs.run import stage1
 from sync_jobs.run.workers.pages import PageSpreader
 from sync_jobs.store import cursors, work
@@ -66,20 +66,6 @@ def books(draw: st.DrawFn) -> list[list[Any]]:
     cuts = sorted(draw(st.sets(st.integers(1, max(1, count - 1)), max_size=3)))
     edges = [0, *cuts, count]
     return [deals[a:b] for a, b in pairwise(edges) if a < b]
-
-
-@dataclass
-class ReadWhole(FakeCrm):
-    """A CRM that says when its whole feed was read."""
-
-    read: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def changed_deals(
-        self, query: DealQuery, since: Cursor | None
-    ) -> AsyncIterator[DealPage]:
-        async for page in super().changed_deals(query, since):
-            yield page
-        self.read.set()
 
 
 @dataclass
@@ -126,8 +112,10 @@ async def _backfill_in(
     fails: bool = False,
 ) -> dict[str, Any]:
     try:
-        crm = ReadWhole(pages=book)
-        target = ExportBesideTheReading(source_read=crm.read, fails=fails) if spread else FakeDesk()
+        crm = FakeCrm(pages=book)
+        target = (
+            ExportBesideTheReading(source_read=crm.read_all, fails=fails) if spread else FakeDesk()
+        )
         world = World(store, crm, target.holding(*desk))
         ctx = world.stage1()
         if spread:
