@@ -151,25 +151,28 @@ def _sniff_delimiter(text: str, config: SpreadsheetConfig) -> str:
 
 
 def _xlsx_rows(path: Path, config: SpreadsheetConfig) -> list[Row]:
-    try:
-        with warnings.catch_warnings():
-            # openpyxl warns about workbook features it drops (styles, extensions): not data.
-            warnings.simplefilter("ignore", UserWarning)
-            book = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except UNREADABLE_XLSX as exc:
-        raise _unreadable(path, exc) from None
-    try:
-        if config.sheet is not None and config.sheet not in book.sheetnames:
-            raise SheetError(
-                f"{path.name}: no sheet {config.sheet!r}; sheets: {', '.join(book.sheetnames)}"
-            )
-        sheet = book[config.sheet] if config.sheet else book.worksheets[0]
-        # read_only: the sheet's XML is parsed as its rows are read, so broken XML shows here
-        return [_xlsx_row(cells) for cells in sheet.iter_rows()]
-    except UNREADABLE_XLSX as exc:
-        raise _unreadable(path, exc) from None
-    finally:
-        book.close()
+    # The file is opened here, not by openpyxl: a workbook that fails to load leaves the
+    # archive openpyxl opened unclosed, in a cycle with the error, closed only whenever the
+    # collector gets to it (and then with a ResourceWarning).
+    with path.open("rb") as handle:
+        try:
+            with warnings.catch_warnings():
+                # openpyxl warns about workbook features it drops (styles, extensions).
+                warnings.simplefilter("ignore", UserWarning)
+                book = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+        except UNREADABLE_XLSX as exc:
+            raise _unreadable(path, exc) from None
+        try:
+            if config.sheet is not None and config.sheet not in book.sheetnames:
+                sheets = ", ".join(book.sheetnames)
+                raise SheetError(f"{path.name}: no sheet {config.sheet!r}; sheets: {sheets}")
+            sheet = book[config.sheet] if config.sheet else book.worksheets[0]
+            # read_only: the sheet's XML is parsed as its rows are read: broken XML shows here
+            return [_xlsx_row(cells) for cells in sheet.iter_rows()]
+        except UNREADABLE_XLSX as exc:
+            raise _unreadable(path, exc) from None
+        finally:
+            book.close()
 
 
 UNREADABLE_XLSX = (zipfile.BadZipFile, InvalidFileException, KeyError, ValueError, ParseError)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 import zipfile
 from datetime import UTC, date, datetime
@@ -347,8 +348,29 @@ async def test_an_xlsx_with_broken_or_entity_laden_xml_fails_that_file_only(
             broken.writestr(name, xml if name == part else data)
     write_csv(tmp_path / "b-good.csv", [deal_row("B-1")])
     source = make_source(tmp_path)
-    assert [d.id for d in await read_deals(source)] == ["B-1"]
+    gc.disable()  # a file left open in a garbage cycle stays open until the test looks
+    try:
+        assert [d.id for d in await read_deals(source)] == ["B-1"]
+        assert open_files_named("a-broken.xlsx") == [], "the failed read closed its file"
+    finally:
+        gc.enable()
     assert source.problems()[0].startswith("a-broken.xlsx: cannot open as an .xlsx workbook")
+
+
+def open_files_named(name: str) -> list[str]:
+    """This process's open files called ``name`` (Linux: /proc/self/fd)."""
+    fds = Path("/proc/self/fd")
+    if not fds.is_dir():
+        pytest.skip("no /proc/self/fd on this platform to see the open files")
+    found = []
+    for fd in fds.iterdir():
+        try:
+            target = str(fd.readlink())
+        except OSError:  # closed meanwhile (the listing's own descriptor)
+            continue
+        if target.endswith("/" + name):
+            found.append(target)
+    return found
 
 
 # --- modified_at -----------------------------------------------------------------------------
