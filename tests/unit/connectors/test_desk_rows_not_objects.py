@@ -11,17 +11,32 @@ for an alert's case) pass over them."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from connectors.base import CustomerPage, DeskTicket, IdentityKey, RecordChange, RecordRef
-from connectors.service.servicenow import ServiceNowTarget
+from connectors.base import (
+    CustomerPage,
+    DeskTicket,
+    IdentityKey,
+    RecordChange,
+    RecordRef,
+    ServiceTarget,
+)
+from connectors.service.servicecloud import ServiceCloudConfig, ServiceCloudTarget
+from connectors.service.servicecloud.simulator import (
+    DEMO_ENV,
+    ServiceCloudSimulator,
+    connector_config,
+)
 from connectors.service.servicenow.simulator import ServiceNowSimulator
+from connectors.settings import ConnectorOptions
 from tests.unit.connectors.inserted_rows import InsertedRows, Insertion, insertions
 from tests.unit.connectors.servicenow_kit import Wrap, connect
 
@@ -78,7 +93,7 @@ def inserting(
     return made, wrap
 
 
-async def feed(target: ServiceNowTarget) -> list[CustomerPage]:
+async def feed(target: ServiceTarget) -> list[CustomerPage]:
     try:
         return [page async for page in target.customers(None)]
     finally:
@@ -173,6 +188,104 @@ async def test_servicenow_catalog_case_search_and_version_check_pass_over_non_ob
     made, wrap = inserting([[(0, "row"), (99, [])]], servicenow_versions)
     target = connect(sim, wrap)
     change = RecordChange(ref=acme, fields={"notes": "x"}, expected_version=current.version)
+    (result,) = await target.write([change])
+    await target.aclose()
+    assert made[0].positions == [[1, 3]]
+    assert result.ok, result.error
+
+
+# -- Service Cloud -----------------------------------------------------------------------------
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+def service_cloud(
+    sim: ServiceCloudSimulator, wrap: Wrap | None = None, **overrides: Any
+) -> ServiceCloudTarget:
+    os.environ.update(DEMO_ENV)  # the client secret, by reference (as the simulator's tests do)
+    config = ServiceCloudConfig.model_validate(connector_config(**overrides))
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=sim.app)
+    options = ConnectorOptions(transport=wrap(transport) if wrap else transport, sleep=_no_sleep)
+    return ServiceCloudTarget("desk", config, options)
+
+
+def soql(request: httpx.Request) -> str:
+    return str(request.url.params.get("q", ""))
+
+
+def service_cloud_queries(request: httpx.Request) -> bool:
+    """A query's batches: the first (``q``) and those its ``nextRecordsUrl`` names."""
+    return "/query" in request.url.path
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seconds=st.lists(st.integers(min_value=0, max_value=3), min_size=1, max_size=10),
+    batch=st.integers(min_value=1, max_value=4),
+    plan=st.lists(insertions(), max_size=8),
+)
+@example(seconds=[0, 0, 1, 1, 2], batch=2, plan=[[(9, "row")]] * 4)  # last in each batch
+async def test_service_cloud_feed_reports_rows_that_are_not_objects_and_pages_as_without_them(
+    seconds: list[int], batch: int, plan: list[list[Insertion]]
+) -> None:
+    sim = ServiceCloudSimulator(batch_cap=batch)
+    for n, second in enumerate(seconds):
+        sim.add_account(f"A{n}", stamp=START + timedelta(seconds=second))
+    without = await feed(service_cloud(sim, record_kinds=["account"]))
+    made, wrap = inserting(plan, service_cloud_queries, "records")
+    pages = await feed(service_cloud(sim, wrap, record_kinds=["account"]))
+    assert unchanged(pages) == unchanged(without)
+    assert [p for page in without for p in page.problems] == []
+    problems = [p for page in pages for p in page.problems]
+    assert_reported(problems, made[0], "Service Cloud", "account")
+
+
+async def test_service_cloud_lookup_hands_a_hit_that_is_not_an_object_to_the_run() -> None:
+    sim = ServiceCloudSimulator()
+    found_id = sim.add_account("Acme", stamp=START, Customer_Number__c="C-77")
+    _, wrap = inserting([[(0, None)]], service_cloud_queries, "records")
+    target = service_cloud(sim, wrap)
+    problems: list[str] = []
+    key = IdentityKey(match="external_id", value="c-77", kind="account")
+    found = await target.lookup([key], problems)
+    await target.aclose()
+    assert [r.ref.id for r in found] == [found_id]
+    assert problems == [
+        "Service Cloud account #1 of the page: is None, " + LEFT_OUT.format(desk="Service Cloud")
+    ]
+
+
+def service_cloud_case_searches(request: httpx.Request) -> bool:
+    return " FROM Case" in soql(request)  # the case, and its comment
+
+
+def service_cloud_versions(request: httpx.Request) -> bool:
+    return soql(request).startswith("SELECT Id, SystemModstamp FROM Account WHERE Id IN")
+
+
+async def test_service_cloud_case_searches_and_version_check_pass_over_non_objects() -> None:
+    """They read no customer record: an alert's case is still found (its follow-up goes on
+    it), a version still guards its write."""
+    sim = ServiceCloudSimulator().seed_demo()
+    alert = DeskTicket(key="a1b2c3", subject="Out of policy", body="35%", severity="critical")
+    plain = service_cloud(sim)
+    case = await plain.open_ticket(alert)
+    await plain.aclose()
+    made, wrap = inserting([[(0, 7), (99, "row")]] * 4, service_cloud_case_searches, "records")
+    target = service_cloud(sim, wrap)
+    assert await target.add_internal_note(case, alert) == case
+    await target.aclose()
+    assert made[0].positions[0] == [1, 3], "the case's search answered the rows"
+    account_id = sim.add_account("Versioned", stamp=START)
+    reader = service_cloud(sim)
+    (current,) = await reader.read([RecordRef(kind="account", id=account_id)])
+    await reader.aclose()
+    made, wrap = inserting([[(0, "row"), (99, [])]], service_cloud_versions, "records")
+    target = service_cloud(sim, wrap)
+    fields = {"SLA_Promise__c": "4h"}
+    change = RecordChange(ref=current.ref, fields=fields, expected_version=current.version)
     (result,) = await target.write([change])
     await target.aclose()
     assert made[0].positions == [[1, 3]]
