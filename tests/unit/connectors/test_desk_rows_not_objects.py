@@ -29,6 +29,7 @@ from connectors.base import (
     RecordRef,
     ServiceTarget,
 )
+from connectors.service.intercom.simulator import DEMO_TOKEN
 from connectors.service.servicecloud import ServiceCloudConfig, ServiceCloudTarget
 from connectors.service.servicecloud.simulator import (
     DEMO_ENV,
@@ -38,6 +39,7 @@ from connectors.service.servicecloud.simulator import (
 from connectors.service.servicenow.simulator import ServiceNowSimulator
 from connectors.settings import ConnectorOptions
 from tests.unit.connectors.inserted_rows import InsertedRows, Insertion, insertions
+from tests.unit.connectors.intercom_support import TOKEN_ENV, Desk, desk
 from tests.unit.connectors.servicenow_kit import Wrap, connect
 
 pytestmark = pytest.mark.anyio
@@ -290,3 +292,86 @@ async def test_service_cloud_case_searches_and_version_check_pass_over_non_objec
     await target.aclose()
     assert made[0].positions == [[1, 3]]
     assert result.ok, result.error
+
+
+# -- Intercom ----------------------------------------------------------------------------------
+
+
+def intercom(**sim: Any) -> Desk:
+    os.environ[TOKEN_ENV] = DEMO_TOKEN  # the token, by reference (as an admin writes it)
+    return desk(**sim)
+
+
+def intercom_scroll(request: httpx.Request) -> bool:
+    return request.url.path == "/companies/scroll"
+
+
+def intercom_search(request: httpx.Request) -> bool:
+    return request.url.path == "/contacts/search"
+
+
+def intercom_companies(request: httpx.Request) -> bool:
+    return request.url.path == "/companies"
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    scroll_page=st.integers(min_value=1, max_value=4),
+    page=st.integers(min_value=1, max_value=4),
+    companies=st.lists(insertions(), max_size=6),
+    contacts=st.lists(insertions(), max_size=6),
+)
+@example(scroll_page=2, page=2, companies=[[(9, "row")]] * 3, contacts=[[(9, None)]] * 3)
+async def test_intercom_feed_reports_rows_that_are_not_objects_and_pages_as_without_them(
+    scroll_page: int,
+    page: int,
+    companies: list[list[Insertion]],
+    contacts: list[list[Insertion]],
+) -> None:
+    """The scroll ends at its first empty page and the search at its last cursor, so the rows
+    go into answers that have records (a page of such rows alone is not the end)."""
+    d = intercom(search_lag=0.0, scroll_page_size=scroll_page)
+    without = await feed(d.target(contact_page_size=page))
+    made: list[InsertedRows] = []
+
+    def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        made.append(InsertedRows(inner, "data", intercom_scroll, companies, into_empty=False))
+        made.append(InsertedRows(made[0], "data", intercom_search, contacts, into_empty=False))
+        return made[1]
+
+    pages = await feed(d.target(wrap, contact_page_size=page))
+    assert unchanged(pages) == unchanged(without)
+    assert [p for page in without for p in page.problems] == []
+    problems = [p for page in pages for p in page.problems]
+    company_problems = len(made[0].problems("Intercom", "company"))
+    assert_reported(problems[:company_problems], made[0], "Intercom", "company")
+    assert_reported(problems[company_problems:], made[1], "Intercom", "contact")
+
+
+async def test_intercom_lookups_hand_hits_that_are_not_objects_to_the_run() -> None:
+    """By company_id (the company's listing) and by email (the search, whose hits are read
+    again one by one: a hit that is not an object cannot be)."""
+    d = intercom(search_lag=0.0)
+    company = d.sim.add_company("Brand New", "CUST-9001")
+    person = d.sim.add_contact("New User", "new@x.example", indexed=True)
+    made: list[InsertedRows] = []
+
+    def wrap(inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        made.append(InsertedRows(inner, "data", intercom_companies, [[(99, 5)]]))
+        made.append(InsertedRows(made[0], "data", intercom_search, [[(0, [])]]))
+        return made[1]
+
+    target = d.target(wrap)
+    problems: list[str] = []
+    keys = [
+        IdentityKey(match="external_id", value="cust-9001", kind="company"),
+        IdentityKey(match="email", value="new@x.example", kind="contact"),
+    ]
+    found = await target.lookup(keys, problems)
+    await target.aclose()
+    assert sorted(r.ref.id for r in found) == sorted([company["id"], person["id"]])
+    left_out = LEFT_OUT.format(desk="Intercom")
+    assert problems == [
+        "Intercom company #2 of the page: is 5, " + left_out,
+        "Intercom contact #1 of the page: is a list [], " + left_out,
+    ]
