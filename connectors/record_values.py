@@ -242,6 +242,14 @@ def read_each(
     return read_rows
 
 
+def objects(rows: Iterable[Any]) -> list[dict[str, Any]]:
+    """The rows of a desk's answer that are JSON objects, for a caller that reads no customer
+    record out of them (a catalog listing, a version check, the search for an alert case).
+    A page of records goes to :func:`read_each` whole instead, which reports the other rows:
+    so a desk client hands its rows on as sent, and only such a caller leaves some out."""
+    return [row for row in rows if isinstance(row, dict)]
+
+
 def _readable_id(row: dict[str, Any], id_field: str, exc: ValueError) -> str | None:
     """The id a problem names its record by; None (its position, then) when the id is what
     was refused, or is no id."""

@@ -78,12 +78,23 @@ class RunState:
     """Dry runs: deal rows stage 1 would have committed, keyed by (job, deal id)."""
     asked: set[IdentityKey] = field(default_factory=set)
     """Identity keys looked up at the desk in this run (each is asked once per run)."""
+    desk_problems: set[str] = field(default_factory=set)
+    """The messages of the desk records met in this run that did not read (each is reported
+    once per run)."""
 
     def record_error(self, message: str) -> None:
         """Count every record-level error; keep the first ``KEPT`` messages."""
         self.counts["record_errors"] += 1
         if len(self.errors) < KEPT:
             self.errors.append(message)
+
+    def desk_problem(self, message: str) -> None:
+        """A desk record that did not read (left out of an identity page, or of a lookup's
+        hits): a record error, once per run however often it is met (two identity rules can
+        both look it up, and the refresh may have met it already)."""
+        if message not in self.desk_problems:
+            self.desk_problems.add(message)
+            self.record_error(message)
 
     def still_failing(self, message: str) -> None:
         """A record that failed before this run and still waits in failure (or is parked)."""

@@ -196,7 +196,7 @@ async def _ask(
     unread: list[str] = []
     records = await desk.target.lookup(allowed, unread)
     for problem in unread:  # a hit left out: the deal that needed it may be found unmatched
-        state.record_error(problem)
+        state.desk_problem(problem)
     state.asked |= set(allowed)
     state.counts["lookup_keys"] += len(allowed)
     for record in records:

@@ -119,7 +119,7 @@ async def _refresh_index(ctx: Stage1) -> IdentityIndex:
     pages = _no_pages() if skip else ctx.target.customers(since)
     async for page in pages:
         for problem in page.problems:  # a record left out; the index keeps what it knew
-            ctx.state.record_error(problem)
+            ctx.state.desk_problem(problem)
         ctx.state.counts["index_records"] += len(page.records)
         ctx.state.progress["export_pages"] += 1
         ctx.control.progress("index")

@@ -3,7 +3,8 @@
 Every request carries the bearer token (``auth``), ``Intercom-Version`` (the configured
 version, FACTS.md §1.3) and ``Accept: application/json``, and passes the 10-second window gate
 (``pacing``). Answers that are not the JSON object the operation documents are refused here,
-so the modules above handle dictionaries only.
+so the modules above handle dictionaries; the rows of a list answer come as sent (one that is
+not an object is the record reader's to report).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ SEARCH_PATH = "/contacts/search"
 class Page:
     """One page of a list answer: its items, the cursor to the next page, Intercom's time."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Any]
+    """As sent: a row that is not an object is kept for the record reader to report
+    (``read_each``: the desk, the kind, its position in the page), not dropped."""
     following: str | None
     vendor_time: float | None
     """Unix time of the answer's ``Date`` header (None without one)."""
@@ -74,7 +77,7 @@ class IntercomApi:
         )
         return self._object(response, operation)
 
-    async def companies_by_company_id(self, company_id: str) -> list[dict[str, Any]]:
+    async def companies_by_company_id(self, company_id: str) -> list[Any]:
         """``GET /companies?company_id=`` (§4.4): the company carrying it, read from the record."""
         try:
             body = await self.http.get_json(
@@ -131,8 +134,8 @@ class IntercomApi:
 
     # -- notes, catalog, identity of the token -------------------------------------------------
 
-    async def contact_notes(self, contact_id: str) -> list[dict[str, Any]] | None:
-        """``GET /contacts/{id}/notes`` (§7.1); None when the contact is gone."""
+    async def contact_notes(self, contact_id: str) -> list[Any] | None:
+        """``GET /contacts/{id}/notes`` (§7.1), as sent; None when the contact is gone."""
         body = await self._get_or_none(f"/contacts/{_segment(contact_id)}/notes", "read_notes")
         return None if body is None else _items(body, "data")
 
@@ -201,11 +204,11 @@ class IntercomApi:
         return self.http.decode_object(response, operation, "Intercom")
 
 
-def _items(body: Any, key: str) -> list[dict[str, Any]]:
+def _items(body: Any, key: str) -> list[Any]:
+    """A list answer's rows as sent: one that is not an object, or has no id, is kept for
+    ``read_each`` to report."""
     rows = body.get(key) if isinstance(body, dict) else None
-    if not isinstance(rows, list):
-        return []
-    return [r for r in rows if isinstance(r, dict)]  # one without an id: read_each reports it
+    return rows if isinstance(rows, list) else []
 
 
 def _segment(value: str) -> str:

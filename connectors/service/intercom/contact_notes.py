@@ -44,6 +44,8 @@ def to_text(body: str) -> str:
 
 def current_note(notes: Iterable[Any], admin_id: str) -> str | None:
     """The text of the newest note ``admin_id`` wrote (None when it wrote none)."""
+    # a listed note that is not an object names no author, so it is none of ours: at worst
+    # the note is added again, never lost
     ours = [n for n in notes if isinstance(n, Mapping) and _author(n) == admin_id]
     if not ours:
         return None

@@ -63,7 +63,8 @@ class Lookup(DeskPart[IntercomConfig, IntercomApi]):
                 contacts[_id_or_position(by_id, len(contacts))] = by_id
         emails = wanted.get((CONTACT, "email"), [])
         for start in range(0, len(emails), EMAILS_PER_QUERY):
-            for row in await self._by_email(emails[start : start + EMAILS_PER_QUERY], contacts):
+            part = emails[start : start + EMAILS_PER_QUERY]
+            for row in await self._by_email(part, contacts, problems):
                 contacts[_id_or_position(row, len(contacts))] = row
         roles = set(self._config.contact_roles)
         wanted_rows = [row for row in contacts.values() if _role(row) in roles]
@@ -71,7 +72,9 @@ class Lookup(DeskPart[IntercomConfig, IntercomApi]):
             found[record.ref.key] = record
         return list(found.values())
 
-    async def _companies(self, value: str) -> list[dict[str, Any]]:
+    async def _companies(self, value: str) -> list[Any]:
+        """The rows answered for ``value`` (in capitals when it found nothing), as sent: an
+        answer holding only rows that do not read is not asked again, its rows are reported."""
         rows = await self._api.companies_by_company_id(value)
         if not rows and value.upper() != value:
             rows = await self._api.companies_by_company_id(value.upper())
@@ -84,12 +87,14 @@ class Lookup(DeskPart[IntercomConfig, IntercomApi]):
         return row
 
     async def _by_email(
-        self, emails: list[str], known: dict[str, dict[str, Any]]
+        self, emails: list[str], known: dict[str, Any], problems: list[RecordProblem]
     ) -> list[dict[str, Any]]:
+        """The contacts the search finds, each read again; a hit that is not an object, or
+        names no id, cannot be read again, so it goes to ``problems`` by its position."""
         query = {"field": "email", "operator": "IN", "value": emails}
         hits: list[str] = []
         async for page in search_pages(self._api, query, self._config.contact_page_size):
-            hits += [i for row in page.rows if not (i := _id_or_position(row, 0)).startswith("#")]
+            hits += self._read_into(page.rows, record_id, CONTACT, problems)
         current = []
         for contact_id in dict.fromkeys(hits):
             if contact_id in known:

@@ -91,9 +91,11 @@ class ServiceCloudApi:
 
     async def query(
         self, soql: str, operation: str, *, deleted: bool = False, batch: int | None = None
-    ) -> AsyncIterator[list[dict[str, Any]]]:
+    ) -> AsyncIterator[list[Any]]:
         """Every batch of a query (``queryAll`` with ``deleted``), following ``nextRecordsUrl``
-        until ``done`` (FACTS.md 4.1)."""
+        until ``done`` (FACTS.md 4.1). Rows come as sent: one that is not an object is kept
+        for the record reader to report (``read_each``: the desk, the kind, its position in
+        the batch), not dropped; a caller that reads no records keeps the objects."""
         if not self.fits(soql):
             raise PermanentError(
                 f"a query of {len(soql)} characters does not fit Salesforce's 16,384-byte URI "
@@ -108,7 +110,7 @@ class ServiceCloudApi:
         seen: set[str] = set()
         while True:
             rows = body.get("records")
-            yield [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+            yield rows if isinstance(rows, list) else []
             following = body.get("nextRecordsUrl")
             if body.get("done", True) is True or not isinstance(following, str) or not following:
                 return
@@ -117,8 +119,8 @@ class ServiceCloudApi:
             seen.add(following)
             body = await self._object("GET", following, operation, None, headers)
 
-    async def query_rows(self, soql: str, operation: str) -> list[dict[str, Any]]:
-        """Every row of a (small) query."""
+    async def query_rows(self, soql: str, operation: str) -> list[Any]:
+        """Every row of a (small) query, as sent (see :meth:`query`)."""
         return [row async for batch in self.query(soql, operation) for row in batch]
 
     async def describe(self, sobject: str) -> dict[str, Any]:

@@ -187,6 +187,9 @@ class IdentityFeed(IdentityPart):
         async for rows in batches:
             fresh = []
             for raw in rows:
+                if not isinstance(raw, dict):
+                    fresh.append(raw)  # reported by _read at its position; it names no place
+                    continue
                 stamp, record_id = parse_stamp(raw.get(STAMP)), raw.get("Id")
                 if isinstance(record_id, str) and record_id:  # else reported by _read
                     if stamp is None:

@@ -26,6 +26,7 @@ import re
 
 from connectors.base import DeskTicket
 from connectors.errors import PermanentError
+from connectors.record_values import objects
 from connectors.service.servicecloud.catalog import DescribedPart
 from connectors.service.servicecloud.errors import save_error
 from connectors.service.servicecloud.payloads import literal
@@ -72,7 +73,9 @@ class CaseTickets(DescribedPart):
         schema = await self._describes.get("Case")
         columns = schema.present(["Id", "IsClosed"])
         soql = select("Case", columns, f"Id = {literal(ticket_id)}")
-        rows = await self._api.query_rows(soql, "find alert case")
+        # Only a case the answer names is found: a row that is not an object names none (the
+        # note then goes on a new case rather than failing the alert)
+        rows = objects(await self._api.query_rows(soql, "find alert case"))
         if not rows:
             return await self.open_ticket(ticket)
         if rows[0].get("IsClosed") is True:
@@ -106,7 +109,8 @@ class CaseTickets(DescribedPart):
 
     async def _has_comment(self, case_id: str) -> bool:
         soql = select("CaseComment", ["Id"], f"ParentId = {literal(case_id)}") + " LIMIT 1"
-        return bool(await self._api.query_rows(soql, "find alert comment"))
+        # only an object is a comment found: the alert's comment is written when in doubt
+        return bool(objects(await self._api.query_rows(soql, "find alert comment")))
 
 
 def fit_bytes(text: str, limit: int = COMMENT_BYTES) -> str:

@@ -43,6 +43,7 @@ import structlog
 from connectors.base import RecordChange, WriteResult
 from connectors.desk import PlannedChange
 from connectors.errors import PermanentError
+from connectors.record_values import objects
 from connectors.service.servicecloud.catalog import Column, DescribedPart, Describes
 from connectors.service.servicecloud.client import ServiceCloudApi
 from connectors.service.servicecloud.config import ServiceCloudConfig
@@ -241,7 +242,9 @@ class Writer(DescribedPart):
 
             for soql in fitting(ids, render, self._api.fits, VALUES_MAX):
                 self.stats.version_checks += 1
-                for row in await self._api.query_rows(soql, "check versions"):
+                # a row that is not an object names no record: the change it would have
+                # guarded is refused below as gone, so nothing is written unchecked
+                for row in objects(await self._api.query_rows(soql, "check versions")):
                     if isinstance(row.get("Id"), str):
                         stamp = row.get(STAMP)
                         current[row["Id"]] = stamp if isinstance(stamp, str) else None

@@ -42,7 +42,9 @@ MAX_PAGES = 10_000
 class ListPage:
     """One page of a Table API listing."""
 
-    rows: list[dict[str, Any]]
+    rows: list[Any]
+    """As the instance sent them: a row that is not an object is kept for the record reader
+    to report (``read_each``: the desk, the kind, its position in the page), not dropped."""
     next_path: str | None
     vendor_time: datetime
 
@@ -90,10 +92,9 @@ class ServiceNowApi:
         response = await self._send("GET", path, operation)
         return self._page(response, operation)
 
-    async def list_all(
-        self, table: str, params: Mapping[str, Any], *, operation: str
-    ) -> list[dict[str, Any]]:
-        """Every row of a listing, following ``next`` links (small tables and IN queries)."""
+    async def list_all(self, table: str, params: Mapping[str, Any], *, operation: str) -> list[Any]:
+        """Every row of a listing as sent, following ``next`` links (small tables and IN
+        queries); a caller that reads no records keeps the objects (``objects``)."""
         page = await self.list_page(table, params, operation=operation)
         rows = list(page.rows)
         seen: set[str] = set()
@@ -162,7 +163,7 @@ class ServiceNowApi:
                 operation=operation,
             )
         return ListPage(
-            rows=[r for r in rows if isinstance(r, dict)],
+            rows=rows,
             next_path=next_link(response.headers.get("link")),
             vendor_time=server_time(response),
         )

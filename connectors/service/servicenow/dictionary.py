@@ -27,6 +27,7 @@ import structlog
 
 from connectors.desk import DeskPart
 from connectors.errors import AuthError, PermanentError
+from connectors.record_values import objects
 from connectors.service.servicenow.catalog import (
     CHOICE_FIELDS,
     DICTIONARY_FIELDS,
@@ -106,7 +107,9 @@ class Catalog:
         )
         schemas = {}
         for table, chain in chains.items():
-            schema = build_schema(table, chain, dictionary, choices)
+            # the catalog holds no customer records: a row that is not an object describes
+            # no column or choice, and is passed over as rows of other tables are
+            schema = build_schema(table, chain, objects(dictionary), objects(choices))
             if not schema.columns:
                 raise PermanentError(
                     f"sys_dictionary lists no columns for {table}: the table does not exist on "
@@ -141,7 +144,7 @@ class Catalog:
                     raise
                 self._assume_parents(frontier, exc)
                 return
-            parents = await self._parents_of(rows)
+            parents = await self._parents_of(objects(rows))
             for table in frontier:
                 self._parents[table] = parents.get(table)
             frontier = [p for p in set(parents.values()) if p and p not in self._parents]
@@ -189,7 +192,7 @@ class Catalog:
                 },
                 operation="table hierarchy",
             )
-            names = {text(r.get("sys_id")): text(r.get("name")) for r in found}
+            names = {text(r.get("sys_id")): text(r.get("name")) for r in objects(found)}
             for table, reference in by_id.items():
                 named[table] = names.get(reference) or None
         return named

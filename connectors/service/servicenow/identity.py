@@ -12,9 +12,11 @@ Each page continues from the last row of the one before (keyset), so rows sharin
 saved during the listing does not shift the others as offsets would. The ``Link`` header's
 ``next`` decides whether more rows follow: a page may come back short, or empty, because the
 limit is applied before ACLs (4.2); an empty page with a ``next`` is stepped over through that
-link. Each page's checkpoint is its last row, but never inside the last ``settle_seconds`` of
-the instance's clock (``Date``): a save in the same second could still land behind the
-position, so those rows are read again next time (the index takes them idempotently).
+link, and so is a page none of whose rows gives a position (rows that are not objects, which
+the reader reports, or carry no usable ``sys_updated_on`` and ``sys_id``). Each page's
+checkpoint is its last such row, but never inside the last ``settle_seconds`` of the
+instance's clock (``Date``): a save in the same second could still land behind the position,
+so those rows are read again next time (the index takes them idempotently).
 
 Deleted records do not appear in a listing; they are noticed when a read or a write finds them
 missing (``read`` leaves them out; a write fails with "no longer exists").
@@ -60,7 +62,11 @@ class IdentityFeed(CatalogPart):
 
     async def _listing(
         self, table: str, fields: tuple[str, ...], start: Position
-    ) -> AsyncIterator[tuple[list[dict[str, Any]], Position, ListPage]]:
+    ) -> AsyncIterator[tuple[list[Any], Position, ListPage]]:
+        """Each page's rows as sent, with the keyset position after it. A page with no row to
+        continue from (its rows all hidden by ACLs, or none an object with a usable key) is
+        stepped over through its ``next`` link; its rows, if it has any, are yielded first,
+        so that the reader reports them."""
         position = start
         operation = f"identity {table}"
         while True:
@@ -71,19 +77,26 @@ class IdentityFeed(CatalogPart):
             }
             page = await self._api.list_page(table, params, operation=operation)
             steps = 0
-            while not page.rows and page.next_path is not None and steps < MAX_EMPTY_STEPS:
-                steps += 1  # every row of this page was hidden by an ACL: step over it
+            while (key := _last(page.rows)) is None and page.next_path is not None:
+                if steps >= MAX_EMPTY_STEPS:
+                    break
+                if page.rows:
+                    yield page.rows, position, page
+                steps += 1
                 page = await self._api.follow(page.next_path, operation=operation)
-            previous, position = position, _last(page.rows, position)
+            previous, position = position, position if key is None else key
             yield page.rows, position, page
-            if page.next_path is None or not page.rows or position == previous:
+            if page.next_path is None or key is None or position == previous:
                 return  # the end, or an answer that ignored the position: no progress
 
 
-def _last(rows: list[dict[str, Any]], position: Position) -> Position:
-    """The keyset position after ``rows`` (unchanged when no row has a usable key)."""
+def _last(rows: list[Any]) -> Position | None:
+    """The keyset position after ``rows``: its last object row with a usable key (None when
+    no row has one)."""
     for row in reversed(rows):
+        if not isinstance(row, dict):
+            continue  # reported by the reader; it names no place in the table
         stamp, sys_id = row.get("sys_updated_on"), row.get("sys_id")
         if parse_stamp(stamp) is not None and isinstance(sys_id, str) and SYS_ID.fullmatch(sys_id):
             return Position(stamp=str(stamp).strip(), sys_id=sys_id)
-    return position
+    return None

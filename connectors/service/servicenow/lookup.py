@@ -75,14 +75,16 @@ class Lookup(CatalogPart):
 
     async def _rows(
         self, schema: TableSchema, columns: IdentityColumns, match: str, values: list[str]
-    ) -> list[dict[str, Any]]:
+    ) -> list[Any]:
+        """The rows the instance answered, as sent (the reader reports those that are not
+        objects)."""
         column = {"external_id": columns.external_id, "email": columns.email}.get(match)
         if match == "domain":
             column = columns.domain
         if column is None:
             return []  # this kind's records cannot carry such a key
         size = DOMAINS_PER_QUERY if match == "domain" else self._config.ids_per_query
-        rows: list[dict[str, Any]] = []
+        rows: list[Any] = []
         for start in range(0, len(values), size):
             part = values[start : start + size]
             variants = [v for value in part for v in dict.fromkeys((value, value.upper()))]

@@ -27,6 +27,7 @@ import structlog
 
 from connectors.base import DeskTicket
 from connectors.errors import PermanentError, RecordError
+from connectors.record_values import objects
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.client import ServiceNowApi
 from connectors.service.servicenow.config import ServiceNowConfig
@@ -61,8 +62,12 @@ class CaseDesk(CatalogPart):
                 },
                 operation="find alert case",
             )
-            if existing.rows and isinstance(existing.rows[0].get("sys_id"), str):
-                return str(existing.rows[0]["sys_id"])
+            # Only a case the answer names is found: a row that is not an object names none,
+            # and the search only de-duplicates (without it a case is opened, as when the
+            # instance has no key column), so it is passed over rather than failing the alert.
+            found = objects(existing.rows)
+            if found and isinstance(found[0].get("sys_id"), str):
+                return str(found[0]["sys_id"])
         entries = journal_entries(_body(ticket, follows))
         body = {"short_description": _subject(ticket), "work_notes": entries[0]}
         if key_field is not None:

@@ -45,7 +45,7 @@ import structlog
 from connectors.base import RecordChange, WriteResult
 from connectors.desk import PlannedChange
 from connectors.errors import ConnectorError, PermanentError, RecordError
-from connectors.record_values import MalformedRecord, field_value, unreadable_answer
+from connectors.record_values import MalformedRecord, field_value, objects, unreadable_answer
 from connectors.service.servicenow.batch import BatchAnswer, BatchItem, ItemAnswer
 from connectors.service.servicenow.catalog import TableSchema
 from connectors.service.servicenow.client import TABLE, ServiceNowApi
@@ -144,7 +144,9 @@ class Writer(CatalogPart):
                     },
                     operation=f"versions {table}",
                 )
-                current.update({(table, str(r.get("sys_id"))): _count(r) for r in rows})
+                # a row that is not an object names no record: the change it would have
+                # guarded fails below as not found, so nothing is written unchecked
+                current.update({(table, str(r.get("sys_id"))): _count(r) for r in objects(rows)})
         kept = []
         for p in planned:
             expected = p.change.expected_version

@@ -124,11 +124,17 @@ class Desk:
     sleeps: Sleeps = field(default_factory=Sleeps)
     clock: list[float] = field(default_factory=lambda: [1_800_000_000.0])
 
-    def target(self, **config: Any) -> IntercomTarget:
-        """A target with ``config`` over the defaults (the token from the environment)."""
+    def target(
+        self,
+        wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+        **config: Any,
+    ) -> IntercomTarget:
+        """A target with ``config`` over the defaults (the token from the environment),
+        talking through ``wrap`` of its transport when given."""
         raw = {"kind": "intercom", "base_url": BASE, "access_token": "${" + TOKEN_ENV + "}"}
+        transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=self.checked)
         options = ConnectorOptions(
-            transport=httpx.ASGITransport(app=self.checked), sleep=self.sleeps
+            transport=wrap(transport) if wrap else transport, sleep=self.sleeps
         )
         return IntercomTarget(
             "intercom", IntercomConfig.model_validate(raw | config), options, wall_clock=self.now

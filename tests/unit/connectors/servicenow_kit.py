@@ -7,6 +7,7 @@ Retry-After, an hour's budget), the instance sees that time pass too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -34,13 +35,17 @@ def oauth() -> dict[str, Any]:
     }
 
 
-def connect(sim: ServiceNowSimulator, **config: Any) -> ServiceNowTarget:
-    """The connector as the registry builds it, talking to ``sim`` and sleeping on its clock."""
-    return connect_counting_sleeps(sim, **config)[0]
+Wrap = Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport]
+
+
+def connect(sim: ServiceNowSimulator, wrap: Wrap | None = None, **config: Any) -> ServiceNowTarget:
+    """The connector as the registry builds it, talking to ``sim`` (through ``wrap`` of its
+    transport, when given) and sleeping on its clock."""
+    return connect_counting_sleeps(sim, wrap, **config)[0]
 
 
 def connect_counting_sleeps(
-    sim: ServiceNowSimulator, **config: Any
+    sim: ServiceNowSimulator, wrap: Wrap | None = None, **config: Any
 ) -> tuple[ServiceNowTarget, list[float]]:
     """``connect``, and the list every sleep of the connector is recorded in."""
     spec = get_spec("servicenow")
@@ -57,7 +62,8 @@ def connect_counting_sleeps(
         slept.append(seconds)
         sim.pass_time(seconds)
 
-    options = ConnectorOptions(transport=httpx.ASGITransport(app=sim.app), sleep=sleep)
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=sim.app)
+    options = ConnectorOptions(transport=wrap(transport) if wrap else transport, sleep=sleep)
     target = spec.factory("desk", spec.config_model.model_validate(settings), options)
     assert isinstance(target, ServiceNowTarget)
     return target, slept

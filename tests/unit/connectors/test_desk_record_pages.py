@@ -6,7 +6,9 @@ each reads alone; each malformed record (one field given a value of the wrong JS
 an id that is ``true``, a list, a fraction or a 65-bit number; a name or domain that is a
 number or an object; a custom field map that is not an object; NaN or Infinity, which
 Python's JSON reads, or an object where a field holds a value) is one problem naming the
-desk, the record (its position when the id itself is bad) and the field; nothing raises.
+desk, the record (its position when the id itself is bad) and the field; a row that is no
+object at all (a number, text, null, a list) is one problem naming the desk, the kind and its
+position; nothing raises.
 
 The pages are built from the vendors' own example records (tests/fixtures/<desk>, copied
 from client libraries' and the vendors' published examples), as the desks answer them.
@@ -281,11 +283,16 @@ DESKS = _with_ids(
 # -- pages -------------------------------------------------------------------------------------
 
 
+NOT_AN_OBJECT = Place((), "", [5, 1.5, "x", "", None, True, [], [{"id": 1}]])
+"""A row that is not a JSON object at all: no record, no field."""
+
+
 @dataclass(frozen=True)
 class Row:
-    raw: dict[str, Any]
+    raw: Any
     spoiled: Place | None = None
-    """The place given a hostile value (None: a well-formed record)."""
+    """The place given a hostile value (None: a well-formed record; ``NOT_AN_OBJECT``: the
+    row itself is hostile)."""
 
 
 def _spoil(raw: dict[str, Any], place: Place, value: Any) -> dict[str, Any]:
@@ -302,13 +309,15 @@ def _spoil(raw: dict[str, Any], place: Place, value: Any) -> dict[str, Any]:
 @st.composite
 def pages(draw: st.DrawFn, desk_kind: DeskKind) -> list[Row]:
     """Records of the desk's examples, each with an id of its own; some with one field given
-    a hostile value."""
+    a hostile value, some replaced by a row that is not an object."""
     count = draw(st.integers(1, 6))
     rows = []
     for number in range(count):
         raw = dict(draw(st.sampled_from(desk_kind.base)))
         raw[desk_kind.id_field] = desk_kind.new_id(number)
-        if draw(st.booleans()):
+        if draw(st.integers(0, 5)) == 0:
+            rows.append(Row(draw(st.sampled_from(NOT_AN_OBJECT.values)), NOT_AN_OBJECT))
+        elif draw(st.booleans()):
             place = draw(st.sampled_from(desk_kind.places))
             rows.append(Row(_spoil(raw, place, draw(st.sampled_from(place.values))), place))
         else:
@@ -357,8 +366,14 @@ def test_a_page_reads_its_well_formed_records_and_names_each_malformed_one(
         assert row.spoiled is not None
         message = problem.message
         assert message.startswith(f"{desk_kind.desk} {desk_kind.kind} ")
-        assert f"field {row.spoiled.field} is " in message
         assert f"correct it at {desk_kind.desk}" in message
+        if row.spoiled is NOT_AN_OBJECT:
+            assert problem.record is None
+            where = f"{desk_kind.desk} {desk_kind.kind} #{position} of the page: is "
+            assert message.startswith(where)
+            assert ", not an object; the record was left out" in message
+            continue
+        assert f"field {row.spoiled.field} is " in message
         if row.spoiled.path == (desk_kind.id_field,):
             assert problem.record is None
             assert f" #{position} of the page:" in message

@@ -191,6 +191,43 @@ async def test_a_lookup_hit_the_desk_answers_malformed_is_reported_and_other_dea
     assert state["conflicts"] == [("unmatched", "D1")]
 
 
+async def test_a_malformed_record_two_identity_rules_find_is_reported_once_in_the_run(
+    world: World,
+) -> None:
+    """The deal's customer number and its website both lead to one record the desk answers
+    malformed: each rule's lookup meets it, and the run reports it once (one record, one
+    problem)."""
+    problem = "Fake organization 9: field name is 5, not text"
+    world.desk.unreadable |= {"cust-1": problem, "acme.example": problem}
+    world.crm.pages = [[deal("D1")]]
+    await stage1.refresh_index(world.stage1())  # the index is empty
+
+    await stage1.pull(world.stage1(index_fresh_for=300), IdentityIndex())
+
+    assert {k.match for k in world.desk.looked_up} == {"external_id", "domain"}
+    assert world.state.errors == [problem]
+    assert world.state.counts["record_errors"] == 1
+
+
+async def test_a_malformed_record_the_refresh_left_out_and_a_lookup_met_is_reported_once(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    problem = "Fake organization 9: field name is 5, not text"
+
+    async def customers(since: Cursor | None) -> AsyncIterator[CustomerPage]:
+        yield CustomerPage(records=(), checkpoint=Cursor(value="1"), problems=(problem,))
+
+    monkeypatch.setattr(world.desk, "customers", customers)
+    world.desk.unreadable["cust-1"] = problem
+    world.crm.pages = [[deal("D1")]]
+
+    await pull(world)
+
+    assert world.desk.looked_up, "the deal's record was looked up after the refresh"
+    assert world.state.errors == [problem]
+    assert world.state.counts["record_errors"] == 1
+
+
 async def test_a_deal_no_desk_record_carries_is_reported_unmatched_and_queues_nothing(
     world: World,
 ) -> None:
