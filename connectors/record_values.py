@@ -270,16 +270,33 @@ def _problem(desk: str, kind: str, which: str, what: str) -> str:
 
 
 def unread_records(
-    problems: Iterable[RecordProblem], asked: Mapping[str, RecordRef]
+    problems: Iterable[RecordProblem],
+    asked: Mapping[str, RecordRef],
+    read: Iterable[CustomerRecord],
 ) -> list[CustomerRecord]:
     """The records a read asked for (``asked``, by id) that did not read, each as a record
     carrying only its ref and its problem (``CustomerRecord.problem``): the engine fails its
-    write with the message instead of taking it for a record that no longer exists."""
-    return [
-        CustomerRecord(ref=asked[problem.record], problem=problem.message)
+    write with the message instead of taking it for a record that no longer exists.
+
+    A problem that names no record (a row that is not an object, or whose id is what was
+    wrong) may be any asked record the answer otherwise lacks (``read`` are those that did
+    read): each of those carries it, so its write fails naming the desk's fault and the next
+    run reads it again, rather than the record being taken for deleted with no word."""
+    problems = list(problems)
+    unread = {
+        problem.record: CustomerRecord(ref=asked[problem.record], problem=problem.message)
         for problem in problems
         if problem.record is not None and problem.record in asked
-    ]
+    }
+    unplaced = [problem.message for problem in problems if problem.record is None]
+    if unplaced:
+        more = f" (and {len(unplaced) - 1} more such rows)" if len(unplaced) > 1 else ""
+        message = f"not in the desk's answer but for a row that did not read: {unplaced[0]}{more}"
+        accounted = {record.ref.key for record in read} | {r.ref.key for r in unread.values()}
+        for record_id, ref in asked.items():
+            if ref.key not in accounted:
+                unread[record_id] = CustomerRecord(ref=ref, problem=message)
+    return list(unread.values())
 
 
 def log_problems(problems: Iterable[RecordProblem]) -> None:

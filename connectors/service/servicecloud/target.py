@@ -162,7 +162,8 @@ class ServiceCloudTarget(AlertTickets, DeskTarget[ServiceCloudConfig, ServiceClo
             records = read_each(
                 rows, read, desk="Service Cloud", kind=kind, problems=problems, id_field="Id"
             )
-            return records + unread_records(problems, {i: RecordRef(kind=kind, id=i) for i in ids})
+            asked = {i: RecordRef(kind=kind, id=i) for i in ids}
+            return records + unread_records(problems, asked, records)
         return []  # pragma: no cover - the loop returns or raises
 
     async def _note_limit(self) -> None:

@@ -65,13 +65,14 @@ class ServiceNowTarget(AlertTickets, DeskTarget[ServiceNowConfig, ServiceNowApi]
         for kind in kinds:
             schema = schemas[TABLES[kind]]
             columns = identity_columns(kind, self.config, schema)
-            wanted = (r.id for r in refs if r.kind == kind and SYS_ID.fullmatch(r.id))
-            ids = list(dict.fromkeys(wanted))
+            asked = {r.id: r for r in refs if r.kind == kind and SYS_ID.fullmatch(r.id)}
+            ids = list(asked)
             for start in range(0, len(ids), size):
+                part = ids[start : start + size]
                 rows = await self._api.list_all(
                     schema.table,
                     {
-                        "sysparm_query": f"sys_idIN{','.join(ids[start : start + size])}",
+                        "sysparm_query": f"sys_idIN{','.join(part)}",
                         "sysparm_limit": size,
                     },
                     operation=f"read {schema.table}",
@@ -81,7 +82,7 @@ class ServiceNowTarget(AlertTickets, DeskTarget[ServiceNowConfig, ServiceNowApi]
                 records = read_each(
                     rows, read, desk="ServiceNow", kind=kind, problems=problems, id_field="sys_id"
                 )
-                records += unread_records(problems, {r.id: r for r in refs if r.kind == kind})
+                records += unread_records(problems, {i: asked[i] for i in part}, records)
                 found.update({record.ref.key: record for record in records})
         return [found[r.key] for r in refs if r.key in found]
 

@@ -55,7 +55,8 @@ class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
             asked = {r.id: r for r in refs if r.kind == kind}  # each record's ref: see to_record
             ids = list(asked)
             for start in range(0, len(ids), SHOW_MANY_MAX):
-                rows = await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
+                part = ids[start : start + SHOW_MANY_MAX]
+                rows = await self._api.show_many(kind, part)
                 problems: list[RecordProblem] = []
                 records = read_each(
                     rows,
@@ -64,7 +65,7 @@ class ZendeskTarget(AlertTickets, DeskTarget[ZendeskConfig, ZendeskApi]):
                     kind=kind,
                     problems=problems,
                 )
-                records += unread_records(problems, asked)
+                records += unread_records(problems, {i: asked[i] for i in part}, records)
                 found.update({record.ref.key: record for record in records})
         return [record for r in refs if (record := found.get(r.key)) is not None]
 
