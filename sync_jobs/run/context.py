@@ -7,7 +7,7 @@ import os
 import socket
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Set
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -95,6 +95,20 @@ class RunState:
         if message not in self.desk_problems:
             self.desk_problems.add(message)
             self.record_error(message)
+
+    def take_part(self, counts: dict[str, int], errors: Iterable[str], problems: Set[str]) -> None:
+        """Another process's part of this run (a helper's unit of stage 1, or its whole
+        report): its counts and its first errors, except that a desk record this run has
+        reported already (``problems`` are the part's own :meth:`desk_problem` messages, each
+        counted once there) is neither counted nor listed again: the lead's refresh and a
+        helper's lookup, or two helpers, may each have met it."""
+        again = problems & self.desk_problems
+        self.desk_problems |= problems
+        self.counts.update(counts)
+        self.counts["record_errors"] -= len(again)
+        for message in errors:
+            if message not in again and len(self.errors) < KEPT:
+                self.errors.append(message)
 
     def still_failing(self, message: str) -> None:
         """A record that failed before this run and still waits in failure (or is parked)."""

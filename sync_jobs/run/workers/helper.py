@@ -116,6 +116,7 @@ async def _help(
         previews=state.previews,
         previews_omitted=state.previews_omitted,
         failure=failure,
+        desk_problems=frozenset(state.desk_problems),
     )
 
 

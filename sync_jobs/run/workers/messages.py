@@ -49,6 +49,8 @@ class HelperReport:
     failure: BaseException | SpentBudget | str | None = None
     """What stopped it early: the exception itself when it travels between processes, a
     spent budget as its parts (it stays a ``BudgetExhausted`` on the lead), else its message."""
+    desk_problems: frozenset[str] = frozenset()
+    """Its desk records that did not read (the lead reports each once a run)."""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ import structlog
 from connectors.base import SourceDeal
 from connectors.redact import redact
 from sync_jobs.run import stage1
-from sync_jobs.run.context import KEPT, JobRun, RunState
+from sync_jobs.run.context import JobRun, RunState
 from sync_jobs.run.pass_order import PassOrder
 from sync_jobs.run.wiring import stage1_of
 
@@ -105,6 +105,8 @@ class Answer:
     counts: dict[str, int]
     errors: list[str]
     failed: str | None = None
+    desk_problems: frozenset[str] = frozenset()
+    """The unit's desk records that did not read (the lead reports each once a run)."""
 
 
 @dataclass
@@ -288,10 +290,7 @@ class PageSpreader:
             return
         outlet.held.pop(answer.number, None)
         self.pending[answer.number].done = True
-        self.state.counts.update(answer.counts)
-        for message in answer.errors:
-            if len(self.state.errors) < KEPT:
-                self.state.errors.append(message)
+        self.state.take_part(answer.counts, answer.errors, answer.desk_problems)
 
     def _drop(self, outlet: Outlet, why: str) -> None:
         outlet.out = True
@@ -408,7 +407,9 @@ async def _commit(
     except Exception as exc:  # noqa: BLE001 - the lead commits it itself (and fails if it must)
         _failed(answers, number, exc)
         return False
-    answers.send(Answer(number, dict(ctx.state.counts), ctx.state.errors))
+    state = ctx.state
+    problems = frozenset(state.desk_problems)
+    answers.send(Answer(number, dict(state.counts), state.errors, desk_problems=problems))
     run.queued.notify()  # this helper's own workers may claim what the unit queued
     return True
 

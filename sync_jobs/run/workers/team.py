@@ -15,7 +15,7 @@ from multiprocessing.queues import Queue
 import structlog
 
 from connectors.errors import DealbridgeError
-from sync_jobs.run.context import KEPT, JobRun
+from sync_jobs.run.context import JobRun
 from sync_jobs.run.workers.helper import helper_main
 from sync_jobs.run.workers.launch import helper_context
 from sync_jobs.run.workers.messages import HelperReport, HelperSpec, SpentBudget
@@ -186,10 +186,7 @@ class Team:
             f"{report.counts.get('customers_planned', 0)} customer(s) and wrote "
             f"{report.counts.get('customers_written', 0)} in {report.cpu_seconds:.1f} s of CPU"
         )
-        state.counts.update(report.counts)
-        for message in report.errors:
-            if len(state.errors) < KEPT:
-                state.errors.append(message)
+        state.take_part(report.counts, report.errors, report.desk_problems)
         # the desk's own notices (its pacing, its limits) are the same in every process
         state.notices += [n for n in report.notices if n not in state.notices]
         for preview in report.previews:

@@ -475,9 +475,12 @@ def helper_side(monkeypatch: pytest.MonkeyPatch) -> Committed:
     def mapped(_ctx: object, deals: list[SourceDeal]) -> list[str]:
         return [d.id for d in deals]
 
-    async def commit(_ctx: object, ids: list[str], defer: PassOrder | None = None) -> None:
+    async def commit(ctx: Any, ids: list[str], defer: PassOrder | None = None) -> None:
         if committed.fail_on in ids:
             raise RuntimeError("disk full")
+        for deal_id in ids:
+            if deal_id.startswith("bad"):  # its lookup met a desk record that did not read
+                ctx.state.desk_problem(f"Zendesk organization {deal_id}: field id is True")
         committed.units.append((ids, defer))
 
     def own_stage1(run: Any, _grant: object) -> Any:
@@ -529,6 +532,17 @@ def test_a_helper_commits_units_held_for_the_index_only_once_decided(
         (["d"], PassOrder.BY_ACCOUNT),
     ]
     assert [a.number for a in answers] == [0, 1, 2, 3]
+
+
+def test_a_helpers_answer_names_the_desk_records_its_unit_met_that_did_not_read(
+    helper_side: Committed,
+) -> None:
+    """The lead reports each such record once a run, so it must know which they were."""
+    (answer,) = helper_takes((0, [deal("bad1"), deal("a")]), None)
+
+    assert answer.desk_problems == {"Zendesk organization bad1: field id is True"}
+    assert answer.counts["record_errors"] == 1
+    assert answer.errors == ["Zendesk organization bad1: field id is True"]
 
 
 def test_a_helper_drops_units_still_undecided_at_the_end_mark(helper_side: Committed) -> None:
