@@ -74,10 +74,11 @@ class ZendeskApi:
         rows = body.get(plural)
         return rows if isinstance(rows, list) else []
 
-    async def search(self, path: str, query: str, key: str, operation: str) -> list[dict[str, Any]]:
+    async def search(self, path: str, query: str, key: str, operation: str) -> list[Any]:
         """Every page of a search (``/api/v2/search.json`` answers ``results``,
-        ``/api/v2/users/search.json`` answers ``users``), up to Zendesk's 1,000 results."""
-        found: list[dict[str, Any]] = []
+        ``/api/v2/users/search.json`` answers ``users``), up to Zendesk's 1,000 results, as
+        sent (a hit that is not an object is the reader's to report)."""
+        found: list[Any] = []
         url: str | None = path
         params: dict[str, Any] | None = {"query": query, "per_page": SEARCH_PAGE}
         for _ in range(SEARCH_PAGES):
@@ -85,7 +86,7 @@ class ZendeskApi:
                 break
             body = await self._object("GET", url, operation, params=params)
             rows = body.get(key)
-            found += [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+            found += rows if isinstance(rows, list) else []
             following = body.get("next_page")
             url = _same_host(following)
             params = None  # the next_page link carries the whole query

@@ -67,7 +67,7 @@ class Lookup:
             found = (
                 await self._by_external_id(kind, values)
                 if match == "external_id"
-                else await self._searched(kind, match, values)
+                else await self._searched(kind, match, values, problems)
             )
             rows.update({(kind, _key(row, n)): row for n, row in enumerate(found)})
         records: list[CustomerRecord | None] = []
@@ -96,25 +96,31 @@ class Lookup:
         rows = body.get(PLURAL[kind]) if isinstance(body, dict) else None
         return rows if isinstance(rows, list) else []  # read_each reports a non-object
 
-    async def _searched(self, kind: str, match: str, values: list[str]) -> list[Any]:
-        hits: list[dict[str, Any]] = []
+    async def _searched(
+        self, kind: str, match: str, values: list[str], problems: list[RecordProblem]
+    ) -> list[Any]:
+        ids: list[str] = []
         for value in values:
             if not _searchable(value):
                 continue  # a value with spaces or quotes is no email or domain a record has
             try:
-                hits += await self._search(kind, match, value)
+                hits = await self._search(kind, match, value)
             except PermanentError as exc:
                 # Zendesk refusing one query (422) says that value is not searchable, which a
                 # real address or domain is; the other keys still get their answer.
                 log.warning("zendesk_lookup_refused", kind=kind, match=match, error=str(exc))
-        ids = list(dict.fromkeys(_key(h, 0) for h in hits if _is(kind, h)))
-        ids = [i for i in ids if not i.startswith("#")]  # a hit without an id cannot be read
+                continue
+            # a hit of the kind asked (unified search mixes result types) that is not an
+            # object, or names no id, cannot be read again: it is reported, not passed over
+            of_kind = [h for h in hits if not isinstance(h, dict) or _is(kind, h)]
+            ids += read_each(of_kind, record_id, desk="Zendesk", kind=kind, problems=problems)
         current: list[Any] = []
-        for start in range(0, len(ids), SHOW_MANY_MAX):
-            current += await self._api.show_many(kind, ids[start : start + SHOW_MANY_MAX])
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), SHOW_MANY_MAX):
+            current += await self._api.show_many(kind, unique[start : start + SHOW_MANY_MAX])
         return current
 
-    async def _search(self, kind: str, match: str, value: str) -> list[dict[str, Any]]:
+    async def _search(self, kind: str, match: str, value: str) -> list[Any]:
         if kind == USER:
             query = f"email:{value}"
             return await self._api.search(
@@ -133,7 +139,7 @@ def _searchable(value: str) -> bool:
 def _is(kind: str, hit: dict[str, Any]) -> bool:
     """Unified search mixes result types; keep the kind asked for."""
     result_type = hit.get("result_type")
-    return hit.get("id") is not None and (result_type is None or result_type == kind)
+    return result_type is None or result_type == kind
 
 
 def _key(row: Any, position: int) -> str:

@@ -112,6 +112,34 @@ async def test_domains_are_searched_as_organizations_and_other_result_types_igno
     assert [r.ref.key for r in found] == ["organization:5"]
 
 
+async def test_search_hits_of_the_kind_asked_that_cannot_be_read_again_are_reported(
+    respx_mock: respx.MockRouter,
+) -> None:
+    """A hit that is not an object, or names no readable id, is reported to the run by its
+    position; a hit of another result type is no concern of this lookup; the good hit is
+    read again and found."""
+    hits: list[Any] = [
+        7,
+        org(5, domain_names=["acme.example"]) | {"result_type": "organization"},
+        {"id": None, "result_type": "organization"},
+        {"id": None, "result_type": "ticket"},
+    ]
+    respx_mock.get(SEARCH).mock(return_value=answer("results", hits))
+    reread = respx_mock.get(ORGS).mock(
+        return_value=answer("organizations", [org(5, domain_names=["acme.example"])])
+    )
+    problems: list[str] = []
+    found = await make_target().lookup([key("domain", "acme.example")], problems)
+    assert [r.ref.key for r in found] == ["organization:5"]
+    assert asked(reread, "ids") == [["5"]]
+    left_out = "; the record was left out (correct it at Zendesk: the next read takes it)"
+    assert problems == [
+        "Zendesk organization #1 of the page: is 7, not an object" + left_out,
+        "Zendesk organization #3 of the page: field id is None, not a record id (a whole "
+        "number or text)" + left_out,
+    ]
+
+
 async def test_search_pages_are_followed_on_the_configured_host_only(
     respx_mock: respx.MockRouter,
 ) -> None:
