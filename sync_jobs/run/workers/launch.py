@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 from multiprocessing.context import ForkServerContext, SpawnContext
 
 from connectors.registry import BUILTIN
@@ -29,24 +30,44 @@ PRELOAD = (
     "sync_jobs.app.event_loop",
     "sync_jobs.app.logging",
     "sync_jobs.app.collector",
+    "sync_jobs.app.cli",
     "anyio._backends._asyncio",
-    *sorted(module for module in BUILTIN.values() if module.startswith("connectors.service.")),
+    "httpcore",
+    *sorted(BUILTIN.values()),
+    "sync_jobs.run.workers.warm_caches",
     "sync_jobs.run.workers.frozen_heap",  # last: freezes what the imports above built
 )
 """What a helper imports before it claims: its own module, the runner (mappings), the event
-loop and logging it sets up, the asyncio backend httpcore imports at a process's first
-request (about 30 ms of CPU), and every built-in desk's connector (a plugin desk's is
-imported by the helper itself); then ``frozen_heap`` freezes the server's heap, so a helper's
-collections never walk what it inherited."""
+loop and logging it sets up; the command line's module, which multiprocessing runs again in
+every helper when the ``dealbridge`` script is the main program; the asyncio backend and
+httpcore, which httpx imports only at a process's first client and first request (together
+about a sixth of a second of a helper's CPU, py-spy); every built-in connector, sales and desk
+(a plugin's is imported by the helper itself); then ``warm_caches`` builds what every helper
+would build first, and ``frozen_heap`` freezes the server's heap, so a helper's collections
+never walk what it inherited."""
 
 
 def helper_context() -> ForkServerContext | SpawnContext:
     """The multiprocessing context helpers start in: the fork server where there is one."""
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))  # read when the server first starts
+        preload = [*PRELOAD[:-1], *_main_module(), PRELOAD[-1]]
+        context.set_forkserver_preload(preload)  # read when the server first starts
         return context
     return multiprocessing.get_context("spawn")
+
+
+def _main_module() -> list[str]:
+    """The module this program runs as (``python -m NAME``), which multiprocessing runs again in
+    each helper so that what it defines unpickles there: imported in the server first, its
+    own imports are already loaded when a helper runs it (a benchmark's main module imported
+    its servers and fixtures in each helper: 70 ms). A package's ``__main__`` is never run
+    again, so it is left out."""
+    spec = getattr(sys.modules["__main__"], "__spec__", None)
+    name = getattr(spec, "name", None)
+    if not isinstance(name, str) or name == "__main__" or name.endswith(".__main__"):
+        return []
+    return [name]
 
 
 def adopt_environment(environment: dict[str, str]) -> None:

@@ -12,6 +12,7 @@ from multiprocessing.connection import Connection
 
 import pytest
 
+from sync_jobs.run.workers import launch
 from sync_jobs.run.workers.launch import adopt_environment, helper_context
 
 PROBE = "DEALBRIDGE_LAUNCH_PROBE"
@@ -74,3 +75,46 @@ def test_a_helper_begins_with_the_fork_servers_heap_frozen() -> None:
     # The imports of PRELOAD are over a hundred thousand objects: all in the permanent
     # generation, so the helper's first full collection (tune_collector) has nothing to walk.
     assert frozen > 50_000
+
+
+def _inherited(out: Connection) -> None:
+    from connectors.http import _tls_for
+
+    modules = ["httpcore", "h11", "connectors.sales.salesforce", "sync_jobs.app.cli"]
+    out.send(([m for m in modules if m not in sys.modules], _tls_for.cache_info().currsize))
+    out.close()
+
+
+@needs_fork_server
+def test_a_helper_begins_with_what_its_first_client_and_request_would_load() -> None:
+    """httpx imports httpcore (and h11) only when a process makes its first client; the sales
+    connectors and the command line's module (which multiprocessing runs again in a helper
+    when the `dealbridge` script is the main program) are imported before any helper needs
+    them, and the shared TLS context is built once, in the server."""
+    context = helper_context()
+    reader, writer = context.Pipe(duplex=False)
+    process = context.Process(target=_inherited, args=(writer,), daemon=True)
+    process.start()
+    writer.close()
+    missing, contexts = reader.recv()
+    process.join(timeout=30)
+    assert missing == []
+    assert contexts == 1
+
+
+@pytest.mark.parametrize(
+    ("main_spec_name", "preloaded"),
+    [
+        ("bench.workers", ["bench.workers"]),  # python -m bench.workers: run again in helpers
+        ("pytest.__main__", []),  # a package's __main__ is never run again
+        ("__main__", []),
+        (None, []),  # a script given by its path, or an interactive session
+    ],
+)
+def test_the_main_module_a_helper_runs_again_is_imported_by_the_server_first(
+    monkeypatch: pytest.MonkeyPatch, main_spec_name: str | None, preloaded: list[str]
+) -> None:
+    main = type(sys)("__main__")
+    main.__spec__ = None if main_spec_name is None else type("Spec", (), {"name": main_spec_name})()
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    assert launch._main_module() == preloaded
