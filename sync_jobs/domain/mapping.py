@@ -399,6 +399,19 @@ class Mapping:
             name: name.removeprefix("custom.") for name in spec.terms if name.startswith("custom.")
         }
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as what it was made from (its compiled readers are closures): a worker
+        process gets the lead's very mapping, compiled again from the same spec, without
+        reading the file again (an admin may have saved it since)."""
+        place = {
+            "job": self.job,
+            "source": self.source,
+            "system": self.system,
+            "territory": self.territory,
+            "base_dir": self.base_dir,
+        }
+        return (_rebuilt, (self.spec, place))
+
     def source_paths(self) -> tuple[str, ...]:
         """Every source path the mapping reads (the source fetches at least these)."""
         paths = [r.from_ for r in self.spec.terms.values() if r.from_]
@@ -587,3 +600,8 @@ def parse_mapping_spec(doc: Any, path: Path) -> MappingSpec:
                 },
             )
         ) from None
+
+
+def _rebuilt(spec: MappingSpec, place: dict[str, Any]) -> Mapping:
+    """A pickled :class:`Mapping`, compiled again (``Mapping.__reduce__``)."""
+    return Mapping(spec, **place)

@@ -121,15 +121,14 @@ async def _help(
 
 
 def _engine(spec: HelperSpec) -> Engine:
-    """The helper's engine: its own database connections, the lead's config (the lead has
-    migrated the store already)."""
+    """The helper's engine: its own database connections, the lead's config and mappings
+    (the lead has migrated the store already)."""
     from sync_jobs.run.context import Engine
-    from sync_jobs.run.runner import compile_mappings  # the runner imports this package
 
     engine = Engine(
         config=spec.config,
         store=make_engine(spec.config.state.url),
-        mappings=compile_mappings(spec.config)[0],
+        mappings=spec.mappings,
         replica_id=spec.holder,
     )
     if spec.checkpoint is not None:

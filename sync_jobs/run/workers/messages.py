@@ -8,6 +8,7 @@ from datetime import datetime
 
 from connectors.errors import BudgetExhausted
 from sync_jobs.config.app import AppConfig
+from sync_jobs.domain.mapping import Mapping
 from sync_jobs.run.context import CustomerPreview
 from sync_jobs.run.control import Checkpoint
 from sync_jobs.store.leases import Grant
@@ -30,6 +31,9 @@ class HelperSpec:
     """The lead's job lease: the stage-1 units a helper commits are fenced on it."""
     checkpoint: Checkpoint | None = None
     """Called at the helper's commit points (tests: a module-level function, so it pickles)."""
+    mappings: dict[str, Mapping] = field(default_factory=dict, repr=False)
+    """The lead's compiled mappings: the helper maps with exactly these (a mapping file saved
+    during the run is the next run's), and does not parse and check the files again."""
     environment: dict[str, str] = field(default_factory=dict, repr=False)
     """The lead's environment when it started the helper (a helper forked from the fork
     server would otherwise see the server's; see ``launch``). Never shown: it holds secrets."""

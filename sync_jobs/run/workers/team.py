@@ -73,6 +73,7 @@ class Team:
                 run_id=self.run.state.run_id,
                 holder=holder,
                 log=_log_settings(),
+                mappings=engine.mappings,
                 environment=dict(os.environ),
                 checkpoint=engine.helper_checkpoint,
                 grant=self.run.grant,

@@ -4,6 +4,7 @@ problems, or the same error, for any mapping and any JSON-shaped payload, marker
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -163,3 +164,30 @@ def test_each_compiled_rule_reads_a_payload_as_the_plain_reading(
     assert outcome(_compile_rule(rule), payload) == outcome(
         lambda p: reference_read(rule, p), payload
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(doc=specs(), payload=DEAL_PAYLOADS)
+def test_a_mapping_sent_to_a_worker_process_maps_every_deal_as_the_leads(
+    doc: dict[str, Any], payload: dict[str, Any]
+) -> None:
+    """A helper process gets the lead's compiled mapping pickled (its readers are closures,
+    so it is sent as its spec and compiled again there) instead of reading the file again."""
+    try:
+        spec = MappingSpec.model_validate(doc)
+    except ValidationError:
+        assume(False)
+        raise
+    lead = Mapping(
+        spec, job="west", source="sf", system="salesforce", territory="West", base_dir=Path("m")
+    )
+    helper = pickle.loads(pickle.dumps(lead))
+    assert (helper.spec, helper.job, helper.source, helper.system) == (
+        spec,
+        "west",
+        "sf",
+        "salesforce",
+    )
+    assert (helper.territory, helper.base_dir) == ("West", Path("m"))
+    deal = SourceDeal(id="006A", modified_at=datetime(2026, 11, 20, tzinfo=UTC), payload=payload)
+    assert outcome(helper.apply, deal) == outcome(lead.apply, deal)
