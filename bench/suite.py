@@ -38,6 +38,7 @@ from bench.servers import (
 from connectors.sales.salesforce import simulator as salesforce
 from connectors.service.zendesk import simulator as zendesk
 from sandbox.world import credentials, world_doc
+from sync_jobs.app.collector import tune_collector
 
 if TYPE_CHECKING:
     from bench.workers import Trial
@@ -367,6 +368,7 @@ def workers(sizes: Sizes, results: Results) -> None:
 
     os.environ.update(credentials("zendesk"))  # the lead runs in this process
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+    tune_collector()  # as the dealbridge command does (its helpers do it themselves)
     orders = [(1, 2) if r % 2 == 0 else (2, 1) for r in range(sizes.worker_rounds)]
     trials = [trial(sizes.workers, k, "sqlite") for order in orders for k in order]
     one = [t for t in trials if t.workers == 1]
