@@ -39,12 +39,12 @@ PRELOAD = (
 )
 """What a helper imports before it claims: its own module, the runner (mappings), the event
 loop and logging it sets up; the command line's module, which multiprocessing runs again in
-every helper when the ``dealbridge`` script is the main program; the asyncio backend and
-httpcore, which httpx imports only at a process's first client and first request (together
-about a sixth of a second of a helper's CPU, py-spy); every built-in connector, sales and desk
-(a plugin's is imported by the helper itself); then ``warm_caches`` builds what every helper
-would build first, and ``frozen_heap`` freezes the server's heap, so a helper's collections
-never walk what it inherited."""
+every helper when the ``dealbridge`` script is the main program (about 20 ms); the asyncio
+backend and httpcore, which httpx imports only at a process's first request and first client
+(about 45 ms together); every built-in connector, sales and desk (a plugin's is imported by
+the helper itself); then ``warm_caches`` builds what every helper would build first, and
+``frozen_heap`` freezes the server's heap, so a helper's collections never walk what it
+inherited."""
 
 
 def helper_context() -> ForkServerContext | SpawnContext:
