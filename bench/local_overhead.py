@@ -34,13 +34,14 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bench.servers import World, serving
 from sandbox.ports import free_port_block
@@ -89,12 +90,18 @@ async def measure(
     count: int,
     folder: Path,
     base_urls: dict[str, str] | None = None,
+    *,
+    transports: dict[str, httpx.AsyncBaseTransport] | None = None,
+    watch_store: Callable[[AsyncEngine], None] | None = None,
 ) -> dict[str, float]:
     """Run the West job once over ``count`` deals; return wall time, CPU time and memory.
 
-    ``base_urls``: where the served simulators listen; None builds them in this process."""
+    ``base_urls``: where the served simulators listen; None builds them in this process.
+    ``transports`` (with ``base_urls``): the connectors' HTTP transports, by connector name;
+    ``watch_store`` is handed the run's state engine before the clock starts (bench.floor
+    records through both)."""
     os.environ.update(credentials("zendesk"))
-    transports: dict[str, httpx.AsyncBaseTransport] = {}
+    transports = dict(transports or {})
     if base_urls is None:
         crm, desk = bulk_world(count)
         transports = {
@@ -107,6 +114,8 @@ async def measure(
     doc["jobs"] = {"west": doc["jobs"]["west"]}
     config = parse_config(doc, str(REPO_ROOT / "config.yaml"), REPO_ROOT)
     engine = await open_engine(config)
+    if watch_store is not None:
+        watch_store(engine.store)
     connections = Connections(config.connectors, transports)
     started, cpu_started = time.perf_counter(), time.process_time()
     report = await run_job(engine, connections, "west")

@@ -238,6 +238,8 @@ def serving(
     finally:
         server.terminate()
         server.wait(timeout=30)
+        if server.stdout is not None:
+            server.stdout.close()  # (a pipe left open warns when collected)
 
 
 def main() -> None:
