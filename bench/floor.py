@@ -87,12 +87,19 @@ class Exchange:
     target: str
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    is_json: bool = False
     json_body: Any = None
     """The body decoded, when it was JSON (the replay encodes it again, as the run did)."""
     status: int = 0
     """What the run's server answered (the replay's must answer the same)."""
     size: int = 0
     """The length of the run's answer (its Content-Length)."""
+
+    def decoded(self) -> Exchange:
+        """With its JSON body decoded (after the run: decoding is not the run's work)."""
+        if not (self.is_json and self.body):
+            return self
+        return replace(self, json_body=json.loads(self.body))
 
 
 @dataclass
@@ -140,14 +147,13 @@ class RecordingTransport(httpx.AsyncHTTPTransport):
         headers = tuple(
             (k, v) for k, v in request.headers.items() if k.lower() not in LEFT_TO_THE_CLIENT
         )
-        is_json = request.headers.get("content-type", "").startswith("application/json")
         exchange = Exchange(
             connector=self.connector,
             method=request.method,
             target=request.url.raw_path.decode(),
             headers=headers,
             body=body,
-            json_body=json.loads(body) if is_json and body else None,
+            is_json=request.headers.get("content-type", "").startswith("application/json"),
         )
         response = await super().handle_async_request(request)
         size = int(response.headers.get("content-length", 0))
@@ -200,8 +206,8 @@ async def replay_http(exchanges: list[Exchange], base_urls: dict[str, str]) -> R
 
 
 async def replay_sql(sql: list[Step | None], url: str) -> None:
-    """The statements again, in the same transactions, on a freshly migrated store."""
-    await migrate_async(url)
+    """The statements again, in the same transactions, on the store at ``url`` (freshly
+    migrated by the caller: the migration is not the run's work)."""
     engine = make_engine(url)
     try:
         for transaction in transactions(sql):
@@ -255,13 +261,14 @@ def run_and_replay(count: int) -> dict[str, float]:
                 )
             finally:
                 record.stop()
+        exchanges = [exchange.decoded() for exchange in record.exchanges]
         # A world seeded as the run's was: the same answers to the same requests.
         with served_world(count) as urls:
             cpu_started = time.process_time()
-            replayed = event_loop.run(replay_http(record.exchanges, urls))
+            replayed = event_loop.run(replay_http(exchanges, urls))
             http_cpu = time.process_time() - cpu_started
         url = f"sqlite:///{folder}/replay/state.db"
-        event_loop.run(migrate_async(url))  # the migration is not the run's: outside the clock
+        event_loop.run(migrate_async(url))
         cpu_started = time.process_time()
         event_loop.run(replay_sql(record.sql, url))
         sql_cpu = time.process_time() - cpu_started

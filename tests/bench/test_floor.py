@@ -52,5 +52,6 @@ def test_the_stores_one_trip_statements_are_recorded_with_their_transactions(
     assert hop.run is SEND_IN_ONE_TRIP, "the store's own sender is back"
     assert record.sql[-1] is None, "the commit is marked"
     replayed = f"sqlite:///{tmp_path / 'replay.db'}"
+    event_loop.run(migrate_async(replayed))
     event_loop.run(replay_sql(record.sql, replayed))
     assert rows_by_table(tmp_path / "replay.db")["field_catalog"] == 2
