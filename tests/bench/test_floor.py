@@ -7,8 +7,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import respx
 
-from bench.floor import SEND_IN_ONE_TRIP, Record, replay_sql, rows_by_table, run_and_replay
+from bench.floor import (
+    SEND_IN_ONE_TRIP,
+    Exchange,
+    Record,
+    replay_http,
+    replay_sql,
+    rows_by_table,
+    run_and_replay,
+)
 from sync_jobs.app import event_loop
 from sync_jobs.store import hop
 from sync_jobs.store.db import make_engine, migrate_async
@@ -30,7 +39,7 @@ def test_the_stores_one_trip_statements_are_recorded_with_their_transactions(
     record = Record()
     url = f"sqlite:///{tmp_path / 'state.db'}"
 
-    async def write_twice() -> None:
+    async def write_two_rows() -> None:
         await migrate_async(url)
         engine = make_engine(url)
         record.watch(engine)
@@ -45,7 +54,7 @@ def test_the_stores_one_trip_statements_are_recorded_with_their_transactions(
         await engine.dispose()
 
     try:
-        event_loop.run(write_twice())
+        event_loop.run(write_two_rows())
     finally:
         record.stop()
 
@@ -55,3 +64,23 @@ def test_the_stores_one_trip_statements_are_recorded_with_their_transactions(
     event_loop.run(migrate_async(replayed))
     event_loop.run(replay_sql(record.sql, replayed))
     assert rows_by_table(tmp_path / "replay.db")["field_catalog"] == 2
+
+
+@respx.mock
+def test_an_answer_unlike_the_runs_is_counted_and_a_new_session_token_is_used() -> None:
+    respx.post("http://crm.test/token").respond(200, json={"access_token": "fresh"})
+    deals = respx.get("http://crm.test/deals").respond(200, json={"records": []})
+    respx.get("http://crm.test/gone").respond(404, json={"error": "not found"})
+    run = [
+        Exchange("crm", "POST", "/token", (), b"", status=200),
+        Exchange("crm", "GET", "/deals", (("authorization", "Bearer stale"),), b"", status=200),
+        Exchange("crm", "GET", "/gone", (), b"", status=200),  # the run's server had it
+    ]
+
+    replayed = event_loop.run(replay_http(run, {"crm": "http://crm.test"}))
+
+    assert replayed.other_status == 1
+    assert deals.calls.last.request.headers["authorization"] == "Bearer fresh"
+    assert replayed.received == sum(
+        len(call.response.content) for call in respx.calls if call.response is not None
+    )
